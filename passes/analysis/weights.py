@@ -1,0 +1,24 @@
+"""Bytes held by a model's weights (initializers and Constant node values)."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import helper
+
+
+def tensor_nbytes(tensor: onnx.TensorProto) -> int:
+    """Bytes of a TensorProto's data once loaded: prod(dims) * itemsize."""
+    count = int(np.prod(tensor.dims, dtype=np.int64)) if len(tensor.dims) else 1
+    itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
+    return count * itemsize
+
+
+def weight_bytes(model: onnx.ModelProto) -> int:
+    """Bytes of all initializers plus the tensors held by Constant nodes (main graph)."""
+    total = sum(tensor_nbytes(t) for t in model.graph.initializer)
+    for node in model.graph.node:
+        if node.op_type == "Constant":
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.TENSOR:
+                    total += tensor_nbytes(attr.t)
+    return total
