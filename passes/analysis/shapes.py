@@ -1,0 +1,126 @@
+"""Static shapes: fix dynamic input dims from user-given shapes, infer every tensor's shape.
+
+Planning memory needs every tensor's size, so every dim must be a known integer.  Dynamic
+input dims are fixed from `--input-shape NAME:1,3,224,224`; everything downstream comes from
+ONNX shape inference (with data propagation, so Shape->Gather->Reshape chains resolve).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from ..errors import UnsupportedModelError, UserError
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """A tensor's static shape and numpy dtype."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+
+def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
+    """The graph inputs that are real inputs (not initializers listed as inputs, as in IR < 4)."""
+    inits = {t.name for t in model.graph.initializer}
+    return [i for i in model.graph.input if i.name not in inits]
+
+
+def parse_input_shapes(specs: list[str] | None) -> dict[str, tuple[int, ...]]:
+    """Parse `["x:1,3,224,224", ...]` into `{"x": (1, 3, 224, 224)}`."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for spec in specs or []:
+        name, sep, dims = spec.rpartition(":")
+        try:
+            shape = tuple(int(d) for d in dims.split(",")) if sep and name else None
+        except ValueError:
+            shape = None
+        if not shape or any(d <= 0 for d in shape):
+            raise UserError(f"--input-shape '{spec}': expected NAME:D1,D2,... with positive integers, "
+                            f"e.g. data:1,3,224,224")
+        shapes[name] = shape
+    return shapes
+
+
+def fix_input_shapes(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]] | None = None) -> onnx.ModelProto:
+    """Return a copy of `model` whose graph inputs all have static dims.
+
+    Dims given in `shapes` override the model's; a dynamic dim with no given shape is an error
+    that names the input and the flag to use.
+    """
+    shapes = dict(shapes or {})
+    fixed = onnx.ModelProto()
+    fixed.CopyFrom(model)
+    inputs = {i.name: i for i in graph_inputs(fixed)}
+    unknown = sorted(set(shapes) - set(inputs))
+    if unknown:
+        raise UserError(f"--input-shape names no graph input: {', '.join(unknown)} "
+                        f"(inputs are: {', '.join(inputs) or 'none'})")
+    for name, value_info in inputs.items():
+        tensor_type = value_info.type.tensor_type
+        if name in shapes:
+            if tensor_type.HasField("shape") and len(tensor_type.shape.dim) not in (0, len(shapes[name])):
+                raise UserError(f"--input-shape {name}: model says rank {len(tensor_type.shape.dim)}, "
+                                f"got {len(shapes[name])} dims")
+            tensor_type.ClearField("shape")
+            for d in shapes[name]:
+                tensor_type.shape.dim.add().dim_value = d
+            continue
+        dims = list(tensor_type.shape.dim) if tensor_type.HasField("shape") else None
+        if dims is None or any(not d.HasField("dim_value") or d.dim_value <= 0 for d in dims):
+            shown = "?" if dims is None else ",".join(str(d.dim_value) if d.HasField("dim_value") and d.dim_value > 0
+                                                      else (d.dim_param or "?") for d in dims)
+            raise UserError(f"input '{name}' has a dynamic shape [{shown}]: fix it with "
+                            f"--input-shape {name}:1,3,224,224 (your dims)")
+    return fixed
+
+
+def infer_static_shapes(model: onnx.ModelProto) -> dict[str, TensorInfo]:
+    """Every tensor's static shape and dtype: graph inputs, initializers, node outputs.
+
+    Outputs nothing reads (e.g. a Dropout mask) may be missing from the result.
+
+    Raises UnsupportedModelError naming the first node whose output shape cannot be inferred.
+    """
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+    except onnx.shape_inference.InferenceError as exc:
+        raise UnsupportedModelError(f"shape inference failed: {str(exc).splitlines()[0]}") from exc
+    graph = inferred.graph
+    infos: dict[str, TensorInfo] = {}
+
+    def add(value_info: onnx.ValueInfoProto) -> None:
+        tensor_type = value_info.type.tensor_type
+        if not tensor_type.HasField("shape") or not tensor_type.elem_type:
+            return
+        dims = tensor_type.shape.dim
+        if all(d.HasField("dim_value") and d.dim_value >= 0 for d in dims):
+            dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tensor_type.elem_type))
+            infos[value_info.name] = TensorInfo(tuple(int(d.dim_value) for d in dims), dtype)
+
+    for value_info in list(graph.input) + list(graph.value_info) + list(graph.output):
+        add(value_info)
+    for tensor in graph.initializer:
+        infos[tensor.name] = TensorInfo(tuple(int(d) for d in tensor.dims),
+                                        np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)))
+    used = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+    for node in graph.node:
+        if node.op_type == "Constant":
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.TENSOR:
+                    infos[node.output[0]] = TensorInfo(tuple(int(d) for d in attr.t.dims), np.dtype(
+                        helper.tensor_dtype_to_np_dtype(attr.t.data_type)))
+        for out in node.output:
+            if out and out in used and out not in infos:
+                label = node.name or out
+                raise UnsupportedModelError(
+                    f"node '{label}' ({node.op_type}): the shape of output '{out}' cannot be inferred statically "
+                    f"(fix the graph's input shapes with --input-shape, or the op has no shape rule)")
+    return infos
