@@ -82,6 +82,30 @@ def fix_input_shapes(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]] 
     return fixed
 
 
+_BULK_ELEMENTS = 4096
+
+
+def _without_bulk_data(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy whose large initializers are graph inputs of the same type and shape.
+
+    Shape inference only needs the values of small (shape-like) tensors; serialising hundreds
+    of MiB of weights for it would dominate the run time.
+    """
+    light = onnx.ModelProto()
+    light.CopyFrom(model)
+    graph = light.graph
+    listed = {i.name for i in graph.input}
+    small = []
+    for tensor in graph.initializer:
+        if int(np.prod(tensor.dims, dtype=np.int64)) <= _BULK_ELEMENTS:
+            small.append(tensor)
+        elif tensor.name not in listed:
+            graph.input.append(helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims)))
+    del graph.initializer[:]
+    graph.initializer.extend(small)
+    return light
+
+
 def infer_static_shapes(model: onnx.ModelProto) -> dict[str, TensorInfo]:
     """Every tensor's static shape and dtype: graph inputs, initializers, node outputs.
 
@@ -90,7 +114,7 @@ def infer_static_shapes(model: onnx.ModelProto) -> dict[str, TensorInfo]:
     Raises UnsupportedModelError naming the first node whose output shape cannot be inferred.
     """
     try:
-        inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(_without_bulk_data(model), check_type=True, strict_mode=True, data_prop=True)
     except onnx.shape_inference.InferenceError as exc:
         raise UnsupportedModelError(f"shape inference failed: {str(exc).splitlines()[0]}") from exc
     graph = inferred.graph
@@ -107,7 +131,7 @@ def infer_static_shapes(model: onnx.ModelProto) -> dict[str, TensorInfo]:
 
     for value_info in list(graph.input) + list(graph.value_info) + list(graph.output):
         add(value_info)
-    for tensor in graph.initializer:
+    for tensor in model.graph.initializer:
         infos[tensor.name] = TensorInfo(tuple(int(d) for d in tensor.dims),
                                         np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)))
     used = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
