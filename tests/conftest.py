@@ -1,0 +1,92 @@
+"""Shared test fixtures: run a model in onnxruntime, make random inputs, build tiny graphs.
+
+Helpers are plain functions (importable as `from conftest import run_ort, random_inputs`) and
+also exposed as fixtures of the same name.
+"""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import helper
+
+from passes.analysis.shapes import graph_inputs
+
+
+def ort_session(model: onnx.ModelProto, *, optimize: bool = False) -> ort.InferenceSession:
+    """A single-threaded CPU session.  Graph optimisations are off by default so that the
+    reference numbers are the model's own, not onnxruntime's fused rewrite of it."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_BASIC if optimize
+                                        else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def run_ort(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Run `model` on `feeds` in onnxruntime; return every graph output keyed by name."""
+    session = ort_session(model)
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(names, feeds)))
+
+
+def random_inputs(model: onnx.ModelProto, *, seed: int = 0,
+                  shapes: dict[str, tuple[int, ...]] | None = None) -> dict[str, np.ndarray]:
+    """Standard-normal feeds for every real graph input (dynamic dims become 1 unless given)."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for value_info in graph_inputs(model):
+        tensor_type = value_info.type.tensor_type
+        if shapes and value_info.name in shapes:
+            shape = tuple(shapes[value_info.name])
+        else:
+            shape = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1
+                          for d in tensor_type.shape.dim)
+        dtype = helper.tensor_dtype_to_np_dtype(tensor_type.elem_type)
+        if np.issubdtype(dtype, np.floating):
+            feeds[value_info.name] = rng.standard_normal(shape).astype(dtype)
+        else:
+            feeds[value_info.name] = rng.integers(0, 4, shape).astype(dtype)
+    return feeds
+
+
+def assert_same_outputs(reference: onnx.ModelProto, candidate: onnx.ModelProto, *, seed: int = 0,
+                        rtol: float = 1e-5, atol: float = 1e-6) -> None:
+    """Both models give the same outputs (by name) in onnxruntime on the same random inputs."""
+    feeds = random_inputs(reference, seed=seed)
+    expected = run_ort(reference, feeds)
+    actual = run_ort(candidate, {k: v for k, v in feeds.items()
+                                 if k in {i.name for i in graph_inputs(candidate)}})
+    assert set(actual) == set(expected), f"outputs differ: {sorted(actual)} vs {sorted(expected)}"
+    for name, value in expected.items():
+        np.testing.assert_allclose(actual[name], value, rtol=rtol, atol=atol, err_msg=f"output {name}")
+
+
+def make_model(nodes, inputs, outputs, initializers=(), *, opset: int = 17, ir_version: int = 8) -> onnx.ModelProto:
+    """A checked model from helper-made parts; `inputs`/`outputs` are (name, shape) pairs (float32)."""
+    graph = helper.make_graph(
+        list(nodes), "test",
+        [helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, s) for n, s in inputs],
+        [helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, s) for n, s in outputs],
+        initializer=list(initializers))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=ir_version)
+    onnx.checker.check_model(model)
+    return model
+
+
+@pytest.fixture(name="run_ort")
+def _run_ort_fixture():
+    return run_ort
+
+
+@pytest.fixture(name="random_inputs")
+def _random_inputs_fixture():
+    return random_inputs
+
+
+@pytest.fixture(name="assert_same_outputs")
+def _assert_same_outputs_fixture():
+    return assert_same_outputs
