@@ -1,0 +1,161 @@
+/*
+ * format.h - the one C definition of a partition body (the plaintext inside an encrypted blob).
+ *
+ * Spec with field tables: runtime_ta/FORMAT.md.  Python writer: passes/lower/format.py (its tests
+ * compile this header and compare every size, offset and constant, so the two cannot drift).
+ *
+ * A body is decrypted into the TA's one region at a planned, 64-byte aligned offset and used in
+ * place.  Little-endian, every section 64-byte aligned, fixed-width records:
+ *
+ *   +--------------------+  0
+ *   | rt_body_header     |  64 bytes
+ *   +--------------------+  tensor_table_offset
+ *   | rt_tensor_desc[nt] |  48 bytes each
+ *   +--------------------+  op_table_offset
+ *   | rt_op_desc[nops]   |  128 bytes each
+ *   +--------------------+  index_pool_offset
+ *   | uint32_t pool[np]  |  tensor indices of every op's inputs, then its outputs
+ *   +--------------------+  weights_offset
+ *   | weights            |  each weight tensor 64-byte aligned, referenced in place
+ *   +--------------------+  body_size
+ *
+ * Structs are overlaid on the aligned body bytes; the layout is fixed by the static asserts below
+ * (natural alignment, no implicit padding) and is only valid on little-endian targets.
+ */
+#ifndef ONNX_TEE_FORMAT_H
+#define ONNX_TEE_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RT_BODY_MAGIC 0x59444254u /* "TBDY" read as a little-endian uint32 */
+#define RT_FORMAT_VERSION 1u
+#define RT_ALIGN 64u
+#define RT_MAX_RANK 8u
+#define RT_NUM_INTS 24u
+#define RT_NUM_FLOATS 4u
+#define RT_NO_TENSOR 0xFFFFFFFFu /* index pool entry for an absent optional input (e.g. Conv bias) */
+
+#define RT_HEADER_SIZE 64u
+#define RT_TENSOR_DESC_SIZE 48u
+#define RT_OP_DESC_SIZE 128u
+
+/* Tensor element types (ONNX TensorProto codes). */
+#define RT_DTYPE_FLOAT32 1u
+
+/* Where a tensor lies. */
+#define RT_LOC_WEIGHT 1u /* offset is relative to the body start; read-only */
+#define RT_LOC_REGION 2u /* offset is absolute in the region: arena, carried tensor or model input/output */
+
+/* Tensor flags (informational for the host side; the interpreter checks only their consistency). */
+#define RT_TFLAG_PARTITION_INPUT 0x01u  /* produced before this partition (or a model input) */
+#define RT_TFLAG_PARTITION_OUTPUT 0x02u /* read after this partition (or a model output) */
+#define RT_TFLAG_MODEL_INPUT 0x04u      /* io_index = position among the model's graph inputs */
+#define RT_TFLAG_MODEL_OUTPUT 0x08u     /* io_index = position among the model's graph outputs */
+#define RT_TFLAG_ALL 0x0Fu
+
+/* Op codes.  Attribute layouts (ints i[], floats f[]) are listed per op in FORMAT.md. */
+#define RT_OP_CONV 1u
+#define RT_OP_CONV_TRANSPOSE 2u
+#define RT_OP_GEMM 3u
+#define RT_OP_MATMUL 4u
+#define RT_OP_RELU 5u
+#define RT_OP_LEAKY_RELU 6u
+#define RT_OP_CLIP 7u
+#define RT_OP_SIGMOID 8u
+#define RT_OP_HARD_SIGMOID 9u
+#define RT_OP_HARD_SWISH 10u
+#define RT_OP_TANH 11u
+#define RT_OP_SOFTMAX 12u
+#define RT_OP_LRN 13u
+#define RT_OP_BATCH_NORM 14u
+#define RT_OP_MAX_POOL 15u
+#define RT_OP_AVERAGE_POOL 16u
+#define RT_OP_GLOBAL_AVERAGE_POOL 17u
+#define RT_OP_GLOBAL_MAX_POOL 18u
+#define RT_OP_ADD 19u
+#define RT_OP_SUB 20u
+#define RT_OP_MUL 21u
+#define RT_OP_DIV 22u
+#define RT_OP_SUM 23u
+#define RT_OP_CONCAT 24u
+#define RT_OP_SPLIT 25u
+#define RT_OP_SLICE 26u
+#define RT_OP_COPY 27u /* Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout: same bytes, new shape */
+#define RT_OP_TRANSPOSE 28u
+#define RT_OP_PAD 29u
+#define RT_OP_RESIZE 30u
+#define RT_OP_MAX_CODE 30u
+
+/* Conv / ConvTranspose: i[0]=group, i[1..2]=kernel h,w, i[3..4]=strides, i[5..8]=pads top,left,bottom,right
+ * (auto_pad resolved offline), i[9..10]=dilations, i[11..12]=output_padding (ConvTranspose),
+ * i[13]=fused activation (RT_ACT_*). */
+#define RT_ACT_NONE 0
+#define RT_ACT_RELU 1
+/* Pad i[16] */
+#define RT_PAD_CONSTANT 0
+#define RT_PAD_REFLECT 1
+#define RT_PAD_EDGE 2
+/* Resize i[0] mode, i[1] coordinate transformation, i[2] nearest rounding */
+#define RT_RESIZE_NEAREST 0
+#define RT_RESIZE_LINEAR 1
+#define RT_COORD_HALF_PIXEL 0
+#define RT_COORD_ASYMMETRIC 1
+#define RT_COORD_ALIGN_CORNERS 2
+#define RT_COORD_PYTORCH_HALF_PIXEL 3
+#define RT_NEAREST_ROUND_PREFER_FLOOR 0
+#define RT_NEAREST_ROUND_PREFER_CEIL 1
+#define RT_NEAREST_FLOOR 2
+#define RT_NEAREST_CEIL 3
+
+typedef struct {
+    uint32_t magic;               /* RT_BODY_MAGIC */
+    uint16_t version;             /* RT_FORMAT_VERSION */
+    uint16_t header_size;         /* RT_HEADER_SIZE */
+    uint16_t partition_index;     /* must equal the authenticated envelope header's */
+    uint16_t partition_count;
+    uint32_t tensor_count;
+    uint32_t op_count;
+    uint32_t index_pool_count;    /* uint32 entries */
+    uint32_t tensor_table_offset; /* all section offsets relative to the body start, 64-aligned */
+    uint32_t op_table_offset;
+    uint32_t index_pool_offset;
+    uint32_t weights_offset;
+    uint32_t weights_size;
+    uint32_t body_size;           /* bytes of the whole body, a multiple of RT_ALIGN */
+    uint32_t region_size;         /* the region the offsets were planned for */
+    uint32_t scratch_offset;      /* absolute region offset of this partition's scratch buffer */
+    uint32_t scratch_size;        /* bytes; every op's scratch need is checked against it */
+    uint32_t reserved;            /* 0 */
+} rt_body_header;
+
+typedef struct {
+    uint8_t dtype;      /* RT_DTYPE_* */
+    uint8_t rank;       /* 0..RT_MAX_RANK */
+    uint8_t location;   /* RT_LOC_* */
+    uint8_t flags;      /* RT_TFLAG_* */
+    uint16_t io_index;  /* model input/output position when flagged, else 0 */
+    uint16_t reserved;  /* 0 */
+    uint32_t offset;    /* RT_LOC_WEIGHT: from the body start; RT_LOC_REGION: absolute */
+    uint32_t nbytes;    /* = product(dims) * element size */
+    uint32_t dims[RT_MAX_RANK]; /* unused dims are 0 */
+} rt_tensor_desc;
+
+typedef struct {
+    uint16_t op;                  /* RT_OP_* */
+    uint16_t reserved;            /* 0 */
+    uint16_t input_count;
+    uint16_t output_count;
+    uint32_t inputs_start;        /* index pool position of the first input; outputs follow the inputs */
+    uint32_t reserved2;           /* 0 */
+    int32_t i[RT_NUM_INTS];       /* integer attributes (per-op layout in FORMAT.md); unused are 0 */
+    float f[RT_NUM_FLOATS];       /* float attributes; unused are 0 */
+} rt_op_desc;
+
+#define RT_STATIC_ASSERT(cond, name) typedef char rt_static_assert_##name[(cond) ? 1 : -1]
+RT_STATIC_ASSERT(sizeof(rt_body_header) == RT_HEADER_SIZE, header_size);
+RT_STATIC_ASSERT(sizeof(rt_tensor_desc) == RT_TENSOR_DESC_SIZE, tensor_desc_size);
+RT_STATIC_ASSERT(sizeof(rt_op_desc) == RT_OP_DESC_SIZE, op_desc_size);
+RT_STATIC_ASSERT(sizeof(float) == 4, float_size);
+
+#endif /* ONNX_TEE_FORMAT_H */
