@@ -1,0 +1,219 @@
+/*
+ * kernels.h - the compute kernels of the onnx-tee interpreter.
+ *
+ * Pure functions over float32 buffers: no allocation, no globals, no libm, no recursion, no VLAs,
+ * small stack frames.  Every kernel checks the consistency of the shapes and attributes it is given
+ * (products overflow-checked in size_t) and returns a kern_status; it never reads or writes outside
+ * the element counts implied by its shapes, and never uses more scratch than the matching
+ * kern_scratch_bytes_<op>() reports (which equals passes/analysis/scratch.py: scratch_bytes()).
+ *
+ * Conventions
+ * - Layout is dense row-major (ONNX's), batch-first NCHW for spatial ops.
+ * - "Resolved" attributes: Python (passes/analysis/spatial.py) turns ONNX attributes into the explicit
+ *   numbers below before lowering: auto_pad SAME_UPPER/SAME_LOWER/VALID becomes explicit pads, ceil_mode
+ *   is expressed by the output size, ConvTranspose output_shape becomes pads + output_padding,
+ *   Slice starts/ends/axes/steps become one (start, step) per dim, Resize sizes become per-dim scales.
+ * - Spatial ops (Conv, ConvTranspose, pools) take 2-D geometry; 1-D is passed as H = 1.
+ * - Aliasing: y may equal x (the same pointer, same shape) for the unary ops, Softmax,
+ *   BatchNormalization and kern_binary when that input has y's shape.  Every other kernel needs y
+ *   disjoint from its inputs.  Sum of n inputs = kern_binary(ADD) applied n-1 times into y.
+ */
+#ifndef ONNX_TEE_KERNELS_H
+#define ONNX_TEE_KERNELS_H
+
+#include <stddef.h>
+
+#define KERN_MAX_RANK 6
+
+typedef enum {
+    KERN_OK = 0,
+    KERN_EINVAL = 1,    /* shapes or attributes inconsistent / unsupported */
+    KERN_EOVERFLOW = 2, /* a size computation overflowed size_t */
+    KERN_ESCRATCH = 3   /* scratch buffer smaller than kern_scratch_bytes_<op>() */
+} kern_status;
+
+/* A dense tensor shape; dims beyond `rank` are ignored. rank 0 = scalar (one element). */
+typedef struct {
+    size_t rank;
+    size_t dim[KERN_MAX_RANK];
+} kern_shape;
+
+/* Element count of a shape; KERN_EOVERFLOW on overflow, KERN_EINVAL if rank > KERN_MAX_RANK. */
+kern_status kern_shape_numel(const kern_shape *s, size_t *numel);
+
+/* ---------------------------------------------------------------- elementwise */
+
+typedef enum {
+    KERN_RELU,         /* max(x, 0) */
+    KERN_LEAKY_RELU,   /* x >= 0 ? x : alpha * x */
+    KERN_CLIP,         /* min(max(x, lo), hi)        (lo = alpha, hi = beta) */
+    KERN_SIGMOID,      /* 1 / (1 + exp(-x)) */
+    KERN_HARD_SIGMOID, /* max(0, min(1, alpha * x + beta)) */
+    KERN_HARD_SWISH,   /* x * max(0, min(1, x / 6 + 1 / 2)) */
+    KERN_TANH,
+    KERN_IDENTITY      /* copy (Identity, Dropout at inference, Flatten/Reshape/Squeeze/Unsqueeze) */
+} kern_unary_op;
+
+typedef struct {
+    kern_unary_op op;
+    float alpha; /* LeakyRelu alpha, HardSigmoid alpha, Clip min (use -FLT_MAX when absent) */
+    float beta;  /* HardSigmoid beta, Clip max (use FLT_MAX when absent) */
+} kern_unary_attr;
+
+kern_status kern_unary(const kern_unary_attr *attr, const float *x, float *y, size_t n);
+
+typedef enum { KERN_ADD, KERN_SUB, KERN_MUL, KERN_DIV } kern_binary_op;
+
+/* y = a (op) b with numpy broadcasting; shapes up to KERN_MAX_RANK; y's shape must be the broadcast
+ * of a's and b's (checked). */
+kern_status kern_binary(kern_binary_op op, const kern_shape *a_shape, const float *a, const kern_shape *b_shape,
+                        const float *b, const kern_shape *y_shape, float *y);
+
+/* Softmax over the middle extent of a tensor viewed as [outer, n, inner].
+ * opset >= 13: outer = prod(dims[:axis]), n = dims[axis], inner = prod(dims[axis+1:]).
+ * opset < 13 (2-D coercion): outer = prod(dims[:axis]), n = prod(dims[axis:]), inner = 1. */
+kern_status kern_softmax(size_t outer, size_t n, size_t inner, const float *x, float *y);
+
+/* LRN across channels on [batch, channels, spatial]:
+ * y = x / (bias + alpha / size * sum_{c' in window(c)} x[c']^2) ^ beta,
+ * window = [c - floor((size-1)/2), c + ceil((size-1)/2)] clipped to the channels. */
+typedef struct {
+    size_t size;
+    float alpha, beta, bias;
+} kern_lrn_attr;
+kern_status kern_lrn(const kern_lrn_attr *attr, size_t batch, size_t channels, size_t spatial, const float *x,
+                     float *y);
+
+/* BatchNormalization (inference) on [batch, channels, spatial]:
+ * y = (x - mean[c]) / sqrt(var[c] + epsilon) * scale[c] + bias[c]. */
+kern_status kern_batchnorm(size_t batch, size_t channels, size_t spatial, float epsilon, const float *scale,
+                           const float *bias, const float *mean, const float *var, const float *x, float *y);
+
+/* ---------------------------------------------------------------- convolution */
+
+/* Geometry of a 2-D convolution / pooling window, fully resolved (see spatial.py). */
+typedef struct {
+    size_t batch;
+    size_t c_in, h_in, w_in;
+    size_t c_out, h_out, w_out;
+    size_t kernel_h, kernel_w;
+    size_t stride_h, stride_w;
+    size_t dilation_h, dilation_w;
+    size_t pad_top, pad_left, pad_bottom, pad_right;
+    size_t group; /* Conv/ConvTranspose only; 1 for pools */
+} kern_conv_geom;
+
+/* Conv: x [batch, c_in, h_in, w_in], w [c_out, c_in/group, kernel_h, kernel_w], bias [c_out] or NULL,
+ * y [batch, c_out, h_out, w_out]; h_out = (h_in + pad_top + pad_bottom - dilation_h*(kernel_h-1) - 1)
+ * / stride_h + 1 (checked; likewise w_out).  Paths: depthwise (c_in/group == 1) direct; 1x1 stride-1
+ * unpadded = GEMM on x (no scratch); otherwise GEMM over im2col tiles of at most KERN_KC rows by
+ * KERN_NC output pixels, built in scratch. */
+kern_status kern_conv(const kern_conv_geom *g, const float *x, const float *w, const float *bias, float *y,
+                      float *scratch, size_t scratch_bytes);
+size_t kern_scratch_bytes_conv(const kern_conv_geom *g);
+
+/* ConvTranspose: x [batch, c_in, h_in, w_in], w [c_in, c_out/group, kernel_h, kernel_w], bias [c_out] or
+ * NULL, y [batch, c_out, h_out, w_out].  y[oh] collects x[ih] * w[kh] where oh = ih*stride_h + kh*dilation_h
+ * - pad_top (contributions falling outside [0, h_out) are dropped), so h_out already holds output_padding
+ * / output_shape: h_out = stride_h*(h_in-1) + dilation_h*(kernel_h-1) + 1 - pad_top - pad_bottom +
+ * output_padding_h (checked; likewise w).  Direct scatter, no scratch. */
+kern_status kern_conv_transpose(const kern_conv_geom *g, const float *x, const float *w, const float *bias,
+                                float *y);
+size_t kern_scratch_bytes_conv_transpose(const kern_conv_geom *g);
+
+/* ---------------------------------------------------------------- matrix products */
+
+/* Gemm: y[M,N] = alpha * A' B' + beta * C, A' = transA ? A^T : A (A stored [K,M] or [M,K]), likewise B
+ * ([N,K] or [K,N]).  C (may be NULL) is read as c[i * c_stride_m + j * c_stride_n], which expresses
+ * unidirectional broadcasting: shape [M,N] -> (N, 1), [N] or [1,N] -> (0, 1), [M,1] -> (1, 0),
+ * scalar -> (0, 0). */
+typedef struct {
+    size_t m, n, k;
+    int trans_a, trans_b;
+    float alpha, beta;
+    size_t c_stride_m, c_stride_n;
+} kern_gemm_attr;
+kern_status kern_gemm(const kern_gemm_attr *attr, const float *a, const float *b, const float *c, float *y,
+                      float *scratch, size_t scratch_bytes);
+size_t kern_scratch_bytes_gemm(const kern_gemm_attr *attr);
+
+/* MatMul with numpy semantics: rank-1 A is [1,K] (the 1 dropped from y), rank-1 B is [K,1] (dropped);
+ * leading batch dims broadcast.  y_shape must be the numpy result shape (checked).  No scratch. */
+kern_status kern_matmul(const kern_shape *a_shape, const float *a, const kern_shape *b_shape, const float *b,
+                        const kern_shape *y_shape, float *y);
+
+/* ---------------------------------------------------------------- pooling */
+
+typedef enum { KERN_POOL_MAX, KERN_POOL_AVG } kern_pool_kind;
+
+/* MaxPool / AveragePool on x [batch, c_in, h_in, w_in] -> y [batch, c_in, h_out, w_out] (c_out = c_in,
+ * group ignored).  The output size encodes ceil_mode: the last window may start inside the
+ * padded input and run past its end; such a window only covers the part inside [-pad, in + pad_end).
+ * count_include_pad: the divisor counts padding cells inside [-pad, in + pad_end) (ONNX semantics),
+ * otherwise only real cells.  A window with no real cell gives 0 (avg) / -inf (max). */
+kern_status kern_pool(kern_pool_kind kind, int count_include_pad, const kern_conv_geom *g, const float *x,
+                      float *y);
+
+/* GlobalAveragePool / GlobalMaxPool: x [planes, spatial] -> y [planes], planes = batch * channels. */
+kern_status kern_global_pool(kern_pool_kind kind, size_t planes, size_t spatial, const float *x, float *y);
+
+/* ---------------------------------------------------------------- data movement */
+
+/* Concat / Split piece: the tensor is viewed as [outer, axis, inner].  Concat: copy input x
+ * [outer, axis_part, inner] into y [outer, axis_total, inner] at axis offset `offset`.  Split: copy
+ * x [outer, axis_total, inner] from `offset` into y [outer, axis_part, inner]. */
+kern_status kern_concat_part(size_t outer, size_t axis_part, size_t inner, size_t axis_total, size_t offset,
+                             const float *x, float *y);
+kern_status kern_split_part(size_t outer, size_t axis_part, size_t inner, size_t axis_total, size_t offset,
+                            const float *x, float *y);
+
+/* Slice: y[i0..] = x[start[0] + i0*step[0], ...] for every dim (steps may be negative, never 0); every
+ * index touched is checked to lie inside x. */
+kern_status kern_slice(const kern_shape *x_shape, const float *x, const kern_shape *y_shape, const ptrdiff_t *start,
+                       const ptrdiff_t *step, float *y);
+
+/* Transpose: y.dim[i] = x.dim[perm[i]] (perm checked to be a permutation). */
+kern_status kern_transpose(const kern_shape *x_shape, const float *x, const size_t *perm, float *y);
+
+typedef enum { KERN_PAD_CONSTANT, KERN_PAD_REFLECT, KERN_PAD_EDGE } kern_pad_mode;
+
+/* Pad: y.dim[i] = x.dim[i] + pad_begin[i] + pad_end[i] (checked).  Negative pads crop (any mode);
+ * reflect needs pad < dim on the padded side, edge needs dim >= 1 where padding is added. */
+kern_status kern_pad(kern_pad_mode mode, const kern_shape *x_shape, const float *x, const ptrdiff_t *pad_begin,
+                     const ptrdiff_t *pad_end, float value, const kern_shape *y_shape, float *y);
+
+typedef enum { KERN_RESIZE_NEAREST, KERN_RESIZE_LINEAR } kern_resize_mode;
+typedef enum {
+    KERN_COORD_HALF_PIXEL,         /* (o + 0.5) / scale - 0.5 */
+    KERN_COORD_PYTORCH_HALF_PIXEL, /* out_len > 1 ? (o + 0.5) / scale - 0.5 : 0 */
+    KERN_COORD_ALIGN_CORNERS,      /* out_len > 1 ? o * (in_len - 1) / (out_len - 1) : 0 */
+    KERN_COORD_ASYMMETRIC,         /* o / scale */
+    KERN_COORD_HALF_PIXEL_SYMMETRIC
+} kern_coord_mode;
+typedef enum {
+    KERN_NEAREST_ROUND_PREFER_FLOOR,
+    KERN_NEAREST_ROUND_PREFER_CEIL,
+    KERN_NEAREST_FLOOR,
+    KERN_NEAREST_CEIL
+} kern_nearest_mode;
+
+/* Resize (nearest or N-linear over every dim whose scale != 1 or whose length changes), with the scales
+ * per dim (sizes given -> scale = out / in, computed in Python).  Linear clamps source coordinates to
+ * [0, in - 1]; nearest clamps indices to [0, in - 1].  Not supported: cubic, tf_crop_and_resize,
+ * antialias, exclude_outside, keep_aspect_ratio_policy other than stretch. */
+typedef struct {
+    kern_resize_mode mode;
+    kern_coord_mode coord;
+    kern_nearest_mode nearest;
+    float scale[KERN_MAX_RANK];
+} kern_resize_attr;
+kern_status kern_resize(const kern_resize_attr *attr, const kern_shape *x_shape, const float *x,
+                        const kern_shape *y_shape, float *y);
+
+/* ---------------------------------------------------------------- tiling constants (mirrored in scratch.py) */
+
+#define KERN_KC 256 /* im2col / packed-B rows per tile (reduction depth) */
+#define KERN_NC 128 /* im2col / packed-B columns per tile (output pixels / N) */
+#define KERN_GEMM_PACK_MIN_M 8 /* Gemm packs B (transB) only when M >= this */
+
+#endif

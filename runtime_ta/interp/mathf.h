@@ -1,0 +1,17 @@
+/*
+ * mathf.h - the float32 elementary functions the kernels need, without libm.
+ *
+ * Accuracy (max relative error against float64 numpy over dense sweeps; tests/test_kernels_mathf.py
+ * measures and asserts it): see that test's thresholds.  All functions handle +-inf and NaN inputs.
+ */
+#ifndef ONNX_TEE_MATHF_H
+#define ONNX_TEE_MATHF_H
+
+float kern_expf(float x);            /* e^x; 0 below -103.97, +inf above 88.72 */
+float kern_logf(float x);            /* natural log; -inf at 0, NaN below 0 */
+float kern_powf_pos(float x, float y); /* x^y for x > 0 (exp(y log x)); used by LRN */
+float kern_sqrtf(float x);           /* correctly rounded up to 1 ulp; NaN below 0 */
+float kern_tanhf(float x);
+float kern_sigmoidf(float x);        /* 1 / (1 + e^-x), no overflow for any x */
+
+#endif
