@@ -66,14 +66,23 @@ def assert_same_outputs(reference: onnx.ModelProto, candidate: onnx.ModelProto, 
 
 
 def make_model(nodes, inputs, outputs, initializers=(), *, opset: int = 17, ir_version: int = 8) -> onnx.ModelProto:
-    """A checked model from helper-made parts; `inputs`/`outputs` are (name, shape) pairs (float32)."""
+    """A checked model from helper-made parts; `inputs`/`outputs` are (name, shape) pairs (float32).
+
+    An output shape of None is filled in by shape inference."""
     graph = helper.make_graph(
         list(nodes), "test",
         [helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, s) for n, s in inputs],
         [helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, s) for n, s in outputs],
         initializer=list(initializers))
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=ir_version)
-    onnx.checker.check_model(model)
+    if any(shape is None for _, shape in outputs):
+        graph_inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True).graph
+        inferred = {v.name: v for v in list(graph_inferred.value_info) + list(graph_inferred.output)
+                    if v.type.tensor_type.HasField("shape")}
+        for output in model.graph.output:
+            if output.name in inferred:
+                output.CopyFrom(inferred[output.name])
+    onnx.checker.check_model(model, full_check=True)
     return model
 
 

@@ -1,0 +1,69 @@
+"""Multiply-accumulates per node, from static shapes.
+
+Counted (one MAC = one multiply plus one add; bias additions are not counted):
+
+- Conv:           N * C_out * prod(out_spatial) * (C_in / group) * prod(kernel)
+- ConvTranspose:  N * C_in  * prod(in_spatial)  * (C_out / group) * prod(kernel)
+  (every input element is scattered through the kernel)
+- Gemm:           M * N * K   (A is M x K after transA; C's addition and alpha/beta not counted)
+- MatMul:         prod(broadcast batch dims of the output) * M * N * K  (numpy matmul semantics)
+
+Every other op counts 0 MACs: element-wise ops, pools, normalisations and reshapes cost
+memory traffic rather than multiply-accumulates, and are reported by their tensor bytes.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import onnx
+
+from ..errors import UnsupportedModelError
+from .shapes import TensorInfo
+
+
+def _attr(node: onnx.NodeProto, name: str, default):
+    for attr in node.attribute:
+        if attr.name == name:
+            return onnx.helper.get_attribute_value(attr)
+    return default
+
+
+def _shape(node: onnx.NodeProto, name: str, infos: Mapping[str, TensorInfo]) -> tuple[int, ...]:
+    if name not in infos:
+        raise UnsupportedModelError(f"node '{node.name or node.op_type}' ({node.op_type}): tensor '{name}' has no "
+                                    f"static shape, cannot count its MACs")
+    return infos[name].shape
+
+
+def _prod(values) -> int:
+    return int(np.prod(values, dtype=np.int64))
+
+
+def node_macs(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> int:
+    """Multiply-accumulates of one node (see the module docstring for the formulas)."""
+    op = node.op_type
+    if op == "Conv":
+        weight = _shape(node, node.input[1], infos)
+        out = _shape(node, node.output[0], infos)
+        return _prod(out) * _prod(weight[1:])
+    if op == "ConvTranspose":
+        weight = _shape(node, node.input[1], infos)  # (C_in, C_out / group, *kernel)
+        x = _shape(node, node.input[0], infos)
+        return _prod(x) * _prod(weight[1:])
+    if op == "Gemm":
+        a = _shape(node, node.input[0], infos)
+        b = _shape(node, node.input[1], infos)
+        m, k = (a[1], a[0]) if _attr(node, "transA", 0) else (a[0], a[1])
+        n = b[0] if _attr(node, "transB", 0) else b[1]
+        return m * n * k
+    if op == "MatMul":
+        a = _shape(node, node.input[0], infos)
+        out = _shape(node, node.output[0], infos)
+        return _prod(out) * a[-1]
+    return 0
+
+
+def model_macs(model: onnx.ModelProto, infos: Mapping[str, TensorInfo]) -> dict[str, int]:
+    """MACs of every node, keyed by node name (or its first output when unnamed)."""
+    return {node.name or node.output[0]: node_macs(node, infos) for node in model.graph.node}
