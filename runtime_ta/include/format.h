@@ -31,9 +31,9 @@
 #define RT_BODY_MAGIC 0x59444254u /* "TBDY" read as a little-endian uint32 */
 #define RT_FORMAT_VERSION 1u
 #define RT_ALIGN 64u
-#define RT_MAX_RANK 8u
-#define RT_NUM_INTS 24u
-#define RT_NUM_FLOATS 4u
+#define RT_MAX_RANK 6u
+#define RT_NUM_INTS 20u
+#define RT_NUM_FLOATS 8u
 #define RT_NO_TENSOR 0xFFFFFFFFu /* index pool entry for an absent optional input (e.g. Conv bias) */
 
 #define RT_HEADER_SIZE 64u
@@ -87,22 +87,31 @@
 #define RT_OP_RESIZE 30u
 #define RT_OP_MAX_CODE 30u
 
-/* Conv / ConvTranspose: i[0]=group, i[1..2]=kernel h,w, i[3..4]=strides, i[5..8]=pads top,left,bottom,right
- * (auto_pad resolved offline), i[9..10]=dilations, i[11..12]=output_padding (ConvTranspose),
- * i[13]=fused activation (RT_ACT_*). */
-#define RT_ACT_NONE 0
-#define RT_ACT_RELU 1
-/* Pad i[16] */
+/* Attribute layouts (FORMAT.md has the full table):
+ * Conv, ConvTranspose, MaxPool, AveragePool: i[0]=group (1 for pools), i[1..2]=kernel h,w,
+ *   i[3..4]=strides h,w, i[5..8]=pads top,left,bottom,right (auto_pad resolved offline),
+ *   i[9..10]=dilations h,w, i[11]=ceil_mode (pools) / output_padding h (ConvTranspose),
+ *   i[12]=count_include_pad (AveragePool) / output_padding w (ConvTranspose).
+ *   1-D ops are stored with H = 1 (rank-3 tensors).
+ * Gemm: i[0]=transA, i[1]=transB, f[0]=alpha, f[1]=beta.
+ * LeakyRelu f[0]=alpha; Clip f[0]=min, f[1]=max; HardSigmoid f[0]=alpha, f[1]=beta.
+ * Softmax: i[0]=axis (normalised), i[1]=1 for the opset < 13 coercion to 2-D.
+ * LRN: i[0]=size, f[0]=alpha, f[1]=beta, f[2]=bias.  BatchNormalization: f[0]=epsilon.
+ * Concat, Split: i[0]=axis (normalised).
+ * Slice: i[0..5]=start per dim, i[6..11]=step per dim (never 0).
+ * Transpose: i[0..5]=perm.
+ * Pad: i[0..5]=pads at the start of each dim, i[6..11]=pads at the end, i[12]=RT_PAD_*, f[0]=value.
+ * Resize: i[0]=RT_RESIZE_*, i[1]=RT_COORD_*, i[2]=RT_NEAREST_*, f[0..5]=scale per dim. */
 #define RT_PAD_CONSTANT 0
 #define RT_PAD_REFLECT 1
 #define RT_PAD_EDGE 2
-/* Resize i[0] mode, i[1] coordinate transformation, i[2] nearest rounding */
 #define RT_RESIZE_NEAREST 0
 #define RT_RESIZE_LINEAR 1
 #define RT_COORD_HALF_PIXEL 0
-#define RT_COORD_ASYMMETRIC 1
+#define RT_COORD_PYTORCH_HALF_PIXEL 1
 #define RT_COORD_ALIGN_CORNERS 2
-#define RT_COORD_PYTORCH_HALF_PIXEL 3
+#define RT_COORD_ASYMMETRIC 3
+#define RT_COORD_HALF_PIXEL_SYMMETRIC 4
 #define RT_NEAREST_ROUND_PREFER_FLOOR 0
 #define RT_NEAREST_ROUND_PREFER_CEIL 1
 #define RT_NEAREST_FLOOR 2
@@ -139,6 +148,7 @@ typedef struct {
     uint32_t offset;    /* RT_LOC_WEIGHT: from the body start; RT_LOC_REGION: absolute */
     uint32_t nbytes;    /* = product(dims) * element size */
     uint32_t dims[RT_MAX_RANK]; /* unused dims are 0 */
+    uint32_t reserved2[2];      /* 0 */
 } rt_tensor_desc;
 
 typedef struct {
