@@ -1,0 +1,189 @@
+"""The partition body format, written from Python (mirror of `runtime_ta/include/format.h`).
+
+A body is what the TA decrypts into its region and runs in place (spec: `runtime_ta/FORMAT.md`)::
+
+    header (64) | tensor table (48 per tensor) | op table (128 per op) | index pool (4 per entry) | weights
+
+every section starting on a 64-byte boundary, every weight tensor 64-byte aligned inside the weights.
+All records have fixed width, so a body's size is known from its counts and weight sizes alone —
+before the memory plan assigns any offset (`body_size`).  The layouts below are checked against the C
+header by compiling it (tests/test_format_*.py): change both together.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+ALIGN = 64
+MAGIC = 0x59444254  # "TBDY" as a little-endian uint32
+VERSION = 1
+MAX_RANK = 6
+NUM_INTS = 20
+NUM_FLOATS = 8
+NO_TENSOR = 0xFFFFFFFF
+
+DTYPE_FLOAT32 = 1
+LOC_WEIGHT = 1
+LOC_REGION = 2
+
+TFLAG_PARTITION_INPUT = 0x01
+TFLAG_PARTITION_OUTPUT = 0x02
+TFLAG_MODEL_INPUT = 0x04
+TFLAG_MODEL_OUTPUT = 0x08
+
+OP_CODES = {
+    "CONV": 1, "CONV_TRANSPOSE": 2, "GEMM": 3, "MATMUL": 4, "RELU": 5, "LEAKY_RELU": 6, "CLIP": 7,
+    "SIGMOID": 8, "HARD_SIGMOID": 9, "HARD_SWISH": 10, "TANH": 11, "SOFTMAX": 12, "LRN": 13,
+    "BATCH_NORM": 14, "MAX_POOL": 15, "AVERAGE_POOL": 16, "GLOBAL_AVERAGE_POOL": 17, "GLOBAL_MAX_POOL": 18,
+    "ADD": 19, "SUB": 20, "MUL": 21, "DIV": 22, "SUM": 23, "CONCAT": 24, "SPLIT": 25, "SLICE": 26, "COPY": 27,
+    "TRANSPOSE": 28, "PAD": 29, "RESIZE": 30,
+}
+
+PAD_MODES = {"constant": 0, "reflect": 1, "edge": 2}
+RESIZE_MODES = {"nearest": 0, "linear": 1}
+COORD_MODES = {"half_pixel": 0, "pytorch_half_pixel": 1, "align_corners": 2, "asymmetric": 3,
+               "half_pixel_symmetric": 4}
+NEAREST_MODES = {"round_prefer_floor": 0, "round_prefer_ceil": 1, "floor": 2, "ceil": 3}
+
+# (field, struct code) in declaration order; "<" = little-endian, no implicit padding.
+HEADER_FIELDS = [
+    ("magic", "I"), ("version", "H"), ("header_size", "H"), ("partition_index", "H"), ("partition_count", "H"),
+    ("tensor_count", "I"), ("op_count", "I"), ("index_pool_count", "I"), ("tensor_table_offset", "I"),
+    ("op_table_offset", "I"), ("index_pool_offset", "I"), ("weights_offset", "I"), ("weights_size", "I"),
+    ("body_size", "I"), ("region_size", "I"), ("scratch_offset", "I"), ("scratch_size", "I"), ("reserved", "I"),
+]
+TENSOR_FIELDS = [
+    ("dtype", "B"), ("rank", "B"), ("location", "B"), ("flags", "B"), ("io_index", "H"), ("reserved", "H"),
+    ("offset", "I"), ("nbytes", "I"), ("dims", f"{MAX_RANK}I"), ("reserved2", "2I"),
+]
+OP_FIELDS = [
+    ("op", "H"), ("reserved", "H"), ("input_count", "H"), ("output_count", "H"), ("inputs_start", "I"),
+    ("reserved2", "I"), ("i", f"{NUM_INTS}i"), ("f", f"{NUM_FLOATS}f"),
+]
+HEADER = struct.Struct("<" + "".join(code for _, code in HEADER_FIELDS))
+TENSOR = struct.Struct("<" + "".join(code for _, code in TENSOR_FIELDS))
+OP = struct.Struct("<" + "".join(code for _, code in OP_FIELDS))
+assert (HEADER.size, TENSOR.size, OP.size) == (64, 48, 128)
+
+U32_MAX = 0xFFFFFFFF
+
+
+def align(n: int) -> int:
+    """`n` rounded up to a multiple of ALIGN."""
+    return -(-n // ALIGN) * ALIGN
+
+
+@dataclass
+class Tensor:
+    """One tensor table entry.  `offset` is relative to the body (WEIGHT) or absolute (REGION)."""
+
+    dims: tuple[int, ...]
+    location: int
+    offset: int = 0
+    flags: int = 0
+    io_index: int = 0
+    dtype: int = DTYPE_FLOAT32
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.dims, dtype=np.int64)) * 4
+
+
+@dataclass
+class Op:
+    """One op table entry; `inputs` may hold NO_TENSOR for an absent optional input."""
+
+    code: int
+    inputs: list[int]
+    outputs: list[int]
+    ints: list[int] = field(default_factory=list)
+    floats: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Body:
+    """A partition body before serialisation.  `weights[t]` holds the float32 data of WEIGHT tensor t."""
+
+    partition_index: int
+    partition_count: int
+    tensors: list[Tensor]
+    ops: list[Op]
+    weights: dict[int, np.ndarray]
+    region_size: int = 0
+    scratch_offset: int = 0
+    scratch_size: int = 0
+
+    @property
+    def pool_count(self) -> int:
+        return sum(len(op.inputs) + len(op.outputs) for op in self.ops)
+
+    @property
+    def size(self) -> int:
+        return body_size(len(self.tensors), len(self.ops), self.pool_count,
+                         [self.tensors[t].nbytes for t in self.weights])
+
+
+def _layout(tensor_count: int, op_count: int, pool_count: int, weight_nbytes: list[int]) -> tuple[int, ...]:
+    tensor_table = ALIGN
+    op_table = tensor_table + align(tensor_count * TENSOR.size)
+    pool = op_table + align(op_count * OP.size)
+    weights = pool + align(pool_count * 4)
+    weights_size = sum(align(n) for n in weight_nbytes)
+    return tensor_table, op_table, pool, weights, weights_size
+
+
+def body_size(tensor_count: int, op_count: int, pool_count: int, weight_nbytes: list[int]) -> int:
+    """Exact size in bytes of a body with these counts and weight tensor sizes (a multiple of ALIGN)."""
+    *_, weights, weights_size = _layout(tensor_count, op_count, pool_count, weight_nbytes)
+    return weights + weights_size
+
+
+def serialize(body: Body) -> bytes:
+    """The body's bytes.  WEIGHT tensor offsets are assigned here (in tensor order); the caller has set
+    every REGION offset and the scratch buffer from the memory plan."""
+    tensor_table, op_table, pool_offset, weights_offset, weights_size = _layout(
+        len(body.tensors), len(body.ops), body.pool_count, [body.tensors[t].nbytes for t in body.weights])
+    total = weights_offset + weights_size
+    for value, name in ((total, "body size"), (body.region_size, "region size"), (len(body.tensors), "tensors"),
+                        (body.scratch_offset + body.scratch_size, "scratch end")):
+        if value > U32_MAX:
+            raise ValueError(f"{name} {value} does not fit the format's 32-bit fields")
+    out = bytearray(total)
+
+    cursor = weights_offset
+    for t in sorted(body.weights):
+        data = np.ascontiguousarray(body.weights[t], dtype="<f4").tobytes()
+        if len(data) != body.tensors[t].nbytes:
+            raise ValueError(f"weight tensor {t}: {len(data)} bytes of data for shape {body.tensors[t].dims}")
+        body.tensors[t].offset = cursor
+        out[cursor:cursor + len(data)] = data
+        cursor += align(len(data))
+
+    HEADER.pack_into(out, 0, MAGIC, VERSION, HEADER.size, body.partition_index, body.partition_count,
+                     len(body.tensors), len(body.ops), body.pool_count, tensor_table, op_table, pool_offset,
+                     weights_offset, weights_size, total, body.region_size, body.scratch_offset, body.scratch_size, 0)
+    for k, t in enumerate(body.tensors):
+        if len(t.dims) > MAX_RANK:
+            raise ValueError(f"tensor {k}: rank {len(t.dims)} > {MAX_RANK}")
+        dims = list(t.dims) + [0] * (MAX_RANK - len(t.dims))
+        TENSOR.pack_into(out, tensor_table + k * TENSOR.size, t.dtype, len(t.dims), t.location, t.flags, t.io_index, 0,
+                         t.offset, t.nbytes, *dims, 0, 0)
+    pool: list[int] = []
+    for k, op in enumerate(body.ops):
+        if len(op.ints) > NUM_INTS or len(op.floats) > NUM_FLOATS:
+            raise ValueError(f"op {k}: too many attributes")
+        ints = list(op.ints) + [0] * (NUM_INTS - len(op.ints))
+        floats = list(op.floats) + [0.0] * (NUM_FLOATS - len(op.floats))
+        OP.pack_into(out, op_table + k * OP.size, op.code, 0, len(op.inputs), len(op.outputs), len(pool), 0,
+                     *ints, *floats)
+        pool.extend(op.inputs)
+        pool.extend(op.outputs)
+    struct.pack_into(f"<{len(pool)}I", out, pool_offset, *pool)
+    return bytes(out)
+
+
+def parse_header(data: bytes) -> dict[str, int]:
+    """The header fields of a serialised body, by name (for tools and tests)."""
+    return dict(zip((name for name, _ in HEADER_FIELDS), HEADER.unpack_from(data, 0)))

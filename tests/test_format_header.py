@@ -1,0 +1,103 @@
+"""The Python body writer and the C header `runtime_ta/include/format.h` agree on every constant,
+record size and field offset (the C side is compiled and asked), and serialised bodies round-trip."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from passes.lower import format as fmt
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADER = ROOT / "runtime_ta" / "include" / "format.h"
+
+pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
+
+PREFIXED = {"PAD_": fmt.PAD_MODES, "RESIZE_": fmt.RESIZE_MODES, "COORD_": fmt.COORD_MODES,
+            "NEAREST_": fmt.NEAREST_MODES}
+SCALARS = {"BODY_MAGIC": fmt.MAGIC, "FORMAT_VERSION": fmt.VERSION, "ALIGN": fmt.ALIGN, "MAX_RANK": fmt.MAX_RANK,
+           "NUM_INTS": fmt.NUM_INTS, "NUM_FLOATS": fmt.NUM_FLOATS, "NO_TENSOR": fmt.NO_TENSOR,
+           "HEADER_SIZE": fmt.HEADER.size, "TENSOR_DESC_SIZE": fmt.TENSOR.size, "OP_DESC_SIZE": fmt.OP.size,
+           "DTYPE_FLOAT32": fmt.DTYPE_FLOAT32, "LOC_WEIGHT": fmt.LOC_WEIGHT, "LOC_REGION": fmt.LOC_REGION,
+           "TFLAG_PARTITION_INPUT": fmt.TFLAG_PARTITION_INPUT, "TFLAG_PARTITION_OUTPUT": fmt.TFLAG_PARTITION_OUTPUT,
+           "TFLAG_MODEL_INPUT": fmt.TFLAG_MODEL_INPUT, "TFLAG_MODEL_OUTPUT": fmt.TFLAG_MODEL_OUTPUT}
+IGNORED = {"TFLAG_ALL", "OP_MAX_CODE", "STATIC_ASSERT"}
+
+
+def python_value(name: str) -> int:
+    if name in SCALARS:
+        return SCALARS[name]
+    if name.startswith("OP_"):
+        return fmt.OP_CODES[name[3:]]
+    for prefix, table in PREFIXED.items():
+        if name.startswith(prefix):
+            return table[name[len(prefix):].lower()]
+    raise AssertionError(f"RT_{name} in format.h has no Python counterpart in passes/lower/format.py")
+
+
+def struct_offsets(fields) -> list[tuple[str, int]]:
+    offsets, pos = [], 0
+    for name, code in fields:
+        offsets.append((name, pos))
+        pos += struct.calcsize("<" + code)
+    return offsets
+
+
+@pytest.fixture(scope="module")
+def c_facts(tmp_path_factory) -> dict[str, int]:
+    """Every RT_ macro value and every struct size / field offset, as the C compiler sees them."""
+    names = [n for n in re.findall(r"^#define RT_(\w+)\s", HEADER.read_text(), re.M) if n not in IGNORED]
+    lines = [f'printf("RT_{n} %lld\\n", (long long)(RT_{n}));' for n in names]
+    for struct_name, fields in (("rt_body_header", fmt.HEADER_FIELDS), ("rt_tensor_desc", fmt.TENSOR_FIELDS),
+                                ("rt_op_desc", fmt.OP_FIELDS)):
+        lines.append(f'printf("sizeof.{struct_name} %zu\\n", sizeof({struct_name}));')
+        for field, _ in fields:
+            lines.append(f'printf("{struct_name}.{field} %zu\\n", offsetof({struct_name}, {field}));')
+    src = tmp_path_factory.mktemp("fmt") / "facts.c"
+    src.write_text('#include <stdio.h>\n#include "format.h"\nint main(void){\n' + "\n".join(lines) + "\nreturn 0;}\n")
+    exe = src.with_suffix("")
+    subprocess.run(["cc", "-std=c99", "-Wall", "-Werror", "-I", str(HEADER.parent), str(src), "-o", str(exe)],
+                   check=True)
+    out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
+    return {key: int(value) for key, value in (line.split() for line in out.splitlines())}
+
+
+def test_every_constant_matches(c_facts):
+    constants = {k[3:]: v for k, v in c_facts.items() if k.startswith("RT_")}
+    assert constants, "no constants read from format.h"
+    for name, value in constants.items():
+        assert python_value(name) == value, f"RT_{name}: C {value}, Python {python_value(name)}"
+    assert {f"OP_{k}" for k in fmt.OP_CODES} <= set(constants), "an op code exists only in Python"
+
+
+@pytest.mark.parametrize("struct_name,fields,packer", [("rt_body_header", fmt.HEADER_FIELDS, fmt.HEADER),
+                                                        ("rt_tensor_desc", fmt.TENSOR_FIELDS, fmt.TENSOR),
+                                                        ("rt_op_desc", fmt.OP_FIELDS, fmt.OP)])
+def test_record_layouts_match(c_facts, struct_name, fields, packer):
+    assert c_facts[f"sizeof.{struct_name}"] == packer.size
+    for field, offset in struct_offsets(fields):
+        assert c_facts[f"{struct_name}.{field}"] == offset, f"{struct_name}.{field}"
+
+
+def test_serialised_body_has_the_predicted_size_and_layout():
+    tensors = [fmt.Tensor((1, 3, 4, 4), fmt.LOC_REGION, 128), fmt.Tensor((5, 3, 1, 1), fmt.LOC_WEIGHT),
+               fmt.Tensor((5,), fmt.LOC_WEIGHT), fmt.Tensor((1, 5, 4, 4), fmt.LOC_REGION, 640)]
+    w = np.arange(15, dtype=np.float32).reshape(5, 3, 1, 1)
+    b = np.ones(5, np.float32)
+    ops = [fmt.Op(fmt.OP_CODES["CONV"], [0, 1, 2], [3], [1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1])]
+    body = fmt.Body(0, 1, tensors, ops, {1: w, 2: b}, region_size=4096, scratch_offset=1024, scratch_size=64)
+    data = fmt.serialize(body)
+    assert len(data) == body.size == fmt.body_size(4, 1, 4, [60, 20]) == 64 + 192 + 128 + 64 + 64 + 64
+    head = fmt.parse_header(data)
+    assert head["magic"] == fmt.MAGIC and head["body_size"] == len(data) and head["index_pool_count"] == 4
+    for t, array in ((1, w), (2, b)):
+        off = tensors[t].offset
+        assert off % fmt.ALIGN == 0 and off >= head["weights_offset"]
+        assert np.array_equal(np.frombuffer(data, "<f4", array.size, off), array.ravel())
+    pool = struct.unpack_from("<4I", data, head["index_pool_offset"])
+    assert pool == (0, 1, 2, 3)
