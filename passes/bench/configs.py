@@ -1,0 +1,60 @@
+"""The configuration matrix every benchmark shows (DESIGN.md section 9).
+
+All five run the same model at the same TEE budget; four of them inside the simulated TEE:
+
+=================  ========  ==========================  ==========================================
+name               pruned    partitions                  what it stands for
+=================  ========  ==========================  ==========================================
+ort                no        none (normal world)         insecure reference and speed anchor
+layerwise          no        one per layer               earlier work (DarkneTZ-style): each layer
+                                                         its own partition, loaded separately
+partitioned        no        adaptive (fewest that fit)  ablation: partitioning alone
+pruned-layerwise   yes       one per layer               ablation: pruning alone
+ours               yes       adaptive (fewest that fit)  pruned + compacted + adaptive partitions
+=================  ========  ==========================  ==========================================
+
+`layerwise` is the baseline of the method's comparison (2-30x); `ort` anchors the absolute speed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import UserError
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """One way of running a model: pruned or not, and how it is partitioned (None = onnxruntime)."""
+
+    name: str
+    pruned: bool
+    strategy: str | None
+    description: str
+
+    @property
+    def secure(self) -> bool:
+        """True when the whole model runs inside the (simulated) TEE."""
+        return self.strategy is not None
+
+
+CONFIGURATIONS: tuple[Configuration, ...] = (
+    Configuration("ort", False, None, "onnxruntime, one thread, normal world (insecure anchor)"),
+    Configuration("layerwise", False, "layerwise", "unpruned, one layer per partition (earlier work)"),
+    Configuration("partitioned", False, "optimal", "unpruned, adaptive partitions"),
+    Configuration("pruned-layerwise", True, "layerwise", "pruned, one layer per partition"),
+    Configuration("ours", True, "optimal", "pruned + compacted + adaptive partitions"),
+)
+BY_NAME = {c.name: c for c in CONFIGURATIONS}
+BASELINE = "layerwise"   # the paper's comparison
+ANCHOR = "ort"           # absolute speed reference
+OURS = "ours"
+
+
+def select_configurations(names: list[str] | None) -> list[Configuration]:
+    """The named configurations in the canonical order (all of them when `names` is empty)."""
+    if not names:
+        return list(CONFIGURATIONS)
+    unknown = [n for n in names if n not in BY_NAME]
+    if unknown:
+        raise UserError(f"unknown configuration(s) {', '.join(unknown)}: choose from {', '.join(BY_NAME)}")
+    return [c for c in CONFIGURATIONS if c.name in names]

@@ -1,0 +1,150 @@
+"""Benchmark reports: a rich console table, a Markdown report, JSON.
+
+The Markdown report is what `benchmarks/results/` commits; it leads with the comparison the method
+is judged by (`ours` against `layerwise`, per model and as a geometric mean), then the full
+breakdown that explains every figure (compute, load, world switches, peak secure memory,
+partitions, accuracy) and the machine and command that produced it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.table import Table
+
+from ..sizes import format_size
+from .configs import BY_NAME
+from .results import COMPARISONS, BenchRun, Measurement, group_cells, ratio, summarise
+
+
+def _ms(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    ms = seconds * 1000.0
+    return f"{ms:.3g}" if ms < 100 else f"{ms:,.0f}"
+
+
+def _x(value: float | None) -> str:
+    return "—" if value is None else (f"{value:.2f}x" if value < 10 else f"{value:.1f}x")
+
+
+def _size(nbytes: int | None) -> str:
+    return "—" if nbytes is None else format_size(nbytes)
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.2f}%"
+
+
+def _configs_in(run: BenchRun) -> list[str]:
+    present = {m.config for m in run.measurements}
+    return [name for name in BY_NAME if name in present]
+
+
+def summary_rows(run: BenchRun) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the headline table: per (model, budget) the total ms of each configuration,
+    then ours' speed-up over layerwise and over ort."""
+    configs = _configs_in(run)
+    header = ["model", "budget"] + [f"{c} (ms)" for c in configs] + ["ours vs layerwise", "ours vs ort"]
+    rows = []
+    for (model, budget), cells in group_cells(run.measurements).items():
+        rows.append([model, _size(budget)]
+                    + [_ms(cells[c].total_s) if c in cells and cells[c].ok else _status(cells.get(c)) for c in configs]
+                    + [_x(ratio(cells, "layerwise", "ours")), _x(ratio(cells, "ort", "ours"))])
+    return header, rows
+
+
+def _status(m: Measurement | None) -> str:
+    return "—" if m is None else m.status.split(":")[0]
+
+
+def breakdown_rows(run: BenchRun) -> tuple[list[str], list[list[str]]]:
+    """Every measurement with its components."""
+    header = ["model", "budget", "config", "compute ms", "load ms", "switches", "switch ms", "total ms",
+              "peak secure", "partitions", "accuracy", "status"]
+    rows = []
+    for m in run.measurements:
+        rows.append([m.model, _size(m.budget), m.config, _ms(m.compute_s), _ms(m.load_s),
+                     "—" if m.switches is None else str(m.switches), _ms(m.switch_s), _ms(m.total_s),
+                     _size(m.peak_secure_bytes), "—" if m.partitions is None else str(m.partitions),
+                     _pct(m.accuracy), m.status])
+    return header, rows
+
+
+def geomean_rows(summary: dict) -> tuple[list[str], list[list[str]]]:
+    """One row per comparison: overall geometric mean, per budget, and per component."""
+    budgets = sorted({b for entry in summary.values() for b in entry["geomean_per_budget"]}, key=int)
+    header = (["comparison", "cells", "geomean"] + [f"@ {_size(int(b))}" for b in budgets]
+              + ["compute ratio", "load ratio", "switch ratio"])
+    rows = []
+    for label, _, _ in COMPARISONS:
+        entry = summary[label]
+        components = entry["component_geomeans"]
+        rows.append([label, str(entry["cells"]), _x(entry["geomean"])]
+                    + [_x(entry["geomean_per_budget"].get(b)) for b in budgets]
+                    + [_x(components["compute_s"]), _x(components["load_s"]), _x(components["switch_s"])])
+    return header, rows
+
+
+def rich_table(title: str, header: list[str], rows: list[list[str]]) -> Table:
+    table = Table(title=title, show_lines=False)
+    for index, name in enumerate(header):
+        table.add_column(name, justify="left" if index < 3 else "right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    align = ["---" if i < 3 else "---:" for i in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def markdown_report(run: BenchRun, charts: list[str] = ()) -> str:
+    """The whole report as Markdown (charts are linked by relative file name)."""
+    summary = summarise(run.measurements)
+    settings, machine = run.settings, run.machine
+    parts = [
+        "# onnx-tee benchmark",
+        "",
+        f"Command: `{run.command}`",
+        "",
+        f"Machine: {machine.get('cpu')} ({machine.get('logical_cpus')} logical CPUs, "
+        f"{_size(machine.get('memory_bytes'))}), {machine.get('os')}, Python {machine.get('python')}, "
+        f"onnxruntime {machine.get('packages', {}).get('onnxruntime')}, {machine.get('c_compiler')}; "
+        f"source {str(machine.get('git_commit'))[:12]}{' (uncommitted changes)' if machine.get('git_dirty') else ''}; "
+        f"{machine.get('time_utc')}.",
+        "",
+        "Times are per inference, medians of "
+        f"{settings.get('repeats')} repeats after {settings.get('warmup')} warm-up run(s); "
+        "total = compute + load + modelled world switches "
+        f"({settings.get('switch_model', {}).get('cost_ms_per_switch')} ms per TA invocation: "
+        f"{settings.get('switch_model', {}).get('source')}).",
+        "",
+        "## Speed-up (geometric means; ratio = slower total / faster total)",
+        "",
+        markdown_table(*geomean_rows(summary)),
+        "",
+        "## Total time per inference (ms)",
+        "",
+        markdown_table(*summary_rows(run)),
+        "",
+        "## Breakdown",
+        "",
+        markdown_table(*breakdown_rows(run)),
+        "",
+        "## Settings",
+        "",
+        "```json",
+        json.dumps(settings, indent=2, sort_keys=True),
+        "```",
+    ]
+    if charts:
+        parts += ["", "## Charts", ""] + [f"![{Path(c).stem}]({Path(c).name})" for c in charts]
+    return "\n".join(parts) + "\n"
+
+
+def write_json(run: BenchRun, path: Path) -> None:
+    path.write_text(json.dumps(run.to_json(), indent=1) + "\n")
