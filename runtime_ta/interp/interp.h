@@ -53,6 +53,7 @@ typedef enum {
     RT_ERR_OP_RESERVED = 28,       /* a reserved op field or unused attribute is not 0 */
     RT_ERR_SCRATCH_TOO_SMALL = 29, /* an op needs more scratch than the partition provides */
     RT_ERR_NOT_VALIDATED = 30,     /* rt_run_partition on a partition that did not validate */
+    RT_ERR_KERNEL = 31,            /* a kernel rejected its (validated) arguments at run time */
     RT_ERR_COUNT
 } rt_status;
 
