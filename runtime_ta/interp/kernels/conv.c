@@ -1,0 +1,268 @@
+/*
+ * conv.c - Conv and ConvTranspose (2-D; 1-D as H = 1).
+ *
+ * Conv, per batch item and group, is Y_g[c_out/g, P] = W_g[c_out/g, K] X_col[K, P] + bias with
+ * K = (c_in/g) kh kw and P = h_out w_out:
+ * - depthwise (c_in/g == 1): direct, per output row, one tap at a time over the row's valid span
+ *   (unit-stride rows vectorise), no scratch;
+ * - 1x1, stride 1, unpadded: X_col is X itself, straight to the GEMM engine, no scratch;
+ * - otherwise im2col tiles of at most KERN_KC rows x KERN_NC pixels are built in scratch and fed to
+ *   the GEMM engine, accumulating into Y: scratch = min(K, KC) * min(P, NC) floats.
+ * ConvTranspose scatters x[ih, iw] * w[kh, kw] into y[ih*s + kh*d - pad, ...], no scratch.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+static int is_pointwise(const kern_conv_geom *g)
+{
+    return g->kernel_h == 1 && g->kernel_w == 1 && g->stride_h == 1 && g->stride_w == 1 && g->pad_top == 0 &&
+           g->pad_left == 0 && g->pad_bottom == 0 && g->pad_right == 0;
+}
+
+/* out == (in + pa + pb - (d (k - 1) + 1)) / s + 1, overflow-safe. */
+static int conv_extent_ok(size_t in, size_t pa, size_t pb, size_t k, size_t s, size_t d, size_t out)
+{
+    size_t span, padded;
+    if (k == 0 || s == 0 || d == 0 || !kmul(d, k - 1, &span) || span == SIZE_MAX)
+        return 0;
+    span += 1;
+    if (pa > SIZE_MAX - in || pb > SIZE_MAX - in - pa)
+        return 0;
+    padded = in + pa + pb;
+    return padded >= span && out == (padded - span) / s + 1;
+}
+
+/* Channel/group consistency; element counts of x, y and the weights (Conv and ConvTranspose layouts hold
+ * the same count: c_out * c_in / group * kh * kw), each checked for overflow. */
+static kern_status check_common(const kern_conv_geom *g, size_t *x_n, size_t *y_n, size_t *w_n)
+{
+    size_t cin_g, cout_g;
+    if (g->group == 0 || g->c_in % g->group || g->c_out % g->group)
+        return KERN_EINVAL;
+    cin_g = g->c_in / g->group;
+    cout_g = g->c_out / g->group;
+    if (!kmul4(g->batch, g->c_in, g->h_in, g->w_in, x_n) || !kmul4(g->batch, g->c_out, g->h_out, g->w_out, y_n))
+        return KERN_EOVERFLOW;
+    if (!kmul4(g->c_out, cin_g, g->kernel_h, g->kernel_w, w_n) || !kmul4(g->c_in, cout_g, g->kernel_h, g->kernel_w, w_n))
+        return KERN_EOVERFLOW;
+    return KERN_OK;
+}
+
+size_t kern_scratch_bytes_conv(const kern_conv_geom *g)
+{
+    size_t cin_g, khw, kdim, pix;
+    if (g->group == 0 || g->c_in % g->group)
+        return 0;
+    cin_g = g->c_in / g->group;
+    if (cin_g == 1 || is_pointwise(g))
+        return 0;
+    kdim = (!kmul(g->kernel_h, g->kernel_w, &khw) || !kmul(khw, cin_g, &kdim)) ? KERN_KC : kmin(kdim, KERN_KC);
+    pix = !kmul(g->h_out, g->w_out, &pix) ? KERN_NC : kmin(pix, KERN_NC);
+    return kdim * pix * sizeof(float);
+}
+
+/* Rows [k0, k0 + kb) x pixels [p0, p0 + nb) of the group's im2col matrix into dst[kb][nb]. */
+static void im2col_tile(const kern_conv_geom *g, const float *xg, size_t k0, size_t kb, size_t p0, size_t nb,
+                        float *dst)
+{
+    const size_t khw = g->kernel_h * g->kernel_w, hw_in = g->h_in * g->w_in;
+    size_t r;
+    for (r = 0; r < kb; r++) {
+        const size_t kk = k0 + r, ci = kk / khw, ki = (kk % khw) / g->kernel_w, kj = kk % g->kernel_w;
+        const float *xc = xg + ci * hw_in;
+        const size_t off_w = kj * g->dilation_w;
+        float *d = dst + r * nb;
+        size_t oh = p0 / g->w_out, ow = p0 % g->w_out, col = 0;
+        while (col < nb) {
+            const size_t seg = kmin(g->w_out - ow, nb - col);
+            const size_t ihp = oh * g->stride_h + ki * g->dilation_h;
+            if (ihp < g->pad_top || ihp - g->pad_top >= g->h_in) {
+                memset(d + col, 0, seg * sizeof(float));
+            } else {
+                const float *xrow = xc + (ihp - g->pad_top) * g->w_in;
+                size_t lo, hi, t;
+                kern_valid_range(g->pad_left, off_w, g->stride_w, g->w_in, g->w_out, &lo, &hi);
+                lo = lo < ow ? ow : lo;
+                hi = hi > ow + seg ? ow + seg : hi;
+                if (lo > hi)
+                    lo = hi;
+                for (t = ow; t < lo; t++)
+                    d[col + t - ow] = 0.0f;
+                if (g->stride_w == 1) {
+                    if (hi > lo)
+                        memcpy(d + col + lo - ow, xrow + lo + off_w - g->pad_left, (hi - lo) * sizeof(float));
+                } else {
+                    for (t = lo; t < hi; t++)
+                        d[col + t - ow] = xrow[t * g->stride_w + off_w - g->pad_left];
+                }
+                for (t = hi; t < ow + seg; t++)
+                    d[col + t - ow] = 0.0f;
+            }
+            col += seg;
+            ow = 0;
+            oh++;
+        }
+    }
+}
+
+/* c_in/group == 1: every output channel oc reads input channel oc / (c_out/group). */
+static void depthwise(const kern_conv_geom *g, const float *xb, const float *w, const float *bias, float *yb)
+{
+    const size_t mult = g->c_out / g->group, khw = g->kernel_h * g->kernel_w;
+    const size_t hw_in = g->h_in * g->w_in, pix = g->h_out * g->w_out;
+    size_t oc, oh, ki, kj, t;
+    for (oc = 0; oc < g->c_out; oc++) {
+        const float *xc = xb + (oc / mult) * hw_in, *wc = w + oc * khw;
+        const float b = bias ? bias[oc] : 0.0f;
+        float *yc = yb + oc * pix;
+        for (oh = 0; oh < g->h_out; oh++) {
+            float *yrow = yc + oh * g->w_out;
+            for (t = 0; t < g->w_out; t++)
+                yrow[t] = b;
+            for (ki = 0; ki < g->kernel_h; ki++) {
+                const size_t ihp = oh * g->stride_h + ki * g->dilation_h;
+                const float *xrow;
+                if (ihp < g->pad_top || ihp - g->pad_top >= g->h_in)
+                    continue;
+                xrow = xc + (ihp - g->pad_top) * g->w_in;
+                for (kj = 0; kj < g->kernel_w; kj++) {
+                    const float wv = wc[ki * g->kernel_w + kj];
+                    const size_t off = kj * g->dilation_w;
+                    size_t lo, hi;
+                    kern_valid_range(g->pad_left, off, g->stride_w, g->w_in, g->w_out, &lo, &hi);
+                    if (g->stride_w == 1) {
+                        const float *xs = xrow + (lo + off - g->pad_left);
+                        float *ys = yrow + lo;
+                        for (t = 0; t < hi - lo; t++)
+                            ys[t] += wv * xs[t];
+                    } else {
+                        for (t = lo; t < hi; t++)
+                            yrow[t] += wv * xrow[t * g->stride_w + off - g->pad_left];
+                    }
+                }
+            }
+        }
+    }
+}
+
+kern_status kern_conv(const kern_conv_geom *g, const float *x, const float *w, const float *bias, float *y,
+                      float *scratch, size_t scratch_bytes)
+{
+    size_t x_n, y_n, w_n, cin_g, cout_g, kdim, pix, hw_in, b, grp, i, t;
+    kern_status st = check_common(g, &x_n, &y_n, &w_n);
+    if (st != KERN_OK)
+        return st;
+    if (!conv_extent_ok(g->h_in, g->pad_top, g->pad_bottom, g->kernel_h, g->stride_h, g->dilation_h, g->h_out) ||
+        !conv_extent_ok(g->w_in, g->pad_left, g->pad_right, g->kernel_w, g->stride_w, g->dilation_w, g->w_out))
+        return KERN_EINVAL;
+    if (scratch_bytes < kern_scratch_bytes_conv(g))
+        return KERN_ESCRATCH;
+    cin_g = g->c_in / g->group;
+    cout_g = g->c_out / g->group;
+    kdim = cin_g * g->kernel_h * g->kernel_w;
+    pix = g->h_out * g->w_out;
+    hw_in = g->h_in * g->w_in;
+    for (b = 0; b < g->batch; b++) {
+        const float *xb = x + b * g->c_in * hw_in;
+        float *yb = y + b * g->c_out * pix;
+        if (cin_g == 1) {
+            depthwise(g, xb, w, bias, yb);
+            continue;
+        }
+        for (grp = 0; grp < g->group; grp++) {
+            const float *wg = w + grp * cout_g * kdim, *xg = xb + grp * cin_g * hw_in;
+            float *yg = yb + grp * cout_g * pix;
+            for (i = 0; i < cout_g; i++) {
+                const float v = bias ? bias[grp * cout_g + i] : 0.0f;
+                for (t = 0; t < pix; t++)
+                    yg[i * pix + t] = v;
+            }
+            if (is_pointwise(g)) {
+                kern_gemm_acc(cout_g, pix, cin_g, wg, kdim, 1, xg, pix, yg, pix);
+            } else {
+                size_t p0, k0;
+                for (p0 = 0; p0 < pix; p0 += KERN_NC) {
+                    const size_t nb = kmin(KERN_NC, pix - p0);
+                    for (k0 = 0; k0 < kdim; k0 += KERN_KC) {
+                        const size_t kb = kmin(KERN_KC, kdim - k0);
+                        im2col_tile(g, xg, k0, kb, p0, nb, scratch);
+                        kern_gemm_acc(cout_g, nb, kb, wg + k0, kdim, 1, scratch, nb, yg + p0, pix);
+                    }
+                }
+            }
+        }
+    }
+    return KERN_OK;
+}
+
+size_t kern_scratch_bytes_conv_transpose(const kern_conv_geom *g)
+{
+    (void)g;
+    return 0;
+}
+
+kern_status kern_conv_transpose(const kern_conv_geom *g, const float *x, const float *w, const float *bias, float *y)
+{
+    size_t x_n, y_n, w_n, cin_g, cout_g, khw, hw_in, pix, b, grp, ic, oc, ki, kj, ih, t, i;
+    kern_status st = check_common(g, &x_n, &y_n, &w_n);
+    if (st != KERN_OK)
+        return st;
+    if (g->kernel_h == 0 || g->kernel_w == 0 || g->stride_h == 0 || g->stride_w == 0 || g->dilation_h == 0 ||
+        g->dilation_w == 0)
+        return KERN_EINVAL;
+    {
+        /* full extent s (in - 1) + d (k - 1) + 1 must not exceed out + pads (the rest is output padding) */
+        size_t fh, fw, th, tw;
+        if (!kmul(g->stride_h, g->h_in ? g->h_in - 1 : 0, &fh) || !kmul(g->dilation_h, g->kernel_h - 1, &th) ||
+            !kmul(g->stride_w, g->w_in ? g->w_in - 1 : 0, &fw) || !kmul(g->dilation_w, g->kernel_w - 1, &tw))
+            return KERN_EOVERFLOW;
+        if (g->pad_top > SIZE_MAX / 4 || g->pad_bottom > SIZE_MAX / 4 || g->pad_left > SIZE_MAX / 4 ||
+            g->pad_right > SIZE_MAX / 4 || g->h_out > SIZE_MAX / 4 || g->w_out > SIZE_MAX / 4 ||
+            fh > SIZE_MAX / 4 || th > SIZE_MAX / 4 || fw > SIZE_MAX / 4 || tw > SIZE_MAX / 4)
+            return KERN_EOVERFLOW;
+        if (fh + th + 1 > g->h_out + g->pad_top + g->pad_bottom || fw + tw + 1 > g->w_out + g->pad_left + g->pad_right)
+            return KERN_EINVAL;
+    }
+    cin_g = g->c_in / g->group;
+    cout_g = g->c_out / g->group;
+    khw = g->kernel_h * g->kernel_w;
+    hw_in = g->h_in * g->w_in;
+    pix = g->h_out * g->w_out;
+    for (b = 0; b < g->batch; b++)
+        for (oc = 0; oc < g->c_out; oc++) {
+            const float v = bias ? bias[oc] : 0.0f;
+            float *yc = y + (b * g->c_out + oc) * pix;
+            for (t = 0; t < pix; t++)
+                yc[t] = v;
+        }
+    for (b = 0; b < g->batch; b++)
+        for (grp = 0; grp < g->group; grp++)
+            for (ic = 0; ic < cin_g; ic++) {
+                const size_t cin = grp * cin_g + ic;
+                const float *xc = x + (b * g->c_in + cin) * hw_in;
+                for (i = 0; i < cout_g; i++) {
+                    const size_t cout = grp * cout_g + i;
+                    const float *wk = w + (cin * cout_g + i) * khw;
+                    float *yc = y + (b * g->c_out + cout) * pix;
+                    for (ki = 0; ki < g->kernel_h; ki++)
+                        for (kj = 0; kj < g->kernel_w; kj++) {
+                            const float wv = wk[ki * g->kernel_w + kj];
+                            const size_t off_w = kj * g->dilation_w;
+                            size_t lo, hi;
+                            kern_valid_range(g->pad_left, off_w, g->stride_w, g->w_out, g->w_in, &lo, &hi);
+                            for (ih = 0; ih < g->h_in; ih++) {
+                                const size_t ohp = ih * g->stride_h + ki * g->dilation_h;
+                                const float *xrow = xc + ih * g->w_in;
+                                float *yrow;
+                                if (ohp < g->pad_top || ohp - g->pad_top >= g->h_out)
+                                    continue;
+                                yrow = yc + (ohp - g->pad_top) * g->w_out;
+                                for (t = lo; t < hi; t++)
+                                    yrow[t * g->stride_w + off_w - g->pad_left] += wv * xrow[t];
+                            }
+                        }
+                }
+            }
+    return KERN_OK;
+}

@@ -1,0 +1,230 @@
+/*
+ * gemm.c - matrix products: the blocked GEMM engine, Gemm and MatMul.
+ *
+ * Engine: C += A B with B's rows contiguous.  Loops: N in KERN_NC-column blocks, K in KERN_KC-deep
+ * blocks (a KC x NC block of B is ~128 KiB and stays in L2 while every row panel of A streams past it),
+ * then a 4 x 16 register-blocked micro-kernel whose fixed-trip inner loop gcc -O3 turns into vector FMAs
+ * (SSE/AVX on x86-64, NEON on AArch64) with the 64 accumulators kept in registers.
+ * Gemm with transB: small M (< KERN_GEMM_PACK_MIN_M, e.g. a batch-1 fully connected layer) takes dot
+ * products along B's contiguous rows with 16 independent partial sums (vectorisable without
+ * reassociating float math); larger M packs transposed KC x NC blocks of B into scratch.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+#define MR 4
+#define NR 16
+#define DOT_LANES 16
+
+static void micro_full(size_t kc, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb, float *c,
+                       size_t ldc)
+{
+    float c0[NR], c1[NR], c2[NR], c3[NR];
+    const float *a0 = a, *a1 = a + a_rs, *a2 = a + 2 * a_rs, *a3 = a + 3 * a_rs;
+    size_t p, j;
+    for (j = 0; j < NR; j++) {
+        c0[j] = c[j];
+        c1[j] = c[ldc + j];
+        c2[j] = c[2 * ldc + j];
+        c3[j] = c[3 * ldc + j];
+    }
+    for (p = 0; p < kc; p++) {
+        const float *bp = b + p * ldb;
+        const float x0 = a0[p * a_cs], x1 = a1[p * a_cs], x2 = a2[p * a_cs], x3 = a3[p * a_cs];
+        for (j = 0; j < NR; j++) {
+            c0[j] += x0 * bp[j];
+            c1[j] += x1 * bp[j];
+            c2[j] += x2 * bp[j];
+            c3[j] += x3 * bp[j];
+        }
+    }
+    for (j = 0; j < NR; j++) {
+        c[j] = c0[j];
+        c[ldc + j] = c1[j];
+        c[2 * ldc + j] = c2[j];
+        c[3 * ldc + j] = c3[j];
+    }
+}
+
+/* One row of C (axpy form, vectorised over j): c[0..n) += sum_p a[p] * b[p, 0..n). */
+static void row_kernel(size_t n, size_t kc, const float *a, size_t a_cs, const float *b, size_t ldb, float *c)
+{
+    size_t p, j;
+    for (p = 0; p < kc; p++) {
+        const float x = a[p * a_cs];
+        const float *bp = b + p * ldb;
+        for (j = 0; j < n; j++)
+            c[j] += x * bp[j];
+    }
+}
+
+void kern_gemm_acc(size_t m, size_t n, size_t k, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb,
+                   float *c, size_t ldc)
+{
+    size_t j0, p0, i, j;
+    for (j0 = 0; j0 < n; j0 += KERN_NC) {
+        const size_t nb = kmin(KERN_NC, n - j0);
+        for (p0 = 0; p0 < k; p0 += KERN_KC) {
+            const size_t kb = kmin(KERN_KC, k - p0);
+            const float *bb = b + p0 * ldb + j0;
+            for (i = 0; i + MR <= m; i += MR) {
+                const float *ai = a + i * a_rs + p0 * a_cs;
+                float *ci = c + i * ldc + j0;
+                for (j = 0; j + NR <= nb; j += NR)
+                    micro_full(kb, ai, a_rs, a_cs, bb + j, ldb, ci + j, ldc);
+                if (j < nb) {
+                    size_t r;
+                    for (r = 0; r < MR; r++)
+                        row_kernel(nb - j, kb, ai + r * a_rs, a_cs, bb + j, ldb, ci + r * ldc + j);
+                }
+            }
+            for (; i < m; i++)
+                row_kernel(nb, kb, a + i * a_rs + p0 * a_cs, a_cs, bb, ldb, c + i * ldc + j0);
+        }
+    }
+}
+
+/* sum_p x[p * xs] * y[p], with DOT_LANES independent partial sums when x is contiguous. */
+static float dot(const float *x, size_t xs, const float *y, size_t n)
+{
+    float lanes[DOT_LANES];
+    float s = 0.0f;
+    size_t p = 0, l;
+    if (xs == 1) {
+        for (l = 0; l < DOT_LANES; l++)
+            lanes[l] = 0.0f;
+        for (; p + DOT_LANES <= n; p += DOT_LANES)
+            for (l = 0; l < DOT_LANES; l++)
+                lanes[l] += x[p + l] * y[p + l];
+        for (l = 0; l < DOT_LANES; l++)
+            s += lanes[l];
+    }
+    for (; p < n; p++)
+        s += x[p * xs] * y[p];
+    return s;
+}
+
+size_t kern_scratch_bytes_gemm(const kern_gemm_attr *attr)
+{
+    if (!attr->trans_b || attr->m < KERN_GEMM_PACK_MIN_M)
+        return 0;
+    return kmin(attr->k, KERN_KC) * kmin(attr->n, KERN_NC) * sizeof(float);
+}
+
+kern_status kern_gemm(const kern_gemm_attr *at, const float *a, const float *b, const float *c, float *y,
+                      float *scratch, size_t scratch_bytes)
+{
+    const size_t m = at->m, n = at->n, k = at->k;
+    const size_t a_rs = at->trans_a ? 1 : k, a_cs = at->trans_a ? m : 1;
+    size_t mn, mk, kn, i, j;
+    if (!kmul(m, n, &mn) || !kmul(m, k, &mk) || !kmul(k, n, &kn))
+        return KERN_EOVERFLOW;
+    if (scratch_bytes < kern_scratch_bytes_gemm(at))
+        return KERN_ESCRATCH;
+    if (c && at->beta != 0.0f && ((m > 1 && at->c_stride_m > n) || (n > 1 && at->c_stride_n > 1)))
+        return KERN_EINVAL;
+    memset(y, 0, mn * sizeof(float));
+    if (!at->trans_b) {
+        kern_gemm_acc(m, n, k, a, a_rs, a_cs, b, n, y, n);
+    } else if (m < KERN_GEMM_PACK_MIN_M) {
+        for (i = 0; i < m; i++)
+            for (j = 0; j < n; j++)
+                y[i * n + j] = dot(a + i * a_rs, a_cs, b + j * k, k);
+    } else {
+        size_t j0, p0, p;
+        for (j0 = 0; j0 < n; j0 += KERN_NC) {
+            const size_t nb = kmin(KERN_NC, n - j0);
+            for (p0 = 0; p0 < k; p0 += KERN_KC) {
+                const size_t kb = kmin(KERN_KC, k - p0);
+                for (j = 0; j < nb; j++) {
+                    const float *src = b + (j0 + j) * k + p0;
+                    for (p = 0; p < kb; p++)
+                        scratch[p * nb + j] = src[p];
+                }
+                kern_gemm_acc(m, nb, kb, a + p0 * a_cs, a_rs, a_cs, scratch, nb, y + j0, n);
+            }
+        }
+    }
+    if (at->alpha != 1.0f || (c && at->beta != 0.0f)) {
+        for (i = 0; i < m; i++)
+            for (j = 0; j < n; j++) {
+                float v = at->alpha * y[i * n + j];
+                if (c && at->beta != 0.0f)
+                    v += at->beta * c[i * at->c_stride_m + j * at->c_stride_n];
+                y[i * n + j] = v;
+            }
+    }
+    return KERN_OK;
+}
+
+kern_status kern_matmul(const kern_shape *as, const float *a, const kern_shape *bs, const float *b,
+                        const kern_shape *ys, float *y)
+{
+    size_t m, k, k2, n, mk, kn, mn, nbatch = 1, i, d;
+    size_t ab_rank, bb_rank, br, expect_rank;
+    size_t bdim[KERN_MAX_RANK], astr[KERN_MAX_RANK], bstr[KERN_MAX_RANK], idx[KERN_MAX_RANK];
+    if (as->rank < 1 || bs->rank < 1 || as->rank > KERN_MAX_RANK || bs->rank > KERN_MAX_RANK ||
+        ys->rank > KERN_MAX_RANK)
+        return KERN_EINVAL;
+    m = as->rank == 1 ? 1 : as->dim[as->rank - 2];
+    k = as->dim[as->rank - 1];
+    k2 = bs->rank == 1 ? bs->dim[0] : bs->dim[bs->rank - 2];
+    n = bs->rank == 1 ? 1 : bs->dim[bs->rank - 1];
+    if (k != k2)
+        return KERN_EINVAL;
+    ab_rank = as->rank >= 2 ? as->rank - 2 : 0;
+    bb_rank = bs->rank >= 2 ? bs->rank - 2 : 0;
+    br = ab_rank > bb_rank ? ab_rank : bb_rank;
+    expect_rank = br + (as->rank >= 2) + (bs->rank >= 2);
+    if (ys->rank != expect_rank)
+        return KERN_EINVAL;
+    if (!kmul(m, k, &mk) || !kmul(k, n, &kn) || !kmul(m, n, &mn))
+        return KERN_EOVERFLOW;
+    /* broadcast batch dims (right-aligned), matrix-sized strides, 0 where broadcast */
+    {
+        size_t sa = mk, sb = kn;
+        for (d = br; d-- > 0;) {
+            const size_t off_a = br - ab_rank, off_b = br - bb_rank;
+            const size_t da = d >= off_a ? as->dim[d - off_a] : 1;
+            const size_t db = d >= off_b ? bs->dim[d - off_b] : 1;
+            if (da != db && da != 1 && db != 1)
+                return KERN_EINVAL;
+            bdim[d] = da > db ? da : db;
+            if (da == 0 || db == 0)
+                bdim[d] = 0;
+            if (ys->dim[d] != bdim[d])
+                return KERN_EINVAL;
+            astr[d] = da == 1 ? 0 : sa;
+            bstr[d] = db == 1 ? 0 : sb;
+            if (!kmul(sa, da, &sa) || !kmul(sb, db, &sb) || !kmul(nbatch, bdim[d], &nbatch))
+                return KERN_EOVERFLOW;
+        }
+    }
+    if (as->rank >= 2 && ys->dim[br] != m)
+        return KERN_EINVAL;
+    if (bs->rank >= 2 && ys->dim[ys->rank - 1] != n)
+        return KERN_EINVAL;
+    {
+        size_t total;
+        if (!kmul(nbatch, mn, &total))
+            return KERN_EOVERFLOW;
+        memset(y, 0, total * sizeof(float));
+    }
+    for (d = 0; d < br; d++)
+        idx[d] = 0;
+    for (i = 0; i < nbatch; i++) {
+        size_t oa = 0, ob = 0;
+        for (d = 0; d < br; d++) {
+            oa += idx[d] * astr[d];
+            ob += idx[d] * bstr[d];
+        }
+        kern_gemm_acc(m, n, k, a + oa, k, 1, b + ob, n, y + i * mn, n);
+        for (d = br; d-- > 0;) {
+            if (++idx[d] < bdim[d])
+                break;
+            idx[d] = 0;
+        }
+    }
+    return KERN_OK;
+}

@@ -1,0 +1,60 @@
+/*
+ * internal.h - helpers shared by the kernel sources (not part of the interpreter's API).
+ */
+#ifndef ONNX_TEE_KERNELS_INTERNAL_H
+#define ONNX_TEE_KERNELS_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../kernels.h"
+
+/* *r = a * b; 0 on overflow. */
+static inline int kmul(size_t a, size_t b, size_t *r)
+{
+    if (a != 0 && b > SIZE_MAX / a)
+        return 0;
+    *r = a * b;
+    return 1;
+}
+
+/* *r = a * b * c; 0 on overflow. */
+static inline int kmul3(size_t a, size_t b, size_t c, size_t *r)
+{
+    size_t t;
+    return kmul(a, b, &t) && kmul(t, c, r);
+}
+
+/* *r = a * b * c * d; 0 on overflow. */
+static inline int kmul4(size_t a, size_t b, size_t c, size_t d, size_t *r)
+{
+    size_t t;
+    return kmul3(a, b, c, &t) && kmul(t, d, r);
+}
+
+static inline size_t kmin(size_t a, size_t b) { return a < b ? a : b; }
+
+/* The index range [*lo, *hi) of o in [0, n) with pad <= o * stride + off < pad + len (stride >= 1):
+ * the outputs (or window taps) whose input coordinate falls inside the real, unpadded input. */
+static inline void kern_valid_range(size_t pad, size_t off, size_t stride, size_t len, size_t n, size_t *lo,
+                                    size_t *hi)
+{
+    size_t l = off >= pad ? 0 : (pad - off + stride - 1) / stride;
+    size_t h = pad + len <= off ? 0 : (pad + len - off + stride - 1) / stride;
+    if (h > n)
+        h = n;
+    if (l > h)
+        l = h;
+    *lo = l;
+    *hi = h;
+}
+
+/* Row-major strides of a shape (elements); 0 on overflow or bad rank. */
+int kern_strides(const kern_shape *s, size_t *strides);
+
+/* C[m x n] (row stride ldc) += A B, where A(i, p) = a[i * a_rs + p * a_cs] and B(p, j) = b[p * ldb + j].
+ * Cache-blocked, register-blocked; the caller initialises C.  Defined in gemm.c. */
+void kern_gemm_acc(size_t m, size_t n, size_t k, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb,
+                   float *c, size_t ldc);
+
+#endif

@@ -1,0 +1,91 @@
+/*
+ * pool.c - MaxPool, AveragePool (2-D; 1-D as H = 1), GlobalAveragePool, GlobalMaxPool.
+ *
+ * In padded coordinates output (oh, ow)'s window covers rows oh*s_h + i*d_h, i < k_h.  Real cells are
+ * rows in [pad_top, pad_top + h_in); with count_include_pad the divisor counts the window's cells inside
+ * [0, pad_top + h_in + pad_bottom) (so a ceil_mode window hanging past the end pad is clipped, as in
+ * onnxruntime), otherwise only real cells.
+ */
+#include <float.h>
+
+#include "internal.h"
+
+kern_status kern_pool(kern_pool_kind kind, int count_include_pad, const kern_conv_geom *g, const float *x, float *y)
+{
+    size_t planes, xn, yn, pl, oh, ow, i, j;
+    if (g->kernel_h == 0 || g->kernel_w == 0 || g->stride_h == 0 || g->stride_w == 0 || g->dilation_h == 0 ||
+        g->dilation_w == 0 || (kind != KERN_POOL_MAX && kind != KERN_POOL_AVG))
+        return KERN_EINVAL;
+    if (!kmul(g->batch, g->c_in, &planes) || !kmul3(planes, g->h_in, g->w_in, &xn) ||
+        !kmul3(planes, g->h_out, g->w_out, &yn))
+        return KERN_EOVERFLOW;
+    /* window positions stay far from SIZE_MAX: bounded by out*stride + k*dilation, checked here */
+    {
+        size_t a, b2;
+        if (!kmul(g->h_out, g->stride_h, &a) || !kmul(g->kernel_h, g->dilation_h, &b2) || a > SIZE_MAX / 4 ||
+            b2 > SIZE_MAX / 4 || g->pad_top > SIZE_MAX / 4 || g->pad_bottom > SIZE_MAX / 4 || g->h_in > SIZE_MAX / 4)
+            return KERN_EOVERFLOW;
+        if (!kmul(g->w_out, g->stride_w, &a) || !kmul(g->kernel_w, g->dilation_w, &b2) || a > SIZE_MAX / 4 ||
+            b2 > SIZE_MAX / 4 || g->pad_left > SIZE_MAX / 4 || g->pad_right > SIZE_MAX / 4 || g->w_in > SIZE_MAX / 4)
+            return KERN_EOVERFLOW;
+    }
+    for (pl = 0; pl < planes; pl++) {
+        const float *xp = x + pl * g->h_in * g->w_in;
+        float *yp = y + pl * g->h_out * g->w_out;
+        for (oh = 0; oh < g->h_out; oh++) {
+            const size_t hs = oh * g->stride_h;
+            size_t ilo, ihi, plo, phi;
+            kern_valid_range(g->pad_top, hs, g->dilation_h, g->h_in, g->kernel_h, &ilo, &ihi);
+            kern_valid_range(0, hs, g->dilation_h, g->pad_top + g->h_in + g->pad_bottom, g->kernel_h, &plo, &phi);
+            for (ow = 0; ow < g->w_out; ow++) {
+                const size_t ws = ow * g->stride_w;
+                size_t jlo, jhi, qlo, qhi;
+                float out;
+                kern_valid_range(g->pad_left, ws, g->dilation_w, g->w_in, g->kernel_w, &jlo, &jhi);
+                kern_valid_range(0, ws, g->dilation_w, g->pad_left + g->w_in + g->pad_right, g->kernel_w, &qlo, &qhi);
+                if (kind == KERN_POOL_MAX) {
+                    out = -FLT_MAX;
+                    for (i = ilo; i < ihi; i++) {
+                        const float *row = xp + (hs + i * g->dilation_h - g->pad_top) * g->w_in;
+                        for (j = jlo; j < jhi; j++) {
+                            const float v = row[ws + j * g->dilation_w - g->pad_left];
+                            out = v > out ? v : out;
+                        }
+                    }
+                } else {
+                    const size_t cnt = count_include_pad ? (phi - plo) * (qhi - qlo) : (ihi - ilo) * (jhi - jlo);
+                    float sum = 0.0f;
+                    for (i = ilo; i < ihi; i++) {
+                        const float *row = xp + (hs + i * g->dilation_h - g->pad_top) * g->w_in;
+                        for (j = jlo; j < jhi; j++)
+                            sum += row[ws + j * g->dilation_w - g->pad_left];
+                    }
+                    out = cnt ? sum / (float)cnt : 0.0f;
+                }
+                yp[oh * g->w_out + ow] = out;
+            }
+        }
+    }
+    return KERN_OK;
+}
+
+kern_status kern_global_pool(kern_pool_kind kind, size_t planes, size_t spatial, const float *x, float *y)
+{
+    size_t total, p, s;
+    if (kind != KERN_POOL_MAX && kind != KERN_POOL_AVG)
+        return KERN_EINVAL;
+    if (!kmul(planes, spatial, &total))
+        return KERN_EOVERFLOW;
+    for (p = 0; p < planes; p++) {
+        const float *xp = x + p * spatial;
+        float acc = kind == KERN_POOL_MAX ? -FLT_MAX : 0.0f;
+        for (s = 0; s < spatial; s++) {
+            if (kind == KERN_POOL_MAX)
+                acc = xp[s] > acc ? xp[s] : acc;
+            else
+                acc += xp[s];
+        }
+        y[p] = kind == KERN_POOL_AVG && spatial ? acc / (float)spatial : acc;
+    }
+    return KERN_OK;
+}
