@@ -8,6 +8,10 @@
 
 #include "internal.h"
 
+#ifndef PTRDIFF_MAX /* absent from the OP-TEE TA dev kit's <stdint.h> */
+#define PTRDIFF_MAX INTPTR_MAX
+#endif
+
 /* Copy [outer, part, inner] <-> [outer, total, inner] at axis offset `offset`; to_whole selects the
  * direction (Concat writes into the whole, Split reads from it). */
 static kern_status copy_part(size_t outer, size_t part, size_t inner, size_t total, size_t offset, const float *x,
