@@ -1,0 +1,160 @@
+/*
+ * onnx-tee Trusted Application interface: the one header shared by the TA, the normal-world
+ * client and the simulator.  It fixes the TA's UUID, its command IDs and their parameters,
+ * its result codes, and the two plaintext structures of the crypto envelope:
+ *
+ *   device manifest = ot_manifest_header || partition_count x ot_manifest_partition
+ *                     || (input_count + output_count) x ot_manifest_tensor || tag[16]
+ *       authenticated with AES-256-GCM over an empty plaintext (everything before the tag is
+ *       AAD, nonce in the header): the manifest is public but cannot be altered.
+ *
+ *   partition blob  = ot_blob_header || AES-256-GCM(body) || tag[16]
+ *       the header is the AAD; the body is the interpreter's partition body (format.h).
+ *
+ * All integers are little-endian; every structure is naturally aligned with no implicit padding
+ * (checked below), so Python writes them with struct.pack and both worlds read them in place.
+ */
+#ifndef ONNX_TEE_TA_H
+#define ONNX_TEE_TA_H
+
+#include <stdint.h>
+
+/* abf9bcde-c41d-48bf-b7bc-5873da78f43b */
+#define TA_ONNX_TEE_UUID \
+	{ 0xabf9bcde, 0xc41d, 0x48bf, \
+		{ 0xb7, 0xbc, 0x58, 0x73, 0xda, 0x78, 0xf4, 0x3b } }
+
+/*
+ * Commands.  Every command checks its exact TEE_PARAM_TYPES and returns
+ * TEE_ERROR_BAD_PARAMETERS on any mismatch.  The order of one inference is
+ *   OPEN_MODEL, then for each run: WRITE_INPUT (each input), LOAD_CHUNK... + RUN for
+ *   partition 0, 1, ..., n-1, then READ_OUTPUT (each output).
+ */
+
+/* [in] memref[0] key (32 bytes).  Stores the model key in TEE secure storage, once:
+ * a second call returns OT_ERR_ALREADY_PROVISIONED. */
+#define OT_CMD_PROVISION_KEY   0
+
+/* [out] memref[0] key (32 bytes).  Returns the device-bound key derived from the hardware
+ * unique key (system PTA), once, for enrolment: models are then encrypted for this device.
+ * A second call returns OT_ERR_ALREADY_PROVISIONED. */
+#define OT_CMD_ENROL_DEVICE    1
+
+/* [in] memref[0] device manifest, [in] value[1].a key source (OT_KEY_*).
+ * Authenticates the manifest, checks and advances the model's rollback counter, allocates
+ * the one planned region of region_bytes. */
+#define OT_CMD_OPEN_MODEL      2
+
+/* [in] memref[0] chunk, [in] value[1].a partition index, value[1].b byte offset of the chunk
+ * in the blob.  Chunks arrive in order; each is copied into the secure staging buffer and
+ * decrypted into the region.  The chunk that completes the blob verifies tag and digest and
+ * validates the body. */
+#define OT_CMD_LOAD_CHUNK      3
+
+/* [in] value[0].a partition index.  Runs the loaded partition. */
+#define OT_CMD_RUN             4
+
+/* [in] memref[0] tensor bytes, [in] value[1].a model input index. */
+#define OT_CMD_WRITE_INPUT     5
+
+/* [out] memref[0] tensor bytes (size must be the output's size), [in] value[1].a model
+ * output index.  Only after the last partition ran. */
+#define OT_CMD_READ_OUTPUT     6
+
+/* Key sources for OT_CMD_OPEN_MODEL. */
+#define OT_KEY_PROVISIONED     1	/* key stored by OT_CMD_PROVISION_KEY */
+#define OT_KEY_DEVICE          2	/* key derived from the hardware unique key */
+
+/* Result codes of this TA (TA-defined range), one per reason a model is refused. */
+#define OT_ERR_MANIFEST_FORMAT     0x80A70001u /* malformed manifest: size, magic, counts, bounds */
+#define OT_ERR_MANIFEST_AUTH       0x80A70002u /* manifest tag invalid: altered, or another key */
+#define OT_ERR_BLOB_FORMAT         0x80A70003u /* malformed blob header or a chunk past its end */
+#define OT_ERR_BLOB_AUTH           0x80A70004u /* blob tag invalid: tampered header or ciphertext */
+#define OT_ERR_TRUNCATED           0x80A70005u /* partition or model incomplete */
+#define OT_ERR_REORDERED           0x80A70006u /* not the partition expected next */
+#define OT_ERR_SWAPPED             0x80A70007u /* partition of another model (model id) */
+#define OT_ERR_ROLLBACK            0x80A70008u /* model version older than the device accepts */
+#define OT_ERR_NOT_IN_MANIFEST     0x80A70009u /* blob sizes or digest differ from the manifest */
+#define OT_ERR_UNSUPPORTED_VERSION 0x80A7000Au /* envelope/body format or newer blob version */
+#define OT_ERR_BODY_INVALID        0x80A7000Bu /* authentic body refused by the validator */
+#define OT_ERR_RUN_FAILED          0x80A7000Cu /* the interpreter stopped on an operator */
+#define OT_ERR_STATE               0x80A7000Du /* command out of order (no model, not loaded) */
+#define OT_ERR_NO_KEY              0x80A7000Eu /* no provisioned key / key source unavailable */
+#define OT_ERR_ALREADY_PROVISIONED 0x80A7000Fu /* one-time provisioning already done */
+
+#define OT_KEY_BYTES       32u
+#define OT_NONCE_BYTES     12u
+#define OT_TAG_BYTES       16u
+#define OT_MODEL_ID_BYTES  16u
+#define OT_SHA256_BYTES    32u
+#define OT_ENVELOPE_VERSION 1u
+
+#define OT_MANIFEST_MAGIC  "OTEEMAN1"
+#define OT_BLOB_MAGIC      "OTEEBLB1"
+
+/* Limits the TA enforces before trusting any count. */
+#define OT_MAX_PARTITIONS     4096u
+#define OT_MAX_IO_TENSORS     64u
+#define OT_MAX_RANK           8u
+#define OT_MANIFEST_MAX_BYTES (64u * 1024u + OT_MAX_PARTITIONS * 72u)
+
+/* Heap the TA keeps beside the region (session state, manifest copy, crypto handles):
+ * TA_DATA_SIZE = budget + OT_HEAP_RESERVE. */
+#define OT_HEAP_RESERVE    (384u * 1024u)
+
+/* Extra data mixed into the device-bound key derivation (system PTA). */
+#define OT_DEVICE_KEY_LABEL "onnx-tee model key v1"
+
+struct ot_manifest_header {
+	uint8_t  magic[8];           /* OT_MANIFEST_MAGIC */
+	uint32_t envelope_version;   /* OT_ENVELOPE_VERSION */
+	uint32_t format_version;     /* body format version (format.h) */
+	uint8_t  model_id[16];
+	uint64_t model_version;      /* monotonic; the device refuses older ones */
+	uint32_t partition_count;
+	uint32_t input_count;
+	uint32_t output_count;
+	uint32_t chunk_bytes;        /* staging buffer size; no chunk may be larger */
+	uint64_t region_bytes;       /* the one planned region */
+	uint8_t  nonce[12];
+	uint32_t reserved;           /* zero */
+};                               /* 80 bytes */
+
+struct ot_manifest_partition {
+	uint64_t blob_bytes;         /* sizeof(ot_blob_header) + body_bytes + OT_TAG_BYTES */
+	uint64_t body_bytes;
+	uint64_t body_offset;        /* region offset the body is decrypted to */
+	uint64_t staging_offset;     /* region offset of the staging buffer (chunk_bytes) */
+	uint64_t planned_bytes;      /* planned highest region byte of this partition */
+	uint8_t  sha256[32];         /* digest of the whole blob */
+};                               /* 72 bytes */
+
+struct ot_manifest_tensor {
+	uint64_t offset;             /* region offset of a model input or output */
+	uint64_t nbytes;
+	uint32_t dtype;              /* ONNX TensorProto data type */
+	uint32_t rank;
+	uint64_t dims[OT_MAX_RANK];
+};                               /* 88 bytes */
+
+struct ot_blob_header {
+	uint8_t  magic[8];           /* OT_BLOB_MAGIC */
+	uint32_t envelope_version;
+	uint32_t format_version;
+	uint8_t  model_id[16];
+	uint64_t model_version;
+	uint32_t partition_index;
+	uint32_t partition_count;
+	uint64_t body_bytes;
+	uint64_t region_bytes;
+	uint8_t  nonce[12];
+	uint32_t reserved;           /* zero */
+};                               /* 80 bytes */
+
+#define OT_STATIC_ASSERT(cond, name) typedef char ot_static_assert_##name[(cond) ? 1 : -1]
+OT_STATIC_ASSERT(sizeof(struct ot_manifest_header) == 80, manifest_header_size);
+OT_STATIC_ASSERT(sizeof(struct ot_manifest_partition) == 72, manifest_partition_size);
+OT_STATIC_ASSERT(sizeof(struct ot_manifest_tensor) == 88, manifest_tensor_size);
+OT_STATIC_ASSERT(sizeof(struct ot_blob_header) == 80, blob_header_size);
+
+#endif /* ONNX_TEE_TA_H */

@@ -1,0 +1,155 @@
+/*
+ * onnx-tee Trusted Application: GP entry points and command dispatch.
+ *
+ * Each command checks its exact parameter types (TEE_ERROR_BAD_PARAMETERS otherwise) and hands the
+ * memrefs to model.c, which copies shared memory into secure memory before using it.  One session
+ * at a time (the TA holds one planned region of the memory budget).
+ */
+#include <string.h>
+#include <tee_internal_api.h>
+
+#include "model.h"
+#include "onnx_tee_ta.h"
+#include "secure_store.h"
+
+#define NONE TEE_PARAM_TYPE_NONE
+#define MEM_IN TEE_PARAM_TYPE_MEMREF_INPUT
+#define MEM_OUT TEE_PARAM_TYPE_MEMREF_OUTPUT
+#define VAL_IN TEE_PARAM_TYPE_VALUE_INPUT
+#define VAL_OUT TEE_PARAM_TYPE_VALUE_OUTPUT
+
+TEE_Result TA_CreateEntryPoint(void)
+{
+	return TEE_SUCCESS;
+}
+
+void TA_DestroyEntryPoint(void)
+{
+}
+
+TEE_Result TA_OpenSessionEntryPoint(uint32_t param_types, TEE_Param params[4], void **sess_ctx)
+{
+	struct model_session *s;
+
+	(void)params;
+	if (param_types != TEE_PARAM_TYPES(NONE, NONE, NONE, NONE))
+		return TEE_ERROR_BAD_PARAMETERS;
+	s = TEE_Malloc(sizeof(*s), TEE_MALLOC_FILL_ZERO);
+	if (!s)
+		return TEE_ERROR_OUT_OF_MEMORY;
+	model_close(s);   /* sets every handle to TEE_HANDLE_NULL */
+	*sess_ctx = s;
+	return TEE_SUCCESS;
+}
+
+void TA_CloseSessionEntryPoint(void *sess_ctx)
+{
+	struct model_session *s = sess_ctx;
+
+	model_close(s);
+	TEE_Free(s);
+}
+
+static TEE_Result cmd_provision_key(uint32_t types, TEE_Param params[4])
+{
+	uint8_t key[OT_KEY_BYTES];
+	TEE_Result res;
+
+	if (types != TEE_PARAM_TYPES(MEM_IN, NONE, NONE, NONE) || params[0].memref.size != OT_KEY_BYTES)
+		return TEE_ERROR_BAD_PARAMETERS;
+	TEE_MemMove(key, params[0].memref.buffer, sizeof(key));
+	res = store_provision_key(key);
+	TEE_MemFill(key, 0, sizeof(key));
+	return res;
+}
+
+static TEE_Result cmd_enrol_device(uint32_t types, TEE_Param params[4])
+{
+	uint8_t key[OT_KEY_BYTES];
+	TEE_Result res;
+
+	if (types != TEE_PARAM_TYPES(MEM_OUT, NONE, NONE, NONE) || params[0].memref.size < OT_KEY_BYTES)
+		return TEE_ERROR_BAD_PARAMETERS;
+	res = store_enrol_device(key);
+	if (res == TEE_SUCCESS) {
+		TEE_MemMove(params[0].memref.buffer, key, sizeof(key));
+		params[0].memref.size = OT_KEY_BYTES;
+	}
+	TEE_MemFill(key, 0, sizeof(key));
+	return res;
+}
+
+static TEE_Result cmd_open_model(struct model_session *s, uint32_t types, TEE_Param params[4])
+{
+	if (types != TEE_PARAM_TYPES(MEM_IN, VAL_IN, NONE, NONE))
+		return TEE_ERROR_BAD_PARAMETERS;
+	return model_open(s, params[0].memref.buffer, params[0].memref.size, params[1].value.a);
+}
+
+static TEE_Result cmd_load_chunk(struct model_session *s, uint32_t types, TEE_Param params[4])
+{
+	uint32_t detail = 0;
+	TEE_Result res;
+
+	if (types != TEE_PARAM_TYPES(MEM_IN, VAL_IN, VAL_OUT, NONE))
+		return TEE_ERROR_BAD_PARAMETERS;
+	res = model_load_chunk(s, params[0].memref.buffer, params[0].memref.size, params[1].value.a,
+			       params[1].value.b, &detail);
+	params[2].value.a = detail;
+	params[2].value.b = 0;
+	return res;
+}
+
+static TEE_Result cmd_run(struct model_session *s, uint32_t types, TEE_Param params[4])
+{
+	uint32_t touched = 0, detail = 0, failed_op = 0;
+	TEE_Result res;
+
+	if (types != TEE_PARAM_TYPES(VAL_IN, VAL_OUT, VAL_OUT, NONE))
+		return TEE_ERROR_BAD_PARAMETERS;
+	res = model_run(s, params[0].value.a, &touched, &detail, &failed_op);
+	params[1].value.a = touched;
+	params[1].value.b = 0;
+	params[2].value.a = detail;
+	params[2].value.b = failed_op;
+	return res;
+}
+
+static TEE_Result cmd_write_input(struct model_session *s, uint32_t types, TEE_Param params[4])
+{
+	if (types != TEE_PARAM_TYPES(MEM_IN, VAL_IN, NONE, NONE))
+		return TEE_ERROR_BAD_PARAMETERS;
+	return model_write_input(s, params[0].memref.buffer, params[0].memref.size, params[1].value.a);
+}
+
+static TEE_Result cmd_read_output(struct model_session *s, uint32_t types, TEE_Param params[4])
+{
+	if (types != TEE_PARAM_TYPES(MEM_OUT, VAL_IN, NONE, NONE))
+		return TEE_ERROR_BAD_PARAMETERS;
+	return model_read_output(s, params[0].memref.buffer, &params[0].memref.size, params[1].value.a);
+}
+
+TEE_Result TA_InvokeCommandEntryPoint(void *sess_ctx, uint32_t cmd_id, uint32_t param_types,
+				      TEE_Param params[4])
+{
+	struct model_session *s = sess_ctx;
+
+	switch (cmd_id) {
+	case OT_CMD_PROVISION_KEY:
+		return cmd_provision_key(param_types, params);
+	case OT_CMD_ENROL_DEVICE:
+		return cmd_enrol_device(param_types, params);
+	case OT_CMD_OPEN_MODEL:
+		return cmd_open_model(s, param_types, params);
+	case OT_CMD_LOAD_CHUNK:
+		return cmd_load_chunk(s, param_types, params);
+	case OT_CMD_RUN:
+		return cmd_run(s, param_types, params);
+	case OT_CMD_WRITE_INPUT:
+		return cmd_write_input(s, param_types, params);
+	case OT_CMD_READ_OUTPUT:
+		return cmd_read_output(s, param_types, params);
+	default:
+		return TEE_ERROR_NOT_SUPPORTED;
+	}
+}

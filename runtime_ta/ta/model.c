@@ -1,0 +1,517 @@
+/*
+ * Opening a model, streaming its partitions in, running them.
+ *
+ * Shared memory is read exactly once per byte: the manifest is copied into the TA heap and every
+ * blob chunk into the secure staging buffer (in the region, at the offset the plan gives) before
+ * anything looks at it.  Blob chunk -> staging -> SHA-256 (manifest binding) and AES-256-GCM
+ * decryption straight into the body's planned place -> on the last byte: tag, digest, body
+ * validation.  A body is used only after all three passed; a refused body is wiped.
+ *
+ * Checks of a blob header, each with its own code, in this order:
+ *   magic, envelope version, reserved      OT_ERR_BLOB_FORMAT
+ *   model id != manifest's                 OT_ERR_SWAPPED
+ *   model version < manifest's             OT_ERR_ROLLBACK      (> or other format: UNSUPPORTED_VERSION)
+ *   partition index != next expected       OT_ERR_REORDERED
+ *   count, body or region size differ      OT_ERR_NOT_IN_MANIFEST
+ *   GCM tag (header is the AAD)            OT_ERR_BLOB_AUTH
+ *   SHA-256 != manifest entry              OT_ERR_NOT_IN_MANIFEST
+ *   body validation (interp.h)             OT_ERR_BODY_INVALID
+ * Header fields are acted on before the tag is checked only to refuse early; nothing of the body
+ * is used before the tag, digest and validator all accepted it.
+ */
+#include <string.h>
+#include <tee_internal_api.h>
+
+#include "model.h"
+#include "secure_store.h"
+
+#define BLOB_HEADER_BYTES ((uint64_t)sizeof(struct ot_blob_header))
+#define SHA256_ALG_BITS 256u
+
+static void zeroize(void *buffer, size_t size)
+{
+	volatile uint8_t *p = buffer;
+
+	while (size--)
+		*p++ = 0;
+}
+
+/* off + len <= limit, without overflow. */
+static bool range_ok(uint64_t off, uint64_t len, uint64_t limit)
+{
+	return off <= limit && len <= limit - off;
+}
+
+/* Both ranges lie inside the region (<= 4 GiB), so the sums cannot overflow. */
+static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+static uint64_t max_u64(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
+static void load_abort(struct model_session *s)
+{
+	struct partition_load *l = &s->load;
+
+	if (l->decrypt != TEE_HANDLE_NULL)
+		TEE_FreeOperation(l->decrypt);
+	if (l->digest != TEE_HANDLE_NULL)
+		TEE_FreeOperation(l->digest);
+	if (l->active && s->region) {
+		const struct ot_manifest_partition *p = &s->partitions[l->index];
+
+		zeroize(s->region + p->body_offset, (size_t)l->produced);
+		zeroize(s->region + p->staging_offset, s->header->chunk_bytes);
+	}
+	memset(l, 0, sizeof(*l));
+	l->decrypt = TEE_HANDLE_NULL;
+	l->digest = TEE_HANDLE_NULL;
+}
+
+void model_close(struct model_session *s)
+{
+	load_abort(s);
+	if (s->region) {
+		zeroize(s->region, s->region_bytes);
+		TEE_Free(s->region);
+	}
+	if (s->key != TEE_HANDLE_NULL)
+		TEE_FreeTransientObject(s->key);
+	if (s->manifest)
+		TEE_Free(s->manifest);
+	memset(s, 0, sizeof(*s));
+	s->key = TEE_HANDLE_NULL;
+	s->load.decrypt = TEE_HANDLE_NULL;
+	s->load.digest = TEE_HANDLE_NULL;
+}
+
+/* AES-256-GCM decryption keyed with the session key, nonce and AAD length as given. */
+static TEE_Result gcm_begin(TEE_ObjectHandle key, const uint8_t nonce[OT_NONCE_BYTES], size_t aad_len,
+			    size_t payload_len, TEE_OperationHandle *op)
+{
+	TEE_Result res = TEE_AllocateOperation(op, TEE_ALG_AES_GCM, TEE_MODE_DECRYPT, OT_KEY_BYTES * 8);
+
+	if (res != TEE_SUCCESS) {
+		*op = TEE_HANDLE_NULL;
+		return res;
+	}
+	res = TEE_SetOperationKey(*op, key);
+	if (res == TEE_SUCCESS)
+		res = TEE_AEInit(*op, nonce, OT_NONCE_BYTES, OT_TAG_BYTES * 8, aad_len, payload_len);
+	if (res != TEE_SUCCESS) {
+		TEE_FreeOperation(*op);
+		*op = TEE_HANDLE_NULL;
+	}
+	return res;
+}
+
+/* The manifest is GMAC-authenticated: everything before the tag is AAD, the plaintext is empty. */
+static TEE_Result manifest_authenticate(TEE_ObjectHandle key, uint8_t *manifest, size_t size)
+{
+	const struct ot_manifest_header *h = (const struct ot_manifest_header *)(const void *)manifest;
+	TEE_OperationHandle op = TEE_HANDLE_NULL;
+	uint8_t tag[OT_TAG_BYTES];
+	size_t out = 0;
+	TEE_Result res = gcm_begin(key, h->nonce, size - OT_TAG_BYTES, 0, &op);
+
+	if (res != TEE_SUCCESS)
+		return res;
+	memcpy(tag, manifest + size - OT_TAG_BYTES, sizeof(tag));
+	TEE_AEUpdateAAD(op, manifest, size - OT_TAG_BYTES);
+	res = TEE_AEDecryptFinal(op, NULL, 0, NULL, &out, tag, sizeof(tag));
+	TEE_FreeOperation(op);
+	if (res == TEE_ERROR_MAC_INVALID)
+		return OT_ERR_MANIFEST_AUTH;
+	return res;
+}
+
+/* Structure checks needing no key: sizes, magic, counts. */
+static TEE_Result manifest_check_layout(const uint8_t *manifest, size_t size)
+{
+	const struct ot_manifest_header *h = (const struct ot_manifest_header *)(const void *)manifest;
+	uint64_t expected;
+
+	if (size < sizeof(*h) + OT_TAG_BYTES || size > OT_MANIFEST_MAX_BYTES)
+		return OT_ERR_MANIFEST_FORMAT;
+	if (memcmp(h->magic, OT_MANIFEST_MAGIC, sizeof(h->magic)) != 0)
+		return OT_ERR_MANIFEST_FORMAT;
+	if (h->envelope_version != OT_ENVELOPE_VERSION)
+		return OT_ERR_UNSUPPORTED_VERSION;
+	if (h->reserved != 0 || h->partition_count == 0 || h->partition_count > OT_MAX_PARTITIONS ||
+	    h->input_count > OT_MAX_IO_TENSORS || h->output_count > OT_MAX_IO_TENSORS ||
+	    h->input_count + h->output_count > OT_MAX_IO_TENSORS)
+		return OT_ERR_MANIFEST_FORMAT;
+	expected = sizeof(*h) + (uint64_t)h->partition_count * sizeof(struct ot_manifest_partition) +
+		   (uint64_t)(h->input_count + h->output_count) * sizeof(struct ot_manifest_tensor) +
+		   OT_TAG_BYTES;
+	return expected == size ? TEE_SUCCESS : OT_ERR_MANIFEST_FORMAT;
+}
+
+/* Plan checks of an authentic manifest: everything inside the region, staging apart from the body. */
+static TEE_Result manifest_check_plan(const struct ot_manifest_header *h,
+				      const struct ot_manifest_partition *parts,
+				      const struct ot_manifest_tensor *slots)
+{
+	uint64_t region = h->region_bytes;
+	uint32_t i, d;
+
+	if (region == 0 || region > UINT32_MAX - 2 * RT_ALIGN || region % RT_ALIGN != 0)
+		return OT_ERR_MANIFEST_FORMAT;
+	if (h->chunk_bytes == 0 || h->chunk_bytes > region)
+		return OT_ERR_MANIFEST_FORMAT;
+	for (i = 0; i < h->partition_count; i++) {
+		const struct ot_manifest_partition *p = &parts[i];
+
+		if (!range_ok(p->body_offset, p->body_bytes, region) ||
+		    !range_ok(p->staging_offset, h->chunk_bytes, region) ||
+		    p->blob_bytes != BLOB_HEADER_BYTES + p->body_bytes + OT_TAG_BYTES ||
+		    overlaps(p->body_offset, p->body_bytes, p->staging_offset, h->chunk_bytes) ||
+		    p->planned_bytes > region)
+			return OT_ERR_MANIFEST_FORMAT;
+	}
+	for (i = 0; i < h->input_count + h->output_count; i++) {
+		const struct ot_manifest_tensor *t = &slots[i];
+
+		if (t->rank > OT_MAX_RANK || t->nbytes == 0 || !range_ok(t->offset, t->nbytes, region))
+			return OT_ERR_MANIFEST_FORMAT;
+		for (d = t->rank; d < OT_MAX_RANK; d++)
+			if (t->dims[d] != 0)
+				return OT_ERR_MANIFEST_FORMAT;
+	}
+	return TEE_SUCCESS;
+}
+
+TEE_Result model_open(struct model_session *s, const void *shared_manifest, size_t size, uint32_t key_source)
+{
+	struct model_session fresh;
+	const struct ot_manifest_header *h;
+	uint64_t accepted = 0;
+	TEE_Result res;
+
+	if (key_source != OT_KEY_PROVISIONED && key_source != OT_KEY_DEVICE)
+		return TEE_ERROR_BAD_PARAMETERS;
+	model_close(s);
+	memset(&fresh, 0, sizeof(fresh));
+	fresh.key = TEE_HANDLE_NULL;
+	fresh.load.decrypt = TEE_HANDLE_NULL;
+	fresh.load.digest = TEE_HANDLE_NULL;
+	if (size < sizeof(struct ot_manifest_header) + OT_TAG_BYTES || size > OT_MANIFEST_MAX_BYTES)
+		return OT_ERR_MANIFEST_FORMAT;
+
+	fresh.manifest = TEE_Malloc(size, TEE_MALLOC_NO_FILL);
+	if (!fresh.manifest)
+		return TEE_ERROR_OUT_OF_MEMORY;
+	TEE_MemMove(fresh.manifest, shared_manifest, size);   /* the one read of shared memory */
+	fresh.manifest_bytes = size;
+	h = (const struct ot_manifest_header *)(const void *)fresh.manifest;
+	fresh.header = h;
+	fresh.partitions = (const struct ot_manifest_partition *)(const void *)(fresh.manifest + sizeof(*h));
+
+	res = manifest_check_layout(fresh.manifest, size);
+	if (res != TEE_SUCCESS)
+		goto fail;
+	fresh.slots = (const struct ot_manifest_tensor *)(fresh.partitions + h->partition_count);
+	res = store_load_key(key_source, &fresh.key);
+	if (res != TEE_SUCCESS)
+		goto fail;
+	res = manifest_authenticate(fresh.key, fresh.manifest, size);
+	if (res != TEE_SUCCESS)
+		goto fail;
+	res = manifest_check_plan(h, fresh.partitions, fresh.slots);
+	if (res != TEE_SUCCESS)
+		goto fail;
+	if (h->format_version != RT_FORMAT_VERSION) {
+		res = OT_ERR_UNSUPPORTED_VERSION;
+		goto fail;
+	}
+	res = store_read_version(h->model_id, &accepted);
+	if (res != TEE_SUCCESS)
+		goto fail;
+	if (h->model_version < accepted) {
+		res = OT_ERR_ROLLBACK;
+		goto fail;
+	}
+	fresh.region_bytes = (size_t)h->region_bytes;
+	fresh.region = TEE_Malloc(fresh.region_bytes, TEE_MALLOC_FILL_ZERO);
+	if (!fresh.region) {
+		res = TEE_ERROR_OUT_OF_MEMORY;
+		goto fail;
+	}
+	if (h->model_version > accepted) {
+		res = store_write_version(h->model_id, h->model_version);
+		if (res != TEE_SUCCESS)
+			goto fail;
+	}
+	*s = fresh;
+	return TEE_SUCCESS;
+fail:
+	model_close(&fresh);
+	return res;
+}
+
+/* The blob header is complete: refuse it early if it cannot belong here, else start decrypting. */
+static TEE_Result load_begin_body(struct model_session *s)
+{
+	struct partition_load *l = &s->load;
+	const struct ot_blob_header *b = &l->header;
+	const struct ot_manifest_header *m = s->header;
+	const struct ot_manifest_partition *p = &s->partitions[l->index];
+	TEE_Result res;
+
+	if (memcmp(b->magic, OT_BLOB_MAGIC, sizeof(b->magic)) != 0 || b->reserved != 0)
+		return OT_ERR_BLOB_FORMAT;
+	if (b->envelope_version != OT_ENVELOPE_VERSION)
+		return OT_ERR_UNSUPPORTED_VERSION;
+	if (TEE_MemCompare(b->model_id, m->model_id, OT_MODEL_ID_BYTES) != 0)
+		return OT_ERR_SWAPPED;
+	if (b->model_version < m->model_version)
+		return OT_ERR_ROLLBACK;
+	if (b->model_version != m->model_version || b->format_version != m->format_version)
+		return OT_ERR_UNSUPPORTED_VERSION;
+	if (b->partition_index != l->index)
+		return OT_ERR_REORDERED;
+	if (b->partition_count != m->partition_count || b->body_bytes != p->body_bytes ||
+	    b->region_bytes != m->region_bytes)
+		return OT_ERR_NOT_IN_MANIFEST;
+	res = gcm_begin(s->key, b->nonce, sizeof(*b), (size_t)p->body_bytes, &l->decrypt);
+	if (res != TEE_SUCCESS)
+		return res;
+	TEE_AEUpdateAAD(l->decrypt, b, sizeof(*b));
+	return TEE_SUCCESS;
+}
+
+/* Model inputs and outputs a body declares must sit exactly where the manifest says. */
+static TEE_Result check_io_slots(const struct model_session *s)
+{
+	const struct ot_manifest_header *m = s->header;
+	uint32_t i, offset, nbytes;
+
+	for (i = 0; i < m->input_count + m->output_count; i++) {
+		bool input = i < m->input_count;
+		uint32_t io = input ? i : i - m->input_count;
+		const struct ot_manifest_tensor *t = &s->slots[i];
+
+		if (rt_find_model_tensor(&s->part, input ? RT_TFLAG_MODEL_INPUT : RT_TFLAG_MODEL_OUTPUT, io,
+					 &offset, &nbytes) == 0 &&
+		    (offset != t->offset || nbytes != t->nbytes))
+			return OT_ERR_BODY_INVALID;
+	}
+	return TEE_SUCCESS;
+}
+
+/* The last byte arrived: tag, then digest, then the body itself. */
+static TEE_Result load_finish(struct model_session *s, uint32_t *detail)
+{
+	struct partition_load *l = &s->load;
+	const struct ot_manifest_partition *p = &s->partitions[l->index];
+	uint8_t *body = s->region + p->body_offset;
+	uint8_t digest[OT_SHA256_BYTES];
+	size_t digest_len = sizeof(digest);
+	size_t out = (size_t)(p->body_bytes - l->produced);
+	rt_expected want;
+	rt_status status;
+	TEE_Result res;
+
+	res = TEE_AEDecryptFinal(l->decrypt, NULL, 0, body + l->produced, &out, l->tag, sizeof(l->tag));
+	if (res == TEE_ERROR_MAC_INVALID)
+		return OT_ERR_BLOB_AUTH;
+	if (res != TEE_SUCCESS)
+		return res;
+	l->produced += out;
+	if (l->produced != p->body_bytes)
+		return OT_ERR_BLOB_AUTH;
+	res = TEE_DigestDoFinal(l->digest, NULL, 0, digest, &digest_len);
+	if (res != TEE_SUCCESS)
+		return res;
+	if (digest_len != OT_SHA256_BYTES || TEE_MemCompare(digest, p->sha256, OT_SHA256_BYTES) != 0)
+		return OT_ERR_NOT_IN_MANIFEST;
+
+	want.partition_index = l->index;
+	want.partition_count = s->header->partition_count;
+	want.body_size = (uint32_t)p->body_bytes;
+	want.region_size = (uint32_t)s->region_bytes;
+	status = rt_validate_partition(s->region, s->region_bytes, (size_t)p->body_offset, (size_t)p->body_bytes,
+				       &want, &s->part);
+	if (status != RT_OK) {
+		*detail = (uint32_t)status;
+		return OT_ERR_BODY_INVALID;
+	}
+	return check_io_slots(s);
+}
+
+/* Route the staged bytes of blob range [at, at + n): header copy, body decryption, tag copy. */
+static TEE_Result load_consume(struct model_session *s, const uint8_t *staged, uint64_t at, size_t n)
+{
+	struct partition_load *l = &s->load;
+	const struct ot_manifest_partition *p = &s->partitions[l->index];
+	uint64_t body_end = BLOB_HEADER_BYTES + p->body_bytes;
+	size_t pos = 0;
+	TEE_Result res;
+
+	while (pos < n) {
+		uint64_t here = at + pos;
+		size_t take;
+
+		if (here < BLOB_HEADER_BYTES) {
+			take = (size_t)(BLOB_HEADER_BYTES - here < n - pos ? BLOB_HEADER_BYTES - here : n - pos);
+			memcpy((uint8_t *)&l->header + here, staged + pos, take);
+			if (here + take == BLOB_HEADER_BYTES) {
+				res = load_begin_body(s);
+				if (res != TEE_SUCCESS)
+					return res;
+			}
+		} else if (here < body_end) {
+			size_t out = (size_t)(p->body_bytes - l->produced);
+
+			take = (size_t)(body_end - here < n - pos ? body_end - here : n - pos);
+			res = TEE_AEUpdate(l->decrypt, staged + pos, take, s->region + p->body_offset + l->produced,
+					   &out);
+			if (res != TEE_SUCCESS)
+				return res;
+			l->produced += out;
+			s->touched = max_u64(s->touched, p->body_offset + l->produced);
+		} else {
+			take = n - pos;   /* the caller bounded the chunk by the blob's end */
+			memcpy(l->tag + (here - body_end), staged + pos, take);
+		}
+		pos += take;
+	}
+	return TEE_SUCCESS;
+}
+
+TEE_Result model_load_chunk(struct model_session *s, const void *shared_chunk, size_t size, uint32_t index,
+			    uint32_t offset, uint32_t *detail)
+{
+	struct partition_load *l = &s->load;
+	const struct ot_manifest_partition *p;
+	uint8_t *staging;
+	TEE_Result res;
+
+	if (!s->region)
+		return OT_ERR_STATE;
+	if (size == 0 || size > s->header->chunk_bytes)
+		return TEE_ERROR_BAD_PARAMETERS;
+	if (index != s->next || s->done) {
+		load_abort(s);
+		return OT_ERR_REORDERED;
+	}
+	p = &s->partitions[index];
+	if (offset == 0) {
+		load_abort(s);
+		s->loaded = false;
+		s->touched = 0;
+		l->active = true;
+		l->index = index;
+		res = TEE_AllocateOperation(&l->digest, TEE_ALG_SHA256, TEE_MODE_DIGEST, 0);
+		if (res != TEE_SUCCESS) {
+			l->digest = TEE_HANDLE_NULL;
+			goto fail;
+		}
+	} else if (!l->active || l->index != index || offset != l->received) {
+		load_abort(s);
+		return OT_ERR_STATE;
+	}
+	if (!range_ok(offset, size, p->blob_bytes)) {
+		res = OT_ERR_BLOB_FORMAT;
+		goto fail;
+	}
+	staging = s->region + p->staging_offset;
+	TEE_MemMove(staging, shared_chunk, size);   /* the one read of shared memory */
+	s->touched = max_u64(s->touched, p->staging_offset + size);
+	TEE_DigestUpdate(l->digest, staging, size);
+	res = load_consume(s, staging, offset, size);
+	if (res != TEE_SUCCESS)
+		goto fail;
+	l->received = (uint64_t)offset + size;
+	if (l->received < p->blob_bytes)
+		return TEE_SUCCESS;
+	res = load_finish(s, detail);
+	if (res != TEE_SUCCESS)
+		goto fail;
+	zeroize(staging, s->header->chunk_bytes);
+	l->active = false;   /* keep the body: load_abort below wipes only unfinished loads */
+	load_abort(s);
+	s->loaded = true;
+	return TEE_SUCCESS;
+fail:
+	load_abort(s);
+	s->loaded = false;
+	return res;
+}
+
+TEE_Result model_run(struct model_session *s, uint32_t index, uint32_t *touched, uint32_t *detail,
+		     uint32_t *failed_op)
+{
+	rt_counters counters;
+	rt_status status;
+
+	if (!s->region)
+		return OT_ERR_STATE;
+	if (index != s->next || s->done)
+		return OT_ERR_REORDERED;
+	if (!s->loaded)
+		return OT_ERR_TRUNCATED;
+	status = rt_run_partition(&s->part, &counters);
+	s->touched = max_u64(s->touched, counters.max_region_end);
+	*touched = (uint32_t)s->touched;
+	if (status != RT_OK) {
+		*detail = (uint32_t)status;
+		*failed_op = counters.failed_op;
+		s->loaded = false;
+		return OT_ERR_RUN_FAILED;
+	}
+	s->next = index + 1;
+	if (s->next == s->header->partition_count) {
+		s->done = true;
+	} else {
+		s->loaded = false;   /* the next partition's load overwrites this body */
+	}
+	return TEE_SUCCESS;
+}
+
+TEE_Result model_write_input(struct model_session *s, const void *shared_data, size_t size, uint32_t index)
+{
+	const struct ot_manifest_tensor *t;
+
+	if (!s->region)
+		return OT_ERR_STATE;
+	if (index >= s->header->input_count)
+		return TEE_ERROR_BAD_PARAMETERS;
+	t = &s->slots[index];
+	if (size != t->nbytes)
+		return TEE_ERROR_BAD_PARAMETERS;
+	if (s->done) {
+		/* A new inference.  A single partition stays loaded: its body does not overlap any tensor. */
+		s->done = false;
+		s->next = 0;
+		s->loaded = s->loaded && s->header->partition_count == 1;
+	} else if (s->next != 0 || s->load.active) {
+		return OT_ERR_STATE;
+	}
+	TEE_MemMove(s->region + t->offset, shared_data, size);
+	return TEE_SUCCESS;
+}
+
+TEE_Result model_read_output(struct model_session *s, void *shared_data, size_t *size, uint32_t index)
+{
+	const struct ot_manifest_tensor *t;
+
+	if (!s->region)
+		return OT_ERR_STATE;
+	if (index >= s->header->output_count)
+		return TEE_ERROR_BAD_PARAMETERS;
+	if (!s->done)
+		return OT_ERR_TRUNCATED;
+	t = &s->slots[s->header->input_count + index];
+	if (*size < t->nbytes) {
+		*size = (size_t)t->nbytes;
+		return TEE_ERROR_SHORT_BUFFER;
+	}
+	TEE_MemMove(shared_data, s->region + t->offset, (size_t)t->nbytes);
+	*size = (size_t)t->nbytes;
+	return TEE_SUCCESS;
+}

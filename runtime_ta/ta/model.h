@@ -1,0 +1,64 @@
+/*
+ * The model a session has opened: its authenticated manifest, its key, the one planned region,
+ * and the state of the partition being streamed in.  One inference is
+ *   write inputs -> (load partition k in chunks, run k) for k = 0..n-1 -> read outputs.
+ * Every command is refused with its own result code when it comes out of this order.
+ */
+#ifndef ONNX_TEE_MODEL_H
+#define ONNX_TEE_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <tee_internal_api.h>
+
+#include "interp.h"
+#include "onnx_tee_ta.h"
+
+struct partition_load {
+	bool active;                       /* a blob is being received */
+	uint32_t index;
+	uint64_t received;                 /* blob bytes received so far */
+	uint64_t produced;                 /* plaintext bytes written to the body */
+	struct ot_blob_header header;      /* secure copy of the blob header (the AAD) */
+	uint8_t tag[OT_TAG_BYTES];
+	TEE_OperationHandle decrypt;       /* AES-256-GCM, keyed from the session key */
+	TEE_OperationHandle digest;        /* SHA-256 of the whole blob, for the manifest binding */
+};
+
+struct model_session {
+	uint8_t *manifest;                 /* secure copy, authenticated */
+	size_t manifest_bytes;
+	const struct ot_manifest_header *header;
+	const struct ot_manifest_partition *partitions;
+	const struct ot_manifest_tensor *slots;   /* inputs, then outputs */
+	TEE_ObjectHandle key;
+	uint8_t *region;
+	size_t region_bytes;
+	uint32_t next;                     /* partition to load and run next in this inference */
+	bool loaded;                       /* partition `next` is decrypted and validated */
+	bool done;                         /* every partition ran since the inputs were written */
+	uint64_t touched;                  /* highest region byte of the current partition */
+	rt_partition part;
+	struct partition_load load;
+};
+
+void model_close(struct model_session *s);
+
+TEE_Result model_open(struct model_session *s, const void *shared_manifest, size_t size, uint32_t key_source);
+
+/* `detail` receives the validator's rt_status when a body is refused. */
+TEE_Result model_load_chunk(struct model_session *s, const void *shared_chunk, size_t size, uint32_t index,
+			    uint32_t offset, uint32_t *detail);
+
+/* `touched` = highest region byte partition `index` used while loading and running; `detail` =
+ * the interpreter's rt_status and `failed_op` the op it stopped at, when it stops. */
+TEE_Result model_run(struct model_session *s, uint32_t index, uint32_t *touched, uint32_t *detail,
+		     uint32_t *failed_op);
+
+TEE_Result model_write_input(struct model_session *s, const void *shared_data, size_t size, uint32_t index);
+
+/* On return *size is the output's size (TEE_ERROR_SHORT_BUFFER when the buffer was smaller). */
+TEE_Result model_read_output(struct model_session *s, void *shared_data, size_t *size, uint32_t index);
+
+#endif /* ONNX_TEE_MODEL_H */

@@ -1,0 +1,220 @@
+/*
+ * Secure storage objects of the TA (ids are at most 64 bytes, TEE_STORAGE_PRIVATE: only this TA
+ * can open them):
+ *   "model-key"          32-byte model key, written once by OT_CMD_PROVISION_KEY
+ *   "device-enrolled"    marker: the device-bound key was handed out once
+ *   "version-<hex id>"   8-byte little-endian highest model version accepted (rollback counter)
+ * Key bytes pass through stack buffers only, which are zeroed before returning.
+ */
+#include <pta_system.h>
+#include <string.h>
+#include <tee_internal_api.h>
+
+#include "secure_store.h"
+
+static const char key_object_id[] = "model-key";
+static const char enrolled_object_id[] = "device-enrolled";
+
+static void zeroize(void *buffer, size_t size)
+{
+	volatile uint8_t *p = buffer;
+
+	while (size--)
+		*p++ = 0;
+}
+
+static TEE_Result object_exists(const char *id, size_t id_len, bool *exists)
+{
+	TEE_ObjectHandle object = TEE_HANDLE_NULL;
+	TEE_Result res = TEE_OpenPersistentObject(TEE_STORAGE_PRIVATE, id, id_len, TEE_DATA_FLAG_ACCESS_READ,
+						  &object);
+
+	if (res == TEE_SUCCESS) {
+		TEE_CloseObject(object);
+		*exists = true;
+		return TEE_SUCCESS;
+	}
+	if (res == TEE_ERROR_ITEM_NOT_FOUND) {
+		*exists = false;
+		return TEE_SUCCESS;
+	}
+	return res;
+}
+
+/* Create an object that must not exist yet (no TEE_DATA_FLAG_OVERWRITE: creation fails if it does). */
+static TEE_Result create_once(const char *id, size_t id_len, const void *data, size_t size)
+{
+	TEE_ObjectHandle object = TEE_HANDLE_NULL;
+	TEE_Result res = TEE_CreatePersistentObject(TEE_STORAGE_PRIVATE, id, id_len, TEE_DATA_FLAG_ACCESS_READ,
+						    TEE_HANDLE_NULL, data, size, &object);
+
+	if (res == TEE_ERROR_ACCESS_CONFLICT)
+		return OT_ERR_ALREADY_PROVISIONED;
+	if (res != TEE_SUCCESS)
+		return res;
+	TEE_CloseObject(object);
+	return TEE_SUCCESS;
+}
+
+static TEE_Result read_exact(const char *id, size_t id_len, void *data, size_t size)
+{
+	TEE_ObjectHandle object = TEE_HANDLE_NULL;
+	size_t count = 0;
+	TEE_Result res = TEE_OpenPersistentObject(TEE_STORAGE_PRIVATE, id, id_len, TEE_DATA_FLAG_ACCESS_READ,
+						  &object);
+
+	if (res != TEE_SUCCESS)
+		return res;
+	res = TEE_ReadObjectData(object, data, size, &count);
+	TEE_CloseObject(object);
+	if (res == TEE_SUCCESS && count != size)
+		res = TEE_ERROR_CORRUPT_OBJECT;
+	return res;
+}
+
+TEE_Result store_provision_key(const uint8_t key[OT_KEY_BYTES])
+{
+	return create_once(key_object_id, sizeof(key_object_id) - 1, key, OT_KEY_BYTES);
+}
+
+static TEE_Result derive_device_key(uint8_t key[OT_KEY_BYTES])
+{
+	static const TEE_UUID system_uuid = PTA_SYSTEM_UUID;
+	static const char label[] = OT_DEVICE_KEY_LABEL;
+	uint8_t extra[sizeof(label) - 1];
+	TEE_TASessionHandle session = TEE_HANDLE_NULL;
+	TEE_Param params[4];
+	uint32_t origin = 0;
+	uint32_t types = TEE_PARAM_TYPES(TEE_PARAM_TYPE_MEMREF_INPUT, TEE_PARAM_TYPE_MEMREF_OUTPUT,
+					 TEE_PARAM_TYPE_NONE, TEE_PARAM_TYPE_NONE);
+	TEE_Result res;
+
+	memset(params, 0, sizeof(params));
+	res = TEE_OpenTASession(&system_uuid, TEE_TIMEOUT_INFINITE, TEE_PARAM_TYPES(0, 0, 0, 0), params,
+				&session, &origin);
+	if (res != TEE_SUCCESS)
+		return OT_ERR_NO_KEY;
+	/* Both buffers lie in TA memory, as the system PTA requires. */
+	memcpy(extra, label, sizeof(extra));
+	params[0].memref.buffer = extra;
+	params[0].memref.size = sizeof(extra);
+	params[1].memref.buffer = key;
+	params[1].memref.size = OT_KEY_BYTES;
+	res = TEE_InvokeTACommand(session, TEE_TIMEOUT_INFINITE, PTA_SYSTEM_DERIVE_TA_UNIQUE_KEY, types, params,
+				  &origin);
+	TEE_CloseTASession(session);
+	if (res != TEE_SUCCESS || params[1].memref.size != OT_KEY_BYTES) {
+		zeroize(key, OT_KEY_BYTES);
+		return OT_ERR_NO_KEY;
+	}
+	return TEE_SUCCESS;
+}
+
+TEE_Result store_enrol_device(uint8_t key[OT_KEY_BYTES])
+{
+	static const uint8_t marker = 1;
+	bool enrolled = false;
+	TEE_Result res = object_exists(enrolled_object_id, sizeof(enrolled_object_id) - 1, &enrolled);
+
+	if (res != TEE_SUCCESS)
+		return res;
+	if (enrolled)
+		return OT_ERR_ALREADY_PROVISIONED;
+	res = derive_device_key(key);
+	if (res != TEE_SUCCESS)
+		return res;
+	res = create_once(enrolled_object_id, sizeof(enrolled_object_id) - 1, &marker, sizeof(marker));
+	if (res != TEE_SUCCESS)
+		zeroize(key, OT_KEY_BYTES);
+	return res;
+}
+
+TEE_Result store_load_key(uint32_t source, TEE_ObjectHandle *key_object)
+{
+	uint8_t key[OT_KEY_BYTES];
+	TEE_Attribute attr;
+	TEE_ObjectHandle object = TEE_HANDLE_NULL;
+	TEE_Result res;
+
+	if (source == OT_KEY_PROVISIONED) {
+		res = read_exact(key_object_id, sizeof(key_object_id) - 1, key, sizeof(key));
+		if (res == TEE_ERROR_ITEM_NOT_FOUND)
+			res = OT_ERR_NO_KEY;
+	} else if (source == OT_KEY_DEVICE) {
+		res = derive_device_key(key);
+	} else {
+		return TEE_ERROR_BAD_PARAMETERS;
+	}
+	if (res != TEE_SUCCESS)
+		goto out;
+	res = TEE_AllocateTransientObject(TEE_TYPE_AES, OT_KEY_BYTES * 8, &object);
+	if (res != TEE_SUCCESS)
+		goto out;
+	TEE_InitRefAttribute(&attr, TEE_ATTR_SECRET_VALUE, key, sizeof(key));
+	res = TEE_PopulateTransientObject(object, &attr, 1);
+	if (res != TEE_SUCCESS) {
+		TEE_FreeTransientObject(object);
+		goto out;
+	}
+	*key_object = object;
+out:
+	zeroize(key, sizeof(key));
+	return res;
+}
+
+/* "version-" followed by the model id in hex: 8 + 32 characters. */
+static size_t version_object_id(const uint8_t model_id[OT_MODEL_ID_BYTES], char id[48])
+{
+	static const char hex[] = "0123456789abcdef";
+	static const char prefix[] = "version-";
+	size_t n = sizeof(prefix) - 1;
+	size_t i;
+
+	memcpy(id, prefix, n);
+	for (i = 0; i < OT_MODEL_ID_BYTES; i++) {
+		id[n++] = hex[model_id[i] >> 4];
+		id[n++] = hex[model_id[i] & 15];
+	}
+	return n;
+}
+
+TEE_Result store_read_version(const uint8_t model_id[OT_MODEL_ID_BYTES], uint64_t *version)
+{
+	char id[48];
+	size_t id_len = version_object_id(model_id, id);
+	uint8_t bytes[8];
+	uint64_t v = 0;
+	TEE_Result res = read_exact(id, id_len, bytes, sizeof(bytes));
+	int i;
+
+	if (res == TEE_ERROR_ITEM_NOT_FOUND) {
+		*version = 0;
+		return TEE_SUCCESS;
+	}
+	if (res != TEE_SUCCESS)
+		return res;
+	for (i = 7; i >= 0; i--)
+		v = (v << 8) | bytes[i];
+	*version = v;
+	return TEE_SUCCESS;
+}
+
+TEE_Result store_write_version(const uint8_t model_id[OT_MODEL_ID_BYTES], uint64_t version)
+{
+	char id[48];
+	size_t id_len = version_object_id(model_id, id);
+	uint8_t bytes[8];
+	TEE_ObjectHandle object = TEE_HANDLE_NULL;
+	TEE_Result res;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		bytes[i] = (uint8_t)(version >> (8 * i));
+	/* Creating with OVERWRITE replaces the object atomically in OP-TEE's secure storage. */
+	res = TEE_CreatePersistentObject(TEE_STORAGE_PRIVATE, id, id_len,
+					 TEE_DATA_FLAG_ACCESS_READ | TEE_DATA_FLAG_OVERWRITE, TEE_HANDLE_NULL,
+					 bytes, sizeof(bytes), &object);
+	if (res == TEE_SUCCESS)
+		TEE_CloseObject(object);
+	return res;
+}

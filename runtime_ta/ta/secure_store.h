@@ -1,0 +1,28 @@
+/*
+ * Secrets and counters the TA keeps in TEE secure storage (TEE_STORAGE_PRIVATE) or derives from the
+ * device: the provisioned model key, the device-bound key, and the per-model rollback counter.
+ */
+#ifndef ONNX_TEE_SECURE_STORE_H
+#define ONNX_TEE_SECURE_STORE_H
+
+#include <stdint.h>
+#include <tee_internal_api.h>
+
+#include "onnx_tee_ta.h"
+
+/* Store `key` as the model key; OT_ERR_ALREADY_PROVISIONED if one is stored already. */
+TEE_Result store_provision_key(const uint8_t key[OT_KEY_BYTES]);
+
+/* Derive the device-bound key and hand it out once (enrolment); OT_ERR_ALREADY_PROVISIONED after. */
+TEE_Result store_enrol_device(uint8_t key[OT_KEY_BYTES]);
+
+/* Load the key of `source` (OT_KEY_*) into a fresh transient AES-256 key object. */
+TEE_Result store_load_key(uint32_t source, TEE_ObjectHandle *key_object);
+
+/* The highest model version this device accepted for `model_id` (0 if none). */
+TEE_Result store_read_version(const uint8_t model_id[OT_MODEL_ID_BYTES], uint64_t *version);
+
+/* Record `version` as the highest accepted for `model_id`. */
+TEE_Result store_write_version(const uint8_t model_id[OT_MODEL_ID_BYTES], uint64_t version);
+
+#endif /* ONNX_TEE_SECURE_STORE_H */

@@ -1,0 +1,12 @@
+# Sources of the TA: its own glue and the portable interpreter (compiled exactly as in the simulator).
+global-incdirs-y += . ../include ../interp
+cflags-y += -DONNX_TEE_BUDGET=$(BUDGET) -ffp-contract=off
+cflags-remove-y += -Wswitch-default
+
+srcs-y += entry_point.c
+srcs-y += model.c
+srcs-y += secure_store.c
+
+# ../interp/x.c is built as <out>/interp/x.o
+interp-srcs := $(sort $(wildcard ../interp/*.c ../interp/kernels/*.c))
+$(foreach f,$(interp-srcs),$(eval srcs-y += $(f))$(eval oname-$(f)-y := interp/$(patsubst ../interp/%.c,%,$(f)).o))
