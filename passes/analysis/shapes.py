@@ -148,3 +148,25 @@ def infer_static_shapes(model: onnx.ModelProto) -> dict[str, TensorInfo]:
                     f"node '{label}' ({node.op_type}): the shape of output '{out}' cannot be inferred statically "
                     f"(fix the graph's input shapes with --input-shape, or the op has no shape rule)")
     return infos
+
+
+def partial_shapes(model: onnx.ModelProto) -> dict[str, tuple[int | None, ...]]:
+    """Best-effort shapes of the tensors that shape inference can rank (None = unknown dim).
+
+    Unlike `infer_static_shapes` this never fails: passes use it to learn ranks and the
+    static shapes that exist, and leave the rest of the graph alone.
+    """
+    try:
+        inferred = onnx.shape_inference.infer_shapes(_without_bulk_data(model), data_prop=True)
+    except onnx.shape_inference.InferenceError:
+        inferred = model
+    shapes: dict[str, tuple[int | None, ...]] = {}
+    graph = inferred.graph
+    for value_info in list(graph.input) + list(graph.value_info) + list(graph.output):
+        tensor_type = value_info.type.tensor_type
+        if tensor_type.HasField("shape"):
+            shapes[value_info.name] = tuple(int(d.dim_value) if d.HasField("dim_value") else None
+                                            for d in tensor_type.shape.dim)
+    for tensor in model.graph.initializer:
+        shapes[tensor.name] = tuple(int(d) for d in tensor.dims)
+    return shapes

@@ -1,0 +1,30 @@
+"""Memory-compaction passes: every one keeps the model numerically equivalent.
+
+    from passes.compact import compaction_pipeline
+    result = compaction_pipeline()(model)      # PassResult; result.stats["records"] per pass
+"""
+from ..core import Pipeline
+from .constants_to_initializers import ConstantsToInitializers
+from .deduplicate_initializers import DeduplicateInitializers
+from .fold_batchnorm import FoldBatchNorm
+from .fold_constants import FoldConstants
+from .merge_affine import MergeAffineChains
+from .remove_dead_nodes import RemoveDeadNodes
+from .remove_identity import RemoveIdentityOps
+from .remove_unused_initializers import RemoveUnusedInitializers
+
+
+def compaction_passes() -> list:
+    """The compaction passes in the order the pipeline runs them."""
+    return [ConstantsToInitializers(), FoldConstants(), RemoveIdentityOps(), FoldBatchNorm(), MergeAffineChains(),
+            RemoveDeadNodes(), RemoveUnusedInitializers(), DeduplicateInitializers()]
+
+
+def compaction_pipeline(*, validate: bool = False) -> Pipeline:
+    """All compaction passes, repeated until none changes the model."""
+    return Pipeline(compaction_passes(), validate=validate, fixed_point=True)
+
+
+__all__ = ["ConstantsToInitializers", "DeduplicateInitializers", "FoldBatchNorm", "FoldConstants",
+           "MergeAffineChains", "RemoveDeadNodes", "RemoveIdentityOps", "RemoveUnusedInitializers",
+           "compaction_passes", "compaction_pipeline"]

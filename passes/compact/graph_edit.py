@@ -1,0 +1,155 @@
+"""Small protobuf-level graph edits shared by the compaction passes.
+
+The passes edit `onnx.GraphProto` directly rather than through an IR so that IR < 4 models
+(whose initializers must also be listed as graph inputs) keep that invariant, and so that
+hundreds of MiB of weights are never copied just to rewire a few nodes.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+
+def attribute(node: onnx.NodeProto, name: str, default=None):
+    for attr in node.attribute:
+        if attr.name == name:
+            return helper.get_attribute_value(attr)
+    return default
+
+
+def subgraphs(node: onnx.NodeProto) -> Iterator[onnx.GraphProto]:
+    for attr in node.attribute:
+        if attr.type == onnx.AttributeProto.GRAPH:
+            yield attr.g
+        elif attr.type == onnx.AttributeProto.GRAPHS:
+            yield from attr.graphs
+
+
+def referenced_names(graph: onnx.GraphProto) -> set[str]:
+    """Every tensor name read by a node of `graph` or of its subgraphs, plus graph outputs."""
+    names = {o.name for o in graph.output}
+    for node in graph.node:
+        names.update(i for i in node.input if i)
+        for sub in subgraphs(node):
+            names |= referenced_names(sub)
+    return names
+
+
+def consumers(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto]]:
+    """Nodes of `graph` (top level) reading each tensor."""
+    uses: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in dict.fromkeys(node.input):
+            if name:
+                uses.setdefault(name, []).append(node)
+    return uses
+
+
+def producers(graph: onnx.GraphProto) -> dict[str, onnx.NodeProto]:
+    return {name: node for node in graph.node for name in node.output if name}
+
+
+def initializers(graph: onnx.GraphProto) -> dict[str, onnx.TensorProto]:
+    return {t.name: t for t in graph.initializer}
+
+
+def graph_output_names(graph: onnx.GraphProto) -> set[str]:
+    return {o.name for o in graph.output}
+
+
+def lists_initializers_as_inputs(model: onnx.ModelProto) -> bool:
+    """IR < 4 requires every initializer to be declared as a graph input too."""
+    return model.ir_version < 4
+
+
+def unique_name(graph: onnx.GraphProto, base: str, taken: set[str] | None = None) -> str:
+    """A tensor name not yet used in `graph` (pass `taken` to reuse one scan for many names)."""
+    if taken is None:
+        taken = all_tensor_names(graph)
+    name, index = base, 0
+    while name in taken:
+        index += 1
+        name = f"{base}_{index}"
+    taken.add(name)
+    return name
+
+
+def all_tensor_names(graph: onnx.GraphProto) -> set[str]:
+    names = {i.name for i in graph.input} | {t.name for t in graph.initializer} | graph_output_names(graph)
+    for node in graph.node:
+        names.update(node.input)
+        names.update(node.output)
+    return names
+
+
+def add_initializer(model: onnx.ModelProto, array: np.ndarray, name: str) -> None:
+    """Add an initializer (and, for IR < 4, its graph-input entry)."""
+    tensor = numpy_helper.from_array(np.ascontiguousarray(array), name)
+    model.graph.initializer.append(tensor)
+    if lists_initializers_as_inputs(model):
+        model.graph.input.append(helper.make_tensor_value_info(name, tensor.data_type, list(tensor.dims)))
+
+
+def remove_initializers(model: onnx.ModelProto, names: Iterable[str]) -> int:
+    """Remove initializers by name together with any graph-input entry of the same name."""
+    names = set(names)
+    graph = model.graph
+    kept = [t for t in graph.initializer if t.name not in names]
+    removed = len(graph.initializer) - len(kept)
+    if removed:
+        del graph.initializer[:]
+        graph.initializer.extend(kept)
+        kept_inputs = [i for i in graph.input if i.name not in names]
+        del graph.input[:]
+        graph.input.extend(kept_inputs)
+    return removed
+
+
+def replace_nodes(graph: onnx.GraphProto, nodes: list[onnx.NodeProto]) -> None:
+    del graph.node[:]
+    graph.node.extend(nodes)
+
+
+def rename_uses(graph: onnx.GraphProto, renames: dict[str, str]) -> None:
+    """Make every reader of a renamed tensor (including in subgraphs) read the new name."""
+    if not renames:
+        return
+    for node in graph.node:
+        for index, name in enumerate(node.input):
+            if name in renames:
+                node.input[index] = renames[name]
+        for sub in subgraphs(node):
+            rename_uses(sub, renames)
+
+
+def drop_stale_value_info(graph: onnx.GraphProto) -> None:
+    """Forget value_info entries of tensors that no node produces any more."""
+    produced = {name for node in graph.node for name in node.output}
+    kept = [v for v in graph.value_info if v.name in produced]
+    if len(kept) != len(graph.value_info):
+        del graph.value_info[:]
+        graph.value_info.extend(kept)
+
+
+def set_attribute(node: onnx.NodeProto, name: str, value) -> None:
+    """Set (or add) attribute `name` of `node`."""
+    new = helper.make_attribute(name, value)
+    for attr in node.attribute:
+        if attr.name == name:
+            attr.CopyFrom(new)
+            return
+    node.attribute.append(new)
+
+
+def constant_initializers(model: onnx.ModelProto) -> dict[str, onnx.TensorProto]:
+    """Initializers whose values are fixed.  From IR 4 on, an initializer that is also listed
+    as a graph input is only a default the caller may override, so it is not a constant;
+    before IR 4 every initializer must be listed as an input and all are constants."""
+    graph = model.graph
+    if lists_initializers_as_inputs(model):
+        return initializers(graph)
+    overridable = {i.name for i in graph.input}
+    return {t.name: t for t in graph.initializer if t.name not in overridable}
