@@ -1,0 +1,62 @@
+"""Scratch bytes each interpreter kernel needs: the Python twin of kern_scratch_bytes_<op>() in C.
+
+The memory plan reserves, per partition, the largest scratch any of its ops needs (S_k in the
+memory model); the interpreter checks the C twin before every op and the kernels never use more.
+Only two kernels use scratch (runtime_ta/interp/kernels.h):
+
+    Conv, not depthwise (c_in / group > 1) and not 1x1 stride-1 unpadded:
+        im2col tile = min(K, KC) * min(P, NC) floats,  K = c_in / group * kh * kw,  P = h_out * w_out
+    Gemm with transB and M >= GEMM_PACK_MIN_M:
+        packed block of B = min(K, KC) * min(N, NC) floats
+    everything else: 0
+
+So scratch never exceeds KC * NC * 4 = 128 KiB, whatever the layer.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import onnx
+from onnx import helper
+
+from .shapes import TensorInfo
+from .spatial import WindowGeometry, window_geometry
+
+# Mirrors the #defines of runtime_ta/interp/kernels.h (tests/test_kernels_scratch.py checks it).
+KC = 256
+NC = 128
+GEMM_PACK_MIN_M = 8
+FLOAT_BYTES = 4
+
+
+def conv_scratch_bytes(g: WindowGeometry) -> int:
+    """kern_scratch_bytes_conv()."""
+    if g.group == 0 or g.c_in % g.group:
+        return 0
+    cin_g = g.c_in // g.group
+    pointwise = (g.kernel_h, g.kernel_w, g.stride_h, g.stride_w) == (1, 1, 1, 1) and \
+        (g.pad_top, g.pad_left, g.pad_bottom, g.pad_right) == (0, 0, 0, 0)
+    if cin_g == 1 or pointwise:
+        return 0
+    return min(cin_g * g.kernel_h * g.kernel_w, KC) * min(g.h_out * g.w_out, NC) * FLOAT_BYTES
+
+
+def gemm_scratch_bytes(m: int, n: int, k: int, trans_b: bool) -> int:
+    """kern_scratch_bytes_gemm()."""
+    if not trans_b or m < GEMM_PACK_MIN_M:
+        return 0
+    return min(k, KC) * min(n, NC) * FLOAT_BYTES
+
+
+def scratch_bytes(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> int:
+    """Bytes of scratch the interpreter's kernel for `node` uses (unaligned)."""
+    if node.op_type == "Conv":
+        return conv_scratch_bytes(window_geometry(node, infos))
+    if node.op_type == "Gemm":
+        at = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        a_shape, b_shape = infos[node.input[0]].shape, infos[node.input[1]].shape
+        m = a_shape[1] if at.get("transA", 0) else a_shape[0]
+        k = a_shape[0] if at.get("transA", 0) else a_shape[1]
+        n = b_shape[0] if at.get("transB", 0) else b_shape[1]
+        return gemm_scratch_bytes(m, n, k, bool(at.get("transB", 0)))
+    return 0
