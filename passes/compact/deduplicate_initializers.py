@@ -10,9 +10,8 @@ from ..core import Pass, PassResult
 from .graph_edit import constant_initializers, graph_output_names, remove_initializers, rename_uses
 
 
-def _fingerprint(tensor: onnx.TensorProto) -> tuple:
-    array = numpy_helper.to_array(tensor)
-    return tensor.data_type, tuple(tensor.dims), hashlib.sha256(array.tobytes()).hexdigest()
+def _digest(tensor: onnx.TensorProto) -> str:
+    return hashlib.sha256(numpy_helper.to_array(tensor).tobytes()).hexdigest()
 
 
 class DeduplicateInitializers(Pass):
@@ -29,16 +28,19 @@ class DeduplicateInitializers(Pass):
         graph = model.graph
         outputs = graph_output_names(graph)
         constants = constant_initializers(model)
-        first: dict[tuple, str] = {}
-        renames: dict[str, str] = {}
+        same_type: dict[tuple, list[onnx.TensorProto]] = {}
         for tensor in graph.initializer:
-            if tensor.name in outputs or tensor.name not in constants:
-                continue
-            key = _fingerprint(tensor)
-            if key in first:
-                renames[tensor.name] = first[key]
-            else:
-                first[key] = tensor.name
+            if tensor.name not in outputs and tensor.name in constants:
+                same_type.setdefault((tensor.data_type, tuple(tensor.dims)), []).append(tensor)
+        renames: dict[str, str] = {}
+        for candidates in same_type.values():  # only tensors of equal dtype and shape can be equal
+            first: dict[str, str] = {}
+            for tensor in candidates if len(candidates) > 1 else []:
+                key = _digest(tensor)
+                if key in first:
+                    renames[tensor.name] = first[key]
+                else:
+                    first[key] = tensor.name
         if not renames:
             return PassResult(model, False, {"removed": 0})
         rename_uses(graph, renames)

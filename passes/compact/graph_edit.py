@@ -97,14 +97,14 @@ def remove_initializers(model: onnx.ModelProto, names: Iterable[str]) -> int:
     """Remove initializers by name together with any graph-input entry of the same name."""
     names = set(names)
     graph = model.graph
-    kept = [t for t in graph.initializer if t.name not in names]
-    removed = len(graph.initializer) - len(kept)
-    if removed:
-        del graph.initializer[:]
-        graph.initializer.extend(kept)
-        kept_inputs = [i for i in graph.input if i.name not in names]
-        del graph.input[:]
-        graph.input.extend(kept_inputs)
+    removed = 0
+    for index in reversed(range(len(graph.initializer))):  # in place: no copy of the other weights
+        if graph.initializer[index].name in names:
+            del graph.initializer[index]
+            removed += 1
+    for index in reversed(range(len(graph.input))):
+        if graph.input[index].name in names:
+            del graph.input[index]
     return removed
 
 

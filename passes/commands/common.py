@@ -1,0 +1,41 @@
+"""Options and output helpers shared by the CLI commands."""
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+from rich.table import Table
+
+from ..analysis.shapes import parse_input_shapes
+
+
+def add_input_shape_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input-shape", action="append", default=[], metavar="NAME:D1,D2,...",
+                        help="fix a graph input's shape, e.g. data_0:1,3,224,224 (repeat for several inputs)")
+
+
+def input_shapes(args: argparse.Namespace) -> dict[str, tuple[int, ...]]:
+    return parse_input_shapes(args.input_shape)
+
+
+def console() -> Console:
+    """Rich console for tables; wide enough that tensor names are not folded when piped."""
+    return Console(width=max(Console().width, 120), highlight=False)
+
+
+def table(title: str, columns: list[str], rows: list[list], *, right: set[int] = frozenset()) -> Table:
+    """A rich table; columns whose index is in `right` are right-aligned (numbers)."""
+    result = Table(title=title, title_justify="left")
+    for index, column in enumerate(columns):
+        result.add_column(column, justify="right" if index in right else "left")
+    for row in rows:
+        result.add_row(*[str(cell) for cell in row])
+    return result
+
+
+def format_count(value: int) -> str:
+    """`25.6 M`, `4.09 G`, `980 k`, `12`."""
+    for factor, unit, digits in ((1e9, "G", 2), (1e6, "M", 1), (1e3, "k", 1)):
+        if value >= factor:
+            return f"{value / factor:.{digits}f} {unit}"
+    return str(value)

@@ -1,0 +1,128 @@
+"""`python cli.py lower [MODEL] [--budget 8MiB] [--input-shape ...] [-o out/]`: the main job.
+
+`lower()` runs a list of steps over a `LowerJob`; each step is a small function that calls the
+library and records what it did in `job.report`.  Today: fix input shapes, compact, analyse,
+write `compacted.onnx` and `report.json`.  Later steps (partition, write blobs, run in the
+simulator) append themselves to `STEPS`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import onnx
+
+import models
+
+from ..analysis.shapes import fix_input_shapes
+from ..analysis.summary import summarize
+from ..analysis.weights import weight_bytes
+from ..compact import compaction_pipeline
+from ..modelio import save_model
+from ..sizes import format_size, parse_size
+from .common import add_input_shape_option, console, format_count, input_shapes, table
+from .compact import pass_rows
+
+DEFAULT_BUDGET = "8MiB"
+
+
+@dataclass
+class LowerJob:
+    """The state `lower` threads through its steps."""
+
+    label: str
+    model: onnx.ModelProto
+    budget: int
+    out_dir: Path
+    input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    report: dict = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def fix_shapes(job: LowerJob) -> None:
+    """Give every graph input a static shape (from --input-shape where the model has none)."""
+    job.model = fix_input_shapes(job.model, job.input_shapes)
+
+
+def compact(job: LowerJob) -> None:
+    """Run the compaction pipeline; record weight bytes before/after and the per-pass rows."""
+    pipeline = compaction_pipeline()
+    before = weight_bytes(job.model)
+    job.model = pipeline(job.model).model
+    job.report["compaction"] = {
+        "weight_bytes_before": before, "weight_bytes_after": weight_bytes(job.model),
+        "passes": [{"pass": r.name, "seconds": r.seconds, "bytes_before": r.bytes_before,
+                    "bytes_after": r.bytes_after, "modified": r.modified} for r in pipeline.records]}
+    job.report["_pass_rows"] = pass_rows(pipeline.records)
+
+
+def analyse(job: LowerJob) -> None:
+    """Static analysis of the compacted model (params, MACs, peak activations, largest parts)."""
+    job.report["analysis"] = summarize(job.model).to_json()
+
+
+def write_outputs(job: LowerJob) -> None:
+    """Write `compacted.onnx` and `report.json` into the output directory."""
+    job.out_dir.mkdir(parents=True, exist_ok=True)
+    save_model(job.model, job.out_dir / "compacted.onnx")
+    report = {key: value for key, value in job.report.items() if not key.startswith("_")}
+    report["seconds"] = job.seconds
+    (job.out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+
+
+Step = Callable[[LowerJob], None]
+STEPS: list[tuple[str, Step]] = [("fix shapes", fix_shapes), ("compact", compact), ("analyse", analyse),
+                                 ("write", write_outputs)]
+
+
+def lower(job: LowerJob, steps: list[tuple[str, Step]] | None = None) -> LowerJob:
+    """Run `steps` (default `STEPS`) in order over `job`, timing each."""
+    job.report.update({"model": job.label, "budget": job.budget,
+                       "input_shapes": {k: list(v) for k, v in job.input_shapes.items()}})
+    for name, step in STEPS if steps is None else steps:
+        start = time.perf_counter()
+        step(job)
+        job.seconds[name] = time.perf_counter() - start
+    return job
+
+
+def print_summary(job: LowerJob) -> None:
+    out = console()
+    compaction, analysis = job.report["compaction"], job.report["analysis"]
+    out.print(table("compaction passes", ["pass", "runs", "changed", "time", "weight bytes saved"],
+                    job.report["_pass_rows"], right={1, 2, 3, 4}))
+    out.print(table(f"lower {job.label}", ["", "value"], [
+        ["budget", format_size(job.budget)],
+        ["weight bytes", f"{format_size(compaction['weight_bytes_before'])} -> "
+                         f"{format_size(compaction['weight_bytes_after'])}"],
+        ["params", format_count(analysis["params"])],
+        ["MACs", format_count(analysis["macs"])],
+        ["peak activation bytes", format_size(analysis["peak_activation_bytes"])],
+        ["nodes", analysis["nodes"]],
+        ["output", str(job.out_dir)],
+    ]))
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "lower", help="compact, analyse and lower a model for the TEE (the main job)",
+        description="Lower MODEL (an .onnx path or a zoo name; default: the zoo's "
+                    f"'{models.DEFAULT_MODEL}') for a TEE with BUDGET bytes of memory.")
+    parser.add_argument("model", nargs="?", metavar="MODEL", help="path to an .onnx file or a zoo name")
+    parser.add_argument("--budget", default=DEFAULT_BUDGET, help=f"TEE memory budget (default {DEFAULT_BUDGET})")
+    add_input_shape_option(parser)
+    parser.add_argument("-o", "--output", default="out", metavar="DIR", help="output directory (default out/)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    budget = parse_size(args.budget)
+    shapes = input_shapes(args)
+    label, model = models.resolve(args.model)
+    job = lower(LowerJob(label, model, budget, Path(args.output), shapes))
+    print_summary(job)
+    return 0
