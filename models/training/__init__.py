@@ -1,0 +1,14 @@
+"""Training the small CNN zoo on real data with PyTorch (the optional `train` extra).
+
+    from models.training import build_model, train, export_onnx
+    net = build_model("resnet_fmnist")
+    train(net, "fashion-mnist", epochs=8)
+    export_onnx(net, "resnet_fmnist.onnx", sample_shape=(1, 28, 28))
+
+Nothing in the core package imports this; it needs `pip install torch==2.13.0`.
+"""
+from .architectures import ARCHITECTURES, Architecture, build_model
+from .export import export_onnx
+from .loop import TrainingRecipe, predict, train
+
+__all__ = ["ARCHITECTURES", "Architecture", "build_model", "export_onnx", "TrainingRecipe", "predict", "train"]
