@@ -26,28 +26,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def pass_rows(records: list[PassRecord]) -> list[list]:
-    """One row per pass, summed over the pipeline's rounds: runs, changes, time, bytes."""
-    rows: dict[str, dict] = {}
-    for record in records:
-        row = rows.setdefault(record.name, {"runs": 0, "changed": 0, "seconds": 0.0, "saved": 0})
-        row["runs"] += 1
-        row["changed"] += record.modified
-        row["seconds"] += record.seconds
-        row["saved"] += record.bytes_saved
-    return [[name, r["runs"], r["changed"], f"{r['seconds'] * 1000:.0f} ms", format_size(r["saved"])]
-            for name, r in rows.items()]
+def signed_size(nbytes: int) -> str:
+    return ("-" if nbytes < 0 else "+" if nbytes > 0 else "") + format_size(abs(nbytes))
 
 
-def print_records(records: list[PassRecord]) -> None:
-    rows = pass_rows(records)
+PASS_COLUMNS = ["round", "pass", "changed", "time", "weight bytes before", "after", "change"]
+
+
+def pass_rows(records: list[PassRecord], rounds: int) -> list[list]:
+    """One row per pass execution: the pipeline's round, time and weight bytes before/after."""
+    per_round = len(records) // max(rounds, 1)
+    return [[index // per_round + 1, r.name, "yes" if r.modified else "", f"{r.seconds * 1000:.0f} ms",
+             format_size(r.bytes_before), format_size(r.bytes_after), signed_size(r.bytes_after - r.bytes_before)]
+            for index, r in enumerate(records)]
+
+
+def records_table(records: list[PassRecord], rounds: int):
+    rows = pass_rows(records, rounds)
     before, after = records[0].bytes_before, records[-1].bytes_after
-    rows.append(["total", len(records), sum(r.modified for r in records),
-                 f"{sum(r.seconds for r in records) * 1000:.0f} ms", format_size(before - after)])
-    out = console()
-    out.print(table("compaction passes", ["pass", "runs", "changed", "time", "weight bytes saved"], rows,
-                    right={1, 2, 3, 4}))
-    out.print(f"weight bytes: {format_size(before)} ({before} B) -> {format_size(after)} ({after} B)")
+    rows.append(["", "total", sum(r.modified for r in records), f"{sum(r.seconds for r in records) * 1000:.0f} ms",
+                 format_size(before), format_size(after), signed_size(after - before)])
+    return table("compaction passes (repeated until none changes the model)", PASS_COLUMNS, rows,
+                 right={0, 3, 4, 5, 6})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     label, model = models.resolve(args.model)
     pipeline = compaction_pipeline(validate=args.validate)
     result = pipeline(model)
-    print_records(pipeline.records)
+    console().print(records_table(pipeline.records, len(pipeline.records) // len(pipeline.passes)))
     save_model(result.model, output)
     console().print(f"{label}: {len(model.graph.node)} -> {len(result.model.graph.node)} nodes, wrote {output}")
     return 0

@@ -25,7 +25,7 @@ from ..compact import compaction_pipeline
 from ..modelio import save_model
 from ..sizes import format_size, parse_size
 from .common import add_input_shape_option, console, format_count, input_shapes, table
-from .compact import pass_rows
+from .compact import records_table
 
 DEFAULT_BUDGET = "8MiB"
 
@@ -57,7 +57,7 @@ def compact(job: LowerJob) -> None:
         "weight_bytes_before": before, "weight_bytes_after": weight_bytes(job.model),
         "passes": [{"pass": r.name, "seconds": r.seconds, "bytes_before": r.bytes_before,
                     "bytes_after": r.bytes_after, "modified": r.modified} for r in pipeline.records]}
-    job.report["_pass_rows"] = pass_rows(pipeline.records)
+    job.report["_table"] = records_table(pipeline.records, len(pipeline.records) // len(pipeline.passes))
 
 
 def analyse(job: LowerJob) -> None:
@@ -93,8 +93,7 @@ def lower(job: LowerJob, steps: list[tuple[str, Step]] | None = None) -> LowerJo
 def print_summary(job: LowerJob) -> None:
     out = console()
     compaction, analysis = job.report["compaction"], job.report["analysis"]
-    out.print(table("compaction passes", ["pass", "runs", "changed", "time", "weight bytes saved"],
-                    job.report["_pass_rows"], right={1, 2, 3, 4}))
+    out.print(job.report["_table"])
     out.print(table(f"lower {job.label}", ["", "value"], [
         ["budget", format_size(job.budget)],
         ["weight bytes", f"{format_size(compaction['weight_bytes_before'])} -> "
