@@ -39,7 +39,7 @@ def load_model(path: str | os.PathLike) -> onnx.ModelProto:
         from onnx.external_data_helper import load_external_data_for_model, uses_external_data
         if any(uses_external_data(t) for t in model.graph.initializer):
             load_external_data_for_model(model, str(path.parent))
-    except (FileNotFoundError, OSError) as exc:
+    except (FileNotFoundError, OSError, onnx.checker.ValidationError) as exc:
         raise UserError(f"{path}: external weight data is missing ({exc}); keep the data files next "
                         f"to the model") from exc
     return model
