@@ -83,10 +83,9 @@ static void im2col_tile(const kern_conv_geom *g, const float *xg, size_t k0, siz
                 const float *xrow = xc + (ihp - g->pad_top) * g->w_in;
                 size_t lo, hi, t;
                 kern_valid_range(g->pad_left, off_w, g->stride_w, g->w_in, g->w_out, &lo, &hi);
-                lo = lo < ow ? ow : lo;
-                hi = hi > ow + seg ? ow + seg : hi;
-                if (lo > hi)
-                    lo = hi;
+                /* clamp the valid columns to this segment [ow, ow + seg): ow <= lo <= hi <= ow + seg */
+                lo = lo < ow ? ow : lo > ow + seg ? ow + seg : lo;
+                hi = hi > ow + seg ? ow + seg : hi < lo ? lo : hi;
                 for (t = ow; t < lo; t++)
                     d[col + t - ow] = 0.0f;
                 if (g->stride_w == 1) {
