@@ -150,7 +150,8 @@ def window_geometry(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> Wi
     else:
         c_out = x[1]
     if nsp == 1:
-        kernel, strides, dilations, begin, end, out = ([1] + v for v in (kernel, strides, dilations, begin, end, out))
+        kernel, strides, dilations, out = ([1] + v for v in (kernel, strides, dilations, out))
+        begin, end = [0] + begin, [0] + end
         h_in, w_in = 1, x[2]
     else:
         h_in, w_in = x[2], x[3]

@@ -1,0 +1,523 @@
+"""Run single ONNX nodes through the C kernels (ctypes), the way the interpreter calls them.
+
+`kernels()` compiles runtime_ta/interp/mathf.c, runtime_ta/interp/kernels/*.c and tests/c/kernel_shim.c
+into a shared library in the temp dir (keyed by a hash of the sources and flags, rebuilt when they
+change).  `run_node(node, inputs, opset)` resolves the node's attributes with the project's own
+resolvers (passes/analysis/spatial.py, kernel_args.py, scratch.py), calls the kernel with exactly
+the scratch the formula grants and checks guard zones after the scratch and every output, so a
+kernel writing out of bounds fails the test.  Ops or attributes the kernels do not support raise
+`Unsupported(reason)`.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from passes.analysis import kernel_args as ka
+from passes.analysis.scratch import conv_scratch_bytes, gemm_scratch_bytes
+from passes.analysis.shapes import TensorInfo
+from passes.analysis.spatial import window_geometry
+
+ROOT = Path(__file__).resolve().parents[1]
+INTERP = ROOT / "runtime_ta" / "interp"
+CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared")
+MAX_RANK = 6
+GUARD = 64  # float32 guard cells after scratch and outputs
+GUARD_VALUE = np.float32(-7.25e13)
+
+
+def sources() -> list[Path]:
+    return [INTERP / "mathf.c", *sorted((INTERP / "kernels").glob("*.c")), ROOT / "tests" / "c" / "kernel_shim.c"]
+
+
+def build_library(out: Path, cc: str = "cc", flags: Sequence[str] = CFLAGS) -> Path:
+    """Compile the kernels + shim into the shared library `out`."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
+    subprocess.run([cc, *flags, f"-I{INTERP}", *map(str, sources()), "-o", str(tmp)], check=True,
+                   capture_output=True, text=True)
+    os.replace(tmp, out)
+    return out
+
+
+class KernShape(ctypes.Structure):
+    _fields_ = [("rank", ctypes.c_size_t), ("dim", ctypes.c_size_t * MAX_RANK)]
+
+
+class ConvGeom(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in (
+        "batch", "c_in", "h_in", "w_in", "c_out", "h_out", "w_out", "kernel_h", "kernel_w", "stride_h", "stride_w",
+        "dilation_h", "dilation_w", "pad_top", "pad_left", "pad_bottom", "pad_right", "group")]
+
+
+class UnaryAttr(ctypes.Structure):
+    _fields_ = [("op", ctypes.c_int), ("alpha", ctypes.c_float), ("beta", ctypes.c_float)]
+
+
+class LrnAttr(ctypes.Structure):
+    _fields_ = [("size", ctypes.c_size_t), ("alpha", ctypes.c_float), ("beta", ctypes.c_float),
+                ("bias", ctypes.c_float)]
+
+
+class GemmAttr(ctypes.Structure):
+    _fields_ = [("m", ctypes.c_size_t), ("n", ctypes.c_size_t), ("k", ctypes.c_size_t), ("trans_a", ctypes.c_int),
+                ("trans_b", ctypes.c_int), ("alpha", ctypes.c_float), ("beta", ctypes.c_float),
+                ("c_stride_m", ctypes.c_size_t), ("c_stride_n", ctypes.c_size_t)]
+
+
+class ResizeAttr(ctypes.Structure):
+    _fields_ = [("mode", ctypes.c_int), ("coord", ctypes.c_int), ("nearest", ctypes.c_int),
+                ("scale", ctypes.c_float * MAX_RANK)]
+
+
+# enum values, in kernels.h order
+UNARY = {"Relu": 0, "LeakyRelu": 1, "Clip": 2, "Sigmoid": 3, "HardSigmoid": 4, "HardSwish": 5, "Tanh": 6,
+         "Identity": 7}
+BINARY = {"Add": 0, "Sub": 1, "Mul": 2, "Div": 3}
+POOL_MAX, POOL_AVG = 0, 1
+PAD_MODES = {"constant": 0, "reflect": 1, "edge": 2}
+COORD_MODES = {"half_pixel": 0, "pytorch_half_pixel": 1, "align_corners": 2, "asymmetric": 3,
+               "half_pixel_symmetric": 4}
+NEAREST_MODES = {"round_prefer_floor": 0, "round_prefer_ceil": 1, "floor": 2, "ceil": 3}
+STATUS = {0: "KERN_OK", 1: "KERN_EINVAL", 2: "KERN_EOVERFLOW", 3: "KERN_ESCRATCH"}
+
+P = ctypes.c_void_p
+SZ = ctypes.c_size_t
+SIGNATURES: dict[str, tuple] = {
+    "kern_unary": (P, P, P, SZ),
+    "kern_binary": (ctypes.c_int, P, P, P, P, P, P),
+    "kern_softmax": (SZ, SZ, SZ, P, P),
+    "kern_lrn": (P, SZ, SZ, SZ, P, P),
+    "kern_batchnorm": (SZ, SZ, SZ, ctypes.c_float, P, P, P, P, P, P),
+    "kern_conv": (P, P, P, P, P, P, SZ),
+    "kern_scratch_bytes_conv": (P,),
+    "kern_conv_transpose": (P, P, P, P, P),
+    "kern_gemm": (P, P, P, P, P, P, SZ),
+    "kern_scratch_bytes_gemm": (P,),
+    "kern_matmul": (P, P, P, P, P, P),
+    "kern_pool": (ctypes.c_int, ctypes.c_int, P, P, P),
+    "kern_global_pool": (ctypes.c_int, SZ, SZ, P, P),
+    "kern_concat_part": (SZ, SZ, SZ, SZ, SZ, P, P),
+    "kern_split_part": (SZ, SZ, SZ, SZ, SZ, P, P),
+    "kern_slice": (P, P, P, P, P, P),
+    "kern_transpose": (P, P, P, P),
+    "kern_pad": (ctypes.c_int, P, P, P, P, ctypes.c_float, P, P),
+    "kern_resize": (P, P, P, P, P),
+}
+
+
+@functools.cache
+def kernels() -> ctypes.CDLL:
+    """The compiled kernel library (built once per source version)."""
+    digest = hashlib.sha256(" ".join(CFLAGS).encode())
+    for src in sources() + [INTERP / "kernels.h", INTERP / "mathf.h", INTERP / "kernels" / "internal.h"]:
+        digest.update(src.read_bytes())
+    lib_path = Path(tempfile.gettempdir()) / "onnx-tee-kernels" / digest.hexdigest()[:16] / "libkernels.so"
+    if not lib_path.exists():
+        build_library(lib_path)
+    lib = ctypes.CDLL(str(lib_path))
+    for name, args in SIGNATURES.items():
+        fn = getattr(lib, name)
+        fn.argtypes = list(args)
+        fn.restype = ctypes.c_size_t if name.startswith("kern_scratch") else ctypes.c_int
+    for name in ("shim_expf", "shim_logf", "shim_sqrtf", "shim_tanhf", "shim_sigmoidf"):
+        getattr(lib, name).argtypes = [P, P, SZ]
+        getattr(lib, name).restype = None
+    lib.shim_powf_pos.argtypes = [P, P, P, SZ]
+    lib.shim_powf_pos.restype = None
+    return lib
+
+
+class Unsupported(Exception):
+    """The kernels do not implement this op / attribute combination."""
+
+
+class KernelError(AssertionError):
+    """A kernel returned a status other than KERN_OK."""
+
+
+def _check(status: int, what: str) -> None:
+    if status != 0:
+        raise KernelError(f"{what} returned {STATUS.get(status, status)}")
+
+
+def shape_struct(shape: Sequence[int]) -> KernShape:
+    if len(shape) > MAX_RANK:
+        raise Unsupported(f"rank {len(shape)} > {MAX_RANK}")
+    s = KernShape()
+    s.rank = len(shape)
+    for i, d in enumerate(shape):
+        s.dim[i] = int(d)
+    return s
+
+
+class Guarded:
+    """A float32 buffer of `shape` followed by GUARD sentinel cells that must survive the call."""
+
+    def __init__(self, shape: Sequence[int] | int, fill: float | None = None):
+        self.shape = (shape,) if isinstance(shape, int) else tuple(int(d) for d in shape)
+        n = int(np.prod(self.shape, dtype=np.int64))
+        self.buf = np.full(n + GUARD, GUARD_VALUE, dtype=np.float32)
+        self.buf[:n] = np.float32(np.nan) if fill is None else np.float32(fill)
+        self.n = n
+
+    @property
+    def ptr(self) -> int:
+        return self.buf.ctypes.data
+
+    def result(self, what: str) -> np.ndarray:
+        if not np.all(self.buf[self.n:] == GUARD_VALUE):
+            raise KernelError(f"{what} wrote past the end of its buffer")
+        return self.buf[:self.n].reshape(self.shape).copy()
+
+
+def _f32(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def _ptr(a: np.ndarray | None) -> int | None:
+    return None if a is None else a.ctypes.data
+
+
+def _attrs(node: onnx.NodeProto) -> dict:
+    out = {}
+    for a in node.attribute:
+        v = helper.get_attribute_value(a)
+        out[a.name] = v.decode() if isinstance(v, bytes) else v
+    return out
+
+
+def _input(inputs: Sequence[np.ndarray | None], i: int) -> np.ndarray | None:
+    return inputs[i] if i < len(inputs) else None
+
+
+def _ints(a: np.ndarray | None) -> list[int] | None:
+    return None if a is None else [int(v) for v in np.asarray(a).reshape(-1)]
+
+
+# ---------------------------------------------------------------------------------------------- ops
+
+def _unary(node, at, inputs, opset):
+    x = _f32(inputs[0])
+    attr = UnaryAttr(UNARY[node.op_type], 0.0, 0.0)
+    if node.op_type == "LeakyRelu":
+        attr.alpha = at.get("alpha", 0.01)
+    elif node.op_type == "HardSigmoid":
+        attr.alpha, attr.beta = at.get("alpha", 0.2), at.get("beta", 0.5)
+    elif node.op_type == "Clip":
+        lo, hi = (at.get("min"), at.get("max")) if opset < 11 else (_input(inputs, 1), _input(inputs, 2))
+        attr.alpha = float(np.float32(lo)) if lo is not None else -np.finfo(np.float32).max
+        attr.beta = float(np.float32(hi)) if hi is not None else np.finfo(np.float32).max
+    y = Guarded(x.shape)
+    _check(kernels().kern_unary(ctypes.byref(attr), _ptr(x), y.ptr, x.size), node.op_type)
+    return [y.result(node.op_type)]
+
+
+def _binary(node, at, inputs, opset):
+    if opset < 7 and at.get("broadcast", 0):
+        raise Unsupported("legacy broadcast attribute (opset < 7)")
+    if node.op_type == "Sum":
+        if len(inputs) == 1:
+            return [_f32(inputs[0]).copy()]
+        out_shape = np.broadcast_shapes(*(i.shape for i in inputs))
+        y = Guarded(out_shape)
+        acc = _f32(inputs[0])
+        for k, b in enumerate(inputs[1:]):
+            b = _f32(b)
+            a_shape, a_ptr = (acc.shape, _ptr(acc)) if k == 0 else (out_shape, y.ptr)
+            _check(kernels().kern_binary(BINARY["Add"], ctypes.byref(shape_struct(a_shape)), a_ptr,
+                                         ctypes.byref(shape_struct(b.shape)), _ptr(b),
+                                         ctypes.byref(shape_struct(out_shape)), y.ptr), "Sum")
+        return [y.result("Sum")]
+    a, b = _f32(inputs[0]), _f32(inputs[1])
+    out_shape = np.broadcast_shapes(a.shape, b.shape)
+    y = Guarded(out_shape)
+    _check(kernels().kern_binary(BINARY[node.op_type], ctypes.byref(shape_struct(a.shape)), _ptr(a),
+                                 ctypes.byref(shape_struct(b.shape)), _ptr(b), ctypes.byref(shape_struct(out_shape)),
+                                 y.ptr), node.op_type)
+    return [y.result(node.op_type)]
+
+
+def _softmax(node, at, inputs, opset):
+    x = _f32(inputs[0])
+    outer, n, inner = ka.softmax_view(x.shape, at.get("axis", -1 if opset >= 13 else 1), opset)
+    y = Guarded(x.shape)
+    _check(kernels().kern_softmax(outer, n, inner, _ptr(x), y.ptr), "Softmax")
+    return [y.result("Softmax")]
+
+
+def _lrn(node, at, inputs, opset):
+    x = _f32(inputs[0])
+    attr = LrnAttr(at["size"], at.get("alpha", 1e-4), at.get("beta", 0.75), at.get("bias", 1.0))
+    outer, c, inner = ka.axis_view(x.shape, 1)
+    y = Guarded(x.shape)
+    _check(kernels().kern_lrn(ctypes.byref(attr), outer, c, inner, _ptr(x), y.ptr), "LRN")
+    return [y.result("LRN")]
+
+
+def _batchnorm(node, at, inputs, opset):
+    if at.get("training_mode", 0) or len(node.output) > 1 or (opset < 9 and at.get("spatial", 1) == 0):
+        raise Unsupported("training mode / extra outputs / non-spatial BatchNormalization")
+    x, scale, bias, mean, var = (_f32(i) for i in inputs[:5])
+    outer, c, inner = ka.axis_view(x.shape, 1) if x.ndim > 1 else (x.shape[0], 1, 1)
+    y = Guarded(x.shape)
+    _check(kernels().kern_batchnorm(outer, c, inner, at.get("epsilon", 1e-5), _ptr(scale), _ptr(bias), _ptr(mean),
+                                    _ptr(var), _ptr(x), y.ptr), "BatchNormalization")
+    return [y.result("BatchNormalization")]
+
+
+def _infos(node: onnx.NodeProto, inputs: Sequence[np.ndarray | None]) -> dict[str, TensorInfo]:
+    return {name: TensorInfo(tuple(a.shape), a.dtype) for name, a in zip(node.input, inputs) if a is not None and name}
+
+
+def _geometry(node, inputs):
+    try:
+        g = window_geometry(node, _infos(node, inputs))
+    except Exception as e:  # an unsupported rank or attribute, reported by the resolver
+        raise Unsupported(str(e)) from e
+    return g, ConvGeom(*g.as_tuple())
+
+
+def _out_shape(x: np.ndarray, g) -> tuple[int, ...]:
+    spatial = (g.w_out,) if x.ndim == 3 else (g.h_out, g.w_out)
+    return (g.batch, g.c_out, *spatial)
+
+
+def _conv(node, at, inputs, opset):
+    x, w = _f32(inputs[0]), _f32(inputs[1])
+    b = _input(inputs, 2)
+    b = None if b is None else _f32(b)
+    g, geom = _geometry(node, inputs)
+    y = Guarded(_out_shape(x, g))
+    if node.op_type == "ConvTranspose":
+        _check(kernels().kern_conv_transpose(ctypes.byref(geom), _ptr(x), _ptr(w), _ptr(b), y.ptr), "ConvTranspose")
+        return [y.result("ConvTranspose")]
+    need = conv_scratch_bytes(g)
+    assert kernels().kern_scratch_bytes_conv(ctypes.byref(geom)) == need, "C and Python scratch formulas differ"
+    scratch = Guarded(need // 4)
+    _check(kernels().kern_conv(ctypes.byref(geom), _ptr(x), _ptr(w), _ptr(b), y.ptr, scratch.ptr, need), "Conv")
+    scratch.result("Conv scratch")
+    return [y.result("Conv")]
+
+
+def _pool(node, at, inputs, opset):
+    if len(node.output) > 1 and node.output[1]:
+        raise Unsupported("MaxPool Indices output")
+    if at.get("storage_order", 0):
+        raise Unsupported("storage_order")
+    x = _f32(inputs[0])
+    g, geom = _geometry(node, inputs)
+    y = Guarded(_out_shape(x, g))
+    kind = POOL_MAX if node.op_type == "MaxPool" else POOL_AVG
+    _check(kernels().kern_pool(kind, at.get("count_include_pad", 0), ctypes.byref(geom), _ptr(x), y.ptr),
+           node.op_type)
+    return [y.result(node.op_type)]
+
+
+def _global_pool(node, at, inputs, opset):
+    x = _f32(inputs[0])
+    planes, spatial = x.shape[0] * x.shape[1], int(np.prod(x.shape[2:], dtype=np.int64))
+    y = Guarded(x.shape[:2] + (1,) * (x.ndim - 2))
+    kind = POOL_MAX if node.op_type == "GlobalMaxPool" else POOL_AVG
+    _check(kernels().kern_global_pool(kind, planes, spatial, _ptr(x), y.ptr), node.op_type)
+    return [y.result(node.op_type)]
+
+
+def _gemm(node, at, inputs, opset):
+    a, b = _f32(inputs[0]), _f32(inputs[1])
+    c = _input(inputs, 2)
+    ta, tb = at.get("transA", 0), at.get("transB", 0)
+    m, k = (a.shape[1], a.shape[0]) if ta else a.shape
+    n = b.shape[0] if tb else b.shape[1]
+    attr = GemmAttr(m, n, k, ta, tb, at.get("alpha", 1.0), at.get("beta", 1.0), 0, 0)
+    if c is not None:
+        c = _f32(c)
+        attr.c_stride_m, attr.c_stride_n = ka.gemm_c_strides(c.shape, m, n)
+    need = gemm_scratch_bytes(m, n, k, bool(tb))
+    assert kernels().kern_scratch_bytes_gemm(ctypes.byref(attr)) == need, "C and Python scratch formulas differ"
+    scratch = Guarded(need // 4)
+    y = Guarded((m, n))
+    _check(kernels().kern_gemm(ctypes.byref(attr), _ptr(a), _ptr(b), _ptr(c), y.ptr, scratch.ptr, need), "Gemm")
+    scratch.result("Gemm scratch")
+    return [y.result("Gemm")]
+
+
+def _matmul(node, at, inputs, opset):
+    a, b = _f32(inputs[0]), _f32(inputs[1])
+    out_shape = np.matmul(np.zeros(a.shape, np.float32), np.zeros(b.shape, np.float32)).shape
+    y = Guarded(out_shape)
+    _check(kernels().kern_matmul(ctypes.byref(shape_struct(a.shape)), _ptr(a), ctypes.byref(shape_struct(b.shape)),
+                                 _ptr(b), ctypes.byref(shape_struct(out_shape)), y.ptr), "MatMul")
+    return [y.result("MatMul")]
+
+
+def _concat(node, at, inputs, opset):
+    xs = [_f32(x) for x in inputs]
+    axis = at["axis"] % xs[0].ndim
+    out_shape = list(xs[0].shape)
+    out_shape[axis] = sum(x.shape[axis] for x in xs)
+    outer, total, inner = ka.axis_view(out_shape, axis)
+    y = Guarded(out_shape)
+    offset = 0
+    for x in xs:
+        _check(kernels().kern_concat_part(outer, x.shape[axis], inner, total, offset, _ptr(x), y.ptr), "Concat")
+        offset += x.shape[axis]
+    return [y.result("Concat")]
+
+
+def _split(node, at, inputs, opset):
+    x = _f32(inputs[0])
+    axis = at.get("axis", 0) % x.ndim
+    split = _ints(_input(inputs, 1)) if opset >= 13 else at.get("split")
+    n_out = len(node.output)
+    if not split:
+        count = at.get("num_outputs", n_out)
+        size = -(-x.shape[axis] // count)
+        split = [min(size, x.shape[axis] - i * size) for i in range(count)]
+    outer, total, inner = ka.axis_view(x.shape, axis)
+    outs, offset = [], 0
+    for part in split:
+        shape = list(x.shape)
+        shape[axis] = part
+        y = Guarded(shape)
+        _check(kernels().kern_split_part(outer, part, inner, total, offset, _ptr(x), y.ptr), "Split")
+        outs.append(y.result("Split"))
+        offset += part
+    return outs
+
+
+def _slice(node, at, inputs, opset):
+    x = _f32(inputs[0])
+    if opset < 10:
+        starts, ends, axes, steps = at["starts"], at["ends"], at.get("axes"), None
+    else:
+        starts, ends = _ints(inputs[1]), _ints(inputs[2])
+        axes, steps = _ints(_input(inputs, 3)), _ints(_input(inputs, 4))
+    start, step, out_shape = ka.slice_args(x.shape, starts, ends, axes, steps)
+    y = Guarded(out_shape)
+    pd = ctypes.c_ssize_t * MAX_RANK
+    _check(kernels().kern_slice(ctypes.byref(shape_struct(x.shape)), _ptr(x), ctypes.byref(shape_struct(out_shape)),
+                                pd(*start), pd(*step), y.ptr), "Slice")
+    return [y.result("Slice")]
+
+
+def _reshape(node, at, inputs, opset):
+    """Flatten/Reshape/Squeeze/Unsqueeze/Identity/Dropout: the kernel is a copy (or an alias)."""
+    x = _f32(inputs[0])
+    if node.op_type == "Dropout" and ((len(node.output) > 1 and node.output[1]) or
+                                      (_input(inputs, 2) is not None and bool(np.asarray(inputs[2])))):
+        raise Unsupported("Dropout in training mode / mask output")
+    if node.op_type == "Flatten":
+        axis = at.get("axis", 1)
+        axis = axis + x.ndim if axis < 0 else axis
+        shape = (int(np.prod(x.shape[:axis], dtype=np.int64)), int(np.prod(x.shape[axis:], dtype=np.int64)))
+    elif node.op_type == "Reshape":
+        target = _ints(inputs[1]) if opset >= 5 else at["shape"]
+        if at.get("allowzero", 0) == 0:
+            target = [x.shape[i] if t == 0 else t for i, t in enumerate(target)]
+        shape = np.empty(x.shape, np.int8).reshape(target).shape
+    elif node.op_type in ("Squeeze", "Unsqueeze"):
+        axes = _ints(_input(inputs, 1)) if opset >= 13 else at.get("axes")
+        if node.op_type == "Squeeze":
+            shape = np.squeeze(np.empty(x.shape, np.int8), axis=None if axes is None else tuple(axes)).shape
+        else:
+            shape = np.expand_dims(np.empty(x.shape, np.int8), tuple(axes)).shape
+    else:
+        shape = x.shape
+    attr = UnaryAttr(UNARY["Identity"], 0.0, 0.0)
+    y = Guarded(shape)
+    _check(kernels().kern_unary(ctypes.byref(attr), _ptr(x), y.ptr, x.size), node.op_type)
+    return [y.result(node.op_type)]
+
+
+def _transpose(node, at, inputs, opset):
+    x = _f32(inputs[0])
+    perm = at.get("perm", list(range(x.ndim))[::-1])
+    y = Guarded(tuple(x.shape[p] for p in perm))
+    _check(kernels().kern_transpose(ctypes.byref(shape_struct(x.shape)), _ptr(x), (ctypes.c_size_t * MAX_RANK)(*perm),
+                                    y.ptr), "Transpose")
+    return [y.result("Transpose")]
+
+
+def _pad(node, at, inputs, opset):
+    x = _f32(inputs[0])
+    mode = at.get("mode", "constant")
+    if mode not in PAD_MODES:
+        raise Unsupported(f"Pad mode {mode}")
+    if opset < 11:
+        pads, value, axes = at["pads"], at.get("value", 0.0), None
+    else:
+        pads = _ints(inputs[1])
+        cv = _input(inputs, 2)
+        value = 0.0 if cv is None or cv.size == 0 else float(np.asarray(cv).reshape(-1)[0])
+        axes = _ints(_input(inputs, 3))
+    begin, end = ka.pad_args(x.ndim, pads, axes)
+    out_shape = [d + b + e for d, b, e in zip(x.shape, begin, end)]
+    y = Guarded(out_shape)
+    pd = ctypes.c_ssize_t * MAX_RANK
+    _check(kernels().kern_pad(PAD_MODES[mode], ctypes.byref(shape_struct(x.shape)), _ptr(x), pd(*begin), pd(*end),
+                              value, ctypes.byref(shape_struct(out_shape)), y.ptr), "Pad")
+    return [y.result("Pad")]
+
+
+def _resize(node, at, inputs, opset):
+    x = _f32(inputs[0])
+    mode = at.get("mode", "nearest")
+    coord = at.get("coordinate_transformation_mode", "half_pixel" if opset >= 11 else "asymmetric")
+    nearest = at.get("nearest_mode", "round_prefer_floor")
+    if mode not in ("nearest", "linear") or coord not in COORD_MODES or nearest not in NEAREST_MODES:
+        raise Unsupported(f"Resize mode={mode} coordinate_transformation_mode={coord} nearest_mode={nearest}")
+    if at.get("antialias", 0) or at.get("exclude_outside", 0) or \
+            at.get("keep_aspect_ratio_policy", "stretch") != "stretch":
+        raise Unsupported("Resize antialias / exclude_outside / keep_aspect_ratio_policy")
+    legacy = node.op_type == "Upsample" or opset < 11
+    if legacy:
+        scales, sizes, axes = (_input(inputs, 1) if opset >= 9 else at.get("scales")), None, None
+        coord, nearest = "asymmetric", "floor"
+    else:
+        scales, sizes = _input(inputs, 2), _input(inputs, 3)
+        axes = at.get("axes")
+    scale, out_shape = ka.resize_args(x.shape, None if scales is None else list(np.asarray(scales).reshape(-1)),
+                                      _ints(sizes), axes)
+    if legacy and mode == "nearest" and min(scale) < 1:
+        raise Unsupported("opset < 11 nearest downsampling (onnxruntime rounds it up, not down)")
+    attr = ResizeAttr(0 if mode == "nearest" else 1, COORD_MODES[coord], NEAREST_MODES[nearest],
+                      (ctypes.c_float * MAX_RANK)(*scale))
+    y = Guarded(out_shape)
+    _check(kernels().kern_resize(ctypes.byref(attr), ctypes.byref(shape_struct(x.shape)), _ptr(x),
+                                 ctypes.byref(shape_struct(out_shape)), y.ptr), "Resize")
+    return [y.result("Resize")]
+
+
+OPS: dict[str, Callable] = {
+    **{op: _unary for op in ("Relu", "LeakyRelu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh")},
+    **{op: _binary for op in ("Add", "Sub", "Mul", "Div", "Sum")},
+    "Softmax": _softmax, "LRN": _lrn, "BatchNormalization": _batchnorm,
+    "Conv": _conv, "ConvTranspose": _conv, "MaxPool": _pool, "AveragePool": _pool,
+    "GlobalAveragePool": _global_pool, "GlobalMaxPool": _global_pool,
+    "Gemm": _gemm, "MatMul": _matmul, "Concat": _concat, "Split": _split, "Slice": _slice,
+    **{op: _reshape for op in ("Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Dropout")},
+    "Transpose": _transpose, "Pad": _pad, "Resize": _resize, "Upsample": _resize,
+}
+
+
+def run_node(node: onnx.NodeProto, inputs: Sequence[np.ndarray | None], opset: int) -> list[np.ndarray]:
+    """Outputs of `node` computed by the C kernels; raises Unsupported for what they do not cover."""
+    if node.op_type not in OPS:
+        raise Unsupported(f"op {node.op_type} has no kernel")
+    if node.domain not in ("", "ai.onnx"):
+        raise Unsupported(f"domain {node.domain}")
+    inputs = list(inputs)
+    if inputs and inputs[0] is not None and inputs[0].dtype != np.float32:
+        raise Unsupported(f"input dtype {inputs[0].dtype} (kernels are float32)")
+    return OPS[node.op_type](node, _attrs(node), inputs, opset)
