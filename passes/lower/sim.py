@@ -1,0 +1,282 @@
+"""Drive the TA simulator from Python (ctypes): the real TA and interpreter sources on a GP API shim.
+
+The library (`runtime_ta/sim`, built on demand with the system compiler into the build directory,
+rebuilt by make when a source changed) contains the TA, the interpreter, the GP Internal Core API
+shim on OpenSSL and the libteec shim, plus the normal-world client (`runtime_ta/host/client.c`);
+this module only calls that client, so Python speaks exactly the protocol a device does::
+
+    with Simulator(storage_dir, budget=8 << 20) as sim:     # one simulated device
+        sim.provision_key(key)                               # once per device
+        outputs, stats = sim.run_bundle(out / "device", [x])
+
+`stats` are the counters of DESIGN.md section 12: the TEE_Malloc high-water mark overall, per
+partition the highest region byte it touched (load + run) next to the planned figure, TA
+invocations, bytes into and out of the TA, and load / compute seconds per partition.
+"""
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import os
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from .envelope import MANIFEST_FILE, blob_file_name, parse_manifest
+
+ROOT = Path(__file__).resolve().parents[2]
+SIM_DIR = ROOT / "runtime_ta" / "sim"
+LIB_NAME = "libonnxtee_sim.so"
+CLI_NAME = "onnx_tee_sim"
+
+KEY_PROVISIONED = 1
+KEY_DEVICE = 2
+HEAP_RESERVE = 384 * 1024   # OT_HEAP_RESERVE: TA_DATA_SIZE = budget + reserve
+
+# result codes of runtime_ta/include/onnx_tee_ta.h and the GP ones the TA returns
+RESULT_NAMES = {
+    0x80A70001: "OT_ERR_MANIFEST_FORMAT", 0x80A70002: "OT_ERR_MANIFEST_AUTH", 0x80A70003: "OT_ERR_BLOB_FORMAT",
+    0x80A70004: "OT_ERR_BLOB_AUTH", 0x80A70005: "OT_ERR_TRUNCATED", 0x80A70006: "OT_ERR_REORDERED",
+    0x80A70007: "OT_ERR_SWAPPED", 0x80A70008: "OT_ERR_ROLLBACK", 0x80A70009: "OT_ERR_NOT_IN_MANIFEST",
+    0x80A7000A: "OT_ERR_UNSUPPORTED_VERSION", 0x80A7000B: "OT_ERR_BODY_INVALID", 0x80A7000C: "OT_ERR_RUN_FAILED",
+    0x80A7000D: "OT_ERR_STATE", 0x80A7000E: "OT_ERR_NO_KEY", 0x80A7000F: "OT_ERR_ALREADY_PROVISIONED",
+    0xFFFF0006: "TEE_ERROR_BAD_PARAMETERS", 0xFFFF000C: "TEE_ERROR_OUT_OF_MEMORY",
+    0xFFFF0010: "TEE_ERROR_SHORT_BUFFER", 0xFFFF000A: "TEE_ERROR_NOT_SUPPORTED", 0xFFFF000D: "TEE_ERROR_BUSY",
+}
+RESULT_CODES = {name: code for code, name in RESULT_NAMES.items()}
+_MEANING = {
+    "OT_ERR_MANIFEST_AUTH": "the device manifest is not authentic under the device's key",
+    "OT_ERR_BLOB_AUTH": "the blob was tampered with or encrypted under another key",
+    "OT_ERR_TRUNCATED": "the partition or the model is incomplete",
+    "OT_ERR_REORDERED": "not the partition expected next",
+    "OT_ERR_SWAPPED": "the blob belongs to another model",
+    "OT_ERR_ROLLBACK": "the model version is older than this device accepts",
+    "OT_ERR_NOT_IN_MANIFEST": "the blob is not the one the manifest lists",
+    "OT_ERR_NO_KEY": "the device has no key (provision one first)",
+    "TEE_ERROR_OUT_OF_MEMORY": "the region does not fit the TA's memory budget",
+}
+
+
+class TAError(UserError):
+    """The TA refused a command; `code` is its TEE result code, `name` the constant's name."""
+
+    def __init__(self, what: str, code: int, detail: int = 0):
+        self.code, self.detail = code, detail
+        self.name = RESULT_NAMES.get(code, f"0x{code:08x}")
+        meaning = _MEANING.get(self.name)
+        super().__init__(f"{what}: the TA answered {self.name}" + (f" ({meaning})" if meaning else "")
+                         + (f", detail {detail}" if detail else ""))
+
+
+class _Traffic(ctypes.Structure):
+    _fields_ = [("invocations", ctypes.c_uint64), ("sessions", ctypes.c_uint64), ("bytes_in", ctypes.c_uint64),
+                ("bytes_out", ctypes.c_uint64)]
+
+
+def build_dir() -> Path:
+    return Path(os.environ.get("ONNX_TEE_BUILD", ROOT / "build"))
+
+
+def build_simulator(*, sanitize: bool = False) -> Path:
+    """Build (incrementally) the simulator library and CLI; returns their directory.
+
+    A lock file serialises concurrent builds (parallel test workers share the build directory)."""
+    out = build_dir() / ("sim-asan" if sanitize else "sim")
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = ["make", "-s", "-C", str(SIM_DIR), f"BUILD={out}"] + (["SANITIZE=1"] if sanitize else [])
+    with open(out / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"building the simulator failed:\n{result.stdout}{result.stderr}")
+    return out
+
+
+_LIBS: dict[bool, ctypes.CDLL] = {}
+
+
+def load_library(*, sanitize: bool | None = None) -> ctypes.CDLL:
+    """The simulator library of this process (built first if missing or stale)."""
+    if sanitize is None:
+        sanitize = os.environ.get("ONNX_TEE_SANITIZE") == "1"
+    if sanitize in _LIBS:
+        return _LIBS[sanitize]
+    lib = ctypes.CDLL(str(build_simulator(sanitize=sanitize) / LIB_NAME))
+    u32p, sz, vp = ctypes.POINTER(ctypes.c_uint32), ctypes.c_size_t, ctypes.c_void_p
+    signatures = {
+        "ot_sim_set_heap_cap": ([sz], None), "ot_sim_heap_used": ([], sz), "ot_sim_heap_peak": ([], sz),
+        "ot_sim_reset_heap_peak": ([], None), "ot_sim_set_storage": ([ctypes.c_char_p], ctypes.c_int),
+        "ot_sim_traffic": ([ctypes.POINTER(_Traffic)], None), "ot_sim_reset_traffic": ([], None),
+        "ot_sim_set_trace": ([ctypes.c_char_p], ctypes.c_int),
+        "ot_client_new": ([], vp), "ot_client_free": ([vp], None), "ot_client_open": ([vp], ctypes.c_uint32),
+        "ot_client_close": ([vp], None),
+        "ot_client_provision_key": ([vp, ctypes.c_char_p, sz], ctypes.c_uint32),
+        "ot_client_enrol_device": ([vp, ctypes.c_char_p, sz], ctypes.c_uint32),
+        "ot_client_open_model": ([vp, ctypes.c_char_p, sz, ctypes.c_uint32], ctypes.c_uint32),
+        "ot_client_load_partition": ([vp, ctypes.c_uint32, ctypes.c_char_p, sz, sz, u32p], ctypes.c_uint32),
+        "ot_client_run": ([vp, ctypes.c_uint32, u32p, u32p, u32p], ctypes.c_uint32),
+        "ot_client_write_input": ([vp, ctypes.c_uint32, vp, sz], ctypes.c_uint32),
+        "ot_client_read_output": ([vp, ctypes.c_uint32, vp, sz], ctypes.c_uint32),
+    }
+    for name, (args, res) in signatures.items():
+        getattr(lib, name).argtypes = args
+        getattr(lib, name).restype = res
+    _LIBS[sanitize] = lib
+    return lib
+
+
+@dataclass
+class PartitionStats:
+    index: int
+    planned_bytes: int          # the memory plan's highest region byte for this partition
+    touched_bytes: int          # measured: highest region byte touched while loading and running
+    blob_bytes: int
+    load_seconds: float         # copy into staging + decrypt + digest + validate
+    compute_seconds: float
+
+
+@dataclass
+class RunStats:
+    budget: int
+    region_bytes: int
+    heap_high_water: int        # TEE_Malloc high-water mark of the whole run (region + TA state)
+    invocations: int
+    bytes_in: int
+    bytes_out: int
+    partitions: list[PartitionStats] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["heap_high_water_per_partition"] = [p.touched_bytes for p in self.partitions]
+        return data
+
+
+class Simulator:
+    """One simulated device (its secure storage lives in `storage_dir`) with one open TA session.
+
+    `budget` is the memory budget the TA was built for: TA_DATA_SIZE = budget + the TA's reserve,
+    and TEE_Malloc fails past it as in OP-TEE.  One simulator may be open per process at a time
+    (the TA is single-instance, single-session, like the real one).
+    """
+
+    _open: "Simulator | None" = None
+
+    def __init__(self, storage_dir: str | Path, *, budget: int, trace: str | Path | None = None,
+                 sanitize: bool | None = None):
+        if Simulator._open is not None:
+            raise RuntimeError("a simulator session is already open in this process")
+        self.lib = load_library(sanitize=sanitize)
+        self.budget = int(budget)
+        storage = Path(storage_dir)
+        storage.mkdir(parents=True, exist_ok=True)
+        self.lib.ot_sim_set_heap_cap(self.budget + HEAP_RESERVE)
+        if self.lib.ot_sim_set_storage(str(storage).encode()) != 0:
+            raise UserError(f"storage directory path too long: {storage}")
+        self.lib.ot_sim_set_trace(str(trace).encode() if trace else None)
+        self.lib.ot_sim_reset_traffic()
+        self.client = self.lib.ot_client_new()
+        self._check("open session", self.lib.ot_client_open(self.client))
+        self.lib.ot_sim_reset_heap_peak()
+        Simulator._open = self
+
+    def close(self) -> None:
+        if self.client:
+            self.lib.ot_client_free(self.client)
+            self.client = None
+            self.lib.ot_sim_set_trace(None)
+            Simulator._open = None
+
+    def __enter__(self) -> "Simulator":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @staticmethod
+    def _check(what: str, code: int, detail: int = 0) -> None:
+        if code != 0:
+            raise TAError(what, code, detail)
+
+    # ---- commands -----------------------------------------------------------------------------
+    def provision_key(self, key: bytes) -> None:
+        self._check("provision key", self.lib.ot_client_provision_key(self.client, key, len(key)))
+
+    def enrol_device(self) -> bytes:
+        """The device-bound key, handed out once per device (enrolment)."""
+        key = ctypes.create_string_buffer(32)
+        self._check("enrol device", self.lib.ot_client_enrol_device(self.client, key, 32))
+        return key.raw
+
+    def open_model(self, manifest: bytes, key_source: int = KEY_PROVISIONED) -> None:
+        self._check("open model", self.lib.ot_client_open_model(self.client, manifest, len(manifest), key_source))
+
+    def load_partition(self, index: int, blob: bytes, chunk_bytes: int) -> None:
+        detail = ctypes.c_uint32(0)
+        code = self.lib.ot_client_load_partition(self.client, index, blob, len(blob), chunk_bytes,
+                                                 ctypes.byref(detail))
+        self._check(f"load partition {index}", code, detail.value)
+
+    def run_partition(self, index: int) -> int:
+        """Run partition `index`; returns the highest region byte it touched (load + run)."""
+        touched, detail, failed = ctypes.c_uint32(0), ctypes.c_uint32(0), ctypes.c_uint32(0)
+        code = self.lib.ot_client_run(self.client, index, ctypes.byref(touched), ctypes.byref(detail),
+                                      ctypes.byref(failed))
+        if code != 0:
+            raise TAError(f"run partition {index} (stopped at op {failed.value})", code, detail.value)
+        return touched.value
+
+    def write_input(self, index: int, data: np.ndarray) -> None:
+        data = np.ascontiguousarray(data)
+        self._check(f"write input {index}",
+                    self.lib.ot_client_write_input(self.client, index, data.ctypes.data, data.nbytes))
+
+    def read_output(self, index: int, nbytes: int) -> bytes:
+        out = ctypes.create_string_buffer(nbytes)
+        self._check(f"read output {index}", self.lib.ot_client_read_output(self.client, index, out, nbytes))
+        return out.raw
+
+    # ---- a whole run --------------------------------------------------------------------------
+    def run_bundle(self, device_dir: str | Path, inputs: list[np.ndarray], *,
+                   key_source: int = KEY_PROVISIONED) -> tuple[list[np.ndarray], RunStats]:
+        """Open the bundle's model, write `inputs`, load and run every partition, read the outputs."""
+        device_dir = Path(device_dir)
+        manifest_bytes = _read(device_dir / MANIFEST_FILE)
+        manifest = parse_manifest(manifest_bytes)
+        if len(inputs) != len(manifest.inputs):
+            raise UserError(f"the model takes {len(manifest.inputs)} inputs, {len(inputs)} given")
+        blobs = [_read(device_dir / blob_file_name(k)) for k in range(len(manifest.partitions))]
+        self.lib.ot_sim_reset_traffic()
+        self.lib.ot_sim_reset_heap_peak()
+        self.open_model(manifest_bytes, key_source)
+        for k, (array, slot) in enumerate(zip(inputs, manifest.inputs)):
+            array = np.ascontiguousarray(array, dtype=np.float32)
+            if array.nbytes != slot.nbytes:
+                raise UserError(f"input {k} has shape {array.shape} ({array.nbytes} bytes); the model expects "
+                                f"{slot.shape} ({slot.nbytes} bytes)")
+            self.write_input(k, array)
+        parts = []
+        for k, blob in enumerate(blobs):
+            start = time.perf_counter()
+            self.load_partition(k, blob, manifest.chunk_bytes)
+            loaded = time.perf_counter()
+            touched = self.run_partition(k)
+            parts.append(PartitionStats(k, manifest.partitions[k].planned_bytes, touched, len(blob),
+                                        loaded - start, time.perf_counter() - loaded))
+        outputs = [np.frombuffer(self.read_output(k, slot.nbytes), dtype=np.float32).reshape(slot.shape).copy()
+                   for k, slot in enumerate(manifest.outputs)]
+        traffic = _Traffic()
+        self.lib.ot_sim_traffic(ctypes.byref(traffic))
+        stats = RunStats(self.budget, manifest.region_bytes, int(self.lib.ot_sim_heap_peak()),
+                         int(traffic.invocations), int(traffic.bytes_in), int(traffic.bytes_out), parts)
+        return outputs, stats
+
+
+def _read(path: Path) -> bytes:
+    if not path.is_file():
+        raise UserError(f"{path} does not exist: is this the `device/` directory `lower` wrote?")
+    return path.read_bytes()
+

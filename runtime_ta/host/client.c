@@ -1,0 +1,202 @@
+/* The TA protocol on libteec (see client.h and runtime_ta/include/onnx_tee_ta.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "onnx_tee_ta.h"
+
+struct ot_client *ot_client_new(void)
+{
+	return calloc(1, sizeof(struct ot_client));
+}
+
+void ot_client_free(struct ot_client *c)
+{
+	if (!c)
+		return;
+	ot_client_close(c);
+	free(c);
+}
+
+TEEC_Result ot_client_open(struct ot_client *c)
+{
+	static const TEEC_UUID uuid = TA_ONNX_TEE_UUID;
+	TEEC_Result res;
+
+	ot_client_close(c);
+	res = TEEC_InitializeContext(NULL, &c->context);
+	if (res != TEEC_SUCCESS)
+		return res;
+	c->has_context = 1;
+	res = TEEC_OpenSession(&c->context, &c->session, &uuid, TEEC_LOGIN_PUBLIC, NULL, NULL, &c->origin);
+	if (res != TEEC_SUCCESS) {
+		ot_client_close(c);
+		return res;
+	}
+	c->has_session = 1;
+	return TEEC_SUCCESS;
+}
+
+void ot_client_close(struct ot_client *c)
+{
+	if (c->has_session)
+		TEEC_CloseSession(&c->session);
+	if (c->has_context)
+		TEEC_FinalizeContext(&c->context);
+	c->has_session = 0;
+	c->has_context = 0;
+}
+
+static TEEC_Result invoke(struct ot_client *c, uint32_t cmd, TEEC_Operation *op)
+{
+	if (!c->has_session)
+		return TEEC_ERROR_BAD_STATE;
+	return TEEC_InvokeCommand(&c->session, cmd, op, &c->origin);
+}
+
+TEEC_Result ot_client_provision_key(struct ot_client *c, const uint8_t *key, size_t key_len)
+{
+	TEEC_Operation op;
+
+	memset(&op, 0, sizeof(op));
+	op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+	op.params[0].tmpref.buffer = (void *)key;
+	op.params[0].tmpref.size = key_len;
+	return invoke(c, OT_CMD_PROVISION_KEY, &op);
+}
+
+TEEC_Result ot_client_enrol_device(struct ot_client *c, uint8_t *key, size_t key_len)
+{
+	TEEC_Operation op;
+
+	memset(&op, 0, sizeof(op));
+	op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+	op.params[0].tmpref.buffer = key;
+	op.params[0].tmpref.size = key_len;
+	return invoke(c, OT_CMD_ENROL_DEVICE, &op);
+}
+
+TEEC_Result ot_client_open_model(struct ot_client *c, const void *manifest, size_t size, uint32_t key_source)
+{
+	TEEC_Operation op;
+
+	memset(&op, 0, sizeof(op));
+	op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_INPUT, TEEC_NONE, TEEC_NONE);
+	op.params[0].tmpref.buffer = (void *)manifest;
+	op.params[0].tmpref.size = size;
+	op.params[1].value.a = key_source;
+	return invoke(c, OT_CMD_OPEN_MODEL, &op);
+}
+
+TEEC_Result ot_client_load_partition(struct ot_client *c, uint32_t index, const void *blob, size_t size,
+				     size_t chunk_bytes, uint32_t *detail)
+{
+	TEEC_SharedMemory shm;
+	TEEC_Operation op;
+	TEEC_Result res;
+	size_t offset = 0;
+
+	*detail = 0;
+	if (!c->has_session)
+		return TEEC_ERROR_BAD_STATE;
+	if (chunk_bytes == 0 || size == 0 || size > UINT32_MAX)
+		return TEEC_ERROR_BAD_PARAMETERS;
+	memset(&shm, 0, sizeof(shm));
+	shm.buffer = (void *)blob;
+	shm.size = size;
+	shm.flags = TEEC_MEM_INPUT;
+	res = TEEC_RegisterSharedMemory(&c->context, &shm);
+	if (res != TEEC_SUCCESS)
+		return res;
+	while (offset < size) {
+		size_t n = size - offset < chunk_bytes ? size - offset : chunk_bytes;
+
+		memset(&op, 0, sizeof(op));
+		op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_PARTIAL_INPUT, TEEC_VALUE_INPUT, TEEC_VALUE_OUTPUT,
+						 TEEC_NONE);
+		op.params[0].memref.parent = &shm;
+		op.params[0].memref.offset = offset;
+		op.params[0].memref.size = n;
+		op.params[1].value.a = index;
+		op.params[1].value.b = (uint32_t)offset;
+		res = invoke(c, OT_CMD_LOAD_CHUNK, &op);
+		*detail = op.params[2].value.a;
+		if (res != TEEC_SUCCESS)
+			break;
+		offset += n;
+	}
+	TEEC_ReleaseSharedMemory(&shm);
+	return res;
+}
+
+TEEC_Result ot_client_run(struct ot_client *c, uint32_t index, uint32_t *touched, uint32_t *detail,
+			  uint32_t *failed_op)
+{
+	TEEC_Operation op;
+	TEEC_Result res;
+
+	memset(&op, 0, sizeof(op));
+	op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_VALUE_OUTPUT, TEEC_VALUE_OUTPUT, TEEC_NONE);
+	op.params[0].value.a = index;
+	res = invoke(c, OT_CMD_RUN, &op);
+	*touched = op.params[1].value.a;
+	*detail = op.params[2].value.a;
+	*failed_op = op.params[2].value.b;
+	return res;
+}
+
+TEEC_Result ot_client_write_input(struct ot_client *c, uint32_t index, const void *data, size_t size)
+{
+	TEEC_Operation op;
+
+	memset(&op, 0, sizeof(op));
+	op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_INPUT, TEEC_NONE, TEEC_NONE);
+	op.params[0].tmpref.buffer = (void *)data;
+	op.params[0].tmpref.size = size;
+	op.params[1].value.a = index;
+	return invoke(c, OT_CMD_WRITE_INPUT, &op);
+}
+
+TEEC_Result ot_client_read_output(struct ot_client *c, uint32_t index, void *data, size_t size)
+{
+	TEEC_Operation op;
+
+	memset(&op, 0, sizeof(op));
+	op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_OUTPUT, TEEC_VALUE_INPUT, TEEC_NONE, TEEC_NONE);
+	op.params[0].tmpref.buffer = data;
+	op.params[0].tmpref.size = size;
+	op.params[1].value.a = index;
+	return invoke(c, OT_CMD_READ_OUTPUT, &op);
+}
+
+const char *ot_result_name(uint32_t result)
+{
+	switch (result) {
+	case TEEC_SUCCESS: return "TEEC_SUCCESS";
+	case OT_ERR_MANIFEST_FORMAT: return "OT_ERR_MANIFEST_FORMAT";
+	case OT_ERR_MANIFEST_AUTH: return "OT_ERR_MANIFEST_AUTH";
+	case OT_ERR_BLOB_FORMAT: return "OT_ERR_BLOB_FORMAT";
+	case OT_ERR_BLOB_AUTH: return "OT_ERR_BLOB_AUTH";
+	case OT_ERR_TRUNCATED: return "OT_ERR_TRUNCATED";
+	case OT_ERR_REORDERED: return "OT_ERR_REORDERED";
+	case OT_ERR_SWAPPED: return "OT_ERR_SWAPPED";
+	case OT_ERR_ROLLBACK: return "OT_ERR_ROLLBACK";
+	case OT_ERR_NOT_IN_MANIFEST: return "OT_ERR_NOT_IN_MANIFEST";
+	case OT_ERR_UNSUPPORTED_VERSION: return "OT_ERR_UNSUPPORTED_VERSION";
+	case OT_ERR_BODY_INVALID: return "OT_ERR_BODY_INVALID";
+	case OT_ERR_RUN_FAILED: return "OT_ERR_RUN_FAILED";
+	case OT_ERR_STATE: return "OT_ERR_STATE";
+	case OT_ERR_NO_KEY: return "OT_ERR_NO_KEY";
+	case OT_ERR_ALREADY_PROVISIONED: return "OT_ERR_ALREADY_PROVISIONED";
+	case TEEC_ERROR_GENERIC: return "TEEC_ERROR_GENERIC";
+	case TEEC_ERROR_BAD_PARAMETERS: return "TEEC_ERROR_BAD_PARAMETERS";
+	case TEEC_ERROR_BAD_STATE: return "TEEC_ERROR_BAD_STATE";
+	case TEEC_ERROR_ITEM_NOT_FOUND: return "TEEC_ERROR_ITEM_NOT_FOUND";
+	case TEEC_ERROR_NOT_SUPPORTED: return "TEEC_ERROR_NOT_SUPPORTED";
+	case TEEC_ERROR_OUT_OF_MEMORY: return "TEEC_ERROR_OUT_OF_MEMORY";
+	case TEEC_ERROR_BUSY: return "TEEC_ERROR_BUSY";
+	case TEEC_ERROR_SHORT_BUFFER: return "TEEC_ERROR_SHORT_BUFFER";
+	case TEEC_ERROR_TARGET_DEAD: return "TEEC_ERROR_TARGET_DEAD";
+	default: return NULL;
+	}
+}

@@ -1,0 +1,42 @@
+/*
+ * Normal-world side of the onnx-tee TA protocol, on the GP TEE Client API (libteec): one session,
+ * blobs streamed through registered shared memory in chunks no larger than the TA's staging buffer.
+ * Used by the CLI (main.c) on a device and, linked against the simulator, by tests and benchmarks.
+ */
+#ifndef ONNX_TEE_CLIENT_H
+#define ONNX_TEE_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <tee_client_api.h>
+
+struct ot_client {
+	TEEC_Context context;
+	TEEC_Session session;
+	int has_context;
+	int has_session;
+	uint32_t origin;          /* return origin of the last call */
+};
+
+struct ot_client *ot_client_new(void);
+void ot_client_free(struct ot_client *c);
+
+TEEC_Result ot_client_open(struct ot_client *c);
+void ot_client_close(struct ot_client *c);
+
+TEEC_Result ot_client_provision_key(struct ot_client *c, const uint8_t *key, size_t key_len);
+TEEC_Result ot_client_enrol_device(struct ot_client *c, uint8_t *key, size_t key_len);
+TEEC_Result ot_client_open_model(struct ot_client *c, const void *manifest, size_t size, uint32_t key_source);
+
+/* Stream one blob in chunks of at most chunk_bytes; *detail is the validator's status on refusal. */
+TEEC_Result ot_client_load_partition(struct ot_client *c, uint32_t index, const void *blob, size_t size,
+				     size_t chunk_bytes, uint32_t *detail);
+TEEC_Result ot_client_run(struct ot_client *c, uint32_t index, uint32_t *touched, uint32_t *detail,
+			  uint32_t *failed_op);
+TEEC_Result ot_client_write_input(struct ot_client *c, uint32_t index, const void *data, size_t size);
+TEEC_Result ot_client_read_output(struct ot_client *c, uint32_t index, void *data, size_t size);
+
+/* "OT_ERR_ROLLBACK", "TEEC_ERROR_BAD_PARAMETERS", ... or NULL for an unknown code. */
+const char *ot_result_name(uint32_t result);
+
+#endif /* ONNX_TEE_CLIENT_H */

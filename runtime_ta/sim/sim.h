@@ -1,0 +1,34 @@
+/*
+ * Control and counters of the onnx-tee simulator: the GP Internal Core API shim (gp_shim.c) and
+ * the libteec shim (teec_shim.c) that runs the TA in-process.  Python drives it through ctypes
+ * (passes/lower/sim.py); the CLI (sim_main.c) is the normal-world client linked against it.
+ */
+#ifndef ONNX_TEE_SIM_H
+#define ONNX_TEE_SIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Heap: TEE_Malloc fails past `ta_data_size` bytes in use, like OP-TEE's fixed TA heap. */
+void ot_sim_set_heap_cap(size_t ta_data_size);
+size_t ot_sim_heap_used(void);
+size_t ot_sim_heap_peak(void);
+void ot_sim_reset_heap_peak(void);
+
+/* Directory of the simulated device's secure storage (objects, hardware unique key). */
+int ot_sim_set_storage(const char *dir);
+
+/* Traffic across the simulated shared-memory boundary. */
+struct ot_sim_traffic {
+	uint64_t invocations;     /* TEEC_InvokeCommand calls that reached the TA */
+	uint64_t sessions;        /* TEEC_OpenSession calls that reached the TA */
+	uint64_t bytes_in;        /* memref bytes handed to the TA */
+	uint64_t bytes_out;       /* memref bytes the TA returned */
+};
+void ot_sim_traffic(struct ot_sim_traffic *out);
+void ot_sim_reset_traffic(void);
+
+/* Append every byte that crosses the boundary (both directions) to `path`; NULL stops. */
+int ot_sim_set_trace(const char *path);
+
+#endif /* ONNX_TEE_SIM_H */
