@@ -109,3 +109,21 @@ class Region:
             status = self.lib.lib.rt_run_partition(ctypes.byref(part), ctypes.byref(counters))
         return RunResult(self.lib.status_name(status), int(counters.max_region_end), int(counters.ops_run),
                          int(counters.failed_op))
+
+
+def run_partitions(lib: InterpLibrary, bodies: list[bytes], plan, infos, feeds: dict[str, np.ndarray],
+                   model_outputs: list[str]) -> tuple[dict[str, np.ndarray], list[RunResult]]:
+    """Run a lowered model's bodies in order in one region, as the TA does: model inputs written at
+    their planned offsets before partition 0, outputs read after the last partition.  Stops at
+    the first partition that fails (its RunResult says why)."""
+    region = Region(lib, plan.region_bytes)
+    first, last = plan.partitions[0], plan.partitions[-1]
+    for name, value in feeds.items():
+        region.write(first.tensor_offsets[name], value)
+    results = []
+    for k, (body, part) in enumerate(zip(bodies, plan.partitions)):
+        results.append(region.run_body(body, part.body_offset, k, len(bodies)))
+        if results[-1].status != "RT_OK":
+            return {}, results
+    outputs = {name: region.read(last.tensor_offsets[name], tuple(infos[name].shape)) for name in model_outputs}
+    return outputs, results

@@ -1,0 +1,61 @@
+"""Lower a model and run its bodies in the host build of the interpreter (shared by the lowering tests)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+
+from conftest import run_ort
+from passes.analysis.shapes import graph_inputs, infer_static_shapes
+from passes.lower import lowering
+from passes.lower.hostlib import InterpLibrary, RunResult, run_partitions
+from passes.partition.partitioner import partition_model
+
+_LIBRARY: InterpLibrary | None = None
+
+
+def library() -> InterpLibrary:
+    """The host interpreter library, built once per test process."""
+    global _LIBRARY
+    if _LIBRARY is None:
+        _LIBRARY = InterpLibrary.build()
+    return _LIBRARY
+
+
+@dataclass
+class Lowered:
+    model: onnx.ModelProto
+    result: object          # passes.partition.partitioner.PartitionResult
+    bodies: list[bytes]
+    inputs: list[str]
+    outputs: list[str]
+
+
+def lower(model: onnx.ModelProto, budget: int = 64 << 20) -> Lowered:
+    infos = infer_static_shapes(model)
+    lowering.check_supported(model, infos)
+    result = partition_model(model, budget, infos=infos)
+    inputs = [i.name for i in graph_inputs(model)]
+    outputs = [o.name for o in model.graph.output]
+    bodies = lowering.lower_plan(result.model, result.infos, result.specs, result.plan, inputs, outputs)
+    return Lowered(model, result, bodies, inputs, outputs)
+
+
+def run(lowered: Lowered, feeds: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], list[RunResult]]:
+    return run_partitions(library(), lowered.bodies, lowered.result.plan, lowered.result.infos, feeds,
+                          lowered.outputs)
+
+
+def feeds_for(lowered: Lowered, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {n: rng.standard_normal(lowered.result.infos[n].shape).astype(np.float32) for n in lowered.inputs}
+
+
+def relative_errors(lowered: Lowered, feeds: dict[str, np.ndarray]) -> tuple[dict[str, float], list[RunResult]]:
+    """max |interp - ort| / max |ort| per model output, and the per-partition run results."""
+    got, results = run(lowered, feeds)
+    assert all(r.status == "RT_OK" for r in results), [(k, r.status, r.failed_op) for k, r in enumerate(results)]
+    expected = run_ort(lowered.model, feeds)
+    return {name: float(np.abs(got[name] - expected[name]).max() / max(np.abs(expected[name]).max(), 1e-30))
+            for name in lowered.outputs}, results
