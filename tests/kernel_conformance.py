@@ -21,7 +21,6 @@ import onnx
 from onnx import numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kernel_harness import OPS, Unsupported, run_node  # noqa: E402
 
 ATOL_FLOOR = 1e-6  # float32 rounding of the kernels' summation order vs numpy's on values near 0
