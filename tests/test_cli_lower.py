@@ -1,0 +1,38 @@
+"""`cli.py lower`: with no model it lowers the default zoo model into out/."""
+from __future__ import annotations
+
+import json
+
+import onnx
+
+import cli
+import models
+from passes.commands.lower import STEPS, LowerJob, lower
+from conftest import assert_same_outputs
+
+
+def test_lower_without_arguments_compacts_and_analyses_the_default_model(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["lower"]) == 0
+    assert "lower " + models.DEFAULT_MODEL in capsys.readouterr().out
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["model"] == models.DEFAULT_MODEL and report["budget"] == 8 * 1024 * 1024
+    compacted = onnx.load(str(tmp_path / "out" / "compacted.onnx"))
+    assert report["analysis"]["nodes"] == len(compacted.graph.node)
+    assert report["compaction"]["weight_bytes_after"] <= report["compaction"]["weight_bytes_before"]
+    assert list(report["seconds"]) == [name for name, _ in STEPS][:-1]  # written by the last step
+    assert_same_outputs(models.load(models.DEFAULT_MODEL), compacted)
+
+
+def test_lower_is_a_sequence_of_steps_that_later_stages_extend(tmp_path):
+    seen = []
+    steps = STEPS[:-1] + [("count nodes", lambda job: seen.append(len(job.model.graph.node)))]
+    job = lower(LowerJob("resnet50", models.load("resnet50"), 1 << 23, tmp_path), steps)
+    assert seen == [len(job.model.graph.node)] and "analysis" in job.report
+    assert job.report["analysis"]["ops"].get("BatchNormalization") is None
+    assert not any(tmp_path.iterdir())  # the write step was left out
+
+
+def test_lower_rejects_a_bad_budget(tmp_path, capsys):
+    assert cli.main(["lower", "squeezenet", "--budget", "eight", "-o", str(tmp_path)]) == 2
+    assert "not a size" in capsys.readouterr().err
