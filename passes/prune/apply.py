@@ -24,6 +24,7 @@ import onnx
 from onnx import helper
 
 from .. import core
+from ..compact.graph_edit import set_attribute
 from .groups import ChannelGraph, analyze, node_label
 from .tensors import ConstantStore
 
@@ -70,14 +71,6 @@ def prune_units(model: onnx.ModelProto, graph: ChannelGraph, removed: np.ndarray
     return pruned, keep_of
 
 
-def _set_attr(node: onnx.NodeProto, name: str, value) -> None:
-    for index, attr in enumerate(node.attribute):
-        if attr.name == name:
-            del node.attribute[index]
-            break
-    node.attribute.append(helper.make_attribute(name, value))
-
-
 def _rewrite_reshape(node, info, graph, keep_of, store) -> None:
     target = store.value(node.input[1]).copy()
     axis = info["axis"]
@@ -90,7 +83,7 @@ def _rewrite_split(node, info, graph, keep_of, store) -> None:
     sizes = np.array([int(keep_of[out].sum()) for out in info["outputs"]], dtype=np.int64)
     opset = next((o.version for o in store.model.opset_import if o.domain in ("", "ai.onnx")), 1)
     if opset < 13:
-        _set_attr(node, "split", sizes.tolist())
+        set_attribute(node, "split", sizes.tolist())
         return
     for index, attr in enumerate(node.attribute):
         if attr.name == "num_outputs":
@@ -112,8 +105,8 @@ def _rewrite_slice(node, info, graph, keep_of, store) -> None:
         starts = list(helper.get_attribute_value(next(a for a in node.attribute if a.name == "starts")))
         ends = list(helper.get_attribute_value(next(a for a in node.attribute if a.name == "ends")))
         starts[k], ends[k] = start, stop
-        _set_attr(node, "starts", starts)
-        _set_attr(node, "ends", ends)
+        set_attribute(node, "starts", starts)
+        set_attribute(node, "ends", ends)
         return
     for index, value in ((1, start), (2, stop)):
         bounds = store.value(node.input[index]).copy()
@@ -128,7 +121,7 @@ def _rewrite_resize(node, info, graph, keep_of, store) -> None:
 
 
 def _rewrite_conv_group(node, info, graph, keep_of, store) -> None:
-    _set_attr(node, "group", int(keep_of[info["input"]].sum()))
+    set_attribute(node, "group", int(keep_of[info["input"]].sum()))
 
 
 _REWRITERS = {"reshape": _rewrite_reshape, "split": _rewrite_split, "slice": _rewrite_slice,

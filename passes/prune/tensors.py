@@ -11,6 +11,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from ..compact.graph_edit import add_initializer, constant_initializers, unique_name
+
 VIEW_OPS = {"Identity", "Unsqueeze", "Squeeze"}
 
 
@@ -19,7 +21,7 @@ class ConstantStore:
 
     def __init__(self, model: onnx.ModelProto):
         self.model = model
-        self.initializers = {t.name: t for t in model.graph.initializer}
+        self.initializers = constant_initializers(model)
         self.constant_nodes = {n.output[0]: n for n in model.graph.node
                                if n.op_type == "Constant" and any(a.name == "value" for a in n.attribute)}
         self.views: dict[str, tuple[str, list[int | None]]] = {}   # view -> (source, source axis per view axis)
@@ -93,15 +95,8 @@ class ConstantStore:
         attr.t.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(array), attr.t.name))
 
     def add_initializer(self, name: str, array: np.ndarray) -> str:
-        """Add a new initializer with a name unused in the graph; returns the name."""
-        used = set(self.initializers) | {o for n in self.model.graph.node for o in list(n.output) + list(n.input)}
-        unique, k = name, 0
-        while unique in used:
-            k += 1
-            unique = f"{name}_{k}"
-        tensor = numpy_helper.from_array(np.ascontiguousarray(array), unique)
-        self.model.graph.initializer.append(tensor)
+        """Add a new initializer under a name unused in the graph; returns the name."""
+        unique = unique_name(self.model.graph, name)
+        add_initializer(self.model, array, unique)
         self.initializers[unique] = self.model.graph.initializer[-1]
-        if self.model.ir_version < 4:                  # IR < 4: every initializer is also a graph input
-            self.model.graph.input.append(helper.make_tensor_value_info(unique, tensor.data_type, list(tensor.dims)))
         return unique

@@ -1,0 +1,125 @@
+"""Prune a model against a data set with the built-in hooks: what `prune` and `lower --prune` run.
+
+Data hygiene: the TRAIN split is cut once (seeded) into a validation part, which the schedule's
+`evaluate` hook uses to decide when to stop, and a disjoint calibration part, which the
+criteria and the least-squares recovery read (no labels).  The TEST split is only used to
+report accuracy before and after, never to make a decision.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+
+from ..errors import UserError
+from .criteria import make_criterion
+from .recovery import LeastSquaresRecovery
+from .report import build_report
+from .schedule import PruneOutcome, ScheduleConfig, prune_progressively
+
+RECOVERIES = ("least-squares", "none")
+
+
+@dataclass
+class PruneOptions:
+    data: str | None = None
+    max_accuracy_drop: float | None = None
+    target_flops: float | None = None
+    target_params: float | None = None
+    target_bytes: float | None = None
+    criterion: str = "l1"
+    fraction: float = 0.1
+    ranking: str = "global"
+    min_channels: int = 1
+    round_to: int = 1
+    protected: list[str] = field(default_factory=list)
+    recovery: str = "least-squares"
+    steps: int = 100
+    calibration: int = 1024
+    validation: int = 2000
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.recovery not in RECOVERIES:
+            raise UserError(f"unknown recovery '{self.recovery}': choose one of {', '.join(RECOVERIES)}")
+        if self.steps < 1:
+            raise UserError(f"--steps must be at least 1, got {self.steps}")
+        if self.data is None:
+            if self.max_accuracy_drop is not None:
+                raise UserError("--max-accuracy-drop needs labelled data to measure accuracy: give --data "
+                                "fashion-mnist or --data digits")
+            if self.recovery != "none":
+                raise UserError("least-squares recovery needs calibration data: give --data, or --recovery none")
+        if self.calibration < 16 or self.validation < 100:
+            raise UserError("use at least 16 calibration and 100 validation samples")
+
+
+@dataclass
+class DataSplits:
+    validation_x: np.ndarray
+    validation_y: np.ndarray
+    calibration: np.ndarray
+
+
+def split_train(name: str, validation: int, calibration: int, seed: int) -> DataSplits:
+    """Disjoint validation (labelled) and calibration (unlabelled) parts of the TRAIN split."""
+    from models.datasets import load_dataset
+
+    x, y = load_dataset(name, "train")
+    if validation + calibration > len(x):
+        raise UserError(f"data set '{name}' has {len(x)} training samples: fewer than --validation "
+                        f"{validation} + --calibration {calibration}")
+    order = np.random.default_rng(seed).permutation(len(x))
+    val, cal = order[:validation], order[validation:validation + calibration]
+    return DataSplits(x[val], y[val], x[cal])
+
+
+def accuracy_hook(name: str, x: np.ndarray, y: np.ndarray):
+    """`evaluate(model) -> top-1 accuracy` on (x, y), checking the model's outputs fit the data set."""
+    from models.datasets import dataset_info, predict_logits
+
+    classes = dataset_info(name).num_classes
+
+    def evaluate(model: onnx.ModelProto) -> float:
+        scores = predict_logits(model, x)
+        if scores.ndim != 2 or scores.shape[1] != classes:
+            raise UserError(f"the model's first output has shape {list(scores.shape[1:])} per sample; data set "
+                            f"'{name}' needs {classes} class scores")
+        return float(np.mean(scores.argmax(axis=1) == y))
+
+    return evaluate
+
+
+def run_prune(model: onnx.ModelProto, options: PruneOptions, *, label: str = "model",
+              progress: bool = True) -> tuple[PruneOutcome, dict]:
+    """Prune `model` as `options` say; returns the outcome and the report (JSON-ready)."""
+    options.validate()
+    config = ScheduleConfig(criterion=make_criterion(options.criterion), fraction=options.fraction,
+                            ranking=options.ranking, min_channels=options.min_channels, round_to=options.round_to,
+                            protected=frozenset(options.protected), max_accuracy_drop=options.max_accuracy_drop,
+                            target_flops=options.target_flops, target_params=options.target_params,
+                            target_bytes=options.target_bytes, max_steps=options.steps)
+    config.validate()
+    evaluate = fine_tune = calibration = None
+    test_before = test_after = None
+    if options.data is not None:
+        from models.datasets import dataset_info, evaluate_accuracy
+
+        dataset_info(options.data)                                  # unknown names fail here
+        splits = split_train(options.data, options.validation, options.calibration, options.seed)
+        evaluate = accuracy_hook(options.data, splits.validation_x, splits.validation_y)
+        calibration = splits.calibration
+        test_before = evaluate_accuracy(model, options.data, "test")
+        if options.recovery == "least-squares":
+            fine_tune = LeastSquaresRecovery(model, calibration, seed=options.seed)
+    outcome = prune_progressively(model, config, evaluate=evaluate, fine_tune=fine_tune, calibration=calibration,
+                                  progress=progress)
+    if options.data is not None:
+        from models.datasets import evaluate_accuracy
+
+        test_after = evaluate_accuracy(outcome.model, options.data, "test")
+    extra = {"model": label, "options": {k: v for k, v in vars(options).items()},
+             "test_accuracy": {"before": test_before, "after": test_after,
+                               "drop": None if test_before is None else test_before - test_after}}
+    return outcome, build_report(model, outcome, extra)
