@@ -188,7 +188,7 @@ static int run_model(struct ot_client *c, const struct options *o, const struct 
 				float v;
 
 				memcpy(&v, out + 4 * i, 4);
-				printf(" %.7g", v);
+				printf(" %.9g", v);
 			}
 			printf("\n");
 			if (o->output) {

@@ -1,0 +1,112 @@
+"""The simulator runs the real TA: results against numpy, the memory budget, the run counters, the CLI."""
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+
+from passes.lower.envelope import BLOB_HEADER, MANIFEST_FILE, TAG_BYTES, blob_file_name, parse_manifest
+from passes.lower.keys import generate_key
+from passes.lower.sim import HEAP_RESERVE, Simulator, TAError, build_simulator
+from ta_bundles import CHUNK, IN_DIM, REGION, STAGING_OFFSET, MLP, seal_mlp
+
+
+@pytest.fixture
+def bundle(tmp_path):
+    key = generate_key()
+    mlp = MLP.random(3)
+    return mlp, seal_mlp(mlp, tmp_path / "device", key), key
+
+
+def test_two_partitions_match_numpy(bundle, tmp_path):
+    mlp, device, key = bundle
+    xs = np.random.default_rng(0).standard_normal((3, 1, IN_DIM)).astype(np.float32)
+    with Simulator(tmp_path / "dev", budget=REGION) as sim:
+        sim.provision_key(key)
+        for x in xs:   # the same open model serves several inferences
+            (y,), _ = sim.run_bundle(device, [x])
+            np.testing.assert_allclose(y, mlp.reference(x), rtol=1e-5, atol=1e-4)
+
+
+def test_counters_are_exact(bundle, tmp_path):
+    _, device, key = bundle
+    manifest = (device / MANIFEST_FILE).read_bytes()
+    blobs = [(device / blob_file_name(k)).read_bytes() for k in range(2)]
+    x = np.ones((1, IN_DIM), np.float32)
+    with Simulator(tmp_path / "dev", budget=REGION) as sim:
+        sim.provision_key(key)
+        _, stats = sim.run_bundle(device, [x])
+    chunks = sum(-(-len(b) // CHUNK) for b in blobs)
+    # open + write input + every chunk + one run per partition + read output
+    assert stats.invocations == 1 + 1 + chunks + 2 + 1
+    assert stats.bytes_in == len(manifest) + x.nbytes + sum(map(len, blobs))
+    assert stats.bytes_out == 10 * 4
+    # the staging buffer is the highest thing each partition touches in this plan
+    assert [p.touched_bytes for p in stats.partitions] == [STAGING_OFFSET + CHUNK] * 2
+    assert all(p.touched_bytes == p.planned_bytes for p in stats.partitions)
+    # the TEE_Malloc high-water mark: the region plus the TA's own state, within TA_DATA_SIZE
+    assert REGION < stats.heap_high_water <= REGION + HEAP_RESERVE
+    json = stats.to_json()
+    assert json["heap_high_water_per_partition"] == [p.touched_bytes for p in stats.partitions]
+
+
+def test_region_larger_than_budget_fails_like_optee(bundle, tmp_path):
+    _, device, key = bundle
+    with Simulator(tmp_path / "dev", budget=REGION) as sim:
+        sim.provision_key(key)
+        sim.lib.ot_sim_set_heap_cap(REGION // 2)   # a TA built with TA_DATA_SIZE below the region
+        with pytest.raises(TAError) as err:
+            sim.run_bundle(device, [np.zeros((1, IN_DIM), np.float32)])
+    assert err.value.name == "TEE_ERROR_OUT_OF_MEMORY"
+
+
+def test_wrong_input_size_is_refused(bundle, tmp_path):
+    _, device, key = bundle
+    with Simulator(tmp_path / "dev", budget=REGION) as sim:
+        sim.provision_key(key)
+        sim.open_model((device / MANIFEST_FILE).read_bytes())
+        with pytest.raises(TAError) as err:
+            sim.write_input(0, np.zeros(IN_DIM + 1, np.float32))
+    assert err.value.name == "TEE_ERROR_BAD_PARAMETERS"
+
+
+def test_cli_prints_the_same_output(bundle, tmp_path):
+    mlp, device, key = bundle
+    cli = build_simulator() / "onnx_tee_sim"
+    x = np.random.default_rng(5).standard_normal((1, IN_DIM)).astype(np.float32)
+    (tmp_path / "x.bin").write_bytes(x.tobytes())
+    (tmp_path / "key").write_bytes(key)
+    storage = tmp_path / "dev"
+    storage.mkdir()
+    result = subprocess.run([cli, "--budget", str(REGION), "--storage", storage, "--provision", tmp_path / "key",
+                             "--output", tmp_path / "y", device, tmp_path / "x.bin"],
+                            capture_output=True, text=True, check=True)
+    printed = [line for line in result.stdout.splitlines() if line.startswith("output 0:")][0]
+    values = np.array([float(v) for v in printed.split(":")[1].split()], np.float32)
+    np.testing.assert_allclose(values, mlp.reference(x)[0], rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(np.fromfile(tmp_path / "y0.bin", np.float32), values)
+    assert "partition 1: 102400 region bytes touched" in result.stdout
+
+
+def test_cli_reports_a_refused_model(bundle, tmp_path):
+    _, device, key = bundle
+    cli = build_simulator() / "onnx_tee_sim"
+    (tmp_path / "x.bin").write_bytes(np.zeros((1, IN_DIM), np.float32).tobytes())
+    (tmp_path / "other").write_bytes(generate_key())
+    storage = tmp_path / "dev"
+    storage.mkdir()
+    result = subprocess.run([cli, "--budget", str(REGION), "--storage", storage, "--provision", tmp_path / "other",
+                             device, tmp_path / "x.bin"], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "OT_ERR_MANIFEST_AUTH" in result.stderr
+
+
+def test_manifest_round_trip(bundle):
+    _, device, _ = bundle
+    manifest = parse_manifest((device / MANIFEST_FILE).read_bytes())
+    assert manifest.region_bytes == REGION and manifest.chunk_bytes == CHUNK
+    assert [p.blob_bytes for p in manifest.partitions] == [(device / blob_file_name(k)).stat().st_size
+                                                          for k in range(2)]
+    assert all(p.blob_bytes == BLOB_HEADER.size + p.body_bytes + TAG_BYTES for p in manifest.partitions)
+    assert manifest.inputs[0].shape == (1, IN_DIM) and manifest.outputs[0].shape == (1, 10)
