@@ -1,0 +1,51 @@
+"""passes/analysis/scratch.py and its C twins (kern_scratch_bytes_*) agree, and stay bounded."""
+import ctypes
+import re
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from kernel_harness import INTERP, ConvGeom, GemmAttr, kernels
+from passes.analysis import scratch
+from passes.analysis.spatial import WindowGeometry
+
+
+def test_tiling_constants_mirror_the_c_header():
+    header = (INTERP / "kernels.h").read_text()
+    defines = {m[0]: int(m[1]) for m in re.findall(r"#define KERN_(\w+) (\d+)", header)}
+    assert defines["KC"] == scratch.KC
+    assert defines["NC"] == scratch.NC
+    assert defines["GEMM_PACK_MIN_M"] == scratch.GEMM_PACK_MIN_M
+
+
+dims = st.integers(1, 600)
+small = st.integers(1, 7)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cin_g=st.integers(1, 300), group=st.integers(1, 8), cout_g=st.integers(1, 64), h=dims, w=dims,
+       kh=small, kw=small, sh=st.integers(1, 3), sw=st.integers(1, 3), pads=st.lists(st.integers(0, 3), min_size=4,
+                                                                                         max_size=4))
+def test_conv_scratch_python_equals_c(cin_g, group, cout_g, h, w, kh, kw, sh, sw, pads):
+    h_out, w_out = max(1, (h + pads[0] + pads[2] - kh) // sh + 1), max(1, (w + pads[1] + pads[3] - kw) // sw + 1)
+    g = WindowGeometry(1, cin_g * group, h, w, cout_g * group, h_out, w_out, kh, kw, sh, sw, 1, 1, *pads, group)
+    c_bytes = kernels().kern_scratch_bytes_conv(ctypes.byref(ConvGeom(*g.as_tuple())))
+    assert c_bytes == scratch.conv_scratch_bytes(g)
+    assert c_bytes <= scratch.KC * scratch.NC * 4
+
+
+@settings(max_examples=300, deadline=None)
+@given(m=st.integers(1, 5000), n=st.integers(1, 5000), k=st.integers(1, 10000), ta=st.booleans(), tb=st.booleans())
+def test_gemm_scratch_python_equals_c(m, n, k, ta, tb):
+    attr = GemmAttr(m, n, k, int(ta), int(tb), 1.0, 1.0, 0, 0)
+    assert kernels().kern_scratch_bytes_gemm(ctypes.byref(attr)) == scratch.gemm_scratch_bytes(m, n, k, tb)
+
+
+@pytest.mark.parametrize("name", ["squeezenet", "resnet50", "shufflenet"])
+def test_zoo_scratch_is_modest(name):
+    import models
+    from passes.analysis.shapes import infer_static_shapes
+    model = models.load(name)
+    infos = infer_static_shapes(model)
+    sizes = [scratch.scratch_bytes(node, infos) for node in model.graph.node]
+    assert 0 < max(sizes) <= 128 * 1024
