@@ -78,12 +78,22 @@ class InterpLibrary:
 class Region:
     """One TA-like region (64-byte aligned host buffer) the bodies run in."""
 
+    GUARD = 4096  # canary bytes on each side: a write outside the region shows in `guards_intact`
+    CANARY = 0xA5
+
     def __init__(self, lib: InterpLibrary, size: int):
         self.lib = lib
         self.size = int(size)
-        self._raw = np.zeros(self.size + 64, dtype=np.uint8)
-        start = (-self._raw.ctypes.data) % 64
+        self._raw = np.full(self.size + 2 * self.GUARD + 64, self.CANARY, dtype=np.uint8)
+        start = self.GUARD + (-(self._raw.ctypes.data + self.GUARD)) % 64
+        self._start = start
         self.bytes = self._raw[start:start + self.size]
+        self.bytes[:] = 0
+
+    def guards_intact(self) -> bool:
+        """No byte outside the region was written."""
+        return bool((self._raw[:self._start] == self.CANARY).all() and
+                    (self._raw[self._start + self.size:] == self.CANARY).all())
 
     @property
     def address(self) -> int:
