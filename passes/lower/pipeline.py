@@ -1,0 +1,105 @@
+"""From a partitioned model to a deployable bundle, and back through the simulator.
+
+    bodies = partition_bodies(result, model)                 # plaintext bodies (lowering.py)
+    paths = seal_bundle(bodies, result, model, key, out / "device")   # encrypted blobs + device manifest
+    report = check_in_simulator(out / "device", key, budget, model, feeds)   # parity with onnxruntime
+
+The plaintext bodies never touch the disk: only their AES-256-GCM blobs do (envelope.py).
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from ..analysis.shapes import graph_inputs
+from . import format as fmt
+from .envelope import PartitionBody, TensorSlot, blob_file_name, seal_model
+from .lowering import lower_plan
+
+
+def model_io(model: onnx.ModelProto) -> tuple[list[str], list[str]]:
+    """The model's real graph input names and its output names, in graph order."""
+    return [i.name for i in graph_inputs(model)], [o.name for o in model.graph.output]
+
+
+def partition_bodies(result, model: onnx.ModelProto) -> list[bytes]:
+    """The body of every partition of a `PartitionResult` (model = the model that was partitioned,
+    whose graph inputs/outputs are the model's)."""
+    inputs, outputs = model_io(model)
+    return lower_plan(result.model, result.infos, result.specs, result.plan, inputs, outputs)
+
+
+def io_slots(result, names: list[str], partition: int) -> list[TensorSlot]:
+    """Where the model inputs (partition 0) or outputs (last partition) lie in the region."""
+    offsets = result.plan.partitions[partition].tensor_offsets
+    slots = []
+    for name in names:
+        info = result.infos[name]
+        slots.append(TensorSlot(int(offsets[name]), int(info.nbytes), helper.np_dtype_to_tensor_dtype(info.dtype),
+                                tuple(int(d) for d in info.shape)))
+    return slots
+
+
+def seal_bundle(bodies: list[bytes], result, model: onnx.ModelProto, key: bytes, device_dir: Path, *,
+                model_id: bytes | None = None, model_version: int = 1) -> tuple[Path, list[Path]]:
+    """Encrypt the bodies into `device_dir` (blobs + device manifest) with the plan's offsets."""
+    plan = result.plan
+    inputs, outputs = model_io(model)
+    parts = [PartitionBody(body, p.body_offset, p.staging_offset, p.total) for body, p in zip(bodies, plan.partitions)]
+    return seal_model(parts, key=key, out_dir=device_dir, region_bytes=plan.region_bytes,
+                      chunk_bytes=plan.staging_bytes, inputs=io_slots(result, inputs, 0),
+                      outputs=io_slots(result, outputs, len(bodies) - 1), format_version=fmt.VERSION,
+                      model_id=model_id, model_version=model_version)
+
+
+@dataclass
+class Parity:
+    """max |a - b| and max |a - b| / max |b| per output."""
+
+    max_abs: dict[str, float]
+    max_rel: dict[str, float]
+
+    @property
+    def worst_rel(self) -> float:
+        return max(self.max_rel.values(), default=0.0)
+
+    @property
+    def worst_abs(self) -> float:
+        return max(self.max_abs.values(), default=0.0)
+
+
+def parity(actual: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray]) -> Parity:
+    abs_err, rel_err = {}, {}
+    for name, ref in expected.items():
+        diff = float(np.abs(np.asarray(actual[name], np.float64) - ref).max()) if ref.size else 0.0
+        abs_err[name] = diff
+        rel_err[name] = diff / max(float(np.abs(ref).max()) if ref.size else 0.0, 1e-30)
+    return Parity(abs_err, rel_err)
+
+
+def run_in_simulator(device_dir: Path, key: bytes, budget: int, feeds: Mapping[str, np.ndarray],
+                     input_names: list[str], output_names: list[str]):
+    """Run the bundle on a fresh simulated device provisioned with `key`: (outputs by name, RunStats)."""
+    from .sim import Simulator
+
+    with tempfile.TemporaryDirectory(prefix="onnx-tee-device-") as storage:
+        with Simulator(storage, budget=budget) as sim:
+            sim.provision_key(key)
+            arrays, stats = sim.run_bundle(device_dir, [feeds[name] for name in input_names])
+    return dict(zip(output_names, arrays)), stats
+
+
+def sample_feeds(model: onnx.ModelProto, infos, seed: int = 0) -> dict[str, np.ndarray]:
+    """A standard-normal sample input for every model input (static shapes)."""
+    rng = np.random.default_rng(seed)
+    return {name: rng.standard_normal(infos[name].shape).astype(np.float32) for name in model_io(model)[0]}
+
+
+def blob_names(count: int) -> list[str]:
+    return [blob_file_name(k) for k in range(count)]
