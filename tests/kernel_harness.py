@@ -184,7 +184,7 @@ class Guarded:
 
 
 def _f32(a: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(a, dtype=np.float32)
+    return np.require(np.asarray(a, dtype=np.float32), requirements="C")
 
 
 def _ptr(a: np.ndarray | None) -> int | None:

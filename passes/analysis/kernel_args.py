@@ -6,8 +6,9 @@ as pure functions of shapes and constant values:
     softmax_view   Softmax-13: [outer, dims[axis], inner];  Softmax-1..12 (2-D coercion):
                    [prod(dims[:axis]), prod(dims[axis:]), 1]
     axis_view      Concat/Split/LRN/BatchNormalization: [prod(dims[:axis]), dims[axis], prod(dims[axis+1:])]
-    slice_args     starts/ends/axes/steps -> one (start, step) per dim with Python's slice clamping
-                   (``slice(s, e, st).indices(dim)``), so every index the kernel touches is in range
+    slice_args     starts/ends/axes/steps -> one (start, step) per dim with ONNX's clamping (negative
+                   values count from the end; step > 0: start, end in [0, dim]; step < 0: start in
+                   [0, dim - 1], end in [-1, dim - 1]), so every index the kernel touches is in range
     pad_args       pads (+ axes, opset 18) -> begin/end per dim (negative = crop)
     resize_args    scales or sizes (+ axes) -> per-dim float32 scale and the output shape
                    (out = floor(in * scale); sizes give scale = out / in)
@@ -54,7 +55,12 @@ def slice_args(shape: Sequence[int], starts: Sequence[int], ends: Sequence[int],
     for s, e, ax, st in zip(starts, ends, axes, steps):
         if st == 0:
             raise ValueError("Slice: step 0")
-        first, stop, st = slice(int(s), int(e), int(st)).indices(shape[ax])
+        dim, s, e, st = shape[ax], int(s), int(e), int(st)
+        s, e = s + dim if s < 0 else s, e + dim if e < 0 else e
+        if st > 0:
+            first, stop = min(max(s, 0), dim), min(max(e, 0), dim)
+        else:
+            first, stop = min(max(s, 0), dim - 1), min(max(e, -1), dim - 1)
         out[ax] = len(range(first, stop, st))
         start[ax], step[ax] = (first, st) if out[ax] else (0, 1)
     return start, step, out

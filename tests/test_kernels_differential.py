@@ -1,0 +1,334 @@
+"""Differential tests: every kernel against onnxruntime (one thread) over random shapes and attributes.
+
+Each check draws a single-node ONNX model and its inputs with hypothesis, runs it in onnxruntime and
+through the C kernels (kernel_harness.run_node: exact scratch, guard zones), and compares.  The
+default run draws a few examples per op; `pytest -m slow` draws many more.  Deterministic cases
+cover the GEMM/im2col tiling edges (K > KC, P > NC, M not a multiple of the register block).
+"""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
+from onnx import TensorProto, helper, numpy_helper
+
+from conftest import ort_session
+from kernel_harness import run_node
+
+OPSET = 19
+RTOL, ATOL = 1e-4, 1e-4
+
+
+def _model(node: onnx.NodeProto, inputs: dict[str, np.ndarray], constants: dict[str, np.ndarray], opset: int):
+    graph_inputs = [helper.make_tensor_value_info(k, TensorProto.FLOAT, v.shape) for k, v in inputs.items()]
+    inits = [numpy_helper.from_array(v, k) for k, v in constants.items()]
+    outputs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in node.output]
+    graph = helper.make_graph([node], "g", graph_inputs, outputs, initializer=inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def check(node: onnx.NodeProto, inputs: dict[str, np.ndarray], constants: dict[str, np.ndarray] | None = None,
+          opset: int = OPSET, rtol: float = RTOL, atol: float = ATOL) -> None:
+    """Run `node` in onnxruntime and through the kernels; outputs must agree."""
+    constants = constants or {}
+    model = _model(node, inputs, constants, opset)
+    want = ort_session(model).run(None, inputs)
+    values = {**inputs, **constants}
+    got = run_node(node, [values[i] if i else None for i in node.input], opset)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
+
+
+def _array(data, shape, lo=-2.0, hi=2.0) -> np.ndarray:
+    seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
+    return np.asarray(np.random.default_rng(seed).uniform(lo, hi, size=shape), dtype=np.float32)
+
+
+def _node(op, inputs, outputs=("y",), **attrs):
+    return helper.make_node(op, list(inputs), list(outputs), **attrs)
+
+
+# ------------------------------------------------------------------------------------------ checks
+
+def check_conv(data):
+    depthwise = data.draw(st.booleans())
+    group = data.draw(st.integers(1, 3))
+    cin_g = 1 if depthwise else data.draw(st.integers(1, 6))
+    cout_g = data.draw(st.integers(1, 6))
+    rank = data.draw(st.sampled_from([1, 2, 2]))
+    k = [data.draw(st.integers(1, 5)) for _ in range(rank)]
+    strides = [data.draw(st.integers(1, 3)) for _ in range(rank)]
+    dil = [data.draw(st.integers(1, 2)) for _ in range(rank)]
+    size = [data.draw(st.integers(1, 14)) for _ in range(rank)]
+    auto_pad = data.draw(st.sampled_from(["NOTSET", "NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"]))
+    attrs = dict(kernel_shape=k, strides=strides, dilations=dil, group=group)
+    if auto_pad == "NOTSET":
+        attrs["pads"] = [data.draw(st.integers(0, 2)) for _ in range(2 * rank)]
+        pads = attrs["pads"]
+    else:
+        attrs["auto_pad"] = auto_pad
+        if auto_pad != "VALID":  # onnxruntime rejects dilations with SAME_*
+            attrs["dilations"] = dil = [1] * rank
+        pads = [k[i] * dil[i] for i in range(rank)] * 2 if auto_pad != "VALID" else [0] * 2 * rank
+    for i in range(rank):
+        assume(size[i] + pads[i] + pads[rank + i] >= dil[i] * (k[i] - 1) + 1)
+    batch = data.draw(st.integers(1, 2))
+    x = _array(data, (batch, cin_g * group, *size))
+    w = _array(data, (cout_g * group, cin_g, *k))
+    inputs = {"x": x, "w": w}
+    if data.draw(st.booleans()):
+        inputs["b"] = _array(data, (cout_g * group,))
+    check(_node("Conv", inputs, **attrs), inputs)
+
+
+def check_conv_transpose(data):
+    group = data.draw(st.integers(1, 2))
+    cin_g, cout_g = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4))
+    k = [data.draw(st.integers(1, 4)) for _ in range(2)]
+    strides = [data.draw(st.integers(1, 3)) for _ in range(2)]
+    dil = [data.draw(st.integers(1, 2)) for _ in range(2)]
+    pads = [data.draw(st.integers(0, 1)) for _ in range(4)]
+    out_pad = [data.draw(st.integers(0, strides[i] - 1)) for i in range(2)]
+    size = [data.draw(st.integers(1, 8)) for _ in range(2)]
+    for i in range(2):
+        assume(strides[i] * (size[i] - 1) + out_pad[i] + dil[i] * (k[i] - 1) + 1 - pads[i] - pads[i + 2] >= 1)
+    x = _array(data, (1, cin_g * group, *size))
+    w = _array(data, (cin_g * group, cout_g, *k))
+    inputs = {"x": x, "w": w, "b": _array(data, (cout_g * group,))}
+    check(_node("ConvTranspose", inputs, kernel_shape=k, strides=strides, dilations=dil, pads=pads,
+                output_padding=out_pad, group=group), inputs)
+
+
+def check_gemm(data):
+    m, n, k = (data.draw(st.integers(1, 40)) for _ in range(3))
+    ta, tb = data.draw(st.integers(0, 1)), data.draw(st.integers(0, 1))
+    a = _array(data, (k, m) if ta else (m, k))
+    b = _array(data, (n, k) if tb else (k, n))
+    inputs = {"a": a, "b": b}
+    c_shape = data.draw(st.sampled_from([None, (), (n,), (1, n), (m, 1), (m, n)]))
+    if c_shape is not None:
+        inputs["c"] = _array(data, c_shape)
+    alpha = data.draw(st.sampled_from([1.0, 0.5, -2.0]))
+    beta = data.draw(st.sampled_from([1.0, 0.0, 3.0]))
+    check(_node("Gemm", inputs, transA=ta, transB=tb, alpha=alpha, beta=beta), inputs)
+
+
+def _broadcast_pair(data, max_rank=6):
+    rank = data.draw(st.integers(0, max_rank))
+    full = [data.draw(st.integers(1, 4)) for _ in range(rank)]
+
+    def operand():
+        drop = data.draw(st.integers(0, rank))
+        return tuple(1 if data.draw(st.booleans()) else d for d in full[drop:])
+    return operand(), operand()
+
+
+def check_matmul(data):
+    m, k, n = (data.draw(st.integers(1, 20)) for _ in range(3))
+    ba, bb = _broadcast_pair(data, 3)
+    a_shape = (k,) if data.draw(st.integers(0, 5)) == 0 else (*ba, m, k)
+    b_shape = (k,) if data.draw(st.integers(0, 5)) == 0 else (*bb, k, n)
+    inputs = {"a": _array(data, a_shape), "b": _array(data, b_shape)}
+    check(_node("MatMul", inputs), inputs)
+
+
+def check_unary(data):
+    op = data.draw(st.sampled_from(["Relu", "LeakyRelu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh"]))
+    shape = tuple(data.draw(st.lists(st.integers(1, 5), max_size=4)))
+    x = _array(data, shape, -12, 12)
+    attrs, constants, names = {}, {}, ["x"]
+    if op == "LeakyRelu":
+        attrs["alpha"] = data.draw(st.sampled_from([0.0, 0.01, 0.2, 1.0]))
+    if op == "HardSigmoid":
+        attrs["alpha"] = data.draw(st.sampled_from([0.05, 0.2, 1.0 / 6]))
+        attrs["beta"] = data.draw(st.sampled_from([0.0, 0.5, 0.7]))
+    if op == "Clip":
+        lo = data.draw(st.sampled_from([None, -1.0, 0.0]))
+        hi = data.draw(st.sampled_from([None, 1.0, 6.0]))
+        names += ["lo" if lo is not None else "", "hi" if hi is not None else ""]
+        constants = {k: np.array(v, np.float32) for k, v in (("lo", lo), ("hi", hi)) if v is not None}
+    check(_node(op, names, **attrs), {"x": x}, constants, rtol=1e-5, atol=1e-6)
+
+
+def check_binary(data):
+    op = data.draw(st.sampled_from(["Add", "Sub", "Mul", "Div", "Sum"]))
+    a_shape, b_shape = _broadcast_pair(data)
+    a = _array(data, a_shape)
+    b = np.asarray(_array(data, b_shape, 0.5, 3.0) * np.where(_array(data, b_shape) > 0, 1, -1), np.float32)
+    inputs = {"a": a, "b": b}
+    if op == "Sum" and data.draw(st.booleans()):
+        inputs["c"] = _array(data, data.draw(st.sampled_from([a_shape, b_shape, ()])))
+    check(_node(op, inputs), inputs, rtol=1e-6, atol=1e-6)
+
+
+def check_softmax(data):
+    shape = tuple(data.draw(st.lists(st.integers(1, 6), min_size=1, max_size=4)))
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    opset = data.draw(st.sampled_from([11, 13]))
+    inputs = {"x": _array(data, shape, -30, 30)}
+    check(_node("Softmax", ["x"], axis=axis), inputs, opset=opset, rtol=1e-5, atol=1e-6)
+
+
+def check_lrn(data):
+    shape = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 12)), data.draw(st.integers(1, 5)),
+             data.draw(st.integers(1, 5)))
+    attrs = dict(size=data.draw(st.sampled_from([1, 3, 5, 7])),  # onnxruntime takes odd sizes only alpha=data.draw(st.sampled_from([1e-4, 5e-4, 1e-2, 0.5])),
+                 beta=data.draw(st.sampled_from([0.5, 0.75, 1.0])), bias=data.draw(st.sampled_from([0.5, 1.0, 2.0])))
+    check(_node("LRN", ["x"], **attrs), {"x": _array(data, shape, -10, 10)}, rtol=1e-5, atol=1e-6)
+
+
+def check_batchnorm(data):
+    c = data.draw(st.integers(1, 8))
+    shape = (data.draw(st.integers(1, 2)), c, *data.draw(st.lists(st.integers(1, 5), max_size=2)))
+    inputs = {"x": _array(data, shape), "s": _array(data, (c,)), "b": _array(data, (c,)), "m": _array(data, (c,)),
+              "v": _array(data, (c,), 0.1, 2.0)}
+    check(_node("BatchNormalization", inputs, epsilon=data.draw(st.sampled_from([1e-5, 1e-3]))), inputs)
+
+
+def check_pool(data):
+    op = data.draw(st.sampled_from(["MaxPool", "AveragePool"]))
+    rank = data.draw(st.sampled_from([1, 2, 2]))
+    k = [data.draw(st.integers(1, 4)) for _ in range(rank)]
+    strides = [data.draw(st.integers(1, 3)) for _ in range(rank)]
+    dil = [data.draw(st.integers(1, 2)) for _ in range(rank)]
+    pads = [data.draw(st.integers(0, k[i % rank] - 1)) for i in range(2 * rank)]
+    size = [data.draw(st.integers(1, 12)) for _ in range(rank)]
+    for i in range(rank):
+        assume(size[i] + pads[i] + pads[rank + i] >= dil[i] * (k[i] - 1) + 1)
+    attrs = dict(kernel_shape=k, strides=strides, pads=pads, dilations=dil, ceil_mode=data.draw(st.integers(0, 1)))
+    if op == "AveragePool":
+        attrs["count_include_pad"] = data.draw(st.integers(0, 1))
+    x = _array(data, (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 3)), *size))
+    check(_node(op, ["x"], **attrs), {"x": x})
+
+
+def check_global_pool(data):
+    op = data.draw(st.sampled_from(["GlobalAveragePool", "GlobalMaxPool"]))
+    shape = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 5)),
+             *data.draw(st.lists(st.integers(1, 9), min_size=1, max_size=3)))
+    check(_node(op, ["x"]), {"x": _array(data, shape)})
+
+
+def check_concat_split(data):
+    rank = data.draw(st.integers(1, 5))
+    shape = [data.draw(st.integers(1, 5)) for _ in range(rank)]
+    axis = data.draw(st.integers(-rank, rank - 1))
+    parts = data.draw(st.integers(1, 4))
+    inputs = {}
+    for i in range(parts):
+        s = list(shape)
+        s[axis] = data.draw(st.integers(1, 4))
+        inputs[f"x{i}"] = _array(data, tuple(s))
+    check(_node("Concat", inputs, axis=axis), inputs)
+    whole = _array(data, tuple(shape))
+    n = shape[axis]
+    cuts = sorted(data.draw(st.lists(st.integers(1, max(n - 1, 1)), max_size=3, unique=True))) if n > 1 else []
+    split = np.diff([0, *cuts, n]).astype(np.int64)
+    outs = [f"y{i}" for i in range(len(split))]
+    check(_node("Split", ["x", "split"], outs, axis=axis), {"x": whole}, {"split": split})
+
+
+def check_slice(data):
+    rank = data.draw(st.integers(1, 5))
+    shape = tuple(data.draw(st.integers(1, 7)) for _ in range(rank))
+    axes = data.draw(st.lists(st.integers(-rank, rank - 1), min_size=1, max_size=rank,
+                              unique_by=lambda a: a % rank))
+    starts = [data.draw(st.integers(-9, 9)) for _ in axes]
+    ends = [data.draw(st.sampled_from([-9, -1, 0, 2, 5, 9, 2**62, -2**62])) for _ in axes]
+    steps = [data.draw(st.sampled_from([1, 1, 2, 3, -1, -2])) for _ in axes]
+    constants = {n: np.array(v, np.int64) for n, v in (("s", starts), ("e", ends), ("a", axes), ("t", steps))}
+    check(_node("Slice", ["x", "s", "e", "a", "t"]), {"x": _array(data, shape)}, constants, rtol=0, atol=0)
+
+
+def check_transpose(data):
+    rank = data.draw(st.integers(1, 6))
+    shape = tuple(data.draw(st.integers(1, 4)) for _ in range(rank))
+    perm = data.draw(st.permutations(range(rank)))
+    check(_node("Transpose", ["x"], perm=list(perm)), {"x": _array(data, shape)}, rtol=0, atol=0)
+
+
+def check_pad(data):
+    rank = data.draw(st.integers(1, 4))
+    shape = tuple(data.draw(st.integers(1, 5)) for _ in range(rank))
+    mode = data.draw(st.sampled_from(["constant", "reflect", "edge"]))
+    if mode == "reflect":
+        pads = [data.draw(st.integers(0, shape[i % rank] - 1)) for i in range(2 * rank)]
+    elif mode == "edge":
+        pads = [data.draw(st.integers(0, 3)) for _ in range(2 * rank)]
+    else:
+        pads = [data.draw(st.integers(-((shape[i % rank] - 1) // 2), 3)) for i in range(2 * rank)]
+    constants = {"p": np.array(pads, np.int64), "v": np.array(data.draw(st.sampled_from([0.0, 1.5])), np.float32)}
+    check(_node("Pad", ["x", "p", "v"], mode=mode), {"x": _array(data, shape)}, constants, rtol=0, atol=0)
+
+
+def check_resize(data):
+    mode = data.draw(st.sampled_from(["nearest", "linear"]))
+    coord = data.draw(st.sampled_from(["half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
+                                       "half_pixel_symmetric"]))
+    attrs = dict(mode=mode, coordinate_transformation_mode=coord)
+    if mode == "nearest":
+        attrs["nearest_mode"] = data.draw(st.sampled_from(["round_prefer_floor", "round_prefer_ceil", "floor",
+                                                          "ceil"]))
+    shape = (1, data.draw(st.integers(1, 3)), data.draw(st.integers(1, 7)), data.draw(st.integers(1, 7)))
+    x = _array(data, shape)
+    if data.draw(st.booleans()):
+        sizes = np.array([1, shape[1], data.draw(st.integers(1, 15)), data.draw(st.integers(1, 15))], np.int64)
+        constants, names = {"sizes": sizes}, ["x", "", "", "sizes"]
+    else:
+        scales = np.array([1, 1, data.draw(st.sampled_from([0.5, 0.75, 1.0, 1.5, 2.0, 3.0])),
+                           data.draw(st.sampled_from([0.5, 1.0, 2.0, 2.5]))], np.float32)
+        assume(all(int(d * s) >= 1 for d, s in zip(shape, scales)))
+        constants, names = {"scales": scales}, ["x", "", "scales"]
+    check(_node("Resize", names, **attrs), {"x": x}, constants, rtol=1e-5, atol=1e-5)
+
+
+CHECKS = {f.__name__[len("check_"):]: f for f in (
+    check_conv, check_conv_transpose, check_gemm, check_matmul, check_unary, check_binary, check_softmax, check_lrn,
+    check_batchnorm, check_pool, check_global_pool, check_concat_split, check_slice, check_transpose, check_pad,
+    check_resize)}
+SUPPRESS = [HealthCheck.filter_too_much, HealthCheck.too_slow, HealthCheck.data_too_large]
+
+
+@pytest.mark.parametrize("name", CHECKS)
+@settings(max_examples=15, deadline=None, suppress_health_check=SUPPRESS)
+@given(data=st.data())
+def test_kernel_matches_onnxruntime(name, data):
+    CHECKS[name](data)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CHECKS)
+@settings(max_examples=300, deadline=None, suppress_health_check=SUPPRESS)
+@given(data=st.data())
+def test_kernel_matches_onnxruntime_many(name, data):
+    CHECKS[name](data)
+
+
+# ------------------------------------------------------------------ tiling edges, deterministic
+
+@pytest.mark.parametrize("cin,cout,hw,k,stride,group", [
+    (64, 13, 17, 3, 1, 1),    # K = 576 > KC, P = 289 > NC, M not a multiple of 4
+    (300, 8, 12, 1, 1, 1),    # 1x1 GEMM path, K > KC
+    (32, 24, 23, 3, 2, 1),    # strided im2col
+    (24, 48, 9, 3, 1, 24),    # depthwise with channel multiplier 2
+    (16, 32, 15, 3, 1, 4),    # grouped im2col
+    (40, 17, 35, 1, 2, 1),    # strided 1x1 through im2col
+])
+def test_conv_tiling_edges(cin, cout, hw, k, stride, group):
+    rng = np.random.default_rng(cin * cout)
+    inputs = {"x": rng.standard_normal((1, cin, hw, hw), np.float32),
+              "w": rng.standard_normal((cout, cin // group, k, k), np.float32),
+              "b": rng.standard_normal(cout, np.float32)}
+    check(_node("Conv", inputs, kernel_shape=[k, k], strides=[stride] * 2, pads=[k // 2] * 4, group=group), inputs,
+          rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("m,n,k,tb", [(1, 300, 700, 1), (9, 257, 300, 1), (33, 129, 513, 0), (5, 17, 3, 1)])
+def test_gemm_tiling_edges(m, n, k, tb):
+    rng = np.random.default_rng(m * n + k)
+    inputs = {"a": rng.standard_normal((m, k), np.float32),
+              "b": rng.standard_normal((n, k) if tb else (k, n), np.float32),
+              "c": rng.standard_normal((n,), np.float32)}
+    check(_node("Gemm", inputs, transB=tb), inputs, rtol=1e-4, atol=1e-3)
