@@ -38,6 +38,9 @@ class Measurement:
     accuracy: float | None = None
     macs: int | None = None
     weight_bytes: int | None = None
+    region_bytes: int | None = None          # the one planned region the TA allocates
+    bytes_into_ta: int | None = None         # per inference, through shared memory
+    max_rel_error: float | None = None       # simulator outputs vs onnxruntime, max |a-b| / max |b|
     spread: dict = field(default_factory=dict)       # component -> {median, min, max, samples}
     per_partition: list = field(default_factory=list)
 

@@ -1,0 +1,112 @@
+"""Run the configuration matrix: every model x budget x configuration, medians of repeats.
+
+    run = run_benchmark(settings, command="python cli.py bench --quick")
+
+Per model, two variants are prepared once: the model as given (`ort`, `layerwise`, `partitioned`)
+and its pruned version (`pruned-layerwise`, `ours`, see `pruned.py`; cached under the output
+directory).  Each variant's static figures (MACs, weight bytes) and, for a model trained on a data
+set, its top-1 accuracy on that set's test split (onnxruntime) are measured once.  `ort` does not
+depend on the budget: it is timed once per model and reported at every budget.  The secure
+configurations are lowered and timed in the simulator at each budget (`secure_runner.py`); a
+budget too small for a configuration is recorded as infeasible, with the reason, and the run goes on.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+import onnx
+from tqdm import tqdm
+
+import models
+from ..analysis.macs import model_macs
+from ..analysis.shapes import infer_static_shapes
+from ..analysis.weights import weight_bytes
+from ..errors import UserError
+from ..sizes import format_size
+from .inputs import benchmark_feeds
+from .machine import machine_info
+from .ort_runner import time_onnxruntime
+from .pruned import pruned_model
+from .results import BenchRun, Measurement
+from .secure_runner import time_in_simulator
+from .settings import BenchSettings
+
+
+@dataclass
+class Variant:
+    """A model as configurations deploy it (unpruned or pruned), with its static figures."""
+
+    model: onnx.ModelProto
+    macs: int
+    weight_bytes: int
+    accuracy: float | None
+
+
+def dataset_of(name: str) -> str | None:
+    """The data set a trained zoo model was trained on (from `models/trained/metrics.json`); None for
+    the reference architectures and for user files."""
+    if name not in models.trained_names():
+        return None
+    metrics_path = models.TRAINED_DIR / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    if name not in metrics:
+        raise UserError(f"{metrics_path} does not say which data set '{name}' was trained on; "
+                        f"retrain it with models/train_fmnist.py {name}")
+    return metrics[name]["dataset"]
+
+
+def _variant(model: onnx.ModelProto, dataset: str | None, accuracy_limit: int | None) -> Variant:
+    accuracy = None
+    if dataset is not None:
+        from models.datasets import evaluate_accuracy
+        accuracy = evaluate_accuracy(model, dataset, "test", limit=accuracy_limit)
+    return Variant(model, sum(model_macs(model, infer_static_shapes(model)).values()), weight_bytes(model), accuracy)
+
+
+def _ort_measurement(name: str, variant: Variant, feeds, settings: BenchSettings) -> Measurement:
+    samples = time_onnxruntime(variant.model, feeds, repeats=settings.repeats, warmup=settings.warmup)
+    return Measurement(name, 0, "ort", compute_s=samples["compute"].median, load_s=0.0, switches=0, switch_s=0.0,
+                       wall_s=samples["wall"].median, accuracy=variant.accuracy, macs=variant.macs,
+                       weight_bytes=variant.weight_bytes,
+                       spread={k: s.to_json() for k, s in samples.items()})
+
+
+def run_benchmark(settings: BenchSettings, command: str, *, progress: bool = True) -> BenchRun:
+    """Measure every (model, budget, configuration) of `settings`; see the module docstring."""
+    run = BenchRun(command, machine_info(), settings.to_json())
+    total = len(settings.models) * len(settings.budgets) * len(settings.configs)
+    bar = tqdm(total=total, desc="bench", unit="run", disable=not progress, dynamic_ncols=True)
+    for name in settings.models:
+        label, model = models.resolve(name)
+        dataset = dataset_of(label)
+        feeds = benchmark_feeds(model, seed=settings.seed, dataset=dataset)
+        variants: dict[bool, Variant] = {}
+
+        def variant(pruned: bool) -> Variant:
+            if pruned not in variants:
+                bar.set_postfix_str(f"{label}: {'pruning' if pruned else 'preparing'}")
+                source = pruned_model(label, model, dataset, settings.pruning, settings.out_dir / "pruned",
+                                      seed=settings.seed) if pruned else model
+                variants[pruned] = _variant(source, dataset, settings.accuracy_limit)
+            return variants[pruned]
+
+        ort_done: Measurement | None = None
+        for budget in settings.budgets:
+            for config in settings.configs:
+                bar.set_postfix_str(f"{label} @ {format_size(budget)}: {config.name}")
+                chosen = variant(config.pruned)
+                if not config.secure:
+                    ort_done = ort_done or _ort_measurement(label, chosen, feeds, settings)
+                    measurement = dataclasses.replace(ort_done, budget=budget)
+                else:
+                    measurement = time_in_simulator(label, chosen.model, feeds, budget, config, settings.out_dir,
+                                                    repeats=settings.repeats, warmup=settings.warmup,
+                                                    switch_model=settings.switch_model)
+                    measurement.accuracy, measurement.macs = chosen.accuracy, chosen.macs
+                    measurement.weight_bytes = chosen.weight_bytes
+                run.measurements.append(measurement)
+                bar.update()
+    bar.close()
+    return run

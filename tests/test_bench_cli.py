@@ -1,0 +1,71 @@
+"""`python cli.py bench`: argument handling, the canonical command, and the --quick smoke run."""
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+import pytest
+
+import models
+from passes.commands import bench
+from passes.errors import UserError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    bench.register(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["bench", *argv])
+
+
+def test_quick_defaults_and_overrides():
+    settings, _ = bench.settings_from_args(_parse(["--quick"]))
+    assert list(settings.models) == bench.QUICK_MODELS
+    assert settings.budgets == (256 * 1024, 8 * 2**20) and settings.repeats == bench.QUICK_REPEATS
+    assert settings.accuracy_limit == bench.QUICK_ACCURACY_SAMPLES
+    settings, _ = bench.settings_from_args(_parse(["--quick", "--repeats", "7", "--budgets", "1MiB"]))
+    assert settings.repeats == 7 and settings.budgets == (2**20,)
+
+
+def test_full_defaults_cover_the_whole_zoo_at_three_budgets():
+    settings, _ = bench.settings_from_args(_parse([]))
+    assert list(settings.models) == models.names()
+    assert settings.budgets == (8 * 2**20, 16 * 2**20, 32 * 2**20)
+    assert [c.name for c in settings.configs] == ["ort", "layerwise", "partitioned", "pruned-layerwise", "ours"]
+    assert settings.accuracy_limit is None
+
+
+def test_model_groups_and_commas():
+    settings, _ = bench.settings_from_args(_parse(["--models", "reference", "squeezenet,lenet5_fmnist"]))
+    assert list(settings.models) == models.reference_names() + ["lenet5_fmnist"]
+
+
+def test_canonical_command_reproduces_the_settings():
+    settings, command = bench.settings_from_args(
+        _parse(["--models", "squeezenet", "--budgets", "4MiB, 8MiB", "--configs", "ours,layerwise",
+                "--switch-cost-ms", "0.25", "--accuracy-samples", "500", "-o", "out dir"]))
+    words = shlex.split(command)
+    assert words[:3] == ["python", "cli.py", "bench"]
+    again, command_again = bench.settings_from_args(_parse(words[3:]))
+    assert again == settings and command_again == command
+    assert settings.switch_model.cost_ms == 0.25 and settings.out_dir == Path("out dir")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--budgets", "eight"], "not a size"),
+    (["--budgets", ","], "empty"),
+    (["--repeats", "0"], "--repeats"),
+    (["--configs", "fastest"], "unknown configuration"),
+    (["--switch-cost-ms", "-1"], "switch-cost-ms"),
+    (["--accuracy-samples", "0"], "accuracy-samples"),
+])
+def test_bad_arguments_are_user_errors(argv, message):
+    with pytest.raises(UserError, match=message):
+        bench.settings_from_args(_parse(argv))
+
+
+def test_bench_command_is_registered():
+    import cli
+    assert "bench" in cli.COMMANDS
