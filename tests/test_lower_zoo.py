@@ -1,0 +1,120 @@
+"""Zoo models lowered under a budget and run partition after partition: outputs match onnxruntime,
+and the memory each partition really touches equals the plan.
+
+Default suite: two models through the whole product path (encrypted bundle in the simulator) and
+two through the host interpreter.  `-m slow`: every zoo model at 4, 8, 16 and 32 MiB (where the
+model fits), through the simulator, and the trained models over the Fashion-MNIST test set.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import onnx
+import pytest
+
+import models
+from conftest import run_ort
+from lower_harness import Lowered, relative_errors
+from passes.analysis.shapes import fix_input_shapes, infer_static_shapes
+from passes.compact import compaction_pipeline
+from passes.errors import UserError
+from passes.lower import lowering, pipeline
+from passes.lower.keys import generate_key
+from passes.partition.partitioner import partition_model
+
+MIB = 1 << 20
+RTOL = 1e-4          # max |simulator - onnxruntime| / max |onnxruntime|, per output
+MEMORY_TOLERANCE = 0.01
+
+
+@functools.lru_cache(maxsize=4)
+def compacted(name: str) -> tuple[onnx.ModelProto, dict]:
+    model = compaction_pipeline()(fix_input_shapes(models.load(name))).model
+    infos = infer_static_shapes(model)
+    lowering.check_supported(model, infos)
+    return model, infos
+
+
+def partitioned(name: str, budget: int):
+    model, infos = compacted(name)
+    try:
+        return model, partition_model(model, budget, infos=infos)
+    except UserError as exc:
+        pytest.skip(f"{name} does not fit {budget // MIB} MiB: {exc}")
+
+
+def check_in_simulator(name: str, budget: int, tmp_path) -> None:
+    model, result = partitioned(name, budget)
+    bodies = pipeline.partition_bodies(result, model)
+    key = generate_key()
+    pipeline.seal_bundle(bodies, result, model, key, tmp_path / "device")
+    feeds = pipeline.sample_feeds(model, result.infos)
+    inputs, outputs = pipeline.model_io(model)
+    got, stats = pipeline.run_in_simulator(tmp_path / "device", key, budget, feeds, inputs, outputs)
+    report = pipeline.parity(got, run_ort(model, feeds))
+    assert report.worst_rel <= RTOL, report
+    assert stats.heap_high_water <= budget + pipeline_reserve()
+    assert len(stats.partitions) == len(bodies)
+    for part, planned in zip(stats.partitions, result.plan.partitions):
+        assert part.planned_bytes == planned.total
+        assert abs(part.touched_bytes - planned.total) <= MEMORY_TOLERANCE * planned.total, (
+            f"partition {part.index}: measured {part.touched_bytes}, planned {planned.total}")
+        assert planned.total + result.plan.reserve_bytes <= budget
+
+
+def pipeline_reserve() -> int:
+    from passes.lower.sim import HEAP_RESERVE
+    return HEAP_RESERVE
+
+
+@pytest.mark.parametrize("name,budget_mib", [("squeezenet", 8), ("inception_v1", 8)])
+def test_zoo_model_in_the_simulator(name, budget_mib, tmp_path):
+    check_in_simulator(name, budget_mib * MIB, tmp_path)
+
+
+@pytest.mark.parametrize("name,budget_mib", [("shufflenet", 4), ("inception_v2", 8)])
+def test_zoo_model_in_the_host_interpreter(name, budget_mib):
+    model, result = partitioned(name, budget_mib * MIB)
+    lowered = Lowered(model, result, pipeline.partition_bodies(result, model), *pipeline.model_io(model))
+    feeds = pipeline.sample_feeds(model, result.infos, seed=3)
+    errors, runs = relative_errors(lowered, feeds)
+    assert max(errors.values()) <= RTOL, errors
+    for run, planned in zip(runs, result.plan.partitions):
+        # the interpreter alone does not stage blobs: its figure is the plan without staging
+        compute_top = planned.arena_offset + planned.arena + planned.scratch
+        assert abs(run.max_region_end - compute_top) <= MEMORY_TOLERANCE * compute_top
+        assert run.max_region_end <= planned.total
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("budget_mib", [4, 8, 16, 32])
+@pytest.mark.parametrize("name", models.names())
+def test_every_zoo_model_at_every_budget(name, budget_mib, tmp_path):
+    check_in_simulator(name, budget_mib * MIB, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", models.trained_names())
+def test_trained_models_agree_with_onnxruntime_on_fashion_mnist(name):
+    """Top-1 of the lowered model (host interpreter, batches of 500) equals onnxruntime's on >= 99.9%
+    of the 10,000 test images."""
+    from lower_harness import run
+    from models.datasets import load_dataset, predict_logits, with_batch
+
+    x, _ = load_dataset("fashion-mnist", "test")
+    batch = 500
+    model = with_batch(models.load(name), batch)
+    model = compaction_pipeline()(model).model
+    infos = infer_static_shapes(model)
+    result = partition_model(model, 32 * MIB, infos=infos)
+    lowered = Lowered(model, result, pipeline.partition_bodies(result, model), *pipeline.model_io(model))
+    (input_name,), (output_name,) = lowered.inputs, lowered.outputs
+    ours = []
+    for start in range(0, len(x), batch):
+        got, runs = run(lowered, {input_name: x[start:start + batch]})
+        assert all(r.status == "RT_OK" for r in runs)
+        ours.append(got[output_name].argmax(axis=1))
+    reference = predict_logits(models.load(name), x).argmax(axis=1)
+    agreement = float((np.concatenate(ours) == reference).mean())
+    assert agreement >= 0.999, f"{name}: top-1 agrees on {agreement:.4%} of the test images"
