@@ -1,0 +1,167 @@
+"""`python cli.py run DIR --input X.npy|X.npz [--backend sim|ort] [--output Y.npz] [--stats FILE.json]`.
+
+Runs a lowered model (the output directory of `lower`):
+
+- ``--backend sim`` (default): the encrypted bundle `DIR/device/` in the TA simulator — the TA
+  and interpreter sources on the GP API shim, on a fresh simulated device provisioned with the
+  model key (`--key FILE`, default `DIR/model.key`, the key `lower` made when none was given).
+  ``--stats FILE.json`` writes the simulator's counters (heap high-water mark overall and per
+  partition, TA invocations, bytes in and out, load and compute time per partition).
+- ``--backend ort``: the plaintext partition models `DIR/partition_NNN.onnx` chained in
+  onnxruntime, as a reference.
+
+`--input` is an `.npy` (a model with one input) or an `.npz` keyed by input name.  `--output`
+writes every model output into an `.npz` keyed by its ONNX name.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from ..errors import UserError
+from ..sizes import format_size
+from .common import console, table
+
+BACKENDS = ("sim", "ort")
+KEY_FILE = "model.key"
+
+
+def read_manifest(out_dir: Path) -> dict:
+    path = out_dir / "manifest.json"
+    if not out_dir.is_dir():
+        raise UserError(f"{out_dir} is not a directory: give the output directory of `lower`")
+    if not path.is_file():
+        raise UserError(f"{path} does not exist: is {out_dir} the output directory of `lower`?")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path} is not valid JSON ({exc})") from None
+    for key in ("inputs", "outputs", "partitions", "budget"):
+        if key not in manifest:
+            raise UserError(f"{path} has no '{key}' entry: is it a manifest written by `lower`?")
+    return manifest
+
+
+def input_signature(out_dir: Path, manifest: dict) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Shape and dtype of every model input, from the partition models that read them."""
+    wanted, found = set(manifest["inputs"]), {}
+    for part in manifest["partitions"]:
+        path = out_dir / part["onnx"]
+        if not path.is_file():
+            raise UserError(f"{path} is missing from the lowered model's directory")
+        graph = onnx.load(str(path), load_external_data=False).graph
+        for value in graph.input:
+            if value.name in wanted and value.name not in found:
+                tensor_type = value.type.tensor_type
+                found[value.name] = (tuple(d.dim_value for d in tensor_type.shape.dim),
+                                     np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type)))
+    return {name: found[name] for name in manifest["inputs"] if name in found}
+
+
+def load_inputs(path: Path, signature: dict[str, tuple[tuple[int, ...], np.dtype]]) -> dict[str, np.ndarray]:
+    """The arrays of `--input`, checked against the model's inputs (names, shapes; cast to the dtype)."""
+    if not path.is_file():
+        raise UserError(f"input file {path} does not exist")
+    names = list(signature)
+    try:
+        if path.suffix == ".npy":
+            if len(names) != 1:
+                raise UserError(f"the model has {len(names)} inputs ({', '.join(names)}): give an .npz keyed by "
+                                f"input name")
+            arrays = {names[0]: np.load(path, allow_pickle=False)}
+        elif path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {key: data[key] for key in data.files}
+        else:
+            raise UserError(f"--input {path}: expected an .npy or .npz file")
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise UserError(f"cannot read {path} as numpy data: {exc}") from None
+    missing, extra = [n for n in names if n not in arrays], sorted(set(arrays) - set(names))
+    if missing or extra:
+        raise UserError(f"{path}: the model's inputs are {', '.join(names)}"
+                        + (f"; missing {', '.join(missing)}" if missing else "")
+                        + (f"; unknown {', '.join(extra)}" if extra else ""))
+    feeds = {}
+    for name, (shape, dtype) in signature.items():
+        array = arrays[name]
+        if tuple(array.shape) != shape:
+            raise UserError(f"input '{name}' has shape {tuple(array.shape)}; the lowered model expects {shape} "
+                            f"(lower again with --input-shape {name}:{','.join(map(str, array.shape))})")
+        if not np.can_cast(array.dtype, dtype, casting="same_kind"):
+            raise UserError(f"input '{name}' is {array.dtype}; the model expects {dtype}")
+        feeds[name] = np.ascontiguousarray(array, dtype=dtype)
+    return feeds
+
+
+def run_ort(out_dir: Path, manifest: dict, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    from ..partition.chain import run_chain
+
+    return run_chain([out_dir / p["onnx"] for p in manifest["partitions"]], feeds, manifest["outputs"])
+
+
+def run_sim(out_dir: Path, manifest: dict, feeds: dict[str, np.ndarray], key_path: Path | None):
+    from ..lower.keys import load_key
+    from ..lower.pipeline import run_in_simulator
+
+    key = load_key(key_path or out_dir / KEY_FILE)
+    device = out_dir / "device"
+    if not device.is_dir():
+        raise UserError(f"{device} does not exist: `lower` writes the encrypted bundle there")
+    return run_in_simulator(device, key, int(manifest["budget"]), feeds, manifest["inputs"], manifest["outputs"])
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run", help="run a lowered model (simulated TA or onnxruntime)",
+        description="Run the model `lower` wrote into DIR on an input, in the TA simulator or in onnxruntime.")
+    parser.add_argument("directory", metavar="DIR", help="output directory of `lower`")
+    parser.add_argument("--input", required=True, metavar="X.npy|X.npz", help="the model input(s)")
+    parser.add_argument("--backend", choices=BACKENDS, default="sim", help="where to run (default sim)")
+    parser.add_argument("--output", metavar="Y.npz", help="write every model output into this .npz")
+    parser.add_argument("--stats", metavar="FILE.json", help="write the simulator's counters (sim backend)")
+    parser.add_argument("--key", metavar="FILE", help=f"model key for the simulated device (default DIR/{KEY_FILE})")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    out_dir = Path(args.directory)
+    if args.stats and args.backend != "sim":
+        raise UserError("--stats reports the simulator's counters: use it with --backend sim")
+    manifest = read_manifest(out_dir)
+    feeds = load_inputs(Path(args.input), input_signature(out_dir, manifest))
+    stats = None
+    if args.backend == "ort":
+        outputs = run_ort(out_dir, manifest, feeds)
+    else:
+        outputs, stats = run_sim(out_dir, manifest, feeds, Path(args.key) if args.key else None)
+    if args.output:
+        np.savez(args.output, **outputs)
+    if args.stats:
+        Path(args.stats).write_text(json.dumps(stats.to_json(), indent=2) + "\n")
+    print_outputs(outputs, args.backend, stats)
+    return 0
+
+
+def print_outputs(outputs: dict[str, np.ndarray], backend: str, stats) -> None:
+    rows = []
+    for name, value in outputs.items():
+        flat = value.reshape(value.shape[0], -1) if value.ndim > 1 else value.reshape(1, -1)
+        top = np.argsort(-flat[0])[:5]
+        rows.append([name, "x".join(map(str, value.shape)), f"{value.min():.4g}", f"{value.max():.4g}",
+                     " ".join(f"{i}:{flat[0, i]:.3g}" for i in top)])
+    out = console()
+    out.print(table(f"outputs ({backend})", ["output", "shape", "min", "max", "top-5 of the first row"], rows))
+    if stats is not None:
+        out.print(table("simulator", ["", "value"], [
+            ["partitions", len(stats.partitions)],
+            ["heap high-water", f"{format_size(stats.heap_high_water)} of a {format_size(stats.budget)} budget"],
+            ["TA invocations", stats.invocations],
+            ["bytes in / out", f"{format_size(stats.bytes_in)} / {format_size(stats.bytes_out)}"],
+            ["load / compute s", f"{sum(p.load_seconds for p in stats.partitions):.3f} / "
+                                 f"{sum(p.compute_seconds for p in stats.partitions):.3f}"],
+        ]))
