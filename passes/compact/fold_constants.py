@@ -8,6 +8,7 @@ from onnx import helper
 
 from ..analysis.shapes import partial_shapes
 from ..core import Pass, PassResult
+from ..errors import UnsupportedModelError
 from .graph_edit import add_initializer, constant_initializers, graph_output_names, initializers, replace_nodes, subgraphs
 
 # Ops whose output is not a function of their inputs.
@@ -48,8 +49,13 @@ def _evaluate(model: onnx.ModelProto, nodes: list[onnx.NodeProto], wanted: list[
     options = ort.SessionOptions()
     options.log_severity_level = 3
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = ort.InferenceSession(folded.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    return session.run(wanted, {})
+    try:
+        session = ort.InferenceSession(folded.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        return session.run(wanted, {})
+    except Exception as exc:  # onnxruntime raises its own exception types for unsupported graphs
+        ops = ", ".join(sorted({n.op_type for n in nodes}))
+        raise UnsupportedModelError(f"constant folding: onnxruntime cannot evaluate the constant subgraph "
+                                    f"(ops {ops}): {str(exc).splitlines()[0]}") from exc
 
 
 class FoldConstants(Pass):
