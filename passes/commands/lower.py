@@ -18,10 +18,11 @@ import onnx
 
 import models
 
-from ..analysis.shapes import fix_input_shapes
+from ..analysis.shapes import fix_input_shapes, infer_static_shapes
 from ..analysis.summary import summarize
 from ..analysis.weights import weight_bytes
 from ..compact import compaction_pipeline
+from ..lower.lowering import check_supported
 from ..modelio import save_model
 from ..sizes import format_size, parse_size
 from .common import add_input_shape_option, console, format_count, input_shapes, table
@@ -65,6 +66,11 @@ def analyse(job: LowerJob) -> None:
     job.report["analysis"] = summarize(job.model).to_json()
 
 
+def check_support(job: LowerJob) -> None:
+    """Fail before anything is written if the interpreter cannot run an op or attribute (all listed)."""
+    check_supported(job.model, infer_static_shapes(job.model))
+
+
 def write_outputs(job: LowerJob) -> None:
     """Write `compacted.onnx` and `report.json` into the output directory."""
     job.out_dir.mkdir(parents=True, exist_ok=True)
@@ -76,7 +82,7 @@ def write_outputs(job: LowerJob) -> None:
 
 Step = Callable[[LowerJob], None]
 STEPS: list[tuple[str, Step]] = [("fix shapes", fix_shapes), ("compact", compact), ("analyse", analyse),
-                                 ("write", write_outputs)]
+                                 ("check support", check_support), ("write", write_outputs)]
 
 
 def lower(job: LowerJob, steps: list[tuple[str, Step]] | None = None) -> LowerJob:
