@@ -1,0 +1,119 @@
+"""Write the fuzzer's seed corpus: real partition bodies lowered from small models.
+
+    python runtime_ta/sim/fuzz/make_corpus.py [OUT_DIR]      (default: the corpus/ beside this file)
+
+Each seed is a `body` case of fuzz_ta.c (mode byte 0, chunk size, body and staging offsets) followed
+by a body that `passes/lower` produced for a tiny model covering a group of operators, plus one
+`envelope` case (a sealed manifest and blob under the fuzzing key's counterpart, i.e. not
+authentic for the harness: it exercises the unauthenticated parsing).  Bodies of multi-partition
+models are re-labelled partition 0 of 1, which is what the harness seals them as.
+"""
+from __future__ import annotations
+
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT))
+
+from passes.lower.envelope import MANIFEST_FILE, blob_file_name  # noqa: E402
+from passes.lower.keys import generate_key  # noqa: E402
+from passes.lower.pipeline import partition_bodies, seal_bundle  # noqa: E402
+from passes.partition.partitioner import partition_model  # noqa: E402
+
+CASE = struct.Struct("<BBHII")   # struct body_case
+RNG = np.random.default_rng(0)
+
+
+def weight(name: str, *shape: int) -> onnx.TensorProto:
+    return numpy_helper.from_array((RNG.standard_normal(shape) * 0.3).astype(np.float32), name)
+
+
+def graph(name: str, nodes, x_shape, y_shape, inits) -> onnx.ModelProto:
+    g = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, y_shape)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)])
+
+
+def small_models() -> dict[str, onnx.ModelProto]:
+    n = helper.make_node
+    return {
+        "conv_pool_gemm": graph("a", [
+            n("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1], strides=[2, 2]),
+            n("Relu", ["c1"], ["r1"]),
+            n("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+            n("Flatten", ["p1"], ["f1"]),
+            n("Gemm", ["f1", "w2", "b2"], ["g1"], transB=1),
+            n("Softmax", ["g1"], ["y"], axis=1)],
+            [1, 3, 16, 16], [1, 10], [weight("w1", 8, 3, 3, 3), weight("b1", 8), weight("w2", 10, 128),
+                                      weight("b2", 10)]),
+        "depthwise_add_avgpool": graph("b", [
+            n("Conv", ["x", "w1"], ["c1"], group=4, pads=[1, 1, 1, 1]),
+            n("Add", ["c1", "bias"], ["a1"]),
+            n("LeakyRelu", ["a1"], ["k1"], alpha=0.1),
+            n("AveragePool", ["k1"], ["p1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], count_include_pad=1),
+            n("Conv", ["p1", "w2"], ["c2"]),
+            n("GlobalAveragePool", ["c2"], ["y"])],
+            [1, 4, 8, 8], [1, 6, 1, 1], [weight("w1", 4, 1, 3, 3), weight("bias", 4, 1, 1),
+                                         weight("w2", 6, 4, 1, 1)]),
+        "movement": graph("c", [
+            n("Split", ["x"], ["s1", "s2"], axis=1),
+            n("Sigmoid", ["s1"], ["t1"]),
+            n("Tanh", ["s2"], ["t2"]),
+            n("Concat", ["t2", "t1"], ["c1"], axis=1),
+            n("Transpose", ["c1"], ["tr"], perm=[0, 2, 3, 1]),
+            n("Pad", ["tr", "pads"], ["pd"], mode="reflect"),
+            n("Slice", ["pd", "starts", "ends"], ["sl"]),
+            n("Mul", ["sl", "scale"], ["y"])],
+            [1, 4, 6, 6], [1, 6, 6, 4], [numpy_helper.from_array(np.array([0, 1, 1, 0, 0, 1, 1, 0], np.int64), "pads"),
+                                         numpy_helper.from_array(np.array([0, 1, 1, 0], np.int64), "starts"),
+                                         numpy_helper.from_array(np.array([1, 7, 7, 4], np.int64), "ends"),
+                                         weight("scale", 4)]),
+        "lrn_resize_transpose_conv": graph("d", [
+            n("LRN", ["x"], ["l1"], size=3),
+            n("Resize", ["l1", "", "scales"], ["r1"], mode="nearest"),
+            n("ConvTranspose", ["r1", "w1"], ["ct"], strides=[2, 2]),
+            n("HardSwish", ["ct"], ["h1"]),
+            n("MatMul", ["h1", "m"], ["y"])],
+            [1, 2, 4, 4], [1, 3, 17, 5], [numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales"),
+                                          weight("w1", 2, 3, 3, 3), weight("m", 17, 5)]),
+    }
+
+
+def write_corpus(out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, model in small_models().items():
+        onnx.checker.check_model(model, full_check=True)
+        result = partition_model(model, 1 << 20)
+        bodies = partition_bodies(result, model)
+        for k, (body, part) in enumerate(zip(bodies, result.plan.partitions)):
+            body = bytearray(body)
+            struct.pack_into("<HH", body, 8, 0, 1)          # partition 0 of 1
+            case = CASE.pack(0, 6, 0, part.body_offset, part.staging_offset)   # 4 KiB chunks
+            path = out_dir / f"body_{name}_{k}"
+            path.write_bytes(case + bytes(body))
+            written.append(path)
+        if name == "conv_pool_gemm":
+            device = out_dir.parent / "envelope-tmp"
+            seal_bundle(bodies, result, model, generate_key(), device)
+            manifest = (device / MANIFEST_FILE).read_bytes()
+            blob = (device / blob_file_name(0)).read_bytes()
+            path = out_dir / "envelope_conv_pool_gemm"
+            path.write_bytes(bytes([1]) + struct.pack("<H", len(manifest)) + manifest + blob)
+            written.append(path)
+            for f in device.iterdir():
+                f.unlink()
+            device.rmdir()
+    return written
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "corpus"
+    for p in write_corpus(target):
+        print(f"{p.stat().st_size:8d}  {p.name}")
