@@ -62,8 +62,16 @@ def _compiler() -> str | None:
     return done.stdout.splitlines()[0] if done.returncode == 0 and done.stdout else None
 
 
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (other work on the machine inflates timings)."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def machine_info() -> dict:
-    """CPU, cores, memory, OS, Python, library versions, C compiler, source revision, UTC time."""
+    """CPU, cores, memory, OS, Python, library versions, C compiler, source revision, UTC time, load."""
     status = _git("status", "--porcelain", "--untracked-files=no")
     return {
         "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -77,4 +85,5 @@ def machine_info() -> dict:
         "c_compiler": _compiler(),
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": None if status is None else bool(status),
+        "load_average": load_average(),
     }

@@ -1,4 +1,4 @@
-"""Benchmark reports: a rich console table, a Markdown report, JSON.
+"""Benchmark reports: table rows (for the console and Markdown), a Markdown report, JSON.
 
 The Markdown report is what `benchmarks/results/` commits; it leads with the comparison the method
 is judged by (`ours` against `layerwise`, per model and as a geometric mean), then the full
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-
-from rich.table import Table
 
 from ..sizes import format_size
 from .configs import BY_NAME
@@ -86,15 +84,6 @@ def geomean_rows(summary: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def rich_table(title: str, header: list[str], rows: list[list[str]]) -> Table:
-    table = Table(title=title, show_lines=False)
-    for index, name in enumerate(header):
-        table.add_column(name, justify="left" if index < 3 else "right")
-    for row in rows:
-        table.add_row(*row)
-    return table
-
-
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     align = ["---" if i < 3 else "---:" for i in range(len(header))]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
@@ -115,7 +104,8 @@ def markdown_report(run: BenchRun, charts: list[str] = ()) -> str:
         f"{_size(machine.get('memory_bytes'))}), {machine.get('os')}, Python {machine.get('python')}, "
         f"onnxruntime {machine.get('packages', {}).get('onnxruntime')}, {machine.get('c_compiler')}; "
         f"source {str(machine.get('git_commit'))[:12]}{' (uncommitted changes)' if machine.get('git_dirty') else ''}; "
-        f"{machine.get('time_utc')}.",
+        f"{machine.get('time_utc')}; load average {machine.get('load_average')} at the start, "
+        f"{machine.get('load_average_end')} at the end.",
         "",
         "Times are per inference, medians of "
         f"{settings.get('repeats')} repeats after {settings.get('warmup')} warm-up run(s); "

@@ -1,20 +1,20 @@
 """The secure configurations: partition + lower a model at a budget, then time it in the simulator.
 
-    measurement = time_in_simulator("squeezenet", model, feeds, 8 << 20, BY_NAME["ours"], work_dir,
-                                    repeats=5, warmup=1, switch_model=WorldSwitchModel())
+    measurement = time_in_simulator("squeezenet", compacted, feeds, expected, 8 << 20, BY_NAME["ours"],
+                                    work_dir, repeats=5, warmup=1, switch_model=WorldSwitchModel())
 
-Build (not timed): compact (`compaction_pipeline`, as `lower` does), partition with the
-configuration's strategy (`partition_model`), lower every partition to its body and seal the bodies
-into a device bundle (`passes.lower.pipeline`) under a fresh random key, in a temporary directory
-below `work_dir` that is removed afterwards.  A budget the partitioner cannot meet becomes an
+Build (not timed), from the compacted model: partition with the configuration's strategy
+(`partition_model`), lower every partition to its body and seal the bodies into a device bundle
+(`passes.lower.pipeline`) under a fresh random key, in a temporary directory below `work_dir` that
+is removed afterwards.  A budget the partitioner cannot meet becomes an
 "infeasible" measurement carrying its message (which names the smallest budget that works).
 
 Run (timed): one simulated device provisioned with the key; each inference is the protocol a
 device runs — open model, write the input, load (copy + decrypt + validate) and run every
 partition in order, read the output — and the simulator's counters give, per inference, the load
 and compute seconds of every partition, the TA invocations (world switches) and the TEE_Malloc
-high-water mark.  The first inference's outputs are compared with onnxruntime's on the same model
-(`max_rel_error` in the measurement): a benchmark of wrong answers would be worthless.
+high-water mark.  The first inference's outputs are compared with `expected`, onnxruntime's on the
+same model (`max_rel_error` in the measurement): a benchmark of wrong answers would be worthless.
 """
 from __future__ import annotations
 
@@ -26,11 +26,9 @@ from typing import Mapping
 import numpy as np
 import onnx
 
-from ..compact import compaction_pipeline
 from ..errors import UserError
 from ..lower.keys import generate_key
 from ..lower.pipeline import model_io, parity, partition_bodies, run_in_simulator, seal_bundle
-from ..partition.chain import run_whole
 from ..partition.partitioner import partition_model
 from .configs import Configuration
 from .results import Measurement
@@ -39,17 +37,16 @@ from .timing import repeat_components
 
 
 def build_bundle(model: onnx.ModelProto, budget: int, strategy: str, key: bytes, device_dir: Path):
-    """Compact, partition with `strategy` under `budget`, lower and seal into `device_dir`; returns the
+    """Partition with `strategy` under `budget`, lower and seal into `device_dir`; returns the
     partition result (UserError when the budget is infeasible)."""
-    compacted = compaction_pipeline()(model).model
-    result = partition_model(compacted, budget, strategy=strategy)
-    seal_bundle(partition_bodies(result, compacted), result, compacted, key, device_dir)
+    result = partition_model(model, budget, strategy=strategy)
+    seal_bundle(partition_bodies(result, model), result, model, key, device_dir)
     return result
 
 
-def time_in_simulator(label: str, model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], budget: int,
-                      config: Configuration, work_dir: Path, *, repeats: int, warmup: int,
-                      switch_model: WorldSwitchModel) -> Measurement:
+def time_in_simulator(label: str, model: onnx.ModelProto, feeds: Mapping[str, np.ndarray],
+                      expected: Mapping[str, np.ndarray], budget: int, config: Configuration, work_dir: Path, *,
+                      repeats: int, warmup: int, switch_model: WorldSwitchModel) -> Measurement:
     """One secure configuration of one model at one budget: medians over `repeats` inferences."""
     work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"{label}-{config.name}-", dir=work_dir) as tmp:
@@ -79,5 +76,5 @@ def time_in_simulator(label: str, model: onnx.ModelProto, feeds: Mapping[str, np
                        load_s=samples["load"].median, switches=switches, switch_s=switch_model.seconds(switches),
                        peak_secure_bytes=int(samples["heap_high_water"].max), partitions=len(result.parts),
                        spread={k: samples[k].to_json() for k in ("compute", "load")}, per_partition=per_partition,
-                       max_rel_error=parity(runs[0][0], run_whole(model, feeds)).worst_rel,
+                       max_rel_error=parity(runs[0][0], expected).worst_rel,
                        region_bytes=timed[0].region_bytes, bytes_into_ta=timed[0].bytes_in)

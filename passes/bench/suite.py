@@ -4,8 +4,10 @@
 
 Per model, two variants are prepared once: the model as given (`ort`, `layerwise`, `partitioned`)
 and its pruned version (`pruned-layerwise`, `ours`, see `pruned.py`; cached under the output
-directory).  Each variant's static figures (MACs, weight bytes) and, for a model trained on a data
-set, its top-1 accuracy on that set's test split (onnxruntime) are measured once.  `ort` does not
+directory).  Each variant is compacted once (`compaction_pipeline`, as `lower` does: the TEE runs
+the compacted graph, `ort` the model as given); its onnxruntime outputs on the benchmark input (the
+reference the simulator's outputs are checked against), static figures (MACs, weight bytes) and,
+for a model trained on a data set, its top-1 accuracy on that set's test split are measured once.  `ort` does not
 depend on the budget: it is timed once per model and reported at every budget.  The secure
 configurations are lowered and timed in the simulator at each budget (`secure_runner.py`); a
 budget too small for a configuration is recorded as infeasible, with the reason, and the run goes on.
@@ -16,6 +18,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
+import numpy as np
 import onnx
 from tqdm import tqdm
 
@@ -23,10 +26,12 @@ import models
 from ..analysis.macs import model_macs
 from ..analysis.shapes import infer_static_shapes
 from ..analysis.weights import weight_bytes
+from ..compact import compaction_pipeline
 from ..errors import UserError
+from ..partition.chain import run_whole
 from ..sizes import format_size
 from .inputs import benchmark_feeds
-from .machine import machine_info
+from .machine import load_average, machine_info
 from .ort_runner import time_onnxruntime
 from .pruned import pruned_model
 from .results import BenchRun, Measurement
@@ -36,9 +41,12 @@ from .settings import BenchSettings
 
 @dataclass
 class Variant:
-    """A model as configurations deploy it (unpruned or pruned), with its static figures."""
+    """A model as configurations deploy it (unpruned or pruned): as given (what `ort` runs), compacted
+    (what the TEE runs), its onnxruntime outputs on the benchmark input, and its static figures."""
 
     model: onnx.ModelProto
+    compacted: onnx.ModelProto
+    expected: dict[str, np.ndarray]
     macs: int
     weight_bytes: int
     accuracy: float | None
@@ -57,12 +65,13 @@ def dataset_of(name: str) -> str | None:
     return metrics[name]["dataset"]
 
 
-def _variant(model: onnx.ModelProto, dataset: str | None, accuracy_limit: int | None) -> Variant:
+def _variant(model: onnx.ModelProto, feeds, dataset: str | None, accuracy_limit: int | None) -> Variant:
     accuracy = None
     if dataset is not None:
         from models.datasets import evaluate_accuracy
         accuracy = evaluate_accuracy(model, dataset, "test", limit=accuracy_limit)
-    return Variant(model, sum(model_macs(model, infer_static_shapes(model)).values()), weight_bytes(model), accuracy)
+    return Variant(model, compaction_pipeline()(model).model, run_whole(model, feeds),
+                   sum(model_macs(model, infer_static_shapes(model)).values()), weight_bytes(model), accuracy)
 
 
 def _ort_measurement(name: str, variant: Variant, feeds, settings: BenchSettings) -> Measurement:
@@ -89,7 +98,7 @@ def run_benchmark(settings: BenchSettings, command: str, *, progress: bool = Tru
                 bar.set_postfix_str(f"{label}: {'pruning' if pruned else 'preparing'}")
                 source = pruned_model(label, model, dataset, settings.pruning, settings.out_dir / "pruned",
                                       seed=settings.seed) if pruned else model
-                variants[pruned] = _variant(source, dataset, settings.accuracy_limit)
+                variants[pruned] = _variant(source, feeds, dataset, settings.accuracy_limit)
             return variants[pruned]
 
         ort_done: Measurement | None = None
@@ -101,12 +110,13 @@ def run_benchmark(settings: BenchSettings, command: str, *, progress: bool = Tru
                     ort_done = ort_done or _ort_measurement(label, chosen, feeds, settings)
                     measurement = dataclasses.replace(ort_done, budget=budget)
                 else:
-                    measurement = time_in_simulator(label, chosen.model, feeds, budget, config, settings.out_dir,
-                                                    repeats=settings.repeats, warmup=settings.warmup,
-                                                    switch_model=settings.switch_model)
+                    measurement = time_in_simulator(label, chosen.compacted, feeds, chosen.expected, budget, config,
+                                                    settings.out_dir, repeats=settings.repeats,
+                                                    warmup=settings.warmup, switch_model=settings.switch_model)
                     measurement.accuracy, measurement.macs = chosen.accuracy, chosen.macs
                     measurement.weight_bytes = chosen.weight_bytes
                 run.measurements.append(measurement)
                 bar.update()
     bar.close()
+    run.machine["load_average_end"] = load_average()
     return run

@@ -12,16 +12,15 @@ import argparse
 import shlex
 from pathlib import Path
 
-from rich.console import Console
-
 from ..bench.charts import write_charts
 from ..bench.configs import select_configurations
-from ..bench.report import geomean_rows, markdown_report, rich_table, summary_rows, write_json
+from ..bench.report import geomean_rows, markdown_report, summary_rows, write_json
 from ..bench.results import summarise
 from ..bench.settings import BenchSettings, PruningSettings
 from ..bench.switches import DEFAULT_SWITCH_COST_MS, WorldSwitchModel
 from ..errors import UserError
 from ..sizes import parse_size
+from .common import console, table
 
 DEFAULT_BUDGETS = "8MiB,16MiB,32MiB"
 QUICK_MODELS = ["lenet5_fmnist"]
@@ -129,8 +128,9 @@ def run(args: argparse.Namespace) -> int:
     charts = write_charts(result, settings.out_dir)
     write_json(result, settings.out_dir / "results.json")
     (settings.out_dir / "results.md").write_text(markdown_report(result, [c.name for c in charts]))
-    console = Console()
-    console.print(rich_table("Total time per inference (ms)", *summary_rows(result)))
-    console.print(rich_table("Speed-ups (geometric means)", *geomean_rows(summarise(result.measurements))))
-    console.print(f"Results: {settings.out_dir}/results.md, results.json and {len(charts)} charts")
+    out = console()
+    for title, (header, rows) in (("Total time per inference (ms)", summary_rows(result)),
+                                  ("Speed-ups (geometric means)", geomean_rows(summarise(result.measurements)))):
+        out.print(table(title, header, rows, right=set(range(2, len(header)))))
+    out.print(f"Results: {settings.out_dir}/results.md, results.json and {len(charts)} charts")
     return 0
