@@ -1,6 +1,7 @@
 """Lower a model and run its bodies in the host build of the interpreter (shared by the lowering tests)."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,10 +17,11 @@ _LIBRARY: InterpLibrary | None = None
 
 
 def library() -> InterpLibrary:
-    """The host interpreter library, built once per test process."""
+    """The host interpreter library, built once per test process (with ASan + UBSan when
+    ONNX_TEE_SANITIZE=1; the process must then preload the ASan runtime)."""
     global _LIBRARY
     if _LIBRARY is None:
-        _LIBRARY = InterpLibrary.build()
+        _LIBRARY = InterpLibrary.build(sanitize=os.environ.get("ONNX_TEE_SANITIZE") == "1")
     return _LIBRARY
 
 
