@@ -114,7 +114,7 @@ def test_reports_json_roundtrip_markdown_and_charts(tmp_path):
     assert row_a8[:2] == ["a", "8.00 MiB"] and row_a8[-2] == f"{0.110 / 0.018:.2f}x"
     assert "infeasible" in rows[1]
     charts = write_charts(run, tmp_path)
-    assert {p.name for p in charts} == {"time_8.00MiB.png", "time_16.00MiB.png", "speedup_vs_budget.png",
+    assert {p.name for p in charts} == {"time_8MiB.png", "time_16MiB.png", "speedup_vs_budget.png",
                                         "accuracy_vs_flops.png"}
     for chart in charts:
         assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 5000

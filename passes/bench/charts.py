@@ -1,6 +1,6 @@
 """PNG charts of a benchmark (matplotlib, Agg backend):
 
-- `time_<budget>.png`: per model, one stacked bar per configuration — compute, load, world switches;
+- `time_<budget>.png` (e.g. `time_8MiB.png`): per model, one stacked bar per configuration — compute, load, world switches;
 - `speedup_vs_budget.png`: ours' speed-up over layerwise against the budget, per model and as the
   geometric mean;
 - `accuracy_vs_flops.png`: top-1 accuracy against FLOPs (2 x multiply-accumulates) of the unpruned
@@ -120,9 +120,17 @@ def accuracy_flops_chart(run: BenchRun, path: Path) -> Path | None:
     return path
 
 
+def budget_tag(budget: int) -> str:
+    """`8MiB`, `256KiB`, or plain bytes: for file names."""
+    for unit, size in (("MiB", 2**20), ("KiB", 2**10)):
+        if budget % size == 0:
+            return f"{budget // size}{unit}"
+    return str(budget)
+
+
 def write_charts(run: BenchRun, out_dir: Path) -> list[Path]:
     """Every chart of `run` into `out_dir`; returns the files written."""
-    written = [time_breakdown_chart(run, budget, out_dir / f"time_{format_size(budget).replace(' ', '')}.png")
+    written = [time_breakdown_chart(run, budget, out_dir / f"time_{budget_tag(budget)}.png")
                for budget in sorted({m.budget for m in run.measurements})]
     written.append(speedup_chart(run, out_dir / "speedup_vs_budget.png"))
     accuracy = accuracy_flops_chart(run, out_dir / "accuracy_vs_flops.png")

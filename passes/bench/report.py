@@ -59,13 +59,35 @@ def _status(m: Measurement | None) -> str:
 def breakdown_rows(run: BenchRun) -> tuple[list[str], list[list[str]]]:
     """Every measurement with its components."""
     header = ["model", "budget", "config", "compute ms", "load ms", "switches", "switch ms", "total ms",
-              "peak secure", "partitions", "accuracy", "status"]
+              "peak secure", "partitions", "accuracy", "sim vs ort error", "status"]
     rows = []
     for m in run.measurements:
         rows.append([m.model, _size(m.budget), m.config, _ms(m.compute_s), _ms(m.load_s),
                      "—" if m.switches is None else str(m.switches), _ms(m.switch_s), _ms(m.total_s),
                      _size(m.peak_secure_bytes), "—" if m.partitions is None else str(m.partitions),
-                     _pct(m.accuracy), m.status])
+                     _pct(m.accuracy), "—" if m.max_rel_error is None else f"{m.max_rel_error:.1e}", m.status])
+    return header, rows
+
+
+def _arrow(a, b, fmt) -> str:
+    return f"{fmt(a)} → {fmt(b)}"
+
+
+def explain_rows(run: BenchRun, slower: str = "layerwise", faster: str = "ours") -> tuple[list[str], list[list[str]]]:
+    """Per (model, budget) where both ran: what changes from `slower` to `faster` — partitions, MACs,
+    weights, and each time component — beside the resulting speed-up."""
+    header = ["model", "budget", "partitions", "MACs", "weights", "compute ms", "load ms", "switches",
+              f"{faster} vs {slower}"]
+    rows = []
+    for (model, budget), cells in group_cells(run.measurements).items():
+        a, b = cells.get(slower), cells.get(faster)
+        if a is None or b is None or not a.ok or not b.ok:
+            continue
+        rows.append([model, _size(budget), _arrow(a.partitions, b.partitions, str),
+                     _arrow(a.macs, b.macs, lambda v: "—" if v is None else f"{v / 1e6:,.1f} M"),
+                     _arrow(a.weight_bytes, b.weight_bytes, _size), _arrow(a.compute_s, b.compute_s, _ms),
+                     _arrow(a.load_s, b.load_s, _ms), _arrow(a.switches, b.switches, str),
+                     _x(ratio(cells, slower, faster))])
     return header, rows
 
 
@@ -116,6 +138,10 @@ def markdown_report(run: BenchRun, charts: list[str] = ()) -> str:
         "## Speed-up (geometric means; ratio = slower total / faster total)",
         "",
         markdown_table(*geomean_rows(summary)),
+        "",
+        "## Where the speed-up of `ours` over `layerwise` comes from",
+        "",
+        markdown_table(*explain_rows(run)),
         "",
         "## Total time per inference (ms)",
         "",
