@@ -6,7 +6,8 @@
  *   mode 0, "body": struct body_case, then a partition body.  The harness seals the body with the
  *     fuzzing key exactly as `lower` would (AES-256-GCM blob + authenticated manifest listing its
  *     SHA-256), so every mutation of the body reaches the validator and, if accepted, the interpreter.
- *     The region size is the body header's own (clamped to 8 MiB); offsets are taken modulo it.
+ *     The region size is the body header's own (256 KiB when that is not in 64 B..2 MiB); offsets
+ *     are taken modulo it.
  *   mode 1, "envelope": uint16 manifest length, the manifest, then the blob, all raw: the
  *     unauthenticated parsing of manifests, blob headers and chunk streams.
  * The seed corpus (corpus/) holds real lowered partitions (make_corpus.py).  Build and run:
@@ -24,8 +25,9 @@
 #include "onnx_tee_ta.h"
 #include "sim.h"
 
-#define MAX_REGION (8u << 20)
-#define MAX_BODY (8u << 20)
+#define MAX_REGION (2u << 20)
+#define MAX_BODY (2u << 20)
+#define FALLBACK_REGION (256u << 10)
 
 struct body_case {
 	uint8_t mode;          /* 0 */
@@ -112,7 +114,7 @@ static void fuzz_body(const uint8_t *data, size_t size)
 	region = body_len >= 52 ? read_u32(body + 48) : 0;   /* rt_body_header.region_size */
 	region = (region + 63) & ~63ull;
 	if (region < 64 || region > MAX_REGION)
-		region = MAX_REGION;
+		region = FALLBACK_REGION;
 	chunk = (size_t)64 << (c.chunk_log2 % 11);
 	if (chunk > region)
 		chunk = (size_t)region;
