@@ -62,7 +62,8 @@ size_t kern_scratch_bytes_conv(const kern_conv_geom *g)
     return kdim * pix * sizeof(float);
 }
 
-/* Rows [k0, k0 + kb) x pixels [p0, p0 + nb) of the group's im2col matrix into dst[kb][nb]. */
+/* Rows [k0, k0 + kb) x pixels [p0, p0 + nb) of the group's im2col matrix into dst, packed in KERN_NR-wide
+ * panels (kern_gemm_packed_acc's layout); each row is assembled in a KERN_NC-float stack buffer first. */
 static void im2col_tile(const kern_conv_geom *g, const float *xg, size_t k0, size_t kb, size_t p0, size_t nb,
                         float *dst)
 {
@@ -72,8 +73,8 @@ static void im2col_tile(const kern_conv_geom *g, const float *xg, size_t k0, siz
         const size_t kk = k0 + r, ci = kk / khw, ki = (kk % khw) / g->kernel_w, kj = kk % g->kernel_w;
         const float *xc = xg + ci * hw_in;
         const size_t off_w = kj * g->dilation_w;
-        float *d = dst + r * nb;
-        size_t oh = p0 / g->w_out, ow = p0 % g->w_out, col = 0;
+        float d[KERN_NC];
+        size_t oh = p0 / g->w_out, ow = p0 % g->w_out, col = 0, q;
         while (col < nb) {
             const size_t seg = kmin(g->w_out - ow, nb - col);
             const size_t ihp = oh * g->stride_h + ki * g->dilation_h;
@@ -101,6 +102,10 @@ static void im2col_tile(const kern_conv_geom *g, const float *xg, size_t k0, siz
             col += seg;
             ow = 0;
             oh++;
+        }
+        for (q = 0; q < nb; q += KERN_NR) {
+            const size_t w = kmin(KERN_NR, nb - q);
+            memcpy(dst + q * kb + r * w, d + q, w * sizeof(float));
         }
     }
 }
@@ -186,7 +191,7 @@ kern_status kern_conv(const kern_conv_geom *g, const float *x, const float *w, c
                     for (k0 = 0; k0 < kdim; k0 += KERN_KC) {
                         const size_t kb = kmin(KERN_KC, kdim - k0);
                         im2col_tile(g, xg, k0, kb, p0, nb, scratch);
-                        kern_gemm_acc(cout_g, nb, kb, wg + k0, kdim, 1, scratch, nb, yg + p0, pix);
+                        kern_gemm_packed_acc(cout_g, nb, kb, wg + k0, kdim, 1, scratch, yg + p0, pix);
                     }
                 }
             }

@@ -1,10 +1,11 @@
 /*
  * gemm.c - matrix products: the blocked GEMM engine, Gemm and MatMul.
  *
- * Engine: C += A B with B's rows contiguous.  Loops: N in KERN_NC-column blocks, K in KERN_KC-deep
- * blocks (a KC x NC block of B is ~128 KiB and stays in L2 while every row panel of A streams past it),
- * then a 4 x 16 register-blocked micro-kernel whose fixed-trip inner loop gcc -O3 turns into vector FMAs
- * (SSE/AVX on x86-64, NEON on AArch64) with the 64 accumulators kept in registers.
+ * Engine: C += A B by a 4 x 16 register-blocked micro-kernel whose fixed-trip inner loop gcc -O3 turns
+ * into vector multiply-adds (SSE/AVX on x86-64, NEON on AArch64) with the 64 accumulators in registers.
+ * B comes either packed (a KC x NC block in 16-column panels, each panel kb x 16 contiguous: the
+ * micro-kernel streams it sequentially from L1/L2; im2col and transposed Gemm build these in scratch)
+ * or in place with rows ldb apart (1x1 convolutions, MatMul, Gemm without transB: no scratch).
  * Gemm with transB: small M (< KERN_GEMM_PACK_MIN_M, e.g. a batch-1 fully connected layer) takes dot
  * products along B's contiguous rows with 16 independent partial sums (vectorisable without
  * reassociating float math); larger M packs transposed KC x NC blocks of B into scratch.
@@ -14,7 +15,7 @@
 #include "internal.h"
 
 #define MR 4
-#define NR 16
+#define NR KERN_NR
 #define DOT_LANES 16
 
 static void micro_full(size_t kc, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb, float *c,
@@ -59,29 +60,46 @@ static void row_kernel(size_t n, size_t kc, const float *a, size_t a_cs, const f
     }
 }
 
+/* Unpacked B (rows ldb apart): each 16-column slice of a KU-deep block is swept by every row panel
+ * of A while it sits in L1 (KU rows x 64 bytes = 8 KiB, small enough to survive the cache-set
+ * conflicts a large power-of-two-ish ldb causes). */
+#define KU 128
+
 void kern_gemm_acc(size_t m, size_t n, size_t k, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb,
                    float *c, size_t ldc)
 {
     size_t j0, p0, i, j;
     for (j0 = 0; j0 < n; j0 += KERN_NC) {
         const size_t nb = kmin(KERN_NC, n - j0);
-        for (p0 = 0; p0 < k; p0 += KERN_KC) {
-            const size_t kb = kmin(KERN_KC, k - p0);
+        for (p0 = 0; p0 < k; p0 += KU) {
+            const size_t kb = kmin(KU, k - p0);
             const float *bb = b + p0 * ldb + j0;
-            for (i = 0; i + MR <= m; i += MR) {
-                const float *ai = a + i * a_rs + p0 * a_cs;
-                float *ci = c + i * ldc + j0;
-                for (j = 0; j + NR <= nb; j += NR)
-                    micro_full(kb, ai, a_rs, a_cs, bb + j, ldb, ci + j, ldc);
-                if (j < nb) {
-                    size_t r;
-                    for (r = 0; r < MR; r++)
-                        row_kernel(nb - j, kb, ai + r * a_rs, a_cs, bb + j, ldb, ci + r * ldc + j);
-                }
+            const float *ap = a + p0 * a_cs;
+            float *cb = c + j0;
+            for (j = 0; j + NR <= nb; j += NR) {
+                for (i = 0; i + MR <= m; i += MR)
+                    micro_full(kb, ap + i * a_rs, a_rs, a_cs, bb + j, ldb, cb + i * ldc + j, ldc);
+                for (; i < m; i++)
+                    row_kernel(NR, kb, ap + i * a_rs, a_cs, bb + j, ldb, cb + i * ldc + j);
             }
-            for (; i < m; i++)
-                row_kernel(nb, kb, a + i * a_rs + p0 * a_cs, a_cs, bb, ldb, c + i * ldc + j0);
+            if (j < nb)
+                for (i = 0; i < m; i++)
+                    row_kernel(nb - j, kb, ap + i * a_rs, a_cs, bb + j, ldb, cb + i * ldc + j);
         }
+    }
+}
+
+void kern_gemm_packed_acc(size_t m, size_t nb, size_t kb, const float *a, size_t a_rs, size_t a_cs, const float *bp,
+                          float *c, size_t ldc)
+{
+    size_t i, j;
+    for (j = 0; j < nb; j += NR) {
+        const size_t w = kmin(NR, nb - j);
+        const float *panel = bp + j * kb;
+        for (i = 0; i + MR <= m && w == NR; i += MR)
+            micro_full(kb, a + i * a_rs, a_rs, a_cs, panel, NR, c + i * ldc + j, ldc);
+        for (; i < m; i++)
+            row_kernel(w, kb, a + i * a_rs, a_cs, panel, w, c + i * ldc + j);
     }
 }
 
@@ -139,10 +157,12 @@ kern_status kern_gemm(const kern_gemm_attr *at, const float *a, const float *b, 
                 const size_t kb = kmin(KERN_KC, k - p0);
                 for (j = 0; j < nb; j++) {
                     const float *src = b + (j0 + j) * k + p0;
+                    const size_t q = j / KERN_NR * KERN_NR, w = kmin(KERN_NR, nb - q);
+                    float *dst = scratch + q * kb + (j - q);
                     for (p = 0; p < kb; p++)
-                        scratch[p * nb + j] = src[p];
+                        dst[p * w] = src[p];
                 }
-                kern_gemm_acc(m, nb, kb, a + p0 * a_cs, a_rs, a_cs, scratch, nb, y + j0, n);
+                kern_gemm_packed_acc(m, nb, kb, a + p0 * a_cs, a_rs, a_cs, scratch, y + j0, n);
             }
         }
     }

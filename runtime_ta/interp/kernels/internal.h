@@ -32,6 +32,8 @@ static inline int kmul4(size_t a, size_t b, size_t c, size_t d, size_t *r)
     return kmul3(a, b, c, &t) && kmul(t, d, r);
 }
 
+#define KERN_NR 16 /* columns of the GEMM micro-kernel = width of a packed B panel */
+
 static inline size_t kmin(size_t a, size_t b) { return a < b ? a : b; }
 
 /* The index range [*lo, *hi) of o in [0, n) with pad <= o * stride + off < pad + len (stride >= 1):
@@ -56,5 +58,10 @@ int kern_strides(const kern_shape *s, size_t *strides);
  * Cache-blocked, register-blocked; the caller initialises C.  Defined in gemm.c. */
 void kern_gemm_acc(size_t m, size_t n, size_t k, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb,
                    float *c, size_t ldc);
+
+/* C[m x nb] (row stride ldc) += A B for one KC x NC block of B packed in KERN_NR-column panels: panel q
+ * (columns q*NR .. q*NR + w - 1, w = min(NR, nb - q*NR)) holds B(p, q*NR + t) at bp[q*NR*kb + p*w + t]. */
+void kern_gemm_packed_acc(size_t m, size_t nb, size_t kb, const float *a, size_t a_rs, size_t a_cs, const float *bp,
+                          float *c, size_t ldc);
 
 #endif
