@@ -1,6 +1,6 @@
 """Bad input to inspect / compact / lower: one clear line on stderr, exit 2, input untouched.
 
-The matrix runs `cli.main` in-process; the zoo-name and --debug cases run the real script."""
+The matrix runs `cli.main` in-process; a few cases run the real script."""
 from __future__ import annotations
 
 import hashlib
@@ -93,11 +93,16 @@ def test_bad_model_file_gives_one_line_and_exit_2(case, command, tmp_path, capsy
 
 
 @pytest.mark.parametrize("command", ["inspect", "compact", "lower"])
-def test_unknown_zoo_name(command, tmp_path):
-    done = subprocess.run([sys.executable, CLI, *arguments(command, "resnet51", tmp_path)], capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 2
-    assert done.stderr.count("\n") == 1 and "unknown model 'resnet51'" in done.stderr and "resnet50" in done.stderr
+def test_unknown_zoo_name(command, tmp_path, capsys):
+    assert cli.main(arguments(command, "resnet51", tmp_path)) == 2
+    stderr = capsys.readouterr().err
+    assert stderr.count("\n") == 1 and "unknown model 'resnet51'" in stderr and "resnet50" in stderr
+
+
+def test_the_script_itself_exits_2_with_one_line(tmp_path):
+    done = subprocess.run([sys.executable, CLI, "inspect", str(truncated(tmp_path))], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
 
 
 def test_dynamic_dims_pass_once_the_shape_is_given(tmp_path):
