@@ -101,3 +101,12 @@ def test_compaction_reaches_a_fixed_point_and_records_every_pass():
     assert pipeline.records[0].bytes_before > pipeline.records[-1].bytes_after
     again = compaction_pipeline()(compacted)
     assert not again.modified
+
+
+@pytest.mark.parametrize("name", models.trained_names())
+def test_compaction_of_the_trained_models_keeps_outputs(name):
+    original = models.load(name)
+    compacted = compaction_pipeline()(original).model
+    assert_same_outputs(original, compacted, rtol=1e-5, atol=1e-5)
+    validate_model(compacted)
+    assert not op_counts(compacted).keys() & {"Constant", "Dropout", "Identity"}
