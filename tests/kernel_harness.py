@@ -32,7 +32,8 @@ from passes.analysis.spatial import window_geometry  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 INTERP = ROOT / "runtime_ta" / "interp"
-CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared")
+CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared",
+          *os.environ.get("ONNX_TEE_KERNEL_CFLAGS", "").split())  # e.g. sanitizers, see test_kernels_sanitized
 MAX_RANK = 6
 GUARD = 64  # float32 guard cells after scratch and outputs
 GUARD_VALUE = np.float32(-7.25e13)
