@@ -149,8 +149,9 @@ typedef enum { KERN_POOL_MAX, KERN_POOL_AVG } kern_pool_kind;
 /* MaxPool / AveragePool on x [batch, c_in, h_in, w_in] -> y [batch, c_in, h_out, w_out] (c_out = c_in,
  * group ignored).  The output size encodes ceil_mode: the last window may start inside the
  * padded input and run past its end; such a window only covers the part inside [-pad, in + pad_end).
- * count_include_pad: the divisor counts padding cells inside [-pad, in + pad_end) (ONNX semantics),
- * otherwise only real cells.  A window with no real cell gives 0 (avg) / -inf (max). */
+ * count_include_pad: the divisor counts padding cells inside [-pad, in + pad_end) (onnxruntime's
+ * semantics), otherwise only real cells.  A window with no real cell gives 0 (avg) / -FLT_MAX (max).
+ * The output size is taken as given (only in-range cells are ever read); spatial.py computes it. */
 kern_status kern_pool(kern_pool_kind kind, int count_include_pad, const kern_conv_geom *g, const float *x,
                       float *y);
 
