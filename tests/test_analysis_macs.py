@@ -4,7 +4,6 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-import onnx
 import pytest
 from hypothesis import given, settings, strategies as st
 from onnx import helper, numpy_helper

@@ -66,7 +66,8 @@ def no_shape_rule(tmp: Path) -> Path:
 CASES = {
     "not-onnx": (not_onnx, ("inspect", "compact", "lower"), "not a valid ONNX model"),
     "truncated": (truncated, ("inspect", "compact", "lower"), "truncated"),
-    "missing-external-data": (missing_external_data, ("inspect", "compact", "lower"), "external weight data is missing"),
+    "missing-external-data": (missing_external_data, ("inspect", "compact", "lower"),
+                              "external weight data is missing"),
     "dynamic-dims": (dynamic, ("inspect", "lower"), "--input-shape x:"),
     "no-shape-rule": (no_shape_rule, ("inspect", "lower"), "Frobnicate"),
 }
