@@ -81,10 +81,16 @@ def build_dir() -> Path:
     return Path(os.environ.get("ONNX_TEE_BUILD", ROOT / "build"))
 
 
-def build_simulator(*, sanitize: bool = False) -> Path:
+def sanitizing() -> bool:
+    """True when ONNX_TEE_SANITIZE=1: use the ASan + UBSan build of the simulator."""
+    return os.environ.get("ONNX_TEE_SANITIZE") == "1"
+
+
+def build_simulator(*, sanitize: bool | None = None) -> Path:
     """Build (incrementally) the simulator library and CLI; returns their directory.
 
     A lock file serialises concurrent builds (parallel test workers share the build directory)."""
+    sanitize = sanitizing() if sanitize is None else sanitize
     out = build_dir() / ("sim-asan" if sanitize else "sim")
     out.mkdir(parents=True, exist_ok=True)
     cmd = ["make", "-s", "-C", str(SIM_DIR), f"BUILD={out}"] + (["SANITIZE=1"] if sanitize else [])
@@ -101,8 +107,7 @@ _LIBS: dict[bool, ctypes.CDLL] = {}
 
 def load_library(*, sanitize: bool | None = None) -> ctypes.CDLL:
     """The simulator library of this process (built first if missing or stale)."""
-    if sanitize is None:
-        sanitize = os.environ.get("ONNX_TEE_SANITIZE") == "1"
+    sanitize = sanitizing() if sanitize is None else sanitize
     if sanitize in _LIBS:
         return _LIBS[sanitize]
     lib = ctypes.CDLL(str(build_simulator(sanitize=sanitize) / LIB_NAME))

@@ -1,0 +1,63 @@
+"""The simulator test suite under AddressSanitizer + UndefinedBehaviorSanitizer, and a fuzzing smoke run.
+
+The sanitised suite runs in a child pytest with ONNX_TEE_SANITIZE=1 (passes/lower/sim.py then loads
+the ASan + UBSan build of the TA, interpreter and shims) and libasan preloaded into Python; any
+sanitizer report aborts the child.  The smoke run is `make fuzz` for 20 seconds from the seeds.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from passes.lower.sim import SIM_DIR, build_dir, build_simulator
+
+ROOT = Path(__file__).resolve().parents[1]
+SUITE = ["tests/test_sim_runtime.py", "tests/test_security_envelope.py", "tests/test_ta_params.py",
+         "tests/test_security_bitflips.py", "tests/test_security_plaintext.py"]
+
+
+def libasan() -> str | None:
+    if shutil.which("cc") is None:
+        return None
+    path = subprocess.run(["cc", "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
+    return path if os.path.isabs(path) and os.path.exists(path) else None
+
+
+@pytest.mark.skipif(libasan() is None, reason="libasan not installed")
+def test_simulator_suite_under_asan_and_ubsan():
+    lib = build_simulator(sanitize=True) / "libonnxtee_sim.so"
+    symbols = subprocess.run(["nm", "-D", str(lib)], capture_output=True, text=True, check=True).stdout
+    assert "__asan_" in symbols and "__ubsan_" in symbols
+    env = dict(os.environ, ONNX_TEE_SANITIZE="1", LD_PRELOAD=libasan(),
+               ASAN_OPTIONS="detect_leaks=0:abort_on_error=1", UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+                             "-m", "not slow", *SUITE], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=900)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert " passed" in result.stdout and "failed" not in result.stdout
+
+
+def libfuzzer_available() -> bool:
+    if shutil.which("clang") is None:
+        return False
+    probe = subprocess.run(["clang", "-fsanitize=fuzzer", "-x", "c", "-", "-o", os.devnull],
+                           input="#include <stdint.h>\n#include <stddef.h>\n"
+                                 "int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return 0; }\n",
+                           capture_output=True, text=True)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not libfuzzer_available(), reason="clang with libFuzzer not installed")
+def test_fuzz_smoke_run():
+    out = build_dir() / "sim-fuzz"
+    result = subprocess.run(["make", "-s", "-C", str(SIM_DIR), f"BUILD={out}", "fuzz", "FUZZ_SECONDS=20"],
+                            capture_output=True, text=True, timeout=600)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-4000:]
+    assert "DONE" in log and "ERROR:" not in log
+    assert not any((out / "fuzz-artifacts").iterdir())
