@@ -65,6 +65,36 @@ def assert_same_outputs(reference: onnx.ModelProto, candidate: onnx.ModelProto, 
         np.testing.assert_allclose(actual[name], value, rtol=rtol, atol=atol, err_msg=f"output {name}")
 
 
+def assert_outputs_close(expected: dict[str, np.ndarray], actual: dict[str, np.ndarray], *,
+                         rtol: float = 1e-5, scaled_atol: float = 1e-5) -> None:
+    """Outputs agree to `rtol`, with an absolute floor of `scaled_atol` times the output's largest
+    magnitude (a pass that rounds per-channel factors once differs absolutely where outputs cancel)."""
+    assert set(actual) == set(expected), f"outputs differ: {sorted(actual)} vs {sorted(expected)}"
+    for name, value in expected.items():
+        scale = float(np.max(np.abs(value))) if value.size else 1.0
+        np.testing.assert_allclose(actual[name], value, rtol=rtol, atol=scaled_atol * (scale or 1.0), err_msg=name)
+
+
+def simulated_peak_bytes(order, infos, inputs, outputs, weights) -> int:
+    """Reference peak for liveness tests: walk the order, allocate a node's outputs when it runs
+    (its inputs still held), free a tensor after its last reader unless it is a graph output."""
+    readers: dict[str, int] = {}
+    for node in order:
+        for name in set(node.input) - set(weights):
+            readers[name] = readers.get(name, 0) + 1
+    alive = set(inputs)
+    peak = sum(infos[t].nbytes for t in alive)
+    for node in order:
+        alive |= {name for name in node.output if name}
+        peak = max(peak, sum(infos[t].nbytes for t in alive))
+        for name in set(node.input) - set(weights):
+            readers[name] -= 1
+        for name in list(alive):
+            if readers.get(name, 0) == 0 and name not in outputs:
+                alive.discard(name)
+    return peak
+
+
 def make_model(nodes, inputs, outputs, initializers=(), *, opset: int = 17, ir_version: int = 8) -> onnx.ModelProto:
     """A checked model from helper-made parts; `inputs`/`outputs` are (name, shape) pairs (float32).
 

@@ -12,7 +12,7 @@ from onnx import helper
 from passes.analysis.liveness import (GraphBoundary, live_bytes_per_step, model_peak_live_bytes,
                                       optimal_order_peak, peak_live_bytes, tensor_lifetimes)
 from passes.analysis.shapes import TensorInfo, infer_static_shapes
-from conftest import make_model
+from conftest import make_model, simulated_peak_bytes
 
 F32 = np.dtype(np.float32)
 
@@ -49,25 +49,6 @@ def random_graphs(draw, max_nodes: int = 7):
     return nodes, sizes, inputs, outputs, weights
 
 
-def simulated_peak(order, infos, inputs, outputs, weights) -> int:
-    """Reference: allocate outputs when a node runs, free a tensor after its last reader."""
-    readers = {}
-    for node in order:
-        for name in set(node.input) - set(weights):
-            readers[name] = readers.get(name, 0) + 1
-    alive = set(inputs)
-    peak = sum(infos[t].nbytes for t in alive)
-    for node in order:
-        alive |= set(node.output)
-        peak = max(peak, sum(infos[t].nbytes for t in alive))
-        for name in set(node.input) - set(weights):
-            readers[name] -= 1
-        for name in list(alive):
-            if readers.get(name, 0) == 0 and name not in outputs:
-                alive.discard(name)
-    return peak
-
-
 def dependency_graph(nodes) -> nx.DiGraph:
     producer = {o: n.name for n in nodes for o in n.output}
     graph = nx.DiGraph()
@@ -86,7 +67,7 @@ def test_peak_of_every_topological_order_matches_simulation(graph):
     for names in itertools.islice(nx.all_topological_sorts(dependency_graph(nodes)), 500):
         order = [by_name[n] for n in names]
         peak = peak_live_bytes(order, infos, **boundary)
-        assert peak == simulated_peak(order, infos, inputs, outputs, weights)
+        assert peak == simulated_peak_bytes(order, infos, inputs, outputs, weights)
         peaks.append(peak)
     optimum, best_order = optimal_order_peak(nodes, infos, **boundary)
     assert optimum == min(peaks)

@@ -10,9 +10,9 @@ from onnx import helper
 import cli
 import models
 from models.reference import load_reference
-from test_analysis_liveness import simulated_peak
 from passes.analysis.liveness import GraphBoundary
 from passes.analysis.shapes import infer_static_shapes
+from conftest import simulated_peak_bytes
 
 
 def inspect_json(capsys, *argv) -> dict:
@@ -30,7 +30,7 @@ def test_inspect_resnet50_reports_25_6_m_params_and_the_simulated_peak(capsys):
     assert report["macs"] == 4_089_184_256
     model = models.load("resnet50")
     boundary = GraphBoundary.of_model(model)
-    expected_peak = simulated_peak(list(model.graph.node), infer_static_shapes(model), boundary.inputs,
+    expected_peak = simulated_peak_bytes(list(model.graph.node), infer_static_shapes(model), boundary.inputs,
                                    boundary.outputs, boundary.weights)
     assert report["peak_activation_bytes"] == expected_peak
     assert report["ops"]["Conv"] == 53 and report["ops"]["BatchNormalization"] == 53

@@ -10,17 +10,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from onnx import helper, numpy_helper
 
 from passes import FoldBatchNorm, FoldConstants, MergeAffineChains
-from conftest import make_model, random_inputs, run_ort
+from conftest import assert_outputs_close, make_model, random_inputs, run_ort
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def assert_close(expected: dict, actual: dict) -> None:
-    """rtol 1e-5, with an absolute floor of 1e-5 of the output's scale: folding rounds the
-    per-channel factors once in float32, so outputs that cancel to ~0 differ absolutely."""
-    for name, value in expected.items():
-        scale = float(np.max(np.abs(value))) or 1.0
-        np.testing.assert_allclose(actual[name], value, rtol=1e-5, atol=1e-5 * scale, err_msg=name)
 
 
 def per_channel_shape(draw, channels: int, rank: int) -> tuple[int, ...]:
@@ -95,7 +87,7 @@ def test_fold_batchnorm_keeps_outputs_and_removes_the_chain(case):
     assert [n.op_type for n in folded.model.graph.node] == [model.graph.node[0].op_type]
     onnx.checker.check_model(folded.model, full_check=True)
     feeds = random_inputs(model, seed=1)
-    assert_close(run_ort(model, feeds), run_ort(folded.model, feeds))
+    assert_outputs_close(run_ort(model, feeds), run_ort(folded.model, feeds))
 
 
 @st.composite
@@ -121,7 +113,7 @@ def test_merge_affine_chain_leaves_the_batchnorms_only(case):
     assert ops["Mul"] == ops["Add"] == ops["Sub"] == 0
     assert ops["BatchNormalization"] == 1 + sum(step.op_type == "BatchNormalization" for step in chain)
     feeds = random_inputs(model, seed=2)
-    assert_close(run_ort(model, feeds), run_ort(merged, feeds))
+    assert_outputs_close(run_ort(model, feeds), run_ort(merged, feeds))
 
 
 @st.composite
