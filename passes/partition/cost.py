@@ -1,0 +1,183 @@
+"""Segment costs: the memory a set of nodes needs as one partition, for the partitioner.
+
+The figure follows the memory model (`memory.py`) term by term::
+
+    total = carried + body + max(arena + scratch, staging);   feasible iff total + reserve <= budget
+
+with, for a segment S run after the executed down-closed set D:
+
+- carried = sum of the tensors made by D (or model inputs) that S or a later node reads (or
+  that are model outputs), plus those S makes for later nodes (or model outputs) -- the sum of
+  what must stay resident, i.e. the carried zone without fragmentation;
+- body = `estimate_body_bytes` of S (header + node and tensor records + aligned weights);
+- arena = liveness peak of S's internal tensors, run in the model's topological order
+  restricted to S; a tensor written in place over an internal input (`graph.alias_of`) only
+  adds its bytes after its producing step (the planned arena of the chosen order is at
+  most this plus the offset planner's slack, see `memory.choose_node_order`);
+- scratch = the largest scratch of S's nodes.
+
+`segment_cost(graph, S)` computes it for any node set; `SegmentScanner` computes the same
+figures for the growing segments [i, i+1), [i, i+2), ... of the topological order in
+amortised O(1) numpy operations per tensor, which is what keeps the DP fast.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Collection
+
+import numpy as np
+
+from .graph import PartitionGraph
+from .memory import (BODY_HEADER_BYTES, BODY_NODE_BYTES, BODY_TENSOR_BYTES, RESERVE_BYTES, STAGING_BYTES, align)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The budget and the fixed terms of the memory model."""
+
+    budget: int
+    staging: int = STAGING_BYTES
+    reserve: int = RESERVE_BYTES
+
+
+@dataclass(frozen=True)
+class SegmentCost:
+    weights: int
+    arena: int
+    scratch: int
+    carried: int
+    staging: int
+
+    @property
+    def total(self) -> int:
+        return self.carried + self.weights + max(self.arena + self.scratch, self.staging)
+
+    def fits(self, limits: Limits) -> bool:
+        return self.total + limits.reserve <= limits.budget
+
+
+def body_estimate(node_count: int, name_count: int, weight_bytes: int) -> int:
+    """`memory.estimate_body_bytes` from counts."""
+    return align(BODY_HEADER_BYTES + BODY_NODE_BYTES * node_count + BODY_TENSOR_BYTES * name_count) + weight_bytes
+
+
+def segment_cost(graph: PartitionGraph, segment: Collection[int], limits: Limits,
+                 done: Collection[int] | None = None) -> SegmentCost:
+    """The cost of running `segment` as one partition after the down-closed set `done`
+    (default: the nodes before the segment's first node in topological order)."""
+    members = sorted(segment)
+    inside = set(members)
+    before = set(range(members[0])) if done is None else set(done)
+    weights = {w for v in members for w in graph.node_weights[v]}
+    names = {x for v in members for x in graph.nodes[v].input if x} | \
+            {x for v in members for x in graph.node_outputs[v]}
+    body = body_estimate(len(members), len(names), sum(graph.weight_size[w] for w in weights))
+    carried = 0
+    position = {v: k for k, v in enumerate(members)}
+    profile = np.zeros(len(members) + 1, dtype=np.int64)
+    for name, p in graph.producer.items():
+        readers = graph.consumers.get(name, ())
+        later = name in graph.model_outputs or any(c not in inside and c not in before for c in readers)
+        if p == -1 or p in before:
+            if later or any(c in inside for c in readers):
+                carried += graph.size[name]
+        elif p in inside:
+            if later:
+                carried += graph.size[name]
+            else:
+                end = max((position[c] for c in readers), default=position[p])
+                src = graph.alias_of.get(name)
+                begin = position[p] + (1 if src is not None and graph.producer[src] in inside else 0)
+                profile[begin:end + 1] += graph.size[name]
+    scratch = max((graph.node_scratch[v] for v in members), default=0)
+    return SegmentCost(body, int(profile.max()), scratch, carried, limits.staging)
+
+
+@dataclass
+class ScanTables:
+    """Per-node tables that make `SegmentScanner.extend` a few integer comparisons.
+
+    A name (or weight) of node j is new to the segment [i, j] iff its previous occurrence
+    before j is < i; `prev_names[j]` / `prev_weights[j]` hold those previous occurrences."""
+
+    live: list[int]                              # boundary_live_bytes
+    ending: list[list[tuple[int, int, int]]]     # tensors_ending
+    prev_names: list[list[int]]
+    prev_weights: list[list[tuple[int, int]]]
+    out_later: list[int]                         # bytes node j makes that a later node needs
+
+    @classmethod
+    def build(cls, graph: PartitionGraph) -> "ScanTables":
+        seen: dict[str, int] = {}
+        prev_names, prev_weights, out_later = [], [], []
+        for j, node in enumerate(graph.nodes):
+            names = dict.fromkeys([x for x in node.input if x] + list(graph.node_outputs[j]))
+            prev_names.append([seen.get(x, -1) for x in names])
+            prev_weights.append([(seen.get(w, -1), graph.weight_size[w]) for w in graph.node_weights[j]])
+            for x in names:
+                seen[x] = j
+            out_later.append(sum(graph.size[x] for x in graph.node_outputs[j]
+                                 if x in graph.last_use and graph.last_use[x] > j))
+        return cls(boundary_live_bytes(graph), tensors_ending(graph), prev_names, prev_weights, out_later)
+
+
+class SegmentScanner:
+    """Costs of the segments [start, j) for j = start+1, start+2, ... of the topological order."""
+
+    def __init__(self, graph: PartitionGraph, start: int, tables: ScanTables, limits: Limits):
+        self.graph = graph
+        self.tables = tables
+        self.limits = limits
+        self.start = start
+        self.end = start
+        self.carried = tables.live[start]  # tensors made before `start` still needed at it, + outputs
+        self.weight_bytes = 0
+        self.name_count = 0
+        self.scratch = 0
+        self.peak = 0
+        self.profile = np.zeros(graph.n - start + 1, dtype=np.int64)
+
+    def extend(self) -> SegmentCost:
+        """Add node `end` to the segment and return the cost of [start, end+1)."""
+        t, j, i = self.tables, self.end, self.start
+        self.name_count += sum(1 for prev in t.prev_names[j] if prev < i)
+        self.weight_bytes += sum(size for prev, size in t.prev_weights[j] if prev < i)
+        self.scratch = max(self.scratch, self.graph.node_scratch[j])
+        self.carried += t.out_later[j]
+        for p, size, src_producer in t.ending[j]:
+            if p < i:
+                continue
+            if p < j:  # was carried out while its last reader was outside
+                self.carried -= size
+            lo, hi = p - i + (1 if src_producer >= i else 0), j - i + 1
+            if lo < hi:
+                segment = self.profile[lo:hi]
+                segment += size
+                self.peak = max(self.peak, int(segment.max()))
+        self.end = j + 1
+        body = body_estimate(self.end - i, self.name_count, self.weight_bytes)
+        return SegmentCost(body, self.peak, self.scratch, self.carried, self.limits.staging)
+
+
+def boundary_live_bytes(graph: PartitionGraph) -> list[int]:
+    """X(b) for b = 0..n: bytes of tensors made before node b (or model inputs) that node b or
+    later reads (or that are model outputs)."""
+    diff = np.zeros(graph.n + 2, dtype=np.int64)
+    for name, p in graph.producer.items():
+        q = graph.last_use[name]
+        if q > p:
+            diff[p + 1] += graph.size[name]
+            diff[q + 1] -= graph.size[name]
+    return [int(x) for x in np.cumsum(diff)[: graph.n + 1]]
+
+
+def tensors_ending(graph: PartitionGraph) -> list[list[tuple[int, int, int]]]:
+    """For each node j: (producer, size, producer of its alias source or -1) of the tensors
+    whose last use is j (made by a node)."""
+    ending: list[list[tuple[int, int, int]]] = [[] for _ in range(graph.n)]
+    for name, p in graph.producer.items():
+        q = graph.last_use[name]
+        if p >= 0 and q < graph.n:
+            src = graph.alias_of.get(name)
+            ending[q].append((p, graph.size[name], graph.producer[src] if src is not None else -1))
+    return ending

@@ -1,0 +1,165 @@
+"""Partition a model under a memory budget: tile, choose partitions, plan memory, extract.
+
+    result = partition_model(model, budget=8 * 2**20, strategy="optimal")
+    result.models          # standalone partition models, in run order
+    result.plan            # memory.MemoryPlan: breakdown and offsets of every partition
+
+Strategies: "optimal" (DP over the topological order, then min-cut refinement of each boundary),
+"greedy" (first fit), "layerwise" (one compute node per partition).
+
+The strategies decide with the segment estimate of `cost.py`; the final word is the memory
+plan (`memory.plan_memory`: arena offsets, carried-zone offsets).  If the plan puts a partition
+over the budget, "optimal" forbids that segment and solves again; the other strategies retry
+with the budget lowered by the overflow.
+
+An infeasible budget raises UserError with the smallest budget that works, found by
+bisection (to `BUDGET_STEP`) over the same end-to-end feasibility check.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import onnx
+
+from ..analysis.shapes import TensorInfo, infer_static_shapes
+from ..errors import UserError
+from ..sizes import format_size
+from .baselines import greedy, layerwise
+from .cost import Limits
+from .dp import SegmentTable, segments_of
+from .extract import extract_partitions, partition_specs
+from .graph import PartitionGraph
+from .memory import MemoryPlan, PartitionSpec, RESERVE_BYTES, STAGING_BYTES, align, plan_memory
+from .mincut import refine
+from .tiling import apply_tiling, plan_tiling
+
+STRATEGIES = ("optimal", "greedy", "layerwise")
+BUDGET_STEP = 4096
+MAX_RETRIES = 64
+
+
+@dataclass
+class PartitionResult:
+    model: onnx.ModelProto            # the model actually partitioned (tiled where needed)
+    infos: dict[str, TensorInfo]
+    graph: PartitionGraph
+    parts: list[list[int]]            # node indices (into graph.nodes) of each partition
+    specs: list[PartitionSpec]
+    plan: MemoryPlan
+    strategy: str
+    tiling: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    models: list[onnx.ModelProto] = field(default_factory=list)
+
+    @property
+    def crossing_bytes(self) -> int:
+        """Sum over the boundaries between partitions of the bytes crossing them."""
+        done: set[int] = set()
+        total = 0
+        for part in self.parts[:-1]:
+            done.update(part)
+            total += self.graph.crossing_bytes(done)
+        return total
+
+
+def _optimal(graph: PartitionGraph, limits: Limits, check: Callable[[list[list[int]]], list[int]]):
+    table = SegmentTable.scan(graph, limits)
+    forbidden: set[tuple[int, int]] = set()
+    for _ in range(MAX_RETRIES):
+        bounds = table.solve(forbidden)
+        if bounds is None:
+            return None
+        segments = segments_of(bounds)
+        over = check(segments)
+        if not over:
+            refined = refine(graph, segments, limits)
+            return refined if refined == segments or not check(refined) else segments
+        forbidden.update((segments[k][0], segments[k][-1] + 1) for k in over)
+    return None
+
+
+def _baseline(method) -> Callable:
+    def run(graph: PartitionGraph, limits: Limits, check: Callable[[list[list[int]]], list[int]]):
+        for _ in range(MAX_RETRIES):
+            parts = method(graph, limits)
+            if parts is None:
+                return None
+            over = check(parts)
+            if not over:
+                return parts
+            limits = replace(limits, budget=limits.budget - 4 * BUDGET_STEP)
+        return None
+    return run
+
+
+_RUNNERS = {"optimal": _optimal, "greedy": _baseline(greedy), "layerwise": _baseline(layerwise)}
+
+
+def _attempt(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limits, strategy: str,
+             cache: dict) -> PartitionResult | None:
+    graph = PartitionGraph.build(model, infos)
+    tiling = plan_tiling(graph, limits)
+    if tiling:
+        key = tuple(sorted(tiling.items()))
+        if key not in cache:
+            tiled = apply_tiling(model, tiling, infos)
+            tiled_infos = infer_static_shapes(tiled)
+            cache[key] = (tiled, tiled_infos, PartitionGraph.build(tiled, tiled_infos))
+        model, infos, graph = cache[key]
+
+    plans: dict = {}
+
+    def plan_of(parts: list[list[int]]) -> MemoryPlan:
+        return plan_memory(partition_specs(graph, parts), infos, budget=limits.budget, staging_bytes=limits.staging,
+                           reserve_bytes=limits.reserve, model_outputs=graph.model_outputs, cache=plans)
+
+    parts = _RUNNERS[strategy](graph, limits, lambda p: plan_of(p).over_budget())
+    if parts is None:
+        return None
+    return PartitionResult(model, infos, graph, parts, partition_specs(graph, parts), plan_of(parts), strategy,
+                           tiling)
+
+
+def smallest_budget(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limits, strategy: str,
+                    cache: dict | None = None) -> int:
+    """The smallest budget (a multiple of BUDGET_STEP) at which partitioning succeeds, found by
+    doubling then bisection between the last failing and the first working budget."""
+    cache = {} if cache is None else cache
+    lo = limits.budget
+    hi = max(2 * lo, BUDGET_STEP)
+    while _attempt(model, infos, replace(limits, budget=hi), strategy, cache) is None:
+        lo, hi = hi, 2 * hi
+        if hi > 2**40:
+            raise UserError("the model cannot be partitioned under any budget (a tensor has no size?)")
+    lo, hi = lo // BUDGET_STEP, -(-hi // BUDGET_STEP)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if _attempt(model, infos, replace(limits, budget=mid * BUDGET_STEP), strategy, cache) is None:
+            lo = mid
+        else:
+            hi = mid
+    return hi * BUDGET_STEP
+
+
+def partition_model(model: onnx.ModelProto, budget: int, *, strategy: str = "optimal",
+                    staging_bytes: int = STAGING_BYTES, reserve_bytes: int = RESERVE_BYTES,
+                    infos: dict[str, TensorInfo] | None = None) -> PartitionResult:
+    """Partition a model with static shapes under `budget` bytes; see the module docstring."""
+    if strategy not in STRATEGIES:
+        raise UserError(f"unknown strategy '{strategy}': use one of {', '.join(STRATEGIES)}")
+    start = time.perf_counter()
+    infos = infer_static_shapes(model) if infos is None else infos
+    limits = Limits(budget, align(staging_bytes), reserve_bytes)
+    cache: dict = {}
+    result = _attempt(model, infos, limits, strategy, cache)
+    if result is None:
+        need = smallest_budget(model, infos, limits, strategy, cache)
+        raise UserError(f"the model does not fit in a budget of {format_size(budget)} with the {strategy} strategy "
+                        f"(a single layer or activation needs more): the smallest budget that works is "
+                        f"{format_size(need)} ({need} bytes)")
+    result.models = extract_partitions(result.model, result.specs, [p.node_order for p in result.plan.partitions],
+                                       result.infos)
+    result.seconds = time.perf_counter() - start
+    return result

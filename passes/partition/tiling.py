@@ -1,0 +1,148 @@
+"""Operator tiling: split a Conv/Gemm/MatMul whose weights cannot fit along its output channels.
+
+Before::
+
+    X ──Conv(W[M,C,kh,kw], B[M])──> Y
+
+After (T tiles, M split into nearly equal chunks M_1 + ... + M_T = M)::
+
+    X ──Conv(W[0:M_1], B[0:M_1])──────> Y_tile0 ─┐
+    X ──Conv(W[M_1:M_1+M_2], ...)─────> Y_tile1 ─┼─Concat(axis=1)──> Y
+    ...                                          ┘
+
+Gemm splits B along N (columns, or rows when transB=1) and a per-column C; MatMul splits its
+2-D constant B along N and concatenates on the last axis.  Each output element is computed by
+exactly the same dot product as before, so the rewrite is exact.
+
+A node is tiled when it does not fit as a partition of its own (`cost.segment_cost`); T is
+the smallest count whose tile (weights / T, same input, the full output carried) fits.
+When no T fits, the node is left whole: the partitioner then reports the smallest budget.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from .cost import Limits, SegmentCost, segment_cost
+from .graph import PartitionGraph
+from .memory import align
+
+TILEABLE = frozenset({"Conv", "Gemm", "MatMul"})
+
+
+def _attr(node: onnx.NodeProto, name: str, default):
+    for attr in node.attribute:
+        if attr.name == name:
+            return helper.get_attribute_value(attr)
+    return default
+
+
+def output_channels(node: onnx.NodeProto, weights: dict[str, onnx.TensorProto]) -> int | None:
+    """The number of output channels a tiling may split, or None if the node is not tileable."""
+    if node.op_type not in TILEABLE or len(node.input) < 2 or node.input[1] not in weights:
+        return None
+    dims = list(weights[node.input[1]].dims)
+    if node.op_type == "Conv":
+        return dims[0] if _attr(node, "group", 1) == 1 and len(dims) >= 3 else None
+    if len(dims) != 2:
+        return None
+    if node.op_type == "Gemm":
+        if len(node.input) > 2 and node.input[2] and node.input[2] not in weights:
+            return None
+        return dims[0] if _attr(node, "transB", 0) else dims[1]
+    return dims[1]
+
+
+def tile_count(graph: PartitionGraph, v: int, channels: int, limits: Limits) -> int | None:
+    """The smallest number of tiles whose every tile fits, 1 if the node fits whole, None if
+    not even one channel per tile fits."""
+    whole = segment_cost(graph, [v], limits)
+    if whole.fits(limits):
+        return 1
+    own = sum(graph.weight_size[w] for w in graph.node_weights[v])
+    for tiles in range(2, channels + 1):
+        share = sum(align(math.ceil(graph.weight_size[w] / tiles)) for w in graph.node_weights[v])
+        tile = SegmentCost(whole.weights - own + share, whole.arena, whole.scratch, whole.carried, whole.staging)
+        if tile.fits(limits):
+            return tiles
+        if share <= 2 * len(graph.node_weights[v]) * 64:
+            break
+    return None
+
+
+def plan_tiling(graph: PartitionGraph, limits: Limits) -> dict[str, int]:
+    """Node output name -> tile count, for every tileable node that does not fit whole."""
+    weights = {t.name: t for t in graph.model.graph.initializer}
+    plan = {}
+    for v, node in enumerate(graph.nodes):
+        channels = output_channels(node, weights)
+        if channels is None or channels < 2:
+            continue
+        tiles = tile_count(graph, v, channels, limits)
+        if tiles and tiles > 1:
+            plan[node.output[0]] = tiles
+    return plan
+
+
+def _split_node(node: onnx.NodeProto, tiles: int, weights: dict[str, onnx.TensorProto],
+                rank: int) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+    """The tile nodes + Concat replacing `node`, and the new initializers."""
+    w = numpy_helper.to_array(weights[node.input[1]])
+    trans_b = node.op_type == "Gemm" and _attr(node, "transB", 0)
+    axis = 0 if node.op_type == "Conv" or trans_b else 1
+    chunks = np.array_split(np.arange(w.shape[axis]), tiles)
+    bias_name = node.input[2] if len(node.input) > 2 and node.input[2] else None
+    bias = numpy_helper.to_array(weights[bias_name]) if bias_name else None
+    out = node.output[0]
+    new_nodes, new_inits, pieces = [], [], []
+    for t, chunk in enumerate(chunks):
+        lo, hi = int(chunk[0]), int(chunk[-1]) + 1
+        w_t = np.take(w, range(lo, hi), axis=axis)
+        w_name = f"{node.input[1]}__tile{t}"
+        new_inits.append(numpy_helper.from_array(np.ascontiguousarray(w_t), w_name))
+        inputs = [node.input[0], w_name]
+        if bias is not None:
+            per_channel = bias.ndim >= 1 and bias.shape[-1] == w.shape[axis] and bias.shape[-1] > 1
+            if per_channel:
+                b_name = f"{bias_name}__tile{t}"
+                new_inits.append(numpy_helper.from_array(np.ascontiguousarray(bias[..., lo:hi]), b_name))
+                inputs.append(b_name)
+            else:
+                inputs.append(bias_name)
+        piece = f"{out}__tile{t}"
+        pieces.append(piece)
+        tile_node = helper.make_node(node.op_type, inputs, [piece], name=f"{node.name or out}__tile{t}")
+        tile_node.attribute.extend(node.attribute)
+        new_nodes.append(tile_node)
+    concat_axis = 1 if node.op_type in ("Conv", "Gemm") else rank - 1
+    new_nodes.append(helper.make_node("Concat", pieces, [out], axis=concat_axis, name=f"{node.name or out}__concat"))
+    return new_nodes, new_inits
+
+
+def apply_tiling(model: onnx.ModelProto, plan: dict[str, int], infos) -> onnx.ModelProto:
+    """A copy of `model` with each node in `plan` (keyed by its first output) split in tiles."""
+    tiled = onnx.ModelProto()
+    tiled.CopyFrom(model)
+    graph = tiled.graph
+    weights = {t.name: t for t in graph.initializer}
+    nodes = []
+    for node in graph.node:
+        if node.output and node.output[0] in plan:
+            parts, inits = _split_node(node, plan[node.output[0]], weights, len(infos[node.output[0]].shape))
+            nodes.extend(parts)
+            graph.initializer.extend(inits)
+        else:
+            nodes.append(node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    used = {x for n in graph.node for x in n.input}
+    kept = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    listed = [i for i in graph.input if i.name in used or i.name not in weights]
+    del graph.input[:]
+    graph.input.extend(listed)
+    return tiled
