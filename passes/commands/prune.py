@@ -13,6 +13,7 @@ from ..modelio import save_model
 from ..prune.criteria import CRITERIA
 from ..prune.job import RECOVERIES, PruneOptions, run_prune
 from ..prune.report import write_report
+from ..prune.schedule import RANKINGS
 from .common import console, format_count, table
 
 
@@ -30,8 +31,9 @@ def add_prune_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--step", type=float, default=0.1, metavar="FRACTION",
                        help="fraction of the prunable channels removed per step (default 0.1)")
     group.add_argument("--steps", type=int, default=100, help="at most this many accepted steps (default 100)")
-    group.add_argument("--ranking", choices=("global", "layer"), default="global",
-                       help="rank channels across all groups or within each group (default global)")
+    group.add_argument("--ranking", choices=RANKINGS, default="global",
+                       help="rank channels across all groups, by importance per FLOP across all groups, or "
+                            "within each group (default global)")
     group.add_argument("--min-channels", type=int, default=1, help="keep at least this many per group")
     group.add_argument("--round-to", type=int, default=1, metavar="M", help="kept channels a multiple of M (SIMD)")
     group.add_argument("--protect", action="append", default=[], metavar="NODE",

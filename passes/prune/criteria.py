@@ -12,7 +12,8 @@ member weighs the same whatever its scale, then summed per unit (DepGraph's grou
 - ``l1`` / ``l2``: sum |w| / sum w^2 of each layer's filters ("out") and input columns ("in");
 - ``bn_scale``: |gamma| of the BatchNormalizations in the group (network slimming); groups
   without one use ``l1``;
-- ``activation``: mean |x| of each channel of the group's tensors on calibration data;
+- ``activation``: mean |x| of each channel where the group's channels are read (the inputs of
+  the layers that consume them), on calibration data;
 - ``reconstruction`` (ThiNet): the energy each input channel contributes to the output of the
   layers reading it, E[(sum_k W[o,c,k] x[c,k])^2] over calibration patches and outputs o.
 """
@@ -93,13 +94,15 @@ class BNScale(Criterion):
 
 
 class ActivationMean(Criterion):
-    """Mean |activation| per channel over calibration data, summed over the group's tensors."""
+    """Mean |activation| per channel over calibration data, at the inputs of the layers reading it."""
 
     name = "activation"
     needs_data = True
 
     def unit_scores(self, model, graph, data):
-        names = [n for n, s in graph.spaces.items() if n in graph.shapes and len(s.ids) > 1]
+        nodes = {(n.name or n.output[0]): n for n in model.graph.node}
+        read = {nodes[p.node].input[0] for p in graph.params if p.role == "in"}
+        names = [n for n in graph.spaces if n in read and n in graph.shapes]
         total = np.zeros(int(graph.labels.max()) + 1)
         sums = {n: np.zeros(len(graph.spaces[n].ids)) for n in names}
         per_sample = sum(graph.shapes[n].nbytes for n in names)

@@ -1,7 +1,7 @@
 """Progressive structured pruning: small steps, a recovery hook after each, stop when accuracy drops.
 
     step k:  analyse groups -> score units (criterion) -> remove `fraction` of the prunable units
-             (global or per-group ranking; per-group minimum; kept counts rounded to a multiple;
+             (global, per-FLOP or per-group ranking; per-group minimum; kept counts rounded to a multiple;
              protected nodes untouched) -> fine_tune(model, step) -> evaluate(model)
     accept   if baseline - accuracy <= max_accuracy_drop; else roll back, halve the fraction and
              retry until it falls below `min_fraction`;
@@ -31,6 +31,7 @@ from .criteria import Criterion, Magnitude, group_scores
 from .groups import ChannelGraph, ChannelGroup, analyze, require_prunable
 
 Evaluate = Callable[[onnx.ModelProto], float]
+RANKINGS = ("global", "flops", "layer")
 
 
 @dataclass
@@ -48,8 +49,9 @@ class ScheduleConfig:
     criterion: Criterion = field(default_factory=lambda: Magnitude(1))
     fraction: float = 0.1                         # of the prunable units, per step
     min_fraction: float = 0.0125                  # retries with halved fractions stop below this
-    ranking: str = "global"                       # "global" or "layer"
+    ranking: str = "global"                       # "global", "flops" (importance per FLOP) or "layer"
     min_channels: int = 1
+    group_share: float = 3.0                      # per step, a group loses <= group_share * fraction of it
     round_to: int = 1
     protected: frozenset[str] = frozenset()
     max_accuracy_drop: float | None = None
@@ -61,8 +63,8 @@ class ScheduleConfig:
     def validate(self) -> None:
         if not 0 < self.fraction < 1:
             raise UserError(f"step fraction must be in (0, 1), got {self.fraction}")
-        if self.ranking not in ("global", "layer"):
-            raise UserError(f"ranking must be 'global' or 'layer', got '{self.ranking}'")
+        if self.ranking not in RANKINGS:
+            raise UserError(f"ranking must be one of {', '.join(RANKINGS)}, got '{self.ranking}'")
         if self.min_channels < 1 or self.round_to < 1:
             raise UserError("minimum channels and rounding multiple must be at least 1")
         if self.max_accuracy_drop is not None and not 0 <= self.max_accuracy_drop < 1:
@@ -119,12 +121,32 @@ def _rounded_keep(channels: int, keep: int, config: ScheduleConfig) -> int:
     return min(options, key=lambda k: (abs(k - keep), k)) if options else keep
 
 
-def select_units(graph: ChannelGraph, scores: np.ndarray, config: ScheduleConfig, fraction: float) -> np.ndarray:
-    """The unit labels to remove in one step (see the module docstring)."""
+def unit_macs(model: onnx.ModelProto, graph: ChannelGraph) -> np.ndarray:
+    """Multiply-accumulates that go away with each unit: a layer's MACs / its channels, per member."""
+    macs = model_macs(model, graph.shapes)
+    cost = np.zeros(int(graph.labels.max()) + 1)
+    for param in graph.params:
+        if param.role in ("in", "out") and macs.get(param.node):
+            np.add.at(cost, graph.labels[param.ids], macs[param.node] / len(param.ids))
+    return cost
+
+
+def select_units(graph: ChannelGraph, scores: np.ndarray, config: ScheduleConfig, fraction: float,
+                 cost: np.ndarray | None = None) -> np.ndarray:
+    """The unit labels to remove in one step (see the module docstring).
+
+    Ranking "flops" orders units by importance per FLOP, importance(u) / (cost(u) / mean cost),
+    so that a FLOPs target is reached with the least important work removed first.
+    """
     groups = [g for g in graph.prunable_groups() if not _is_protected(g, config.protected)]
     normalised = [group_scores(scores, g) for g in groups]
-    capacity = [g.channels - min(g.channels, config.min_channels) for g in groups]
-    if config.ranking == "global":
+    if config.ranking == "flops" and groups:
+        relative = cost / max(float(np.mean(np.concatenate([cost[g.units] for g in groups]))), 1e-30)
+        normalised = [v / np.maximum(relative[g.units], 1e-6) for v, g in zip(normalised, groups)]
+    # a group gives at most `group_share` x fraction of its channels per step (no layer collapses at once)
+    capacity = [min(g.channels - min(g.channels, config.min_channels),
+                    max(1, math.ceil(config.group_share * fraction * g.channels))) for g in groups]
+    if config.ranking in ("global", "flops"):
         total = sum(g.channels for g in groups)
         owner = np.concatenate([np.full(g.channels, i) for i, g in enumerate(groups)]) if groups else np.zeros(0)
         order = np.argsort(np.concatenate(normalised), kind="stable") if groups else np.zeros(0, dtype=int)
@@ -180,7 +202,8 @@ def prune_progressively(model: onnx.ModelProto, config: ScheduleConfig, *, evalu
             stop = reached
             break
         scores = config.criterion.unit_scores(current, graph, calibration)
-        removed = select_units(graph, scores, config, fraction)
+        cost = unit_macs(current, graph) if config.ranking == "flops" else None
+        removed = select_units(graph, scores, config, fraction, cost)
         if len(removed) == 0:
             stop = "nothing left to prune (minimum channels / protected nodes)"
             break
