@@ -80,3 +80,32 @@ def seal_mlp(mlp: MLP, out_dir: Path, key: bytes, *, model_id: bytes = b"mlp-tes
                outputs=[TensorSlot(Y_OFFSET, OUT_DIM * 4, 1, (1, OUT_DIM))],
                format_version=fmt.VERSION, model_id=model_id, model_version=model_version)
     return out_dir
+
+
+@dataclass
+class LoweredZoo:
+    """A zoo model lowered at a budget: the compacted model, the partitioner's result, its bundle."""
+    model: object
+    result: object
+    bodies: list[bytes]
+    device: Path
+    key: bytes
+    budget: int
+
+
+def lower_zoo(name: str, budget: int, out_dir: Path) -> LoweredZoo:
+    """Compact, partition and lower a zoo model; seal its bodies into `out_dir/device` under a new key."""
+    import models
+    from passes.analysis.shapes import fix_input_shapes
+    from passes.compact import compaction_pipeline
+    from passes.lower.keys import generate_key
+    from passes.lower.pipeline import partition_bodies, seal_bundle
+    from passes.partition.partitioner import partition_model
+
+    _, model = models.resolve(name)
+    model = compaction_pipeline()(fix_input_shapes(model, {})).model
+    result = partition_model(model, budget)
+    bodies = partition_bodies(result, model)
+    key = generate_key()
+    seal_bundle(bodies, result, model, key, out_dir / "device")
+    return LoweredZoo(model, result, bodies, out_dir / "device", key, budget)

@@ -1,0 +1,51 @@
+"""Zoo models in the simulated TA: onnxruntime parity and measured memory against the plan.
+
+For every partition the simulator's measured figure (the highest region byte the TA touched while
+loading and running it) must equal the memory plan's, and the TEE_Malloc high-water mark of the
+whole run must stay within the budget.  Default: two models at 8 MiB; `-m slow`: every reference
+model at 4, 8, 16 and 32 MiB where the partitioner finds the budget feasible.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import models
+from passes.errors import UserError
+from passes.lower.pipeline import model_io, run_in_simulator, sample_feeds
+from conftest import run_ort
+from ta_bundles import lower_zoo
+
+MiB = 1 << 20
+DEFAULT = [("squeezenet", 8 * MiB), ("inception_v1", 8 * MiB)]
+SLOW = [(name, budget * MiB) for name in models.reference_names() for budget in (4, 8, 16, 32)
+        if (name, budget * MiB) not in DEFAULT]
+
+
+def check(name: str, budget: int, tmp_path) -> None:
+    try:
+        lowered = lower_zoo(name, budget, tmp_path)
+    except UserError as exc:
+        pytest.skip(f"{name} at {budget // MiB} MiB: {exc}")
+    feeds = sample_feeds(lowered.model, lowered.result.infos)
+    inputs, outputs = model_io(lowered.model)
+    got, stats = run_in_simulator(lowered.device, lowered.key, budget, feeds, inputs, outputs)
+    expected = run_ort(lowered.model, feeds)
+    for out in outputs:
+        scale = float(np.abs(expected[out]).max())
+        assert float(np.abs(got[out] - expected[out]).max()) <= 1e-4 * scale, out
+    plan = lowered.result.plan
+    assert [p.touched_bytes for p in stats.partitions] == [p.total for p in plan.partitions]
+    assert plan.region_bytes <= stats.heap_high_water <= budget
+    assert stats.invocations >= 2 * len(plan.partitions) + 1
+
+
+@pytest.mark.parametrize("name,budget", DEFAULT, ids=[f"{n}-{b // MiB}MiB" for n, b in DEFAULT])
+def test_zoo_in_simulator(name, budget, tmp_path):
+    check(name, budget, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,budget", SLOW, ids=[f"{n}-{b // MiB}MiB" for n, b in SLOW])
+def test_every_zoo_model_in_simulator(name, budget, tmp_path):
+    check(name, budget, tmp_path)
