@@ -22,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_input_shape_option(parser)
     parser.add_argument("--top", type=int, default=10, help="how many of the largest tensors and nodes to list")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON instead of tables")
+    parser.add_argument("--groups", action="store_true",
+                        help="also list the channel groups for pruning: members, channels, prunable or why not")
     parser.set_defaults(func=run)
 
 
@@ -51,8 +53,12 @@ def print_summary(label: str, summary: ModelSummary) -> None:
 def run(args: argparse.Namespace) -> int:
     label, model = models.resolve(args.model)
     summary = summarize(model, input_shapes=input_shapes(args), top=args.top)
+    from .prune import groups_json, print_groups
     if args.json:
-        print(json.dumps({"model": label, **summary.to_json()}, indent=2))
+        groups = {"groups": groups_json(model)} if args.groups else {}
+        print(json.dumps({"model": label, **summary.to_json(), **groups}, indent=2))
     else:
         print_summary(label, summary)
+        if args.groups:
+            print_groups(label, model)
     return 0

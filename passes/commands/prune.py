@@ -11,6 +11,7 @@ import models
 from ..errors import UserError
 from ..modelio import save_model
 from ..prune.criteria import CRITERIA
+from ..prune.groups import analyze
 from ..prune.job import RECOVERIES, PruneOptions, run_prune
 from ..prune.report import write_report
 from ..prune.schedule import RANKINGS
@@ -82,6 +83,29 @@ def print_report(report: dict) -> None:
                     [[r["layer"], r["op"], f"{r['channels_before']} -> {r['channels_after']}",
                       f"{format_count(r['params_before'])} -> {format_count(r['params_after'] or 0)}"]
                      for r in changed], right={2, 3}))
+
+
+def groups_json(model) -> list[dict]:
+    """The channel groups of `model` for `inspect --groups --json`."""
+    return [{"group": g.index, "channels": g.channels, "prunable": g.prunable, "blocked_by": g.reasons,
+             "members": [{"node": node, "op": op, "role": role} for node, op, role in g.members]}
+            for g in analyze(model).groups]
+
+
+def print_groups(label: str, model) -> None:
+    """`inspect --groups`: every channel group, its members, channel count, prunable or why not."""
+    rows = []
+    for g in groups_json(model):
+        nodes: dict[str, str] = {}
+        for m in g["members"]:                      # one entry per node; a layer says if it writes or reads
+            role = f" ({m['role']})" if m["role"] in ("in", "out") else ""
+            nodes.setdefault(m["node"], f"{m['op']} {m['node']}{role}")
+        shown = list(nodes.values())
+        rows.append([g["group"], g["channels"], "yes" if g["prunable"] else "no: " + "; ".join(g["blocked_by"]),
+                     ", ".join(shown[:8]) + (f", +{len(shown) - 8} more" if len(shown) > 8 else "")])
+    prunable = sum(1 for r in rows if r[2] == "yes")
+    console().print(table(f"{label}: channel groups ({prunable} of {len(rows)} prunable)",
+                          ["group", "channels", "prunable", "members (node, role)"], rows, right={0, 1}))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
