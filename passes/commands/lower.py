@@ -4,6 +4,11 @@
 library and records what it did in `job.report`.  Today: fix input shapes, compact, analyse,
 write `compacted.onnx` and `report.json`.  Later steps (partition, write blobs, run in the
 simulator) append themselves to `STEPS`.
+
+`report.json` holds: `model`, `budget` (bytes), `input_shapes`, `compaction` (weight bytes before
+and after, and one entry per pass execution: name, seconds, bytes before/after, modified),
+`analysis` (the compacted model's `ModelSummary`: ops, params, weight bytes, MACs, peak
+activation bytes, largest tensors and nodes) and `seconds` per step.
 """
 from __future__ import annotations
 
