@@ -32,6 +32,7 @@ from ..modelio import save_model
 from ..sizes import format_size, parse_size
 from .common import add_input_shape_option, console, format_count, input_shapes, table
 from .compact import records_table
+from .prune import add_prune_options, with_prune_step
 
 DEFAULT_BUDGET = "8MiB"
 
@@ -126,6 +127,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--budget", default=DEFAULT_BUDGET, help=f"TEE memory budget (default {DEFAULT_BUDGET})")
     add_input_shape_option(parser)
     parser.add_argument("-o", "--output", default="out", metavar="DIR", help="output directory (default out/)")
+    parser.add_argument("--prune", action="store_true", help="prune first (progressive, accuracy-guarded; "
+                                                             "see the pruning options and `prune --help`)")
+    add_prune_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -133,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
     budget = parse_size(args.budget)
     shapes = input_shapes(args)
     label, model = models.resolve(args.model)
-    job = lower(LowerJob(label, model, budget, Path(args.output), shapes))
+    steps = with_prune_step(STEPS, args) if args.prune else None
+    job = lower(LowerJob(label, model, budget, Path(args.output), shapes), steps)
     print_summary(job)
     return 0
