@@ -90,6 +90,10 @@ def test_densenet_keeps_only_the_batchnorms_after_concat_or_pool_each_merged_wit
             assert readers[node.output[0]] == ["Relu"]  # the Scale layer's Mul/Add were absorbed
 
 
+def test_every_pass_leaves_a_valid_model():
+    compaction_pipeline(validate=True)(load_reference("densenet121", raw=True))  # raises if a pass breaks it
+
+
 def test_compaction_reaches_a_fixed_point_and_records_every_pass():
     pipeline = compaction_pipeline()
     compacted = pipeline(models.load("densenet121")).model
