@@ -1,8 +1,8 @@
 """Export a trained network to the zoo's ONNX form and check it against PyTorch.
 
 The form: opset 17, one float32 NCHW input named ``input`` with batch dimension 1, one output
-``logits``; BatchNormalization stays in the graph (the compaction passes fold it), weights are
-initializers.  The exported graph is checked with the full ONNX checker, then run by
+``logits``; BatchNormalization stays in the graph (the compaction passes fold it), and every
+parameter is an initializer of its own.  The exported graph is checked with the full ONNX checker, then run by
 onnxruntime on random and real samples and compared with the PyTorch module's outputs.
 """
 from __future__ import annotations
@@ -38,13 +38,33 @@ def export_onnx(model: nn.Module, path: str | os.PathLike | None, sample_shape: 
         torch.onnx.export(model, (torch.zeros((1, *sample_shape)),), buffer, dynamo=False, opset_version=OPSET,
                           input_names=["input"], output_names=["logits"], do_constant_folding=True,
                           training=torch.onnx.TrainingMode.PRESERVE)
-    exported = onnx.load_from_string(buffer.getvalue())
+    exported = unshare_weights(onnx.load_from_string(buffer.getvalue()))
     exported.doc_string = doc
     onnx.checker.check_model(exported, full_check=True)
     check_against_torch(model, exported, sample_shape, check_inputs)
     if path is not None:
         save_model(exported, path)
     return exported
+
+
+def unshare_weights(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Give every parameter its own initializer (in place; returns `model`).
+
+    The exporter stores parameters with equal values once and feeds the other users through
+    Identity nodes.  Equal values happen for real: the biases of the two BatchNormalizations
+    summed by a residual Add receive the same gradient, so they stay equal through training.
+
+        Before:  bias_a (initializer) -> Identity -> bias_b -> BatchNormalization
+        After:   bias_b (initializer, a copy of bias_a) -> BatchNormalization
+    """
+    initializers = {t.name: t for t in model.graph.initializer}
+    aliases = [n for n in model.graph.node if n.op_type == "Identity" and n.input[0] in initializers]
+    for node in aliases:
+        copy = model.graph.initializer.add()
+        copy.CopyFrom(initializers[node.input[0]])
+        copy.name = node.output[0]
+        model.graph.node.remove(node)
+    return model
 
 
 def check_against_torch(model: nn.Module, exported: onnx.ModelProto, sample_shape: tuple[int, ...],
