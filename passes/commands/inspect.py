@@ -8,6 +8,7 @@ import json
 import models
 
 from ..analysis.summary import ModelSummary, summarize
+from ..errors import UserError
 from ..sizes import format_size
 from .common import add_input_shape_option, console, format_count, input_shapes, table
 
@@ -51,6 +52,8 @@ def print_summary(label: str, summary: ModelSummary) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.top < 0:
+        raise UserError(f"--top {args.top}: give a count of zero or more")
     label, model = models.resolve(args.model)
     summary = summarize(model, input_shapes=input_shapes(args), top=args.top)
     from .prune import groups_json, print_groups
