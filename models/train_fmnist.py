@@ -18,7 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+try:
+    import torch
+except ModuleNotFoundError:
+    sys.exit("training needs PyTorch, an optional extra: pip install torch==2.13.0  (or pip install -e '.[train]')")
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
