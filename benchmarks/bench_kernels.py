@@ -4,8 +4,9 @@
 
 Each case is one ONNX node: onnxruntime runs it in a single-threaded session, the C kernel runs it
 through ctypes from a library compiled with --cflags (default -O3 for the baseline ISA: SSE2 on
-x86-64, NEON on AArch64).  Times are medians over --repeats runs after one warm-up; the table shows
-both, their ratio and the kernel's GFLOP/s.
+x86-64, NEON on AArch64; try "-O3 -march=native").  Times are the calling thread's CPU time (both run
+on it), so other load on the machine does not inflate them; medians over --repeats runs after one
+warm-up.  The table shows both, their ratio and the kernel's GFLOP/s.
 """
 from __future__ import annotations
 
@@ -60,9 +61,9 @@ def _median_ms(fn, repeats: int) -> float:
     fn()
     samples = []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t = time.thread_time()
         fn()
-        samples.append(time.perf_counter() - t)
+        samples.append(time.thread_time() - t)
     return statistics.median(samples) * 1e3
 
 

@@ -1,8 +1,10 @@
 /*
  * gemm.c - matrix products: the blocked GEMM engine, Gemm and MatMul.
  *
- * Engine: C += A B by a 4 x 16 register-blocked micro-kernel whose fixed-trip inner loop gcc -O3 turns
- * into vector multiply-adds (SSE/AVX on x86-64, NEON on AArch64) with the 64 accumulators in registers.
+ * Engine: C += A B by a register-blocked micro-kernel whose fixed-trip inner loops gcc -O3 turns into
+ * vector multiply-adds with the accumulators in registers: 4 x 16 for 128-bit vectors (SSE2, NEON),
+ * 4 x 32 with AVX2, 8 x 32 with AVX-512 (chosen at compile time from the target's macros; measured
+ * best of the shapes tried by benchmarks/bench_kernels.py).
  * B comes either packed (a KC x NC block in 16-column panels, each panel kb x 16 contiguous: the
  * micro-kernel streams it sequentially from L1/L2; im2col and transposed Gemm build these in scratch)
  * or in place with rows ldb apart (1x1 convolutions, MatMul, Gemm without transB: no scratch).
@@ -14,10 +16,34 @@
 
 #include "internal.h"
 
-#define MR 4
+#define MR KERN_MR
 #define NR KERN_NR
 #define DOT_LANES 16
 
+#if KERN_GEMM_WIDE
+/* Wide vector units (AVX2/AVX-512): an MR x NR accumulator tile gcc keeps in vector registers. */
+static void micro_full(size_t kc, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb, float *c,
+                       size_t ldc)
+{
+    float acc[MR][NR];
+    size_t p, j, r;
+    for (r = 0; r < MR; r++)
+        for (j = 0; j < NR; j++)
+            acc[r][j] = c[r * ldc + j];
+    for (p = 0; p < kc; p++) {
+        const float *bp = b + p * ldb;
+        for (r = 0; r < MR; r++) {
+            const float av = a[r * a_rs + p * a_cs];
+            for (j = 0; j < NR; j++)
+                acc[r][j] += av * bp[j];
+        }
+    }
+    for (r = 0; r < MR; r++)
+        for (j = 0; j < NR; j++)
+            c[r * ldc + j] = acc[r][j];
+}
+#else
+/* 128-bit vectors (SSE2, NEON): 4 x 16 in four named rows (16 vector accumulators). */
 static void micro_full(size_t kc, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb, float *c,
                        size_t ldc)
 {
@@ -47,6 +73,7 @@ static void micro_full(size_t kc, const float *a, size_t a_rs, size_t a_cs, cons
         c[3 * ldc + j] = c3[j];
     }
 }
+#endif
 
 /* One row of C (axpy form, vectorised over j): c[0..n) += sum_p a[p] * b[p, 0..n). */
 static void row_kernel(size_t n, size_t kc, const float *a, size_t a_cs, const float *b, size_t ldb, float *c)

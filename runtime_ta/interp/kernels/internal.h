@@ -9,6 +9,13 @@
 
 #include "../kernels.h"
 
+#if defined(__GNUC__) && !defined(__clang__)
+/* The kernels rely on -O3's complete unrolling and vectorisation of their fixed-trip loops (the GEMM
+ * micro-kernels above all), whatever the build around them uses (-O2 in the simulator, -Os in
+ * OP-TEE's TA build). */
+#pragma GCC optimize("O3")
+#endif
+
 /* *r = a * b; 0 on overflow. */
 static inline int kmul(size_t a, size_t b, size_t *r)
 {
@@ -32,7 +39,21 @@ static inline int kmul4(size_t a, size_t b, size_t c, size_t d, size_t *r)
     return kmul3(a, b, c, &t) && kmul(t, d, r);
 }
 
-#define KERN_NR 16 /* columns of the GEMM micro-kernel = width of a packed B panel */
+/* GEMM micro-kernel tile: KERN_MR rows x KERN_NR columns (= width of a packed B panel), by vector width.
+ * Only the kernels' speed depends on it; scratch sizes depend on KERN_KC and KERN_NC alone. */
+#if defined(__AVX512F__)
+#define KERN_GEMM_WIDE 1
+#define KERN_MR 8
+#define KERN_NR 32
+#elif defined(__AVX2__)
+#define KERN_GEMM_WIDE 1
+#define KERN_MR 4
+#define KERN_NR 32
+#else
+#define KERN_GEMM_WIDE 0
+#define KERN_MR 4
+#define KERN_NR 16
+#endif
 
 static inline size_t kmin(size_t a, size_t b) { return a < b ? a : b; }
 
