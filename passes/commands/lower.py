@@ -1,9 +1,10 @@
 """`python cli.py lower [MODEL] [--budget 8MiB] [--input-shape ...] [-o out/]`: the main job.
 
 `lower()` runs a list of steps over a `LowerJob`; each step is a small function that calls the
-library and records what it did in `job.report`.  Today: fix input shapes, compact, analyse,
-write `compacted.onnx` and `report.json`.  Later steps (partition, write blobs, run in the
-simulator) append themselves to `STEPS`.
+library and records what it did in `job.report`: fix input shapes, compact, analyse, check
+that the interpreter supports every op, partition, lower to bodies, write the partitions, the
+manifest and the encrypted device bundle, run the bundle in the simulator (lower_runtime.py),
+write `compacted.onnx` and `report.json`.
 
 `report.json` holds: `model`, `budget` (bytes), `input_shapes`, `compaction` (weight bytes before
 and after, and one entry per pass execution: name, seconds, bytes before/after, modified),
@@ -31,6 +32,7 @@ from ..lower.lowering import check_supported
 from ..modelio import save_model
 from ..sizes import format_size, parse_size
 from .common import add_input_shape_option, console, format_count, input_shapes, table
+from . import lower_runtime as runtime
 from .compact import records_table
 from .prune import add_prune_options, with_prune_step
 
@@ -48,6 +50,10 @@ class LowerJob:
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     report: dict = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    key_path: Path | None = None   # --key FILE; None: a new key is written to the output directory
+    key: bytes | None = None
+    partition: object = None       # passes.partition.partitioner.PartitionResult
+    bodies: list[bytes] = field(default_factory=list)
 
 
 def fix_shapes(job: LowerJob) -> None:
@@ -88,7 +94,9 @@ def write_outputs(job: LowerJob) -> None:
 
 Step = Callable[[LowerJob], None]
 STEPS: list[tuple[str, Step]] = [("fix shapes", fix_shapes), ("compact", compact), ("analyse", analyse),
-                                 ("check support", check_support), ("write", write_outputs)]
+                                 ("check support", check_support), ("partition", runtime.partition),
+                                 ("lower", runtime.lower_bodies), ("write bundle", runtime.write_bundle),
+                                 ("simulate", runtime.simulate), ("write", write_outputs)]
 
 
 def lower(job: LowerJob, steps: list[tuple[str, Step]] | None = None) -> LowerJob:
@@ -114,6 +122,7 @@ def print_summary(job: LowerJob) -> None:
         ["MACs", format_count(analysis["macs"])],
         ["peak activation bytes", format_size(analysis["peak_activation_bytes"])],
         ["nodes", analysis["nodes"]],
+        *runtime.summary_rows(job),
         ["output", str(job.out_dir)],
     ]))
 
@@ -127,6 +136,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--budget", default=DEFAULT_BUDGET, help=f"TEE memory budget (default {DEFAULT_BUDGET})")
     add_input_shape_option(parser)
     parser.add_argument("-o", "--output", default="out", metavar="DIR", help="output directory (default out/)")
+    parser.add_argument("--key", metavar="FILE", help="encrypt the partitions for this model key (from `keygen`; "
+                                                      "default: a new key written to DIR/model.key)")
     parser.add_argument("--prune", action="store_true", help="prune first (progressive, accuracy-guarded; "
                                                              "see the pruning options and `prune --help`)")
     add_prune_options(parser)
@@ -138,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
     shapes = input_shapes(args)
     label, model = models.resolve(args.model)
     steps = with_prune_step(STEPS, args) if args.prune else None
-    job = lower(LowerJob(label, model, budget, Path(args.output), shapes), steps)
+    runtime.check_key_option(args.key)
+    job = lower(LowerJob(label, model, budget, Path(args.output), shapes, key_path=Path(args.key) if args.key else None),
+                steps)
     print_summary(job)
     return 0
