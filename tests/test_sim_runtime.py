@@ -1,6 +1,7 @@
 """The simulator runs the real TA: results against numpy, the memory budget, the run counters, the CLI."""
 from __future__ import annotations
 
+import ctypes
 import subprocess
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 
 from passes.lower.envelope import BLOB_HEADER, MANIFEST_FILE, TAG_BYTES, blob_file_name, parse_manifest
 from passes.lower.keys import generate_key
-from passes.lower.sim import HEAP_RESERVE, Simulator, TAError, build_simulator
+from passes.lower.sim import HEAP_RESERVE, Simulator, TAError, _Traffic, build_simulator
 from ta_bundles import CHUNK, IN_DIM, REGION, STAGING_OFFSET, MLP, seal_mlp
 
 
@@ -110,3 +111,40 @@ def test_manifest_round_trip(bundle):
                                                           for k in range(2)]
     assert all(p.blob_bytes == BLOB_HEADER.size + p.body_bytes + TAG_BYTES for p in manifest.partitions)
     assert manifest.inputs[0].shape == (1, IN_DIM) and manifest.outputs[0].shape == (1, 10)
+
+
+def test_top_k_is_all_that_leaves_the_tee(bundle, tmp_path):
+    mlp, device, key = bundle
+    x = np.random.default_rng(8).standard_normal((1, IN_DIM)).astype(np.float32)
+    with Simulator(tmp_path / "dev", budget=REGION) as sim:
+        sim.provision_key(key)
+        (y,), _ = sim.run_bundle(device, [x])
+        order = sorted(range(10), key=lambda i: (-y[0, i], i))
+        sim.lib.ot_sim_reset_traffic()
+        top3 = sim.read_topk(0, 3)
+        assert [i for i, _ in top3] == order[:3]
+        assert [v for _, v in top3] == [float(y[0, i]) for i in order[:3]]
+        assert sim.read_topk(0, 10) == [(i, float(y[0, i])) for i in order]
+        assert len(sim.read_topk(0, 40)) == 10        # k past the element count: every element once
+        for k in (17, 33):                            # more than one ranking batch
+            assert [i for i, _ in sim.read_topk(0, k)] == order
+        with pytest.raises(TAError) as err:
+            sim.read_topk(0, 5000)
+        assert err.value.name == "TEE_ERROR_BAD_PARAMETERS"
+        traffic = _Traffic()
+        sim.lib.ot_sim_traffic(ctypes.byref(traffic))
+    assert traffic.bytes_out == 8 * (3 + 10 + 10 + 10 + 10)
+
+
+def test_top_k_ties_rank_by_index(tmp_path):
+    """A model whose output has ties: y = Relu(...) with zero weights gives ten equal values."""
+    key = generate_key()
+    mlp = MLP.random(0)
+    mlp.w2[:] = 0
+    mlp.b2[:] = 1.5
+    device = seal_mlp(mlp, tmp_path / "device", key)
+    with Simulator(tmp_path / "dev", budget=REGION) as sim:
+        sim.provision_key(key)
+        sim.run_bundle(device, [np.ones((1, IN_DIM), np.float32)])
+        assert sim.read_topk(0, 4) == [(0, 1.5), (1, 1.5), (2, 1.5), (3, 1.5)]
+        assert [i for i, _ in sim.read_topk(0, 20)] == list(range(10))

@@ -126,6 +126,7 @@ def load_library(*, sanitize: bool | None = None) -> ctypes.CDLL:
         "ot_client_run": ([vp, ctypes.c_uint32, u32p, u32p, u32p], ctypes.c_uint32),
         "ot_client_write_input": ([vp, ctypes.c_uint32, vp, sz], ctypes.c_uint32),
         "ot_client_read_output": ([vp, ctypes.c_uint32, vp, sz], ctypes.c_uint32),
+        "ot_client_read_topk": ([vp, ctypes.c_uint32, ctypes.c_uint32, vp, ctypes.POINTER(sz)], ctypes.c_uint32),
     }
     for name, (args, res) in signatures.items():
         getattr(lib, name).argtypes = args
@@ -243,6 +244,15 @@ class Simulator:
         out = ctypes.create_string_buffer(nbytes)
         self._check(f"read output {index}", self.lib.ot_client_read_output(self.client, index, out, nbytes))
         return out.raw
+
+    def read_topk(self, index: int, k: int) -> list[tuple[int, float]]:
+        """Only the k largest elements of output `index` leave the TA: [(flat index, value)], best first."""
+        entries = (ctypes.c_uint32 * (2 * max(k, 1)))()
+        count = ctypes.c_size_t(0)
+        self._check(f"read top-{k} of output {index}",
+                    self.lib.ot_client_read_topk(self.client, index, k, entries, ctypes.byref(count)))
+        raw = np.frombuffer(bytes(entries), dtype=np.dtype([("index", "<u4"), ("value", "<f4")]))[:count.value]
+        return [(int(e["index"]), float(e["value"])) for e in raw]
 
     # ---- a whole run --------------------------------------------------------------------------
     def run_bundle(self, device_dir: str | Path, inputs: list[np.ndarray], *,

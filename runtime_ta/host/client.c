@@ -169,6 +169,22 @@ TEEC_Result ot_client_read_output(struct ot_client *c, uint32_t index, void *dat
 	return invoke(c, OT_CMD_READ_OUTPUT, &op);
 }
 
+TEEC_Result ot_client_read_topk(struct ot_client *c, uint32_t index, uint32_t k, void *entries, size_t *count)
+{
+	TEEC_Operation op;
+	TEEC_Result res;
+
+	memset(&op, 0, sizeof(op));
+	op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_OUTPUT, TEEC_VALUE_INPUT, TEEC_NONE, TEEC_NONE);
+	op.params[0].tmpref.buffer = entries;
+	op.params[0].tmpref.size = (size_t)k * sizeof(struct ot_topk_entry);
+	op.params[1].value.a = index;
+	op.params[1].value.b = k;
+	res = invoke(c, OT_CMD_READ_OUTPUT, &op);
+	*count = res == TEEC_SUCCESS ? op.params[0].tmpref.size / sizeof(struct ot_topk_entry) : 0;
+	return res;
+}
+
 const char *ot_result_name(uint32_t result)
 {
 	switch (result) {

@@ -35,6 +35,8 @@ TEEC_Result ot_client_run(struct ot_client *c, uint32_t index, uint32_t *touched
 			  uint32_t *failed_op);
 TEEC_Result ot_client_write_input(struct ot_client *c, uint32_t index, const void *data, size_t size);
 TEEC_Result ot_client_read_output(struct ot_client *c, uint32_t index, void *data, size_t size);
+/* The k largest elements of output `index` (struct ot_topk_entry each); *count = entries returned. */
+TEEC_Result ot_client_read_topk(struct ot_client *c, uint32_t index, uint32_t k, void *entries, size_t *count);
 
 /* "OT_ERR_ROLLBACK", "TEEC_ERROR_BAD_PARAMETERS", ... or NULL for an unknown code. */
 const char *ot_result_name(uint32_t result);

@@ -9,6 +9,7 @@
  *     --enrol OUT                       one-time: write the device-bound key to OUT (enrolment)
  *     --output PREFIX                   write each output's raw bytes to PREFIX<i>.bin
  *     --repeat N                        run the model N times (load + run every partition each time)
+ *     --top K                           read only the K largest elements of each output from the TA
  *   Built against the simulator it also takes --budget BYTES and --storage DIR (the simulated device).
  * Prints each float32 output, and per partition the highest region byte it touched.
  */
@@ -27,7 +28,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: onnx_tee_client [--key-source provisioned|device] [--provision KEY] [--enrol OUT]\n"
-		"                       [--output PREFIX] [--repeat N]"
+		"                       [--output PREFIX] [--repeat N] [--top K]"
 #ifdef ONNX_TEE_SIM
 		" [--budget BYTES] [--storage DIR]"
 #endif
@@ -89,6 +90,7 @@ struct options {
 	char **inputs;
 	int input_count;
 	long repeat;
+	long top;
 };
 
 static int parse(int argc, char **argv, struct options *o)
@@ -117,6 +119,10 @@ static int parse(int argc, char **argv, struct options *o)
 			o->enrol = val;
 		} else if (!strcmp(opt, "--output")) {
 			o->output = val;
+		} else if (!strcmp(opt, "--top")) {
+			o->top = strtol(val, NULL, 10);
+			if (o->top < 1 || o->top > (long)OT_MAX_TOPK)
+				return -1;
 		} else if (!strcmp(opt, "--repeat")) {
 			o->repeat = strtol(val, NULL, 10);
 			if (o->repeat < 1)
@@ -170,7 +176,21 @@ static int run_model(struct ot_client *c, const struct options *o, const struct 
 		if (print)
 			printf("partition %u: %u region bytes touched\n", k, touched);
 	}
-	for (k = 0; k < h->output_count; k++) {
+	for (k = 0; o->top && k < h->output_count; k++) {
+		struct ot_topk_entry entries[OT_MAX_TOPK];
+		size_t count = 0, i;
+
+		res = ot_client_read_topk(c, k, (uint32_t)o->top, entries, &count);
+		if (res != TEEC_SUCCESS)
+			return fail("read top-k", res, c);
+		if (print) {
+			printf("output %u top-%ld:", k, o->top);
+			for (i = 0; i < count; i++)
+				printf(" %u:%.9g", entries[i].index, entries[i].value);
+			printf("\n");
+		}
+	}
+	for (k = 0; !o->top && k < h->output_count; k++) {
 		const struct ot_manifest_tensor *t = &slots[h->input_count + k];
 		uint8_t *out = malloc((size_t)t->nbytes);
 		size_t i;

@@ -57,9 +57,12 @@
 /* [in] memref[0] tensor bytes, [in] value[1].a model input index. */
 #define OT_CMD_WRITE_INPUT     5
 
-/* [out] memref[0] tensor bytes (size must be the output's size), [in] value[1].a model
- * output index.  Only after the last partition ran. */
+/* [out] memref[0], [in] value[1].a model output index, value[1].b k.  Only after the last
+ * partition ran.  k = 0: the output tensor's bytes.  k > 0: only its k largest float32 elements
+ * (flattened), as k struct ot_topk_entry in descending order, ties by lower index, NaNs never
+ * chosen; what leaves the TEE is then just the top-k and not the logits. */
 #define OT_CMD_READ_OUTPUT     6
+#define OT_MAX_TOPK            1024u
 
 /* Key sources for OT_CMD_OPEN_MODEL. */
 #define OT_KEY_PROVISIONED     1	/* key stored by OT_CMD_PROVISION_KEY */
@@ -150,6 +153,11 @@ struct ot_blob_header {
 	uint8_t  nonce[12];
 	uint32_t reserved;           /* zero */
 };                               /* 80 bytes */
+
+struct ot_topk_entry {
+	uint32_t index;              /* flat element index */
+	float value;
+};
 
 #define OT_STATIC_ASSERT(cond, name) typedef char ot_static_assert_##name[(cond) ? 1 : -1]
 OT_STATIC_ASSERT(sizeof(struct ot_manifest_header) == 80, manifest_header_size);

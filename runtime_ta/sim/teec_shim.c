@@ -143,8 +143,10 @@ static TEEC_Result to_ta_params(const TEEC_Operation *op, uint32_t *types, TEE_P
 	return TEEC_SUCCESS;
 }
 
-/* Copy output values and memref sizes back into the operation. */
-static void from_ta_params(TEEC_Operation *op, uint32_t types, const TEE_Param params[4], size_t sizes_in[4])
+/* Copy output values and memref sizes back into the operation; count the bytes a successful
+ * command wrote into output memrefs. */
+static void from_ta_params(TEEC_Operation *op, uint32_t types, const TEE_Param params[4], size_t sizes_in[4],
+			   TEEC_Result res)
 {
 	uint32_t i;
 
@@ -162,7 +164,7 @@ static void from_ta_params(TEEC_Operation *op, uint32_t types, const TEE_Param p
 			size_t returned = params[i].memref.size;
 
 			/* a size larger than the buffer only reports the size needed */
-			if (returned <= sizes_in[i])
+			if (res == TEEC_SUCCESS && returned <= sizes_in[i])
 				record(params[i].memref.buffer, returned, &traffic.bytes_out);
 			if (teec_t == TEEC_MEMREF_TEMP_OUTPUT || teec_t == TEEC_MEMREF_TEMP_INOUT)
 				p->tmpref.size = returned;
@@ -240,7 +242,7 @@ TEEC_Result TEEC_InvokeCommand(TEEC_Session *session, uint32_t command, TEEC_Ope
 		sizes_in[i] = params[i].memref.size;
 	traffic.invocations++;
 	res = TA_InvokeCommandEntryPoint(session->ta_session, command, types, params);
-	from_ta_params(operation, types, params, sizes_in);
+	from_ta_params(operation, types, params, sizes_in, res);
 	if (origin)
 		*origin = TEEC_ORIGIN_TRUSTED_APP;
 	return res;

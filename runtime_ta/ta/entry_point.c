@@ -126,7 +126,8 @@ static TEE_Result cmd_read_output(struct model_session *s, uint32_t types, TEE_P
 {
 	if (types != TEE_PARAM_TYPES(MEM_OUT, VAL_IN, NONE, NONE))
 		return TEE_ERROR_BAD_PARAMETERS;
-	return model_read_output(s, params[0].memref.buffer, &params[0].memref.size, params[1].value.a);
+	return model_read_output(s, params[0].memref.buffer, &params[0].memref.size, params[1].value.a,
+				 params[1].value.b);
 }
 
 TEE_Result TA_InvokeCommandEntryPoint(void *sess_ctx, uint32_t cmd_id, uint32_t param_types,

@@ -494,22 +494,87 @@ TEE_Result model_write_input(struct model_session *s, const void *shared_data, s
 	return TEE_SUCCESS;
 }
 
-TEE_Result model_read_output(struct model_session *s, void *shared_data, size_t *size, uint32_t index)
+/* a ranks before b: larger value, ties by lower index (neither is NaN). */
+static bool ranks_before(float a, uint32_t ai, float b, uint32_t bi)
+{
+	return a > b || (!(a < b) && ai < bi);
+}
+
+/* The k best elements ranking after `after` (all elements when NULL): each pick is the best one
+ * ranking after the previous pick.  O(n k) time, no memory beyond `out`. */
+static size_t top_k(const uint8_t *data, uint32_t count, uint32_t k, const struct ot_topk_entry *after,
+		    struct ot_topk_entry *out)
+{
+	size_t picked = 0;
+	uint32_t i;
+
+	while (picked < k) {
+		const struct ot_topk_entry *prev = picked ? &out[picked - 1] : after;
+		struct ot_topk_entry best = { 0, 0.0f };
+		bool found = false;
+
+		for (i = 0; i < count; i++) {
+			float v;
+
+			memcpy(&v, data + 4 * (size_t)i, sizeof(v));
+			if (v != v)
+				continue;   /* NaN */
+			if (prev && !ranks_before(prev->value, prev->index, v, i))
+				continue;
+			if (!found || ranks_before(v, i, best.value, best.index)) {
+				best.index = i;
+				best.value = v;
+				found = true;
+			}
+		}
+		if (!found)
+			break;
+		out[picked++] = best;
+	}
+	return picked;
+}
+
+TEE_Result model_read_output(struct model_session *s, void *shared_data, size_t *size, uint32_t index,
+			     uint32_t k)
 {
 	const struct ot_manifest_tensor *t;
+	struct ot_topk_entry best[16], last = { 0, 0.0f };
+	size_t need, done = 0;
 
 	if (!s->region)
 		return OT_ERR_STATE;
-	if (index >= s->header->output_count)
+	if (index >= s->header->output_count || k > OT_MAX_TOPK)
 		return TEE_ERROR_BAD_PARAMETERS;
 	if (!s->done)
 		return OT_ERR_TRUNCATED;
 	t = &s->slots[s->header->input_count + index];
-	if (*size < t->nbytes) {
+	if (k == 0) {
+		if (*size < t->nbytes) {
+			*size = (size_t)t->nbytes;
+			return TEE_ERROR_SHORT_BUFFER;
+		}
+		TEE_MemMove(shared_data, s->region + t->offset, (size_t)t->nbytes);
 		*size = (size_t)t->nbytes;
+		return TEE_SUCCESS;
+	}
+	if (t->dtype != RT_DTYPE_FLOAT32 || t->nbytes % 4 != 0 || t->nbytes / 4 > UINT32_MAX)
+		return TEE_ERROR_BAD_PARAMETERS;
+	need = (size_t)k * sizeof(struct ot_topk_entry);
+	if (*size < need) {
+		*size = need;
 		return TEE_ERROR_SHORT_BUFFER;
 	}
-	TEE_MemMove(shared_data, s->region + t->offset, (size_t)t->nbytes);
-	*size = (size_t)t->nbytes;
+	/* Ranked in secure memory 16 at a time, then copied out: shared memory is written, never read. */
+	while (done < k) {
+		uint32_t batch = k - done < 16 ? (uint32_t)(k - done) : 16;
+		size_t got = top_k(s->region + t->offset, (uint32_t)(t->nbytes / 4), batch, done ? &last : NULL, best);
+
+		TEE_MemMove((uint8_t *)shared_data + done * sizeof(best[0]), best, got * sizeof(best[0]));
+		done += got;
+		if (got < batch)
+			break;
+		last = best[got - 1];
+	}
+	*size = done * sizeof(struct ot_topk_entry);
 	return TEE_SUCCESS;
 }

@@ -58,7 +58,9 @@ TEE_Result model_run(struct model_session *s, uint32_t index, uint32_t *touched,
 
 TEE_Result model_write_input(struct model_session *s, const void *shared_data, size_t size, uint32_t index);
 
-/* On return *size is the output's size (TEE_ERROR_SHORT_BUFFER when the buffer was smaller). */
-TEE_Result model_read_output(struct model_session *s, void *shared_data, size_t *size, uint32_t index);
+/* k = 0: the whole output; k > 0: its top-k entries (onnx_tee_ta.h).  On return *size is the size
+ * written (or needed, with TEE_ERROR_SHORT_BUFFER when the buffer was smaller). */
+TEE_Result model_read_output(struct model_session *s, void *shared_data, size_t *size, uint32_t index,
+			     uint32_t k);
 
 #endif /* ONNX_TEE_MODEL_H */
