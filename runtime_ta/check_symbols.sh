@@ -20,7 +20,7 @@ trap 'rm -rf "$work"' EXIT
 sources=("$here"/ta/entry_point.c "$here"/ta/model.c "$here"/ta/secure_store.c
          "$here"/interp/*.c "$here"/interp/kernels/*.c "$@")
 flags=(-std=c99 -O2 -ffreestanding -fno-builtin -fno-stack-protector -ffp-contract=off -fPIC
-       -Wall -Wextra -Werror -Wvla -Wno-float-equal
+       -Werror=implicit-function-declaration -Werror=vla
        -I"$here"/sim/include -I"$here"/include -I"$here"/interp -I"$here"/ta)
 objects=()
 for src in "${sources[@]}"; do
