@@ -1,8 +1,9 @@
 """Training-free recovery after a pruning step: least-squares refit + BN statistics correction.
 
 1. **Refit** (He et al., ICCV'17 "Channel Pruning"; Luo et al., ICCV'17 ThiNet).  Every layer
-   that lost input channels (Conv with group 1, Gemm, MatMul) gets new weights that best
-   reproduce the *original* model's output from the *pruned* model's input, on calibration data::
+   (Conv with group 1, Gemm, MatMul) from the first one that lost input channels on gets new
+   weights that best reproduce the *original* model's output from the *pruned* model's input,
+   on calibration data::
 
        min_{W', b'}  || Y_orig[:, kept_out] - [X_pruned, 1] [W'; b'] ||^2 + lam ||W'||^2
 
@@ -94,18 +95,19 @@ class LeastSquaresRecovery:
         return model
 
     def _refit_layers(self, model: onnx.ModelProto, kept: dict[str, np.ndarray]) -> list[onnx.NodeProto]:
-        layers = []
+        """Every refittable layer from the first one that lost input channels on (topological order):
+        later layers see inputs that drifted even where no channel of theirs was removed."""
+        layers, started = [], False
         for node in model.graph.node:
-            if node.op_type not in REFIT_OPS or node.input[0] not in kept:
-                continue
-            lost_inputs = len(kept[node.input[0]]) < self.original_channels.get(node.input[0], 0)
-            if not lost_inputs or node.output[0] not in kept:
+            if node.op_type not in REFIT_OPS or node.input[0] not in kept or node.output[0] not in kept:
                 continue
             if node.op_type == "Conv" and (_attr(node, "group", 1) != 1 or len(self.shapes[node.input[1]].shape) != 4):
                 continue
             if node.op_type == "Gemm" and _attr(node, "transA", 0):
                 continue
-            layers.append(node)
+            started |= len(kept[node.input[0]]) < self.original_channels.get(node.input[0], 0)
+            if started:
+                layers.append(node)
         return layers
 
     def refit(self, model: onnx.ModelProto, kept: dict[str, np.ndarray]) -> onnx.ModelProto:

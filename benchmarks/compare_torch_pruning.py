@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Our ONNX pruning against Torch-Pruning on the same trained networks, FLOPs target and recovery budget.
+
+    pip install torch==2.13.0 torch-pruning
+    python benchmarks/compare_torch_pruning.py                       # resnet_fmnist and vgg_fmnist
+    python benchmarks/compare_torch_pruning.py --models vgg_fmnist --target-flops 0.5
+
+Both sides start from the committed zoo weights (`models/trained/<name>.onnx`; the PyTorch module
+is rebuilt from the same weights by `models.training.load_trained`), and both get the same data:
+the same seeded validation / calibration cut of the TRAIN split (`passes.prune.job.split_train`).
+Top-1 is measured on the TEST split, which neither side looks at before the end.
+
+- ours: `run_prune` (L1 group importance by default, progressive 10% steps, least-squares refit +
+  BN statistics correction on the calibration samples, stop at the FLOPs target or when the
+  validation top-1 drops by more than the tolerance).
+- torch-pruning: `MagnitudePruner` with `GroupMagnitudeImportance(p=1)` (DepGraph groups, global
+  ranking, the classifier ignored), iterative steps until the same FLOPs as ours are reached; then
+  the same training-free recovery budget Torch-Pruning can use: BatchNorm statistics re-estimated
+  on the same calibration samples (forward passes in train mode, no gradient step).  With
+  `--finetune-epochs E > 0` it also reports Torch-Pruning with E epochs of SGD fine-tuning on the
+  labelled train split (a larger budget than ours, for reference).
+
+Prints a table and writes `benchmarks/results/prune_vs_torch_pruning.json`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+import models  # noqa: E402
+from models.datasets import evaluate_accuracy, load_dataset  # noqa: E402
+from passes.prune.job import PruneOptions, run_prune, split_train  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "prune_vs_torch_pruning.json"
+
+
+def test_accuracy_torch(net: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> float:
+    from models.training import predict
+
+    with torch.no_grad():
+        return float(np.mean(predict(net, x).argmax(axis=1) == y))
+
+
+def recalibrate_batchnorm(net: torch.nn.Module, calibration: np.ndarray, batch: int = 128) -> None:
+    """Re-estimate every BatchNorm's running statistics on `calibration` (cumulative average, no gradients)."""
+    for module in net.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.reset_running_stats()
+            module.momentum = None
+    net.train()
+    with torch.no_grad():
+        for start in range(0, len(calibration), batch):
+            net(torch.from_numpy(calibration[start:start + batch]))
+    net.eval()
+
+
+def torch_pruning_to(name: str, flops_ratio: float, splits, finetune_epochs: float, seed: int) -> dict:
+    import torch_pruning as tp
+
+    from models.training import TrainingRecipe, load_trained, train
+
+    torch.manual_seed(seed)
+    net = load_trained(name)
+    example = torch.zeros(1, *splits.calibration.shape[1:])
+    base_macs, base_params = tp.utils.count_ops_and_params(net, example)
+    classifier = [m for m in net.modules() if isinstance(m, torch.nn.Linear)][-1]
+    pruner = tp.pruner.MagnitudePruner(net, example, importance=tp.importance.GroupMagnitudeImportance(p=1),
+                                       global_pruning=True, pruning_ratio=0.9, iterative_steps=90,
+                                       ignored_layers=[classifier])
+    start = time.perf_counter()
+    macs = base_macs
+    for _ in range(90):
+        if macs <= flops_ratio * base_macs:
+            break
+        pruner.step()
+        macs, params = tp.utils.count_ops_and_params(net, example)
+    seconds = time.perf_counter() - start
+    x_test, y_test = load_dataset("fashion-mnist", "test")
+    result = {"flops_ratio": macs / base_macs, "params_ratio": params / base_params,
+              "test_no_recovery": test_accuracy_torch(net, x_test, y_test), "prune_seconds": seconds}
+    recalibrate_batchnorm(net, splits.calibration)
+    result["test_bn_recalibrated"] = test_accuracy_torch(net, x_test, y_test)
+    if finetune_epochs > 0:
+        start = time.perf_counter()
+        train(net, "fashion-mnist", TrainingRecipe(epochs=finetune_epochs, lr=0.01, seed=seed), progress=False)
+        result["test_finetuned"] = test_accuracy_torch(net.eval(), x_test, y_test)
+        result["finetune_seconds"] = time.perf_counter() - start
+    return result
+
+
+def ours_to(name: str, options: PruneOptions) -> dict:
+    start = time.perf_counter()
+    outcome, report = run_prune(models.load(name), options, label=name)
+    return {"flops_ratio": report["ratios"]["flops"], "params_ratio": report["ratios"]["params"],
+            "test_before": report["test_accuracy"]["before"], "test_after": report["test_accuracy"]["after"],
+            "validation_before": report["baseline"]["accuracy"], "validation_after": report["final"]["accuracy"],
+            "stop_reason": report["stop_reason"], "seconds": time.perf_counter() - start}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=["resnet_fmnist", "vgg_fmnist"])
+    parser.add_argument("--target-flops", type=float, default=0.5)
+    parser.add_argument("--max-accuracy-drop", type=float, default=0.01)
+    parser.add_argument("--criterion", default="l1")
+    parser.add_argument("--ranking", default="global")
+    parser.add_argument("--step", type=float, default=0.1)
+    parser.add_argument("--finetune-epochs", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    results = json.loads(args.output.read_text()) if args.output.exists() else {}
+    for name in args.models:
+        options = PruneOptions(data="fashion-mnist", max_accuracy_drop=args.max_accuracy_drop,
+                               target_flops=args.target_flops, criterion=args.criterion, ranking=args.ranking,
+                               fraction=args.step, seed=args.seed)
+        ours = ours_to(name, options)
+        splits = split_train("fashion-mnist", options.validation, options.calibration, options.seed)
+        theirs = torch_pruning_to(name, ours["flops_ratio"], splits, args.finetune_epochs, args.seed)
+        theirs["test_before"] = evaluate_accuracy(models.load(name), "fashion-mnist", "test")
+        results[name] = {"ours": ours, "torch_pruning": theirs,
+                         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    table = Table(title="structured pruning at the same FLOPs: top-1 on the Fashion-MNIST test split")
+    for column in ("model", "method", "FLOPs", "params", "top-1 before", "top-1 after", "drop (points)"):
+        table.add_column(column, justify="left" if column in ("model", "method") else "right")
+    for name in args.models:
+        ours, theirs = results[name]["ours"], results[name]["torch_pruning"]
+        rows = [("ours (LS refit + BN correction)", ours["flops_ratio"], ours["params_ratio"], ours["test_after"]),
+                ("torch-pruning, no recovery", theirs["flops_ratio"], theirs["params_ratio"], theirs["test_no_recovery"]),
+                ("torch-pruning + BN recalibration", theirs["flops_ratio"], theirs["params_ratio"],
+                 theirs["test_bn_recalibrated"])]
+        if "test_finetuned" in theirs:
+            rows.append((f"torch-pruning + {args.finetune_epochs:g} epoch fine-tune", theirs["flops_ratio"],
+                         theirs["params_ratio"], theirs["test_finetuned"]))
+        for method, flops, params, after in rows:
+            table.add_row(name, method, f"{flops:.3f}", f"{params:.3f}", f"{100 * ours['test_before']:.2f}%",
+                          f"{100 * after:.2f}%", f"{100 * (ours['test_before'] - after):.2f}")
+    Console(width=140).print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
