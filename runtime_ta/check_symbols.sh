@@ -23,11 +23,14 @@ flags=(-std=c99 -O2 -ffreestanding -fno-builtin -fno-stack-protector -ffp-contra
        -Werror=implicit-function-declaration -Werror=vla
        -I"$here"/sim/include -I"$here"/include -I"$here"/interp -I"$here"/ta)
 objects=()
+pids=()
 for src in "${sources[@]}"; do
   obj="$work/$(basename "$(dirname "$src")")_$(basename "${src%.c}").o"
-  "$cc" "${flags[@]}" -c "$src" -o "$obj"
+  "$cc" "${flags[@]}" -c "$src" -o "$obj" &
+  pids+=($!)
   objects+=("$obj")
 done
+for pid in "${pids[@]}"; do wait "$pid"; done
 "${cross}ld" -r -o "$work/ta.o" "${objects[@]}"
 
 undefined="$("${cross}nm" -u "$work/ta.o" | awk '{print $NF}' | sort -u)"
