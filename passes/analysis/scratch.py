@@ -5,10 +5,12 @@ memory model); the interpreter checks the C twin before every op and the kernels
 Only two kernels use scratch (runtime_ta/interp/kernels.h):
 
     Conv, not depthwise (c_in / group > 1) and not 1x1 stride-1 unpadded:
-        im2col tile = min(K, KC) * min(P, NC) floats,  K = c_in / group * kh * kw,  P = h_out * w_out
+        im2col tile = min(K, KC) * panel(min(P, NC)) floats,  K = c_in / group * kh * kw,  P = h_out * w_out
     Gemm with transB and M >= GEMM_PACK_MIN_M:
-        packed block of B = min(K, KC) * min(N, NC) floats
+        packed block of B = min(K, KC) * panel(min(N, NC)) floats
     everything else: 0
+    panel(n) = n rounded up to a multiple of PANEL (the packed columns are zero-padded so that every
+    GEMM micro-tile is full width)
 
 So scratch never exceeds KC * NC * 4 = 128 KiB, whatever the layer.
 """
@@ -25,8 +27,13 @@ from .spatial import WindowGeometry, window_geometry
 # Mirrors the #defines of runtime_ta/interp/kernels.h (tests/test_kernels_scratch.py checks it).
 KC = 256
 NC = 128
+PANEL = 32
 GEMM_PACK_MIN_M = 8
 FLOAT_BYTES = 4
+
+
+def _panel(n: int) -> int:
+    return -(-n // PANEL) * PANEL
 
 
 def conv_scratch_bytes(g: WindowGeometry) -> int:
@@ -38,14 +45,14 @@ def conv_scratch_bytes(g: WindowGeometry) -> int:
         (g.pad_top, g.pad_left, g.pad_bottom, g.pad_right) == (0, 0, 0, 0)
     if cin_g == 1 or pointwise:
         return 0
-    return min(cin_g * g.kernel_h * g.kernel_w, KC) * min(g.h_out * g.w_out, NC) * FLOAT_BYTES
+    return min(cin_g * g.kernel_h * g.kernel_w, KC) * _panel(min(g.h_out * g.w_out, NC)) * FLOAT_BYTES
 
 
 def gemm_scratch_bytes(m: int, n: int, k: int, trans_b: bool) -> int:
     """kern_scratch_bytes_gemm()."""
     if not trans_b or m < GEMM_PACK_MIN_M:
         return 0
-    return min(k, KC) * min(n, NC) * FLOAT_BYTES
+    return min(k, KC) * _panel(min(n, NC)) * FLOAT_BYTES
 
 
 def scratch_bytes(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> int:

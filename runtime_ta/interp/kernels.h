@@ -215,6 +215,7 @@ kern_status kern_resize(const kern_resize_attr *attr, const kern_shape *x_shape,
 
 #define KERN_KC 256 /* im2col / packed-B rows per tile (reduction depth) */
 #define KERN_NC 128 /* im2col / packed-B columns per tile (output pixels / N) */
+#define KERN_PANEL 32 /* packed-B column counts round up to this (zero padding for full-width micro-tiles) */
 #define KERN_GEMM_PACK_MIN_M 8 /* Gemm packs B (transB) only when M >= this */
 
 #endif

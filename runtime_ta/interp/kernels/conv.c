@@ -6,8 +6,9 @@
  * - depthwise (c_in/g == 1): direct, per output row, one tap at a time over the row's valid span
  *   (unit-stride rows vectorise), no scratch;
  * - 1x1, stride 1, unpadded: X_col is X itself, straight to the GEMM engine, no scratch;
- * - otherwise im2col tiles of at most KERN_KC rows x KERN_NC pixels are built in scratch and fed to
- *   the GEMM engine, accumulating into Y: scratch = min(K, KC) * min(P, NC) floats.
+ * - otherwise im2col tiles of at most KERN_KC rows x KERN_NC pixels are built in scratch (packed in
+ *   micro-kernel panels, columns zero-padded to KERN_PANEL) and fed to the GEMM engine, accumulating
+ *   into Y: scratch = min(K, KC) * roundup(min(P, NC), PANEL) floats.
  * ConvTranspose scatters x[ih, iw] * w[kh, kw] into y[ih*s + kh*d - pad, ...], no scratch.
  */
 #include <string.h>
@@ -59,7 +60,7 @@ size_t kern_scratch_bytes_conv(const kern_conv_geom *g)
         return 0;
     kdim = (!kmul(g->kernel_h, g->kernel_w, &khw) || !kmul(khw, cin_g, &kdim)) ? KERN_KC : kmin(kdim, KERN_KC);
     pix = !kmul(g->h_out, g->w_out, &pix) ? KERN_NC : kmin(pix, KERN_NC);
-    return kdim * pix * sizeof(float);
+    return kdim * kern_panel_cols(pix) * sizeof(float);
 }
 
 /* Rows [k0, k0 + kb) x pixels [p0, p0 + nb) of the group's im2col matrix into dst, packed in KERN_NR-wide
@@ -74,7 +75,7 @@ static void im2col_tile(const kern_conv_geom *g, const float *xg, size_t k0, siz
         const float *xc = xg + ci * hw_in;
         const size_t off_w = kj * g->dilation_w;
         float d[KERN_NC];
-        size_t oh = p0 / g->w_out, ow = p0 % g->w_out, col = 0, q;
+        size_t oh = p0 / g->w_out, ow = p0 % g->w_out, col = 0, q, z;
         while (col < nb) {
             const size_t seg = kmin(g->w_out - ow, nb - col);
             const size_t ihp = oh * g->stride_h + ki * g->dilation_h;
@@ -103,10 +104,10 @@ static void im2col_tile(const kern_conv_geom *g, const float *xg, size_t k0, siz
             ow = 0;
             oh++;
         }
-        for (q = 0; q < nb; q += KERN_NR) {
-            const size_t w = kmin(KERN_NR, nb - q);
-            memcpy(dst + q * kb + r * w, d + q, w * sizeof(float));
-        }
+        for (z = nb; z < kern_panel_cols(nb); z++)
+            d[z] = 0.0f;
+        for (q = 0; q < nb; q += KERN_NR)
+            memcpy(dst + q * kb + r * KERN_NR, d + q, KERN_NR * sizeof(float));
     }
 }
 

@@ -21,15 +21,16 @@
 #define DOT_LANES 16
 
 #if KERN_GEMM_WIDE
-/* Wide vector units (AVX2/AVX-512): an MR x NR accumulator tile gcc keeps in vector registers. */
-static void micro_full(size_t kc, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb, float *c,
-                       size_t ldc)
+/* Wide vector units (AVX2/AVX-512): an MR x NR accumulator tile gcc keeps in vector registers.
+ * Only the first w <= NR columns of C are read and written (B holds NR readable columns). */
+static void micro_full(size_t w, size_t kc, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb,
+                       float *c, size_t ldc)
 {
     float acc[MR][NR];
     size_t p, j, r;
     for (r = 0; r < MR; r++)
         for (j = 0; j < NR; j++)
-            acc[r][j] = c[r * ldc + j];
+            acc[r][j] = j < w ? c[r * ldc + j] : 0.0f;
     for (p = 0; p < kc; p++) {
         const float *bp = b + p * ldb;
         for (r = 0; r < MR; r++) {
@@ -40,21 +41,24 @@ static void micro_full(size_t kc, const float *a, size_t a_rs, size_t a_cs, cons
     }
     for (r = 0; r < MR; r++)
         for (j = 0; j < NR; j++)
-            c[r * ldc + j] = acc[r][j];
+            if (j < w)
+                c[r * ldc + j] = acc[r][j];
 }
 #else
-/* 128-bit vectors (SSE2, NEON): 4 x 16 in four named rows (16 vector accumulators). */
-static void micro_full(size_t kc, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb, float *c,
-                       size_t ldc)
+/* 128-bit vectors (SSE2, NEON): 4 x 16 in four named rows (16 vector accumulators).
+ * Only the first w <= NR columns of C are read and written (B holds NR readable columns). */
+static void micro_full(size_t w, size_t kc, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb,
+                       float *c, size_t ldc)
 {
     float c0[NR], c1[NR], c2[NR], c3[NR];
     const float *a0 = a, *a1 = a + a_rs, *a2 = a + 2 * a_rs, *a3 = a + 3 * a_rs;
     size_t p, j;
     for (j = 0; j < NR; j++) {
-        c0[j] = c[j];
-        c1[j] = c[ldc + j];
-        c2[j] = c[2 * ldc + j];
-        c3[j] = c[3 * ldc + j];
+        const int in = j < w;
+        c0[j] = in ? c[j] : 0.0f;
+        c1[j] = in ? c[ldc + j] : 0.0f;
+        c2[j] = in ? c[2 * ldc + j] : 0.0f;
+        c3[j] = in ? c[3 * ldc + j] : 0.0f;
     }
     for (p = 0; p < kc; p++) {
         const float *bp = b + p * ldb;
@@ -66,25 +70,36 @@ static void micro_full(size_t kc, const float *a, size_t a_rs, size_t a_cs, cons
             c3[j] += x3 * bp[j];
         }
     }
-    for (j = 0; j < NR; j++) {
-        c[j] = c0[j];
-        c[ldc + j] = c1[j];
-        c[2 * ldc + j] = c2[j];
-        c[3 * ldc + j] = c3[j];
-    }
+    for (j = 0; j < NR; j++)
+        if (j < w) {
+            c[j] = c0[j];
+            c[ldc + j] = c1[j];
+            c[2 * ldc + j] = c2[j];
+            c[3 * ldc + j] = c3[j];
+        }
 }
 #endif
 
-/* One row of C (axpy form, vectorised over j): c[0..n) += sum_p a[p] * b[p, 0..n). */
-static void row_kernel(size_t n, size_t kc, const float *a, size_t a_cs, const float *b, size_t ldb, float *c)
+/* The edge tile: up to MR rows x up to NR columns (mr <= MR, w <= NR), accumulators in a local tile. */
+static void micro_edge(size_t mr, size_t w, size_t kc, const float *a, size_t a_rs, size_t a_cs, const float *b,
+                       size_t ldb, float *c, size_t ldc)
 {
-    size_t p, j;
+    float acc[MR][NR];
+    size_t p, j, r;
+    for (r = 0; r < mr; r++)
+        for (j = 0; j < w; j++)
+            acc[r][j] = c[r * ldc + j];
     for (p = 0; p < kc; p++) {
-        const float x = a[p * a_cs];
         const float *bp = b + p * ldb;
-        for (j = 0; j < n; j++)
-            c[j] += x * bp[j];
+        for (r = 0; r < mr; r++) {
+            const float av = a[r * a_rs + p * a_cs];
+            for (j = 0; j < w; j++)
+                acc[r][j] += av * bp[j];
+        }
     }
+    for (r = 0; r < mr; r++)
+        for (j = 0; j < w; j++)
+            c[r * ldc + j] = acc[r][j];
 }
 
 /* Unpacked B (rows ldb apart): each 16-column slice of a KU-deep block is swept by every row panel
@@ -105,13 +120,14 @@ void kern_gemm_acc(size_t m, size_t n, size_t k, const float *a, size_t a_rs, si
             float *cb = c + j0;
             for (j = 0; j + NR <= nb; j += NR) {
                 for (i = 0; i + MR <= m; i += MR)
-                    micro_full(kb, ap + i * a_rs, a_rs, a_cs, bb + j, ldb, cb + i * ldc + j, ldc);
-                for (; i < m; i++)
-                    row_kernel(NR, kb, ap + i * a_rs, a_cs, bb + j, ldb, cb + i * ldc + j);
+                    micro_full(NR, kb, ap + i * a_rs, a_rs, a_cs, bb + j, ldb, cb + i * ldc + j, ldc);
+                if (i < m)
+                    micro_edge(m - i, NR, kb, ap + i * a_rs, a_rs, a_cs, bb + j, ldb, cb + i * ldc + j, ldc);
             }
             if (j < nb)
-                for (i = 0; i < m; i++)
-                    row_kernel(nb - j, kb, ap + i * a_rs, a_cs, bb + j, ldb, cb + i * ldc + j);
+                for (i = 0; i < m; i += MR)
+                    micro_edge(kmin(MR, m - i), nb - j, kb, ap + i * a_rs, a_rs, a_cs, bb + j, ldb, cb + i * ldc + j,
+                               ldc);
         }
     }
 }
@@ -123,10 +139,10 @@ void kern_gemm_packed_acc(size_t m, size_t nb, size_t kb, const float *a, size_t
     for (j = 0; j < nb; j += NR) {
         const size_t w = kmin(NR, nb - j);
         const float *panel = bp + j * kb;
-        for (i = 0; i + MR <= m && w == NR; i += MR)
-            micro_full(kb, a + i * a_rs, a_rs, a_cs, panel, NR, c + i * ldc + j, ldc);
-        for (; i < m; i++)
-            row_kernel(w, kb, a + i * a_rs, a_cs, panel, w, c + i * ldc + j);
+        for (i = 0; i + MR <= m; i += MR)
+            micro_full(w, kb, a + i * a_rs, a_rs, a_cs, panel, NR, c + i * ldc + j, ldc);
+        if (i < m)
+            micro_edge(m - i, w, kb, a + i * a_rs, a_rs, a_cs, panel, NR, c + i * ldc + j, ldc);
     }
 }
 
@@ -154,7 +170,7 @@ size_t kern_scratch_bytes_gemm(const kern_gemm_attr *attr)
 {
     if (!attr->trans_b || attr->m < KERN_GEMM_PACK_MIN_M)
         return 0;
-    return kmin(attr->k, KERN_KC) * kmin(attr->n, KERN_NC) * sizeof(float);
+    return kmin(attr->k, KERN_KC) * kern_panel_cols(kmin(attr->n, KERN_NC)) * sizeof(float);
 }
 
 kern_status kern_gemm(const kern_gemm_attr *at, const float *a, const float *b, const float *c, float *y,
@@ -182,12 +198,13 @@ kern_status kern_gemm(const kern_gemm_attr *at, const float *a, const float *b, 
             const size_t nb = kmin(KERN_NC, n - j0);
             for (p0 = 0; p0 < k; p0 += KERN_KC) {
                 const size_t kb = kmin(KERN_KC, k - p0);
-                for (j = 0; j < nb; j++) {
+                const size_t padded = (nb + KERN_PANEL - 1) / KERN_PANEL * KERN_PANEL;
+                for (j = 0; j < padded; j++) {
                     const float *src = b + (j0 + j) * k + p0;
-                    const size_t q = j / KERN_NR * KERN_NR, w = kmin(KERN_NR, nb - q);
+                    const size_t q = j / NR * NR;
                     float *dst = scratch + q * kb + (j - q);
                     for (p = 0; p < kb; p++)
-                        dst[p * w] = src[p];
+                        dst[p * NR] = j < nb ? src[p] : 0.0f;
                 }
                 kern_gemm_packed_acc(m, nb, kb, a + p0 * a_cs, a_rs, a_cs, scratch, y + j0, n);
             }

@@ -13,7 +13,7 @@
 /* The kernels rely on -O3's complete unrolling and vectorisation of their fixed-trip loops (the GEMM
  * micro-kernels above all), whatever the build around them uses (-O2 in the simulator, -Os in
  * OP-TEE's TA build). */
-#pragma GCC optimize("O3")
+#pragma GCC optimize("O3", "fp-contract=fast")
 #endif
 
 /* *r = a * b; 0 on overflow. */
@@ -43,7 +43,7 @@ static inline int kmul4(size_t a, size_t b, size_t c, size_t d, size_t *r)
  * Only the kernels' speed depends on it; scratch sizes depend on KERN_KC and KERN_NC alone. */
 #if defined(__AVX512F__)
 #define KERN_GEMM_WIDE 1
-#define KERN_MR 8
+#define KERN_MR 4
 #define KERN_NR 32
 #elif defined(__AVX2__)
 #define KERN_GEMM_WIDE 1
@@ -53,6 +53,10 @@ static inline int kmul4(size_t a, size_t b, size_t c, size_t d, size_t *r)
 #define KERN_GEMM_WIDE 0
 #define KERN_MR 4
 #define KERN_NR 16
+#endif
+
+#if KERN_PANEL % KERN_NR != 0 || KERN_NC % KERN_PANEL != 0
+#error "packed panels: KERN_NR must divide KERN_PANEL, which must divide KERN_NC"
 #endif
 
 static inline size_t kmin(size_t a, size_t b) { return a < b ? a : b; }
@@ -80,8 +84,12 @@ int kern_strides(const kern_shape *s, size_t *strides);
 void kern_gemm_acc(size_t m, size_t n, size_t k, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb,
                    float *c, size_t ldc);
 
-/* C[m x nb] (row stride ldc) += A B for one KC x NC block of B packed in KERN_NR-column panels: panel q
- * (columns q*NR .. q*NR + w - 1, w = min(NR, nb - q*NR)) holds B(p, q*NR + t) at bp[q*NR*kb + p*w + t]. */
+/* Columns a packed block of nb columns occupies: nb rounded up to KERN_PANEL (zero columns pad it). */
+static inline size_t kern_panel_cols(size_t nb) { return (nb + KERN_PANEL - 1) / KERN_PANEL * KERN_PANEL; }
+
+/* C[m x nb] (row stride ldc) += A B for one KC x NC block of B packed in KERN_NR-column panels: the
+ * panel of columns j .. j + NR - 1 holds B(p, j + t) at bp[j*kb + p*NR + t], zero past column nb
+ * (kern_panel_cols(nb) columns in all). */
 void kern_gemm_packed_acc(size_t m, size_t nb, size_t kb, const float *a, size_t a_rs, size_t a_cs, const float *bp,
                           float *c, size_t ldc);
 
