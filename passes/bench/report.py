@@ -117,11 +117,17 @@ def markdown_report(run: BenchRun, charts: list[str] = ()) -> str:
     """The whole report as Markdown (charts are linked by relative file name)."""
     summary = summarise(run.measurements)
     settings, machine = run.settings, run.machine
+    missing = [m for m in settings.get("models", []) if m not in {x.model for x in run.measurements}
+               and Path(m).stem not in {x.model for x in run.measurements}]
     parts = [
         "# onnx-tee benchmark",
         "",
         f"Command: `{run.command}`",
         "",
+    ]
+    if missing:
+        parts += [f"**Partial results**: not measured (the run was stopped first): {', '.join(missing)}.", ""]
+    parts += [
         f"Machine: {machine.get('cpu')} ({machine.get('logical_cpus')} logical CPUs, "
         f"{_size(machine.get('memory_bytes'))}), {machine.get('os')}, Python {machine.get('python')}, "
         f"onnxruntime {machine.get('packages', {}).get('onnxruntime')}, {machine.get('c_compiler')}; "

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import onnx
@@ -82,8 +83,12 @@ def _ort_measurement(name: str, variant: Variant, feeds, settings: BenchSettings
                        spread={k: s.to_json() for k, s in samples.items()})
 
 
-def run_benchmark(settings: BenchSettings, command: str, *, progress: bool = True) -> BenchRun:
-    """Measure every (model, budget, configuration) of `settings`; see the module docstring."""
+def run_benchmark(settings: BenchSettings, command: str, *, progress: bool = True,
+                  checkpoint: Callable[[BenchRun], None] | None = None) -> BenchRun:
+    """Measure every (model, budget, configuration) of `settings`; see the module docstring.
+
+    `checkpoint(run)` is called after each model, so that a long run interrupted midway leaves the
+    results of the models it finished."""
     run = BenchRun(command, machine_info(), settings.to_json())
     total = len(settings.models) * len(settings.budgets) * len(settings.configs)
     bar = tqdm(total=total, desc="bench", unit="run", disable=not progress, dynamic_ncols=True)
@@ -117,6 +122,8 @@ def run_benchmark(settings: BenchSettings, command: str, *, progress: bool = Tru
                     measurement.weight_bytes = chosen.weight_bytes
                 run.measurements.append(measurement)
                 bar.update()
+        if checkpoint is not None:
+            checkpoint(run)
     bar.close()
     run.machine["load_average_end"] = load_average()
     return run

@@ -124,10 +124,14 @@ def run(args: argparse.Namespace) -> int:
 
     settings, command = settings_from_args(args)
     settings.out_dir.mkdir(parents=True, exist_ok=True)
-    result = run_benchmark(settings, command, progress=not args.no_progress)
+
+    def write_tables(partial, charts=()) -> None:
+        write_json(partial, settings.out_dir / "results.json")
+        (settings.out_dir / "results.md").write_text(markdown_report(partial, [c.name for c in charts]))
+
+    result = run_benchmark(settings, command, progress=not args.no_progress, checkpoint=write_tables)
     charts = write_charts(result, settings.out_dir)
-    write_json(result, settings.out_dir / "results.json")
-    (settings.out_dir / "results.md").write_text(markdown_report(result, [c.name for c in charts]))
+    write_tables(result, charts)
     out = console()
     for title, (header, rows) in (("Total time per inference (ms)", summary_rows(result)),
                                   ("Speed-ups (geometric means)", geomean_rows(summarise(result.measurements)))):
