@@ -33,8 +33,12 @@ def export_onnx(model: nn.Module, path: str | os.PathLike | None, sample_shape: 
     buffer = io.BytesIO()
     # PRESERVE keeps the module's own (eval) mode and, unlike EVAL, skips the exporter's
     # Conv+BatchNormalization fusion: folding BN is the compaction passes' job.
-    with warnings.catch_warnings():   # the generic advice against folding in PRESERVE mode; the model is in eval
+    # The TorchScript exporter (dynamo=False) writes opset 17 directly and needs no onnxscript. Its
+    # notices are silenced: the generic advice against folding in PRESERVE mode (the model is in
+    # eval mode) and the deprecation of the exporter itself.
+    with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="It is recommended that constant folding be turned off")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
         torch.onnx.export(model, (torch.zeros((1, *sample_shape)),), buffer, dynamo=False, opset_version=OPSET,
                           input_names=["input"], output_names=["logits"], do_constant_folding=True,
                           training=torch.onnx.TrainingMode.PRESERVE)
