@@ -124,10 +124,23 @@ void kern_gemm_acc(size_t m, size_t n, size_t k, const float *a, size_t a_rs, si
                 if (i < m)
                     micro_edge(m - i, NR, kb, ap + i * a_rs, a_rs, a_cs, bb + j, ldb, cb + i * ldc + j, ldc);
             }
-            if (j < nb)
-                for (i = 0; i < m; i += MR)
-                    micro_edge(kmin(MR, m - i), nb - j, kb, ap + i * a_rs, a_rs, a_cs, bb + j, ldb, cb + i * ldc + j,
-                               ldc);
+            if (j < nb) {
+                /* Edge columns: the full-width tile reads NR columns of each B row, i.e. up to NR - w
+                 * elements into the next row (discarded lanes), which stays inside B except on B's very
+                 * last row: that one row goes through the edge kernel. */
+                const size_t w = nb - j, full_rows = ldb < NR ? 0 : p0 + kb < k ? kb : kb - 1;
+                for (i = 0; i < m; i += MR) {
+                    const size_t mr = kmin(MR, m - i);
+                    const float *ai = ap + i * a_rs;
+                    float *ci = cb + i * ldc + j;
+                    if (mr == MR && full_rows > 0)
+                        micro_full(w, full_rows, ai, a_rs, a_cs, bb + j, ldb, ci, ldc);
+                    else
+                        micro_edge(mr, w, full_rows, ai, a_rs, a_cs, bb + j, ldb, ci, ldc);
+                    micro_edge(mr, w, kb - full_rows, ai + full_rows * a_cs, a_rs, a_cs, bb + full_rows * ldb + j, ldb,
+                               ci, ldc);
+                }
+            }
         }
     }
 }
