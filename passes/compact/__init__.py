@@ -1,5 +1,17 @@
 """Memory-compaction passes: every one keeps the model numerically equivalent.
 
+- ConstantsToInitializers  Constant nodes -> initializers
+- FoldConstants            constant-only subgraphs (ConstantOfShape weights, Shape chains of static
+                           shapes, Reshape/Unsqueeze/... of constants) -> initializers
+- RemoveIdentityOps        Identity and inference-mode Dropout -> rewired away
+- FoldBatchNorm            Conv/ConvTranspose/Gemm -> BatchNormalization -> per-channel Mul/Add
+                           -> one Conv/ConvTranspose/Gemm
+- MergeAffineChains        BatchNormalization (after a Concat or a pool) -> per-channel Mul/Add
+                           -> one BatchNormalization
+- RemoveDeadNodes          nodes that do not reach an output
+- RemoveUnusedInitializers initializers nothing reads (and their IR < 4 graph-input entries)
+- DeduplicateInitializers  byte-identical initializers -> one
+
     from passes.compact import compaction_pipeline
     result = compaction_pipeline()(model)      # PassResult; result.stats["records"] per pass
 """
