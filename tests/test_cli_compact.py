@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 
 import onnx
+from onnx import helper
 
 import cli
 from models.reference import load_reference
@@ -34,3 +35,15 @@ def test_compact_refuses_to_overwrite_its_input(tmp_path, capsys):
     assert cli.main(["compact", str(source), "-o", str(source)]) == 2
     assert "overwrite" in capsys.readouterr().err
     assert hashlib.sha256(source.read_bytes()).hexdigest() == digest
+
+
+def test_compact_folds_shape_chains_once_input_shapes_are_given(tmp_path, capsys):
+    graph = helper.make_graph([helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Reshape", ["x", "s"], ["y"])],
+                              "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["batch", 3])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)])
+    source = tmp_path / "dynamic.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(source))
+    assert cli.main(["compact", str(source), "-o", str(tmp_path / "a.onnx")]) == 0
+    assert [n.op_type for n in onnx.load(str(tmp_path / "a.onnx")).graph.node] == ["Shape", "Reshape"]
+    assert cli.main(["compact", str(source), "--input-shape", "x:2,3", "-o", str(tmp_path / "b.onnx")]) == 0
+    assert [n.op_type for n in onnx.load(str(tmp_path / "b.onnx")).graph.node] == ["Reshape"]

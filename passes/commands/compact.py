@@ -6,12 +6,13 @@ from pathlib import Path
 
 import models
 
+from ..analysis.shapes import fix_input_shapes
 from ..compact import compaction_pipeline
 from ..core import PassRecord
 from ..errors import UserError
 from ..modelio import save_model
 from ..sizes import format_size
-from .common import console, table
+from .common import add_input_shape_option, console, input_shapes, table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "and write the result. Outputs stay numerically equivalent.")
     parser.add_argument("model", metavar="MODEL", help="path to an .onnx file or a zoo name")
     parser.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="where to write the result")
+    add_input_shape_option(parser)
     parser.add_argument("--validate", action="store_true",
                         help="check the model (onnx.checker full check) after every pass")
     parser.set_defaults(func=run)
@@ -55,7 +57,10 @@ def run(args: argparse.Namespace) -> int:
     model_path = Path(args.model)
     if model_path.exists() and output.resolve() == model_path.resolve():
         raise UserError(f"-o {args.output} would overwrite the input model: choose another output path")
+    shapes = input_shapes(args)
     label, model = models.resolve(args.model)
+    if shapes:  # static input shapes let Shape chains fold
+        model = fix_input_shapes(model, shapes)
     pipeline = compaction_pipeline(validate=args.validate)
     result = pipeline(model)
     console().print(records_table(pipeline.records, len(pipeline.records) // len(pipeline.passes)))
