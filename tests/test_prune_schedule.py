@@ -9,7 +9,7 @@ from onnx import helper, numpy_helper
 from conftest import make_model, random_inputs, run_ort
 from passes.errors import UserError
 from passes.prune.apply import prune_units
-from passes.prune.criteria import ActivationMean, BNScale, Magnitude, Reconstruction, make_criterion
+from passes.prune.criteria import ActivationMean, BNScale, Magnitude, Reconstruction, ResidualEnergy, make_criterion
 from passes.prune.groups import analyze
 from passes.prune.recovery import LeastSquaresRecovery
 from passes.prune.schedule import PruneStep, ScheduleConfig, prune_progressively, select_units
@@ -47,7 +47,8 @@ def first_group_units_ranked(model, criterion, data=None):
     return list(np.argsort(scores[graph.labels[graph.spaces["a"].ids]])), graph
 
 
-@pytest.mark.parametrize("criterion", [Magnitude(1), Magnitude(2), Reconstruction()], ids=["l1", "l2", "recon"])
+@pytest.mark.parametrize("criterion", [Magnitude(1), Magnitude(2), Reconstruction(), ResidualEnergy()],
+                         ids=["l1", "l2", "recon", "residual"])
 def test_weight_criteria_rank_a_weak_channel_last(criterion):
     def weaken(v):
         v[5] *= 0.01
@@ -56,6 +57,16 @@ def test_weight_criteria_rank_a_weak_channel_last(criterion):
     data = np.random.default_rng(0).standard_normal((16, 3, 8, 8)).astype(np.float32)
     order, _ = first_group_units_ranked(model, criterion, data)
     assert order[0] == 5
+
+
+def test_residual_criterion_ranks_a_duplicated_channel_last():
+    """A channel that copies another is fully predictable: a refit loses nothing without it."""
+    model = set_values(two_layer_model(), "w1", lambda v: v.__setitem__(3, v[1]))
+    for name in ("b_s", "b_b", "b_m", "b_v"):
+        model = set_values(model, name, lambda v: v.__setitem__(3, v[1]))
+    data = np.random.default_rng(0).standard_normal((16, 3, 8, 8)).astype(np.float32)
+    order, _ = first_group_units_ranked(model, ResidualEnergy(), data)
+    assert set(order[:2]) == {1, 3}                # each of the pair is predictable from the other
 
 
 def test_bn_scale_and_activation_criteria():

@@ -15,7 +15,9 @@ member weighs the same whatever its scale, then summed per unit (DepGraph's grou
 - ``activation``: mean |x| of each channel where the group's channels are read (the inputs of
   the layers that consume them), on calibration data;
 - ``reconstruction`` (ThiNet): the energy each input channel contributes to the output of the
-  layers reading it, E[(sum_k W[o,c,k] x[c,k])^2] over calibration patches and outputs o.
+  layers reading it, E[(sum_k W[o,c,k] x[c,k])^2] over calibration patches and outputs o;
+- ``residual``: the weight energy of the part of each channel the other channels cannot predict
+  linearly, i.e. what the least-squares recovery cannot restore (see `ResidualEnergy`).
 """
 from __future__ import annotations
 
@@ -152,8 +154,45 @@ class Reconstruction(Criterion):
         return total
 
 
+class ResidualEnergy(Criterion):
+    """What a least-squares refit cannot recover: weight energy x unpredictable variance.
+
+    For a layer reading channels x (covariance S over calibration samples and positions), the part
+    of channel c that the other channels cannot predict linearly has variance 1 / (S^-1)_cc; a
+    refit of the layer on the remaining channels recovers the rest.  Score of c:
+    sum_{o,k} W[o,c,k]^2 / (S^-1)_cc, summed over the layers reading c.
+    """
+
+    name = "residual"
+    needs_data = True
+    samples = 8192
+
+    def unit_scores(self, model, graph, data):
+        nodes = {(n.name or n.output[0]): n for n in model.graph.node}
+        store = ConstantStore(model)
+        readers = [p for p in graph.params if p.role == "in" and p.op in ("Conv", "Gemm", "MatMul")]
+        inputs = sorted({nodes[p.node].input[0] for p in readers})
+        acts = calibration.collect(model, inputs, data, graph.shapes)
+        rng = np.random.default_rng(0)
+        total = np.zeros(int(graph.labels.max()) + 1)
+        for param in readers:
+            x = acts[nodes[param.node].input[0]]
+            weight = store.value(param.tensor)
+            if param.op == "Conv" and (weight.ndim != 4 or weight.shape[1] != x.shape[1]):
+                continue
+            rows = np.moveaxis(x, 1 if param.op == "Conv" else -1, -1).reshape(-1, x.shape[1 if param.op == "Conv" else -1])
+            rows = rows[rng.choice(len(rows), size=min(self.samples, len(rows)), replace=False)].astype(np.float64)
+            rows -= rows.mean(axis=0)
+            cov = rows.T @ rows / len(rows)
+            cov += 1e-6 * max(float(np.trace(cov)) / len(cov), 1e-12) * np.eye(len(cov))
+            unexplained = 1.0 / np.diag(np.linalg.inv(cov))
+            energy = _reduce_except(weight, param.axis, 2)
+            _accumulate(total, graph.labels[param.ids], energy * unexplained)
+        return total
+
+
 CRITERIA = {"l1": lambda: Magnitude(1), "l2": lambda: Magnitude(2), "bn_scale": BNScale,
-            "activation": ActivationMean, "reconstruction": Reconstruction}
+            "activation": ActivationMean, "reconstruction": Reconstruction, "residual": ResidualEnergy}
 
 
 def make_criterion(name: str) -> Criterion:
