@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import subprocess
 
 import numpy as np
@@ -80,9 +81,11 @@ def test_cli_prints_the_same_output(bundle, tmp_path):
     (tmp_path / "key").write_bytes(key)
     storage = tmp_path / "dev"
     storage.mkdir()
+    # under ONNX_TEE_SANITIZE=1 this is the ASan build: let it check for leaks at exit too
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"} | {"ASAN_OPTIONS": "detect_leaks=1"}
     result = subprocess.run([cli, "--budget", str(REGION), "--storage", storage, "--provision", tmp_path / "key",
                              "--output", tmp_path / "y", device, tmp_path / "x.bin"],
-                            capture_output=True, text=True, check=True)
+                            capture_output=True, text=True, check=True, env=env)
     printed = [line for line in result.stdout.splitlines() if line.startswith("output 0:")][0]
     values = np.array([float(v) for v in printed.split(":")[1].split()], np.float32)
     np.testing.assert_allclose(values, mlp.reference(x)[0], rtol=1e-5, atol=1e-4)
