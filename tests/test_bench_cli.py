@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -69,3 +73,28 @@ def test_bad_arguments_are_user_errors(argv, message):
 def test_bench_command_is_registered():
     import cli
     assert "bench" in cli.COMMANDS
+
+
+def test_quick_smoke_run_end_to_end(tmp_path):
+    """`bench --quick`, as CI runs it: every configuration at both budgets, within the 2-minute promise."""
+    out = tmp_path / "quick"
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, str(REPO / "cli.py"), "bench", "--quick", "--no-progress", "-o", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    seconds = time.perf_counter() - start
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert seconds < 120, f"--quick took {seconds:.0f} s"
+    data = json.loads((out / "results.json").read_text())
+    cells = {(m["budget"], m["config"]): m for m in data["measurements"]}
+    assert len(cells) == 2 * 5 and all(m["status"] == "ok" for m in cells.values())
+    for budget in (256 * 1024, 8 * 2**20):
+        ort, ours, layerwise = cells[(budget, "ort")], cells[(budget, "ours")], cells[(budget, "layerwise")]
+        assert ours["max_rel_error"] < 1e-4 and layerwise["max_rel_error"] < 1e-4
+        assert ours["partitions"] <= layerwise["partitions"] and ours["macs"] < ort["macs"]
+        assert 0.5 < ours["accuracy"] and ort["accuracy"] - ours["accuracy"] < 0.03
+    assert data["summary"]["ours vs layerwise"]["cells"] == 2
+    assert data["command"].startswith("python cli.py bench --models lenet5_fmnist --budgets 256KiB,8MiB")
+    for name in ("results.md", "time_256KiB.png", "time_8MiB.png", "speedup_vs_budget.png",
+                 "accuracy_vs_flops.png", "pruned/lenet5_fmnist.onnx"):
+        assert (out / name).stat().st_size > 0, name
+    assert "ours vs layerwise" in done.stdout
