@@ -213,11 +213,16 @@ kern_status kern_gemm(const kern_gemm_attr *at, const float *a, const float *b, 
                 const size_t kb = kmin(KERN_KC, k - p0);
                 const size_t padded = (nb + KERN_PANEL - 1) / KERN_PANEL * KERN_PANEL;
                 for (j = 0; j < padded; j++) {
-                    const float *src = b + (j0 + j) * k + p0;
                     const size_t q = j / NR * NR;
                     float *dst = scratch + q * kb + (j - q);
-                    for (p = 0; p < kb; p++)
-                        dst[p * NR] = j < nb ? src[p] : 0.0f;
+                    if (j < nb) {
+                        const float *src = b + (j0 + j) * k + p0;
+                        for (p = 0; p < kb; p++)
+                            dst[p * NR] = src[p];
+                    } else {
+                        for (p = 0; p < kb; p++)
+                            dst[p * NR] = 0.0f;
+                    }
                 }
                 kern_gemm_packed_acc(m, nb, kb, a + p0 * a_cs, a_rs, a_cs, scratch, y + j0, n);
             }
