@@ -101,6 +101,7 @@ def test_totals_ratios_and_summary_by_hand():
     assert summary["geomean_per_budget"][str(16 * 2**20)] == pytest.approx(a16)
     assert summary["component_geomeans"]["compute_s"] == pytest.approx(2.0)
     assert summary["component_geomeans"]["load_s"] == pytest.approx(math.sqrt(12 * 7.5))
+    assert summary["component_geomeans"]["compute_load_s"] == pytest.approx(math.sqrt(0.080 / 0.015 * 0.050 / 0.014))
 
 
 def test_reports_json_roundtrip_markdown_and_charts(tmp_path):

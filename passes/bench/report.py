@@ -95,14 +95,14 @@ def geomean_rows(summary: dict) -> tuple[list[str], list[list[str]]]:
     """One row per comparison: overall geometric mean, per budget, and per component."""
     budgets = sorted({b for entry in summary.values() for b in entry["geomean_per_budget"]}, key=int)
     header = (["comparison", "cells", "geomean"] + [f"@ {_size(int(b))}" for b in budgets]
-              + ["compute ratio", "load ratio", "switch ratio"])
+              + ["compute ratio", "load ratio", "switch ratio", "without switch cost"])
     rows = []
     for label, _, _ in COMPARISONS:
         entry = summary[label]
         components = entry["component_geomeans"]
         rows.append([label, str(entry["cells"]), _x(entry["geomean"])]
                     + [_x(entry["geomean_per_budget"].get(b)) for b in budgets]
-                    + [_x(components["compute_s"]), _x(components["load_s"]), _x(components["switch_s"])])
+                    + [_x(components[c]) for c in ("compute_s", "load_s", "switch_s", "compute_load_s")])
     return header, rows
 
 
