@@ -514,11 +514,13 @@ static size_t top_k(const uint8_t *data, uint32_t count, uint32_t k, const struc
 		bool found = false;
 
 		for (i = 0; i < count; i++) {
+			uint32_t bits;
 			float v;
 
-			memcpy(&v, data + 4 * (size_t)i, sizeof(v));
-			if (v != v)
+			memcpy(&bits, data + 4 * (size_t)i, sizeof(bits));
+			if ((bits & 0x7f800000u) == 0x7f800000u && (bits & 0x007fffffu))
 				continue;   /* NaN */
+			memcpy(&v, &bits, sizeof(v));
 			if (prev && !ranks_before(prev->value, prev->index, v, i))
 				continue;
 			if (!found || ranks_before(v, i, best.value, best.index)) {
