@@ -1,24 +1,26 @@
 """Segment costs: the memory a set of nodes needs as one partition, for the partitioner.
 
-The figure follows the memory model (`memory.py`) term by term::
+The figure is the liveness lower bound of the memory model's partition plan (`memory.py`)::
 
-    total = carried + body + max(arena + scratch, staging);   feasible iff total + reserve <= budget
+    total = body + max(peak + scratch, loading + staging);   feasible iff total + reserve <= budget
 
-with, for a segment S run after the executed down-closed set D:
+for a segment S run after the executed down-closed set D, its nodes in the model's
+topological order restricted to S:
 
-- carried = sum of the tensors made by D (or model inputs) that S or a later node reads (or
-  that are model outputs), plus those S makes for later nodes (or model outputs) -- the sum of
-  what must stay resident, i.e. the carried zone without fragmentation;
 - body = `estimate_body_bytes` of S (header + node and tensor records + aligned weights);
-- arena = liveness peak of S's internal tensors, run in the model's topological order
-  restricted to S; a tensor written in place over an internal input (`graph.alias_of`) only
-  adds its bytes after its producing step (the planned arena of the chosen order is at
-  most this plus the offset planner's slack, see `memory.choose_node_order`);
+- peak = the largest sum, over S's steps, of the activations live at that step: carried
+  inputs (made by D or model inputs) until their last reader in S, or throughout when a later
+  node reads them (or they are model outputs); tensors S makes from their producing step,
+  to the end when a later node needs them, else to their last reader; a tensor written in
+  place over a dying internal input (`graph.alias_of`) adds its bytes only after its step;
+- loading = the carried tensors live while k is loaded (everything crossing into S);
 - scratch = the largest scratch of S's nodes.
 
 `segment_cost(graph, S)` computes it for any node set; `SegmentScanner` computes the same
-figures for the growing segments [i, i+1), [i, i+2), ... of the topological order in
-amortised O(1) numpy operations per tensor, which is what keeps the DP fast.
+figures for the growing segments [i, i+1), [i, i+2), ... of the topological order with a few
+numpy operations per tensor, which is what keeps the DP fast.  The memory plan places
+everything around region-wide carried offsets, so it may need more than this bound; the
+partitioner checks the final plan.
 """
 from __future__ import annotations
 
@@ -43,14 +45,14 @@ class Limits:
 @dataclass(frozen=True)
 class SegmentCost:
     weights: int
-    arena: int
+    peak: int
     scratch: int
-    carried: int
+    loading: int
     staging: int
 
     @property
     def total(self) -> int:
-        return self.carried + self.weights + max(self.arena + self.scratch, self.staging)
+        return self.weights + max(self.peak + self.scratch, self.loading + self.staging)
 
     def fits(self, limits: Limits) -> bool:
         return self.total + limits.reserve <= limits.budget
@@ -72,25 +74,30 @@ def segment_cost(graph: PartitionGraph, segment: Collection[int], limits: Limits
     names = {x for v in members for x in graph.nodes[v].input if x} | \
             {x for v in members for x in graph.node_outputs[v]}
     body = body_estimate(len(members), len(names), sum(graph.weight_size[w] for w in weights))
-    carried = 0
+    loading = 0
     position = {v: k for k, v in enumerate(members)}
-    profile = np.zeros(len(members) + 1, dtype=np.int64)
+    profile = np.zeros(len(members), dtype=np.int64)
     for name, p in graph.producer.items():
         readers = graph.consumers.get(name, ())
         later = name in graph.model_outputs or any(c not in inside and c not in before for c in readers)
+        size = graph.size[name]
         if p == -1 or p in before:
-            if later or any(c in inside for c in readers):
-                carried += graph.size[name]
+            if later:
+                profile += size
+                loading += size
+            elif any(c in inside for c in readers):
+                profile[:max(position[c] for c in readers if c in inside) + 1] += size
+                loading += size
         elif p in inside:
             if later:
-                carried += graph.size[name]
+                profile[position[p]:] += size
             else:
                 end = max((position[c] for c in readers), default=position[p])
                 src = graph.alias_of.get(name)
                 begin = position[p] + (1 if src is not None and graph.producer[src] in inside else 0)
-                profile[begin:end + 1] += graph.size[name]
+                profile[begin:end + 1] += size
     scratch = max((graph.node_scratch[v] for v in members), default=0)
-    return SegmentCost(body, int(profile.max()), scratch, carried, limits.staging)
+    return SegmentCost(body, int(profile.max()), scratch, loading, limits.staging)
 
 
 @dataclass
@@ -130,33 +137,34 @@ class SegmentScanner:
         self.limits = limits
         self.start = start
         self.end = start
-        self.carried = tables.live[start]  # tensors made before `start` still needed at it, + outputs
+        self.loading = tables.live[start]  # everything crossing boundary `start`
         self.weight_bytes = 0
         self.name_count = 0
         self.scratch = 0
-        self.peak = 0
-        self.profile = np.zeros(graph.n - start + 1, dtype=np.int64)
+        self.profile = np.full(graph.n - start + 1, self.loading, dtype=np.int64)
 
     def extend(self) -> SegmentCost:
         """Add node `end` to the segment and return the cost of [start, end+1)."""
         t, j, i = self.tables, self.end, self.start
+        r = j - i
+        profile = self.profile
         self.name_count += sum(1 for prev in t.prev_names[j] if prev < i)
         self.weight_bytes += sum(size for prev, size in t.prev_weights[j] if prev < i)
         self.scratch = max(self.scratch, self.graph.node_scratch[j])
-        self.carried += t.out_later[j]
+        if t.out_later[j]:
+            profile[r:] += t.out_later[j]
         for p, size, src_producer in t.ending[j]:
-            if p < i:
-                continue
-            if p < j:  # was carried out while its last reader was outside
-                self.carried -= size
-            lo, hi = p - i + (1 if src_producer >= i else 0), j - i + 1
-            if lo < hi:
-                segment = self.profile[lo:hi]
-                segment += size
-                self.peak = max(self.peak, int(segment.max()))
+            if p < i:  # a carried input read for the last time
+                profile[r + 1:] -= size
+            elif p < j:  # made here, was live to the end while a reader lay outside
+                profile[r + 1:] -= size
+                if src_producer >= i:
+                    profile[p - i] -= size
+            elif src_producer < i:  # made and never read at this step
+                profile[r] += size
         self.end = j + 1
         body = body_estimate(self.end - i, self.name_count, self.weight_bytes)
-        return SegmentCost(body, self.peak, self.scratch, self.carried, self.limits.staging)
+        return SegmentCost(body, int(profile[:r + 1].max()), self.scratch, self.loading, self.limits.staging)
 
 
 def boundary_live_bytes(graph: PartitionGraph) -> list[int]:
@@ -172,12 +180,12 @@ def boundary_live_bytes(graph: PartitionGraph) -> list[int]:
 
 
 def tensors_ending(graph: PartitionGraph) -> list[list[tuple[int, int, int]]]:
-    """For each node j: (producer, size, producer of its alias source or -1) of the tensors
-    whose last use is j (made by a node)."""
+    """For each node j: (producer (-1: model input), size, producer of its alias source or -1)
+    of the tensors whose last reader is j."""
     ending: list[list[tuple[int, int, int]]] = [[] for _ in range(graph.n)]
     for name, p in graph.producer.items():
         q = graph.last_use[name]
-        if p >= 0 and q < graph.n:
+        if q < graph.n and (q > p or p >= 0):
             src = graph.alias_of.get(name)
             ending[q].append((p, graph.size[name], graph.producer[src] if src is not None else -1))
     return ending

@@ -3,35 +3,31 @@
 This module is the single truth used by the partitioner (feasibility), the lowering step
 (offsets written into each blob) and, through the blob, the TA (bounds checks).
 
-Per partition k (DESIGN.md section 5, RUNTIME-CONTRACT.md)::
+Per partition k (DESIGN.md section 5, RUNTIME-CONTRACT.md) the parts are
 
-    total_k = C_k + W_k + max(A_k + S_k, staging)          (+ reserve, outside the region)
-
-    offset 0 ──────────────┬───────────────┬──────────────────────┬────────────┐
-    | carried (C_k)        | body (W_k)    | arena (A_k)          | scratch S_k |
-    |                      |               | staging (loading only, overlaps   |
-    |                      |               |  arena + scratch)                 |
-    0                 body_offset     arena_offset = staging_offset      total_k
-
-- C_k, carried tensors: tensors alive across a partition boundary (model inputs, tensors made
-  by an earlier partition and read in k or later, tensors k makes for later partitions, model
-  outputs).  Each keeps ONE absolute offset from the partition that produces it (or from
-  before partition 0 for model inputs) to its last reader (or to the end, for model outputs).
-  The offsets come from the same best-fit planner as the arena, over partition-index
-  intervals, keeping the placement with the smallest largest total_k; C_k is the highest
-  carried byte live during k.
-- W_k, the decrypted blob body (metadata tables + weights, used in place).  Its exact size
-  comes from lowering (`body_bytes(k)`); otherwise `estimate_body_bytes` (see there).
-- A_k, the activation arena: tensors produced and consumed inside k, placed by liveness
-  (`plan_arena`): a tensor occupies its bytes from its producing step to its last reading
-  step; element-wise, BatchNormalization and shape-only ops write their output over an
-  input that dies there (`alias_source`).  Offsets: best-fit, largest buffer first.
+- W_k, the decrypted blob body (metadata tables + weights, used in place), live from loading
+  to the end of k.  Its exact size comes from lowering (`body_bytes(k)`, or the blob format's
+  `estimate_body_bytes` when `passes/lower/format.py` exists); else `estimate_body_bytes` here.
+- A_k, the activation arena: tensors produced and consumed inside k, each live from its
+  producing step to its last reader; element-wise, BatchNormalization and shape-only ops write
+  their output over an input that dies there (`alias_source`).
 - S_k, the largest scratch any op of k needs (`passes.analysis.scratch.scratch_bytes`).
+- C_k, carried tensors: model inputs, tensors an earlier partition made that k or a later one
+  reads, tensors k makes for later partitions, model outputs.  Each keeps ONE absolute offset
+  from the partition that produces it (before partition 0 for model inputs) to its last
+  reader (the end, for model outputs); within k a carried input that no later partition needs
+  frees its bytes after its last reader.
 - staging: the secure buffer encrypted chunks are copied into before decryption.  Loading
-  completes before k runs, so staging shares addresses with k's arena and scratch (never
-  with the carried zone or the body, which are live while loading).
+  completes before k runs, so staging may share addresses with anything not live while
+  loading (k's arena, scratch, and the carried tensors k produces) -- the planner overlaps them.
 - reserve: a fixed allowance for the TA's own heap (contexts, manifest, bookkeeping) that the
   region must leave free inside the budget: feasible iff total_k + reserve <= budget.
+
+Everything is placed in one address space with time intervals over the steps of k (-1 =
+loading, 0..L-1 = the ops), best fit around the fixed carried offsets (`plan_memory`).
+total_k = the highest region byte k touches; region_bytes = max_k total_k.  Since parts
+overlap in time, total_k <= W_k + A_k + S_k + C_k + staging, and the plan reports the liveness
+lower bound next to it.
 
 All offsets and sizes are multiples of ALIGN = 64 bytes.
 
@@ -71,7 +67,7 @@ UNARY_ALIAS_OPS = frozenset({
     "Exp", "Log", "Neg", "Abs", "Sqrt", "Reciprocal", "Identity", "Dropout", "BatchNormalization",
     "Reshape", "Flatten", "Squeeze", "Unsqueeze",
 })
-BINARY_ALIAS_OPS = frozenset({"Add", "Sub", "Mul", "Div", "Max", "Min"})
+BINARY_ALIAS_OPS = frozenset({"Add", "Sub", "Mul", "Div", "Max", "Min", "Sum"})
 
 
 def alias_source(node: onnx.NodeProto, dies_here: Callable[[str], bool],
@@ -82,7 +78,7 @@ def alias_source(node: onnx.NodeProto, dies_here: Callable[[str], bool],
     out = infos[node.output[0]]
     if node.op_type in UNARY_ALIAS_OPS:
         candidates = list(node.input[:1])
-    elif node.op_type in BINARY_ALIAS_OPS:
+    elif node.op_type in BINARY_ALIAS_OPS and len(node.input) <= 2:  # n-ary Sum accumulates: y += x_k
         candidates = list(node.input)
     else:
         return None
@@ -181,12 +177,13 @@ class Buffer:
     end: int
 
 
-def _place(buffers: Sequence[Buffer]) -> tuple[dict[str, int], int]:
-    """Place buffers in the given sequence: each goes into the smallest gap between the already
-    placed, time-overlapping buffers that holds it (best fit), else on top of them."""
-    placed: list[tuple[int, Buffer]] = []
+def _place(buffers: Sequence[Buffer], fixed: Mapping[str, tuple[int, Buffer]]) -> tuple[dict[str, int], int]:
+    """Place buffers in the given sequence around the `fixed` ones (key -> (offset, buffer)):
+    each goes into the smallest gap between the already placed, time-overlapping buffers that
+    holds it (best fit), else on top of them."""
+    placed: list[tuple[int, Buffer]] = list(fixed.values())
     offsets: dict[str, int] = {}
-    total = 0
+    total = max((off + b.size for off, b in placed), default=0)
     for buf in buffers:
         conflicts = sorted((off, off + other.size) for off, other in placed
                            if other.start <= buf.end and buf.start <= other.end)
@@ -204,7 +201,8 @@ def _place(buffers: Sequence[Buffer]) -> tuple[dict[str, int], int]:
 
 
 # Placement sequences tried by `assign_offsets`: largest first (TFLite Micro's greedy by size),
-# by start (an allocator's view), longest-lived first, largest area (size x lifetime) first.
+# by start (an allocator's view), longest-lived first, largest area (size x lifetime) first,
+# latest end first.
 PLACEMENT_ORDERS: tuple[Callable[[Buffer], tuple], ...] = (
     lambda b: (-b.size, b.start, b.key),
     lambda b: (b.start, -b.size, b.key),
@@ -214,21 +212,23 @@ PLACEMENT_ORDERS: tuple[Callable[[Buffer], tuple], ...] = (
 )
 
 
-def assign_offsets(buffers: Sequence[Buffer],
-                   score: Callable[[dict[str, int], int], float] | None = None) -> tuple[dict[str, int], int]:
-    """Place buffers so that no two overlapping in time overlap in bytes.
+def assign_offsets(buffers: Sequence[Buffer], score: Callable[[dict[str, int], int], float] | None = None,
+                   fixed: Mapping[str, tuple[int, Buffer]] | None = None) -> tuple[dict[str, int], int]:
+    """Place buffers so that no two overlapping in time overlap in bytes (nor overlap a `fixed`
+    buffer, key -> (offset, buffer), that they meet in time).
 
     Best-fit placement in each sequence of PLACEMENT_ORDERS; keeps the placement with the lowest
     `score(offsets, total)` (default: the total).  Returns (offset per key, total bytes).
     """
     score = score or (lambda offsets, total: total)
+    fixed = fixed or {}
     best = None
     for key in PLACEMENT_ORDERS:
-        offsets, total = _place(sorted(buffers, key=key))
+        offsets, total = _place(sorted(buffers, key=key), fixed)
         value = score(offsets, total)
         if best is None or value < best[0]:
             best = (value, offsets, total)
-    return (best[1], best[2]) if best else ({}, 0)
+    return best[1], best[2]
 
 
 def peak_of(buffers: Sequence[Buffer]) -> int:
@@ -248,23 +248,30 @@ def peak_of(buffers: Sequence[Buffer]) -> int:
 # The arena of one partition
 
 
-@dataclass
-class ArenaPlan:
-    """Arena offsets (relative to the arena start) of a partition's internal tensors."""
+def activation_buffers(spec: PartitionSpec, infos: Mapping[str, TensorInfo], nodes: Sequence[onnx.NodeProto],
+                       kept: Collection[str] = ()) -> tuple[list[Buffer], list[Buffer], dict[str, str]]:
+    """The activations of `spec` run in `nodes` order, as buffers over steps -1 (loading) .. L-1.
 
-    offsets: dict[str, int]
-    size: int
-    lower_bound: int
-    aliases: dict[str, str]  # output tensor -> the tensor whose bytes it reuses
-
-
-def arena_buffers(spec: PartitionSpec, infos: Mapping[str, TensorInfo],
-                  nodes: Sequence[onnx.NodeProto] | None = None) -> tuple[list[Buffer], dict[str, str]]:
-    """The arena buffers of `spec` run in `nodes` order (default: spec.nodes), after in-place
-    aliasing.  Returns (buffers, alias map tensor -> buffer key)."""
-    nodes = list(spec.nodes if nodes is None else nodes)
+    Returns (carried, internal, aliases):
+    - carried: the partition's inputs, live from loading (-1) to their last reader, or to the
+      end when they are in `kept` (read by a later partition, or model outputs); its outputs,
+      live from their producing step to the end;
+    - internal: the other activations from producing step to last reader, a tensor written in
+      place over a dying internal input (`alias_source`) sharing that input's buffer;
+    - aliases: tensor -> the internal buffer whose bytes it reuses.
+    """
+    nodes = list(nodes)
+    last = len(nodes) - 1
     lifetimes = tensor_lifetimes(nodes, infos, graph_inputs=spec.inputs, graph_outputs=spec.outputs,
                                  weights=spec.weights)
+    kept = set(kept)
+    carried = []
+    for name in spec.inputs:
+        life = lifetimes.get(name)
+        end = last if name in kept or life is None else life.end
+        carried.append(Buffer(name, align(infos[name].nbytes), -1, end))
+    for name in spec.outputs:
+        carried.append(Buffer(name, align(infos[name].nbytes), lifetimes[name].start, last))
     external = set(spec.inputs) | set(spec.outputs)
     internal = {name: life for name, life in lifetimes.items() if name not in external}
     owner: dict[str, str] = {name: name for name in internal}
@@ -281,25 +288,14 @@ def arena_buffers(spec: PartitionSpec, infos: Mapping[str, TensorInfo],
         span[0], span[1] = min(span[0], life.start), max(span[1], life.end)
     buffers = [Buffer(key, size, start, end) for key, (start, end, size) in spans.items() if size > 0]
     aliases = {name: key for name, key in owner.items() if key != name}
-    return buffers, aliases
+    return carried, buffers, aliases
 
 
-def plan_arena(spec: PartitionSpec, infos: Mapping[str, TensorInfo],
-               nodes: Sequence[onnx.NodeProto] | None = None) -> ArenaPlan:
-    """Liveness-planned arena offsets for `spec` run in `nodes` order (default: spec.nodes)."""
-    buffers, aliases = arena_buffers(spec, infos, nodes)
-    offsets, size = assign_offsets(buffers)
-    sized = {b.key for b in buffers}
-    for name, key in aliases.items():
-        if key in sized:
-            offsets[name] = offsets[key]
-    return ArenaPlan(offsets, size, peak_of(buffers), aliases)
-
-
-def arena_lower_bound(spec: PartitionSpec, infos: Mapping[str, TensorInfo],
-                      nodes: Sequence[onnx.NodeProto] | None = None) -> int:
-    """The liveness lower bound of the arena for this order (aliases counted once)."""
-    return peak_of(arena_buffers(spec, infos, nodes)[0])
+def activation_peak(spec: PartitionSpec, infos: Mapping[str, TensorInfo], nodes: Sequence[onnx.NodeProto],
+                    kept: Collection[str] = ()) -> int:
+    """The liveness lower bound of the partition's activations (carried + internal) in this order."""
+    carried, internal, _ = activation_buffers(spec, infos, nodes, kept)
+    return peak_of(carried + internal)
 
 
 def greedy_order(spec: PartitionSpec, infos: Mapping[str, TensorInfo]) -> list[onnx.NodeProto]:
@@ -346,12 +342,13 @@ def greedy_order(spec: PartitionSpec, infos: Mapping[str, TensorInfo]) -> list[o
     return order
 
 
-def choose_node_order(spec: PartitionSpec, infos: Mapping[str, TensorInfo]) -> list[onnx.NodeProto]:
-    """The node order the partition runs in: the greedy order if its arena lower bound is
-    strictly smaller than the given order's, else the given order."""
+def choose_node_order(spec: PartitionSpec, infos: Mapping[str, TensorInfo],
+                      kept: Collection[str] = ()) -> list[onnx.NodeProto]:
+    """The node order the partition runs in: the greedy order if its activation peak
+    (`activation_peak`) is strictly smaller than the given order's, else the given order."""
     given = list(spec.nodes)
     candidate = greedy_order(spec, infos)
-    if arena_lower_bound(spec, infos, candidate) < arena_lower_bound(spec, infos, given):
+    if activation_peak(spec, infos, candidate, kept) < activation_peak(spec, infos, given, kept):
         return candidate
     return given
 
@@ -362,7 +359,13 @@ def choose_node_order(spec: PartitionSpec, infos: Mapping[str, TensorInfo]) -> l
 
 @dataclass
 class PartitionMemory:
-    """Partition k's bytes and absolute offsets in the region."""
+    """Partition k's bytes and absolute offsets in the region.
+
+    weights = W_k, arena = liveness peak of k's internal activations, scratch = S_k,
+    carried = bytes of carried tensors resident during k, staging = the staging buffer;
+    total = the highest region byte k touches (the parts overlap in time, so total may be less
+    than their sum); lower_bound = what any placement of k needs: the largest sum of bytes live
+    at one step (loading included), or the top of the fixed carried offsets if higher."""
 
     weights: int
     arena: int
@@ -371,26 +374,24 @@ class PartitionMemory:
     staging: int
     reserve: int
     total: int
+    lower_bound: int
     body_offset: int
-    arena_offset: int
     scratch_offset: int
     staging_offset: int
     tensor_offsets: dict[str, int]
     node_order: list[str]
-    arena_lower_bound: int
     aliases: dict[str, str] = field(default_factory=dict)
 
     def breakdown(self) -> dict[str, int]:
-        """The manifest's "memory" entry (bytes); total = highest region byte touched."""
+        """The manifest's "memory" entry (bytes)."""
         return {"weights": self.weights, "arena": self.arena, "scratch": self.scratch, "carried": self.carried,
                 "staging": self.staging, "reserve": self.reserve, "total": self.total}
 
     def layout(self) -> dict:
         """Offsets the lowering step writes into the blob."""
-        return {"body_offset": self.body_offset, "arena_offset": self.arena_offset,
-                "scratch_offset": self.scratch_offset, "staging_offset": self.staging_offset,
-                "staging_overlaps": "arena+scratch", "tensor_offsets": dict(self.tensor_offsets),
-                "aliases": dict(self.aliases), "node_order": list(self.node_order)}
+        return {"body_offset": self.body_offset, "scratch_offset": self.scratch_offset,
+                "staging_offset": self.staging_offset, "tensor_offsets": dict(self.tensor_offsets),
+                "aliases": dict(self.aliases), "node_order": list(self.node_order), "lower_bound": self.lower_bound}
 
 
 @dataclass
@@ -414,7 +415,7 @@ def node_label(node: onnx.NodeProto) -> str:
 
 
 def carried_intervals(specs: Sequence[PartitionSpec], model_outputs: Collection[str] | None = None) -> list[Buffer]:
-    """Each carried tensor with the partition-index interval it must stay resident for.
+    """Each carried tensor (size 0 here) with the partition-index interval it stays resident for.
 
     Model outputs stay to the last partition; by default they are the partition outputs no
     later partition reads."""
@@ -437,55 +438,87 @@ def carried_intervals(specs: Sequence[PartitionSpec], model_outputs: Collection[
     return [Buffer(name, 0, s, e) for name, (s, e) in spans.items()]
 
 
+def _place_partitions(specs, prepared, live_in, floors, staging: int, reserve: int, region: int) -> list:
+    """Place every partition in a region of `region` bytes: each body at the top of the region
+    (fixed), then best fit from the bottom: the carried tensors first seen in k, the internal
+    activations, scratch and staging, around the carried tensors placed before."""
+    carried_offsets: dict[str, int] = {}
+    result = []
+    for k, spec in enumerate(specs):
+        order, body, scratch, (own_carried, internal, aliases) = prepared[k]
+        last = len(order) - 1
+        spans_in_k = {b.key: b for b in own_carried}
+        for b in live_in[k]:
+            spans_in_k.setdefault(b.key, Buffer(b.key, b.size, -1, last))
+        body_buffer = Buffer("\0body", body, -1, last)
+        body_offset = max(region - body, 0) // ALIGN * ALIGN
+        fixed = {key: (carried_offsets[key], b) for key, b in spans_in_k.items() if key in carried_offsets}
+        fixed["\0body"] = (body_offset, body_buffer)
+        movable = [Buffer("\0staging", staging, -1, -1)] + internal
+        movable += [b for key, b in spans_in_k.items() if key not in carried_offsets]
+        if scratch:
+            movable.append(Buffer("\0scratch", scratch, 0, last))
+        offsets, total = assign_offsets(movable, fixed=fixed)
+        carried_offsets.update({key: offsets[key] for key in spans_in_k if key not in carried_offsets})
+        bound = max([floors[k]] + [off + b.size for key, (off, b) in fixed.items() if key != "\0body"])
+        tensor_offsets = {name: carried_offsets[name] for name in spans_in_k}
+        tensor_offsets.update({b.key: offsets[b.key] for b in internal})
+        tensor_offsets.update({name: offsets[key] for name, key in aliases.items()})
+        result.append(PartitionMemory(
+            weights=body, arena=peak_of(internal), scratch=scratch, carried=sum(b.size for b in live_in[k]),
+            staging=staging, reserve=reserve, total=total, lower_bound=bound,
+            body_offset=body_offset, scratch_offset=offsets.get("\0scratch", body_offset),
+            staging_offset=offsets["\0staging"], tensor_offsets=tensor_offsets,
+            node_order=[node_label(n) for n in order], aliases=aliases))
+    return result
+
+
 def plan_memory(partitions: Sequence[PartitionSpec | onnx.ModelProto], infos: Mapping[str, TensorInfo], *,
                 budget: int, staging_bytes: int = STAGING_BYTES, reserve_bytes: int = RESERVE_BYTES,
                 body_bytes: Callable[[int], int] | None = None, reorder: bool = True,
                 model_outputs: Collection[str] | None = None, cache: dict | None = None) -> MemoryPlan:
     """Plan the region for a chain of partitions (execution order).
 
+    The region size R is first the largest per-partition liveness floor, else budget - reserve.
+    Partition by partition (steps: -1 = loading, 0..L-1 = ops), the body [-1, L-1] goes to the
+    top of R; staging [-1, -1], scratch [0, L-1], the internal activations and the carried
+    tensors that first appear in k (its outputs; model inputs in partition 0) are placed, best
+    fit from the bottom, around the carried tensors placed before.  A carried tensor keeps its offset until its last reader;
+    within k it occupies it only while live (a carried input's bytes are free after its last
+    reader in k when no later partition needs it).
+
     `partitions` are `PartitionSpec`s or standalone partition models.  `body_bytes(k)` gives
     the exact blob body size of partition k; default `body_bytes_of`.  With `reorder`, each
-    partition runs in `choose_node_order`; `node_order` in the result names the nodes in the
-    order the interpreter must run them.  `model_outputs` (default: the partition outputs no
-    later partition reads) stay resident to the end.  `cache` (a dict the caller keeps) memoises
-    each partition's order, arena, body and scratch across calls that share partitions.
+    partition runs in `choose_node_order`; `node_order` names the nodes in run order.
+    `model_outputs` (default: the partition outputs no later partition reads) stay resident to
+    the end.  `cache` (a dict the caller keeps) memoises per-partition work across calls.
     """
     specs = [p if isinstance(p, PartitionSpec) else PartitionSpec.of_model(p) for p in partitions]
     staging = align(staging_bytes)
-    carried = [Buffer(b.key, align(infos[b.key].nbytes), b.start, b.end) for b in carried_intervals(specs, model_outputs)]
+    spans = carried_intervals(specs, model_outputs)
+    carried = [Buffer(b.key, align(infos[b.key].nbytes), b.start, b.end) for b in spans]
     cache = {} if cache is None or body_bytes else cache
-    orders, arenas, bodies, scratches = [], [], [], []
+    prepared = []
     for k, spec in enumerate(specs):
-        key = (tuple(node_label(n) for n in spec.nodes), spec.inputs, spec.outputs, reorder)
+        kept = frozenset(b.key for b in spans if b.key in spec.inputs and b.end > k)
+        key = (tuple(node_label(n) for n in spec.nodes), spec.inputs, spec.outputs, kept, reorder)
         if key not in cache:
-            order = choose_node_order(spec, infos) if reorder else list(spec.nodes)
+            order = choose_node_order(spec, infos, kept) if reorder else list(spec.nodes)
             body = align(body_bytes(k)) if body_bytes else body_bytes_of(spec, infos)
-            cache[key] = (order, plan_arena(spec, infos, order), body, scratch_of(order, infos))
-        for values, item in zip((orders, arenas, bodies, scratches), cache[key]):
-            values.append(item)
-    above = [w + max(a.size + s, staging) for w, a, s in zip(bodies, arenas, scratches)]
+            cache[key] = (order, body, scratch_of(order, infos), activation_buffers(spec, infos, order, kept))
+        prepared.append(cache[key])
     live_in = [[b for b in carried if b.start <= k <= b.end] for k in range(len(specs))]
-
-    def largest_total(offsets: dict[str, int], _: int) -> int:
-        return max((max((offsets[b.key] + b.size for b in live), default=0) + rest
-                    for live, rest in zip(live_in, above)), default=0)
-
-    carried_offsets, _ = assign_offsets(carried, largest_total)
-    result = []
-    for k, spec in enumerate(specs):
-        order, arena, weights, scratch, live = orders[k], arenas[k], bodies[k], scratches[k], live_in[k]
-        carried_top = max((carried_offsets[b.key] + b.size for b in live), default=0)
-        body_offset = carried_top
-        arena_offset = body_offset + weights
-        scratch_offset = arena_offset + arena.size
-        total = arena_offset + max(arena.size + scratch, staging)
-        offsets = {b.key: carried_offsets[b.key] for b in live}
-        offsets.update({name: arena_offset + off for name, off in arena.offsets.items()})
-        result.append(PartitionMemory(
-            weights=weights, arena=arena.size, scratch=scratch, carried=carried_top, staging=staging,
-            reserve=reserve_bytes, total=total, body_offset=body_offset, arena_offset=arena_offset,
-            scratch_offset=scratch_offset, staging_offset=arena_offset, tensor_offsets=offsets,
-            node_order=[node_label(n) for n in order], arena_lower_bound=arena.lower_bound,
-            aliases=arena.aliases))
+    floors = []
+    for k, (order, body, scratch, (own, internal, _)) in enumerate(prepared):
+        last = len(order) - 1
+        spans_in_k = {b.key: b for b in own}
+        for b in live_in[k]:
+            spans_in_k.setdefault(b.key, Buffer(b.key, b.size, -1, last))
+        floors.append(peak_of(list(spans_in_k.values()) + internal + [
+            Buffer("body", body, -1, last), Buffer("staging", staging, -1, -1), Buffer("scratch", scratch, 0, last)]))
+    tight = max(floors, default=0)
+    result = _place_partitions(specs, prepared, live_in, floors, staging, reserve_bytes, tight)
+    if any(p.total > tight for p in result) and budget - reserve_bytes > tight:
+        result = _place_partitions(specs, prepared, live_in, floors, staging, reserve_bytes, budget - reserve_bytes)
     region = max((p.total for p in result), default=0)
     return MemoryPlan(budget, region, staging, reserve_bytes, result)

@@ -65,7 +65,7 @@ def tile_count(graph: PartitionGraph, v: int, channels: int, limits: Limits) -> 
     own = sum(graph.weight_size[w] for w in graph.node_weights[v])
     for tiles in range(2, channels + 1):
         share = sum(align(math.ceil(graph.weight_size[w] / tiles)) for w in graph.node_weights[v])
-        tile = SegmentCost(whole.weights - own + share, whole.arena, whole.scratch, whole.carried, whole.staging)
+        tile = SegmentCost(whole.weights - own + share, whole.peak, whole.scratch, whole.loading, whole.staging)
         if tile.fits(limits):
             return tiles
         if share <= 2 * len(graph.node_weights[v]) * 64:
