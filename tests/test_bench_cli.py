@@ -98,3 +98,17 @@ def test_quick_smoke_run_end_to_end(tmp_path):
                  "accuracy_vs_flops.png", "pruned/lenet5_fmnist.onnx"):
         assert (out / name).stat().st_size > 0, name
     assert "ours vs layerwise" in done.stdout
+
+
+def test_render_only_rewrites_tables_and_charts_from_results_json(tmp_path):
+    from test_bench_harness import _toy_run
+    from passes.bench.report import write_json
+    run = _toy_run()
+    write_json(run, tmp_path / "results.json")
+    before = json.loads((tmp_path / "results.json").read_text())["measurements"]
+    assert bench.run(_parse(["--render-only", "-o", str(tmp_path)])) == 0
+    assert json.loads((tmp_path / "results.json").read_text())["measurements"] == before
+    assert "`python cli.py bench --quick`" in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "speedup_vs_budget.png").stat().st_size > 0
+    with pytest.raises(UserError, match="does not exist"):
+        bench.run(_parse(["--render-only", "-o", str(tmp_path / "nothing")]))

@@ -2,6 +2,8 @@
 
     python cli.py bench [--models ...] [--budgets 8MiB,16MiB,32MiB] [--repeats N] [--quick] [-o DIR]
 
+`--render-only` re-renders the tables and charts of DIR/results.json without measuring.
+
 Writes into DIR: `results.json` (every measurement with its samples, the machine, the settings, the
 exact command), `results.md` (the tables), `time_<budget>.png`, `speedup_vs_budget.png`,
 `accuracy_vs_flops.png`, and the pruned models it made (`pruned/`, reused by later runs).
@@ -9,13 +11,14 @@ exact command), `results.md` (the tables), `time_<budget>.png`, `speedup_vs_budg
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 from pathlib import Path
 
 from ..bench.charts import write_charts
 from ..bench.configs import select_configurations
 from ..bench.report import geomean_rows, markdown_report, summary_rows, write_json
-from ..bench.results import summarise
+from ..bench.results import BenchRun, summarise
 from ..bench.settings import BenchSettings, PruningSettings
 from ..bench.switches import DEFAULT_SWITCH_COST_MS, WorldSwitchModel
 from ..errors import UserError
@@ -65,6 +68,8 @@ def register(subparsers) -> None:
     parser.add_argument("-o", "--output", type=Path, default=Path("bench-results"),
                         help="output directory (default bench-results/)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--render-only", action="store_true",
+                        help="measure nothing: re-render results.md and the charts from DIR/results.json")
     parser.set_defaults(func=run)
 
 
@@ -119,22 +124,40 @@ def settings_from_args(args: argparse.Namespace) -> tuple[BenchSettings, str]:
     return settings, shlex.join(words)
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..bench.suite import run_benchmark   # the partitioner, lowering and simulator: loaded when used
+def _write_report(result: BenchRun, out_dir: Path, charts: list[Path] = ()) -> None:
+    write_json(result, out_dir / "results.json")
+    (out_dir / "results.md").write_text(markdown_report(result, [c.name for c in charts]))
 
-    settings, command = settings_from_args(args)
-    settings.out_dir.mkdir(parents=True, exist_ok=True)
 
-    def write_tables(partial, charts=()) -> None:
-        write_json(partial, settings.out_dir / "results.json")
-        (settings.out_dir / "results.md").write_text(markdown_report(partial, [c.name for c in charts]))
-
-    result = run_benchmark(settings, command, progress=not args.no_progress, checkpoint=write_tables)
-    charts = write_charts(result, settings.out_dir)
-    write_tables(result, charts)
+def _finish(result: BenchRun, out_dir: Path) -> None:
+    charts = write_charts(result, out_dir)
+    _write_report(result, out_dir, charts)
     out = console()
     for title, (header, rows) in (("Total time per inference (ms)", summary_rows(result)),
                                   ("Speed-ups (geometric means)", geomean_rows(summarise(result.measurements)))):
         out.print(table(title, header, rows, right=set(range(2, len(header)))))
-    out.print(f"Results: {settings.out_dir}/results.md, results.json and {len(charts)} charts")
+    out.print(f"Results: {out_dir}/results.md, results.json and {len(charts)} charts")
+
+
+def _load_results(out_dir: Path) -> BenchRun:
+    path = out_dir / "results.json"
+    if not path.is_file():
+        raise UserError(f"{path} does not exist: --render-only re-renders the results of an earlier run in -o DIR")
+    try:
+        return BenchRun.from_json(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{path} is not a results file written by `bench` ({exc})") from exc
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.render_only:
+        _finish(_load_results(args.output), args.output)
+        return 0
+    from ..bench.suite import run_benchmark   # the partitioner, lowering and simulator: loaded when used
+
+    settings, command = settings_from_args(args)
+    settings.out_dir.mkdir(parents=True, exist_ok=True)
+    result = run_benchmark(settings, command, progress=not args.no_progress,
+                           checkpoint=lambda partial: _write_report(partial, settings.out_dir))
+    _finish(result, settings.out_dir)
     return 0
