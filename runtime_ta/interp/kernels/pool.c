@@ -1,7 +1,9 @@
 /*
  * pool.c - MaxPool, AveragePool (2-D; 1-D as H = 1), GlobalAveragePool, GlobalMaxPool.
  *
- * In padded coordinates output (oh, ow)'s window covers rows oh*s_h + i*d_h, i < k_h.  Real cells are
+ * In padded coordinates output (oh, ow)'s window covers rows oh*s_h + i*d_h, i < k_h.  Each output row
+ * is built one window tap at a time over the span of outputs where that tap is real (a unit-stride
+ * span vectorises), then averages divide by their window's count.  Real cells are
  * rows in [pad_top, pad_top + h_in); with count_include_pad the divisor counts the window's cells inside
  * [0, pad_top + h_in + pad_bottom) (so a ceil_mode window hanging past the end pad is clipped, as in
  * onnxruntime), otherwise only real cells.
@@ -12,7 +14,7 @@
 
 kern_status kern_pool(kern_pool_kind kind, int count_include_pad, const kern_conv_geom *g, const float *x, float *y)
 {
-    size_t planes, xn, yn, pl, oh, ow, i, j;
+    size_t planes, xn, yn, pl, oh, ow, i, j, in_lo, in_hi;
     if (g->kernel_h == 0 || g->kernel_w == 0 || g->stride_h == 0 || g->stride_w == 0 || g->dilation_h == 0 ||
         g->dilation_w == 0 || (kind != KERN_POOL_MAX && kind != KERN_POOL_AVG))
         return KERN_EINVAL;
@@ -29,40 +31,70 @@ kern_status kern_pool(kern_pool_kind kind, int count_include_pad, const kern_con
             b2 > SIZE_MAX / 4 || g->pad_left > SIZE_MAX / 4 || g->pad_right > SIZE_MAX / 4 || g->w_in > SIZE_MAX / 4)
             return KERN_EOVERFLOW;
     }
+    /* outputs whose window lies inside the real input along w (all kernel_w taps real):
+     * pad_left <= ow * stride_w and ow * stride_w + span - 1 < pad_left + w_in */
+    {
+        const size_t span = (g->kernel_w - 1) * g->dilation_w + 1;
+        kern_valid_range(g->pad_left, 0, g->stride_w, g->w_in >= span ? g->w_in - span + 1 : 0, g->w_out, &in_lo,
+                         &in_hi);
+    }
     for (pl = 0; pl < planes; pl++) {
         const float *xp = x + pl * g->h_in * g->w_in;
         float *yp = y + pl * g->h_out * g->w_out;
         for (oh = 0; oh < g->h_out; oh++) {
             const size_t hs = oh * g->stride_h;
+            float *yrow = yp + oh * g->w_out;
             size_t ilo, ihi, plo, phi;
             kern_valid_range(g->pad_top, hs, g->dilation_h, g->h_in, g->kernel_h, &ilo, &ihi);
             kern_valid_range(0, hs, g->dilation_h, g->pad_top + g->h_in + g->pad_bottom, g->kernel_h, &plo, &phi);
-            for (ow = 0; ow < g->w_out; ow++) {
-                const size_t ws = ow * g->stride_w;
-                size_t jlo, jhi, qlo, qhi;
-                float out;
-                kern_valid_range(g->pad_left, ws, g->dilation_w, g->w_in, g->kernel_w, &jlo, &jhi);
-                kern_valid_range(0, ws, g->dilation_w, g->pad_left + g->w_in + g->pad_right, g->kernel_w, &qlo, &qhi);
-                if (kind == KERN_POOL_MAX) {
-                    out = -FLT_MAX;
-                    for (i = ilo; i < ihi; i++) {
-                        const float *row = xp + (hs + i * g->dilation_h - g->pad_top) * g->w_in;
-                        for (j = jlo; j < jhi; j++) {
-                            const float v = row[ws + j * g->dilation_w - g->pad_left];
-                            out = v > out ? v : out;
+            for (ow = 0; ow < g->w_out; ow++)
+                yrow[ow] = kind == KERN_POOL_MAX ? -FLT_MAX : 0.0f;
+            /* one window tap (i, j) at a time over the output row's span where it is real */
+            for (i = ilo; i < ihi; i++) {
+                const float *xrow = xp + (hs + i * g->dilation_h - g->pad_top) * g->w_in;
+                for (j = 0; j < g->kernel_w; j++) {
+                    const size_t off = j * g->dilation_w;
+                    size_t lo, hi, t;
+                    kern_valid_range(g->pad_left, off, g->stride_w, g->w_in, g->w_out, &lo, &hi);
+                    if (kind == KERN_POOL_MAX) {
+                        if (g->stride_w == 1) {
+                            const float *xs = xrow + (lo + off - g->pad_left);
+                            for (t = 0; t < hi - lo; t++)
+                                yrow[lo + t] = xs[t] > yrow[lo + t] ? xs[t] : yrow[lo + t];
+                        } else {
+                            for (t = lo; t < hi; t++) {
+                                const float v = xrow[t * g->stride_w + off - g->pad_left];
+                                yrow[t] = v > yrow[t] ? v : yrow[t];
+                            }
                         }
+                    } else if (g->stride_w == 1) {
+                        const float *xs = xrow + (lo + off - g->pad_left);
+                        for (t = 0; t < hi - lo; t++)
+                            yrow[lo + t] += xs[t];
+                    } else {
+                        for (t = lo; t < hi; t++)
+                            yrow[t] += xrow[t * g->stride_w + off - g->pad_left];
                     }
-                } else {
-                    const size_t cnt = count_include_pad ? (phi - plo) * (qhi - qlo) : (ihi - ilo) * (jhi - jlo);
-                    float sum = 0.0f;
-                    for (i = ilo; i < ihi; i++) {
-                        const float *row = xp + (hs + i * g->dilation_h - g->pad_top) * g->w_in;
-                        for (j = jlo; j < jhi; j++)
-                            sum += row[ws + j * g->dilation_w - g->pad_left];
-                    }
-                    out = cnt ? sum / (float)cnt : 0.0f;
                 }
-                yp[oh * g->w_out + ow] = out;
+            }
+            if (kind == KERN_POOL_AVG) {
+                /* divisor: taps per window, constant in the interior [in_lo, in_hi) */
+                const size_t rows = count_include_pad ? phi - plo : ihi - ilo;
+                for (ow = 0; ow < g->w_out; ow++) {
+                    size_t cols = g->kernel_w, cnt;
+                    if (ow < in_lo || ow >= in_hi) {
+                        size_t jlo, jhi;
+                        if (count_include_pad)
+                            kern_valid_range(0, ow * g->stride_w, g->dilation_w, g->pad_left + g->w_in + g->pad_right,
+                                             g->kernel_w, &jlo, &jhi);
+                        else
+                            kern_valid_range(g->pad_left, ow * g->stride_w, g->dilation_w, g->w_in, g->kernel_w, &jlo,
+                                             &jhi);
+                        cols = jhi - jlo;
+                    }
+                    cnt = rows * cols;
+                    yrow[ow] = cnt ? yrow[ow] / (float)cnt : 0.0f;
+                }
             }
         }
     }
