@@ -31,7 +31,7 @@ def time_breakdown_chart(run: BenchRun, budget: int, path: Path) -> Path:
     configs = [name for name in BY_NAME if any(name in c for c in cells.values())]
     columns = min(3, len(cells))
     rows = math.ceil(len(cells) / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(max(4.2 * columns, 8.5), 3.2 * rows + 0.6), squeeze=False)
     for axis, (model, model_cells) in zip(axes.flat, cells.items()):
         bottoms = [0.0] * len(configs)
         for field, label, colour in STACK:
