@@ -151,3 +151,17 @@ def test_top_k_ties_rank_by_index(tmp_path):
         sim.run_bundle(device, [np.ones((1, IN_DIM), np.float32)])
         assert sim.read_topk(0, 4) == [(0, 1.5), (1, 1.5), (2, 1.5), (3, 1.5)]
         assert [i for i, _ in sim.read_topk(0, 20)] == list(range(10))
+
+
+def test_top_k_never_picks_nan(tmp_path):
+    key = generate_key()
+    mlp = MLP.random(2)
+    mlp.b2[3] = np.nan
+    device = seal_mlp(mlp, tmp_path / "device", key)
+    with Simulator(tmp_path / "dev", budget=REGION) as sim:
+        sim.provision_key(key)
+        (y,), _ = sim.run_bundle(device, [np.ones((1, IN_DIM), np.float32)])
+        assert np.isnan(y[0, 3])
+        top = sim.read_topk(0, 10)
+    assert len(top) == 9 and 3 not in [i for i, _ in top]
+    assert [v for _, v in top] == sorted((float(v) for v in np.delete(y[0], 3)), reverse=True)
