@@ -34,18 +34,17 @@ static int conv_extent_ok(size_t in, size_t pa, size_t pb, size_t k, size_t s, s
     return padded >= span && out == (padded - span) / s + 1;
 }
 
-/* Channel/group consistency; element counts of x, y and the weights (Conv and ConvTranspose layouts hold
- * the same count: c_out * c_in / group * kh * kw), each checked for overflow. */
+/* Channel/group consistency; element counts of x, y and the weights (the Conv and ConvTranspose layouts
+ * hold the same count, c_out * c_in / group * kh * kw), each checked for overflow. */
 static kern_status check_common(const kern_conv_geom *g, size_t *x_n, size_t *y_n, size_t *w_n)
 {
-    size_t cin_g, cout_g;
+    size_t cin_g;
     if (g->group == 0 || g->c_in % g->group || g->c_out % g->group)
         return KERN_EINVAL;
     cin_g = g->c_in / g->group;
-    cout_g = g->c_out / g->group;
     if (!kmul4(g->batch, g->c_in, g->h_in, g->w_in, x_n) || !kmul4(g->batch, g->c_out, g->h_out, g->w_out, y_n))
         return KERN_EOVERFLOW;
-    if (!kmul4(g->c_out, cin_g, g->kernel_h, g->kernel_w, w_n) || !kmul4(g->c_in, cout_g, g->kernel_h, g->kernel_w, w_n))
+    if (!kmul4(g->c_out, cin_g, g->kernel_h, g->kernel_w, w_n))
         return KERN_EOVERFLOW;
     return KERN_OK;
 }
