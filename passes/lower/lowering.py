@@ -127,6 +127,13 @@ def _window_slots(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> tupl
         g = window_geometry(node, infos)
     except UnsupportedModelError as exc:
         raise Unsupported(str(exc).split(": ", 1)[-1]) from None
+    y = infos[node.output[0]].shape
+    inferred = (y[2], y[3]) if len(y) == 4 else (1, y[-1])
+    if inferred != (g.h_out, g.w_out):
+        # e.g. ceil_mode where the last window would start past the input: ONNX shape inference
+        # keeps it, onnxruntime and the kernels drop it
+        raise Unsupported(f"ONNX shape inference gives spatial output {inferred[4 - len(y):]} but the op's "
+                          f"semantics give {(g.h_out, g.w_out)[4 - len(y):]}")
     return g, [g.group, g.kernel_h, g.kernel_w, g.stride_h, g.stride_w, g.pad_top, g.pad_left, g.pad_bottom,
                g.pad_right, g.dilation_h, g.dilation_w]
 
