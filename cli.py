@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Command modules under passes/commands, in the order `--help` lists them.
-COMMANDS = ["lower", "run", "inspect", "compact", "prune", "keygen", "bench"]
+COMMANDS = ["lower", "run", "inspect", "compact", "prune", "partition", "keygen", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -44,6 +44,12 @@ class SegmentTable:
                     starts[j].append(i)
         return cls(graph.n, tables.live, starts)
 
+    def forbid(self, i: int, j: int) -> None:
+        """Drop segment [i, j) and every segment containing it: the memory plan found [i, j)
+        over the budget, and a longer segment holds everything it holds."""
+        for end in range(j, self.n + 1):
+            self.starts[end] = [start for start in self.starts[end] if start > i]
+
     def solve(self, forbidden: Collection[tuple[int, int]] = ()) -> list[int] | None:
         """The boundaries b_0..b_m of the best segmentation avoiding `forbidden`, or None."""
         n = self.n

@@ -9,7 +9,8 @@ Strategies: "optimal" (DP over the topological order, then min-cut refinement of
 
 The strategies decide with the segment estimate of `cost.py`; the final word is the memory
 plan (`memory.plan_memory`: arena offsets, carried-zone offsets).  If the plan puts a partition
-over the budget, "optimal" forbids that segment and solves again; the other strategies retry
+over the budget, "optimal" forbids that segment and every segment containing it, and solves
+again; the other strategies retry
 with the budget lowered by the overflow.
 
 An infeasible budget raises UserError with the smallest budget that works, found by
@@ -66,9 +67,8 @@ class PartitionResult:
 
 def _optimal(graph: PartitionGraph, limits: Limits, check: Callable[[list[list[int]]], list[int]]):
     table = SegmentTable.scan(graph, limits)
-    forbidden: set[tuple[int, int]] = set()
     for _ in range(MAX_RETRIES):
-        bounds = table.solve(forbidden)
+        bounds = table.solve()
         if bounds is None:
             return None
         segments = segments_of(bounds)
@@ -76,7 +76,8 @@ def _optimal(graph: PartitionGraph, limits: Limits, check: Callable[[list[list[i
         if not over:
             refined = refine(graph, segments, limits)
             return refined if refined == segments or not check(refined) else segments
-        forbidden.update((segments[k][0], segments[k][-1] + 1) for k in over)
+        for k in over:
+            table.forbid(segments[k][0], segments[k][-1] + 1)
     return None
 
 

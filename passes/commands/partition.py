@@ -1,0 +1,63 @@
+"""`python cli.py partition MODEL --budget 8MiB [--strategy optimal|greedy|layerwise] -o DIR`.
+
+Compacts the model (the `compact` pipeline), fixes its input shapes, partitions it under the
+budget (tiling layers too big for it), and writes partition_NNN.onnx, manifest.json and
+memory.png (per-partition memory against the budget) into DIR.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import models
+
+from ..analysis.shapes import fix_input_shapes
+from ..compact import compaction_pipeline
+from ..partition.chart import memory_chart
+from ..partition.manifest import write_partition_dir
+from ..partition.memory import STAGING_BYTES
+from ..partition.partitioner import STRATEGIES, partition_model
+from ..sizes import format_size, parse_size
+from .common import add_input_shape_option, console, input_shapes, table
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "partition", help="cut a model into partitions that each fit the TEE memory budget",
+        description="Compact MODEL (an .onnx path or a zoo name), then cut it into as few partitions as the budget "
+                    "allows (fewest crossing bytes among those); layers too big are tiled. Writes "
+                    "partition_NNN.onnx, manifest.json and memory.png into DIR.")
+    parser.add_argument("model", metavar="MODEL", help="path to an .onnx file or a zoo name")
+    parser.add_argument("--budget", required=True, metavar="SIZE", help="TEE memory budget, e.g. 8MiB")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="optimal",
+                        help="optimal (DP + min-cut, default), greedy (first fit) or layerwise (one layer each)")
+    parser.add_argument("--staging", default=str(STAGING_BYTES), metavar="SIZE",
+                        help="decryption staging buffer size (default 64KiB)")
+    add_input_shape_option(parser)
+    parser.add_argument("--force", action="store_true", help="replace DIR even if it was not written by partition")
+    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    budget = parse_size(args.budget)
+    staging = parse_size(args.staging)
+    label, model = models.resolve(args.model)
+    model = fix_input_shapes(model, input_shapes(args))
+    model = compaction_pipeline()(model).model
+    result = partition_model(model, budget, strategy=args.strategy, staging_bytes=staging)
+    title = f"{label}: {len(result.parts)} partitions, budget {format_size(budget)} ({result.strategy})"
+    write_partition_dir(result, Path(args.output), label, force=args.force,
+                        extra=lambda d: memory_chart(result.plan, d / "memory.png", title))
+    rows = []
+    for k, (spec, mem) in enumerate(zip(result.specs, result.plan.partitions)):
+        rows.append([k, len(spec.nodes), format_size(mem.weights), format_size(mem.arena), format_size(mem.carried),
+                     format_size(mem.scratch), format_size(mem.total), format_size(mem.total + mem.reserve),
+                     f"{100 * (mem.total + mem.reserve) / budget:.0f}%", len(spec.inputs), len(spec.outputs)])
+    out = console()
+    out.print(table(title, ["#", "nodes", "weights", "arena", "carried", "scratch", "total", "+reserve", "of budget",
+                            "in", "out"], rows, right=set(range(11))))
+    tiled = ", ".join(f"{name} x{count}" for name, count in result.tiling.items()) or "none"
+    out.print(f"crossing bytes {format_size(result.crossing_bytes)}, region {format_size(result.plan.region_bytes)}, "
+              f"tiled: {tiled}, {result.seconds:.2f} s -> {args.output}")
+    return 0
