@@ -338,17 +338,37 @@ def opset_of(model: onnx.ModelProto) -> int:
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
 
 
-def constants_of(model: onnx.ModelProto) -> dict[str, np.ndarray]:
-    """Initializers and Constant-node outputs, by name."""
-    consts = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-    for node in model.graph.node:
-        if node.op_type == "Constant":
-            for attr in node.attribute:
-                if attr.name == "value":
-                    consts[node.output[0]] = numpy_helper.to_array(attr.t)
-                elif attr.name in ("value_float", "value_floats", "value_int", "value_ints"):
-                    consts[node.output[0]] = np.asarray(helper.get_attribute_value(attr))
-    return consts
+class Constants(Mapping):
+    """Initializers and Constant-node outputs by name, converted to numpy only when read (a
+    model's weights are not duplicated in memory)."""
+
+    def __init__(self, model: onnx.ModelProto):
+        self._tensors: dict[str, onnx.TensorProto | np.ndarray] = {t.name: t for t in model.graph.initializer}
+        for node in model.graph.node:
+            if node.op_type == "Constant":
+                for attr in node.attribute:
+                    if attr.name == "value":
+                        self._tensors[node.output[0]] = attr.t
+                    elif attr.name in ("value_float", "value_floats", "value_int", "value_ints"):
+                        self._tensors[node.output[0]] = np.asarray(helper.get_attribute_value(attr))
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        value = self._tensors[name]
+        return value if isinstance(value, np.ndarray) else numpy_helper.to_array(value)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tensors
+
+    def __iter__(self):
+        return iter(self._tensors)
+
+    def __len__(self) -> int:
+        return len(self._tensors)
+
+
+def constants_of(model: onnx.ModelProto) -> Constants:
+    """Initializers and Constant-node outputs, by name (converted lazily)."""
+    return Constants(model)
 
 
 def problems(model: onnx.ModelProto, infos: Mapping[str, TensorInfo]) -> list[str]:
