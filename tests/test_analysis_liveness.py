@@ -1,7 +1,6 @@
 """Liveness and peak live-activation bytes, checked against an independent simulation."""
 from __future__ import annotations
 
-import itertools
 
 import networkx as nx
 import numpy as np
@@ -22,7 +21,7 @@ def info(elements: int) -> TensorInfo:
 
 
 @st.composite
-def random_graphs(draw, max_nodes: int = 7):
+def random_graphs(draw, max_nodes: int = 6):
     """A random DAG of abstract nodes: (nodes, infos, inputs, outputs, weights)."""
     n_inputs = draw(st.integers(1, 2))
     inputs = [f"in{i}" for i in range(n_inputs)]
@@ -64,7 +63,7 @@ def test_peak_of_every_topological_order_matches_simulation(graph):
     by_name = {n.name: n for n in nodes}
     boundary = dict(graph_inputs=inputs, graph_outputs=outputs, weights=weights)
     peaks = []
-    for names in itertools.islice(nx.all_topological_sorts(dependency_graph(nodes)), 500):
+    for names in nx.all_topological_sorts(dependency_graph(nodes)):  # all of them (<= 6! = 720)
         order = [by_name[n] for n in names]
         peak = peak_live_bytes(order, infos, **boundary)
         assert peak == simulated_peak_bytes(order, infos, inputs, outputs, weights)
