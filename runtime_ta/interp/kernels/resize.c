@@ -7,7 +7,8 @@
  *   align_corners         out > 1 ? o (in - 1) / (out - 1) : 0
  *   asymmetric            o / scale
  *   half_pixel_symmetric  in/2 (1 - out / (scale in)) + (o + 0.5) / scale - 0.5
- * computed in float as onnxruntime does (the nearest rounding of exact halves depends on it).
+ * computed in float as onnxruntime does, except for half_pixel_symmetric's final sum which it computes
+ * in double (the nearest rounding of exact halves depends on it).
  * Nearest rounds it (round_prefer_floor/ceil, floor, ceil) and clamps to [0, in - 1]; linear clamps
  * the coordinate to [0, in - 1] and blends the 2^d neighbours of the dims that need interpolation.
  */
@@ -34,10 +35,11 @@ static float source_coord(kern_coord_mode mode, size_t o, float scale, size_t in
         return out > 1 ? of * (float)(in - 1) / (float)(out - 1) : 0.0f;
     case KERN_COORD_ASYMMETRIC:
         return of / scale;
-    default: {
+    default: { /* onnxruntime evaluates the last sum in double; matching it matters at exact halves */
         const float adjustment = (float)out / (scale * (float)in);
         const float center = (float)in / 2.0f;
-        return center * (1.0f - adjustment) + (of + 0.5f) / scale - 0.5f;
+        const float offset = center * (1.0f - adjustment);
+        return (float)((double)offset + ((double)of + 0.5) / (double)scale - 0.5);
     }
     }
 }
