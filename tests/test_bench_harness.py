@@ -20,7 +20,7 @@ from passes.bench.report import markdown_report, summary_rows
 from passes.bench.charts import write_charts
 from passes.bench.results import BenchRun, Measurement, geometric_mean, ratio, summarise
 from passes.bench.switches import DEFAULT_SWITCH_COST_MS, WorldSwitchModel
-from passes.bench.timing import repeat_components
+from passes.bench.timing import repeat_components, repeat_interleaved
 from passes.errors import UserError
 
 
@@ -43,6 +43,21 @@ def test_repeat_components_keeps_every_sample_and_takes_medians():
     assert len(samples["wall"].values) == 3 and all(v >= 0 for v in samples["wall"].values)
     with pytest.raises(ValueError):
         repeat_components(dict, repeats=0)
+
+
+def test_interleaved_repeats_rotate_the_order_and_drop_the_warmup():
+    calls = []
+
+    def run(name):
+        def one():
+            calls.append(name)
+            return {"n": len(calls)}
+        return one
+
+    samples = repeat_interleaved({"a": run("a"), "b": run("b"), "c": run("c")}, repeats=2, warmup=1)
+    assert calls == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    assert samples["a"]["n"].values == (6.0, 8.0) and samples["b"]["n"].values == (4.0, 9.0)
+    assert samples["c"]["n"].values == (5.0, 7.0)
 
 
 def test_world_switch_model_charges_per_invocation():

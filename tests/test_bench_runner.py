@@ -41,9 +41,10 @@ def small_cnn():
     return make_model(nodes, [("x", [1, 1, 16, 16])], [("y", [1, 10])], inits)
 
 
-def _measure(model, config, budget, repeats=3):
+def _measure(model, configs, budget, repeats=3):
     feeds = benchmark_feeds(model, seed=0)
-    return time_in_simulator("cnn", model, feeds, run_whole(model, feeds), budget, BY_NAME[config],
+    expected = run_whole(model, feeds)
+    return time_in_simulator("cnn", budget, [(BY_NAME[c], model, expected) for c in configs], feeds,
                              _measure.work_dir, repeats=repeats, warmup=1, switch_model=WorldSwitchModel(0.5))
 
 
@@ -52,10 +53,17 @@ def _work_dir(tmp_path):
     _measure.work_dir = tmp_path
 
 
+@pytest.fixture(scope="module")
+def cnn_at_512k(tmp_path_factory):
+    _measure.work_dir = tmp_path_factory.mktemp("work")
+    return _measure(small_cnn(), ["layerwise", "partitioned"], 512 * KIB)
+
+
 @pytest.mark.parametrize("config", ["layerwise", "partitioned"])
-def test_secure_configuration_counts_and_checks_what_it_runs(config):
+def test_secure_configuration_counts_and_checks_what_it_runs(config, cnn_at_512k):
+    assert list(cnn_at_512k) == ["layerwise", "partitioned"]
     budget = 512 * KIB
-    m = _measure(small_cnn(), config, budget)
+    m = cnn_at_512k[config]
     assert m.ok and m.max_rel_error < 1e-4
     assert m.partitions == len(m.per_partition) == (6 if config == "layerwise" else 1)   # Flatten rides along
     # one world switch per TA invocation: open + write input + every chunk + one run per partition + read output
@@ -72,7 +80,7 @@ def test_secure_configuration_counts_and_checks_what_it_runs(config):
 
 
 def test_infeasible_budget_is_recorded_with_the_smallest_budget_that_works():
-    m = _measure(small_cnn(), "partitioned", 16 * KIB)
+    m = _measure(small_cnn(), ["partitioned"], 16 * KIB)["partitioned"]
     assert not m.ok and m.total_s is None
     assert m.status.startswith("infeasible:") and "smallest budget" in m.status
 

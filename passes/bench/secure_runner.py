@@ -1,15 +1,19 @@
-"""The secure configurations: partition + lower a model at a budget, then time it in the simulator.
+"""The secure configurations: partition + lower a model at a budget, then time them in the simulator.
 
-    measurement = time_in_simulator("squeezenet", compacted, feeds, expected, 8 << 20, BY_NAME["ours"],
-                                    work_dir, repeats=5, warmup=1, switch_model=WorldSwitchModel())
+    by_config = time_in_simulator("squeezenet", 8 << 20, [(BY_NAME["ours"], compacted, expected), ...],
+                                  feeds, work_dir, repeats=5, warmup=1, switch_model=WorldSwitchModel())
 
-Build (not timed), from the compacted model: partition with the configuration's strategy
+Build (not timed), from each configuration's compacted model: partition with its strategy
 (`partition_model`), lower every partition to its body and seal the bodies into a device bundle
 (`passes.lower.pipeline`) under a fresh random key, in a temporary directory below `work_dir` that
 is removed afterwards.  A budget the partitioner cannot meet becomes an
-"infeasible" measurement carrying its message (which names the smallest budget that works).
+"infeasible" measurement carrying its message (which names the smallest budget that works); a
+bundle the TA refuses or fails to run becomes a "failed" measurement with the TA's error, and the
+others are still timed.
 
-Run (timed): one simulated device provisioned with the key; each inference is the protocol a
+Run (timed), the configurations interleaved round-robin (`timing.repeat_interleaved`), so that
+load drifting on a shared machine hits them alike: each inference runs on a fresh simulated device
+provisioned with the bundle's key, and is the protocol a
 device runs — open model, write the input, load (copy + decrypt + validate) and run every
 partition in order, read the output — and the simulator's counters give, per inference, the load
 and compute seconds of every partition, the TA invocations (world switches) and the TEE_Malloc
@@ -20,8 +24,9 @@ from __future__ import annotations
 
 import statistics
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import onnx
@@ -33,7 +38,10 @@ from ..partition.partitioner import partition_model
 from .configs import Configuration
 from .results import Measurement
 from .switches import WorldSwitchModel
-from .timing import repeat_components
+from .timing import repeat_interleaved
+
+# A secure configuration to time: the configuration, the (compacted) model it deploys, the expected outputs.
+Candidate = tuple[Configuration, onnx.ModelProto, Mapping[str, np.ndarray]]
 
 
 def build_bundle(model: onnx.ModelProto, budget: int, strategy: str, key: bytes, device_dir: Path):
@@ -44,37 +52,75 @@ def build_bundle(model: onnx.ModelProto, budget: int, strategy: str, key: bytes,
     return result
 
 
-def time_in_simulator(label: str, model: onnx.ModelProto, feeds: Mapping[str, np.ndarray],
-                      expected: Mapping[str, np.ndarray], budget: int, config: Configuration, work_dir: Path, *,
-                      repeats: int, warmup: int, switch_model: WorldSwitchModel) -> Measurement:
-    """One secure configuration of one model at one budget: medians over `repeats` inferences."""
-    work_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f"{label}-{config.name}-", dir=work_dir) as tmp:
-        key, device_dir = generate_key(), Path(tmp) / "device"
-        try:
-            result = build_bundle(model, budget, config.strategy, key, device_dir)
-        except UserError as exc:
-            return Measurement(label, budget, config.name, status=f"infeasible: {exc}")
-        inputs, outputs = model_io(result.model)
-        runs = []
+@dataclass
+class Deployment:
+    """One configuration ready to run: its sealed bundle, the key of the simulated device, the
+    partitioning, and what its outputs must be."""
 
-        def one_inference() -> dict[str, float]:
-            arrays, stats = run_in_simulator(device_dir, key, budget, feeds, inputs, outputs)
-            runs.append((arrays, stats))
-            return {"compute": sum(p.compute_seconds for p in stats.partitions),
-                    "load": sum(p.load_seconds for p in stats.partitions),
-                    "switches": stats.invocations, "heap_high_water": stats.heap_high_water}
+    config: Configuration
+    budget: int
+    result: object                      # the PartitionResult
+    key: bytes
+    device_dir: Path
+    feeds: Mapping[str, np.ndarray]
+    expected: Mapping[str, np.ndarray]
+    runs: list = field(default_factory=list)     # (outputs, RunStats) of every inference, in order
 
-        samples = repeat_components(one_inference, repeats=repeats, warmup=warmup)
-    timed = [stats for _, stats in runs[warmup:]]
+    def infer(self) -> dict[str, float]:
+        """One inference on a fresh simulated device; returns its timed components."""
+        inputs, outputs = model_io(self.result.model)
+        arrays, stats = run_in_simulator(self.device_dir, self.key, self.budget, self.feeds,
+                                         inputs, outputs)
+        self.runs.append((arrays, stats))
+        return {"compute": sum(p.compute_seconds for p in stats.partitions),
+                "load": sum(p.load_seconds for p in stats.partitions),
+                "switches": stats.invocations, "heap_high_water": stats.heap_high_water}
+
+
+def _measurement(label: str, budget: int, deployment: Deployment, samples: dict, repeats: int,
+                 switch_model: WorldSwitchModel) -> Measurement:
+    timed = [stats for _, stats in deployment.runs[-repeats:]]
     per_partition = [{"planned_bytes": p.planned_bytes, "touched_bytes": p.touched_bytes, "blob_bytes": p.blob_bytes,
                       "load_s": statistics.median(s.partitions[k].load_seconds for s in timed),
                       "compute_s": statistics.median(s.partitions[k].compute_seconds for s in timed)}
                      for k, p in enumerate(timed[0].partitions)]
     switches = int(samples["switches"].median)
-    return Measurement(label, budget, config.name, compute_s=samples["compute"].median,
+    return Measurement(label, budget, deployment.config.name, compute_s=samples["compute"].median,
                        load_s=samples["load"].median, switches=switches, switch_s=switch_model.seconds(switches),
-                       peak_secure_bytes=int(samples["heap_high_water"].max), partitions=len(result.parts),
+                       peak_secure_bytes=int(samples["heap_high_water"].max), partitions=len(deployment.result.parts),
                        spread={k: samples[k].to_json() for k in ("compute", "load")}, per_partition=per_partition,
-                       max_rel_error=parity(runs[0][0], expected).worst_rel,
+                       max_rel_error=parity(deployment.runs[0][0], deployment.expected).worst_rel,
                        region_bytes=timed[0].region_bytes, bytes_into_ta=timed[0].bytes_in)
+
+
+def time_in_simulator(label: str, budget: int, candidates: Sequence[Candidate], feeds: Mapping[str, np.ndarray],
+                      work_dir: Path, *, repeats: int, warmup: int,
+                      switch_model: WorldSwitchModel) -> dict[str, Measurement]:
+    """Every secure configuration of one model at one budget, timed against each other: build every
+    bundle, then run the inferences round-robin (`repeat_interleaved`); medians over `repeats`.
+    Returns {configuration name: Measurement}."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    measurements: dict[str, Measurement] = {}
+    with tempfile.TemporaryDirectory(prefix=f"{label}-", dir=work_dir) as tmp:
+        deployments = []
+        for config, model, expected in candidates:
+            key, device_dir = generate_key(), Path(tmp) / config.name
+            try:
+                result = build_bundle(model, budget, config.strategy, key, device_dir)
+            except UserError as exc:
+                measurements[config.name] = Measurement(label, budget, config.name, status=f"infeasible: {exc}")
+                continue
+            deployment = Deployment(config, budget, result, key, device_dir, feeds, expected)
+            try:
+                deployment.infer()          # the first inference: outputs checked, counts as a warm-up
+            except UserError as exc:
+                measurements[config.name] = Measurement(label, budget, config.name, status=f"failed: {exc}")
+                continue
+            deployments.append(deployment)
+        if deployments:
+            samples = repeat_interleaved({d.config.name: d.infer for d in deployments}, repeats=repeats,
+                                         warmup=max(warmup - 1, 0))
+            for d in deployments:
+                measurements[d.config.name] = _measurement(label, budget, d, samples[d.config.name], repeats,
+                                                           switch_model)
+    return {c.name: measurements[c.name] for c, _, _ in candidates}

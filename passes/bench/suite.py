@@ -8,9 +8,10 @@ directory).  Each variant is compacted once (`compaction_pipeline`, as `lower` d
 the compacted graph, `ort` the model as given); its onnxruntime outputs on the benchmark input (the
 reference the simulator's outputs are checked against), static figures (MACs, weight bytes) and,
 for a model trained on a data set, its top-1 accuracy on that set's test split are measured once.  `ort` does not
-depend on the budget: it is timed once per model and reported at every budget.  The secure
-configurations are lowered and timed in the simulator at each budget (`secure_runner.py`); a
-budget too small for a configuration is recorded as infeasible, with the reason, and the run goes on.
+depend on the budget: it is timed once per model and reported at every budget.  At each budget the
+secure configurations are lowered, then timed against each other (interleaved) in the simulator
+(`secure_runner.py`); a budget too small for a configuration is recorded as infeasible, with the
+reason, and the run goes on.
 """
 from __future__ import annotations
 
@@ -108,18 +109,21 @@ def run_benchmark(settings: BenchSettings, command: str, *, progress: bool = Tru
 
         ort_done: Measurement | None = None
         for budget in settings.budgets:
+            bar.set_postfix_str(f"{label} @ {format_size(budget)}")
+            secure = [c for c in settings.configs if c.secure]
+            chosen = {c.name: variant(c.pruned) for c in settings.configs}
+            timed = time_in_simulator(label, budget, [(c, chosen[c.name].compacted, chosen[c.name].expected)
+                                                      for c in secure], feeds, settings.out_dir,
+                                      repeats=settings.repeats, warmup=settings.warmup,
+                                      switch_model=settings.switch_model) if secure else {}
             for config in settings.configs:
-                bar.set_postfix_str(f"{label} @ {format_size(budget)}: {config.name}")
-                chosen = variant(config.pruned)
-                if not config.secure:
-                    ort_done = ort_done or _ort_measurement(label, chosen, feeds, settings)
-                    measurement = dataclasses.replace(ort_done, budget=budget)
+                if config.secure:
+                    measurement = timed[config.name]
+                    measurement.accuracy, measurement.macs = chosen[config.name].accuracy, chosen[config.name].macs
+                    measurement.weight_bytes = chosen[config.name].weight_bytes
                 else:
-                    measurement = time_in_simulator(label, chosen.compacted, feeds, chosen.expected, budget, config,
-                                                    settings.out_dir, repeats=settings.repeats,
-                                                    warmup=settings.warmup, switch_model=settings.switch_model)
-                    measurement.accuracy, measurement.macs = chosen.accuracy, chosen.macs
-                    measurement.weight_bytes = chosen.weight_bytes
+                    ort_done = ort_done or _ort_measurement(label, chosen[config.name], feeds, settings)
+                    measurement = dataclasses.replace(ort_done, budget=budget)
                 run.measurements.append(measurement)
                 bar.update()
         if checkpoint is not None:

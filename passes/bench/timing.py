@@ -1,4 +1,4 @@
-"""Timing harness: warm-up, repeats, medians.
+"""Timing harness: warm-up, repeats, medians, and interleaving of the things compared.
 
 Each measurement runs `warmup` untimed calls, then `repeats` timed ones, and keeps every sample;
 reports use the median (robust to the odd descheduled run on a shared machine) and keep the
@@ -36,22 +36,34 @@ class Samples:
         return {"median": self.median, "min": self.min, "max": self.max, "samples": list(self.values)}
 
 
-def repeat_components(run: Callable[[], Mapping[str, float]], *, repeats: int,
-                      warmup: int = 1) -> dict[str, Samples]:
-    """Call `run` `warmup` times untimed, then `repeats` times; collect each returned component.
+def repeat_interleaved(runs: Mapping[str, Callable[[], Mapping[str, float]]], *, repeats: int,
+                       warmup: int = 1) -> dict[str, dict[str, Samples]]:
+    """Time several things against each other, round-robin: round r calls every run once.
 
-    `run` returns a mapping of component name -> value for one call (e.g. {"compute": 0.012,
-    "load": 0.003}); the harness adds "wall", the call's own wall time in seconds.
+    On a shared machine the load drifts over seconds; timing A five times and then B five times
+    would charge the drift to whichever ran in the busy period.  Interleaving spreads it over all of
+    them alike, and the starting position rotates each round so no run always goes first.  The first
+    `warmup` rounds are not recorded.  Each run returns a mapping of component name -> value for one
+    call (e.g. {"compute": 0.012, "load": 0.003}); the harness adds "wall", the call's wall time.
+    Returns {run name: {component: Samples}}.
     """
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}")
-    for _ in range(warmup):
-        run()
-    collected: dict[str, list[float]] = {}
-    for _ in range(repeats):
-        start = time.perf_counter()
-        components = dict(run())
-        components["wall"] = time.perf_counter() - start
-        for name, value in components.items():
-            collected.setdefault(name, []).append(float(value))
-    return {name: Samples(tuple(values)) for name, values in collected.items()}
+    names = list(runs)
+    collected: dict[str, dict[str, list[float]]] = {name: {} for name in names}
+    for round_index in range(warmup + repeats):
+        shift = round_index % len(names) if names else 0
+        for name in names[shift:] + names[:shift]:
+            start = time.perf_counter()
+            components = dict(runs[name]())
+            components["wall"] = time.perf_counter() - start
+            if round_index >= warmup:
+                for component, value in components.items():
+                    collected[name].setdefault(component, []).append(float(value))
+    return {name: {c: Samples(tuple(v)) for c, v in by_component.items()} for name, by_component in collected.items()}
+
+
+def repeat_components(run: Callable[[], Mapping[str, float]], *, repeats: int,
+                      warmup: int = 1) -> dict[str, Samples]:
+    """`repeat_interleaved` of a single run: `warmup` untimed calls, then `repeats` recorded ones."""
+    return repeat_interleaved({"run": run}, repeats=repeats, warmup=warmup)["run"]
