@@ -42,7 +42,8 @@ def test_gemm_scratch_python_equals_c(m, n, k, ta, tb):
     assert kernels().kern_scratch_bytes_gemm(ctypes.byref(attr)) == scratch.gemm_scratch_bytes(m, n, k, tb)
 
 
-@pytest.mark.parametrize("name", ["squeezenet", "resnet50", "shufflenet"])
+@pytest.mark.parametrize("name", ["squeezenet", "shufflenet", pytest.param("resnet50", marks=pytest.mark.slow),
+                                  pytest.param("vgg19", marks=pytest.mark.slow)])
 def test_zoo_scratch_is_modest(name):
     import models
     from passes.analysis.shapes import infer_static_shapes
