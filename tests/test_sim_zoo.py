@@ -2,8 +2,9 @@
 
 For every partition the simulator's measured figure (the highest region byte the TA touched while
 loading and running it) must equal the memory plan's, and the TEE_Malloc high-water mark of the
-whole run must stay within the budget.  Default: two models at 8 MiB; `-m slow`: every reference
-model at 4, 8, 16 and 32 MiB where the partitioner finds the budget feasible.
+whole run must stay within the budget.  Default: two reference models at 8 MiB and two trained
+models at budgets small enough to split them; `-m slow`: every reference model at 4, 8, 16 and
+32 MiB where the partitioner finds the budget feasible, every trained model at 128 KiB to 1 MiB.
 """
 from __future__ import annotations
 
@@ -13,20 +14,29 @@ import pytest
 import models
 from passes.errors import UserError
 from passes.lower.pipeline import model_io, run_in_simulator, sample_feeds
+from passes.lower.sim import TAError
 from conftest import run_ort
 from ta_bundles import lower_zoo
 
 MiB = 1 << 20
-DEFAULT = [("squeezenet", 8 * MiB), ("inception_v1", 8 * MiB)]
-SLOW = [(name, budget * MiB) for name in models.reference_names() for budget in (4, 8, 16, 32)
-        if (name, budget * MiB) not in DEFAULT]
+KiB = 1 << 10
+# Known: at these small budgets the memory plan puts a later partition's body over a tensor carried
+# into it, which the TA's validator refuses (OT_ERR_BODY_INVALID, RT_ERR_TENSOR_OVERLAP).
+PLAN_OVERLAP = pytest.mark.xfail(raises=TAError, reason="memory plan: body overlaps a carried tensor")
+DEFAULT = [("squeezenet", 8 * MiB), ("inception_v1", 8 * MiB),
+           pytest.param("lenet5_fmnist", 128 * KiB, marks=PLAN_OVERLAP),
+           pytest.param("resnet_fmnist", 256 * KiB, marks=PLAN_OVERLAP)]
+SLOW = [(name, budget * MiB) for name in models.reference_names() for budget in (4, 8, 16, 32)] + [
+    (name, budget * KiB) for name in models.trained_names() for budget in (128, 192, 256, 512, 1024)]
+SLOW = [case for case in SLOW if case not in [("squeezenet", 8 * MiB), ("inception_v1", 8 * MiB),
+                                               ("lenet5_fmnist", 128 * KiB), ("resnet_fmnist", 256 * KiB)]]
 
 
 def check(name: str, budget: int, tmp_path) -> None:
     try:
         lowered = lower_zoo(name, budget, tmp_path)
     except UserError as exc:
-        pytest.skip(f"{name} at {budget // MiB} MiB: {exc}")
+        pytest.skip(f"{name} at {budget // KiB} KiB: {exc}")
     feeds = sample_feeds(lowered.model, lowered.result.infos)
     inputs, outputs = model_io(lowered.model)
     got, stats = run_in_simulator(lowered.device, lowered.key, budget, feeds, inputs, outputs)
@@ -40,12 +50,12 @@ def check(name: str, budget: int, tmp_path) -> None:
     assert stats.invocations >= 2 * len(plan.partitions) + 1
 
 
-@pytest.mark.parametrize("name,budget", DEFAULT, ids=[f"{n}-{b // MiB}MiB" for n, b in DEFAULT])
+@pytest.mark.parametrize("name,budget", DEFAULT)
 def test_zoo_in_simulator(name, budget, tmp_path):
     check(name, budget, tmp_path)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name,budget", SLOW, ids=[f"{n}-{b // MiB}MiB" for n, b in SLOW])
+@pytest.mark.parametrize("name,budget", SLOW, ids=[f"{n}-{b // KiB}KiB" for n, b in SLOW])
 def test_every_zoo_model_in_simulator(name, budget, tmp_path):
     check(name, budget, tmp_path)
