@@ -40,7 +40,10 @@ def add_prune_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--protect", action="append", default=[], metavar="NODE",
                        help="never prune the groups this node belongs to (repeatable)")
     group.add_argument("--recovery", choices=RECOVERIES, default="least-squares",
-                       help="training-free recovery after each step (default least-squares; needs --data)")
+                       help="recovery after each step: least-squares (training-free, the default), finetune "
+                            "(least-squares, then SGD with the PyTorch example hook), none; needs --data")
+    group.add_argument("--finetune-epochs", type=float, default=0.25, metavar="E",
+                       help="recovery finetune (PyTorch): epochs of SGD per step (default 0.25)")
     group.add_argument("--calibration", type=int, default=1024, help="calibration samples (default 1024)")
     group.add_argument("--validation", type=int, default=2000, help="validation samples from the train split")
 
@@ -58,6 +61,7 @@ def options_from_args(args: argparse.Namespace) -> PruneOptions:
                         fraction=args.step, ranking=args.ranking, min_channels=args.min_channels,
                         round_to=args.round_to, protected=args.protect,
                         recovery=args.recovery if args.data is not None else "none", steps=args.steps,
+                        finetune_epochs=args.finetune_epochs,
                         calibration=args.calibration, validation=args.validation)
 
 

@@ -2,7 +2,8 @@
 
 Data hygiene: the TRAIN split is cut once (seeded) into a validation part, which the schedule's
 `evaluate` hook uses to decide when to stop, and a disjoint calibration part, which the
-criteria and the least-squares recovery read (no labels).  The TEST split is only used to
+criteria and the least-squares recovery read (no labels).  Recovery "finetune" (PyTorch, the
+optional extra) also trains on the labelled TRAIN samples outside the validation part.  The TEST split is only used to
 report accuracy before and after, never to make a decision.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from .recovery import LeastSquaresRecovery
 from .report import build_report
 from .schedule import PruneOutcome, ScheduleConfig, prune_progressively
 
-RECOVERIES = ("least-squares", "none")
+RECOVERIES = ("least-squares", "finetune", "none")
 
 
 @dataclass
@@ -35,6 +36,7 @@ class PruneOptions:
     round_to: int = 1
     protected: list[str] = field(default_factory=list)
     recovery: str = "least-squares"
+    finetune_epochs: float = 0.25                 # per step, for recovery "finetune"
     steps: int = 100
     calibration: int = 1024
     validation: int = 2000
@@ -60,6 +62,8 @@ class DataSplits:
     validation_x: np.ndarray
     validation_y: np.ndarray
     calibration: np.ndarray
+    train_x: np.ndarray                           # everything but the validation part (for fine-tuning)
+    train_y: np.ndarray
 
 
 def split_train(name: str, validation: int, calibration: int, seed: int) -> DataSplits:
@@ -71,8 +75,8 @@ def split_train(name: str, validation: int, calibration: int, seed: int) -> Data
         raise UserError(f"data set '{name}' has {len(x)} training samples: fewer than --validation "
                         f"{validation} + --calibration {calibration}")
     order = np.random.default_rng(seed).permutation(len(x))
-    val, cal = order[:validation], order[validation:validation + calibration]
-    return DataSplits(x[val], y[val], x[cal])
+    val, cal, rest = order[:validation], order[validation:validation + calibration], np.sort(order[validation:])
+    return DataSplits(x[val], y[val], x[cal], x[rest], y[rest])
 
 
 def accuracy_hook(name: str, x: np.ndarray, y: np.ndarray):
@@ -89,6 +93,17 @@ def accuracy_hook(name: str, x: np.ndarray, y: np.ndarray):
         return float(np.mean(scores.argmax(axis=1) == y))
 
     return evaluate
+
+
+def _then_torch_fine_tune(refit, splits: DataSplits, options: PruneOptions):
+    """Least-squares refit, then the PyTorch example hook on the labelled train part (not validation)."""
+    try:
+        from .torch_hook import TorchFineTune
+    except ImportError as exc:
+        raise UserError("recovery 'finetune' needs PyTorch: pip install torch==2.13.0 "
+                        "(or use --recovery least-squares)") from exc
+    tune = TorchFineTune(splits.train_x, splits.train_y, epochs=options.finetune_epochs, seed=options.seed)
+    return lambda model, step: tune(refit(model, step), step)
 
 
 def run_prune(model: onnx.ModelProto, options: PruneOptions, *, label: str = "model",
@@ -111,8 +126,10 @@ def run_prune(model: onnx.ModelProto, options: PruneOptions, *, label: str = "mo
         evaluate = accuracy_hook(options.data, splits.validation_x, splits.validation_y)
         calibration = splits.calibration
         test_before = evaluate_accuracy(model, options.data, "test")
-        if options.recovery == "least-squares":
+        if options.recovery in ("least-squares", "finetune"):
             fine_tune = LeastSquaresRecovery(model, calibration, seed=options.seed)
+        if options.recovery == "finetune":
+            fine_tune = _then_torch_fine_tune(fine_tune, splits, options)
     outcome = prune_progressively(model, config, evaluate=evaluate, fine_tune=fine_tune, calibration=calibration,
                                   progress=progress)
     if options.data is not None:
