@@ -454,13 +454,21 @@ def _place_partitions(specs, prepared, live_in, floors, staging: int, reserve: i
         body_offset = max(region - body, 0) // ALIGN * ALIGN
         fixed = {key: (carried_offsets[key], b) for key, b in spans_in_k.items() if key in carried_offsets}
         fixed["\0body"] = (body_offset, body_buffer)
+        # A carried tensor first placed here keeps its offset while later partitions load their
+        # bodies at the top of the region: keep it (and whatever is live at k's last step) clear of
+        # the bodies of partitions k+1 .. its last reader.
+        ends = {b.key: b.end for b in live_in[k]}
+        horizon = max((ends.get(key, k) for key in spans_in_k if key not in carried_offsets), default=k)
+        for j in range(k + 1, min(horizon, len(specs) - 1) + 1):
+            future = prepared[j][1]
+            fixed[f"\0body {j}"] = (max(region - future, 0) // ALIGN * ALIGN, Buffer(f"\0body {j}", future, last, last))
         movable = [Buffer("\0staging", staging, -1, -1)] + internal
         movable += [b for key, b in spans_in_k.items() if key not in carried_offsets]
         if scratch:
             movable.append(Buffer("\0scratch", scratch, 0, last))
         offsets, total = assign_offsets(movable, fixed=fixed)
         carried_offsets.update({key: offsets[key] for key in spans_in_k if key not in carried_offsets})
-        bound = max([floors[k]] + [off + b.size for key, (off, b) in fixed.items() if key != "\0body"])
+        bound = max([floors[k]] + [off + b.size for key, (off, b) in fixed.items() if not key.startswith("\0body")])
         tensor_offsets = {name: carried_offsets[name] for name in spans_in_k}
         tensor_offsets.update({b.key: offsets[b.key] for b in internal})
         tensor_offsets.update({name: offsets[key] for name, key in aliases.items()})
