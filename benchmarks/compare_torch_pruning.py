@@ -18,8 +18,9 @@ Top-1 is measured on the TEST split, which neither side looks at before the end.
   (both results are then measured with our counter on the exported ONNX); then
   the same training-free recovery budget Torch-Pruning can use: BatchNorm statistics re-estimated
   on the same calibration samples (forward passes in train mode, no gradient step).  With
-  `--finetune-epochs E > 0` it also reports Torch-Pruning with E epochs of SGD fine-tuning on the
-  labelled train split (a larger budget than ours, for reference).
+  `--recovery finetune` ours fine-tunes E epochs per accepted step (`--finetune-epochs E`) and
+  Torch-Pruning gets the same total epochs of the same SGD (`passes.prune.torch_hook.fit`) on the
+  same labelled train samples after pruning.
 
 Prints a table and writes `benchmarks/results/prune_vs_torch_pruning.json`.
 """
@@ -76,7 +77,8 @@ def recalibrate_batchnorm(net: torch.nn.Module, calibration: np.ndarray, batch: 
 def torch_pruning_to(name: str, flops_ratio: float, splits, finetune_epochs: float, seed: int) -> dict:
     import torch_pruning as tp
 
-    from models.training import TrainingRecipe, export_onnx, load_trained, train
+    from models.training import export_onnx, load_trained
+    from passes.prune.torch_hook import fit
 
     torch.manual_seed(seed)
     net = load_trained(name)
@@ -104,7 +106,8 @@ def torch_pruning_to(name: str, flops_ratio: float, splits, finetune_epochs: flo
     result["test_bn_recalibrated"] = test_accuracy_torch(net, x_test, y_test)
     if finetune_epochs > 0:
         start = time.perf_counter()
-        train(net, "fashion-mnist", TrainingRecipe(epochs=finetune_epochs, lr=0.01, seed=seed), progress=False)
+        fit(net, torch.from_numpy(splits.train_x), torch.from_numpy(splits.train_y), epochs=finetune_epochs,
+            seed=seed)
         result["test_finetuned"] = test_accuracy_torch(net.eval(), x_test, y_test)
         result["finetune_seconds"] = time.perf_counter() - start
     return result
@@ -116,7 +119,9 @@ def ours_to(name: str, options: PruneOptions) -> dict:
     return {"flops_ratio": report["ratios"]["flops"], "params_ratio": report["ratios"]["params"],
             "test_before": report["test_accuracy"]["before"], "test_after": report["test_accuracy"]["after"],
             "validation_before": report["baseline"]["accuracy"], "validation_after": report["final"]["accuracy"],
-            "stop_reason": report["stop_reason"], "seconds": time.perf_counter() - start}
+            "stop_reason": report["stop_reason"], "seconds": time.perf_counter() - start,
+            "finetune_epochs": (options.finetune_epochs * sum(1 for s in report["steps"][1:] if s["accepted"])
+                                if options.recovery == "finetune" else 0.0)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,20 +132,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--criterion", default="l1")
     parser.add_argument("--ranking", default="global")
     parser.add_argument("--step", type=float, default=0.1)
-    parser.add_argument("--finetune-epochs", type=float, default=0.0)
+    parser.add_argument("--recovery", choices=("least-squares", "finetune"), default="least-squares",
+                        help="ours: training-free (default) or least-squares + PyTorch fine-tuning per step; "
+                             "torch-pruning then gets the same total fine-tuning epochs")
+    parser.add_argument("--finetune-epochs", type=float, default=0.25, help="per step, with --recovery finetune")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     results = json.loads(args.output.read_text()) if args.output.exists() else {}
+    key = lambda name: f"{name}/{args.recovery}"  # noqa: E731
     for name in args.models:
         options = PruneOptions(data="fashion-mnist", max_accuracy_drop=args.max_accuracy_drop,
                                target_flops=args.target_flops, criterion=args.criterion, ranking=args.ranking,
-                               fraction=args.step, seed=args.seed)
+                               fraction=args.step, seed=args.seed, recovery=args.recovery,
+                               finetune_epochs=args.finetune_epochs)
         ours = ours_to(name, options)
         splits = split_train("fashion-mnist", options.validation, options.calibration, options.seed)
-        theirs = torch_pruning_to(name, ours["flops_ratio"], splits, args.finetune_epochs, args.seed)
+        budget = ours["finetune_epochs"] if args.recovery == "finetune" else 0.0
+        theirs = torch_pruning_to(name, ours["flops_ratio"], splits, budget, args.seed)
         theirs["test_before"] = evaluate_accuracy(models.load(name), "fashion-mnist", "test")
-        results[name] = {"ours": ours, "torch_pruning": theirs,
+        results[key(name)] = {"ours": ours, "torch_pruning": theirs,
                          "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
@@ -148,13 +159,15 @@ def main(argv: list[str] | None = None) -> int:
     for column in ("model", "method", "FLOPs", "params", "top-1 before", "top-1 after", "drop (points)"):
         table.add_column(column, justify="left" if column in ("model", "method") else "right")
     for name in args.models:
-        ours, theirs = results[name]["ours"], results[name]["torch_pruning"]
-        rows = [("ours (LS refit + BN correction)", ours["flops_ratio"], ours["params_ratio"], ours["test_after"]),
+        ours, theirs = results[key(name)]["ours"], results[key(name)]["torch_pruning"]
+        label = ("ours (LS refit + BN correction)" if args.recovery == "least-squares"
+                 else f"ours (LS refit + {ours['finetune_epochs']:g} epochs fine-tune)")
+        rows = [(label, ours["flops_ratio"], ours["params_ratio"], ours["test_after"]),
                 ("torch-pruning, no recovery", theirs["flops_ratio"], theirs["params_ratio"], theirs["test_no_recovery"]),
                 ("torch-pruning + BN recalibration", theirs["flops_ratio"], theirs["params_ratio"],
                  theirs["test_bn_recalibrated"])]
         if "test_finetuned" in theirs:
-            rows.append((f"torch-pruning + {args.finetune_epochs:g} epoch fine-tune", theirs["flops_ratio"],
+            rows.append((f"torch-pruning + {ours['finetune_epochs']:g} epochs fine-tune", theirs["flops_ratio"],
                          theirs["params_ratio"], theirs["test_finetuned"]))
         for method, flops, params, after in rows:
             table.add_row(name, method, f"{flops:.3f}", f"{params:.3f}", f"{100 * ours['test_before']:.2f}%",

@@ -122,25 +122,35 @@ class OnnxModule(nn.Module):
         return result
 
 
+def fit(net: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: float, lr: float = 0.01, batch_size: int = 128,
+        weight_decay: float = 5e-4, seed: int = 0) -> None:
+    """Plain SGD (momentum 0.9) with cross-entropy for `epochs` passes over (x, y); leaves `net` in eval mode."""
+    net.train()
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(x), generator=generator)
+    for k in range(max(1, int(epochs * len(x) / batch_size))):
+        start = (k * batch_size) % len(order)
+        if start + batch_size > len(order):
+            order = torch.randperm(len(x), generator=generator)
+            start = 0
+        batch = order[start:start + batch_size]
+        optimizer.zero_grad()
+        F.cross_entropy(net(x[batch]), y[batch]).backward()
+        optimizer.step()
+    net.eval()
+
+
 class TorchFineTune:
-    """`fine_tune(model, step) -> model`: SGD with momentum on (x, y) for `epochs` per pruning step."""
+    """`fine_tune(model, step) -> model`: `fit` on (x, y) for `epochs` per pruning step."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, *, epochs: float = 0.25, lr: float = 0.01,
                  batch_size: int = 128, weight_decay: float = 5e-4, seed: int = 0):
         self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
-        self.epochs, self.lr, self.batch_size, self.weight_decay, self.seed = epochs, lr, batch_size, weight_decay, seed
+        self.settings = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "weight_decay": weight_decay}
+        self.seed = seed
 
     def __call__(self, model: onnx.ModelProto, step) -> onnx.ModelProto:
         net = OnnxModule(model)
-        net.train()
-        optimizer = torch.optim.SGD(net.parameters(), lr=self.lr, momentum=0.9, weight_decay=self.weight_decay)
-        generator = torch.Generator().manual_seed(self.seed + getattr(step, "index", 0))
-        steps = max(1, int(self.epochs * len(self.x) / self.batch_size))
-        order = torch.randperm(len(self.x), generator=generator)
-        for k in range(steps):
-            batch = order[(k * self.batch_size) % len(order):][:self.batch_size]
-            optimizer.zero_grad()
-            F.cross_entropy(net(self.x[batch]), self.y[batch]).backward()
-            optimizer.step()
-        net.eval()
+        fit(net, self.x, self.y, seed=self.seed + getattr(step, "index", 0), **self.settings)
         return net.export_weights()
