@@ -52,6 +52,9 @@ def write_bundle(job) -> None:
     """partition_NNN.onnx + manifest.json, and the encrypted device bundle in device/."""
     out, result = job.out_dir, job.partition
     out.mkdir(parents=True, exist_ok=True)
+    # files of an earlier run into the same directory (it may have had more partitions)
+    for stale in [*out.glob("partition_*.onnx"), *(out / "device").glob("partition_*.blob")]:
+        stale.unlink()
     if job.key_path:
         job.key = load_key(job.key_path)
     else:
