@@ -83,6 +83,10 @@ CASES = {
     "mul_channel": ([node("Mul", ["x", "W"])], X4, [w("W", [1, 6, 1, 1])]),
     "div_const": ([node("Div", ["x", "W"])], X4, [w("W", [13], low=0.5)]),
     "sum_three_broadcast": ([node("Sum", ["W", "x", "V"])], X4, [w("W", [6, 1, 1]), w("V", [13])]),
+    "sum_in_place_abc": ([node("Relu", ["x"], ["a"]), node("Sigmoid", ["x"], ["b"]), node("Tanh", ["x"], ["c"]),
+                          node("Sum", ["a", "b", "c"], ["s"]), node("Relu", ["s"])], X4, []),
+    "sum_in_place_cab": ([node("Relu", ["x"], ["a"]), node("Sigmoid", ["x"], ["b"]), node("Tanh", ["x"], ["c"]),
+                          node("Sum", ["c", "W", "a", "b"], ["s"]), node("Relu", ["s"])], X4, [w("W", [13])]),
     "concat": ([node("Relu", ["x"], ["r"]), node("Sigmoid", ["x"], ["s"]), node("Concat", ["r", "s", "W"], axis=1)],
                X4, [w("W", [2, 3, 11, 13])]),
     "split": ([node("Split", ["x", "parts"], ["a", "b"], axis=1), node("Relu", ["a"], ["ya"]),
@@ -132,3 +136,29 @@ def test_legacy_opset_forms_match_onnxruntime(case):
     lowered = lower(build(nodes, inputs, inits, opset))
     errors, _ = relative_errors(lowered, feeds_for(lowered))
     assert max(errors.values()) < 1e-5, errors
+
+
+def test_sum_written_over_any_of_its_inputs():
+    """A body whose Sum output takes the bytes of its last input (y = x0 + x1 + y): the runner
+    adds the other inputs into y instead of overwriting y first."""
+    from lower_harness import library
+    from passes.lower import format as fmt
+    from passes.lower.hostlib import Region
+
+    shape, n = (4, 8), 32 * 4
+    rng = np.random.default_rng(1)
+    values = [rng.standard_normal(shape).astype(np.float32) for _ in range(3)]
+    bias = rng.standard_normal(8).astype(np.float32)
+    region_size = 4096
+    tensors = [fmt.Tensor(shape, fmt.LOC_REGION, 0), fmt.Tensor(shape, fmt.LOC_REGION, 192),
+               fmt.Tensor(shape, fmt.LOC_REGION, 384), fmt.Tensor((8,), fmt.LOC_WEIGHT),
+               fmt.Tensor(shape, fmt.LOC_REGION, 384)]
+    body = fmt.Body(0, 1, tensors, [fmt.Op(fmt.OP_CODES["SUM"], [0, 1, 3, 2], [4])], {3: bias},
+                    region_size=region_size, scratch_offset=640, scratch_size=64)
+    data = fmt.serialize(body)
+    region = Region(library(), region_size)
+    for offset, value in zip((0, 192, 384), values):
+        region.write(offset, value)
+    result = region.run_body(data, 1024, 0, 1)
+    assert result.status == "RT_OK" and n == values[0].nbytes
+    np.testing.assert_allclose(region.read(384, shape), values[0] + values[1] + bias + values[2], rtol=1e-6)

@@ -87,6 +87,17 @@ static rt_status run_op(const rt_partition *p, const rt_op_args *a, float *scrat
                 memmove(a->out, a->in[0], a->out_t->nbytes);
             return RT_OK;
         }
+        if (a->mid != RT_NO_TENSOR) { /* y already holds input a->mid: add the others into it */
+            for (k = 0; k < op->input_count && s == KERN_OK; k++) {
+                const rt_tensor_desc *x = pool_tensor(p, op, k);
+                kern_shape xs;
+                if (k == a->mid)
+                    continue;
+                to_kshape(x, &xs);
+                s = kern_binary(KERN_ADD, &a->out_shape, a->out, &xs, rt_tensor_data(p, x), &a->out_shape, a->out);
+            }
+            return from_kern(s);
+        }
         for (k = 1; k < op->input_count && s == KERN_OK; k++) {
             const rt_tensor_desc *x = pool_tensor(p, op, k);
             kern_shape xs;

@@ -428,18 +428,37 @@ static rt_status prepare_matmul(rt_op_args *a)
     return RT_OK;
 }
 
+uint32_t rt_sum_alias(const rt_partition *p, const rt_op_desc *op)
+{
+    const rt_tensor_desc *y = &p->tensors[p->pool[op->inputs_start + op->input_count]];
+    uint32_t k;
+    for (k = 0; k < op->input_count; k++) {
+        const rt_tensor_desc *x = &p->tensors[p->pool[op->inputs_start + k]];
+        if (x->location == RT_LOC_REGION && x->offset == y->offset && same_dims(x, y))
+            return k;
+    }
+    return RT_NO_TENSOR;
+}
+
 static rt_status prepare_binary(const rt_partition *p, const rt_op_desc *op, rt_op_args *a)
 {
     uint32_t dims[RT_MAX_RANK], rank, k;
     const rt_tensor_desc *y = a->out_t;
     if (op->op == RT_OP_SUM) {
-        /* y = x0 + x1 (their broadcast must be y), then y += xk (each broadcastable to y) */
+        /* When y takes the bytes of an input (in place), y += every other input (each must
+         * broadcast into y); otherwise y = x0 + x1 (their broadcast must be y), then y += xk. */
         if (op->input_count == 1) {
             if (!same_dims(a->in_t[0], y))
                 return RT_ERR_OP_SHAPE;
             return RT_OK;
         }
-        for (k = 0; k < op->input_count; k++) {
+        a->mid = rt_sum_alias(p, op);
+        for (k = 0; k < op->input_count && a->mid != RT_NO_TENSOR; k++) {
+            const rt_tensor_desc *x = &p->tensors[p->pool[op->inputs_start + k]];
+            if (!broadcast(y, x, &rank, dims) || !dims_equal(y, rank, dims))
+                return RT_ERR_OP_SHAPE;
+        }
+        for (k = 0; k < op->input_count && a->mid == RT_NO_TENSOR; k++) {
             const rt_tensor_desc *x = &p->tensors[p->pool[op->inputs_start + k]];
             if (k == 1) {
                 if (!broadcast(a->in_t[0], x, &rank, dims) || !dims_equal(y, rank, dims))

@@ -25,7 +25,7 @@ typedef struct {
     kern_shape out_shape;
     size_t numel;            /* elements of the first output */
     size_t outer, inner;     /* Concat/Split views, Softmax, LRN, BatchNorm extents */
-    size_t mid;
+    size_t mid;              /* Sum: the input the output aliases (rt_sum_alias) */
     kern_conv_geom conv;     /* Conv, ConvTranspose, pools */
     kern_gemm_attr gemm;
     kern_unary_attr unary;
@@ -39,6 +39,9 @@ typedef struct {
 
 /* Check op `index` of a partition whose header, tables and tensors already validated, and resolve it. */
 rt_status rt_prepare_op(const rt_partition *part, uint32_t index, rt_op_args *args);
+
+/* Sum: the input whose bytes the output takes (same offset and shape), or RT_NO_TENSOR. */
+uint32_t rt_sum_alias(const rt_partition *part, const rt_op_desc *op);
 
 /* Pointer to a (validated) tensor's first element. */
 float *rt_tensor_data(const rt_partition *part, const rt_tensor_desc *t);
