@@ -141,7 +141,7 @@ def test_each_malformed_field_has_its_own_code(sample):
 def test_placement_and_envelope_disagreements(sample):
     body = sample.bodies[0]
     part = sample.result.plan.partitions[0]
-    assert run(sample, body, body_offset=part.body_offset + 8).status == "RT_ERR_BODY_ALIGN"
+    assert run(sample, body, body_offset=part.body_offset - 8).status == "RT_ERR_BODY_ALIGN"
     assert run(sample, body, index=1, count=2).status == "RT_ERR_HEADER_MISMATCH"
     assert run(sample, body, region_size=sample.result.plan.region_bytes - 64).status == "RT_ERR_HEADER_MISMATCH"
     lib = library().lib
