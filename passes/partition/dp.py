@@ -44,9 +44,12 @@ class SegmentTable:
                     starts[j].append(i)
         return cls(graph.n, tables.live, starts)
 
-    def forbid(self, i: int, j: int) -> None:
-        """Drop segment [i, j) and every segment containing it: the memory plan found [i, j)
-        over the budget, and a longer segment holds everything it holds."""
+    def forbid(self, i: int, j: int, supersets: bool = False) -> None:
+        """Drop segment [i, j) (the memory plan found it over the budget), and with `supersets`
+        every segment containing it too (a longer segment holds everything it holds)."""
+        if not supersets:
+            self.starts[j] = [start for start in self.starts[j] if start != i]
+            return
         for end in range(j, self.n + 1):
             self.starts[end] = [start for start in self.starts[end] if start > i]
 

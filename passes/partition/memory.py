@@ -24,7 +24,7 @@ Per partition k (DESIGN.md section 5, RUNTIME-CONTRACT.md) the parts are
   region must leave free inside the budget: feasible iff total_k + reserve <= budget.
 
 Everything is placed in one address space with time intervals over the steps of k (-1 =
-loading, 0..L-1 = the ops), best fit around the fixed carried offsets (`plan_memory`).
+loading, 0..L-1 = the ops), first fit around the fixed carried offsets (`plan_memory`).
 total_k = the highest region byte k touches; region_bytes = max_k total_k.  Since parts
 overlap in time, total_k <= W_k + A_k + S_k + C_k + staging, and the plan reports the liveness
 lower bound next to it.
@@ -179,19 +179,19 @@ class Buffer:
 
 def _place(buffers: Sequence[Buffer], fixed: Mapping[str, tuple[int, Buffer]]) -> tuple[dict[str, int], int]:
     """Place buffers in the given sequence around the `fixed` ones (key -> (offset, buffer)):
-    each goes into the smallest gap between the already placed, time-overlapping buffers that
-    holds it (best fit), else on top of them."""
+    each goes at the lowest offset where it overlaps no placed buffer live at the same time
+    (first fit), which keeps the top of the region free for the bodies."""
     placed: list[tuple[int, Buffer]] = list(fixed.values())
     offsets: dict[str, int] = {}
     total = max((off + b.size for off, b in placed), default=0)
     for buf in buffers:
         conflicts = sorted((off, off + other.size) for off, other in placed
                            if other.start <= buf.end and buf.start <= other.end)
-        best_offset, best_gap, cursor = None, None, 0
+        best_offset, cursor = None, 0
         for lo, hi in conflicts:
-            gap = lo - cursor
-            if gap >= buf.size and (best_gap is None or gap < best_gap):
-                best_offset, best_gap = cursor, gap
+            if lo - cursor >= buf.size:
+                best_offset = cursor
+                break
             cursor = max(cursor, hi)
         offset = cursor if best_offset is None else best_offset
         offsets[buf.key] = offset
@@ -217,7 +217,7 @@ def assign_offsets(buffers: Sequence[Buffer], score: Callable[[dict[str, int], i
     """Place buffers so that no two overlapping in time overlap in bytes (nor overlap a `fixed`
     buffer, key -> (offset, buffer), that they meet in time).
 
-    Best-fit placement in each sequence of PLACEMENT_ORDERS; keeps the placement with the lowest
+    First-fit placement in each sequence of PLACEMENT_ORDERS; keeps the placement with the lowest
     `score(offsets, total)` (default: the total).  Returns (offset per key, total bytes).
     """
     score = score or (lambda offsets, total: total)
@@ -440,8 +440,9 @@ def carried_intervals(specs: Sequence[PartitionSpec], model_outputs: Collection[
 
 def _place_partitions(specs, prepared, live_in, floors, staging: int, reserve: int, region: int) -> list:
     """Place every partition in a region of `region` bytes: each body at the top of the region
-    (fixed), then best fit from the bottom: the carried tensors first seen in k, the internal
-    activations, scratch and staging, around the carried tensors placed before."""
+    (fixed), then first fit from the bottom: the carried tensors first seen in k (clear of the
+    bodies of the later partitions they live through), then the internal activations, scratch
+    and staging, around the carried tensors placed before."""
     carried_offsets: dict[str, int] = {}
     result = []
     for k, spec in enumerate(specs):
@@ -453,22 +454,25 @@ def _place_partitions(specs, prepared, live_in, floors, staging: int, reserve: i
         body_buffer = Buffer("\0body", body, -1, last)
         body_offset = max(region - body, 0) // ALIGN * ALIGN
         fixed = {key: (carried_offsets[key], b) for key, b in spans_in_k.items() if key in carried_offsets}
+        bound = max([floors[k]] + [off + b.size for off, b in fixed.values()])
         fixed["\0body"] = (body_offset, body_buffer)
         # A carried tensor first placed here keeps its offset while later partitions load their
-        # bodies at the top of the region: keep it (and whatever is live at k's last step) clear of
-        # the bodies of partitions k+1 .. its last reader.
+        # bodies at the top of the region: place the new ones first, clear of the bodies of
+        # partitions k+1 .. the last partition that still needs one of them.
         ends = {b.key: b.end for b in live_in[k]}
-        horizon = max((ends.get(key, k) for key in spans_in_k if key not in carried_offsets), default=k)
-        for j in range(k + 1, min(horizon, len(specs) - 1) + 1):
-            future = prepared[j][1]
-            fixed[f"\0body {j}"] = (max(region - future, 0) // ALIGN * ALIGN, Buffer(f"\0body {j}", future, last, last))
+        fresh = [b for key, b in spans_in_k.items() if key not in carried_offsets]
+        horizon = max((ends.get(b.key, k) for b in fresh), default=k)
+        future = {f"\0body {j}": (max(region - prepared[j][1], 0) // ALIGN * ALIGN,
+                                   Buffer(f"\0body {j}", prepared[j][1], -1, last))
+                  for j in range(k + 1, min(horizon, len(specs) - 1) + 1)}
+        fresh_offsets, _ = assign_offsets(fresh, fixed={**fixed, **future})
+        fixed.update({b.key: (fresh_offsets[b.key], b) for b in fresh})
         movable = [Buffer("\0staging", staging, -1, -1)] + internal
-        movable += [b for key, b in spans_in_k.items() if key not in carried_offsets]
         if scratch:
             movable.append(Buffer("\0scratch", scratch, 0, last))
         offsets, total = assign_offsets(movable, fixed=fixed)
+        offsets.update(fresh_offsets)
         carried_offsets.update({key: offsets[key] for key in spans_in_k if key not in carried_offsets})
-        bound = max([floors[k]] + [off + b.size for key, (off, b) in fixed.items() if not key.startswith("\0body")])
         tensor_offsets = {name: carried_offsets[name] for name in spans_in_k}
         tensor_offsets.update({b.key: offsets[b.key] for b in internal})
         tensor_offsets.update({name: offsets[key] for name, key in aliases.items()})
@@ -490,9 +494,9 @@ def plan_memory(partitions: Sequence[PartitionSpec | onnx.ModelProto], infos: Ma
     The region size R is first the largest per-partition liveness floor, else budget - reserve.
     Partition by partition (steps: -1 = loading, 0..L-1 = ops), the body [-1, L-1] goes to the
     top of R; staging [-1, -1], scratch [0, L-1], the internal activations and the carried
-    tensors that first appear in k (its outputs; model inputs in partition 0) are placed, best
-    fit from the bottom, around the carried tensors placed before.  A carried tensor keeps its offset until its last reader;
-    within k it occupies it only while live (a carried input's bytes are free after its last
+    tensors that first appear in k (its outputs; model inputs in partition 0) are placed, first
+    fit from the bottom, around the carried tensors placed before.  A carried tensor keeps its
+    offset until its last reader; within k it occupies it only while live (a carried input's bytes are free after its last
     reader in k when no later partition needs it).
 
     `partitions` are `PartitionSpec`s or standalone partition models.  `body_bytes(k)` gives

@@ -9,8 +9,8 @@ Strategies: "optimal" (DP over the topological order, then min-cut refinement of
 
 The strategies decide with the segment estimate of `cost.py`; the final word is the memory
 plan (`memory.plan_memory`: arena offsets, carried-zone offsets).  If the plan puts a partition
-over the budget, "optimal" forbids that segment and every segment containing it, and solves
-again; the other strategies retry
+over the budget, "optimal" forbids that segment (after EXACT_RETRIES rounds: every segment
+containing it) and solves again; the other strategies retry
 with the budget lowered by the overflow.
 
 An infeasible budget raises UserError with the smallest budget that works, found by
@@ -39,6 +39,7 @@ from .tiling import apply_tiling, plan_tiling
 STRATEGIES = ("optimal", "greedy", "layerwise")
 BUDGET_STEP = 4096
 MAX_RETRIES = 64
+EXACT_RETRIES = 8  # then forbid every segment containing a rejected one, to converge fast
 
 
 @dataclass
@@ -67,7 +68,7 @@ class PartitionResult:
 
 def _optimal(graph: PartitionGraph, limits: Limits, check: Callable[[list[list[int]]], list[int]]):
     table = SegmentTable.scan(graph, limits)
-    for _ in range(MAX_RETRIES):
+    for attempt in range(MAX_RETRIES):
         bounds = table.solve()
         if bounds is None:
             return None
@@ -77,7 +78,7 @@ def _optimal(graph: PartitionGraph, limits: Limits, check: Callable[[list[list[i
             refined = refine(graph, segments, limits)
             return refined if refined == segments or not check(refined) else segments
         for k in over:
-            table.forbid(segments[k][0], segments[k][-1] + 1)
+            table.forbid(segments[k][0], segments[k][-1] + 1, supersets=attempt >= EXACT_RETRIES)
     return None
 
 
