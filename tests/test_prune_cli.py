@@ -85,6 +85,7 @@ def test_lower_prune_runs_inside_the_main_job(tmp_path):
     assert (tmp_path / "prune_accuracy_flops.png").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif("resnet_fmnist" not in models.trained_names(), reason="trained ResNet not in the zoo")
 def test_prune_trained_model_with_data_reports_test_accuracy(tmp_path):
     out = tmp_path / "r.onnx"

@@ -122,10 +122,10 @@ def run_prune(model: onnx.ModelProto, options: PruneOptions, *, label: str = "mo
         from models.datasets import dataset_info, evaluate_accuracy
 
         dataset_info(options.data)                                  # unknown names fail here
+        test_before = evaluate_accuracy(model, options.data, "test")   # so does a model that does not fit
         splits = split_train(options.data, options.validation, options.calibration, options.seed)
         evaluate = accuracy_hook(options.data, splits.validation_x, splits.validation_y)
         calibration = splits.calibration
-        test_before = evaluate_accuracy(model, options.data, "test")
         if options.recovery in ("least-squares", "finetune"):
             fine_tune = LeastSquaresRecovery(model, calibration, seed=options.seed)
         if options.recovery == "finetune":
