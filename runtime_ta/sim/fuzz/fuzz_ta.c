@@ -10,6 +10,8 @@
  *     are taken modulo it.
  *   mode 1, "envelope": uint16 manifest length, the manifest, then the blob, all raw: the
  *     unauthenticated parsing of manifests, blob headers and chunk streams.
+ *   In mode 0 the model inputs and outputs the body declares become manifest slots: the harness
+ *   writes the inputs, runs, and reads every output whole and as its top-k (k = body_case.top_k).
  * The seed corpus (corpus/) holds real lowered partitions (make_corpus.py).  Build and run:
  *   make -C runtime_ta/sim fuzz FUZZ_SECONDS=60
  */
@@ -22,6 +24,7 @@
 
 #include <tee_internal_api.h>
 
+#include "format.h"
 #include "onnx_tee_ta.h"
 #include "sim.h"
 
@@ -32,7 +35,7 @@
 struct body_case {
 	uint8_t mode;          /* 0 */
 	uint8_t chunk_log2;    /* chunk = 64 << (chunk_log2 % 11) */
-	uint16_t reserved;
+	uint16_t top_k;
 	uint32_t body_offset;
 	uint32_t staging_offset;
 };
@@ -58,12 +61,64 @@ static void gcm_seal(const uint8_t nonce[OT_NONCE_BYTES], const void *aad, size_
 	EVP_CIPHER_CTX_free(ctx);
 }
 
-/* Open a session, hand over manifest and blob (in chunks), run, close. */
-static void drive(const uint8_t *manifest, size_t manifest_len, const uint8_t *blob, size_t blob_len, size_t chunk)
+#define MAX_SLOTS 8
+
+/* The model inputs (flag RT_TFLAG_MODEL_INPUT) or outputs a body declares, as manifest slots. */
+static uint32_t body_slots(const uint8_t *body, size_t len, uint32_t flag, uint64_t region,
+			   struct ot_manifest_tensor *slots)
 {
+	rt_body_header h;
+	uint32_t n = 0, i, d;
+
+	if (len < sizeof(h))
+		return 0;
+	memcpy(&h, body, sizeof(h));
+	for (i = 0; i < h.tensor_count && n < MAX_SLOTS; i++) {
+		rt_tensor_desc t;
+		uint64_t at = (uint64_t)h.tensor_table_offset + (uint64_t)i * sizeof(t);
+
+		if (at + sizeof(t) > len)
+			break;
+		memcpy(&t, body + at, sizeof(t));
+		if (!(t.flags & flag) || t.location != RT_LOC_REGION || t.nbytes == 0 || t.offset > region ||
+		    t.nbytes > region - t.offset || t.rank > RT_MAX_RANK)
+			continue;
+		memset(&slots[n], 0, sizeof(slots[n]));
+		slots[n].offset = t.offset;
+		slots[n].nbytes = t.nbytes;
+		slots[n].dtype = t.dtype;
+		slots[n].rank = t.rank;
+		for (d = 0; d < t.rank; d++)
+			slots[n].dims[d] = t.dims[d];
+		n++;
+	}
+	return n;
+}
+
+/* Open a session, hand over manifest and blob (in chunks), write inputs, run, read outputs, close. */
+static void drive(const uint8_t *manifest, size_t manifest_len, const uint8_t *blob, size_t blob_len, size_t chunk,
+		  uint32_t top_k)
+{
+	static uint8_t io[MAX_REGION];
+	struct ot_manifest_header mh;
+	struct ot_manifest_tensor slots[2 * MAX_SLOTS];
+	uint32_t inputs = 0, outputs = 0, i;
 	void *session = NULL;
 	TEE_Param p[4];
 	size_t offset = 0;
+
+	/* the slots as the manifest lists them (copied: raw fuzz input is not aligned) */
+	if (manifest_len >= sizeof(mh)) {
+		memcpy(&mh, manifest, sizeof(mh));
+		if (mh.partition_count == 1 && mh.input_count <= MAX_SLOTS && mh.output_count <= MAX_SLOTS &&
+		    manifest_len >= sizeof(mh) + sizeof(struct ot_manifest_partition) +
+				    (size_t)(mh.input_count + mh.output_count) * sizeof(slots[0])) {
+			inputs = mh.input_count;
+			outputs = mh.output_count;
+			memcpy(slots, manifest + sizeof(mh) + sizeof(struct ot_manifest_partition),
+			       (inputs + outputs) * sizeof(slots[0]));
+		}
+	}
 
 	if (TA_OpenSessionEntryPoint(0, p, &session) != TEE_SUCCESS)
 		abort();
@@ -73,6 +128,15 @@ static void drive(const uint8_t *manifest, size_t manifest_len, const uint8_t *b
 	p[1].value.a = OT_KEY_PROVISIONED;
 	if (invoke(session, OT_CMD_OPEN_MODEL, TEE_PARAM_TYPES(5, 1, 0, 0), p) == TEE_SUCCESS) {
 		TEE_Result res = TEE_SUCCESS;
+
+		for (i = 0; i < inputs; i++) {
+			memset(p, 0, sizeof(p));
+			p[0].memref.buffer = io;
+			p[0].memref.size = slots[i].nbytes <= sizeof(io) ? (size_t)slots[i].nbytes : sizeof(io);
+			memcpy(io, blob, p[0].memref.size < blob_len ? p[0].memref.size : blob_len);
+			p[1].value.a = i;
+			invoke(session, OT_CMD_WRITE_INPUT, TEE_PARAM_TYPES(5, 1, 0, 0), p);
+		}
 
 		while (offset < blob_len && res == TEE_SUCCESS) {
 			size_t n = blob_len - offset < chunk ? blob_len - offset : chunk;
@@ -87,6 +151,18 @@ static void drive(const uint8_t *manifest, size_t manifest_len, const uint8_t *b
 		}
 		memset(p, 0, sizeof(p));
 		invoke(session, OT_CMD_RUN, TEE_PARAM_TYPES(1, 2, 2, 0), p);
+		for (i = 0; i < outputs; i++) {
+			uint32_t k;
+
+			for (k = 0; k <= 1; k++) {
+				memset(p, 0, sizeof(p));
+				p[0].memref.buffer = io;
+				p[0].memref.size = sizeof(io);
+				p[1].value.a = i;
+				p[1].value.b = k ? top_k : 0;
+				invoke(session, OT_CMD_READ_OUTPUT, TEE_PARAM_TYPES(6, 1, 0, 0), p);
+			}
+		}
 	}
 	TA_CloseSessionEntryPoint(session);
 }
@@ -106,6 +182,8 @@ static void fuzz_body(const uint8_t *data, size_t size)
 	struct ot_manifest_header *mh;
 	struct ot_manifest_partition *mp;
 	struct ot_blob_header *bh;
+	struct ot_manifest_tensor slots[2 * MAX_SLOTS];
+	uint32_t n_in, n_out;
 	uint8_t *manifest, *blob;
 
 	memcpy(&c, data, sizeof(c));
@@ -119,9 +197,11 @@ static void fuzz_body(const uint8_t *data, size_t size)
 	if (chunk > region)
 		chunk = (size_t)region;
 
+	n_in = body_slots(body, body_len, RT_TFLAG_MODEL_INPUT, region, slots);
+	n_out = body_slots(body, body_len, RT_TFLAG_MODEL_OUTPUT, region, slots + n_in);
 	blob_len = sizeof(*bh) + body_len + OT_TAG_BYTES;
 	blob = calloc(1, blob_len);
-	manifest_len = sizeof(*mh) + sizeof(*mp) + OT_TAG_BYTES;
+	manifest_len = sizeof(*mh) + sizeof(*mp) + (n_in + n_out) * sizeof(slots[0]) + OT_TAG_BYTES;
 	manifest = calloc(1, manifest_len);
 	if (!blob || !manifest)
 		abort();
@@ -146,6 +226,8 @@ static void fuzz_body(const uint8_t *data, size_t size)
 	memcpy(mh->model_id, bh->model_id, OT_MODEL_ID_BYTES);
 	mh->model_version = 1;
 	mh->partition_count = 1;
+	mh->input_count = n_in;
+	mh->output_count = n_out;
 	mh->chunk_bytes = (uint32_t)chunk;
 	mh->region_bytes = region;
 	memcpy(mh->nonce, "manifest non", OT_NONCE_BYTES);
@@ -156,10 +238,11 @@ static void fuzz_body(const uint8_t *data, size_t size)
 	mp->planned_bytes = region;
 	if (EVP_Digest(blob, blob_len, mp->sha256, NULL, EVP_sha256(), NULL) != 1)
 		abort();
+	memcpy(manifest + sizeof(*mh) + sizeof(*mp), slots, (n_in + n_out) * sizeof(slots[0]));
 	gcm_seal(mh->nonce, manifest, manifest_len - OT_TAG_BYTES, NULL, 0, NULL,
 		 manifest + manifest_len - OT_TAG_BYTES);
 
-	drive(manifest, manifest_len, blob, blob_len, chunk);
+	drive(manifest, manifest_len, blob, blob_len, chunk, c.top_k);
 	free(blob);
 	free(manifest);
 }
@@ -173,7 +256,7 @@ static void fuzz_envelope(const uint8_t *data, size_t size)
 	manifest_len = (size_t)data[1] | (size_t)data[2] << 8;
 	if (manifest_len > size - 3)
 		manifest_len = size - 3;
-	drive(data + 3, manifest_len, data + 3 + manifest_len, size - 3 - manifest_len, 4096);
+	drive(data + 3, manifest_len, data + 3 + manifest_len, size - 3 - manifest_len, 4096, 5);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -26,7 +26,7 @@ from passes.lower.keys import generate_key  # noqa: E402
 from passes.lower.pipeline import partition_bodies, seal_bundle  # noqa: E402
 from passes.partition.partitioner import partition_model  # noqa: E402
 
-CASE = struct.Struct("<BBHII")   # struct body_case
+CASE = struct.Struct("<BBHII")   # struct body_case: mode, chunk_log2, top_k, body_offset, staging_offset
 RNG = np.random.default_rng(0)
 
 
@@ -95,7 +95,7 @@ def write_corpus(out_dir: Path) -> list[Path]:
         for k, (body, part) in enumerate(zip(bodies, result.plan.partitions)):
             body = bytearray(body)
             struct.pack_into("<HH", body, 8, 0, 1)          # partition 0 of 1
-            case = CASE.pack(0, 6, 0, part.body_offset, part.staging_offset)   # 4 KiB chunks
+            case = CASE.pack(0, 6, 3, part.body_offset, part.staging_offset)   # 4 KiB chunks, top-3
             path = out_dir / f"body_{name}_{k}"
             path.write_bytes(case + bytes(body))
             written.append(path)
