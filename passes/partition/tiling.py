@@ -143,6 +143,9 @@ def apply_tiling(model: onnx.ModelProto, plan: dict[str, int], infos) -> onnx.Mo
     del graph.initializer[:]
     graph.initializer.extend(kept)
     listed = [i for i in graph.input if i.name in used or i.name not in weights]
+    if tiled.ir_version < 4:  # initializers must also be graph inputs
+        names = {i.name for i in listed}
+        listed += [helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in kept if t.name not in names]
     del graph.input[:]
     graph.input.extend(listed)
     return tiled
