@@ -2,7 +2,7 @@
 - under AddressSanitizer + UndefinedBehaviorSanitizer (any out-of-bounds access, misaligned access,
   signed overflow or bad shift aborts the run);
 - with AVX2 and with the host's full ISA, which select the wider GEMM micro-kernels
-  (kernels/internal.h: 4 x 32 with AVX2, 8 x 32 with AVX-512)."""
+  (kernels/internal.h: 3 x 32 with AVX2, 8 x 32 with AVX-512)."""
 import os
 import shutil
 import subprocess

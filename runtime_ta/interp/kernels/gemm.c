@@ -3,7 +3,7 @@
  *
  * Engine: C += A B by a register-blocked micro-kernel whose fixed-trip inner loops gcc -O3 turns into
  * vector multiply-adds with the accumulators in registers: 4 x 16 for 128-bit vectors (SSE2, NEON),
- * 4 x 32 with AVX2, 8 x 32 with AVX-512 (chosen at compile time from the target's macros; measured
+ * 3 x 32 with AVX2, 8 x 32 with AVX-512 (chosen at compile time from the target's macros; measured
  * best of the shapes tried by benchmarks/bench_kernels.py).
  * B comes either packed (a KC x NC block in 16-column panels, each panel kb x 16 contiguous: the
  * micro-kernel streams it sequentially from L1/L2; im2col and transposed Gemm build these in scratch)

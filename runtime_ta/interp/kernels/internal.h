@@ -47,7 +47,7 @@ static inline int kmul4(size_t a, size_t b, size_t c, size_t d, size_t *r)
 #define KERN_NR 32
 #elif defined(__AVX2__)
 #define KERN_GEMM_WIDE 1
-#define KERN_MR 4
+#define KERN_MR 3 /* 12 of the 16 ymm registers hold accumulators: measured best */
 #define KERN_NR 32
 #else
 #define KERN_GEMM_WIDE 0
