@@ -97,6 +97,8 @@ CASES = {
                         [i64("shape", [2, 6, -1])]),
     "squeeze_unsqueeze": ([node("Unsqueeze", ["x", "ax"], ["u"]), node("Squeeze", ["u", "ax"], ["s"]),
                            node("Identity", ["s"])], X4, [i64("ax", [2])]),
+    "dropout_12": ([node("Dropout", ["x", "ratio", "training"], ["y", "mask"])], X4,
+                   [f32("ratio", 0.3), numpy_helper.from_array(np.array(False), "training")]),
     "transpose": ([node("Transpose", ["x"], perm=[0, 2, 3, 1])], X4, []),
     "pad_constant": ([node("Pad", ["x", "pads", "v"], mode="constant")], X4,
                      [i64("pads", [0, 1, 2, 0, 0, 0, 1, 3]), f32("v", 1.5)]),

@@ -41,7 +41,7 @@ FLOAT_MAX = float(np.finfo(np.float32).max)
 # Inputs that are parameters (folded into attributes), by op type and input position.
 PARAMETER_INPUTS = {
     "Reshape": {1}, "Clip": {1, 2}, "Pad": {1, 2, 3}, "Slice": {1, 2, 3, 4}, "Resize": {1, 2, 3},
-    "Split": {1}, "Squeeze": {1}, "Unsqueeze": {1},
+    "Split": {1}, "Squeeze": {1}, "Unsqueeze": {1}, "Dropout": {1, 2},
 }
 # Ops of which only the first output is computed (the others must be unused).
 FIRST_OUTPUT_ONLY = {"Dropout", "BatchNormalization", "MaxPool"}
@@ -198,7 +198,10 @@ def translate(node: onnx.NodeProto, infos: Mapping[str, TensorInfo], consts: Map
             floats = [lo, hi]
         return LoweredOp(code[UNARY[op]], inputs, outputs, [], floats)
     if op in COPY_OPS:
-        return LoweredOp(code["COPY"], inputs[:1], outputs, [], [])
+        training = _const(consts, node, 2, "Dropout training_mode") if op == "Dropout" else None
+        if training is not None and bool(training.reshape(())):
+            raise Unsupported("training_mode=True (inference only)")
+        return LoweredOp(code["COPY"], inputs, outputs, [], [])
     if op == "Softmax":
         rank = len(_shape(infos, inputs[0]))
         axis = int(a.get("axis", -1 if opset >= 13 else 1)) % max(rank, 1)
