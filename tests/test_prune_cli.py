@@ -85,11 +85,12 @@ def test_lower_prune_runs_inside_the_main_job(tmp_path):
     assert (tmp_path / "prune_accuracy_flops.png").exists()
 
 
-@pytest.mark.slow
-@pytest.mark.skipif("resnet_fmnist" not in models.trained_names(), reason="trained ResNet not in the zoo")
-def test_prune_trained_model_with_data_reports_test_accuracy(tmp_path):
+@pytest.mark.parametrize("name", [pytest.param("lenet5_fmnist"), pytest.param("resnet_fmnist", marks=pytest.mark.slow)])
+def test_prune_trained_model_with_data_reports_test_accuracy(name, tmp_path):
+    if name not in models.trained_names():
+        pytest.skip(f"{name} is not in the trained zoo")
     out = tmp_path / "r.onnx"
-    assert cli.main(["prune", "resnet_fmnist", "--data", "fashion-mnist", "--steps", "1", "--validation", "500",
+    assert cli.main(["prune", name, "--data", "fashion-mnist", "--steps", "1", "--validation", "500",
                      "--calibration", "128", "-o", str(out)]) == 0
     report = json.loads((tmp_path / "r_report.json").read_text())
     test = report["test_accuracy"]

@@ -59,11 +59,32 @@ class PruneOptions:
 
 @dataclass
 class DataSplits:
-    validation_x: np.ndarray
-    validation_y: np.ndarray
-    calibration: np.ndarray
-    train_x: np.ndarray                           # everything but the validation part (for fine-tuning)
-    train_y: np.ndarray
+    """Disjoint parts of the TRAIN split: validation (labelled), calibration, and the rest for fine-tuning."""
+
+    x: np.ndarray
+    y: np.ndarray
+    validation: np.ndarray                        # sample indices
+    calibration_indices: np.ndarray
+
+    @property
+    def validation_x(self) -> np.ndarray:
+        return self.x[self.validation]
+
+    @property
+    def validation_y(self) -> np.ndarray:
+        return self.y[self.validation]
+
+    @property
+    def calibration(self) -> np.ndarray:
+        return self.x[self.calibration_indices]
+
+    @property
+    def train_x(self) -> np.ndarray:              # everything but the validation part
+        return np.delete(self.x, self.validation, axis=0)
+
+    @property
+    def train_y(self) -> np.ndarray:
+        return np.delete(self.y, self.validation, axis=0)
 
 
 def split_train(name: str, validation: int, calibration: int, seed: int) -> DataSplits:
@@ -75,8 +96,7 @@ def split_train(name: str, validation: int, calibration: int, seed: int) -> Data
         raise UserError(f"data set '{name}' has {len(x)} training samples: fewer than --validation "
                         f"{validation} + --calibration {calibration}")
     order = np.random.default_rng(seed).permutation(len(x))
-    val, cal, rest = order[:validation], order[validation:validation + calibration], np.sort(order[validation:])
-    return DataSplits(x[val], y[val], x[cal], x[rest], y[rest])
+    return DataSplits(x, y, order[:validation], order[validation:validation + calibration])
 
 
 def accuracy_hook(name: str, x: np.ndarray, y: np.ndarray):
