@@ -171,3 +171,38 @@ def test_random_corruption_is_rejected_or_harmless(sample, data):
     result = run(sample, bytes(body))
     assert result.status.startswith("RT_")
     assert result.status != "RT_ERR_UNKNOWN"
+
+
+def test_model_tensor_lookup_and_scratch_twin(sample):
+    """rt_find_model_tensor finds the model input/output where the plan put them, and
+    rt_op_scratch_bytes (the C twin) equals passes.analysis.scratch.scratch_bytes for every op."""
+    from passes.analysis.scratch import scratch_bytes
+
+    lib = library().lib
+    lib.rt_find_model_tensor.argtypes = [ctypes.POINTER(Partition), ctypes.c_uint32, ctypes.c_uint32,
+                                         ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_uint32)]
+    lib.rt_op_scratch_bytes.argtypes = [ctypes.POINTER(Partition), ctypes.c_uint32]
+    lib.rt_op_scratch_bytes.restype = ctypes.c_uint64
+    plan, body = sample.result.plan, sample.bodies[0]
+    part = plan.partitions[0]
+    region = Region(library(), plan.region_bytes)
+    region.bytes[part.body_offset:part.body_offset + len(body)] = np.frombuffer(body, np.uint8)
+    handle = Partition()
+    expected = ctypes.byref(fmt_expected(plan, body))
+    assert lib.rt_validate_partition(region.address, region.size, part.body_offset, len(body), expected,
+                                     ctypes.byref(handle)) == 0
+    offset, nbytes = ctypes.c_uint32(), ctypes.c_uint32()
+    for flag, name in ((fmt.TFLAG_MODEL_INPUT, "x"), (fmt.TFLAG_MODEL_OUTPUT, "y")):
+        assert lib.rt_find_model_tensor(ctypes.byref(handle), flag, 0, ctypes.byref(offset), ctypes.byref(nbytes)) == 0
+        assert (offset.value, nbytes.value) == (part.tensor_offsets[name], sample.result.infos[name].nbytes)
+        assert lib.rt_find_model_tensor(ctypes.byref(handle), flag, 1, ctypes.byref(offset), ctypes.byref(nbytes)) == -1
+    by_label = {n.name or n.output[0]: n for n in sample.result.model.graph.node}
+    nodes = [by_label[label] for label in part.node_order if by_label[label].op_type != "Constant"]
+    needs = [lib.rt_op_scratch_bytes(ctypes.byref(handle), k) for k in range(len(nodes))]
+    assert needs == [scratch_bytes(node, sample.result.infos) for node in nodes]
+    assert max(needs) > 0
+
+
+def fmt_expected(plan, body):
+    from passes.lower.hostlib import Expected
+    return Expected(0, 1, len(body), plan.region_bytes)
