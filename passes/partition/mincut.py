@@ -12,7 +12,9 @@ Cut edges run from the s side (= I) to the t side.  The infinite reverse edge v 
 v ∈ I with u ∉ I, so I is down-closed and both partitions stay convex.  A tensor with several
 readers goes through its own vertex, so it is paid once however many readers lie beyond the cut.
 The cut is kept if both new partitions fit (`cost.segment_cost`) and fewer bytes cross; if one
-side comes out empty and the union fits, the two partitions merge.
+side comes out empty and the union fits, the two partitions merge.  When the minimum cut does
+not fit and the region has few down-closed subsets (<= WINDOW_IDEALS), they are all tried and
+the cheapest that fits wins.
 """
 from __future__ import annotations
 
@@ -20,6 +22,29 @@ import networkx as nx
 
 from .cost import Limits, segment_cost
 from .graph import PartitionGraph
+
+WINDOW_IDEALS = 256
+
+
+def window_ideals(graph: PartitionGraph, done: set[int], region: set[int], limit: int) -> list[set[int]] | None:
+    """Every non-empty proper subset of `region` that is down-closed given `done`, or None if
+    there are more than `limit`."""
+    preds = {v: graph.predecessors(v) & region for v in region}
+    seen = {frozenset()}
+    frontier = [frozenset()]
+    while frontier:
+        grown = []
+        for ideal in frontier:
+            for v in region - ideal:
+                if preds[v] <= ideal:
+                    bigger = ideal | {v}
+                    if bigger not in seen:
+                        seen.add(bigger)
+                        grown.append(bigger)
+                        if len(seen) > limit:
+                            return None
+        frontier = grown
+    return [set(i) for i in seen if i and len(i) < len(region)]
 
 
 def cheapest_boundary(graph: PartitionGraph, done: set[int], region: set[int]) -> set[int]:
@@ -67,19 +92,35 @@ def refine(graph: PartitionGraph, parts: list[list[int]], limits: Limits, rounds
             region = set(parts[k]) | set(parts[k + 1])
             old_ideal = done | set(parts[k])
             first = cheapest_boundary(graph, done, region)
-            second = region - first
-            new_cross = graph.crossing_bytes(done | first)
-            if not first or not second:
-                if segment_cost(graph, region, limits, done).fits(limits):
-                    parts[k:k + 2] = [sorted(region)]
-                    changed = True
-                    continue
-            elif new_cross < graph.crossing_bytes(old_ideal) \
-                    and segment_cost(graph, first, limits, done).fits(limits) \
-                    and segment_cost(graph, second, limits, done | first).fits(limits):
-                parts[k], parts[k + 1] = sorted(first), sorted(second)
+            if (not first or first == region) and segment_cost(graph, region, limits, done).fits(limits):
+                parts[k:k + 2] = [sorted(region)]
+                changed = True
+                continue
+            best = _cheapest_fitting(graph, done, region, first, graph.crossing_bytes(old_ideal), limits)
+            if best is not None:
+                parts[k], parts[k + 1] = sorted(best), sorted(region - best)
                 changed = True
             k += 1
         if not changed:
             break
     return parts
+
+
+def _fits(graph: PartitionGraph, done: set[int], first: set[int], region: set[int], limits: Limits) -> bool:
+    return segment_cost(graph, first, limits, done).fits(limits) and \
+        segment_cost(graph, region - first, limits, done | first).fits(limits)
+
+
+def _cheapest_fitting(graph: PartitionGraph, done: set[int], region: set[int], cut: set[int], current: int,
+                      limits: Limits) -> set[int] | None:
+    """The minimum cut if it fits and beats `current` crossing bytes, else the cheapest fitting
+    boundary of a small window, else None."""
+    if cut and cut != region and graph.crossing_bytes(done | cut) < current and _fits(graph, done, cut, region, limits):
+        return cut
+    candidates = window_ideals(graph, done, region, WINDOW_IDEALS) or []
+    best, best_cross = None, current
+    for first in candidates:
+        cross = graph.crossing_bytes(done | first)
+        if cross < best_cross and _fits(graph, done, first, region, limits):
+            best, best_cross = first, cross
+    return best

@@ -4,7 +4,8 @@
     result.models          # standalone partition models, in run order
     result.plan            # memory.MemoryPlan: breakdown and offsets of every partition
 
-Strategies: "optimal" (DP over the topological order, then min-cut refinement of each boundary),
+Strategies: "optimal" (exact search over ideals when the graph has at most IDEAL_LIMIT of
+them, else DP over the topological order, then min-cut refinement of each boundary),
 "greedy" (first fit), "layerwise" (one compute node per partition).
 
 The strategies decide with the segment estimate of `cost.py`; the final word is the memory
@@ -32,6 +33,7 @@ from .cost import Limits
 from .dp import SegmentTable, segments_of
 from .extract import extract_partitions, partition_specs
 from .graph import PartitionGraph
+from .ideals import exact_partition
 from .memory import MemoryPlan, PartitionSpec, RESERVE_BYTES, STAGING_BYTES, align, plan_memory
 from .mincut import refine
 from .tiling import apply_tiling, plan_tiling
@@ -67,6 +69,12 @@ class PartitionResult:
 
 
 def _optimal(graph: PartitionGraph, limits: Limits, check: Callable[[list[list[int]]], list[int]]):
+    exact = exact_partition(graph, limits)
+    if exact is not None:
+        if not exact:
+            return None
+        if not check(exact):
+            return exact
     table = SegmentTable.scan(graph, limits)
     for attempt in range(MAX_RETRIES):
         bounds = table.solve()
