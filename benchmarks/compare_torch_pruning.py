@@ -113,13 +113,18 @@ def torch_pruning_to(name: str, flops_ratio: float, splits, finetune_epochs: flo
     return result
 
 
-def ours_to(name: str, options: PruneOptions) -> dict:
+def ours_to(name: str, options: PruneOptions, reuse: Path | None = None) -> dict:
     start = time.perf_counter()
-    outcome, report = run_prune(models.load(name), options, label=name)
+    if reuse is not None:
+        report = json.loads((reuse / f"{name}_report.json").read_text())
+        options = PruneOptions(**report["options"])
+    else:
+        report = run_prune(models.load(name), options, label=name)[1]
     return {"flops_ratio": report["ratios"]["flops"], "params_ratio": report["ratios"]["params"],
             "test_before": report["test_accuracy"]["before"], "test_after": report["test_accuracy"]["after"],
             "validation_before": report["baseline"]["accuracy"], "validation_after": report["final"]["accuracy"],
             "stop_reason": report["stop_reason"], "seconds": time.perf_counter() - start,
+            "recovery": options.recovery, "criterion": options.criterion, "step": options.fraction,
             "finetune_epochs": (options.finetune_epochs * sum(1 for s in report["steps"][1:] if s["accepted"])
                                 if options.recovery == "finetune" else 0.0)}
 
@@ -138,29 +143,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--finetune-epochs", type=float, default=0.25, help="per step, with --recovery finetune")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--reuse-reports", type=Path, metavar="DIR",
+                        help="take our side from DIR/<model>_report.json, written by `python cli.py prune <model> "
+                             "... -o DIR/<model>.onnx`, instead of pruning again (its options are used)")
     args = parser.parse_args(argv)
     results = json.loads(args.output.read_text()) if args.output.exists() else {}
-    key = lambda name: f"{name}/{args.recovery}"  # noqa: E731
+    keys = []
     for name in args.models:
         options = PruneOptions(data="fashion-mnist", max_accuracy_drop=args.max_accuracy_drop,
                                target_flops=args.target_flops, criterion=args.criterion, ranking=args.ranking,
                                fraction=args.step, seed=args.seed, recovery=args.recovery,
                                finetune_epochs=args.finetune_epochs)
-        ours = ours_to(name, options)
+        ours = ours_to(name, options, args.reuse_reports)
+        if args.reuse_reports is not None:
+            ours["command"] = f"python cli.py prune {name} (options in {args.reuse_reports / (name + '_report.json')})"
         splits = split_train("fashion-mnist", options.validation, options.calibration, options.seed)
-        budget = ours["finetune_epochs"] if args.recovery == "finetune" else 0.0
+        budget = ours["finetune_epochs"]
         theirs = torch_pruning_to(name, ours["flops_ratio"], splits, budget, args.seed)
         theirs["test_before"] = evaluate_accuracy(models.load(name), "fashion-mnist", "test")
-        results[key(name)] = {"ours": ours, "torch_pruning": theirs,
+        keys.append(f"{name}/{ours['recovery']}")
+        results[keys[-1]] = {"ours": ours, "torch_pruning": theirs,
                          "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     table = Table(title="structured pruning at the same FLOPs: top-1 on the Fashion-MNIST test split")
     for column in ("model", "method", "FLOPs", "params", "top-1 before", "top-1 after", "drop (points)"):
         table.add_column(column, justify="left" if column in ("model", "method") else "right")
-    for name in args.models:
-        ours, theirs = results[key(name)]["ours"], results[key(name)]["torch_pruning"]
-        label = ("ours (LS refit + BN correction)" if args.recovery == "least-squares"
+    for key in keys:
+        name = key.split("/")[0]
+        ours, theirs = results[key]["ours"], results[key]["torch_pruning"]
+        label = ("ours (LS refit + BN correction)" if ours["recovery"] == "least-squares"
                  else f"ours (LS refit + {ours['finetune_epochs']:g} epochs fine-tune)")
         rows = [(label, ours["flops_ratio"], ours["params_ratio"], ours["test_after"]),
                 ("torch-pruning, no recovery", theirs["flops_ratio"], theirs["params_ratio"], theirs["test_no_recovery"]),
