@@ -221,3 +221,15 @@ def test_folded_batchnorm_graph_still_groups():
     assert not any(n.op_type == "BatchNormalization" for n in folded.graph.node)
     assert [g.channels for g in analyze(folded).prunable_groups()] == [8]
     assert_exact(folded)
+
+
+def test_prune_channels_pass_drops_into_a_pipeline():
+    from passes import Pipeline
+    from passes.prune import PruneChannels
+
+    model = chain_model()
+    group = analyze(model).prunable_groups()[0]
+    result = Pipeline([PruneChannels({group.index: [0, 1, 2]})], validate=True)(model)
+    assert result.modified
+    weights = {t.name: list(t.dims) for t in result.model.graph.initializer}
+    assert weights["w1"][0] == 5 and weights["w2"][1] == 5
