@@ -37,7 +37,7 @@ lower bound beats the given order's, so the choice is never worse than the given
 """
 from __future__ import annotations
 
-import heapq
+import random
 from dataclasses import dataclass, field
 from typing import Callable, Collection, Mapping, Sequence
 
@@ -212,12 +212,17 @@ PLACEMENT_ORDERS: tuple[Callable[[Buffer], tuple], ...] = (
 )
 
 
+RANDOM_PLACEMENTS = 32
+RANDOM_PLACEMENT_MAX_BUFFERS = 64
+
+
 def assign_offsets(buffers: Sequence[Buffer], score: Callable[[dict[str, int], int], float] | None = None,
                    fixed: Mapping[str, tuple[int, Buffer]] | None = None) -> tuple[dict[str, int], int]:
     """Place buffers so that no two overlapping in time overlap in bytes (nor overlap a `fixed`
     buffer, key -> (offset, buffer), that they meet in time).
 
-    First-fit placement in each sequence of PLACEMENT_ORDERS; keeps the placement with the lowest
+    First-fit placement in each sequence of PLACEMENT_ORDERS, then (small sets, while above the
+    liveness bound) in RANDOM_PLACEMENTS seeded size orders with jittered sizes; keeps the placement with the lowest
     `score(offsets, total)` (default: the total).  Returns (offset per key, total bytes).
     """
     score = score or (lambda offsets, total: total)
@@ -228,6 +233,17 @@ def assign_offsets(buffers: Sequence[Buffer], score: Callable[[dict[str, int], i
         value = score(offsets, total)
         if best is None or value < best[0]:
             best = (value, offsets, total)
+    bound = peak_of(list(buffers) + [b for _, b in fixed.values()])
+    if best[2] > bound and len(buffers) <= RANDOM_PLACEMENT_MAX_BUFFERS:
+        rng = random.Random(len(buffers))
+        for _ in range(RANDOM_PLACEMENTS):
+            jitter = {b.key: rng.uniform(0.6, 1.4) for b in buffers}
+            offsets, total = _place(sorted(buffers, key=lambda b: (-b.size * jitter[b.key], b.key)), fixed)
+            value = score(offsets, total)
+            if value < best[0]:
+                best = (value, offsets, total)
+            if best[2] <= bound:
+                break
     return best[1], best[2]
 
 
