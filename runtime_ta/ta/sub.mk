@@ -1,7 +1,6 @@
 # Sources of the TA: its own glue and the portable interpreter (compiled exactly as in the simulator).
 global-incdirs-y += . ../include ../interp
-cflags-y += -DONNX_TEE_BUDGET=$(BUDGET) -ffp-contract=off
-cflags-remove-y += -Wswitch-default
+cflags-y += -ffp-contract=off
 
 srcs-y += entry_point.c
 srcs-y += model.c
