@@ -81,3 +81,14 @@ def test_resnet50_thirty_percent_l1_under_two_minutes():
     assert abs(outcome.history[1]["removed"] / total - 0.3) < 0.01
     onnx.checker.check_model(outcome.model, full_check=True)
     assert outcome.final.flops < outcome.baseline.flops
+
+
+@pytest.mark.parametrize("name", zoo_params(["shufflenet"], ["resnet50", "densenet121", "inception_v2"]
+                                            + [n for n in models.trained_names() if n != "cnn_digits"]))
+def test_exactness_after_compaction_folds_batchnorm(name):
+    from passes.compact import compaction_pipeline
+
+    folded = compaction_pipeline()(models.load(name)).model
+    assert not any(n.op_type == "BatchNormalization" for n in folded.graph.node)
+    error, changed, _ = exactness_error(folded, seed=2)
+    assert changed > 1e-4 and error <= 1e-5
