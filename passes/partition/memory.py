@@ -31,9 +31,13 @@ lower bound next to it.
 
 All offsets and sizes are multiples of ALIGN = 64 bytes.
 
-Inside a partition the node order is chosen to lower the arena (`choose_node_order`): a
-greedy "free the most, allocate the least" topological order, kept only when its liveness
-lower bound beats the given order's, so the choice is never worse than the given order.
+Inside a partition the node order is chosen to lower the activation peak
+(`choose_node_order`): a greedy "free the most, allocate the least" topological order, kept
+only when its liveness peak beats the given order's, so the choice is never worse than the
+given order.
+
+Kernels must accept out == in for the ops `alias_source` lets write in place (UNARY_ALIAS_OPS,
+BINARY_ALIAS_OPS; a Sum only with two inputs).
 """
 from __future__ import annotations
 
@@ -504,10 +508,12 @@ def _place_partitions(specs, prepared, live_in, floors, staging: int, reserve: i
 def plan_memory(partitions: Sequence[PartitionSpec | onnx.ModelProto], infos: Mapping[str, TensorInfo], *,
                 budget: int, staging_bytes: int = STAGING_BYTES, reserve_bytes: int = RESERVE_BYTES,
                 body_bytes: Callable[[int], int] | None = None, reorder: bool = True,
-                model_outputs: Collection[str] | None = None, cache: dict | None = None) -> MemoryPlan:
+                model_outputs: Collection[str] | None = None, cache: dict | None = None,
+                shrink: bool = True) -> MemoryPlan:
     """Plan the region for a chain of partitions (execution order).
 
-    The region size R is first the largest per-partition liveness floor, else budget - reserve.
+    The region size R is first the largest per-partition liveness floor (with `shrink`), else
+    budget - reserve.
     Partition by partition (steps: -1 = loading, 0..L-1 = ops), the body [-1, L-1] goes to the
     top of R; staging [-1, -1], scratch [0, L-1], the internal activations and the carried
     tensors that first appear in k (its outputs; model inputs in partition 0) are placed, first
@@ -544,7 +550,7 @@ def plan_memory(partitions: Sequence[PartitionSpec | onnx.ModelProto], infos: Ma
             spans_in_k.setdefault(b.key, Buffer(b.key, b.size, -1, last))
         floors.append(peak_of(list(spans_in_k.values()) + internal + [
             Buffer("body", body, -1, last), Buffer("staging", staging, -1, -1), Buffer("scratch", scratch, 0, last)]))
-    tight = max(floors, default=0)
+    tight = max(floors, default=0) if shrink else budget - reserve_bytes
     result = _place_partitions(specs, prepared, live_in, floors, staging, reserve_bytes, tight)
     if any(p.total > tight for p in result) and budget - reserve_bytes > tight:
         result = _place_partitions(specs, prepared, live_in, floors, staging, reserve_bytes, budget - reserve_bytes)

@@ -41,7 +41,7 @@ from .tiling import apply_tiling, plan_tiling
 STRATEGIES = ("optimal", "greedy", "layerwise")
 BUDGET_STEP = 4096
 MAX_RETRIES = 64
-EXACT_RETRIES = 8  # then forbid every segment containing a rejected one, to converge fast
+EXACT_RETRIES = 4  # then forbid every segment containing a rejected one, to converge fast
 
 
 @dataclass
@@ -121,11 +121,12 @@ def _attempt(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limit
 
     plans: dict = {}
 
-    def plan_of(parts: list[list[int]]) -> MemoryPlan:
+    def plan_of(parts: list[list[int]], shrink: bool = True) -> MemoryPlan:
         return plan_memory(partition_specs(graph, parts), infos, budget=limits.budget, staging_bytes=limits.staging,
-                           reserve_bytes=limits.reserve, model_outputs=graph.model_outputs, cache=plans)
+                           reserve_bytes=limits.reserve, model_outputs=graph.model_outputs, cache=plans,
+                           shrink=shrink)
 
-    parts = _RUNNERS[strategy](graph, limits, lambda p: plan_of(p).over_budget())
+    parts = _RUNNERS[strategy](graph, limits, lambda p: plan_of(p, shrink=False).over_budget())
     if parts is None:
         return None
     return PartitionResult(model, infos, graph, parts, partition_specs(graph, parts), plan_of(parts), strategy,
