@@ -48,9 +48,17 @@ def prune_data_free(model: onnx.ModelProto, ratio: float) -> tuple[onnx.ModelPro
 
 def prune_with_data(model: onnx.ModelProto, dataset: str, max_accuracy_drop: float, *,
                     seed: int) -> tuple[onnx.ModelProto, dict]:
-    """The prune command's job against `dataset` with the accuracy tolerance `max_accuracy_drop`."""
-    outcome, report = run_prune(model, PruneOptions(data=dataset, max_accuracy_drop=max_accuracy_drop, seed=seed),
-                                progress=False)
+    """The prune command's job against `dataset` with the accuracy tolerance `max_accuracy_drop`.
+
+    Its validation and calibration parts keep the prune job's defaults unless the train split is
+    too small for them (sklearn's digits has 1,437 samples): then each takes a third of it."""
+    from models.datasets import load_dataset
+
+    defaults, train = PruneOptions(), len(load_dataset(dataset, "train").y)
+    options = PruneOptions(data=dataset, max_accuracy_drop=max_accuracy_drop, seed=seed,
+                           validation=min(defaults.validation, train // 3),
+                           calibration=min(defaults.calibration, train // 3))
+    outcome, report = run_prune(model, options, progress=False)
     return outcome.model, {"method": f"progressive L1 + least-squares recovery, validation accuracy drop <= "
                                      f"{max_accuracy_drop:g}",
                            "baseline": outcome.baseline.as_dict(), "final": outcome.final.as_dict(),

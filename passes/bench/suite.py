@@ -108,16 +108,24 @@ def run_benchmark(settings: BenchSettings, command: str, *, progress: bool = Tru
             return variants[pruned]
 
         ort_done: Measurement | None = None
+        failed: dict[str, str] = {}
         for budget in settings.budgets:
             bar.set_postfix_str(f"{label} @ {format_size(budget)}")
-            secure = [c for c in settings.configs if c.secure]
-            chosen = {c.name: variant(c.pruned) for c in settings.configs}
+            chosen: dict[str, Variant] = {}
+            for config in (c for c in settings.configs if c.name not in failed):
+                try:
+                    chosen[config.name] = variant(config.pruned)
+                except UserError as exc:    # e.g. nothing prunable: the other configurations still run
+                    failed[config.name] = f"failed: {'pruning' if config.pruned else 'preparing'}: {exc}"
+            secure = [c for c in settings.configs if c.secure and c.name in chosen]
             timed = time_in_simulator(label, budget, [(c, chosen[c.name].compacted, chosen[c.name].expected)
                                                       for c in secure], feeds, settings.out_dir,
                                       repeats=settings.repeats, warmup=settings.warmup,
                                       switch_model=settings.switch_model) if secure else {}
             for config in settings.configs:
-                if config.secure:
+                if config.name in failed:
+                    measurement = Measurement(label, budget, config.name, status=failed[config.name])
+                elif config.secure:
                     measurement = timed[config.name]
                     measurement.accuracy, measurement.macs = chosen[config.name].accuracy, chosen[config.name].macs
                     measurement.weight_bytes = chosen[config.name].weight_bytes
