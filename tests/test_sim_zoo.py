@@ -1,19 +1,23 @@
 """Zoo models in the simulated TA: onnxruntime parity and measured memory against the plan.
 
-For every partition the simulator's measured figure (the highest region byte the TA touched while
-loading and running it) must equal the memory plan's, and the TEE_Malloc high-water mark of the
-whole run must stay within the budget.  Default: two reference models at 8 MiB and two trained
+For every partition the simulator's measured figures must equal the memory plan's: the highest region
+byte the TA reports it touched while loading and running the partition, and, independently, the end
+of the highest page the MMU saw touched (page-fault tracking; the plan's figure rounded up to a page).
+The TEE_Malloc high-water mark of the whole run must stay within the budget.  Default: two reference models at 8 MiB and two trained
 models at budgets small enough to split them; `-m slow`: every reference model at 4, 8, 16 and
 32 MiB where the partitioner finds the budget feasible, every trained model at 128 KiB to 1 MiB.
 """
 from __future__ import annotations
+
+import mmap
 
 import numpy as np
 import pytest
 
 import models
 from passes.errors import UserError
-from passes.lower.pipeline import model_io, run_in_simulator, sample_feeds
+from passes.lower.pipeline import model_io, sample_feeds
+from passes.lower.sim import Simulator, sanitizing
 from conftest import run_ort
 from ta_bundles import lower_zoo
 
@@ -33,13 +37,21 @@ def check(name: str, budget: int, tmp_path) -> None:
         pytest.skip(f"{name} at {budget // KiB} KiB: {exc}")
     feeds = sample_feeds(lowered.model, lowered.result.infos)
     inputs, outputs = model_io(lowered.model)
-    got, stats = run_in_simulator(lowered.device, lowered.key, budget, feeds, inputs, outputs)
+    pages = not sanitizing()
+    with Simulator(tmp_path / "storage", budget=budget, track_pages=pages) as sim:
+        sim.provision_key(lowered.key)
+        arrays, stats = sim.run_bundle(lowered.device, [feeds[name] for name in inputs])
+    got = dict(zip(outputs, arrays))
     expected = run_ort(lowered.model, feeds)
     for out in outputs:
         scale = float(np.abs(expected[out]).max())
         assert float(np.abs(got[out] - expected[out]).max()) <= 1e-4 * scale, out
     plan = lowered.result.plan
     assert [p.touched_bytes for p in stats.partitions] == [p.total for p in plan.partitions]
+    if pages:
+        page = mmap.PAGESIZE
+        assert [p.pages_touched_bytes for p in stats.partitions] == [
+            min(-(-p.total // page) * page, plan.region_bytes) for p in plan.partitions]
     assert plan.region_bytes <= stats.heap_high_water <= budget
     assert stats.invocations >= 2 * len(plan.partitions) + 1
 

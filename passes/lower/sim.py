@@ -117,6 +117,7 @@ def load_library(*, sanitize: bool | None = None) -> ctypes.CDLL:
         "ot_sim_reset_heap_peak": ([], None), "ot_sim_set_storage": ([ctypes.c_char_p], ctypes.c_int),
         "ot_sim_traffic": ([ctypes.POINTER(_Traffic)], None), "ot_sim_reset_traffic": ([], None),
         "ot_sim_set_trace": ([ctypes.c_char_p], ctypes.c_int),
+        "ot_sim_watch_arm": ([], ctypes.c_int), "ot_sim_watch_disarm": ([], sz),
         "ot_client_new": ([], vp), "ot_client_free": ([vp], None), "ot_client_open": ([vp], ctypes.c_uint32),
         "ot_client_close": ([vp], None),
         "ot_client_provision_key": ([vp, ctypes.c_char_p, sz], ctypes.c_uint32),
@@ -143,6 +144,7 @@ class PartitionStats:
     blob_bytes: int
     load_seconds: float         # copy into staging + decrypt + digest + validate
     compute_seconds: float
+    pages_touched_bytes: int | None = None   # with track_pages: end of the highest page the MMU saw touched
 
 
 @dataclass
@@ -166,17 +168,20 @@ class Simulator:
 
     `budget` is the memory budget the TA was built for: TA_DATA_SIZE = budget + the TA's reserve,
     and TEE_Malloc fails past it as in OP-TEE.  One simulator may be open per process at a time
-    (the TA is single-instance, single-session, like the real one).
+    (the TA is single-instance, single-session, like the real one).  `track_pages` adds an
+    independent, page-granular measurement of what each partition touches (page faults on the
+    region; slower, and not under AddressSanitizer).
     """
 
     _open: "Simulator | None" = None
 
     def __init__(self, storage_dir: str | Path, *, budget: int, trace: str | Path | None = None,
-                 sanitize: bool | None = None):
+                 sanitize: bool | None = None, track_pages: bool = False):
         if Simulator._open is not None:
             raise RuntimeError("a simulator session is already open in this process")
         self.lib = load_library(sanitize=sanitize)
         self.budget = int(budget)
+        self.track_pages = track_pages
         storage = Path(storage_dir)
         storage.mkdir(parents=True, exist_ok=True)
         self.lib.ot_sim_set_heap_cap(self.budget + HEAP_RESERVE)
@@ -275,12 +280,15 @@ class Simulator:
             self.write_input(k, array)
         parts = []
         for k, blob in enumerate(blobs):
+            watched = self.track_pages and self.lib.ot_sim_watch_arm() == 0
             start = time.perf_counter()
             self.load_partition(k, blob, manifest.chunk_bytes)
             loaded = time.perf_counter()
             touched = self.run_partition(k)
+            done = time.perf_counter()
+            pages = int(self.lib.ot_sim_watch_disarm()) if watched else None
             parts.append(PartitionStats(k, manifest.partitions[k].planned_bytes, touched, len(blob),
-                                        loaded - start, time.perf_counter() - loaded))
+                                        loaded - start, done - loaded, pages))
         outputs = [np.frombuffer(self.read_output(k, slot.nbytes), dtype=np.float32).reshape(slot.shape).copy()
                    for k, slot in enumerate(manifest.outputs)]
         traffic = _Traffic()

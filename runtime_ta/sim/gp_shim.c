@@ -30,7 +30,8 @@
 
 /* ---- heap ------------------------------------------------------------------------------------ */
 
-#define HEAP_ALIGN 64u /* every allocation is 64-byte aligned, the header keeps its size */
+#define HEAP_ALIGN 64u          /* every allocation is at least 64-byte aligned */
+#define PAGE_ALIGNED_FROM 65536u /* larger ones (the region) start on a page and own whole pages */
 
 static struct {
 	size_t cap;
@@ -38,32 +39,42 @@ static struct {
 	size_t peak;
 } heap = { OT_HEAP_RESERVE + 8u * 1024u * 1024u, 0, 0 };
 
+/* Layout: [lead bytes, the last 16 of which hold {lead, size}] [size bytes returned] [padding]. */
 void *TEE_Malloc(size_t size, uint32_t hint)
 {
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t lead = size >= PAGE_ALIGNED_FROM ? page : HEAP_ALIGN;
+	size_t body = lead == page ? (size + page - 1) / page * page : (size ? size : 1);
 	void *block = NULL;
+	uint8_t *user;
 
 	if (size > heap.cap - heap.used)
 		return NULL;
-	if (posix_memalign(&block, HEAP_ALIGN, HEAP_ALIGN + (size ? size : 1)) != 0)
+	if (posix_memalign(&block, lead, lead + body) != 0)
 		return NULL;
-	*(size_t *)block = size;
+	user = (uint8_t *)block + lead;
+	((size_t *)(void *)user)[-2] = lead;
+	((size_t *)(void *)user)[-1] = size;
 	heap.used += size;
 	if (heap.used > heap.peak)
 		heap.peak = heap.used;
 	if (hint == TEE_MALLOC_FILL_ZERO)
-		memset((uint8_t *)block + HEAP_ALIGN, 0, size);
-	return (uint8_t *)block + HEAP_ALIGN;
+		memset(user, 0, size);
+	ot_sim_watch_note_alloc(user, size);
+	return user;
 }
 
 void TEE_Free(void *buffer)
 {
-	void *block;
+	size_t lead, size;
 
 	if (!buffer)
 		return;
-	block = (uint8_t *)buffer - HEAP_ALIGN;
-	heap.used -= *(size_t *)block;
-	free(block);
+	ot_sim_watch_note_free(buffer);
+	lead = ((size_t *)buffer)[-2];
+	size = ((size_t *)buffer)[-1];
+	heap.used -= size;
+	free((uint8_t *)buffer - lead);
 }
 
 void TEE_MemMove(void *dest, const void *src, size_t size)

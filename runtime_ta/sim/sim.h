@@ -15,6 +15,14 @@ size_t ot_sim_heap_used(void);
 size_t ot_sim_heap_peak(void);
 void ot_sim_reset_heap_peak(void);
 
+/* Page-granular access tracking of the region (page_watch.c): arm before loading a partition,
+ * disarm after running it; returns the end of the highest page touched (offset from the region
+ * start).  arm returns -1 when unavailable (AddressSanitizer builds, no region yet). */
+int ot_sim_watch_arm(void);
+size_t ot_sim_watch_disarm(void);
+void ot_sim_watch_note_alloc(void *ptr, size_t size);
+void ot_sim_watch_note_free(void *ptr);
+
 /* Directory of the simulated device's secure storage (objects, hardware unique key). */
 int ot_sim_set_storage(const char *dir);
 
