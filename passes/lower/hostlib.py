@@ -12,6 +12,7 @@ validator and the kernels' numerics do not depend on the TA and the simulator::
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import subprocess
 from dataclasses import dataclass
@@ -67,8 +68,11 @@ class InterpLibrary:
         """Build (incrementally, with make) and load the library."""
         build_dir = Path(build_dir or os.environ.get("ONNX_TEE_BUILD", ROOT / "build")) / (
             "interp-asan" if sanitize else "interp")
+        build_dir.mkdir(parents=True, exist_ok=True)
         cmd = ["make", "-s", "-C", str(INTERP_DIR), f"BUILD={build_dir}"] + (["SANITIZE=1"] if sanitize else [])
-        subprocess.run(cmd, check=True)
+        with open(build_dir / ".lock", "w") as lock:  # parallel test workers share the build directory
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            subprocess.run(cmd, check=True)
         return cls(build_dir / LIB_NAME)
 
     def status_name(self, code: int) -> str:
