@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import os
+import re
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -37,13 +38,18 @@ KEY_PROVISIONED = 1
 KEY_DEVICE = 2
 HEAP_RESERVE = 384 * 1024   # OT_HEAP_RESERVE: TA_DATA_SIZE = budget + reserve
 
-# result codes of runtime_ta/include/onnx_tee_ta.h and the GP ones the TA returns
+HEADER = ROOT / "runtime_ta" / "include" / "onnx_tee_ta.h"
+
+
+def _ta_result_codes() -> dict[int, str]:
+    """The TA's own result codes, read from the one header that defines them."""
+    pattern = re.compile(r"#define\s+(OT_ERR_\w+)\s+(0x[0-9A-Fa-f]+)u")
+    return {int(value, 16): name for name, value in pattern.findall(HEADER.read_text())}
+
+
+# the TA's codes and the GP codes it returns
 RESULT_NAMES = {
-    0x80A70001: "OT_ERR_MANIFEST_FORMAT", 0x80A70002: "OT_ERR_MANIFEST_AUTH", 0x80A70003: "OT_ERR_BLOB_FORMAT",
-    0x80A70004: "OT_ERR_BLOB_AUTH", 0x80A70005: "OT_ERR_TRUNCATED", 0x80A70006: "OT_ERR_REORDERED",
-    0x80A70007: "OT_ERR_SWAPPED", 0x80A70008: "OT_ERR_ROLLBACK", 0x80A70009: "OT_ERR_NOT_IN_MANIFEST",
-    0x80A7000A: "OT_ERR_UNSUPPORTED_VERSION", 0x80A7000B: "OT_ERR_BODY_INVALID", 0x80A7000C: "OT_ERR_RUN_FAILED",
-    0x80A7000D: "OT_ERR_STATE", 0x80A7000E: "OT_ERR_NO_KEY", 0x80A7000F: "OT_ERR_ALREADY_PROVISIONED",
+    **_ta_result_codes(),
     0xFFFF0006: "TEE_ERROR_BAD_PARAMETERS", 0xFFFF000C: "TEE_ERROR_OUT_OF_MEMORY",
     0xFFFF0010: "TEE_ERROR_SHORT_BUFFER", 0xFFFF000A: "TEE_ERROR_NOT_SUPPORTED", 0xFFFF000D: "TEE_ERROR_BUSY",
 }
