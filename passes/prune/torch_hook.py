@@ -123,8 +123,12 @@ class OnnxModule(nn.Module):
 
 
 def fit(net: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: float, lr: float = 0.01, batch_size: int = 128,
-        weight_decay: float = 5e-4, seed: int = 0) -> None:
-    """Plain SGD (momentum 0.9) with cross-entropy for `epochs` passes over (x, y); leaves `net` in eval mode."""
+        weight_decay: float = 5e-4, seed: int = 0, threads: int = 1) -> None:
+    """Plain SGD (momentum 0.9) with cross-entropy for `epochs` passes over (x, y); leaves `net` in eval mode.
+
+    Runs on `threads` intra-op threads (one by default, like the zoo's training: reproducible, and
+    small convolutions gain little from more)."""
+    torch.set_num_threads(threads)
     net.train()
     optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(seed)
