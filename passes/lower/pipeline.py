@@ -19,7 +19,7 @@ from onnx import helper
 
 from ..analysis.shapes import graph_inputs
 from . import format as fmt
-from .envelope import PartitionBody, TensorSlot, blob_file_name, seal_model
+from .envelope import PartitionBody, TensorSlot, seal_model
 from .lowering import lower_plan
 
 
@@ -99,7 +99,3 @@ def sample_feeds(model: onnx.ModelProto, infos, seed: int = 0) -> dict[str, np.n
     """A standard-normal sample input for every model input (static shapes)."""
     rng = np.random.default_rng(seed)
     return {name: rng.standard_normal(infos[name].shape).astype(np.float32) for name in model_io(model)[0]}
-
-
-def blob_names(count: int) -> list[str]:
-    return [blob_file_name(k) for k in range(count)]
