@@ -112,11 +112,12 @@ class ScanTables:
     prev_names: list[list[int]]
     prev_weights: list[list[tuple[int, int]]]
     out_later: list[int]                         # bytes node j makes that a later node needs
+    alias_out: list[int]                         # bytes of node j's output that may alias an input
 
     @classmethod
     def build(cls, graph: PartitionGraph) -> "ScanTables":
         seen: dict[str, int] = {}
-        prev_names, prev_weights, out_later = [], [], []
+        prev_names, prev_weights, out_later, alias_out = [], [], [], []
         for j, node in enumerate(graph.nodes):
             names = dict.fromkeys([x for x in node.input if x] + list(graph.node_outputs[j]))
             prev_names.append([seen.get(x, -1) for x in names])
@@ -125,7 +126,9 @@ class ScanTables:
                 seen[x] = j
             out_later.append(sum(graph.size[x] for x in graph.node_outputs[j]
                                  if x in graph.last_use and graph.last_use[x] > j))
-        return cls(boundary_live_bytes(graph), tensors_ending(graph), prev_names, prev_weights, out_later)
+            alias_out.append(sum(graph.size[x] for x in graph.node_outputs[j] if x in graph.alias_of))
+        return cls(boundary_live_bytes(graph), tensors_ending(graph), prev_names, prev_weights, out_later,
+                   alias_out)
 
 
 class SegmentScanner:
@@ -142,6 +145,12 @@ class SegmentScanner:
         self.name_count = 0
         self.scratch = 0
         self.profile = np.full(graph.n - start + 1, self.loading, dtype=np.int64)
+        self.settled = 0  # a lower bound on the peak of every longer segment
+
+    def floor(self, cost: SegmentCost) -> int:
+        """A lower bound on the total of [start, j') for every j' >= the current end: positions
+        already passed only lose bytes later through an in-place alias of their own output."""
+        return cost.weights + max(self.settled + cost.scratch, cost.loading + cost.staging)
 
     def extend(self) -> SegmentCost:
         """Add node `end` to the segment and return the cost of [start, end+1)."""
@@ -162,6 +171,7 @@ class SegmentScanner:
                     profile[p - i] -= size
             elif src_producer < i:  # made and never read at this step
                 profile[r] += size
+        self.settled = max(self.settled, int(profile[r]) - t.alias_out[j])
         self.end = j + 1
         body = body_estimate(self.end - i, self.name_count, self.weight_bytes)
         return SegmentCost(body, int(profile[:r + 1].max()), self.scratch, self.loading, self.limits.staging)

@@ -9,8 +9,8 @@ With X(b) the bytes crossing boundary b (`cost.boundary_live_bytes`)::
 minimised lexicographically: fewest partitions, then fewest crossing bytes.
 
 `SegmentTable.scan` finds the feasible segments once: for each start i the segments [i, j)
-are costed with `SegmentScanner` (incremental) until a term that only grows with j
-(body + max(scratch, loading + staging)) passes the budget -- O(n * L) for
+are costed with `SegmentScanner` (incremental) until a lower bound on every longer segment
+(`SegmentScanner.floor`) passes the budget -- O(n * L) for
 segments of at most L nodes.  `SegmentTable.solve` then runs the recurrence over that list,
 cheap enough to re-run when the memory plan rejects a segment (`forbidden`).
 """
@@ -37,8 +37,7 @@ class SegmentTable:
             scanner = SegmentScanner(graph, i, tables, limits)
             for j in range(i + 1, graph.n + 1):
                 cost = scanner.extend()
-                floor = cost.weights + max(cost.scratch, cost.loading + cost.staging)  # grows with j
-                if floor + limits.reserve > limits.budget:
+                if scanner.floor(cost) + limits.reserve > limits.budget:
                     break
                 if cost.fits(limits):
                     starts[j].append(i)
