@@ -55,11 +55,13 @@ def build_bundle(model: onnx.ModelProto, budget: int, strategy: str, key: bytes,
 @dataclass
 class Deployment:
     """One configuration ready to run: its sealed bundle, the key of the simulated device, the
-    partitioning, and what its outputs must be."""
+    model's input and output names, the partition count, and what its outputs must be.  (Not the
+    partition result itself: for the largest models it holds gigabytes of tiled weights.)"""
 
     config: Configuration
     budget: int
-    result: object                      # the PartitionResult
+    io_names: tuple[list[str], list[str]]
+    partitions: int
     key: bytes
     device_dir: Path
     feeds: Mapping[str, np.ndarray]
@@ -68,7 +70,7 @@ class Deployment:
 
     def infer(self) -> dict[str, float]:
         """One inference on a fresh simulated device; returns its timed components."""
-        inputs, outputs = model_io(self.result.model)
+        inputs, outputs = self.io_names
         arrays, stats = run_in_simulator(self.device_dir, self.key, self.budget, self.feeds,
                                          inputs, outputs)
         self.runs.append((arrays, stats))
@@ -87,7 +89,7 @@ def _measurement(label: str, budget: int, deployment: Deployment, samples: dict,
     switches = int(samples["switches"].median)
     return Measurement(label, budget, deployment.config.name, compute_s=samples["compute"].median,
                        load_s=samples["load"].median, switches=switches, switch_s=switch_model.seconds(switches),
-                       peak_secure_bytes=int(samples["heap_high_water"].max), partitions=len(deployment.result.parts),
+                       peak_secure_bytes=int(samples["heap_high_water"].max), partitions=deployment.partitions,
                        spread={k: samples[k].to_json() for k in ("compute", "load")}, per_partition=per_partition,
                        max_rel_error=parity(deployment.runs[0][0], deployment.expected).worst_rel,
                        region_bytes=timed[0].region_bytes, bytes_into_ta=timed[0].bytes_in)
@@ -110,7 +112,9 @@ def time_in_simulator(label: str, budget: int, candidates: Sequence[Candidate], 
             except UserError as exc:
                 measurements[config.name] = Measurement(label, budget, config.name, status=f"infeasible: {exc}")
                 continue
-            deployment = Deployment(config, budget, result, key, device_dir, feeds, expected)
+            deployment = Deployment(config, budget, model_io(result.model), len(result.parts), key, device_dir, feeds,
+                                    expected)
+            del result
             try:
                 deployment.infer()          # the first inference: outputs checked, counts as a warm-up
             except UserError as exc:
