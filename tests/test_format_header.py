@@ -101,3 +101,25 @@ def test_serialised_body_has_the_predicted_size_and_layout():
         assert np.array_equal(np.frombuffer(data, "<f4", array.size, off), array.ravel())
     pool = struct.unpack_from("<4I", data, head["index_pool_offset"])
     assert pool == (0, 1, 2, 3)
+
+
+def spec_tables() -> dict[str, list[tuple[int, str]]]:
+    """(offset, field) rows of FORMAT.md's three record tables, by section title."""
+    text = (ROOT / "runtime_ta" / "FORMAT.md").read_text()
+    tables, current = {}, None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            current = line[3:].strip()
+        match = re.match(r"\|\s*(\d+)\s*\|\s*[a-z0-9\[\]]+\s*\|\s*(\w+)\s*\|", line)
+        if match and current:
+            tables.setdefault(current, []).append((int(match.group(1)), match.group(2)))
+    return tables
+
+
+@pytest.mark.parametrize("title,fields", [("Header (`rt_body_header`, 64 bytes)", fmt.HEADER_FIELDS),
+                                          ("Tensor record (`rt_tensor_desc`, 48 bytes)", fmt.TENSOR_FIELDS),
+                                          ("Op record (`rt_op_desc`, 128 bytes)", fmt.OP_FIELDS)])
+def test_format_md_tables_match_the_layout(title, fields):
+    rows = spec_tables().get(title)
+    assert rows, f"FORMAT.md has no table under '{title}'"
+    assert rows == [(offset, name) for name, offset in struct_offsets(fields)]
