@@ -110,3 +110,12 @@ def test_trained_models_agree_with_onnxruntime_on_their_test_set(name):
     reference = predict_logits(models.load(name), x).argmax(axis=1)
     agreement = float((np.concatenate(ours) == reference).mean())
     assert agreement >= 0.999, f"{name}: top-1 agrees on {agreement:.4%} of the test images"
+
+
+def test_lowering_is_deterministic_and_sized_as_planned():
+    """The same model and budget give byte-identical bodies, each exactly the plan's W_k."""
+    model, result = partitioned("resnet_fmnist", 320 << 10)
+    first = pipeline.partition_bodies(result, model)
+    again = pipeline.partition_bodies(partition_model(model, 320 << 10), model)
+    assert len(first) > 1 and first == again
+    assert [len(b) for b in first] == [p.weights for p in result.plan.partitions]
