@@ -31,7 +31,8 @@ def time_breakdown_chart(run: BenchRun, budget: int, path: Path) -> Path:
     configs = [name for name in BY_NAME if any(name in c for c in cells.values())]
     columns = min(3, len(cells))
     rows = math.ceil(len(cells) / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(max(4.2 * columns, 8.5), 3.2 * rows + 0.6), squeeze=False)
+    height = 3.2 * rows + 0.6
+    figure, axes = plt.subplots(rows, columns, figsize=(max(4.2 * columns, 8.5), height), squeeze=False)
     for axis, (model, model_cells) in zip(axes.flat, cells.items()):
         bottoms = [0.0] * len(configs)
         for field, label, colour in STACK:
@@ -50,8 +51,8 @@ def time_breakdown_chart(run: BenchRun, budget: int, path: Path) -> Path:
         axis.set_visible(False)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     figure.suptitle(f"Time per inference at a {format_size(budget)} TEE budget", fontsize=10)
-    figure.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.95), ncol=3, fontsize=8)
-    figure.tight_layout(rect=(0, 0, 1, 0.88))
+    figure.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.3 / height), ncol=3, fontsize=8)
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.7 / height))
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
