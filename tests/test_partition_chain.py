@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import pytest
 
 import models
@@ -17,7 +16,6 @@ from conftest import assert_outputs_close, random_inputs, run_ort
 from passes.compact import compaction_pipeline
 from passes.errors import UserError
 from passes.partition.chain import run_chain
-from passes.partition.memory import Buffer
 from passes.partition.partitioner import partition_model
 
 MIB = 2**20

@@ -9,7 +9,7 @@ import onnx
 import pytest
 
 import cli
-from conftest import make_model, random_inputs, run_ort
+from conftest import make_model, random_inputs
 from passes.partition.chain import run_chain
 
 

@@ -7,7 +7,7 @@ The figure is the liveness lower bound of the memory model's partition plan (`me
 for a segment S run after the executed down-closed set D, its nodes in the model's
 topological order restricted to S:
 
-- body = `estimate_body_bytes` of S (header + node and tensor records + aligned weights);
+- body = `body_estimate` of S (header + node and tensor records + aligned weights);
 - peak = the largest sum, over S's steps, of the activations live at that step: carried
   inputs (made by D or model inputs) until their last reader in S, or throughout when a later
   node reads them (or they are model outputs); tensors S makes from their producing step,
@@ -59,7 +59,8 @@ class SegmentCost:
 
 
 def body_estimate(node_count: int, name_count: int, weight_bytes: int) -> int:
-    """`memory.estimate_body_bytes` from counts."""
+    """The search's body allowance: BODY_HEADER_BYTES + BODY_NODE_BYTES * nodes
+    + BODY_TENSOR_BYTES * tensor names (aligned) + the aligned weights."""
     return align(BODY_HEADER_BYTES + BODY_NODE_BYTES * node_count + BODY_TENSOR_BYTES * name_count) + weight_bytes
 
 

@@ -12,13 +12,11 @@ minimised lexicographically: fewest partitions, then fewest crossing bytes.
 are costed with `SegmentScanner` (incremental) until a lower bound on every longer segment
 (`SegmentScanner.floor`) passes the budget -- O(n * L) for
 segments of at most L nodes.  `SegmentTable.solve` then runs the recurrence over that list,
-cheap enough to re-run when the memory plan rejects a segment (`forbidden`).
+cheap enough to re-run when the memory plan rejects a segment (`SegmentTable.forbid`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Collection
-
 from .cost import Limits, ScanTables, SegmentScanner
 from .graph import PartitionGraph
 
@@ -52,19 +50,18 @@ class SegmentTable:
         for end in range(j, self.n + 1):
             self.starts[end] = [start for start in self.starts[end] if start > i]
 
-    def solve(self, forbidden: Collection[tuple[int, int]] = ()) -> list[int] | None:
-        """The boundaries b_0..b_m of the best segmentation avoiding `forbidden`, or None."""
+    def solve(self) -> list[int] | None:
+        """The boundaries b_0..b_m of the best segmentation, or None if none exists."""
         n = self.n
         if n == 0:
             return [0]
-        forbidden = set(forbidden)
         inf = (n + 1, 0)
         best = [inf] * (n + 1)
         parent = [-1] * (n + 1)
         best[0] = (0, 0)
         for j in range(1, n + 1):
             for i in self.starts[j]:
-                if best[i] == inf or (i, j) in forbidden:
+                if best[i] == inf:
                     continue
                 candidate = (best[i][0] + 1, best[i][1] + (self.live[i] if i > 0 else 0))
                 if candidate < best[j]:
@@ -75,12 +72,6 @@ class SegmentTable:
         while bounds[-1] > 0:
             bounds.append(parent[bounds[-1]])
         return bounds[::-1]
-
-
-def dp_boundaries(graph: PartitionGraph, limits: Limits,
-                  forbidden: Collection[tuple[int, int]] = ()) -> list[int] | None:
-    """The boundaries b_0..b_m of the best feasible segmentation, or None if none exists."""
-    return SegmentTable.scan(graph, limits).solve(forbidden)
 
 
 def segments_of(bounds: list[int]) -> list[list[int]]:

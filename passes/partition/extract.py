@@ -15,7 +15,7 @@ from onnx import helper
 
 from ..analysis.shapes import TensorInfo
 from .graph import PartitionGraph
-from .memory import PartitionSpec
+from .memory import PartitionSpec, node_label
 
 
 def partition_specs(graph: PartitionGraph, parts: Sequence[Sequence[int]]) -> list[PartitionSpec]:
@@ -56,7 +56,6 @@ def extract_partition(model: onnx.ModelProto, spec: PartitionSpec, order: Sequen
 def extract_partitions(model: onnx.ModelProto, specs: Sequence[PartitionSpec], orders: Sequence[Sequence[str]],
                        infos: Mapping[str, TensorInfo]) -> list[onnx.ModelProto]:
     """Every partition model; `orders[k]` names partition k's nodes in run order."""
-    from .memory import node_label
     models = []
     for k, (spec, labels) in enumerate(zip(specs, orders)):
         by_label = {node_label(n): n for n in spec.nodes}

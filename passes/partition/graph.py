@@ -112,8 +112,3 @@ class PartitionGraph:
     def predecessors(self, index: int) -> set[int]:
         """Nodes whose outputs node `index` reads."""
         return {self.producer[x] for x in self.node_inputs[index] if self.producer[x] >= 0}
-
-    def is_ideal(self, nodes: Collection[int]) -> bool:
-        inside = set(nodes)
-        return all(self.predecessors(v) <= inside for v in inside)
-

@@ -6,8 +6,9 @@ This module is the single truth used by the partitioner (feasibility), the lower
 Per partition k (DESIGN.md section 5, RUNTIME-CONTRACT.md) the parts are
 
 - W_k, the decrypted blob body (metadata tables + weights, used in place), live from loading
-  to the end of k.  Its exact size comes from lowering (`body_bytes(k)`, or the blob format's
-  `estimate_body_bytes` when `passes/lower/format.py` exists); else `estimate_body_bytes` here.
+  to the end of k.  Its exact size comes from the blob format (`body_bytes_of`, or the
+  caller's `body_bytes(k)`).  The partitioner's search uses an allowance that is usually at
+  least that (BODY_* below; `cost.body_estimate`); the final plan uses the exact size.
 - A_k, the activation arena: tensors produced and consumed inside k, each live from its
   producing step to its last reader; element-wise, BatchNormalization and shape-only ops write
   their output over an input that dies there (`alias_source`).
@@ -55,8 +56,8 @@ ALIGN = 64
 STAGING_BYTES = 64 * 1024
 RESERVE_BYTES = 16 * 1024
 
-# Allowance for the blob body's metadata until the blob format's exact size is known:
-# a fixed header, one fixed-width record per node and per tensor.  Generous on purpose.
+# The search's allowance for a blob body's metadata (the format's exact size needs the op
+# translation): a fixed header, one fixed-width record per node and per tensor.
 BODY_HEADER_BYTES = 256
 BODY_NODE_BYTES = 128
 BODY_TENSOR_BYTES = 64
@@ -132,24 +133,10 @@ class PartitionSpec:
                    weights)
 
 
-def estimate_body_bytes(spec: PartitionSpec, infos: Mapping[str, TensorInfo]) -> int:
-    """Blob body bytes without the exact format: aligned weights + metadata allowance.
-
-    body = BODY_HEADER_BYTES + BODY_NODE_BYTES * nodes + BODY_TENSOR_BYTES * tensors
-           + sum(align(weight))      (tensors = every distinct name the nodes read or write)
-    """
-    names = {n for node in spec.nodes for n in list(node.input) + list(node.output) if n}
-    return align(BODY_HEADER_BYTES + BODY_NODE_BYTES * len(spec.nodes) + BODY_TENSOR_BYTES * len(names)) + \
-        sum(align(b) for b in spec.weights.values())
-
-
 def body_bytes_of(spec: PartitionSpec, infos: Mapping[str, TensorInfo]) -> int:
-    """The blob body size of a partition: the blob format's exact figure when the format module
-    provides it, else `estimate_body_bytes`."""
-    try:
-        from ..lower.format import estimate_body_bytes as exact
-    except ImportError:
-        return estimate_body_bytes(spec, infos)
+    """The exact blob body size of a partition, by the blob format's own rules."""
+    from ..lower.format import estimate_body_bytes as exact  # imported late: lowering imports this module
+
     return align(exact(spec, infos))
 
 

@@ -11,8 +11,7 @@ them, else DP over the topological order, then min-cut refinement of each bounda
 The strategies decide with the segment estimate of `cost.py`; the final word is the memory
 plan (`memory.plan_memory`: arena offsets, carried-zone offsets).  If the plan puts a partition
 over the budget, "optimal" forbids that segment (after EXACT_RETRIES rounds: every segment
-containing it) and solves again; the other strategies retry
-with the budget lowered by the overflow.
+containing it) and solves again; the other strategies retry with a budget lowered step by step (4 x BUDGET_STEP).
 
 An infeasible budget raises UserError with the smallest budget that works, found by
 bisection (to `BUDGET_STEP`) over the same end-to-end feasibility check.
