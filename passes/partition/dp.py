@@ -17,6 +17,7 @@ cheap enough to re-run when the memory plan rejects a segment (`SegmentTable.for
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from .cost import Limits, ScanTables, SegmentScanner
 from .graph import PartitionGraph
 
