@@ -5,7 +5,7 @@ graph with `torch.nn.functional`, every float initializer becomes a trainable pa
 running statistics become buffers updated in train mode), and `export_weights` writes the trained
 values back into the ONNX initializers, so the graph, its names and its pruned shapes stay as
 they are.  Supported ops: the trained zoo's (Conv, BatchNormalization, Relu, Clip, Sigmoid,
-MaxPool, AveragePool, GlobalAveragePool, Add, Mul, Flatten, Gemm, Dropout, Identity).
+MaxPool, AveragePool, GlobalAveragePool, Add, Mul, Flatten, Gemm, Dropout, Identity, Constant).
 
     from passes.prune.torch_hook import TorchFineTune
     hook = TorchFineTune(x_train, y_train, epochs=0.5, lr=0.01)
@@ -109,6 +109,7 @@ class OnnxModule(nn.Module):
         "Flatten": lambda self, n, a, args: torch.flatten(args[0], a.get("axis", 1)),
         "Dropout": lambda self, n, a, args: F.dropout(args[0], 0.0, False),
         "Identity": lambda self, n, a, args: args[0],
+        "Constant": lambda self, n, a, args: torch.from_numpy(numpy_helper.to_array(a["value"]).copy()),
     }
 
     def export_weights(self) -> onnx.ModelProto:
