@@ -22,7 +22,7 @@ from passes.analysis.shapes import infer_static_shapes
 from passes.partition.cost import Limits, ScanTables, SegmentScanner, segment_cost
 from passes.partition.dp import SegmentTable, segments_of
 from passes.partition.graph import PartitionGraph
-from passes.partition.ideals import IDEAL_LIMIT, enumerate_ideals, exact_partition
+from passes.partition.ideals import enumerate_ideals, exact_partition, ideal_limit
 from passes.partition.mincut import refine
 from passes.partition.memory import RESERVE_BYTES, STAGING_BYTES
 
@@ -143,7 +143,7 @@ def test_random_dags_match_exhaustive_search(seed, blocks, fraction):
     model = random_dag(seed, blocks)
     infos = infer_static_shapes(model)
     graph = PartitionGraph.build(model, infos)
-    assume(enumerate_ideals(graph, IDEAL_LIMIT) is not None)  # larger lattices: DP + min-cut, see below
+    assume(enumerate_ideals(graph, ideal_limit(graph)) is not None)  # larger lattices: DP + min-cut, see below
     limits = limits_between(graph, fraction)
     assert partitioner(graph, limits) == exhaustive(graph, limits)
 
@@ -156,8 +156,7 @@ def test_reference_models_match_exhaustive_search(name, budget_mib):
     infos = infer_static_shapes(model)
     graph = PartitionGraph.build(model, infos)
     limits = Limits(int(budget_mib * 2**20))
-    if name == "resnet50":  # 241 ideals: the DP + min-cut path is the one under test
-        assert exact_partition(graph, limits) is None
+    assert exact_partition(graph, limits) is None  # too many ideals: the DP + min-cut path is under test
     got = partitioner(graph, limits)
     assert got is not None
     assert got == exhaustive(graph, limits, limit=200_000)

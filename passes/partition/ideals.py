@@ -6,16 +6,22 @@ I_k \\ I_{k-1} fit.  Over the ideals sorted by size::
     best[{}] = (0, 0)
     best[J]  = min over ideals I < J with J \\ I fitting after I of  best[I] + (1, X(I) if I else 0)
 
-(X = `graph.crossing_bytes`), minimised lexicographically.  This is exact but quadratic in the
-number of ideals, which grows exponentially with the graph's width; the partitioner uses it
-only below IDEAL_LIMIT ideals and the DP over a topological order + min-cut otherwise.
+(X = `graph.crossing_bytes`), minimised lexicographically.  This is exact but costs about
+ideals^2 x nodes, and the number of ideals grows exponentially with the graph's width; the
+partitioner uses it only while that stays below EXACT_WORK (`ideal_limit`), and the DP over a
+topological order + min-cut otherwise.
 """
 from __future__ import annotations
 
 from .cost import Limits, segment_cost
 from .graph import PartitionGraph
 
-IDEAL_LIMIT = 150
+EXACT_WORK = 400_000
+
+
+def ideal_limit(graph: PartitionGraph) -> int:
+    """The most ideals the exact search takes on for this graph."""
+    return int((EXACT_WORK / max(graph.n, 1)) ** 0.5)
 
 
 def enumerate_ideals(graph: PartitionGraph, limit: int) -> list[int] | None:
@@ -42,9 +48,9 @@ def _members(mask: int) -> list[int]:
     return [v for v in range(mask.bit_length()) if mask >> v & 1]
 
 
-def exact_partition(graph: PartitionGraph, limits: Limits, limit: int = IDEAL_LIMIT) -> list[list[int]] | None:
-    """The optimal partitioning, [] if none fits, None if the graph has more than `limit` ideals."""
-    ideals = enumerate_ideals(graph, limit)
+def exact_partition(graph: PartitionGraph, limits: Limits) -> list[list[int]] | None:
+    """The optimal partitioning, [] if none fits, None if the graph has too many ideals."""
+    ideals = enumerate_ideals(graph, ideal_limit(graph))
     if ideals is None:
         return None
     full = (1 << graph.n) - 1

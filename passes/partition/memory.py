@@ -203,6 +203,8 @@ PLACEMENT_ORDERS: tuple[Callable[[Buffer], tuple], ...] = (
 )
 
 
+# Region sizes tried, as multiples of the largest per-partition liveness floor.
+REGION_STEPS = (1.0, 1.02, 1.05, 1.1, 1.2, 1.35, 1.5)
 RANDOM_PLACEMENTS = 32
 RANDOM_PLACEMENT_MAX_BUFFERS = 64
 
@@ -499,8 +501,8 @@ def plan_memory(partitions: Sequence[PartitionSpec | onnx.ModelProto], infos: Ma
                 shrink: bool = True) -> MemoryPlan:
     """Plan the region for a chain of partitions (execution order).
 
-    The region size R is first the largest per-partition liveness floor (with `shrink`), else
-    budget - reserve.
+    The region size R is the first of REGION_STEPS x the largest per-partition liveness floor
+    (with `shrink`), else budget - reserve, in which everything fits.
     Partition by partition (steps: -1 = loading, 0..L-1 = ops), the body [-1, L-1] goes to the
     top of R; staging [-1, -1], scratch [0, L-1], the internal activations and the carried
     tensors that first appear in k (its outputs; model inputs in partition 0) are placed, first
@@ -537,9 +539,12 @@ def plan_memory(partitions: Sequence[PartitionSpec | onnx.ModelProto], infos: Ma
             spans_in_k.setdefault(b.key, Buffer(b.key, b.size, -1, last))
         floors.append(peak_of(list(spans_in_k.values()) + internal + [
             Buffer("body", body, -1, last), Buffer("staging", staging, -1, -1), Buffer("scratch", scratch, 0, last)]))
-    tight = max(floors, default=0) if shrink else budget - reserve_bytes
-    result = _place_partitions(specs, prepared, live_in, floors, staging, reserve_bytes, tight)
-    if any(p.total > tight for p in result) and budget - reserve_bytes > tight:
-        result = _place_partitions(specs, prepared, live_in, floors, staging, reserve_bytes, budget - reserve_bytes)
+    full = budget - reserve_bytes
+    floor = max(floors, default=0)
+    sizes = sorted({align(floor * f) for f in REGION_STEPS if align(floor * f) < full}) if shrink else []
+    for region in sizes + [full]:
+        result = _place_partitions(specs, prepared, live_in, floors, staging, reserve_bytes, region)
+        if all(p.total <= region for p in result):
+            break
     region = max((p.total for p in result), default=0)
     return MemoryPlan(budget, region, staging, reserve_bytes, result)

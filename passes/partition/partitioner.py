@@ -4,8 +4,8 @@
     result.models          # standalone partition models, in run order
     result.plan            # memory.MemoryPlan: breakdown and offsets of every partition
 
-Strategies: "optimal" (exact search over ideals when the graph has at most IDEAL_LIMIT of
-them, else DP over the topological order, then min-cut refinement of each boundary),
+Strategies: "optimal" (exact search over ideals when the graph has few of them, see
+`ideals.py`, else DP over the topological order, then min-cut refinement of each boundary),
 "greedy" (first fit), "layerwise" (one compute node per partition).
 
 The strategies decide with the segment estimate of `cost.py`; the final word is the memory
