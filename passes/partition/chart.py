@@ -19,7 +19,7 @@ def memory_chart(plan: MemoryPlan, path: Path, title: str) -> None:
 
     mib = 1024 * 1024
     xs = range(len(plan.partitions))
-    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(plan.partitions) + 3), 4))
+    fig, ax = plt.subplots(figsize=(max(7, 0.35 * len(plan.partitions) + 5), 4))
     bottom = [0.0] * len(plan.partitions)
     for part in PARTS:
         values = [getattr(p, part) / mib for p in plan.partitions]
@@ -31,7 +31,7 @@ def memory_chart(plan: MemoryPlan, path: Path, title: str) -> None:
     ax.set_xlabel("partition")
     ax.set_ylabel("MiB")
     ax.set_title(title)
-    ax.legend(fontsize="small", loc="upper right")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
