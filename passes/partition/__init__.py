@@ -1,0 +1,18 @@
+"""Partitioning under the TEE memory budget.
+
+    from passes.partition import partition_model, plan_memory, run_chain
+    result = partition_model(model, budget=8 * 2**20)          # tiling + search + plan + extraction
+    outputs = run_chain(result.models, feeds, output_names)     # the partitions, one after another, in ORT
+
+Modules (one concern each): `memory` (the memory model and offset planner), `graph` (the model
+as the partitioner sees it), `cost` (segment costs, incremental), `dp` (DP over a topological
+order), `mincut` (min-cut boundary refinement), `ideals` (exact search for small graphs),
+`baselines` (layer-wise, greedy), `tiling` (split oversized Conv/Gemm/MatMul), `extract`
+(standalone partition models), `partitioner` (the above, end to end), `chain` (run in ORT),
+`manifest` (output directory), `chart` (memory PNG).
+"""
+from .chain import run_chain
+from .memory import MemoryPlan, PartitionSpec, plan_memory
+from .partitioner import PartitionResult, partition_model
+
+__all__ = ["run_chain", "MemoryPlan", "PartitionSpec", "plan_memory", "PartitionResult", "partition_model"]
