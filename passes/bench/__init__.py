@@ -4,13 +4,17 @@
 
 Modules, one concern each:
 
-- `configs`   the five configurations of DESIGN.md section 9 (ort, layerwise, partitioned,
-              pruned-layerwise, ours);
-- `timing`    warm-up + repeats, medians of every component;
-- `inputs`    fixed, seeded inputs;
-- `ort_runner` the onnxruntime anchor (one thread, normal world);
-- `switches`  the world-switch cost model (count from the simulator's TA invocations x cost);
-- `machine`   what machine and revision produced a result;
-- `results`   measurements, totals, ratios, geometric means;
-- `report`, `charts`  rich / Markdown / JSON tables and PNG charts.
+- `configs`        the five configurations of DESIGN.md section 9 (ort, layerwise, partitioned,
+                   pruned-layerwise, ours);
+- `settings`       what decides a run's numbers (`BenchSettings`, `PruningSettings`);
+- `suite`          the matrix: every model x budget x configuration, results after each model;
+- `pruned`         the pruned variant of a model (data-free L1 or the progressive schedule), cached;
+- `secure_runner`  partition + lower + seal, then time the secure configurations in the simulator;
+- `ort_runner`     the onnxruntime anchor (one thread, normal world);
+- `timing`         warm-up, repeats, medians, interleaving;
+- `inputs`         fixed, seeded inputs;
+- `switches`       the world-switch cost model (TA invocations x cost per round trip);
+- `machine`        what machine, software and revision produced a result;
+- `results`        measurements, totals, ratios, geometric means;
+- `report`, `charts`  Markdown / JSON tables and PNG charts.
 """
