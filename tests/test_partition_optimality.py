@@ -79,15 +79,20 @@ def exhaustive(graph: PartitionGraph, limits: Limits, limit: int = 4000) -> tupl
 
 
 def partitioner(graph: PartitionGraph, limits: Limits) -> tuple[int, int] | None:
-    """(count, crossing bytes) of the optimal strategy's search (before the memory-plan check)."""
+    """(count, crossing bytes) of the optimal strategy's search (before the memory-plan check):
+    its exact search, or the DP + min-cut over the model's order and the latest-first order."""
     parts = exact_partition(graph, limits)
-    if parts is None:
-        bounds = SegmentTable.scan(graph, limits).solve()
-        if bounds is None:
-            return None
-        parts = refine(graph, segments_of(bounds), limits)
-    if not parts:
-        return None
+    if parts is not None:
+        return score(graph, parts) if parts else None
+    results = []
+    for g in (graph, graph.latest_first()):
+        bounds = SegmentTable.scan(g, limits).solve()
+        if bounds is not None:
+            results.append(score(g, refine(g, segments_of(bounds), limits)))
+    return min(results, default=None)
+
+
+def score(graph: PartitionGraph, parts: list[list[int]]) -> tuple[int, int]:
     done, cross = set(), 0
     for part in parts[:-1]:
         done |= set(part)

@@ -12,6 +12,7 @@ in place when both are internal to one partition (`memory.alias_source`, judged 
 """
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 from typing import Collection, Mapping
 
@@ -46,7 +47,9 @@ class PartitionGraph:
         return len(self.nodes)
 
     @classmethod
-    def build(cls, model: onnx.ModelProto, infos: Mapping[str, TensorInfo]) -> "PartitionGraph":
+    def build(cls, model: onnx.ModelProto, infos: Mapping[str, TensorInfo],
+              order: list[onnx.NodeProto] | None = None) -> "PartitionGraph":
+        """The graph of `model`, its compute nodes in `order` (default: the model's order)."""
         graph = model.graph
         weight_size = {t.name: align(tensor_nbytes(t)) for t in graph.initializer}
         for node in graph.node:
@@ -56,7 +59,7 @@ class PartitionGraph:
                     raise UnsupportedModelError(f"Constant node '{node.name or node.output[0]}' without a tensor "
                                                 f"value: run `compact` first to fold it")
                 weight_size[node.output[0]] = align(tensor_nbytes(tensors[0]))
-        nodes = [n for n in graph.node if n.op_type != "Constant"]
+        nodes = [n for n in (graph.node if order is None else order) if n.op_type != "Constant"]
         inputs = tuple(i.name for i in graph_inputs(model))
         outputs = tuple(o.name for o in graph.output)
         producer = {name: -1 for name in inputs}
@@ -112,3 +115,25 @@ class PartitionGraph:
     def predecessors(self, index: int) -> set[int]:
         """Nodes whose outputs node `index` reads."""
         return {self.producer[x] for x in self.node_inputs[index] if self.producer[x] >= 0}
+
+    def latest_first(self) -> "PartitionGraph":
+        """The same graph in another topological order: among the ready nodes, the one latest
+        in this order runs first (a branch the model lists last is finished before the next
+        one starts).  A second order for the DP, which only cuts prefixes of one order."""
+        deps = [self.predecessors(v) for v in range(self.n)]
+        users: list[list[int]] = [[] for _ in range(self.n)]
+        for v, d in enumerate(deps):
+            for u in d:
+                users[u].append(v)
+        pending = [len(d) for d in deps]
+        ready = [-v for v in range(self.n) if not pending[v]]
+        heapq.heapify(ready)
+        order = []
+        while ready:
+            v = -heapq.heappop(ready)
+            order.append(self.nodes[v])
+            for w in users[v]:
+                pending[w] -= 1
+                if not pending[w]:
+                    heapq.heappush(ready, -w)
+        return PartitionGraph.build(self.model, self.infos, order)

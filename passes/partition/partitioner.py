@@ -5,7 +5,8 @@
     result.plan            # memory.MemoryPlan: breakdown and offsets of every partition
 
 Strategies: "optimal" (exact search over ideals when the graph has few of them, see
-`ideals.py`, else DP over the topological order, then min-cut refinement of each boundary),
+`ideals.py`, else DP over a topological order, then min-cut refinement of each boundary; the
+DP runs on the model's order and on `PartitionGraph.latest_first`, the better result wins),
 "greedy" (first fit), "layerwise" (one compute node per partition).
 
 The strategies decide with the segment estimate of `cost.py`; the final word is the memory
@@ -118,18 +119,24 @@ def _attempt(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limit
             cache[key] = (tiled, tiled_infos, PartitionGraph.build(tiled, tiled_infos))
         model, infos, graph = cache[key]
 
-    plans: dict = {}
+    best = None
+    graphs = [graph, graph.latest_first()] if strategy == "optimal" else [graph]
+    for candidate in graphs:
+        plans: dict = {}
 
-    def plan_of(parts: list[list[int]], shrink: bool = True) -> MemoryPlan:
-        return plan_memory(partition_specs(graph, parts), infos, budget=limits.budget, staging_bytes=limits.staging,
-                           reserve_bytes=limits.reserve, model_outputs=graph.model_outputs, cache=plans,
-                           shrink=shrink)
+        def plan_of(parts: list[list[int]], shrink: bool = True, g: PartitionGraph = candidate) -> MemoryPlan:
+            return plan_memory(partition_specs(g, parts), infos, budget=limits.budget, staging_bytes=limits.staging,
+                               reserve_bytes=limits.reserve, model_outputs=g.model_outputs, cache=plans,
+                               shrink=shrink)
 
-    parts = _RUNNERS[strategy](graph, limits, lambda p: plan_of(p, shrink=False).over_budget())
-    if parts is None:
-        return None
-    return PartitionResult(model, infos, graph, parts, partition_specs(graph, parts), plan_of(parts), strategy,
-                           tiling)
+        parts = _RUNNERS[strategy](candidate, limits, lambda p: plan_of(p, shrink=False).over_budget())
+        if parts is None:
+            continue
+        result = PartitionResult(model, infos, candidate, parts, partition_specs(candidate, parts), plan_of(parts),
+                                 strategy, tiling)
+        if best is None or (len(result.parts), result.crossing_bytes) < (len(best.parts), best.crossing_bytes):
+            best = result
+    return best
 
 
 def smallest_budget(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limits, strategy: str,
