@@ -6,7 +6,8 @@
 
 Strategies: "optimal" (exact search over ideals when the graph has few of them, see
 `ideals.py`, else DP over a topological order, then min-cut refinement of each boundary; the
-DP runs on the model's order and on `PartitionGraph.latest_first`, the better result wins),
+DP runs on the model's order and, up to SECOND_ORDER_MAX_NODES nodes, on
+`PartitionGraph.latest_first`; the better result wins),
 "greedy" (first fit), "layerwise" (one compute node per partition).
 
 The strategies decide with the segment estimate of `cost.py`; the final word is the memory
@@ -41,6 +42,7 @@ from .tiling import apply_tiling, plan_tiling
 STRATEGIES = ("optimal", "greedy", "layerwise")
 BUDGET_STEP = 4096
 MAX_RETRIES = 64
+SECOND_ORDER_MAX_NODES = 600  # the second DP order doubles the search time; large graphs use one
 EXACT_RETRIES = 4  # then forbid every segment containing a rejected one, to converge fast
 
 
@@ -120,7 +122,9 @@ def _attempt(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limit
         model, infos, graph = cache[key]
 
     best = None
-    graphs = [graph, graph.latest_first()] if strategy == "optimal" else [graph]
+    graphs = [graph]
+    if strategy == "optimal" and graph.n <= SECOND_ORDER_MAX_NODES:
+        graphs.append(graph.latest_first())
     for candidate in graphs:
         plans: dict = {}
 
