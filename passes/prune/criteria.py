@@ -46,6 +46,17 @@ def _reduce_except(value: np.ndarray, axis: int, power: int) -> np.ndarray:
     return (np.abs(value) ** power).sum(axis=other) if other else np.abs(value) ** power
 
 
+def _layer_readers(model: onnx.ModelProto, graph: ChannelGraph, data: np.ndarray):
+    """The Conv/Gemm/MatMul weights that read pruned channels, and those layers' input activations.
+
+    Returns (nodes by name, constant store, reader params, {input tensor: calibration activations}).
+    """
+    nodes = {(n.name or n.output[0]): n for n in model.graph.node}
+    readers = [p for p in graph.params if p.role == "in" and p.op in ("Conv", "Gemm", "MatMul")]
+    inputs = sorted({nodes[p.node].input[0] for p in readers})
+    return nodes, ConstantStore(model), readers, calibration.collect(model, inputs, data, graph.shapes)
+
+
 class Criterion:
     """Base: `unit_scores(model, graph, data) -> array` indexed by unit label."""
 
@@ -124,11 +135,7 @@ class Reconstruction(Criterion):
     positions = 512
 
     def unit_scores(self, model, graph, data):
-        nodes = {(n.name or n.output[0]): n for n in model.graph.node}
-        store = ConstantStore(model)
-        readers = [p for p in graph.params if p.role == "in" and p.op in ("Conv", "Gemm", "MatMul")]
-        inputs = sorted({nodes[p.node].input[0] for p in readers})
-        acts = calibration.collect(model, inputs, data, graph.shapes)
+        nodes, store, readers, acts = _layer_readers(model, graph, data)
         total = np.zeros(int(graph.labels.max()) + 1)
         for param in readers:
             node = nodes[param.node]
@@ -168,11 +175,7 @@ class ResidualEnergy(Criterion):
     samples = 8192
 
     def unit_scores(self, model, graph, data):
-        nodes = {(n.name or n.output[0]): n for n in model.graph.node}
-        store = ConstantStore(model)
-        readers = [p for p in graph.params if p.role == "in" and p.op in ("Conv", "Gemm", "MatMul")]
-        inputs = sorted({nodes[p.node].input[0] for p in readers})
-        acts = calibration.collect(model, inputs, data, graph.shapes)
+        nodes, store, readers, acts = _layer_readers(model, graph, data)
         rng = np.random.default_rng(0)
         total = np.zeros(int(graph.labels.max()) + 1)
         for param in readers:
