@@ -4,7 +4,7 @@
 
 Modules, one concern each:
 
-- `configs`        the five configurations of DESIGN.md section 9 (ort, layerwise, partitioned,
+- `configs`        the five configurations of benchmarks/README.md (ort, layerwise, partitioned,
                    pruned-layerwise, ours);
 - `settings`       what decides a run's numbers (`BenchSettings`, `PruningSettings`);
 - `suite`          the matrix: every model x budget x configuration, results after each model;

@@ -1,4 +1,4 @@
-"""The configuration matrix every benchmark shows (DESIGN.md section 9).
+"""The configuration matrix every benchmark shows (benchmarks/README.md).
 
 All five run the same model at the same TEE budget; four of them inside the simulated TEE:
 

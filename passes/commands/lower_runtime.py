@@ -11,7 +11,7 @@ known to be supported::
     simulate       the bundle in the TA simulator on a sample input: parity with onnxruntime
                    (max abs / rel error per output) and measured vs planned memory per partition
 
-Output directory layout: DESIGN.md section 12.
+Output directory layout: README.md, "What lower writes".
 """
 from __future__ import annotations
 

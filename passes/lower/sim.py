@@ -9,7 +9,7 @@ this module only calls that client, so Python speaks exactly the protocol a devi
         sim.provision_key(key)                               # once per device
         outputs, stats = sim.run_bundle(out / "device", [x])
 
-`stats` are the counters of DESIGN.md section 12: the TEE_Malloc high-water mark overall, per
+`stats` are the counters `run --stats` writes (README.md): the TEE_Malloc high-water mark overall, per
 partition the highest region byte it touched (load + run) next to the planned figure, TA
 invocations, bytes into and out of the TA, and load / compute seconds per partition.
 """

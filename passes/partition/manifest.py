@@ -1,6 +1,6 @@
 """Write a partitioning to a directory: `partition_NNN.onnx` files, `manifest.json`, a chart.
 
-manifest.json (DESIGN.md section 12)::
+manifest.json (README.md, "What lower writes")::
 
     {"generator": "onnx-tee partition", "format": 1, "model": ..., "budget": bytes, "strategy": ...,
      "region_bytes": ..., "align": 64, "staging_bytes": ..., "reserve_bytes": ...,

@@ -3,7 +3,7 @@
 This module is the single truth used by the partitioner (feasibility), the lowering step
 (offsets written into each blob) and, through the blob, the TA (bounds checks).
 
-Per partition k (DESIGN.md section 5, RUNTIME-CONTRACT.md) the parts are
+Per partition k the parts are
 
 - W_k, the decrypted blob body (metadata tables + weights, used in place), live from loading
   to the end of k.  Its exact size comes from the blob format (`body_bytes_of`, or the
