@@ -110,42 +110,78 @@ static void im2col_tile(const kern_conv_geom *g, const float *xg, size_t k0, siz
     }
 }
 
-/* c_in/group == 1: every output channel oc reads input channel oc / (c_out/group). */
+/* Output (oc, oh, t) of a depthwise conv: bias, then every real tap w[ki, kj] x[...] added in (ki, kj)
+ * order (the same float sequence for every path below).  Columns [c_lo, c_hi) have all kernel_w taps
+ * real; outside them each tap is checked. */
+static float depthwise_edge(const kern_conv_geom *g, const float *xc, const float *wc, float b, size_t oh,
+                            size_t ilo, size_t ihi, size_t t)
+{
+    float acc = b;
+    size_t ki, kj;
+    for (ki = ilo; ki < ihi; ki++) {
+        const float *xrow = xc + (oh * g->stride_h + ki * g->dilation_h - g->pad_top) * g->w_in;
+        for (kj = 0; kj < g->kernel_w; kj++) {
+            const size_t ip = t * g->stride_w + kj * g->dilation_w;
+            if (ip >= g->pad_left && ip - g->pad_left < g->w_in)
+                acc += wc[ki * g->kernel_w + kj] * xrow[ip - g->pad_left];
+        }
+    }
+    return acc;
+}
+
+/* c_in/group == 1: every output channel oc reads input channel oc / (c_out/group).  Per output element,
+ * taps accumulate in a register; the common 3x3 undilated window with all three rows real is unrolled. */
 static void depthwise(const kern_conv_geom *g, const float *xb, const float *w, const float *bias, float *yb)
 {
     const size_t mult = g->c_out / g->group, khw = g->kernel_h * g->kernel_w;
     const size_t hw_in = g->h_in * g->w_in, pix = g->h_out * g->w_out;
-    size_t oc, oh, ki, kj, t;
+    const size_t span = (g->kernel_w - 1) * g->dilation_w + 1, sw = g->stride_w, pl = g->pad_left;
+    const int k3 = g->kernel_h == 3 && g->kernel_w == 3 && g->dilation_h == 1 && g->dilation_w == 1;
+    size_t oc, oh, ki, kj, t, c_lo, c_hi;
+    kern_valid_range(pl, 0, sw, g->w_in >= span ? g->w_in - span + 1 : 0, g->w_out, &c_lo, &c_hi);
     for (oc = 0; oc < g->c_out; oc++) {
         const float *xc = xb + (oc / mult) * hw_in, *wc = w + oc * khw;
         const float b = bias ? bias[oc] : 0.0f;
         float *yc = yb + oc * pix;
         for (oh = 0; oh < g->h_out; oh++) {
             float *yrow = yc + oh * g->w_out;
-            for (t = 0; t < g->w_out; t++)
-                yrow[t] = b;
-            for (ki = 0; ki < g->kernel_h; ki++) {
-                const size_t ihp = oh * g->stride_h + ki * g->dilation_h;
-                const float *xrow;
-                if (ihp < g->pad_top || ihp - g->pad_top >= g->h_in)
-                    continue;
-                xrow = xc + (ihp - g->pad_top) * g->w_in;
-                for (kj = 0; kj < g->kernel_w; kj++) {
-                    const float wv = wc[ki * g->kernel_w + kj];
-                    const size_t off = kj * g->dilation_w;
-                    size_t lo, hi;
-                    kern_valid_range(g->pad_left, off, g->stride_w, g->w_in, g->w_out, &lo, &hi);
-                    if (g->stride_w == 1) {
-                        const float *xs = xrow + (lo + off - g->pad_left);
-                        float *ys = yrow + lo;
-                        for (t = 0; t < hi - lo; t++)
-                            ys[t] += wv * xs[t];
-                    } else {
-                        for (t = lo; t < hi; t++)
-                            yrow[t] += wv * xrow[t * g->stride_w + off - g->pad_left];
+            size_t ilo, ihi;
+            kern_valid_range(g->pad_top, oh * g->stride_h, g->dilation_h, g->h_in, g->kernel_h, &ilo, &ihi);
+            for (t = 0; t < c_lo; t++)
+                yrow[t] = depthwise_edge(g, xc, wc, b, oh, ilo, ihi, t);
+            if (k3 && ilo == 0 && ihi == 3) {
+                const float *r0 = xc + (oh * g->stride_h - g->pad_top) * g->w_in, *r1 = r0 + g->w_in,
+                            *r2 = r1 + g->w_in;
+                const float w0 = wc[0], w1 = wc[1], w2 = wc[2], w3 = wc[3], w4 = wc[4], w5 = wc[5], w6 = wc[6],
+                            w7 = wc[7], w8 = wc[8];
+                for (t = c_lo; t < c_hi; t++) {
+                    const size_t p = t * sw - pl;
+                    float acc = b;
+                    acc += w0 * r0[p];
+                    acc += w1 * r0[p + 1];
+                    acc += w2 * r0[p + 2];
+                    acc += w3 * r1[p];
+                    acc += w4 * r1[p + 1];
+                    acc += w5 * r1[p + 2];
+                    acc += w6 * r2[p];
+                    acc += w7 * r2[p + 1];
+                    acc += w8 * r2[p + 2];
+                    yrow[t] = acc;
+                }
+            } else {
+                for (t = c_lo; t < c_hi; t++) {
+                    const size_t p = t * sw - pl;
+                    float acc = b;
+                    for (ki = ilo; ki < ihi; ki++) {
+                        const float *xrow = xc + (oh * g->stride_h + ki * g->dilation_h - g->pad_top) * g->w_in + p;
+                        for (kj = 0; kj < g->kernel_w; kj++)
+                            acc += wc[ki * g->kernel_w + kj] * xrow[kj * g->dilation_w];
                     }
+                    yrow[t] = acc;
                 }
             }
+            for (t = c_hi; t < g->w_out; t++)
+                yrow[t] = depthwise_edge(g, xc, wc, b, oh, ilo, ihi, t);
         }
     }
 }
