@@ -112,19 +112,18 @@ static void im2col_tile(const kern_conv_geom *g, const float *xg, size_t k0, siz
 
 /* Output (oc, oh, t) of a depthwise conv: bias, then every real tap w[ki, kj] x[...] added in (ki, kj)
  * order (the same float sequence for every path below).  Columns [c_lo, c_hi) have all kernel_w taps
- * real; outside them each tap is checked. */
+ * real; outside them the real taps are kj in [jlo, jhi). */
 static float depthwise_edge(const kern_conv_geom *g, const float *xc, const float *wc, float b, size_t oh,
                             size_t ilo, size_t ihi, size_t t)
 {
+    const size_t ws = t * g->stride_w;
     float acc = b;
-    size_t ki, kj;
+    size_t ki, kj, jlo, jhi;
+    kern_valid_range(g->pad_left, ws, g->dilation_w, g->w_in, g->kernel_w, &jlo, &jhi);
     for (ki = ilo; ki < ihi; ki++) {
         const float *xrow = xc + (oh * g->stride_h + ki * g->dilation_h - g->pad_top) * g->w_in;
-        for (kj = 0; kj < g->kernel_w; kj++) {
-            const size_t ip = t * g->stride_w + kj * g->dilation_w;
-            if (ip >= g->pad_left && ip - g->pad_left < g->w_in)
-                acc += wc[ki * g->kernel_w + kj] * xrow[ip - g->pad_left];
-        }
+        for (kj = jlo; kj < jhi; kj++)
+            acc += wc[ki * g->kernel_w + kj] * xrow[ws + kj * g->dilation_w - g->pad_left];
     }
     return acc;
 }
