@@ -17,7 +17,7 @@ command -v "$cc" >/dev/null || { echo "check_symbols: $cc not found" >&2; exit 2
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-sources=("$here"/ta/entry_point.c "$here"/ta/model.c "$here"/ta/secure_store.c
+sources=("$here"/ta/entry_point.c "$here"/ta/model.c "$here"/ta/secure_store.c "$here"/ta/sealed_io.c
          "$here"/interp/*.c "$here"/interp/kernels/*.c "$@")
 flags=(-std=c99 -O2 -ffreestanding -fno-builtin -fno-stack-protector -ffp-contract=off -fPIC
        -Werror=implicit-function-declaration -Werror=vla

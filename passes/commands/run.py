@@ -104,7 +104,8 @@ def run_ort(out_dir: Path, manifest: dict, feeds: dict[str, np.ndarray]) -> dict
     return run_chain([out_dir / p["onnx"] for p in manifest["partitions"]], feeds, manifest["outputs"])
 
 
-def run_sim(out_dir: Path, manifest: dict, feeds: dict[str, np.ndarray], key_path: Path | None):
+def run_sim(out_dir: Path, manifest: dict, feeds: dict[str, np.ndarray], key_path: Path | None,
+            encrypt_io: bool = False):
     from ..lower.keys import load_key
     from ..lower.pipeline import run_in_simulator
 
@@ -112,7 +113,8 @@ def run_sim(out_dir: Path, manifest: dict, feeds: dict[str, np.ndarray], key_pat
     device = out_dir / "device"
     if not device.is_dir():
         raise UserError(f"{device} does not exist: `lower` writes the encrypted bundle there")
-    return run_in_simulator(device, key, int(manifest["budget"]), feeds, manifest["inputs"], manifest["outputs"])
+    return run_in_simulator(device, key, int(manifest["budget"]), feeds, manifest["inputs"], manifest["outputs"],
+                            encrypt_io=encrypt_io)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -125,6 +127,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", metavar="Y.npz", help="write every model output into this .npz")
     parser.add_argument("--stats", metavar="FILE.json", help="write the simulator's counters (sim backend)")
     parser.add_argument("--key", metavar="FILE", help=f"model key for the simulated device (default DIR/{KEY_FILE})")
+    parser.add_argument("--encrypt-io", action="store_true",
+                        help="seal inputs and outputs under a session key derived from the model key, so the "
+                             "normal world carries only ciphertext (sim backend)")
     parser.set_defaults(func=run)
 
 
@@ -132,13 +137,15 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.directory)
     if args.stats and args.backend != "sim":
         raise UserError("--stats reports the simulator's counters: use it with --backend sim")
+    if args.encrypt_io and args.backend != "sim":
+        raise UserError("--encrypt-io seals the TA's inputs and outputs: use it with --backend sim")
     manifest = read_manifest(out_dir)
     feeds = load_inputs(Path(args.input), input_signature(out_dir, manifest))
     stats = None
     if args.backend == "ort":
         outputs = run_ort(out_dir, manifest, feeds)
     else:
-        outputs, stats = run_sim(out_dir, manifest, feeds, Path(args.key) if args.key else None)
+        outputs, stats = run_sim(out_dir, manifest, feeds, Path(args.key) if args.key else None, args.encrypt_io)
     if args.output:
         np.savez(args.output, **outputs)
     if args.stats:

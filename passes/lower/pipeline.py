@@ -84,14 +84,17 @@ def parity(actual: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray])
 
 
 def run_in_simulator(device_dir: Path, key: bytes, budget: int, feeds: Mapping[str, np.ndarray],
-                     input_names: list[str], output_names: list[str]):
-    """Run the bundle on a fresh simulated device provisioned with `key`: (outputs by name, RunStats)."""
+                     input_names: list[str], output_names: list[str], *, encrypt_io: bool = False):
+    """Run the bundle on a fresh simulated device provisioned with `key`: (outputs by name, RunStats).
+
+    `encrypt_io`: inputs and outputs cross shared memory sealed under a session key (sealed_io.py)."""
     from .sim import Simulator
 
     with tempfile.TemporaryDirectory(prefix="onnx-tee-device-") as storage:
         with Simulator(storage, budget=budget) as sim:
             sim.provision_key(key)
-            arrays, stats = sim.run_bundle(device_dir, [feeds[name] for name in input_names])
+            arrays, stats = sim.run_bundle(device_dir, [feeds[name] for name in input_names],
+                                           sealed_io_key=key if encrypt_io else None)
     return dict(zip(output_names, arrays)), stats
 
 

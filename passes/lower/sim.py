@@ -28,6 +28,8 @@ import numpy as np
 
 from ..errors import UserError
 from .envelope import MANIFEST_FILE, blob_file_name, parse_manifest
+from .sealed_io import OVERHEAD as SEALED_OVERHEAD
+from .sealed_io import SESSION_NONCE_BYTES, SealedChannel
 
 ROOT = Path(__file__).resolve().parents[2]
 SIM_DIR = ROOT / "runtime_ta" / "sim"
@@ -63,6 +65,10 @@ _MEANING = {
     "OT_ERR_ROLLBACK": "the model version is older than this device accepts",
     "OT_ERR_NOT_IN_MANIFEST": "the blob is not the one the manifest lists",
     "OT_ERR_NO_KEY": "the device has no key (provision one first)",
+    "OT_ERR_IO_AUTH": "the sealed input was altered or sealed for another I/O session or key",
+    "OT_ERR_IO_REPLAYED": "the sealed message's counter is not the next one (replayed or reordered)",
+    "OT_ERR_IO_SEALED": "this session's inputs and outputs are sealed: plain I/O is refused",
+    "OT_ERR_IO_NO_SESSION": "no I/O session is open (open one after opening the model)",
     "TEE_ERROR_OUT_OF_MEMORY": "the region does not fit the TA's memory budget",
 }
 
@@ -134,6 +140,9 @@ def load_library(*, sanitize: bool | None = None) -> ctypes.CDLL:
         "ot_client_write_input": ([vp, ctypes.c_uint32, vp, sz], ctypes.c_uint32),
         "ot_client_read_output": ([vp, ctypes.c_uint32, vp, sz], ctypes.c_uint32),
         "ot_client_read_topk": ([vp, ctypes.c_uint32, ctypes.c_uint32, vp, ctypes.POINTER(sz)], ctypes.c_uint32),
+        "ot_client_open_io_session": ([vp, ctypes.c_char_p, sz], ctypes.c_uint32),
+        "ot_client_write_input_sealed": ([vp, ctypes.c_uint32, ctypes.c_char_p, sz], ctypes.c_uint32),
+        "ot_client_read_output_sealed": ([vp, ctypes.c_uint32, vp, sz, ctypes.POINTER(sz)], ctypes.c_uint32),
     }
     for name, (args, res) in signatures.items():
         getattr(lib, name).argtypes = args
@@ -256,6 +265,23 @@ class Simulator:
         self._check(f"read output {index}", self.lib.ot_client_read_output(self.client, index, out, nbytes))
         return out.raw
 
+    def open_io_session(self) -> bytes:
+        """Start sealed I/O for the open model; returns the TA's session nonce."""
+        nonce = ctypes.create_string_buffer(SESSION_NONCE_BYTES)
+        self._check("open I/O session", self.lib.ot_client_open_io_session(self.client, nonce, SESSION_NONCE_BYTES))
+        return nonce.raw
+
+    def write_input_sealed(self, index: int, message: bytes) -> None:
+        self._check(f"write sealed input {index}",
+                    self.lib.ot_client_write_input_sealed(self.client, index, message, len(message)))
+
+    def read_output_sealed(self, index: int, nbytes: int) -> bytes:
+        """The TA's sealed message for output `index` (of `nbytes` plaintext bytes)."""
+        out, written = ctypes.create_string_buffer(nbytes + SEALED_OVERHEAD), ctypes.c_size_t(0)
+        self._check(f"read sealed output {index}",
+                    self.lib.ot_client_read_output_sealed(self.client, index, out, len(out), ctypes.byref(written)))
+        return out.raw[:written.value]
+
     def read_topk(self, index: int, k: int) -> list[tuple[int, float]]:
         """Only the k largest elements of output `index` leave the TA: [(flat index, value)], best first."""
         entries = (ctypes.c_uint32 * (2 * max(k, 1)))()
@@ -266,9 +292,12 @@ class Simulator:
         return [(int(e["index"]), float(e["value"])) for e in raw]
 
     # ---- a whole run --------------------------------------------------------------------------
-    def run_bundle(self, device_dir: str | Path, inputs: list[np.ndarray], *,
-                   key_source: int = KEY_PROVISIONED) -> tuple[list[np.ndarray], RunStats]:
-        """Open the bundle's model, write `inputs`, load and run every partition, read the outputs."""
+    def run_bundle(self, device_dir: str | Path, inputs: list[np.ndarray], *, key_source: int = KEY_PROVISIONED,
+                   sealed_io_key: bytes | None = None) -> tuple[list[np.ndarray], RunStats]:
+        """Open the bundle's model, write `inputs`, load and run every partition, read the outputs.
+
+        With `sealed_io_key` (the model key, held by the trusted data source/sink) inputs and outputs
+        cross shared memory sealed under a fresh I/O session (passes/lower/sealed_io.py)."""
         device_dir = Path(device_dir)
         manifest_bytes = _read(device_dir / MANIFEST_FILE)
         manifest = parse_manifest(manifest_bytes)
@@ -278,12 +307,16 @@ class Simulator:
         self.lib.ot_sim_reset_traffic()
         self.lib.ot_sim_reset_heap_peak()
         self.open_model(manifest_bytes, key_source)
+        channel = SealedChannel(sealed_io_key, self.open_io_session()) if sealed_io_key is not None else None
         for k, (array, slot) in enumerate(zip(inputs, manifest.inputs)):
             array = np.ascontiguousarray(array, dtype=np.float32)
             if array.nbytes != slot.nbytes:
                 raise UserError(f"input {k} has shape {array.shape} ({array.nbytes} bytes); the model expects "
                                 f"{slot.shape} ({slot.nbytes} bytes)")
-            self.write_input(k, array)
+            if channel is not None:
+                self.write_input_sealed(k, channel.seal_input(k, array.tobytes()))
+            else:
+                self.write_input(k, array)
         parts = []
         for k, blob in enumerate(blobs):
             watched = self.track_pages and self.lib.ot_sim_watch_arm() == 0
@@ -295,8 +328,11 @@ class Simulator:
             pages = int(self.lib.ot_sim_watch_disarm()) if watched else None
             parts.append(PartitionStats(k, manifest.partitions[k].planned_bytes, touched, len(blob),
                                         loaded - start, done - loaded, pages))
-        outputs = [np.frombuffer(self.read_output(k, slot.nbytes), dtype=np.float32).reshape(slot.shape).copy()
-                   for k, slot in enumerate(manifest.outputs)]
+        outputs = []
+        for k, slot in enumerate(manifest.outputs):
+            raw = (channel.open_output(k, self.read_output_sealed(k, slot.nbytes)) if channel is not None
+                   else self.read_output(k, slot.nbytes))
+            outputs.append(np.frombuffer(raw, dtype=np.float32).reshape(slot.shape).copy())
         traffic = _Traffic()
         self.lib.ot_sim_traffic(ctypes.byref(traffic))
         stats = RunStats(self.budget, manifest.region_bytes, int(self.lib.ot_sim_heap_peak()),

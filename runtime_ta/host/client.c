@@ -145,7 +145,7 @@ TEEC_Result ot_client_run(struct ot_client *c, uint32_t index, uint32_t *touched
 	return res;
 }
 
-TEEC_Result ot_client_write_input(struct ot_client *c, uint32_t index, const void *data, size_t size)
+static TEEC_Result write_tensor(struct ot_client *c, uint32_t cmd, uint32_t index, const void *data, size_t size)
 {
 	TEEC_Operation op;
 
@@ -154,7 +154,44 @@ TEEC_Result ot_client_write_input(struct ot_client *c, uint32_t index, const voi
 	op.params[0].tmpref.buffer = (void *)data;
 	op.params[0].tmpref.size = size;
 	op.params[1].value.a = index;
-	return invoke(c, OT_CMD_WRITE_INPUT, &op);
+	return invoke(c, cmd, &op);
+}
+
+TEEC_Result ot_client_write_input(struct ot_client *c, uint32_t index, const void *data, size_t size)
+{
+	return write_tensor(c, OT_CMD_WRITE_INPUT, index, data, size);
+}
+
+TEEC_Result ot_client_open_io_session(struct ot_client *c, uint8_t *nonce, size_t size)
+{
+	TEEC_Operation op;
+
+	memset(&op, 0, sizeof(op));
+	op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+	op.params[0].tmpref.buffer = nonce;
+	op.params[0].tmpref.size = size;
+	return invoke(c, OT_CMD_OPEN_IO_SESSION, &op);
+}
+
+TEEC_Result ot_client_write_input_sealed(struct ot_client *c, uint32_t index, const void *msg, size_t size)
+{
+	return write_tensor(c, OT_CMD_WRITE_INPUT_SEALED, index, msg, size);
+}
+
+TEEC_Result ot_client_read_output_sealed(struct ot_client *c, uint32_t index, void *msg, size_t size,
+					 size_t *written)
+{
+	TEEC_Operation op;
+	TEEC_Result res;
+
+	memset(&op, 0, sizeof(op));
+	op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_OUTPUT, TEEC_VALUE_INPUT, TEEC_NONE, TEEC_NONE);
+	op.params[0].tmpref.buffer = msg;
+	op.params[0].tmpref.size = size;
+	op.params[1].value.a = index;
+	res = invoke(c, OT_CMD_READ_OUTPUT_SEALED, &op);
+	*written = op.params[0].tmpref.size;
+	return res;
 }
 
 TEEC_Result ot_client_read_output(struct ot_client *c, uint32_t index, void *data, size_t size)
@@ -204,6 +241,10 @@ const char *ot_result_name(uint32_t result)
 	case OT_ERR_STATE: return "OT_ERR_STATE";
 	case OT_ERR_NO_KEY: return "OT_ERR_NO_KEY";
 	case OT_ERR_ALREADY_PROVISIONED: return "OT_ERR_ALREADY_PROVISIONED";
+	case OT_ERR_IO_AUTH: return "OT_ERR_IO_AUTH";
+	case OT_ERR_IO_REPLAYED: return "OT_ERR_IO_REPLAYED";
+	case OT_ERR_IO_SEALED: return "OT_ERR_IO_SEALED";
+	case OT_ERR_IO_NO_SESSION: return "OT_ERR_IO_NO_SESSION";
 	case TEEC_ERROR_GENERIC: return "TEEC_ERROR_GENERIC";
 	case TEEC_ERROR_BAD_PARAMETERS: return "TEEC_ERROR_BAD_PARAMETERS";
 	case TEEC_ERROR_BAD_STATE: return "TEEC_ERROR_BAD_STATE";

@@ -35,6 +35,12 @@ TEEC_Result ot_client_run(struct ot_client *c, uint32_t index, uint32_t *touched
 			  uint32_t *failed_op);
 TEEC_Result ot_client_write_input(struct ot_client *c, uint32_t index, const void *data, size_t size);
 TEEC_Result ot_client_read_output(struct ot_client *c, uint32_t index, void *data, size_t size);
+/* Sealed I/O (onnx_tee_ta.h): the client only carries messages sealed and opened by a holder of
+ * the model key.  open_io_session returns the TA's session nonce. */
+TEEC_Result ot_client_open_io_session(struct ot_client *c, uint8_t *nonce, size_t size);
+TEEC_Result ot_client_write_input_sealed(struct ot_client *c, uint32_t index, const void *msg, size_t size);
+TEEC_Result ot_client_read_output_sealed(struct ot_client *c, uint32_t index, void *msg, size_t size,
+					 size_t *written);
 /* The k largest elements of output `index` (struct ot_topk_entry each); *count = entries returned. */
 TEEC_Result ot_client_read_topk(struct ot_client *c, uint32_t index, uint32_t k, void *entries, size_t *count);
 

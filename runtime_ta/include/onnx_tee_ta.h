@@ -64,6 +64,30 @@
 #define OT_CMD_READ_OUTPUT     6
 #define OT_MAX_TOPK            1024u
 
+/*
+ * Sealed I/O (optional): inputs and outputs cross shared memory encrypted under a per-session
+ * key K_io that only the TA and a holder of the model key can compute:
+ *   K_io = HKDF-Expand-SHA256(PRK = model key, info = OT_IO_LABEL || session nonce, L = 32)
+ *        = HMAC-SHA256(model key, OT_IO_LABEL || session nonce || 0x01)
+ * A sealed message is  counter (u64 LE) || nonce[12] || AES-256-GCM(tensor) || tag[16]  with AAD
+ * struct ot_io_aad.  One counter per I/O session counts every sealed message (inputs and outputs)
+ * from 0; the TA accepts only the next one.  Once an I/O session is open, plain WRITE_INPUT and
+ * READ_OUTPUT are refused (OT_ERR_IO_SEALED) until the model is opened again.
+ */
+/* [out] memref[0] session nonce (OT_IO_SESSION_NONCE_BYTES).  After OPEN_MODEL: the TA draws a fresh
+ * nonce (TEE_GenerateRandom), derives K_io and resets the counter. */
+#define OT_CMD_OPEN_IO_SESSION    7
+/* [in] memref[0] sealed input, [in] value[1].a model input index. */
+#define OT_CMD_WRITE_INPUT_SEALED 8
+/* [out] memref[0] sealed output (OT_IO_OVERHEAD + nbytes), [in] value[1].a model output index. */
+#define OT_CMD_READ_OUTPUT_SEALED 9
+
+#define OT_IO_LABEL               "onnx-tee io v1"
+#define OT_IO_SESSION_NONCE_BYTES 16u
+#define OT_IO_OVERHEAD            (8u + OT_NONCE_BYTES + OT_TAG_BYTES)
+#define OT_IO_INPUT               1u
+#define OT_IO_OUTPUT              2u
+
 /* Key sources for OT_CMD_OPEN_MODEL. */
 #define OT_KEY_PROVISIONED     1	/* key stored by OT_CMD_PROVISION_KEY */
 #define OT_KEY_DEVICE          2	/* key derived from the hardware unique key */
@@ -84,6 +108,10 @@
 #define OT_ERR_STATE               0x80A7000Du /* command out of order (no model, not loaded) */
 #define OT_ERR_NO_KEY              0x80A7000Eu /* no provisioned key / key source unavailable */
 #define OT_ERR_ALREADY_PROVISIONED 0x80A7000Fu /* one-time provisioning already done */
+#define OT_ERR_IO_AUTH             0x80A70010u /* sealed input tag invalid: tampered, other session/key */
+#define OT_ERR_IO_REPLAYED         0x80A70011u /* sealed message counter not the next one */
+#define OT_ERR_IO_SEALED           0x80A70012u /* plain I/O refused: this session's I/O is sealed */
+#define OT_ERR_IO_NO_SESSION       0x80A70013u /* sealed I/O without an open I/O session */
 
 #define OT_KEY_BYTES       32u
 #define OT_NONCE_BYTES     12u
@@ -159,10 +187,20 @@ struct ot_topk_entry {
 	float value;
 };
 
+/* The AAD of a sealed message. */
+struct ot_io_aad {
+	uint8_t  session_nonce[16];
+	uint32_t direction;          /* OT_IO_INPUT or OT_IO_OUTPUT */
+	uint32_t index;              /* model input or output index */
+	uint64_t counter;
+	uint64_t nbytes;             /* plaintext size */
+};                               /* 40 bytes */
+
 #define OT_STATIC_ASSERT(cond, name) typedef char ot_static_assert_##name[(cond) ? 1 : -1]
 OT_STATIC_ASSERT(sizeof(struct ot_manifest_header) == 80, manifest_header_size);
 OT_STATIC_ASSERT(sizeof(struct ot_manifest_partition) == 72, manifest_partition_size);
 OT_STATIC_ASSERT(sizeof(struct ot_manifest_tensor) == 88, manifest_tensor_size);
 OT_STATIC_ASSERT(sizeof(struct ot_blob_header) == 80, blob_header_size);
+OT_STATIC_ASSERT(sizeof(struct ot_io_aad) == 40, io_aad_size);
 
 #endif /* ONNX_TEE_TA_H */

@@ -148,7 +148,8 @@ TEE_Result TEE_AllocateTransientObject(TEE_ObjectType type, uint32_t max_bits, T
 {
 	TEE_ObjectHandle o;
 
-	if (type != TEE_TYPE_AES || (max_bits != 128 && max_bits != 192 && max_bits != 256))
+	if (!(type == TEE_TYPE_AES && (max_bits == 128 || max_bits == 192 || max_bits == 256)) &&
+	    !(type == TEE_TYPE_HMAC_SHA256 && max_bits == 256))
 		return TEE_ERROR_NOT_SUPPORTED;
 	o = calloc(1, sizeof(*o));
 	if (!o)
@@ -353,6 +354,8 @@ struct __TEE_OperationHandle {
 	uint32_t mode;
 	EVP_CIPHER_CTX *cipher;
 	EVP_MD_CTX *md;
+	uint8_t message[256];  /* HMAC-SHA256: the (short) message, MACed on TEE_MACComputeFinal */
+	size_t message_len;
 	uint8_t key[OT_KEY_BYTES];
 	size_t key_len;
 	size_t tag_len;
@@ -365,7 +368,9 @@ TEE_Result TEE_AllocateOperation(TEE_OperationHandle *operation, uint32_t algori
 	TEE_OperationHandle op;
 
 	*operation = TEE_HANDLE_NULL;
-	if (!((algorithm == TEE_ALG_AES_GCM && mode == TEE_MODE_DECRYPT && max_key_bits <= 256) ||
+	if (!((algorithm == TEE_ALG_AES_GCM && (mode == TEE_MODE_DECRYPT || mode == TEE_MODE_ENCRYPT) &&
+	       max_key_bits <= 256) ||
+	      (algorithm == TEE_ALG_HMAC_SHA256 && mode == TEE_MODE_MAC && max_key_bits == 256) ||
 	      (algorithm == TEE_ALG_SHA256 && mode == TEE_MODE_DIGEST)))
 		return TEE_ERROR_NOT_SUPPORTED;
 	op = calloc(1, sizeof(*op));
@@ -381,7 +386,7 @@ TEE_Result TEE_AllocateOperation(TEE_OperationHandle *operation, uint32_t algori
 			return TEE_ERROR_OUT_OF_MEMORY;
 		}
 		op->initialized = 1;
-	} else {
+	} else if (algorithm == TEE_ALG_AES_GCM) {
 		op->cipher = EVP_CIPHER_CTX_new();
 		if (!op->cipher) {
 			free(op);
@@ -399,13 +404,14 @@ void TEE_FreeOperation(TEE_OperationHandle op)
 	EVP_CIPHER_CTX_free(op->cipher);
 	EVP_MD_CTX_free(op->md);
 	OPENSSL_cleanse(op->key, sizeof(op->key));
+	OPENSSL_cleanse(op->message, sizeof(op->message));
 	free(op);
 }
 
 TEE_Result TEE_SetOperationKey(TEE_OperationHandle op, TEE_ObjectHandle key)
 {
-	if (op == TEE_HANDLE_NULL || op->algorithm != TEE_ALG_AES_GCM || key == TEE_HANDLE_NULL ||
-	    key->kind != OBJECT_TRANSIENT_AES || key->key_len == 0)
+	if (op == TEE_HANDLE_NULL || key == TEE_HANDLE_NULL || key->kind != OBJECT_TRANSIENT_AES ||
+	    key->key_len == 0 || (op->algorithm != TEE_ALG_AES_GCM && op->algorithm != TEE_ALG_HMAC_SHA256))
 		TEE_Panic(TEE_ERROR_BAD_PARAMETERS);
 	memcpy(op->key, key->key, key->key_len);
 	op->key_len = key->key_len;
@@ -420,6 +426,8 @@ static const EVP_CIPHER *gcm_cipher(size_t key_len)
 TEE_Result TEE_AEInit(TEE_OperationHandle op, const void *nonce, size_t nonce_len, uint32_t tag_bits,
 		      size_t aad_len, size_t payload_len)
 {
+	int enc = op != TEE_HANDLE_NULL && op->mode == TEE_MODE_ENCRYPT;
+
 	(void)aad_len;
 	(void)payload_len;
 	if (op == TEE_HANDLE_NULL || op->algorithm != TEE_ALG_AES_GCM || op->key_len == 0)
@@ -427,9 +435,9 @@ TEE_Result TEE_AEInit(TEE_OperationHandle op, const void *nonce, size_t nonce_le
 	if (tag_bits < 96 || tag_bits > 128 || tag_bits % 8 != 0)
 		return TEE_ERROR_NOT_SUPPORTED;
 	if (nonce_len == 0 || nonce_len > INT_MAX ||
-	    EVP_DecryptInit_ex(op->cipher, gcm_cipher(op->key_len), NULL, NULL, NULL) != 1 ||
+	    EVP_CipherInit_ex(op->cipher, gcm_cipher(op->key_len), NULL, NULL, NULL, enc) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(op->cipher, EVP_CTRL_GCM_SET_IVLEN, (int)nonce_len, NULL) != 1 ||
-	    EVP_DecryptInit_ex(op->cipher, NULL, NULL, op->key, nonce) != 1)
+	    EVP_CipherInit_ex(op->cipher, NULL, NULL, op->key, nonce, enc) != 1)
 		return TEE_ERROR_BAD_PARAMETERS;
 	op->tag_len = tag_bits / 8;
 	op->initialized = 1;
@@ -443,7 +451,7 @@ static int gcm_update(EVP_CIPHER_CTX *ctx, uint8_t *out, const uint8_t *in, size
 		int piece = len > (1u << 30) ? (1 << 30) : (int)len;
 		int produced = 0;
 
-		if (EVP_DecryptUpdate(ctx, out, &produced, in, piece) != 1 || (out && produced != piece))
+		if (EVP_CipherUpdate(ctx, out, &produced, in, piece) != 1 || (out && produced != piece))
 			return 0;
 		in += piece;
 		if (out)
@@ -481,7 +489,8 @@ TEE_Result TEE_AEDecryptFinal(TEE_OperationHandle op, const void *src, size_t sr
 	int produced = 0;
 	int ok;
 
-	if (op == TEE_HANDLE_NULL || op->algorithm != TEE_ALG_AES_GCM || !op->initialized)
+	if (op == TEE_HANDLE_NULL || op->algorithm != TEE_ALG_AES_GCM || !op->initialized ||
+	    op->mode != TEE_MODE_DECRYPT)
 		TEE_Panic(TEE_ERROR_BAD_STATE);
 	if (*dest_len < src_len) {
 		*dest_len = src_len;
@@ -497,6 +506,76 @@ TEE_Result TEE_AEDecryptFinal(TEE_OperationHandle op, const void *src, size_t sr
 		return TEE_ERROR_MAC_INVALID;
 	ok = EVP_DecryptFinal_ex(op->cipher, last, &produced);
 	return ok == 1 ? TEE_SUCCESS : TEE_ERROR_MAC_INVALID;
+}
+
+TEE_Result TEE_AEEncryptFinal(TEE_OperationHandle op, const void *src, size_t src_len, void *dest,
+			      size_t *dest_len, void *tag, size_t *tag_len)
+{
+	uint8_t last[16];
+	int produced = 0;
+
+	if (op == TEE_HANDLE_NULL || op->algorithm != TEE_ALG_AES_GCM || !op->initialized ||
+	    op->mode != TEE_MODE_ENCRYPT)
+		TEE_Panic(TEE_ERROR_BAD_STATE);
+	if (*dest_len < src_len || *tag_len < op->tag_len) {
+		*dest_len = src_len;
+		*tag_len = op->tag_len;
+		return TEE_ERROR_SHORT_BUFFER;
+	}
+	if ((src_len && !gcm_update(op->cipher, dest, src, src_len)) ||
+	    EVP_EncryptFinal_ex(op->cipher, last, &produced) != 1 || produced != 0 ||
+	    EVP_CIPHER_CTX_ctrl(op->cipher, EVP_CTRL_GCM_GET_TAG, (int)op->tag_len, tag) != 1)
+		TEE_Panic(TEE_ERROR_GENERIC);
+	op->initialized = 0;
+	*dest_len = src_len;
+	*tag_len = op->tag_len;
+	return TEE_SUCCESS;
+}
+
+/* HMAC-SHA256 over a short message kept in the operation (OpenSSL's one-shot HMAC at the end). */
+void TEE_MACInit(TEE_OperationHandle op, const void *iv, size_t iv_len)
+{
+	(void)iv;
+	if (op == TEE_HANDLE_NULL || op->algorithm != TEE_ALG_HMAC_SHA256 || op->key_len == 0 || iv_len != 0)
+		TEE_Panic(TEE_ERROR_BAD_PARAMETERS);
+	op->message_len = 0;
+	op->initialized = 1;
+}
+
+void TEE_MACUpdate(TEE_OperationHandle op, const void *chunk, size_t size)
+{
+	if (op == TEE_HANDLE_NULL || op->algorithm != TEE_ALG_HMAC_SHA256 || !op->initialized ||
+	    size > sizeof(op->message) - op->message_len)
+		TEE_Panic(TEE_ERROR_BAD_STATE);
+	memcpy(op->message + op->message_len, chunk, size);
+	op->message_len += size;
+}
+
+TEE_Result TEE_MACComputeFinal(TEE_OperationHandle op, const void *message, size_t message_len, void *mac,
+			       size_t *mac_len)
+{
+	unsigned int n = 0;
+
+	if (message_len)
+		TEE_MACUpdate(op, message, message_len);
+	if (op == TEE_HANDLE_NULL || op->algorithm != TEE_ALG_HMAC_SHA256 || !op->initialized)
+		TEE_Panic(TEE_ERROR_BAD_STATE);
+	if (*mac_len < OT_SHA256_BYTES) {
+		*mac_len = OT_SHA256_BYTES;
+		return TEE_ERROR_SHORT_BUFFER;
+	}
+	if (!HMAC(EVP_sha256(), op->key, (int)op->key_len, op->message, op->message_len, mac, &n))
+		TEE_Panic(TEE_ERROR_GENERIC);
+	OPENSSL_cleanse(op->message, sizeof(op->message));
+	op->initialized = 0;
+	*mac_len = n;
+	return TEE_SUCCESS;
+}
+
+void TEE_GenerateRandom(void *buffer, size_t size)
+{
+	if (size > INT_MAX || RAND_bytes(buffer, (int)size) != 1)
+		TEE_Panic(TEE_ERROR_GENERIC);
 }
 
 void TEE_DigestUpdate(TEE_OperationHandle op, const void *chunk, size_t size)

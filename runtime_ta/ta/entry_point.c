@@ -10,6 +10,7 @@
 
 #include "model.h"
 #include "onnx_tee_ta.h"
+#include "sealed_io.h"
 #include "secure_store.h"
 
 #define NONE TEE_PARAM_TYPE_NONE
@@ -130,6 +131,27 @@ static TEE_Result cmd_read_output(struct model_session *s, uint32_t types, TEE_P
 				 params[1].value.b);
 }
 
+static TEE_Result cmd_open_io_session(struct model_session *s, uint32_t types, TEE_Param params[4])
+{
+	if (types != TEE_PARAM_TYPES(MEM_OUT, NONE, NONE, NONE))
+		return TEE_ERROR_BAD_PARAMETERS;
+	return io_open_session(s, params[0].memref.buffer, &params[0].memref.size);
+}
+
+static TEE_Result cmd_write_input_sealed(struct model_session *s, uint32_t types, TEE_Param params[4])
+{
+	if (types != TEE_PARAM_TYPES(MEM_IN, VAL_IN, NONE, NONE))
+		return TEE_ERROR_BAD_PARAMETERS;
+	return io_write_input(s, params[0].memref.buffer, params[0].memref.size, params[1].value.a);
+}
+
+static TEE_Result cmd_read_output_sealed(struct model_session *s, uint32_t types, TEE_Param params[4])
+{
+	if (types != TEE_PARAM_TYPES(MEM_OUT, VAL_IN, NONE, NONE))
+		return TEE_ERROR_BAD_PARAMETERS;
+	return io_read_output(s, params[0].memref.buffer, &params[0].memref.size, params[1].value.a);
+}
+
 TEE_Result TA_InvokeCommandEntryPoint(void *sess_ctx, uint32_t cmd_id, uint32_t param_types,
 				      TEE_Param params[4])
 {
@@ -150,6 +172,12 @@ TEE_Result TA_InvokeCommandEntryPoint(void *sess_ctx, uint32_t cmd_id, uint32_t 
 		return cmd_write_input(s, param_types, params);
 	case OT_CMD_READ_OUTPUT:
 		return cmd_read_output(s, param_types, params);
+	case OT_CMD_OPEN_IO_SESSION:
+		return cmd_open_io_session(s, param_types, params);
+	case OT_CMD_WRITE_INPUT_SEALED:
+		return cmd_write_input_sealed(s, param_types, params);
+	case OT_CMD_READ_OUTPUT_SEALED:
+		return cmd_read_output_sealed(s, param_types, params);
 	default:
 		return TEE_ERROR_NOT_SUPPORTED;
 	}

@@ -79,10 +79,14 @@ void model_close(struct model_session *s)
 	}
 	if (s->key != TEE_HANDLE_NULL)
 		TEE_FreeTransientObject(s->key);
+	if (s->io.key != TEE_HANDLE_NULL)
+		TEE_FreeTransientObject(s->io.key);
+	zeroize(&s->io, sizeof(s->io));
 	if (s->manifest)
 		TEE_Free(s->manifest);
 	memset(s, 0, sizeof(*s));
 	s->key = TEE_HANDLE_NULL;
+	s->io.key = TEE_HANDLE_NULL;
 	s->load.decrypt = TEE_HANDLE_NULL;
 	s->load.digest = TEE_HANDLE_NULL;
 }
@@ -195,6 +199,8 @@ TEE_Result model_open(struct model_session *s, const void *shared_manifest, size
 	model_close(s);
 	memset(&fresh, 0, sizeof(fresh));
 	fresh.key = TEE_HANDLE_NULL;
+	fresh.io.key = TEE_HANDLE_NULL;
+	fresh.key_source = key_source;
 	fresh.load.decrypt = TEE_HANDLE_NULL;
 	fresh.load.digest = TEE_HANDLE_NULL;
 	if (size < sizeof(struct ot_manifest_header) + OT_TAG_BYTES || size > OT_MANIFEST_MAX_BYTES)
@@ -471,7 +477,8 @@ TEE_Result model_run(struct model_session *s, uint32_t index, uint32_t *touched,
 	return TEE_SUCCESS;
 }
 
-TEE_Result model_write_input(struct model_session *s, const void *shared_data, size_t size, uint32_t index)
+TEE_Result model_input_slot(struct model_session *s, uint32_t index, size_t nbytes,
+			    const struct ot_manifest_tensor **slot)
 {
 	const struct ot_manifest_tensor *t;
 
@@ -480,7 +487,7 @@ TEE_Result model_write_input(struct model_session *s, const void *shared_data, s
 	if (index >= s->header->input_count)
 		return TEE_ERROR_BAD_PARAMETERS;
 	t = &s->slots[index];
-	if (size != t->nbytes)
+	if (nbytes != t->nbytes)
 		return TEE_ERROR_BAD_PARAMETERS;
 	if (s->done) {
 		/* A new inference.  A single partition stays loaded: its body does not overlap any tensor. */
@@ -490,6 +497,20 @@ TEE_Result model_write_input(struct model_session *s, const void *shared_data, s
 	} else if (s->next != 0 || s->load.active) {
 		return OT_ERR_STATE;
 	}
+	*slot = t;
+	return TEE_SUCCESS;
+}
+
+TEE_Result model_write_input(struct model_session *s, const void *shared_data, size_t size, uint32_t index)
+{
+	const struct ot_manifest_tensor *t;
+	TEE_Result res;
+
+	if (s->io.open)
+		return OT_ERR_IO_SEALED;
+	res = model_input_slot(s, index, size, &t);
+	if (res != TEE_SUCCESS)
+		return res;
 	TEE_MemMove(s->region + t->offset, shared_data, size);
 	return TEE_SUCCESS;
 }
@@ -536,20 +557,33 @@ static size_t top_k(const uint8_t *data, uint32_t count, uint32_t k, const struc
 	return picked;
 }
 
+TEE_Result model_output_slot(struct model_session *s, uint32_t index, const struct ot_manifest_tensor **slot)
+{
+	if (!s->region)
+		return OT_ERR_STATE;
+	if (index >= s->header->output_count)
+		return TEE_ERROR_BAD_PARAMETERS;
+	if (!s->done)
+		return OT_ERR_TRUNCATED;
+	*slot = &s->slots[s->header->input_count + index];
+	return TEE_SUCCESS;
+}
+
 TEE_Result model_read_output(struct model_session *s, void *shared_data, size_t *size, uint32_t index,
 			     uint32_t k)
 {
 	const struct ot_manifest_tensor *t;
 	struct ot_topk_entry best[16], last = { 0, 0.0f };
 	size_t need, done = 0;
+	TEE_Result res;
 
-	if (!s->region)
-		return OT_ERR_STATE;
-	if (index >= s->header->output_count || k > OT_MAX_TOPK)
+	if (s->io.open)
+		return OT_ERR_IO_SEALED;
+	if (k > OT_MAX_TOPK)
 		return TEE_ERROR_BAD_PARAMETERS;
-	if (!s->done)
-		return OT_ERR_TRUNCATED;
-	t = &s->slots[s->header->input_count + index];
+	res = model_output_slot(s, index, &t);
+	if (res != TEE_SUCCESS)
+		return res;
 	if (k == 0) {
 		if (*size < t->nbytes) {
 			*size = (size_t)t->nbytes;

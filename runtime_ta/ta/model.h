@@ -26,6 +26,14 @@ struct partition_load {
 	TEE_OperationHandle digest;        /* SHA-256 of the whole blob, for the manifest binding */
 };
 
+/* Sealed I/O (onnx_tee_ta.h): open after OT_CMD_OPEN_IO_SESSION until the model is opened again. */
+struct io_session {
+	bool open;
+	uint8_t nonce[OT_IO_SESSION_NONCE_BYTES];
+	uint64_t counter;                  /* the next sealed message's counter */
+	TEE_ObjectHandle key;              /* K_io, AES-256 */
+};
+
 struct model_session {
 	uint8_t *manifest;                 /* secure copy, authenticated */
 	size_t manifest_bytes;
@@ -33,6 +41,7 @@ struct model_session {
 	const struct ot_manifest_partition *partitions;
 	const struct ot_manifest_tensor *slots;   /* inputs, then outputs */
 	TEE_ObjectHandle key;
+	uint32_t key_source;               /* OT_KEY_* the model was opened with */
 	uint8_t *region;
 	size_t region_bytes;
 	uint32_t next;                     /* partition to load and run next in this inference */
@@ -41,6 +50,7 @@ struct model_session {
 	uint64_t touched;                  /* highest region byte of the current partition */
 	rt_partition part;
 	struct partition_load load;
+	struct io_session io;
 };
 
 void model_close(struct model_session *s);
@@ -55,6 +65,14 @@ TEE_Result model_load_chunk(struct model_session *s, const void *shared_chunk, s
  * the interpreter's rt_status and `failed_op` the op it stopped at, when it stops. */
 TEE_Result model_run(struct model_session *s, uint32_t index, uint32_t *touched, uint32_t *detail,
 		     uint32_t *failed_op);
+
+/* Checks for writing model input `index` of nbytes and starts a new inference when the last one is
+ * done; *slot = where the input goes.  Shared by plain and sealed input. */
+TEE_Result model_input_slot(struct model_session *s, uint32_t index, size_t nbytes,
+			    const struct ot_manifest_tensor **slot);
+
+/* Checks for reading model output `index`; *slot = where it lies.  Shared by plain and sealed output. */
+TEE_Result model_output_slot(struct model_session *s, uint32_t index, const struct ot_manifest_tensor **slot);
 
 TEE_Result model_write_input(struct model_session *s, const void *shared_data, size_t size, uint32_t index);
 

@@ -127,36 +127,82 @@ TEE_Result store_enrol_device(uint8_t key[OT_KEY_BYTES])
 	return res;
 }
 
-TEE_Result store_load_key(uint32_t source, TEE_ObjectHandle *key_object)
+/* The model key's bytes for a key source. */
+static TEE_Result read_key(uint32_t source, uint8_t key[OT_KEY_BYTES])
 {
-	uint8_t key[OT_KEY_BYTES];
-	TEE_Attribute attr;
-	TEE_ObjectHandle object = TEE_HANDLE_NULL;
 	TEE_Result res;
 
 	if (source == OT_KEY_PROVISIONED) {
-		res = read_exact(key_object_id, sizeof(key_object_id) - 1, key, sizeof(key));
-		if (res == TEE_ERROR_ITEM_NOT_FOUND)
-			res = OT_ERR_NO_KEY;
-	} else if (source == OT_KEY_DEVICE) {
-		res = derive_device_key(key);
-	} else {
-		return TEE_ERROR_BAD_PARAMETERS;
+		res = read_exact(key_object_id, sizeof(key_object_id) - 1, key, OT_KEY_BYTES);
+		return res == TEE_ERROR_ITEM_NOT_FOUND ? OT_ERR_NO_KEY : res;
 	}
+	if (source == OT_KEY_DEVICE)
+		return derive_device_key(key);
+	return TEE_ERROR_BAD_PARAMETERS;
+}
+
+/* A transient object of `type` holding `key`. */
+static TEE_Result key_object_of(uint32_t type, const uint8_t key[OT_KEY_BYTES], TEE_ObjectHandle *key_object)
+{
+	TEE_Attribute attr;
+	TEE_ObjectHandle object = TEE_HANDLE_NULL;
+	TEE_Result res = TEE_AllocateTransientObject(type, OT_KEY_BYTES * 8, &object);
+
 	if (res != TEE_SUCCESS)
-		goto out;
-	res = TEE_AllocateTransientObject(TEE_TYPE_AES, OT_KEY_BYTES * 8, &object);
-	if (res != TEE_SUCCESS)
-		goto out;
-	TEE_InitRefAttribute(&attr, TEE_ATTR_SECRET_VALUE, key, sizeof(key));
+		return res;
+	TEE_InitRefAttribute(&attr, TEE_ATTR_SECRET_VALUE, key, OT_KEY_BYTES);
 	res = TEE_PopulateTransientObject(object, &attr, 1);
 	if (res != TEE_SUCCESS) {
 		TEE_FreeTransientObject(object);
-		goto out;
+		return res;
 	}
 	*key_object = object;
-out:
+	return TEE_SUCCESS;
+}
+
+TEE_Result store_load_key(uint32_t source, TEE_ObjectHandle *key_object)
+{
+	uint8_t key[OT_KEY_BYTES];
+	TEE_Result res = read_key(source, key);
+
+	if (res == TEE_SUCCESS)
+		res = key_object_of(TEE_TYPE_AES, key, key_object);
 	zeroize(key, sizeof(key));
+	return res;
+}
+
+TEE_Result store_derive_io_key(uint32_t source, const uint8_t nonce[OT_IO_SESSION_NONCE_BYTES],
+			       TEE_ObjectHandle *key_object)
+{
+	static const uint8_t block = 0x01;   /* HKDF-Expand's first (and only) block counter */
+	uint8_t key[OT_KEY_BYTES], io_key[OT_KEY_BYTES];
+	size_t io_len = sizeof(io_key);
+	TEE_ObjectHandle mac_key = TEE_HANDLE_NULL;
+	TEE_OperationHandle op = TEE_HANDLE_NULL;
+	TEE_Result res = read_key(source, key);
+
+	if (res == TEE_SUCCESS)
+		res = key_object_of(TEE_TYPE_HMAC_SHA256, key, &mac_key);
+	if (res == TEE_SUCCESS)
+		res = TEE_AllocateOperation(&op, TEE_ALG_HMAC_SHA256, TEE_MODE_MAC, OT_KEY_BYTES * 8);
+	if (res == TEE_SUCCESS)
+		res = TEE_SetOperationKey(op, mac_key);
+	if (res == TEE_SUCCESS) {
+		TEE_MACInit(op, NULL, 0);
+		TEE_MACUpdate(op, OT_IO_LABEL, sizeof(OT_IO_LABEL) - 1);
+		TEE_MACUpdate(op, nonce, OT_IO_SESSION_NONCE_BYTES);
+		res = TEE_MACComputeFinal(op, &block, 1, io_key, &io_len);
+	}
+	if (res == TEE_SUCCESS && io_len != sizeof(io_key))
+		res = TEE_ERROR_GENERIC;
+	if (res == TEE_SUCCESS)
+		res = key_object_of(TEE_TYPE_AES, io_key, key_object);
+	if (op != TEE_HANDLE_NULL)
+		TEE_FreeOperation(op);
+	if (mac_key != TEE_HANDLE_NULL)
+		TEE_FreeTransientObject(mac_key);
+	zeroize(key, sizeof(key));
+	zeroize(io_key, sizeof(io_key));
 	return res;
 }
 

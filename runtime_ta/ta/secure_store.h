@@ -19,6 +19,11 @@ TEE_Result store_enrol_device(uint8_t key[OT_KEY_BYTES]);
 /* Load the key of `source` (OT_KEY_*) into a fresh transient AES-256 key object. */
 TEE_Result store_load_key(uint32_t source, TEE_ObjectHandle *key_object);
 
+/* The sealed-I/O key of a session (onnx_tee_ta.h): HKDF-Expand-SHA256 of the model key with info
+ * OT_IO_LABEL || nonce, as an AES-256 object. */
+TEE_Result store_derive_io_key(uint32_t source, const uint8_t nonce[OT_IO_SESSION_NONCE_BYTES],
+			       TEE_ObjectHandle *key_object);
+
 /* The highest model version this device accepted for `model_id` (0 if none). */
 TEE_Result store_read_version(const uint8_t model_id[OT_MODEL_ID_BYTES], uint64_t *version);
 

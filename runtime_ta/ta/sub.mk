@@ -5,6 +5,7 @@ cflags-y += -ffp-contract=off
 srcs-y += entry_point.c
 srcs-y += model.c
 srcs-y += secure_store.c
+srcs-y += sealed_io.c
 
 # ../interp/x.c is built as <out>/interp/x.o
 interp-srcs := $(sort $(wildcard ../interp/*.c ../interp/kernels/*.c))

@@ -85,6 +85,7 @@ typedef uint32_t TEE_ObjectType;
 
 #define TEE_MODE_ENCRYPT                  0x00000000
 #define TEE_MODE_DECRYPT                  0x00000001
+#define TEE_MODE_MAC                      0x00000004
 #define TEE_MODE_DIGEST                   0x00000005
 
 #define TEE_STORAGE_PRIVATE               0x00000001
@@ -97,6 +98,8 @@ typedef uint32_t TEE_ObjectType;
 #define TEE_ALG_AES_GCM                   0x40000810
 #define TEE_ALG_SHA256                    0x50000004
 #define TEE_TYPE_AES                      0xA0000010
+#define TEE_ALG_HMAC_SHA256               0x30000004
+#define TEE_TYPE_HMAC_SHA256              0xA0000004
 #define TEE_ATTR_SECRET_VALUE             0xC0000000
 
 /* Memory */
@@ -139,6 +142,13 @@ TEE_Result TEE_AEUpdate(TEE_OperationHandle operation, const void *srcData, size
 			size_t *destLen);
 TEE_Result TEE_AEDecryptFinal(TEE_OperationHandle operation, const void *srcData, size_t srcLen,
 			      void *destData, size_t *destLen, void *tag, size_t tagLen);
+TEE_Result TEE_AEEncryptFinal(TEE_OperationHandle operation, const void *srcData, size_t srcLen,
+			      void *destData, size_t *destLen, void *tag, size_t *tagLen);
+void TEE_MACInit(TEE_OperationHandle operation, const void *IV, size_t IVLen);
+void TEE_MACUpdate(TEE_OperationHandle operation, const void *chunk, size_t chunkSize);
+TEE_Result TEE_MACComputeFinal(TEE_OperationHandle operation, const void *message, size_t messageLen,
+			       void *mac, size_t *macLen);
+void TEE_GenerateRandom(void *randomBuffer, size_t randomBufferLen);
 
 /* TA-to-TA (the system pseudo-TA only) */
 TEE_Result TEE_OpenTASession(const TEE_UUID *destination, uint32_t cancellationRequestTimeout,
