@@ -1,10 +1,9 @@
 /*
  * pool.c - MaxPool, AveragePool (2-D; 1-D as H = 1), GlobalAveragePool, GlobalMaxPool.
  *
- * In padded coordinates output (oh, ow)'s window covers rows oh*s_h + i*d_h, i < k_h.  A MaxPool output
- * is the max of its window's real cells, kept in a register.  An AveragePool output row is built one
- * window tap at a time over the span of outputs where that tap is real (a unit-stride span vectorises),
- * then divided by each window's count.  Real cells are
+ * In padded coordinates output (oh, ow)'s window covers rows oh*s_h + i*d_h, i < k_h.  Each output row
+ * is built one window tap at a time over the span of outputs where that tap is real (a unit-stride
+ * span vectorises), then averages divide by their window's count.  Real cells are
  * rows in [pad_top, pad_top + h_in); with count_include_pad the divisor counts the window's cells inside
  * [0, pad_top + h_in + pad_bottom) (so a ceil_mode window hanging past the end pad is clipped, as in
  * onnxruntime), otherwise only real cells.
@@ -12,37 +11,6 @@
 #include <float.h>
 
 #include "internal.h"
-
-/* One MaxPool output row: per output, the max over its real window cells, rows [ilo, ihi) (real along h),
- * columns all kernel_w taps inside [in_lo, in_hi), else those real along w; kept in a register. */
-static void max_pool_row(const kern_conv_geom *g, const float *xp, size_t hs, size_t ilo, size_t ihi, size_t in_lo,
-                         size_t in_hi, float *yrow)
-{
-    const int k3 = g->kernel_w == 3 && g->dilation_w == 1;
-    size_t ow, i, j;
-    for (ow = 0; ow < g->w_out; ow++) {
-        const size_t ws = ow * g->stride_w;
-        size_t jlo = 0, jhi = g->kernel_w;
-        float acc = -FLT_MAX;
-        if (ow < in_lo || ow >= in_hi)
-            kern_valid_range(g->pad_left, ws, g->dilation_w, g->w_in, g->kernel_w, &jlo, &jhi);
-        for (i = ilo; i < ihi; i++) {
-            const float *xrow = xp + (hs + i * g->dilation_h - g->pad_top) * g->w_in;
-            if (k3 && jlo == 0 && jhi == 3) {
-                const float *xs = xrow + (ws - g->pad_left);
-                acc = xs[0] > acc ? xs[0] : acc;
-                acc = xs[1] > acc ? xs[1] : acc;
-                acc = xs[2] > acc ? xs[2] : acc;
-            } else {
-                for (j = jlo; j < jhi; j++) {
-                    const float v = xrow[ws + j * g->dilation_w - g->pad_left];
-                    acc = v > acc ? v : acc;
-                }
-            }
-        }
-        yrow[ow] = acc;
-    }
-}
 
 kern_status kern_pool(kern_pool_kind kind, int count_include_pad, const kern_conv_geom *g, const float *x, float *y)
 {
@@ -79,12 +47,8 @@ kern_status kern_pool(kern_pool_kind kind, int count_include_pad, const kern_con
             size_t ilo, ihi, plo, phi;
             kern_valid_range(g->pad_top, hs, g->dilation_h, g->h_in, g->kernel_h, &ilo, &ihi);
             kern_valid_range(0, hs, g->dilation_h, g->pad_top + g->h_in + g->pad_bottom, g->kernel_h, &plo, &phi);
-            if (kind == KERN_POOL_MAX) {
-                max_pool_row(g, xp, hs, ilo, ihi, in_lo, in_hi, yrow);
-                continue;
-            }
             for (ow = 0; ow < g->w_out; ow++)
-                yrow[ow] = 0.0f;
+                yrow[ow] = kind == KERN_POOL_MAX ? -FLT_MAX : 0.0f;
             /* one window tap (i, j) at a time over the output row's span where it is real */
             for (i = ilo; i < ihi; i++) {
                 const float *xrow = xp + (hs + i * g->dilation_h - g->pad_top) * g->w_in;
@@ -92,7 +56,18 @@ kern_status kern_pool(kern_pool_kind kind, int count_include_pad, const kern_con
                     const size_t off = j * g->dilation_w;
                     size_t lo, hi, t;
                     kern_valid_range(g->pad_left, off, g->stride_w, g->w_in, g->w_out, &lo, &hi);
-                    if (g->stride_w == 1) {
+                    if (kind == KERN_POOL_MAX) {
+                        if (g->stride_w == 1) {
+                            const float *xs = xrow + (lo + off - g->pad_left);
+                            for (t = 0; t < hi - lo; t++)
+                                yrow[lo + t] = xs[t] > yrow[lo + t] ? xs[t] : yrow[lo + t];
+                        } else {
+                            for (t = lo; t < hi; t++) {
+                                const float v = xrow[t * g->stride_w + off - g->pad_left];
+                                yrow[t] = v > yrow[t] ? v : yrow[t];
+                            }
+                        }
+                    } else if (g->stride_w == 1) {
                         const float *xs = xrow + (lo + off - g->pad_left);
                         for (t = 0; t < hi - lo; t++)
                             yrow[lo + t] += xs[t];
@@ -102,7 +77,7 @@ kern_status kern_pool(kern_pool_kind kind, int count_include_pad, const kern_con
                     }
                 }
             }
-            {
+            if (kind == KERN_POOL_AVG) {
                 /* divisor: taps per window, constant in the interior [in_lo, in_hi) */
                 const size_t rows = count_include_pad ? phi - plo : ihi - ilo;
                 for (ow = 0; ow < g->w_out; ow++) {
