@@ -153,7 +153,23 @@ static void depthwise(const kern_conv_geom *g, const float *xb, const float *w, 
                             *r2 = r1 + g->w_in;
                 const float w0 = wc[0], w1 = wc[1], w2 = wc[2], w3 = wc[3], w4 = wc[4], w5 = wc[5], w6 = wc[6],
                             w7 = wc[7], w8 = wc[8];
-                for (t = c_lo; t < c_hi; t++) {
+                if (sw == 1 && c_hi > c_lo) {   /* contiguous taps: the loop vectorises */
+                    const float *s0 = r0 + (c_lo - pl), *s1 = r1 + (c_lo - pl), *s2 = r2 + (c_lo - pl);
+                    float *ys = yrow + c_lo;
+                    for (t = 0; t < c_hi - c_lo; t++) {
+                        float acc = b;
+                        acc += w0 * s0[t];
+                        acc += w1 * s0[t + 1];
+                        acc += w2 * s0[t + 2];
+                        acc += w3 * s1[t];
+                        acc += w4 * s1[t + 1];
+                        acc += w5 * s1[t + 2];
+                        acc += w6 * s2[t];
+                        acc += w7 * s2[t + 1];
+                        acc += w8 * s2[t + 2];
+                        ys[t] = acc;
+                    }
+                } else for (t = c_lo; t < c_hi; t++) {
                     const size_t p = t * sw - pl;
                     float acc = b;
                     acc += w0 * r0[p];
