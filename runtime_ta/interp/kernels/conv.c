@@ -169,19 +169,21 @@ static void depthwise(const kern_conv_geom *g, const float *xb, const float *w, 
                         acc += w8 * s2[t + 2];
                         ys[t] = acc;
                     }
-                } else for (t = c_lo; t < c_hi; t++) {
-                    const size_t p = t * sw - pl;
-                    float acc = b;
-                    acc += w0 * r0[p];
-                    acc += w1 * r0[p + 1];
-                    acc += w2 * r0[p + 2];
-                    acc += w3 * r1[p];
-                    acc += w4 * r1[p + 1];
-                    acc += w5 * r1[p + 2];
-                    acc += w6 * r2[p];
-                    acc += w7 * r2[p + 1];
-                    acc += w8 * r2[p + 2];
-                    yrow[t] = acc;
+                } else {
+                    for (t = c_lo; t < c_hi; t++) {
+                        const size_t p = t * sw - pl;
+                        float acc = b;
+                        acc += w0 * r0[p];
+                        acc += w1 * r0[p + 1];
+                        acc += w2 * r0[p + 2];
+                        acc += w3 * r1[p];
+                        acc += w4 * r1[p + 1];
+                        acc += w5 * r1[p + 2];
+                        acc += w6 * r2[p];
+                        acc += w7 * r2[p + 1];
+                        acc += w8 * r2[p + 2];
+                        yrow[t] = acc;
+                    }
                 }
             } else {
                 for (t = c_lo; t < c_hi; t++) {
