@@ -19,7 +19,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from .graph_edit import attribute
+from .graph_edit import (all_tensor_names, attribute, consumers, constant_initializers, graph_output_names,
+                         replace_nodes)
 
 
 def channel_vector(value: np.ndarray, rank: int, channels: int) -> np.ndarray | None:
@@ -98,3 +99,33 @@ def compose(steps: list[AffineStep], channels: int) -> tuple[np.ndarray, np.ndar
     for step in steps:
         a, c = step.scale * a, step.scale * c + step.shift
     return a, c
+
+
+class ChainAbsorber:
+    """Absorb per-channel affine chains into the node that precedes them, in one sweep of a graph.
+
+    Holds the graph indexes a sweep needs (constant initializers, readers, graph outputs, taken
+    names, node positions); `chain(tensor, rank, channels)` finds the chain after a tensor,
+    `absorb(node, chain)` makes `node` produce the chain's last output and marks the chain's
+    nodes for removal, `finish()` drops them.
+    """
+
+    def __init__(self, model: onnx.ModelProto) -> None:
+        self.graph = model.graph
+        self.inits = constant_initializers(model)
+        self.uses = consumers(self.graph)
+        self.outputs = graph_output_names(self.graph)
+        self.taken = all_tensor_names(self.graph)
+        self._position = {node.output[0]: index for index, node in enumerate(self.graph.node) if node.output}
+        self.removed: set[int] = set()
+
+    def chain(self, tensor: str, rank: int, channels: int) -> list[AffineStep]:
+        return follow_chain(tensor, self.inits, self.uses, self.outputs, rank, channels)
+
+    def absorb(self, node: onnx.NodeProto, chain: list[AffineStep]) -> None:
+        self.removed.update(self._position[step.node.output[0]] for step in chain)
+        node.output[0] = chain[-1].node.output[0]
+
+    def finish(self) -> None:
+        if self.removed:
+            replace_nodes(self.graph, [n for i, n in enumerate(self.graph.node) if i not in self.removed])

@@ -7,9 +7,8 @@ import onnx
 from onnx import numpy_helper
 
 from ..core import Pass, PassResult
-from .affine import compose, follow_chain
-from .graph_edit import (add_initializer, all_tensor_names, attribute, consumers, graph_output_names,
-                         constant_initializers, replace_nodes, set_attribute, unique_name)
+from .affine import ChainAbsorber, compose
+from .graph_edit import add_initializer, attribute, set_attribute, unique_name
 
 
 def _out_channels(node: onnx.NodeProto, weight: np.ndarray) -> tuple[int, int]:
@@ -59,14 +58,10 @@ class FoldBatchNorm(Pass):
 
     def call(self, model: onnx.ModelProto) -> PassResult:
         graph = model.graph
-        inits = constant_initializers(model)
-        uses = consumers(graph)
-        outputs = graph_output_names(graph)
-        taken = all_tensor_names(graph)
-        position = {node.output[0]: index for index, node in enumerate(graph.node) if node.output}
-        removed: set[int] = set()
+        absorber = ChainAbsorber(model)
+        inits, taken = absorber.inits, absorber.taken
         folded = 0
-        for index, node in enumerate(graph.node):
+        for node in graph.node:
             if (node.op_type not in ("Conv", "ConvTranspose", "Gemm")
                     or node.domain not in ("", "ai.onnx") or len(node.input) < 2 or node.input[1] not in inits
                     or (len(node.input) > 2 and node.input[2] and node.input[2] not in inits)):
@@ -76,7 +71,7 @@ class FoldBatchNorm(Pass):
                 continue
             channels, _ = _out_channels(node, weight)
             rank = 2 if node.op_type == "Gemm" else weight.ndim
-            chain = follow_chain(node.output[0], inits, uses, outputs, rank, channels)
+            chain = absorber.chain(node.output[0], rank, channels)
             if not chain:
                 continue
             a, c = compose(chain, channels)
@@ -94,9 +89,7 @@ class FoldBatchNorm(Pass):
             add_initializer(model, new_bias.astype(weight.dtype), new_b)
             del node.input[1:]
             node.input.extend([new_w, new_b])
-            removed.update(position[step.node.output[0]] for step in chain)
-            node.output[0] = chain[-1].node.output[0]
+            absorber.absorb(node, chain)
             folded += 1
-        if folded:
-            replace_nodes(graph, [n for i, n in enumerate(graph.node) if i not in removed])
+        absorber.finish()
         return PassResult(model, folded > 0, {"folded": folded})

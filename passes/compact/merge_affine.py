@@ -5,9 +5,8 @@ import onnx
 
 from ..analysis.shapes import partial_shapes
 from ..core import Pass, PassResult
-from .affine import batchnorm_params, compose, follow_chain
-from .graph_edit import (add_initializer, all_tensor_names, consumers, graph_output_names, constant_initializers,
-                         replace_nodes, unique_name)
+from .affine import ChainAbsorber, batchnorm_params, compose
+from .graph_edit import add_initializer, unique_name
 
 
 class MergeAffineChains(Pass):
@@ -30,13 +29,9 @@ class MergeAffineChains(Pass):
 
     def call(self, model: onnx.ModelProto) -> PassResult:
         graph = model.graph
-        inits = constant_initializers(model)
-        uses = consumers(graph)
-        outputs = graph_output_names(graph)
-        taken = all_tensor_names(graph)
-        position = {node.output[0]: index for index, node in enumerate(graph.node) if node.output}
+        absorber = ChainAbsorber(model)
+        inits, taken, removed = absorber.inits, absorber.taken, absorber.removed
         shapes = None
-        removed: set[int] = set()
         merged = 0
         for index, node in enumerate(graph.node):
             if node.op_type != "BatchNormalization" or index in removed or node.domain not in ("", "ai.onnx"):
@@ -47,7 +42,7 @@ class MergeAffineChains(Pass):
             shapes = partial_shapes(model) if shapes is None else shapes
             rank = len(shapes.get(node.input[0], ()))
             channels = params[0].shape[0]
-            chain = follow_chain(node.output[0], inits, uses, outputs, rank, channels)
+            chain = absorber.chain(node.output[0], rank, channels)
             # Stop at a second BatchNormalization: it starts its own chain.
             cut = next((i for i, step in enumerate(chain) if step.node.op_type == "BatchNormalization"), len(chain))
             chain = chain[:cut]
@@ -62,9 +57,7 @@ class MergeAffineChains(Pass):
             add_initializer(model, (a * scale).astype(np_dtype), new_scale)
             add_initializer(model, (a * bias + c).astype(np_dtype), new_bias)
             node.input[1], node.input[2] = new_scale, new_bias
-            removed.update(position[step.node.output[0]] for step in chain)
-            node.output[0] = chain[-1].node.output[0]
+            absorber.absorb(node, chain)
             merged += 1
-        if merged:
-            replace_nodes(graph, [n for i, n in enumerate(graph.node) if i not in removed])
+        absorber.finish()
         return PassResult(model, merged > 0, {"merged": merged})
