@@ -39,9 +39,14 @@ static struct {
 	size_t peak;
 } heap = { OT_HEAP_RESERVE + 8u * 1024u * 1024u, 0, 0 };
 
-/* Layout: [lead bytes, the last 16 of which hold {lead, size}] [size bytes returned] [padding]. */
+/* Layout: [lead bytes, the last 16 of which hold {lead, size}] [size bytes returned] [padding].
+ * Hints as OP-TEE's libutee takes them: FILL_ZERO, NO_SHARE, NO_FILL | NO_SHARE; any other hint
+ * (NO_FILL alone included) is a TEE_Panic there, so it is one here. */
 void *TEE_Malloc(size_t size, uint32_t hint)
 {
+	if (hint != TEE_MALLOC_FILL_ZERO && hint != TEE_MALLOC_NO_SHARE &&
+	    hint != (TEE_MALLOC_NO_FILL | TEE_MALLOC_NO_SHARE))
+		TEE_Panic(TEE_ERROR_BAD_PARAMETERS);
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	size_t lead = size >= PAGE_ALIGNED_FROM ? page : HEAP_ALIGN;
 	size_t body = lead == page ? (size + page - 1) / page * page : (size ? size : 1);
@@ -58,7 +63,7 @@ void *TEE_Malloc(size_t size, uint32_t hint)
 	heap.used += size;
 	if (heap.used > heap.peak)
 		heap.peak = heap.used;
-	if (hint == TEE_MALLOC_FILL_ZERO)
+	if (!(hint & TEE_MALLOC_NO_FILL))
 		memset(user, 0, size);
 	ot_sim_watch_note_alloc(user, size);
 	return user;

@@ -206,7 +206,7 @@ TEE_Result model_open(struct model_session *s, const void *shared_manifest, size
 	if (size < sizeof(struct ot_manifest_header) + OT_TAG_BYTES || size > OT_MANIFEST_MAX_BYTES)
 		return OT_ERR_MANIFEST_FORMAT;
 
-	fresh.manifest = TEE_Malloc(size, TEE_MALLOC_NO_FILL);
+	fresh.manifest = TEE_Malloc(size, TEE_MALLOC_FILL_ZERO);
 	if (!fresh.manifest)
 		return TEE_ERROR_OUT_OF_MEMORY;
 	TEE_MemMove(fresh.manifest, shared_manifest, size);   /* the one read of shared memory */

@@ -82,6 +82,7 @@ typedef uint32_t TEE_ObjectType;
 
 #define TEE_MALLOC_FILL_ZERO              0x00000000
 #define TEE_MALLOC_NO_FILL                0x00000001
+#define TEE_MALLOC_NO_SHARE               0x00000002
 
 #define TEE_MODE_ENCRYPT                  0x00000000
 #define TEE_MODE_DECRYPT                  0x00000001
