@@ -50,7 +50,9 @@ CASES = [
 
 def _library(cflags: list[str]):
     flags = (*kernel_harness.CFLAGS[:1], *cflags, *kernel_harness.CFLAGS[2:])
-    key = hashlib.sha256(" ".join(flags).encode() + b"".join(p.read_bytes() for p in kernel_harness.sources()))
+    interp = ROOT / "runtime_ta" / "interp"
+    headers = [interp / "kernels.h", interp / "mathf.h", *sorted((interp / "kernels").glob("*.h"))]
+    key = hashlib.sha256(" ".join(flags).encode() + b"".join(p.read_bytes() for p in kernel_harness.sources() + headers))
     out = Path(tempfile.gettempdir()) / "onnx-tee-kernels" / f"bench-{key.hexdigest()[:16]}" / "libkernels.so"
     if not out.exists():
         kernel_harness.build_library(out, flags=flags)

@@ -110,16 +110,65 @@ static void im2col_tile(const kern_conv_geom *g, const float *xg, size_t k0, siz
     }
 }
 
-/* Output (oc, oh, t) of a depthwise conv: bias, then every real tap w[ki, kj] x[...] added in (ki, kj)
- * order (the same float sequence for every path below).  Columns [c_lo, c_hi) have all kernel_w taps
- * real; outside them the real taps are kj in [jlo, jhi). */
-static float depthwise_edge(const kern_conv_geom *g, const float *xc, const float *wc, float b, size_t oh,
-                            size_t ilo, size_t ihi, size_t t)
+/* Depthwise outputs whose window sticks out of the input (the first and last few along an axis)
+ * have their real tap range [lo, hi) computed once per call, not once per channel: at most
+ * DW_EDGE_MAX on each side (wider pads fall back to computing it per output). */
+#define DW_EDGE_MAX 8
+
+typedef struct {
+    size_t full_lo, full_hi; /* outputs in [full_lo, full_hi) have all k taps real */
+    size_t n;                /* outputs along the axis */
+    size_t pad, stride, dilation, in, k;
+    size_t lo[2 * DW_EDGE_MAX], hi[2 * DW_EDGE_MAX]; /* tap ranges of the first / last edge outputs */
+    int cached;
+} dw_axis;
+
+static void dw_axis_init(dw_axis *a, size_t pad, size_t stride, size_t dilation, size_t in, size_t k, size_t n)
+{
+    const size_t span = (k - 1) * dilation + 1;
+    size_t o, e = 0;
+    a->n = n;
+    a->pad = pad;
+    a->stride = stride;
+    a->dilation = dilation;
+    a->in = in;
+    a->k = k;
+    kern_valid_range(pad, 0, stride, in >= span ? in - span + 1 : 0, n, &a->full_lo, &a->full_hi);
+    if (a->full_hi <= a->full_lo) /* no output has every tap real: one edge range [0, n) */
+        a->full_lo = a->full_hi = n;
+    a->cached = a->full_lo <= DW_EDGE_MAX && n - a->full_hi <= DW_EDGE_MAX;
+    if (!a->cached)
+        return;
+    for (o = 0; o < a->full_lo; o++, e++)
+        kern_valid_range(pad, o * stride, dilation, in, k, &a->lo[e], &a->hi[e]);
+    for (o = a->full_hi; o < n; o++, e++)
+        kern_valid_range(pad, o * stride, dilation, in, k, &a->lo[e], &a->hi[e]);
+}
+
+/* The real taps [*lo, *hi) of output o along the axis. */
+static void dw_taps(const dw_axis *a, size_t o, size_t *lo, size_t *hi)
+{
+    if (o >= a->full_lo && o < a->full_hi) {
+        *lo = 0;
+        *hi = a->k;
+    } else if (a->cached) {
+        const size_t e = o < a->full_lo ? o : a->full_lo + (o - a->full_hi);
+        *lo = a->lo[e];
+        *hi = a->hi[e];
+    } else {
+        kern_valid_range(a->pad, o * a->stride, a->dilation, a->in, a->k, lo, hi);
+    }
+}
+
+/* Output (oh, t) of one depthwise channel: bias, then every real tap w[ki, kj] x[...] added in
+ * (ki, kj) order (the same float sequence as every other path below). */
+static float dw_output(const kern_conv_geom *g, const dw_axis *cols, const float *xc, const float *wc, float b,
+                       size_t oh, size_t ilo, size_t ihi, size_t t)
 {
     const size_t ws = t * g->stride_w;
     float acc = b;
     size_t ki, kj, jlo, jhi;
-    kern_valid_range(g->pad_left, ws, g->dilation_w, g->w_in, g->kernel_w, &jlo, &jhi);
+    dw_taps(cols, t, &jlo, &jhi);
     for (ki = ilo; ki < ihi; ki++) {
         const float *xrow = xc + (oh * g->stride_h + ki * g->dilation_h - g->pad_top) * g->w_in;
         for (kj = jlo; kj < jhi; kj++)
@@ -128,49 +177,138 @@ static float depthwise_edge(const kern_conv_geom *g, const float *xc, const floa
     return acc;
 }
 
-/* c_in/group == 1: every output channel oc reads input channel oc / (c_out/group).  Per output element,
- * taps accumulate in a register; the common 3x3 undilated window with all three rows real is unrolled. */
+/* y[t] = b + the 3x3 window of rows r0..r2 at columns t .. t + 2, for n outputs over contiguous
+ * input columns (unit stride: the loop vectorises). */
+static void dw3_span(const float *r0, const float *r1, const float *r2, const float *wc, float b, float *y, size_t n)
+{
+    const float w0 = wc[0], w1 = wc[1], w2 = wc[2], w3 = wc[3], w4 = wc[4], w5 = wc[5], w6 = wc[6], w7 = wc[7],
+                w8 = wc[8];
+    size_t t;
+    for (t = 0; t < n; t++) {
+        float acc = b;
+        acc += w0 * r0[t];
+        acc += w1 * r0[t + 1];
+        acc += w2 * r0[t + 2];
+        acc += w3 * r1[t];
+        acc += w4 * r1[t + 1];
+        acc += w5 * r1[t + 2];
+        acc += w6 * r2[t];
+        acc += w7 * r2[t + 1];
+        acc += w8 * r2[t + 2];
+        y[t] = acc;
+    }
+}
+
+/* The 3x3 padded-row path: rows of up to DW_ROW floats (three padded input rows on the stack, 1.5 KiB). */
+#define DW_ROW 128
+
+/* Padded input columns the outputs of a row read. */
+static size_t dw3_len(const kern_conv_geom *g) { return (g->w_out - 1) * g->stride_w + 3; }
+
+/* One channel of an undilated 3x3 depthwise conv with short rows (dw3_len <= DW_ROW): each output row
+ * reads three zero-padded copies of its input rows (a row outside the input is all zeros), so every
+ * output takes the same unrolled 9-tap sum, with no edge cases.  A padded tap adds w * 0 = 0, which
+ * leaves the sum unchanged (up to the sign of a zero). */
+static KERN_NOINLINE void dw3_padded(const kern_conv_geom *g, const float *xc, const float *wc, float b, float *yc)
+{
+    float pad[3][DW_ROW];
+    const size_t W = g->w_in, sw = g->stride_w, pl = g->pad_left, len = dw3_len(g);
+    const size_t copy = len > pl ? kmin(W, len - pl) : 0;
+    const float w0 = wc[0], w1 = wc[1], w2 = wc[2], w3 = wc[3], w4 = wc[4], w5 = wc[5], w6 = wc[6], w7 = wc[7],
+                w8 = wc[8];
+    size_t oh, ki, t;
+    for (ki = 0; ki < 3; ki++) {
+        for (t = 0; t < pl && t < len; t++)
+            pad[ki][t] = 0.0f;
+        for (t = pl + copy; t < len; t++)
+            pad[ki][t] = 0.0f;
+    }
+    for (oh = 0; oh < g->h_out; oh++) {
+        const float *r0 = pad[0], *r1 = pad[1], *r2 = pad[2];
+        float *yrow = yc + oh * g->w_out;
+        for (ki = 0; ki < 3; ki++) {
+            const size_t i = oh * g->stride_h + ki; /* input row + pad_top */
+            if (i >= g->pad_top && i - g->pad_top < g->h_in)
+                memcpy(pad[ki] + pl, xc + (i - g->pad_top) * W, copy * sizeof(float));
+            else
+                for (t = pl; t < pl + copy; t++)
+                    pad[ki][t] = 0.0f;
+        }
+        if (sw == 1) {
+            for (t = 0; t < g->w_out; t++) {
+                float acc = b;
+                acc += w0 * r0[t];
+                acc += w1 * r0[t + 1];
+                acc += w2 * r0[t + 2];
+                acc += w3 * r1[t];
+                acc += w4 * r1[t + 1];
+                acc += w5 * r1[t + 2];
+                acc += w6 * r2[t];
+                acc += w7 * r2[t + 1];
+                acc += w8 * r2[t + 2];
+                yrow[t] = acc;
+            }
+        } else {
+            for (t = 0; t < g->w_out; t++) {
+                const size_t p = t * sw;
+                float acc = b;
+                acc += w0 * r0[p];
+                acc += w1 * r0[p + 1];
+                acc += w2 * r0[p + 2];
+                acc += w3 * r1[p];
+                acc += w4 * r1[p + 1];
+                acc += w5 * r1[p + 2];
+                acc += w6 * r2[p];
+                acc += w7 * r2[p + 1];
+                acc += w8 * r2[p + 2];
+                yrow[t] = acc;
+            }
+        }
+    }
+}
+
+/* c_in/group == 1: every output channel oc reads input channel oc / (c_out/group).  Per output, taps
+ * accumulate in a register.  Undilated 3x3 kernels on rows up to DW_ROW padded columns take
+ * dw3_padded; otherwise outputs whose window lies inside the input take the fast paths (3x3 unrolled,
+ * unit-stride rows vectorised) and the others sum their real taps only. */
 static void depthwise(const kern_conv_geom *g, const float *xb, const float *w, const float *bias, float *yb)
 {
     const size_t mult = g->c_out / g->group, khw = g->kernel_h * g->kernel_w;
-    const size_t hw_in = g->h_in * g->w_in, pix = g->h_out * g->w_out;
-    const size_t span = (g->kernel_w - 1) * g->dilation_w + 1, sw = g->stride_w, pl = g->pad_left;
+    const size_t hw_in = g->h_in * g->w_in, pix = g->h_out * g->w_out, W = g->w_in;
+    const size_t sw = g->stride_w, pl = g->pad_left;
     const int k3 = g->kernel_h == 3 && g->kernel_w == 3 && g->dilation_h == 1 && g->dilation_w == 1;
-    size_t oc, oh, ki, kj, t, c_lo, c_hi;
-    kern_valid_range(pl, 0, sw, g->w_in >= span ? g->w_in - span + 1 : 0, g->w_out, &c_lo, &c_hi);
+    const int padded = k3 && g->w_out <= DW_ROW && pl < DW_ROW && dw3_len(g) <= DW_ROW;
+    dw_axis rows, cols;
+    size_t oc, oh, ki, kj, t;
+    if (!padded) {
+        dw_axis_init(&rows, g->pad_top, g->stride_h, g->dilation_h, g->h_in, g->kernel_h, g->h_out);
+        dw_axis_init(&cols, pl, sw, g->dilation_w, W, g->kernel_w, g->w_out);
+    }
     for (oc = 0; oc < g->c_out; oc++) {
         const float *xc = xb + (oc / mult) * hw_in, *wc = w + oc * khw;
         const float b = bias ? bias[oc] : 0.0f;
         float *yc = yb + oc * pix;
+        if (padded) {
+            dw3_padded(g, xc, wc, b, yc);
+            continue;
+        }
         for (oh = 0; oh < g->h_out; oh++) {
             float *yrow = yc + oh * g->w_out;
             size_t ilo, ihi;
-            kern_valid_range(g->pad_top, oh * g->stride_h, g->dilation_h, g->h_in, g->kernel_h, &ilo, &ihi);
-            for (t = 0; t < c_lo; t++)
-                yrow[t] = depthwise_edge(g, xc, wc, b, oh, ilo, ihi, t);
-            if (k3 && ilo == 0 && ihi == 3) {
-                const float *r0 = xc + (oh * g->stride_h - g->pad_top) * g->w_in, *r1 = r0 + g->w_in,
-                            *r2 = r1 + g->w_in;
-                const float w0 = wc[0], w1 = wc[1], w2 = wc[2], w3 = wc[3], w4 = wc[4], w5 = wc[5], w6 = wc[6],
-                            w7 = wc[7], w8 = wc[8];
-                if (sw == 1 && c_hi > c_lo) {   /* contiguous taps: the loop vectorises */
-                    const float *s0 = r0 + (c_lo - pl), *s1 = r1 + (c_lo - pl), *s2 = r2 + (c_lo - pl);
-                    float *ys = yrow + c_lo;
-                    for (t = 0; t < c_hi - c_lo; t++) {
-                        float acc = b;
-                        acc += w0 * s0[t];
-                        acc += w1 * s0[t + 1];
-                        acc += w2 * s0[t + 2];
-                        acc += w3 * s1[t];
-                        acc += w4 * s1[t + 1];
-                        acc += w5 * s1[t + 2];
-                        acc += w6 * s2[t];
-                        acc += w7 * s2[t + 1];
-                        acc += w8 * s2[t + 2];
-                        ys[t] = acc;
-                    }
+            dw_taps(&rows, oh, &ilo, &ihi);
+            for (t = 0; t < cols.full_lo; t++)
+                yrow[t] = dw_output(g, &cols, xc, wc, b, oh, ilo, ihi, t);
+            for (t = cols.full_hi; t < g->w_out; t++)
+                yrow[t] = dw_output(g, &cols, xc, wc, b, oh, ilo, ihi, t);
+            if (k3 && ihi - ilo == 3) {
+                const float *r0 = xc + (oh * g->stride_h - g->pad_top) * W, *r1 = r0 + W, *r2 = r1 + W;
+                if (sw == 1 && cols.full_hi > cols.full_lo) {
+                    const size_t off = cols.full_lo - pl;
+                    dw3_span(r0 + off, r1 + off, r2 + off, wc, b, yrow + cols.full_lo, cols.full_hi - cols.full_lo);
                 } else {
-                    for (t = c_lo; t < c_hi; t++) {
+                    const float w0 = wc[0], w1 = wc[1], w2 = wc[2], w3 = wc[3], w4 = wc[4], w5 = wc[5], w6 = wc[6],
+                                w7 = wc[7], w8 = wc[8];
+                    for (t = cols.full_lo; t < cols.full_hi; t++) {
                         const size_t p = t * sw - pl;
                         float acc = b;
                         acc += w0 * r0[p];
@@ -186,19 +324,17 @@ static void depthwise(const kern_conv_geom *g, const float *xb, const float *w, 
                     }
                 }
             } else {
-                for (t = c_lo; t < c_hi; t++) {
+                for (t = cols.full_lo; t < cols.full_hi; t++) {
                     const size_t p = t * sw - pl;
                     float acc = b;
                     for (ki = ilo; ki < ihi; ki++) {
-                        const float *xrow = xc + (oh * g->stride_h + ki * g->dilation_h - g->pad_top) * g->w_in + p;
+                        const float *xrow = xc + (oh * g->stride_h + ki * g->dilation_h - g->pad_top) * W + p;
                         for (kj = 0; kj < g->kernel_w; kj++)
                             acc += wc[ki * g->kernel_w + kj] * xrow[kj * g->dilation_w];
                     }
                     yrow[t] = acc;
                 }
             }
-            for (t = c_hi; t < g->w_out; t++)
-                yrow[t] = depthwise_edge(g, xc, wc, b, oh, ilo, ihi, t);
         }
     }
 }

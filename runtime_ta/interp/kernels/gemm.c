@@ -18,88 +18,145 @@
 
 #define MR KERN_MR
 #define NR KERN_NR
+#define NR_HALF (KERN_NR / 2)
 #define DOT_LANES 16
 
-#if KERN_GEMM_WIDE
-/* Wide vector units (AVX2/AVX-512): an MR x NR accumulator tile gcc keeps in vector registers.
- * Only the first w <= NR columns of C are read and written (B holds NR readable columns). */
-static void micro_full(size_t w, size_t kc, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb,
-                       float *c, size_t ldc)
-{
-    float acc[MR][NR];
-    size_t p, j, r;
-    for (r = 0; r < MR; r++)
-        for (j = 0; j < NR; j++)
-            acc[r][j] = j < w ? c[r * ldc + j] : 0.0f;
-    for (p = 0; p < kc; p++) {
-        const float *bp = b + p * ldb;
-        for (r = 0; r < MR; r++) {
-            const float av = a[r * a_rs + p * a_cs];
-            for (j = 0; j < NR; j++)
-                acc[r][j] += av * bp[j];
-        }
-    }
-    for (r = 0; r < MR; r++)
-        for (j = 0; j < NR; j++)
-            if (j < w)
-                c[r * ldc + j] = acc[r][j];
-}
-#else
-/* 128-bit vectors (SSE2, NEON): 4 x 16 in four named rows (16 vector accumulators).
- * Only the first w <= NR columns of C are read and written (B holds NR readable columns). */
-static void micro_full(size_t w, size_t kc, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb,
-                       float *c, size_t ldc)
-{
-    float c0[NR], c1[NR], c2[NR], c3[NR];
-    const float *a0 = a, *a1 = a + a_rs, *a2 = a + 2 * a_rs, *a3 = a + 3 * a_rs;
-    size_t p, j;
-    for (j = 0; j < NR; j++) {
-        const int in = j < w;
-        c0[j] = in ? c[j] : 0.0f;
-        c1[j] = in ? c[ldc + j] : 0.0f;
-        c2[j] = in ? c[2 * ldc + j] : 0.0f;
-        c3[j] = in ? c[3 * ldc + j] : 0.0f;
-    }
-    for (p = 0; p < kc; p++) {
-        const float *bp = b + p * ldb;
-        const float x0 = a0[p * a_cs], x1 = a1[p * a_cs], x2 = a2[p * a_cs], x3 = a3[p * a_cs];
-        for (j = 0; j < NR; j++) {
-            c0[j] += x0 * bp[j];
-            c1[j] += x1 * bp[j];
-            c2[j] += x2 * bp[j];
-            c3[j] += x3 * bp[j];
-        }
-    }
-    for (j = 0; j < NR; j++)
-        if (j < w) {
-            c[j] = c0[j];
-            c[ldc + j] = c1[j];
-            c[2 * ldc + j] = c2[j];
-            c[3 * ldc + j] = c3[j];
-        }
-}
-#endif
-
-/* The edge tile: up to MR rows x up to NR columns (mr <= MR, w <= NR), accumulators in a local tile. */
-static void micro_edge(size_t mr, size_t w, size_t kc, const float *a, size_t a_rs, size_t a_cs, const float *b,
-                       size_t ldb, float *c, size_t ldc)
+/* The micro-tiles: C[mr x w] += A[mr x kc] B[kc x nr] with an mr x nr accumulator block.  Every call
+ * passes constant mr, nr and masked and the functions are inlined, so the fixed-trip loops unroll
+ * completely and gcc -O3 keeps the block in vector registers (each B row loaded once as nr / lanes
+ * vectors, each A element broadcast).  B holds nr readable columns per row (ldb apart); only the
+ * first w <= nr columns of C are read and written (masked == 0 promises w == nr).
+ * Two spellings of the same computation, because gcc vectorises each well in a different regime:
+ * tile_block (one 2-D block) when a row spans several vectors, tile_rows (one named array per row,
+ * all rows updated in one column loop) when a row is a single vector or the target has 16 registers. */
+static KERN_INLINE void tile_block(const size_t mr, const size_t nr, const int masked, size_t w, size_t kc,
+                                   const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb, float *c,
+                                   size_t ldc)
 {
     float acc[MR][NR];
     size_t p, j, r;
     for (r = 0; r < mr; r++)
-        for (j = 0; j < w; j++)
-            acc[r][j] = c[r * ldc + j];
+        for (j = 0; j < nr; j++)
+            acc[r][j] = !masked || j < w ? c[r * ldc + j] : 0.0f;
     for (p = 0; p < kc; p++) {
         const float *bp = b + p * ldb;
         for (r = 0; r < mr; r++) {
             const float av = a[r * a_rs + p * a_cs];
-            for (j = 0; j < w; j++)
+            for (j = 0; j < nr; j++)
                 acc[r][j] += av * bp[j];
         }
     }
     for (r = 0; r < mr; r++)
-        for (j = 0; j < w; j++)
-            c[r * ldc + j] = acc[r][j];
+        for (j = 0; j < nr; j++)
+            if (!masked || j < w)
+                c[r * ldc + j] = acc[r][j];
+}
+
+#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#if MR > 12
+#error "tile_rows names at most 12 rows"
+#endif
+static KERN_INLINE void tile_rows(const size_t mr, const size_t nr, const int masked, size_t w, size_t kc,
+                                  const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb, float *c,
+                                  size_t ldc)
+{
+    size_t p, j;
+#define ROW_DECLARE(r) float c##r[NR]; const float *a##r = a + (r < mr ? r : 0) * a_rs;
+    ROWS(ROW_DECLARE)
+    for (j = 0; j < nr; j++) {
+        const int in = !masked || j < w;
+#define ROW_LOAD(r) if (r < mr) c##r[j] = in ? c[r * ldc + j] : 0.0f;
+        ROWS(ROW_LOAD)
+    }
+    for (p = 0; p < kc; p++) {
+        const float *bp = b + p * ldb;
+#define ROW_A(r) const float x##r = r < mr ? a##r[p * a_cs] : 0.0f;
+        ROWS(ROW_A)
+        for (j = 0; j < nr; j++) {
+#define ROW_FMA(r) if (r < mr) c##r[j] += x##r * bp[j];
+            ROWS(ROW_FMA)
+        }
+    }
+    for (j = 0; j < nr; j++)
+        if (!masked || j < w) {
+#define ROW_STORE(r) if (r < mr) c[r * ldc + j] = c##r[j];
+            ROWS(ROW_STORE)
+        }
+}
+
+/* One instantiation of tile() per row count 1..MR. */
+#define TILE_ROWS(tile, nr, masked)                                                                            \
+    switch (mr) {                                                                                              \
+    TILE_CASE(tile, 1, nr, masked) TILE_CASE(tile, 2, nr, masked) TILE_CASE(tile, 3, nr, masked)               \
+    TILE_CASE_4_PLUS(tile, nr, masked)                                                                         \
+    default: break;                                                                                            \
+    }
+#define TILE_CASE(tile, rows, nr, masked)                                                                      \
+    case rows:                                                                                                 \
+        tile(rows, nr, masked, w, kc, a, a_rs, a_cs, b, ldb, c, ldc);                                          \
+        break;
+#if MR == 3
+#define TILE_CASE_4_PLUS(tile, nr, masked)
+#elif MR == 4
+#define TILE_CASE_4_PLUS(tile, nr, masked) TILE_CASE(tile, 4, nr, masked)
+#elif MR == 8
+#define TILE_CASE_4_PLUS(tile, nr, masked)                                                                         \
+    TILE_CASE(tile, 4, nr, masked) TILE_CASE(tile, 5, nr, masked) TILE_CASE(tile, 6, nr, masked) TILE_CASE(tile, 7, nr, masked)        \
+    TILE_CASE(tile, 8, nr, masked)
+#elif MR == 12
+#define TILE_CASE_4_PLUS(tile, nr, masked)                                                                         \
+    TILE_CASE(tile, 4, nr, masked) TILE_CASE(tile, 5, nr, masked) TILE_CASE(tile, 6, nr, masked) TILE_CASE(tile, 7, nr, masked)        \
+    TILE_CASE(tile, 8, nr, masked) TILE_CASE(tile, 9, nr, masked) TILE_CASE(tile, 10, nr, masked) TILE_CASE(tile, 11, nr, masked)      \
+    TILE_CASE(tile, 12, nr, masked)
+#else
+#error "KERN_MR must be 3, 4, 8 or 12"
+#endif
+
+/* Columns of each B row micro() reads for a w-column tile: the full tile when w == NR, else the
+ * narrowest masked tile that covers w. */
+static size_t micro_cols(size_t w)
+{
+#if KERN_GEMM_WIDE
+    return w <= NR_HALF ? NR_HALF : NR;
+#else
+    (void)w;
+    return NR;
+#endif
+}
+
+/* C[mr x w] += A B for mr <= MR rows and w <= NR columns, B holding micro_cols(w) readable columns per
+ * row. */
+static void micro(size_t mr, size_t w, size_t kc, const float *a, size_t a_rs, size_t a_cs, const float *b,
+                  size_t ldb, float *c, size_t ldc)
+{
+#if KERN_GEMM_WIDE
+    if (w == NR) {
+        TILE_ROWS(tile_block, NR, 0)
+    } else if (w <= NR_HALF) {
+        TILE_ROWS(tile_rows, NR_HALF, 1)
+    } else {
+        TILE_ROWS(tile_block, NR, 1)
+    }
+#else
+    if (w == NR) {
+        TILE_ROWS(tile_rows, NR, 0)
+    } else {
+        TILE_ROWS(tile_rows, NR, 1)
+    }
+#endif
+}
+
+/* The same for B holding only w readable columns per row (its very last row): run-time loops. */
+static void micro_exact(size_t mr, size_t w, size_t kc, const float *a, size_t a_rs, size_t a_cs,
+                        const float *b, size_t ldb, float *c, size_t ldc)
+{
+    size_t p, j, r;
+    for (p = 0; p < kc; p++)
+        for (r = 0; r < mr; r++) {
+            const float av = a[r * a_rs + p * a_cs];
+            for (j = 0; j < w; j++)
+                c[r * ldc + j] += av * b[p * ldb + j];
+        }
 }
 
 /* Unpacked B (rows ldb apart): each 16-column slice of a KU-deep block is swept by every row panel
@@ -118,27 +175,23 @@ void kern_gemm_acc(size_t m, size_t n, size_t k, const float *a, size_t a_rs, si
             const float *bb = b + p0 * ldb + j0;
             const float *ap = a + p0 * a_cs;
             float *cb = c + j0;
-            for (j = 0; j + NR <= nb; j += NR) {
-                for (i = 0; i + MR <= m; i += MR)
-                    micro_full(NR, kb, ap + i * a_rs, a_rs, a_cs, bb + j, ldb, cb + i * ldc + j, ldc);
-                if (i < m)
-                    micro_edge(m - i, NR, kb, ap + i * a_rs, a_rs, a_cs, bb + j, ldb, cb + i * ldc + j, ldc);
-            }
+            for (j = 0; j + NR <= nb; j += NR)
+                for (i = 0; i < m; i += MR)
+                    micro(kmin(MR, m - i), NR, kb, ap + i * a_rs, a_rs, a_cs, bb + j, ldb, cb + i * ldc + j, ldc);
             if (j < nb) {
-                /* Edge columns: the full-width tile reads NR columns of each B row, i.e. up to NR - w
-                 * elements into the next row (discarded lanes), which stays inside B except on B's very
-                 * last row: that one row goes through the edge kernel. */
-                const size_t w = nb - j, full_rows = ldb < NR ? 0 : p0 + kb < k ? kb : kb - 1;
+                /* Edge columns: the tile reads micro_cols(w) columns of each B row, i.e. over = that - w
+                 * elements into the next row (discarded lanes), which stays inside B (over <= ldb) except
+                 * on B's very last row: unless over == 0, that one row is done with exact-width loops. */
+                const size_t w = nb - j, over = micro_cols(w) - w;
+                const size_t full_rows = over == 0 ? kb : over > ldb ? 0 : p0 + kb < k ? kb : kb - 1;
                 for (i = 0; i < m; i += MR) {
                     const size_t mr = kmin(MR, m - i);
                     const float *ai = ap + i * a_rs;
                     float *ci = cb + i * ldc + j;
-                    if (mr == MR && full_rows > 0)
-                        micro_full(w, full_rows, ai, a_rs, a_cs, bb + j, ldb, ci, ldc);
-                    else
-                        micro_edge(mr, w, full_rows, ai, a_rs, a_cs, bb + j, ldb, ci, ldc);
-                    micro_edge(mr, w, kb - full_rows, ai + full_rows * a_cs, a_rs, a_cs, bb + full_rows * ldb + j, ldb,
-                               ci, ldc);
+                    if (full_rows > 0)
+                        micro(mr, w, full_rows, ai, a_rs, a_cs, bb + j, ldb, ci, ldc);
+                    micro_exact(mr, w, kb - full_rows, ai + full_rows * a_cs, a_rs, a_cs, bb + full_rows * ldb + j,
+                                ldb, ci, ldc);
                 }
             }
         }
@@ -152,10 +205,8 @@ void kern_gemm_packed_acc(size_t m, size_t nb, size_t kb, const float *a, size_t
     for (j = 0; j < nb; j += NR) {
         const size_t w = kmin(NR, nb - j);
         const float *panel = bp + j * kb;
-        for (i = 0; i + MR <= m; i += MR)
-            micro_full(w, kb, a + i * a_rs, a_rs, a_cs, panel, NR, c + i * ldc + j, ldc);
-        if (i < m)
-            micro_edge(m - i, w, kb, a + i * a_rs, a_rs, a_cs, panel, NR, c + i * ldc + j, ldc);
+        for (i = 0; i < m; i += MR)
+            micro(kmin(MR, m - i), w, kb, a + i * a_rs, a_rs, a_cs, panel, NR, c + i * ldc + j, ldc);
     }
 }
 

@@ -14,6 +14,9 @@
  * micro-kernels above all), whatever the build around them uses (-O2 in the simulator, -Os in
  * OP-TEE's TA build). */
 #pragma GCC optimize("O3", "fp-contract=fast")
+#if defined(__AVX512F__)
+#pragma GCC target("prefer-vector-width=512")
+#endif
 #endif
 
 /* *r = a * b; 0 on overflow. */
@@ -43,7 +46,9 @@ static inline int kmul4(size_t a, size_t b, size_t c, size_t d, size_t *r)
  * Only the kernels' speed depends on it; scratch sizes depend on KERN_KC and KERN_NC alone. */
 #if defined(__AVX512F__)
 #define KERN_GEMM_WIDE 1
-#define KERN_MR 4
+#ifndef KERN_MR
+#define KERN_MR 12
+#endif
 #define KERN_NR 32
 #elif defined(__AVX2__)
 #define KERN_GEMM_WIDE 1
@@ -57,6 +62,16 @@ static inline int kmul4(size_t a, size_t b, size_t c, size_t d, size_t *r)
 
 #if KERN_PANEL % KERN_NR != 0 || KERN_NC % KERN_PANEL != 0
 #error "packed panels: KERN_NR must divide KERN_PANEL, which must divide KERN_NC"
+#endif
+
+/* Inlined into every caller (the GEMM micro-tile is instantiated once per constant shape); never inlined
+ * (a helper with a large stack buffer keeps its own frame). */
+#if defined(__GNUC__)
+#define KERN_INLINE inline __attribute__((always_inline))
+#define KERN_NOINLINE __attribute__((noinline))
+#else
+#define KERN_INLINE inline
+#define KERN_NOINLINE
 #endif
 
 static inline size_t kmin(size_t a, size_t b) { return a < b ? a : b; }
