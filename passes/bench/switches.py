@@ -8,8 +8,10 @@ charge it a fixed cost:
 
     switch_time = invocations x cost_per_switch
 
-Default cost: 0.3 ms, the middle of the 0.2-0.4 ms measured per round trip on an emulated OP-TEE
-(OP-TEE 4.x under QEMU v8; emulated, so not a hardware timing).  Real boards differ, so the cost
+Default cost: 0.3 ms.  A bare round trip into the TA (a command refused at its parameter check,
+through libteec and the Linux OP-TEE driver) measured 0.6-0.8 ms on OP-TEE 4.9.0 under QEMU v8
+full-system emulation; emulation inflates it and hardware is faster, so the default sits below
+that measurement.  Real boards differ, so the cost
 is a parameter (`bench --switch-cost-ms`) and every report states the value it used; the switch
 count is reported beside the modelled time, so any other cost can be applied by hand.
 """
@@ -20,8 +22,8 @@ from dataclasses import dataclass
 from ..errors import UserError
 
 DEFAULT_SWITCH_COST_MS = 0.3
-SWITCH_COST_SOURCE = ("0.2-0.4 ms per normal->secure->normal round trip measured on OP-TEE 4.x under "
-                      "QEMU v8 (emulated); the default is the midpoint")
+SWITCH_COST_SOURCE = ("a bare normal->secure->normal round trip into the TA measured 0.6-0.8 ms on OP-TEE 4.9.0 "
+                      "under QEMU v8 full-system emulation; hardware is faster, so the default sits below it")
 
 
 @dataclass(frozen=True)
