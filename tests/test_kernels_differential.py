@@ -326,6 +326,37 @@ def test_conv_tiling_edges(cin, cout, hw, k, stride, group):
           rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize("channels,mult,h,w,k,stride,pads,dil", [
+    (5, 1, 40, 40, 3, 1, [1, 1, 1, 1], 1),     # 3x3 strips: several strips per channel
+    (3, 2, 7, 9, 3, 1, [0, 2, 2, 0], 1),       # strips, asymmetric pads, channel multiplier 2
+    (2, 1, 6, 5, 3, 1, [2, 2, 2, 2], 1),       # strips, output wider than the input
+    (2, 1, 5, 120, 3, 1, [1, 1, 1, 1], 1),     # rows too long for a strip: padded rows
+    (4, 1, 14, 14, 3, 2, [1, 1, 1, 1], 1),     # stride 2: padded rows
+    (2, 1, 9, 11, 3, 2, [0, 1, 2, 0], 1),      # stride 2, asymmetric pads
+    (2, 1, 6, 150, 3, 2, [1, 1, 1, 1], 1),     # stride 2 on rows past the padded-row limit
+    (2, 1, 8, 30, 3, 1, [9, 9, 9, 9], 2),      # dilated, more edge outputs than are cached
+    (3, 1, 12, 13, 5, 1, [2, 3, 1, 0], 1),     # 5x5 window
+])
+def test_depthwise_paths(channels, mult, h, w, k, stride, pads, dil):
+    """Each depthwise path (strips, padded rows, the general one with cached or computed edge taps)."""
+    rng = np.random.default_rng(h * w + k)
+    inputs = {"x": rng.standard_normal((1, channels, h, w), np.float32),
+              "w": rng.standard_normal((channels * mult, 1, k, k), np.float32),
+              "b": rng.standard_normal(channels * mult, np.float32)}
+    check(_node("Conv", inputs, kernel_shape=[k, k], strides=[stride] * 2, pads=pads, dilations=[dil] * 2,
+                group=channels), inputs)
+
+
+@pytest.mark.parametrize("cin,cout,hw", [(96, 32, 4), (32, 13, 4), (24, 17, 2), (7, 30, 7), (40, 9, 5), (5, 3, 1)])
+def test_pointwise_narrow_columns(cin, cout, hw):
+    """1x1 convolutions over few pixels: the narrow and exact-width GEMM column edges."""
+    rng = np.random.default_rng(cin * cout * hw)
+    inputs = {"x": rng.standard_normal((1, cin, hw, hw), np.float32),
+              "w": rng.standard_normal((cout, cin, 1, 1), np.float32),
+              "b": rng.standard_normal(cout, np.float32)}
+    check(_node("Conv", inputs, kernel_shape=[1, 1]), inputs, rtol=1e-4, atol=1e-3)
+
+
 @pytest.mark.parametrize("m,n,k,tb", [(1, 300, 700, 1), (9, 257, 300, 1), (33, 129, 513, 0), (5, 17, 3, 1)])
 def test_gemm_tiling_edges(m, n, k, tb):
     rng = np.random.default_rng(m * n + k)

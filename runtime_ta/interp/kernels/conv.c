@@ -267,6 +267,59 @@ static KERN_NOINLINE void dw3_padded(const kern_conv_geom *g, const float *xc, c
     }
 }
 
+/* The unit-stride 3x3 strip path: a strip of output rows at a time, a zero-padded copy of the strip's
+ * input rows at pitch P = w_out + 2 (the columns the outputs read) and the strip's outputs at the same
+ * pitch, both in one stack buffer of DW_STRIP floats (1.5 KiB). */
+#define DW_STRIP 384
+
+/* Output rows per strip of pitch P: (rows + 2) P + 2 input floats and rows P output floats; 0 if not
+ * even one row fits. */
+static size_t dw3_strip_rows(size_t pitch)
+{
+    return pitch > (DW_STRIP - 2) / 4 ? 0 : (DW_STRIP - 2 - 2 * pitch) / (2 * pitch);
+}
+
+/* One channel of an undilated unit-stride 3x3 depthwise conv, a strip of output rows at a time: in
+ * padded coordinates output q = r P + t reads input q + ki P + kj, so a whole strip is one long
+ * vector loop (the two positions of each row past w_out are computed and dropped).  A padded tap
+ * adds w * 0 = 0, which leaves the sum unchanged (up to the sign of a zero). */
+static KERN_NOINLINE void dw3_strips(const kern_conv_geom *g, const float *xc, const float *wc, float b, float *yc)
+{
+    float buf[DW_STRIP];
+    const size_t P = g->w_out + 2, pl = g->pad_left, rows_max = dw3_strip_rows(P);
+    const size_t copy = P > pl ? kmin(g->w_in, P - pl) : 0;
+    const float w0 = wc[0], w1 = wc[1], w2 = wc[2], w3 = wc[3], w4 = wc[4], w5 = wc[5], w6 = wc[6], w7 = wc[7],
+                w8 = wc[8];
+    size_t oh0, r, t;
+    for (oh0 = 0; oh0 < g->h_out; oh0 += rows_max) {
+        const size_t rows = kmin(rows_max, g->h_out - oh0), n = rows * P;
+        float *in = buf, *out = buf + (rows + 2) * P + 2;
+        const float *s0 = in, *s1 = in + P, *s2 = in + 2 * P;
+        for (r = 0; r < (rows + 2) * P + 2; r++)
+            in[r] = 0.0f;
+        for (r = 0; r < rows + 2; r++) {
+            const size_t i = oh0 + r; /* input row + pad_top */
+            if (i >= g->pad_top && i - g->pad_top < g->h_in)
+                memcpy(in + r * P + pl, xc + (i - g->pad_top) * g->w_in, copy * sizeof(float));
+        }
+        for (t = 0; t < n; t++) {
+            float acc = b;
+            acc += w0 * s0[t];
+            acc += w1 * s0[t + 1];
+            acc += w2 * s0[t + 2];
+            acc += w3 * s1[t];
+            acc += w4 * s1[t + 1];
+            acc += w5 * s1[t + 2];
+            acc += w6 * s2[t];
+            acc += w7 * s2[t + 1];
+            acc += w8 * s2[t + 2];
+            out[t] = acc;
+        }
+        for (r = 0; r < rows; r++)
+            memcpy(yc + (oh0 + r) * g->w_out, out + r * P, g->w_out * sizeof(float));
+    }
+}
+
 /* c_in/group == 1: every output channel oc reads input channel oc / (c_out/group).  Per output, taps
  * accumulate in a register.  Undilated 3x3 kernels on rows up to DW_ROW padded columns take
  * dw3_padded; otherwise outputs whose window lies inside the input take the fast paths (3x3 unrolled,
@@ -277,10 +330,11 @@ static void depthwise(const kern_conv_geom *g, const float *xb, const float *w, 
     const size_t hw_in = g->h_in * g->w_in, pix = g->h_out * g->w_out, W = g->w_in;
     const size_t sw = g->stride_w, pl = g->pad_left;
     const int k3 = g->kernel_h == 3 && g->kernel_w == 3 && g->dilation_h == 1 && g->dilation_w == 1;
+    const int strips = k3 && sw == 1 && g->stride_h == 1 && pl <= 2 && dw3_strip_rows(g->w_out + 2) > 0;
     const int padded = k3 && g->w_out <= DW_ROW && pl < DW_ROW && dw3_len(g) <= DW_ROW;
     dw_axis rows, cols;
     size_t oc, oh, ki, kj, t;
-    if (!padded) {
+    if (!strips && !padded) {
         dw_axis_init(&rows, g->pad_top, g->stride_h, g->dilation_h, g->h_in, g->kernel_h, g->h_out);
         dw_axis_init(&cols, pl, sw, g->dilation_w, W, g->kernel_w, g->w_out);
     }
@@ -288,6 +342,10 @@ static void depthwise(const kern_conv_geom *g, const float *xb, const float *w, 
         const float *xc = xb + (oc / mult) * hw_in, *wc = w + oc * khw;
         const float b = bias ? bias[oc] : 0.0f;
         float *yc = yb + oc * pix;
+        if (strips) {
+            dw3_strips(g, xc, wc, b, yc);
+            continue;
+        }
         if (padded) {
             dw3_padded(g, xc, wc, b, yc);
             continue;
