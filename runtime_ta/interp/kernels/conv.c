@@ -68,13 +68,14 @@ static void im2col_tile(const kern_conv_geom *g, const float *xg, size_t k0, siz
                         float *dst)
 {
     const size_t khw = g->kernel_h * g->kernel_w, hw_in = g->h_in * g->w_in;
-    size_t r;
+    size_t r, ci = k0 / khw, ki = (k0 % khw) / g->kernel_w, kj = k0 % g->kernel_w;
     for (r = 0; r < kb; r++) {
-        const size_t kk = k0 + r, ci = kk / khw, ki = (kk % khw) / g->kernel_w, kj = kk % g->kernel_w;
         const float *xc = xg + ci * hw_in;
         const size_t off_w = kj * g->dilation_w;
         float d[KERN_NC];
-        size_t oh = p0 / g->w_out, ow = p0 % g->w_out, col = 0, q, z;
+        size_t oh = p0 / g->w_out, ow = p0 % g->w_out, col = 0, q, z, lo_row, hi_row;
+        /* the output columns whose tap kj falls inside the input: the same for every output row */
+        kern_valid_range(g->pad_left, off_w, g->stride_w, g->w_in, g->w_out, &lo_row, &hi_row);
         while (col < nb) {
             const size_t seg = kmin(g->w_out - ow, nb - col);
             const size_t ihp = oh * g->stride_h + ki * g->dilation_h;
@@ -82,11 +83,10 @@ static void im2col_tile(const kern_conv_geom *g, const float *xg, size_t k0, siz
                 memset(d + col, 0, seg * sizeof(float));
             } else {
                 const float *xrow = xc + (ihp - g->pad_top) * g->w_in;
-                size_t lo, hi, t;
-                kern_valid_range(g->pad_left, off_w, g->stride_w, g->w_in, g->w_out, &lo, &hi);
-                /* clamp the valid columns to this segment [ow, ow + seg): ow <= lo <= hi <= ow + seg */
-                lo = lo < ow ? ow : lo > ow + seg ? ow + seg : lo;
-                hi = hi > ow + seg ? ow + seg : hi < lo ? lo : hi;
+                /* the valid columns clamped to this segment [ow, ow + seg): ow <= lo <= hi <= ow + seg */
+                const size_t lo = lo_row < ow ? ow : lo_row > ow + seg ? ow + seg : lo_row;
+                const size_t hi = hi_row > ow + seg ? ow + seg : hi_row < lo ? lo : hi_row;
+                size_t t;
                 for (t = ow; t < lo; t++)
                     d[col + t - ow] = 0.0f;
                 if (g->stride_w == 1) {
@@ -107,6 +107,13 @@ static void im2col_tile(const kern_conv_geom *g, const float *xg, size_t k0, siz
             d[z] = 0.0f;
         for (q = 0; q < nb; q += KERN_NR)
             memcpy(dst + q * kb + r * KERN_NR, d + q, KERN_NR * sizeof(float));
+        if (++kj == g->kernel_w) { /* next row of the im2col matrix: (ci, ki, kj) in row-major order */
+            kj = 0;
+            if (++ki == g->kernel_h) {
+                ki = 0;
+                ci++;
+            }
+        }
     }
 }
 

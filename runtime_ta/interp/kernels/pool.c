@@ -12,9 +12,13 @@
 
 #include "internal.h"
 
+/* Window columns whose output span [lo, hi) is computed once per call rather than once per output row. */
+#define POOL_TAPS 16
+
 kern_status kern_pool(kern_pool_kind kind, int count_include_pad, const kern_conv_geom *g, const float *x, float *y)
 {
-    size_t planes, xn, yn, pl, oh, ow, i, j, in_lo, in_hi;
+    size_t planes, xn, yn, pl, oh, ow, i, j, in_lo, in_hi, rows_lo, rows_hi;
+    size_t tap_lo[POOL_TAPS], tap_hi[POOL_TAPS];
     if (g->kernel_h == 0 || g->kernel_w == 0 || g->stride_h == 0 || g->stride_w == 0 || g->dilation_h == 0 ||
         g->dilation_w == 0 || (kind != KERN_POOL_MAX && kind != KERN_POOL_AVG))
         return KERN_EINVAL;
@@ -38,15 +42,26 @@ kern_status kern_pool(kern_pool_kind kind, int count_include_pad, const kern_con
         kern_valid_range(g->pad_left, 0, g->stride_w, g->w_in >= span ? g->w_in - span + 1 : 0, g->w_out, &in_lo,
                          &in_hi);
     }
+    /* likewise the output rows whose window rows are all real */
+    {
+        const size_t span = (g->kernel_h - 1) * g->dilation_h + 1;
+        kern_valid_range(g->pad_top, 0, g->stride_h, g->h_in >= span ? g->h_in - span + 1 : 0, g->h_out, &rows_lo,
+                         &rows_hi);
+    }
+    /* the outputs where window column j is real */
+    for (j = 0; j < g->kernel_w && j < POOL_TAPS; j++)
+        kern_valid_range(g->pad_left, j * g->dilation_w, g->stride_w, g->w_in, g->w_out, &tap_lo[j], &tap_hi[j]);
     for (pl = 0; pl < planes; pl++) {
         const float *xp = x + pl * g->h_in * g->w_in;
         float *yp = y + pl * g->h_out * g->w_out;
         for (oh = 0; oh < g->h_out; oh++) {
             const size_t hs = oh * g->stride_h;
             float *yrow = yp + oh * g->w_out;
-            size_t ilo, ihi, plo, phi;
-            kern_valid_range(g->pad_top, hs, g->dilation_h, g->h_in, g->kernel_h, &ilo, &ihi);
-            kern_valid_range(0, hs, g->dilation_h, g->pad_top + g->h_in + g->pad_bottom, g->kernel_h, &plo, &phi);
+            size_t ilo = 0, ihi = g->kernel_h, plo = 0, phi = g->kernel_h;
+            if (oh < rows_lo || oh >= rows_hi) {
+                kern_valid_range(g->pad_top, hs, g->dilation_h, g->h_in, g->kernel_h, &ilo, &ihi);
+                kern_valid_range(0, hs, g->dilation_h, g->pad_top + g->h_in + g->pad_bottom, g->kernel_h, &plo, &phi);
+            }
             for (ow = 0; ow < g->w_out; ow++)
                 yrow[ow] = kind == KERN_POOL_MAX ? -FLT_MAX : 0.0f;
             /* one window tap (i, j) at a time over the output row's span where it is real */
@@ -55,7 +70,12 @@ kern_status kern_pool(kern_pool_kind kind, int count_include_pad, const kern_con
                 for (j = 0; j < g->kernel_w; j++) {
                     const size_t off = j * g->dilation_w;
                     size_t lo, hi, t;
-                    kern_valid_range(g->pad_left, off, g->stride_w, g->w_in, g->w_out, &lo, &hi);
+                    if (j < POOL_TAPS) {
+                        lo = tap_lo[j];
+                        hi = tap_hi[j];
+                    } else {
+                        kern_valid_range(g->pad_left, off, g->stride_w, g->w_in, g->w_out, &lo, &hi);
+                    }
                     if (kind == KERN_POOL_MAX) {
                         if (g->stride_w == 1) {
                             const float *xs = xrow + (lo + off - g->pad_left);
