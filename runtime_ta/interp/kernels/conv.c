@@ -3,8 +3,10 @@
  *
  * Conv, per batch item and group, is Y_g[c_out/g, P] = W_g[c_out/g, K] X_col[K, P] + bias with
  * K = (c_in/g) kh kw and P = h_out w_out:
- * - depthwise (c_in/g == 1): direct, per output row, one tap at a time over the row's valid span
- *   (unit-stride rows vectorise), no scratch;
+ * - depthwise (c_in/g == 1): direct, no scratch.  Undilated 3x3 windows work on zero-padded copies of
+ *   the input rows on the stack (no edge cases): unit stride as strips of rows computed in one vector
+ *   loop each, stride 2 row by row; other windows sum each output's real taps (interior outputs
+ *   unrolled / vectorised, edge tap ranges computed once per call);
  * - 1x1, stride 1, unpadded: X_col is X itself, straight to the GEMM engine, no scratch;
  * - otherwise im2col tiles of at most KERN_KC rows x KERN_NC pixels are built in scratch (packed in
  *   micro-kernel panels, columns zero-padded to KERN_PANEL) and fed to the GEMM engine, accumulating
@@ -407,7 +409,7 @@ static void depthwise(const kern_conv_geom *g, const float *xb, const float *w, 
 kern_status kern_conv(const kern_conv_geom *g, const float *x, const float *w, const float *bias, float *y,
                       float *scratch, size_t scratch_bytes)
 {
-    size_t x_n, y_n, w_n, cin_g, cout_g, kdim, pix, hw_in, b, grp, i, t;
+    size_t x_n, y_n, w_n, cin_g, cout_g, kdim, pix, hw_in, b, grp, t;
     kern_status st = check_common(g, &x_n, &y_n, &w_n);
     if (st != KERN_OK)
         return st;
@@ -430,14 +432,13 @@ kern_status kern_conv(const kern_conv_geom *g, const float *x, const float *w, c
         }
         for (grp = 0; grp < g->group; grp++) {
             const float *wg = w + grp * cout_g * kdim, *xg = xb + grp * cin_g * hw_in;
+            const float *init = bias ? bias + grp * cout_g : NULL; /* the GEMM starts each row from its bias */
             float *yg = yb + grp * cout_g * pix;
-            for (i = 0; i < cout_g; i++) {
-                const float v = bias ? bias[grp * cout_g + i] : 0.0f;
-                for (t = 0; t < pix; t++)
-                    yg[i * pix + t] = v;
-            }
+            if (!init)
+                for (t = 0; t < cout_g * pix; t++)
+                    yg[t] = 0.0f;
             if (is_pointwise(g)) {
-                kern_gemm_acc(cout_g, pix, cin_g, wg, kdim, 1, xg, pix, yg, pix);
+                kern_gemm_acc(cout_g, pix, cin_g, wg, kdim, 1, xg, pix, yg, pix, init);
             } else {
                 size_t p0, k0;
                 for (p0 = 0; p0 < pix; p0 += KERN_NC) {
@@ -445,7 +446,8 @@ kern_status kern_conv(const kern_conv_geom *g, const float *x, const float *w, c
                     for (k0 = 0; k0 < kdim; k0 += KERN_KC) {
                         const size_t kb = kmin(KERN_KC, kdim - k0);
                         im2col_tile(g, xg, k0, kb, p0, nb, scratch);
-                        kern_gemm_packed_acc(cout_g, nb, kb, wg + k0, kdim, 1, scratch, yg + p0, pix);
+                        kern_gemm_packed_acc(cout_g, nb, kb, wg + k0, kdim, 1, scratch, yg + p0, pix,
+                                             k0 == 0 ? init : NULL);
                     }
                 }
             }

@@ -2,10 +2,12 @@
  * gemm.c - matrix products: the blocked GEMM engine, Gemm and MatMul.
  *
  * Engine: C += A B by a register-blocked micro-kernel whose fixed-trip inner loops gcc -O3 turns into
- * vector multiply-adds with the accumulators in registers: 4 x 16 for 128-bit vectors (SSE2, NEON),
- * 3 x 32 with AVX2, 8 x 32 with AVX-512 (chosen at compile time from the target's macros; measured
- * best of the shapes tried by benchmarks/bench_kernels.py).
- * B comes either packed (a KC x NC block in 16-column panels, each panel kb x 16 contiguous: the
+ * vector multiply-adds with the accumulators in registers: MR x NR = 4 x 16 for 128-bit vectors
+ * (SSE2, NEON), 3 x 32 with AVX2, 12 x 32 with AVX-512 in 512-bit vectors (chosen at compile time from
+ * the target's macros; measured best of the shapes tried by benchmarks/bench_kernels.py).  The tile is
+ * instantiated once per row count 1..MR (the last rows of M take an exact-height tile, not a slow
+ * generic one), and with wide vectors column edges of at most NR/2 take a half-width tile.
+ * B comes either packed (a KC x NC block in NR-column panels, each panel kb x NR contiguous: the
  * micro-kernel streams it sequentially from L1/L2; im2col and transposed Gemm build these in scratch)
  * or in place with rows ldb apart (1x1 convolutions, MatMul, Gemm without transB: no scratch).
  * Gemm with transB: small M (< KERN_GEMM_PACK_MIN_M, e.g. a batch-1 fully connected layer) takes dot
@@ -25,19 +27,20 @@
  * passes constant mr, nr and masked and the functions are inlined, so the fixed-trip loops unroll
  * completely and gcc -O3 keeps the block in vector registers (each B row loaded once as nr / lanes
  * vectors, each A element broadcast).  B holds nr readable columns per row (ldb apart); only the
- * first w <= nr columns of C are read and written (masked == 0 promises w == nr).
+ * first w <= nr columns of C are read and written (masked == 0 promises w == nr); with init (one value
+ * per row) the block starts from init instead of C.
  * Two spellings of the same computation, because gcc vectorises each well in a different regime:
  * tile_block (one 2-D block) when a row spans several vectors, tile_rows (one named array per row,
  * all rows updated in one column loop) when a row is a single vector or the target has 16 registers. */
 static KERN_INLINE void tile_block(const size_t mr, const size_t nr, const int masked, size_t w, size_t kc,
                                    const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb, float *c,
-                                   size_t ldc)
+                                   size_t ldc, const float *init)
 {
     float acc[MR][NR];
     size_t p, j, r;
     for (r = 0; r < mr; r++)
         for (j = 0; j < nr; j++)
-            acc[r][j] = !masked || j < w ? c[r * ldc + j] : 0.0f;
+            acc[r][j] = init ? init[r] : !masked || j < w ? c[r * ldc + j] : 0.0f;
     for (p = 0; p < kc; p++) {
         const float *bp = b + p * ldb;
         for (r = 0; r < mr; r++) {
@@ -58,14 +61,14 @@ static KERN_INLINE void tile_block(const size_t mr, const size_t nr, const int m
 #endif
 static KERN_INLINE void tile_rows(const size_t mr, const size_t nr, const int masked, size_t w, size_t kc,
                                   const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb, float *c,
-                                  size_t ldc)
+                                  size_t ldc, const float *init)
 {
     size_t p, j;
 #define ROW_DECLARE(r) float c##r[NR]; const float *a##r = a + (r < mr ? r : 0) * a_rs;
     ROWS(ROW_DECLARE)
     for (j = 0; j < nr; j++) {
         const int in = !masked || j < w;
-#define ROW_LOAD(r) if (r < mr) c##r[j] = in ? c[r * ldc + j] : 0.0f;
+#define ROW_LOAD(r) if (r < mr) c##r[j] = init ? init[r] : in ? c[r * ldc + j] : 0.0f;
         ROWS(ROW_LOAD)
     }
     for (p = 0; p < kc; p++) {
@@ -93,7 +96,7 @@ static KERN_INLINE void tile_rows(const size_t mr, const size_t nr, const int ma
     }
 #define TILE_CASE(tile, rows, nr, masked)                                                                      \
     case rows:                                                                                                 \
-        tile(rows, nr, masked, w, kc, a, a_rs, a_cs, b, ldb, c, ldc);                                          \
+        tile(rows, nr, masked, w, kc, a, a_rs, a_cs, b, ldb, c, ldc, init);                                    \
         break;
 #if MR == 3
 #define TILE_CASE_4_PLUS(tile, nr, masked)
@@ -125,9 +128,9 @@ static size_t micro_cols(size_t w)
 }
 
 /* C[mr x w] += A B for mr <= MR rows and w <= NR columns, B holding micro_cols(w) readable columns per
- * row. */
+ * row; with init, C[r][j] = init[r] + (A B)[r][j] instead (C is not read). */
 static void micro(size_t mr, size_t w, size_t kc, const float *a, size_t a_rs, size_t a_cs, const float *b,
-                  size_t ldb, float *c, size_t ldc)
+                  size_t ldb, float *c, size_t ldc, const float *init)
 {
 #if KERN_GEMM_WIDE
     if (w == NR) {
@@ -165,7 +168,7 @@ static void micro_exact(size_t mr, size_t w, size_t kc, const float *a, size_t a
 #define KU 128
 
 void kern_gemm_acc(size_t m, size_t n, size_t k, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb,
-                   float *c, size_t ldc)
+                   float *c, size_t ldc, const float *init)
 {
     size_t j0, p0, i, j;
     for (j0 = 0; j0 < n; j0 += KERN_NC) {
@@ -173,11 +176,12 @@ void kern_gemm_acc(size_t m, size_t n, size_t k, const float *a, size_t a_rs, si
         for (p0 = 0; p0 < k; p0 += KU) {
             const size_t kb = kmin(KU, k - p0);
             const float *bb = b + p0 * ldb + j0;
-            const float *ap = a + p0 * a_cs;
+            const float *ap = a + p0 * a_cs, *first = p0 == 0 ? init : NULL;
             float *cb = c + j0;
             for (j = 0; j + NR <= nb; j += NR)
                 for (i = 0; i < m; i += MR)
-                    micro(kmin(MR, m - i), NR, kb, ap + i * a_rs, a_rs, a_cs, bb + j, ldb, cb + i * ldc + j, ldc);
+                    micro(kmin(MR, m - i), NR, kb, ap + i * a_rs, a_rs, a_cs, bb + j, ldb, cb + i * ldc + j, ldc,
+                          first ? first + i : NULL);
             if (j < nb) {
                 /* Edge columns: the tile reads micro_cols(w) columns of each B row, i.e. over = that - w
                  * elements into the next row (discarded lanes), which stays inside B (over <= ldb) except
@@ -188,8 +192,14 @@ void kern_gemm_acc(size_t m, size_t n, size_t k, const float *a, size_t a_rs, si
                     const size_t mr = kmin(MR, m - i);
                     const float *ai = ap + i * a_rs;
                     float *ci = cb + i * ldc + j;
-                    if (full_rows > 0)
-                        micro(mr, w, full_rows, ai, a_rs, a_cs, bb + j, ldb, ci, ldc);
+                    size_t r, t;
+                    if (full_rows > 0) {
+                        micro(mr, w, full_rows, ai, a_rs, a_cs, bb + j, ldb, ci, ldc, first ? first + i : NULL);
+                    } else if (first) {
+                        for (r = 0; r < mr; r++)
+                            for (t = 0; t < w; t++)
+                                ci[r * ldc + t] = first[i + r];
+                    }
                     micro_exact(mr, w, kb - full_rows, ai + full_rows * a_cs, a_rs, a_cs, bb + full_rows * ldb + j,
                                 ldb, ci, ldc);
                 }
@@ -199,14 +209,15 @@ void kern_gemm_acc(size_t m, size_t n, size_t k, const float *a, size_t a_rs, si
 }
 
 void kern_gemm_packed_acc(size_t m, size_t nb, size_t kb, const float *a, size_t a_rs, size_t a_cs, const float *bp,
-                          float *c, size_t ldc)
+                          float *c, size_t ldc, const float *init)
 {
     size_t i, j;
     for (j = 0; j < nb; j += NR) {
         const size_t w = kmin(NR, nb - j);
         const float *panel = bp + j * kb;
         for (i = 0; i < m; i += MR)
-            micro(kmin(MR, m - i), w, kb, a + i * a_rs, a_rs, a_cs, panel, NR, c + i * ldc + j, ldc);
+            micro(kmin(MR, m - i), w, kb, a + i * a_rs, a_rs, a_cs, panel, NR, c + i * ldc + j, ldc,
+                  init ? init + i : NULL);
     }
 }
 
@@ -251,7 +262,7 @@ kern_status kern_gemm(const kern_gemm_attr *at, const float *a, const float *b, 
         return KERN_EINVAL;
     memset(y, 0, mn * sizeof(float));
     if (!at->trans_b) {
-        kern_gemm_acc(m, n, k, a, a_rs, a_cs, b, n, y, n);
+        kern_gemm_acc(m, n, k, a, a_rs, a_cs, b, n, y, n, NULL);
     } else if (m < KERN_GEMM_PACK_MIN_M) {
         for (i = 0; i < m; i++)
             for (j = 0; j < n; j++)
@@ -275,7 +286,7 @@ kern_status kern_gemm(const kern_gemm_attr *at, const float *a, const float *b, 
                             dst[p * NR] = 0.0f;
                     }
                 }
-                kern_gemm_packed_acc(m, nb, kb, a + p0 * a_cs, a_rs, a_cs, scratch, y + j0, n);
+                kern_gemm_packed_acc(m, nb, kb, a + p0 * a_cs, a_rs, a_cs, scratch, y + j0, n, NULL);
             }
         }
     }
@@ -352,7 +363,7 @@ kern_status kern_matmul(const kern_shape *as, const float *a, const kern_shape *
             oa += idx[d] * astr[d];
             ob += idx[d] * bstr[d];
         }
-        kern_gemm_acc(m, n, k, a + oa, k, 1, b + ob, n, y + i * mn, n);
+        kern_gemm_acc(m, n, k, a + oa, k, 1, b + ob, n, y + i * mn, n, NULL);
         for (d = br; d-- > 0;) {
             if (++idx[d] < bdim[d])
                 break;

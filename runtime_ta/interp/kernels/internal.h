@@ -15,7 +15,9 @@
  * OP-TEE's TA build). */
 #pragma GCC optimize("O3", "fp-contract=fast")
 #if defined(__AVX512F__)
+/* gcc's default tuning stops at 256-bit vectors; the GEMM tile below is sized for 32 zmm registers. */
 #pragma GCC target("prefer-vector-width=512")
+#define KERN_VEC512 1
 #endif
 #endif
 
@@ -44,11 +46,9 @@ static inline int kmul4(size_t a, size_t b, size_t c, size_t d, size_t *r)
 
 /* GEMM micro-kernel tile: KERN_MR rows x KERN_NR columns (= width of a packed B panel), by vector width.
  * Only the kernels' speed depends on it; scratch sizes depend on KERN_KC and KERN_NC alone. */
-#if defined(__AVX512F__)
+#if defined(KERN_VEC512)
 #define KERN_GEMM_WIDE 1
-#ifndef KERN_MR
-#define KERN_MR 12
-#endif
+#define KERN_MR 12 /* 24 of the 32 zmm registers hold accumulators: measured best of 4, 8, 12 */
 #define KERN_NR 32
 #elif defined(__AVX2__)
 #define KERN_GEMM_WIDE 1
@@ -95,17 +95,18 @@ static inline void kern_valid_range(size_t pad, size_t off, size_t stride, size_
 int kern_strides(const kern_shape *s, size_t *strides);
 
 /* C[m x n] (row stride ldc) += A B, where A(i, p) = a[i * a_rs + p * a_cs] and B(p, j) = b[p * ldb + j].
- * Cache-blocked, register-blocked; the caller initialises C.  Defined in gemm.c. */
+ * Cache-blocked, register-blocked.  init NULL: the caller initialises C; otherwise (k >= 1)
+ * C[i][j] = init[i] + (A B)[i][j] and C is never read.  Defined in gemm.c. */
 void kern_gemm_acc(size_t m, size_t n, size_t k, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb,
-                   float *c, size_t ldc);
+                   float *c, size_t ldc, const float *init);
 
 /* Columns a packed block of nb columns occupies: nb rounded up to KERN_PANEL (zero columns pad it). */
 static inline size_t kern_panel_cols(size_t nb) { return (nb + KERN_PANEL - 1) / KERN_PANEL * KERN_PANEL; }
 
 /* C[m x nb] (row stride ldc) += A B for one KC x NC block of B packed in KERN_NR-column panels: the
  * panel of columns j .. j + NR - 1 holds B(p, j + t) at bp[j*kb + p*NR + t], zero past column nb
- * (kern_panel_cols(nb) columns in all). */
+ * (kern_panel_cols(nb) columns in all).  init as for kern_gemm_acc (one value per row of C, or NULL). */
 void kern_gemm_packed_acc(size_t m, size_t nb, size_t kb, const float *a, size_t a_rs, size_t a_cs, const float *bp,
-                          float *c, size_t ldc);
+                          float *c, size_t ldc, const float *init);
 
 #endif
