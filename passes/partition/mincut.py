@@ -13,8 +13,8 @@ v ∈ I with u ∉ I, so I is down-closed and both partitions stay convex.  A te
 readers goes through its own vertex, so it is paid once however many readers lie beyond the cut.
 The cut is kept if both new partitions fit (`cost.segment_cost`) and fewer bytes cross; if one
 side comes out empty and the union fits, the two partitions merge.  When the minimum cut does
-not fit and the region has few down-closed subsets (<= WINDOW_IDEALS), they are all tried and
-the cheapest that fits wins.
+not fit and the region has at most WINDOW_IDEALS down-closed subsets, they are tried cheapest
+first and the first that fits wins (rounds repeat until no boundary moves).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import networkx as nx
 from .cost import Limits, segment_cost
 from .graph import PartitionGraph
 
-WINDOW_IDEALS = 256
+WINDOW_IDEALS = 4096
 
 
 def window_ideals(graph: PartitionGraph, done: set[int], region: set[int], limit: int) -> list[set[int]] | None:
@@ -114,13 +114,14 @@ def _fits(graph: PartitionGraph, done: set[int], first: set[int], region: set[in
 def _cheapest_fitting(graph: PartitionGraph, done: set[int], region: set[int], cut: set[int], current: int,
                       limits: Limits) -> set[int] | None:
     """The minimum cut if it fits and beats `current` crossing bytes, else the cheapest fitting
-    boundary of a small window, else None."""
+    boundary of the window (its down-closed subsets, cheapest first, while there are at most
+    WINDOW_IDEALS), else None."""
     if cut and cut != region and graph.crossing_bytes(done | cut) < current and _fits(graph, done, cut, region, limits):
         return cut
     candidates = window_ideals(graph, done, region, WINDOW_IDEALS) or []
-    best, best_cross = None, current
-    for first in candidates:
-        cross = graph.crossing_bytes(done | first)
-        if cross < best_cross and _fits(graph, done, first, region, limits):
-            best, best_cross = first, cross
-    return best
+    ranked = sorted((cross, sorted(first)) for first in candidates
+                    if (cross := graph.crossing_bytes(done | first)) < current)
+    for _, first in ranked:
+        if _fits(graph, done, set(first), region, limits):
+            return set(first)
+    return None

@@ -7,7 +7,8 @@
 Strategies: "optimal" (exact search over ideals when the graph has few of them, see
 `ideals.py`, else DP over a topological order, then min-cut refinement of each boundary; the
 DP runs on the model's order and, up to SECOND_ORDER_MAX_NODES nodes, on
-`PartitionGraph.latest_first`; the better result wins),
+`PartitionGraph.latest_first` to propose other boundaries; every segment is judged by its
+cost in the model's order (`cost.segment_cost`), and the better result wins),
 "greedy" (first fit), "layerwise" (one compute node per partition).
 
 The strategies decide with the segment estimate of `cost.py`; the final word is the memory
@@ -30,14 +31,14 @@ from ..analysis.shapes import TensorInfo, infer_static_shapes
 from ..errors import UserError
 from ..sizes import format_size
 from .baselines import greedy, layerwise
-from .cost import Limits
+from .cost import Limits, segment_cost
 from .dp import SegmentTable, segments_of
 from .extract import extract_partitions, partition_specs
 from .graph import PartitionGraph
 from .ideals import exact_partition
 from .memory import MemoryPlan, PartitionSpec, RESERVE_BYTES, STAGING_BYTES, align, plan_memory
 from .mincut import refine
-from .tiling import apply_tiling, plan_tiling
+from .tiling import apply_tiling, plan_tiling, without_bulk_data
 
 STRATEGIES = ("optimal", "greedy", "layerwise")
 BUDGET_STEP = 4096
@@ -70,26 +71,64 @@ class PartitionResult:
         return total
 
 
+def _fits_in_order(graph: PartitionGraph, parts: list[list[int]], limits: Limits) -> list[int]:
+    """Indices of the partitions whose segment cost (in `graph`'s order) does not fit."""
+    done: set[int] = set()
+    over = []
+    for k, part in enumerate(parts):
+        if not segment_cost(graph, part, limits, done).fits(limits):
+            over.append(k)
+        done.update(part)
+    return over
+
+
 def _optimal(graph: PartitionGraph, limits: Limits, check: Callable[[list[list[int]]], list[int]]):
+    """Exact search when the graph has few ideals; else the best of the DP on each search
+    order (each seed checked with the segment costs of `graph`'s own order, then refined)."""
     exact = exact_partition(graph, limits)
     if exact is not None:
         if not exact:
             return None
         if not check(exact):
             return exact
-    table = SegmentTable.scan(graph, limits)
+    orders = [graph] + ([graph.latest_first()] if graph.n <= SECOND_ORDER_MAX_NODES else [])
+    candidates = [_dp_in_order(graph, order, limits, check) for order in orders]
+    # the baselines are candidates too: "optimal" is never worse than them, even where the
+    # memory plan rejects what the DP's estimate accepted
+    candidates += [_baseline(method)(graph, limits, check) for method in (greedy, layerwise)]
+    return min((c for c in candidates if c is not None), key=lambda parts: _score(graph, parts), default=None)
+
+
+def _dp_in_order(graph: PartitionGraph, order: PartitionGraph, limits: Limits,
+                 check: Callable[[list[list[int]]], list[int]]) -> list[list[int]] | None:
+    """The DP's best segmentation of `order` whose segments fit in `graph`'s order and pass
+    `check`, refined by min-cut; node indices of `graph`."""
+    position = {id(node): v for v, node in enumerate(graph.nodes)}
+    to_graph = [position[id(node)] for node in order.nodes]
+    table = SegmentTable.scan(order, limits)
     for attempt in range(MAX_RETRIES):
         bounds = table.solve()
         if bounds is None:
             return None
         segments = segments_of(bounds)
-        over = check(segments)
+        parts = [sorted(to_graph[v] for v in segment) for segment in segments]
+        over = _fits_in_order(graph, parts, limits) or check(parts)
         if not over:
-            refined = refine(graph, segments, limits)
-            return refined if refined == segments or not check(refined) else segments
+            refined = refine(graph, parts, limits)
+            return refined if refined != parts and not check(refined) else parts
         for k in over:
             table.forbid(segments[k][0], segments[k][-1] + 1, supersets=attempt >= EXACT_RETRIES)
     return None
+
+
+def _score(graph: PartitionGraph, parts: list[list[int]]) -> tuple[int, int]:
+    """(partitions, crossing bytes) of a partitioning, the figure "optimal" minimises."""
+    done: set[int] = set()
+    crossing = 0
+    for part in parts[:-1]:
+        done.update(part)
+        crossing += graph.crossing_bytes(done)
+    return len(parts), crossing
 
 
 def _baseline(method) -> Callable:
@@ -116,31 +155,25 @@ def _attempt(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limit
     if tiling:
         key = tuple(sorted(tiling.items()))
         if key not in cache:
-            tiled = apply_tiling(model, tiling, infos)
+            tiled = onnx.ModelProto()
+            tiled.CopyFrom(model)  # shape-only (`without_bulk_data`): small
+            apply_tiling(tiled, tiling, infos)
             tiled_infos = infer_static_shapes(tiled)
             cache[key] = (tiled, tiled_infos, PartitionGraph.build(tiled, tiled_infos))
         model, infos, graph = cache[key]
 
-    best = None
-    graphs = [graph]
-    if strategy == "optimal" and graph.n <= SECOND_ORDER_MAX_NODES:
-        graphs.append(graph.latest_first())
-    for candidate in graphs:
-        plans: dict = {}
+    plans: dict = {}
 
-        def plan_of(parts: list[list[int]], shrink: bool = True, g: PartitionGraph = candidate) -> MemoryPlan:
-            return plan_memory(partition_specs(g, parts), infos, budget=limits.budget, staging_bytes=limits.staging,
-                               reserve_bytes=limits.reserve, model_outputs=g.model_outputs, cache=plans,
-                               shrink=shrink)
+    def plan_of(parts: list[list[int]], shrink: bool = True) -> MemoryPlan:
+        return plan_memory(partition_specs(graph, parts), infos, budget=limits.budget, staging_bytes=limits.staging,
+                           reserve_bytes=limits.reserve, model_outputs=graph.model_outputs, cache=plans,
+                           shrink=shrink)
 
-        parts = _RUNNERS[strategy](candidate, limits, lambda p: plan_of(p, shrink=False).over_budget())
-        if parts is None:
-            continue
-        result = PartitionResult(model, infos, candidate, parts, partition_specs(candidate, parts), plan_of(parts),
-                                 strategy, tiling)
-        if best is None or (len(result.parts), result.crossing_bytes) < (len(best.parts), best.crossing_bytes):
-            best = result
-    return best
+    parts = _RUNNERS[strategy](graph, limits, lambda p: plan_of(p, shrink=False).over_budget())
+    if parts is None:
+        return None
+    return PartitionResult(model, infos, graph, parts, partition_specs(graph, parts), plan_of(parts), strategy,
+                           tiling)
 
 
 def smallest_budget(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limits, strategy: str,
@@ -174,12 +207,20 @@ def partition_model(model: onnx.ModelProto, budget: int, *, strategy: str = "opt
     infos = infer_static_shapes(model) if infos is None else infos
     limits = Limits(budget, align(staging_bytes), reserve_bytes)
     cache: dict = {}
-    result = _attempt(model, infos, limits, strategy, cache)
+    skeleton = without_bulk_data(model)  # the search needs shapes, not weight bytes
+    result = _attempt(skeleton, infos, limits, strategy, cache)
     if result is None:
-        need = smallest_budget(model, infos, limits, strategy, cache)
+        need = smallest_budget(skeleton, infos, limits, strategy, cache)
         raise UserError(f"the model does not fit in a budget of {format_size(budget)} with the {strategy} strategy "
                         f"(a single layer or activation needs more): the smallest budget that works is "
                         f"{format_size(need)} ({need} bytes)")
+    cache.clear()
+    if result.tiling:
+        tiled = onnx.ModelProto()
+        tiled.CopyFrom(model)
+        result.model = apply_tiling(tiled, result.tiling, infos)
+    else:
+        result.model = model
     result.models = extract_partitions(result.model, result.specs, [p.node_order for p in result.plan.partitions],
                                        result.infos)
     result.seconds = time.perf_counter() - start

@@ -17,6 +17,11 @@ exactly the same dot product as before, so the rewrite is exact.
 A node is tiled when it does not fit as a partition of its own (`cost.segment_cost`); T is
 the smallest count whose tile (weights / T, same input, the full output carried) fits.
 When no T fits, the node is left whole: the partitioner then reports the smallest budget.
+
+Memory: the search tiles a shape-only copy of the model (`without_bulk_data`: large
+initializers keep their name, type and dims, not their bytes), however many budgets it tries;
+the real model is tiled once, in place (`apply_tiling`), and each split weight is released as
+soon as its tiles exist.
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ from onnx import helper, numpy_helper
 
 from .cost import Limits, SegmentCost, segment_cost
 from .graph import PartitionGraph
+from ..analysis.weights import tensor_nbytes
 from .memory import align
 
 TILEABLE = frozenset({"Conv", "Gemm", "MatMul"})
@@ -89,26 +95,27 @@ def plan_tiling(graph: PartitionGraph, limits: Limits) -> dict[str, int]:
 
 def _split_node(node: onnx.NodeProto, tiles: int, weights: dict[str, onnx.TensorProto],
                 rank: int) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
-    """The tile nodes + Concat replacing `node`, and the new initializers."""
-    w = numpy_helper.to_array(weights[node.input[1]])
+    """The tile nodes + Concat replacing `node`, and the new initializers (sliced from the
+    weights' data, or shape-only when the weights are (`without_bulk_data`))."""
+    weight = weights[node.input[1]]
     trans_b = node.op_type == "Gemm" and _attr(node, "transB", 0)
     axis = 0 if node.op_type == "Conv" or trans_b else 1
-    chunks = np.array_split(np.arange(w.shape[axis]), tiles)
+    channels = weight.dims[axis]
+    chunks = np.array_split(np.arange(channels), tiles)
     bias_name = node.input[2] if len(node.input) > 2 and node.input[2] else None
-    bias = numpy_helper.to_array(weights[bias_name]) if bias_name else None
+    bias = weights[bias_name] if bias_name else None
+    per_channel = bias is not None and len(bias.dims) >= 1 and bias.dims[-1] == channels and channels > 1
     out = node.output[0]
     new_nodes, new_inits, pieces = [], [], []
     for t, chunk in enumerate(chunks):
         lo, hi = int(chunk[0]), int(chunk[-1]) + 1
-        w_t = np.take(w, range(lo, hi), axis=axis)
         w_name = f"{node.input[1]}__tile{t}"
-        new_inits.append(numpy_helper.from_array(np.ascontiguousarray(w_t), w_name))
+        new_inits.append(_slice(weight, axis, lo, hi, w_name))
         inputs = [node.input[0], w_name]
         if bias is not None:
-            per_channel = bias.ndim >= 1 and bias.shape[-1] == w.shape[axis] and bias.shape[-1] > 1
             if per_channel:
                 b_name = f"{bias_name}__tile{t}"
-                new_inits.append(numpy_helper.from_array(np.ascontiguousarray(bias[..., lo:hi]), b_name))
+                new_inits.append(_slice(bias, len(bias.dims) - 1, lo, hi, b_name))
                 inputs.append(b_name)
             else:
                 inputs.append(bias_name)
@@ -122,30 +129,81 @@ def _split_node(node: onnx.NodeProto, tiles: int, weights: dict[str, onnx.Tensor
     return new_nodes, new_inits
 
 
+def _has_data(tensor: onnx.TensorProto) -> bool:
+    return tensor.HasField("raw_data") or any(len(getattr(tensor, f)) for f in _DATA_FIELDS) or \
+        tensor.data_location == onnx.TensorProto.EXTERNAL
+
+
+_DATA_FIELDS = ("float_data", "int32_data", "int64_data", "double_data", "uint64_data", "string_data")
+
+
+def _slice(tensor: onnx.TensorProto, axis: int, lo: int, hi: int, name: str) -> onnx.TensorProto:
+    """tensor[lo:hi] along `axis` as a new initializer (shape-only if `tensor` has no data)."""
+    if not _has_data(tensor) and tensor_nbytes(tensor):
+        dims = list(tensor.dims)
+        dims[axis] = hi - lo
+        return onnx.TensorProto(name=name, data_type=tensor.data_type, dims=dims)
+    array = numpy_helper.to_array(tensor)
+    return numpy_helper.from_array(np.ascontiguousarray(np.take(array, range(lo, hi), axis=axis)), name)
+
+
+def without_bulk_data(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model with every initializer above BULK_BYTES replaced by a shape-only tensor (name,
+    type, dims, no data): what the partition search needs, at a fraction of the memory.  The
+    model's own data is not copied."""
+    light = onnx.ModelProto()
+    _copy_fields(model, light, skip="graph")
+    source, graph = model.graph, light.graph
+    _copy_fields(source, graph, skip="initializer")
+    for tensor in source.initializer:
+        if tensor_nbytes(tensor) <= BULK_BYTES:
+            graph.initializer.append(tensor)
+        else:
+            graph.initializer.append(onnx.TensorProto(name=tensor.name, data_type=tensor.data_type, dims=tensor.dims))
+    return light
+
+
+BULK_BYTES = 4096
+
+
+def _copy_fields(source, target, skip: str) -> None:
+    """Copy every set field of protobuf message `source` into `target` except `skip`."""
+    for descriptor, value in source.ListFields():
+        if descriptor.name == skip:
+            continue
+        if descriptor.is_repeated or descriptor.type == descriptor.TYPE_MESSAGE:
+            getattr(target, descriptor.name).MergeFrom(value)
+        else:
+            setattr(target, descriptor.name, value)
+
+
 def apply_tiling(model: onnx.ModelProto, plan: dict[str, int], infos) -> onnx.ModelProto:
-    """A copy of `model` with each node in `plan` (keyed by its first output) split in tiles."""
-    tiled = onnx.ModelProto()
-    tiled.CopyFrom(model)
-    graph = tiled.graph
+    """Split each node of `plan` (keyed by its first output) in tiles, editing `model` IN PLACE
+    (no copy of the model): the tile initializers are added, the split weights removed as soon
+    as no node reads them any more.  Returns `model`."""
+    graph = model.graph
     weights = {t.name: t for t in graph.initializer}
     nodes = []
+    split: set[str] = set()
     for node in graph.node:
         if node.output and node.output[0] in plan:
             parts, inits = _split_node(node, plan[node.output[0]], weights, len(infos[node.output[0]].shape))
             nodes.extend(parts)
             graph.initializer.extend(inits)
+            split.update(x for x in node.input[1:] if x in weights)
         else:
             nodes.append(node)
     del graph.node[:]
     graph.node.extend(nodes)
     used = {x for n in graph.node for x in n.input}
-    kept = [t for t in graph.initializer if t.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
+    for index in reversed(range(len(graph.initializer))):  # release the split weights
+        if graph.initializer[index].name in split and graph.initializer[index].name not in used:
+            del graph.initializer[index]
     listed = [i for i in graph.input if i.name in used or i.name not in weights]
-    if tiled.ir_version < 4:  # initializers must also be graph inputs
+    if model.ir_version < 4:  # initializers must also be graph inputs
         names = {i.name for i in listed}
-        listed += [helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in kept if t.name not in names]
+        listed += [helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in graph.initializer
+                   if t.name not in names]
     del graph.input[:]
     graph.input.extend(listed)
-    return tiled
+    return model
