@@ -40,10 +40,12 @@ def add_prune_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--protect", action="append", default=[], metavar="NODE",
                        help="never prune the groups this node belongs to (repeatable)")
     group.add_argument("--recovery", choices=RECOVERIES, default="least-squares",
-                       help="recovery after each step: least-squares (training-free, the default), finetune "
-                            "(least-squares, then SGD with the PyTorch example hook), none; needs --data")
+                       help="recovery after each step: least-squares (training-free, the default), distill "
+                            "(least-squares, then built-in numpy distillation from the original model on labelled "
+                            "train samples), finetune (least-squares, then SGD with the PyTorch example hook), none; "
+                            "needs --data")
     group.add_argument("--finetune-epochs", type=float, default=0.25, metavar="E",
-                       help="recovery finetune (PyTorch): epochs of SGD per step (default 0.25)")
+                       help="recoveries distill and finetune: epochs of training per step (default 0.25)")
     group.add_argument("--calibration", type=int, default=1024, help="calibration samples (default 1024)")
     group.add_argument("--validation", type=int, default=2000, help="validation samples from the train split")
 

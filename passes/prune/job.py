@@ -2,9 +2,10 @@
 
 Data hygiene: the TRAIN split is cut once (seeded) into a validation part, which the schedule's
 `evaluate` hook uses to decide when to stop, and a disjoint calibration part, which the
-criteria and the least-squares recovery read (no labels).  Recovery "finetune" (PyTorch, the
-optional extra) also trains on the labelled TRAIN samples outside the validation part.  The TEST split is only used to
-report accuracy before and after, never to make a decision.
+criteria and the least-squares recovery read (no labels).  Recoveries "distill" (built in, numpy:
+`distill.Distillation`) and "finetune" (PyTorch, the optional extra) also train on the labelled
+TRAIN samples outside the validation part.  The TEST split is only used to report accuracy before
+and after, never to make a decision.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from .recovery import LeastSquaresRecovery
 from .report import build_report
 from .schedule import PruneOutcome, ScheduleConfig, prune_progressively
 
-RECOVERIES = ("least-squares", "finetune", "none")
+RECOVERIES = ("least-squares", "distill", "finetune", "none")
 
 
 @dataclass
@@ -36,7 +37,7 @@ class PruneOptions:
     round_to: int = 1
     protected: list[str] = field(default_factory=list)
     recovery: str = "least-squares"
-    finetune_epochs: float = 0.25                 # per step, for recovery "finetune"
+    finetune_epochs: float = 0.25                 # per step, for recoveries "distill" and "finetune"
     steps: int = 100
     calibration: int = 1024
     validation: int = 2000
@@ -126,6 +127,17 @@ def _then_torch_fine_tune(refit, splits: DataSplits, options: PruneOptions):
     return lambda model, step: tune(refit(model, step), step)
 
 
+def _then_distillation(refit, original: onnx.ModelProto, splits: DataSplits, options: PruneOptions):
+    """Least-squares refit, then the built-in distillation from `original` on the labelled train part."""
+    from models.datasets import predict_logits
+
+    from .distill import Distillation
+
+    x, y = splits.train_x, splits.train_y
+    distil = Distillation(x, y, predict_logits(original, x), epochs=options.finetune_epochs, seed=options.seed)
+    return lambda model, step: distil(refit(model, step), step)
+
+
 def run_prune(model: onnx.ModelProto, options: PruneOptions, *, label: str = "model",
               progress: bool = True) -> tuple[PruneOutcome, dict]:
     """Prune `model` as `options` say; returns the outcome and the report (JSON-ready)."""
@@ -146,8 +158,10 @@ def run_prune(model: onnx.ModelProto, options: PruneOptions, *, label: str = "mo
         splits = split_train(options.data, options.validation, options.calibration, options.seed)
         evaluate = accuracy_hook(options.data, splits.validation_x, splits.validation_y)
         calibration = splits.calibration
-        if options.recovery in ("least-squares", "finetune"):
+        if options.recovery != "none":
             fine_tune = LeastSquaresRecovery(model, calibration, seed=options.seed)
+        if options.recovery == "distill":
+            fine_tune = _then_distillation(fine_tune, model, splits, options)
         if options.recovery == "finetune":
             fine_tune = _then_torch_fine_tune(fine_tune, splits, options)
     outcome = prune_progressively(model, config, evaluate=evaluate, fine_tune=fine_tune, calibration=calibration,
