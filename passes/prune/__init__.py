@@ -6,9 +6,11 @@
 
 Modules: `groups` (channel dependency analysis), `apply` (physical pruning), `criteria`
 (importance), `schedule` (progressive steps with hooks), `recovery` (least-squares refit + BN
-statistics correction), `report` (JSON + PNG), `job` (the CLI's data-driven run), `calibration`
-(activations through onnxruntime), `tensors` (constants wherever they live), `torch_hook`
-(optional PyTorch fine-tuning example; imports torch, so it is not imported here).
+statistics correction), `distill` (built-in distillation from the unpruned model with labels,
+no training framework) on `backprop` (numpy forward and gradients of the zoo's op subset),
+`report` (JSON + PNG), `job` (the CLI's data-driven run), `calibration` (activations through
+onnxruntime), `tensors` (constants wherever they live), `torch_hook` (optional PyTorch
+fine-tuning example; imports torch, so it is not imported here).
 """
 from .apply import PruneChannels, prune_units
 from .criteria import CRITERIA, make_criterion
