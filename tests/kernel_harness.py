@@ -103,6 +103,7 @@ SIGNATURES: dict[str, tuple] = {
     "kern_lrn": (P, SZ, SZ, SZ, P, P),
     "kern_batchnorm": (SZ, SZ, SZ, ctypes.c_float, P, P, P, P, P, P),
     "kern_conv": (P, P, P, P, P, P, SZ),
+    "kern_conv_act": (P, P, P, P, P, P, P, SZ),
     "kern_scratch_bytes_conv": (P,),
     "kern_conv_transpose": (P, P, P, P, P),
     "kern_gemm": (P, P, P, P, P, P, SZ),
@@ -210,8 +211,8 @@ def _ints(a: np.ndarray | None) -> list[int] | None:
 
 # ---------------------------------------------------------------------------------------------- ops
 
-def _unary(node, at, inputs, opset):
-    x = _f32(inputs[0])
+def unary_attr(node, at, inputs, opset) -> UnaryAttr:
+    """The kern_unary_attr of an activation node (inputs: its inputs, Clip's bounds included)."""
     attr = UnaryAttr(UNARY[node.op_type], 0.0, 0.0)
     if node.op_type == "LeakyRelu":
         attr.alpha = at.get("alpha", 0.01)
@@ -221,6 +222,12 @@ def _unary(node, at, inputs, opset):
         lo, hi = (at.get("min"), at.get("max")) if opset < 11 else (_input(inputs, 1), _input(inputs, 2))
         attr.alpha = float(np.float32(lo)) if lo is not None else -np.finfo(np.float32).max
         attr.beta = float(np.float32(hi)) if hi is not None else np.finfo(np.float32).max
+    return attr
+
+
+def _unary(node, at, inputs, opset):
+    x = _f32(inputs[0])
+    attr = unary_attr(node, at, inputs, opset)
     y = Guarded(x.shape)
     _check(kernels().kern_unary(ctypes.byref(attr), _ptr(x), y.ptr, x.size), node.op_type)
     return [y.result(node.op_type)]
@@ -512,6 +519,25 @@ OPS: dict[str, Callable] = {
     **{op: _reshape for op in ("Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Dropout")},
     "Transpose": _transpose, "Pad": _pad, "Resize": _resize, "Upsample": _resize,
 }
+
+
+def run_conv_activation(conv: onnx.NodeProto, act: onnx.NodeProto, inputs: Sequence[np.ndarray | None],
+                        act_inputs: Sequence[np.ndarray | None], opset: int) -> np.ndarray:
+    """Conv then the activation `act` in one kern_conv_act call (act_inputs: the activation's inputs
+    after the first, e.g. Clip's bounds)."""
+    x, w = _f32(inputs[0]), _f32(inputs[1])
+    b = _input(inputs, 2)
+    b = None if b is None else _f32(b)
+    g, geom = _geometry(conv, inputs)
+    attrs = {a.name: helper.get_attribute_value(a) for a in act.attribute}
+    attr = unary_attr(act, attrs, [None, *act_inputs], opset)
+    y = Guarded(_out_shape(x, g))
+    need = conv_scratch_bytes(g)
+    scratch = Guarded(need // 4)
+    _check(kernels().kern_conv_act(ctypes.byref(geom), ctypes.byref(attr), _ptr(x), _ptr(w), _ptr(b), y.ptr,
+                                   scratch.ptr, need), "Conv+" + act.op_type)
+    scratch.result("Conv scratch")
+    return y.result("Conv+" + act.op_type)
 
 
 def run_node(node: onnx.NodeProto, inputs: Sequence[np.ndarray | None], opset: int) -> list[np.ndarray]:

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 from conftest import ort_session
-from kernel_harness import run_node
+from kernel_harness import run_conv_activation, run_node
 
 OPSET = 19
 RTOL, ATOL = 1e-4, 1e-4
@@ -355,6 +355,39 @@ def test_pointwise_narrow_columns(cin, cout, hw):
               "w": rng.standard_normal((cout, cin, 1, 1), np.float32),
               "b": rng.standard_normal(cout, np.float32)}
     check(_node("Conv", inputs, kernel_shape=[1, 1]), inputs, rtol=1e-4, atol=1e-3)
+
+
+ACTIVATIONS = [("Relu", {}, None), ("Clip", {}, (-0.3, 0.8)), ("LeakyRelu", {"alpha": 0.2}, None),
+               ("HardSigmoid", {}, None), ("HardSwish", {}, None), ("Sigmoid", {}, None), ("Tanh", {}, None)]
+CONV_SHAPES = [  # (channels in, out, group, size, kernel, stride, pads): each kern_conv path
+    (20, 13, 1, 9, 1, 1, [0, 0, 0, 0]),        # 1x1 GEMM on the input in place
+    (3, 140, 1, 13, 1, 1, [0, 0, 0, 0]),       # 1x1 over more than one column block (KERN_NC)
+    (6, 10, 1, 17, 3, 1, [1, 1, 1, 1]),        # im2col, two pixel tiles
+    (8, 8, 8, 10, 3, 1, [1, 1, 1, 1]),         # depthwise strips
+    (8, 8, 8, 10, 3, 2, [1, 1, 1, 1]),         # depthwise padded rows
+    (4, 4, 4, 9, 5, 1, [2, 2, 2, 2]),          # depthwise general
+]
+
+
+@pytest.mark.parametrize("act,attrs,bounds", ACTIVATIONS, ids=[a[0] for a in ACTIVATIONS])
+@pytest.mark.parametrize("cin,cout,group,size,k,stride,pads", CONV_SHAPES)
+def test_conv_with_fused_activation(act, attrs, bounds, cin, cout, group, size, k, stride, pads):
+    """kern_conv_act (what the interpreter runs for a Conv followed by an in-place activation) against
+    onnxruntime running the two nodes."""
+    rng = np.random.default_rng(cin * cout + size)
+    inputs = {"x": rng.standard_normal((1, cin, size, size), np.float32),
+              "w": rng.standard_normal((cout, cin // group, k, k), np.float32),
+              "b": rng.standard_normal(cout, np.float32)}
+    constants = {} if bounds is None else {"lo": np.float32(bounds[0]), "hi": np.float32(bounds[1])}
+    conv = _node("Conv", inputs, outputs=("c",), kernel_shape=[k, k], strides=[stride] * 2, pads=pads, group=group)
+    activation = _node(act, ["c", *constants], **attrs)
+    graph = helper.make_graph(
+        [conv, activation], "g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, v.shape) for n, v in inputs.items()],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        initializer=[numpy_helper.from_array(v, n) for n, v in constants.items()])
+    want = ort_session(helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])).run(None, inputs)[0]
+    got = run_conv_activation(conv, activation, list(inputs.values()), list(constants.values()), OPSET)
+    np.testing.assert_allclose(got, want, rtol=RTOL, atol=1e-3)
 
 
 @pytest.mark.parametrize("m,n,k,tb", [(1, 300, 700, 1), (9, 257, 300, 1), (33, 129, 513, 0), (5, 17, 3, 1)])

@@ -1,6 +1,8 @@
 /*
  * interp.c - run a validated partition: dispatch each op to its kernel, count what it touches.
  *
+ * A Conv followed by an in-place activation runs as one fused kernel call (fuses_activation).
+ *
  * The measured high-water mark (rt_counters.max_region_end) is the highest region byte any step of
  * the partition reads or writes: the body (it was decrypted there and its tables and weights are
  * read), every REGION tensor an op reads or writes, and the scratch bytes each op's kernel may use.
@@ -138,6 +140,28 @@ static rt_status run_op(const rt_partition *p, const rt_op_args *a, float *scrat
     }
 }
 
+/* A Conv whose output the next op, an activation, rewrites in place (same tensor, and the plan put the
+ * activation's output on the same bytes): the activation is applied inside the Conv, block by block
+ * while the outputs are in cache (kern_conv_act), and the next op has nothing left to do.  The values
+ * are exactly those of the two ops run one after the other. */
+static int fuses_activation(const rt_partition *p, uint32_t k, const rt_op_args *conv, rt_op_args *next)
+{
+    const rt_tensor_desc *y = conv->out_t;
+    if (conv->desc->op != RT_OP_CONV || k + 1 >= p->header->op_count)
+        return 0;
+    switch (p->ops[k + 1].op) {
+    case RT_OP_RELU: case RT_OP_LEAKY_RELU: case RT_OP_CLIP: case RT_OP_SIGMOID: case RT_OP_HARD_SIGMOID:
+    case RT_OP_HARD_SWISH: case RT_OP_TANH:
+        break;
+    default:
+        return 0;
+    }
+    if (rt_prepare_op(p, k + 1, next) != RT_OK)
+        return 0;
+    return next->in_t[0] == y && y->location == RT_LOC_REGION && next->out_t->location == RT_LOC_REGION &&
+           next->out_t->offset == y->offset && next->out_t->nbytes == y->nbytes;
+}
+
 rt_status rt_run_partition(const rt_partition *p, rt_counters *counters)
 {
     rt_counters local;
@@ -145,6 +169,7 @@ rt_status rt_run_partition(const rt_partition *p, rt_counters *counters)
     const rt_body_header *h;
     float *scratch;
     uint32_t k, j;
+    int applied = 0; /* op k was already applied by the Conv before it */
 
     memset(c, 0, sizeof(*c));
     c->failed_op = RT_NO_TENSOR;
@@ -156,13 +181,20 @@ rt_status rt_run_partition(const rt_partition *p, rt_counters *counters)
     scratch = (float *)(void *)(p->region + h->scratch_offset);
     touch(c, p->body_offset, h->body_size);
     for (k = 0; k < h->op_count; k++) {
-        rt_op_args args;
+        rt_op_args args, next;
         const rt_op_desc *op = &p->ops[k];
         rt_status s = rt_prepare_op(p, k, &args);
         if (s == RT_OK && args.scratch > h->scratch_size)
             s = RT_ERR_SCRATCH_TOO_SMALL;
-        if (s == RT_OK)
+        if (s == RT_OK && applied) {
+            applied = 0;
+        } else if (s == RT_OK && fuses_activation(p, k, &args, &next)) {
+            s = from_kern(kern_conv_act(&args.conv, &next.unary, args.in[0], args.in[1], args.in[2], args.out, scratch,
+                                        h->scratch_size));
+            applied = 1;
+        } else if (s == RT_OK) {
             s = run_op(p, &args, scratch, h->scratch_size);
+        }
         if (s != RT_OK) {
             c->failed_op = k;
             return s;

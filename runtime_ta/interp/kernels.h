@@ -110,6 +110,11 @@ typedef struct {
  * KERN_NC output pixels, built in scratch. */
 kern_status kern_conv(const kern_conv_geom *g, const float *x, const float *w, const float *bias, float *y,
                       float *scratch, size_t scratch_bytes);
+/* Conv then an elementwise activation: y = act(Conv(x)), the same values as kern_conv followed by
+ * kern_unary(act, y, y, n), with the activation applied to each block of outputs as soon as it is
+ * final (while it is in cache).  act NULL: kern_conv. */
+kern_status kern_conv_act(const kern_conv_geom *g, const kern_unary_attr *act, const float *x, const float *w,
+                          const float *bias, float *y, float *scratch, size_t scratch_bytes);
 size_t kern_scratch_bytes_conv(const kern_conv_geom *g);
 
 /* ConvTranspose: x [batch, c_in, h_in, w_in], w [c_in, c_out/group, kernel_h, kernel_w], bias [c_out] or

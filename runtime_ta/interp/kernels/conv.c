@@ -329,90 +329,116 @@ static KERN_NOINLINE void dw3_strips(const kern_conv_geom *g, const float *xc, c
     }
 }
 
+/* One channel of the general depthwise path: outputs whose window lies inside the input take the
+ * fast paths (3x3 unrolled, unit-stride rows vectorised), the others sum their real taps only. */
+static void depthwise_general(const kern_conv_geom *g, const dw_axis *rows, const dw_axis *cols, const float *xc,
+                              const float *wc, float b, float *yc)
+{
+    const size_t W = g->w_in, sw = g->stride_w, pl = g->pad_left;
+    const int k3 = g->kernel_h == 3 && g->kernel_w == 3 && g->dilation_h == 1 && g->dilation_w == 1;
+    size_t oh, ki, kj, t;
+    for (oh = 0; oh < g->h_out; oh++) {
+        float *yrow = yc + oh * g->w_out;
+        size_t ilo, ihi;
+        dw_taps(rows, oh, &ilo, &ihi);
+        for (t = 0; t < cols->full_lo; t++)
+            yrow[t] = dw_output(g, cols, xc, wc, b, oh, ilo, ihi, t);
+        for (t = cols->full_hi; t < g->w_out; t++)
+            yrow[t] = dw_output(g, cols, xc, wc, b, oh, ilo, ihi, t);
+        if (k3 && ihi - ilo == 3) {
+            const float *r0 = xc + (oh * g->stride_h - g->pad_top) * W, *r1 = r0 + W, *r2 = r1 + W;
+            if (sw == 1 && cols->full_hi > cols->full_lo) {
+                const size_t off = cols->full_lo - pl;
+                dw3_span(r0 + off, r1 + off, r2 + off, wc, b, yrow + cols->full_lo, cols->full_hi - cols->full_lo);
+            } else {
+                const float w0 = wc[0], w1 = wc[1], w2 = wc[2], w3 = wc[3], w4 = wc[4], w5 = wc[5], w6 = wc[6],
+                            w7 = wc[7], w8 = wc[8];
+                for (t = cols->full_lo; t < cols->full_hi; t++) {
+                    const size_t p = t * sw - pl;
+                    float acc = b;
+                    acc += w0 * r0[p];
+                    acc += w1 * r0[p + 1];
+                    acc += w2 * r0[p + 2];
+                    acc += w3 * r1[p];
+                    acc += w4 * r1[p + 1];
+                    acc += w5 * r1[p + 2];
+                    acc += w6 * r2[p];
+                    acc += w7 * r2[p + 1];
+                    acc += w8 * r2[p + 2];
+                    yrow[t] = acc;
+                }
+            }
+        } else {
+            for (t = cols->full_lo; t < cols->full_hi; t++) {
+                const size_t p = t * sw - pl;
+                float acc = b;
+                for (ki = ilo; ki < ihi; ki++) {
+                    const float *xrow = xc + (oh * g->stride_h + ki * g->dilation_h - g->pad_top) * W + p;
+                    for (kj = 0; kj < g->kernel_w; kj++)
+                        acc += wc[ki * g->kernel_w + kj] * xrow[kj * g->dilation_w];
+                }
+                yrow[t] = acc;
+            }
+        }
+    }
+}
+
 /* c_in/group == 1: every output channel oc reads input channel oc / (c_out/group).  Per output, taps
- * accumulate in a register.  Undilated 3x3 kernels on rows up to DW_ROW padded columns take
- * dw3_padded; otherwise outputs whose window lies inside the input take the fast paths (3x3 unrolled,
- * unit-stride rows vectorised) and the others sum their real taps only. */
-static void depthwise(const kern_conv_geom *g, const float *xb, const float *w, const float *bias, float *yb)
+ * accumulate in a register.  Undilated 3x3 windows take dw3_strips (unit strides) or dw3_padded when
+ * their rows fit, every other window depthwise_general; act (if any) is applied to each finished
+ * channel. */
+static void depthwise(const kern_conv_geom *g, const kern_unary_attr *act, const float *xb, const float *w,
+                      const float *bias, float *yb)
 {
     const size_t mult = g->c_out / g->group, khw = g->kernel_h * g->kernel_w;
-    const size_t hw_in = g->h_in * g->w_in, pix = g->h_out * g->w_out, W = g->w_in;
-    const size_t sw = g->stride_w, pl = g->pad_left;
+    const size_t hw_in = g->h_in * g->w_in, pix = g->h_out * g->w_out, sw = g->stride_w, pl = g->pad_left;
     const int k3 = g->kernel_h == 3 && g->kernel_w == 3 && g->dilation_h == 1 && g->dilation_w == 1;
     const int strips = k3 && sw == 1 && g->stride_h == 1 && pl <= 2 && dw3_strip_rows(g->w_out + 2) > 0;
     const int padded = k3 && g->w_out <= DW_ROW && pl < DW_ROW && dw3_len(g) <= DW_ROW;
     dw_axis rows, cols;
-    size_t oc, oh, ki, kj, t;
+    size_t oc;
     if (!strips && !padded) {
         dw_axis_init(&rows, g->pad_top, g->stride_h, g->dilation_h, g->h_in, g->kernel_h, g->h_out);
-        dw_axis_init(&cols, pl, sw, g->dilation_w, W, g->kernel_w, g->w_out);
+        dw_axis_init(&cols, pl, sw, g->dilation_w, g->w_in, g->kernel_w, g->w_out);
     }
     for (oc = 0; oc < g->c_out; oc++) {
         const float *xc = xb + (oc / mult) * hw_in, *wc = w + oc * khw;
         const float b = bias ? bias[oc] : 0.0f;
         float *yc = yb + oc * pix;
-        if (strips) {
+        if (strips)
             dw3_strips(g, xc, wc, b, yc);
-            continue;
-        }
-        if (padded) {
+        else if (padded)
             dw3_padded(g, xc, wc, b, yc);
-            continue;
-        }
-        for (oh = 0; oh < g->h_out; oh++) {
-            float *yrow = yc + oh * g->w_out;
-            size_t ilo, ihi;
-            dw_taps(&rows, oh, &ilo, &ihi);
-            for (t = 0; t < cols.full_lo; t++)
-                yrow[t] = dw_output(g, &cols, xc, wc, b, oh, ilo, ihi, t);
-            for (t = cols.full_hi; t < g->w_out; t++)
-                yrow[t] = dw_output(g, &cols, xc, wc, b, oh, ilo, ihi, t);
-            if (k3 && ihi - ilo == 3) {
-                const float *r0 = xc + (oh * g->stride_h - g->pad_top) * W, *r1 = r0 + W, *r2 = r1 + W;
-                if (sw == 1 && cols.full_hi > cols.full_lo) {
-                    const size_t off = cols.full_lo - pl;
-                    dw3_span(r0 + off, r1 + off, r2 + off, wc, b, yrow + cols.full_lo, cols.full_hi - cols.full_lo);
-                } else {
-                    const float w0 = wc[0], w1 = wc[1], w2 = wc[2], w3 = wc[3], w4 = wc[4], w5 = wc[5], w6 = wc[6],
-                                w7 = wc[7], w8 = wc[8];
-                    for (t = cols.full_lo; t < cols.full_hi; t++) {
-                        const size_t p = t * sw - pl;
-                        float acc = b;
-                        acc += w0 * r0[p];
-                        acc += w1 * r0[p + 1];
-                        acc += w2 * r0[p + 2];
-                        acc += w3 * r1[p];
-                        acc += w4 * r1[p + 1];
-                        acc += w5 * r1[p + 2];
-                        acc += w6 * r2[p];
-                        acc += w7 * r2[p + 1];
-                        acc += w8 * r2[p + 2];
-                        yrow[t] = acc;
-                    }
-                }
-            } else {
-                for (t = cols.full_lo; t < cols.full_hi; t++) {
-                    const size_t p = t * sw - pl;
-                    float acc = b;
-                    for (ki = ilo; ki < ihi; ki++) {
-                        const float *xrow = xc + (oh * g->stride_h + ki * g->dilation_h - g->pad_top) * W + p;
-                        for (kj = 0; kj < g->kernel_w; kj++)
-                            acc += wc[ki * g->kernel_w + kj] * xrow[kj * g->dilation_w];
-                    }
-                    yrow[t] = acc;
-                }
-            }
-        }
+        else
+            depthwise_general(g, &rows, &cols, xc, wc, b, yc);
+        if (act)
+            kern_unary(act, yc, yc, pix);
     }
 }
 
 kern_status kern_conv(const kern_conv_geom *g, const float *x, const float *w, const float *bias, float *y,
                       float *scratch, size_t scratch_bytes)
 {
+    return kern_conv_act(g, NULL, x, w, bias, y, scratch, scratch_bytes);
+}
+
+/* act applied to rows [0, m) x columns [0, n) of a block with rows ld apart. */
+static void act_block(const kern_unary_attr *act, float *c, size_t m, size_t n, size_t ld)
+{
+    size_t i;
+    for (i = 0; i < m; i++)
+        kern_unary(act, c + i * ld, c + i * ld, n);
+}
+
+kern_status kern_conv_act(const kern_conv_geom *g, const kern_unary_attr *act, const float *x, const float *w,
+                          const float *bias, float *y, float *scratch, size_t scratch_bytes)
+{
     size_t x_n, y_n, w_n, cin_g, cout_g, kdim, pix, hw_in, b, grp, t;
     kern_status st = check_common(g, &x_n, &y_n, &w_n);
     if (st != KERN_OK)
         return st;
+    if (act && (unsigned)act->op > (unsigned)KERN_TANH) /* an activation, not a copy or an unknown code */
+        return KERN_EINVAL;
     if (!conv_extent_ok(g->h_in, g->pad_top, g->pad_bottom, g->kernel_h, g->stride_h, g->dilation_h, g->h_out) ||
         !conv_extent_ok(g->w_in, g->pad_left, g->pad_right, g->kernel_w, g->stride_w, g->dilation_w, g->w_out))
         return KERN_EINVAL;
@@ -427,7 +453,7 @@ kern_status kern_conv(const kern_conv_geom *g, const float *x, const float *w, c
         const float *xb = x + b * g->c_in * hw_in;
         float *yb = y + b * g->c_out * pix;
         if (cin_g == 1) {
-            depthwise(g, xb, w, bias, yb);
+            depthwise(g, act, xb, w, bias, yb);
             continue;
         }
         for (grp = 0; grp < g->group; grp++) {
@@ -438,7 +464,13 @@ kern_status kern_conv(const kern_conv_geom *g, const float *x, const float *w, c
                 for (t = 0; t < cout_g * pix; t++)
                     yg[t] = 0.0f;
             if (is_pointwise(g)) {
-                kern_gemm_acc(cout_g, pix, cin_g, wg, kdim, 1, xg, pix, yg, pix, init);
+                size_t j0;
+                for (j0 = 0; j0 < pix; j0 += KERN_NC) {
+                    const size_t nb = kmin(KERN_NC, pix - j0);
+                    kern_gemm_acc(cout_g, nb, cin_g, wg, kdim, 1, xg + j0, pix, yg + j0, pix, init);
+                    if (act)
+                        act_block(act, yg + j0, cout_g, nb, pix);
+                }
             } else {
                 size_t p0, k0;
                 for (p0 = 0; p0 < pix; p0 += KERN_NC) {
@@ -449,6 +481,8 @@ kern_status kern_conv(const kern_conv_geom *g, const float *x, const float *w, c
                         kern_gemm_packed_acc(cout_g, nb, kb, wg + k0, kdim, 1, scratch, yg + p0, pix,
                                              k0 == 0 ? init : NULL);
                     }
+                    if (act)
+                        act_block(act, yg + p0, cout_g, nb, pix);
                 }
             }
         }
