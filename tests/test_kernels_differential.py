@@ -357,6 +357,19 @@ def test_pointwise_narrow_columns(cin, cout, hw):
     check(_node("Conv", inputs, kernel_shape=[1, 1]), inputs, rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize("h,w,k,stride,pads,dil,ceil", [
+    (111, 111, 3, 2, [0, 0, 0, 0], 1, 1),     # SqueezeNet's pools: separable path, ceil_mode
+    (9, 30, 3, 1, [1, 1, 1, 1], 2, 0),        # separable, dilated, padded
+    (5, 300, 3, 2, [1, 1, 1, 1], 1, 0),       # rows past the separable limit: tap by tap
+    (20, 40, 18, 1, [0, 0, 0, 0], 1, 0),      # more window columns than are cached: tap by tap
+])
+def test_maxpool_paths(h, w, k, stride, pads, dil, ceil):
+    """MaxPool's separable path (column maximum, then along the row) and the tap-by-tap one."""
+    x = np.random.default_rng(h * w).standard_normal((1, 3, h, w), np.float32)
+    check(_node("MaxPool", ["x"], kernel_shape=[k, k], strides=[stride] * 2, pads=pads, dilations=[dil] * 2,
+                ceil_mode=ceil), {"x": x})
+
+
 ACTIVATIONS = [("Relu", {}, None), ("Clip", {}, (-0.3, 0.8)), ("LeakyRelu", {"alpha": 0.2}, None),
                ("HardSigmoid", {}, None), ("HardSwish", {}, None), ("Sigmoid", {}, None), ("Tanh", {}, None)]
 CONV_SHAPES = [  # (channels in, out, group, size, kernel, stride, pads): each kern_conv path

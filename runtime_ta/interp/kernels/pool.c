@@ -14,6 +14,41 @@
 
 /* Window columns whose output span [lo, hi) is computed once per call rather than once per output row. */
 #define POOL_TAPS 16
+/* MaxPool rows up to POOL_ROW floats take the separable path (a column maximum on the stack, 1 KiB). */
+#define POOL_ROW 256
+
+/* One MaxPool output row (yrow holds -FLT_MAX): the maximum down the window's real rows [ilo, ihi) of
+ * every input column first (unit stride, vectorised), then along each window column j over the outputs
+ * where it is real ([tap_lo[j], tap_hi[j])).  Every max is "v > acc ? v : acc" from -FLT_MAX, so the
+ * result is the largest non-NaN value of the window, as tap by tap. */
+static void max_row_separable(const kern_conv_geom *g, const float *xp, size_t ilo, size_t ihi, size_t hs,
+                              const size_t *tap_lo, const size_t *tap_hi, float *yrow)
+{
+    float col[POOL_ROW];
+    size_t i, j, c, t;
+    if (ilo >= ihi)
+        return;
+    for (c = 0; c < g->w_in; c++)
+        col[c] = -FLT_MAX;
+    for (i = ilo; i < ihi; i++) {
+        const float *xrow = xp + (hs + i * g->dilation_h - g->pad_top) * g->w_in;
+        for (c = 0; c < g->w_in; c++)
+            col[c] = xrow[c] > col[c] ? xrow[c] : col[c];
+    }
+    for (j = 0; j < g->kernel_w; j++) {
+        const size_t off = j * g->dilation_w;
+        if (g->stride_w == 1) {
+            const float *cs = col + (tap_lo[j] + off - g->pad_left);
+            for (t = 0; t < tap_hi[j] - tap_lo[j]; t++)
+                yrow[tap_lo[j] + t] = cs[t] > yrow[tap_lo[j] + t] ? cs[t] : yrow[tap_lo[j] + t];
+        } else {
+            for (t = tap_lo[j]; t < tap_hi[j]; t++) {
+                const float v = col[t * g->stride_w + off - g->pad_left];
+                yrow[t] = v > yrow[t] ? v : yrow[t];
+            }
+        }
+    }
+}
 
 kern_status kern_pool(kern_pool_kind kind, int count_include_pad, const kern_conv_geom *g, const float *x, float *y)
 {
@@ -64,6 +99,10 @@ kern_status kern_pool(kern_pool_kind kind, int count_include_pad, const kern_con
             }
             for (ow = 0; ow < g->w_out; ow++)
                 yrow[ow] = kind == KERN_POOL_MAX ? -FLT_MAX : 0.0f;
+            if (kind == KERN_POOL_MAX && g->w_in <= POOL_ROW && g->kernel_w <= POOL_TAPS) {
+                max_row_separable(g, xp, ilo, ihi, hs, tap_lo, tap_hi, yrow);
+                continue;
+            }
             /* one window tap (i, j) at a time over the output row's span where it is real */
             for (i = ilo; i < ihi; i++) {
                 const float *xrow = xp + (hs + i * g->dilation_h - g->pad_top) * g->w_in;
