@@ -205,8 +205,8 @@ PLACEMENT_ORDERS: tuple[Callable[[Buffer], tuple], ...] = (
 
 # Region sizes tried, as multiples of the largest per-partition liveness floor.
 REGION_STEPS = (1.0, 1.02, 1.05, 1.1, 1.2, 1.35, 1.5)
-RANDOM_PLACEMENTS = 32
-RANDOM_PLACEMENT_MAX_BUFFERS = 64
+RANDOM_PLACEMENTS = 64
+RANDOM_PLACEMENT_MAX_BUFFERS = 256
 
 
 def assign_offsets(buffers: Sequence[Buffer], score: Callable[[dict[str, int], int], float] | None = None,
@@ -214,8 +214,10 @@ def assign_offsets(buffers: Sequence[Buffer], score: Callable[[dict[str, int], i
     """Place buffers so that no two overlapping in time overlap in bytes (nor overlap a `fixed`
     buffer, key -> (offset, buffer), that they meet in time).
 
-    First-fit placement in each sequence of PLACEMENT_ORDERS, then (small sets, while above the
-    liveness bound) in RANDOM_PLACEMENTS seeded size orders with jittered sizes; keeps the placement with the lowest
+    First-fit placement in each sequence of PLACEMENT_ORDERS, then (sets of at most
+    RANDOM_PLACEMENT_MAX_BUFFERS, while above the liveness bound) in RANDOM_PLACEMENTS seeded
+    sequences: one of PLACEMENT_ORDERS with its ties broken at random (many buffers share a size
+    or a lifetime), every third one sizes jittered by up to 40% instead; keeps the placement with the lowest
     `score(offsets, total)` (default: the total).  Returns (offset per key, total bytes).
     """
     score = score or (lambda offsets, total: total)
@@ -229,9 +231,14 @@ def assign_offsets(buffers: Sequence[Buffer], score: Callable[[dict[str, int], i
     bound = peak_of(list(buffers) + [b for _, b in fixed.values()])
     if best[2] > bound and len(buffers) <= RANDOM_PLACEMENT_MAX_BUFFERS:
         rng = random.Random(len(buffers))
-        for _ in range(RANDOM_PLACEMENTS):
-            jitter = {b.key: rng.uniform(0.6, 1.4) for b in buffers}
-            offsets, total = _place(sorted(buffers, key=lambda b: (-b.size * jitter[b.key], b.key)), fixed)
+        for trial in range(RANDOM_PLACEMENTS):
+            noise = {b.key: rng.random() for b in buffers}
+            if trial % 3 == 2:  # sizes jittered by up to 40%
+                key = lambda b: (-b.size * (0.6 + 0.8 * noise[b.key]), b.key)  # noqa: E731
+            else:  # one of the orders above, ties broken at random
+                primary = PLACEMENT_ORDERS[trial % len(PLACEMENT_ORDERS)]
+                key = lambda b: (primary(b)[0], noise[b.key], b.key)  # noqa: E731
+            offsets, total = _place(sorted(buffers, key=key), fixed)
             value = score(offsets, total)
             if value < best[0]:
                 best = (value, offsets, total)
