@@ -257,6 +257,21 @@ static KERN_NOINLINE void dw3_padded(const kern_conv_geom *g, const float *xc, c
                 acc += w8 * r2[t + 2];
                 yrow[t] = acc;
             }
+        } else if (sw == 2) { /* a constant stride: the loads vectorise */
+            for (t = 0; t < g->w_out; t++) {
+                const size_t p = 2 * t;
+                float acc = b;
+                acc += w0 * r0[p];
+                acc += w1 * r0[p + 1];
+                acc += w2 * r0[p + 2];
+                acc += w3 * r1[p];
+                acc += w4 * r1[p + 1];
+                acc += w5 * r1[p + 2];
+                acc += w6 * r2[p];
+                acc += w7 * r2[p + 1];
+                acc += w8 * r2[p + 2];
+                yrow[t] = acc;
+            }
         } else {
             for (t = 0; t < g->w_out; t++) {
                 const size_t p = t * sw;

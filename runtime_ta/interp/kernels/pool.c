@@ -3,7 +3,9 @@
  *
  * In padded coordinates output (oh, ow)'s window covers rows oh*s_h + i*d_h, i < k_h.  Each output row
  * is built one window tap at a time over the span of outputs where that tap is real (a unit-stride
- * span vectorises), then averages divide by their window's count.  Real cells are
+ * span vectorises), then averages divide by their window's count.  MaxPool rows up to POOL_ROW columns
+ * are separable instead: the maximum down the window rows of each input column first, then along the
+ * row.  The tap spans and the interior rows are found once per call.  Real cells are
  * rows in [pad_top, pad_top + h_in); with count_include_pad the divisor counts the window's cells inside
  * [0, pad_top + h_in + pad_bottom) (so a ceil_mode window hanging past the end pad is clipped, as in
  * onnxruntime), otherwise only real cells.
