@@ -136,7 +136,11 @@ static void micro(size_t mr, size_t w, size_t kc, const float *a, size_t a_rs, s
     if (w == NR) {
         TILE_ROWS(tile_block, NR, 0)
     } else if (w <= NR_HALF) {
-        TILE_ROWS(tile_rows, NR_HALF, 1)
+#if defined(KERN_VEC512)
+        TILE_ROWS(tile_rows, NR_HALF, 1) /* a half row is one vector */
+#else
+        TILE_ROWS(tile_block, NR_HALF, 1)
+#endif
     } else {
         TILE_ROWS(tile_block, NR, 1)
     }
