@@ -377,6 +377,7 @@ CONV_SHAPES = [  # (channels in, out, group, size, kernel, stride, pads): each k
     (3, 140, 1, 13, 1, 1, [0, 0, 0, 0]),       # 1x1 over more than one column block (KERN_NC)
     (6, 10, 1, 17, 3, 1, [1, 1, 1, 1]),        # im2col, two pixel tiles
     (8, 8, 8, 10, 3, 1, [1, 1, 1, 1]),         # depthwise strips
+    (6, 6, 6, 40, 3, 1, [1, 1, 1, 1]),         # depthwise, the activation over runs of channels
     (8, 8, 8, 10, 3, 2, [1, 1, 1, 1]),         # depthwise padded rows
     (4, 4, 4, 9, 5, 1, [2, 2, 2, 2]),          # depthwise general
 ]

@@ -398,10 +398,14 @@ static void depthwise_general(const kern_conv_geom *g, const dw_axis *rows, cons
     }
 }
 
+/* The activation is applied to runs of finished depthwise channels of at least this many outputs
+ * (16 KiB: still in cache, and few calls for small maps). */
+#define DW_ACT_RUN 4096
+
 /* c_in/group == 1: every output channel oc reads input channel oc / (c_out/group).  Per output, taps
  * accumulate in a register.  Undilated 3x3 windows take dw3_strips (unit strides) or dw3_padded when
- * their rows fit, every other window depthwise_general; act (if any) is applied to each finished
- * channel. */
+ * their rows fit, every other window depthwise_general; act (if any) is applied to each run of
+ * finished channels (DW_ACT_RUN). */
 static void depthwise(const kern_conv_geom *g, const kern_unary_attr *act, const float *xb, const float *w,
                       const float *bias, float *yb)
 {
@@ -411,7 +415,7 @@ static void depthwise(const kern_conv_geom *g, const kern_unary_attr *act, const
     const int strips = k3 && sw == 1 && g->stride_h == 1 && pl <= 2 && dw3_strip_rows(g->w_out + 2) > 0;
     const int padded = k3 && g->w_out <= DW_ROW && pl < DW_ROW && dw3_len(g) <= DW_ROW;
     dw_axis rows, cols;
-    size_t oc;
+    size_t oc, pending = 0; /* finished outputs act has not been applied to yet */
     if (!strips && !padded) {
         dw_axis_init(&rows, g->pad_top, g->stride_h, g->dilation_h, g->h_in, g->kernel_h, g->h_out);
         dw_axis_init(&cols, pl, sw, g->dilation_w, g->w_in, g->kernel_w, g->w_out);
@@ -426,8 +430,13 @@ static void depthwise(const kern_conv_geom *g, const kern_unary_attr *act, const
             dw3_padded(g, xc, wc, b, yc);
         else
             depthwise_general(g, &rows, &cols, xc, wc, b, yc);
-        if (act)
-            kern_unary(act, yc, yc, pix);
+        if (act) {
+            pending += pix;
+            if (pending >= DW_ACT_RUN || oc + 1 == g->c_out) {
+                kern_unary(act, yc + pix - pending, yc + pix - pending, pending);
+                pending = 0;
+            }
+        }
     }
 }
 
@@ -437,10 +446,15 @@ kern_status kern_conv(const kern_conv_geom *g, const float *x, const float *w, c
     return kern_conv_act(g, NULL, x, w, bias, y, scratch, scratch_bytes);
 }
 
-/* act applied to rows [0, m) x columns [0, n) of a block with rows ld apart. */
+/* act applied to rows [0, m) x columns [0, n) of a block with rows ld apart (one call when the rows are
+ * contiguous). */
 static void act_block(const kern_unary_attr *act, float *c, size_t m, size_t n, size_t ld)
 {
     size_t i;
+    if (n == ld) {
+        kern_unary(act, c, c, m * n);
+        return;
+    }
     for (i = 0; i < m; i++)
         kern_unary(act, c + i * ld, c + i * ld, n);
 }
