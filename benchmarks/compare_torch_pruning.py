@@ -18,9 +18,11 @@ Top-1 is measured on the TEST split, which neither side looks at before the end.
   (both results are then measured with our counter on the exported ONNX); then
   the same training-free recovery budget Torch-Pruning can use: BatchNorm statistics re-estimated
   on the same calibration samples (forward passes in train mode, no gradient step).  With
-  `--recovery finetune` ours fine-tunes E epochs per accepted step (`--finetune-epochs E`) and
-  Torch-Pruning gets the same total epochs of the same SGD (`passes.prune.torch_hook.fit`) on the
-  same labelled train samples after pruning.
+  `--recovery distill` (built in, no framework) or `--recovery finetune` (PyTorch) ours trains E
+  epochs per accepted step (`--finetune-epochs E`) and Torch-Pruning's result gets the same total
+  epochs of the same recipe on the same labelled train samples after pruning: the built-in
+  distillation (`passes.prune.distill.Distillation`, on its exported ONNX) or the same SGD
+  (`passes.prune.torch_hook.fit`).
 
 Prints a table and writes `benchmarks/results/prune_vs_torch_pruning.json`.
 """
@@ -74,7 +76,8 @@ def recalibrate_batchnorm(net: torch.nn.Module, calibration: np.ndarray, batch: 
     net.eval()
 
 
-def torch_pruning_to(name: str, flops_ratio: float, splits, finetune_epochs: float, seed: int) -> dict:
+def torch_pruning_to(name: str, flops_ratio: float, splits, finetune_epochs: float, seed: int,
+                     recovery: str = "finetune") -> dict:
     import torch_pruning as tp
 
     from models.training import export_onnx, load_trained
@@ -97,14 +100,24 @@ def torch_pruning_to(name: str, flops_ratio: float, splits, finetune_epochs: flo
         macs, params = tp.utils.count_ops_and_params(net, example)
     seconds = time.perf_counter() - start
     x_test, y_test = load_dataset("fashion-mnist", "test")
-    ours_before, ours_after = (onnx_flops_params(m) for m in (models.load(name), export_onnx(
-        net, None, tuple(splits.calibration.shape[1:]))))
+    exported = export_onnx(net, None, tuple(splits.calibration.shape[1:]))
+    ours_before, ours_after = (onnx_flops_params(m) for m in (models.load(name), exported))
     result = {"flops_ratio": ours_after[0] / ours_before[0], "params_ratio": ours_after[1] / ours_before[1],
               "torch_pruning_macs_ratio": macs / base_macs,
               "test_no_recovery": test_accuracy_torch(net, x_test, y_test), "prune_seconds": seconds}
     recalibrate_batchnorm(net, splits.calibration)
     result["test_bn_recalibrated"] = test_accuracy_torch(net, x_test, y_test)
-    if finetune_epochs > 0:
+    if finetune_epochs > 0 and recovery == "distill":
+        from models.datasets import predict_logits
+        from passes.prune.distill import Distillation
+
+        start = time.perf_counter()
+        x, y = splits.train_x, splits.train_y
+        tuned = Distillation(x, y, predict_logits(models.load(name), x), epochs=finetune_epochs, seed=seed)(
+            export_onnx(net, None, tuple(splits.calibration.shape[1:])), None)
+        result["test_finetuned"] = evaluate_accuracy(tuned, "fashion-mnist", "test")
+        result["finetune_seconds"] = time.perf_counter() - start
+    elif finetune_epochs > 0:
         start = time.perf_counter()
         fit(net, torch.from_numpy(splits.train_x), torch.from_numpy(splits.train_y), epochs=finetune_epochs,
             seed=seed)
@@ -126,7 +139,7 @@ def ours_to(name: str, options: PruneOptions, reuse: Path | None = None) -> dict
             "stop_reason": report["stop_reason"], "seconds": time.perf_counter() - start,
             "recovery": options.recovery, "criterion": options.criterion, "step": options.fraction,
             "finetune_epochs": (options.finetune_epochs * sum(1 for s in report["steps"][1:] if s["accepted"])
-                                if options.recovery == "finetune" else 0.0)}
+                                if options.recovery in ("distill", "finetune") else 0.0)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,9 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--criterion", default="l1")
     parser.add_argument("--ranking", default="global")
     parser.add_argument("--step", type=float, default=0.1)
-    parser.add_argument("--recovery", choices=("least-squares", "finetune"), default="least-squares",
-                        help="ours: training-free (default) or least-squares + PyTorch fine-tuning per step; "
-                             "torch-pruning then gets the same total fine-tuning epochs")
+    parser.add_argument("--recovery", choices=("least-squares", "distill", "finetune"), default="least-squares",
+                        help="ours: training-free (default), least-squares + built-in distillation, or "
+                             "least-squares + PyTorch fine-tuning per step; torch-pruning then gets the same total "
+                             "epochs of the same recipe")
     parser.add_argument("--finetune-epochs", type=float, default=0.25, help="per step, with --recovery finetune")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=RESULTS)
@@ -159,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             ours["command"] = f"python cli.py prune {name} (options in {args.reuse_reports / (name + '_report.json')})"
         splits = split_train("fashion-mnist", options.validation, options.calibration, options.seed)
         budget = ours["finetune_epochs"]
-        theirs = torch_pruning_to(name, ours["flops_ratio"], splits, budget, args.seed)
+        theirs = torch_pruning_to(name, ours["flops_ratio"], splits, budget, args.seed, ours["recovery"])
         theirs["test_before"] = evaluate_accuracy(models.load(name), "fashion-mnist", "test")
         keys.append(f"{name}/{ours['recovery']}")
         results[keys[-1]] = {"ours": ours, "torch_pruning": theirs,
@@ -172,14 +186,15 @@ def main(argv: list[str] | None = None) -> int:
     for key in keys:
         name = key.split("/")[0]
         ours, theirs = results[key]["ours"], results[key]["torch_pruning"]
+        recipe = "distillation" if ours["recovery"] == "distill" else "fine-tune"
         label = ("ours (LS refit + BN correction)" if ours["recovery"] == "least-squares"
-                 else f"ours (LS refit + {ours['finetune_epochs']:g} epochs fine-tune)")
+                 else f"ours (LS refit + {ours['finetune_epochs']:g} epochs {recipe})")
         rows = [(label, ours["flops_ratio"], ours["params_ratio"], ours["test_after"]),
                 ("torch-pruning, no recovery", theirs["flops_ratio"], theirs["params_ratio"], theirs["test_no_recovery"]),
                 ("torch-pruning + BN recalibration", theirs["flops_ratio"], theirs["params_ratio"],
                  theirs["test_bn_recalibrated"])]
         if "test_finetuned" in theirs:
-            rows.append((f"torch-pruning + {ours['finetune_epochs']:g} epochs fine-tune", theirs["flops_ratio"],
+            rows.append((f"torch-pruning + {ours['finetune_epochs']:g} epochs {recipe}", theirs["flops_ratio"],
                          theirs["params_ratio"], theirs["test_finetuned"]))
         for method, flops, params, after in rows:
             table.add_row(name, method, f"{flops:.3f}", f"{params:.3f}", f"{100 * ours['test_before']:.2f}%",

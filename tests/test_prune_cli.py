@@ -35,6 +35,7 @@ def blocked_model(path) -> str:
     (["squeezenet", "--target-flops", "0.5", "--step", "0"], "step fraction must be in (0, 1)"),
     (["squeezenet", "--target-flops", "0.5", "--criterion", "activation"], "needs calibration data"),
     (["squeezenet", "--data", "fashion-mnist", "--target-flops", "0.5"], "data set 'fashion-mnist' gives samples"),
+    (["lenet5_fmnist", "--data", "fashion-mnist", "--final-epochs", "1"], "a final distillation needs --recovery distill"),
 ])
 def test_bad_input_exits_2_with_one_line(argv, message, tmp_path, capsys):
     assert cli.main(["prune", *argv, "-o", str(tmp_path / "out.onnx")]) == 2

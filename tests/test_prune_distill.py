@@ -130,3 +130,16 @@ def test_distillation_recovers_a_pruned_model():
     assert np.mean(hook.losses[-10:]) < np.mean(hook.losses[:10])
     assert after > before + 0.1 and after > evaluate_accuracy(model, "digits") - 0.02
     onnx.checker.check_model(recovered, full_check=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["resnet_fmnist", "vgg_fmnist"])
+def test_half_the_flops_within_one_point_on_the_test_split(name):
+    """`prune NAME --data fashion-mnist --max-accuracy-drop 0.01 --target-flops 0.5 --recovery distill`:
+    every decision on TRAIN (validation part, calibration part, distillation samples), TEST read once at the end."""
+    from passes.prune.job import PruneOptions, run_prune
+
+    options = PruneOptions(data="fashion-mnist", max_accuracy_drop=0.01, target_flops=0.5, recovery="distill")
+    _, report = run_prune(models.load(name), options, label=name, progress=False)
+    assert report["ratios"]["flops"] <= 0.5
+    assert report["test_accuracy"]["drop"] <= 0.01

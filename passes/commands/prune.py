@@ -46,6 +46,8 @@ def add_prune_options(parser: argparse.ArgumentParser) -> None:
                             "needs --data")
     group.add_argument("--finetune-epochs", type=float, default=0.25, metavar="E",
                        help="recoveries distill and finetune: epochs of training per step (default 0.25)")
+    group.add_argument("--final-epochs", type=float, default=0.0, metavar="E",
+                       help="recovery distill: epochs of distillation once more after the last step (default 0)")
     group.add_argument("--calibration", type=int, default=1024, help="calibration samples (default 1024)")
     group.add_argument("--validation", type=int, default=2000, help="validation samples from the train split")
 
@@ -63,7 +65,7 @@ def options_from_args(args: argparse.Namespace) -> PruneOptions:
                         fraction=args.step, ranking=args.ranking, min_channels=args.min_channels,
                         round_to=args.round_to, protected=args.protect,
                         recovery=args.recovery if args.data is not None else "none", steps=args.steps,
-                        finetune_epochs=args.finetune_epochs,
+                        finetune_epochs=args.finetune_epochs, final_epochs=args.final_epochs,
                         calibration=args.calibration, validation=args.validation)
 
 

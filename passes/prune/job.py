@@ -18,7 +18,7 @@ from ..errors import UserError
 from .criteria import make_criterion
 from .recovery import LeastSquaresRecovery
 from .report import build_report
-from .schedule import PruneOutcome, ScheduleConfig, prune_progressively
+from .schedule import PruneOutcome, PruneStep, ScheduleConfig, prune_progressively
 
 RECOVERIES = ("least-squares", "distill", "finetune", "none")
 
@@ -38,6 +38,7 @@ class PruneOptions:
     protected: list[str] = field(default_factory=list)
     recovery: str = "least-squares"
     finetune_epochs: float = 0.25                 # per step, for recoveries "distill" and "finetune"
+    final_epochs: float = 0.0                     # recovery "distill": once more after the last step
     steps: int = 100
     calibration: int = 1024
     validation: int = 2000
@@ -54,6 +55,9 @@ class PruneOptions:
                                 "fashion-mnist or --data digits")
             if self.recovery != "none":
                 raise UserError("least-squares recovery needs calibration data: give --data, or --recovery none")
+        if self.final_epochs < 0 or (self.final_epochs > 0 and self.recovery != "distill"):
+            raise UserError(f"--final-epochs {self.final_epochs}: a final distillation needs --recovery distill "
+                            f"and a number of epochs >= 0")
         if self.calibration < 16 or self.validation < 100:
             raise UserError("use at least 16 calibration and 100 validation samples")
 
@@ -127,15 +131,23 @@ def _then_torch_fine_tune(refit, splits: DataSplits, options: PruneOptions):
     return lambda model, step: tune(refit(model, step), step)
 
 
-def _then_distillation(refit, original: onnx.ModelProto, splits: DataSplits, options: PruneOptions):
-    """Least-squares refit, then the built-in distillation from `original` on the labelled train part."""
+def _distillation(original: onnx.ModelProto, splits: DataSplits, options: PruneOptions):
+    """The built-in distillation from `original` on the labelled train part (not validation)."""
     from models.datasets import predict_logits
 
     from .distill import Distillation
 
     x, y = splits.train_x, splits.train_y
-    distil = Distillation(x, y, predict_logits(original, x), epochs=options.finetune_epochs, seed=options.seed)
-    return lambda model, step: distil(refit(model, step), step)
+    return Distillation(x, y, predict_logits(original, x), epochs=options.finetune_epochs, seed=options.seed)
+
+
+def _final_distillation(outcome: PruneOutcome, distil, evaluate, epochs: float) -> None:
+    """Distil the last accepted model for `epochs` more; its validation accuracy joins the history."""
+    distil.epochs = epochs
+    outcome.model = distil(outcome.model, PruneStep(len(outcome.history), 0, outcome.kept, None))
+    outcome.final.accuracy = evaluate(outcome.model)
+    outcome.history.append({"step": len(outcome.history), "fraction": 0.0, "removed": 0, **outcome.final.as_dict(),
+                            "accepted": True, "final_distillation_epochs": epochs})
 
 
 def run_prune(model: onnx.ModelProto, options: PruneOptions, *, label: str = "model",
@@ -161,11 +173,14 @@ def run_prune(model: onnx.ModelProto, options: PruneOptions, *, label: str = "mo
         if options.recovery != "none":
             fine_tune = LeastSquaresRecovery(model, calibration, seed=options.seed)
         if options.recovery == "distill":
-            fine_tune = _then_distillation(fine_tune, model, splits, options)
+            distil, refit = _distillation(model, splits, options), fine_tune
+            fine_tune = lambda candidate, step: distil(refit(candidate, step), step)   # noqa: E731
         if options.recovery == "finetune":
             fine_tune = _then_torch_fine_tune(fine_tune, splits, options)
     outcome = prune_progressively(model, config, evaluate=evaluate, fine_tune=fine_tune, calibration=calibration,
                                   progress=progress)
+    if options.final_epochs > 0 and outcome.final.flops < outcome.baseline.flops:
+        _final_distillation(outcome, distil, evaluate, options.final_epochs)
     if options.data is not None:
         from models.datasets import evaluate_accuracy
 
