@@ -138,8 +138,9 @@ def ours_to(name: str, options: PruneOptions, reuse: Path | None = None) -> dict
             "validation_before": report["baseline"]["accuracy"], "validation_after": report["final"]["accuracy"],
             "stop_reason": report["stop_reason"], "seconds": time.perf_counter() - start,
             "recovery": options.recovery, "criterion": options.criterion, "step": options.fraction,
-            "finetune_epochs": (options.finetune_epochs * sum(1 for s in report["steps"][1:] if s["accepted"])
-                                if options.recovery in ("distill", "finetune") else 0.0)}
+            "finetune_epochs": (options.finetune_epochs * sum(1 for s in report["steps"][1:] if s["accepted"]
+                                                              and "final_distillation_epochs" not in s)
+                                + options.final_epochs if options.recovery in ("distill", "finetune") else 0.0)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                              "least-squares + PyTorch fine-tuning per step; torch-pruning then gets the same total "
                              "epochs of the same recipe")
     parser.add_argument("--finetune-epochs", type=float, default=0.25, help="per step, with --recovery finetune")
+    parser.add_argument("--final-epochs", type=float, default=0.0, help="with --recovery distill: once more at the end")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--reuse-reports", type=Path, metavar="DIR",
@@ -167,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         options = PruneOptions(data="fashion-mnist", max_accuracy_drop=args.max_accuracy_drop,
                                target_flops=args.target_flops, criterion=args.criterion, ranking=args.ranking,
                                fraction=args.step, seed=args.seed, recovery=args.recovery,
-                               finetune_epochs=args.finetune_epochs)
+                               finetune_epochs=args.finetune_epochs, final_epochs=args.final_epochs)
         ours = ours_to(name, options, args.reuse_reports)
         if args.reuse_reports is not None:
             ours["command"] = f"python cli.py prune {name} (options in {args.reuse_reports / (name + '_report.json')})"
