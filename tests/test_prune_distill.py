@@ -135,11 +135,13 @@ def test_distillation_recovers_a_pruned_model():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnet_fmnist", "vgg_fmnist"])
 def test_half_the_flops_within_one_point_on_the_test_split(name):
-    """`prune NAME --data fashion-mnist --max-accuracy-drop 0.01 --target-flops 0.5 --recovery distill`:
-    every decision on TRAIN (validation part, calibration part, distillation samples), TEST read once at the end."""
+    """`prune NAME --data fashion-mnist --target-flops 0.5 --max-accuracy-drop 0.05 --recovery distill
+    --finetune-epochs 0.5 --final-epochs 2` (about 10-20 minutes each on one core): every decision on TRAIN
+    (validation part, calibration part, distillation samples), TEST read once at the end."""
     from passes.prune.job import PruneOptions, run_prune
 
-    options = PruneOptions(data="fashion-mnist", max_accuracy_drop=0.01, target_flops=0.5, recovery="distill")
+    options = PruneOptions(data="fashion-mnist", max_accuracy_drop=0.05, target_flops=0.5, recovery="distill",
+                           finetune_epochs=0.5, final_epochs=2)
     _, report = run_prune(models.load(name), options, label=name, progress=False)
     assert report["ratios"]["flops"] <= 0.5
     assert report["test_accuracy"]["drop"] <= 0.01

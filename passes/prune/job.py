@@ -143,8 +143,8 @@ def _distillation(original: onnx.ModelProto, splits: DataSplits, options: PruneO
 
 def _final_distillation(outcome: PruneOutcome, distil, evaluate, epochs: float) -> None:
     """Distil the last accepted model for `epochs` more; its validation accuracy joins the history."""
-    distil.epochs = epochs
-    outcome.model = distil(outcome.model, PruneStep(len(outcome.history), 0, outcome.kept, None))
+    distil.epochs = epochs                          # step index 0 (its shuffling seed): no pruning step uses it
+    outcome.model = distil(outcome.model, PruneStep(0, 0, outcome.kept, None))
     outcome.final.accuracy = evaluate(outcome.model)
     outcome.history.append({"step": len(outcome.history), "fraction": 0.0, "removed": 0, **outcome.final.as_dict(),
                             "accepted": True, "final_distillation_epochs": epochs})
