@@ -6,7 +6,8 @@
 
 Modules (one concern each): `memory` (the memory model and offset planner), `graph` (the model
 as the partitioner sees it), `cost` (segment costs, incremental), `dp` (DP over a topological
-order), `mincut` (min-cut boundary refinement), `ideals` (exact search for small graphs),
+order), `mincut` (min-cut boundary refinement), `ideals` (bounded exact search over
+down-closed node sets), `batch` (segment costs of many segments at once, for that search),
 `baselines` (layer-wise, greedy), `tiling` (split oversized Conv/Gemm/MatMul), `extract`
 (standalone partition models), `partitioner` (the above, end to end), `chain` (run in ORT),
 `manifest` (output directory), `chart` (memory PNG).

@@ -23,7 +23,7 @@ import networkx as nx
 from .cost import Limits, segment_cost
 from .graph import PartitionGraph
 
-WINDOW_IDEALS = 4096
+WINDOW_IDEALS = 256
 
 
 def window_ideals(graph: PartitionGraph, done: set[int], region: set[int], limit: int) -> list[set[int]] | None:

@@ -4,16 +4,17 @@
     result.models          # standalone partition models, in run order
     result.plan            # memory.MemoryPlan: breakdown and offsets of every partition
 
-Strategies: "optimal" (exact search over ideals when the graph has few of them, see
-`ideals.py`, else DP over a topological order, then min-cut refinement of each boundary; the
-DP runs on the model's order and, up to SECOND_ORDER_MAX_NODES nodes, on
-`PartitionGraph.latest_first` to propose other boundaries; every segment is judged by its
-cost in the model's order (`cost.segment_cost`), and the better result wins),
+Strategies: "optimal" (DP over a topological order, then min-cut refinement of each boundary;
+the baselines are candidates too; then, when the graph has at most `ideals.EXACT_IDEALS`
+down-closed node sets, the exact search over them looks for a strictly better partitioning,
+bounded by that one, within `ideals.EXACT_WORK`.  All of it runs on the model's order and, up
+to SECOND_ORDER_MAX_NODES nodes, on `PartitionGraph.latest_first` (segment costs follow the
+order of the graph they are computed on); the better result wins),
 "greedy" (first fit), "layerwise" (one compute node per partition).
 
 The strategies decide with the segment estimate of `cost.py`; the final word is the memory
 plan (`memory.plan_memory`: arena offsets, carried-zone offsets).  If the plan puts a partition
-over the budget, "optimal" forbids that segment (after EXACT_RETRIES rounds: every segment
+over the budget, "optimal"'s DP forbids that segment (after EXACT_RETRIES rounds: every segment
 containing it) and solves again; the other strategies retry with a budget lowered step by step (4 x BUDGET_STEP).
 
 An infeasible budget raises UserError with the smallest budget that works, found by
@@ -31,7 +32,7 @@ from ..analysis.shapes import TensorInfo, infer_static_shapes
 from ..errors import UserError
 from ..sizes import format_size
 from .baselines import greedy, layerwise
-from .cost import Limits, segment_cost
+from .cost import Limits
 from .dp import SegmentTable, segments_of
 from .extract import extract_partitions, partition_specs
 from .graph import PartitionGraph
@@ -71,51 +72,39 @@ class PartitionResult:
         return total
 
 
-def _fits_in_order(graph: PartitionGraph, parts: list[list[int]], limits: Limits) -> list[int]:
-    """Indices of the partitions whose segment cost (in `graph`'s order) does not fit."""
-    done: set[int] = set()
-    over = []
-    for k, part in enumerate(parts):
-        if not segment_cost(graph, part, limits, done).fits(limits):
-            over.append(k)
-        done.update(part)
-    return over
-
-
-def _optimal(graph: PartitionGraph, limits: Limits, check: Callable[[list[list[int]]], list[int]]):
-    """Exact search when the graph has few ideals; else the best of the DP on each search
-    order (each seed checked with the segment costs of `graph`'s own order, then refined)."""
-    exact = exact_partition(graph, limits)
-    if exact is not None:
-        if not exact:
-            return None
-        if not check(exact):
-            return exact
-    orders = [graph] + ([graph.latest_first()] if graph.n <= SECOND_ORDER_MAX_NODES else [])
-    candidates = [_dp_in_order(graph, order, limits, check) for order in orders]
+def _optimal(graph: PartitionGraph, limits: Limits, check: Callable[[list[list[int]]], list[int]],
+             improve: bool = True, baselines: bool = True):
+    """In `graph`'s order: the DP's segmentation, refined by min-cut, or (with `baselines`) a
+    baseline if better;
+    then, when the graph has few enough ideals, the exact search for a strictly better one
+    (bounded by that result).  Without `improve` (when only feasibility matters), neither
+    min-cut nor the exact search runs: they never change whether a partitioning exists."""
+    candidates = [_dp(graph, limits, check, improve)]
     # the baselines are candidates too: "optimal" is never worse than them, even where the
     # memory plan rejects what the DP's estimate accepted
-    candidates += [_baseline(method)(graph, limits, check) for method in (greedy, layerwise)]
-    return min((c for c in candidates if c is not None), key=lambda parts: _score(graph, parts), default=None)
+    candidates += [run(graph, limits, check) for run in _BASELINES.values() if baselines]
+    best = min((c for c in candidates if c is not None), key=lambda parts: _score(graph, parts), default=None)
+    if best is None or not improve:
+        return best
+    better = exact_partition(graph, limits, upper=_score(graph, best))
+    return better if better and not check(better) else best
 
 
-def _dp_in_order(graph: PartitionGraph, order: PartitionGraph, limits: Limits,
-                 check: Callable[[list[list[int]]], list[int]]) -> list[list[int]] | None:
-    """The DP's best segmentation of `order` whose segments fit in `graph`'s order and pass
-    `check`, refined by min-cut; node indices of `graph`."""
-    position = {id(node): v for v, node in enumerate(graph.nodes)}
-    to_graph = [position[id(node)] for node in order.nodes]
-    table = SegmentTable.scan(order, limits)
+def _dp(graph: PartitionGraph, limits: Limits, check: Callable[[list[list[int]]], list[int]], improve: bool):
+    """The DP's best segmentation whose partitions pass `check` (the memory plan), refined by
+    min-cut with `improve`."""
+    table = SegmentTable.scan(graph, limits)
     for attempt in range(MAX_RETRIES):
         bounds = table.solve()
         if bounds is None:
             return None
         segments = segments_of(bounds)
-        parts = [sorted(to_graph[v] for v in segment) for segment in segments]
-        over = _fits_in_order(graph, parts, limits) or check(parts)
+        over = check(segments)
         if not over:
-            refined = refine(graph, parts, limits)
-            return refined if refined != parts and not check(refined) else parts
+            if not improve:
+                return segments
+            refined = refine(graph, segments, limits)
+            return refined if refined != segments and not check(refined) else segments
         for k in over:
             table.forbid(segments[k][0], segments[k][-1] + 1, supersets=attempt >= EXACT_RETRIES)
     return None
@@ -145,11 +134,11 @@ def _baseline(method) -> Callable:
     return run
 
 
-_RUNNERS = {"optimal": _optimal, "greedy": _baseline(greedy), "layerwise": _baseline(layerwise)}
+_BASELINES = {"greedy": _baseline(greedy), "layerwise": _baseline(layerwise)}
 
 
 def _attempt(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limits, strategy: str,
-             cache: dict) -> PartitionResult | None:
+             cache: dict, improve: bool = True) -> PartitionResult | None:
     graph = PartitionGraph.build(model, infos)
     tiling = plan_tiling(graph, limits)
     if tiling:
@@ -162,18 +151,30 @@ def _attempt(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limit
             cache[key] = (tiled, tiled_infos, PartitionGraph.build(tiled, tiled_infos))
         model, infos, graph = cache[key]
 
-    plans: dict = {}
+    best = None
+    graphs = [graph]
+    if strategy == "optimal" and graph.n <= SECOND_ORDER_MAX_NODES:
+        graphs.append(graph.latest_first())
+    for candidate in graphs:
+        plans: dict = {}
 
-    def plan_of(parts: list[list[int]], shrink: bool = True) -> MemoryPlan:
-        return plan_memory(partition_specs(graph, parts), infos, budget=limits.budget, staging_bytes=limits.staging,
-                           reserve_bytes=limits.reserve, model_outputs=graph.model_outputs, cache=plans,
-                           shrink=shrink)
+        def plan_of(parts: list[list[int]], shrink: bool = True, g: PartitionGraph = candidate) -> MemoryPlan:
+            return plan_memory(partition_specs(g, parts), infos, budget=limits.budget, staging_bytes=limits.staging,
+                               reserve_bytes=limits.reserve, model_outputs=g.model_outputs, cache=plans,
+                               shrink=shrink)
 
-    parts = _RUNNERS[strategy](graph, limits, lambda p: plan_of(p, shrink=False).over_budget())
-    if parts is None:
-        return None
-    return PartitionResult(model, infos, graph, parts, partition_specs(graph, parts), plan_of(parts), strategy,
-                           tiling)
+        check = lambda p: plan_of(p, shrink=False).over_budget()  # noqa: E731
+        if strategy == "optimal":
+            parts = _optimal(candidate, limits, check, improve, baselines=candidate is graph)
+        else:
+            parts = _BASELINES[strategy](candidate, limits, check)
+        if parts is None:
+            continue
+        result = PartitionResult(model, infos, candidate, parts, partition_specs(candidate, parts), plan_of(parts),
+                                 strategy, tiling)
+        if best is None or (len(result.parts), result.crossing_bytes) < (len(best.parts), best.crossing_bytes):
+            best = result
+    return best
 
 
 def smallest_budget(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limits, strategy: str,
@@ -183,14 +184,14 @@ def smallest_budget(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits
     cache = {} if cache is None else cache
     lo = limits.budget
     hi = max(2 * lo, BUDGET_STEP)
-    while _attempt(model, infos, replace(limits, budget=hi), strategy, cache) is None:
+    while _attempt(model, infos, replace(limits, budget=hi), strategy, cache, improve=False) is None:
         lo, hi = hi, 2 * hi
         if hi > 2**40:
             raise UserError("the model cannot be partitioned under any budget (a tensor has no size?)")
     lo, hi = lo // BUDGET_STEP, -(-hi // BUDGET_STEP)
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if _attempt(model, infos, replace(limits, budget=mid * BUDGET_STEP), strategy, cache) is None:
+        if _attempt(model, infos, replace(limits, budget=mid * BUDGET_STEP), strategy, cache, improve=False) is None:
             lo = mid
         else:
             hi = mid
