@@ -132,6 +132,22 @@ def test_distillation_recovers_a_pruned_model():
     onnx.checker.check_model(recovered, full_check=True)
 
 
+def test_prune_job_distils_after_each_step_and_once_more_at_the_end():
+    """`prune cnn_digits --data digits --recovery distill --final-epochs 2`: the final distillation is the
+    report's last step, at the last accepted step's FLOPs, and it does not lose validation accuracy."""
+    from passes.prune.job import PruneOptions, run_prune
+
+    options = PruneOptions(data="digits", target_flops=0.6, max_accuracy_drop=0.2, recovery="distill",
+                           finetune_epochs=1, final_epochs=2, validation=300, calibration=200)
+    outcome, report = run_prune(models.load("cnn_digits"), options, progress=False)
+    *_, last_step, final = report["steps"]
+    assert final["final_distillation_epochs"] == 2 and final["accepted"]
+    assert final["flops"] == last_step["flops"] == report["final"]["flops"] <= 0.6 * report["baseline"]["flops"]
+    assert final["accuracy"] >= last_step["accuracy"] - 0.01
+    assert report["test_accuracy"]["drop"] < 0.05
+    onnx.checker.check_model(outcome.model, full_check=True)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnet_fmnist", "vgg_fmnist"])
 def test_half_the_flops_within_one_point_on_the_test_split(name):
