@@ -216,27 +216,31 @@ def assign_offsets(buffers: Sequence[Buffer], score: Callable[[dict[str, int], i
 
     First-fit placement in each sequence of PLACEMENT_ORDERS, then (sets of at most
     RANDOM_PLACEMENT_MAX_BUFFERS, while above the liveness bound) in RANDOM_PLACEMENTS seeded
-    sequences: one of PLACEMENT_ORDERS with its ties broken at random (many buffers share a size
-    or a lifetime), every third one sizes jittered by up to 40% instead; keeps the placement with the lowest
-    `score(offsets, total)` (default: the total).  Returns (offset per key, total bytes).
+    sequences: one of the two best PLACEMENT_ORDERS with its ties broken at random (many buffers
+    share a size or a lifetime), every third one sizes jittered by up to 40% instead; keeps the
+    placement with the lowest `score(offsets, total)` (default: the total).  Returns (offset per
+    key, total bytes).
     """
     score = score or (lambda offsets, total: total)
     fixed = fixed or {}
     best = None
+    ranked = []
     for key in PLACEMENT_ORDERS:
         offsets, total = _place(sorted(buffers, key=key), fixed)
         value = score(offsets, total)
+        ranked.append((value, len(ranked)))
         if best is None or value < best[0]:
             best = (value, offsets, total)
     bound = peak_of(list(buffers) + [b for _, b in fixed.values()])
     if best[2] > bound and len(buffers) <= RANDOM_PLACEMENT_MAX_BUFFERS:
         rng = random.Random(len(buffers))
+        leaders = [PLACEMENT_ORDERS[k] for _, k in sorted(ranked)[:2]]
         for trial in range(RANDOM_PLACEMENTS):
             noise = {b.key: rng.random() for b in buffers}
             if trial % 3 == 2:  # sizes jittered by up to 40%
                 key = lambda b: (-b.size * (0.6 + 0.8 * noise[b.key]), b.key)  # noqa: E731
-            else:  # one of the orders above, ties broken at random
-                primary = PLACEMENT_ORDERS[trial % len(PLACEMENT_ORDERS)]
+            else:  # one of the two best orders above, ties broken at random
+                primary = leaders[trial % 3]
                 key = lambda b: (primary(b)[0], noise[b.key], b.key)  # noqa: E731
             offsets, total = _place(sorted(buffers, key=key), fixed)
             value = score(offsets, total)
