@@ -45,7 +45,10 @@ def check_equivalent(model, result, seed: int = 0) -> None:
 
 
 def partition_and_check(name: str, budget: int, strategy: str = "optimal"):
-    model = compaction_pipeline()(models.load(name)).model
+    return partition_and_check_model(compaction_pipeline()(models.load(name)).model, budget, strategy)
+
+
+def partition_and_check_model(model, budget: int, strategy: str = "optimal"):
     try:
         result = partition_model(model, budget, strategy=strategy)
     except UserError as exc:
@@ -101,3 +104,26 @@ def test_every_zoo_model_at_every_budget(name, budget_mib):
 def test_large_gemms_are_tiled_at_32mib(name):
     result = partition_and_check(name, 32 * MIB)
     assert result.tiling
+
+
+def smallest_or_count(model, budget: int, strategy: str) -> tuple[int, int]:
+    """(0, partitions) when `budget` works, else (1, the smallest budget that works)."""
+    try:
+        return 0, len(partition_model(model, budget, strategy=strategy).parts)
+    except UserError as exc:
+        return 1, int(re.search(r"\((\d+) bytes\)", str(exc)).group(1))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("budget_mib", [4, 8, 16])
+def test_optimal_never_behind_layerwise_on_pruned_alexnet(budget_mib):
+    """Pruned AlexNet (one data-free L1 step of 30%, compacted): "optimal" never needs more
+    partitions, nor a larger smallest budget, than "layerwise"; its partitions chain right."""
+    from passes.bench.pruned import prune_data_free
+
+    model = compaction_pipeline()(prune_data_free(models.load("alexnet"), 0.3)[0]).model
+    optimal = smallest_or_count(model, budget_mib * MIB, "optimal")
+    layerwise = smallest_or_count(model, budget_mib * MIB, "layerwise")
+    assert optimal <= layerwise
+    if optimal[0] == 0:
+        partition_and_check_model(model, budget_mib * MIB)
