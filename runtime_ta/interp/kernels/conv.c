@@ -186,25 +186,23 @@ static float dw_output(const kern_conv_geom *g, const dw_axis *cols, const float
     return acc;
 }
 
+/* The nine taps of an undilated 3x3 window as named locals (kept in registers across a row) and their
+ * sum b + w0 r0[p] + w1 r0[p+1] + ... + w8 r2[p+2], added in that order. */
+#define DW3_WEIGHTS(wc) \
+    const float w0 = (wc)[0], w1 = (wc)[1], w2 = (wc)[2], w3 = (wc)[3], w4 = (wc)[4], w5 = (wc)[5], \
+                w6 = (wc)[6], w7 = (wc)[7], w8 = (wc)[8]
+#define DW3_SUM(b, r0, r1, r2, p) \
+    ((b) + w0 * (r0)[p] + w1 * (r0)[(p) + 1] + w2 * (r0)[(p) + 2] + w3 * (r1)[p] + w4 * (r1)[(p) + 1] + \
+     w5 * (r1)[(p) + 2] + w6 * (r2)[p] + w7 * (r2)[(p) + 1] + w8 * (r2)[(p) + 2])
+
 /* y[t] = b + the 3x3 window of rows r0..r2 at columns t .. t + 2, for n outputs over contiguous
  * input columns (unit stride: the loop vectorises). */
 static void dw3_span(const float *r0, const float *r1, const float *r2, const float *wc, float b, float *y, size_t n)
 {
-    const float w0 = wc[0], w1 = wc[1], w2 = wc[2], w3 = wc[3], w4 = wc[4], w5 = wc[5], w6 = wc[6], w7 = wc[7],
-                w8 = wc[8];
+    DW3_WEIGHTS(wc);
     size_t t;
     for (t = 0; t < n; t++) {
-        float acc = b;
-        acc += w0 * r0[t];
-        acc += w1 * r0[t + 1];
-        acc += w2 * r0[t + 2];
-        acc += w3 * r1[t];
-        acc += w4 * r1[t + 1];
-        acc += w5 * r1[t + 2];
-        acc += w6 * r2[t];
-        acc += w7 * r2[t + 1];
-        acc += w8 * r2[t + 2];
-        y[t] = acc;
+        y[t] = DW3_SUM(b, r0, r1, r2, t);
     }
 }
 
@@ -223,8 +221,7 @@ static KERN_NOINLINE void dw3_padded(const kern_conv_geom *g, const float *xc, c
     float pad[3][DW_ROW];
     const size_t W = g->w_in, sw = g->stride_w, pl = g->pad_left, len = dw3_len(g);
     const size_t copy = len > pl ? kmin(W, len - pl) : 0;
-    const float w0 = wc[0], w1 = wc[1], w2 = wc[2], w3 = wc[3], w4 = wc[4], w5 = wc[5], w6 = wc[6], w7 = wc[7],
-                w8 = wc[8];
+    DW3_WEIGHTS(wc);
     size_t oh, ki, t;
     for (ki = 0; ki < 3; ki++) {
         for (t = 0; t < pl && t < len; t++)
@@ -245,47 +242,17 @@ static KERN_NOINLINE void dw3_padded(const kern_conv_geom *g, const float *xc, c
         }
         if (sw == 1) {
             for (t = 0; t < g->w_out; t++) {
-                float acc = b;
-                acc += w0 * r0[t];
-                acc += w1 * r0[t + 1];
-                acc += w2 * r0[t + 2];
-                acc += w3 * r1[t];
-                acc += w4 * r1[t + 1];
-                acc += w5 * r1[t + 2];
-                acc += w6 * r2[t];
-                acc += w7 * r2[t + 1];
-                acc += w8 * r2[t + 2];
-                yrow[t] = acc;
+                yrow[t] = DW3_SUM(b, r0, r1, r2, t);
             }
         } else if (sw == 2) { /* a constant stride: the loads vectorise */
             for (t = 0; t < g->w_out; t++) {
                 const size_t p = 2 * t;
-                float acc = b;
-                acc += w0 * r0[p];
-                acc += w1 * r0[p + 1];
-                acc += w2 * r0[p + 2];
-                acc += w3 * r1[p];
-                acc += w4 * r1[p + 1];
-                acc += w5 * r1[p + 2];
-                acc += w6 * r2[p];
-                acc += w7 * r2[p + 1];
-                acc += w8 * r2[p + 2];
-                yrow[t] = acc;
+                yrow[t] = DW3_SUM(b, r0, r1, r2, p);
             }
         } else {
             for (t = 0; t < g->w_out; t++) {
                 const size_t p = t * sw;
-                float acc = b;
-                acc += w0 * r0[p];
-                acc += w1 * r0[p + 1];
-                acc += w2 * r0[p + 2];
-                acc += w3 * r1[p];
-                acc += w4 * r1[p + 1];
-                acc += w5 * r1[p + 2];
-                acc += w6 * r2[p];
-                acc += w7 * r2[p + 1];
-                acc += w8 * r2[p + 2];
-                yrow[t] = acc;
+                yrow[t] = DW3_SUM(b, r0, r1, r2, p);
             }
         }
     }
@@ -312,8 +279,7 @@ static KERN_NOINLINE void dw3_strips(const kern_conv_geom *g, const float *xc, c
     float buf[DW_STRIP];
     const size_t P = g->w_out + 2, pl = g->pad_left, rows_max = dw3_strip_rows(P);
     const size_t copy = P > pl ? kmin(g->w_in, P - pl) : 0;
-    const float w0 = wc[0], w1 = wc[1], w2 = wc[2], w3 = wc[3], w4 = wc[4], w5 = wc[5], w6 = wc[6], w7 = wc[7],
-                w8 = wc[8];
+    DW3_WEIGHTS(wc);
     size_t oh0, r, t;
     for (oh0 = 0; oh0 < g->h_out; oh0 += rows_max) {
         const size_t rows = kmin(rows_max, g->h_out - oh0), n = rows * P;
@@ -327,17 +293,7 @@ static KERN_NOINLINE void dw3_strips(const kern_conv_geom *g, const float *xc, c
                 memcpy(in + r * P + pl, xc + (i - g->pad_top) * g->w_in, copy * sizeof(float));
         }
         for (t = 0; t < n; t++) {
-            float acc = b;
-            acc += w0 * s0[t];
-            acc += w1 * s0[t + 1];
-            acc += w2 * s0[t + 2];
-            acc += w3 * s1[t];
-            acc += w4 * s1[t + 1];
-            acc += w5 * s1[t + 2];
-            acc += w6 * s2[t];
-            acc += w7 * s2[t + 1];
-            acc += w8 * s2[t + 2];
-            out[t] = acc;
+            out[t] = DW3_SUM(b, s0, s1, s2, t);
         }
         for (r = 0; r < rows; r++)
             memcpy(yc + (oh0 + r) * g->w_out, out + r * P, g->w_out * sizeof(float));
@@ -366,21 +322,10 @@ static void depthwise_general(const kern_conv_geom *g, const dw_axis *rows, cons
                 const size_t off = cols->full_lo - pl;
                 dw3_span(r0 + off, r1 + off, r2 + off, wc, b, yrow + cols->full_lo, cols->full_hi - cols->full_lo);
             } else {
-                const float w0 = wc[0], w1 = wc[1], w2 = wc[2], w3 = wc[3], w4 = wc[4], w5 = wc[5], w6 = wc[6],
-                            w7 = wc[7], w8 = wc[8];
+                DW3_WEIGHTS(wc);
                 for (t = cols->full_lo; t < cols->full_hi; t++) {
                     const size_t p = t * sw - pl;
-                    float acc = b;
-                    acc += w0 * r0[p];
-                    acc += w1 * r0[p + 1];
-                    acc += w2 * r0[p + 2];
-                    acc += w3 * r1[p];
-                    acc += w4 * r1[p + 1];
-                    acc += w5 * r1[p + 2];
-                    acc += w6 * r2[p];
-                    acc += w7 * r2[p + 1];
-                    acc += w8 * r2[p + 2];
-                    yrow[t] = acc;
+                    yrow[t] = DW3_SUM(b, r0, r1, r2, p);
                 }
             }
         } else {
