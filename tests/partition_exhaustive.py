@@ -26,27 +26,10 @@ import numpy as np
 
 from passes.partition.cost import Limits
 from passes.partition.graph import PartitionGraph
+from passes.partition.ideals import enumerate_ideals
 from passes.partition.memory import ALIGN, BODY_HEADER_BYTES, BODY_NODE_BYTES, BODY_TENSOR_BYTES
 
 SHIFT = 1 << 42  # best = partitions * SHIFT + crossing bytes
-
-
-def all_ideals(graph: PartitionGraph, limit: int = 1_000_000) -> list[int] | None:
-    """Every down-closed node set as a bitmask, smallest first; None beyond `limit`."""
-    preds = [sum(1 << u for u in graph.predecessors(v)) for v in range(graph.n)]
-    seen, frontier = {0}, [0]
-    while frontier:
-        grown = []
-        for ideal in frontier:
-            for v in range(graph.n):
-                bigger = ideal | 1 << v
-                if bigger != ideal and preds[v] & ideal == preds[v] and bigger not in seen:
-                    seen.add(bigger)
-                    grown.append(bigger)
-        if len(seen) > limit:
-            return None
-        frontier = grown
-    return sorted(seen, key=lambda m: (bin(m).count("1"), m))
 
 
 class ExhaustiveSearch:
@@ -157,7 +140,7 @@ class ExhaustiveSearch:
 
 
 def exhaustive(graph: PartitionGraph, limits: Limits, limit: int = 1_000_000) -> tuple[int, int] | None:
-    ideals = all_ideals(graph, limit)
+    ideals = enumerate_ideals(graph, limit)
     if ideals is None:
         raise ValueError(f"more than {limit} ideals")
     return ExhaustiveSearch(graph, limits, ideals).solve()

@@ -20,12 +20,13 @@ from onnx import helper, numpy_helper
 
 import models
 from conftest import make_model
-from partition_exhaustive import ExhaustiveSearch, all_ideals, exhaustive
+from partition_exhaustive import ExhaustiveSearch, exhaustive
 from passes.analysis.shapes import infer_static_shapes
 from passes.compact import compaction_pipeline
 from passes.partition.batch import BatchTables, segment_totals
 from passes.partition.cost import Limits, ScanTables, SegmentScanner, segment_cost
 from passes.partition.graph import PartitionGraph
+from passes.partition.ideals import enumerate_ideals
 from passes.partition.memory import RESERVE_BYTES, STAGING_BYTES
 from passes.partition.partitioner import SECOND_ORDER_MAX_NODES, _optimal, partition_model
 
@@ -142,7 +143,7 @@ def test_batched_costs_equal_segment_costs(name):
     itself (sampled pairs of ideals I < J)."""
     graph = compacted_graph(name)
     limits = Limits(8 * MIB)
-    ideals = all_ideals(graph)
+    ideals = enumerate_ideals(graph, 1_000_000)
     search = ExhaustiveSearch(graph, limits, ideals)
     tables = BatchTables.build(graph)
     rng = random.Random(0)
