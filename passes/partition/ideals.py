@@ -31,15 +31,19 @@ EXACT_WORK = 80_000_000  # segments costed x nodes: a few seconds
 SHIFT = 1 << 42  # a (partitions, crossing bytes) pair as partitions * SHIFT + crossing
 
 
-def enumerate_ideals(graph: PartitionGraph, limit: int) -> list[int] | None:
-    """All ideals as bitmasks, smallest first; None if there are more than `limit`."""
-    preds = [sum(1 << u for u in graph.predecessors(v)) for v in range(graph.n)]
+def enumerate_ideals(graph: PartitionGraph, limit: int, region: set[int] | None = None) -> list[int] | None:
+    """All ideals as bitmasks, smallest first; None if there are more than `limit`.
+
+    With `region`: the down-closed subsets of `region` alone (edges from outside it ignored)."""
+    nodes = sorted(region) if region is not None else range(graph.n)
+    inside = sum(1 << v for v in nodes)
+    preds = {v: sum(1 << u for u in graph.predecessors(v)) & inside for v in nodes}
     seen = {0}
     frontier = [0]
     while frontier:
         grown = []
         for ideal in frontier:
-            for v in range(graph.n):
+            for v in nodes:
                 if not ideal >> v & 1 and preds[v] & ideal == preds[v]:
                     bigger = ideal | 1 << v
                     if bigger not in seen:

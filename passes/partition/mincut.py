@@ -22,6 +22,7 @@ import networkx as nx
 
 from .cost import Limits, segment_cost
 from .graph import PartitionGraph
+from .ideals import enumerate_ideals
 
 WINDOW_IDEALS = 256
 
@@ -29,22 +30,10 @@ WINDOW_IDEALS = 256
 def window_ideals(graph: PartitionGraph, done: set[int], region: set[int], limit: int) -> list[set[int]] | None:
     """Every non-empty proper subset of `region` that is down-closed given `done`, or None if
     there are more than `limit`."""
-    preds = {v: graph.predecessors(v) & region for v in region}
-    seen = {frozenset()}
-    frontier = [frozenset()]
-    while frontier:
-        grown = []
-        for ideal in frontier:
-            for v in region - ideal:
-                if preds[v] <= ideal:
-                    bigger = ideal | {v}
-                    if bigger not in seen:
-                        seen.add(bigger)
-                        grown.append(bigger)
-                        if len(seen) > limit:
-                            return None
-        frontier = grown
-    return [set(i) for i in seen if i and len(i) < len(region)]
+    masks = enumerate_ideals(graph, limit, region)
+    if masks is None:
+        return None
+    return [{v for v in region if mask >> v & 1} for mask in masks if 0 < mask.bit_count() < len(region)]
 
 
 def cheapest_boundary(graph: PartitionGraph, done: set[int], region: set[int]) -> set[int]:
