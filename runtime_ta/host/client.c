@@ -54,26 +54,27 @@ static TEEC_Result invoke(struct ot_client *c, uint32_t cmd, TEEC_Operation *op)
 	return TEEC_InvokeCommand(&c->session, cmd, op, &c->origin);
 }
 
-TEEC_Result ot_client_provision_key(struct ot_client *c, const uint8_t *key, size_t key_len)
+/* A command whose only parameter is one temporary memref (TEEC_MEMREF_TEMP_INPUT or _OUTPUT). */
+static TEEC_Result invoke_with_buffer(struct ot_client *c, uint32_t cmd, uint32_t memref_type, void *buffer,
+				      size_t size)
 {
 	TEEC_Operation op;
 
 	memset(&op, 0, sizeof(op));
-	op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
-	op.params[0].tmpref.buffer = (void *)key;
-	op.params[0].tmpref.size = key_len;
-	return invoke(c, OT_CMD_PROVISION_KEY, &op);
+	op.paramTypes = TEEC_PARAM_TYPES(memref_type, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+	op.params[0].tmpref.buffer = buffer;
+	op.params[0].tmpref.size = size;
+	return invoke(c, cmd, &op);
+}
+
+TEEC_Result ot_client_provision_key(struct ot_client *c, const uint8_t *key, size_t key_len)
+{
+	return invoke_with_buffer(c, OT_CMD_PROVISION_KEY, TEEC_MEMREF_TEMP_INPUT, (void *)key, key_len);
 }
 
 TEEC_Result ot_client_enrol_device(struct ot_client *c, uint8_t *key, size_t key_len)
 {
-	TEEC_Operation op;
-
-	memset(&op, 0, sizeof(op));
-	op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
-	op.params[0].tmpref.buffer = key;
-	op.params[0].tmpref.size = key_len;
-	return invoke(c, OT_CMD_ENROL_DEVICE, &op);
+	return invoke_with_buffer(c, OT_CMD_ENROL_DEVICE, TEEC_MEMREF_TEMP_OUTPUT, key, key_len);
 }
 
 TEEC_Result ot_client_open_model(struct ot_client *c, const void *manifest, size_t size, uint32_t key_source)
@@ -164,13 +165,7 @@ TEEC_Result ot_client_write_input(struct ot_client *c, uint32_t index, const voi
 
 TEEC_Result ot_client_open_io_session(struct ot_client *c, uint8_t *nonce, size_t size)
 {
-	TEEC_Operation op;
-
-	memset(&op, 0, sizeof(op));
-	op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
-	op.params[0].tmpref.buffer = nonce;
-	op.params[0].tmpref.size = size;
-	return invoke(c, OT_CMD_OPEN_IO_SESSION, &op);
+	return invoke_with_buffer(c, OT_CMD_OPEN_IO_SESSION, TEEC_MEMREF_TEMP_OUTPUT, nonce, size);
 }
 
 TEEC_Result ot_client_write_input_sealed(struct ot_client *c, uint32_t index, const void *msg, size_t size)
