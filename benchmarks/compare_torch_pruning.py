@@ -7,7 +7,8 @@
 
 Both sides start from the committed zoo weights (`models/trained/<name>.onnx`; the PyTorch module
 is rebuilt from the same weights by `models.training.load_trained`), and both get the same data:
-the same seeded validation / calibration cut of the TRAIN split (`passes.prune.job.split_train`).
+the held-out validation split and the same seeded calibration samples of the train split
+(`passes.prune.job.split_train`).
 Top-1 is measured on the TEST split, which neither side looks at before the end.
 
 - ours: `run_prune` (L1 group importance by default, progressive 10% steps, least-squares refit +

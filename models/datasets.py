@@ -3,19 +3,27 @@
     from models.datasets import load_dataset, calibration_set, evaluate_accuracy
     x, y = load_dataset("fashion-mnist", "test")        # x: float32 (10000, 1, 28, 28), y: int64
     calib = calibration_set("fashion-mnist", 256, seed=0)  # unlabelled, from the train split
+    x_val, y_val = load_dataset("fashion-mnist", "validation")  # held out of training, for decisions
     acc = evaluate_accuracy(model, "fashion-mnist", limit=1000)
     trained_dataset("resnet_fmnist")                       # "fashion-mnist": what a zoo model was trained on
 
 Data sets (`DATASETS`):
 
-- ``fashion-mnist`` — 60,000 train / 10,000 test 28x28 grey images in 10 classes, read from the
-  IDX files of the Debian package ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist/``,
-  or the directory named by the environment variable ``FASHION_MNIST_DIR``).
+- ``fashion-mnist`` — 28x28 grey images in 10 classes, read from the IDX files of the Debian package
+  ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist/``, or the directory named by the
+  environment variable ``FASHION_MNIST_DIR``): 55,000 train / 5,000 validation / 10,000 test.
 - ``digits`` — scikit-learn's bundled 1,797 8x8 hand-written digits (pixel values 0..16), split once
-  into 1,437 train / 360 test samples by a fixed permutation (``numpy.random.default_rng(0)``).
+  into 1,293 train / 144 validation / 360 test samples.
+
+Splits (`SPLITS`): "test" is the data set's own test split (for Fashion-MNIST the official 10,000;
+for digits 360 samples chosen by ``numpy.random.default_rng(0)``).  The rest is cut once more by a
+fixed permutation (``default_rng(VALIDATION_SEED)``) into "validation" (`VALIDATION_SIZES`) and
+"train".  The zoo trains on "train" only, so the validation split is held out of training: pruning
+decides on it (when to stop, how long to recover) and reads TEST only to report.
 
 Every sample is float32 NCHW (one channel) normalised as ``x = (pixel / scale - mean) / std``, with
-``mean``/``std`` the statistics of the train split (see `DatasetInfo`); labels are int64 in 0..9.
+``mean``/``std`` the statistics of the whole training data before the validation cut (see
+`DatasetInfo`); labels are int64 in 0..9.
 """
 from __future__ import annotations
 
@@ -34,9 +42,11 @@ import onnxruntime as ort
 from passes.errors import UserError
 
 FASHION_MNIST_DIR = Path(os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
-SPLITS = ("train", "test")
+SPLITS = ("train", "validation", "test")
 DIGITS_TEST_SIZE = 360
 DIGITS_SPLIT_SEED = 0
+VALIDATION_SIZES = {"fashion-mnist": 5000, "digits": 144}
+VALIDATION_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -46,7 +56,7 @@ class DatasetInfo:
     sample_shape: tuple[int, int, int]   # C, H, W
     num_classes: int
     scale: float                         # raw pixel value of full intensity
-    mean: float                          # of pixel / scale over the train split
+    mean: float                          # of pixel / scale over train + validation
     std: float
 
 
@@ -79,7 +89,7 @@ def trained_dataset(model_name: str) -> str:
 
 
 def load_dataset(name: str, split: str = "test") -> LabelledSet:
-    """The labelled `split` ("train" or "test") of data set `name`, normalised (a fresh array)."""
+    """The labelled `split` ("train", "validation" or "test") of data set `name`, normalised (a fresh array)."""
     info = dataset_info(name)
     images, labels = _raw_split(info.name, _check_split(split))
     return LabelledSet(_normalise(info, images), labels.astype(np.int64))
@@ -183,13 +193,22 @@ def _normalise(info: DatasetInfo, images: np.ndarray) -> np.ndarray:
 @functools.lru_cache(maxsize=None)
 def _raw_split(name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Raw (images, labels) of a split, cached read-only: uint8 pixels for Fashion-MNIST, 0..16 for digits."""
-    images, labels = _fashion_mnist(split) if name == "fashion-mnist" else _digits(split)
+    source = _fashion_mnist if name == "fashion-mnist" else _digits
+    if split == "test":
+        images, labels = source("test")
+    else:
+        images, labels = source("train")
+        order = np.random.default_rng(VALIDATION_SEED).permutation(len(images))
+        held_out = VALIDATION_SIZES[name]
+        chosen = np.sort(order[:held_out] if split == "validation" else order[held_out:])
+        images, labels = images[chosen], labels[chosen]
     images.setflags(write=False)
     labels.setflags(write=False)
     return images, labels
 
 
 def _fashion_mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The official "train" (60,000) or "test" (10,000) IDX files."""
     prefix = "train" if split == "train" else "t10k"
     images = _read_idx(FASHION_MNIST_DIR / f"{prefix}-images-idx3-ubyte.gz")
     labels = _read_idx(FASHION_MNIST_DIR / f"{prefix}-labels-idx1-ubyte.gz")
@@ -219,6 +238,7 @@ def _read_idx(path: Path) -> np.ndarray:
 
 
 def _digits(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """360 test samples, the other 1,437 as training data (before the validation cut)."""
     from sklearn.datasets import load_digits
     images, labels = load_digits(return_X_y=True)
     order = np.random.default_rng(DIGITS_SPLIT_SEED).permutation(len(images))

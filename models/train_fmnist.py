@@ -3,8 +3,9 @@
     pip install torch==2.13.0            # the optional `train` extra
     python models/train_fmnist.py --all  # every model; or name some: python models/train_fmnist.py vgg_fmnist
 
-For each model: seed, train (`models.training.train`, recipe in `models/training/loop.py`), export
-to ONNX and check it against PyTorch, then measure top-1 accuracy on the whole test split with
+For each model: seed, train on the "train" split (`models.training.train`, recipe in
+`models/training/loop.py`; the "validation" split stays held out), export to ONNX and check it
+against PyTorch, then measure top-1 accuracy on the whole validation and test splits with
 onnxruntime (`models.datasets.evaluate_accuracy`).  The figures go to `models/trained/metrics.json`
 and to the table in `models/MODEL_CARD.md`, and are printed.
 """
@@ -51,6 +52,8 @@ def train_one(name: str, *, epochs: float | None, seed: int, threads: int, out_d
     accuracy = evaluate_accuracy(model, arch.dataset, "test", threads=threads)
     return {
         "dataset": arch.dataset,
+        "train_samples": len(load_dataset(arch.dataset, "train").y),
+        "validation_accuracy": round(evaluate_accuracy(model, arch.dataset, "validation", threads=threads), 4),
         "test_accuracy": round(accuracy, 4),
         "test_samples": len(x_test),
         "params": sum(p.numel() for p in net.parameters()),
@@ -64,10 +67,12 @@ def train_one(name: str, *, epochs: float | None, seed: int, threads: int, out_d
 
 
 def card_table(metrics: dict) -> str:
-    rows = ["| model | data set | test top-1 | params | MACs | ONNX bytes | epochs | train time (1 thread) |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["| model | data set | trained on | validation top-1 | test top-1 | params | MACs | ONNX bytes | epochs "
+            "| train time (1 thread) |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for name, m in metrics.items():
-        rows.append(f"| `{name}` | {m['dataset']} | {100 * m['test_accuracy']:.2f}% ({m['test_samples']}) | "
+        rows.append(f"| `{name}` | {m['dataset']} | {m['train_samples']:,} | {100 * m['validation_accuracy']:.2f}% | "
+                    f"{100 * m['test_accuracy']:.2f}% ({m['test_samples']}) | "
                     f"{m['params']:,} | {m['macs'] / 1e6:.2f} M | {m['onnx_bytes']:,} | {m['epochs']:g} | "
                     f"{m['train_seconds'] / 60:.1f} min |")
     return "\n".join(rows)

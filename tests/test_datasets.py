@@ -13,8 +13,8 @@ from models.datasets import (DATASETS, calibration_set, evaluate_accuracy, load_
                              with_batch)
 from passes.errors import UserError
 
-SIZES = {("fashion-mnist", "train"): 60000, ("fashion-mnist", "test"): 10000,
-         ("digits", "train"): 1437, ("digits", "test"): 360}
+SIZES = {("fashion-mnist", "train"): 55000, ("fashion-mnist", "validation"): 5000, ("fashion-mnist", "test"): 10000,
+         ("digits", "train"): 1293, ("digits", "validation"): 144, ("digits", "test"): 360}
 
 
 def linear_classifier(sample_shape, classes=10, seed=0, reshape_target=None):
@@ -83,11 +83,24 @@ def test_fashion_mnist_matches_an_independent_idx_reading():
 def test_digits_split_is_fixed_and_partitions_the_data():
     from sklearn.datasets import load_digits
     images, _ = load_digits(return_X_y=True)
-    train, test = load_dataset("digits", "train"), load_dataset("digits", "test")
+    parts = [load_dataset("digits", split).x for split in ("train", "validation", "test")]
     info = DATASETS["digits"]
-    raw = np.concatenate([train.x, test.x]).reshape(len(images), -1) * info.std + info.mean
+    raw = np.concatenate(parts).reshape(len(images), -1) * info.std + info.mean
     rows = {tuple(np.round(r * 16).astype(int)) for r in raw}
     assert rows == {tuple(r.astype(int)) for r in images}
+
+
+def test_fashion_mnist_validation_is_held_out_of_the_official_train_split():
+    """validation = the official training images at the first 5,000 places of the documented permutation
+    (in file order), train = all the others: disjoint, together the official 60,000."""
+    raw = gzip.decompress((datasets.FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").read_bytes())
+    official = np.frombuffer(raw, np.uint8, offset=16).reshape(60000, 784)
+    held_out = np.zeros(60000, bool)
+    held_out[np.random.default_rng(0).permutation(60000)[:5000]] = True
+    info = DATASETS["fashion-mnist"]
+    for split, rows in (("validation", held_out), ("train", ~held_out)):
+        pixels = (load_dataset("fashion-mnist", split).x.reshape(-1, 784) * info.std + info.mean) * 255
+        np.testing.assert_array_equal(np.round(pixels).astype(np.uint8), official[rows])
 
 
 def test_returned_arrays_are_fresh_copies():
@@ -108,9 +121,9 @@ def test_calibration_set_draws_distinct_train_samples_by_seed():
     assert calibration_set("fashion-mnist", 8).shape == (8, 1, 28, 28)
 
 
-@pytest.mark.parametrize("n", [0, -1, 1438])
+@pytest.mark.parametrize("n", [0, -1, 1294])
 def test_calibration_set_size_out_of_range(n):
-    with pytest.raises(UserError, match="1437 training samples"):
+    with pytest.raises(UserError, match="1293 training samples"):
         calibration_set("digits", n)
 
 
@@ -119,8 +132,8 @@ def test_unknown_dataset_lists_the_known_names():
                  lambda: evaluate_accuracy(linear_classifier((1, 8, 8))[0], "cifar10")):
         with pytest.raises(UserError, match="unknown data set 'cifar10'.*fashion-mnist, digits"):
             call()
-    with pytest.raises(UserError, match="unknown split 'validation'"):
-        load_dataset("digits", "validation")
+    with pytest.raises(UserError, match="unknown split 'val': choose one of train, validation, test"):
+        load_dataset("digits", "val")
 
 
 def test_missing_fashion_mnist_says_how_to_install(monkeypatch, tmp_path):

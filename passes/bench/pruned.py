@@ -3,7 +3,7 @@
 - A model with a labelled data set (the trained zoo): what `python cli.py prune MODEL --data NAME
   --max-accuracy-drop D` runs (`passes.prune.job.run_prune`): the progressive schedule (L1, steps
   of 10% of the prunable channels) with the built-in least-squares recovery hook, deciding on a
-  validation part of the train split, stopping before the accuracy drops by more than D.
+  held-out validation split, stopping before the accuracy drops by more than D.
 - Any other model (the reference architectures have seeded random weights, so accuracy means
   nothing): one data-free step removing `ratio` of the channels of every prunable group, ranked by
   the L1 norm of their weights (`ScheduleConfig(criterion=Magnitude(1), fraction=ratio,
@@ -50,13 +50,13 @@ def prune_with_data(model: onnx.ModelProto, dataset: str, max_accuracy_drop: flo
                     seed: int) -> tuple[onnx.ModelProto, dict]:
     """The prune command's job against `dataset` with the accuracy tolerance `max_accuracy_drop`.
 
-    Its validation and calibration parts keep the prune job's defaults unless the train split is
-    too small for them (sklearn's digits has 1,437 samples): then each takes a third of it."""
+    It decides on the whole validation split; its calibration part keeps the prune job's default
+    size unless the train split is too small for it (sklearn's digits has 1,293 samples): then it
+    takes a third of it."""
     from models.datasets import load_dataset
 
     defaults, train = PruneOptions(), len(load_dataset(dataset, "train").y)
     options = PruneOptions(data=dataset, max_accuracy_drop=max_accuracy_drop, seed=seed,
-                           validation=min(defaults.validation, train // 3),
                            calibration=min(defaults.calibration, train // 3))
     outcome, report = run_prune(model, options, progress=False)
     return outcome.model, {"method": f"progressive L1 + least-squares recovery, validation accuracy drop <= "

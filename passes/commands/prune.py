@@ -1,6 +1,7 @@
 """`python cli.py prune MODEL --data NAME [--max-accuracy-drop 0.01] [--target-flops 0.5] -o OUT.onnx`:
-progressive structured pruning with the built-in hooks (validation accuracy from a held-out part of
-the train split, least-squares recovery on calibration data), then the test-split accuracy."""
+progressive structured pruning with the built-in hooks (validation accuracy from the data set's
+held-out validation split, least-squares recovery on calibration data from the train split), then
+the test-split accuracy."""
 from __future__ import annotations
 
 import argparse
@@ -49,7 +50,8 @@ def add_prune_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--final-epochs", type=float, default=0.0, metavar="E",
                        help="recovery distill: epochs of distillation once more after the last step (default 0)")
     group.add_argument("--calibration", type=int, default=1024, help="calibration samples (default 1024)")
-    group.add_argument("--validation", type=int, default=2000, help="validation samples from the train split")
+    group.add_argument("--validation", type=int, metavar="N",
+                       help="use the first N samples of the held-out validation split (default: all of it)")
 
 
 def options_from_args(args: argparse.Namespace) -> PruneOptions:

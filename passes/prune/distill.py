@@ -1,7 +1,7 @@
 """Built-in, framework-free recovery with labels: knowledge distillation from the unpruned model.
 
 After the least-squares refit of a pruning step, the pruned network is trained for a fraction
-of an epoch on labelled TRAIN samples (never the validation part), by SGD in numpy
+of an epoch on the labelled train split (never the held-out validation split), by SGD in numpy
 (`backprop.GraphProgram`), against a mix of the labels and the original model's logits
 (Hinton et al., 2015)::
 
@@ -56,7 +56,7 @@ def learning_rate(peak: float, k: int, total: int) -> float:
 class Distillation:
     """`fine_tune(model, step) -> model`: distil the original model into the pruned one.
 
-    x, y: labelled training samples (outside the validation part); `teacher`: the original
+    x, y: labelled samples of the train split (not the validation split); `teacher`: the original
     model's logits for x.  `epochs` passes over (x, y) per call.
     """
 

@@ -1,11 +1,11 @@
 """Prune a model against a data set with the built-in hooks: what `prune` and `lower --prune` run.
 
-Data hygiene: the TRAIN split is cut once (seeded) into a validation part, which the schedule's
-`evaluate` hook uses to decide when to stop, and a disjoint calibration part, which the
-criteria and the least-squares recovery read (no labels).  Recoveries "distill" (built in, numpy:
-`distill.Distillation`) and "finetune" (PyTorch, the optional extra) also train on the labelled
-TRAIN samples outside the validation part.  The TEST split is only used to report accuracy before
-and after, never to make a decision.
+Data hygiene: the schedule's `evaluate` hook (when to stop) reads the data set's "validation" split,
+which the zoo's training held out (`models.datasets`).  The criteria and the least-squares recovery
+read a seeded calibration part of the "train" split (no labels); recoveries "distill" (built in,
+numpy: `distill.Distillation`) and "finetune" (PyTorch, the optional extra) train on the labelled
+"train" split.  The TEST split is only used to report accuracy before and after, never to make a
+decision.
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ class PruneOptions:
     final_epochs: float = 0.0                     # recovery "distill": once more after the last step
     steps: int = 100
     calibration: int = 1024
-    validation: int = 2000
+    validation: int | None = None                 # samples of the validation split to use (None: all)
     seed: int = 0
 
     def validate(self) -> None:
@@ -58,50 +58,31 @@ class PruneOptions:
         if self.final_epochs < 0 or (self.final_epochs > 0 and self.recovery != "distill"):
             raise UserError(f"--final-epochs {self.final_epochs}: a final distillation needs --recovery distill "
                             f"and a number of epochs >= 0")
-        if self.calibration < 16 or self.validation < 100:
+        if self.calibration < 16 or (self.validation is not None and self.validation < 100):
             raise UserError("use at least 16 calibration and 100 validation samples")
 
 
 @dataclass
 class DataSplits:
-    """Disjoint parts of the TRAIN split: validation (labelled), calibration, and the rest for fine-tuning."""
+    """What the prune job reads: the labelled validation split, the labelled train split, a calibration part."""
 
-    x: np.ndarray
-    y: np.ndarray
-    validation: np.ndarray                        # sample indices
-    calibration_indices: np.ndarray
-
-    @property
-    def validation_x(self) -> np.ndarray:
-        return self.x[self.validation]
-
-    @property
-    def validation_y(self) -> np.ndarray:
-        return self.y[self.validation]
-
-    @property
-    def calibration(self) -> np.ndarray:
-        return self.x[self.calibration_indices]
-
-    @property
-    def train_x(self) -> np.ndarray:              # everything but the validation part
-        return np.delete(self.x, self.validation, axis=0)
-
-    @property
-    def train_y(self) -> np.ndarray:
-        return np.delete(self.y, self.validation, axis=0)
+    validation_x: np.ndarray
+    validation_y: np.ndarray
+    train_x: np.ndarray
+    train_y: np.ndarray
+    calibration: np.ndarray                       # unlabelled samples of the train split
 
 
-def split_train(name: str, validation: int, calibration: int, seed: int) -> DataSplits:
-    """Disjoint validation (labelled) and calibration (unlabelled) parts of the TRAIN split."""
-    from models.datasets import load_dataset
+def split_train(name: str, validation: int | None, calibration: int, seed: int) -> DataSplits:
+    """The first `validation` samples (None: all) of the validation split, and `calibration` train samples drawn by `seed`."""
+    from models.datasets import calibration_set, load_dataset
 
-    x, y = load_dataset(name, "train")
-    if validation + calibration > len(x):
-        raise UserError(f"data set '{name}' has {len(x)} training samples: fewer than --validation "
-                        f"{validation} + --calibration {calibration}")
-    order = np.random.default_rng(seed).permutation(len(x))
-    return DataSplits(x, y, order[:validation], order[validation:validation + calibration])
+    x_val, y_val = load_dataset(name, "validation")
+    if validation is not None and validation > len(x_val):
+        raise UserError(f"data set '{name}' holds out {len(x_val)} validation samples: fewer than --validation "
+                        f"{validation}")
+    return DataSplits(x_val[:validation], y_val[:validation], *load_dataset(name, "train"),
+                      calibration_set(name, calibration, seed))
 
 
 def accuracy_hook(name: str, x: np.ndarray, y: np.ndarray):
@@ -121,7 +102,7 @@ def accuracy_hook(name: str, x: np.ndarray, y: np.ndarray):
 
 
 def _then_torch_fine_tune(refit, splits: DataSplits, options: PruneOptions):
-    """Least-squares refit, then the PyTorch example hook on the labelled train part (not validation)."""
+    """Least-squares refit, then the PyTorch example hook on the labelled train split."""
     try:
         from .torch_hook import TorchFineTune
     except ImportError as exc:
@@ -132,7 +113,7 @@ def _then_torch_fine_tune(refit, splits: DataSplits, options: PruneOptions):
 
 
 def _distillation(original: onnx.ModelProto, splits: DataSplits, options: PruneOptions):
-    """The built-in distillation from `original` on the labelled train part (not validation)."""
+    """The built-in distillation from `original` on the labelled train split."""
     from models.datasets import predict_logits
 
     from .distill import Distillation
