@@ -20,10 +20,10 @@ Top-1 is measured on the TEST split, which neither side looks at before the end.
   the same training-free recovery budget Torch-Pruning can use: BatchNorm statistics re-estimated
   on the same calibration samples (forward passes in train mode, no gradient step).  With
   `--recovery distill` (built in, no framework) or `--recovery finetune` (PyTorch) ours trains E
-  epochs per accepted step (`--finetune-epochs E`) and Torch-Pruning's result gets the same total
-  epochs of the same recipe on the same labelled train samples after pruning: the built-in
-  distillation (`passes.prune.distill.Distillation`, on its exported ONNX) or the same SGD
-  (`passes.prune.torch_hook.fit`).
+  epochs per step tried, rolled-back steps included (`--finetune-epochs E`), and Torch-Pruning's
+  result gets the same total epochs of the same recipe on the same labelled train samples after
+  pruning: the built-in distillation (`passes.prune.distill.Distillation`, on its exported ONNX) or
+  the same SGD (`passes.prune.torch_hook.fit`).
 
 Prints a table and writes `benchmarks/results/prune_vs_torch_pruning.json`.
 """
@@ -139,9 +139,15 @@ def ours_to(name: str, options: PruneOptions, reuse: Path | None = None) -> dict
             "validation_before": report["baseline"]["accuracy"], "validation_after": report["final"]["accuracy"],
             "stop_reason": report["stop_reason"], "seconds": time.perf_counter() - start,
             "recovery": options.recovery, "criterion": options.criterion, "step": options.fraction,
-            "finetune_epochs": (options.finetune_epochs * sum(1 for s in report["steps"][1:] if s["accepted"]
-                                                              and "final_distillation_epochs" not in s)
-                                + options.final_epochs if options.recovery in ("distill", "finetune") else 0.0)}
+            "finetune_epochs": _epochs_trained(report, options)}
+
+
+def _epochs_trained(report: dict, options: PruneOptions) -> float:
+    """Every epoch our side trained, kept or not: each step tried (a rolled-back step trained too) + the final one."""
+    if options.recovery not in ("distill", "finetune"):
+        return 0.0
+    tried = sum(1 for s in report["steps"][1:] if "final_distillation_epochs" not in s)
+    return options.finetune_epochs * tried + options.final_epochs
 
 
 def main(argv: list[str] | None = None) -> int:

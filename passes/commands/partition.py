@@ -15,7 +15,6 @@ from ..analysis.shapes import fix_input_shapes
 from ..compact import compaction_pipeline
 from ..partition.chart import memory_chart
 from ..partition.manifest import write_partition_dir
-from ..partition.memory import STAGING_BYTES
 from ..partition.partitioner import STRATEGIES, partition_model
 from ..sizes import format_size, parse_size
 from .common import add_input_shape_option, console, input_shapes, table
@@ -31,8 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--budget", required=True, metavar="SIZE", help="TEE memory budget, e.g. 8MiB")
     parser.add_argument("--strategy", choices=STRATEGIES, default="optimal",
                         help="optimal (DP + min-cut, default), greedy (first fit) or layerwise (one layer each)")
-    parser.add_argument("--staging", default=str(STAGING_BYTES), metavar="SIZE",
-                        help="decryption staging buffer size (default 64KiB)")
+    parser.add_argument("--staging", default="auto", metavar="SIZE",
+                        help="decryption staging buffer (the chunk size of loading): a size, or auto (default): "
+                             "the widest that costs no region bytes, at least 64KiB")
     add_input_shape_option(parser)
     parser.add_argument("--force", action="store_true", help="replace DIR even if it was not written by partition")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     budget = parse_size(args.budget)
-    staging = parse_size(args.staging)
+    staging = None if args.staging == "auto" else parse_size(args.staging)
     label, model = models.resolve(args.model)
     model = fix_input_shapes(model, input_shapes(args))
     model = compaction_pipeline()(model).model

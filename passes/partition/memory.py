@@ -18,7 +18,8 @@ Per partition k the parts are
   from the partition that produces it (before partition 0 for model inputs) to its last
   reader (the end, for model outputs); within k a carried input that no later partition needs
   frees its bytes after its last reader.
-- staging: the secure buffer encrypted chunks are copied into before decryption.  Loading
+- staging: the secure buffer encrypted chunks are copied into before decryption (one size for
+  the model: the chunk size of loading; `staging.py` widens it as far as it is free).  Loading
   completes before k runs, so staging may share addresses with anything not live while
   loading (k's arena, scratch, and the carried tensors k produces) -- the planner overlaps them.
 - reserve: a fixed allowance for the TA's own heap (contexts, manifest, bookkeeping) that the

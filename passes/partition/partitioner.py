@@ -19,6 +19,10 @@ containing it) and solves again; the other strategies retry with a budget lowere
 
 An infeasible budget raises UserError with the smallest budget that works, found by
 bisection (to `BUDGET_STEP`) over the same end-to-end feasibility check.
+
+The search plans with the minimum staging buffer (`STAGING_BYTES`); unless the caller fixes its
+size, the final plan then widens it as far as it costs no region bytes (`staging.py`), which cuts
+the chunks, hence the world switches, of loading.
 """
 from __future__ import annotations
 
@@ -39,6 +43,7 @@ from .graph import PartitionGraph
 from .ideals import exact_partition
 from .memory import MemoryPlan, PartitionSpec, RESERVE_BYTES, STAGING_BYTES, align, plan_memory
 from .mincut import refine
+from .staging import widest_free_staging
 from .tiling import apply_tiling, plan_tiling, without_bulk_data
 
 STRATEGIES = ("optimal", "greedy", "layerwise")
@@ -177,6 +182,16 @@ def _attempt(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limit
     return best
 
 
+def _widest_free_staging(result: PartitionResult, limits: Limits) -> MemoryPlan:
+    plans: dict = {}
+
+    def plan_with(staging: int) -> MemoryPlan:
+        return plan_memory(result.specs, result.infos, budget=limits.budget, staging_bytes=staging,
+                           reserve_bytes=limits.reserve, model_outputs=result.graph.model_outputs, cache=plans)
+
+    return widest_free_staging(plan_with, result.plan, step=limits.staging)
+
+
 def smallest_budget(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limits, strategy: str,
                     cache: dict | None = None) -> int:
     """The smallest budget (a multiple of BUDGET_STEP) at which partitioning succeeds, found by
@@ -199,14 +214,16 @@ def smallest_budget(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits
 
 
 def partition_model(model: onnx.ModelProto, budget: int, *, strategy: str = "optimal",
-                    staging_bytes: int = STAGING_BYTES, reserve_bytes: int = RESERVE_BYTES,
+                    staging_bytes: int | None = None, reserve_bytes: int = RESERVE_BYTES,
                     infos: dict[str, TensorInfo] | None = None) -> PartitionResult:
-    """Partition a model with static shapes under `budget` bytes; see the module docstring."""
+    """Partition a model with static shapes under `budget` bytes; see the module docstring.
+
+    `staging_bytes`: the staging buffer's size, or None for the widest that costs no region bytes."""
     if strategy not in STRATEGIES:
         raise UserError(f"unknown strategy '{strategy}': use one of {', '.join(STRATEGIES)}")
     start = time.perf_counter()
     infos = infer_static_shapes(model) if infos is None else infos
-    limits = Limits(budget, align(staging_bytes), reserve_bytes)
+    limits = Limits(budget, align(STAGING_BYTES if staging_bytes is None else staging_bytes), reserve_bytes)
     cache: dict = {}
     skeleton = without_bulk_data(model)  # the search needs shapes, not weight bytes
     result = _attempt(skeleton, infos, limits, strategy, cache)
@@ -216,6 +233,8 @@ def partition_model(model: onnx.ModelProto, budget: int, *, strategy: str = "opt
                         f"(a single layer or activation needs more): the smallest budget that works is "
                         f"{format_size(need)} ({need} bytes)")
     cache.clear()
+    if staging_bytes is None:
+        result.plan = _widest_free_staging(result, limits)
     if result.tiling:
         tiled = onnx.ModelProto()
         tiled.CopyFrom(model)

@@ -51,6 +51,12 @@ static uint64_t max_u64(uint64_t a, uint64_t b)
 	return a > b ? a : b;
 }
 
+/* The staging bytes a load of p can have written: no chunk is longer than chunk_bytes or the blob. */
+static size_t staged_extent(const struct model_session *s, const struct ot_manifest_partition *p)
+{
+	return (size_t)(p->blob_bytes < s->header->chunk_bytes ? p->blob_bytes : s->header->chunk_bytes);
+}
+
 static void load_abort(struct model_session *s)
 {
 	struct partition_load *l = &s->load;
@@ -63,7 +69,7 @@ static void load_abort(struct model_session *s)
 		const struct ot_manifest_partition *p = &s->partitions[l->index];
 
 		zeroize(s->region + p->body_offset, (size_t)l->produced);
-		zeroize(s->region + p->staging_offset, s->header->chunk_bytes);
+		zeroize(s->region + p->staging_offset, staged_extent(s, p));
 	}
 	memset(l, 0, sizeof(*l));
 	l->decrypt = TEE_HANDLE_NULL;
@@ -436,7 +442,7 @@ TEE_Result model_load_chunk(struct model_session *s, const void *shared_chunk, s
 	res = load_finish(s, detail);
 	if (res != TEE_SUCCESS)
 		goto fail;
-	zeroize(staging, s->header->chunk_bytes);
+	zeroize(staging, staged_extent(s, p));
 	l->active = false;   /* keep the body: load_abort below wipes only unfinished loads */
 	load_abort(s);
 	s->loaded = true;
