@@ -43,7 +43,7 @@ from .graph import PartitionGraph
 from .ideals import exact_partition
 from .memory import MemoryPlan, PartitionSpec, RESERVE_BYTES, STAGING_BYTES, align, plan_memory
 from .mincut import refine
-from .staging import widest_free_staging
+from .staging import REGION_GROWTH, STAGING_CANDIDATES, cannot_beat, invocations, widest_free_staging
 from .tiling import apply_tiling, plan_tiling, without_bulk_data
 
 STRATEGIES = ("optimal", "greedy", "layerwise")
@@ -189,7 +189,26 @@ def _widest_free_staging(result: PartitionResult, limits: Limits) -> MemoryPlan:
         return plan_memory(result.specs, result.infos, budget=limits.budget, staging_bytes=staging,
                            reserve_bytes=limits.reserve, model_outputs=result.graph.model_outputs, cache=plans)
 
-    return widest_free_staging(plan_with, result.plan, step=limits.staging)
+    return widest_free_staging(plan_with, result.plan, step=STAGING_BYTES)
+
+
+def _fewest_invocations(result: PartitionResult, skeleton: onnx.ModelProto, infos: dict[str, TensorInfo],
+                        limits: Limits) -> PartitionResult:
+    """`result`, or a partitioning searched with a wider staging reserved if it loads and runs in at
+    most half the TA invocations in a region at most `REGION_GROWTH` larger (see `staging.py`)."""
+    best, fewest = result, invocations(result.plan) // 2 + 1
+    for staging in STAGING_CANDIDATES:
+        if staging <= result.plan.staging_bytes or cannot_beat(result.plan, staging, fewest):
+            continue
+        wider = replace(limits, staging=staging)
+        candidate = _attempt(skeleton, infos, wider, "optimal", {}, improve=False)
+        if candidate is None:
+            continue
+        candidate.plan = _widest_free_staging(candidate, wider)
+        count = invocations(candidate.plan)
+        if count < fewest and candidate.plan.region_bytes <= REGION_GROWTH * result.plan.region_bytes:
+            best, fewest = candidate, count
+    return best
 
 
 def smallest_budget(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limits, strategy: str,
@@ -235,6 +254,8 @@ def partition_model(model: onnx.ModelProto, budget: int, *, strategy: str = "opt
     cache.clear()
     if staging_bytes is None:
         result.plan = _widest_free_staging(result, limits)
+        if strategy == "optimal":
+            result = _fewest_invocations(result, skeleton, infos, limits)
     if result.tiling:
         tiled = onnx.ModelProto()
         tiled.CopyFrom(model)
