@@ -21,8 +21,10 @@ An infeasible budget raises UserError with the smallest budget that works, found
 bisection (to `BUDGET_STEP`) over the same end-to-end feasibility check.
 
 The search plans with the minimum staging buffer (`STAGING_BYTES`); unless the caller fixes its
-size, the final plan then widens it as far as it costs no region bytes (`staging.py`), which cuts
-the chunks, hence the world switches, of loading.
+size, the final plan then widens it as far as it costs no region bytes, which cuts the chunks,
+hence the world switches, of loading; and "optimal" takes a partitioning searched with a wider
+staging reserved when that halves the invocations within `REGION_GROWTH` of the region
+(`staging.py`).  With a fixed staging, "optimal" minimises partitions, then crossing bytes.
 """
 from __future__ import annotations
 
@@ -237,7 +239,7 @@ def partition_model(model: onnx.ModelProto, budget: int, *, strategy: str = "opt
                     infos: dict[str, TensorInfo] | None = None) -> PartitionResult:
     """Partition a model with static shapes under `budget` bytes; see the module docstring.
 
-    `staging_bytes`: the staging buffer's size, or None for the widest that costs no region bytes."""
+    `staging_bytes`: the staging buffer's size, or None to choose it (module docstring)."""
     if strategy not in STRATEGIES:
         raise UserError(f"unknown strategy '{strategy}': use one of {', '.join(STRATEGIES)}")
     start = time.perf_counter()
