@@ -144,6 +144,14 @@ def _baseline(method) -> Callable:
 _BASELINES = {"greedy": _baseline(greedy), "layerwise": _baseline(layerwise)}
 
 
+def _plan(specs: list[PartitionSpec], infos: dict[str, TensorInfo], graph: PartitionGraph, limits: Limits,
+          cache: dict, *, staging: int | None = None, shrink: bool = True) -> MemoryPlan:
+    """The memory plan of `specs` under `limits` (staging `limits.staging` unless given)."""
+    return plan_memory(specs, infos, budget=limits.budget,
+                       staging_bytes=limits.staging if staging is None else staging, reserve_bytes=limits.reserve,
+                       model_outputs=graph.model_outputs, cache=cache, shrink=shrink)
+
+
 def _attempt(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limits, strategy: str,
              cache: dict, improve: bool = True) -> PartitionResult | None:
     graph = PartitionGraph.build(model, infos)
@@ -166,9 +174,7 @@ def _attempt(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limit
         plans: dict = {}
 
         def plan_of(parts: list[list[int]], shrink: bool = True, g: PartitionGraph = candidate) -> MemoryPlan:
-            return plan_memory(partition_specs(g, parts), infos, budget=limits.budget, staging_bytes=limits.staging,
-                               reserve_bytes=limits.reserve, model_outputs=g.model_outputs, cache=plans,
-                               shrink=shrink)
+            return _plan(partition_specs(g, parts), infos, g, limits, plans, shrink=shrink)
 
         check = lambda p: plan_of(p, shrink=False).over_budget()  # noqa: E731
         if strategy == "optimal":
@@ -186,12 +192,8 @@ def _attempt(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limit
 
 def _widest_free_staging(result: PartitionResult, limits: Limits) -> MemoryPlan:
     plans: dict = {}
-
-    def plan_with(staging: int) -> MemoryPlan:
-        return plan_memory(result.specs, result.infos, budget=limits.budget, staging_bytes=staging,
-                           reserve_bytes=limits.reserve, model_outputs=result.graph.model_outputs, cache=plans)
-
-    return widest_free_staging(plan_with, result.plan, step=STAGING_BYTES)
+    return widest_free_staging(lambda staging: _plan(result.specs, result.infos, result.graph, limits, plans,
+                                                     staging=staging), result.plan, step=STAGING_BYTES)
 
 
 def _fewest_invocations(result: PartitionResult, skeleton: onnx.ModelProto, infos: dict[str, TensorInfo],
