@@ -3,6 +3,8 @@
 
 A thin argparse front over the library.  Each command lives in `passes/commands/<name>.py`
 and exposes `register(subparsers)`, which adds its parser and sets `func(args) -> int`.
+Installed, this file is `onnx_tee.cli` and the library `onnx_tee.passes` (see pyproject.toml);
+run from a checkout, it needs that install too (`pip install -e .`).
 
 Exit codes: 0 success, 2 bad input or infeasible request (one line on stderr), 1 internal error.
 """
@@ -11,9 +13,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Command modules under passes/commands, in the order `--help` lists them.
 COMMANDS = ["lower", "run", "inspect", "compact", "prune", "partition", "keygen", "bench"]
@@ -27,12 +26,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"passes.commands.{name}").register(subparsers)
+        importlib.import_module(f"onnx_tee.passes.commands.{name}").register(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from passes.errors import UserError
+    try:
+        from onnx_tee.passes.errors import UserError
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("onnx_tee", "onnx_tee.passes"):
+            raise
+        print("onnx-tee: the package is not installed in this Python: run `pip install -e .` in the repository "
+              "(or `pip install onnx-tee`)", file=sys.stderr)
+        return 2
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -12,16 +12,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import models  # noqa: E402
-from passes.commands.common import console, table  # noqa: E402
-from passes.compact import compaction_pipeline  # noqa: E402
-from passes.errors import UserError  # noqa: E402
-from passes.partition.partitioner import STRATEGIES, partition_model  # noqa: E402
-from passes.sizes import format_size, parse_size  # noqa: E402
+from onnx_tee import models  # noqa: E402
+from onnx_tee.passes.commands.common import console, table  # noqa: E402
+from onnx_tee.passes.compact import compaction_pipeline  # noqa: E402
+from onnx_tee.passes.errors import UserError  # noqa: E402
+from onnx_tee.passes.partition.partitioner import STRATEGIES, partition_model  # noqa: E402
+from onnx_tee.passes.sizes import format_size, parse_size  # noqa: E402
 
 
 def main() -> int:

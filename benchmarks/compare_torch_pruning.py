@@ -35,24 +35,23 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-import models  # noqa: E402
-from models.datasets import evaluate_accuracy, load_dataset  # noqa: E402
-from passes.prune.groups import analyze  # noqa: E402
-from passes.prune.job import PruneOptions, run_prune, split_train  # noqa: E402
-from passes.prune.schedule import measure  # noqa: E402
+from onnx_tee import models  # noqa: E402
+from onnx_tee.passes.datasets import evaluate_accuracy, load_dataset  # noqa: E402
+from onnx_tee.passes.prune.groups import analyze  # noqa: E402
+from onnx_tee.passes.prune.job import PruneOptions, run_prune, split_train  # noqa: E402
+from onnx_tee.passes.prune.schedule import measure  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "prune_vs_torch_pruning.json"
 
 
 def test_accuracy_torch(net: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> float:
-    from models.training import predict
+    from onnx_tee.models.training import predict
 
     with torch.no_grad():
         return float(np.mean(predict(net, x).argmax(axis=1) == y))
@@ -81,8 +80,8 @@ def torch_pruning_to(name: str, flops_ratio: float, splits, finetune_epochs: flo
                      recovery: str = "finetune") -> dict:
     import torch_pruning as tp
 
-    from models.training import export_onnx, load_trained
-    from passes.prune.torch_hook import fit
+    from onnx_tee.models.training import export_onnx, load_trained
+    from onnx_tee.passes.prune.torch_hook import fit
 
     torch.manual_seed(seed)
     net = load_trained(name)
@@ -109,8 +108,8 @@ def torch_pruning_to(name: str, flops_ratio: float, splits, finetune_epochs: flo
     recalibrate_batchnorm(net, splits.calibration)
     result["test_bn_recalibrated"] = test_accuracy_torch(net, x_test, y_test)
     if finetune_epochs > 0 and recovery == "distill":
-        from models.datasets import predict_logits
-        from passes.prune.distill import Distillation
+        from onnx_tee.passes.datasets import predict_logits
+        from onnx_tee.passes.prune.distill import Distillation
 
         start = time.perf_counter()
         x, y = splits.train_x, splits.train_y

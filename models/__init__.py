@@ -1,18 +1,19 @@
 """The model zoo: reference architectures (seeded random weights) and small trained CNNs.
 
-    import models
+    from onnx_tee import models
     models.names()                 # every zoo name
     model = models.load("resnet50")
     model = models.resolve("path/to/model.onnx")   # a path or a zoo name, for the CLI
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import onnx
 
-from passes.errors import UserError
-from passes.modelio import load_model
+from onnx_tee.passes.errors import UserError
+from onnx_tee.passes.modelio import load_model
 
 from .reference import REFERENCE_ALIASES, REFERENCE_FILES, load_reference
 
@@ -51,3 +52,12 @@ def resolve(spec: str | None) -> tuple[str, onnx.ModelProto]:
     if spec.endswith(".onnx") or path.exists():
         return path.stem, load_model(path)
     return spec, load(spec)
+
+
+def trained_dataset(model_name: str) -> str:
+    """The data set the trained zoo model `model_name` was trained on (recorded in models/trained/metrics.json)."""
+    metrics_path = TRAINED_DIR / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    if model_name not in metrics:
+        raise UserError(f"'{model_name}' is not a trained zoo model: choose one of {', '.join(sorted(metrics))}")
+    return metrics[model_name]["dataset"]

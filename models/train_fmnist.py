@@ -6,7 +6,7 @@
 For each model: seed, train on the "train" split (`models.training.train`, recipe in
 `models/training/loop.py`; the "validation" split stays held out), export to ONNX and check it
 against PyTorch, then measure top-1 accuracy on the whole validation and test splits with
-onnxruntime (`models.datasets.evaluate_accuracy`).  The figures go to `models/trained/metrics.json`
+onnxruntime (`onnx_tee.passes.datasets.evaluate_accuracy`).  The figures go to `models/trained/metrics.json`
 and to the table in `models/MODEL_CARD.md`, and are printed.
 """
 from __future__ import annotations
@@ -17,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 try:
     import torch
@@ -26,11 +25,11 @@ except ModuleNotFoundError:
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from models.datasets import dataset_info, evaluate_accuracy, load_dataset  # noqa: E402
-from models.training import ARCHITECTURES, TrainingRecipe, build_model, export_onnx, train  # noqa: E402
-from passes.analysis.macs import model_macs  # noqa: E402
-from passes.analysis.shapes import infer_static_shapes  # noqa: E402
-from passes.analysis.weights import weight_bytes  # noqa: E402
+from onnx_tee.passes.datasets import dataset_info, evaluate_accuracy, load_dataset  # noqa: E402
+from onnx_tee.models.training import ARCHITECTURES, TrainingRecipe, build_model, export_onnx, train  # noqa: E402
+from onnx_tee.passes.analysis.macs import model_macs  # noqa: E402
+from onnx_tee.passes.analysis.shapes import infer_static_shapes  # noqa: E402
+from onnx_tee.passes.analysis.weights import weight_bytes  # noqa: E402
 
 MODELS_DIR = Path(__file__).resolve().parent
 TABLE_BEGIN, TABLE_END = "<!-- metrics:begin -->", "<!-- metrics:end -->"

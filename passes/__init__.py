@@ -1,6 +1,6 @@
 """onnx-tee: composable ONNX passes and analyses for running whole models inside an OP-TEE TA.
 
-    from passes import FoldBatchNorm, compaction_pipeline
+    from onnx_tee.passes import FoldBatchNorm, compaction_pipeline
     model = FoldBatchNorm()(model).model
     model = compaction_pipeline()(model).model
 """

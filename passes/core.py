@@ -4,7 +4,7 @@ A pass maps an `onnx.ModelProto` to a `PassResult(model, modified, stats)`.  Pas
 functional: `pass_(model)` never changes the model it is given (it works on a copy), so any
 single pass drops into a user's own ONNX pipeline::
 
-    from passes import FoldBatchNorm
+    from onnx_tee.passes import FoldBatchNorm
     model = FoldBatchNorm()(model).model
 
 A `Pipeline` is itself a pass: it runs its passes in order (optionally to a fixed point),

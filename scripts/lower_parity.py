@@ -18,20 +18,19 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def measure(name: str, budgets: list[int]) -> list[dict]:
     from onnxruntime import InferenceSession, SessionOptions
 
-    import models
-    from passes.analysis.shapes import fix_input_shapes, infer_static_shapes
-    from passes.compact import compaction_pipeline
-    from passes.errors import UserError
-    from passes.lower.keys import generate_key
-    from passes.lower.pipeline import (model_io, parity, partition_bodies, run_in_simulator, sample_feeds,
+    from onnx_tee import models
+    from onnx_tee.passes.analysis.shapes import fix_input_shapes, infer_static_shapes
+    from onnx_tee.passes.compact import compaction_pipeline
+    from onnx_tee.passes.errors import UserError
+    from onnx_tee.passes.lower.keys import generate_key
+    from onnx_tee.passes.lower.pipeline import (model_io, parity, partition_bodies, run_in_simulator, sample_feeds,
                                        seal_bundle)
-    from passes.partition.partitioner import partition_model
+    from onnx_tee.passes.partition.partitioner import partition_model
 
     model = compaction_pipeline()(fix_input_shapes(models.load(name))).model
     inputs, outputs = model_io(model)
@@ -64,8 +63,8 @@ def measure(name: str, budgets: list[int]) -> list[dict]:
 
 
 def main() -> int:
-    import models
-    from passes.sizes import format_size, parse_size
+    from onnx_tee import models
+    from onnx_tee.passes.sizes import format_size, parse_size
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=models.names())

@@ -15,7 +15,6 @@ import functools
 import hashlib
 import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
@@ -24,11 +23,10 @@ import numpy as np
 import onnx
 from onnx import helper
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable as a script from a source checkout
-from passes.analysis import kernel_args as ka  # noqa: E402
-from passes.analysis.scratch import conv_scratch_bytes, gemm_scratch_bytes  # noqa: E402
-from passes.analysis.shapes import TensorInfo  # noqa: E402
-from passes.analysis.spatial import window_geometry  # noqa: E402
+from onnx_tee.passes.analysis import kernel_args as ka  # noqa: E402
+from onnx_tee.passes.analysis.scratch import conv_scratch_bytes, gemm_scratch_bytes  # noqa: E402
+from onnx_tee.passes.analysis.shapes import TensorInfo  # noqa: E402
+from onnx_tee.passes.analysis.spatial import window_geometry  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 INTERP = ROOT / "runtime_ta" / "interp"

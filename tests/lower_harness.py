@@ -8,10 +8,10 @@ import numpy as np
 import onnx
 
 from conftest import run_ort
-from passes.analysis.shapes import graph_inputs, infer_static_shapes
-from passes.lower import lowering
-from passes.lower.hostlib import InterpLibrary, RunResult, run_partitions
-from passes.partition.partitioner import partition_model
+from onnx_tee.passes.analysis.shapes import graph_inputs, infer_static_shapes
+from onnx_tee.passes.lower import lowering
+from onnx_tee.passes.lower.hostlib import InterpLibrary, RunResult, run_partitions
+from onnx_tee.passes.partition.partitioner import partition_model
 
 _LIBRARY: InterpLibrary | None = None
 

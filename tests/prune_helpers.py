@@ -5,9 +5,9 @@ import numpy as np
 import onnx
 
 from conftest import random_inputs, run_ort
-from passes.prune.apply import prune_units
-from passes.prune.groups import ChannelGraph, analyze
-from passes.prune.tensors import ConstantStore
+from onnx_tee.passes.prune.apply import prune_units
+from onnx_tee.passes.prune.groups import ChannelGraph, analyze
+from onnx_tee.passes.prune.tensors import ConstantStore
 
 
 def zero_readers(model: onnx.ModelProto, graph: ChannelGraph, units: np.ndarray) -> onnx.ModelProto:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from passes.lower import format as fmt
-from passes.lower.envelope import PartitionBody, TensorSlot, seal_model
+from onnx_tee.passes.lower import format as fmt
+from onnx_tee.passes.lower.envelope import PartitionBody, TensorSlot, seal_model
 
 REGION = 128 * 1024
 CHUNK = 4096
@@ -95,12 +95,12 @@ class LoweredZoo:
 
 def lower_zoo(name: str, budget: int, out_dir: Path) -> LoweredZoo:
     """Compact, partition and lower a zoo model; seal its bodies into `out_dir/device` under a new key."""
-    import models
-    from passes.analysis.shapes import fix_input_shapes
-    from passes.compact import compaction_pipeline
-    from passes.lower.keys import generate_key
-    from passes.lower.pipeline import partition_bodies, seal_bundle
-    from passes.partition.partitioner import partition_model
+    from onnx_tee import models
+    from onnx_tee.passes.analysis.shapes import fix_input_shapes
+    from onnx_tee.passes.compact import compaction_pipeline
+    from onnx_tee.passes.lower.keys import generate_key
+    from onnx_tee.passes.lower.pipeline import partition_bodies, seal_bundle
+    from onnx_tee.passes.partition.partitioner import partition_model
 
     _, model = models.resolve(name)
     model = compaction_pipeline()(fix_input_shapes(model, {})).model

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from onnx import helper
 
-from passes.analysis.liveness import (GraphBoundary, live_bytes_per_step, model_peak_live_bytes,
+from onnx_tee.passes.analysis.liveness import (GraphBoundary, live_bytes_per_step, model_peak_live_bytes,
                                       optimal_order_peak, peak_live_bytes, tensor_lifetimes)
-from passes.analysis.shapes import TensorInfo, infer_static_shapes
+from onnx_tee.passes.analysis.shapes import TensorInfo, infer_static_shapes
 from conftest import make_model, simulated_peak_bytes
 
 F32 = np.dtype(np.float32)

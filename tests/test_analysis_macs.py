@@ -8,9 +8,9 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 from onnx import helper, numpy_helper
 
-import models
-from passes.analysis.macs import model_macs, node_macs
-from passes.analysis.shapes import infer_static_shapes
+from onnx_tee import models
+from onnx_tee.passes.analysis.macs import model_macs, node_macs
+from onnx_tee.passes.analysis.shapes import infer_static_shapes
 from conftest import make_model
 
 

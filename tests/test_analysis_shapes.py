@@ -6,9 +6,9 @@ import onnx
 import pytest
 from onnx import helper, numpy_helper
 
-import models
-from passes.analysis.shapes import fix_input_shapes, infer_static_shapes, parse_input_shapes
-from passes.errors import UnsupportedModelError, UserError
+from onnx_tee import models
+from onnx_tee.passes.analysis.shapes import fix_input_shapes, infer_static_shapes, parse_input_shapes
+from onnx_tee.passes.errors import UnsupportedModelError, UserError
 from conftest import make_model, random_inputs, run_ort
 
 

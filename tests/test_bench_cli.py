@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-import models
-from passes.commands import bench
-from passes.errors import UserError
+from onnx_tee import models
+from onnx_tee.passes.commands import bench
+from onnx_tee.passes.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -71,7 +71,7 @@ def test_bad_arguments_are_user_errors(argv, message):
 
 
 def test_bench_command_is_registered():
-    import cli
+    from onnx_tee import cli
     assert "bench" in cli.COMMANDS
 
 
@@ -102,7 +102,7 @@ def test_quick_smoke_run_end_to_end(tmp_path):
 
 def test_render_only_rewrites_tables_and_charts_from_results_json(tmp_path):
     from test_bench_harness import _toy_run
-    from passes.bench.report import write_json
+    from onnx_tee.passes.bench.report import write_json
     run = _toy_run()
     write_json(run, tmp_path / "results.json")
     before = json.loads((tmp_path / "results.json").read_text())["measurements"]

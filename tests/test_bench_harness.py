@@ -12,16 +12,16 @@ from hypothesis import given, settings, strategies as st
 from onnx import helper, numpy_helper
 
 from conftest import make_model, run_ort
-from passes.bench.configs import BASELINE, CONFIGURATIONS, select_configurations
-from passes.bench.inputs import benchmark_feeds
-from passes.bench.machine import machine_info
-from passes.bench.ort_runner import single_thread_session, time_onnxruntime
-from passes.bench.report import markdown_report, summary_rows
-from passes.bench.charts import write_charts
-from passes.bench.results import BenchRun, Measurement, geometric_mean, ratio, summarise
-from passes.bench.switches import DEFAULT_SWITCH_COST_MS, WorldSwitchModel
-from passes.bench.timing import repeat_components, repeat_interleaved
-from passes.errors import UserError
+from onnx_tee.passes.bench.configs import BASELINE, CONFIGURATIONS, select_configurations
+from onnx_tee.passes.bench.inputs import benchmark_feeds
+from onnx_tee.passes.bench.machine import machine_info
+from onnx_tee.passes.bench.ort_runner import single_thread_session, time_onnxruntime
+from onnx_tee.passes.bench.report import markdown_report, summary_rows
+from onnx_tee.passes.bench.charts import write_charts
+from onnx_tee.passes.bench.results import BenchRun, Measurement, geometric_mean, ratio, summarise
+from onnx_tee.passes.bench.switches import DEFAULT_SWITCH_COST_MS, WorldSwitchModel
+from onnx_tee.passes.bench.timing import repeat_components, repeat_interleaved
+from onnx_tee.passes.errors import UserError
 
 
 def test_configuration_matrix_matches_the_design():
@@ -167,7 +167,7 @@ def test_benchmark_feeds_are_seeded_and_use_test_images():
     assert a.shape == (1, 1, 28, 28) and a.dtype == np.float32
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
-    from models.datasets import load_dataset
+    from onnx_tee.passes.datasets import load_dataset
     image = benchmark_feeds(model, seed=7, dataset="fashion-mnist")["x"]
     np.testing.assert_array_equal(image[0], load_dataset("fashion-mnist", "test").x[7])
 

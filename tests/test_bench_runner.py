@@ -8,17 +8,17 @@ import pytest
 from onnx import helper, numpy_helper
 
 from conftest import make_model
-from passes.bench.configs import BY_NAME, select_configurations
-from passes.bench.inputs import benchmark_feeds
-from passes.bench.results import summarise
-from passes.bench.secure_runner import time_in_simulator
-from passes.bench.settings import BenchSettings, PruningSettings
-from passes.bench.suite import run_benchmark
-from passes.bench.switches import WorldSwitchModel
-from passes.lower.sim import HEAP_RESERVE
-from passes.modelio import save_model
-from passes.partition.chain import run_whole
-from passes.partition.memory import STAGING_BYTES
+from onnx_tee.passes.bench.configs import BY_NAME, select_configurations
+from onnx_tee.passes.bench.inputs import benchmark_feeds
+from onnx_tee.passes.bench.results import summarise
+from onnx_tee.passes.bench.secure_runner import time_in_simulator
+from onnx_tee.passes.bench.settings import BenchSettings, PruningSettings
+from onnx_tee.passes.bench.suite import run_benchmark
+from onnx_tee.passes.bench.switches import WorldSwitchModel
+from onnx_tee.passes.lower.sim import HEAP_RESERVE
+from onnx_tee.passes.modelio import save_model
+from onnx_tee.passes.partition.chain import run_whole
+from onnx_tee.passes.partition.memory import STAGING_BYTES
 
 KIB = 1024
 

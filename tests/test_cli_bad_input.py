@@ -13,8 +13,8 @@ import onnx
 import pytest
 from onnx import helper, numpy_helper
 
-import cli
-import models
+from onnx_tee import cli
+from onnx_tee import models
 from conftest import make_model
 
 CLI = str(Path(__file__).resolve().parent.parent / "cli.py")

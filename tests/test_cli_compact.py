@@ -6,8 +6,8 @@ import hashlib
 import onnx
 from onnx import helper
 
-import cli
-from models.reference import load_reference
+from onnx_tee import cli
+from onnx_tee.models.reference import load_reference
 from conftest import assert_same_outputs
 
 

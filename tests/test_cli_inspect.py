@@ -7,11 +7,11 @@ import numpy as np
 import onnx
 from onnx import helper
 
-import cli
-import models
-from models.reference import load_reference
-from passes.analysis.liveness import GraphBoundary
-from passes.analysis.shapes import infer_static_shapes
+from onnx_tee import cli
+from onnx_tee import models
+from onnx_tee.models.reference import load_reference
+from onnx_tee.passes.analysis.liveness import GraphBoundary
+from onnx_tee.passes.analysis.shapes import infer_static_shapes
 from conftest import simulated_peak_bytes
 
 

@@ -5,9 +5,9 @@ import json
 
 import onnx
 
-import cli
-import models
-from passes.commands.lower import STEPS, LowerJob, lower
+from onnx_tee import cli
+from onnx_tee import models
+from onnx_tee.passes.commands.lower import STEPS, LowerJob, lower
 from conftest import assert_same_outputs
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from passes import (ConstantsToInitializers, DeduplicateInitializers, FoldBatchNorm, FoldConstants,
+from onnx_tee.passes import (ConstantsToInitializers, DeduplicateInitializers, FoldBatchNorm, FoldConstants,
                     RemoveDeadNodes, RemoveIdentityOps, RemoveUnusedInitializers)
 from conftest import assert_same_outputs, make_model
 

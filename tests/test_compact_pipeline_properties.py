@@ -8,8 +8,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings, strategies as st
 from onnx import helper, numpy_helper
 
-from passes.compact import compaction_pipeline
-from passes.compact.graph_edit import referenced_names
+from onnx_tee.passes.compact import compaction_pipeline
+from onnx_tee.passes.compact.graph_edit import referenced_names
 from conftest import assert_outputs_close, make_model, random_inputs, run_ort
 
 LAYERS = ["conv", "bn", "scale", "relu", "identity", "dropout", "pool", "concat", "dead", "constant_scale"]

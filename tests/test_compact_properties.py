@@ -9,7 +9,7 @@ import onnx
 from hypothesis import HealthCheck, given, settings, strategies as st
 from onnx import helper, numpy_helper
 
-from passes import FoldBatchNorm, FoldConstants, MergeAffineChains
+from onnx_tee.passes import FoldBatchNorm, FoldConstants, MergeAffineChains
 from conftest import assert_outputs_close, make_model, random_inputs, run_ort
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -9,11 +9,11 @@ import collections
 
 import pytest
 
-import models
-from models.reference import load_reference
-from passes.compact import compaction_pipeline
-from passes.compact.graph_edit import producers, referenced_names
-from passes.core import validate_model
+from onnx_tee import models
+from onnx_tee.models.reference import load_reference
+from onnx_tee.passes.compact import compaction_pipeline
+from onnx_tee.passes.compact.graph_edit import producers, referenced_names
+from onnx_tee.passes.core import validate_model
 from conftest import assert_same_outputs
 
 DEFAULT = ["resnet50", "densenet121", "inception_v2", "squeezenet"]

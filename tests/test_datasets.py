@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
-from models import datasets
-from models.datasets import (DATASETS, calibration_set, evaluate_accuracy, load_dataset, predict_logits,
+from onnx_tee.models import datasets
+from onnx_tee.passes.datasets import (DATASETS, calibration_set, evaluate_accuracy, load_dataset, predict_logits,
                              with_batch)
-from passes.errors import UserError
+from onnx_tee.passes.errors import UserError
 
 SIZES = {("fashion-mnist", "train"): 55000, ("fashion-mnist", "validation"): 5000, ("fashion-mnist", "test"): 10000,
          ("digits", "train"): 1293, ("digits", "validation"): 144, ("digits", "test"): 360}

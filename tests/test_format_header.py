@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from passes.lower import format as fmt
+from onnx_tee.passes.lower import format as fmt
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = ROOT / "runtime_ta" / "include" / "format.h"

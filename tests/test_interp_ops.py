@@ -144,8 +144,8 @@ def test_sum_written_over_any_of_its_inputs():
     """A body whose Sum output takes the bytes of its last input (y = x0 + x1 + y): the runner
     adds the other inputs into y instead of overwriting y first."""
     from lower_harness import library
-    from passes.lower import format as fmt
-    from passes.lower.hostlib import Region
+    from onnx_tee.passes.lower import format as fmt
+    from onnx_tee.passes.lower.hostlib import Region
 
     shape, n = (4, 8), 32 * 4
     rng = np.random.default_rng(1)

@@ -12,8 +12,8 @@ from onnx import helper, numpy_helper
 
 from conftest import make_model
 from lower_harness import feeds_for, library, lower
-from passes.lower import format as fmt
-from passes.lower.hostlib import Counters, Partition, Region
+from onnx_tee.passes.lower import format as fmt
+from onnx_tee.passes.lower.hostlib import Counters, Partition, Region
 
 
 def offsets(fields) -> dict[str, int]:
@@ -176,7 +176,7 @@ def test_random_corruption_is_rejected_or_harmless(sample, data):
 def test_model_tensor_lookup_and_scratch_twin(sample):
     """rt_find_model_tensor finds the model input/output where the plan put them, and
     rt_op_scratch_bytes (the C twin) equals passes.analysis.scratch.scratch_bytes for every op."""
-    from passes.analysis.scratch import scratch_bytes
+    from onnx_tee.passes.analysis.scratch import scratch_bytes
 
     lib = library().lib
     lib.rt_find_model_tensor.argtypes = [ctypes.POINTER(Partition), ctypes.c_uint32, ctypes.c_uint32,
@@ -204,5 +204,5 @@ def test_model_tensor_lookup_and_scratch_twin(sample):
 
 
 def fmt_expected(plan, body):
-    from passes.lower.hostlib import Expected
+    from onnx_tee.passes.lower.hostlib import Expected
     return Expected(0, 1, len(body), plan.region_bytes)

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from kernel_harness import INTERP, ConvGeom, GemmAttr, kernels
-from passes.analysis import scratch
-from passes.analysis.spatial import WindowGeometry
+from onnx_tee.passes.analysis import scratch
+from onnx_tee.passes.analysis.spatial import WindowGeometry
 
 
 def test_tiling_constants_mirror_the_c_header():
@@ -45,8 +45,8 @@ def test_gemm_scratch_python_equals_c(m, n, k, ta, tb):
 @pytest.mark.parametrize("name", ["squeezenet", "shufflenet", pytest.param("resnet50", marks=pytest.mark.slow),
                                   pytest.param("vgg19", marks=pytest.mark.slow)])
 def test_zoo_scratch_is_modest(name):
-    import models
-    from passes.analysis.shapes import infer_static_shapes
+    from onnx_tee import models
+    from onnx_tee.passes.analysis.shapes import infer_static_shapes
     model = models.load(name)
     infos = infer_static_shapes(model)
     sizes = [scratch.scratch_bytes(node, infos) for node in model.graph.node]

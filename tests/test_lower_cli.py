@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 import pytest
 
-import models
+from onnx_tee import models
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "resnet_fmnist"   # trained zoo model, two partitions at this budget
@@ -83,7 +83,7 @@ def test_run_in_the_simulator_matches_onnxruntime(lowered, sample_input, tmp_pat
 
 
 def test_run_input_errors_are_one_line_exit_2(lowered, sample_input, tmp_path, capsys):
-    import cli as front
+    from onnx_tee import cli as front
 
     wrong = tmp_path / "wrong.npy"
     np.save(wrong, np.zeros((1, 3, 10, 10), np.float32))
@@ -103,8 +103,8 @@ def test_run_input_errors_are_one_line_exit_2(lowered, sample_input, tmp_path, c
 
 
 def test_lower_with_a_given_key_and_a_wrong_key_at_run(tmp_path, capsys):
-    import cli as front
-    from passes.lower.keys import generate_key, write_key
+    from onnx_tee import cli as front
+    from onnx_tee.passes.lower.keys import generate_key, write_key
 
     key, other = write_key(tmp_path / "k", generate_key()), write_key(tmp_path / "other", generate_key())
     out = tmp_path / "out"
@@ -119,7 +119,7 @@ def test_lower_with_a_given_key_and_a_wrong_key_at_run(tmp_path, capsys):
 
 
 def test_lower_refuses_before_writing(tmp_path, capsys):
-    import cli as front
+    from onnx_tee import cli as front
 
     out = tmp_path / "out"
     assert front.main(["lower", MODEL, "--budget", "128KiB", "-o", str(out)]) == 2

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, assume, given, note, settings, strategies as
 from onnx import helper, numpy_helper
 
 from conftest import make_model
-from passes.errors import UnsupportedModelError
+from onnx_tee.passes.errors import UnsupportedModelError
 from lower_harness import feeds_for, lower, relative_errors
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -11,11 +11,11 @@ import onnx
 import pytest
 from onnx import helper, numpy_helper
 
-import models
+from onnx_tee import models
 from conftest import make_model
-from passes.analysis.shapes import infer_static_shapes
-from passes.errors import UnsupportedModelError
-from passes.lower import lowering
+from onnx_tee.passes.analysis.shapes import infer_static_shapes
+from onnx_tee.passes.errors import UnsupportedModelError
+from onnx_tee.passes.lower import lowering
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,7 +62,7 @@ def test_used_secondary_outputs_are_reported():
 
 @pytest.mark.parametrize("name", ["squeezenet", "shufflenet", "inception_v1"])
 def test_zoo_models_are_supported_after_compaction(name):
-    from passes.compact import compaction_pipeline
+    from onnx_tee.passes.compact import compaction_pipeline
     model = compaction_pipeline()(models.load(name)).model
     assert lowering.problems(model, infer_static_shapes(model)) == []
 

@@ -14,15 +14,15 @@ import numpy as np
 import onnx
 import pytest
 
-import models
+from onnx_tee import models
 from conftest import run_ort
 from lower_harness import Lowered, relative_errors
-from passes.analysis.shapes import fix_input_shapes, infer_static_shapes
-from passes.compact import compaction_pipeline
-from passes.errors import UserError
-from passes.lower import lowering, pipeline
-from passes.lower.keys import generate_key
-from passes.partition.partitioner import partition_model
+from onnx_tee.passes.analysis.shapes import fix_input_shapes, infer_static_shapes
+from onnx_tee.passes.compact import compaction_pipeline
+from onnx_tee.passes.errors import UserError
+from onnx_tee.passes.lower import lowering, pipeline
+from onnx_tee.passes.lower.keys import generate_key
+from onnx_tee.passes.partition.partitioner import partition_model
 
 MIB = 1 << 20
 RTOL = 1e-4          # max |simulator - onnxruntime| / max |onnxruntime|, per output
@@ -65,7 +65,7 @@ def check_in_simulator(name: str, budget: int, tmp_path) -> None:
 
 
 def pipeline_reserve() -> int:
-    from passes.lower.sim import HEAP_RESERVE
+    from onnx_tee.passes.lower.sim import HEAP_RESERVE
     return HEAP_RESERVE
 
 
@@ -94,7 +94,8 @@ def test_trained_models_agree_with_onnxruntime_on_their_test_set(name):
     """Top-1 of the lowered model (host interpreter, batches of 100) equals onnxruntime's on
     >= 99.9% of the test images of the data set it was trained on (Fashion-MNIST: 10,000)."""
     from lower_harness import run
-    from models.datasets import load_dataset, predict_logits, trained_dataset, with_batch
+    from onnx_tee.models import trained_dataset
+    from onnx_tee.passes.datasets import load_dataset, predict_logits, with_batch
 
     x, _ = load_dataset(trained_dataset(name), "test")
     batch = 100 if len(x) % 100 == 0 else len(x)

@@ -11,13 +11,13 @@ import re
 
 import pytest
 
-import models
+from onnx_tee import models
 from conftest import assert_outputs_close, random_inputs, run_ort
-from passes.compact import compaction_pipeline
-from passes.errors import UserError
-from passes.partition.chain import run_chain
-from passes.partition.memory import STAGING_BYTES
-from passes.partition.partitioner import partition_model
+from onnx_tee.passes.compact import compaction_pipeline
+from onnx_tee.passes.errors import UserError
+from onnx_tee.passes.partition.chain import run_chain
+from onnx_tee.passes.partition.memory import STAGING_BYTES
+from onnx_tee.passes.partition.partitioner import partition_model
 
 MIB = 2**20
 
@@ -122,7 +122,7 @@ def smallest_or_count(model, budget: int, strategy: str) -> tuple[int, int]:
 def test_optimal_never_behind_layerwise_on_pruned_alexnet(budget_mib):
     """Pruned AlexNet (one data-free L1 step of 30%, compacted): "optimal" never needs more
     partitions, nor a larger smallest budget, than "layerwise"; its partitions chain right."""
-    from passes.bench.pruned import prune_data_free
+    from onnx_tee.passes.bench.pruned import prune_data_free
 
     model = compaction_pipeline()(prune_data_free(models.load("alexnet"), 0.3)[0]).model
     optimal = smallest_or_count(model, budget_mib * MIB, "optimal")

@@ -8,9 +8,9 @@ import numpy as np
 import onnx
 import pytest
 
-import cli
+from onnx_tee import cli
 from conftest import make_model, random_inputs
-from passes.partition.chain import run_chain
+from onnx_tee.passes.partition.chain import run_chain
 
 
 def tiny_model(path, dynamic: bool = False):

@@ -18,14 +18,14 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from onnx import helper
 
-import models
+from onnx_tee import models
 from conftest import make_model
-from passes.analysis.shapes import infer_static_shapes
-from passes.compact import compaction_pipeline
-from passes.errors import UserError
-from passes.partition.memory import (Buffer, PartitionSpec, activation_buffers, activation_peak, assign_offsets,
+from onnx_tee.passes.analysis.shapes import infer_static_shapes
+from onnx_tee.passes.compact import compaction_pipeline
+from onnx_tee.passes.errors import UserError
+from onnx_tee.passes.partition.memory import (Buffer, PartitionSpec, activation_buffers, activation_peak, assign_offsets,
                                      choose_node_order, peak_of, plan_memory)
-from passes.partition.partitioner import partition_model
+from onnx_tee.passes.partition.partitioner import partition_model
 
 MIB = 2**20
 

@@ -18,17 +18,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from onnx import helper, numpy_helper
 
-import models
+from onnx_tee import models
 from conftest import make_model
 from partition_exhaustive import ExhaustiveSearch, exhaustive
-from passes.analysis.shapes import infer_static_shapes
-from passes.compact import compaction_pipeline
-from passes.partition.batch import BatchTables, segment_totals
-from passes.partition.cost import Limits, ScanTables, SegmentScanner, segment_cost
-from passes.partition.graph import PartitionGraph
-from passes.partition.ideals import enumerate_ideals
-from passes.partition.memory import RESERVE_BYTES, STAGING_BYTES
-from passes.partition.partitioner import SECOND_ORDER_MAX_NODES, _optimal, partition_model
+from onnx_tee.passes.analysis.shapes import infer_static_shapes
+from onnx_tee.passes.compact import compaction_pipeline
+from onnx_tee.passes.partition.batch import BatchTables, segment_totals
+from onnx_tee.passes.partition.cost import Limits, ScanTables, SegmentScanner, segment_cost
+from onnx_tee.passes.partition.graph import PartitionGraph
+from onnx_tee.passes.partition.ideals import enumerate_ideals
+from onnx_tee.passes.partition.memory import RESERVE_BYTES, STAGING_BYTES
+from onnx_tee.passes.partition.partitioner import SECOND_ORDER_MAX_NODES, _optimal, partition_model
 
 MIB = 2**20
 

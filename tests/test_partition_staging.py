@@ -17,11 +17,11 @@ import math
 import numpy as np
 import pytest
 
-import models
-from passes.compact import compaction_pipeline
-from passes.partition.memory import STAGING_BYTES, plan_memory
-from passes.partition.partitioner import partition_model
-from passes.partition.staging import REGION_GROWTH, blob_bytes, invocations
+from onnx_tee import models
+from onnx_tee.passes.compact import compaction_pipeline
+from onnx_tee.passes.partition.memory import STAGING_BYTES, plan_memory
+from onnx_tee.passes.partition.partitioner import partition_model
+from onnx_tee.passes.partition.staging import REGION_GROWTH, blob_bytes, invocations
 
 MIB = 2**20
 
@@ -94,9 +94,9 @@ def test_widened_plan_runs_in_the_simulator_in_fewer_invocations(tmp_path):
     """SqueezeNet at 8 MiB: the manifest's chunk size is the widened staging; the TA gets exactly one
     LOAD_CHUNK per chunk of that size, measures the planned memory, and matches onnxruntime."""
     from conftest import run_ort
-    from passes.lower.envelope import MANIFEST_FILE, blob_file_name, parse_manifest
-    from passes.lower.pipeline import model_io, sample_feeds
-    from passes.lower.sim import Simulator
+    from onnx_tee.passes.lower.envelope import MANIFEST_FILE, blob_file_name, parse_manifest
+    from onnx_tee.passes.lower.pipeline import model_io, sample_feeds
+    from onnx_tee.passes.lower.sim import Simulator
     from ta_bundles import lower_zoo
 
     lowered = lower_zoo("squeezenet", 8 * MIB, tmp_path)

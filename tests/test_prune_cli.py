@@ -8,10 +8,10 @@ import onnx
 import pytest
 from onnx import helper, numpy_helper
 
-import cli
-import models
+from onnx_tee import cli
+from onnx_tee import models
 from conftest import make_model
-from passes.prune.groups import analyze
+from onnx_tee.passes.prune.groups import analyze
 
 
 def blocked_model(path) -> str:

@@ -9,11 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import helper, numpy_helper
 
-import models
+from onnx_tee import models
 from conftest import make_model, run_ort
-from passes.errors import UnsupportedModelError
-from passes.prune.backprop import GraphProgram
-from passes.prune.distill import Distillation, distillation_gradient, learning_rate
+from onnx_tee.passes.errors import UnsupportedModelError
+from onnx_tee.passes.prune.backprop import GraphProgram
+from onnx_tee.passes.prune.distill import Distillation, distillation_gradient, learning_rate
 
 
 def small_net(c: int, stride: int, groups: int, pool: bool, clip: bool, seed: int) -> onnx.ModelProto:
@@ -79,7 +79,7 @@ def test_forward_matches_onnxruntime_and_gradients_match_finite_differences(c, s
 
 @pytest.mark.parametrize("name", ["resnet_fmnist", "mobilenetv2_fmnist"])
 def test_forward_matches_onnxruntime_on_trained_models(name):
-    from models.datasets import load_dataset, predict_logits
+    from onnx_tee.passes.datasets import load_dataset, predict_logits
 
     model = models.load(name)
     x = load_dataset("fashion-mnist", "test").x[:16]
@@ -114,9 +114,9 @@ def test_unsupported_op_is_named():
 
 def test_distillation_recovers_a_pruned_model():
     """cnn_digits with half of its channels removed (no refit): distillation brings the accuracy back."""
-    from models.datasets import evaluate_accuracy, load_dataset, predict_logits
-    from passes.prune.apply import prune_units
-    from passes.prune.groups import analyze
+    from onnx_tee.passes.datasets import evaluate_accuracy, load_dataset, predict_logits
+    from onnx_tee.passes.prune.apply import prune_units
+    from onnx_tee.passes.prune.groups import analyze
 
     model = models.load("cnn_digits")
     graph = analyze(model)
@@ -135,7 +135,7 @@ def test_distillation_recovers_a_pruned_model():
 def test_prune_job_distils_after_each_step_and_once_more_at_the_end():
     """`prune cnn_digits --data digits --recovery distill --final-epochs 2`: the final distillation is the
     report's last step, at the last accepted step's FLOPs, and it does not lose validation accuracy."""
-    from passes.prune.job import PruneOptions, run_prune
+    from onnx_tee.passes.prune.job import PruneOptions, run_prune
 
     options = PruneOptions(data="digits", target_flops=0.6, max_accuracy_drop=0.2, recovery="distill",
                            finetune_epochs=1, final_epochs=2, calibration=200)
@@ -155,7 +155,7 @@ def test_half_the_flops_within_one_point_on_the_test_split(name):
     --finetune-epochs 0.5 --final-epochs 2` (about 10-25 minutes each on one core): every decision on data the
     model was not tested on (the held-out validation split decides when to stop; calibration and distillation
     read the train split), TEST read once at the end."""
-    from passes.prune.job import PruneOptions, run_prune
+    from onnx_tee.passes.prune.job import PruneOptions, run_prune
 
     options = PruneOptions(data="fashion-mnist", max_accuracy_drop=0.01, target_flops=0.5, recovery="distill",
                            finetune_epochs=0.5, final_epochs=2)

@@ -11,9 +11,9 @@ import pytest
 from onnx import helper, numpy_helper
 
 from conftest import make_model
-from passes.errors import UserError
-from passes.prune.apply import prune_units
-from passes.prune.groups import analyze, require_prunable
+from onnx_tee.passes.errors import UserError
+from onnx_tee.passes.prune.apply import prune_units
+from onnx_tee.passes.prune.groups import analyze, require_prunable
 from prune_helpers import exactness_error
 
 RNG = np.random.default_rng(0)
@@ -215,7 +215,7 @@ def test_pruning_a_blocked_or_whole_group_is_refused():
 
 def test_folded_batchnorm_graph_still_groups():
     """After FoldBatchNorm the BN members disappear but the conv-conv group stays and stays exact."""
-    from passes.compact import FoldBatchNorm
+    from onnx_tee.passes.compact import FoldBatchNorm
 
     folded = FoldBatchNorm()(chain_model()).model
     assert not any(n.op_type == "BatchNormalization" for n in folded.graph.node)
@@ -224,8 +224,8 @@ def test_folded_batchnorm_graph_still_groups():
 
 
 def test_prune_channels_pass_drops_into_a_pipeline():
-    from passes import Pipeline
-    from passes.prune import PruneChannels
+    from onnx_tee.passes import Pipeline
+    from onnx_tee.passes.prune import PruneChannels
 
     model = chain_model()
     group = analyze(model).prunable_groups()[0]

@@ -7,13 +7,13 @@ import pytest
 from onnx import helper, numpy_helper
 
 from conftest import make_model, random_inputs, run_ort
-from passes.errors import UserError
-from passes.prune.apply import prune_units
-from passes.prune.criteria import ActivationMean, BNScale, Magnitude, Reconstruction, ResidualEnergy, make_criterion
-from passes.prune.groups import analyze
-from passes.prune.recovery import LeastSquaresRecovery
-from passes.prune.schedule import PruneStep, ScheduleConfig, prune_progressively, select_units
-from passes.prune.tensors import ConstantStore
+from onnx_tee.passes.errors import UserError
+from onnx_tee.passes.prune.apply import prune_units
+from onnx_tee.passes.prune.criteria import ActivationMean, BNScale, Magnitude, Reconstruction, ResidualEnergy, make_criterion
+from onnx_tee.passes.prune.groups import analyze
+from onnx_tee.passes.prune.recovery import LeastSquaresRecovery
+from onnx_tee.passes.prune.schedule import PruneStep, ScheduleConfig, prune_progressively, select_units
+from onnx_tee.passes.prune.tensors import ConstantStore
 from test_prune_groups import conv
 
 
@@ -81,7 +81,7 @@ def test_bn_scale_and_activation_criteria():
 
 
 def test_bn_scale_without_batchnorm_and_unknown_criterion_are_user_errors():
-    from passes.compact import FoldBatchNorm
+    from onnx_tee.passes.compact import FoldBatchNorm
 
     folded = FoldBatchNorm()(two_layer_model()).model
     with pytest.raises(UserError, match="no BatchNormalization"):

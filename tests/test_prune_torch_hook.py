@@ -5,13 +5,13 @@ import numpy as np
 import onnx
 import pytest
 
-import models
+from onnx_tee import models
 from conftest import random_inputs, run_ort
 
 torch = pytest.importorskip("torch")
 
-from passes.prune.schedule import ScheduleConfig, prune_progressively  # noqa: E402
-from passes.prune.torch_hook import OnnxModule, TorchFineTune  # noqa: E402
+from onnx_tee.passes.prune.schedule import ScheduleConfig, prune_progressively  # noqa: E402
+from onnx_tee.passes.prune.torch_hook import OnnxModule, TorchFineTune  # noqa: E402
 
 TRAINED = [n for n in ("resnet_fmnist", "mobilenetv2_fmnist", "vgg_fmnist") if n in models.trained_names()]
 
@@ -34,7 +34,7 @@ def test_onnx_module_matches_onnxruntime_and_round_trips(name):
 @pytest.mark.slow
 @pytest.mark.skipif("resnet_fmnist" not in models.trained_names(), reason="trained ResNet not in the zoo")
 def test_torch_fine_tune_recovers_accuracy_after_pruning():
-    from models.datasets import load_dataset, predict_logits
+    from onnx_tee.passes.datasets import load_dataset, predict_logits
 
     model = models.load("resnet_fmnist")
     x, y = load_dataset("fashion-mnist", "train")

@@ -14,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import models
+from onnx_tee import models
 from conftest import random_inputs, run_ort
-from passes.prune.apply import prune_units
-from passes.prune.groups import analyze
-from passes.prune.schedule import ScheduleConfig, prune_progressively
+from onnx_tee.passes.prune.apply import prune_units
+from onnx_tee.passes.prune.groups import analyze
+from onnx_tee.passes.prune.schedule import ScheduleConfig, prune_progressively
 from prune_helpers import exactness_error, random_units
 
 DEFAULT = ["squeezenet", "shufflenet"] + [n for n in models.trained_names() if n == "resnet_fmnist"]
@@ -86,7 +86,7 @@ def test_resnet50_thirty_percent_l1_under_two_minutes():
 @pytest.mark.parametrize("name", zoo_params(["shufflenet"], ["resnet50", "densenet121", "inception_v2"]
                                             + [n for n in models.trained_names() if n != "cnn_digits"]))
 def test_exactness_after_compaction_folds_batchnorm(name):
-    from passes.compact import compaction_pipeline
+    from onnx_tee.passes.compact import compaction_pipeline
 
     model = models.load(name)
     folded = compaction_pipeline()(model).model

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-import models
-from passes.lower.envelope import MANIFEST_FILE, blob_file_name, parse_manifest
-from passes.lower.keys import generate_key
-from passes.lower.sim import Simulator, TAError
+from onnx_tee import models
+from onnx_tee.passes.lower.envelope import MANIFEST_FILE, blob_file_name, parse_manifest
+from onnx_tee.passes.lower.keys import generate_key
+from onnx_tee.passes.lower.sim import Simulator, TAError
 from ta_bundles import IN_DIM, MLP, lower_zoo, seal_mlp
 
 

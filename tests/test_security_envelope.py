@@ -6,11 +6,11 @@ import struct
 import numpy as np
 import pytest
 
-from passes.lower import format as fmt
-from passes.lower.envelope import (BLOB_HEADER, MANIFEST_FILE, PartitionBody, TensorSlot, blob_file_name,
+from onnx_tee.passes.lower import format as fmt
+from onnx_tee.passes.lower.envelope import (BLOB_HEADER, MANIFEST_FILE, PartitionBody, TensorSlot, blob_file_name,
                                    open_blob, seal_model)
-from passes.lower.keys import generate_key
-from passes.lower.sim import KEY_DEVICE, Simulator, TAError
+from onnx_tee.passes.lower.keys import generate_key
+from onnx_tee.passes.lower.sim import KEY_DEVICE, Simulator, TAError
 from ta_bundles import BODY_OFFSET, CHUNK, IN_DIM, REGION, STAGING_OFFSET, MLP, X_OFFSET, Y_OFFSET, seal_mlp
 
 X = np.linspace(-1, 1, IN_DIM, dtype=np.float32).reshape(1, IN_DIM)

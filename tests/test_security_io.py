@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from passes.lower.keys import generate_key
-from passes.lower.sealed_io import OVERHEAD, SealedChannel
-from passes.lower.sim import TAError, Simulator
+from onnx_tee.passes.lower.keys import generate_key
+from onnx_tee.passes.lower.sealed_io import OVERHEAD, SealedChannel
+from onnx_tee.passes.lower.sim import TAError, Simulator
 from ta_bundles import IN_DIM, OUT_DIM, REGION, MLP, seal_mlp
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -187,7 +187,7 @@ def test_cli_run_encrypt_io_matches_plain(tmp_path):
 
 @pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
 def test_python_side_agrees_with_the_header(tmp_path):
-    from passes.lower import sealed_io
+    from onnx_tee.passes.lower import sealed_io
 
     source = tmp_path / "io.c"
     source.write_text('#include <stdio.h>\n#include <stddef.h>\n#include "onnx_tee_ta.h"\nint main(void) {\n'

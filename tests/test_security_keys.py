@@ -7,10 +7,10 @@ from types import SimpleNamespace
 
 import pytest
 
-import cli as onnx_tee_cli
-from passes.errors import UserError
-from passes.lower.envelope import seal_blob
-from passes.lower.keys import KEY_BYTES, generate_key, load_key, write_key
+from onnx_tee import cli as onnx_tee_cli
+from onnx_tee.passes.errors import UserError
+from onnx_tee.passes.lower.envelope import seal_blob
+from onnx_tee.passes.lower.keys import KEY_BYTES, generate_key, load_key, write_key
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from passes.lower.keys import generate_key
-from passes.lower.sim import Simulator
+from onnx_tee.passes.lower.keys import generate_key
+from onnx_tee.passes.lower.sim import Simulator
 from ta_bundles import IN_DIM, REGION, MLP, seal_mlp
 
 WINDOW = 32

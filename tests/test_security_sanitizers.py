@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from passes.lower.sim import SIM_DIR, build_dir, build_simulator
+from onnx_tee.passes.lower.sim import SIM_DIR, build_dir, build_simulator
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = ["tests/test_sim_runtime.py", "tests/test_security_envelope.py", "tests/test_ta_params.py",

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from onnx import numpy_helper
 
-from passes.lower.envelope import MANIFEST_FILE, blob_file_name, parse_manifest
-from passes.lower.pipeline import model_io, sample_feeds
-from passes.lower.sim import Simulator, TAError
+from onnx_tee.passes.lower.envelope import MANIFEST_FILE, blob_file_name, parse_manifest
+from onnx_tee.passes.lower.pipeline import model_io, sample_feeds
+from onnx_tee.passes.lower.sim import Simulator, TAError
 from ta_bundles import lower_zoo
 
 BUDGET = 8 << 20

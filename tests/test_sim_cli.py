@@ -9,7 +9,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-import cli as onnx_tee_cli
+from onnx_tee import cli as onnx_tee_cli
 from conftest import run_ort
 
 

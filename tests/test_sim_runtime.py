@@ -8,9 +8,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from passes.lower.envelope import BLOB_HEADER, MANIFEST_FILE, TAG_BYTES, blob_file_name, parse_manifest
-from passes.lower.keys import generate_key
-from passes.lower.sim import HEAP_RESERVE, Simulator, TAError, _Traffic, build_simulator, sanitizing
+from onnx_tee.passes.lower.envelope import BLOB_HEADER, MANIFEST_FILE, TAG_BYTES, blob_file_name, parse_manifest
+from onnx_tee.passes.lower.keys import generate_key
+from onnx_tee.passes.lower.sim import HEAP_RESERVE, Simulator, TAError, _Traffic, build_simulator, sanitizing
 from ta_bundles import CHUNK, IN_DIM, REGION, STAGING_OFFSET, MLP, seal_mlp
 
 

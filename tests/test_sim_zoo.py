@@ -14,10 +14,10 @@ import mmap
 import numpy as np
 import pytest
 
-import models
-from passes.errors import UserError
-from passes.lower.pipeline import model_io, sample_feeds
-from passes.lower.sim import Simulator, sanitizing
+from onnx_tee import models
+from onnx_tee.passes.errors import UserError
+from onnx_tee.passes.lower.pipeline import model_io, sample_feeds
+from onnx_tee.passes.lower.sim import Simulator, sanitizing
 from conftest import run_ort
 from ta_bundles import lower_zoo
 

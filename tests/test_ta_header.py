@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from passes.lower import envelope as env
-from passes.lower.keys import KEY_BYTES
+from onnx_tee.passes.lower import envelope as env
+from onnx_tee.passes.lower.keys import KEY_BYTES
 
 INCLUDE = Path(__file__).resolve().parents[1] / "runtime_ta" / "include"
 

@@ -10,7 +10,7 @@ import itertools
 
 import pytest
 
-from passes.lower.sim import HEAP_RESERVE, RESULT_CODES, load_library
+from onnx_tee.passes.lower.sim import HEAP_RESERVE, RESULT_CODES, load_library
 
 NONE, VAL_IN, VAL_OUT, VAL_INOUT, MEM_IN, MEM_OUT, MEM_INOUT = 0, 1, 2, 3, 5, 6, 7
 EXPECTED = {   # command -> its parameter types (onnx_tee_ta.h)

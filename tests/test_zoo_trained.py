@@ -7,9 +7,10 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-import models
-from models.datasets import dataset_info, evaluate_accuracy, load_dataset, trained_dataset, with_batch
-from passes.errors import UserError
+from onnx_tee import models
+from onnx_tee.models import trained_dataset
+from onnx_tee.passes.datasets import dataset_info, evaluate_accuracy, load_dataset, with_batch
+from onnx_tee.passes.errors import UserError
 
 TRAINED_DIR = Path(models.__file__).parent / "trained"
 METRICS = json.loads((TRAINED_DIR / "metrics.json").read_text())
@@ -120,7 +121,7 @@ def structure(model):
 def test_training_definitions_export_the_committed_graph(name):
     """The architectures in models/training still describe the committed models."""
     pytest.importorskip("torch")
-    from models.training import build_model, export_onnx
+    from onnx_tee.models.training import build_model, export_onnx
     fresh = export_onnx(build_model(name), None, dataset_info(METRICS[name]["dataset"]).sample_shape)
     assert structure(fresh) == structure(models.load(name))
 
@@ -129,8 +130,8 @@ def test_training_definitions_export_the_committed_graph(name):
 @pytest.mark.parametrize("name", sorted(METRICS))
 def test_committed_weights_load_back_into_pytorch(name):
     pytest.importorskip("torch")
-    from models.training import load_trained, predict
-    from models.datasets import predict_logits
+    from onnx_tee.models.training import load_trained, predict
+    from onnx_tee.passes.datasets import predict_logits
     x, _ = load_dataset(METRICS[name]["dataset"], "test")
     np.testing.assert_allclose(predict(load_trained(name), x[:64]), predict_logits(models.load(name), x[:64]),
                                rtol=1e-4, atol=1e-4)

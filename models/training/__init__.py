@@ -1,6 +1,6 @@
 """Training the small CNN zoo on real data with PyTorch (the optional `train` extra).
 
-    from models.training import build_model, train, export_onnx
+    from onnx_tee.models.training import build_model, train, export_onnx
     net = build_model("resnet_fmnist")
     train(net, "fashion-mnist", epochs=8)
     export_onnx(net, "resnet_fmnist.onnx", sample_shape=(1, 28, 28))

@@ -28,7 +28,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from passes.errors import UserError
+from onnx_tee.passes.errors import UserError
 
 
 def conv_bn(c_in: int, c_out: int, kernel: int = 3, stride: int = 1, groups: int = 1) -> list[nn.Module]:

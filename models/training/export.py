@@ -17,7 +17,7 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from passes.modelio import save_model
+from onnx_tee.passes.modelio import save_model
 
 OPSET = 17
 

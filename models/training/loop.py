@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from models.datasets import load_dataset
+from onnx_tee.passes.datasets import load_dataset
 
 FLIP_INVARIANT = {"fashion-mnist"}   # a mirrored garment is still that garment; a mirrored digit is not
 

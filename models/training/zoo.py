@@ -11,8 +11,8 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
-import models
-from passes.errors import UserError
+from onnx_tee import models
+from onnx_tee.passes.errors import UserError
 
 from .architectures import build_model
 

@@ -26,7 +26,7 @@ def benchmark_feeds(model: onnx.ModelProto, *, seed: int = 0, dataset: str | Non
             raise UserError(f"input '{value.name}' has a dynamic shape {dims}: fix it before benchmarking")
         dtype = helper.tensor_dtype_to_np_dtype(tensor_type.elem_type)
         if dataset is not None:
-            from models.datasets import load_dataset
+            from onnx_tee.passes.datasets import load_dataset
             images = load_dataset(dataset, "test").x
             feeds[value.name] = images[seed % len(images)][None].reshape(dims).astype(dtype)
         else:

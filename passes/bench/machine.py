@@ -14,8 +14,9 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from ..lower.runtime_tree import PACKAGE_ROOT
+
 PACKAGES = ("numpy", "onnx", "onnxruntime", "onnx-graphsurgeon", "networkx", "cryptography")
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _cpu_model() -> str | None:
@@ -47,7 +48,7 @@ def _version(package: str) -> str | None:
 
 def _git(*args: str) -> str | None:
     try:
-        done = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+        done = subprocess.run(["git", *args], cwd=PACKAGE_ROOT, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.strip() if done.returncode == 0 else None

@@ -53,7 +53,7 @@ def prune_with_data(model: onnx.ModelProto, dataset: str, max_accuracy_drop: flo
     It decides on the whole validation split; its calibration part keeps the prune job's default
     size unless the train split is too small for it (sklearn's digits has 1,293 samples): then it
     takes a third of it."""
-    from models.datasets import load_dataset
+    from onnx_tee.passes.datasets import load_dataset
 
     defaults, train = PruneOptions(), len(load_dataset(dataset, "train").y)
     options = PruneOptions(data=dataset, max_accuracy_drop=max_accuracy_drop, seed=seed,

@@ -24,7 +24,7 @@ import numpy as np
 import onnx
 from tqdm import tqdm
 
-import models
+from onnx_tee import models
 from ..analysis.macs import model_macs
 from ..analysis.shapes import infer_static_shapes
 from ..analysis.weights import weight_bytes
@@ -70,7 +70,7 @@ def dataset_of(name: str) -> str | None:
 def _variant(model: onnx.ModelProto, feeds, dataset: str | None, accuracy_limit: int | None) -> Variant:
     accuracy = None
     if dataset is not None:
-        from models.datasets import evaluate_accuracy
+        from onnx_tee.passes.datasets import evaluate_accuracy
         accuracy = evaluate_accuracy(model, dataset, "test", limit=accuracy_limit)
     return Variant(model, compaction_pipeline()(model).model, run_whole(model, feeds),
                    sum(model_macs(model, infer_static_shapes(model)).values()), weight_bytes(model), accuracy)

@@ -74,7 +74,7 @@ def register(subparsers) -> None:
 
 
 def _model_names(specs: list[str] | None, quick: bool) -> list[str]:
-    import models
+    from onnx_tee import models
     if not specs:
         return list(QUICK_MODELS) if quick else models.names()
     names: list[str] = []

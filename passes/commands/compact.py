@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import models
+from onnx_tee import models
 
 from ..analysis.shapes import fix_input_shapes
 from ..compact import compaction_pipeline

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-import models
+from onnx_tee import models
 
 from ..analysis.summary import ModelSummary, summarize
 from ..errors import UserError

@@ -22,7 +22,7 @@ from typing import Callable
 
 import onnx
 
-import models
+from onnx_tee import models
 
 from ..analysis.shapes import fix_input_shapes, infer_static_shapes
 from ..analysis.summary import summarize

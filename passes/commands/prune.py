@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import models
+from onnx_tee import models
 
 from ..errors import UserError
 from ..modelio import save_model

@@ -12,7 +12,7 @@
 - RemoveUnusedInitializers initializers nothing reads (and their IR < 4 graph-input entries)
 - DeduplicateInitializers  byte-identical initializers -> one
 
-    from passes.compact import compaction_pipeline
+    from onnx_tee.passes.compact import compaction_pipeline
     result = compaction_pipeline()(model)      # PassResult; result.stats["records"] per pass
 """
 from ..core import Pipeline

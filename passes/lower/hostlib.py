@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
-import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-INTERP_DIR = ROOT / "runtime_ta" / "interp"
+from .runtime_tree import RUNTIME_DIR
+from .runtime_tree import build_dir as default_build_dir
+
+INTERP_DIR = RUNTIME_DIR / "interp"
 LIB_NAME = "libonnxtee_interp.so"
 
 
@@ -66,7 +67,7 @@ class InterpLibrary:
     @classmethod
     def build(cls, build_dir: str | Path | None = None, *, sanitize: bool = False) -> "InterpLibrary":
         """Build (incrementally, with make) and load the library."""
-        build_dir = Path(build_dir or os.environ.get("ONNX_TEE_BUILD", ROOT / "build")) / (
+        build_dir = Path(build_dir or default_build_dir()) / (
             "interp-asan" if sanitize else "interp")
         build_dir.mkdir(parents=True, exist_ok=True)
         cmd = ["make", "-s", "-C", str(INTERP_DIR), f"BUILD={build_dir}"] + (["SANITIZE=1"] if sanitize else [])

@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from .runtime_tree import RUNTIME_DIR, build_dir
 from .envelope import MANIFEST_FILE, blob_file_name, parse_manifest
 from .sealed_io import OVERHEAD as SEALED_OVERHEAD
 from .sealed_io import SESSION_NONCE_BYTES, SealedChannel
 
-ROOT = Path(__file__).resolve().parents[2]
-SIM_DIR = ROOT / "runtime_ta" / "sim"
+SIM_DIR = RUNTIME_DIR / "sim"
 LIB_NAME = "libonnxtee_sim.so"
 CLI_NAME = "onnx_tee_sim"
 
@@ -40,7 +40,7 @@ KEY_PROVISIONED = 1
 KEY_DEVICE = 2
 HEAP_RESERVE = 384 * 1024   # OT_HEAP_RESERVE: TA_DATA_SIZE = budget + reserve
 
-HEADER = ROOT / "runtime_ta" / "include" / "onnx_tee_ta.h"
+HEADER = RUNTIME_DIR / "include" / "onnx_tee_ta.h"
 
 
 def _ta_result_codes() -> dict[int, str]:
@@ -87,10 +87,6 @@ class TAError(UserError):
 class _Traffic(ctypes.Structure):
     _fields_ = [("invocations", ctypes.c_uint64), ("sessions", ctypes.c_uint64), ("bytes_in", ctypes.c_uint64),
                 ("bytes_out", ctypes.c_uint64)]
-
-
-def build_dir() -> Path:
-    return Path(os.environ.get("ONNX_TEE_BUILD", ROOT / "build"))
 
 
 def sanitizing() -> bool:

@@ -1,6 +1,6 @@
 """Partitioning under the TEE memory budget.
 
-    from passes.partition import partition_model, plan_memory, run_chain
+    from onnx_tee.passes.partition import partition_model, plan_memory, run_chain
     result = partition_model(model, budget=8 * 2**20)          # tiling + search + plan + extraction
     outputs = run_chain(result.models, feeds, output_names)     # the partitions, one after another, in ORT
 

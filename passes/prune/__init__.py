@@ -1,6 +1,6 @@
 """Structured channel pruning of ONNX graphs.
 
-    from passes.prune import analyze, prune_progressively, ScheduleConfig, LeastSquaresRecovery
+    from onnx_tee.passes.prune import analyze, prune_progressively, ScheduleConfig, LeastSquaresRecovery
     graph = analyze(model)                       # channel groups (DepGraph-style), prunable or why not
     outcome = prune_progressively(model, ScheduleConfig(target_flops=0.5), evaluate=..., fine_tune=...)
 

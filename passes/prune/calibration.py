@@ -53,7 +53,7 @@ def _batched(model: onnx.ModelProto, batch: int) -> tuple[onnx.ModelProto, int]:
         return model, batch                                  # dynamic batch dimension
     if fixed != 1 or batch == 1:
         return model, fixed
-    from models.datasets import with_batch   # the zoo's batching rule (rejects Reshape to a fixed batch)
+    from onnx_tee.passes.datasets import with_batch   # the zoo's batching rule (rejects Reshape to a fixed batch)
     try:
         return with_batch(model, batch), batch
     except UserError:

@@ -1,7 +1,7 @@
 """Prune a model against a data set with the built-in hooks: what `prune` and `lower --prune` run.
 
 Data hygiene: the schedule's `evaluate` hook (when to stop) reads the data set's "validation" split,
-which the zoo's training held out (`models.datasets`).  The criteria and the least-squares recovery
+which the zoo's training held out (`onnx_tee.passes.datasets`).  The criteria and the least-squares recovery
 read a seeded calibration part of the "train" split (no labels); recoveries "distill" (built in,
 numpy: `distill.Distillation`) and "finetune" (PyTorch, the optional extra) train on the labelled
 "train" split.  The TEST split is only used to report accuracy before and after, never to make a
@@ -75,7 +75,7 @@ class DataSplits:
 
 def split_train(name: str, validation: int | None, calibration: int, seed: int) -> DataSplits:
     """The first `validation` samples (None: all) of the validation split, and `calibration` train samples drawn by `seed`."""
-    from models.datasets import calibration_set, load_dataset
+    from onnx_tee.passes.datasets import calibration_set, load_dataset
 
     x_val, y_val = load_dataset(name, "validation")
     if validation is not None and validation > len(x_val):
@@ -87,7 +87,7 @@ def split_train(name: str, validation: int | None, calibration: int, seed: int) 
 
 def accuracy_hook(name: str, x: np.ndarray, y: np.ndarray):
     """`evaluate(model) -> top-1 accuracy` on (x, y), checking the model's outputs fit the data set."""
-    from models.datasets import dataset_info, predict_logits
+    from onnx_tee.passes.datasets import dataset_info, predict_logits
 
     classes = dataset_info(name).num_classes
 
@@ -114,7 +114,7 @@ def _then_torch_fine_tune(refit, splits: DataSplits, options: PruneOptions):
 
 def _distillation(original: onnx.ModelProto, splits: DataSplits, options: PruneOptions):
     """The built-in distillation from `original` on the labelled train split."""
-    from models.datasets import predict_logits
+    from onnx_tee.passes.datasets import predict_logits
 
     from .distill import Distillation
 
@@ -144,7 +144,7 @@ def run_prune(model: onnx.ModelProto, options: PruneOptions, *, label: str = "mo
     evaluate = fine_tune = calibration = None
     test_before = test_after = None
     if options.data is not None:
-        from models.datasets import dataset_info, evaluate_accuracy
+        from onnx_tee.passes.datasets import dataset_info, evaluate_accuracy
 
         dataset_info(options.data)                                  # unknown names fail here
         test_before = evaluate_accuracy(model, options.data, "test")   # so does a model that does not fit
@@ -163,7 +163,7 @@ def run_prune(model: onnx.ModelProto, options: PruneOptions, *, label: str = "mo
     if options.final_epochs > 0 and outcome.final.flops < outcome.baseline.flops:
         _final_distillation(outcome, distil, evaluate, options.final_epochs)
     if options.data is not None:
-        from models.datasets import evaluate_accuracy
+        from onnx_tee.passes.datasets import evaluate_accuracy
 
         test_after = evaluate_accuracy(outcome.model, options.data, "test")
     extra = {"model": label, "options": {k: v for k, v in vars(options).items()},

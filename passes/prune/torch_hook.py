@@ -7,7 +7,7 @@ values back into the ONNX initializers, so the graph, its names and its pruned s
 they are.  Supported ops: the trained zoo's (Conv, BatchNormalization, Relu, Clip, Sigmoid,
 MaxPool, AveragePool, GlobalAveragePool, Add, Mul, Flatten, Gemm, Dropout, Identity, Constant).
 
-    from passes.prune.torch_hook import TorchFineTune
+    from onnx_tee.passes.prune.torch_hook import TorchFineTune
     hook = TorchFineTune(x_train, y_train, epochs=0.5, lr=0.01)
     outcome = prune_progressively(model, config, evaluate=..., fine_tune=hook)
 

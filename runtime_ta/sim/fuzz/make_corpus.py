@@ -19,12 +19,11 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT))
 
-from passes.lower.envelope import MANIFEST_FILE, blob_file_name  # noqa: E402
-from passes.lower.keys import generate_key  # noqa: E402
-from passes.lower.pipeline import partition_bodies, seal_bundle  # noqa: E402
-from passes.partition.partitioner import partition_model  # noqa: E402
+from onnx_tee.passes.lower.envelope import MANIFEST_FILE, blob_file_name  # noqa: E402
+from onnx_tee.passes.lower.keys import generate_key  # noqa: E402
+from onnx_tee.passes.lower.pipeline import partition_bodies, seal_bundle  # noqa: E402
+from onnx_tee.passes.partition.partitioner import partition_model  # noqa: E402
 
 CASE = struct.Struct("<BBHII")   # struct body_case: mode, chunk_log2, top_k, body_offset, staging_offset
 RNG = np.random.default_rng(0)

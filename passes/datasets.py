@@ -1,11 +1,10 @@
-"""Offline data sets for the trained zoo: labelled evaluation sets, calibration sets, accuracy.
+"""Offline labelled data sets (`--data NAME`): evaluation and calibration sets, batching, accuracy.
 
-    from models.datasets import load_dataset, calibration_set, evaluate_accuracy
+    from onnx_tee.passes.datasets import load_dataset, calibration_set, evaluate_accuracy
     x, y = load_dataset("fashion-mnist", "test")        # x: float32 (10000, 1, 28, 28), y: int64
     calib = calibration_set("fashion-mnist", 256, seed=0)  # unlabelled, from the train split
     x_val, y_val = load_dataset("fashion-mnist", "validation")  # held out of training, for decisions
     acc = evaluate_accuracy(model, "fashion-mnist", limit=1000)
-    trained_dataset("resnet_fmnist")                       # "fashion-mnist": what a zoo model was trained on
 
 Data sets (`DATASETS`):
 
@@ -29,7 +28,6 @@ from __future__ import annotations
 
 import functools
 import gzip
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +37,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from passes.errors import UserError
+from .errors import UserError
 
 FASHION_MNIST_DIR = Path(os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
 SPLITS = ("train", "validation", "test")
@@ -77,15 +75,6 @@ def dataset_info(name: str) -> DatasetInfo:
         return DATASETS[name.lower()]
     except KeyError:
         raise UserError(f"unknown data set '{name}': choose one of {', '.join(DATASETS)}") from None
-
-
-def trained_dataset(model_name: str) -> str:
-    """The data set the trained zoo model `model_name` was trained on (recorded in models/trained/metrics.json)."""
-    metrics_path = Path(__file__).parent / "trained" / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
-    if model_name not in metrics:
-        raise UserError(f"'{model_name}' is not a trained zoo model: choose one of {', '.join(sorted(metrics))}")
-    return metrics[model_name]["dataset"]
 
 
 def load_dataset(name: str, split: str = "test") -> LabelledSet:
