@@ -49,7 +49,7 @@ def resolve(spec: str | None) -> tuple[str, onnx.ModelProto]:
     """Turn a CLI MODEL argument (a path or a zoo name; None = the default) into (label, model)."""
     spec = spec or DEFAULT_MODEL
     path = Path(spec)
-    if spec.endswith(".onnx") or path.exists():
+    if spec.endswith(".onnx") or path.is_file():  # a directory named like a zoo model does not shadow it
         return path.stem, load_model(path)
     return spec, load(spec)
 

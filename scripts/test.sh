@@ -1,11 +1,7 @@
 #!/usr/bin/env bash
-# Set up a virtual environment (if not already in one) and run the test suite.
+# Set up everything the tests need (scripts/setup.sh --test: system packages and .venv), then run pytest.
+# Extra arguments go to pytest (e.g. `-m slow` for the long checks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -z "${VIRTUAL_ENV:-}" ]; then
-  [ -d .venv ] || python3 -m venv .venv
-  . .venv/bin/activate
-fi
-python -m pip install -q --upgrade pip >/dev/null
-python -m pip install -q -e '.[test]'
-python -m pytest -q -n 2 "$@"
+bash scripts/setup.sh --test
+.venv/bin/python -m pytest -q -n 2 "$@"
