@@ -359,7 +359,11 @@ def blockers(message: str) -> list[str]:
     return [_normalise(re.sub(r"^onnx-tee [\w-]+: error: ", "", message))]
 
 
-def _normalise(text: str, limit: int = 140) -> str:
+def _normalise(text: str, limit: int = 200) -> str:
+    """A message as a ranking key: node and tensor names, numbers and the supported-op list blanked."""
+    text = text.replace("[ShapeInferenceError] Inference error(s): ", "")
+    text = re.sub(r"\(op_type:([\w.]+), node name: [^)]*\)", r"(\1)", text)
+    text = re.sub(r"(Node|node) \([^)]*\)", r"\1 (…)", text)
     text = re.sub(r"'[^']*'", "'…'", text)
     text = re.sub(r"\(supported: [^)]*\)", "", text)
     text = re.sub(r"\d+(\.\d+)?", "N", text).strip()
