@@ -97,8 +97,9 @@ def ssdlite_body():
 
 # ------------------------------------------------------------------------------------------ plain torch
 
-def _conv_bn(cin, cout, k=3, s=1, groups=1, act: type[nn.Module] | None = nn.SiLU):
-    layers = [nn.Conv2d(cin, cout, k, s, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout)]
+def _conv_bn(cin, cout, k=3, s=1, groups=1, act: type[nn.Module] | None = nn.SiLU, p: int | None = None):
+    layers = [nn.Conv2d(cin, cout, k, s, k // 2 if p is None else p, groups=groups, bias=False),
+              nn.BatchNorm2d(cout)]
     if act is not None:
         layers.append(act())
     return nn.Sequential(*layers)
@@ -201,7 +202,7 @@ class _SPPF(nn.Module):
 class YoloLike(nn.Module):
     def __init__(self, classes=80, anchors=3, w=(16, 32, 64, 128, 256)):
         super().__init__()
-        self.stem = _conv_bn(3, w[0], 6, 2)
+        self.stem = _conv_bn(3, w[0], 6, 2, p=2)  # YOLOv5's 6x6/2 stem
         self.s2 = nn.Sequential(_conv_bn(w[0], w[1], 3, 2), _CSP(w[1], w[1], 1))
         self.s3 = nn.Sequential(_conv_bn(w[1], w[2], 3, 2), _CSP(w[2], w[2], 2))
         self.s4 = nn.Sequential(_conv_bn(w[2], w[3], 3, 2), _CSP(w[3], w[3], 3))

@@ -93,13 +93,17 @@ def export_entry(entry, opsets, out_dir: Path, force: bool = False) -> list[dict
     if not todo:
         return [{"name": entry.name, "opset": op, "status": "cached"} for op in opsets]
     start = time.perf_counter()
-    module, output_names = build(entry)
+    try:
+        module, output_names = build(entry)
+        generator = torch.Generator().manual_seed(seed_of(entry.name) + 2)
+        args = _random_inputs(entry, 1, generator)
+        with torch.no_grad():
+            expected = module(*args)
+        expected = [expected] if isinstance(expected, torch.Tensor) else list(expected)
+    except Exception as exc:  # a builder that fails must not stop the rest
+        error = f"building the torch model: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return [{"name": entry.name, "opset": op, "status": "failed", "seconds": 0.0, "error": error} for op in todo]
     build_seconds = time.perf_counter() - start
-    generator = torch.Generator().manual_seed(seed_of(entry.name) + 2)
-    args = _random_inputs(entry, 1, generator)
-    with torch.no_grad():
-        expected = module(*args)
-    expected = [expected] if isinstance(expected, torch.Tensor) else list(expected)
     rows = []
     for opset in todo:
         path = corpus.model_path(entry.name, opset, out_dir)
