@@ -22,7 +22,6 @@ library's modules move.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -45,8 +44,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "coverage"
 DEFAULT_BUDGETS = ["8MiB", "16MiB", "32MiB"]
-CORPUS_CANDIDATES = ("models/realworld/__init__.py", "onnx_tee/models/realworld/__init__.py",
-                     "src/onnx_tee/models/realworld/__init__.py")
 MATCHED, MISMATCH, REFUSED, INTERNAL, TIMEOUT, CRASHED, RUN_FAILED = (
     "matched", "mismatch", "refused", "internal error", "timeout", "crashed", "run failed")
 NOT_EXPORTED, REFERENCE_FAILED = "not exported", "reference failed"
@@ -55,20 +52,10 @@ STATUS_ORDER = [MATCHED, MISMATCH, REFUSED, INTERNAL, CRASHED, TIMEOUT, RUN_FAIL
 
 # ------------------------------------------------------------------------------------------ the corpus
 
-def load_corpus(root: Path = ROOT):
-    """The corpus listing module, read by file path (no package import: survives the package rename)."""
-    for rel in CORPUS_CANDIDATES:
-        path = root / rel
-        if path.exists():
-            name = "_onnx_tee_realworld_corpus"
-            if name in sys.modules:
-                return sys.modules[name]
-            spec = importlib.util.spec_from_file_location(name, path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
-            spec.loader.exec_module(module)
-            return module
-    raise SystemExit(f"coverage: error: no corpus listing found under {root} ({', '.join(CORPUS_CANDIDATES)})")
+def load_corpus():
+    """The corpus listing (`onnx_tee.models.realworld`; importing it needs no torch)."""
+    from onnx_tee.models import realworld
+    return realworld
 
 
 def cli_command(root: Path = ROOT) -> list[str]:

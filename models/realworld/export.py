@@ -13,7 +13,6 @@ Each export is checked against torch in onnxruntime; times and that check go to 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import time
@@ -21,19 +20,7 @@ import warnings
 import zlib
 from pathlib import Path
 
-_HERE = Path(__file__).resolve().parent
-
-
-def _load(name: str, filename: str):
-    """A sibling module by file path (works whether this runs as a script or as a package module)."""
-    spec = importlib.util.spec_from_file_location(name, _HERE / filename)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-corpus = _load("_onnx_tee_realworld_corpus", "__init__.py")
+from onnx_tee.models import realworld as corpus
 
 
 def seed_of(name: str) -> int:
@@ -58,8 +45,7 @@ def build(entry):
     import torch
     from torch import nn
 
-    builders = sys.modules.get("_onnx_tee_realworld_builders") or _load("_onnx_tee_realworld_builders",
-                                                                        "builders.py")
+    from onnx_tee.models.realworld import builders  # needs torch: imported only to export
     torch.manual_seed(seed_of(entry.name))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
