@@ -18,7 +18,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
 sources=("$here"/ta/entry_point.c "$here"/ta/model.c "$here"/ta/secure_store.c "$here"/ta/sealed_io.c
-         "$here"/interp/*.c "$here"/interp/kernels/*.c "$@")
+         "$here"/interp/*.c "$here"/interp/ops/*.c "$here"/interp/kernels/*.c "$@")
 flags=(-std=c99 -O2 -ffreestanding -fno-builtin -fno-stack-protector -ffp-contract=off -fPIC
        -Werror=implicit-function-declaration -Werror=vla
        -I"$here"/sim/include -I"$here"/include -I"$here"/interp -I"$here"/ta)
