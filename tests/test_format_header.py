@@ -149,3 +149,24 @@ def test_format_md_slot_table_matches_the_header(c_facts):
     for name, (kind, slot) in rows.items():
         assert kind == ("f" if name.startswith("FATTR_") else "i"), name
         assert slot == header[name], f"RT_{name}: FORMAT.md {kind}{slot}, format.h {header[name]}"
+
+
+@pytest.mark.parametrize("target", [["cc", "-m64"], ["cc", "-m32"], ["aarch64-linux-gnu-gcc"]],
+                         ids=["x86-64", "i386", "aarch64"])
+def test_prepared_record_has_one_size_on_every_target(tmp_path, target):
+    """rt_prepared_op (runtime_ta/interp/ops/ops.h) is fixed-width: its static asserts hold, i.e. it is
+    exactly RT_PREPARED_OP_SIZE bytes, on 32- and 64-bit targets alike."""
+    if shutil.which(target[0]) is None:
+        pytest.skip(f"{target[0]} not installed")
+    flags = target + ["-std=c99", "-ffreestanding", "-fsyntax-only", "-Wall", "-Werror"]
+    probe = tmp_path / "probe.c"
+    probe.write_text("#include <stdint.h>\nint x;\n")
+    if subprocess.run(flags + [str(probe)], capture_output=True).returncode != 0:
+        pytest.skip(f"{' '.join(target)} cannot build for this target here")
+    src = tmp_path / "prepared.c"
+    src.write_text('#include "ops/ops.h"\n'
+                   f"typedef char fixed[sizeof(rt_prepared_op) == {fmt.PREPARED_OP_SIZE} ? 1 : -1];\n")
+    interp = ROOT / "runtime_ta" / "interp"
+    done = subprocess.run(flags + ["-I", str(interp), "-I", str(HEADER.parent), str(src)], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
