@@ -238,6 +238,11 @@ RT_STATIC_ASSERT(sizeof(rt_body_header) == RT_HEADER_SIZE, header_size);
 RT_STATIC_ASSERT(sizeof(rt_tensor_desc) == RT_TENSOR_DESC_SIZE, tensor_desc_size);
 RT_STATIC_ASSERT(sizeof(rt_op_desc) == RT_OP_DESC_SIZE, op_desc_size);
 RT_STATIC_ASSERT(RT_PREPARED_OP_SIZE % 16u == 0, prepared_op_size);
+/* per-dim slot arrays hold RT_MAX_RANK slots and fit the record */
+RT_STATIC_ASSERT(RT_ATTR_SLICE_STEP == RT_MAX_RANK && RT_ATTR_PAD_END == RT_MAX_RANK && RT_ATTR_PAD_MODE == 2 * RT_MAX_RANK &&
+                     RT_ATTR_SLICE_COUNT <= RT_NUM_INTS && RT_ATTR_PAD_COUNT <= RT_NUM_INTS &&
+                     RT_FATTR_RESIZE_SCALE + RT_MAX_RANK <= RT_NUM_FLOATS,
+                 per_dim_slots);
 RT_STATIC_ASSERT(sizeof(float) == 4, float_size);
 
 #endif /* ONNX_TEE_FORMAT_H */
