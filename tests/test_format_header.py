@@ -32,6 +32,10 @@ IGNORED = {"TFLAG_ALL", "OP_MAX_CODE", "STATIC_ASSERT"}
 def python_value(name: str) -> int:
     if name in SCALARS:
         return SCALARS[name]
+    if name.startswith(("ATTR_", "FATTR_")) or name in ("PREPARED_OP_SIZE", "HEADER_RESERVED_WORDS"):
+        if not hasattr(fmt, name):
+            raise AssertionError(f"RT_{name} in format.h has no Python counterpart fmt.{name}")
+        return getattr(fmt, name)
     if name.startswith("OP_"):
         return fmt.OP_CODES[name[3:]]
     for prefix, table in PREFIXED.items():
@@ -73,6 +77,8 @@ def test_every_constant_matches(c_facts):
     for name, value in constants.items():
         assert python_value(name) == value, f"RT_{name}: C {value}, Python {python_value(name)}"
     assert {f"OP_{k}" for k in fmt.OP_CODES} <= set(constants), "an op code exists only in Python"
+    slots = {name for name in dir(fmt) if name.startswith(("ATTR_", "FATTR_"))}
+    assert slots and slots <= set(constants), f"attribute slots only in Python: {sorted(slots - set(constants))}"
 
 
 @pytest.mark.parametrize("struct_name,fields,packer", [("rt_body_header", fmt.HEADER_FIELDS, fmt.HEADER),
@@ -92,9 +98,13 @@ def test_serialised_body_has_the_predicted_size_and_layout():
     ops = [fmt.Op(fmt.OP_CODES["CONV"], [0, 1, 2], [3], [1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1])]
     body = fmt.Body(0, 1, tensors, ops, {1: w, 2: b}, region_size=4096, scratch_offset=1024, scratch_size=64)
     data = fmt.serialize(body)
-    assert len(data) == body.size == fmt.body_size(4, 1, 4, [60, 20]) == 64 + 192 + 128 + 64 + 64 + 64
+    # header, 4 tensors, 1 op, 4 pool entries, 1 prepared record, 2 weights (each padded to 64)
+    assert len(data) == body.size == fmt.body_size(4, 1, 4, [60, 20]) == 128 + 192 + 128 + 64 + 128 + 64 + 64
     head = fmt.parse_header(data)
     assert head["magic"] == fmt.MAGIC and head["body_size"] == len(data) and head["index_pool_count"] == 4
+    assert head["prepared_offset"] == head["index_pool_offset"] + 64 and head["prepared_size"] == fmt.PREPARED_OP_SIZE
+    assert head["prepared_offset"] + 128 == head["weights_offset"]
+    assert not any(data[head["prepared_offset"]:head["weights_offset"]]), "the prepared section is written as zeros"
     for t, array in ((1, w), (2, b)):
         off = tensors[t].offset
         assert off % fmt.ALIGN == 0 and off >= head["weights_offset"]
@@ -116,10 +126,47 @@ def spec_tables() -> dict[str, list[tuple[int, str]]]:
     return tables
 
 
-@pytest.mark.parametrize("title,fields", [("Header (`rt_body_header`, 64 bytes)", fmt.HEADER_FIELDS),
+@pytest.mark.parametrize("title,fields", [("Header (`rt_body_header`, 128 bytes)", fmt.HEADER_FIELDS),
                                           ("Tensor record (`rt_tensor_desc`, 48 bytes)", fmt.TENSOR_FIELDS),
                                           ("Op record (`rt_op_desc`, 128 bytes)", fmt.OP_FIELDS)])
 def test_format_md_tables_match_the_layout(title, fields):
     rows = spec_tables().get(title)
     assert rows, f"FORMAT.md has no table under '{title}'"
     assert rows == [(offset, name) for name, offset in struct_offsets(fields)]
+
+
+def test_format_md_slot_table_matches_the_header(c_facts):
+    """FORMAT.md's "Attribute slots" table lists every RT_ATTR_* / RT_FATTR_* slot of format.h (counts
+    aside) at the header's index, and nothing else."""
+    text = (ROOT / "runtime_ta" / "FORMAT.md").read_text()
+    section = text.split("## Attribute slots", 1)[1].split("\n## ", 1)[0]
+    rows = {name: (kind, int(slot)) for name, kind, slot in
+            re.findall(r"^\|\s*`RT_(F?ATTR_\w+)`\s*\|\s*([if])(\d+)\s*\|", section, re.M)}
+    header = {k[3:]: v for k, v in c_facts.items()
+              if k.startswith(("RT_ATTR_", "RT_FATTR_")) and not k.endswith("_COUNT")}
+    assert header, "no attribute slots read from format.h"
+    assert set(rows) == set(header), (sorted(set(header) - set(rows)), sorted(set(rows) - set(header)))
+    for name, (kind, slot) in rows.items():
+        assert kind == ("f" if name.startswith("FATTR_") else "i"), name
+        assert slot == header[name], f"RT_{name}: FORMAT.md {kind}{slot}, format.h {header[name]}"
+
+
+@pytest.mark.parametrize("target", [["cc", "-m64"], ["cc", "-m32"], ["aarch64-linux-gnu-gcc"]],
+                         ids=["x86-64", "i386", "aarch64"])
+def test_prepared_record_has_one_size_on_every_target(tmp_path, target):
+    """rt_prepared_op (runtime_ta/interp/ops/ops.h) is fixed-width: its static asserts hold, i.e. it is
+    exactly RT_PREPARED_OP_SIZE bytes, on 32- and 64-bit targets alike."""
+    if shutil.which(target[0]) is None:
+        pytest.skip(f"{target[0]} not installed")
+    flags = target + ["-std=c99", "-ffreestanding", "-fsyntax-only", "-Wall", "-Werror"]
+    probe = tmp_path / "probe.c"
+    probe.write_text("#include <stdint.h>\nint x;\n")
+    if subprocess.run(flags + [str(probe)], capture_output=True).returncode != 0:
+        pytest.skip(f"{' '.join(target)} cannot build for this target here")
+    src = tmp_path / "prepared.c"
+    src.write_text('#include "ops/ops.h"\n'
+                   f"typedef char fixed[sizeof(rt_prepared_op) == {fmt.PREPARED_OP_SIZE} ? 1 : -1];\n")
+    interp = ROOT / "runtime_ta" / "interp"
+    done = subprocess.run(flags + ["-I", str(interp), "-I", str(HEADER.parent), str(src)], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr

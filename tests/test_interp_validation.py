@@ -124,6 +124,7 @@ def corruptions(sample):
         "RT_ERR_OP_ATTRIBUTE": patch(body, op_at(body, 0, "i") + 3 * 4, "i", 0),
         "RT_ERR_OP_SHAPE": patch(body, op_at(body, 0, "i") + 1 * 4, "i", 5),
         "RT_ERR_OP_RESERVED": patch(body, op_at(body, 1, "i") + 19 * 4, "i", 1),
+        "RT_ERR_PREPARED_BOUNDS": patch(body, HEAD["prepared_offset"], "I", h["weights_offset"]),
     }
 
 
@@ -136,6 +137,66 @@ def test_each_malformed_field_has_its_own_code(sample):
         assert result.ops_run == 0, f"{expected}: ops ran before the body was rejected"
         seen[expected] = result.status
     assert len(set(seen.values())) == len(cases)
+
+
+def test_prepared_section_out_of_place_is_refused(sample):
+    """The prepared section must be exactly op_count records between the index pool and the weights."""
+    body = sample.bodies[0]
+    h = header(body)
+    ops, size = h["op_count"], h["prepared_size"]
+    assert size == ops * fmt.PREPARED_OP_SIZE and h["prepared_offset"] + size <= h["weights_offset"]
+    cases = {
+        "overlaps the weights": patch(body, HEAD["prepared_offset"], "I", h["weights_offset"] - 64),
+        "past the body": patch(body, HEAD["prepared_offset"], "I", 0xFFFFFFC0),
+        "overlaps the index pool": patch(body, HEAD["prepared_offset"], "I", h["index_pool_offset"]),
+        "overlaps the op table": patch(body, HEAD["prepared_offset"], "I", h["op_table_offset"]),
+        "too small for the ops": patch(body, HEAD["prepared_size"], "I", size - fmt.PREPARED_OP_SIZE),
+        "larger than op_count records": patch(body, HEAD["prepared_size"], "I", size + fmt.PREPARED_OP_SIZE),
+        "size overflowing": patch(body, HEAD["prepared_size"], "I", 0xFFFFFFFF),
+    }
+    for what, bad in cases.items():
+        result = run(sample, bad)
+        assert result.status == "RT_ERR_PREPARED_BOUNDS", f"{what}: {result.status}"
+        assert result.ops_run == 0
+    misaligned = patch(body, HEAD["prepared_offset"], "I", h["prepared_offset"] + 4)
+    assert run(sample, misaligned).status == "RT_ERR_SECTION_ALIGN"
+
+
+def test_ops_are_prepared_once_into_the_body(sample):
+    """Validation writes one record per op into the body's prepared section (the plaintext's zeros are
+    overwritten); runs read it without preparing again, and give the same outputs every time."""
+    lib = library().lib
+    plan, body = sample.result.plan, sample.bodies[0]
+    part = plan.partitions[0]
+    h = header(body)
+    assert not any(body[h["prepared_offset"]:h["prepared_offset"] + h["prepared_size"]])
+    region = Region(library(), plan.region_bytes)
+    for name, value in feeds_for(sample).items():
+        region.write(part.tensor_offsets[name], value)
+    region.bytes[part.body_offset:part.body_offset + len(body)] = np.frombuffer(body, np.uint8)
+    handle = Partition()
+    assert lib.rt_validate_partition(region.address, region.size, part.body_offset, len(body),
+                                     ctypes.byref(fmt_expected(plan, body)), ctypes.byref(handle)) == 0
+    start = part.body_offset + h["prepared_offset"]
+    prepared = region.bytes[start:start + h["prepared_size"]].copy()
+    for k in range(h["op_count"]):
+        code = struct.unpack_from("<H", body, op_at(body, k, "op"))[0]
+        assert struct.unpack_from("<H", prepared, k * fmt.PREPARED_OP_SIZE)[0] == code
+    # only the prepared section of the body changed
+    placed = region.bytes[part.body_offset:part.body_offset + len(body)].copy()
+    placed[h["prepared_offset"]:h["prepared_offset"] + h["prepared_size"]] = 0
+    assert bytes(placed) == body
+    out = part.tensor_offsets["y"]
+    results = []
+    for _ in range(2):
+        for name, value in feeds_for(sample).items():   # the arena may reuse the input's bytes
+            region.write(part.tensor_offsets[name], value)
+        counters = Counters()
+        assert lib.rt_run_partition(ctypes.byref(handle), ctypes.byref(counters)) == 0
+        assert counters.ops_run == h["op_count"]
+        results.append(region.read(out, (1, 10)))
+        assert np.array_equal(region.bytes[start:start + h["prepared_size"]], prepared)
+    assert np.array_equal(results[0], results[1])
 
 
 def test_placement_and_envelope_disagreements(sample):

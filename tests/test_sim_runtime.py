@@ -167,3 +167,42 @@ def test_top_k_never_picks_nan(tmp_path):
         top = sim.read_topk(0, 10)
     assert len(top) == 9 and 3 not in [i for i, _ in top]
     assert [v for _, v in top] == sorted((float(v) for v in np.delete(y[0], 3)), reverse=True)
+
+
+class _BadReluMLP(MLP):
+    """Partition 0's op 1 (Relu) carries a float attribute it has no slot for: authentic, but invalid."""
+
+    def bodies(self) -> list[bytes]:
+        from passes.lower import format as fmt
+        bodies = super().bodies()
+        body = bytearray(bodies[0])
+        head = fmt.parse_header(bytes(body))
+        f0 = head["op_table_offset"] + fmt.OP.size + fmt.OP.size - fmt.NUM_FLOATS * 4
+        body[f0:f0 + 4] = np.float32(1.0).tobytes()
+        return [bytes(body), bodies[1]]
+
+
+def test_ta_log_is_silent_by_default_and_names_the_refused_op(tmp_path):
+    """The TA's EMSG/DMSG go to stderr only when ONNX_TEE_TA_LOG_LEVEL asks; a refused body is logged
+    with the validator's status and the op index."""
+    from ta_bundles import seal_mlp
+    key = generate_key()
+    device = seal_mlp(_BadReluMLP.random(3), tmp_path / "device", key)
+    cli = build_simulator() / "onnx_tee_sim"
+    (tmp_path / "x.bin").write_bytes(np.zeros((1, IN_DIM), np.float32).tobytes())
+    (tmp_path / "key").write_bytes(key)
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "ONNX_TEE_TA_LOG_LEVEL")}
+    runs = {}
+    for level in (None, "1", "3"):
+        storage = tmp_path / f"dev{level}"
+        storage.mkdir()
+        result = subprocess.run([cli, "--budget", str(REGION), "--storage", storage, "--provision", tmp_path / "key",
+                                 device, tmp_path / "x.bin"], capture_output=True, text=True,
+                                env=env | ({"ONNX_TEE_TA_LOG_LEVEL": level} if level else {}))
+        assert result.returncode == 1 and "OT_ERR_BODY_INVALID" in result.stderr
+        runs[level] = [line for line in result.stderr.splitlines() if "/TA:" in line]
+    assert runs[None] == []
+    assert any(line.startswith("E/TA:") and "partition 0: body refused: RT_ERR_OP_RESERVED at op 1" in line
+               for line in runs["1"]), runs["1"]
+    assert not any(line.startswith("D/TA:") for line in runs["1"])
+    assert any(line.startswith("D/TA:") and "model opened" in line for line in runs["3"]), runs["3"]

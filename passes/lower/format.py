@@ -2,7 +2,8 @@
 
 A body is what the TA decrypts into its region and runs in place (spec: `runtime_ta/FORMAT.md`)::
 
-    header (64) | tensor table (48 per tensor) | op table (128 per op) | index pool (4 per entry) | weights
+    header (128) | tensor table (48 per tensor) | op table (128 per op) | index pool (4 per entry)
+        | prepared section (PREPARED_OP_SIZE per op, zero; the TA's validator fills it) | weights
 
 every section starting on a 64-byte boundary, every weight tensor 64-byte aligned inside the weights.
 All records have fixed width, so a body's size is known from its counts and weight sizes alone —
@@ -18,11 +19,13 @@ import numpy as np
 
 ALIGN = 64
 MAGIC = 0x59444254  # "TBDY" as a little-endian uint32
-VERSION = 1
+VERSION = 2
 MAX_RANK = 6
 NUM_INTS = 20
 NUM_FLOATS = 8
 NO_TENSOR = 0xFFFFFFFF
+PREPARED_OP_SIZE = 96  # bytes per op of the prepared section (rt_prepared_op in runtime_ta/interp/ops/ops.h)
+HEADER_RESERVED_WORDS = 15
 
 DTYPE_FLOAT32 = 1
 LOC_WEIGHT = 1
@@ -47,12 +50,80 @@ COORD_MODES = {"half_pixel": 0, "pytorch_half_pixel": 1, "align_corners": 2, "as
                "half_pixel_symmetric": 4}
 NEAREST_MODES = {"round_prefer_floor": 0, "round_prefer_ceil": 1, "floor": 2, "ceil": 3}
 
+# Attribute slots (RT_ATTR_* / RT_FATTR_* in format.h): the index of each attribute in an op record's
+# integer array i[] (ATTR_*) or float array f[] (FATTR_*); an array attribute names its first slot (one
+# per dim).  *_COUNT = slots the op uses (every later slot is 0).  Window ops (Conv, ConvTranspose,
+# MaxPool, AveragePool) share slots 0-10.
+ATTR_CONV_GROUP = 0
+ATTR_CONV_KERNEL_H = 1
+ATTR_CONV_KERNEL_W = 2
+ATTR_CONV_STRIDE_H = 3
+ATTR_CONV_STRIDE_W = 4
+ATTR_CONV_PAD_TOP = 5
+ATTR_CONV_PAD_LEFT = 6
+ATTR_CONV_PAD_BOTTOM = 7
+ATTR_CONV_PAD_RIGHT = 8
+ATTR_CONV_DILATION_H = 9
+ATTR_CONV_DILATION_W = 10
+ATTR_CONV_COUNT = 11
+ATTR_CONV_TRANSPOSE_OUTPUT_PADDING_H = 11
+ATTR_CONV_TRANSPOSE_OUTPUT_PADDING_W = 12
+ATTR_CONV_TRANSPOSE_COUNT = 13
+ATTR_POOL_CEIL_MODE = 11
+ATTR_POOL_COUNT_INCLUDE_PAD = 12
+ATTR_POOL_COUNT = 13
+ATTR_GEMM_TRANS_A = 0
+ATTR_GEMM_TRANS_B = 1
+ATTR_GEMM_COUNT = 2
+FATTR_GEMM_ALPHA = 0
+FATTR_GEMM_BETA = 1
+FATTR_GEMM_COUNT = 2
+FATTR_LEAKY_RELU_ALPHA = 0
+FATTR_LEAKY_RELU_COUNT = 1
+FATTR_CLIP_MIN = 0
+FATTR_CLIP_MAX = 1
+FATTR_CLIP_COUNT = 2
+FATTR_HARD_SIGMOID_ALPHA = 0
+FATTR_HARD_SIGMOID_BETA = 1
+FATTR_HARD_SIGMOID_COUNT = 2
+ATTR_SOFTMAX_AXIS = 0
+ATTR_SOFTMAX_COERCE_2D = 1
+ATTR_SOFTMAX_COUNT = 2
+ATTR_LRN_SIZE = 0
+ATTR_LRN_COUNT = 1
+FATTR_LRN_ALPHA = 0
+FATTR_LRN_BETA = 1
+FATTR_LRN_BIAS = 2
+FATTR_LRN_COUNT = 3
+FATTR_BATCH_NORM_EPSILON = 0
+FATTR_BATCH_NORM_COUNT = 1
+ATTR_CONCAT_AXIS = 0
+ATTR_CONCAT_COUNT = 1
+ATTR_SPLIT_AXIS = 0
+ATTR_SPLIT_COUNT = 1
+ATTR_SLICE_START = 0
+ATTR_SLICE_STEP = MAX_RANK
+ATTR_SLICE_COUNT = 2 * MAX_RANK
+ATTR_TRANSPOSE_PERM = 0
+ATTR_PAD_BEGIN = 0
+ATTR_PAD_END = MAX_RANK
+ATTR_PAD_MODE = 2 * MAX_RANK
+ATTR_PAD_COUNT = 2 * MAX_RANK + 1
+FATTR_PAD_VALUE = 0
+FATTR_PAD_COUNT = 1
+ATTR_RESIZE_MODE = 0
+ATTR_RESIZE_COORD = 1
+ATTR_RESIZE_NEAREST = 2
+ATTR_RESIZE_COUNT = 3
+FATTR_RESIZE_SCALE = 0
+
 # (field, struct code) in declaration order; "<" = little-endian, no implicit padding.
 HEADER_FIELDS = [
     ("magic", "I"), ("version", "H"), ("header_size", "H"), ("partition_index", "H"), ("partition_count", "H"),
     ("tensor_count", "I"), ("op_count", "I"), ("index_pool_count", "I"), ("tensor_table_offset", "I"),
     ("op_table_offset", "I"), ("index_pool_offset", "I"), ("weights_offset", "I"), ("weights_size", "I"),
-    ("body_size", "I"), ("region_size", "I"), ("scratch_offset", "I"), ("scratch_size", "I"), ("reserved", "I"),
+    ("body_size", "I"), ("region_size", "I"), ("scratch_offset", "I"), ("scratch_size", "I"),
+    ("prepared_offset", "I"), ("prepared_size", "I"), ("reserved", f"{HEADER_RESERVED_WORDS}I"),
 ]
 TENSOR_FIELDS = [
     ("dtype", "B"), ("rank", "B"), ("location", "B"), ("flags", "B"), ("io_index", "H"), ("reserved", "H"),
@@ -65,7 +136,7 @@ OP_FIELDS = [
 HEADER = struct.Struct("<" + "".join(code for _, code in HEADER_FIELDS))
 TENSOR = struct.Struct("<" + "".join(code for _, code in TENSOR_FIELDS))
 OP = struct.Struct("<" + "".join(code for _, code in OP_FIELDS))
-assert (HEADER.size, TENSOR.size, OP.size) == (64, 48, 128)
+assert (HEADER.size, TENSOR.size, OP.size) == (128, 48, 128)
 
 U32_MAX = 0xFFFFFFFF
 
@@ -126,12 +197,13 @@ class Body:
 
 
 def _layout(tensor_count: int, op_count: int, pool_count: int, weight_nbytes: list[int]) -> tuple[int, ...]:
-    tensor_table = ALIGN
+    tensor_table = align(HEADER.size)
     op_table = tensor_table + align(tensor_count * TENSOR.size)
     pool = op_table + align(op_count * OP.size)
-    weights = pool + align(pool_count * 4)
+    prepared = pool + align(pool_count * 4)
+    weights = prepared + align(op_count * PREPARED_OP_SIZE)
     weights_size = sum(align(n) for n in weight_nbytes)
-    return tensor_table, op_table, pool, weights, weights_size
+    return tensor_table, op_table, pool, prepared, weights, weights_size
 
 
 def body_size(tensor_count: int, op_count: int, pool_count: int, weight_nbytes: list[int]) -> int:
@@ -153,7 +225,7 @@ def estimate_body_bytes(spec, infos=None) -> int:
 def serialize(body: Body) -> bytes:
     """The body's bytes.  WEIGHT tensor offsets are assigned here (in tensor order); the caller has set
     every REGION offset and the scratch buffer from the memory plan."""
-    tensor_table, op_table, pool_offset, weights_offset, weights_size = _layout(
+    tensor_table, op_table, pool_offset, prepared_offset, weights_offset, weights_size = _layout(
         len(body.tensors), len(body.ops), body.pool_count, [body.tensors[t].nbytes for t in body.weights])
     total = weights_offset + weights_size
     for value, name in ((total, "body size"), (body.region_size, "region size"), (len(body.tensors), "tensors"),
@@ -173,7 +245,8 @@ def serialize(body: Body) -> bytes:
 
     HEADER.pack_into(out, 0, MAGIC, VERSION, HEADER.size, body.partition_index, body.partition_count,
                      len(body.tensors), len(body.ops), body.pool_count, tensor_table, op_table, pool_offset,
-                     weights_offset, weights_size, total, body.region_size, body.scratch_offset, body.scratch_size, 0)
+                     weights_offset, weights_size, total, body.region_size, body.scratch_offset, body.scratch_size,
+                     prepared_offset, len(body.ops) * PREPARED_OP_SIZE, *[0] * HEADER_RESERVED_WORDS)
     for k, t in enumerate(body.tensors):
         if len(t.dims) > MAX_RANK:
             raise ValueError(f"tensor {k}: rank {len(t.dims)} > {MAX_RANK}")

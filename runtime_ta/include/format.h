@@ -8,13 +8,16 @@
  * place.  Little-endian, every section 64-byte aligned, fixed-width records:
  *
  *   +--------------------+  0
- *   | rt_body_header     |  64 bytes
+ *   | rt_body_header     |  128 bytes
  *   +--------------------+  tensor_table_offset
  *   | rt_tensor_desc[nt] |  48 bytes each
  *   +--------------------+  op_table_offset
  *   | rt_op_desc[nops]   |  128 bytes each
  *   +--------------------+  index_pool_offset
  *   | uint32_t pool[np]  |  tensor indices of every op's inputs, then its outputs
+ *   +--------------------+  prepared_offset
+ *   | prepared[nops]     |  RT_PREPARED_OP_SIZE bytes each: zero as written; the validator fills
+ *   |                    |  it with each op's typed kernel data (interp/ops/ops.h), eval reads it
  *   +--------------------+  weights_offset
  *   | weights            |  each weight tensor 64-byte aligned, referenced in place
  *   +--------------------+  body_size
@@ -29,16 +32,18 @@
 #include <stdint.h>
 
 #define RT_BODY_MAGIC 0x59444254u /* "TBDY" read as a little-endian uint32 */
-#define RT_FORMAT_VERSION 1u
+#define RT_FORMAT_VERSION 2u
 #define RT_ALIGN 64u
 #define RT_MAX_RANK 6u
 #define RT_NUM_INTS 20u
 #define RT_NUM_FLOATS 8u
 #define RT_NO_TENSOR 0xFFFFFFFFu /* index pool entry for an absent optional input (e.g. Conv bias) */
 
-#define RT_HEADER_SIZE 64u
+#define RT_HEADER_SIZE 128u
 #define RT_TENSOR_DESC_SIZE 48u
 #define RT_OP_DESC_SIZE 128u
+#define RT_PREPARED_OP_SIZE 96u /* bytes per op in the prepared section (rt_prepared_op, interp/ops/ops.h) */
+#define RT_HEADER_RESERVED_WORDS 15u
 
 /* Tensor element types (ONNX TensorProto codes). */
 #define RT_DTYPE_FLOAT32 1u
@@ -87,21 +92,85 @@
 #define RT_OP_RESIZE 30u
 #define RT_OP_MAX_CODE 30u
 
-/* Attribute layouts (FORMAT.md has the full table):
- * Conv, ConvTranspose, MaxPool, AveragePool: i[0]=group (1 for pools), i[1..2]=kernel h,w,
- *   i[3..4]=strides h,w, i[5..8]=pads top,left,bottom,right (auto_pad resolved offline),
- *   i[9..10]=dilations h,w, i[11]=ceil_mode (pools) / output_padding h (ConvTranspose),
- *   i[12]=count_include_pad (AveragePool) / output_padding w (ConvTranspose).
- *   1-D ops are stored with H = 1 (rank-3 tensors).
- * Gemm: i[0]=transA, i[1]=transB, f[0]=alpha, f[1]=beta.
- * LeakyRelu f[0]=alpha; Clip f[0]=min, f[1]=max; HardSigmoid f[0]=alpha, f[1]=beta.
- * Softmax: i[0]=axis (normalised), i[1]=1 for the opset < 13 coercion to 2-D.
- * LRN: i[0]=size, f[0]=alpha, f[1]=beta, f[2]=bias.  BatchNormalization: f[0]=epsilon.
- * Concat, Split: i[0]=axis (normalised).
- * Slice: i[0..5]=start per dim, i[6..11]=step per dim (never 0).
- * Transpose: i[0..5]=perm.
- * Pad: i[0..5]=pads at the start of each dim, i[6..11]=pads at the end, i[12]=RT_PAD_*, f[0]=value.
- * Resize: i[0]=RT_RESIZE_*, i[1]=RT_COORD_*, i[2]=RT_NEAREST_*, f[0..5]=scale per dim. */
+/* Attribute slots: RT_ATTR_<OP>_<NAME> indexes the integer attributes i[], RT_FATTR_<OP>_<NAME> the
+ * float attributes f[]; an array attribute names its first slot (one slot per dim, RT_MAX_RANK of
+ * them).  RT_ATTR_<OP>_COUNT / RT_FATTR_<OP>_COUNT = slots the op uses; every slot past them must be 0.
+ * ONNX attributes are resolved offline (passes/lower/lowering.py), so no slot holds a default to
+ * interpret.  FORMAT.md lists the same table (tests/test_format_header.py checks it against this one).
+ *
+ * Window ops: Conv, ConvTranspose, MaxPool, AveragePool share slots 0-10 (1-D ops are stored with
+ * H = 1, rank-3 tensors; pools have group 1). */
+#define RT_ATTR_CONV_GROUP 0
+#define RT_ATTR_CONV_KERNEL_H 1
+#define RT_ATTR_CONV_KERNEL_W 2
+#define RT_ATTR_CONV_STRIDE_H 3
+#define RT_ATTR_CONV_STRIDE_W 4
+#define RT_ATTR_CONV_PAD_TOP 5      /* auto_pad resolved into explicit pads */
+#define RT_ATTR_CONV_PAD_LEFT 6
+#define RT_ATTR_CONV_PAD_BOTTOM 7
+#define RT_ATTR_CONV_PAD_RIGHT 8
+#define RT_ATTR_CONV_DILATION_H 9
+#define RT_ATTR_CONV_DILATION_W 10
+#define RT_ATTR_CONV_COUNT 11
+#define RT_ATTR_CONV_TRANSPOSE_OUTPUT_PADDING_H 11 /* output_shape resolved into pads + output_padding */
+#define RT_ATTR_CONV_TRANSPOSE_OUTPUT_PADDING_W 12
+#define RT_ATTR_CONV_TRANSPOSE_COUNT 13
+#define RT_ATTR_POOL_CEIL_MODE 11              /* MaxPool, AveragePool: 0 or 1 */
+#define RT_ATTR_POOL_COUNT_INCLUDE_PAD 12      /* AveragePool only: 0 or 1 (MaxPool: 0) */
+#define RT_ATTR_POOL_COUNT 13
+/* Gemm */
+#define RT_ATTR_GEMM_TRANS_A 0
+#define RT_ATTR_GEMM_TRANS_B 1
+#define RT_ATTR_GEMM_COUNT 2
+#define RT_FATTR_GEMM_ALPHA 0
+#define RT_FATTR_GEMM_BETA 1
+#define RT_FATTR_GEMM_COUNT 2
+/* Activations */
+#define RT_FATTR_LEAKY_RELU_ALPHA 0
+#define RT_FATTR_LEAKY_RELU_COUNT 1
+#define RT_FATTR_CLIP_MIN 0
+#define RT_FATTR_CLIP_MAX 1
+#define RT_FATTR_CLIP_COUNT 2
+#define RT_FATTR_HARD_SIGMOID_ALPHA 0
+#define RT_FATTR_HARD_SIGMOID_BETA 1
+#define RT_FATTR_HARD_SIGMOID_COUNT 2
+/* Softmax: the axis normalised to [0, rank); coerce_2d = 1 for the opset < 13 semantics */
+#define RT_ATTR_SOFTMAX_AXIS 0
+#define RT_ATTR_SOFTMAX_COERCE_2D 1
+#define RT_ATTR_SOFTMAX_COUNT 2
+/* LRN, BatchNormalization */
+#define RT_ATTR_LRN_SIZE 0
+#define RT_ATTR_LRN_COUNT 1
+#define RT_FATTR_LRN_ALPHA 0
+#define RT_FATTR_LRN_BETA 1
+#define RT_FATTR_LRN_BIAS 2
+#define RT_FATTR_LRN_COUNT 3
+#define RT_FATTR_BATCH_NORM_EPSILON 0
+#define RT_FATTR_BATCH_NORM_COUNT 1
+/* Concat, Split: the axis normalised to [0, rank); Split's part sizes are its outputs' dims */
+#define RT_ATTR_CONCAT_AXIS 0
+#define RT_ATTR_CONCAT_COUNT 1
+#define RT_ATTR_SPLIT_AXIS 0
+#define RT_ATTR_SPLIT_COUNT 1
+/* Slice: one start and one step (never 0) per dim; the output dims give the lengths */
+#define RT_ATTR_SLICE_START 0
+#define RT_ATTR_SLICE_STEP 6
+#define RT_ATTR_SLICE_COUNT 12
+/* Transpose: perm, one slot per dim */
+#define RT_ATTR_TRANSPOSE_PERM 0
+/* Pad: pads at the start and at the end of each dim (negative crops), the mode (RT_PAD_*) */
+#define RT_ATTR_PAD_BEGIN 0
+#define RT_ATTR_PAD_END 6
+#define RT_ATTR_PAD_MODE 12
+#define RT_ATTR_PAD_COUNT 13
+#define RT_FATTR_PAD_VALUE 0
+#define RT_FATTR_PAD_COUNT 1
+/* Resize: RT_RESIZE_*, RT_COORD_*, RT_NEAREST_*; one scale per dim */
+#define RT_ATTR_RESIZE_MODE 0
+#define RT_ATTR_RESIZE_COORD 1
+#define RT_ATTR_RESIZE_NEAREST 2
+#define RT_ATTR_RESIZE_COUNT 3
+#define RT_FATTR_RESIZE_SCALE 0
 #define RT_PAD_CONSTANT 0
 #define RT_PAD_REFLECT 1
 #define RT_PAD_EDGE 2
@@ -135,7 +204,9 @@ typedef struct {
     uint32_t region_size;         /* the region the offsets were planned for */
     uint32_t scratch_offset;      /* absolute region offset of this partition's scratch buffer */
     uint32_t scratch_size;        /* bytes; every op's scratch need is checked against it */
-    uint32_t reserved;            /* 0 */
+    uint32_t prepared_offset;     /* the prepared section: after the index pool, before the weights */
+    uint32_t prepared_size;       /* = op_count * RT_PREPARED_OP_SIZE */
+    uint32_t reserved[RT_HEADER_RESERVED_WORDS]; /* 0 */
 } rt_body_header;
 
 typedef struct {
@@ -166,6 +237,12 @@ typedef struct {
 RT_STATIC_ASSERT(sizeof(rt_body_header) == RT_HEADER_SIZE, header_size);
 RT_STATIC_ASSERT(sizeof(rt_tensor_desc) == RT_TENSOR_DESC_SIZE, tensor_desc_size);
 RT_STATIC_ASSERT(sizeof(rt_op_desc) == RT_OP_DESC_SIZE, op_desc_size);
+RT_STATIC_ASSERT(RT_PREPARED_OP_SIZE % 16u == 0, prepared_op_size);
+/* per-dim slot arrays hold RT_MAX_RANK slots and fit the record */
+RT_STATIC_ASSERT(RT_ATTR_SLICE_STEP == RT_MAX_RANK && RT_ATTR_PAD_END == RT_MAX_RANK && RT_ATTR_PAD_MODE == 2 * RT_MAX_RANK &&
+                     RT_ATTR_SLICE_COUNT <= RT_NUM_INTS && RT_ATTR_PAD_COUNT <= RT_NUM_INTS &&
+                     RT_FATTR_RESIZE_SCALE + RT_MAX_RANK <= RT_NUM_FLOATS,
+                 per_dim_slots);
 RT_STATIC_ASSERT(sizeof(float) == 4, float_size);
 
 #endif /* ONNX_TEE_FORMAT_H */

@@ -10,8 +10,10 @@
  *
  * Nothing is copied and nothing is allocated: the tables and weights are read where the body lies
  * in the region.  rt_validate_partition checks every field, offset, length, count, dtype, shape and
- * tensor location (overflow-safe) and the shape rule of every op, so that rt_run_partition can index
- * every tensor without further checks.  Each failure has its own rt_status code.
+ * tensor location (overflow-safe) and the shape rule of every op, and prepares every op once: its
+ * kernel arguments go to the body's own prepared section (format.h), so that rt_run_partition runs
+ * from them without further checks, as often as the partition is run.  Each failure has its own
+ * rt_status code.
  */
 #ifndef ONNX_TEE_INTERP_H
 #define ONNX_TEE_INTERP_H
@@ -54,6 +56,7 @@ typedef enum {
     RT_ERR_SCRATCH_TOO_SMALL = 29, /* an op needs more scratch than the partition provides */
     RT_ERR_NOT_VALIDATED = 30,     /* rt_run_partition on a partition that did not validate */
     RT_ERR_KERNEL = 31,            /* a kernel rejected its (validated) arguments at run time */
+    RT_ERR_PREPARED_BOUNDS = 32,   /* the prepared section is not op_count records between the pool and weights */
     RT_ERR_COUNT
 } rt_status;
 
@@ -84,11 +87,16 @@ typedef struct {
     uint32_t failed_op;       /* index of the op that failed, or RT_NO_TENSOR */
 } rt_counters;
 
-/* Validate the body at region[body_offset .. body_offset + body_size) and fill *out. */
+/* Validate the body at region[body_offset .. body_offset + body_size), prepare its ops (writing the
+ * body's prepared section) and fill *out. */
 rt_status rt_validate_partition(uint8_t *region, size_t region_size, size_t body_offset, size_t body_size,
                                 const rt_expected *expected, rt_partition *out);
 
-/* Run every op in order.  counters may be NULL; when given they are reset first. */
+/* The same; *failed_op = the index of the op whose check failed, RT_NO_TENSOR when no op's did. */
+rt_status rt_validate_partition_ex(uint8_t *region, size_t region_size, size_t body_offset, size_t body_size,
+                                   const rt_expected *expected, rt_partition *out, uint32_t *failed_op);
+
+/* Run every op in order from its prepared data.  counters may be NULL; when given they are reset first. */
 rt_status rt_run_partition(const rt_partition *part, rt_counters *counters);
 
 /* Look up a model input/output tensor of a validated partition: returns 0 and its absolute region
@@ -99,6 +107,9 @@ int rt_find_model_tensor(const rt_partition *part, uint32_t want_flag, uint32_t 
 
 /* Scratch bytes op `op_index` of a validated partition needs (the C twin of scratch_bytes). */
 uint64_t rt_op_scratch_bytes(const rt_partition *part, uint32_t op_index);
+
+/* The ONNX name of an op code ("Conv"; "?" for an unknown code), for logs. */
+const char *rt_op_name(uint32_t code);
 
 /* A short constant name for a status code ("RT_ERR_MAGIC"), for logs and tests. */
 const char *rt_status_name(rt_status status);

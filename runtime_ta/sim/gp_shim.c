@@ -8,10 +8,13 @@
  *   system PTA            the per-TA unique key: HMAC-SHA256(hardware unique key, TA UUID || extra),
  *                         the hardware unique key being <storage>/huk.bin (made once, random)
  *   TEE_MemCompare        constant time, as OP-TEE's
+ *   trace_printf          the TA's EMSG/IMSG/DMSG/FMSG (include/trace.h): to stderr up to the level in
+ *                         ONNX_TEE_TA_LOG_LEVEL (default 0: silent)
  * Misuse that OP-TEE answers with TEE_Panic (an uninitialised operation, a bad handle) aborts.
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +30,31 @@
 
 #include "onnx_tee_ta.h"
 #include "sim.h"
+
+/* ---- trace ----------------------------------------------------------------------------------- */
+
+#ifndef ONNX_TEE_TA_LOG_LEVEL
+#define ONNX_TEE_TA_LOG_LEVEL 0
+#endif
+
+/* OP-TEE prints "E/TA:  func:line message" on the secure console; the simulator the same on stderr. */
+void trace_printf(const char *func, int line, int level, bool level_ok, const char *fmt, ...)
+{
+	static const char tags[] = "MEIDF";
+	const char *env = getenv("ONNX_TEE_TA_LOG_LEVEL");
+	int wanted = env && *env ? atoi(env) : ONNX_TEE_TA_LOG_LEVEL;
+	va_list ap;
+
+	if (level_ok && level > wanted)
+		return;
+	if (!level_ok && wanted <= 0)
+		return;
+	fprintf(stderr, "%c/TA:  %s:%d ", tags[level >= 0 && level <= 4 ? level : 0], func ? func : "", line);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
 
 /* ---- heap ------------------------------------------------------------------------------------ */
 

@@ -3,7 +3,8 @@
  *
  * Each command checks its exact parameter types (TEE_ERROR_BAD_PARAMETERS otherwise) and hands the
  * memrefs to model.c, which copies shared memory into secure memory before using it.  One session
- * at a time (the TA holds one planned region of the memory budget).
+ * at a time (the TA holds one planned region of the memory budget).  Every refused command is
+ * logged (EMSG: command and result code; the size query of a short output buffer only with DMSG).
  */
 #include <string.h>
 #include <tee_internal_api.h>
@@ -33,8 +34,10 @@ TEE_Result TA_OpenSessionEntryPoint(uint32_t param_types, TEE_Param params[4], v
 	struct model_session *s;
 
 	(void)params;
-	if (param_types != TEE_PARAM_TYPES(NONE, NONE, NONE, NONE))
+	if (param_types != TEE_PARAM_TYPES(NONE, NONE, NONE, NONE)) {
+		EMSG("open session refused: parameter types %#x", (unsigned)param_types);
 		return TEE_ERROR_BAD_PARAMETERS;
+	}
 	s = TEE_Malloc(sizeof(*s), TEE_MALLOC_FILL_ZERO);
 	if (!s)
 		return TEE_ERROR_OUT_OF_MEMORY;
@@ -152,11 +155,8 @@ static TEE_Result cmd_read_output_sealed(struct model_session *s, uint32_t types
 	return io_read_output(s, params[0].memref.buffer, &params[0].memref.size, params[1].value.a);
 }
 
-TEE_Result TA_InvokeCommandEntryPoint(void *sess_ctx, uint32_t cmd_id, uint32_t param_types,
-				      TEE_Param params[4])
+static TEE_Result dispatch(struct model_session *s, uint32_t cmd_id, uint32_t param_types, TEE_Param params[4])
 {
-	struct model_session *s = sess_ctx;
-
 	switch (cmd_id) {
 	case OT_CMD_PROVISION_KEY:
 		return cmd_provision_key(param_types, params);
@@ -181,4 +181,16 @@ TEE_Result TA_InvokeCommandEntryPoint(void *sess_ctx, uint32_t cmd_id, uint32_t 
 	default:
 		return TEE_ERROR_NOT_SUPPORTED;
 	}
+}
+
+TEE_Result TA_InvokeCommandEntryPoint(void *sess_ctx, uint32_t cmd_id, uint32_t param_types,
+				      TEE_Param params[4])
+{
+	TEE_Result res = dispatch(sess_ctx, cmd_id, param_types, params);
+
+	if (res == TEE_ERROR_SHORT_BUFFER)
+		DMSG("command %#x: output buffer too short", (unsigned)cmd_id);
+	else if (res != TEE_SUCCESS)
+		EMSG("command %#x refused: %#x", (unsigned)cmd_id, (unsigned)res);
+	return res;
 }

@@ -18,6 +18,10 @@
  *   body validation (interp.h)             OT_ERR_BODY_INVALID
  * Header fields are acted on before the tag is checked only to refuse early; nothing of the body
  * is used before the tag, digest and validator all accepted it.
+ *
+ * Logging (EMSG/DMSG, behind the dev kit's CFG_TEE_TA_LOG_LEVEL): entry_point.c logs every refused
+ * command with its result code; here a refused body adds the validator's status and the op index, a
+ * failed run the op index and status.  No key, weight or tensor byte is ever logged.
  */
 #include <string.h>
 #include <tee_internal_api.h>
@@ -257,6 +261,8 @@ TEE_Result model_open(struct model_session *s, const void *shared_manifest, size
 			goto fail;
 	}
 	*s = fresh;
+	DMSG("model opened: %u partitions, region %u bytes", (unsigned)h->partition_count,
+	     (unsigned)h->region_bytes);
 	return TEE_SUCCESS;
 fail:
 	model_close(&fresh);
@@ -324,6 +330,7 @@ static TEE_Result load_finish(struct model_session *s, uint32_t *detail)
 	size_t out = (size_t)(p->body_bytes - l->produced);
 	rt_expected want;
 	rt_status status;
+	uint32_t failed_op = RT_NO_TENSOR;
 	TEE_Result res;
 
 	res = TEE_AEDecryptFinal(l->decrypt, NULL, 0, body + l->produced, &out, l->tag, sizeof(l->tag));
@@ -344,13 +351,21 @@ static TEE_Result load_finish(struct model_session *s, uint32_t *detail)
 	want.partition_count = s->header->partition_count;
 	want.body_size = (uint32_t)p->body_bytes;
 	want.region_size = (uint32_t)s->region_bytes;
-	status = rt_validate_partition(s->region, s->region_bytes, (size_t)p->body_offset, (size_t)p->body_bytes,
-				       &want, &s->part);
+	status = rt_validate_partition_ex(s->region, s->region_bytes, (size_t)p->body_offset,
+					  (size_t)p->body_bytes, &want, &s->part, &failed_op);
 	if (status != RT_OK) {
 		*detail = (uint32_t)status;
+		if (failed_op != RT_NO_TENSOR)
+			EMSG("partition %u: body refused: %s at op %u", (unsigned)l->index, rt_status_name(status),
+			     (unsigned)failed_op);
+		else
+			EMSG("partition %u: body refused: %s", (unsigned)l->index, rt_status_name(status));
 		return OT_ERR_BODY_INVALID;
 	}
-	return check_io_slots(s);
+	res = check_io_slots(s);
+	if (res != TEE_SUCCESS)
+		EMSG("partition %u: model inputs/outputs not where the manifest puts them", (unsigned)l->index);
+	return res;
 }
 
 /* Route the staged bytes of blob range [at, at + n): header copy, body decryption, tag copy. */
@@ -446,6 +461,8 @@ TEE_Result model_load_chunk(struct model_session *s, const void *shared_chunk, s
 	l->active = false;   /* keep the body: load_abort below wipes only unfinished loads */
 	load_abort(s);
 	s->loaded = true;
+	DMSG("partition %u loaded and validated (%u ops prepared)", (unsigned)index,
+	     (unsigned)s->part.header->op_count);
 	return TEE_SUCCESS;
 fail:
 	load_abort(s);
@@ -472,8 +489,12 @@ TEE_Result model_run(struct model_session *s, uint32_t index, uint32_t *touched,
 		*detail = (uint32_t)status;
 		*failed_op = counters.failed_op;
 		s->loaded = false;
+		EMSG("partition %u: run stopped at op %u: %s", (unsigned)index, (unsigned)counters.failed_op,
+		     rt_status_name(status));
 		return OT_ERR_RUN_FAILED;
 	}
+	DMSG("partition %u ran: %u ops, highest byte %u", (unsigned)index, (unsigned)counters.ops_run,
+	     (unsigned)s->touched);
 	s->next = index + 1;
 	if (s->next == s->header->partition_count) {
 		s->done = true;

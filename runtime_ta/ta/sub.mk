@@ -10,5 +10,5 @@ srcs-y += secure_store.c
 srcs-y += sealed_io.c
 
 # ../interp/x.c is built as <out>/interp/x.o
-interp-srcs := $(sort $(wildcard ../interp/*.c ../interp/kernels/*.c))
+interp-srcs := $(sort $(wildcard ../interp/*.c ../interp/ops/*.c ../interp/kernels/*.c))
 $(foreach f,$(interp-srcs),$(eval srcs-y += $(f))$(eval oname-$(f)-y := interp/$(patsubst ../interp/%.c,%,$(f)).o))

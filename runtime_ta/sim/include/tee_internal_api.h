@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <trace.h>   /* EMSG, IMSG, DMSG, FMSG: OP-TEE's tee_internal_api.h includes it too */
+
 typedef uint32_t TEE_Result;
 
 typedef struct {
