@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
-from onnx_tee.models import datasets
+from onnx_tee.passes import datasets
 from onnx_tee.passes.datasets import (DATASETS, calibration_set, evaluate_accuracy, load_dataset, predict_logits,
                              with_batch)
 from onnx_tee.passes.errors import UserError

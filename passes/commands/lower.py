@@ -28,7 +28,7 @@ from ..analysis.shapes import fix_input_shapes, infer_static_shapes
 from ..analysis.summary import summarize
 from ..analysis.weights import weight_bytes
 from ..compact import compaction_pipeline
-from ..lower.lowering import check_supported
+from ..target import check_supported
 from ..modelio import save_model
 from ..sizes import format_size, parse_size
 from .common import add_input_shape_option, console, format_count, input_shapes, table

@@ -4,7 +4,7 @@ Steps over a `LowerJob` (passes/commands/lower.py), after the model is compacted
 known to be supported::
 
     partition      partition_model(): partitions + the memory plan (exact body sizes)
-    lower          one body per partition (passes/lower/lowering.py), kept in memory only
+    lower          one body per partition (passes/lower/bodies.py), kept in memory only
     write bundle   partition_NNN.onnx + manifest.json (the developer's build artifacts) and
                    device/ (encrypted blobs + device manifest: what goes to the phone); the key
                    is --key FILE, else a new one written to model.key (mode 0600)

@@ -18,10 +18,11 @@ from typing import Collection, Mapping
 
 import onnx
 
-from ..analysis.shapes import TensorInfo, graph_inputs
+from ..analysis.shapes import TensorInfo
 from ..analysis.weights import tensor_nbytes
 from ..errors import UnsupportedModelError
-from .memory import alias_source, align, node_scratch
+from ..graph import graph_inputs
+from ..target import alias_source, align, node_scratch
 
 
 @dataclass

@@ -43,7 +43,8 @@ from .dp import SegmentTable, segments_of
 from .extract import extract_partitions, partition_specs
 from .graph import PartitionGraph
 from .ideals import exact_partition
-from .memory import MemoryPlan, PartitionSpec, RESERVE_BYTES, STAGING_BYTES, align, plan_memory
+from ..target import RESERVE_BYTES, STAGING_BYTES, align
+from .memory import MemoryPlan, PartitionSpec, plan_memory
 from .mincut import refine
 from .staging import REGION_GROWTH, STAGING_CANDIDATES, cannot_beat, invocations, widest_free_staging
 from .tiling import apply_tiling, plan_tiling, without_bulk_data
