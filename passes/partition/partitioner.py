@@ -72,12 +72,7 @@ class PartitionResult:
     @property
     def crossing_bytes(self) -> int:
         """Sum over the boundaries between partitions of the bytes crossing them."""
-        done: set[int] = set()
-        total = 0
-        for part in self.parts[:-1]:
-            done.update(part)
-            total += self.graph.crossing_bytes(done)
-        return total
+        return _score(self.graph, self.parts)[1]
 
 
 def _optimal(graph: PartitionGraph, limits: Limits, check: Callable[[list[list[int]]], list[int]],
