@@ -19,7 +19,7 @@ import numpy as np
 import onnx
 
 from ..errors import UnsupportedModelError
-from ..graph import attribute
+from ..graph import attribute, node_label
 from .shapes import TensorInfo
 
 
@@ -60,4 +60,4 @@ def node_macs(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> int:
 
 def model_macs(model: onnx.ModelProto, infos: Mapping[str, TensorInfo]) -> dict[str, int]:
     """MACs of every node, keyed by node name (or its first output when unnamed)."""
-    return {node.name or node.output[0]: node_macs(node, infos) for node in model.graph.node}
+    return {node_label(node): node_macs(node, infos) for node in model.graph.node}

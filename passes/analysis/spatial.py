@@ -29,7 +29,7 @@ from typing import Mapping
 import onnx
 
 from ..errors import UnsupportedModelError
-from ..graph import attributes
+from ..graph import attributes, node_label
 from .shapes import TensorInfo
 
 WINDOW_OPS = ("Conv", "ConvTranspose", "MaxPool", "AveragePool")
@@ -79,7 +79,7 @@ def _window_out(size: int, begin: int, end: int, span: int, stride: int, ceil_mo
 
 
 def _fail(node: onnx.NodeProto, why: str) -> UnsupportedModelError:
-    return UnsupportedModelError(f"{node.op_type} node '{node.name or node.output[0]}': {why}")
+    return UnsupportedModelError(f"{node.op_type} node '{node_label(node)}': {why}")
 
 
 def window_geometry(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> WindowGeometry:
