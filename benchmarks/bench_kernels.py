@@ -63,7 +63,7 @@ def _kernel_call(lib, node, inputs):
     """A closure making just the kernel call of a Conv/Gemm node (buffers and arguments prepared once),
     so the timing excludes the harness's guard checks and copies."""
     import ctypes
-    from onnx_tee.passes.analysis.scratch import conv_scratch_bytes, gemm_scratch_bytes
+    from onnx_tee.passes.target.scratch import conv_scratch_bytes, gemm_scratch_bytes
     from onnx_tee.passes.analysis.shapes import TensorInfo
     from onnx_tee.passes.analysis.spatial import window_geometry
     at = {a.name: helper.get_attribute_value(a) for a in node.attribute}

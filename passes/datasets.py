@@ -38,6 +38,7 @@ import onnx
 import onnxruntime as ort
 
 from .errors import UserError
+from .graph import Constants, graph_inputs, node_label
 
 FASHION_MNIST_DIR = Path(os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
 SPLITS = ("train", "validation", "test")
@@ -108,16 +109,15 @@ def with_batch(model: onnx.ModelProto, n: int) -> onnx.ModelProto:
     batched = onnx.ModelProto()
     batched.CopyFrom(model)
     graph = batched.graph
-    constants = _constant_values(graph)
+    constants = Constants(batched, overridable=True)
     for node in graph.node:
         if node.op_type == "Reshape" and node.input[1] in constants:
             target = constants[node.input[1]].reshape(-1)
             if target.size and target[0] == 1:
-                raise UserError(f"cannot batch the model: Reshape node '{node.name or node.output[0]}' has the "
+                raise UserError(f"cannot batch the model: Reshape node '{node_label(node)}' has the "
                                 f"fixed target shape {target.tolist()}; export with Flatten or a 0/-1 leading "
                                 f"dimension, or evaluate with batch=1")
-    initializers = {t.name for t in graph.initializer}
-    for value in [v for v in graph.input if v.name not in initializers] + list(graph.output):
+    for value in graph_inputs(batched) + list(graph.output):
         dims = value.type.tensor_type.shape.dim
         if not dims:
             continue
@@ -235,19 +235,8 @@ def _digits(split: str) -> tuple[np.ndarray, np.ndarray]:
     return images[chosen].reshape(-1, 8, 8), labels[chosen]
 
 
-def _constant_values(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
-    values = {t.name: onnx.numpy_helper.to_array(t) for t in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Constant":
-            for attr in node.attribute:
-                if attr.name == "value":
-                    values[node.output[0]] = onnx.numpy_helper.to_array(attr.t)
-    return values
-
-
 def _data_input_name(model: onnx.ModelProto) -> str:
-    initializers = {t.name for t in model.graph.initializer}
-    inputs = [v.name for v in model.graph.input if v.name not in initializers]
+    inputs = [v.name for v in graph_inputs(model)]
     if len(inputs) != 1:
         raise UserError(f"the model has {len(inputs)} data inputs ({', '.join(inputs)}); accuracy evaluation "
                         f"needs exactly one image input")

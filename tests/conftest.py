@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 from onnx import helper
 
-from onnx_tee.passes.analysis.shapes import graph_inputs
+from onnx_tee.passes.graph import graph_inputs
 
 
 def ort_session(model: onnx.ModelProto, *, optimize: bool = False) -> ort.InferenceSession:

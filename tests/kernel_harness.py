@@ -3,7 +3,7 @@
 `kernels()` compiles runtime_ta/interp/mathf.c, runtime_ta/interp/kernels/*.c and tests/c/kernel_shim.c
 into a shared library in the temp dir (keyed by a hash of the sources and flags, rebuilt when they
 change).  `run_node(node, inputs, opset)` resolves the node's attributes with the project's own
-resolvers (passes/analysis/spatial.py, kernel_args.py, scratch.py), calls the kernel with exactly
+resolvers (passes/analysis/spatial.py, passes/target/kernel_args.py, scratch.py), calls the kernel with exactly
 the scratch the formula grants and checks guard zones after the scratch and every output, so a
 kernel writing out of bounds fails the test.  Ops or attributes the kernels do not support raise
 `Unsupported(reason)`.
@@ -23,8 +23,8 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from onnx_tee.passes.analysis import kernel_args as ka  # noqa: E402
-from onnx_tee.passes.analysis.scratch import conv_scratch_bytes, gemm_scratch_bytes  # noqa: E402
+from onnx_tee.passes.target import kernel_args as ka  # noqa: E402
+from onnx_tee.passes.target.scratch import conv_scratch_bytes, gemm_scratch_bytes  # noqa: E402
 from onnx_tee.passes.analysis.shapes import TensorInfo  # noqa: E402
 from onnx_tee.passes.analysis.spatial import window_geometry  # noqa: E402
 

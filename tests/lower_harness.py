@@ -8,8 +8,10 @@ import numpy as np
 import onnx
 
 from conftest import run_ort
-from onnx_tee.passes.analysis.shapes import graph_inputs, infer_static_shapes
-from onnx_tee.passes.lower import lowering
+from onnx_tee.passes.analysis.shapes import infer_static_shapes
+from onnx_tee.passes.graph import graph_inputs
+from onnx_tee.passes import target
+from onnx_tee.passes.lower.bodies import lower_plan
 from onnx_tee.passes.lower.hostlib import InterpLibrary, RunResult, run_partitions
 from onnx_tee.passes.partition.partitioner import partition_model
 
@@ -36,11 +38,11 @@ class Lowered:
 
 def lower(model: onnx.ModelProto, budget: int = 64 << 20) -> Lowered:
     infos = infer_static_shapes(model)
-    lowering.check_supported(model, infos)
+    target.check_supported(model, infos)
     result = partition_model(model, budget, infos=infos)
     inputs = [i.name for i in graph_inputs(model)]
     outputs = [o.name for o in model.graph.output]
-    bodies = lowering.lower_plan(result.model, result.infos, result.specs, result.plan, inputs, outputs)
+    bodies = lower_plan(result.model, result.infos, result.specs, result.plan, inputs, outputs)
     return Lowered(model, result, bodies, inputs, outputs)
 
 

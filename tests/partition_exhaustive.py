@@ -27,7 +27,7 @@ import numpy as np
 from onnx_tee.passes.partition.cost import Limits
 from onnx_tee.passes.partition.graph import PartitionGraph
 from onnx_tee.passes.partition.ideals import enumerate_ideals
-from onnx_tee.passes.partition.memory import ALIGN, BODY_HEADER_BYTES, BODY_NODE_BYTES, BODY_TENSOR_BYTES
+from onnx_tee.passes.target import ALIGN, BODY_HEADER_BYTES, BODY_NODE_BYTES, BODY_TENSOR_BYTES
 
 SHIFT = 1 << 42  # best = partitions * SHIFT + crossing bytes
 

@@ -18,7 +18,7 @@ from onnx_tee.passes.bench.switches import WorldSwitchModel
 from onnx_tee.passes.lower.sim import HEAP_RESERVE
 from onnx_tee.passes.modelio import save_model
 from onnx_tee.passes.partition.chain import run_whole
-from onnx_tee.passes.partition.memory import STAGING_BYTES
+from onnx_tee.passes.target import STAGING_BYTES
 
 KIB = 1024
 

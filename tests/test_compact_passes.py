@@ -3,11 +3,13 @@ and onnxruntime outputs unchanged."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import onnx
 from onnx import helper, numpy_helper
 
 from onnx_tee.passes import (ConstantsToInitializers, DeduplicateInitializers, FoldBatchNorm, FoldConstants,
-                    RemoveDeadNodes, RemoveIdentityOps, RemoveUnusedInitializers)
+                    Pass, PassError, PassResult, Pipeline, RemoveDeadNodes, RemoveIdentityOps,
+                    RemoveUnusedInitializers, functional)
 from conftest import assert_same_outputs, make_model
 
 
@@ -31,7 +33,7 @@ def test_constants_become_initializers_and_ir3_lists_them_as_inputs():
     value = numpy_helper.from_array(np.arange(4, dtype=np.float32))
     nodes = [helper.make_node("Constant", [], ["c"], value=value), helper.make_node("Add", ["x", "c"], ["y"])]
     model = as_ir3(make_model(nodes, [("x", [4])], [("y", [4])], opset=9))
-    result = ConstantsToInitializers()(model)
+    result = functional(ConstantsToInitializers())(model)
     assert result.modified and ops(result.model) == ["Add"]
     assert init_names(result.model) == {"c"} and "c" in {i.name for i in result.model.graph.input}
     onnx.checker.check_model(result.model, full_check=True)
@@ -44,7 +46,7 @@ def test_constant_list_attributes_become_typed_initializers():
              helper.make_node("Constant", [], ["shape"], value_ints=[2, 2]),
              helper.make_node("Mul", ["x", "d"], ["m"]), helper.make_node("Reshape", ["m", "shape"], ["y"])]
     model = make_model(nodes, [("x", [4])], [("y", [2, 2])], opset=13)
-    result = ConstantsToInitializers()(model).model
+    result = functional(ConstantsToInitializers())(model).model
     assert ops(result) == ["Mul", "Reshape"]
     assert {t.name: t.data_type for t in result.graph.initializer} == {"d": onnx.TensorProto.FLOAT,
                                                                        "shape": onnx.TensorProto.INT64}
@@ -64,7 +66,7 @@ def test_fold_constants_folds_shape_chains_once_the_input_shape_is_static():
              numpy_helper.from_array(np.array([-1], np.int64), "minus_one"),
              numpy_helper.from_array(np.array([12, 5], np.int64), "wshape")]
     model = make_model(nodes, [("x", [2, 3, 4])], [("y", [2, 5])], inits)
-    folded = FoldConstants()(model).model
+    folded = functional(FoldConstants())(model).model
     assert ops(folded) == ["Reshape", "MatMul"]
     w = numpy_helper.to_array(next(t for t in folded.graph.initializer if t.name == "w"))
     np.testing.assert_array_equal(w, np.full((12, 5), 0.5, np.float32))
@@ -80,7 +82,7 @@ def test_fold_constants_keeps_dynamic_shapes_random_ops_and_graph_outputs():
         [helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in ("sf", "r", "negk")],
         initializer=[numpy_helper.from_array(np.ones(2, np.float32), "k")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    result = FoldConstants()(model)
+    result = functional(FoldConstants())(model)
     assert not result.modified and ops(result.model) == ["Shape", "Cast", "RandomNormal", "Neg"]
 
 
@@ -92,7 +94,7 @@ def test_remove_identity_and_inference_dropout_rewires_readers_and_graph_outputs
     inits = [numpy_helper.from_array(np.array(0.5, np.float32), "ratio"),
              numpy_helper.from_array(np.array(False), "train")]
     model = make_model(nodes, [("x", [3])], [("y", [3]), ("x_copy", [3])], inits)
-    result = RemoveIdentityOps()(model).model
+    result = functional(RemoveIdentityOps())(model).model
     # the Identity from graph input to graph output must stay (it names a distinct output)
     assert ops(result) == ["Relu", "Sigmoid", "Identity"]
     assert result.graph.node[1].output[0] == "y" and result.graph.node[1].input[0] == "r"
@@ -107,7 +109,7 @@ def test_dropout_in_training_mode_or_with_a_used_mask_is_kept():
     inits = [numpy_helper.from_array(np.array(0.5, np.float32), "ratio"),
              numpy_helper.from_array(np.array(True), "train")]
     model = make_model(nodes, [("x", [3])], [("y", [3])], inits)
-    assert not RemoveIdentityOps()(model).modified
+    assert not functional(RemoveIdentityOps())(model).modified
 
 
 def test_dead_nodes_and_unused_initializers_go_including_ir3_input_entries():
@@ -115,9 +117,9 @@ def test_dead_nodes_and_unused_initializers_go_including_ir3_input_entries():
              helper.make_node("Relu", ["dead"], ["dead2"])]
     inits = [numpy_helper.from_array(np.ones(3, np.float32), n) for n in ("k", "dead_k", "never_used")]
     model = as_ir3(make_model(nodes, [("x", [3])], [("y", [3])], inits, opset=9))
-    no_dead = RemoveDeadNodes()(model)
+    no_dead = functional(RemoveDeadNodes())(model)
     assert no_dead.stats["removed"] == 2 and ops(no_dead.model) == ["Add"]
-    clean = RemoveUnusedInitializers()(no_dead.model)
+    clean = functional(RemoveUnusedInitializers())(no_dead.model)
     assert clean.stats == {"removed": 2, "bytes_freed": 24}
     assert init_names(clean.model) == {"k"} and {i.name for i in clean.model.graph.input} == {"x", "k"}
     onnx.checker.check_model(clean.model, full_check=True)
@@ -131,7 +133,7 @@ def test_identical_initializers_are_shared():
              numpy_helper.from_array(np.array([1, 2, 3], np.float32), "b"),
              numpy_helper.from_array(np.array([1, 2, 4], np.float32), "c")]
     model = as_ir3(make_model(nodes, [("x", [3])], [("y", [3])], inits, opset=9))
-    result = DeduplicateInitializers()(model).model
+    result = functional(DeduplicateInitializers())(model).model
     assert init_names(result) == {"a", "c"} and [n.input[1] for n in result.graph.node] == ["a", "a", "c"]
     assert {i.name for i in result.graph.input} == {"x", "a", "c"}
     assert_same_outputs(model, result, rtol=0, atol=0)
@@ -142,7 +144,7 @@ def test_overridable_initializers_are_not_constants_from_ir4_on():
     nodes = [helper.make_node("Add", ["x", "a"], ["s"]), helper.make_node("Mul", ["s", "b"], ["y"])]
     inits = [numpy_helper.from_array(np.ones(3, np.float32), n) for n in ("a", "b")]
     model = make_model(nodes, [("x", [3]), ("b", [3])], [("y", [3])], inits)
-    assert init_names(DeduplicateInitializers()(model).model) == {"a", "b"}
+    assert init_names(functional(DeduplicateInitializers())(model).model) == {"a", "b"}
 
 
 def test_fold_batchnorm_needs_a_single_reader_and_never_changes_a_shared_weight():
@@ -159,7 +161,7 @@ def test_fold_batchnorm_needs_a_single_reader_and_never_changes_a_shared_weight(
              helper.make_node("Relu", ["c3"], ["r3"])]
     model = make_model(nodes, [("x", [1, 2, 3, 3])], [("y1", None), ("c2", None), ("y3", None), ("r3", None)],
                        [w] + bn)
-    result = FoldBatchNorm()(model)
+    result = functional(FoldBatchNorm())(model)
     assert result.stats == {"folded": 1}
     assert ops(result.model) == ["Conv", "Conv", "Conv", "BatchNormalization", "Relu"]
     convs = [n for n in result.model.graph.node if n.op_type == "Conv"]
@@ -168,3 +170,61 @@ def test_fold_batchnorm_needs_a_single_reader_and_never_changes_a_shared_weight(
         numpy_helper.to_array(next(t for t in result.model.graph.initializer if t.name == "w")),
         numpy_helper.to_array(w))
     assert_same_outputs(model, result.model, rtol=1e-5, atol=1e-6)
+
+
+def _relu_model():
+    return make_model([helper.make_node("Identity", ["x"], ["t"]), helper.make_node("Relu", ["t"], ["y"])],
+                      [("x", [3])], [("y", [3])])
+
+
+def test_an_in_place_pass_edits_and_returns_its_input_and_functional_leaves_it_alone():
+    model = _relu_model()
+    result = RemoveIdentityOps()(model)
+    assert result.model is model and ops(model) == ["Relu"]
+    model = _relu_model()
+    result = functional(RemoveIdentityOps())(model)
+    assert result.model is not model and ops(model) == ["Identity", "Relu"] and ops(result.model) == ["Relu"]
+
+
+class _Lies(Pass):
+    """Declared functional, edits its input."""
+    in_place = False
+
+    def call(self, model):
+        del model.graph.node[0]
+        copy = onnx.ModelProto()
+        copy.CopyFrom(model)
+        return PassResult(copy, True)
+
+
+class _Copies(Pass):
+    """Declared in place, returns a copy."""
+
+    def call(self, model):
+        copy = onnx.ModelProto()
+        copy.CopyFrom(model)
+        return PassResult(copy, False)
+
+
+def test_the_infrastructure_checks_what_a_pass_declares(monkeypatch):
+    with pytest.raises(PassError, match="declared in place"):
+        _Copies()(_relu_model())
+    _Lies()(_relu_model())                                   # the input check is a debug check
+    monkeypatch.setenv("ONNX_TEE_DEBUG", "1")
+    with pytest.raises(PassError, match="changed its input"):
+        _Lies()(_relu_model())
+    with pytest.raises(PassError, match="changed its input"):
+        Pipeline([_Lies()])(_relu_model())
+
+
+def test_a_pipeline_copies_once_keeps_no_state_and_returns_its_records():
+    pipeline = Pipeline([RemoveIdentityOps(), RemoveDeadNodes()], fixed_point=True)
+    model = _relu_model()
+    first, second = pipeline(model), pipeline(model)
+    assert ops(model) == ["Identity", "Relu"] and ops(first.model) == ops(second.model) == ["Relu"]
+    assert [r.name for r in first.stats["records"]] == [r.name for r in second.stats["records"]]
+    assert not hasattr(pipeline, "records")
+    in_place = Pipeline([RemoveIdentityOps()], in_place=True)
+    assert in_place(model).model is model and ops(model) == ["Relu"]
+    with pytest.raises(ValueError):
+        Pipeline([_Lies()], in_place=True)

@@ -9,7 +9,7 @@ import onnx
 from hypothesis import HealthCheck, given, settings, strategies as st
 from onnx import helper, numpy_helper
 
-from onnx_tee.passes import FoldBatchNorm, FoldConstants, MergeAffineChains
+from onnx_tee.passes import FoldBatchNorm, FoldConstants, MergeAffineChains, functional
 from conftest import assert_outputs_close, make_model, random_inputs, run_ort
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -82,7 +82,7 @@ def producer_with_chain(draw):
 @given(producer_with_chain())
 def test_fold_batchnorm_keeps_outputs_and_removes_the_chain(case):
     model, _ = case
-    folded = FoldBatchNorm()(model)
+    folded = functional(FoldBatchNorm())(model)
     assert folded.modified
     assert [n.op_type for n in folded.model.graph.node] == [model.graph.node[0].op_type]
     onnx.checker.check_model(folded.model, full_check=True)
@@ -108,7 +108,7 @@ def pooled_batchnorm_chain(draw):
 @given(pooled_batchnorm_chain())
 def test_merge_affine_chain_leaves_the_batchnorms_only(case):
     model, chain = case
-    merged = MergeAffineChains()(model).model
+    merged = functional(MergeAffineChains())(model).model
     ops = collections.Counter(n.op_type for n in merged.graph.node)
     assert ops["Mul"] == ops["Add"] == ops["Sub"] == 0
     assert ops["BatchNormalization"] == 1 + sum(step.op_type == "BatchNormalization" for step in chain)
@@ -179,7 +179,7 @@ def constant_chains(draw):
 @SETTINGS
 @given(constant_chains())
 def test_fold_constants_leaves_only_the_input_dependent_node_and_same_bits(model):
-    folded = FoldConstants()(model)
+    folded = functional(FoldConstants())(model)
     assert [n.op_type for n in folded.model.graph.node] == ["Add"]
     onnx.checker.check_model(folded.model, full_check=True)
     feeds = random_inputs(model, seed=3)

@@ -236,8 +236,8 @@ def test_random_corruption_is_rejected_or_harmless(sample, data):
 
 def test_model_tensor_lookup_and_scratch_twin(sample):
     """rt_find_model_tensor finds the model input/output where the plan put them, and
-    rt_op_scratch_bytes (the C twin) equals passes.analysis.scratch.scratch_bytes for every op."""
-    from onnx_tee.passes.analysis.scratch import scratch_bytes
+    rt_op_scratch_bytes (the C twin) equals passes.target.scratch_bytes for every op."""
+    from onnx_tee.passes.target import scratch_bytes
 
     lib = library().lib
     lib.rt_find_model_tensor.argtypes = [ctypes.POINTER(Partition), ctypes.c_uint32, ctypes.c_uint32,

@@ -1,4 +1,4 @@
-"""passes/analysis/scratch.py and its C twins (kern_scratch_bytes_*) agree, and stay bounded."""
+"""passes/target/scratch.py and its C twins (kern_scratch_bytes_*) agree, and stay bounded."""
 import ctypes
 import re
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from kernel_harness import INTERP, ConvGeom, GemmAttr, kernels
-from onnx_tee.passes.analysis import scratch
+from onnx_tee.passes.target import scratch, scratch_bytes
 from onnx_tee.passes.analysis.spatial import WindowGeometry
 
 
@@ -49,5 +49,5 @@ def test_zoo_scratch_is_modest(name):
     from onnx_tee.passes.analysis.shapes import infer_static_shapes
     model = models.load(name)
     infos = infer_static_shapes(model)
-    sizes = [scratch.scratch_bytes(node, infos) for node in model.graph.node]
+    sizes = [scratch_bytes(node, infos) for node in model.graph.node]
     assert 0 < max(sizes) <= 128 * 1024

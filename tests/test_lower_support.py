@@ -15,7 +15,7 @@ from onnx_tee import models
 from conftest import make_model
 from onnx_tee.passes.analysis.shapes import infer_static_shapes
 from onnx_tee.passes.errors import UnsupportedModelError
-from onnx_tee.passes.lower import lowering
+from onnx_tee.passes import target
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,20 +35,20 @@ def unsupported_model() -> onnx.ModelProto:
 
 def test_every_unsupported_node_is_listed():
     model = unsupported_model()
-    found = lowering.problems(model, infer_static_shapes(model))
+    found = target.problems(model, infer_static_shapes(model))
     assert len(found) == 3, found
     assert "'elu_1' (Elu)" in found[0] and "not supported" in found[0]
     assert "'resize_cubic' (Resize)" in found[1] and "mode=cubic" in found[1]
     assert "'pad_wrap' (Pad)" in found[2] and "mode=wrap" in found[2]
     with pytest.raises(UnsupportedModelError, match="3 node"):
-        lowering.check_supported(model, infer_static_shapes(model))
+        target.check_supported(model, infer_static_shapes(model))
 
 
 def test_non_float_tensors_and_runtime_parameters_are_reported():
     nodes = [helper.make_node("Shape", ["x"], ["s"], name="shape_of_x"),
              helper.make_node("Reshape", ["x", "s"], ["y"], name="reshape_dynamic")]
     model = make_model(nodes, [("x", [2, 3])], [("y", None)])
-    found = lowering.problems(model, infer_static_shapes(model))
+    found = target.problems(model, infer_static_shapes(model))
     assert any("'shape_of_x' (Shape)" in line for line in found), found
 
 
@@ -56,7 +56,7 @@ def test_used_secondary_outputs_are_reported():
     nodes = [helper.make_node("MaxPool", ["x"], ["y", "idx"], name="pool_with_indices", kernel_shape=[2, 2]),
              helper.make_node("Cast", ["idx"], ["z"], to=onnx.TensorProto.FLOAT, name="cast")]
     model = make_model(nodes, [("x", [1, 1, 4, 4])], [("y", None), ("z", None)])
-    found = lowering.problems(model, infer_static_shapes(model))
+    found = target.problems(model, infer_static_shapes(model))
     assert any("pool_with_indices" in line and "idx" in line for line in found), found
 
 
@@ -64,7 +64,7 @@ def test_used_secondary_outputs_are_reported():
 def test_zoo_models_are_supported_after_compaction(name):
     from onnx_tee.passes.compact import compaction_pipeline
     model = compaction_pipeline()(models.load(name)).model
-    assert lowering.problems(model, infer_static_shapes(model)) == []
+    assert target.problems(model, infer_static_shapes(model)) == []
 
 
 def test_lower_fails_before_writing_anything(tmp_path):

@@ -20,7 +20,8 @@ from lower_harness import Lowered, relative_errors
 from onnx_tee.passes.analysis.shapes import fix_input_shapes, infer_static_shapes
 from onnx_tee.passes.compact import compaction_pipeline
 from onnx_tee.passes.errors import UserError
-from onnx_tee.passes.lower import lowering, pipeline
+from onnx_tee.passes import target
+from onnx_tee.passes.lower import pipeline
 from onnx_tee.passes.lower.keys import generate_key
 from onnx_tee.passes.partition.partitioner import partition_model
 
@@ -33,7 +34,7 @@ MEMORY_TOLERANCE = 0.01
 def compacted(name: str) -> tuple[onnx.ModelProto, dict]:
     model = compaction_pipeline()(fix_input_shapes(models.load(name))).model
     infos = infer_static_shapes(model)
-    lowering.check_supported(model, infos)
+    target.check_supported(model, infos)
     return model, infos
 
 

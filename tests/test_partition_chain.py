@@ -16,7 +16,7 @@ from conftest import assert_outputs_close, random_inputs, run_ort
 from onnx_tee.passes.compact import compaction_pipeline
 from onnx_tee.passes.errors import UserError
 from onnx_tee.passes.partition.chain import run_chain
-from onnx_tee.passes.partition.memory import STAGING_BYTES
+from onnx_tee.passes.target import STAGING_BYTES
 from onnx_tee.passes.partition.partitioner import partition_model
 
 MIB = 2**20

@@ -27,7 +27,7 @@ from onnx_tee.passes.partition.batch import BatchTables, segment_totals
 from onnx_tee.passes.partition.cost import Limits, ScanTables, SegmentScanner, segment_cost
 from onnx_tee.passes.partition.graph import PartitionGraph
 from onnx_tee.passes.partition.ideals import enumerate_ideals
-from onnx_tee.passes.partition.memory import RESERVE_BYTES, STAGING_BYTES
+from onnx_tee.passes.target import RESERVE_BYTES, STAGING_BYTES
 from onnx_tee.passes.partition.partitioner import SECOND_ORDER_MAX_NODES, _optimal, partition_model
 
 MIB = 2**20

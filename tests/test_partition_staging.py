@@ -19,9 +19,10 @@ import pytest
 
 from onnx_tee import models
 from onnx_tee.passes.compact import compaction_pipeline
-from onnx_tee.passes.partition.memory import STAGING_BYTES, plan_memory
+from onnx_tee.passes.partition.memory import plan_memory
+from onnx_tee.passes.target import STAGING_BYTES, blob_bytes
 from onnx_tee.passes.partition.partitioner import partition_model
-from onnx_tee.passes.partition.staging import REGION_GROWTH, blob_bytes, invocations
+from onnx_tee.passes.partition.staging import REGION_GROWTH, invocations
 
 MIB = 2**20
 

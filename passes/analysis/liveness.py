@@ -30,7 +30,8 @@ from typing import Collection, Mapping, Sequence
 import onnx
 
 from ..errors import UnsupportedModelError
-from .shapes import TensorInfo, graph_inputs as real_graph_inputs
+from ..graph import graph_inputs as real_graph_inputs
+from .shapes import TensorInfo
 
 
 @dataclass(frozen=True)

@@ -19,14 +19,8 @@ import numpy as np
 import onnx
 
 from ..errors import UnsupportedModelError
+from ..graph import attribute, node_label
 from .shapes import TensorInfo
-
-
-def _attr(node: onnx.NodeProto, name: str, default):
-    for attr in node.attribute:
-        if attr.name == name:
-            return onnx.helper.get_attribute_value(attr)
-    return default
 
 
 def _shape(node: onnx.NodeProto, name: str, infos: Mapping[str, TensorInfo]) -> tuple[int, ...]:
@@ -54,8 +48,8 @@ def node_macs(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> int:
     if op == "Gemm":
         a = _shape(node, node.input[0], infos)
         b = _shape(node, node.input[1], infos)
-        m, k = (a[1], a[0]) if _attr(node, "transA", 0) else (a[0], a[1])
-        n = b[0] if _attr(node, "transB", 0) else b[1]
+        m, k = (a[1], a[0]) if attribute(node, "transA", 0) else (a[0], a[1])
+        n = b[0] if attribute(node, "transB", 0) else b[1]
         return m * n * k
     if op == "MatMul":
         a = _shape(node, node.input[0], infos)
@@ -66,4 +60,4 @@ def node_macs(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> int:
 
 def model_macs(model: onnx.ModelProto, infos: Mapping[str, TensorInfo]) -> dict[str, int]:
     """MACs of every node, keyed by node name (or its first output when unnamed)."""
-    return {node.name or node.output[0]: node_macs(node, infos) for node in model.graph.node}
+    return {node_label(node): node_macs(node, infos) for node in model.graph.node}

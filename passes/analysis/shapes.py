@@ -14,6 +14,7 @@ import onnx
 from onnx import helper
 
 from ..errors import UnsupportedModelError, UserError
+from ..graph import graph_inputs
 
 
 @dataclass(frozen=True)
@@ -26,12 +27,6 @@ class TensorInfo:
     @property
     def nbytes(self) -> int:
         return math.prod(self.shape) * self.dtype.itemsize
-
-
-def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
-    """The graph inputs that are real inputs (not initializers listed as inputs, as in IR < 4)."""
-    inits = {t.name for t in model.graph.initializer}
-    return [i for i in model.graph.input if i.name not in inits]
 
 
 def parse_input_shapes(specs: list[str] | None) -> dict[str, tuple[int, ...]]:

@@ -27,9 +27,9 @@ from dataclasses import dataclass, fields
 from typing import Mapping
 
 import onnx
-from onnx import helper
 
 from ..errors import UnsupportedModelError
+from ..graph import attributes, node_label
 from .shapes import TensorInfo
 
 WINDOW_OPS = ("Conv", "ConvTranspose", "MaxPool", "AveragePool")
@@ -62,10 +62,6 @@ class WindowGeometry:
         return tuple(getattr(self, f.name) for f in fields(self))
 
 
-def _attrs(node: onnx.NodeProto) -> dict:
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
-
-
 def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
@@ -83,7 +79,7 @@ def _window_out(size: int, begin: int, end: int, span: int, stride: int, ceil_mo
 
 
 def _fail(node: onnx.NodeProto, why: str) -> UnsupportedModelError:
-    return UnsupportedModelError(f"{node.op_type} node '{node.name or node.output[0]}': {why}")
+    return UnsupportedModelError(f"{node.op_type} node '{node_label(node)}': {why}")
 
 
 def window_geometry(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> WindowGeometry:
@@ -94,7 +90,7 @@ def window_geometry(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> Wi
     nsp = len(x) - 2
     if nsp not in (1, 2):
         raise _fail(node, f"{nsp}-D windows are not supported (1-D and 2-D are)")
-    at = _attrs(node)
+    at = attributes(node)
     conv = node.op_type in ("Conv", "ConvTranspose")
     transpose = node.op_type == "ConvTranspose"
     if conv:

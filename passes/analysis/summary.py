@@ -16,6 +16,7 @@ import numpy as np
 import onnx
 
 from ..core import Pipeline
+from ..graph import node_label
 from .liveness import GraphBoundary, live_bytes_per_step
 from .macs import node_macs
 from .shapes import fix_input_shapes, infer_static_shapes
@@ -96,7 +97,7 @@ def summarize(model: onnx.ModelProto, *, input_shapes: dict[str, tuple[int, ...]
     for node in nodes:
         names = [n for n in dict.fromkeys(list(node.input) + list(node.output)) if n]
         node_rows.append(NodeRow(
-            node.name or node.output[0], node.op_type, node_macs(node, infos),
+            node_label(node), node.op_type, node_macs(node, infos),
             sum(tensor_nbytes(weights[n]) for n in names if n in weights),
             sum(infos[n].nbytes for n in names if n not in boundary.weights and n in infos)))
     tensor_rows = [TensorRow(t.name, "weight", tuple(int(d) for d in t.dims),

@@ -11,8 +11,8 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from ..analysis.shapes import graph_inputs
 from ..errors import UserError
+from ..graph import graph_inputs
 
 
 def benchmark_feeds(model: onnx.ModelProto, *, seed: int = 0, dataset: str | None = None) -> dict[str, np.ndarray]:

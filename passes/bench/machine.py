@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..lower.runtime_tree import PACKAGE_ROOT
 
-PACKAGES = ("numpy", "onnx", "onnxruntime", "onnx-graphsurgeon", "networkx", "cryptography")
+PACKAGES = ("numpy", "onnx", "onnxruntime", "networkx", "cryptography")
 
 
 def _cpu_model() -> str | None:

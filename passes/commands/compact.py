@@ -61,9 +61,8 @@ def run(args: argparse.Namespace) -> int:
     label, model = models.resolve(args.model)
     if shapes:  # static input shapes let Shape chains fold
         model = fix_input_shapes(model, shapes)
-    pipeline = compaction_pipeline(validate=args.validate)
-    result = pipeline(model)
-    console().print(records_table(pipeline.records, len(pipeline.records) // len(pipeline.passes)))
+    result = compaction_pipeline(validate=args.validate)(model)
+    console().print(records_table(result.stats["records"], result.stats["rounds"]))
     save_model(result.model, output)
     console().print(f"{label}: {len(model.graph.node)} -> {len(result.model.graph.node)} nodes, wrote {output}")
     return 0

@@ -1,130 +1,55 @@
 """`python cli.py lower [MODEL] [--budget 8MiB] [--input-shape ...] [-o out/]`: the main job.
 
-`lower()` runs a list of steps over a `LowerJob`; each step is a small function that calls the
-library and records what it did in `job.report`: fix input shapes, compact, analyse, check
-that the interpreter supports every op, partition, lower to bodies, write the partitions, the
-manifest and the encrypted device bundle, run the bundle in the simulator (lower_runtime.py),
-write `compacted.onnx` and `report.json`.
-
-`report.json` holds: `model`, `budget` (bytes), `input_shapes`, `compaction` (weight bytes before
-and after, and one entry per pass execution: name, seconds, bytes before/after, modified),
-`analysis` (the compacted model's `ModelSummary`: ops, params, weight bytes, MACs, peak
-activation bytes, largest tensors and nodes) and `seconds` per step.
+Parses the options, runs `passes.build.lower_model` (fix shapes, optional pruning, compact,
+analyse, check support, partition, lower, seal, simulate) and saves its outputs into the output
+directory (README, "What lower writes"), then prints a summary.
 """
 from __future__ import annotations
 
 import argparse
-import json
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
-
-import onnx
 
 from onnx_tee import models
 
-from ..analysis.shapes import fix_input_shapes, infer_static_shapes
-from ..analysis.summary import summarize
-from ..analysis.weights import weight_bytes
-from ..compact import compaction_pipeline
-from ..lower.lowering import check_supported
-from ..modelio import save_model
+from ..build import LoweredModel, lower_model
+from ..lower.keys import load_key
 from ..sizes import format_size, parse_size
 from .common import add_input_shape_option, console, format_count, input_shapes, table
-from . import lower_runtime as runtime
 from .compact import records_table
-from .prune import add_prune_options, with_prune_step
+from .prune import add_prune_options, options_from_args, print_report
 
 DEFAULT_BUDGET = "8MiB"
 
 
-@dataclass
-class LowerJob:
-    """The state `lower` threads through its steps."""
-
-    label: str
-    model: onnx.ModelProto
-    budget: int
-    out_dir: Path
-    input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    report: dict = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
-    key_path: Path | None = None   # --key FILE; None: a new key is written to the output directory
-    key: bytes | None = None
-    partition: object = None       # passes.partition.partitioner.PartitionResult
-    bodies: list[bytes] = field(default_factory=list)
-
-
-def fix_shapes(job: LowerJob) -> None:
-    """Give every graph input a static shape (from --input-shape where the model has none)."""
-    job.model = fix_input_shapes(job.model, job.input_shapes)
-
-
-def compact(job: LowerJob) -> None:
-    """Run the compaction pipeline; record weight bytes before/after and the per-pass rows."""
-    pipeline = compaction_pipeline()
-    before = weight_bytes(job.model)
-    job.model = pipeline(job.model).model
-    job.report["compaction"] = {
-        "weight_bytes_before": before, "weight_bytes_after": weight_bytes(job.model),
-        "passes": [{"pass": r.name, "seconds": r.seconds, "bytes_before": r.bytes_before,
-                    "bytes_after": r.bytes_after, "modified": r.modified} for r in pipeline.records]}
-    job.report["_table"] = records_table(pipeline.records, len(pipeline.records) // len(pipeline.passes))
+def summary_rows(lowered: LoweredModel) -> list[list]:
+    """Rows for the summary table."""
+    compaction, analysis = lowered.report["compaction"], lowered.report["analysis"]
+    rows = [["budget", format_size(lowered.budget)],
+            ["weight bytes", f"{format_size(compaction['weight_bytes_before'])} -> "
+                             f"{format_size(compaction['weight_bytes_after'])}"],
+            ["params", format_count(analysis["params"])],
+            ["MACs", format_count(analysis["macs"])],
+            ["peak activation bytes", format_size(analysis["peak_activation_bytes"])],
+            ["nodes", analysis["nodes"]]]
+    if "partitions" in lowered.report:
+        rows.append(["partitions", lowered.report["partitions"]["count"]])
+        rows.append(["region (planned peak)", format_size(lowered.report["partitions"]["region_bytes"])])
+    sim = lowered.report.get("simulation")
+    if sim:
+        rows.append(["simulator heap high-water", format_size(sim["heap_high_water"])])
+        rows.append(["max abs / rel error vs onnxruntime",
+                     f"{max(sim['max_abs_error'].values()):.3g} / {max(sim['max_rel_error'].values()):.3g}"])
+        worst = max(abs(p["measured"] - p["planned"]) / p["planned"] for p in sim["partitions"])
+        rows.append(["measured vs planned memory", f"max deviation {worst:.2%}"])
+    return rows
 
 
-def analyse(job: LowerJob) -> None:
-    """Static analysis of the compacted model (params, MACs, peak activations, largest parts)."""
-    job.report["analysis"] = summarize(job.model).to_json()
-
-
-def check_support(job: LowerJob) -> None:
-    """Fail before anything is written if the interpreter cannot run an op or attribute (all listed)."""
-    check_supported(job.model, infer_static_shapes(job.model))
-
-
-def write_outputs(job: LowerJob) -> None:
-    """Write `compacted.onnx` and `report.json` into the output directory."""
-    job.out_dir.mkdir(parents=True, exist_ok=True)
-    save_model(job.model, job.out_dir / "compacted.onnx")
-    report = {key: value for key, value in job.report.items() if not key.startswith("_")}
-    report["seconds"] = job.seconds
-    (job.out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-
-
-Step = Callable[[LowerJob], None]
-STEPS: list[tuple[str, Step]] = [("fix shapes", fix_shapes), ("compact", compact), ("analyse", analyse),
-                                 ("check support", check_support), ("partition", runtime.partition),
-                                 ("lower", runtime.lower_bodies), ("write bundle", runtime.write_bundle),
-                                 ("simulate", runtime.simulate), ("write", write_outputs)]
-
-
-def lower(job: LowerJob, steps: list[tuple[str, Step]] | None = None) -> LowerJob:
-    """Run `steps` (default `STEPS`) in order over `job`, timing each."""
-    job.report.update({"model": job.label, "budget": job.budget,
-                       "input_shapes": {k: list(v) for k, v in job.input_shapes.items()}})
-    for name, step in STEPS if steps is None else steps:
-        start = time.perf_counter()
-        step(job)
-        job.seconds[name] = time.perf_counter() - start
-    return job
-
-
-def print_summary(job: LowerJob) -> None:
+def print_summary(lowered: LoweredModel, out_dir: Path) -> None:
     out = console()
-    compaction, analysis = job.report["compaction"], job.report["analysis"]
-    out.print(job.report["_table"])
-    out.print(table(f"lower {job.label}", ["", "value"], [
-        ["budget", format_size(job.budget)],
-        ["weight bytes", f"{format_size(compaction['weight_bytes_before'])} -> "
-                         f"{format_size(compaction['weight_bytes_after'])}"],
-        ["params", format_count(analysis["params"])],
-        ["MACs", format_count(analysis["macs"])],
-        ["peak activation bytes", format_size(analysis["peak_activation_bytes"])],
-        ["nodes", analysis["nodes"]],
-        *runtime.summary_rows(job),
-        ["output", str(job.out_dir)],
-    ]))
+    if "pruning" in lowered.report:
+        print_report(lowered.report["pruning"])
+    out.print(records_table(lowered.records, lowered.rounds))
+    out.print(table(f"lower {lowered.label}", ["", "value"], [*summary_rows(lowered), ["output", str(out_dir)]]))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -148,9 +73,9 @@ def run(args: argparse.Namespace) -> int:
     budget = parse_size(args.budget)
     shapes = input_shapes(args)
     label, model = models.resolve(args.model)
-    steps = with_prune_step(STEPS, args) if args.prune else None
-    runtime.check_key_option(args.key)
-    job = lower(LowerJob(label, model, budget, Path(args.output), shapes, key_path=Path(args.key) if args.key else None),
-                steps)
-    print_summary(job)
+    prune = options_from_args(args) if args.prune else None
+    key = load_key(args.key) if args.key else None      # checked before any work
+    lowered = lower_model(model, budget, label=label, input_shapes=shapes, key=key, prune=prune)
+    lowered.save(args.output, key_path=args.key)
+    print_summary(lowered, Path(args.output))
     return 0

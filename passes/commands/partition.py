@@ -1,21 +1,17 @@
 """`python cli.py partition MODEL --budget 8MiB [--strategy optimal|greedy|layerwise] -o DIR`.
 
-Compacts the model (the `compact` pipeline), fixes its input shapes, partitions it under the
-budget (tiling layers too big for it), and writes partition_NNN.onnx, manifest.json and
-memory.png (per-partition memory against the budget) into DIR.
+Parses the options, runs `passes.build.build_partitions` (fix input shapes, compact, partition
+under the budget, tiling layers too big for it), saves partition_NNN.onnx, manifest.json and
+memory.png (per-partition memory against the budget) into DIR and prints the plan.
 """
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from onnx_tee import models
 
-from ..analysis.shapes import fix_input_shapes
-from ..compact import compaction_pipeline
-from ..partition.chart import memory_chart
-from ..partition.manifest import write_partition_dir
-from ..partition.partitioner import STRATEGIES, partition_model
+from ..build import build_partitions
+from ..partition.partitioner import STRATEGIES
 from ..sizes import format_size, parse_size
 from .common import add_input_shape_option, console, input_shapes, table
 
@@ -44,19 +40,17 @@ def run(args: argparse.Namespace) -> int:
     budget = parse_size(args.budget)
     staging = None if args.staging == "auto" else parse_size(args.staging)
     label, model = models.resolve(args.model)
-    model = fix_input_shapes(model, input_shapes(args))
-    model = compaction_pipeline()(model).model
-    result = partition_model(model, budget, strategy=args.strategy, staging_bytes=staging)
-    title = f"{label}: {len(result.parts)} partitions, budget {format_size(budget)} ({result.strategy})"
-    write_partition_dir(result, Path(args.output), label, force=args.force,
-                        extra=lambda d: memory_chart(result.plan, d / "memory.png", title))
+    partitioned = build_partitions(model, budget, label=label, input_shapes=input_shapes(args),
+                                   strategy=args.strategy, staging_bytes=staging)
+    partitioned.save(args.output, force=args.force)
+    result = partitioned.result
     rows = []
     for k, (spec, mem) in enumerate(zip(result.specs, result.plan.partitions)):
         rows.append([k, len(spec.nodes), format_size(mem.weights), format_size(mem.arena), format_size(mem.carried),
                      format_size(mem.scratch), format_size(mem.total), format_size(mem.total + mem.reserve),
                      f"{100 * (mem.total + mem.reserve) / budget:.0f}%", len(spec.inputs), len(spec.outputs)])
     out = console()
-    out.print(table(title, ["#", "nodes", "weights", "arena", "carried", "scratch", "total", "+reserve", "of budget",
+    out.print(table(partitioned.title, ["#", "nodes", "weights", "arena", "carried", "scratch", "total", "+reserve", "of budget",
                             "in", "out"], rows, right=set(range(11))))
     tiled = ", ".join(f"{name} x{count}" for name, count in result.tiling.items()) or "none"
     out.print(f"crossing bytes {format_size(result.crossing_bytes)}, region {format_size(result.plan.region_bytes)}, "

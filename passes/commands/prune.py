@@ -118,26 +118,6 @@ def print_groups(label: str, model) -> None:
                           ["group", "channels", "prunable", "members (node, role)"], rows, right={0, 1}))
 
 
-def lower_prune_step(args: argparse.Namespace):
-    """For `lower --prune`: a step that prunes `job.model` and records the report (and its files)."""
-    options = options_from_args(args)
-
-    def prune(job) -> None:
-        outcome, report = run_prune(job.model, options, label=job.label)
-        job.model = outcome.model
-        job.report["pruning"] = report
-        write_report(report, job.out_dir)
-        print_report(report)
-
-    return prune
-
-
-def with_prune_step(steps: list, args: argparse.Namespace) -> list:
-    """`steps` with pruning inserted right after the input shapes are fixed."""
-    position = next((i + 1 for i, (name, _) in enumerate(steps) if name == "fix shapes"), 0)
-    return steps[:position] + [("prune", lower_prune_step(args))] + steps[position:]
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "prune", help="progressive structured channel pruning with accuracy-guarded steps",

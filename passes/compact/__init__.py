@@ -14,6 +14,8 @@
 
     from onnx_tee.passes.compact import compaction_pipeline
     result = compaction_pipeline()(model)      # PassResult; result.stats["records"] per pass
+
+Every pass here is in place (it edits the model it is given); the pipeline is functional.
 """
 from ..core import Pipeline
 from .constants_to_initializers import ConstantsToInitializers
@@ -32,9 +34,10 @@ def compaction_passes() -> list:
             RemoveDeadNodes(), RemoveUnusedInitializers(), DeduplicateInitializers()]
 
 
-def compaction_pipeline(*, validate: bool = False) -> Pipeline:
-    """All compaction passes, repeated until none changes the model."""
-    return Pipeline(compaction_passes(), validate=validate, fixed_point=True)
+def compaction_pipeline(*, validate: bool = False, in_place: bool = False) -> Pipeline:
+    """All compaction passes, repeated until none changes the model (`in_place`: edit the given
+    model rather than a copy)."""
+    return Pipeline(compaction_passes(), validate=validate, fixed_point=True, in_place=in_place)
 
 
 __all__ = ["ConstantsToInitializers", "DeduplicateInitializers", "FoldBatchNorm", "FoldConstants",

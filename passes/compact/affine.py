@@ -19,8 +19,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from .graph_edit import (all_tensor_names, attribute, consumers, constant_initializers, graph_output_names,
-                         replace_nodes)
+from ..graph import attribute, constant_initializers
+from .graph_edit import all_tensor_names, consumers, graph_output_names, replace_nodes
 
 
 def channel_vector(value: np.ndarray, rank: int, channels: int) -> np.ndarray | None:

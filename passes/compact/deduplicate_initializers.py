@@ -7,7 +7,8 @@ import onnx
 from onnx import numpy_helper
 
 from ..core import Pass, PassResult
-from .graph_edit import constant_initializers, graph_output_names, remove_initializers, rename_uses
+from ..graph import constant_initializers
+from .graph_edit import graph_output_names, remove_initializers, rename_uses
 
 
 def _digest(tensor: onnx.TensorProto) -> str:

@@ -8,7 +8,8 @@ from onnx import numpy_helper
 
 from ..core import Pass, PassResult
 from .affine import ChainAbsorber, compose
-from .graph_edit import add_initializer, attribute, set_attribute, unique_name
+from ..graph import attribute
+from .graph_edit import add_initializer, set_attribute, unique_name
 
 
 def _out_channels(node: onnx.NodeProto, weight: np.ndarray) -> tuple[int, int]:

@@ -9,8 +9,8 @@ from onnx import helper
 from ..analysis.shapes import partial_shapes
 from ..core import Pass, PassResult
 from ..errors import UnsupportedModelError
-from .graph_edit import (add_initializer, constant_initializers, graph_output_names, initializers, replace_nodes,
-                         subgraphs)
+from ..graph import constant_initializers
+from .graph_edit import add_initializer, graph_output_names, initializers, replace_nodes, subgraphs
 
 # Ops whose output is not a function of their inputs.
 NONDETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",

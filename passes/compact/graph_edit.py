@@ -12,12 +12,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-
-def attribute(node: onnx.NodeProto, name: str, default=None):
-    for attr in node.attribute:
-        if attr.name == name:
-            return helper.get_attribute_value(attr)
-    return default
+from ..graph import lists_initializers_as_inputs
 
 
 def subgraphs(node: onnx.NodeProto) -> Iterator[onnx.GraphProto]:
@@ -58,11 +53,6 @@ def initializers(graph: onnx.GraphProto) -> dict[str, onnx.TensorProto]:
 
 def graph_output_names(graph: onnx.GraphProto) -> set[str]:
     return {o.name for o in graph.output}
-
-
-def lists_initializers_as_inputs(model: onnx.ModelProto) -> bool:
-    """IR < 4 requires every initializer to be declared as a graph input too."""
-    return model.ir_version < 4
 
 
 def unique_name(graph: onnx.GraphProto, base: str, taken: set[str] | None = None) -> str:
@@ -142,14 +132,3 @@ def set_attribute(node: onnx.NodeProto, name: str, value) -> None:
             attr.CopyFrom(new)
             return
     node.attribute.append(new)
-
-
-def constant_initializers(model: onnx.ModelProto) -> dict[str, onnx.TensorProto]:
-    """Initializers whose values are fixed.  From IR 4 on, an initializer that is also listed
-    as a graph input is only a default the caller may override, so it is not a constant;
-    before IR 4 every initializer must be listed as an input and all are constants."""
-    graph = model.graph
-    if lists_initializers_as_inputs(model):
-        return initializers(graph)
-    overridable = {i.name for i in graph.input}
-    return {t.name: t for t in graph.initializer if t.name not in overridable}

@@ -5,7 +5,8 @@ import onnx
 from onnx import numpy_helper
 
 from ..core import Pass, PassResult
-from .graph_edit import constant_initializers, consumers, graph_output_names, rename_uses, replace_nodes
+from ..graph import constant_initializers
+from .graph_edit import consumers, graph_output_names, rename_uses, replace_nodes
 
 
 def _is_inference_identity(node: onnx.NodeProto, inits: dict, read: set[str]) -> bool:

@@ -26,20 +26,18 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..errors import UserError
+from ..target.blob import BLOB_HEADER, NONCE_BYTES, TAG_BYTES
 from .keys import KEY_BYTES
 
 ENVELOPE_VERSION = 1
 MANIFEST_MAGIC = b"OTEEMAN1"
 BLOB_MAGIC = b"OTEEBLB1"
-NONCE_BYTES = 12
-TAG_BYTES = 16
 MODEL_ID_BYTES = 16
 MAX_RANK = 8
 MAX_PARTITIONS = 4096
 MAX_IO_TENSORS = 64
 
 # struct layouts of onnx_tee_ta.h (little-endian, no padding)
-BLOB_HEADER = struct.Struct("<8sII16sQIIQQ12sI")                 # 80 bytes
 MANIFEST_HEADER = struct.Struct("<8sII16sQIIIIQ12sI")           # 80 bytes
 MANIFEST_PARTITION = struct.Struct("<QQQQQ32s")                  # 72 bytes
 MANIFEST_TENSOR = struct.Struct(f"<QQII{MAX_RANK}Q")             # 88 bytes

@@ -212,16 +212,6 @@ def body_size(tensor_count: int, op_count: int, pool_count: int, weight_nbytes: 
     return weights + weights_size
 
 
-def estimate_body_bytes(spec, infos=None) -> int:
-    """Exact body size of a memory-model `PartitionSpec` (nodes + weight bytes), before offsets exist.
-
-    The name is the memory model's hook (`passes/partition/memory.py: body_bytes_of`); the figure
-    is exact, computed by the same rules the lowering step writes bodies with."""
-    from .lowering import body_bytes
-
-    return body_bytes(spec.nodes, spec.weights)
-
-
 def serialize(body: Body) -> bytes:
     """The body's bytes.  WEIGHT tensor offsets are assigned here (in tensor order); the caller has set
     every REGION offset and the scratch buffer from the memory plan."""

@@ -1,6 +1,6 @@
 """From a partitioned model to a deployable bundle, and back through the simulator.
 
-    bodies = partition_bodies(result, model)                 # plaintext bodies (lowering.py)
+    bodies = partition_bodies(result, model)                 # plaintext bodies (bodies.py)
     paths = seal_bundle(bodies, result, model, key, out / "device")   # encrypted blobs + device manifest
     report = check_in_simulator(out / "device", key, budget, model, feeds)   # parity with onnxruntime
 
@@ -20,7 +20,7 @@ from onnx import helper
 from ..analysis.shapes import graph_inputs
 from . import format as fmt
 from .envelope import PartitionBody, TensorSlot, seal_model
-from .lowering import lower_plan
+from .bodies import lower_plan
 
 
 def model_io(model: onnx.ModelProto) -> tuple[list[str], list[str]]:

@@ -10,7 +10,9 @@ order), `mincut` (min-cut boundary refinement), `ideals` (bounded exact search o
 down-closed node sets), `batch` (segment costs of many segments at once, for that search),
 `baselines` (layer-wise, greedy), `tiling` (split oversized Conv/Gemm/MatMul), `extract`
 (standalone partition models), `partitioner` (the above, end to end), `chain` (run in ORT),
-`manifest` (output directory), `chart` (memory PNG).
+`staging` (the staging buffer's width), `chart` (memory PNG).  What the interpreter's ops cost
+(body sizes, scratch, in-place rules) comes from `passes.target`; saving a partitioning to a
+directory is `passes.build`.
 """
 from .chain import run_chain
 from .memory import MemoryPlan, PartitionSpec, plan_memory

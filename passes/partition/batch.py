@@ -23,7 +23,7 @@ import numpy as np
 
 from .cost import Limits
 from .graph import PartitionGraph
-from .memory import ALIGN, BODY_HEADER_BYTES, BODY_NODE_BYTES, BODY_TENSOR_BYTES
+from ..target import ALIGN, BODY_HEADER_BYTES, BODY_NODE_BYTES, BODY_TENSOR_BYTES
 
 
 @dataclass

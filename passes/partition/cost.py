@@ -30,7 +30,7 @@ from typing import Collection
 import numpy as np
 
 from .graph import PartitionGraph
-from .memory import (BODY_HEADER_BYTES, BODY_NODE_BYTES, BODY_TENSOR_BYTES, RESERVE_BYTES, STAGING_BYTES, align)
+from ..target import BODY_HEADER_BYTES, BODY_NODE_BYTES, BODY_TENSOR_BYTES, RESERVE_BYTES, STAGING_BYTES, align
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from onnx import helper
 
 from ..analysis.shapes import TensorInfo
 from .graph import PartitionGraph
-from .memory import PartitionSpec, node_label
+from ..graph import node_label
+from .memory import PartitionSpec
 
 
 def partition_specs(graph: PartitionGraph, parts: Sequence[Sequence[int]]) -> list[PartitionSpec]:

@@ -18,10 +18,11 @@ from typing import Collection, Mapping
 
 import onnx
 
-from ..analysis.shapes import TensorInfo, graph_inputs
+from ..analysis.shapes import TensorInfo
 from ..analysis.weights import tensor_nbytes
 from ..errors import UnsupportedModelError
-from .memory import alias_source, align, node_scratch
+from ..graph import graph_inputs, node_label
+from ..target import alias_source, align, node_scratch
 
 
 @dataclass
@@ -56,7 +57,7 @@ class PartitionGraph:
             if node.op_type == "Constant":
                 tensors = [a.t for a in node.attribute if a.type == onnx.AttributeProto.TENSOR]
                 if not tensors:
-                    raise UnsupportedModelError(f"Constant node '{node.name or node.output[0]}' without a tensor "
+                    raise UnsupportedModelError(f"Constant node '{node_label(node)}' without a tensor "
                                                 f"value: run `compact` first to fold it")
                 weight_size[node.output[0]] = align(tensor_nbytes(tensors[0]))
         nodes = [n for n in (graph.node if order is None else order) if n.op_type != "Constant"]

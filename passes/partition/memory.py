@@ -6,13 +6,13 @@ This module is the single truth used by the partitioner (feasibility), the lower
 Per partition k the parts are
 
 - W_k, the decrypted blob body (metadata tables + weights, used in place), live from loading
-  to the end of k.  Its exact size comes from the blob format (`body_bytes_of`, or the
+  to the end of k.  Its exact size comes from the blob format (`target.body_bytes`, or the
   caller's `body_bytes(k)`).  The partitioner's search uses an allowance that is usually at
-  least that (BODY_* below; `cost.body_estimate`); the final plan uses the exact size.
+  least that (`target.BODY_*`; `cost.body_estimate`); the final plan uses the exact size.
 - A_k, the activation arena: tensors produced and consumed inside k, each live from its
   producing step to its last reader; element-wise, BatchNormalization and shape-only ops write
-  their output over an input that dies there (`alias_source`).
-- S_k, the largest scratch any op of k needs (`passes.analysis.scratch.scratch_bytes`).
+  their output over an input that dies there (`target.alias_source`).
+- S_k, the largest scratch any op of k needs (`target.node_scratch`).
 - C_k, carried tensors: model inputs, tensors an earlier partition made that k or a later one
   reads, tensors k makes for later partitions, model outputs.  Each keeps ONE absolute offset
   from the partition that produces it (before partition 0 for model inputs) to its last
@@ -38,8 +38,8 @@ Inside a partition the node order is chosen to lower the activation peak
 only when its liveness peak beats the given order's, so the choice is never worse than the
 given order.
 
-Kernels must accept out == in for the ops `alias_source` lets write in place (UNARY_ALIAS_OPS,
-BINARY_ALIAS_OPS; a Sum only with two inputs).
+Kernels must accept out == in for the ops `target.alias_source` lets write in place (the alias
+rule of each op's target entry).
 """
 from __future__ import annotations
 
@@ -50,58 +50,11 @@ from typing import Callable, Collection, Mapping, Sequence
 import onnx
 
 from ..analysis.liveness import tensor_lifetimes
-from ..analysis.shapes import TensorInfo, graph_inputs as real_graph_inputs
+from ..analysis.shapes import TensorInfo
 from ..analysis.weights import tensor_nbytes
-
-ALIGN = 64
-STAGING_BYTES = 64 * 1024
-RESERVE_BYTES = 16 * 1024
-
-# The search's allowance for a blob body's metadata (the format's exact size needs the op
-# translation): a fixed header, one fixed-width record per node and per tensor.
-BODY_HEADER_BYTES = 256
-BODY_NODE_BYTES = 128
-BODY_TENSOR_BYTES = 64
-
-# In-place aliasing: a node's output may take the bytes of an input that dies at that node.
-# Unary element-wise maps (y[i] = f(x[i])), BatchNormalization (per-channel affine) and
-# shape-only ops write over their first input when it has the output's byte size; binary
-# element-wise ops write over an input of exactly the output's shape (each y[i] is written
-# after a[i] and b[broadcast(i)] are read).  Kernels must accept such out == in pointers.
-UNARY_ALIAS_OPS = frozenset({
-    "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "Elu", "Selu", "HardSigmoid", "HardSwish", "Softplus",
-    "Exp", "Log", "Neg", "Abs", "Sqrt", "Reciprocal", "Identity", "Dropout", "BatchNormalization",
-    "Reshape", "Flatten", "Squeeze", "Unsqueeze",
-})
-BINARY_ALIAS_OPS = frozenset({"Add", "Sub", "Mul", "Div", "Max", "Min", "Sum"})
-
-
-def alias_source(node: onnx.NodeProto, dies_here: Callable[[str], bool],
-                 infos: Mapping[str, TensorInfo]) -> str | None:
-    """The input whose bytes `node`'s first output may reuse, or None (see ALIAS ops above)."""
-    if not node.output or not node.output[0] or node.output[0] not in infos:
-        return None
-    out = infos[node.output[0]]
-    if node.op_type in UNARY_ALIAS_OPS:
-        candidates = list(node.input[:1])
-    elif node.op_type in BINARY_ALIAS_OPS and len(node.input) <= 2:  # n-ary Sum accumulates: y += x_k
-        candidates = list(node.input)
-    else:
-        return None
-    for name in candidates:
-        if not name or name not in infos or list(node.input).count(name) != 1 or not dies_here(name):
-            continue
-        info = infos[name]
-        if node.op_type in BINARY_ALIAS_OPS and (info.shape != out.shape or info.dtype != out.dtype):
-            continue
-        if align(info.nbytes) == align(out.nbytes):
-            return name
-    return None
-
-
-def align(nbytes: int) -> int:
-    """Round up to a multiple of ALIGN."""
-    return -(-int(nbytes) // ALIGN) * ALIGN
+from ..graph import graph_inputs, node_label
+from .. import target
+from ..target import ALIGN, RESERVE_BYTES, STAGING_BYTES, align, alias_source, node_scratch
 
 
 # --------------------------------------------------------------------------------------------
@@ -130,29 +83,13 @@ class PartitionSpec:
                     if attr.type == onnx.AttributeProto.TENSOR:
                         weights[node.output[0]] = tensor_nbytes(attr.t)
         nodes = tuple(n for n in graph.node if n.op_type != "Constant")
-        return cls(nodes, tuple(i.name for i in real_graph_inputs(model)), tuple(o.name for o in graph.output),
+        return cls(nodes, tuple(i.name for i in graph_inputs(model)), tuple(o.name for o in graph.output),
                    weights)
-
-
-def body_bytes_of(spec: PartitionSpec, infos: Mapping[str, TensorInfo]) -> int:
-    """The exact blob body size of a partition, by the blob format's own rules."""
-    from ..lower.format import estimate_body_bytes as exact  # imported late: lowering imports this module
-
-    return align(exact(spec, infos))
 
 
 def scratch_of(nodes: Sequence[onnx.NodeProto], infos: Mapping[str, TensorInfo]) -> int:
     """S_k: the largest scratch (aligned) any of `nodes` needs."""
     return max((node_scratch(node, infos) for node in nodes), default=0)
-
-
-def node_scratch(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> int:
-    """The aligned scratch bytes the interpreter's kernel for `node` needs."""
-    try:
-        from ..analysis.scratch import scratch_bytes
-    except ImportError:  # the kernels' scratch formulas are not in this checkout yet
-        return 0
-    return align(scratch_bytes(node, infos))
 
 
 # --------------------------------------------------------------------------------------------
@@ -430,11 +367,6 @@ class MemoryPlan:
         return [k for k, p in enumerate(self.partitions) if p.total + self.reserve_bytes > self.budget]
 
 
-def node_label(node: onnx.NodeProto) -> str:
-    """The name a plan uses for a node: its name, else its first output."""
-    return node.name or node.output[0]
-
-
 def carried_intervals(specs: Sequence[PartitionSpec], model_outputs: Collection[str] | None = None) -> list[Buffer]:
     """Each carried tensor (size 0 here) with the partition-index interval it stays resident for.
 
@@ -523,7 +455,7 @@ def plan_memory(partitions: Sequence[PartitionSpec | onnx.ModelProto], infos: Ma
     reader in k when no later partition needs it).
 
     `partitions` are `PartitionSpec`s or standalone partition models.  `body_bytes(k)` gives
-    the exact blob body size of partition k; default `body_bytes_of`.  With `reorder`, each
+    the exact blob body size of partition k; default `target.body_bytes`.  With `reorder`, each
     partition runs in `choose_node_order`; `node_order` names the nodes in run order.
     `model_outputs` (default: the partition outputs no later partition reads) stay resident to
     the end.  `cache` (a dict the caller keeps) memoises per-partition work across calls.
@@ -539,7 +471,7 @@ def plan_memory(partitions: Sequence[PartitionSpec | onnx.ModelProto], infos: Ma
         key = (tuple(node_label(n) for n in spec.nodes), spec.inputs, spec.outputs, kept, reorder)
         if key not in cache:
             order = choose_node_order(spec, infos, kept) if reorder else list(spec.nodes)
-            body = align(body_bytes(k)) if body_bytes else body_bytes_of(spec, infos)
+            body = align(body_bytes(k) if body_bytes else target.body_bytes(spec.nodes, spec.weights))
             cache[key] = (order, body, scratch_of(order, infos), activation_buffers(spec, infos, order, kept))
         prepared.append(cache[key])
     live_in = [[b for b in carried if b.start <= k <= b.end] for k in range(len(specs))]

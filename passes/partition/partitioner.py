@@ -43,7 +43,8 @@ from .dp import SegmentTable, segments_of
 from .extract import extract_partitions, partition_specs
 from .graph import PartitionGraph
 from .ideals import exact_partition
-from .memory import MemoryPlan, PartitionSpec, RESERVE_BYTES, STAGING_BYTES, align, plan_memory
+from ..target import RESERVE_BYTES, STAGING_BYTES, align
+from .memory import MemoryPlan, PartitionSpec, plan_memory
 from .mincut import refine
 from .staging import REGION_GROWTH, STAGING_CANDIDATES, cannot_beat, invocations, widest_free_staging
 from .tiling import apply_tiling, plan_tiling, without_bulk_data
@@ -71,12 +72,7 @@ class PartitionResult:
     @property
     def crossing_bytes(self) -> int:
         """Sum over the boundaries between partitions of the bytes crossing them."""
-        done: set[int] = set()
-        total = 0
-        for part in self.parts[:-1]:
-            done.update(part)
-            total += self.graph.crossing_bytes(done)
-        return total
+        return _score(self.graph, self.parts)[1]
 
 
 def _optimal(graph: PartitionGraph, limits: Limits, check: Callable[[list[list[int]]], list[int]],

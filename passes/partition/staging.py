@@ -35,17 +35,11 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from .memory import STAGING_BYTES, MemoryPlan
+from ..target import STAGING_BYTES, blob_bytes
+from .memory import MemoryPlan
 
 STAGING_CANDIDATES = (256 * 1024, 1024 * 1024, 4096 * 1024)
 REGION_GROWTH = 1.125
-
-
-def blob_bytes(body: int) -> int:
-    """The sealed size of a blob whose body is `body` bytes (header + ciphertext + tag)."""
-    from ..lower.envelope import BLOB_HEADER, TAG_BYTES
-
-    return BLOB_HEADER.size + body + TAG_BYTES
 
 
 def invocations(plan: MemoryPlan) -> int:

@@ -34,16 +34,10 @@ from onnx import helper, numpy_helper
 from .cost import Limits, SegmentCost, segment_cost
 from .graph import PartitionGraph
 from ..analysis.weights import tensor_nbytes
-from .memory import align
+from ..graph import attribute
+from ..target import align
 
 TILEABLE = frozenset({"Conv", "Gemm", "MatMul"})
-
-
-def _attr(node: onnx.NodeProto, name: str, default):
-    for attr in node.attribute:
-        if attr.name == name:
-            return helper.get_attribute_value(attr)
-    return default
 
 
 def output_channels(node: onnx.NodeProto, weights: dict[str, onnx.TensorProto]) -> int | None:
@@ -52,13 +46,13 @@ def output_channels(node: onnx.NodeProto, weights: dict[str, onnx.TensorProto]) 
         return None
     dims = list(weights[node.input[1]].dims)
     if node.op_type == "Conv":
-        return dims[0] if _attr(node, "group", 1) == 1 and len(dims) >= 3 else None
+        return dims[0] if attribute(node, "group", 1) == 1 and len(dims) >= 3 else None
     if len(dims) != 2:
         return None
     if node.op_type == "Gemm":
         if len(node.input) > 2 and node.input[2] and node.input[2] not in weights:
             return None
-        return dims[0] if _attr(node, "transB", 0) else dims[1]
+        return dims[0] if attribute(node, "transB", 0) else dims[1]
     return dims[1]
 
 
@@ -98,7 +92,7 @@ def _split_node(node: onnx.NodeProto, tiles: int, weights: dict[str, onnx.Tensor
     """The tile nodes + Concat replacing `node`, and the new initializers (sliced from the
     weights' data, or shape-only when the weights are (`without_bulk_data`))."""
     weight = weights[node.input[1]]
-    trans_b = node.op_type == "Gemm" and _attr(node, "transB", 0)
+    trans_b = node.op_type == "Gemm" and attribute(node, "transB", 0)
     axis = 0 if node.op_type == "Conv" or trans_b else 1
     channels = weight.dims[axis]
     chunks = np.array_split(np.arange(channels), tiles)

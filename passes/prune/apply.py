@@ -132,7 +132,10 @@ class PruneChannels(core.Pass):
     """Remove channels by group: `PruneChannels({group_index: [unit positions]})(model)`.
 
     Unit positions index `analyze(model).groups[i].units`.  Stats: channels removed per group.
+    Functional: the pruned model is a new one (with nothing to remove, a copy).
     """
+
+    in_place = False
 
     def __init__(self, selection: dict[int, list[int]]):
         self.selection = selection
@@ -142,6 +145,6 @@ class PruneChannels(core.Pass):
         removed = [graph.groups[g].units[np.asarray(positions, dtype=np.int64)]
                    for g, positions in self.selection.items() if len(positions)]
         if not removed:
-            return core.PassResult(model, False, {"removed": {}})
+            return core.PassResult(core.copy_model(model), False, {"removed": {}})
         pruned, _ = prune_units(model, graph, np.concatenate(removed))
         return core.PassResult(pruned, True, {"removed": {g: len(p) for g, p in self.selection.items()}})

@@ -23,15 +23,12 @@ from __future__ import annotations
 import numpy as np
 import onnx
 from numpy.lib.stride_tricks import sliding_window_view
-from onnx import helper, numpy_helper
+from onnx import numpy_helper
 
 from ..errors import UnsupportedModelError
+from ..graph import attributes
 
 TRAINABLE_INPUTS = {"Conv": (1, 2), "Gemm": (1, 2), "BatchNormalization": (1, 2)}
-
-
-def _attrs(node: onnx.NodeProto) -> dict:
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
 def _unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -71,10 +68,10 @@ class GraphProgram:
             raise UnsupportedModelError(f"the built-in distillation hook does not run: {', '.join(unsupported)} "
                                         f"(use --recovery least-squares)")
         self.constants = {t.name: numpy_helper.to_array(t).copy() for t in model.graph.initializer}
-        self.constants.update({n.output[0]: numpy_helper.to_array(_attrs(n)["value"]).copy()
+        self.constants.update({n.output[0]: numpy_helper.to_array(attributes(n)["value"]).copy()
                                for n in model.graph.node if n.op_type == "Constant"})
         for node in model.graph.node:
-            attrs = _attrs(node)
+            attrs = attributes(node)
             if node.op_type == "Conv" and any(d != 1 for d in attrs.get("dilations", [1, 1])):
                 raise UnsupportedModelError(f"Conv '{node.name}': the distillation hook needs dilation 1")
             if node.op_type == "Conv" and attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
@@ -109,7 +106,7 @@ class GraphProgram:
             if node.op_type == "Constant":
                 continue
             args = [self.value(values, n) if n else None for n in node.input]
-            out, saved = self._FORWARD[node.op_type](self, node, _attrs(node), args)
+            out, saved = self._FORWARD[node.op_type](self, node, attributes(node), args)
             values[node.output[0]] = out
             if train:
                 self._tape.append((node, saved))
@@ -209,7 +206,7 @@ class GraphProgram:
             dy = grads.pop(node.output[0], None)
             if dy is None:
                 continue
-            a = _attrs(node)
+            a = attributes(node)
             op = node.op_type
             if op == "Conv":
                 x_shape, cols, w, kernel, strides, pads = saved

@@ -17,17 +17,10 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from ..analysis.shapes import graph_inputs
 from ..errors import UserError
+from ..graph import attribute, graph_inputs
 
 CHUNK_BYTES = 256 * 2**20
-
-
-def _attr(node: onnx.NodeProto, name: str, default):
-    for attr in node.attribute:
-        if attr.name == name:
-            return onnx.helper.get_attribute_value(attr)
-    return default
 
 
 def _data_input(model: onnx.ModelProto) -> onnx.ValueInfoProto:
@@ -97,10 +90,10 @@ def collect(model: onnx.ModelProto, names: list[str], x: np.ndarray, shapes=None
 
 def conv_geometry(node: onnx.NodeProto, kernel: tuple[int, int]) -> dict:
     """Strides, dilations and (top, left, bottom, right) pads of a 2-D Conv."""
-    strides = _attr(node, "strides", [1, 1])
-    dilations = _attr(node, "dilations", [1, 1])
-    pads = _attr(node, "pads", [0, 0, 0, 0])
-    if _attr(node, "auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+    strides = attribute(node, "strides", [1, 1])
+    dilations = attribute(node, "dilations", [1, 1])
+    pads = attribute(node, "pads", [0, 0, 0, 0])
+    if attribute(node, "auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
         raise UserError(f"Conv '{node.name}': auto_pad is not supported here")
     return {"strides": strides, "dilations": dilations, "pads": pads, "kernel": kernel}
 

@@ -25,6 +25,7 @@ import numpy as np
 import onnx
 
 from ..errors import UserError
+from ..graph import node_label
 from . import calibration
 from .groups import ChannelGraph, ChannelGroup
 from .tensors import ConstantStore
@@ -51,7 +52,7 @@ def _layer_readers(model: onnx.ModelProto, graph: ChannelGraph, data: np.ndarray
 
     Returns (nodes by name, constant store, reader params, {input tensor: calibration activations}).
     """
-    nodes = {(n.name or n.output[0]): n for n in model.graph.node}
+    nodes = {node_label(n): n for n in model.graph.node}
     readers = [p for p in graph.params if p.role == "in" and p.op in ("Conv", "Gemm", "MatMul")]
     inputs = sorted({nodes[p.node].input[0] for p in readers})
     return nodes, ConstantStore(model), readers, calibration.collect(model, inputs, data, graph.shapes)
@@ -113,7 +114,7 @@ class ActivationMean(Criterion):
     needs_data = True
 
     def unit_scores(self, model, graph, data):
-        nodes = {(n.name or n.output[0]): n for n in model.graph.node}
+        nodes = {node_label(n): n for n in model.graph.node}
         read = {nodes[p.node].input[0] for p in graph.params if p.role == "in"}
         names = [n for n in graph.spaces if n in read and n in graph.shapes]
         total = np.zeros(int(graph.labels.max()) + 1)

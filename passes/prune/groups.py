@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from ..analysis.shapes import graph_inputs, infer_static_shapes
+from ..analysis.shapes import infer_static_shapes
 from ..errors import UserError
+from ..graph import attribute, graph_inputs, node_label, opset_of
 from .tensors import ConstantStore
 
 # Ops that map channel c of their (first) input to channel c of their output, whatever the rest.
@@ -131,23 +131,12 @@ class ChannelGraph:
                          sorted(by_reason.items(), key=lambda kv: -kv[1])[:6])
 
 
-def _attr(node: onnx.NodeProto, name: str, default=None):
-    for attr in node.attribute:
-        if attr.name == name:
-            return helper.get_attribute_value(attr)
-    return default
-
-
-def node_label(node: onnx.NodeProto) -> str:
-    return node.name or node.output[0]
-
-
 class _Builder:
     """Walks the graph in topological order applying one rule per op."""
 
     def __init__(self, model: onnx.ModelProto):
         self.model = model
-        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+        self.opset = opset_of(model)
         self.shapes = infer_static_shapes(_with_unit_batch(model))
         self.consts = ConstantStore(model)
         self.next_id = 0
@@ -298,7 +287,7 @@ class _Builder:
         return None
 
     def rule_Concat(self, node: onnx.NodeProto) -> str | None:
-        axis = _attr(node, "axis") % self.rank(node.output[0])
+        axis = attribute(node, "axis") % self.rank(node.output[0])
         if any(n not in self.spaces for n in node.input):
             return "an operand is not a tracked activation"
         spaces = [self.spaces[n] for n in node.input]
@@ -316,7 +305,7 @@ class _Builder:
         src = self.spaces.get(node.input[0])
         if src is None:
             return "its input has no tracked channels"
-        axis = _attr(node, "axis", 0) % self.rank(node.input[0])
+        axis = attribute(node, "axis", 0) % self.rank(node.input[0])
         if axis != src.axis:
             for out in node.output:
                 self.alias(out, src.axis, src.ids)
@@ -337,8 +326,8 @@ class _Builder:
             return "its input has no tracked channels"
         rank = self.rank(node.input[0])
         if self.opset < 10:
-            starts, ends = _attr(node, "starts"), _attr(node, "ends")
-            axes = _attr(node, "axes", list(range(len(starts))))
+            starts, ends = attribute(node, "starts"), attribute(node, "ends")
+            axes = attribute(node, "axes", list(range(len(starts))))
             steps = [1] * len(starts)
         else:
             if any(n and not self.is_const(n) for n in node.input[1:]):
@@ -368,7 +357,7 @@ class _Builder:
         if src is None:
             return "its input has no tracked channels"
         if self.opset < 11:
-            pads = _attr(node, "pads") or _attr(node, "paddings")
+            pads = attribute(node, "pads") or attribute(node, "paddings")
         elif self.is_const(node.input[1]):
             pads = self.consts.value(node.input[1]).tolist()
         else:
@@ -404,7 +393,7 @@ class _Builder:
         src = self.spaces.get(node.input[0])
         if src is None:
             return "its input has no tracked channels"
-        perm = _attr(node, "perm", list(reversed(range(self.rank(node.input[0])))))
+        perm = attribute(node, "perm", list(reversed(range(self.rank(node.input[0])))))
         self.alias(node.output[0], list(perm).index(src.axis), src.ids)
         return None
 
@@ -447,7 +436,7 @@ class _Builder:
             return "input channels are not tracked on axis 1"
         if not all(self.is_const(n) for n in node.input[1:] if n):
             return "weights are not constant"
-        group = _attr(node, "group", 1)
+        group = attribute(node, "group", 1)
         weight = node.input[1]
         c_in, c_out = len(src.ids), self.shapes[weight].shape[0]
         out = self.fresh(node.output[0], 1)
@@ -470,7 +459,7 @@ class _Builder:
         src = self.spaces.get(node.input[0])
         if src is None or src.axis != 1:
             return "input channels are not tracked on axis 1"
-        if _attr(node, "group", 1) != 1:
+        if attribute(node, "group", 1) != 1:
             return "grouped ConvTranspose"
         if not all(self.is_const(n) for n in node.input[1:] if n):
             return "weights are not constant"
@@ -483,11 +472,11 @@ class _Builder:
 
     def rule_Gemm(self, node: onnx.NodeProto) -> str | None:
         src = self.spaces.get(node.input[0])
-        if src is None or src.axis != 1 or _attr(node, "transA", 0):
+        if src is None or src.axis != 1 or attribute(node, "transA", 0):
             return "input features are not tracked on axis 1"
         if not all(self.is_const(n) for n in node.input[1:] if n):
             return "weights are not constant"
-        trans_b = _attr(node, "transB", 0)
+        trans_b = attribute(node, "transB", 0)
         weight = node.input[1]
         out = self.fresh(node.output[0], 1)
         self.attach(node, "in", weight, 1 if trans_b else 0, src.ids)
@@ -514,7 +503,7 @@ class _Builder:
 
     def reduce_axes(self, node: onnx.NodeProto) -> list[int] | None:
         rank = self.rank(node.input[0])
-        axes = _attr(node, "axes")
+        axes = attribute(node, "axes")
         if axes is None and len(node.input) > 1 and node.input[1]:
             axes = self.consts.value(node.input[1]).tolist() if self.is_const(node.input[1]) else None
             if axes is None:
@@ -528,7 +517,7 @@ class _Builder:
         axes = self.reduce_axes(node)
         if axes is None or src.axis in axes:
             return "reduces over the channel axis"
-        keep = _attr(node, "keepdims", 1)
+        keep = attribute(node, "keepdims", 1)
         out_axis = src.axis if keep else src.axis - sum(a < src.axis for a in axes)
         self.alias(node.output[0], out_axis, src.ids)
         return None
@@ -540,7 +529,7 @@ class _Builder:
         if src is None:
             return "its input has no tracked channels"
         rank = self.rank(node.input[0])
-        axis = _attr(node, "axis", 1 if self.opset < 13 else -1) % rank
+        axis = attribute(node, "axis", 1 if self.opset < 13 else -1) % rank
         covers = src.axis >= axis if self.opset < 13 else src.axis == axis
         if covers:
             return "normalises across the channel axis"

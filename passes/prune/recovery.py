@@ -23,19 +23,13 @@ import numpy as np
 import onnx
 
 from ..compact.graph_edit import add_initializer, unique_name
+from ..graph import attribute, node_label
 from . import calibration
-from .groups import analyze, node_label
+from .groups import analyze
 from .schedule import PruneStep
 from .tensors import ConstantStore
 
 REFIT_OPS = ("Conv", "Gemm", "MatMul")
-
-
-def _attr(node: onnx.NodeProto, name: str, default):
-    for attr in node.attribute:
-        if attr.name == name:
-            return onnx.helper.get_attribute_value(attr)
-    return default
 
 
 def _ridge_solve(a: np.ndarray, y: np.ndarray, ridge: float, intercept: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -101,9 +95,9 @@ class LeastSquaresRecovery:
         for node in model.graph.node:
             if node.op_type not in REFIT_OPS or node.input[0] not in kept or node.output[0] not in kept:
                 continue
-            if node.op_type == "Conv" and (_attr(node, "group", 1) != 1 or len(self.shapes[node.input[1]].shape) != 4):
+            if node.op_type == "Conv" and (attribute(node, "group", 1) != 1 or len(self.shapes[node.input[1]].shape) != 4):
                 continue
-            if node.op_type == "Gemm" and _attr(node, "transA", 0):
+            if node.op_type == "Gemm" and attribute(node, "transA", 0):
                 continue
             started |= len(kept[node.input[0]]) < self.original_channels.get(node.input[0], 0)
             if started:
@@ -131,14 +125,14 @@ class LeastSquaresRecovery:
             w, b = _ridge_solve(a, y, self.ridge, intercept)                    # w: (features, outputs)
             if node.op_type == "Conv":
                 new_weight = w.T.reshape(weight.shape)
-            elif node.op_type == "Gemm" and _attr(node, "transB", 0):
+            elif node.op_type == "Gemm" and attribute(node, "transB", 0):
                 new_weight = w.T
             else:
                 new_weight = w
-            alpha = _attr(node, "alpha", 1.0) if node.op_type == "Gemm" else 1.0
+            alpha = attribute(node, "alpha", 1.0) if node.op_type == "Gemm" else 1.0
             store.set(node.input[1], new_weight / alpha)
             if intercept:
-                self._set_bias(model, store, node, b, _attr(node, "beta", 1.0) if node.op_type == "Gemm" else 1.0)
+                self._set_bias(model, store, node, b, attribute(node, "beta", 1.0) if node.op_type == "Gemm" else 1.0)
         return model
 
     @staticmethod
@@ -173,7 +167,7 @@ class LeastSquaresRecovery:
             axes = tuple(a for a in range(v.ndim) if a != 1)
             m_new, s_new = v.mean(axis=axes), v.std(axis=axes)
             m_old, s_old = (stat[kept[name]] for stat in self._bn_stats[name])
-            eps = _attr(node, "epsilon", 1e-5)
+            eps = attribute(node, "epsilon", 1e-5)
             mu, var = store.value(node.input[3]), store.value(node.input[4])
             ratio = np.where(s_old > 1e-8, s_new / np.maximum(s_old, 1e-8), 1.0)
             store.set(node.input[3], m_new - (m_old - mu) * ratio)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from ..graph import node_label
 from .tensors import ConstantStore
 
 LAYER_OPS = {"Conv": 0, "ConvTranspose": 1, "Gemm": None, "MatMul": 1}
@@ -30,7 +31,7 @@ def layer_channels(model: onnx.ModelProto) -> dict[str, dict]:
             trans_b = any(a.name == "transB" and a.i for a in node.attribute)
             axis = 0 if trans_b else 1
         params = sum(int(np.prod(store.value(n).shape)) for n in node.input[1:] if n and store.is_constant(n))
-        layers[node.name or node.output[0]] = {"op": node.op_type, "out_channels": int(shape[axis]),
+        layers[node_label(node)] = {"op": node.op_type, "out_channels": int(shape[axis]),
                                                "params": params}
     return layers
 

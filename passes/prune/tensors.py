@@ -11,7 +11,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from ..compact.graph_edit import add_initializer, constant_initializers, unique_name
+from ..compact.graph_edit import add_initializer, unique_name
+from ..graph import attribute, constant_initializers
 
 VIEW_OPS = {"Identity", "Unsqueeze", "Squeeze"}
 
@@ -37,7 +38,7 @@ class ConstantStore:
         rank = len(self.value(node.input[0]).shape)
         if source_axes is None:
             source_axes = list(range(rank))
-        axes = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "axes"), None)
+        axes = attribute(node, "axes")
         if axes is None and len(node.input) > 1 and node.input[1]:
             axes = self.value(node.input[1]).tolist()
         if node.op_type == "Identity":

@@ -23,12 +23,9 @@ from onnx import helper, numpy_helper
 from torch import nn
 
 from ..errors import UnsupportedModelError
+from ..graph import attributes
 
 BN_STATS = (3, 4)     # input indices of BatchNormalization's running mean / variance
-
-
-def _attrs(node: onnx.NodeProto) -> dict:
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
 def _pads(attrs: dict, rank: int) -> tuple:
@@ -67,7 +64,7 @@ class OnnxModule(nn.Module):
         values = {self.input_name: x}
         for node in self.model.graph.node:
             args = [self.tensor(values, n) if n else None for n in node.input]
-            values[node.output[0]] = self.OPS[node.op_type](self, node, _attrs(node), args)
+            values[node.output[0]] = self.OPS[node.op_type](self, node, attributes(node), args)
         return values[self.model.graph.output[0].name]
 
     def _conv(self, node, a, args):

@@ -8,7 +8,7 @@ Only two kernels use scratch (runtime_ta/interp/kernels.h):
         im2col tile = min(K, KC) * panel(min(P, NC)) floats,  K = c_in / group * kh * kw,  P = h_out * w_out
     Gemm with transB and M >= GEMM_PACK_MIN_M:
         packed block of B = min(K, KC) * panel(min(N, NC)) floats
-    everything else: 0
+    everything else: 0 (an op without a scratch rule in its target entry)
     panel(n) = n rounded up to a multiple of PANEL (the packed columns are zero-padded so that every
     GEMM micro-tile is full width)
 
@@ -19,10 +19,10 @@ from __future__ import annotations
 from typing import Mapping
 
 import onnx
-from onnx import helper
 
-from .shapes import TensorInfo
-from .spatial import WindowGeometry, window_geometry
+from ..analysis.shapes import TensorInfo
+from ..analysis.spatial import WindowGeometry, window_geometry
+from ..graph import attribute
 
 # Mirrors the #defines of runtime_ta/interp/kernels.h (tests/test_kernels_scratch.py checks it).
 KC = 256
@@ -55,15 +55,16 @@ def gemm_scratch_bytes(m: int, n: int, k: int, trans_b: bool) -> int:
     return min(k, KC) * _panel(min(n, NC)) * FLOAT_BYTES
 
 
-def scratch_bytes(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> int:
-    """Bytes of scratch the interpreter's kernel for `node` uses (unaligned)."""
-    if node.op_type == "Conv":
-        return conv_scratch_bytes(window_geometry(node, infos))
-    if node.op_type == "Gemm":
-        at = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        a_shape, b_shape = infos[node.input[0]].shape, infos[node.input[1]].shape
-        m = a_shape[1] if at.get("transA", 0) else a_shape[0]
-        k = a_shape[0] if at.get("transA", 0) else a_shape[1]
-        n = b_shape[0] if at.get("transB", 0) else b_shape[1]
-        return gemm_scratch_bytes(m, n, k, bool(at.get("transB", 0)))
-    return 0
+def conv_node_scratch(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> int:
+    """The scratch rule of Conv (unaligned bytes)."""
+    return conv_scratch_bytes(window_geometry(node, infos))
+
+
+def gemm_node_scratch(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> int:
+    """The scratch rule of Gemm (unaligned bytes)."""
+    trans_a, trans_b = attribute(node, "transA", 0), attribute(node, "transB", 0)
+    a_shape, b_shape = infos[node.input[0]].shape, infos[node.input[1]].shape
+    m = a_shape[1] if trans_a else a_shape[0]
+    k = a_shape[0] if trans_a else a_shape[1]
+    n = b_shape[0] if trans_b else b_shape[1]
+    return gemm_scratch_bytes(m, n, k, bool(trans_b))

@@ -1,0 +1,32 @@
+"""The target: what the TA interpreter can run and what it costs in the TA's region.
+
+The one place the library keeps the interpreter's facts; `partition` and `lower` both read them
+from here, and this package depends on neither (it reads the body format's constants from
+`lower/format.py`, the mirror of the C header).
+
+    OPS, SUPPORTED_OPS                 the op table: one OpTarget per ONNX op type (op.py, ops/*.py)
+    translate, data_inputs, kept_outputs   a node as an op record of a body
+    problems, check_supported          every node the interpreter cannot run, before anything is written
+    alias_source                       in-place rule: the input a node's output may overwrite
+    scratch_bytes, node_scratch        the kernel's scratch (scratch.py mirrors the C formulas)
+    body_bytes, BODY_*                 a body's exact size; the search's cheaper allowance
+    blob_bytes                         a sealed blob's size (header + body + tag)
+    ALIGN, align, STAGING_BYTES, RESERVE_BYTES   the region's alignment, minimum staging, TA heap reserve
+
+Adding an op: its kernel in C and its registration in the C kernel table; here one `OpTarget` in
+the `ops/` module of its kernel family (translate function, alias rule, scratch rule, parameter
+inputs).  `kernel_args.py` holds the pure functions that turn ONNX attribute forms into the
+numbers the kernels take.
+"""
+from .blob import BLOB_HEADER, NONCE_BYTES, TAG_BYTES, blob_bytes
+from .body import BODY_HEADER_BYTES, BODY_NODE_BYTES, BODY_TENSOR_BYTES, body_bytes
+from .op import BINARY, UNARY, LoweredOp, OpContext, OpTarget, Unsupported
+from .region import ALIGN, RESERVE_BYTES, STAGING_BYTES, align
+from .support import check_supported, problems
+from .table import (OPS, SUPPORTED_OPS, alias_source, data_inputs, kept_outputs, node_scratch, scratch_bytes,
+                    translate)
+
+__all__ = ["BLOB_HEADER", "NONCE_BYTES", "TAG_BYTES", "blob_bytes", "BODY_HEADER_BYTES", "BODY_NODE_BYTES",
+           "BODY_TENSOR_BYTES", "body_bytes", "BINARY", "UNARY", "LoweredOp", "OpContext", "OpTarget", "Unsupported",
+           "ALIGN", "RESERVE_BYTES", "STAGING_BYTES", "align", "check_supported", "problems", "OPS", "SUPPORTED_OPS",
+           "alias_source", "data_inputs", "kept_outputs", "node_scratch", "scratch_bytes", "translate"]

@@ -1,0 +1,93 @@
+"""Element-wise maps, Softmax, LRN, BatchNormalization (runtime_ta/interp/kernels/elementwise.c).
+
+Also the element-wise ops the memory plan knows how to run in place but the interpreter has no
+kernel for yet (translate None): giving one a kernel means filling in its translate function.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...lower.format import OP_CODES
+from ..op import BINARY, UNARY, LoweredOp, OpContext, OpTarget, Unsupported
+
+FLOAT_MAX = float(np.finfo(np.float32).max)
+
+
+def _unary(code: str, floats=lambda ctx: []):
+    def translate(ctx: OpContext) -> LoweredOp:
+        return LoweredOp(OP_CODES[code], ctx.inputs, ctx.outputs, [], floats(ctx))
+    return translate
+
+
+def _clip_bounds(ctx: OpContext) -> list[float]:
+    """f = [min, max]: attributes before opset 11, constant inputs 1 and 2 after."""
+    if ctx.opset < 11:
+        return [float(ctx.attrs.get("min", -FLOAT_MAX)), float(ctx.attrs.get("max", FLOAT_MAX))]
+    lo, hi = ctx.const(1, "Clip min"), ctx.const(2, "Clip max")
+    return [-FLOAT_MAX if lo is None else float(lo.reshape(())), FLOAT_MAX if hi is None else float(hi.reshape(()))]
+
+
+def _binary(code: str):
+    def translate(ctx: OpContext) -> LoweredOp:
+        if "axis" in ctx.attrs or int(ctx.attrs.get("broadcast", 0)):
+            raise Unsupported("legacy broadcast/axis attributes (opset < 7)")
+        return LoweredOp(OP_CODES[code], ctx.inputs, ctx.outputs, [], [])
+    return translate
+
+
+def sum_(ctx: OpContext) -> LoweredOp:
+    """Inputs reordered so the first two broadcast to the output's shape (the kernel computes
+    y = x0 + x1, then y += xk)."""
+    inputs, out = ctx.inputs, ctx.shape(ctx.outputs[0])
+    if len(inputs) > 1:
+        pair = next(((i, j) for i in range(len(inputs)) for j in range(len(inputs))
+                     if i != j and np.broadcast_shapes(ctx.shape(inputs[i]), ctx.shape(inputs[j])) == out), None)
+        if pair is None:
+            raise Unsupported("no two inputs of Sum broadcast to its output shape")
+        inputs = [inputs[pair[0]], inputs[pair[1]]] + [x for k, x in enumerate(inputs) if k not in pair]
+    return LoweredOp(OP_CODES["SUM"], inputs, ctx.outputs, [], [])
+
+
+def softmax(ctx: OpContext) -> LoweredOp:
+    """i = [axis, 2-D coercion (opset < 13)]."""
+    rank = len(ctx.shape(ctx.inputs[0]))
+    axis = int(ctx.attrs.get("axis", -1 if ctx.opset >= 13 else 1)) % max(rank, 1)
+    return LoweredOp(OP_CODES["SOFTMAX"], ctx.inputs, ctx.outputs, [axis, int(ctx.opset < 13)], [])
+
+
+def lrn(ctx: OpContext) -> LoweredOp:
+    """i = [size], f = [alpha, beta, bias]."""
+    a = ctx.attrs
+    return LoweredOp(OP_CODES["LRN"], ctx.inputs, ctx.outputs, [int(a["size"])],
+                     [float(a.get("alpha", 1e-4)), float(a.get("beta", 0.75)), float(a.get("bias", 1.0))])
+
+
+def batch_norm(ctx: OpContext) -> LoweredOp:
+    """f = [epsilon]; inference only."""
+    if int(ctx.attrs.get("training_mode", 0)):
+        raise Unsupported("training_mode=1")
+    return LoweredOp(OP_CODES["BATCH_NORM"], ctx.inputs, ctx.outputs, [], [float(ctx.attrs.get("epsilon", 1e-5))])
+
+
+ENTRIES = (
+    OpTarget("Relu", _unary("RELU"), alias=UNARY),
+    OpTarget("LeakyRelu", _unary("LEAKY_RELU", lambda ctx: [float(ctx.attrs.get("alpha", 0.01))]), alias=UNARY),
+    OpTarget("Sigmoid", _unary("SIGMOID"), alias=UNARY),
+    OpTarget("HardSigmoid", _unary("HARD_SIGMOID", lambda ctx: [float(ctx.attrs.get("alpha", 0.2)),
+                                                              float(ctx.attrs.get("beta", 0.5))]), alias=UNARY),
+    OpTarget("HardSwish", _unary("HARD_SWISH"), alias=UNARY),
+    OpTarget("Tanh", _unary("TANH"), alias=UNARY),
+    OpTarget("Clip", _unary("CLIP", _clip_bounds), alias=UNARY, parameter_inputs=frozenset({1, 2})),
+    OpTarget("Add", _binary("ADD"), alias=BINARY),
+    OpTarget("Sub", _binary("SUB"), alias=BINARY),
+    OpTarget("Mul", _binary("MUL"), alias=BINARY),
+    OpTarget("Div", _binary("DIV"), alias=BINARY),
+    OpTarget("Sum", sum_, alias=BINARY),
+    OpTarget("Softmax", softmax),
+    OpTarget("LRN", lrn),
+    OpTarget("BatchNormalization", batch_norm, alias=UNARY, first_output_only=True),
+    # planned in place, no kernel yet
+    *(OpTarget(op, None, alias=UNARY) for op in ("Elu", "Selu", "Softplus", "Exp", "Log", "Neg", "Abs", "Sqrt",
+                                                  "Reciprocal")),
+    *(OpTarget(op, None, alias=BINARY) for op in ("Max", "Min")),
+)
