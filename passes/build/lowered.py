@@ -1,0 +1,214 @@
+"""The library's `lower`: from an ONNX model to a sealed bundle checked in the TA simulator.
+
+    lowered = lower_model(model, 8 * 2**20, input_shapes={"x": (1, 3, 224, 224)})
+    lowered.report              # what every step did (report.json)
+    lowered.save("out/")        # partitions, manifest.json, device/, model.key, compacted.onnx, report.json
+
+`lower_model` runs a list of steps over a `LoweredModel`, each a small function that calls the
+library and records what it did in `lowered.report` (and its time in `lowered.seconds`):
+
+    fix shapes     every graph input gets a static shape (`input_shapes` where the model has none)
+    prune          (with `prune=PruneOptions(...)`) progressive pruning with the built-in hooks
+    compact        the compaction pipeline: weight bytes before/after, one record per pass
+    analyse        the compacted model's summary (params, MACs, peak activations, largest parts)
+    check support  every op and attribute the interpreter cannot run, all listed, before any work
+    partition      partitions + the memory plan (exact body sizes)
+    lower          one plaintext body per partition (never written to disk)
+    seal           AES-256-GCM blobs + the authenticated device manifest, kept in memory
+    simulate       the sealed bundle in the TA simulator on a sample input: parity with onnxruntime
+                   and measured == planned memory per partition, else RuntimeError
+
+Nothing is written before `save`, which writes the bundle that was checked.  `report.json` holds
+`model`, `budget`, `input_shapes`, `compaction`, `analysis`, `partitions`, `simulation`, `pruning`
+(when pruned) and `seconds` per step.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from ..analysis.shapes import fix_input_shapes, infer_static_shapes
+from ..analysis.summary import summarize
+from ..analysis.weights import weight_bytes
+from ..compact import compaction_pipeline
+from ..core import PassRecord
+from ..lower.envelope import blob_file_name
+from ..lower.keys import generate_key, write_key
+from ..lower.pipeline import model_io, parity, partition_bodies, run_in_simulator, sample_feeds, seal_bundle
+from ..modelio import save_model
+from ..partition.partitioner import PartitionResult, partition_model
+from ..prune.job import PruneOptions, run_prune
+from ..prune.report import write_report
+from ..target import check_supported
+from .manifest import manifest, sha256, write_manifest, write_partitions
+
+GENERATOR = "onnx-tee lower"
+KEY_FILE = "model.key"
+DEVICE_DIR = "device"
+PARITY_RTOL = 1e-4
+
+
+@dataclass
+class LoweredModel:
+    """What `lower_model` makes: the compacted model, its partitions and memory plan, the plaintext
+    bodies, the sealed device bundle (file name -> bytes) and the report."""
+
+    label: str
+    model: onnx.ModelProto
+    budget: int
+    input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    key: bytes = b""
+    report: dict = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    records: list[PassRecord] = field(default_factory=list)   # the compaction pipeline's, per pass
+    rounds: int = 0
+    partition: PartitionResult | None = None
+    bodies: list[bytes] = field(default_factory=list)
+    device: dict[str, bytes] = field(default_factory=dict)
+
+    def save(self, directory: str | Path, *, key_path: str | Path | None = None) -> Path:
+        """Write the outputs into `directory` (README, "What lower writes"); the key goes to
+        `model.key` (mode 0600) unless the caller keeps it in `key_path`.  Returns the directory."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        for stale in [*out.glob("partition_*.onnx"), *(out / DEVICE_DIR).glob("partition_*.blob")]:
+            stale.unlink()   # an earlier run into the same directory may have had more partitions
+        if "pruning" in self.report:
+            write_report(self.report["pruning"], out)
+        if self.partition is not None:
+            if key_path is None:
+                write_key(out / KEY_FILE, self.key, overwrite=True)
+            (out / DEVICE_DIR).mkdir(exist_ok=True)
+            for name, data in self.device.items():
+                (out / DEVICE_DIR / name).write_bytes(data)
+            write_manifest(self.manifest(write_partitions(self.partition, out), out, key_path), out)
+        save_model(self.model, out / "compacted.onnx")
+        report = dict(self.report, seconds=self.seconds)
+        (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        return out
+
+    def manifest(self, digests: list[str], out: Path, key_path: str | Path | None) -> dict:
+        """manifest.json: the partitioning's, each partition naming its sealed blob."""
+        data = manifest(self.partition, self.label, GENERATOR, digests)
+        data["key"] = str(key_path or out / KEY_FILE)
+        for k, (entry, body, memory) in enumerate(zip(data["partitions"], self.bodies, self.partition.plan.partitions)):
+            blob = blob_file_name(k)
+            entry.update({"blob": f"{DEVICE_DIR}/{blob}", "blob_sha256": sha256(out / DEVICE_DIR / blob),
+                          "body_bytes": len(body), "body_offset": memory.body_offset})
+        return data
+
+
+Step = Callable[[LoweredModel], None]
+
+
+def fix_shapes(lowered: LoweredModel) -> None:
+    """Give every graph input a static shape (from `input_shapes` where the model has none)."""
+    lowered.model = fix_input_shapes(lowered.model, lowered.input_shapes)
+
+
+def compact(lowered: LoweredModel) -> None:
+    """Run the compaction pipeline; record weight bytes before/after and the per-pass rows."""
+    before = weight_bytes(lowered.model)
+    result = compaction_pipeline()(lowered.model)
+    lowered.model, lowered.records, lowered.rounds = result.model, result.stats["records"], result.stats["rounds"]
+    lowered.report["compaction"] = {
+        "weight_bytes_before": before, "weight_bytes_after": weight_bytes(lowered.model),
+        "passes": [{"pass": r.name, "seconds": r.seconds, "bytes_before": r.bytes_before,
+                    "bytes_after": r.bytes_after, "modified": r.modified} for r in lowered.records]}
+
+
+def analyse(lowered: LoweredModel) -> None:
+    """Static analysis of the compacted model (params, MACs, peak activations, largest parts)."""
+    lowered.report["analysis"] = summarize(lowered.model).to_json()
+
+
+def check_support(lowered: LoweredModel) -> None:
+    """Fail before any work if the interpreter cannot run an op or attribute (all listed)."""
+    check_supported(lowered.model, infer_static_shapes(lowered.model))
+
+
+def partition(lowered: LoweredModel) -> None:
+    """Cut the compacted model into partitions that fit the budget, with the memory plan."""
+    lowered.partition = result = partition_model(lowered.model, lowered.budget)
+    lowered.report["partitions"] = {"count": len(result.plan.partitions), "region_bytes": result.plan.region_bytes,
+                                    "strategy": result.strategy, "tiling": dict(result.tiling)}
+
+
+def lower_bodies(lowered: LoweredModel) -> None:
+    """Translate every partition into the body the TA interpreter runs."""
+    lowered.bodies = partition_bodies(lowered.partition, lowered.model)
+
+
+def seal(lowered: LoweredModel) -> None:
+    """Encrypt the bodies under the model key (a new one unless given): blobs + device manifest."""
+    lowered.key = lowered.key or generate_key()
+    with tempfile.TemporaryDirectory(prefix="onnx-tee-seal-") as tmp:
+        seal_bundle(lowered.bodies, lowered.partition, lowered.model, lowered.key, Path(tmp))
+        lowered.device = {path.name: path.read_bytes() for path in sorted(Path(tmp).iterdir())}
+
+
+def simulate(lowered: LoweredModel) -> None:
+    """Run the sealed bundle in the simulator on a sample input; compare with onnxruntime and the plan."""
+    inputs, outputs = model_io(lowered.model)
+    feeds = sample_feeds(lowered.model, lowered.partition.infos)
+    with tempfile.TemporaryDirectory(prefix="onnx-tee-device-") as tmp:
+        for name, data in lowered.device.items():
+            (Path(tmp) / name).write_bytes(data)
+        got, stats = run_in_simulator(Path(tmp), lowered.key, lowered.budget, feeds, inputs, outputs)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(lowered.model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    report = parity(got, dict(zip(outputs, session.run(outputs, feeds))))
+    lowered.report["simulation"] = {
+        "max_abs_error": report.max_abs, "max_rel_error": report.max_rel,
+        "heap_high_water": stats.heap_high_water, "invocations": stats.invocations,
+        "bytes_in": stats.bytes_in, "bytes_out": stats.bytes_out,
+        "partitions": [{"planned": p.planned_bytes, "measured": p.touched_bytes, "load_seconds": p.load_seconds,
+                        "compute_seconds": p.compute_seconds} for p in stats.partitions]}
+    if not np.isfinite(report.worst_rel) or report.worst_rel > PARITY_RTOL:
+        raise RuntimeError(f"the simulator's outputs differ from onnxruntime's: max relative error "
+                           f"{report.worst_rel:.3g} > {PARITY_RTOL:g} ({report.max_rel})")
+    mismatched = [p.index for p in stats.partitions if p.touched_bytes != p.planned_bytes]
+    if mismatched:
+        raise RuntimeError(f"partitions {mismatched}: measured memory differs from the plan")
+
+
+def prune_step(options: PruneOptions) -> Step:
+    """A step that prunes the model as `options` say and records the pruning report."""
+    def prune(lowered: LoweredModel) -> None:
+        outcome, report = run_prune(lowered.model, options, label=lowered.label)
+        lowered.model = outcome.model
+        lowered.report["pruning"] = report
+    return prune
+
+
+STEPS: list[tuple[str, Step]] = [("fix shapes", fix_shapes), ("compact", compact), ("analyse", analyse),
+                                 ("check support", check_support), ("partition", partition),
+                                 ("lower", lower_bodies), ("seal", seal), ("simulate", simulate)]
+
+
+def lower_model(model: onnx.ModelProto, budget: int, *, label: str = "model",
+                input_shapes: dict[str, tuple[int, ...]] | None = None, key: bytes | None = None,
+                prune: PruneOptions | None = None, steps: list[tuple[str, Step]] | None = None) -> LoweredModel:
+    """Run `steps` (default `STEPS`; `prune` inserts pruning after the input shapes are fixed) over
+    `model` under `budget` bytes, timing each; `model` is not changed (module docstring)."""
+    if steps is None:
+        steps = list(STEPS)
+        if prune is not None:
+            steps.insert(1, ("prune", prune_step(prune)))
+    lowered = LoweredModel(label, model, budget, dict(input_shapes or {}), key=key or b"")
+    lowered.report.update({"model": label, "budget": budget,
+                           "input_shapes": {k: list(v) for k, v in lowered.input_shapes.items()}})
+    for name, step in steps:
+        start = time.perf_counter()
+        step(lowered)
+        lowered.seconds[name] = time.perf_counter() - start
+    return lowered
