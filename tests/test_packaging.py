@@ -41,7 +41,7 @@ def test_the_package_data_carries_every_runtime_source_the_simulator_builds():
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
                     "-w", str(out), str(ROOT)], check=True, capture_output=True, text=True)
     (found,) = out.glob("onnx_tee-*.whl")
     return found
