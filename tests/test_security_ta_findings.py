@@ -27,7 +27,7 @@ from onnx_tee.passes.lower.envelope import MANIFEST_FILE, PartitionBody, TensorS
 from onnx_tee.passes.lower.keys import generate_key, unwrap_device_key, vendor_modulus
 from onnx_tee.passes.lower.sealed_io import OVERHEAD, SealedChannel
 from onnx_tee.passes.lower.sim import KEY_DEVICE, KEY_PROVISIONED, Simulator, TAError
-from ta_bundles import (BODY_OFFSET, CHUNK, H_OFFSET, IN_DIM, OUT_DIM, REGION, STAGING_OFFSET, X_OFFSET, Y_OFFSET,
+from ta_bundles import (BODY_OFFSET, CHUNK, IN_DIM, OUT_DIM, REGION, STAGING_OFFSET, X_OFFSET, Y_OFFSET,
                         MLP, dev_vendor_key, seal_mlp)
 
 

@@ -31,7 +31,8 @@ from ..compact import compaction_pipeline
 from ..lower.lowering import check_supported
 from ..modelio import save_model
 from ..sizes import format_size, parse_size
-from .common import add_input_shape_option, console, format_count, input_shapes, table
+from ..errors import UserError
+from .common import add_input_shape_option, check_output_dir, console, format_count, input_shapes, table
 from . import lower_runtime as runtime
 from .compact import records_table
 from .prune import add_prune_options, with_prune_step
@@ -50,8 +51,10 @@ class LowerJob:
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     report: dict = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
-    key_path: Path | None = None   # --key FILE; None: a new key is written to the output directory
+    key_path: Path | None = None   # --key FILE; None: DIR/model.key (reused if valid, else created)
     key: bytes | None = None
+    model_id: bytes | None = None  # --model-id; None: the id of an earlier build in DIR, else a new one
+    model_version: int | None = None   # --model-version; None: the earlier build's + 1, else 1
     partition: object = None       # passes.partition.partitioner.PartitionResult
     bodies: list[bytes] = field(default_factory=list)
 
@@ -138,6 +141,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", default="out", metavar="DIR", help="output directory (default out/)")
     parser.add_argument("--key", metavar="FILE", help="encrypt the partitions for this model key (from `keygen`; "
                                                       "default: a new key written to DIR/model.key)")
+    parser.add_argument("--model-id", metavar="ID",
+                        help="the model's identity across releases, for the device's rollback guard: 32 hex "
+                             "digits or a name of at most 16 bytes (default: the id of the build already in DIR, "
+                             "else a new random one)")
+    parser.add_argument("--model-version", metavar="N", type=int,
+                        help="release number (>= 1); a device refuses versions older than the newest it opened "
+                             "for this model id (default: the version of the build in DIR + 1, else 1)")
     parser.add_argument("--prune", action="store_true", help="prune first (progressive, accuracy-guarded; "
                                                              "see the pruning options and `prune --help`)")
     add_prune_options(parser)
@@ -149,8 +159,12 @@ def run(args: argparse.Namespace) -> int:
     shapes = input_shapes(args)
     label, model = models.resolve(args.model)
     steps = with_prune_step(STEPS, args) if args.prune else None
-    runtime.check_key_option(args.key)
-    job = lower(LowerJob(label, model, budget, Path(args.output), shapes, key_path=Path(args.key) if args.key else None),
-                steps)
+    out_dir = check_output_dir(args.output)
+    runtime.check_key_option(args.key, out_dir)
+    model_id = runtime.parse_model_id(args.model_id) if args.model_id is not None else None
+    if args.model_version is not None and not 0 < args.model_version < 2**64:
+        raise UserError(f"--model-version must be a positive 64-bit integer, got {args.model_version}")
+    job = lower(LowerJob(label, model, budget, out_dir, shapes, key_path=Path(args.key) if args.key else None,
+                         model_id=model_id, model_version=args.model_version), steps)
     print_summary(job)
     return 0

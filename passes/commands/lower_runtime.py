@@ -7,7 +7,11 @@ known to be supported::
     lower          one body per partition (passes/lower/lowering.py), kept in memory only
     write bundle   partition_NNN.onnx + manifest.json (the developer's build artifacts) and
                    device/ (encrypted blobs + device manifest: what goes to the phone); the key
-                   is --key FILE, else a new one written to model.key (mode 0600)
+                   is --key FILE, else model.key in the output directory: reused when it is a valid
+                   key file, created (mode 0600, O_EXCL | O_NOFOLLOW) when absent, never replaced.
+                   The model id and version (the device's rollback guard) are --model-id and
+                   --model-version, else those of the build already in the directory (version + 1),
+                   else a new random id and version 1; manifest.json records both.
     simulate       the bundle in the TA simulator on a sample input: parity with onnxruntime
                    (max abs / rel error per output) and measured vs planned memory per partition
 
@@ -17,11 +21,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 
 import numpy as np
 import onnxruntime as ort
 
-from ..lower.keys import generate_key, load_key, write_key
+from ..errors import UserError
+from ..lower.envelope import MODEL_ID_BYTES
+from ..lower.keys import key_for_output_dir, load_key
 from ..lower.pipeline import (model_io, parity, partition_bodies, run_in_simulator, sample_feeds,
                               seal_bundle)
 from ..modelio import save_model
@@ -58,9 +66,10 @@ def write_bundle(job) -> None:
     if job.key_path:
         job.key = load_key(job.key_path)
     else:
-        job.key = generate_key()
-        write_key(out / KEY_FILE, job.key, overwrite=True)
-    _, blobs = seal_bundle(job.bodies, result, job.model, job.key, out / "device")
+        job.key, _ = key_for_output_dir(out / KEY_FILE)
+    model_id, model_version = release_of(job, out)
+    _, blobs = seal_bundle(job.bodies, result, job.model, job.key, out / "device", model_id=model_id,
+                           model_version=model_version)
     inputs, outputs = model_io(job.model)
     entries = []
     for k, (part_model, spec, memory, body, blob) in enumerate(zip(result.models, result.specs, result.plan.partitions,
@@ -74,7 +83,7 @@ def write_bundle(job) -> None:
     manifest = {"model": job.label, "budget": job.budget, "region_bytes": result.plan.region_bytes,
                 "staging_bytes": result.plan.staging_bytes, "reserve_bytes": result.plan.reserve_bytes,
                 "inputs": inputs, "outputs": outputs, "key": str(job.key_path or out / KEY_FILE),
-                "partitions": entries}
+                "model_id": model_id.hex(), "model_version": model_version, "partitions": entries}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 
@@ -120,8 +129,49 @@ def summary_rows(job) -> list[list[str]]:
     return rows
 
 
-def check_key_option(path) -> None:
-    """--key must name an existing key file (checked before any work)."""
+def check_key_option(path, out_dir=None) -> None:
+    """--key must name an existing key file; without it, DIR/model.key must be absent or a valid key
+    file (not a link): both checked before any work."""
     if path is not None:
         load_key(path)
+    elif out_dir is not None:
+        default = out_dir / KEY_FILE
+        if default.is_symlink():
+            raise UserError(f"{default} is a symbolic link: refusing to read or write a key through it "
+                            f"(remove it, or give --key FILE)")
+        if default.exists():
+            try:
+                load_key(default)
+            except UserError as err:
+                raise UserError(f"{err}; refusing to replace it (remove it, or give --key FILE)") from None
+
+
+def parse_model_id(text: str) -> bytes:
+    """--model-id: 32 hex digits, or a name of at most 16 bytes (UTF-8, zero-padded)."""
+    if re.fullmatch(r"[0-9a-fA-F]{32}", text):
+        return bytes.fromhex(text)
+    raw = text.encode()
+    if not raw or len(raw) > MODEL_ID_BYTES:
+        raise UserError(f"--model-id {text!r}: give 32 hex digits or a name of 1..{MODEL_ID_BYTES} bytes")
+    return raw.ljust(MODEL_ID_BYTES, b"\0")
+
+
+def release_of(job, out) -> tuple[bytes, int]:
+    """(model id, model version) of this build: the options, else the earlier build in `out` (same id,
+    version + 1: a device that opened it then refuses nothing older), else a new id and version 1."""
+    previous_id, previous_version = None, 0
+    try:
+        earlier = json.loads((out / "manifest.json").read_text())
+        previous_id = bytes.fromhex(earlier["model_id"])
+        previous_version = int(earlier["model_version"])
+        if len(previous_id) != MODEL_ID_BYTES:
+            previous_id = None
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    model_id = job.model_id or previous_id or os.urandom(MODEL_ID_BYTES)
+    if job.model_version is not None:
+        version = job.model_version
+    else:
+        version = previous_version + 1 if previous_id == model_id else 1
+    return model_id, version
 
