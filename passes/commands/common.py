@@ -13,7 +13,14 @@ from ..analysis.shapes import parse_input_shapes
 from ..errors import UserError
 
 
-def _probe_writable(directory: Path, option: str, path: Path) -> None:
+def _probe_writable(path: Path, option: str) -> None:
+    """The directory `path` would be created in (its nearest existing ancestor) takes new files; nothing
+    is left behind."""
+    directory = path
+    while not directory.exists() and directory != directory.parent:
+        directory = directory.parent
+    if not directory.is_dir():
+        raise UserError(f"{option} {path}: {directory} is not a directory")
     try:
         fd, name = tempfile.mkstemp(prefix=".onnx-tee-probe-", dir=directory)
         os.close(fd)
@@ -24,29 +31,21 @@ def _probe_writable(directory: Path, option: str, path: Path) -> None:
 
 def check_output_file(path: str | Path, option: str = "-o") -> Path:
     """Before any work: `path` can be written as a file (not a directory; its directory exists or can be
-    made, and is writable).  A clear UserError otherwise."""
+    made, and is writable).  Creates nothing; a clear UserError otherwise."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{option} {path} is a directory: give a file name")
-    parent = path.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"{option} {path}: cannot create directory {parent} ({exc.strerror})") from None
-    _probe_writable(parent, option, path)
+    _probe_writable(path.parent, option)
     return path
 
 
 def check_output_dir(path: str | Path, option: str = "-o") -> Path:
-    """Before any work: `path` is (or can be made) a writable directory.  A clear UserError otherwise."""
+    """Before any work: `path` is (or can be made) a writable directory.  Creates nothing; a clear
+    UserError otherwise."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise UserError(f"{option} {path} exists and is not a directory: give a directory")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"{option} {path}: cannot create the directory ({exc.strerror})") from None
-    _probe_writable(path, option, path)
+    _probe_writable(path, option)
     return path
 
 
