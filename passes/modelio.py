@@ -48,7 +48,13 @@ def load_model(path: str | os.PathLike) -> onnx.ModelProto:
 def save_model(model: onnx.ModelProto, path: str | os.PathLike) -> None:
     """Save `model` to `path` atomically (write a temporary file, then rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise UserError(f"{path} is a directory: give a file name for the model")
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(model.SerializeToString())
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(model.SerializeToString())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None

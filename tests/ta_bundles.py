@@ -9,6 +9,7 @@ build and whose numbers numpy reproduces exactly; the zoo models are tested thro
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,3 +110,11 @@ def lower_zoo(name: str, budget: int, out_dir: Path) -> LoweredZoo:
     key = generate_key()
     seal_bundle(bodies, result, model, key, out_dir / "device")
     return LoweredZoo(model, result, bodies, out_dir / "device", key, budget)
+
+
+@functools.lru_cache(maxsize=1)
+def dev_vendor_key():
+    """One RSA-3072 vendor key pair per test process (enrolment wraps device keys for it)."""
+    from onnx_tee.passes.lower.keys import generate_vendor_key
+
+    return generate_vendor_key()

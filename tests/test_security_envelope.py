@@ -9,9 +9,10 @@ import pytest
 from onnx_tee.passes.lower import format as fmt
 from onnx_tee.passes.lower.envelope import (BLOB_HEADER, MANIFEST_FILE, PartitionBody, TensorSlot, blob_file_name,
                                    open_blob, seal_model)
-from onnx_tee.passes.lower.keys import generate_key
+from onnx_tee.passes.lower.keys import generate_key, unwrap_device_key, vendor_modulus
 from onnx_tee.passes.lower.sim import KEY_DEVICE, Simulator, TAError
-from ta_bundles import BODY_OFFSET, CHUNK, IN_DIM, REGION, STAGING_OFFSET, MLP, X_OFFSET, Y_OFFSET, seal_mlp
+from ta_bundles import (BODY_OFFSET, CHUNK, IN_DIM, REGION, STAGING_OFFSET, MLP, X_OFFSET, Y_OFFSET, seal_mlp,
+                        dev_vendor_key)
 
 X = np.linspace(-1, 1, IN_DIM, dtype=np.float32).reshape(1, IN_DIM)
 
@@ -35,6 +36,11 @@ def refused(sim, manifest, blobs, **kw) -> str:
     with pytest.raises(TAError) as err:
         run(sim, manifest, blobs, **kw)
     return err.value.name
+
+
+@pytest.fixture
+def vendor_key():
+    return dev_vendor_key()
 
 
 @pytest.fixture
@@ -199,18 +205,19 @@ def test_no_key_on_a_fresh_device(tmp_path, model):
         assert refused(sim, manifest, blobs) == "OT_ERR_NO_KEY"
 
 
-def test_device_bound_key(tmp_path):
-    """Enrol once, encrypt for that device; another device (another hardware key) cannot open it."""
+def test_device_bound_key(tmp_path, vendor_key):
+    """Enrol (the key comes out wrapped for the vendor), encrypt for that device; another device (another
+    hardware key) cannot open it."""
     mlp = MLP.random(6)
-    with Simulator(tmp_path / "phone", budget=REGION) as sim:
-        device_key = sim.enrol_device()
-        with pytest.raises(TAError) as err:
-            sim.enrol_device()
-        assert err.value.name == "OT_ERR_ALREADY_PROVISIONED"
+    modulus = vendor_modulus(vendor_key)
+    with Simulator(tmp_path / "phone", budget=REGION, key_mode="device", vendor_modulus=modulus) as sim:
+        wrapped = sim.enrol_device()
+        device_key = unwrap_device_key(vendor_key, wrapped)
+        assert device_key not in wrapped
         manifest, blobs = read_bundle(seal_mlp(mlp, tmp_path / "for-phone", device_key))
         np.testing.assert_allclose(run(sim, manifest, blobs, key_source=KEY_DEVICE), mlp.reference(X)[0],
                                    rtol=1e-5, atol=1e-4)
-    with Simulator(tmp_path / "other-phone", budget=REGION) as other:
+    with Simulator(tmp_path / "other-phone", budget=REGION, key_mode="device", vendor_modulus=modulus) as other:
         assert refused(other, manifest, blobs, key_source=KEY_DEVICE) == "OT_ERR_MANIFEST_AUTH"
 
 

@@ -126,7 +126,7 @@ def test_replayed_wrong_index_and_other_session_inputs_refused(bundle, tmp_path)
         load_and_run(sim, device)
         output = sim.read_output_sealed(0, OUT_DIM * 4)
         replayed = SealedChannel(key, second.session_nonce)
-        replayed.counter = second.counter
+        replayed.counter, replayed.inputs_digest = second.counter, second.inputs_digest
         replayed.open_output(0, output)                     # authentic under this session
         with pytest.raises(Exception, match="replayed or reordered"):
             replayed.open_output(0, output)                 # the sink refuses a replayed output

@@ -125,20 +125,26 @@ def test_top_k_is_all_that_leaves_the_tee(bundle, tmp_path):
         sim.provision_key(key)
         (y,), _ = sim.run_bundle(device, [x])
         order = sorted(range(10), key=lambda i: (-y[0, i], i))
-        sim.lib.ot_sim_reset_traffic()
-        top3 = sim.read_topk(0, 3)
-        assert [i for i, _ in top3] == order[:3]
+
+        def top(k):
+            """One inference whose only output read is its top-k: (entries, bytes that left the TA)."""
+            sim.run_bundle(device, [x], read_outputs=False)
+            sim.lib.ot_sim_reset_traffic()
+            entries = sim.read_topk(0, k)
+            traffic = _Traffic()
+            sim.lib.ot_sim_traffic(ctypes.byref(traffic))
+            return entries, traffic.bytes_out
+
+        top3, out = top(3)
+        assert [i for i, _ in top3] == order[:3] and out == 8 * 3
         assert [v for _, v in top3] == [float(y[0, i]) for i in order[:3]]
-        assert sim.read_topk(0, 10) == [(i, float(y[0, i])) for i in order]
-        assert len(sim.read_topk(0, 40)) == 10        # k past the element count: every element once
+        assert top(10) == ([(i, float(y[0, i])) for i in order], 8 * 10)
+        assert len(top(40)[0]) == 10                  # k past the element count: every element once
         for k in (17, 33):                            # more than one ranking batch
-            assert [i for i, _ in sim.read_topk(0, k)] == order
+            assert [i for i, _ in top(k)[0]] == order
         with pytest.raises(TAError) as err:
-            sim.read_topk(0, 5000)
+            top(5000)
         assert err.value.name == "TEE_ERROR_BAD_PARAMETERS"
-        traffic = _Traffic()
-        sim.lib.ot_sim_traffic(ctypes.byref(traffic))
-    assert traffic.bytes_out == 8 * (3 + 10 + 10 + 10 + 10)
 
 
 def test_top_k_ties_rank_by_index(tmp_path):
@@ -148,10 +154,12 @@ def test_top_k_ties_rank_by_index(tmp_path):
     mlp.w2[:] = 0
     mlp.b2[:] = 1.5
     device = seal_mlp(mlp, tmp_path / "device", key)
+    x = np.ones((1, IN_DIM), np.float32)
     with Simulator(tmp_path / "dev", budget=REGION) as sim:
         sim.provision_key(key)
-        sim.run_bundle(device, [np.ones((1, IN_DIM), np.float32)])
+        sim.run_bundle(device, [x], read_outputs=False)
         assert sim.read_topk(0, 4) == [(0, 1.5), (1, 1.5), (2, 1.5), (3, 1.5)]
+        sim.run_bundle(device, [x], read_outputs=False)
         assert [i for i, _ in sim.read_topk(0, 20)] == list(range(10))
 
 
@@ -164,6 +172,7 @@ def test_top_k_never_picks_nan(tmp_path):
         sim.provision_key(key)
         (y,), _ = sim.run_bundle(device, [np.ones((1, IN_DIM), np.float32)])
         assert np.isnan(y[0, 3])
+        sim.run_bundle(device, [np.ones((1, IN_DIM), np.float32)], read_outputs=False)
         top = sim.read_topk(0, 10)
     assert len(top) == 9 and 3 not in [i for i, _ in top]
     assert [v for _, v in top] == sorted((float(v) for v in np.delete(y[0], 3)), reverse=True)

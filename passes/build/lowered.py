@@ -25,6 +25,7 @@ Nothing is written before `save`, which writes the bundle that was checked.  `re
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -40,8 +41,9 @@ from ..analysis.summary import summarize
 from ..analysis.weights import weight_bytes
 from ..compact import compaction_pipeline
 from ..core import PassRecord
-from ..lower.envelope import blob_file_name
-from ..lower.keys import generate_key, write_key
+from ..errors import UserError
+from ..lower.envelope import MODEL_ID_BYTES, blob_file_name
+from ..lower.keys import generate_key, key_in_output_dir, write_key
 from ..lower.pipeline import model_io, parity, partition_bodies, run_in_simulator, sample_feeds, seal_bundle
 from ..modelio import save_model
 from ..partition.partitioner import PartitionResult, partition_model
@@ -66,6 +68,8 @@ class LoweredModel:
     budget: int
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     key: bytes = b""
+    model_id: bytes = b""     # the release identity the device's rollback guard compares (build/release.py)
+    model_version: int = 1
     report: dict = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     records: list[PassRecord] = field(default_factory=list)   # the compaction pipeline's, per pass
@@ -78,14 +82,19 @@ class LoweredModel:
         """Write the outputs into `directory` (README, "What lower writes"); the key goes to
         `model.key` (mode 0600) unless the caller keeps it in `key_path`.  Returns the directory."""
         out = Path(directory)
+        if key_path is None and self.partition is not None:
+            existing = key_in_output_dir(out / KEY_FILE)   # never replaced: a rebuild keeps its key
+            if existing is not None and existing != self.key:
+                raise UserError(f"{out / KEY_FILE} holds another key than this build was sealed with: "
+                                f"lower with --key {out / KEY_FILE}, or save into another directory")
         out.mkdir(parents=True, exist_ok=True)
         for stale in [*out.glob("partition_*.onnx"), *(out / DEVICE_DIR).glob("partition_*.blob")]:
             stale.unlink()   # an earlier run into the same directory may have had more partitions
         if "pruning" in self.report:
             write_report(self.report["pruning"], out)
         if self.partition is not None:
-            if key_path is None:
-                write_key(out / KEY_FILE, self.key, overwrite=True)
+            if key_path is None and not (out / KEY_FILE).exists():
+                write_key(out / KEY_FILE, self.key)
             (out / DEVICE_DIR).mkdir(exist_ok=True)
             for name, data in self.device.items():
                 (out / DEVICE_DIR / name).write_bytes(data)
@@ -99,6 +108,7 @@ class LoweredModel:
         """manifest.json: the partitioning's, each partition naming its sealed blob."""
         data = manifest(self.partition, self.label, GENERATOR, digests)
         data["key"] = str(key_path or out / KEY_FILE)
+        data.update({"model_id": self.model_id.hex(), "model_version": self.model_version})
         for k, (entry, body, memory) in enumerate(zip(data["partitions"], self.bodies, self.partition.plan.partitions)):
             blob = blob_file_name(k)
             entry.update({"blob": f"{DEVICE_DIR}/{blob}", "blob_sha256": sha256(out / DEVICE_DIR / blob),
@@ -150,8 +160,10 @@ def lower_bodies(lowered: LoweredModel) -> None:
 def seal(lowered: LoweredModel) -> None:
     """Encrypt the bodies under the model key (a new one unless given): blobs + device manifest."""
     lowered.key = lowered.key or generate_key()
+    lowered.model_id = lowered.model_id or os.urandom(MODEL_ID_BYTES)
     with tempfile.TemporaryDirectory(prefix="onnx-tee-seal-") as tmp:
-        seal_bundle(lowered.bodies, lowered.partition, lowered.model, lowered.key, Path(tmp))
+        seal_bundle(lowered.bodies, lowered.partition, lowered.model, lowered.key, Path(tmp),
+                    model_id=lowered.model_id, model_version=lowered.model_version)
         lowered.device = {path.name: path.read_bytes() for path in sorted(Path(tmp).iterdir())}
 
 
@@ -197,14 +209,17 @@ STEPS: list[tuple[str, Step]] = [("fix shapes", fix_shapes), ("compact", compact
 
 def lower_model(model: onnx.ModelProto, budget: int, *, label: str = "model",
                 input_shapes: dict[str, tuple[int, ...]] | None = None, key: bytes | None = None,
+                model_id: bytes | None = None, model_version: int = 1,
                 prune: PruneOptions | None = None, steps: list[tuple[str, Step]] | None = None) -> LoweredModel:
     """Run `steps` (default `STEPS`; `prune` inserts pruning after the input shapes are fixed) over
-    `model` under `budget` bytes, timing each; `model` is not changed (module docstring)."""
+    `model` under `budget` bytes, timing each; `model` is not changed (module docstring).  The bundle is
+    sealed under `key` (a new one if None) for release `model_id` (random if None) / `model_version`."""
     if steps is None:
         steps = list(STEPS)
         if prune is not None:
             steps.insert(1, ("prune", prune_step(prune)))
-    lowered = LoweredModel(label, model, budget, dict(input_shapes or {}), key=key or b"")
+    lowered = LoweredModel(label, model, budget, dict(input_shapes or {}), key=key or b"", model_id=model_id or b"",
+                           model_version=model_version)
     lowered.report.update({"model": label, "budget": budget,
                            "input_shapes": {k: list(v) for k, v in lowered.input_shapes.items()}})
     for name, step in steps:

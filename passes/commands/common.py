@@ -2,11 +2,51 @@
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from ..analysis.shapes import parse_input_shapes
+from ..errors import UserError
+
+
+def _probe_writable(path: Path, option: str) -> None:
+    """The directory `path` would be created in (its nearest existing ancestor) takes new files; nothing
+    is left behind."""
+    directory = path
+    while not directory.exists() and directory != directory.parent:
+        directory = directory.parent
+    if not directory.is_dir():
+        raise UserError(f"{option} {path}: {directory} is not a directory")
+    try:
+        fd, name = tempfile.mkstemp(prefix=".onnx-tee-probe-", dir=directory)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        raise UserError(f"{option} {path}: cannot write in {directory} ({exc.strerror})") from None
+
+
+def check_output_file(path: str | Path, option: str = "-o") -> Path:
+    """Before any work: `path` can be written as a file (not a directory; its directory exists or can be
+    made, and is writable).  Creates nothing; a clear UserError otherwise."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{option} {path} is a directory: give a file name")
+    _probe_writable(path.parent, option)
+    return path
+
+
+def check_output_dir(path: str | Path, option: str = "-o") -> Path:
+    """Before any work: `path` is (or can be made) a writable directory.  Creates nothing; a clear
+    UserError otherwise."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{option} {path} exists and is not a directory: give a directory")
+    _probe_writable(path, option)
+    return path
 
 
 def add_input_shape_option(parser: argparse.ArgumentParser) -> None:

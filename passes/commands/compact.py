@@ -12,7 +12,7 @@ from ..core import PassRecord
 from ..errors import UserError
 from ..modelio import save_model
 from ..sizes import format_size
-from .common import add_input_shape_option, console, input_shapes, table
+from .common import add_input_shape_option, check_output_file, console, input_shapes, table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     model_path = Path(args.model)
     if model_path.exists() and output.resolve() == model_path.resolve():
         raise UserError(f"-o {args.output} would overwrite the input model: choose another output path")
+    check_output_file(output)
     shapes = input_shapes(args)
     label, model = models.resolve(args.model)
     if shapes:  # static input shapes let Shape chains fold

@@ -12,9 +12,11 @@ from pathlib import Path
 from onnx_tee import models
 
 from ..build import LoweredModel, lower_model
-from ..lower.keys import load_key
+from ..build.lowered import KEY_FILE
+from ..build.release import parse_model_id, release_of
+from ..lower.keys import key_in_output_dir, load_key
 from ..sizes import format_size, parse_size
-from .common import add_input_shape_option, console, format_count, input_shapes, table
+from .common import add_input_shape_option, check_output_dir, console, format_count, input_shapes, table
 from .compact import records_table
 from .prune import add_prune_options, options_from_args, print_report
 
@@ -62,7 +64,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_input_shape_option(parser)
     parser.add_argument("-o", "--output", default="out", metavar="DIR", help="output directory (default out/)")
     parser.add_argument("--key", metavar="FILE", help="encrypt the partitions for this model key (from `keygen`; "
-                                                      "default: a new key written to DIR/model.key)")
+                                                      "default: DIR/model.key, reused when it is a valid key "
+                                                      "file, else created; never replaced)")
+    parser.add_argument("--model-id", metavar="ID",
+                        help="the model's identity across releases, for the device's rollback guard: 32 hex "
+                             "digits or a name of at most 16 bytes (default: the id of the build already in DIR, "
+                             "else a new random one)")
+    parser.add_argument("--model-version", metavar="N", type=int,
+                        help="release number (>= 1); a device refuses versions older than the newest it opened "
+                             "for this model id (default: the version of the build in DIR + 1, else 1)")
     parser.add_argument("--prune", action="store_true", help="prune first (progressive, accuracy-guarded; "
                                                              "see the pruning options and `prune --help`)")
     add_prune_options(parser)
@@ -74,8 +84,12 @@ def run(args: argparse.Namespace) -> int:
     shapes = input_shapes(args)
     label, model = models.resolve(args.model)
     prune = options_from_args(args) if args.prune else None
-    key = load_key(args.key) if args.key else None      # checked before any work
-    lowered = lower_model(model, budget, label=label, input_shapes=shapes, key=key, prune=prune)
-    lowered.save(args.output, key_path=args.key)
-    print_summary(lowered, Path(args.output))
+    out_dir = check_output_dir(args.output)             # paths, key and release checked before any work
+    key = load_key(args.key) if args.key else key_in_output_dir(out_dir / KEY_FILE)
+    model_id, model_version = release_of(out_dir, parse_model_id(args.model_id) if args.model_id else None,
+                                         args.model_version)
+    lowered = lower_model(model, budget, label=label, input_shapes=shapes, key=key, model_id=model_id,
+                          model_version=model_version, prune=prune)
+    lowered.save(out_dir, key_path=args.key)
+    print_summary(lowered, out_dir)
     return 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import onnx
 
 from ..errors import UserError
 from ..sizes import format_size
-from .common import console, table
+from .common import check_output_file, console, table
 
 BACKENDS = ("sim", "ort")
 KEY_FILE = "model.key"
@@ -92,8 +93,12 @@ def load_inputs(path: Path, signature: dict[str, tuple[tuple[int, ...], np.dtype
         if tuple(array.shape) != shape:
             raise UserError(f"input '{name}' has shape {tuple(array.shape)}; the lowered model expects {shape} "
                             f"(lower again with --input-shape {name}:{','.join(map(str, array.shape))})")
-        if not np.can_cast(array.dtype, dtype, casting="same_kind"):
-            raise UserError(f"input '{name}' is {array.dtype}; the model expects {dtype}")
+        if array.dtype != dtype:   # no silent cast: float64 -> float32 loses precision, int/bool change meaning
+            raise UserError(f"input '{name}' is {array.dtype}; the model expects {dtype}: convert it first "
+                            f"(e.g. numpy's x.astype(np.{dtype.name}))")
+        if array.dtype.kind in "fc" and not np.isfinite(array).all():
+            bad = int(array.size - np.isfinite(array).sum())
+            raise UserError(f"input '{name}' holds {bad} NaN or infinite value(s): give finite inputs")
         feeds[name] = np.ascontiguousarray(array, dtype=dtype)
     return feeds
 
@@ -139,6 +144,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--stats reports the simulator's counters: use it with --backend sim")
     if args.encrypt_io and args.backend != "sim":
         raise UserError("--encrypt-io seals the TA's inputs and outputs: use it with --backend sim")
+    if args.output and not args.output.endswith(".npz"):
+        args.output += ".npz"   # as numpy.savez names it
+    for option, path in (("--output", args.output), ("--stats", args.stats)):
+        if path:   # checked before the run, not after it
+            check_output_file(path, option)
     manifest = read_manifest(out_dir)
     feeds = load_inputs(Path(args.input), input_signature(out_dir, manifest))
     stats = None
@@ -147,11 +157,24 @@ def run(args: argparse.Namespace) -> int:
     else:
         outputs, stats = run_sim(out_dir, manifest, feeds, Path(args.key) if args.key else None, args.encrypt_io)
     if args.output:
-        np.savez(args.output, **outputs)
+        _write_atomic(Path(args.output), lambda handle: np.savez(handle, **outputs))
     if args.stats:
-        Path(args.stats).write_text(json.dumps(stats.to_json(), indent=2) + "\n")
+        _write_atomic(Path(args.stats), lambda handle: handle.write((json.dumps(stats.to_json(), indent=2)
+                                                                     + "\n").encode()))
     print_outputs(outputs, args.backend, stats)
     return 0
+
+
+def _write_atomic(path: Path, write) -> None:
+    """Write through `write(binary handle)` into a temporary file beside `path`, then rename it."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            write(handle)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def print_outputs(outputs: dict[str, np.ndarray], backend: str, stats) -> None:

@@ -29,6 +29,7 @@ import numpy as np
 from ..errors import UserError
 from .runtime_tree import RUNTIME_DIR, build_dir
 from .envelope import MANIFEST_FILE, blob_file_name, parse_manifest
+from .keys import WRAPPED_BYTES
 from .sealed_io import OVERHEAD as SEALED_OVERHEAD
 from .sealed_io import SESSION_NONCE_BYTES, SealedChannel
 
@@ -69,6 +70,9 @@ _MEANING = {
     "OT_ERR_IO_REPLAYED": "the sealed message's counter is not the next one (replayed or reordered)",
     "OT_ERR_IO_SEALED": "this session's inputs and outputs are sealed: plain I/O is refused",
     "OT_ERR_IO_NO_SESSION": "no I/O session is open (open one after opening the model)",
+    "OT_ERR_INPUT_MISSING": "not every model input was written for this inference",
+    "OT_ERR_OUTPUT_READ": "this output was already read in this inference",
+    "OT_ERR_KEY_MODE": "this TA is built for the other key mode (provisioned vs device-bound key)",
     "TEE_ERROR_OUT_OF_MEMORY": "the region does not fit the TA's memory budget",
 }
 
@@ -126,6 +130,8 @@ def load_library(*, sanitize: bool | None = None) -> ctypes.CDLL:
         "ot_sim_traffic": ([ctypes.POINTER(_Traffic)], None), "ot_sim_reset_traffic": ([], None),
         "ot_sim_set_trace": ([ctypes.c_char_p], ctypes.c_int),
         "ot_sim_watch_arm": ([], ctypes.c_int), "ot_sim_watch_disarm": ([], sz),
+        "ot_sim_set_key_mode": ([ctypes.c_uint32], None),
+        "ot_sim_set_vendor_modulus": ([ctypes.c_char_p, sz], ctypes.c_int),
         "ot_client_new": ([], vp), "ot_client_free": ([vp], None), "ot_client_open": ([vp], ctypes.c_uint32),
         "ot_client_close": ([vp], None),
         "ot_client_provision_key": ([vp, ctypes.c_char_p, sz], ctypes.c_uint32),
@@ -181,13 +187,16 @@ class Simulator:
     and TEE_Malloc fails past it as in OP-TEE.  One simulator may be open per process at a time
     (the TA is single-instance, single-session, like the real one).  `track_pages` adds an
     independent, page-granular measurement of what each partition touches (page faults on the
-    region; slower, and not under AddressSanitizer).
+    region; slower, and not under AddressSanitizer).  `key_mode` ("provisioned" or "device") and
+    `vendor_modulus` (the vendor public key's modulus, keys.vendor_modulus) stand for the TA build
+    options of the simulated device (runtime_ta/README.md, "Keys").
     """
 
     _open: "Simulator | None" = None
 
     def __init__(self, storage_dir: str | Path, *, budget: int, trace: str | Path | None = None,
-                 sanitize: bool | None = None, track_pages: bool = False):
+                 sanitize: bool | None = None, track_pages: bool = False, key_mode: str = "provisioned",
+                 vendor_modulus: bytes | None = None):
         if Simulator._open is not None:
             raise RuntimeError("a simulator session is already open in this process")
         self.lib = load_library(sanitize=sanitize)
@@ -195,6 +204,11 @@ class Simulator:
         self.track_pages = track_pages
         storage = Path(storage_dir)
         storage.mkdir(parents=True, exist_ok=True)
+        if key_mode not in ("provisioned", "device"):
+            raise ValueError(f"key_mode is 'provisioned' or 'device', not {key_mode!r}")
+        self.lib.ot_sim_set_key_mode(KEY_DEVICE if key_mode == "device" else KEY_PROVISIONED)
+        if self.lib.ot_sim_set_vendor_modulus(vendor_modulus, len(vendor_modulus or b"")) != 0:
+            raise ValueError("the vendor modulus has 384 bytes (RSA-3072)")
         self.lib.ot_sim_set_heap_cap(self.budget + HEAP_RESERVE)
         if self.lib.ot_sim_set_storage(str(storage).encode()) != 0:
             raise UserError(f"storage directory path too long: {storage}")
@@ -228,10 +242,10 @@ class Simulator:
         self._check("provision key", self.lib.ot_client_provision_key(self.client, key, len(key)))
 
     def enrol_device(self) -> bytes:
-        """The device-bound key, handed out once per device (enrolment)."""
-        key = ctypes.create_string_buffer(32)
-        self._check("enrol device", self.lib.ot_client_enrol_device(self.client, key, 32))
-        return key.raw
+        """The device-bound key wrapped for the vendor (keys.unwrap_device_key opens it)."""
+        wrapped = ctypes.create_string_buffer(WRAPPED_BYTES)
+        self._check("enrol device", self.lib.ot_client_enrol_device(self.client, wrapped, WRAPPED_BYTES))
+        return wrapped.raw
 
     def open_model(self, manifest: bytes, key_source: int = KEY_PROVISIONED) -> None:
         self._check("open model", self.lib.ot_client_open_model(self.client, manifest, len(manifest), key_source))
@@ -289,11 +303,14 @@ class Simulator:
 
     # ---- a whole run --------------------------------------------------------------------------
     def run_bundle(self, device_dir: str | Path, inputs: list[np.ndarray], *, key_source: int = KEY_PROVISIONED,
-                   sealed_io_key: bytes | None = None) -> tuple[list[np.ndarray], RunStats]:
+                   sealed_io_key: bytes | None = None,
+                   read_outputs: bool = True) -> tuple[list[np.ndarray], RunStats]:
         """Open the bundle's model, write `inputs`, load and run every partition, read the outputs.
 
         With `sealed_io_key` (the model key, held by the trusted data source/sink) inputs and outputs
-        cross shared memory sealed under a fresh I/O session (passes/lower/sealed_io.py)."""
+        cross shared memory sealed under a fresh I/O session (passes/lower/sealed_io.py).  The TA hands
+        each output out once per inference: with `read_outputs=False` none is read (the list is empty),
+        so the caller can read one its own way (e.g. `read_topk`)."""
         device_dir = Path(device_dir)
         manifest_bytes = _read(device_dir / MANIFEST_FILE)
         manifest = parse_manifest(manifest_bytes)
@@ -325,7 +342,7 @@ class Simulator:
             parts.append(PartitionStats(k, manifest.partitions[k].planned_bytes, touched, len(blob),
                                         loaded - start, done - loaded, pages))
         outputs = []
-        for k, slot in enumerate(manifest.outputs):
+        for k, slot in enumerate(manifest.outputs if read_outputs else ()):
             raw = (channel.open_output(k, self.read_output_sealed(k, slot.nbytes)) if channel is not None
                    else self.read_output(k, slot.nbytes))
             outputs.append(np.frombuffer(raw, dtype=np.float32).reshape(slot.shape).copy())

@@ -6,7 +6,7 @@
  *     INPUT.bin       raw little-endian tensor bytes of each model input, in order
  *     --key-source provisioned|device   key the TA decrypts with (default provisioned)
  *     --provision KEY                   one-time: store the 32-byte key file in secure storage
- *     --enrol OUT                       one-time: write the device-bound key to OUT (enrolment)
+ *     --enrol OUT                       write the device-bound key, wrapped for the vendor, to OUT (enrolment)
  *     --output PREFIX                   write each output's raw bytes to PREFIX<i>.bin
  *     --repeat N                        run the model N times (load + run every partition each time)
  *     --top K                           read only the K largest elements of each output from the TA
@@ -324,7 +324,7 @@ int main(int argc, char **argv)
 		rc = res == TEEC_SUCCESS ? 0 : fail("provision key", res, &client);
 	}
 	if (rc == 0 && o.enrol) {
-		uint8_t key[OT_KEY_BYTES];
+		uint8_t key[OT_ENROL_WRAPPED_BYTES];
 
 		res = ot_client_enrol_device(&client, key, sizeof(key));
 		rc = res == TEEC_SUCCESS ? write_all(o.enrol, key, sizeof(key)) : fail("enrol device", res, &client);

@@ -27,18 +27,28 @@
 /*
  * Commands.  Every command checks its exact TEE_PARAM_TYPES and returns
  * TEE_ERROR_BAD_PARAMETERS on any mismatch.  The order of one inference is
- *   OPEN_MODEL, then for each run: WRITE_INPUT (each input), LOAD_CHUNK... + RUN for
- *   partition 0, 1, ..., n-1, then READ_OUTPUT (each output).
+ *   OPEN_MODEL, then for each run: WRITE_INPUT (every input, OT_ERR_INPUT_MISSING otherwise),
+ *   LOAD_CHUNK... + RUN for partition 0, 1, ..., n-1, then READ_OUTPUT (each output at most once,
+ *   OT_ERR_OUTPUT_READ otherwise).  The first WRITE_INPUT after the last partition ran starts the next
+ *   inference: the region is wiped except a single-partition model's body, which stays loaded.
+ *
+ * Key modes.  A TA build accepts exactly one key source (make KEY_MODE=provisioned|device, see
+ * runtime_ta/README.md): the commands and key sources of the other mode answer OT_ERR_KEY_MODE.  So on
+ * a device-key TA the normal world cannot provision a key of its own and open manifests it wrote.
  */
 
-/* [in] memref[0] key (32 bytes).  Stores the model key in TEE secure storage, once:
- * a second call returns OT_ERR_ALREADY_PROVISIONED. */
+/* [in] memref[0] key (32 bytes).  Provisioned-key TAs only.  Stores the model key in TEE secure
+ * storage, once: a second call returns OT_ERR_ALREADY_PROVISIONED. */
 #define OT_CMD_PROVISION_KEY   0
 
-/* [out] memref[0] key (32 bytes).  Returns the device-bound key derived from the hardware
- * unique key (system PTA), once, for enrolment: models are then encrypted for this device.
- * A second call returns OT_ERR_ALREADY_PROVISIONED. */
+/* [out] memref[0] wrapped key (OT_ENROL_WRAPPED_BYTES).  Device-key TAs only.  Returns the device-bound
+ * key (system PTA: derived from the hardware unique key) encrypted with RSA-OAEP (SHA-256, MGF1-SHA-256,
+ * empty label) for the vendor public key built into the TA: only the vendor's private key opens it, so
+ * it may be asked for again (the normal world never sees the key).  A TA built without a vendor key
+ * answers OT_ERR_NO_KEY. */
 #define OT_CMD_ENROL_DEVICE    1
+#define OT_VENDOR_KEY_BITS     3072u
+#define OT_ENROL_WRAPPED_BYTES (OT_VENDOR_KEY_BITS / 8u)
 
 /* [in] memref[0] device manifest, [in] value[1].a key source (OT_KEY_*).
  * Authenticates the manifest, checks and advances the model's rollback counter, allocates
@@ -75,14 +85,16 @@
  * READ_OUTPUT are refused (OT_ERR_IO_SEALED) until the model is opened again.
  */
 /* [out] memref[0] session nonce (OT_IO_SESSION_NONCE_BYTES).  After OPEN_MODEL: the TA draws a fresh
- * nonce (TEE_GenerateRandom), derives K_io and resets the counter. */
+ * nonce (TEE_GenerateRandom), derives K_io, resets the counter and starts a new inference (the region is
+ * wiped: nothing written in clear before survives).  Each inference then needs every input sealed; each
+ * output is sealed once, bound to the inputs it was computed from (ot_io_aad.inputs_digest). */
 #define OT_CMD_OPEN_IO_SESSION    7
 /* [in] memref[0] sealed input, [in] value[1].a model input index. */
 #define OT_CMD_WRITE_INPUT_SEALED 8
 /* [out] memref[0] sealed output (OT_IO_OVERHEAD + nbytes), [in] value[1].a model output index. */
 #define OT_CMD_READ_OUTPUT_SEALED 9
 
-#define OT_IO_LABEL               "onnx-tee io v1"
+#define OT_IO_LABEL               "onnx-tee io v2"
 #define OT_IO_SESSION_NONCE_BYTES 16u
 #define OT_IO_OVERHEAD            (8u + OT_NONCE_BYTES + OT_TAG_BYTES)
 #define OT_IO_INPUT               1u
@@ -112,6 +124,9 @@
 #define OT_ERR_IO_REPLAYED         0x80A70011u /* sealed message counter not the next one */
 #define OT_ERR_IO_SEALED           0x80A70012u /* plain I/O refused: this session's I/O is sealed */
 #define OT_ERR_IO_NO_SESSION       0x80A70013u /* sealed I/O without an open I/O session */
+#define OT_ERR_INPUT_MISSING       0x80A70014u /* run before every model input of this inference was written */
+#define OT_ERR_OUTPUT_READ         0x80A70015u /* output already read in this inference */
+#define OT_ERR_KEY_MODE            0x80A70016u /* key source or command of the other key mode than the TA's */
 
 #define OT_KEY_BYTES       32u
 #define OT_NONCE_BYTES     12u
@@ -187,20 +202,23 @@ struct ot_topk_entry {
 	float value;
 };
 
-/* The AAD of a sealed message. */
+/* The AAD of a sealed message.  inputs_digest binds an output to the sealed inputs of its inference:
+ *   d_0 = 32 zero bytes;  d_(j+1) = SHA-256(d_j || index (u32 LE) || counter (u64 LE) || tag[16])
+ * over the inputs accepted since the inference started, in order; zero in input messages. */
 struct ot_io_aad {
 	uint8_t  session_nonce[16];
 	uint32_t direction;          /* OT_IO_INPUT or OT_IO_OUTPUT */
 	uint32_t index;              /* model input or output index */
 	uint64_t counter;
 	uint64_t nbytes;             /* plaintext size */
-};                               /* 40 bytes */
+	uint8_t  inputs_digest[32];
+};                               /* 72 bytes */
 
 #define OT_STATIC_ASSERT(cond, name) typedef char ot_static_assert_##name[(cond) ? 1 : -1]
 OT_STATIC_ASSERT(sizeof(struct ot_manifest_header) == 80, manifest_header_size);
 OT_STATIC_ASSERT(sizeof(struct ot_manifest_partition) == 72, manifest_partition_size);
 OT_STATIC_ASSERT(sizeof(struct ot_manifest_tensor) == 88, manifest_tensor_size);
 OT_STATIC_ASSERT(sizeof(struct ot_blob_header) == 80, blob_header_size);
-OT_STATIC_ASSERT(sizeof(struct ot_io_aad) == 40, io_aad_size);
+OT_STATIC_ASSERT(sizeof(struct ot_io_aad) == 72, io_aad_size);
 
 #endif /* ONNX_TEE_TA_H */

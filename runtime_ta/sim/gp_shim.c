@@ -10,6 +10,8 @@
  *   TEE_MemCompare        constant time, as OP-TEE's
  *   trace_printf          the TA's EMSG/IMSG/DMSG/FMSG (include/trace.h): to stderr up to the level in
  *                         ONNX_TEE_TA_LOG_LEVEL (default 0: silent)
+ *   TEE_AsymmetricEncrypt RSA-OAEP (SHA-256) with a public key object (enrolment), on OpenSSL
+ *   build options         the key mode and vendor public key a TA build fixes, per simulated device
  * Misuse that OP-TEE answers with TEE_Panic (an uninitialised operation, a bad handle) aborts.
  */
 #include <errno.h>
@@ -20,10 +22,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/param_build.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
 
 #include <pta_system.h>
 #include <tee_internal_api.h>
@@ -165,11 +170,12 @@ void ot_sim_reset_heap_peak(void)
 
 /* ---- objects --------------------------------------------------------------------------------- */
 
-enum object_kind { OBJECT_TRANSIENT_AES = 1, OBJECT_PERSISTENT };
+enum object_kind { OBJECT_TRANSIENT_AES = 1, OBJECT_PERSISTENT, OBJECT_RSA_PUBLIC };
 
 struct __TEE_ObjectHandle {
 	enum object_kind kind;
 	uint32_t max_bits;
+	EVP_PKEY *pkey;       /* OBJECT_RSA_PUBLIC */
 	uint8_t key[OT_KEY_BYTES];
 	size_t key_len;
 	uint8_t *data;        /* persistent object content */
@@ -182,12 +188,13 @@ TEE_Result TEE_AllocateTransientObject(TEE_ObjectType type, uint32_t max_bits, T
 	TEE_ObjectHandle o;
 
 	if (!(type == TEE_TYPE_AES && (max_bits == 128 || max_bits == 192 || max_bits == 256)) &&
-	    !(type == TEE_TYPE_HMAC_SHA256 && max_bits == 256))
+	    !(type == TEE_TYPE_HMAC_SHA256 && max_bits == 256) &&
+	    !(type == TEE_TYPE_RSA_PUBLIC_KEY && max_bits >= 2048 && max_bits <= 4096))
 		return TEE_ERROR_NOT_SUPPORTED;
 	o = calloc(1, sizeof(*o));
 	if (!o)
 		return TEE_ERROR_OUT_OF_MEMORY;
-	o->kind = OBJECT_TRANSIENT_AES;
+	o->kind = type == TEE_TYPE_RSA_PUBLIC_KEY ? OBJECT_RSA_PUBLIC : OBJECT_TRANSIENT_AES;
 	o->max_bits = max_bits;
 	*object = o;
 	return TEE_SUCCESS;
@@ -195,6 +202,7 @@ TEE_Result TEE_AllocateTransientObject(TEE_ObjectType type, uint32_t max_bits, T
 
 static void object_free(TEE_ObjectHandle o)
 {
+	EVP_PKEY_free(o->pkey);
 	OPENSSL_cleanse(o->key, sizeof(o->key));
 	if (o->data) {
 		OPENSSL_cleanse(o->data, o->size);
@@ -207,7 +215,7 @@ void TEE_FreeTransientObject(TEE_ObjectHandle object)
 {
 	if (object == TEE_HANDLE_NULL)
 		return;
-	if (object->kind != OBJECT_TRANSIENT_AES)
+	if (object->kind != OBJECT_TRANSIENT_AES && object->kind != OBJECT_RSA_PUBLIC)
 		TEE_Panic(TEE_ERROR_BAD_PARAMETERS);
 	object_free(object);
 }
@@ -219,8 +227,48 @@ void TEE_InitRefAttribute(TEE_Attribute *attr, uint32_t id, const void *buffer, 
 	attr->content.ref.length = length;
 }
 
+/* An RSA public key from its modulus and exponent attributes (big-endian). */
+static TEE_Result populate_rsa_public(TEE_ObjectHandle object, const TEE_Attribute *attrs, uint32_t count)
+{
+	const TEE_Attribute *n = NULL, *e = NULL;
+	OSSL_PARAM_BLD *bld = NULL;
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	BIGNUM *bn_n = NULL, *bn_e = NULL;
+	TEE_Result res = TEE_ERROR_BAD_PARAMETERS;
+	uint32_t i;
+
+	for (i = 0; i < count; i++) {
+		if (attrs[i].attributeID == TEE_ATTR_RSA_MODULUS)
+			n = &attrs[i];
+		else if (attrs[i].attributeID == TEE_ATTR_RSA_PUBLIC_EXPONENT)
+			e = &attrs[i];
+		else
+			return TEE_ERROR_BAD_PARAMETERS;
+	}
+	if (!n || !e || n->content.ref.length * 8 > object->max_bits || object->pkey)
+		return TEE_ERROR_BAD_PARAMETERS;
+	bn_n = BN_bin2bn(n->content.ref.buffer, (int)n->content.ref.length, NULL);
+	bn_e = BN_bin2bn(e->content.ref.buffer, (int)e->content.ref.length, NULL);
+	bld = OSSL_PARAM_BLD_new();
+	if (bn_n && bn_e && bld && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n) == 1 &&
+	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e) == 1 &&
+	    (params = OSSL_PARAM_BLD_to_param(bld)) != NULL &&
+	    (ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL)) != NULL && EVP_PKEY_fromdata_init(ctx) == 1 &&
+	    EVP_PKEY_fromdata(ctx, &object->pkey, EVP_PKEY_PUBLIC_KEY, params) == 1)
+		res = TEE_SUCCESS;
+	EVP_PKEY_CTX_free(ctx);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+	BN_free(bn_n);
+	BN_free(bn_e);
+	return res;
+}
+
 TEE_Result TEE_PopulateTransientObject(TEE_ObjectHandle object, const TEE_Attribute *attrs, uint32_t count)
 {
+	if (object != TEE_HANDLE_NULL && object->kind == OBJECT_RSA_PUBLIC)
+		return populate_rsa_public(object, attrs, count);
 	if (object == TEE_HANDLE_NULL || object->kind != OBJECT_TRANSIENT_AES)
 		TEE_Panic(TEE_ERROR_BAD_PARAMETERS);
 	if (count != 1 || attrs[0].attributeID != TEE_ATTR_SECRET_VALUE ||
@@ -392,6 +440,7 @@ struct __TEE_OperationHandle {
 	uint8_t key[OT_KEY_BYTES];
 	size_t key_len;
 	size_t tag_len;
+	EVP_PKEY *pkey;        /* RSA-OAEP: the public key */
 	int initialized;
 };
 
@@ -404,7 +453,8 @@ TEE_Result TEE_AllocateOperation(TEE_OperationHandle *operation, uint32_t algori
 	if (!((algorithm == TEE_ALG_AES_GCM && (mode == TEE_MODE_DECRYPT || mode == TEE_MODE_ENCRYPT) &&
 	       max_key_bits <= 256) ||
 	      (algorithm == TEE_ALG_HMAC_SHA256 && mode == TEE_MODE_MAC && max_key_bits == 256) ||
-	      (algorithm == TEE_ALG_SHA256 && mode == TEE_MODE_DIGEST)))
+	      (algorithm == TEE_ALG_SHA256 && mode == TEE_MODE_DIGEST) ||
+	      (algorithm == TEE_ALG_RSAES_PKCS1_OAEP_MGF1_SHA256 && mode == TEE_MODE_ENCRYPT)))
 		return TEE_ERROR_NOT_SUPPORTED;
 	op = calloc(1, sizeof(*op));
 	if (!op)
@@ -436,6 +486,7 @@ void TEE_FreeOperation(TEE_OperationHandle op)
 		return;
 	EVP_CIPHER_CTX_free(op->cipher);
 	EVP_MD_CTX_free(op->md);
+	EVP_PKEY_free(op->pkey);
 	OPENSSL_cleanse(op->key, sizeof(op->key));
 	OPENSSL_cleanse(op->message, sizeof(op->message));
 	free(op);
@@ -443,6 +494,15 @@ void TEE_FreeOperation(TEE_OperationHandle op)
 
 TEE_Result TEE_SetOperationKey(TEE_OperationHandle op, TEE_ObjectHandle key)
 {
+	if (op != TEE_HANDLE_NULL && op->algorithm == TEE_ALG_RSAES_PKCS1_OAEP_MGF1_SHA256) {
+		if (key == TEE_HANDLE_NULL || key->kind != OBJECT_RSA_PUBLIC || !key->pkey ||
+		    EVP_PKEY_up_ref(key->pkey) != 1)
+			TEE_Panic(TEE_ERROR_BAD_PARAMETERS);
+		EVP_PKEY_free(op->pkey);
+		op->pkey = key->pkey;
+		op->initialized = 1;
+		return TEE_SUCCESS;
+	}
 	if (op == TEE_HANDLE_NULL || key == TEE_HANDLE_NULL || key->kind != OBJECT_TRANSIENT_AES ||
 	    key->key_len == 0 || (op->algorithm != TEE_ALG_AES_GCM && op->algorithm != TEE_ALG_HMAC_SHA256))
 		TEE_Panic(TEE_ERROR_BAD_PARAMETERS);
@@ -724,4 +784,92 @@ TEE_Result TEE_InvokeTACommand(TEE_TASessionHandle session, uint32_t timeout, ui
 	OPENSSL_cleanse(huk, sizeof(huk));
 	OPENSSL_cleanse(mac, sizeof(mac));
 	return TEE_SUCCESS;
+}
+
+/* ---- RSA-OAEP encryption (SHA-256, MGF1-SHA-256, empty label) -------------------------------- */
+
+TEE_Result TEE_AsymmetricEncrypt(TEE_OperationHandle op, const TEE_Attribute *params, uint32_t count,
+				 const void *src, size_t src_len, void *dest, size_t *dest_len)
+{
+	EVP_PKEY_CTX *ctx;
+	size_t need = 0;
+	TEE_Result res = TEE_ERROR_GENERIC;
+
+	if (op == TEE_HANDLE_NULL || op->algorithm != TEE_ALG_RSAES_PKCS1_OAEP_MGF1_SHA256 || !op->initialized ||
+	    count != 0 || params != NULL)
+		TEE_Panic(TEE_ERROR_BAD_PARAMETERS);
+	ctx = EVP_PKEY_CTX_new(op->pkey, NULL);
+	if (ctx && EVP_PKEY_encrypt_init(ctx) == 1 && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) == 1 &&
+	    EVP_PKEY_CTX_set_rsa_oaep_md(ctx, EVP_sha256()) == 1 && EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha256()) == 1 &&
+	    EVP_PKEY_encrypt(ctx, NULL, &need, src, src_len) == 1) {
+		if (*dest_len < need) {
+			*dest_len = need;
+			res = TEE_ERROR_SHORT_BUFFER;
+		} else if (EVP_PKEY_encrypt(ctx, dest, dest_len, src, src_len) == 1) {
+			res = TEE_SUCCESS;
+		}
+	}
+	EVP_PKEY_CTX_free(ctx);
+	return res;
+}
+
+/* ---- the TA build options of the simulated device -------------------------------------------- */
+
+static struct {
+	int set;
+	uint32_t key_mode;
+	int vendor_set;
+	uint8_t modulus[OT_ENROL_WRAPPED_BYTES];
+	int has_modulus;
+} build;
+
+void ot_sim_set_key_mode(uint32_t mode)
+{
+	build.key_mode = mode;
+	build.set = 1;
+}
+
+uint32_t ot_sim_key_mode(void)
+{
+	const char *env;
+
+	if (!build.set) {
+		env = getenv("ONNX_TEE_SIM_KEY_MODE");
+		build.key_mode = env && strcmp(env, "device") == 0 ? OT_KEY_DEVICE : OT_KEY_PROVISIONED;
+		build.set = 1;
+	}
+	return build.key_mode;
+}
+
+int ot_sim_set_vendor_modulus(const uint8_t *modulus, size_t size)
+{
+	build.vendor_set = 1;
+	build.has_modulus = 0;
+	if (!modulus)
+		return 0;
+	if (size != sizeof(build.modulus))
+		return -1;
+	memcpy(build.modulus, modulus, size);
+	build.has_modulus = 1;
+	return 0;
+}
+
+const uint8_t *ot_sim_vendor_modulus(void)
+{
+	const char *env;
+	uint8_t *data = NULL;
+	size_t size = 0;
+
+	if (!build.vendor_set) {
+		build.vendor_set = 1;
+		env = getenv("ONNX_TEE_SIM_VENDOR_KEY");
+		if (env && read_file(env, &data, &size) == 0) {
+			if (size == sizeof(build.modulus)) {
+				memcpy(build.modulus, data, size);
+				build.has_modulus = 1;
+			}
+			free(data);
+		}
+	}
+	return build.has_modulus ? build.modulus : NULL;
 }

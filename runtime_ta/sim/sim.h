@@ -23,6 +23,16 @@ size_t ot_sim_watch_disarm(void);
 void ot_sim_watch_note_alloc(void *ptr, size_t size);
 void ot_sim_watch_note_free(void *ptr);
 
+/* The TA build options the simulated device stands for (onnx_tee_ta.h, "Key modes"): its key mode
+ * (OT_KEY_PROVISIONED, the default, or OT_KEY_DEVICE) and the vendor public key enrolment wraps the
+ * device key for (RSA modulus of OT_ENROL_WRAPPED_BYTES bytes, big-endian, exponent 65537; NULL:
+ * none).  Defaults from the environment: ONNX_TEE_SIM_KEY_MODE=provisioned|device and
+ * ONNX_TEE_SIM_VENDOR_KEY=<file holding the modulus bytes> (the onnx_tee_sim CLI uses those). */
+void ot_sim_set_key_mode(uint32_t mode);
+uint32_t ot_sim_key_mode(void);
+int ot_sim_set_vendor_modulus(const uint8_t *modulus, size_t size);
+const uint8_t *ot_sim_vendor_modulus(void);
+
 /* Directory of the simulated device's secure storage (objects, hardware unique key). */
 int ot_sim_set_storage(const char *dir);
 

@@ -69,17 +69,16 @@ static TEE_Result cmd_provision_key(uint32_t types, TEE_Param params[4])
 
 static TEE_Result cmd_enrol_device(uint32_t types, TEE_Param params[4])
 {
-	uint8_t key[OT_KEY_BYTES];
+	uint8_t wrapped[OT_ENROL_WRAPPED_BYTES];
 	TEE_Result res;
 
-	if (types != TEE_PARAM_TYPES(MEM_OUT, NONE, NONE, NONE) || params[0].memref.size < OT_KEY_BYTES)
+	if (types != TEE_PARAM_TYPES(MEM_OUT, NONE, NONE, NONE) || params[0].memref.size < sizeof(wrapped))
 		return TEE_ERROR_BAD_PARAMETERS;
-	res = store_enrol_device(key);
+	res = store_enrol_device(wrapped);   /* the device key wrapped for the vendor, in TA memory */
 	if (res == TEE_SUCCESS) {
-		TEE_MemMove(params[0].memref.buffer, key, sizeof(key));
-		params[0].memref.size = OT_KEY_BYTES;
+		TEE_MemMove(params[0].memref.buffer, wrapped, sizeof(wrapped));
+		params[0].memref.size = sizeof(wrapped);
 	}
-	TEE_MemFill(key, 0, sizeof(key));
 	return res;
 }
 

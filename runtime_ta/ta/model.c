@@ -163,13 +163,28 @@ static TEE_Result manifest_check_layout(const uint8_t *manifest, size_t size)
 	return expected == size ? TEE_SUCCESS : OT_ERR_MANIFEST_FORMAT;
 }
 
-/* Plan checks of an authentic manifest: everything inside the region, staging apart from the body. */
+/* Slot t shares no byte with partition p's body (nor, for an input, its staging buffer). */
+static bool slot_clear_of(const struct ot_manifest_tensor *t, const struct ot_manifest_partition *p,
+			  uint32_t chunk_bytes, bool input)
+{
+	return !overlaps(t->offset, t->nbytes, p->body_offset, p->body_bytes) &&
+	       !(input && overlaps(t->offset, t->nbytes, p->staging_offset, chunk_bytes));
+}
+
+/* Plan checks of an authentic manifest: everything inside the region, staging apart from the body,
+ * and every model input/output slot against the bodies and buffers it meets.  Inputs are written
+ * before partition 0 is loaded and while it stays loaded (a single-partition model's body is kept
+ * between inferences), so no input may share a byte with partition 0's body or staging buffer: a
+ * write there would rewrite a validated body.  Outputs are read after the last partition ran, so none
+ * may lie on the last body (it would hand out body bytes); the staging buffer is wiped after every load
+ * and may hold an output produced later.  Inputs do not overlap each other, nor outputs each other. */
 static TEE_Result manifest_check_plan(const struct ot_manifest_header *h,
 				      const struct ot_manifest_partition *parts,
 				      const struct ot_manifest_tensor *slots)
 {
 	uint64_t region = h->region_bytes;
-	uint32_t i, d;
+	uint32_t n_io = h->input_count + h->output_count;
+	uint32_t i, j, d;
 
 	if (region == 0 || region > UINT32_MAX - 2 * RT_ALIGN || region % RT_ALIGN != 0)
 		return OT_ERR_MANIFEST_FORMAT;
@@ -185,13 +200,19 @@ static TEE_Result manifest_check_plan(const struct ot_manifest_header *h,
 		    p->planned_bytes > region)
 			return OT_ERR_MANIFEST_FORMAT;
 	}
-	for (i = 0; i < h->input_count + h->output_count; i++) {
+	for (i = 0; i < n_io; i++) {
 		const struct ot_manifest_tensor *t = &slots[i];
+		bool input = i < h->input_count;
 
 		if (t->rank > OT_MAX_RANK || t->nbytes == 0 || !range_ok(t->offset, t->nbytes, region))
 			return OT_ERR_MANIFEST_FORMAT;
 		for (d = t->rank; d < OT_MAX_RANK; d++)
 			if (t->dims[d] != 0)
+				return OT_ERR_MANIFEST_FORMAT;
+		if (!slot_clear_of(t, &parts[input ? 0 : h->partition_count - 1], h->chunk_bytes, input))
+			return OT_ERR_MANIFEST_FORMAT;
+		for (j = input ? 0 : h->input_count; j < i; j++)
+			if (overlaps(t->offset, t->nbytes, slots[j].offset, slots[j].nbytes))
 				return OT_ERR_MANIFEST_FORMAT;
 	}
 	return TEE_SUCCESS;
@@ -470,11 +491,41 @@ fail:
 	return res;
 }
 
+/* The validated tables of the loaded body are checked again right before they are used: nothing
+ * else in the TA writes the body, and this keeps every tensor bound true at RUN time even if a
+ * plan left a way to (a refused body is wiped and must be loaded again). */
+static TEE_Result revalidate(struct model_session *s, uint32_t index, uint32_t *detail)
+{
+	const struct ot_manifest_partition *p = &s->partitions[index];
+	rt_expected want;
+	rt_status status;
+
+	want.partition_index = index;
+	want.partition_count = s->header->partition_count;
+	want.body_size = (uint32_t)p->body_bytes;
+	want.region_size = (uint32_t)s->region_bytes;
+	status = rt_validate_partition(s->region, s->region_bytes, (size_t)p->body_offset, (size_t)p->body_bytes,
+				       &want, &s->part);
+	if (status == RT_OK)
+		return TEE_SUCCESS;
+	zeroize(s->region + p->body_offset, (size_t)p->body_bytes);
+	s->loaded = false;
+	*detail = (uint32_t)status;
+	return OT_ERR_BODY_INVALID;
+}
+
+static uint64_t all_bits(uint32_t count)
+{
+	return count >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << count) - 1;
+}
+
 TEE_Result model_run(struct model_session *s, uint32_t index, uint32_t *touched, uint32_t *detail,
 		     uint32_t *failed_op)
 {
+	const struct ot_manifest_partition *p;
 	rt_counters counters;
 	rt_status status;
+	TEE_Result res;
 
 	if (!s->region)
 		return OT_ERR_STATE;
@@ -482,12 +533,19 @@ TEE_Result model_run(struct model_session *s, uint32_t index, uint32_t *touched,
 		return OT_ERR_REORDERED;
 	if (!s->loaded)
 		return OT_ERR_TRUNCATED;
+	if (index == 0 && s->inputs_written != all_bits(s->header->input_count))
+		return OT_ERR_INPUT_MISSING;
+	res = revalidate(s, index, detail);
+	if (res != TEE_SUCCESS)
+		return res;
+	p = &s->partitions[index];
 	status = rt_run_partition(&s->part, &counters);
 	s->touched = max_u64(s->touched, counters.max_region_end);
 	*touched = (uint32_t)s->touched;
 	if (status != RT_OK) {
 		*detail = (uint32_t)status;
 		*failed_op = counters.failed_op;
+		zeroize(s->region + p->body_offset, (size_t)p->body_bytes);
 		s->loaded = false;
 		EMSG("partition %u: run stopped at op %u: %s", (unsigned)index, (unsigned)counters.failed_op,
 		     rt_status_name(status));
@@ -496,12 +554,37 @@ TEE_Result model_run(struct model_session *s, uint32_t index, uint32_t *touched,
 	DMSG("partition %u ran: %u ops, highest byte %u", (unsigned)index, (unsigned)counters.ops_run,
 	     (unsigned)s->touched);
 	s->next = index + 1;
-	if (s->next == s->header->partition_count) {
+	if (s->next == s->header->partition_count)
 		s->done = true;
-	} else {
-		s->loaded = false;   /* the next partition's load overwrites this body */
+	if (s->header->partition_count > 1) {
+		/* A finished body is wiped (no tensor of this partition lies on it); only a single
+		 * partition stays loaded for the next inference. */
+		zeroize(s->region + p->body_offset, (size_t)p->body_bytes);
+		s->loaded = false;
 	}
 	return TEE_SUCCESS;
+}
+
+void model_inference_begin(struct model_session *s)
+{
+	const struct ot_manifest_partition *p0 = &s->partitions[0];
+	bool keep;
+
+	load_abort(s);
+	keep = s->loaded && (s->next == 0 || s->header->partition_count == 1);
+	if (keep) {
+		zeroize(s->region, (size_t)p0->body_offset);
+		zeroize(s->region + p0->body_offset + p0->body_bytes,
+			s->region_bytes - (size_t)(p0->body_offset + p0->body_bytes));
+	} else {
+		zeroize(s->region, s->region_bytes);
+	}
+	s->loaded = keep;
+	s->next = 0;
+	s->done = false;
+	s->inputs_written = 0;
+	s->outputs_read = 0;
+	memset(s->io.inputs_digest, 0, sizeof(s->io.inputs_digest));
 }
 
 TEE_Result model_input_slot(struct model_session *s, uint32_t index, size_t nbytes,
@@ -516,16 +599,20 @@ TEE_Result model_input_slot(struct model_session *s, uint32_t index, size_t nbyt
 	t = &s->slots[index];
 	if (nbytes != t->nbytes)
 		return TEE_ERROR_BAD_PARAMETERS;
-	if (s->done) {
-		/* A new inference.  A single partition stays loaded: its body does not overlap any tensor. */
-		s->done = false;
-		s->next = 0;
-		s->loaded = s->loaded && s->header->partition_count == 1;
-	} else if (s->next != 0 || s->load.active) {
+	if (s->done)
+		model_inference_begin(s);
+	else if (s->next != 0 || s->load.active)
 		return OT_ERR_STATE;
-	}
+	/* The plan check keeps inputs off partition 0's body; refuse anyway rather than touch a loaded body. */
+	if (s->loaded && overlaps(t->offset, t->nbytes, s->partitions[0].body_offset, s->partitions[0].body_bytes))
+		return OT_ERR_STATE;
 	*slot = t;
 	return TEE_SUCCESS;
+}
+
+void model_input_written(struct model_session *s, uint32_t index)
+{
+	s->inputs_written |= (uint64_t)1 << index;
 }
 
 TEE_Result model_write_input(struct model_session *s, const void *shared_data, size_t size, uint32_t index)
@@ -539,6 +626,7 @@ TEE_Result model_write_input(struct model_session *s, const void *shared_data, s
 	if (res != TEE_SUCCESS)
 		return res;
 	TEE_MemMove(s->region + t->offset, shared_data, size);
+	model_input_written(s, index);
 	return TEE_SUCCESS;
 }
 
@@ -592,8 +680,15 @@ TEE_Result model_output_slot(struct model_session *s, uint32_t index, const stru
 		return TEE_ERROR_BAD_PARAMETERS;
 	if (!s->done)
 		return OT_ERR_TRUNCATED;
+	if (s->outputs_read & ((uint64_t)1 << index))
+		return OT_ERR_OUTPUT_READ;
 	*slot = &s->slots[s->header->input_count + index];
 	return TEE_SUCCESS;
+}
+
+void model_output_taken(struct model_session *s, uint32_t index)
+{
+	s->outputs_read |= (uint64_t)1 << index;
 }
 
 TEE_Result model_read_output(struct model_session *s, void *shared_data, size_t *size, uint32_t index,
@@ -618,6 +713,7 @@ TEE_Result model_read_output(struct model_session *s, void *shared_data, size_t 
 		}
 		TEE_MemMove(shared_data, s->region + t->offset, (size_t)t->nbytes);
 		*size = (size_t)t->nbytes;
+		model_output_taken(s, index);
 		return TEE_SUCCESS;
 	}
 	if (t->dtype != RT_DTYPE_FLOAT32 || t->nbytes % 4 != 0 || t->nbytes / 4 > UINT32_MAX)
@@ -639,5 +735,6 @@ TEE_Result model_read_output(struct model_session *s, void *shared_data, size_t 
 		last = best[got - 1];
 	}
 	*size = done * sizeof(struct ot_topk_entry);
+	model_output_taken(s, index);
 	return TEE_SUCCESS;
 }

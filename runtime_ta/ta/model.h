@@ -2,7 +2,11 @@
  * The model a session has opened: its authenticated manifest, its key, the one planned region,
  * and the state of the partition being streamed in.  One inference is
  *   write inputs -> (load partition k in chunks, run k) for k = 0..n-1 -> read outputs.
- * Every command is refused with its own result code when it comes out of this order.
+ * Every command is refused with its own result code when it comes out of this order.  Partition 0
+ * runs only once every model input of the inference was written; each output is read at most once.
+ * A new inference (the first input after the last partition ran, or a new I/O session) wipes the
+ * region except a single-partition model's body, which stays loaded; a multi-partition model's
+ * bodies are wiped as soon as they ran.
  */
 #ifndef ONNX_TEE_MODEL_H
 #define ONNX_TEE_MODEL_H
@@ -31,6 +35,7 @@ struct io_session {
 	bool open;
 	uint8_t nonce[OT_IO_SESSION_NONCE_BYTES];
 	uint64_t counter;                  /* the next sealed message's counter */
+	uint8_t inputs_digest[32];         /* chain over this inference's sealed inputs (onnx_tee_ta.h) */
 	TEE_ObjectHandle key;              /* K_io, AES-256 */
 };
 
@@ -47,6 +52,8 @@ struct model_session {
 	uint32_t next;                     /* partition to load and run next in this inference */
 	bool loaded;                       /* partition `next` is decrypted and validated */
 	bool done;                         /* every partition ran since the inputs were written */
+	uint64_t inputs_written;           /* bit i: model input i was written in this inference */
+	uint64_t outputs_read;             /* bit i: model output i was read in this inference */
 	uint64_t touched;                  /* highest region byte of the current partition */
 	rt_partition part;
 	struct partition_load load;
@@ -66,13 +73,23 @@ TEE_Result model_load_chunk(struct model_session *s, const void *shared_chunk, s
 TEE_Result model_run(struct model_session *s, uint32_t index, uint32_t *touched, uint32_t *detail,
 		     uint32_t *failed_op);
 
+/* Start a new inference: abort a partial load, wipe the region except a body that stays loaded (a
+ * single-partition model's, or partition 0's before it ran), forget which inputs were written and
+ * outputs read, reset the sealed-input digest. */
+void model_inference_begin(struct model_session *s);
+
 /* Checks for writing model input `index` of nbytes and starts a new inference when the last one is
- * done; *slot = where the input goes.  Shared by plain and sealed input. */
+ * done; *slot = where the input goes.  Shared by plain and sealed input; model_input_written records
+ * the input once its bytes are in place. */
 TEE_Result model_input_slot(struct model_session *s, uint32_t index, size_t nbytes,
 			    const struct ot_manifest_tensor **slot);
+void model_input_written(struct model_session *s, uint32_t index);
 
-/* Checks for reading model output `index`; *slot = where it lies.  Shared by plain and sealed output. */
+/* Checks for reading model output `index` (the last partition ran, the output not read yet in this
+ * inference); *slot = where it lies.  Shared by plain and sealed output; model_output_taken records
+ * that it left the TA. */
 TEE_Result model_output_slot(struct model_session *s, uint32_t index, const struct ot_manifest_tensor **slot);
+void model_output_taken(struct model_session *s, uint32_t index);
 
 TEE_Result model_write_input(struct model_session *s, const void *shared_data, size_t size, uint32_t index);
 

@@ -1,10 +1,14 @@
 /*
  * Secure storage objects of the TA (ids are at most 64 bytes, TEE_STORAGE_PRIVATE: only this TA
  * can open them):
- *   "model-key"          32-byte model key, written once by OT_CMD_PROVISION_KEY
- *   "device-enrolled"    marker: the device-bound key was handed out once
+ *   "model-key"          32-byte model key, written once by OT_CMD_PROVISION_KEY (provisioned-key TAs)
  *   "version-<hex id>"   8-byte little-endian highest model version accepted (rollback counter)
  * Key bytes pass through stack buffers only, which are zeroed before returning.
+ *
+ * Key mode (onnx_tee_ta.h): a TA build takes one key source, CFG_ONNX_TEE_KEY_MODE (make KEY_MODE=...):
+ * OT_KEY_PROVISIONED (default) or OT_KEY_DEVICE.  The device-bound key leaves the TA only wrapped
+ * (RSA-OAEP) for the vendor public key built in with make VENDOR_KEY=<header from `keygen --vendor`>.
+ * The simulator stands in for those build options per simulated device (sim.h).
  */
 #include <pta_system.h>
 #include <string.h>
@@ -12,31 +16,43 @@
 
 #include "secure_store.h"
 
+#ifdef ONNX_TEE_SIM
+#include "sim.h"
+#elif defined(OT_VENDOR_KEY_HEADER)
+#include OT_VENDOR_KEY_HEADER   /* static const uint8_t ot_vendor_modulus[OT_ENROL_WRAPPED_BYTES] */
+#endif
+
+#ifndef CFG_ONNX_TEE_KEY_MODE
+#define CFG_ONNX_TEE_KEY_MODE OT_KEY_PROVISIONED
+#endif
+
 static const char key_object_id[] = "model-key";
-static const char enrolled_object_id[] = "device-enrolled";
+
+uint32_t store_key_mode(void)
+{
+#ifdef ONNX_TEE_SIM
+	return ot_sim_key_mode();
+#else
+	return CFG_ONNX_TEE_KEY_MODE;
+#endif
+}
+
+/* The vendor's RSA public modulus (big-endian, OT_VENDOR_KEY_BITS), exponent 65537; NULL if none. */
+static const uint8_t *vendor_modulus(void)
+{
+#ifdef ONNX_TEE_SIM
+	return ot_sim_vendor_modulus();
+#elif defined(OT_VENDOR_KEY_HEADER)
+	return ot_vendor_modulus;
+#else
+	return NULL;
+#endif
+}
 
 /* TEE_MemFill is an API call the compiler cannot drop as a dead store. */
 static void zeroize(void *buffer, size_t size)
 {
 	TEE_MemFill(buffer, 0, size);
-}
-
-static TEE_Result object_exists(const char *id, size_t id_len, bool *exists)
-{
-	TEE_ObjectHandle object = TEE_HANDLE_NULL;
-	TEE_Result res = TEE_OpenPersistentObject(TEE_STORAGE_PRIVATE, id, id_len, TEE_DATA_FLAG_ACCESS_READ,
-						  &object);
-
-	if (res == TEE_SUCCESS) {
-		TEE_CloseObject(object);
-		*exists = true;
-		return TEE_SUCCESS;
-	}
-	if (res == TEE_ERROR_ITEM_NOT_FOUND) {
-		*exists = false;
-		return TEE_SUCCESS;
-	}
-	return res;
 }
 
 /* Create an object that must not exist yet (no TEE_DATA_FLAG_OVERWRITE: creation fails if it does). */
@@ -72,6 +88,8 @@ static TEE_Result read_exact(const char *id, size_t id_len, void *data, size_t s
 
 TEE_Result store_provision_key(const uint8_t key[OT_KEY_BYTES])
 {
+	if (store_key_mode() != OT_KEY_PROVISIONED)
+		return OT_ERR_KEY_MODE;
 	return create_once(key_object_id, sizeof(key_object_id) - 1, key, OT_KEY_BYTES);
 }
 
@@ -108,22 +126,51 @@ static TEE_Result derive_device_key(uint8_t key[OT_KEY_BYTES])
 	return TEE_SUCCESS;
 }
 
-TEE_Result store_enrol_device(uint8_t key[OT_KEY_BYTES])
+/* RSA-OAEP (SHA-256) of `key` for the vendor public key, into `wrapped` (TA memory). */
+static TEE_Result wrap_for_vendor(const uint8_t *modulus, const uint8_t key[OT_KEY_BYTES],
+				  uint8_t wrapped[OT_ENROL_WRAPPED_BYTES])
 {
-	static const uint8_t marker = 1;
-	bool enrolled = false;
-	TEE_Result res = object_exists(enrolled_object_id, sizeof(enrolled_object_id) - 1, &enrolled);
+	static const uint8_t exponent[] = { 0x01, 0x00, 0x01 };
+	TEE_ObjectHandle pub = TEE_HANDLE_NULL;
+	TEE_OperationHandle op = TEE_HANDLE_NULL;
+	TEE_Attribute attrs[2];
+	size_t len = OT_ENROL_WRAPPED_BYTES;
+	TEE_Result res = TEE_AllocateTransientObject(TEE_TYPE_RSA_PUBLIC_KEY, OT_VENDOR_KEY_BITS, &pub);
 
 	if (res != TEE_SUCCESS)
 		return res;
-	if (enrolled)
-		return OT_ERR_ALREADY_PROVISIONED;
+	TEE_InitRefAttribute(&attrs[0], TEE_ATTR_RSA_MODULUS, modulus, OT_ENROL_WRAPPED_BYTES);
+	TEE_InitRefAttribute(&attrs[1], TEE_ATTR_RSA_PUBLIC_EXPONENT, exponent, sizeof(exponent));
+	res = TEE_PopulateTransientObject(pub, attrs, 2);
+	if (res == TEE_SUCCESS)
+		res = TEE_AllocateOperation(&op, TEE_ALG_RSAES_PKCS1_OAEP_MGF1_SHA256, TEE_MODE_ENCRYPT,
+					    OT_VENDOR_KEY_BITS);
+	if (res == TEE_SUCCESS)
+		res = TEE_SetOperationKey(op, pub);
+	if (res == TEE_SUCCESS)
+		res = TEE_AsymmetricEncrypt(op, NULL, 0, key, OT_KEY_BYTES, wrapped, &len);
+	if (res == TEE_SUCCESS && len != OT_ENROL_WRAPPED_BYTES)
+		res = TEE_ERROR_GENERIC;
+	if (op != TEE_HANDLE_NULL)
+		TEE_FreeOperation(op);
+	TEE_FreeTransientObject(pub);
+	return res;
+}
+
+TEE_Result store_enrol_device(uint8_t wrapped[OT_ENROL_WRAPPED_BYTES])
+{
+	const uint8_t *modulus = vendor_modulus();
+	uint8_t key[OT_KEY_BYTES];
+	TEE_Result res;
+
+	if (store_key_mode() != OT_KEY_DEVICE)
+		return OT_ERR_KEY_MODE;
+	if (!modulus)
+		return OT_ERR_NO_KEY;
 	res = derive_device_key(key);
-	if (res != TEE_SUCCESS)
-		return res;
-	res = create_once(enrolled_object_id, sizeof(enrolled_object_id) - 1, &marker, sizeof(marker));
-	if (res != TEE_SUCCESS)
-		zeroize(key, OT_KEY_BYTES);
+	if (res == TEE_SUCCESS)
+		res = wrap_for_vendor(modulus, key, wrapped);
+	zeroize(key, sizeof(key));
 	return res;
 }
 
@@ -131,6 +178,11 @@ TEE_Result store_enrol_device(uint8_t key[OT_KEY_BYTES])
 static TEE_Result read_key(uint32_t source, uint8_t key[OT_KEY_BYTES])
 {
 	TEE_Result res;
+
+	if (source != OT_KEY_PROVISIONED && source != OT_KEY_DEVICE)
+		return TEE_ERROR_BAD_PARAMETERS;
+	if (source != store_key_mode())
+		return OT_ERR_KEY_MODE;
 
 	if (source == OT_KEY_PROVISIONED) {
 		res = read_exact(key_object_id, sizeof(key_object_id) - 1, key, OT_KEY_BYTES);

@@ -10,13 +10,19 @@
 
 #include "onnx_tee_ta.h"
 
-/* Store `key` as the model key; OT_ERR_ALREADY_PROVISIONED if one is stored already. */
+/* The one key source (OT_KEY_*) this TA build accepts. */
+uint32_t store_key_mode(void);
+
+/* Store `key` as the model key (provisioned-key TAs); OT_ERR_ALREADY_PROVISIONED if one is stored
+ * already, OT_ERR_KEY_MODE on a device-key TA. */
 TEE_Result store_provision_key(const uint8_t key[OT_KEY_BYTES]);
 
-/* Derive the device-bound key and hand it out once (enrolment); OT_ERR_ALREADY_PROVISIONED after. */
-TEE_Result store_enrol_device(uint8_t key[OT_KEY_BYTES]);
+/* Derive the device-bound key and wrap it for the vendor (device-key TAs): `wrapped` = RSA-OAEP-SHA256
+ * of the key for the built-in vendor public key.  The key itself never leaves the TA. */
+TEE_Result store_enrol_device(uint8_t wrapped[OT_ENROL_WRAPPED_BYTES]);
 
-/* Load the key of `source` (OT_KEY_*) into a fresh transient AES-256 key object. */
+/* Load the key of `source` (OT_KEY_*) into a fresh transient AES-256 key object; OT_ERR_KEY_MODE when
+ * `source` is not the TA's key mode. */
 TEE_Result store_load_key(uint32_t source, TEE_ObjectHandle *key_object);
 
 /* The sealed-I/O key of a session (onnx_tee_ta.h): HKDF-Expand-SHA256 of the model key with info

@@ -3,6 +3,10 @@ global-incdirs-y += . ../include ../interp
 cflags-y += -ffp-contract=off
 # Exact float compares are meant: NaN tests (x != x) in mathf.c and identity fast paths (alpha == 1, beta == 0).
 cflags-y += -Wno-float-equal
+# The vendor public key enrolment wraps the device key for (Makefile: VENDOR_KEY=...).
+ifneq ($(OT_VENDOR_KEY_PATH),)
+cflags-y += -DOT_VENDOR_KEY_HEADER='"$(OT_VENDOR_KEY_PATH)"'
+endif
 
 srcs-y += entry_point.c
 srcs-y += model.c

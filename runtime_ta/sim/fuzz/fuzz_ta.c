@@ -12,6 +12,13 @@
  *     unauthenticated parsing of manifests, blob headers and chunk streams.
  *   In mode 0 the model inputs and outputs the body declares become manifest slots: the harness
  *   writes the inputs, runs, and reads every output whole and as its top-k (k = body_case.top_k).
+ *   mode 2, "plan": struct plan_case, (n_in + n_out) x {u32 offset, u32 nbytes} manifest slots chosen
+ *     independently of the body, a command script of script_len bytes, then a partition body.  The
+ *     harness seals body and manifest (authentic: the plan check and everything after it is reached)
+ *     and runs the script: each byte is a command (low 3 bits) and its argument (high 5 bits):
+ *     write input, load the blob, run, read output (whole or top-k), open an I/O session, write a
+ *     correctly sealed input (or a replayed one), read a sealed output, reopen the model.  So slots
+ *     over bodies and staging, commands in any order, repeated reads and sealed sessions are explored.
  * The seed corpus (corpus/) holds real lowered partitions (make_corpus.py).  Build and run:
  *   make -C runtime_ta/sim fuzz FUZZ_SECONDS=60
  */
@@ -21,6 +28,7 @@
 #include <string.h>
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <tee_internal_api.h>
 
@@ -40,6 +48,18 @@ struct body_case {
 	uint32_t staging_offset;
 };
 
+struct plan_case {
+	uint8_t mode;          /* 2 */
+	uint8_t chunk_log2;
+	uint8_t n_in;          /* % (MAX_SLOTS + 1) */
+	uint8_t n_out;         /* % (MAX_SLOTS + 1) */
+	uint32_t body_offset;
+	uint32_t staging_offset;
+	uint16_t top_k;
+	uint8_t script_len;
+	uint8_t reserved;
+};
+
 static const uint8_t fuzz_key[OT_KEY_BYTES] = "onnx-tee fuzzing key, not secret";
 
 static TEE_Result invoke(void *session, uint32_t cmd, uint32_t types, TEE_Param params[4])
@@ -47,13 +67,13 @@ static TEE_Result invoke(void *session, uint32_t cmd, uint32_t types, TEE_Param 
 	return TA_InvokeCommandEntryPoint(session, cmd, types, params);
 }
 
-static void gcm_seal(const uint8_t nonce[OT_NONCE_BYTES], const void *aad, size_t aad_len, const uint8_t *in,
-		     size_t len, uint8_t *out, uint8_t tag[OT_TAG_BYTES])
+static void gcm_seal(const uint8_t *key, const uint8_t nonce[OT_NONCE_BYTES], const void *aad, size_t aad_len,
+		     const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[OT_TAG_BYTES])
 {
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
 	int n = 0;
 
-	if (!ctx || EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, fuzz_key, nonce) != 1 ||
+	if (!ctx || EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce) != 1 ||
 	    EVP_EncryptUpdate(ctx, NULL, &n, aad, (int)aad_len) != 1 ||
 	    (len && EVP_EncryptUpdate(ctx, out, &n, in, (int)len) != 1) || EVP_EncryptFinal_ex(ctx, out, &n) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, OT_TAG_BYTES, tag) != 1)
@@ -172,37 +192,28 @@ static uint32_t read_u32(const uint8_t *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static void fuzz_body(const uint8_t *data, size_t size)
+/* The region a body asks for (its header's region_size), or FALLBACK_REGION when out of range. */
+static uint64_t body_region(const uint8_t *body, size_t body_len)
 {
-	struct body_case c;
-	const uint8_t *body = data + sizeof(c);
-	size_t body_len = size - sizeof(c);
-	size_t chunk, manifest_len, blob_len;
-	uint64_t region;
+	uint64_t region = body_len >= 52 ? read_u32(body + 48) : 0;   /* rt_body_header.region_size */
+
+	region = (region + 63) & ~63ull;
+	return region < 64 || region > MAX_REGION ? FALLBACK_REGION : region;
+}
+
+/* Seal `body` as partition 0 of 1 (blob) and a manifest listing it with `slots`, both authentic under
+ * the fuzzing key, exactly as `lower` would.  The caller frees *manifest and *blob. */
+static void seal_case(const uint8_t *body, size_t body_len, uint64_t region, size_t chunk, uint32_t body_offset,
+		      uint32_t staging_offset, const struct ot_manifest_tensor *slots, uint32_t n_in, uint32_t n_out,
+		      uint8_t **manifest_out, size_t *manifest_len_out, uint8_t **blob_out, size_t *blob_len_out)
+{
 	struct ot_manifest_header *mh;
 	struct ot_manifest_partition *mp;
 	struct ot_blob_header *bh;
-	struct ot_manifest_tensor slots[2 * MAX_SLOTS];
-	uint32_t n_in, n_out;
-	uint8_t *manifest, *blob;
+	size_t blob_len = sizeof(*bh) + body_len + OT_TAG_BYTES;
+	size_t manifest_len = sizeof(*mh) + sizeof(*mp) + (n_in + n_out) * sizeof(slots[0]) + OT_TAG_BYTES;
+	uint8_t *blob = calloc(1, blob_len), *manifest = calloc(1, manifest_len);
 
-	memcpy(&c, data, sizeof(c));
-	if (body_len == 0 || body_len > MAX_BODY)
-		return;
-	region = body_len >= 52 ? read_u32(body + 48) : 0;   /* rt_body_header.region_size */
-	region = (region + 63) & ~63ull;
-	if (region < 64 || region > MAX_REGION)
-		region = FALLBACK_REGION;
-	chunk = (size_t)64 << (c.chunk_log2 % 11);
-	if (chunk > region)
-		chunk = (size_t)region;
-
-	n_in = body_slots(body, body_len, RT_TFLAG_MODEL_INPUT, region, slots);
-	n_out = body_slots(body, body_len, RT_TFLAG_MODEL_OUTPUT, region, slots + n_in);
-	blob_len = sizeof(*bh) + body_len + OT_TAG_BYTES;
-	blob = calloc(1, blob_len);
-	manifest_len = sizeof(*mh) + sizeof(*mp) + (n_in + n_out) * sizeof(slots[0]) + OT_TAG_BYTES;
-	manifest = calloc(1, manifest_len);
 	if (!blob || !manifest)
 		abort();
 	bh = (struct ot_blob_header *)(void *)blob;
@@ -216,7 +227,7 @@ static void fuzz_body(const uint8_t *data, size_t size)
 	bh->body_bytes = body_len;
 	bh->region_bytes = region;
 	memcpy(bh->nonce, "blob nonce 0", OT_NONCE_BYTES);
-	gcm_seal(bh->nonce, bh, sizeof(*bh), body, body_len, blob + sizeof(*bh), blob + sizeof(*bh) + body_len);
+	gcm_seal(fuzz_key, bh->nonce, bh, sizeof(*bh), body, body_len, blob + sizeof(*bh), blob + sizeof(*bh) + body_len);
 
 	mh = (struct ot_manifest_header *)(void *)manifest;
 	mp = (struct ot_manifest_partition *)(void *)(manifest + sizeof(*mh));
@@ -233,16 +244,229 @@ static void fuzz_body(const uint8_t *data, size_t size)
 	memcpy(mh->nonce, "manifest non", OT_NONCE_BYTES);
 	mp->blob_bytes = blob_len;
 	mp->body_bytes = body_len;
-	mp->body_offset = (c.body_offset % region) & ~63ull;
-	mp->staging_offset = (c.staging_offset % region) & ~63ull;
+	mp->body_offset = (body_offset % region) & ~63ull;
+	mp->staging_offset = (staging_offset % region) & ~63ull;
 	mp->planned_bytes = region;
 	if (EVP_Digest(blob, blob_len, mp->sha256, NULL, EVP_sha256(), NULL) != 1)
 		abort();
 	memcpy(manifest + sizeof(*mh) + sizeof(*mp), slots, (n_in + n_out) * sizeof(slots[0]));
-	gcm_seal(mh->nonce, manifest, manifest_len - OT_TAG_BYTES, NULL, 0, NULL,
+	gcm_seal(fuzz_key, mh->nonce, manifest, manifest_len - OT_TAG_BYTES, NULL, 0, NULL,
 		 manifest + manifest_len - OT_TAG_BYTES);
+	*manifest_out = manifest;
+	*manifest_len_out = manifest_len;
+	*blob_out = blob;
+	*blob_len_out = blob_len;
+}
 
+static void fuzz_body(const uint8_t *data, size_t size)
+{
+	struct body_case c;
+	const uint8_t *body = data + sizeof(c);
+	size_t body_len = size - sizeof(c);
+	size_t chunk, manifest_len, blob_len;
+	uint64_t region;
+	struct ot_manifest_tensor slots[2 * MAX_SLOTS];
+	uint32_t n_in, n_out;
+	uint8_t *manifest, *blob;
+
+	memcpy(&c, data, sizeof(c));
+	if (body_len == 0 || body_len > MAX_BODY)
+		return;
+	region = body_region(body, body_len);
+	chunk = (size_t)64 << (c.chunk_log2 % 11);
+	if (chunk > region)
+		chunk = (size_t)region;
+	n_in = body_slots(body, body_len, RT_TFLAG_MODEL_INPUT, region, slots);
+	n_out = body_slots(body, body_len, RT_TFLAG_MODEL_OUTPUT, region, slots + n_in);
+	seal_case(body, body_len, region, chunk, c.body_offset, c.staging_offset, slots, n_in, n_out, &manifest,
+		  &manifest_len, &blob, &blob_len);
 	drive(manifest, manifest_len, blob, blob_len, chunk, c.top_k);
+	free(blob);
+	free(manifest);
+}
+
+/* ---- mode 2: independent slots and a command script, sealed I/O included --------------------- */
+
+struct io_state {
+	int open;
+	uint8_t nonce[OT_IO_SESSION_NONCE_BYTES];
+	uint8_t key[OT_KEY_BYTES];
+	uint64_t counter;
+};
+
+static void io_derive(struct io_state *io)
+{
+	uint8_t info[sizeof(OT_IO_LABEL) - 1 + OT_IO_SESSION_NONCE_BYTES + 1];
+	unsigned int len = 0;
+
+	memcpy(info, OT_IO_LABEL, sizeof(OT_IO_LABEL) - 1);
+	memcpy(info + sizeof(OT_IO_LABEL) - 1, io->nonce, OT_IO_SESSION_NONCE_BYTES);
+	info[sizeof(info) - 1] = 1;
+	if (!HMAC(EVP_sha256(), fuzz_key, OT_KEY_BYTES, info, sizeof(info), io->key, &len) || len != OT_KEY_BYTES)
+		abort();
+}
+
+/* A sealed input message for `index` of nbytes (plaintext from `src`), counter as given. */
+static size_t io_seal(const struct io_state *io, uint32_t index, uint64_t counter, const uint8_t *src, size_t nbytes,
+		      uint8_t *msg)
+{
+	struct ot_io_aad aad;
+	uint8_t nonce[OT_NONCE_BYTES] = "input nonce";
+
+	memset(&aad, 0, sizeof(aad));
+	memcpy(aad.session_nonce, io->nonce, sizeof(aad.session_nonce));
+	aad.direction = OT_IO_INPUT;
+	aad.index = index;
+	aad.counter = counter;
+	aad.nbytes = nbytes;
+	memcpy(msg, &counter, 8);
+	memcpy(msg + 8, nonce, OT_NONCE_BYTES);
+	gcm_seal(io->key, nonce, &aad, sizeof(aad), src, nbytes, msg + 8 + OT_NONCE_BYTES,
+		 msg + 8 + OT_NONCE_BYTES + nbytes);
+	return OT_IO_OVERHEAD + nbytes;
+}
+
+static void run_script(const uint8_t *manifest, size_t manifest_len, const uint8_t *blob, size_t blob_len,
+		       size_t chunk, const struct ot_manifest_tensor *slots, uint32_t n_in, uint32_t n_out,
+		       const uint8_t *script, size_t script_len, uint32_t top_k)
+{
+	static uint8_t io_buf[MAX_REGION + OT_IO_OVERHEAD];
+	struct io_state io;
+	void *session = NULL;
+	TEE_Param p[4];
+	size_t step, offset, n;
+
+	memset(&io, 0, sizeof(io));
+	if (TA_OpenSessionEntryPoint(0, p, &session) != TEE_SUCCESS)
+		abort();
+	memset(p, 0, sizeof(p));
+	p[0].memref.buffer = (void *)manifest;
+	p[0].memref.size = manifest_len;
+	p[1].value.a = OT_KEY_PROVISIONED;
+	if (invoke(session, OT_CMD_OPEN_MODEL, TEE_PARAM_TYPES(5, 1, 0, 0), p) != TEE_SUCCESS)
+		goto out;
+	for (step = 0; step < script_len; step++) {
+		uint32_t cmd = script[step] & 7, arg = script[step] >> 3;
+		uint32_t in = n_in ? arg % n_in : arg, outi = n_out ? arg % n_out : arg;
+		size_t in_bytes = n_in ? (size_t)slots[in].nbytes : 16;
+		size_t out_bytes = n_out ? (size_t)slots[n_in + outi].nbytes : 16;
+		TEE_Result res;
+
+		if (in_bytes > MAX_REGION)
+			in_bytes = MAX_REGION;
+		if (out_bytes > MAX_REGION)
+			out_bytes = MAX_REGION;
+		memset(p, 0, sizeof(p));
+		switch (cmd) {
+		case 0:   /* plain input: bytes of the blob (a layout attack writes body-like bytes) */
+			memset(io_buf, 0, in_bytes);
+			memcpy(io_buf, blob, in_bytes < blob_len ? in_bytes : blob_len);
+			p[0].memref.buffer = io_buf;
+			p[0].memref.size = in_bytes;
+			p[1].value.a = in;
+			invoke(session, OT_CMD_WRITE_INPUT, TEE_PARAM_TYPES(5, 1, 0, 0), p);
+			break;
+		case 1:   /* load the blob */
+			res = TEE_SUCCESS;
+			for (offset = 0; offset < blob_len && res == TEE_SUCCESS; offset += n) {
+				n = blob_len - offset < chunk ? blob_len - offset : chunk;
+				memset(p, 0, sizeof(p));
+				p[0].memref.buffer = (void *)(blob + offset);
+				p[0].memref.size = n;
+				p[1].value.b = (uint32_t)offset;
+				res = invoke(session, OT_CMD_LOAD_CHUNK, TEE_PARAM_TYPES(5, 1, 2, 0), p);
+			}
+			break;
+		case 2:
+			p[0].value.a = arg & 1;
+			invoke(session, OT_CMD_RUN, TEE_PARAM_TYPES(1, 2, 2, 0), p);
+			break;
+		case 3:
+			p[0].memref.buffer = io_buf;
+			p[0].memref.size = (arg & 2) ? out_bytes / 2 : sizeof(io_buf);
+			p[1].value.a = (arg & 4) ? arg : outi;
+			p[1].value.b = (arg & 1) ? top_k : 0;
+			invoke(session, OT_CMD_READ_OUTPUT, TEE_PARAM_TYPES(6, 1, 0, 0), p);
+			break;
+		case 4:
+			p[0].memref.buffer = io.nonce;
+			p[0].memref.size = sizeof(io.nonce);
+			if (invoke(session, OT_CMD_OPEN_IO_SESSION, TEE_PARAM_TYPES(6, 0, 0, 0), p) == TEE_SUCCESS) {
+				io.open = 1;
+				io.counter = 0;
+				io_derive(&io);
+			}
+			break;
+		case 5: { /* a sealed input: right counter, or (arg & 16) the previous one (a replay) */
+			static uint8_t plain[MAX_REGION];
+			uint64_t counter = (arg & 16) && io.counter ? io.counter - 1 : io.counter;
+
+			memset(plain, 0, in_bytes);
+			memcpy(plain, blob, in_bytes < blob_len ? in_bytes : blob_len);
+			p[0].memref.buffer = io_buf;
+			p[0].memref.size = io_seal(&io, in, counter, plain, in_bytes, io_buf);
+			p[1].value.a = in;
+			if (invoke(session, OT_CMD_WRITE_INPUT_SEALED, TEE_PARAM_TYPES(5, 1, 0, 0), p) == TEE_SUCCESS)
+				io.counter++;
+			break;
+		}
+		case 6:
+			p[0].memref.buffer = io_buf;
+			p[0].memref.size = (arg & 2) ? out_bytes : out_bytes + OT_IO_OVERHEAD;
+			p[1].value.a = outi;
+			if (invoke(session, OT_CMD_READ_OUTPUT_SEALED, TEE_PARAM_TYPES(6, 1, 0, 0), p) == TEE_SUCCESS)
+				io.counter++;
+			break;
+		default:  /* reopen the model: a fresh state, I/O session closed */
+			p[0].memref.buffer = (void *)manifest;
+			p[0].memref.size = manifest_len;
+			p[1].value.a = (arg & 1) ? OT_KEY_DEVICE : OT_KEY_PROVISIONED;
+			invoke(session, OT_CMD_OPEN_MODEL, TEE_PARAM_TYPES(5, 1, 0, 0), p);
+			io.open = 0;
+			break;
+		}
+	}
+out:
+	TA_CloseSessionEntryPoint(session);
+}
+
+static void fuzz_plan(const uint8_t *data, size_t size)
+{
+	struct plan_case c;
+	struct ot_manifest_tensor slots[2 * MAX_SLOTS];
+	uint32_t n_in, n_out, i;
+	const uint8_t *at = data + sizeof(c), *script, *body;
+	size_t rest = size - sizeof(c), chunk, body_len, manifest_len, blob_len;
+	uint64_t region;
+	uint8_t *manifest, *blob;
+
+	memcpy(&c, data, sizeof(c));
+	n_in = c.n_in % (MAX_SLOTS + 1);
+	n_out = c.n_out % (MAX_SLOTS + 1);
+	if (rest < (n_in + n_out) * 8u + c.script_len)
+		return;
+	memset(slots, 0, sizeof(slots));
+	for (i = 0; i < n_in + n_out; i++) {
+		uint32_t nbytes = read_u32(at + 8 * i + 4) % (MAX_REGION + 1);
+
+		slots[i].offset = read_u32(at + 8 * i);
+		slots[i].nbytes = nbytes;
+		slots[i].dtype = 1;
+		slots[i].rank = 1;
+		slots[i].dims[0] = nbytes / 4;
+	}
+	script = at + (n_in + n_out) * 8u;
+	body = script + c.script_len;
+	body_len = rest - (n_in + n_out) * 8u - c.script_len;
+	if (body_len == 0 || body_len > MAX_BODY)
+		return;
+	region = body_region(body, body_len);
+	chunk = (size_t)64 << (c.chunk_log2 % 11);
+	if (chunk > region)
+		chunk = (size_t)region;
+	seal_case(body, body_len, region, chunk, c.body_offset, c.staging_offset, slots, n_in, n_out, &manifest,
+		  &manifest_len, &blob, &blob_len);
+	run_script(manifest, manifest_len, blob, blob_len, chunk, slots, n_in, n_out, script, c.script_len, c.top_k);
 	free(blob);
 	free(manifest);
 }
@@ -289,5 +513,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_body(data, size);
 	else if (data[0] == 1)
 		fuzz_envelope(data, size);
+	else if (data[0] == 2 && size >= sizeof(struct plan_case))
+		fuzz_plan(data, size);
 	return 0;
 }

@@ -6,7 +6,10 @@ Each seed is a `body` case of fuzz_ta.c (mode byte 0, chunk size, body and stagi
 by a body that `passes/lower` produced for a tiny model covering a group of operators, plus one
 `envelope` case (a sealed manifest and blob under the fuzzing key's counterpart, i.e. not
 authentic for the harness: it exercises the unauthenticated parsing).  Bodies of multi-partition
-models are re-labelled partition 0 of 1, which is what the harness seals them as.
+models are re-labelled partition 0 of 1, which is what the harness seals them as.  `plan` cases
+(mode 2) give manifest slots apart from the body and a command script: the review's F5 layout (an
+input slot over the body's tensor table, written after the load), a sealed-I/O session, and reads
+and runs out of order.
 """
 from __future__ import annotations
 
@@ -26,6 +29,11 @@ from onnx_tee.passes.lower.pipeline import partition_bodies, seal_bundle  # noqa
 from onnx_tee.passes.partition.partitioner import partition_model  # noqa: E402
 
 CASE = struct.Struct("<BBHII")   # struct body_case: mode, chunk_log2, top_k, body_offset, staging_offset
+PLAN = struct.Struct("<BBBBIIHBB")   # struct plan_case: mode 2, chunk_log2, n_in, n_out, body_offset,
+#                                      staging_offset, top_k, script_len, reserved
+# script commands (low 3 bits; argument in the high 5): fuzz_ta.c run_script
+WRITE, LOAD, RUN, READ, OPEN_IO, WRITE_SEALED, READ_SEALED, REOPEN = range(8)
+TENSOR_DESC = 48
 RNG = np.random.default_rng(0)
 
 
@@ -84,6 +92,50 @@ def small_models() -> dict[str, onnx.ModelProto]:
     }
 
 
+def model_slots(body: bytes, flag: int) -> list[tuple[int, int]]:
+    """(offset, nbytes) of the tensors of `body` flagged `flag` (model inputs or outputs)."""
+    table, count = struct.unpack_from("<I", body, 24)[0], struct.unpack_from("<I", body, 12)[0]
+    found = []
+    for k in range(count):
+        _, _, _, flags, _, _, offset, nbytes = struct.unpack_from("<BBBBHHII", body, table + k * TENSOR_DESC)
+        if flags & flag:
+            found.append((offset, nbytes))
+    return found
+
+
+def plan_case(body: bytes, body_offset: int, staging_offset: int, inputs, outputs, script: list[int]) -> bytes:
+    head = PLAN.pack(2, 6, len(inputs), len(outputs), body_offset, staging_offset, 3, len(script), 0)
+    slots = b"".join(struct.pack("<II", o, n) for o, n in (*inputs, *outputs))
+    return head + slots + bytes(script) + body
+
+
+def write_plan_seeds(out_dir: Path, body: bytes, body_offset: int, staging_offset: int) -> list[Path]:
+    """Mode-2 seeds from one real body (re-labelled partition 0 of 1)."""
+    inputs, outputs = model_slots(body, 0x04), model_slots(body, 0x08)
+    table = struct.unpack_from("<I", body, 24)[0]
+    # F5: the body declares no model input; the manifest's input slot lies over its tensor table
+    undeclared = bytearray(body)
+    for k in range(struct.unpack_from("<I", body, 12)[0]):
+        undeclared[table + k * TENSOR_DESC + 3] &= ~0x04 & 0xFF
+    f5_slot = [(body_offset + table, inputs[0][1] if inputs else 256)]
+    seeds = {
+        "plan_f5_slot_over_body": plan_case(bytes(undeclared), body_offset, staging_offset, f5_slot, outputs,
+                                            [LOAD, WRITE, RUN, READ, WRITE, RUN, READ | 8]),
+        "plan_sealed_session": plan_case(body, body_offset, staging_offset, inputs, outputs,
+                                         [WRITE, OPEN_IO, WRITE_SEALED, LOAD, RUN, READ_SEALED, READ_SEALED,
+                                          WRITE_SEALED | 128, WRITE_SEALED, RUN, READ_SEALED, READ, REOPEN]),
+        "plan_out_of_order": plan_case(body, body_offset, staging_offset, inputs, outputs,
+                                       [RUN, READ, LOAD, RUN, WRITE, LOAD, RUN, READ, READ | 8, WRITE, RUN,
+                                        READ | 8, REOPEN | 8, LOAD]),
+    }
+    written = []
+    for name, data in seeds.items():
+        path = out_dir / name
+        path.write_bytes(data)
+        written.append(path)
+    return written
+
+
 def write_corpus(out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -98,6 +150,8 @@ def write_corpus(out_dir: Path) -> list[Path]:
             path = out_dir / f"body_{name}_{k}"
             path.write_bytes(case + bytes(body))
             written.append(path)
+            if name == "conv_pool_gemm" and k == 0:
+                written += write_plan_seeds(out_dir, bytes(body), part.body_offset, part.staging_offset)
         if name == "conv_pool_gemm":
             device = out_dir.parent / "envelope-tmp"
             seal_bundle(bodies, result, model, generate_key(), device)
@@ -112,7 +166,15 @@ def write_corpus(out_dir: Path) -> list[Path]:
     return written
 
 
+def plan_seeds_only(out_dir: Path) -> list[Path]:
+    """Only the mode-2 seeds, from the committed conv_pool_gemm body seed."""
+    seed = (out_dir / "body_conv_pool_gemm_0").read_bytes()
+    _, _, _, body_offset, staging_offset = CASE.unpack_from(seed)
+    return write_plan_seeds(out_dir, seed[CASE.size:], body_offset, staging_offset)
+
+
 if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "corpus"
-    for p in write_corpus(target):
+    args = [a for a in sys.argv[1:] if a != "--plan-only"]
+    target = Path(args[0]) if args else Path(__file__).resolve().parent / "corpus"
+    for p in (plan_seeds_only(target) if "--plan-only" in sys.argv else write_corpus(target)):
         print(f"{p.stat().st_size:8d}  {p.name}")

@@ -104,6 +104,10 @@ typedef uint32_t TEE_ObjectType;
 #define TEE_ALG_HMAC_SHA256               0x30000004
 #define TEE_TYPE_HMAC_SHA256              0xA0000004
 #define TEE_ATTR_SECRET_VALUE             0xC0000000
+#define TEE_ALG_RSAES_PKCS1_OAEP_MGF1_SHA256 0x60410230
+#define TEE_TYPE_RSA_PUBLIC_KEY           0xA0000030
+#define TEE_ATTR_RSA_MODULUS              0xD0000130
+#define TEE_ATTR_RSA_PUBLIC_EXPONENT      0xD0000230
 
 /* Memory */
 void *TEE_Malloc(size_t size, uint32_t hint);
@@ -152,6 +156,8 @@ void TEE_MACUpdate(TEE_OperationHandle operation, const void *chunk, size_t chun
 TEE_Result TEE_MACComputeFinal(TEE_OperationHandle operation, const void *message, size_t messageLen,
 			       void *mac, size_t *macLen);
 void TEE_GenerateRandom(void *randomBuffer, size_t randomBufferLen);
+TEE_Result TEE_AsymmetricEncrypt(TEE_OperationHandle operation, const TEE_Attribute *params, uint32_t paramCount,
+				 const void *srcData, size_t srcLen, void *destData, size_t *destLen);
 
 /* TA-to-TA (the system pseudo-TA only) */
 TEE_Result TEE_OpenTASession(const TEE_UUID *destination, uint32_t cancellationRequestTimeout,
