@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     prune = options_from_args(args) if args.prune else None
     out_dir = check_output_dir(args.output)             # paths, key and release checked before any work
     key = load_key(args.key) if args.key else key_in_output_dir(out_dir / KEY_FILE)
-    model_id, model_version = release_of(out_dir, parse_model_id(args.model_id) if args.model_id else None,
+    model_id, model_version = release_of(out_dir, parse_model_id(args.model_id) if args.model_id is not None else None,
                                          args.model_version)
     lowered = lower_model(model, budget, label=label, input_shapes=shapes, key=key, model_id=model_id,
                           model_version=model_version, prune=prune)
