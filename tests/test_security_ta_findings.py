@@ -17,6 +17,7 @@ F2  sealed I/O: a plain input written before OPEN_IO_SESSION survived into the s
 """
 from __future__ import annotations
 
+import contextlib
 import struct
 
 import numpy as np
@@ -189,16 +190,23 @@ def seal_adder(device, key, *, parts: int = 1):
     return bundle(device)
 
 
+@contextlib.contextmanager
+def opened_adder(tmp_path, *, parts: int = 1):
+    """A simulated device with a provisioned key that has opened the adder model: (sim, blobs, key)."""
+    key = generate_key()
+    manifest, blobs = seal_adder(tmp_path / ("adder2" if parts == 2 else "adder"), key, parts=parts)
+    with Simulator(tmp_path / "dev", budget=SMALL_REGION) as sim:
+        sim.provision_key(key)
+        sim.open_model(manifest)
+        yield sim, blobs, key
+
+
 def vec(seed):
     return np.random.default_rng(seed).standard_normal((1, N)).astype(np.float32)
 
 
 def test_f1_every_input_is_required_in_every_inference(tmp_path):
-    key = generate_key()
-    manifest, blobs = seal_adder(tmp_path / "adder", key)
-    with Simulator(tmp_path / "dev", budget=SMALL_REGION) as sim:
-        sim.provision_key(key)
-        sim.open_model(manifest)
+    with opened_adder(tmp_path) as (sim, blobs, key):
         sim.write_input(0, vec(0))
         assert refusal(lambda: (sim.load_partition(0, blobs[0], 1024), sim.run_partition(0))) \
             == "OT_ERR_INPUT_MISSING"
@@ -214,11 +222,7 @@ def test_f1_every_input_is_required_in_every_inference(tmp_path):
 
 
 def test_f1_two_partitions_each_inference_complete(tmp_path):
-    key = generate_key()
-    manifest, blobs = seal_adder(tmp_path / "adder2", key, parts=2)
-    with Simulator(tmp_path / "dev", budget=SMALL_REGION) as sim:
-        sim.provision_key(key)
-        sim.open_model(manifest)
+    with opened_adder(tmp_path, parts=2) as (sim, blobs, key):
         for seed in (0, 2):
             sim.write_input(0, vec(seed))
             sim.write_input(1, vec(seed + 1))
@@ -233,11 +237,7 @@ def test_f1_two_partitions_each_inference_complete(tmp_path):
 
 
 def test_f1_each_output_read_once_per_inference(tmp_path):
-    key = generate_key()
-    manifest, blobs = seal_adder(tmp_path / "adder", key)
-    with Simulator(tmp_path / "dev", budget=SMALL_REGION) as sim:
-        sim.provision_key(key)
-        sim.open_model(manifest)
+    with opened_adder(tmp_path) as (sim, blobs, key):
         sim.write_input(0, vec(0))
         sim.write_input(1, vec(1))
         sim.load_partition(0, blobs[0], 1024)
@@ -250,11 +250,7 @@ def test_f1_each_output_read_once_per_inference(tmp_path):
 # ---- F2: sealed I/O sessions ---------------------------------------------------------------------
 
 def test_f2_plain_input_does_not_survive_into_a_sealed_session(tmp_path):
-    key = generate_key()
-    manifest, blobs = seal_adder(tmp_path / "adder", key)
-    with Simulator(tmp_path / "dev", budget=SMALL_REGION) as sim:
-        sim.provision_key(key)
-        sim.open_model(manifest)
+    with opened_adder(tmp_path) as (sim, blobs, key):
         sim.write_input(0, vec(7))            # the attacker's x, in clear
         sim.write_input(1, vec(8))
         sim.load_partition(0, blobs[0], 1024)
@@ -271,11 +267,7 @@ def test_f2_a_sealed_output_is_read_once_and_bound_to_its_inputs(tmp_path):
     """The review's attack: seal the same output again and again, so that a counter the sink expects for
     a later request carries an old answer.  The second read is refused; and an output sealed for one
     inference does not open as the answer to another."""
-    key = generate_key()
-    manifest, blobs = seal_adder(tmp_path / "adder", key)
-    with Simulator(tmp_path / "dev", budget=SMALL_REGION) as sim:
-        sim.provision_key(key)
-        sim.open_model(manifest)
+    with opened_adder(tmp_path) as (sim, blobs, key):
         channel = SealedChannel(key, sim.open_io_session())
         sim.write_input_sealed(0, channel.seal_input(0, vec(0).tobytes()))
         sim.write_input_sealed(1, channel.seal_input(1, vec(1).tobytes()))
@@ -293,11 +285,7 @@ def test_f2_a_sealed_output_is_read_once_and_bound_to_its_inputs(tmp_path):
 
 
 def test_f2_sealed_round_trip_over_several_inferences(tmp_path):
-    key = generate_key()
-    manifest, blobs = seal_adder(tmp_path / "adder", key)
-    with Simulator(tmp_path / "dev", budget=SMALL_REGION) as sim:
-        sim.provision_key(key)
-        sim.open_model(manifest)
+    with opened_adder(tmp_path) as (sim, blobs, key):
         channel = SealedChannel(key, sim.open_io_session())
         for seed in (0, 2, 4):
             sim.write_input_sealed(0, channel.seal_input(0, vec(seed).tobytes()))
