@@ -40,9 +40,16 @@ def test_the_package_data_carries_every_runtime_source_the_simulator_builds():
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
+    """Built from a copy of the source tree: setuptools' build/lib of the checkout may hold files the tree
+    no longer has, which would end up in the wheel."""
+    import shutil
+
+    source, out = tmp_path_factory.mktemp("source") / "onnx-tee", tmp_path_factory.mktemp("dist")
+    local = {".git", ".venv", "build", "dist", "out", ".hypothesis", ".pytest_cache"}
+    shutil.copytree(ROOT, source, ignore=lambda d, names: [n for n in names if (Path(d) == ROOT and n in local)
+                                                           or n == "__pycache__" or n.endswith(".egg-info")])
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-                    "-w", str(out), str(ROOT)], check=True, capture_output=True, text=True)
+                    "-w", str(out), str(source)], check=True, capture_output=True, text=True)
     (found,) = out.glob("onnx_tee-*.whl")
     return found
 
