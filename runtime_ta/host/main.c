@@ -13,13 +13,16 @@
  *                                       (one per tensor, in one session) and print every one's outputs
  *     --top K                           read only the K largest elements of each output from the TA
  *     --times                           print load and run wall-clock times per partition
+ *     --max-chunk BYTES                 send blob chunks of at most BYTES (default 1 MiB; 0: as large as
+ *                                       the manifest's staging buffer allows)
  *   Built against the simulator it also takes --budget BYTES and --storage DIR (the simulated device).
  * Prints each float32 output, and per partition the highest region byte it touched.
  *
  * Exit codes, one per class of failure (runtime_ta/README.md):
  *   0 success, 1 other error, 2 usage or input files, 3 no TEE (driver or tee-supplicant missing),
  *   4 the TA cannot be opened (not installed, not signed for this device), 5 the TA does not fit this
- *   device's secure memory, 6 the model does not fit the TA's budget, 7 key (none provisioned, or a
+ *   device's secure memory, 6 out of memory running the model (its region does not fit the TA's budget,
+ *   or the secure world cannot map a chunk), 7 key (none provisioned, or a
  *   one-time step already done), 8 model refused (authentication, integrity, order, rollback),
  *   9 an operator stopped, 10 protocol misuse (state, parameters), 11 the TA crashed.
  */
@@ -50,6 +53,15 @@ enum exit_code {
 	EXIT_PROTOCOL = 10,
 	EXIT_TA_DEAD = 11,
 };
+
+/*
+ * Largest LOAD_CHUNK the client sends by default, whatever staging size the manifest allows: OP-TEE
+ * maps every memref into the TA's address space, and a TA of ~12 MiB plus a multi-MiB memref runs
+ * QEMU v8's OP-TEE 4.10 out of translation tables ("alloc_pgt: Page tables are not available", the
+ * command fails with TEE_ERROR_OUT_OF_MEMORY).  OP-TEE's maintainers advise chunks of a few hundred
+ * KiB; --max-chunk 0 sends chunks as large as the manifest's chunk_bytes.
+ */
+#define DEFAULT_MAX_CHUNK (1024u * 1024u)
 
 #define RES_OUT_OF_MEMORY 0xFFFF000Cu
 #define RES_TARGET_DEAD   0xFFFF3024u
@@ -87,7 +99,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: onnx_tee_client [--key-source provisioned|device] [--provision KEY] [--enrol OUT]\n"
-		"                       [--output PREFIX] [--repeat N | --batch] [--top K] [--times]"
+		"                       [--output PREFIX] [--repeat N | --batch] [--top K] [--times]\n"
+		"                       [--max-chunk BYTES]"
 #ifdef ONNX_TEE_SIM
 		" [--budget BYTES] [--storage DIR]"
 #endif
@@ -143,9 +156,12 @@ static int fail(const char *what, TEEC_Result res, const struct ot_client *c)
 		fprintf(stderr, "onnx_tee_client: hint: this device's TA memory is smaller than BUDGET + reserve "
 			"(TA_DATA_SIZE = BUDGET + %u KiB, plus code and stack); lower with a smaller --budget and "
 			"rebuild the TA with that BUDGET\n", OT_HEAP_RESERVE / 1024u);
-	else if (code == EXIT_MODEL_MEMORY)
+	else if (code == EXIT_MODEL_MEMORY && !strcmp(what, "open model"))
 		fprintf(stderr, "onnx_tee_client: hint: the model's region is larger than the budget this TA was "
 			"built for; rebuild the TA with the BUDGET the model was lowered for (lower --budget)\n");
+	else if (code == EXIT_MODEL_MEMORY)
+		fprintf(stderr, "onnx_tee_client: hint: the secure world ran out of memory for this command; with "
+			"large chunks OP-TEE may lack translation tables to map them: try a smaller --max-chunk\n");
 	else if (code == EXIT_TA_OPEN)
 		fprintf(stderr, "onnx_tee_client: hint: is the TA installed in /lib/optee_armtz/ and signed with a "
 			"key this OP-TEE accepts?\n");
@@ -174,6 +190,7 @@ struct options {
 	long top;
 	int batch;
 	int times;
+	size_t max_chunk;
 };
 
 static int parse(int argc, char **argv, struct options *o)
@@ -183,6 +200,7 @@ static int parse(int argc, char **argv, struct options *o)
 	memset(o, 0, sizeof(*o));
 	o->key_source = OT_KEY_PROVISIONED;
 	o->repeat = 1;
+	o->max_chunk = DEFAULT_MAX_CHUNK;
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		const char *opt = argv[i];
 		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -210,6 +228,13 @@ static int parse(int argc, char **argv, struct options *o)
 			o->enrol = val;
 		} else if (!strcmp(opt, "--output")) {
 			o->output = val;
+		} else if (!strcmp(opt, "--max-chunk")) {
+			char *end = NULL;
+			unsigned long long v = strtoull(val, &end, 10);
+
+			if (!end || *end || v > UINT32_MAX)
+				return -1;
+			o->max_chunk = (size_t)v;
 		} else if (!strcmp(opt, "--top")) {
 			o->top = strtol(val, NULL, 10);
 			if (o->top < 1 || o->top > (long)OT_MAX_TOPK)
@@ -247,6 +272,7 @@ static int run_model(struct ot_client *c, const struct options *o, const struct 
 {
 	TEEC_Result res;
 	uint32_t k, detail = 0, touched = 0, failed_op = 0;
+	size_t chunk = o->max_chunk && o->max_chunk < h->chunk_bytes ? o->max_chunk : h->chunk_bytes;
 	char path[4096];
 
 	for (k = 0; k < h->input_count; k++) {
@@ -257,7 +283,7 @@ static int run_model(struct ot_client *c, const struct options *o, const struct 
 	for (k = 0; k < h->partition_count; k++) {
 		double t0 = now_seconds(), t1, t2;
 
-		res = ot_client_load_partition(c, k, blobs[k], blob_sizes[k], h->chunk_bytes, &detail);
+		res = ot_client_load_partition(c, k, blobs[k], blob_sizes[k], chunk, &detail);
 		if (res != TEEC_SUCCESS) {
 			fprintf(stderr, "onnx_tee_client: partition %u refused (detail %u)\n", k, detail);
 			return fail("load partition", res, c);
@@ -274,7 +300,7 @@ static int run_model(struct ot_client *c, const struct options *o, const struct 
 			printf("partition %u: %u region bytes touched\n", k, touched);
 		if (print && o->times)
 			printf("time partition %u: load %.6f s (%zu bytes, %zu chunks), run %.6f s\n", k, t1 - t0,
-			       blob_sizes[k], (blob_sizes[k] + h->chunk_bytes - 1) / h->chunk_bytes, t2 - t1);
+			       blob_sizes[k], (blob_sizes[k] + chunk - 1) / chunk, t2 - t1);
 	}
 	for (k = 0; o->top && k < h->output_count; k++) {
 		struct ot_topk_entry entries[OT_MAX_TOPK];
