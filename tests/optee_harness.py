@@ -258,12 +258,6 @@ class Guest:
         self._files[src] = rel
         return rel
 
-    def add_bytes(self, data: bytes, name: str) -> str:
-        path = Path(self.workdir) / "guest-bytes" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        return self.add(path, name)
-
     def install_ta(self, ta: Path) -> None:
         """From here on, sessions open this TA build (a script step: copy it into /lib/optee_armtz/)."""
         ta = Path(ta).resolve()

@@ -26,9 +26,12 @@ from test_kernels_node_conformance import test_every_op_with_a_kernel_has_node_t
 from test_kernels_differential import (test_conv_tiling_edges, test_conv_with_fused_activation,  # noqa: E402,F401
                                        test_depthwise_paths, test_gemm_tiling_edges, test_kernel_matches_onnxruntime,
                                        test_maxpool_paths, test_pointwise_narrow_columns)
-from test_kernels_mathf import *  # noqa: E402,F401,F403
-from test_kernels_scratch import *  # noqa: E402,F401,F403
-from test_kernels_validation import *  # noqa: E402,F401,F403
+from test_kernels_mathf import errors, test_max_relative_error, test_special_values  # noqa: E402,F401
+from test_kernels_scratch import (test_conv_scratch_python_equals_c, test_gemm_scratch_python_equals_c,  # noqa: E402,F401
+                                  test_tiling_constants_mirror_the_c_header, test_zoo_scratch_is_modest)
+from test_kernels_validation import (test_binary_and_movement_reject_bad_shapes,  # noqa: E402,F401
+                                     test_conv_rejects_bad_geometry, test_conv_transpose_and_pool_reject_bad_geometry,
+                                     test_gemm_and_matmul_reject_bad_shapes, test_zero_sized_tensors_touch_nothing)
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +42,21 @@ def remote():
     kernels.close()
 
 
-@pytest.fixture(autouse=True)
-def on_aarch64(remote, monkeypatch):
-    arm.install(monkeypatch, remote, test_kernels_differential, test_kernels_mathf, test_kernels_scratch,
-                test_kernels_validation)
-    yield remote
+@pytest.fixture(scope="module", autouse=True)
+def on_aarch64(remote):
+    """Module-scoped and autouse, so that it is in place before any other module-scoped fixture (the math
+    sweeps of test_kernels_mathf are one) calls a kernel."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        arm.install(monkeypatch, remote, test_kernels_differential, test_kernels_mathf, test_kernels_scratch,
+                    test_kernels_validation)
+        yield remote
+
+
+def test_every_kernel_entry_point_is_routed(remote):
+    import kernel_harness
+    assert kernel_harness.kernels() is remote
+    for module in (test_kernels_differential, test_kernels_mathf, test_kernels_scratch, test_kernels_validation):
+        assert getattr(module, "kernels", kernel_harness.kernels)() is remote, module.__name__
 
 
 def test_the_runner_is_an_aarch64_executable(remote):

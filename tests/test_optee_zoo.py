@@ -32,7 +32,7 @@ from onnx_tee.passes.lower.keys import generate_key
 from onnx_tee.passes.lower.pipeline import model_io, sample_feeds
 from onnx_tee.passes.lower.sim import Simulator
 from conftest import run_ort
-from optee_harness import (CLIENT, EXIT, HEAP_RESERVE, MiB, TA_UUID, Guest, build_client, build_ta, record_figures,
+from optee_harness import (CLIENT, EXIT, MiB, TA_UUID, Guest, build_client, build_ta, record_figures,
                            require_kit, write_inputs)
 from ta_bundles import lower_zoo
 
