@@ -6,8 +6,11 @@
  * Holds the model key (KEY, 32 bytes), opens the model through the normal-world client library,
  * opens an I/O session, derives K_io from the TA's session nonce and seals the input / opens the
  * output exactly as passes/lower/sealed_io.py does:
- *   K_io    = HMAC-SHA256(model key, "onnx-tee io v1" || session nonce || 0x01)   (HKDF-Expand, L = 32)
+ *   K_io    = HMAC-SHA256(model key, OT_IO_LABEL || session nonce || 0x01)   (HKDF-Expand, L = 32)
  *   message = counter (u64 LE) || nonce[12] || AES-256-GCM(tensor) || tag[16], AAD = struct ot_io_aad
+ * The AAD follows the header's struct ot_io_aad: 40 bytes, or 72 when it ends with the inputs digest
+ * that binds an output to its inference's sealed inputs (d_0 = 0^32, d_(j+1) = SHA-256(d_j || index
+ * (u32) || counter (u64) || tag), zero in input messages).
  * The guest has no crypto library, so SHA-256, HMAC and AES-256-GCM are written out below (test code,
  * checked by interoperating with the TA's GP crypto).  MODE:
  *   ok          seal the input, run, open the sealed output; prints "output 0: ..." like the client
@@ -332,14 +335,20 @@ static void put_u64(uint8_t *p, uint64_t v)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static void aad(uint8_t out[40], const uint8_t session_nonce[16], uint32_t direction, uint32_t index,
-		uint64_t counter, uint64_t nbytes)
+#define AAD_BYTES sizeof(struct ot_io_aad)   /* 40, or 72 with the inputs digest */
+#define AAD_DIGEST_OFFSET 40u
+
+static void aad(uint8_t out[AAD_BYTES], const uint8_t session_nonce[16], uint32_t direction, uint32_t index,
+		uint64_t counter, uint64_t nbytes, const uint8_t inputs_digest[32])
 {
+	memset(out, 0, AAD_BYTES);
 	memcpy(out, session_nonce, 16);
 	put_u32(out + 16, direction);
 	put_u32(out + 20, index);
 	put_u64(out + 24, counter);
 	put_u64(out + 32, nbytes);
+	if (AAD_BYTES >= AAD_DIGEST_OFFSET + 32 && direction == OT_IO_OUTPUT)
+		memcpy(out + AAD_DIGEST_OFFSET, inputs_digest, 32);
 }
 
 static int refused(const char *what, TEEC_Result res, const struct ot_client *c)
@@ -368,7 +377,9 @@ int main(int argc, char **argv)
 	size_t key_size = 0, manifest_size = 0, input_size = 0, blob_size = 0, written = 0;
 	const struct ot_manifest_header *h;
 	const struct ot_manifest_tensor *slots;
-	uint8_t session_nonce[16], kio[32], info[sizeof(OT_IO_LABEL) - 1 + 16 + 1], a[40];
+	uint8_t session_nonce[16], kio[32], info[sizeof(OT_IO_LABEL) - 1 + 16 + 1], a[AAD_BYTES];
+	uint8_t inputs_digest[32], item[12];
+	struct sha256 chain;
 	struct ot_client c;
 	TEEC_Result res;
 	uint32_t k, detail = 0, touched = 0, failed_op = 0;
@@ -431,9 +442,18 @@ int main(int argc, char **argv)
 	if (!message || random_bytes(message + 8, OT_NONCE_BYTES) != 0)
 		return 1;
 	put_u64(message, 0);
-	aad(a, session_nonce, OT_IO_INPUT, 0, 0, input_size);
+	memset(inputs_digest, 0, sizeof(inputs_digest));
+	aad(a, session_nonce, OT_IO_INPUT, 0, 0, input_size, inputs_digest);
 	gcm(0, kio, message + 8, a, sizeof(a), input, input_size, message + 8 + OT_NONCE_BYTES,
 	    message + msg_size - OT_TAG_BYTES);
+	/* d_1 = SHA-256(d_0 || index || counter || tag) over this inference's one input */
+	put_u32(item, 0);
+	put_u64(item + 4, 0);
+	sha256_init(&chain);
+	sha256_update(&chain, inputs_digest, 32);
+	sha256_update(&chain, item, sizeof(item));
+	sha256_update(&chain, message + msg_size - OT_TAG_BYTES, OT_TAG_BYTES);
+	sha256_final(&chain, inputs_digest);
 	printf("sealed input: %s plaintext\n", memcmp(message + 8 + OT_NONCE_BYTES, input, input_size) ? "not the"
 												 : "SAME AS");
 	if (!strcmp(mode, "tamper"))
@@ -475,7 +495,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sealed_source: sealed output of %zu bytes, counter %u\n", written, out_message[0]);
 		return 1;
 	}
-	aad(a, session_nonce, OT_IO_OUTPUT, 0, 1, out_bytes);
+	aad(a, session_nonce, OT_IO_OUTPUT, 0, 1, out_bytes, inputs_digest);
 	if (gcm(1, kio, out_message + 8, a, sizeof(a), out_message + 8 + OT_NONCE_BYTES, out_bytes, plain,
 		out_message + 8 + OT_NONCE_BYTES + out_bytes) != 0) {
 		fprintf(stderr, "sealed_source: the sealed output is not authentic\n");
