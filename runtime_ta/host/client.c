@@ -245,6 +245,15 @@ const char *ot_result_name(uint32_t result)
 	case OT_ERR_IO_REPLAYED: return "OT_ERR_IO_REPLAYED";
 	case OT_ERR_IO_SEALED: return "OT_ERR_IO_SEALED";
 	case OT_ERR_IO_NO_SESSION: return "OT_ERR_IO_NO_SESSION";
+#ifdef OT_ERR_INPUT_MISSING
+	case OT_ERR_INPUT_MISSING: return "OT_ERR_INPUT_MISSING";
+#endif
+#ifdef OT_ERR_OUTPUT_READ
+	case OT_ERR_OUTPUT_READ: return "OT_ERR_OUTPUT_READ";
+#endif
+#ifdef OT_ERR_KEY_MODE
+	case OT_ERR_KEY_MODE: return "OT_ERR_KEY_MODE";
+#endif
 	case 0xF0100001u: return "TEE_ERROR_CORRUPT_OBJECT";
 	case 0xF0100002u: return "TEE_ERROR_CORRUPT_OBJECT_2";
 	case 0xF0100003u: return "TEE_ERROR_STORAGE_NOT_AVAILABLE";

@@ -76,10 +76,19 @@ static int exit_class(const char *stage, TEEC_Result res)
 	case OT_ERR_IO_AUTH: case OT_ERR_IO_REPLAYED:
 		return EXIT_REFUSED;
 	case OT_ERR_NO_KEY: case OT_ERR_ALREADY_PROVISIONED:
+#ifdef OT_ERR_KEY_MODE
+	case OT_ERR_KEY_MODE:
+#endif
 		return EXIT_KEY;
 	case OT_ERR_RUN_FAILED:
 		return EXIT_RUN;
 	case OT_ERR_STATE: case OT_ERR_IO_SEALED: case OT_ERR_IO_NO_SESSION:
+#ifdef OT_ERR_INPUT_MISSING
+	case OT_ERR_INPUT_MISSING:
+#endif
+#ifdef OT_ERR_OUTPUT_READ
+	case OT_ERR_OUTPUT_READ:
+#endif
 		return EXIT_PROTOCOL;
 	case RES_TARGET_DEAD:
 		return EXIT_TA_DEAD;
