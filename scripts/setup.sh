@@ -9,8 +9,10 @@ cd "$(dirname "$0")/.."
 packages=(build-essential libssl-dev)
 extras="."
 if [ "${1:-}" = "--test" ]; then
-  packages+=(clang libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user qemu-system-arm
-             cpio xz-utils dataset-fashion-mnist)
+  # clang + libFuzzer (fuzzing, sanitizers); the AArch64 cross compiler and qemu-aarch64 (AArch64 conformance);
+  # QEMU's system emulator, cpio/xz (the optee-kit's run.sh) and python3-cryptography (the dev kit's TA signing)
+  packages+=(clang libclang-rt-14-dev make gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user qemu-system-arm
+             cpio xz-utils python3-cryptography dataset-fashion-mnist)
   extras=".[test]"
 fi
 

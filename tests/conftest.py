@@ -5,6 +5,9 @@ also exposed as fixtures of the same name.
 """
 from __future__ import annotations
 
+import os
+import shutil
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -12,6 +15,27 @@ import pytest
 from onnx import helper
 
 from onnx_tee.passes.graph import graph_inputs
+
+
+def in_ci() -> bool:
+    """True on CI (the CI environment variable is "true", as GitHub Actions, GitLab and `.ci/run` set it)."""
+    return os.environ.get("CI", "").lower() in ("true", "1", "yes")
+
+
+def missing(reason: str) -> None:
+    """A test cannot run for want of something outside the repository: skip locally, but fail under
+    CI, where the environment is meant to provide everything (.ci/run installs it)."""
+    if in_ci():
+        pytest.fail(f"{reason} (CI=true: a missing requirement is a failure, not a skip)", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_tool(name: str, hint: str = "") -> str:
+    """The path of program `name` on PATH; skips the test locally when it is missing, fails it under CI."""
+    path = shutil.which(name)
+    if path is None:
+        missing(f"{name} is not installed" + (f" ({hint})" if hint else ""))
+    return path
 
 
 def ort_session(model: onnx.ModelProto, *, optimize: bool = False) -> ort.InferenceSession:

@@ -94,8 +94,9 @@ class LoweredZoo:
     budget: int
 
 
-def lower_zoo(name: str, budget: int, out_dir: Path) -> LoweredZoo:
-    """Compact, partition and lower a zoo model; seal its bodies into `out_dir/device` under a new key."""
+def lower_zoo(name: str, budget: int, out_dir: Path, *, key: bytes | None = None) -> LoweredZoo:
+    """Compact, partition and lower a zoo model; seal its bodies into `out_dir/device` under `key`
+    (a new key by default)."""
     from onnx_tee import models
     from onnx_tee.passes.analysis.shapes import fix_input_shapes
     from onnx_tee.passes.compact import compaction_pipeline
@@ -107,7 +108,7 @@ def lower_zoo(name: str, budget: int, out_dir: Path) -> LoweredZoo:
     model = compaction_pipeline()(fix_input_shapes(model, {})).model
     result = partition_model(model, budget)
     bodies = partition_bodies(result, model)
-    key = generate_key()
+    key = generate_key() if key is None else key
     seal_bundle(bodies, result, model, key, out_dir / "device")
     return LoweredZoo(model, result, bodies, out_dir / "device", key, budget)
 

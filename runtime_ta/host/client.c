@@ -24,9 +24,12 @@ TEEC_Result ot_client_open(struct ot_client *c)
 	TEEC_Result res;
 
 	ot_client_close(c);
+	c->context_failed = 0;
 	res = TEEC_InitializeContext(NULL, &c->context);
-	if (res != TEEC_SUCCESS)
+	if (res != TEEC_SUCCESS) {
+		c->context_failed = 1;
 		return res;
+	}
 	c->has_context = 1;
 	res = TEEC_OpenSession(&c->context, &c->session, &uuid, TEEC_LOGIN_PUBLIC, NULL, NULL, &c->origin);
 	if (res != TEEC_SUCCESS) {
@@ -219,8 +222,10 @@ TEEC_Result ot_client_read_topk(struct ot_client *c, uint32_t index, uint32_t k,
 
 const char *ot_result_name(uint32_t result)
 {
+	/* GP TEE result codes by value (TEE Internal Core API / TEE Client API share them), so the
+	 * table does not depend on which codes a libteec header happens to define. */
 	switch (result) {
-	case TEEC_SUCCESS: return "TEEC_SUCCESS";
+	case 0x00000000u: return "TEE_SUCCESS";
 	case OT_ERR_MANIFEST_FORMAT: return "OT_ERR_MANIFEST_FORMAT";
 	case OT_ERR_MANIFEST_AUTH: return "OT_ERR_MANIFEST_AUTH";
 	case OT_ERR_BLOB_FORMAT: return "OT_ERR_BLOB_FORMAT";
@@ -240,15 +245,47 @@ const char *ot_result_name(uint32_t result)
 	case OT_ERR_IO_REPLAYED: return "OT_ERR_IO_REPLAYED";
 	case OT_ERR_IO_SEALED: return "OT_ERR_IO_SEALED";
 	case OT_ERR_IO_NO_SESSION: return "OT_ERR_IO_NO_SESSION";
-	case TEEC_ERROR_GENERIC: return "TEEC_ERROR_GENERIC";
-	case TEEC_ERROR_BAD_PARAMETERS: return "TEEC_ERROR_BAD_PARAMETERS";
-	case TEEC_ERROR_BAD_STATE: return "TEEC_ERROR_BAD_STATE";
-	case TEEC_ERROR_ITEM_NOT_FOUND: return "TEEC_ERROR_ITEM_NOT_FOUND";
-	case TEEC_ERROR_NOT_SUPPORTED: return "TEEC_ERROR_NOT_SUPPORTED";
-	case TEEC_ERROR_OUT_OF_MEMORY: return "TEEC_ERROR_OUT_OF_MEMORY";
-	case TEEC_ERROR_BUSY: return "TEEC_ERROR_BUSY";
-	case TEEC_ERROR_SHORT_BUFFER: return "TEEC_ERROR_SHORT_BUFFER";
-	case TEEC_ERROR_TARGET_DEAD: return "TEEC_ERROR_TARGET_DEAD";
+#ifdef OT_ERR_INPUT_MISSING
+	case OT_ERR_INPUT_MISSING: return "OT_ERR_INPUT_MISSING";
+#endif
+#ifdef OT_ERR_OUTPUT_READ
+	case OT_ERR_OUTPUT_READ: return "OT_ERR_OUTPUT_READ";
+#endif
+#ifdef OT_ERR_KEY_MODE
+	case OT_ERR_KEY_MODE: return "OT_ERR_KEY_MODE";
+#endif
+	case 0xF0100001u: return "TEE_ERROR_CORRUPT_OBJECT";
+	case 0xF0100002u: return "TEE_ERROR_CORRUPT_OBJECT_2";
+	case 0xF0100003u: return "TEE_ERROR_STORAGE_NOT_AVAILABLE";
+	case 0xF0100004u: return "TEE_ERROR_STORAGE_NOT_AVAILABLE_2";
+	case 0xF0100005u: return "TEE_ERROR_UNSUPPORTED_VERSION";
+	case 0xF0100006u: return "TEE_ERROR_CIPHERTEXT_INVALID";
+	case 0xFFFF0000u: return "TEE_ERROR_GENERIC";
+	case 0xFFFF0001u: return "TEE_ERROR_ACCESS_DENIED";
+	case 0xFFFF0002u: return "TEE_ERROR_CANCEL";
+	case 0xFFFF0003u: return "TEE_ERROR_ACCESS_CONFLICT";
+	case 0xFFFF0004u: return "TEE_ERROR_EXCESS_DATA";
+	case 0xFFFF0005u: return "TEE_ERROR_BAD_FORMAT";
+	case 0xFFFF0006u: return "TEE_ERROR_BAD_PARAMETERS";
+	case 0xFFFF0007u: return "TEE_ERROR_BAD_STATE";
+	case 0xFFFF0008u: return "TEE_ERROR_ITEM_NOT_FOUND";
+	case 0xFFFF0009u: return "TEE_ERROR_NOT_IMPLEMENTED";
+	case 0xFFFF000Au: return "TEE_ERROR_NOT_SUPPORTED";
+	case 0xFFFF000Bu: return "TEE_ERROR_NO_DATA";
+	case 0xFFFF000Cu: return "TEE_ERROR_OUT_OF_MEMORY";
+	case 0xFFFF000Du: return "TEE_ERROR_BUSY";
+	case 0xFFFF000Eu: return "TEE_ERROR_COMMUNICATION";
+	case 0xFFFF000Fu: return "TEE_ERROR_SECURITY";
+	case 0xFFFF0010u: return "TEE_ERROR_SHORT_BUFFER";
+	case 0xFFFF0011u: return "TEE_ERROR_EXTERNAL_CANCEL";
+	case 0xFFFF3001u: return "TEE_ERROR_TIMEOUT";
+	case 0xFFFF300Fu: return "TEE_ERROR_OVERFLOW";
+	case 0xFFFF3024u: return "TEE_ERROR_TARGET_DEAD";
+	case 0xFFFF3041u: return "TEE_ERROR_STORAGE_NO_SPACE";
+	case 0xFFFF3071u: return "TEE_ERROR_MAC_INVALID";
+	case 0xFFFF3072u: return "TEE_ERROR_SIGNATURE_INVALID";
+	case 0xFFFF5000u: return "TEE_ERROR_TIME_NOT_SET";
+	case 0xFFFF5001u: return "TEE_ERROR_TIME_NEEDS_RESET";
 	default: return NULL;
 	}
 }

@@ -16,6 +16,7 @@ struct ot_client {
 	int has_context;
 	int has_session;
 	uint32_t origin;          /* return origin of the last call */
+	int context_failed;       /* ot_client_open failed at TEEC_InitializeContext (no TEE reachable) */
 };
 
 struct ot_client *ot_client_new(void);
@@ -44,7 +45,8 @@ TEEC_Result ot_client_read_output_sealed(struct ot_client *c, uint32_t index, vo
 /* The k largest elements of output `index` (struct ot_topk_entry each); *count = entries returned. */
 TEEC_Result ot_client_read_topk(struct ot_client *c, uint32_t index, uint32_t k, void *entries, size_t *count);
 
-/* "OT_ERR_ROLLBACK", "TEEC_ERROR_BAD_PARAMETERS", ... or NULL for an unknown code. */
+/* "OT_ERR_ROLLBACK", "TEE_ERROR_BAD_PARAMETERS", ... (the TA's codes and the GlobalPlatform TEE
+ * result codes, by their GP names) or NULL for an unknown code. */
 const char *ot_result_name(uint32_t result);
 
 #endif /* ONNX_TEE_CLIENT_H */

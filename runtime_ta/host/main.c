@@ -9,12 +9,27 @@
  *     --enrol OUT                       write the device-bound key, wrapped for the vendor, to OUT (enrolment)
  *     --output PREFIX                   write each output's raw bytes to PREFIX<i>.bin
  *     --repeat N                        run the model N times (load + run every partition each time)
+ *     --batch                           each INPUT.bin holds N tensors back to back: run N inferences
+ *                                       (one per tensor, in one session) and print every one's outputs
  *     --top K                           read only the K largest elements of each output from the TA
+ *     --times                           print load and run wall-clock times per partition
+ *     --max-chunk BYTES                 send blob chunks of at most BYTES (default 1 MiB; 0: as large as
+ *                                       the manifest's staging buffer allows)
  *   Built against the simulator it also takes --budget BYTES and --storage DIR (the simulated device).
  * Prints each float32 output, and per partition the highest region byte it touched.
+ *
+ * Exit codes, one per class of failure (runtime_ta/README.md):
+ *   0 success, 1 other error, 2 usage or input files, 3 no TEE (driver or tee-supplicant missing),
+ *   4 the TA cannot be opened (not installed, not signed for this device), 5 the TA does not fit this
+ *   device's secure memory, 6 out of memory running the model (its region does not fit the TA's budget,
+ *   or the secure world cannot map a chunk), 7 key (none provisioned, or a
+ *   one-time step already done), 8 model refused (authentication, integrity, order, rollback),
+ *   9 an operator stopped, 10 protocol misuse (state, parameters), 11 the TA crashed.
  */
+#define _POSIX_C_SOURCE 200809L	/* clock_gettime */
 #include <errno.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,11 +39,77 @@
 #include "sim.h"
 #endif
 
+enum exit_code {
+	EXIT_OK = 0,
+	EXIT_OTHER = 1,
+	EXIT_USAGE = 2,
+	EXIT_NO_TEE = 3,
+	EXIT_TA_OPEN = 4,
+	EXIT_TA_MEMORY = 5,
+	EXIT_MODEL_MEMORY = 6,
+	EXIT_KEY = 7,
+	EXIT_REFUSED = 8,
+	EXIT_RUN = 9,
+	EXIT_PROTOCOL = 10,
+	EXIT_TA_DEAD = 11,
+};
+
+/*
+ * Largest LOAD_CHUNK the client sends by default, whatever staging size the manifest allows: OP-TEE
+ * maps every memref into the TA's address space, and a TA of ~12 MiB plus a multi-MiB memref runs
+ * QEMU v8's OP-TEE 4.10 out of translation tables ("alloc_pgt: Page tables are not available", the
+ * command fails with TEE_ERROR_OUT_OF_MEMORY).  OP-TEE's maintainers advise chunks of a few hundred
+ * KiB; --max-chunk 0 sends chunks as large as the manifest's chunk_bytes.
+ */
+#define DEFAULT_MAX_CHUNK (1024u * 1024u)
+
+#define RES_OUT_OF_MEMORY 0xFFFF000Cu
+#define RES_TARGET_DEAD   0xFFFF3024u
+
+/* The class of a failed command's result (stage: which command failed). */
+static int exit_class(const char *stage, TEEC_Result res)
+{
+	switch (res) {
+	case OT_ERR_MANIFEST_FORMAT: case OT_ERR_MANIFEST_AUTH: case OT_ERR_BLOB_FORMAT: case OT_ERR_BLOB_AUTH:
+	case OT_ERR_TRUNCATED: case OT_ERR_REORDERED: case OT_ERR_SWAPPED: case OT_ERR_ROLLBACK:
+	case OT_ERR_NOT_IN_MANIFEST: case OT_ERR_UNSUPPORTED_VERSION: case OT_ERR_BODY_INVALID:
+	case OT_ERR_IO_AUTH: case OT_ERR_IO_REPLAYED:
+		return EXIT_REFUSED;
+	case OT_ERR_NO_KEY: case OT_ERR_ALREADY_PROVISIONED:
+#ifdef OT_ERR_KEY_MODE
+	case OT_ERR_KEY_MODE:
+#endif
+		return EXIT_KEY;
+	case OT_ERR_RUN_FAILED:
+		return EXIT_RUN;
+	case OT_ERR_STATE: case OT_ERR_IO_SEALED: case OT_ERR_IO_NO_SESSION:
+#ifdef OT_ERR_INPUT_MISSING
+	case OT_ERR_INPUT_MISSING:
+#endif
+#ifdef OT_ERR_OUTPUT_READ
+	case OT_ERR_OUTPUT_READ:
+#endif
+		return EXIT_PROTOCOL;
+	case RES_TARGET_DEAD:
+		return EXIT_TA_DEAD;
+	default:
+		break;
+	}
+	if (!strcmp(stage, "open session"))
+		return res == RES_OUT_OF_MEMORY ? EXIT_TA_MEMORY : EXIT_TA_OPEN;
+	if (res == RES_OUT_OF_MEMORY)
+		return EXIT_MODEL_MEMORY;
+	if (res == TEEC_ERROR_BAD_PARAMETERS || res == TEEC_ERROR_BAD_STATE || res == TEEC_ERROR_SHORT_BUFFER)
+		return EXIT_PROTOCOL;
+	return EXIT_OTHER;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
 		"usage: onnx_tee_client [--key-source provisioned|device] [--provision KEY] [--enrol OUT]\n"
-		"                       [--output PREFIX] [--repeat N] [--top K]"
+		"                       [--output PREFIX] [--repeat N | --batch] [--top K] [--times]\n"
+		"                       [--max-chunk BYTES]"
 #ifdef ONNX_TEE_SIM
 		" [--budget BYTES] [--storage DIR]"
 #endif
@@ -72,13 +153,38 @@ static int write_all(const char *path, const void *data, size_t size)
 	return ok ? 0 : -1;
 }
 
+/* Report a failed command and return its exit code (its class). */
 static int fail(const char *what, TEEC_Result res, const struct ot_client *c)
 {
 	const char *name = ot_result_name(res);
+	int code = exit_class(what, res);
 
 	fprintf(stderr, "onnx_tee_client: %s failed: %s (0x%08x, origin %u)\n", what, name ? name : "unknown",
 		res, c->origin);
-	return 1;
+	if (code == EXIT_TA_MEMORY)
+		fprintf(stderr, "onnx_tee_client: hint: this device's TA memory is smaller than BUDGET + reserve "
+			"(TA_DATA_SIZE = BUDGET + %u KiB, plus code and stack); lower with a smaller --budget and "
+			"rebuild the TA with that BUDGET\n", OT_HEAP_RESERVE / 1024u);
+	else if (code == EXIT_MODEL_MEMORY && !strcmp(what, "open model"))
+		fprintf(stderr, "onnx_tee_client: hint: the model's region is larger than the budget this TA was "
+			"built for; rebuild the TA with the BUDGET the model was lowered for (lower --budget)\n");
+	else if (code == EXIT_MODEL_MEMORY)
+		fprintf(stderr, "onnx_tee_client: hint: the secure world ran out of memory for this command; with "
+			"large chunks OP-TEE may lack translation tables to map them: try a smaller --max-chunk\n");
+	else if (code == EXIT_TA_OPEN)
+		fprintf(stderr, "onnx_tee_client: hint: is the TA installed in /lib/optee_armtz/ and signed with a "
+			"key this OP-TEE accepts?\n");
+	else if (code == EXIT_TA_DEAD)
+		fprintf(stderr, "onnx_tee_client: hint: the TA panicked; the secure world's console has the reason\n");
+	return code;
+}
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 struct options {
@@ -91,6 +197,9 @@ struct options {
 	int input_count;
 	long repeat;
 	long top;
+	int batch;
+	int times;
+	size_t max_chunk;
 };
 
 static int parse(int argc, char **argv, struct options *o)
@@ -100,10 +209,19 @@ static int parse(int argc, char **argv, struct options *o)
 	memset(o, 0, sizeof(*o));
 	o->key_source = OT_KEY_PROVISIONED;
 	o->repeat = 1;
+	o->max_chunk = DEFAULT_MAX_CHUNK;
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		const char *opt = argv[i];
 		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
 
+		if (!strcmp(opt, "--batch")) {
+			o->batch = 1;
+			continue;
+		}
+		if (!strcmp(opt, "--times")) {
+			o->times = 1;
+			continue;
+		}
 		if (!val)
 			return -1;
 		if (!strcmp(opt, "--key-source")) {
@@ -119,6 +237,13 @@ static int parse(int argc, char **argv, struct options *o)
 			o->enrol = val;
 		} else if (!strcmp(opt, "--output")) {
 			o->output = val;
+		} else if (!strcmp(opt, "--max-chunk")) {
+			char *end = NULL;
+			unsigned long long v = strtoull(val, &end, 10);
+
+			if (!end || *end || v > UINT32_MAX)
+				return -1;
+			o->max_chunk = (size_t)v;
 		} else if (!strcmp(opt, "--top")) {
 			o->top = strtol(val, NULL, 10);
 			if (o->top < 1 || o->top > (long)OT_MAX_TOPK)
@@ -144,6 +269,8 @@ static int parse(int argc, char **argv, struct options *o)
 		o->inputs = argv + i;
 		o->input_count = argc - i;
 	}
+	if (o->batch && o->repeat != 1)
+		return -1;
 	return (o->device_dir || o->provision || o->enrol) ? 0 : -1;
 }
 
@@ -154,6 +281,7 @@ static int run_model(struct ot_client *c, const struct options *o, const struct 
 {
 	TEEC_Result res;
 	uint32_t k, detail = 0, touched = 0, failed_op = 0;
+	size_t chunk = o->max_chunk && o->max_chunk < h->chunk_bytes ? o->max_chunk : h->chunk_bytes;
 	char path[4096];
 
 	for (k = 0; k < h->input_count; k++) {
@@ -162,19 +290,26 @@ static int run_model(struct ot_client *c, const struct options *o, const struct 
 			return fail("write input", res, c);
 	}
 	for (k = 0; k < h->partition_count; k++) {
-		res = ot_client_load_partition(c, k, blobs[k], blob_sizes[k], h->chunk_bytes, &detail);
+		double t0 = now_seconds(), t1, t2;
+
+		res = ot_client_load_partition(c, k, blobs[k], blob_sizes[k], chunk, &detail);
 		if (res != TEEC_SUCCESS) {
 			fprintf(stderr, "onnx_tee_client: partition %u refused (detail %u)\n", k, detail);
 			return fail("load partition", res, c);
 		}
+		t1 = now_seconds();
 		res = ot_client_run(c, k, &touched, &detail, &failed_op);
 		if (res != TEEC_SUCCESS) {
 			fprintf(stderr, "onnx_tee_client: partition %u stopped at op %u (detail %u)\n", k, failed_op,
 				detail);
 			return fail("run partition", res, c);
 		}
+		t2 = now_seconds();
 		if (print)
 			printf("partition %u: %u region bytes touched\n", k, touched);
+		if (print && o->times)
+			printf("time partition %u: load %.6f s (%zu bytes, %zu chunks), run %.6f s\n", k, t1 - t0,
+			       blob_sizes[k], (blob_sizes[k] + chunk - 1) / chunk, t2 - t1);
 	}
 	for (k = 0; o->top && k < h->output_count; k++) {
 		struct ot_topk_entry entries[OT_MAX_TOPK];
@@ -196,7 +331,7 @@ static int run_model(struct ot_client *c, const struct options *o, const struct 
 		size_t i;
 
 		if (!out)
-			return 1;
+			return EXIT_OTHER;
 		res = ot_client_read_output(c, k, out, (size_t)t->nbytes);
 		if (res != TEEC_SUCCESS) {
 			free(out);
@@ -215,7 +350,7 @@ static int run_model(struct ot_client *c, const struct options *o, const struct 
 				snprintf(path, sizeof(path), "%s%u.bin", o->output, k);
 				if (write_all(path, out, (size_t)t->nbytes) != 0) {
 					free(out);
-					return 1;
+					return EXIT_OTHER;
 				}
 			}
 		}
@@ -227,21 +362,22 @@ static int run_model(struct ot_client *c, const struct options *o, const struct 
 static int run_bundle(struct ot_client *c, const struct options *o)
 {
 	char path[4096];
-	uint8_t *manifest, **blobs = NULL, **inputs = NULL;
-	size_t manifest_size = 0, *blob_sizes = NULL, size = 0;
+	uint8_t *manifest, **blobs = NULL, **inputs = NULL, **current = NULL;
+	size_t manifest_size = 0, *blob_sizes = NULL, size = 0, count = 1;
 	const struct ot_manifest_header *h;
 	const struct ot_manifest_tensor *slots;
 	TEEC_Result res;
 	uint32_t k;
 	long r;
-	int rc = 1;
+	int rc = EXIT_USAGE;
 
 	snprintf(path, sizeof(path), "%s/manifest.bin", o->device_dir);
 	manifest = read_all(path, &manifest_size);
 	if (!manifest)
-		return 1;
+		return EXIT_USAGE;
 	h = (const struct ot_manifest_header *)(const void *)manifest;
 	if (manifest_size < sizeof(*h) || h->partition_count > OT_MAX_PARTITIONS ||
+	    h->input_count > OT_MAX_IO_TENSORS || h->output_count > OT_MAX_IO_TENSORS ||
 	    manifest_size < sizeof(*h) + h->partition_count * sizeof(struct ot_manifest_partition) +
 	    (h->input_count + h->output_count) * sizeof(struct ot_manifest_tensor)) {
 		fprintf(stderr, "onnx_tee_client: %s is not a device manifest\n", path);
@@ -258,17 +394,28 @@ static int run_bundle(struct ot_client *c, const struct options *o)
 	blobs = calloc(h->partition_count, sizeof(*blobs));
 	blob_sizes = calloc(h->partition_count, sizeof(*blob_sizes));
 	inputs = calloc(h->input_count + 1, sizeof(*inputs));
-	if (!blobs || !blob_sizes || !inputs)
+	current = calloc(h->input_count + 1, sizeof(*current));
+	if (!blobs || !blob_sizes || !inputs || !current) {
+		rc = EXIT_OTHER;
 		goto out;
+	}
 	for (k = 0; k < h->input_count; k++) {
+		size_t n;
+
 		inputs[k] = read_all(o->inputs[k], &size);
 		if (!inputs[k])
 			goto out;
-		if (size != slots[k].nbytes) {
-			fprintf(stderr, "onnx_tee_client: %s has %zu bytes, input %u needs %llu\n", o->inputs[k],
-				size, k, (unsigned long long)slots[k].nbytes);
+		/* --batch: the file holds n tensors of the slot's size back to back, the same n for every input */
+		n = o->batch && slots[k].nbytes && size % slots[k].nbytes == 0 ? size / slots[k].nbytes : 1;
+		if (size != n * slots[k].nbytes || n == 0 || (k > 0 && n != count)) {
+			fprintf(stderr, "onnx_tee_client: %s has %zu bytes, input %u needs %s%llu\n", o->inputs[k],
+				size, k, o->batch ? "a positive multiple of " : "", (unsigned long long)slots[k].nbytes);
+			if (o->batch && k > 0 && n != count)
+				fprintf(stderr, "onnx_tee_client: (and the same number of tensors as input 0: %zu)\n",
+					count);
 			goto out;
 		}
+		count = n;
 	}
 	for (k = 0; k < h->partition_count; k++) {
 		snprintf(path, sizeof(path), "%s/partition_%03u.blob", o->device_dir, k);
@@ -281,10 +428,25 @@ static int run_bundle(struct ot_client *c, const struct options *o)
 		rc = fail("open model", res, c);
 		goto out;
 	}
-	for (r = 0; r < o->repeat; r++) {
-		rc = run_model(c, o, h, slots, blobs, blob_sizes, inputs, r == o->repeat - 1);
-		if (rc != 0)
-			break;
+	if (o->batch) {
+		for (r = 0; r < (long)count; r++) {
+			double t0 = now_seconds();
+
+			for (k = 0; k < h->input_count; k++)
+				current[k] = inputs[k] + (size_t)r * slots[k].nbytes;
+			printf("inference %ld\n", r);
+			rc = run_model(c, o, h, slots, blobs, blob_sizes, current, 1);
+			if (rc != 0)
+				break;
+			if (o->times)
+				printf("time inference %ld: %.6f s\n", r, now_seconds() - t0);
+		}
+	} else {
+		for (r = 0; r < o->repeat; r++) {
+			rc = run_model(c, o, h, slots, blobs, blob_sizes, inputs, r == o->repeat - 1);
+			if (rc != 0)
+				break;
+		}
 	}
 out:
 	for (k = 0; blobs && k < h->partition_count; k++)
@@ -294,6 +456,7 @@ out:
 	free(blobs);
 	free(blob_sizes);
 	free(inputs);
+	free(current);
 	free(manifest);
 	return rc;
 }
@@ -307,19 +470,28 @@ int main(int argc, char **argv)
 
 	if (parse(argc, argv, &o) != 0) {
 		usage();
-		return 2;
+		return EXIT_USAGE;
 	}
 	memset(&client, 0, sizeof(client));
 	res = ot_client_open(&client);
+	if (res != TEEC_SUCCESS && client.context_failed) {
+		fprintf(stderr, "onnx_tee_client: no TEE: TEEC_InitializeContext failed: %s (0x%08x); is the OP-TEE "
+			"driver loaded (/dev/tee0) and tee-supplicant running?\n",
+			ot_result_name(res) ? ot_result_name(res) : "unknown", res);
+		return EXIT_NO_TEE;
+	}
 	if (res != TEEC_SUCCESS)
 		return fail("open session", res, &client);
 	if (o.provision) {
 		size_t size = 0;
 		uint8_t *key = read_all(o.provision, &size);
 
-		res = key ? ot_client_provision_key(&client, key, size) : TEEC_ERROR_ITEM_NOT_FOUND;
-		if (key)
-			memset(key, 0, size);
+		if (!key) {
+			ot_client_close(&client);
+			return EXIT_USAGE;
+		}
+		res = ot_client_provision_key(&client, key, size);
+		memset(key, 0, size);
 		free(key);
 		rc = res == TEEC_SUCCESS ? 0 : fail("provision key", res, &client);
 	}
@@ -327,7 +499,8 @@ int main(int argc, char **argv)
 		uint8_t key[OT_ENROL_WRAPPED_BYTES];
 
 		res = ot_client_enrol_device(&client, key, sizeof(key));
-		rc = res == TEEC_SUCCESS ? write_all(o.enrol, key, sizeof(key)) : fail("enrol device", res, &client);
+		rc = res != TEEC_SUCCESS ? fail("enrol device", res, &client)
+					 : write_all(o.enrol, key, sizeof(key)) ? EXIT_OTHER : 0;
 		memset(key, 0, sizeof(key));
 	}
 	if (rc == 0 && o.device_dir)
