@@ -34,8 +34,8 @@ def layer_norm(ctx: OpContext) -> LoweredOp:
 
 def instance_norm(ctx: OpContext) -> LoweredOp:
     """f = [epsilon]."""
-    if len(ctx.shape(ctx.inputs[0])) < 2:
-        raise Unsupported("InstanceNormalization of a rank < 2 input")
+    if len(ctx.shape(ctx.inputs[0])) < 3:
+        raise Unsupported("InstanceNormalization of a rank < 3 input (N x C x D1 ...)")
     return LoweredOp(OP_CODES["INSTANCE_NORM"], ctx.inputs, ctx.outputs, [], [float(ctx.attrs.get("epsilon", 1e-5))])
 
 

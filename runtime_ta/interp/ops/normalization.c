@@ -173,7 +173,7 @@ static rt_status prepare_instance_norm(rt_prepare_ctx *c)
 {
     if (!rt_unused_zero(c->op, 0, RT_FATTR_INSTANCE_NORM_COUNT))
         return RT_ERR_OP_RESERVED;
-    if (c->out->rank < 2)
+    if (c->out->rank < 3) /* N x C x D1 ... */
         return RT_ERR_OP_SHAPE;
     c->prep->u.norm.per_channel = 1;
     return prepare_grouped(c, c->out->dims[1], c->out->dims[1], c->op->f[RT_FATTR_INSTANCE_NORM_EPSILON]);
