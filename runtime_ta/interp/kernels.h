@@ -143,7 +143,9 @@ kern_status kern_gemm(const kern_gemm_attr *attr, const float *a, const float *b
 size_t kern_scratch_bytes_gemm(const kern_gemm_attr *attr);
 
 /* MatMul with numpy semantics: rank-1 A is [1,K] (the 1 dropped from y), rank-1 B is [K,1] (dropped);
- * leading batch dims broadcast.  y_shape must be the numpy result shape (checked).  No scratch. */
+ * leading batch dims broadcast.  y_shape must be the numpy result shape (checked).  No scratch.
+ * B without batch dims (weights right of a [B, S, K] operand): one [B*S, K] x [K, N] GEMM; otherwise
+ * one GEMM per batch (attention's [B,H,S,D] x [B,H,D,S]), both on the GEMM micro-kernels. */
 kern_status kern_matmul(const kern_shape *a_shape, const float *a, const kern_shape *b_shape, const float *b,
                         const kern_shape *y_shape, float *y);
 
