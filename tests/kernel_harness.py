@@ -548,3 +548,79 @@ def run_node(node: onnx.NodeProto, inputs: Sequence[np.ndarray | None], opset: i
     if inputs and inputs[0] is not None and inputs[0].dtype != np.float32:
         raise Unsupported(f"input dtype {inputs[0].dtype} (kernels are float32)")
     return OPS[node.op_type](node, _attrs(node), inputs, opset)
+
+
+# ---------------------------------------------------------------------- reductions, normalizations
+
+from onnx_tee.passes.target.ops.reduce import REDUCE_CODES, axes_from_input, reduce_args  # noqa: E402
+
+REDUCE_KINDS = {op: k for k, op in enumerate(REDUCE_CODES)}  # kern_reduce_op order = op code order
+SIGNATURES.update({
+    "kern_reduce": (ctypes.c_int, P, ctypes.c_uint, P, P),
+    "kern_log_softmax": (SZ, SZ, SZ, P, P),
+    "kern_layer_norm": (SZ, SZ, ctypes.c_float, P, P, P, P, P, P),
+    "kern_group_norm": (SZ, SZ, SZ, SZ, ctypes.c_int, ctypes.c_float, P, P, P, P),
+})
+
+
+def _reduce(node, at, inputs, opset):
+    x = _f32(inputs[0])
+    if x.size == 0:
+        raise Unsupported("empty input (runtime tensors have no 0-sized dims)")
+    axes = _ints(_input(inputs, 1)) if axes_from_input(node.op_type, opset) else at.get("axes")
+    try:
+        flags, out_shape = reduce_args(x.shape, axes, at.get("keepdims", 1), at.get("noop_with_empty_axes", 0))
+    except ValueError as e:
+        raise Unsupported(str(e)) from e
+    mask = sum(1 << d for d, f in enumerate(flags) if f)
+    y = Guarded(out_shape)
+    _check(kernels().kern_reduce(REDUCE_KINDS[node.op_type], ctypes.byref(shape_struct(x.shape)), mask, _ptr(x),
+                                 y.ptr), node.op_type)
+    return [y.result(node.op_type)]
+
+
+def _log_softmax(node, at, inputs, opset):
+    x = _f32(inputs[0])
+    outer, n, inner = ka.softmax_view(x.shape, at.get("axis", -1 if opset >= 13 else 1), opset)
+    y = Guarded(x.shape)
+    _check(kernels().kern_log_softmax(outer, n, inner, _ptr(x), y.ptr), "LogSoftmax")
+    return [y.result("LogSoftmax")]
+
+
+def _layer_norm(node, at, inputs, opset):
+    """Y, and Mean / InvStdDev (the kernel's optional outputs; the interpreter computes Y only)."""
+    x, scale = _f32(inputs[0]), _f32(inputs[1])
+    bias = _input(inputs, 2)
+    bias = None if bias is None else _f32(bias)
+    axis = at.get("axis", -1) % x.ndim
+    n = int(np.prod(x.shape[axis:], dtype=np.int64))
+    if scale.size != n or (bias is not None and bias.size != n):
+        raise Unsupported("LayerNormalization scale/bias broadcast over the normalized shape")
+    y = Guarded(x.shape)
+    stats_shape = x.shape[:axis] + (1,) * (x.ndim - axis)
+    mean, inv_std = Guarded(stats_shape), Guarded(stats_shape)
+    _check(kernels().kern_layer_norm(x.size // n, n, at.get("epsilon", 1e-5), _ptr(scale), _ptr(bias), _ptr(x),
+                                     y.ptr, mean.ptr, inv_std.ptr), "LayerNormalization")
+    return [y.result("LayerNormalization"), mean.result("Mean"), inv_std.result("InvStdDev")]
+
+
+def _group_norm(node, at, inputs, opset):
+    x, scale, bias = (_f32(i) for i in inputs[:3])
+    if x.ndim < 2:
+        raise Unsupported("rank < 2")
+    c = x.shape[1]
+    groups, per_channel = (c, 1) if node.op_type == "InstanceNormalization" else (at["num_groups"], int(opset >= 21))
+    if c % groups:
+        raise Unsupported(f"{c} channels in {groups} groups")
+    spatial = int(np.prod(x.shape[2:], dtype=np.int64))
+    y = Guarded(x.shape)
+    _check(kernels().kern_group_norm(x.shape[0], groups, c // groups, spatial, per_channel, at.get("epsilon", 1e-5),
+                                     _ptr(scale), _ptr(bias), _ptr(x), y.ptr), node.op_type)
+    return [y.result(node.op_type)]
+
+
+OPS.update({
+    **{op: _reduce for op in REDUCE_CODES},
+    "LogSoftmax": _log_softmax, "LayerNormalization": _layer_norm,
+    "InstanceNormalization": _group_norm, "GroupNormalization": _group_norm,
+})

@@ -102,6 +102,35 @@ def _without_bulk_data(model: onnx.ModelProto) -> onnx.ModelProto:
     return light
 
 
+# Ops whose output 0 has input 0's type and shape but for which onnx's shape inference has no rule
+# (GroupNormalization is a function op: onnx infers nothing past it).
+_SHAPE_OF_INPUT = frozenset({"GroupNormalization"})
+
+
+def _with_shape_of_input_outputs(model: onnx.ModelProto) -> onnx.ModelProto:
+    """`model` with value_info for the outputs of _SHAPE_OF_INPUT ops, filled in as far as
+    (non-strict) inference reaches them; `model` itself when it has no such op."""
+    if not any(n.op_type in _SHAPE_OF_INPUT for n in model.graph.node):
+        return model
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    for _ in range(len(model.graph.node)):
+        graph = onnx.shape_inference.infer_shapes(out, data_prop=True).graph
+        known = {v.name: v for v in list(graph.input) + list(graph.value_info) + list(graph.output)
+                 if v.type.tensor_type.HasField("shape")}
+        added = False
+        for node in graph.node:
+            if node.op_type in _SHAPE_OF_INPUT and node.input[0] in known and node.output[0] not in known:
+                info = onnx.ValueInfoProto()
+                info.CopyFrom(known[node.input[0]])
+                info.name = node.output[0]
+                out.graph.value_info.append(info)
+                added = True
+        if not added:
+            break
+    return out
+
+
 def infer_static_shapes(model: onnx.ModelProto) -> dict[str, TensorInfo]:
     """Every tensor's static shape and dtype: graph inputs, initializers, node outputs.
 
@@ -110,7 +139,8 @@ def infer_static_shapes(model: onnx.ModelProto) -> dict[str, TensorInfo]:
     Raises UnsupportedModelError naming the first node whose output shape cannot be inferred.
     """
     try:
-        inferred = onnx.shape_inference.infer_shapes(_without_bulk_data(model), check_type=True, strict_mode=True, data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(_with_shape_of_input_outputs(_without_bulk_data(model)),
+                                                     check_type=True, strict_mode=True, data_prop=True)
     except onnx.shape_inference.InferenceError as exc:
         raise UnsupportedModelError(f"shape inference failed: {str(exc).splitlines()[0]}") from exc
     graph = inferred.graph

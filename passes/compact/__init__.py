@@ -8,6 +8,8 @@
                            -> one Conv/ConvTranspose/Gemm
 - MergeAffineChains        BatchNormalization (after a Concat or a pool) -> per-channel Mul/Add
                            -> one BatchNormalization
+- FuseLayerNorm            ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div(/Mul/Add) over the last axis
+                           -> one LayerNormalization
 - RemoveDeadNodes          nodes that do not reach an output
 - RemoveUnusedInitializers initializers nothing reads (and their IR < 4 graph-input entries)
 - DeduplicateInitializers  byte-identical initializers -> one
@@ -22,6 +24,7 @@ from .constants_to_initializers import ConstantsToInitializers
 from .deduplicate_initializers import DeduplicateInitializers
 from .fold_batchnorm import FoldBatchNorm
 from .fold_constants import FoldConstants
+from .fuse_layer_norm import FuseLayerNorm
 from .merge_affine import MergeAffineChains
 from .remove_dead_nodes import RemoveDeadNodes
 from .remove_identity import RemoveIdentityOps
@@ -31,7 +34,7 @@ from .remove_unused_initializers import RemoveUnusedInitializers
 def compaction_passes() -> list:
     """The compaction passes in the order the pipeline runs them."""
     return [ConstantsToInitializers(), FoldConstants(), RemoveIdentityOps(), FoldBatchNorm(), MergeAffineChains(),
-            RemoveDeadNodes(), RemoveUnusedInitializers(), DeduplicateInitializers()]
+            FuseLayerNorm(), RemoveDeadNodes(), RemoveUnusedInitializers(), DeduplicateInitializers()]
 
 
 def compaction_pipeline(*, validate: bool = False, in_place: bool = False) -> Pipeline:
@@ -40,6 +43,6 @@ def compaction_pipeline(*, validate: bool = False, in_place: bool = False) -> Pi
     return Pipeline(compaction_passes(), validate=validate, fixed_point=True, in_place=in_place)
 
 
-__all__ = ["ConstantsToInitializers", "DeduplicateInitializers", "FoldBatchNorm", "FoldConstants",
+__all__ = ["ConstantsToInitializers", "DeduplicateInitializers", "FoldBatchNorm", "FoldConstants", "FuseLayerNorm",
            "MergeAffineChains", "RemoveDeadNodes", "RemoveIdentityOps", "RemoveUnusedInitializers",
            "compaction_passes", "compaction_pipeline"]

@@ -90,7 +90,21 @@
 #define RT_OP_TRANSPOSE 28u
 #define RT_OP_PAD 29u
 #define RT_OP_RESIZE 30u
-#define RT_OP_MAX_CODE 30u
+/* Reductions and normalizations (codes 50-69). */
+#define RT_OP_REDUCE_MEAN 50u
+#define RT_OP_REDUCE_SUM 51u
+#define RT_OP_REDUCE_MAX 52u
+#define RT_OP_REDUCE_MIN 53u
+#define RT_OP_REDUCE_PROD 54u
+#define RT_OP_REDUCE_L1 55u
+#define RT_OP_REDUCE_L2 56u
+#define RT_OP_REDUCE_LOG_SUM_EXP 57u
+#define RT_OP_REDUCE_SUM_SQUARE 58u
+#define RT_OP_LAYER_NORM 59u
+#define RT_OP_INSTANCE_NORM 60u
+#define RT_OP_GROUP_NORM 61u
+#define RT_OP_LOG_SOFTMAX 62u
+#define RT_OP_MAX_CODE 62u
 
 /* Attribute slots: RT_ATTR_<OP>_<NAME> indexes the integer attributes i[], RT_FATTR_<OP>_<NAME> the
  * float attributes f[]; an array attribute names its first slot (one slot per dim, RT_MAX_RANK of
@@ -171,6 +185,29 @@
 #define RT_ATTR_RESIZE_NEAREST 2
 #define RT_ATTR_RESIZE_COUNT 3
 #define RT_FATTR_RESIZE_SCALE 0
+/* Reduce*: one flag per input dim (1 = reduced; all 0 = noop_with_empty_axes: an element-wise map),
+ * keepdims (0 or 1; the output drops or keeps the reduced dims as 1) */
+#define RT_ATTR_REDUCE_AXES 0
+#define RT_ATTR_REDUCE_KEEPDIMS 6
+#define RT_ATTR_REDUCE_COUNT 7
+/* LayerNormalization: the first normalized dim, normalised to [0, rank); epsilon */
+#define RT_ATTR_LAYER_NORM_AXIS 0
+#define RT_ATTR_LAYER_NORM_COUNT 1
+#define RT_FATTR_LAYER_NORM_EPSILON 0
+#define RT_FATTR_LAYER_NORM_COUNT 1
+/* InstanceNormalization: epsilon */
+#define RT_FATTR_INSTANCE_NORM_EPSILON 0
+#define RT_FATTR_INSTANCE_NORM_COUNT 1
+/* GroupNormalization: num_groups, scale/bias per channel (1, opset 21) or per group (0, opset 18); epsilon */
+#define RT_ATTR_GROUP_NORM_GROUPS 0
+#define RT_ATTR_GROUP_NORM_PER_CHANNEL 1
+#define RT_ATTR_GROUP_NORM_COUNT 2
+#define RT_FATTR_GROUP_NORM_EPSILON 0
+#define RT_FATTR_GROUP_NORM_COUNT 1
+/* LogSoftmax: as Softmax (the same slots) */
+#define RT_ATTR_LOG_SOFTMAX_AXIS 0
+#define RT_ATTR_LOG_SOFTMAX_COERCE_2D 1
+#define RT_ATTR_LOG_SOFTMAX_COUNT 2
 #define RT_PAD_CONSTANT 0
 #define RT_PAD_REFLECT 1
 #define RT_PAD_EDGE 2
@@ -243,6 +280,9 @@ RT_STATIC_ASSERT(RT_ATTR_SLICE_STEP == RT_MAX_RANK && RT_ATTR_PAD_END == RT_MAX_
                      RT_ATTR_SLICE_COUNT <= RT_NUM_INTS && RT_ATTR_PAD_COUNT <= RT_NUM_INTS &&
                      RT_FATTR_RESIZE_SCALE + RT_MAX_RANK <= RT_NUM_FLOATS,
                  per_dim_slots);
+RT_STATIC_ASSERT(RT_ATTR_REDUCE_KEEPDIMS == RT_MAX_RANK && RT_ATTR_LOG_SOFTMAX_AXIS == RT_ATTR_SOFTMAX_AXIS &&
+                     RT_ATTR_LOG_SOFTMAX_COERCE_2D == RT_ATTR_SOFTMAX_COERCE_2D,
+                 reduce_slots);
 RT_STATIC_ASSERT(sizeof(float) == 4, float_size);
 
 #endif /* ONNX_TEE_FORMAT_H */

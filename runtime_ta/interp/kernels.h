@@ -143,7 +143,9 @@ kern_status kern_gemm(const kern_gemm_attr *attr, const float *a, const float *b
 size_t kern_scratch_bytes_gemm(const kern_gemm_attr *attr);
 
 /* MatMul with numpy semantics: rank-1 A is [1,K] (the 1 dropped from y), rank-1 B is [K,1] (dropped);
- * leading batch dims broadcast.  y_shape must be the numpy result shape (checked).  No scratch. */
+ * leading batch dims broadcast.  y_shape must be the numpy result shape (checked).  No scratch.
+ * B without batch dims (weights right of a [B, S, K] operand): one [B*S, K] x [K, N] GEMM; otherwise
+ * one GEMM per batch (attention's [B,H,S,D] x [B,H,D,S]), both on the GEMM micro-kernels. */
 kern_status kern_matmul(const kern_shape *a_shape, const float *a, const kern_shape *b_shape, const float *b,
                         const kern_shape *y_shape, float *y);
 
@@ -215,6 +217,52 @@ typedef struct {
 } kern_resize_attr;
 kern_status kern_resize(const kern_resize_attr *attr, const kern_shape *x_shape, const float *x,
                         const kern_shape *y_shape, float *y);
+
+/* ---------------------------------------------------------------- reductions, normalizations (kernels/reduce.c)
+ *
+ * Sums accumulate in float32 in 8 independent partial sums (lanes), combined at the end, so each
+ * sum of n terms carries a relative error of at most about (n / 8 + 3) u sum|t| / |sum t|, u = 2^-24
+ * (about sqrt(n / 8) u in the mean for random data); max/min are exact; mean = sum / n.  The
+ * normalizations take mean and variance in two passes (var = sum (x - mean)^2 / n, no cancellation
+ * of E[x^2] - mean^2).  None uses scratch: the row accumulators live on the stack (<= 512 bytes). */
+
+/* Reduce*, in the order of their op codes (RT_OP_REDUCE_MEAN + kind). */
+typedef enum {
+    KERN_REDUCE_MEAN,
+    KERN_REDUCE_SUM,
+    KERN_REDUCE_MAX,
+    KERN_REDUCE_MIN,
+    KERN_REDUCE_PROD,
+    KERN_REDUCE_L1,          /* sum |x| */
+    KERN_REDUCE_L2,          /* sqrt(sum x^2) */
+    KERN_REDUCE_LOG_SUM_EXP, /* max + log(sum exp(x - max)) */
+    KERN_REDUCE_SUM_SQUARE   /* sum x^2 */
+} kern_reduce_op;
+
+/* y = reduction of x over the dims whose bit is set in axes_mask (bit d = dim d, bits < rank).  y holds
+ * the kept dims in order (keepdims only changes y's shape, not its bytes).  axes_mask 0: no dim is
+ * reduced, each y[i] is the reduction of x[i] alone (ONNX noop_with_empty_axes; onnxruntime's
+ * semantics: L1 |x|, L2 |x|, SumSquare x^2, the others x).  y must not alias x. */
+kern_status kern_reduce(kern_reduce_op op, const kern_shape *x_shape, unsigned axes_mask, const float *x, float *y);
+
+/* LogSoftmax on [outer, n, inner] (views as kern_softmax): y = (x - max) - log(sum exp(x - max)).
+ * y may equal x. */
+kern_status kern_log_softmax(size_t outer, size_t n, size_t inner, const float *x, float *y);
+
+/* LayerNormalization: x [outer, n] (n = prod of the normalized dims); per row
+ * y = (x - mean) / sqrt(var + epsilon) * scale[j] + bias[j]; scale, bias [n]; bias may be NULL.
+ * mean, inv_std: [outer] or NULL (ONNX's optional outputs Mean and InvStdDev; the interpreter computes
+ * Y only).  y may equal x. */
+kern_status kern_layer_norm(size_t outer, size_t n, float epsilon, const float *scale, const float *bias,
+                            const float *x, float *y, float *mean, float *inv_std);
+
+/* GroupNormalization on x [batch, groups * channels_per_group, spatial]: mean and variance per
+ * (batch, group) over channels_per_group * spatial values; y = (x - mean) / sqrt(var + epsilon) *
+ * scale[k] + bias[k], k = the channel (per_channel, opset 21; scale/bias [channels]) or the group
+ * (opset 18; [groups]).  InstanceNormalization: groups = channels, channels_per_group = 1.
+ * y may equal x. */
+kern_status kern_group_norm(size_t batch, size_t groups, size_t channels_per_group, size_t spatial, int per_channel,
+                            float epsilon, const float *scale, const float *bias, const float *x, float *y);
 
 /* ---------------------------------------------------------------- tiling constants (mirrored in scratch.py) */
 

@@ -359,6 +359,16 @@ kern_status kern_matmul(const kern_shape *as, const float *a, const kern_shape *
             return KERN_EOVERFLOW;
         memset(y, 0, total * sizeof(float));
     }
+    if (bb_rank == 0) {
+        /* B has no batch dims (weights on the right of a rank > 2 operand, e.g. a Linear layer on
+         * [B, S, D]): the batches of A and y are consecutive rows, so it is one [nbatch * M, K] x
+         * [K, N] product (full-height micro-tiles across batch boundaries). */
+        size_t rows;
+        if (!kmul(nbatch, m, &rows))
+            return KERN_EOVERFLOW;
+        kern_gemm_acc(rows, n, k, a, k, 1, b, n, y, n, NULL);
+        return KERN_OK;
+    }
     for (d = 0; d < br; d++)
         idx[d] = 0;
     for (i = 0; i < nbatch; i++) {

@@ -82,6 +82,18 @@ typedef struct {
     float scale[RT_MAX_RANK];
 } rt_resize_data;
 
+/* Reduce*: the kern_reduce_op and the reduced dims (bit d = input dim d). */
+typedef struct {
+    uint32_t kind, axes_mask;
+} rt_reduce_data;
+
+/* LayerNormalization ([batch = outer, 1, 1, spatial = n]), InstanceNormalization and
+ * GroupNormalization ([batch, groups, channels per group, spatial]). */
+typedef struct {
+    uint32_t batch, groups, channels_per_group, spatial, per_channel;
+    float epsilon;
+} rt_norm_data;
+
 /* Every record starts with this. */
 typedef struct {
     uint16_t op;        /* RT_OP_* (a copy of the op record's) */
@@ -104,6 +116,8 @@ typedef struct {
         rt_extent_data extent;
         rt_movement_data move;
         rt_resize_data resize;
+        rt_reduce_data reduce;
+        rt_norm_data norm;
         uint8_t bytes[RT_PREPARED_OP_SIZE - sizeof(rt_prepared_head)];
     } u;
 } rt_prepared_op;

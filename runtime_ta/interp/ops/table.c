@@ -33,7 +33,20 @@
     X(RT_OP_COPY, rt_op_copy)                                 \
     X(RT_OP_TRANSPOSE, rt_op_transpose)                       \
     X(RT_OP_PAD, rt_op_pad)                                   \
-    X(RT_OP_RESIZE, rt_op_resize)               /* resize.c */
+    X(RT_OP_RESIZE, rt_op_resize)               /* resize.c */ \
+    X(RT_OP_REDUCE_MEAN, rt_op_reduce_mean)     /* reduce.c */ \
+    X(RT_OP_REDUCE_SUM, rt_op_reduce_sum)                     \
+    X(RT_OP_REDUCE_MAX, rt_op_reduce_max)                     \
+    X(RT_OP_REDUCE_MIN, rt_op_reduce_min)                     \
+    X(RT_OP_REDUCE_PROD, rt_op_reduce_prod)                   \
+    X(RT_OP_REDUCE_L1, rt_op_reduce_l1)                       \
+    X(RT_OP_REDUCE_L2, rt_op_reduce_l2)                       \
+    X(RT_OP_REDUCE_LOG_SUM_EXP, rt_op_reduce_log_sum_exp)     \
+    X(RT_OP_REDUCE_SUM_SQUARE, rt_op_reduce_sum_square)       \
+    X(RT_OP_LAYER_NORM, rt_op_layer_norm)       /* normalization.c */ \
+    X(RT_OP_INSTANCE_NORM, rt_op_instance_norm)               \
+    X(RT_OP_GROUP_NORM, rt_op_group_norm)                     \
+    X(RT_OP_LOG_SOFTMAX, rt_op_log_softmax)
 
 #define RT_DECLARE(code, reg) extern const rt_op_registration reg;
 RT_OP_TABLE(RT_DECLARE)
