@@ -123,6 +123,10 @@ SIGNATURES: dict[str, tuple] = {
 }
 
 
+MATH_SHIMS = tuple(f"shim_{f}" for f in ("expm1f", "log1pf", "erff", "floorf", "ceilf", "rintf", "geluf",
+                                          "gelu_tanhf", "softplusf", "mishf", "softsignf"))
+
+
 @functools.cache
 def kernels() -> ctypes.CDLL:
     """The compiled kernel library (built once per source version)."""
@@ -137,11 +141,12 @@ def kernels() -> ctypes.CDLL:
         fn = getattr(lib, name)
         fn.argtypes = list(args)
         fn.restype = ctypes.c_size_t if name.startswith("kern_scratch") else ctypes.c_int
-    for name in ("shim_expf", "shim_logf", "shim_sqrtf", "shim_tanhf", "shim_sigmoidf"):
+    for name in ("shim_expf", "shim_logf", "shim_sqrtf", "shim_tanhf", "shim_sigmoidf", *MATH_SHIMS):
         getattr(lib, name).argtypes = [P, P, SZ]
         getattr(lib, name).restype = None
-    lib.shim_powf_pos.argtypes = [P, P, P, SZ]
-    lib.shim_powf_pos.restype = None
+    for name in ("shim_powf_pos", "shim_powf"):
+        getattr(lib, name).argtypes = [P, P, P, SZ]
+        getattr(lib, name).restype = None
     return lib
 
 

@@ -422,8 +422,8 @@ float kern_gelu_tanhf(float x)
     if (x != x)
         return x;
     u = -2.0 * 0.79788456080286535588 * (d + 0.044715 * d * d * d); /* -2 sqrt(2/pi) (x + 0.044715 x^3) */
-    if (u > 700.0)
-        return x * 0.0f; /* +-0 */
+    if (u > 700.0) /* x below -12 */
+        return -0.0f;
     if (u < -700.0)
         return x;
     return (float)(d / (1.0 + exp_d(u))); /* x (1 + tanh(-u/2)) / 2 */
@@ -449,7 +449,7 @@ float kern_mishf(float x)
     if (d > 40.0)
         return x;
     if (d < -120.0)
-        return x * 0.0f;
+        return -0.0f;
     t = exp_d(d); /* tanh(log(1 + t)) = t (t + 2) / (t (t + 2) + 2) */
     n = t * (t + 2.0);
     return (float)(d * n / (n + 2.0));
