@@ -128,3 +128,69 @@ def test_small_model_through_the_cli_in_several_partitions(tmp_path):
     assert len(parts) >= 2
     assert all(p["measured"] == p["planned"] for p in parts)
     assert max(report["simulation"]["max_rel_error"].values()) <= 1e-5
+
+
+def _one_op_body(code: str, ints=(), floats=(), x_shape=(4, 8), y_shape=None, extra=(), y_offset=None):
+    """A body with one op over a region tensor x (offset 0), optional weight inputs `extra`, output y."""
+    from onnx_tee.passes.lower import format as fmt
+    y_shape = x_shape if y_shape is None else y_shape
+    tensors = [fmt.Tensor(tuple(x_shape), fmt.LOC_REGION, 0)]
+    weights = {}
+    for value in extra:
+        tensors.append(fmt.Tensor(tuple(value.shape), fmt.LOC_WEIGHT))
+        weights[len(tensors) - 1] = value
+    tensors.append(fmt.Tensor(tuple(y_shape), fmt.LOC_REGION, 256 if y_offset is None else y_offset))
+    op = fmt.Op(fmt.OP_CODES[code], list(range(len(tensors) - 1)), [len(tensors) - 1], list(ints), list(floats))
+    return fmt.serialize(fmt.Body(0, 1, tensors, [op], weights, region_size=8192, scratch_offset=512,
+                                  scratch_size=64))
+
+
+def _run_body(data: bytes, x: np.ndarray):
+    from lower_harness import library
+    from onnx_tee.passes.lower.hostlib import Region
+    region = Region(library(), 8192)
+    region.write(0, x)
+    return region.run_body(data, 1024, 0, 1), region
+
+
+@pytest.mark.parametrize("code,ints,floats,kw,status", [
+    ("ROUND", [3], [], {}, "RT_ERR_OP_ATTRIBUTE"),
+    ("ROUND", [-1], [], {}, "RT_ERR_OP_ATTRIBUTE"),
+    ("ROUND", [0, 1], [], {}, "RT_ERR_OP_RESERVED"),
+    ("GELU", [2], [], {}, "RT_ERR_OP_ATTRIBUTE"),
+    ("ELU", [1], [0.0, 1.0], {}, "RT_ERR_OP_ATTRIBUTE"),       # Celu alpha 0
+    ("ELU", [1], [1.0, 2.0], {}, "RT_ERR_OP_ATTRIBUTE"),       # Celu with a gamma
+    ("ELU", [2], [1.0, 1.0], {}, "RT_ERR_OP_ATTRIBUTE"),
+    ("ELU", [0], [1.0, 1.0, 3.0], {}, "RT_ERR_OP_RESERVED"),
+    ("SQRT", [], [1.0], {}, "RT_ERR_OP_RESERVED"),
+    ("THRESHOLDED_RELU", [1], [0.5], {}, "RT_ERR_OP_RESERVED"),
+    ("EXP", [], [], {"y_shape": (8, 4)}, "RT_ERR_OP_SHAPE"),
+    ("PRELU", [], [], {"extra": [np.ones((2, 8), np.float32)]}, "RT_ERR_OP_SHAPE"),
+    ("PRELU", [], [], {"extra": [np.ones((4, 1, 8), np.float32)], "y_shape": (4, 4, 8), "y_offset": 6144},
+     "RT_ERR_OP_SHAPE"),
+    ("POW", [], [], {"extra": [np.ones((3,), np.float32)]}, "RT_ERR_OP_SHAPE"),
+    ("MAX", [], [], {"extra": [np.ones((1, 8), np.float32)], "y_shape": (4, 4)}, "RT_ERR_OP_SHAPE"),
+    ("MIN", [], [], {"extra": [np.ones((8,), np.float32)], "y_offset": 64}, "RT_ERR_TENSOR_OVERLAP"),
+])
+def test_bad_math_op_records_are_refused(code, ints, floats, kw, status):
+    result, _ = _run_body(_one_op_body(code, ints, floats, **kw), np.ones((4, 8), np.float32))
+    assert result.status == status
+
+
+@pytest.mark.parametrize("code,ints,floats,extra,ref", [
+    ("SQRT", [], [], [], lambda x: np.sqrt(np.abs(x))),
+    ("ROUND", [2], [], [], lambda x: np.rint(np.abs(x) * 4)),
+    ("ELU", [1], [0.5, 1.0], [], lambda x: np.where(np.abs(x) > 0, np.abs(x), 0)),
+    ("PRELU", [], [], [np.full((8,), 0.25, np.float32)], lambda x: np.abs(x)),
+    ("POW", [], [], [np.full((1, 8), 2.0, np.float32)], lambda x: x * x),
+    ("MAX", [], [], [np.zeros((8,), np.float32)], lambda x: np.abs(x)),
+])
+def test_math_ops_run_in_place(code, ints, floats, extra, ref):
+    """y on x's own bytes (the plan's in-place case): allowed by the op's flags, and correct."""
+    x = np.abs(np.random.default_rng(4).standard_normal((4, 8)).astype(np.float32))
+    if code == "ROUND":
+        x = (x * 4).astype(np.float32)
+    result, region = _run_body(_one_op_body(code, ints, floats, extra=extra, y_offset=0), x)
+    assert result.status == "RT_OK"
+    want = ref(x / 4 if code == "ROUND" else x)
+    np.testing.assert_allclose(region.read(0, (4, 8)), want, rtol=1e-7)
