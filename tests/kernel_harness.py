@@ -83,8 +83,13 @@ class ResizeAttr(ctypes.Structure):
 
 # enum values, in kernels.h order
 UNARY = {"Relu": 0, "LeakyRelu": 1, "Clip": 2, "Sigmoid": 3, "HardSigmoid": 4, "HardSwish": 5, "Tanh": 6,
-         "Identity": 7}
-BINARY = {"Add": 0, "Sub": 1, "Mul": 2, "Div": 3}
+         "Identity": 7,
+         # elementwise math (kernels/math.c)
+         "Sqrt": 32, "Reciprocal": 33, "Exp": 34, "Log": 35, "Abs": 36, "Neg": 37, "Floor": 38, "Ceil": 39,
+         "Round": 40, "Erf": 41, "Gelu": 42, "GeluTanh": 43, "Softplus": 44, "Softsign": 45, "Elu": 46, "Selu": 46,
+         "Celu": 47, "Mish": 48, "ThresholdedRelu": 49}
+BINARY = {"Add": 0, "Sub": 1, "Mul": 2, "Div": 3, "Pow": 16, "Max": 17, "Min": 18, "PRelu": 19}
+SELU_ALPHA, SELU_GAMMA = 1.67326319217681884765625, 1.05070102214813232421875
 POOL_MAX, POOL_AVG = 0, 1
 PAD_MODES = {"constant": 0, "reflect": 1, "edge": 2}
 COORD_MODES = {"half_pixel": 0, "pytorch_half_pixel": 1, "align_corners": 2, "asymmetric": 3,
@@ -118,6 +123,10 @@ SIGNATURES: dict[str, tuple] = {
 }
 
 
+MATH_SHIMS = tuple(f"shim_{f}" for f in ("expm1f", "log1pf", "erff", "floorf", "ceilf", "rintf", "geluf",
+                                          "gelu_tanhf", "softplusf", "mishf", "softsignf"))
+
+
 @functools.cache
 def kernels() -> ctypes.CDLL:
     """The compiled kernel library (built once per source version)."""
@@ -132,11 +141,12 @@ def kernels() -> ctypes.CDLL:
         fn = getattr(lib, name)
         fn.argtypes = list(args)
         fn.restype = ctypes.c_size_t if name.startswith("kern_scratch") else ctypes.c_int
-    for name in ("shim_expf", "shim_logf", "shim_sqrtf", "shim_tanhf", "shim_sigmoidf"):
+    for name in ("shim_expf", "shim_logf", "shim_sqrtf", "shim_tanhf", "shim_sigmoidf", *MATH_SHIMS):
         getattr(lib, name).argtypes = [P, P, SZ]
         getattr(lib, name).restype = None
-    lib.shim_powf_pos.argtypes = [P, P, P, SZ]
-    lib.shim_powf_pos.restype = None
+    for name in ("shim_powf_pos", "shim_powf"):
+        getattr(lib, name).argtypes = [P, P, P, SZ]
+        getattr(lib, name).restype = None
     return lib
 
 
@@ -212,6 +222,8 @@ def _ints(a: np.ndarray | None) -> list[int] | None:
 def unary_attr(node, at, inputs, opset) -> UnaryAttr:
     """The kern_unary_attr of an activation node (inputs: its inputs, Clip's bounds included)."""
     attr = UnaryAttr(UNARY[node.op_type], 0.0, 0.0)
+    if node.op_type in MATH_ATTRS:
+        return MATH_ATTRS[node.op_type](attr, at)
     if node.op_type == "LeakyRelu":
         attr.alpha = at.get("alpha", 0.01)
     elif node.op_type == "HardSigmoid":
@@ -234,7 +246,9 @@ def _unary(node, at, inputs, opset):
 def _binary(node, at, inputs, opset):
     if opset < 7 and at.get("broadcast", 0):
         raise Unsupported("legacy broadcast attribute (opset < 7)")
-    if node.op_type == "Sum":
+    if any(x is not None and x.dtype != np.float32 for x in inputs):
+        raise Unsupported("a non-float32 input (the interpreter computes in float32 only)")
+    if node.op_type in ("Sum", "Max", "Min"):
         if len(inputs) == 1:
             return [_f32(inputs[0]).copy()]
         out_shape = np.broadcast_shapes(*(i.shape for i in inputs))
@@ -243,12 +257,15 @@ def _binary(node, at, inputs, opset):
         for k, b in enumerate(inputs[1:]):
             b = _f32(b)
             a_shape, a_ptr = (acc.shape, _ptr(acc)) if k == 0 else (out_shape, y.ptr)
-            _check(kernels().kern_binary(BINARY["Add"], ctypes.byref(shape_struct(a_shape)), a_ptr,
+            _check(kernels().kern_binary(BINARY["Add" if node.op_type == "Sum" else node.op_type],
+                                         ctypes.byref(shape_struct(a_shape)), a_ptr,
                                          ctypes.byref(shape_struct(b.shape)), _ptr(b),
                                          ctypes.byref(shape_struct(out_shape)), y.ptr), "Sum")
         return [y.result("Sum")]
     a, b = _f32(inputs[0]), _f32(inputs[1])
     out_shape = np.broadcast_shapes(a.shape, b.shape)
+    if node.op_type == "PRelu" and out_shape != a.shape:
+        raise Unsupported("PRelu slope does not broadcast to X")
     y = Guarded(out_shape)
     _check(kernels().kern_binary(BINARY[node.op_type], ctypes.byref(shape_struct(a.shape)), _ptr(a),
                                  ctypes.byref(shape_struct(b.shape)), _ptr(b), ctypes.byref(shape_struct(out_shape)),
@@ -507,9 +524,42 @@ def _resize(node, at, inputs, opset):
     return [y.result("Resize")]
 
 
+def _gelu_attr(attr, at):
+    approximate = at.get("approximate", "none")
+    if approximate not in ("none", "tanh"):
+        raise Unsupported(f"Gelu approximate={approximate}")
+    attr.op = UNARY["GeluTanh" if approximate == "tanh" else "Gelu"]
+    return attr
+
+
+def _set(attr, alpha=0.0, beta=0.0):
+    attr.alpha, attr.beta = alpha, beta
+    return attr
+
+
+def _celu_attr(attr, at):
+    if at.get("alpha", 1.0) == 0:
+        raise Unsupported("Celu alpha=0")
+    return _set(attr, at.get("alpha", 1.0))
+
+
+# kern_unary_attr of the elementwise math ops (as their prepare in runtime_ta/interp/ops/math.c sets it)
+MATH_ATTRS: dict[str, Callable] = {
+    **{op: (lambda attr, at: attr) for op in ("Sqrt", "Reciprocal", "Exp", "Log", "Abs", "Neg", "Floor", "Ceil",
+                                              "Round", "Erf", "Softplus", "Softsign", "Mish")},
+    "Gelu": _gelu_attr,
+    "Elu": lambda attr, at: _set(attr, at.get("alpha", 1.0), 1.0),
+    "Selu": lambda attr, at: _set(attr, at.get("alpha", SELU_ALPHA), at.get("gamma", SELU_GAMMA)),
+    "Celu": _celu_attr,
+    "ThresholdedRelu": lambda attr, at: _set(attr, at.get("alpha", 1.0)),
+}
+
+
 OPS: dict[str, Callable] = {
     **{op: _unary for op in ("Relu", "LeakyRelu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh")},
     **{op: _binary for op in ("Add", "Sub", "Mul", "Div", "Sum")},
+    **{op: _unary for op in MATH_ATTRS},
+    **{op: _binary for op in ("Pow", "PRelu", "Max", "Min")},
     "Softmax": _softmax, "LRN": _lrn, "BatchNormalization": _batchnorm,
     "Conv": _conv, "ConvTranspose": _conv, "MaxPool": _pool, "AveragePool": _pool,
     "GlobalAveragePool": _global_pool, "GlobalMaxPool": _global_pool,

@@ -130,7 +130,7 @@ def tiny_models(tmp_path_factory):
                  [helper.make_node("Conv", ["x", "W"], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c"], ["y"])],
                  [helper.make_tensor_value_info("x", f, [1, 3, 16, 16])],
                  [helper.make_tensor_value_info("y", f, [1, 8, 16, 16])], [weight])
-    erf = _save(d / "erf.onnx", [helper.make_node("Erf", ["x"], ["y"])],
+    shrink = _save(d / "shrink.onnx", [helper.make_node("Shrink", ["x"], ["y"])],
                 [helper.make_tensor_value_info("x", f, [1, 3, 8, 8])], [helper.make_tensor_value_info("y", f, [1, 3, 8, 8])])
     # a softmax over one long axis: input + output need ~3 MiB, so 1 MiB is infeasible and 4 MiB works
     n = 384 * 1024
@@ -140,7 +140,7 @@ def tiny_models(tmp_path_factory):
     ids = _save(d / "embedding.onnx", [helper.make_node("Gather", ["E", "ids"], ["y"], axis=0)],
                 [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, 6])],
                 [helper.make_tensor_value_info("y", f, [1, 6, 5])], [table])
-    return {"conv_relu": conv, "erf": erf, "wide_softmax": wide, "embedding": ids}
+    return {"conv_relu": conv, "shrink": shrink, "wide_softmax": wide, "embedding": ids}
 
 
 def test_runner_end_to_end_on_hand_built_models(tiny_models, tmp_path):
@@ -157,10 +157,10 @@ def test_runner_end_to_end_on_hand_built_models(tiny_models, tmp_path):
     assert conv["budget"] == "1MiB" and conv["partitions"] >= 1 and conv["heap_high_water"] > 0
     assert conv["rel"] <= 1e-3 and conv["allclose"] and len(conv["lower"]) == 1
 
-    erf = rows["erf"]
-    assert erf["status"] == "refused" and erf["exit_code"] == 2
-    assert erf["message"].startswith("onnx-tee lower: error:") and "Erf" in erf["message"]
-    assert erf["blockers"] == ["Erf"]
+    shrink = rows["shrink"]
+    assert shrink["status"] == "refused" and shrink["exit_code"] == 2
+    assert shrink["message"].startswith("onnx-tee lower: error:") and "Shrink" in shrink["message"]
+    assert shrink["blockers"] == ["Shrink"]
 
     wide = rows["wide_softmax"]
     assert [a["budget"] for a in wide["lower"]] == ["1MiB", "4MiB"], wide
@@ -173,9 +173,9 @@ def test_runner_end_to_end_on_hand_built_models(tiny_models, tmp_path):
 
     summary = data["summary"]
     assert summary["status"]["matched"] >= 2 and summary["items"] == 4
-    assert any(b["reason"] == "Erf" and b["which"] == ["erf"] for b in summary["blockers"])
+    assert any(b["reason"] == "Shrink" and b["which"] == ["shrink"] for b in summary["blockers"])
     md = (out / "coverage.md").read_text()
-    assert "| conv_relu |" in md and "**refused** (exit 2)" in md and "| Erf |" in md
+    assert "| conv_relu |" in md and "**refused** (exit 2)" in md and "| Shrink |" in md
 
 
 def test_runner_records_missing_corpus_files_without_torch(tmp_path):

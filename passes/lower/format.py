@@ -42,6 +42,10 @@ OP_CODES = {
     "BATCH_NORM": 14, "MAX_POOL": 15, "AVERAGE_POOL": 16, "GLOBAL_AVERAGE_POOL": 17, "GLOBAL_MAX_POOL": 18,
     "ADD": 19, "SUB": 20, "MUL": 21, "DIV": 22, "SUM": 23, "CONCAT": 24, "SPLIT": 25, "SLICE": 26, "COPY": 27,
     "TRANSPOSE": 28, "PAD": 29, "RESIZE": 30,
+    # elementwise math
+    "POW": 31, "SQRT": 32, "RECIPROCAL": 33, "EXP": 34, "LOG": 35, "ABS": 36, "NEG": 37, "ROUND": 38, "ERF": 39,
+    "GELU": 40, "SOFTPLUS": 41, "SOFTSIGN": 42, "ELU": 43, "PRELU": 44, "MISH": 45, "THRESHOLDED_RELU": 46,
+    "MAX": 47, "MIN": 48,
     # reductions and normalizations (50-69)
     "REDUCE_MEAN": 50, "REDUCE_SUM": 51, "REDUCE_MAX": 52, "REDUCE_MIN": 53, "REDUCE_PROD": 54, "REDUCE_L1": 55,
     "REDUCE_L2": 56, "REDUCE_LOG_SUM_EXP": 57, "REDUCE_SUM_SQUARE": 58, "LAYER_NORM": 59, "INSTANCE_NORM": 60,
@@ -53,6 +57,7 @@ RESIZE_MODES = {"nearest": 0, "linear": 1}
 COORD_MODES = {"half_pixel": 0, "pytorch_half_pixel": 1, "align_corners": 2, "asymmetric": 3,
                "half_pixel_symmetric": 4}
 NEAREST_MODES = {"round_prefer_floor": 0, "round_prefer_ceil": 1, "floor": 2, "ceil": 3}
+ROUND_MODES = {"floor": 0, "ceil": 1, "half_even": 2}
 
 # Attribute slots (RT_ATTR_* / RT_FATTR_* in format.h): the index of each attribute in an op record's
 # integer array i[] (ATTR_*) or float array f[] (FATTR_*); an array attribute names its first slot (one
@@ -120,6 +125,18 @@ ATTR_RESIZE_COORD = 1
 ATTR_RESIZE_NEAREST = 2
 ATTR_RESIZE_COUNT = 3
 FATTR_RESIZE_SCALE = 0
+# elementwise math
+ATTR_ROUND_MODE = 0
+ATTR_ROUND_COUNT = 1
+ATTR_GELU_TANH = 0
+ATTR_GELU_COUNT = 1
+ATTR_ELU_CELU = 0
+ATTR_ELU_COUNT = 1
+FATTR_ELU_ALPHA = 0
+FATTR_ELU_GAMMA = 1
+FATTR_ELU_COUNT = 2
+FATTR_THRESHOLDED_RELU_ALPHA = 0
+FATTR_THRESHOLDED_RELU_COUNT = 1
 ATTR_REDUCE_AXES = 0
 ATTR_REDUCE_KEEPDIMS = MAX_RANK
 ATTR_REDUCE_COUNT = MAX_RANK + 1

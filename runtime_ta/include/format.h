@@ -90,6 +90,25 @@
 #define RT_OP_TRANSPOSE 28u
 #define RT_OP_PAD 29u
 #define RT_OP_RESIZE 30u
+/* elementwise math (interp/ops/math.c) */
+#define RT_OP_POW 31u              /* numpy broadcasting */
+#define RT_OP_SQRT 32u
+#define RT_OP_RECIPROCAL 33u
+#define RT_OP_EXP 34u
+#define RT_OP_LOG 35u
+#define RT_OP_ABS 36u
+#define RT_OP_NEG 37u
+#define RT_OP_ROUND 38u            /* Floor, Ceil, Round: RT_ATTR_ROUND_MODE */
+#define RT_OP_ERF 39u
+#define RT_OP_GELU 40u
+#define RT_OP_SOFTPLUS 41u
+#define RT_OP_SOFTSIGN 42u
+#define RT_OP_ELU 43u              /* Elu, Selu, Celu */
+#define RT_OP_PRELU 44u            /* slope broadcast to X */
+#define RT_OP_MISH 45u
+#define RT_OP_THRESHOLDED_RELU 46u
+#define RT_OP_MAX 47u              /* n inputs, numpy broadcasting */
+#define RT_OP_MIN 48u
 /* Reductions and normalizations (codes 50-69). */
 #define RT_OP_REDUCE_MEAN 50u
 #define RT_OP_REDUCE_SUM 51u
@@ -185,6 +204,22 @@
 #define RT_ATTR_RESIZE_NEAREST 2
 #define RT_ATTR_RESIZE_COUNT 3
 #define RT_FATTR_RESIZE_SCALE 0
+/* Elementwise math: Floor/Ceil/Round (RT_ROUND_*); Gelu approximate="tanh"; Elu/Selu/Celu: alpha,
+ * gamma (Selu's scale, 1 for Elu and Celu), celu = 1 for Celu's alpha * (exp(x / alpha) - 1) */
+#define RT_ATTR_ROUND_MODE 0
+#define RT_ATTR_ROUND_COUNT 1
+#define RT_ATTR_GELU_TANH 0
+#define RT_ATTR_GELU_COUNT 1
+#define RT_ATTR_ELU_CELU 0
+#define RT_ATTR_ELU_COUNT 1
+#define RT_FATTR_ELU_ALPHA 0
+#define RT_FATTR_ELU_GAMMA 1
+#define RT_FATTR_ELU_COUNT 2
+#define RT_FATTR_THRESHOLDED_RELU_ALPHA 0
+#define RT_FATTR_THRESHOLDED_RELU_COUNT 1
+#define RT_ROUND_FLOOR 0
+#define RT_ROUND_CEIL 1
+#define RT_ROUND_HALF_EVEN 2
 /* Reduce*: one flag per input dim (1 = reduced; all 0 = noop_with_empty_axes: an element-wise map),
  * keepdims (0 or 1; the output drops or keeps the reduced dims as 1) */
 #define RT_ATTR_REDUCE_AXES 0

@@ -51,18 +51,46 @@ typedef enum {
     KERN_HARD_SIGMOID, /* max(0, min(1, alpha * x + beta)) */
     KERN_HARD_SWISH,   /* x * max(0, min(1, x / 6 + 1 / 2)) */
     KERN_TANH,
-    KERN_IDENTITY      /* copy (Identity, Dropout at inference, Flatten/Reshape/Squeeze/Unsqueeze) */
+    KERN_IDENTITY,     /* copy (Identity, Dropout at inference, Flatten/Reshape/Squeeze/Unsqueeze) */
+    /* elementwise math (kernels/math.c); explicit values, a range of their own */
+    KERN_SQRT = 32,
+    KERN_RECIPROCAL = 33,   /* 1 / x */
+    KERN_EXP = 34,
+    KERN_LOG = 35,
+    KERN_ABS = 36,
+    KERN_NEG = 37,
+    KERN_FLOOR = 38,
+    KERN_CEIL = 39,
+    KERN_ROUND = 40,        /* half to even */
+    KERN_ERF = 41,
+    KERN_GELU = 42,         /* x (1 + erf(x / sqrt 2)) / 2 */
+    KERN_GELU_TANH = 43,    /* x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2 */
+    KERN_SOFTPLUS = 44,     /* log(1 + exp(x)) */
+    KERN_SOFTSIGN = 45,     /* x / (1 + |x|) */
+    KERN_ELU = 46,          /* beta * (x > 0 ? x : alpha * (exp(x) - 1)): Elu (beta 1), Selu (beta gamma) */
+    KERN_CELU = 47,         /* x > 0 ? x : alpha * (exp(x / alpha) - 1) */
+    KERN_MISH = 48,         /* x tanh(softplus(x)) */
+    KERN_THRESHOLDED_RELU = 49, /* x > alpha ? x : 0 */
+    KERN_UNARY_LAST = 49
 } kern_unary_op;
 
 typedef struct {
     kern_unary_op op;
-    float alpha; /* LeakyRelu alpha, HardSigmoid alpha, Clip min (use -FLT_MAX when absent) */
-    float beta;  /* HardSigmoid beta, Clip max (use FLT_MAX when absent) */
+    float alpha; /* LeakyRelu alpha, HardSigmoid alpha, Clip min (use -FLT_MAX when absent), Elu/Celu alpha,
+                  * ThresholdedRelu alpha */
+    float beta;  /* HardSigmoid beta, Clip max (use FLT_MAX when absent), Elu scale (Selu gamma) */
 } kern_unary_attr;
 
 kern_status kern_unary(const kern_unary_attr *attr, const float *x, float *y, size_t n);
 
-typedef enum { KERN_ADD, KERN_SUB, KERN_MUL, KERN_DIV } kern_binary_op;
+typedef enum {
+    KERN_ADD, KERN_SUB, KERN_MUL, KERN_DIV,
+    /* explicit values, a range of their own */
+    KERN_POW = 16,   /* a^b (C99 pow); a scalar-like b of 1, 2, 0.5 or -1 takes a fast path */
+    KERN_MAX = 17,   /* NaN-propagating max */
+    KERN_MIN = 18,   /* NaN-propagating min */
+    KERN_PRELU = 19  /* a < 0 ? a * b : a (b the slope) */
+} kern_binary_op;
 
 /* y = a (op) b with numpy broadcasting; shapes up to KERN_MAX_RANK; y's shape must be the broadcast
  * of a's and b's (checked). */

@@ -27,3 +27,23 @@ void shim_powf_pos(const float *x, const float *p, float *y, size_t n)
     for (i = 0; i < n; i++)
         y[i] = kern_powf_pos(x[i], p[i]);
 }
+
+/* elementwise math (mathf.c) */
+void shim_expm1f(const float *x, float *y, size_t n) { map(kern_expm1f, x, y, n); }
+void shim_log1pf(const float *x, float *y, size_t n) { map(kern_log1pf, x, y, n); }
+void shim_erff(const float *x, float *y, size_t n) { map(kern_erff, x, y, n); }
+void shim_floorf(const float *x, float *y, size_t n) { map(kern_floorf, x, y, n); }
+void shim_ceilf(const float *x, float *y, size_t n) { map(kern_ceilf, x, y, n); }
+void shim_rintf(const float *x, float *y, size_t n) { map(kern_rintf, x, y, n); }
+void shim_geluf(const float *x, float *y, size_t n) { map(kern_geluf, x, y, n); }
+void shim_gelu_tanhf(const float *x, float *y, size_t n) { map(kern_gelu_tanhf, x, y, n); }
+void shim_softplusf(const float *x, float *y, size_t n) { map(kern_softplusf, x, y, n); }
+void shim_mishf(const float *x, float *y, size_t n) { map(kern_mishf, x, y, n); }
+void shim_softsignf(const float *x, float *y, size_t n) { map(kern_softsignf, x, y, n); }
+
+void shim_powf(const float *x, const float *p, float *y, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        y[i] = kern_powf(x[i], p[i]);
+}

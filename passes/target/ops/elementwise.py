@@ -1,7 +1,6 @@
 """Element-wise maps, Softmax, LRN, BatchNormalization (runtime_ta/interp/kernels/elementwise.c).
 
-Also the element-wise ops the memory plan knows how to run in place but the interpreter has no
-kernel for yet (translate None): giving one a kernel means filling in its translate function.
+The elementwise math ops (Pow, Exp, Erf, Gelu, Max, ...) are in math.py.
 """
 from __future__ import annotations
 
@@ -86,8 +85,4 @@ ENTRIES = (
     OpTarget("Softmax", softmax),
     OpTarget("LRN", lrn),
     OpTarget("BatchNormalization", batch_norm, alias=UNARY, first_output_only=True),
-    # planned in place, no kernel yet
-    *(OpTarget(op, None, alias=UNARY) for op in ("Elu", "Selu", "Softplus", "Exp", "Log", "Neg", "Abs", "Sqrt",
-                                                  "Reciprocal")),
-    *(OpTarget(op, None, alias=BINARY) for op in ("Max", "Min")),
 )

@@ -411,7 +411,8 @@ kern_status kern_conv_act(const kern_conv_geom *g, const kern_unary_attr *act, c
     kern_status st = check_common(g, &x_n, &y_n, &w_n);
     if (st != KERN_OK)
         return st;
-    if (act && (unsigned)act->op > (unsigned)KERN_TANH) /* an activation, not a copy or an unknown code */
+    if (act && (unsigned)act->op > (unsigned)KERN_TANH &&
+        !(act->op >= KERN_SQRT && act->op <= KERN_UNARY_LAST)) /* an elementwise map, not a copy or an unknown code */
         return KERN_EINVAL;
     if (!conv_extent_ok(g->h_in, g->pad_top, g->pad_bottom, g->kernel_h, g->stride_h, g->dilation_h, g->h_out) ||
         !conv_extent_ok(g->w_in, g->pad_left, g->pad_right, g->kernel_w, g->stride_w, g->dilation_w, g->w_out))

@@ -58,7 +58,7 @@ kern_status kern_unary(const kern_unary_attr *at, const float *x, float *y, size
             memmove(y, x, n * sizeof(float));
         break;
     default:
-        return KERN_EINVAL;
+        return kern_unary_math(at, x, y, n); /* kernels/math.c */
     }
     return KERN_OK;
 }
@@ -69,8 +69,17 @@ static float apply(kern_binary_op op, float a, float b)
     case KERN_ADD: return a + b;
     case KERN_SUB: return a - b;
     case KERN_MUL: return a * b;
+    case KERN_POW: return kern_powf(a, b);
+    case KERN_MAX: return KERN_MAXF(a, b);
+    case KERN_MIN: return KERN_MINF(a, b);
+    case KERN_PRELU: return KERN_PRELUF(a, b);
     default: return a / b;
     }
+}
+
+static int binary_op_valid(kern_binary_op op)
+{
+    return (unsigned)op <= (unsigned)KERN_DIV || (op >= KERN_POW && op <= KERN_PRELU);
 }
 
 /* y[i] = a[i * sa] op b[i * sb] for i < n, strides 0 or 1; specialised so each loop vectorises. */
@@ -104,6 +113,14 @@ static void binary_run(kern_binary_op op, const float *a, size_t sa, const float
     case KERN_ADD: RUN(u + v); break;
     case KERN_SUB: RUN(u - v); break;
     case KERN_MUL: RUN(u * v); break;
+    case KERN_MAX: RUN(KERN_MAXF(u, v)); break;
+    case KERN_MIN: RUN(KERN_MINF(u, v)); break;
+    case KERN_PRELU: RUN(KERN_PRELUF(u, v)); break;
+    case KERN_POW:
+        if (sb == 0 && kern_pow_scalar(a, sa, b[0], y, n))
+            break;
+        RUN(kern_powf(u, v));
+        break;
     default: RUN(apply(op, u, v)); break;
     }
 #undef RUN
@@ -114,7 +131,7 @@ kern_status kern_binary(kern_binary_op op, const kern_shape *as, const float *a,
 {
     size_t dim[KERN_MAX_RANK], sa[KERN_MAX_RANK], sb[KERN_MAX_RANK], idx[KERN_MAX_RANK];
     size_t r = ys->rank, nd = 0, d, outer = 1, i, acc_a = 1, acc_b = 1;
-    if (op > KERN_DIV || r > KERN_MAX_RANK || as->rank > r || bs->rank > r)
+    if (!binary_op_valid(op) || r > KERN_MAX_RANK || as->rank > r || bs->rank > r)
         return KERN_EINVAL;
     /* right-aligned element strides, 0 where broadcast; then merge mergeable neighbours */
     for (d = r; d-- > 0;) {

@@ -109,4 +109,13 @@ static inline size_t kern_panel_cols(size_t nb) { return (nb + KERN_PANEL - 1) /
 void kern_gemm_packed_acc(size_t m, size_t nb, size_t kb, const float *a, size_t a_rs, size_t a_cs, const float *bp,
                           float *c, size_t ldc, const float *init);
 
+/* Elementwise math (kernels/math.c): kern_unary for the kern_unary_op values from KERN_SQRT on, and
+ * the fast paths of a Pow whose exponent is one value for a run (returns 0 when it has none; then y
+ * is untouched).  The binary maps below are NaN-propagating (NaN in either operand gives NaN). */
+kern_status kern_unary_math(const kern_unary_attr *at, const float *x, float *y, size_t n);
+int kern_pow_scalar(const float *a, size_t sa, float e, float *y, size_t n);
+#define KERN_MAXF(u, v) ((u) > (v) || (u) != (u) ? (u) : (v))
+#define KERN_MINF(u, v) ((u) < (v) || (u) != (u) ? (u) : (v))
+#define KERN_PRELUF(u, v) ((u) < 0.0f ? (u) * (v) : (u))
+
 #endif

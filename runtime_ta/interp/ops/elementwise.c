@@ -1,6 +1,7 @@
 /*
  * elementwise.c - the activations (Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh; each
- * may be fused into a preceding Conv) and the broadcasting binary ops (Add, Sub, Mul, Div, Sum).
+ * may be fused into a preceding Conv) and the broadcasting binary ops (Add, Sub, Mul, Div, Pow, PRelu;
+ * n-ary Sum, Max, Min).  The unary math ops are in math.c.
  */
 #include <string.h>
 
@@ -72,6 +73,14 @@ static rt_status prepare_add(rt_prepare_ctx *c) { return prepare_binary(c, KERN_
 static rt_status prepare_sub(rt_prepare_ctx *c) { return prepare_binary(c, KERN_SUB); }
 static rt_status prepare_mul(rt_prepare_ctx *c) { return prepare_binary(c, KERN_MUL); }
 static rt_status prepare_div(rt_prepare_ctx *c) { return prepare_binary(c, KERN_DIV); }
+static rt_status prepare_pow(rt_prepare_ctx *c) { return prepare_binary(c, KERN_POW); }
+
+/* PRelu: the slope broadcasts to X (unidirectionally), so y has X's shape. */
+static rt_status prepare_prelu(rt_prepare_ctx *c)
+{
+    rt_status s = prepare_binary(c, KERN_PRELU);
+    return s == RT_OK && !rt_same_dims(c->in[0], c->out) ? RT_ERR_OP_SHAPE : s;
+}
 
 static rt_status eval_binary(const rt_eval_ctx *c)
 {
@@ -83,7 +92,7 @@ static rt_status eval_binary(const rt_eval_ctx *c)
                                     rt_eval_input(c, 1), &y, rt_eval_output(c, 0)));
 }
 
-/* ------------------------------------------------------------------ Sum */
+/* ------------------------------------------------------------------ Sum, Max, Min */
 
 /* The input whose bytes the output takes (same offset and shape), or RT_NO_TENSOR. */
 static uint32_t sum_alias(const rt_partition *p, const rt_op_desc *op)
@@ -99,15 +108,16 @@ static uint32_t sum_alias(const rt_partition *p, const rt_op_desc *op)
 }
 
 /* When y takes the bytes of an input (in place), y += every other input (each must broadcast into
- * y); otherwise y = x0 + x1 (their broadcast must be y), then y += xk. */
-static rt_status prepare_sum(rt_prepare_ctx *c)
+ * y); otherwise y = x0 + x1 (their broadcast must be y), then y += xk.  Max and Min likewise, with
+ * y = max(y, xk) / min(y, xk). */
+static rt_status prepare_nary(rt_prepare_ctx *c, kern_binary_op kind)
 {
     const rt_op_desc *op = c->op;
     const rt_tensor_desc *y = c->out;
     uint32_t dims[RT_MAX_RANK], rank, k, alias;
     if (!rt_unused_zero(op, 0, 0))
         return RT_ERR_OP_RESERVED;
-    c->prep->u.binary.kind = (uint32_t)KERN_ADD;
+    c->prep->u.binary.kind = (uint32_t)kind;
     c->prep->u.binary.sum_alias = RT_NO_TENSOR;
     if (op->input_count == 1)
         return rt_same_dims(c->in[0], y) ? RT_OK : RT_ERR_OP_SHAPE;
@@ -126,8 +136,13 @@ static rt_status prepare_sum(rt_prepare_ctx *c)
     return RT_OK;
 }
 
+static rt_status prepare_sum(rt_prepare_ctx *c) { return prepare_nary(c, KERN_ADD); }
+static rt_status prepare_max(rt_prepare_ctx *c) { return prepare_nary(c, KERN_MAX); }
+static rt_status prepare_min(rt_prepare_ctx *c) { return prepare_nary(c, KERN_MIN); }
+
 static rt_status eval_sum(const rt_eval_ctx *c)
 {
+    const kern_binary_op kind = (kern_binary_op)c->prep->u.binary.kind;
     const rt_op_desc *op = c->op;
     uint32_t k, alias = c->prep->u.binary.sum_alias;
     float *y = rt_eval_output(c, 0);
@@ -145,7 +160,7 @@ static rt_status eval_sum(const rt_eval_ctx *c)
             if (k == alias)
                 continue;
             rt_kshape(rt_eval_tensor(c, k), &xs);
-            s = kern_binary(KERN_ADD, &ys, y, &xs, rt_eval_input(c, k), &ys, y);
+            s = kern_binary(kind, &ys, y, &xs, rt_eval_input(c, k), &ys, y);
         }
         return rt_from_kern(s);
     }
@@ -154,9 +169,9 @@ static rt_status eval_sum(const rt_eval_ctx *c)
         if (k == 1) {
             kern_shape x0;
             rt_kshape(rt_eval_tensor(c, 0), &x0);
-            s = kern_binary(KERN_ADD, &x0, rt_eval_input(c, 0), &xs, rt_eval_input(c, k), &ys, y);
+            s = kern_binary(kind, &x0, rt_eval_input(c, 0), &xs, rt_eval_input(c, k), &ys, y);
         } else {
-            s = kern_binary(KERN_ADD, &ys, y, &xs, rt_eval_input(c, k), &ys, y);
+            s = kern_binary(kind, &ys, y, &xs, rt_eval_input(c, k), &ys, y);
         }
     }
     return rt_from_kern(s);
@@ -176,3 +191,7 @@ const rt_op_registration rt_op_sub = {"Sub", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, pre
 const rt_op_registration rt_op_mul = {"Mul", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_mul, eval_binary};
 const rt_op_registration rt_op_div = {"Div", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_div, eval_binary};
 const rt_op_registration rt_op_sum = {"Sum", 1, RT_ARITY_MANY, 1, 1, 0, RT_OPF_IN_PLACE, prepare_sum, eval_sum};
+const rt_op_registration rt_op_pow = {"Pow", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_pow, eval_binary};
+const rt_op_registration rt_op_prelu = {"PRelu", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_prelu, eval_binary};
+const rt_op_registration rt_op_max = {"Max", 1, RT_ARITY_MANY, 1, 1, 0, RT_OPF_IN_PLACE, prepare_max, eval_sum};
+const rt_op_registration rt_op_min = {"Min", 1, RT_ARITY_MANY, 1, 1, 0, RT_OPF_IN_PLACE, prepare_min, eval_sum};

@@ -34,6 +34,24 @@
     X(RT_OP_TRANSPOSE, rt_op_transpose)                       \
     X(RT_OP_PAD, rt_op_pad)                                   \
     X(RT_OP_RESIZE, rt_op_resize)               /* resize.c */ \
+    X(RT_OP_POW, rt_op_pow)                     /* elementwise.c */ \
+    X(RT_OP_SQRT, rt_op_sqrt)                   /* math.c */ \
+    X(RT_OP_RECIPROCAL, rt_op_reciprocal)                     \
+    X(RT_OP_EXP, rt_op_exp)                                   \
+    X(RT_OP_LOG, rt_op_log)                                   \
+    X(RT_OP_ABS, rt_op_abs)                                   \
+    X(RT_OP_NEG, rt_op_neg)                                   \
+    X(RT_OP_ROUND, rt_op_round)                               \
+    X(RT_OP_ERF, rt_op_erf)                                   \
+    X(RT_OP_GELU, rt_op_gelu)                                 \
+    X(RT_OP_SOFTPLUS, rt_op_softplus)                         \
+    X(RT_OP_SOFTSIGN, rt_op_softsign)                         \
+    X(RT_OP_ELU, rt_op_elu)                                   \
+    X(RT_OP_PRELU, rt_op_prelu)                 /* elementwise.c */ \
+    X(RT_OP_MISH, rt_op_mish)                   /* math.c */ \
+    X(RT_OP_THRESHOLDED_RELU, rt_op_thresholded_relu)         \
+    X(RT_OP_MAX, rt_op_max)                     /* elementwise.c */ \
+    X(RT_OP_MIN, rt_op_min)                                    \
     X(RT_OP_REDUCE_MEAN, rt_op_reduce_mean)     /* reduce.c */ \
     X(RT_OP_REDUCE_SUM, rt_op_reduce_sum)                     \
     X(RT_OP_REDUCE_MAX, rt_op_reduce_max)                     \
