@@ -19,11 +19,12 @@ HEADER = ROOT / "runtime_ta" / "include" / "format.h"
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
 
 PREFIXED = {"PAD_": fmt.PAD_MODES, "RESIZE_": fmt.RESIZE_MODES, "COORD_": fmt.COORD_MODES,
-            "NEAREST_": fmt.NEAREST_MODES}
+            "NEAREST_": fmt.NEAREST_MODES, "DEPTH_TO_SPACE_": fmt.DEPTH_TO_SPACE_MODES}
 SCALARS = {"BODY_MAGIC": fmt.MAGIC, "FORMAT_VERSION": fmt.VERSION, "ALIGN": fmt.ALIGN, "MAX_RANK": fmt.MAX_RANK,
            "NUM_INTS": fmt.NUM_INTS, "NUM_FLOATS": fmt.NUM_FLOATS, "NO_TENSOR": fmt.NO_TENSOR,
            "HEADER_SIZE": fmt.HEADER.size, "TENSOR_DESC_SIZE": fmt.TENSOR.size, "OP_DESC_SIZE": fmt.OP.size,
-           "DTYPE_FLOAT32": fmt.DTYPE_FLOAT32, "LOC_WEIGHT": fmt.LOC_WEIGHT, "LOC_REGION": fmt.LOC_REGION,
+           "DTYPE_FLOAT32": fmt.DTYPE_FLOAT32, "DTYPE_INT32": fmt.DTYPE_INT32,
+           "LOC_WEIGHT": fmt.LOC_WEIGHT, "LOC_REGION": fmt.LOC_REGION,
            "TFLAG_PARTITION_INPUT": fmt.TFLAG_PARTITION_INPUT, "TFLAG_PARTITION_OUTPUT": fmt.TFLAG_PARTITION_OUTPUT,
            "TFLAG_MODEL_INPUT": fmt.TFLAG_MODEL_INPUT, "TFLAG_MODEL_OUTPUT": fmt.TFLAG_MODEL_OUTPUT}
 IGNORED = {"TFLAG_ALL", "OP_MAX_CODE", "STATIC_ASSERT"}

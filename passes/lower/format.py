@@ -28,6 +28,7 @@ PREPARED_OP_SIZE = 96  # bytes per op of the prepared section (rt_prepared_op in
 HEADER_RESERVED_WORDS = 15
 
 DTYPE_FLOAT32 = 1
+DTYPE_INT32 = 6   # index inputs only (Gather, GatherElements) and Copy; int64 model inputs are narrowed to it
 LOC_WEIGHT = 1
 LOC_REGION = 2
 
@@ -42,10 +43,13 @@ OP_CODES = {
     "BATCH_NORM": 14, "MAX_POOL": 15, "AVERAGE_POOL": 16, "GLOBAL_AVERAGE_POOL": 17, "GLOBAL_MAX_POOL": 18,
     "ADD": 19, "SUB": 20, "MUL": 21, "DIV": 22, "SUM": 23, "CONCAT": 24, "SPLIT": 25, "SLICE": 26, "COPY": 27,
     "TRANSPOSE": 28, "PAD": 29, "RESIZE": 30,
+    # 70-89: indexing and data layout
+    "GATHER": 70, "GATHER_ELEMENTS": 71, "DEPTH_TO_SPACE": 72, "SPACE_TO_DEPTH": 73, "EXPAND": 74, "TILE": 75,
 }
 
 PAD_MODES = {"constant": 0, "reflect": 1, "edge": 2}
-RESIZE_MODES = {"nearest": 0, "linear": 1}
+RESIZE_MODES = {"nearest": 0, "linear": 1, "cubic": 2}
+DEPTH_TO_SPACE_MODES = {"dcr": 0, "crd": 1}
 COORD_MODES = {"half_pixel": 0, "pytorch_half_pixel": 1, "align_corners": 2, "asymmetric": 3,
                "half_pixel_symmetric": 4}
 NEAREST_MODES = {"round_prefer_floor": 0, "round_prefer_ceil": 1, "floor": 2, "ceil": 3}
@@ -114,8 +118,18 @@ FATTR_PAD_COUNT = 1
 ATTR_RESIZE_MODE = 0
 ATTR_RESIZE_COORD = 1
 ATTR_RESIZE_NEAREST = 2
-ATTR_RESIZE_COUNT = 3
+ATTR_RESIZE_EXCLUDE_OUTSIDE = 3
+ATTR_RESIZE_COUNT = 4
 FATTR_RESIZE_SCALE = 0
+FATTR_RESIZE_CUBIC_A = MAX_RANK
+FATTR_RESIZE_COUNT = MAX_RANK + 1
+ATTR_GATHER_AXIS = 0
+ATTR_GATHER_COUNT = 1
+ATTR_DEPTH_TO_SPACE_BLOCKSIZE = 0
+ATTR_DEPTH_TO_SPACE_MODE = 1
+ATTR_DEPTH_TO_SPACE_COUNT = 2
+ATTR_SPACE_TO_DEPTH_BLOCKSIZE = 0
+ATTR_SPACE_TO_DEPTH_COUNT = 1
 
 # (field, struct code) in declaration order; "<" = little-endian, no implicit padding.
 HEADER_FIELDS = [
@@ -148,7 +162,8 @@ def align(n: int) -> int:
 
 @dataclass
 class Tensor:
-    """One tensor table entry.  `offset` is relative to the body (WEIGHT) or absolute (REGION)."""
+    """One tensor table entry.  `offset` is relative to the body (WEIGHT) or absolute (REGION).
+    Both dtypes (DTYPE_FLOAT32, DTYPE_INT32) take 4 bytes an element."""
 
     dims: tuple[int, ...]
     location: int
@@ -226,7 +241,8 @@ def serialize(body: Body) -> bytes:
 
     cursor = weights_offset
     for t in sorted(body.weights):
-        data = np.ascontiguousarray(body.weights[t], dtype="<f4").tobytes()
+        data = np.ascontiguousarray(body.weights[t], dtype="<i4" if body.tensors[t].dtype == DTYPE_INT32
+                                    else "<f4").tobytes()
         if len(data) != body.tensors[t].nbytes:
             raise ValueError(f"weight tensor {t}: {len(data)} bytes of data for shape {body.tensors[t].dims}")
         body.tensors[t].offset = cursor
