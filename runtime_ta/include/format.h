@@ -188,12 +188,13 @@
 /* Gather, GatherElements: the axis normalised to [0, rank of data) */
 #define RT_ATTR_GATHER_AXIS 0
 #define RT_ATTR_GATHER_COUNT 1
-/* DepthToSpace (mode RT_DEPTH_TO_SPACE_*), SpaceToDepth: blocksize >= 1 */
+/* DepthToSpace, SpaceToDepth (opset 28 mode, default DCR): blocksize >= 1, mode RT_DEPTH_TO_SPACE_* */
 #define RT_ATTR_DEPTH_TO_SPACE_BLOCKSIZE 0
 #define RT_ATTR_DEPTH_TO_SPACE_MODE 1
 #define RT_ATTR_DEPTH_TO_SPACE_COUNT 2
 #define RT_ATTR_SPACE_TO_DEPTH_BLOCKSIZE 0
-#define RT_ATTR_SPACE_TO_DEPTH_COUNT 1
+#define RT_ATTR_SPACE_TO_DEPTH_MODE 1
+#define RT_ATTR_SPACE_TO_DEPTH_COUNT 2
 #define RT_DEPTH_TO_SPACE_DCR 0
 #define RT_DEPTH_TO_SPACE_CRD 1
 #define RT_PAD_CONSTANT 0

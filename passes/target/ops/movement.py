@@ -70,21 +70,24 @@ def pad(ctx: OpContext) -> LoweredOp:
 
 
 def depth_space(ctx: OpContext) -> LoweredOp:
-    """DepthToSpace: i = [blocksize, mode]; SpaceToDepth: i = [blocksize] (4-D NCHW)."""
+    """i = [blocksize, mode] (4-D NCHW; mode DCR or CRD, SpaceToDepth's since opset 28)."""
     x_shape, to_space = ctx.shape(ctx.inputs[0]), ctx.node.op_type == "DepthToSpace"
     b = int(ctx.attrs.get("blocksize", 0))
     if len(x_shape) != 4 or b < 1:
         raise Unsupported(f"blocksize={b} on a rank-{len(x_shape)} input (4-D NCHW only)")
     n, c, h, w = x_shape
+    mode = ctx.text("mode", "DCR").lower()
+    if mode not in DEPTH_TO_SPACE_MODES:
+        raise Unsupported(f"mode={mode}")
     if to_space:
-        mode = ctx.text("mode", "DCR").lower()
-        if mode not in DEPTH_TO_SPACE_MODES or c % (b * b):
-            raise Unsupported(f"mode={mode} with {c} channels and blocksize {b}")
-        out, ints = (n, c // (b * b), h * b, w * b), [b, DEPTH_TO_SPACE_MODES[mode]]
+        if c % (b * b):
+            raise Unsupported(f"{c} channels are not a multiple of blocksize {b} squared")
+        out = (n, c // (b * b), h * b, w * b)
     else:
         if h % b or w % b:
             raise Unsupported(f"spatial size {h}x{w} is not a multiple of blocksize {b}")
-        out, ints = (n, c * b * b, h // b, w // b), [b]
+        out = (n, c * b * b, h // b, w // b)
+    ints = [b, DEPTH_TO_SPACE_MODES[mode]]
     if out != ctx.shape(ctx.outputs[0]):
         raise Unsupported(f"output shape {out} differs from the inferred {ctx.shape(ctx.outputs[0])}")
     return LoweredOp(OP_CODES["DEPTH_TO_SPACE" if to_space else "SPACE_TO_DEPTH"], ctx.inputs[:1], ctx.outputs, ints,

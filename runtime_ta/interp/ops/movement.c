@@ -236,15 +236,17 @@ static rt_status eval_pad(const rt_eval_ctx *c)
 /* Both are one 6-D transpose of a view of x [N, C, H, W] (prepared: perm in `a`, the view's dims in `b`):
  *   DepthToSpace DCR  [N, b, b, C/b^2, H, W]  perm 0 3 4 1 5 2 -> [N, C/b^2, H, b, W, b] = y [N, C/b^2, H b, W b]
  *   DepthToSpace CRD  [N, C/b^2, b, b, H, W]  perm 0 1 4 2 5 3 -> the same
- *   SpaceToDepth      [N, C, H/b, b, W/b, b]  perm 0 3 5 1 2 4 -> [N, b, b, C, H/b, W/b] = y [N, C b^2, H/b, W/b] */
+ *   SpaceToDepth DCR  [N, C, H/b, b, W/b, b]  perm 0 3 5 1 2 4 -> [N, b, b, C, H/b, W/b] = y [N, C b^2, H/b, W/b]
+ *   SpaceToDepth CRD  the same view           perm 0 1 3 5 2 4 -> [N, C, b, b, H/b, W/b] = y */
 static rt_status prepare_block_shuffle(rt_prepare_ctx *c, int to_space)
 {
-    static const int32_t dcr[6] = {0, 3, 4, 1, 5, 2}, crd[6] = {0, 1, 4, 2, 5, 3}, s2d[6] = {0, 3, 5, 1, 2, 4};
+    static const int32_t dcr[6] = {0, 3, 4, 1, 5, 2}, crd[6] = {0, 1, 4, 2, 5, 3};
+    static const int32_t s2d_dcr[6] = {0, 3, 5, 1, 2, 4}, s2d_crd[6] = {0, 1, 3, 5, 2, 4};
     const rt_op_desc *op = c->op;
     const rt_tensor_desc *x = c->in[0], *y = c->out;
     rt_movement_data *m = &c->prep->u.move;
     const int32_t b = op->i[to_space ? RT_ATTR_DEPTH_TO_SPACE_BLOCKSIZE : RT_ATTR_SPACE_TO_DEPTH_BLOCKSIZE];
-    const int32_t mode = to_space ? op->i[RT_ATTR_DEPTH_TO_SPACE_MODE] : 0;
+    const int32_t mode = op->i[to_space ? RT_ATTR_DEPTH_TO_SPACE_MODE : RT_ATTR_SPACE_TO_DEPTH_MODE];
     const int32_t *perm;
     uint64_t n, ch, h, w, bb;
     uint32_t d;
@@ -279,7 +281,7 @@ static rt_status prepare_block_shuffle(rt_prepare_ctx *c, int to_space)
             return RT_ERR_OP_SHAPE;
         m->b[0] = (int32_t)n, m->b[1] = (int32_t)ch, m->b[2] = (int32_t)(h / b), m->b[3] = b;
         m->b[4] = (int32_t)(w / b), m->b[5] = b;
-        perm = s2d;
+        perm = mode == RT_DEPTH_TO_SPACE_DCR ? s2d_dcr : s2d_crd;
     }
     for (d = 0; d < 6; d++) {
         if (m->b[d] < 1) /* a dim past INT32_MAX cannot be stored in the record */
