@@ -25,6 +25,7 @@ import onnx
 
 from ..errors import UserError
 from ..sizes import format_size
+from ..target.dtypes import to_int32
 from .common import console, table
 
 BACKENDS = ("sim", "ort")
@@ -94,7 +95,10 @@ def load_inputs(path: Path, signature: dict[str, tuple[tuple[int, ...], np.dtype
                             f"(lower again with --input-shape {name}:{','.join(map(str, array.shape))})")
         if not np.can_cast(array.dtype, dtype, casting="same_kind"):
             raise UserError(f"input '{name}' is {array.dtype}; the model expects {dtype}")
-        feeds[name] = np.ascontiguousarray(array, dtype=dtype)
+        if dtype == np.int32:   # an int64 input (token ids) the lowered model holds as int32: range-checked
+            feeds[name] = np.ascontiguousarray(to_int32(array, f"input '{name}'"))
+        else:
+            feeds[name] = np.ascontiguousarray(array, dtype=dtype)
     return feeds
 
 
