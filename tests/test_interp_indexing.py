@@ -245,3 +245,18 @@ def test_constant_indices_out_of_range_in_a_tampered_body_stop_the_run():
     region.write(plan.partitions[0].tensor_offsets["x"], np.zeros((2, 5, 3), np.float32))
     assert region.run_body(bytes(body), plan.partitions[0].body_offset, 0, 1).status == "RT_ERR_INDEX_RANGE"
     assert region.guards_intact()
+
+
+def test_class_token_pick_from_a_constant_node_survives_compaction():
+    """ViT's head reads token 0 with Gather(x, Constant(0-d 0), axis=1) -> rank 2 -> Gemm: moving the
+    Constant into an initializer keeps it 0-d, so the graph stays valid and lowers."""
+    from onnx_tee.passes.compact import compaction_pipeline
+
+    zero = helper.make_tensor("zero", TensorProto.INT64, [], [0])
+    nodes = [node("Constant", [], ["idx"], value=zero), node("Gather", ["x", "idx"], ["cls"], axis=1),
+             node("Gemm", ["cls", "H"], transB=1)]
+    model = make_model(nodes, [("x", [1, 5, 16])], [("y", [1, 3])], [w("H", [3, 16])])
+    compacted = compaction_pipeline()(model).model
+    index = next(t for t in compacted.graph.initializer if t.name == "idx")
+    assert list(index.dims) == []
+    check_against_ort(compacted)
