@@ -78,7 +78,7 @@ class GemmAttr(ctypes.Structure):
 
 class ResizeAttr(ctypes.Structure):
     _fields_ = [("mode", ctypes.c_int), ("coord", ctypes.c_int), ("nearest", ctypes.c_int),
-                ("scale", ctypes.c_float * MAX_RANK)]
+                ("scale", ctypes.c_float * MAX_RANK), ("cubic_a", ctypes.c_float), ("exclude_outside", ctypes.c_int)]
 
 
 # enum values, in kernels.h order
@@ -95,7 +95,7 @@ PAD_MODES = {"constant": 0, "reflect": 1, "edge": 2}
 COORD_MODES = {"half_pixel": 0, "pytorch_half_pixel": 1, "align_corners": 2, "asymmetric": 3,
                "half_pixel_symmetric": 4}
 NEAREST_MODES = {"round_prefer_floor": 0, "round_prefer_ceil": 1, "floor": 2, "ceil": 3}
-STATUS = {0: "KERN_OK", 1: "KERN_EINVAL", 2: "KERN_EOVERFLOW", 3: "KERN_ESCRATCH"}
+STATUS = {0: "KERN_OK", 1: "KERN_EINVAL", 2: "KERN_EOVERFLOW", 3: "KERN_ESCRATCH", 4: "KERN_EINDEX"}
 
 P = ctypes.c_void_p
 SZ = ctypes.c_size_t
@@ -120,6 +120,9 @@ SIGNATURES: dict[str, tuple] = {
     "kern_transpose": (P, P, P, P),
     "kern_pad": (ctypes.c_int, P, P, P, P, ctypes.c_float, P, P),
     "kern_resize": (P, P, P, P, P),
+    "kern_tile": (P, P, P, P),
+    "kern_gather": (SZ, SZ, SZ, P, P, SZ, P),
+    "kern_gather_elements": (P, P, P, P, SZ, P),
 }
 
 
@@ -500,9 +503,9 @@ def _resize(node, at, inputs, opset):
     mode = at.get("mode", "nearest")
     coord = at.get("coordinate_transformation_mode", "half_pixel" if opset >= 11 else "asymmetric")
     nearest = at.get("nearest_mode", "round_prefer_floor")
-    if mode not in ("nearest", "linear") or coord not in COORD_MODES or nearest not in NEAREST_MODES:
+    if mode not in ("nearest", "linear", "cubic") or coord not in COORD_MODES or nearest not in NEAREST_MODES:
         raise Unsupported(f"Resize mode={mode} coordinate_transformation_mode={coord} nearest_mode={nearest}")
-    if at.get("antialias", 0) or at.get("exclude_outside", 0) or \
+    if at.get("antialias", 0) or (at.get("exclude_outside", 0) and mode != "cubic") or \
             at.get("keep_aspect_ratio_policy", "stretch") != "stretch":
         raise Unsupported("Resize antialias / exclude_outside / keep_aspect_ratio_policy")
     legacy = node.op_type == "Upsample" or opset < 11
@@ -516,8 +519,8 @@ def _resize(node, at, inputs, opset):
                                       _ints(sizes), axes)
     if legacy and mode == "nearest" and min(scale) < 1:
         raise Unsupported("opset < 11 nearest downsampling (onnxruntime rounds it up, not down)")
-    attr = ResizeAttr(0 if mode == "nearest" else 1, COORD_MODES[coord], NEAREST_MODES[nearest],
-                      (ctypes.c_float * MAX_RANK)(*scale))
+    attr = ResizeAttr(("nearest", "linear", "cubic").index(mode), COORD_MODES[coord], NEAREST_MODES[nearest],
+                      (ctypes.c_float * MAX_RANK)(*scale), at.get("cubic_coeff_a", -0.75), at.get("exclude_outside", 0))
     y = Guarded(out_shape)
     _check(kernels().kern_resize(ctypes.byref(attr), ctypes.byref(shape_struct(x.shape)), _ptr(x),
                                  ctypes.byref(shape_struct(out_shape)), y.ptr), "Resize")
@@ -553,6 +556,74 @@ MATH_ATTRS: dict[str, Callable] = {
     "Celu": _celu_attr,
     "ThresholdedRelu": lambda attr, at: _set(attr, at.get("alpha", 1.0)),
 }
+# ---- indexing and data layout (kernels/gather.c, kern_tile, DepthToSpace/SpaceToDepth via kern_transpose)
+
+def _indices(a: np.ndarray) -> np.ndarray:
+    """Integer indices as the int32 the TA holds (int64 out of int32 range is unsupported)."""
+    a = np.asarray(a)
+    if a.dtype.kind not in "iu":
+        raise Unsupported(f"indices of dtype {a.dtype}")
+    if a.size and (a.min() < -2 ** 31 or a.max() >= 2 ** 31):
+        raise Unsupported("indices outside int32")
+    return np.require(a.astype(np.int32), requirements="C")
+
+
+def _gather(node, at, inputs, opset):
+    x, idx = _f32(inputs[0]), _indices(inputs[1])
+    if x.ndim == 0:
+        raise Unsupported("scalar data")
+    axis = at.get("axis", 0) % x.ndim
+    outer, n, inner = ka.axis_view(x.shape, axis)
+    if node.op_type == "Gather":
+        y = Guarded(x.shape[:axis] + idx.shape + x.shape[axis + 1:])
+        _check(kernels().kern_gather(outer, n, inner, _ptr(x), _ptr(idx), idx.size, y.ptr), "Gather")
+    else:
+        y = Guarded(idx.shape)
+        _check(kernels().kern_gather_elements(ctypes.byref(shape_struct(x.shape)), _ptr(x),
+                                              ctypes.byref(shape_struct(idx.shape)), _ptr(idx), axis, y.ptr),
+               "GatherElements")
+    return [y.result(node.op_type)]
+
+
+def block_shuffle_view(op: str, shape: Sequence[int], b: int, mode: str = "DCR") -> tuple[list[int], list[int]]:
+    """(6-D view of x, perm) whose transpose is DepthToSpace (DCR/CRD) / SpaceToDepth (ops/movement.c)."""
+    n, c, h, w = shape
+    if op == "SpaceToDepth":
+        return [n, c, h // b, b, w // b, b], [0, 3, 5, 1, 2, 4] if mode.upper() == "DCR" else [0, 1, 3, 5, 2, 4]
+    if mode.upper() == "DCR":
+        return [n, b, b, c // (b * b), h, w], [0, 3, 4, 1, 5, 2]
+    return [n, c // (b * b), b, b, h, w], [0, 1, 4, 2, 5, 3]
+
+
+def _block_shuffle(node, at, inputs, opset):
+    x = _f32(inputs[0])
+    b, mode = at["blocksize"], at.get("mode", "DCR")
+    if x.ndim != 4:
+        raise Unsupported("not 4-D")
+    n, c, h, w = x.shape
+    if node.op_type == "DepthToSpace":
+        out = (n, c // (b * b), h * b, w * b)
+    else:
+        out = (n, c * b * b, h // b, w // b)
+    view, perm = block_shuffle_view(node.op_type, x.shape, b, mode)
+    y = Guarded(out)
+    _check(kernels().kern_transpose(ctypes.byref(shape_struct(view)), _ptr(x), (ctypes.c_size_t * MAX_RANK)(*perm),
+                                    y.ptr), node.op_type)
+    return [y.result(node.op_type)]
+
+
+def _expand_tile(node, at, inputs, opset):
+    x = _f32(inputs[0])
+    if node.op_type == "Expand":
+        out = np.broadcast_shapes(x.shape, tuple(_ints(inputs[1])))
+    else:
+        if opset < 6:
+            raise Unsupported("Tile before opset 6")
+        out = tuple(d * r for d, r in zip(x.shape, _ints(inputs[1])))
+    y = Guarded(out)
+    _check(kernels().kern_tile(ctypes.byref(shape_struct(x.shape)), _ptr(x), ctypes.byref(shape_struct(out)), y.ptr),
+           node.op_type)
+    return [y.result(node.op_type)]
 
 
 OPS: dict[str, Callable] = {
@@ -566,6 +637,8 @@ OPS: dict[str, Callable] = {
     "Gemm": _gemm, "MatMul": _matmul, "Concat": _concat, "Split": _split, "Slice": _slice,
     **{op: _reshape for op in ("Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Dropout")},
     "Transpose": _transpose, "Pad": _pad, "Resize": _resize, "Upsample": _resize,
+    "Gather": _gather, "GatherElements": _gather, "DepthToSpace": _block_shuffle, "SpaceToDepth": _block_shuffle,
+    "Expand": _expand_tile, "Tile": _expand_tile,
 }
 
 

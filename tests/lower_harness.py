@@ -37,6 +37,7 @@ class Lowered:
 
 
 def lower(model: onnx.ModelProto, budget: int = 64 << 20) -> Lowered:
+    model, _ = target.narrow_indices(model)   # int64 indices -> int32, as `lower` does
     infos = infer_static_shapes(model)
     target.check_supported(model, infos)
     result = partition_model(model, budget, infos=infos)
@@ -52,8 +53,12 @@ def run(lowered: Lowered, feeds: dict[str, np.ndarray]) -> tuple[dict[str, np.nd
 
 
 def feeds_for(lowered: Lowered, seed: int = 0) -> dict[str, np.ndarray]:
+    """Standard-normal floats; integer inputs (indices) uniform over the smallest table they index."""
     rng = np.random.default_rng(seed)
-    return {n: rng.standard_normal(lowered.result.infos[n].shape).astype(np.float32) for n in lowered.inputs}
+    bounds = target.index_bounds(lowered.model, lowered.result.infos)
+    infos = lowered.result.infos
+    return {n: (rng.integers(0, bounds[n], infos[n].shape).astype(infos[n].dtype) if n in bounds
+                else rng.standard_normal(infos[n].shape).astype(np.float32)) for n in lowered.inputs}
 
 
 def relative_errors(lowered: Lowered, feeds: dict[str, np.ndarray]) -> tuple[dict[str, float], list[RunResult]]:

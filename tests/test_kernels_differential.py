@@ -285,10 +285,84 @@ def check_resize(data):
     check(_node("Resize", names, **attrs), {"x": x}, constants, rtol=1e-5, atol=1e-5)
 
 
+# ---- indexing and data layout
+
+def _shape(data, rank_lo=1, rank_hi=4, dim_hi=5) -> tuple[int, ...]:
+    return tuple(data.draw(st.integers(1, dim_hi)) for _ in range(data.draw(st.integers(rank_lo, rank_hi))))
+
+
+def check_gather(data):
+    shape = _shape(data)
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    n = shape[axis]
+    idx_shape = _shape(data, 0, max(0, min(3, 7 - len(shape))), 4)
+    seed = data.draw(st.integers(0, 2**32 - 1), label="indices")
+    idx = np.random.default_rng(seed).integers(-n, n, size=idx_shape).astype(np.int64)
+    check(_node("Gather", ["x", "i"], axis=axis), {"x": _array(data, shape)}, {"i": idx}, rtol=0, atol=0)
+
+
+def check_gather_elements(data):
+    shape = _shape(data)
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    idx_shape = tuple(data.draw(st.integers(1, 5)) if d == axis % len(shape) else data.draw(st.integers(1, s))
+                      for d, s in enumerate(shape))
+    seed = data.draw(st.integers(0, 2**32 - 1), label="indices")
+    n = shape[axis]
+    idx = np.random.default_rng(seed).integers(-n, n, size=idx_shape).astype(np.int64)
+    check(_node("GatherElements", ["x", "i"], axis=axis), {"x": _array(data, shape)}, {"i": idx}, rtol=0, atol=0)
+
+
+def check_depth_space(data):
+    b = data.draw(st.integers(1, 3))
+    n, h, w = data.draw(st.integers(1, 2)), data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4))
+    if data.draw(st.booleans()):
+        mode = data.draw(st.sampled_from(["DCR", "CRD"]))
+        x = _array(data, (n, b * b * data.draw(st.integers(1, 3)), h, w))
+        check(_node("DepthToSpace", ["x"], blocksize=b, mode=mode), {"x": x}, rtol=0, atol=0)
+    else:
+        x = _array(data, (n, data.draw(st.integers(1, 3)), h * b, w * b))
+        check(_node("SpaceToDepth", ["x"], blocksize=b), {"x": x}, rtol=0, atol=0)
+
+
+def check_expand(data):
+    out = _shape(data, 1, 5, 4)
+    rank = data.draw(st.integers(1, len(out)))
+    shape = tuple(data.draw(st.sampled_from([1, d])) for d in out[len(out) - rank:])
+    target = [data.draw(st.sampled_from([1, d])) if s != 1 else d for s, d in zip((1,) * (len(out) - rank) + shape, out)]
+    check(_node("Expand", ["x", "s"]), {"x": _array(data, shape)}, {"s": np.array(target, np.int64)}, rtol=0, atol=0)
+
+
+def check_tile(data):
+    shape = _shape(data, 1, 4, 4)
+    reps = np.array([data.draw(st.integers(1, 3)) for _ in shape], np.int64)
+    check(_node("Tile", ["x", "r"]), {"x": _array(data, shape)}, {"r": reps}, rtol=0, atol=0)
+
+
+def check_resize_cubic(data):
+    coord = data.draw(st.sampled_from(["half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
+                                       "half_pixel_symmetric"]))
+    attrs = dict(mode="cubic", coordinate_transformation_mode=coord,
+                 cubic_coeff_a=data.draw(st.sampled_from([-0.75, -0.5])),
+                 exclude_outside=data.draw(st.integers(0, 1)))
+    shape = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 3)), data.draw(st.integers(1, 7)),
+             data.draw(st.integers(1, 7)))
+    x = _array(data, shape)
+    if data.draw(st.booleans()):
+        sizes = np.array([shape[0], shape[1], data.draw(st.integers(1, 15)), data.draw(st.integers(1, 15))], np.int64)
+        constants, names = {"sizes": sizes}, ["x", "", "", "sizes"]
+    else:
+        scales = np.array([1, 1, data.draw(st.sampled_from([0.5, 0.75, 1.0, 1.5, 2.0, 3.0])),
+                           data.draw(st.sampled_from([0.5, 1.0, 2.0, 2.5]))], np.float32)
+        assume(all(int(d * s) >= 1 for d, s in zip(shape, scales)))
+        constants, names = {"scales": scales}, ["x", "", "scales"]
+    check(_node("Resize", names, **attrs), {"x": x}, constants, rtol=1e-4, atol=1e-4)
+
+
 CHECKS = {f.__name__[len("check_"):]: f for f in (
     check_conv, check_conv_transpose, check_gemm, check_matmul, check_unary, check_binary, check_softmax, check_lrn,
     check_batchnorm, check_pool, check_global_pool, check_concat_split, check_slice, check_transpose, check_pad,
-    check_resize)}
+    check_resize, check_gather, check_gather_elements, check_depth_space, check_expand, check_tile,
+    check_resize_cubic)}
 SUPPRESS = [HealthCheck.filter_too_much, HealthCheck.too_slow, HealthCheck.data_too_large]
 
 

@@ -27,7 +27,8 @@ def unsupported_model() -> onnx.ModelProto:
              numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "pads")]
     nodes = [helper.make_node("Conv", ["x", "W"], ["c"], name="conv_ok", pads=[1, 1, 1, 1]),
              helper.make_node("Shrink", ["c"], ["e"], name="shrink_1"),
-             helper.make_node("Resize", ["e", "", "scales"], ["r"], name="resize_cubic", mode="cubic"),
+             helper.make_node("Resize", ["e", "", "scales"], ["r"], name="resize_antialias", mode="cubic",
+                              antialias=1),
              helper.make_node("Pad", ["r", "pads"], ["p"], name="pad_wrap", mode="wrap"),
              helper.make_node("Relu", ["p"], ["y"], name="relu_ok")]
     return make_model(nodes, [("x", [1, 3, 8, 8])], [("y", None)], inits, opset=19)
@@ -38,7 +39,7 @@ def test_every_unsupported_node_is_listed():
     found = target.problems(model, infer_static_shapes(model))
     assert len(found) == 3, found
     assert "'shrink_1' (Shrink)" in found[0] and "not supported" in found[0]
-    assert "'resize_cubic' (Resize)" in found[1] and "mode=cubic" in found[1]
+    assert "'resize_antialias' (Resize)" in found[1] and "antialias=1" in found[1]
     assert "'pad_wrap' (Pad)" in found[2] and "mode=wrap" in found[2]
     with pytest.raises(UnsupportedModelError, match="3 node"):
         target.check_supported(model, infer_static_shapes(model))
@@ -75,6 +76,6 @@ def test_lower_fails_before_writing_anything(tmp_path):
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
-    for node in ("shrink_1", "resize_cubic", "pad_wrap"):
+    for node in ("shrink_1", "resize_antialias", "pad_wrap"):
         assert node in proc.stderr
     assert not out.exists()

@@ -11,8 +11,10 @@ library and records what it did in `lowered.report` (and its time in `lowered.se
     prune          (with `prune=PruneOptions(...)`) progressive pruning with the built-in hooks
     compact        the compaction pipeline: weight bytes before/after, one record per pass
     analyse        the compacted model's summary (params, MACs, peak activations, largest parts)
-    check support  every op and attribute the interpreter cannot run, all listed, before any work
-    partition      partitions + the memory plan (exact body sizes)
+    check support  int64 indices narrowed to int32 (`target.narrow_indices`: token ids, constant
+                   indices), then every op and attribute the interpreter cannot run, all listed,
+                   before any work
+    partition      partitions + the memory plan (exact body sizes) of the narrowed model
     lower          one plaintext body per partition (never written to disk)
     seal           AES-256-GCM blobs + the authenticated device manifest, kept in memory
     simulate       the sealed bundle in the TA simulator on a sample input: parity with onnxruntime
@@ -49,7 +51,8 @@ from ..modelio import save_model
 from ..partition.partitioner import PartitionResult, partition_model
 from ..prune.job import PruneOptions, run_prune
 from ..prune.report import write_report
-from ..target import check_supported
+from ..graph import graph_inputs
+from ..target import check_supported, narrow_indices
 from .manifest import manifest, sha256, write_manifest, write_partitions
 
 GENERATOR = "onnx-tee lower"
@@ -77,6 +80,7 @@ class LoweredModel:
     partition: PartitionResult | None = None
     bodies: list[bytes] = field(default_factory=list)
     device: dict[str, bytes] = field(default_factory=dict)
+    narrowed: onnx.ModelProto | None = None  # `model` with its int64 indices as int32 (what is partitioned)
 
     def save(self, directory: str | Path, *, key_path: str | Path | None = None) -> Path:
         """Write the outputs into `directory` (README, "What lower writes"); the key goes to
@@ -109,6 +113,9 @@ class LoweredModel:
         data = manifest(self.partition, self.label, GENERATOR, digests)
         data["key"] = str(key_path or out / KEY_FILE)
         data.update({"model_id": self.model_id.hex(), "model_version": self.model_version})
+        # the model's own input types: an int64 input (token ids) is int32 in the partitions and the TA
+        data["input_dtypes"] = {v.name: str(onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type))
+                                for v in graph_inputs(self.model)}
         for k, (entry, body, memory) in enumerate(zip(data["partitions"], self.bodies, self.partition.plan.partitions)):
             blob = blob_file_name(k)
             entry.update({"blob": f"{DEVICE_DIR}/{blob}", "blob_sha256": sha256(out / DEVICE_DIR / blob),
@@ -141,13 +148,18 @@ def analyse(lowered: LoweredModel) -> None:
 
 
 def check_support(lowered: LoweredModel) -> None:
-    """Fail before any work if the interpreter cannot run an op or attribute (all listed)."""
-    check_supported(lowered.model, infer_static_shapes(lowered.model))
+    """Narrow int64 indices to int32, then fail before any work if the interpreter cannot run an op or
+    attribute (all listed)."""
+    lowered.narrowed, narrowed_inputs = narrow_indices(lowered.model)
+    if narrowed_inputs:
+        lowered.report["narrowed_inputs"] = sorted(narrowed_inputs)
+    check_supported(lowered.narrowed, infer_static_shapes(lowered.narrowed))
 
 
 def partition(lowered: LoweredModel) -> None:
-    """Cut the compacted model into partitions that fit the budget, with the memory plan."""
-    lowered.partition = result = partition_model(lowered.model, lowered.budget)
+    """Cut the compacted model (its indices narrowed) into partitions that fit the budget, with the
+    memory plan."""
+    lowered.partition = result = partition_model(lowered.narrowed or lowered.model, lowered.budget)
     lowered.report["partitions"] = {"count": len(result.plan.partitions), "region_bytes": result.plan.region_bytes,
                                     "strategy": result.strategy, "tiling": dict(result.tiling)}
 

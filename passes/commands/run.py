@@ -26,6 +26,7 @@ import onnx
 
 from ..errors import UserError
 from ..sizes import format_size
+from ..target.dtypes import to_int32
 from .common import check_output_file, console, table
 
 BACKENDS = ("sim", "ort")
@@ -93,6 +94,9 @@ def load_inputs(path: Path, signature: dict[str, tuple[tuple[int, ...], np.dtype
         if tuple(array.shape) != shape:
             raise UserError(f"input '{name}' has shape {tuple(array.shape)}; the lowered model expects {shape} "
                             f"(lower again with --input-shape {name}:{','.join(map(str, array.shape))})")
+        if dtype == np.int32 and array.dtype == np.int64:   # token ids the lowered model holds as int32
+            feeds[name] = np.ascontiguousarray(to_int32(array, f"input '{name}'"))   # range-checked
+            continue
         if array.dtype != dtype:   # no silent cast: float64 -> float32 loses precision, int/bool change meaning
             raise UserError(f"input '{name}' is {array.dtype}; the model expects {dtype}: convert it first "
                             f"(e.g. numpy's x.astype(np.{dtype.name}))")

@@ -25,7 +25,7 @@ import onnx
 
 from ..analysis.shapes import TensorInfo
 from ..graph import Constants, node_label, opset_of
-from ..target import translate
+from ..target import body_dtype, to_int32, translate
 from . import format as fmt
 
 
@@ -48,9 +48,12 @@ def lower_partition(nodes: Sequence[onnx.NodeProto], *, index: int, count: int, 
         if name in index_of:
             return index_of[name]
         shape = tuple(int(d) for d in infos[name].shape)
+        dtype = body_dtype(infos[name].dtype)
         if name in consts:
-            t = fmt.Tensor(shape, fmt.LOC_WEIGHT)
-            weights[len(tensors)] = np.asarray(consts[name], dtype=np.float32).reshape(shape)
+            t = fmt.Tensor(shape, fmt.LOC_WEIGHT, dtype=dtype)
+            value = np.asarray(consts[name])
+            value = to_int32(value, f"constant '{name}'") if dtype == fmt.DTYPE_INT32 else value.astype(np.float32)
+            weights[len(tensors)] = value.reshape(shape)
         else:
             if name not in tensor_offsets:
                 raise ValueError(f"partition {index}: the memory plan has no offset for tensor '{name}'")
@@ -63,7 +66,7 @@ def lower_partition(nodes: Sequence[onnx.NodeProto], *, index: int, count: int, 
                 flags, io = flags | fmt.TFLAG_MODEL_INPUT, list(model_inputs).index(name)
             if name in model_outputs:
                 flags, io = flags | fmt.TFLAG_MODEL_OUTPUT, list(model_outputs).index(name)
-            t = fmt.Tensor(shape, fmt.LOC_REGION, int(tensor_offsets[name]), flags, io)
+            t = fmt.Tensor(shape, fmt.LOC_REGION, int(tensor_offsets[name]), flags, io, dtype)
         index_of[name] = len(tensors)
         tensors.append(t)
         return index_of[name]

@@ -28,6 +28,7 @@ PREPARED_OP_SIZE = 96  # bytes per op of the prepared section (rt_prepared_op in
 HEADER_RESERVED_WORDS = 15
 
 DTYPE_FLOAT32 = 1
+DTYPE_INT32 = 6   # index inputs only (Gather, GatherElements) and Copy; int64 model inputs are narrowed to it
 LOC_WEIGHT = 1
 LOC_REGION = 2
 
@@ -50,10 +51,13 @@ OP_CODES = {
     "REDUCE_MEAN": 50, "REDUCE_SUM": 51, "REDUCE_MAX": 52, "REDUCE_MIN": 53, "REDUCE_PROD": 54, "REDUCE_L1": 55,
     "REDUCE_L2": 56, "REDUCE_LOG_SUM_EXP": 57, "REDUCE_SUM_SQUARE": 58, "LAYER_NORM": 59, "INSTANCE_NORM": 60,
     "GROUP_NORM": 61, "LOG_SOFTMAX": 62,
+    # 70-89: indexing and data layout
+    "GATHER": 70, "GATHER_ELEMENTS": 71, "DEPTH_TO_SPACE": 72, "SPACE_TO_DEPTH": 73, "EXPAND": 74, "TILE": 75,
 }
 
 PAD_MODES = {"constant": 0, "reflect": 1, "edge": 2}
-RESIZE_MODES = {"nearest": 0, "linear": 1}
+RESIZE_MODES = {"nearest": 0, "linear": 1, "cubic": 2}
+DEPTH_TO_SPACE_MODES = {"dcr": 0, "crd": 1}
 COORD_MODES = {"half_pixel": 0, "pytorch_half_pixel": 1, "align_corners": 2, "asymmetric": 3,
                "half_pixel_symmetric": 4}
 NEAREST_MODES = {"round_prefer_floor": 0, "round_prefer_ceil": 1, "floor": 2, "ceil": 3}
@@ -123,7 +127,8 @@ FATTR_PAD_COUNT = 1
 ATTR_RESIZE_MODE = 0
 ATTR_RESIZE_COORD = 1
 ATTR_RESIZE_NEAREST = 2
-ATTR_RESIZE_COUNT = 3
+ATTR_RESIZE_EXCLUDE_OUTSIDE = 3
+ATTR_RESIZE_COUNT = 4
 FATTR_RESIZE_SCALE = 0
 # elementwise math
 ATTR_ROUND_MODE = 0
@@ -154,6 +159,16 @@ FATTR_GROUP_NORM_COUNT = 1
 ATTR_LOG_SOFTMAX_AXIS = 0
 ATTR_LOG_SOFTMAX_COERCE_2D = 1
 ATTR_LOG_SOFTMAX_COUNT = 2
+FATTR_RESIZE_CUBIC_A = MAX_RANK
+FATTR_RESIZE_COUNT = MAX_RANK + 1
+ATTR_GATHER_AXIS = 0
+ATTR_GATHER_COUNT = 1
+ATTR_DEPTH_TO_SPACE_BLOCKSIZE = 0
+ATTR_DEPTH_TO_SPACE_MODE = 1
+ATTR_DEPTH_TO_SPACE_COUNT = 2
+ATTR_SPACE_TO_DEPTH_BLOCKSIZE = 0
+ATTR_SPACE_TO_DEPTH_MODE = 1
+ATTR_SPACE_TO_DEPTH_COUNT = 2
 
 # (field, struct code) in declaration order; "<" = little-endian, no implicit padding.
 HEADER_FIELDS = [
@@ -186,7 +201,8 @@ def align(n: int) -> int:
 
 @dataclass
 class Tensor:
-    """One tensor table entry.  `offset` is relative to the body (WEIGHT) or absolute (REGION)."""
+    """One tensor table entry.  `offset` is relative to the body (WEIGHT) or absolute (REGION).
+    Both dtypes (DTYPE_FLOAT32, DTYPE_INT32) take 4 bytes an element."""
 
     dims: tuple[int, ...]
     location: int
@@ -264,7 +280,8 @@ def serialize(body: Body) -> bytes:
 
     cursor = weights_offset
     for t in sorted(body.weights):
-        data = np.ascontiguousarray(body.weights[t], dtype="<f4").tobytes()
+        data = np.ascontiguousarray(body.weights[t], dtype="<i4" if body.tensors[t].dtype == DTYPE_INT32
+                                    else "<f4").tobytes()
         if len(data) != body.tensors[t].nbytes:
             raise ValueError(f"weight tensor {t}: {len(data)} bytes of data for shape {body.tensors[t].dims}")
         body.tensors[t].offset = cursor

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..target.dtypes import to_int32
 from .runtime_tree import RUNTIME_DIR
 from .runtime_tree import build_dir as default_build_dir
 
@@ -105,7 +106,10 @@ class Region:
         return self.bytes.ctypes.data
 
     def write(self, offset: int, array: np.ndarray) -> None:
-        data = np.ascontiguousarray(array, dtype=np.float32).view(np.uint8).ravel()
+        """`array` at `offset`: float32, or int32 when it holds integers (range-checked, as the host does)."""
+        array = np.asarray(array)
+        array = to_int32(array, "input") if array.dtype.kind in "iub" else array.astype(np.float32)
+        data = np.ascontiguousarray(array).view(np.uint8).ravel()
         self.bytes[offset:offset + data.size] = data
 
     def read(self, offset: int, shape: tuple[int, ...]) -> np.ndarray:

@@ -18,6 +18,7 @@ import onnx
 from onnx import helper
 
 from ..analysis.shapes import graph_inputs
+from ..target import index_bounds
 from . import format as fmt
 from .envelope import PartitionBody, TensorSlot, seal_model
 from .bodies import lower_plan
@@ -35,26 +36,36 @@ def partition_bodies(result, model: onnx.ModelProto) -> list[bytes]:
     return lower_plan(result.model, result.infos, result.specs, result.plan, inputs, outputs)
 
 
-def io_slots(result, names: list[str], partition: int) -> list[TensorSlot]:
-    """Where the model inputs (partition 0) or outputs (last partition) lie in the region."""
+def io_slots(result, names: list[str], partition: int, model_dtypes: Mapping[str, int] | None = None
+             ) -> list[TensorSlot]:
+    """Where the model inputs (partition 0) or outputs (last partition) lie in the region: the region's
+    bytes (an int64 input narrowed to int32 takes 4 bytes an element) and the model's own ONNX type
+    (`model_dtypes`, else the partitioned model's)."""
     offsets = result.plan.partitions[partition].tensor_offsets
     slots = []
     for name in names:
         info = result.infos[name]
-        slots.append(TensorSlot(int(offsets[name]), int(info.nbytes), helper.np_dtype_to_tensor_dtype(info.dtype),
-                                tuple(int(d) for d in info.shape)))
+        dtype = (model_dtypes or {}).get(name, helper.np_dtype_to_tensor_dtype(info.dtype))
+        slots.append(TensorSlot(int(offsets[name]), int(info.nbytes), int(dtype), tuple(int(d) for d in info.shape)))
     return slots
+
+
+def model_dtypes(model: onnx.ModelProto) -> dict[str, int]:
+    """The ONNX element type of every graph input and output of `model`."""
+    return {v.name: v.type.tensor_type.elem_type for v in [*graph_inputs(model), *model.graph.output]}
 
 
 def seal_bundle(bodies: list[bytes], result, model: onnx.ModelProto, key: bytes, device_dir: Path, *,
                 model_id: bytes | None = None, model_version: int = 1) -> tuple[Path, list[Path]]:
-    """Encrypt the bodies into `device_dir` (blobs + device manifest) with the plan's offsets."""
+    """Encrypt the bodies into `device_dir` (blobs + device manifest) with the plan's offsets; the
+    manifest's I/O types are `model`'s (the model before its indices were narrowed to int32)."""
     plan = result.plan
     inputs, outputs = model_io(model)
+    dtypes = model_dtypes(model)
     parts = [PartitionBody(body, p.body_offset, p.staging_offset, p.total) for body, p in zip(bodies, plan.partitions)]
     return seal_model(parts, key=key, out_dir=device_dir, region_bytes=plan.region_bytes,
-                      chunk_bytes=plan.staging_bytes, inputs=io_slots(result, inputs, 0),
-                      outputs=io_slots(result, outputs, len(bodies) - 1), format_version=fmt.VERSION,
+                      chunk_bytes=plan.staging_bytes, inputs=io_slots(result, inputs, 0, dtypes),
+                      outputs=io_slots(result, outputs, len(bodies) - 1, dtypes), format_version=fmt.VERSION,
                       model_id=model_id, model_version=model_version)
 
 
@@ -99,6 +110,16 @@ def run_in_simulator(device_dir: Path, key: bytes, budget: int, feeds: Mapping[s
 
 
 def sample_feeds(model: onnx.ModelProto, infos, seed: int = 0) -> dict[str, np.ndarray]:
-    """A standard-normal sample input for every model input (static shapes)."""
+    """A sample input for every model input (static shapes): standard normal, or for integer inputs
+    (indices) uniform over [0, the smallest table they index), in the model's own type."""
     rng = np.random.default_rng(seed)
-    return {name: rng.standard_normal(infos[name].shape).astype(np.float32) for name in model_io(model)[0]}
+    bounds, dtypes = index_bounds(model, infos), model_dtypes(model)
+    feeds = {}
+    for name in model_io(model)[0]:
+        shape = infos[name].shape
+        if name in bounds:
+            dtype = helper.tensor_dtype_to_np_dtype(dtypes[name])
+            feeds[name] = rng.integers(0, bounds[name], shape).astype(dtype)
+        else:
+            feeds[name] = rng.standard_normal(shape).astype(np.float32)
+    return feeds

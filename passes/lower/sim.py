@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..target.dtypes import INTEGER_TYPES, to_int32
 from .runtime_tree import RUNTIME_DIR, build_dir
 from .envelope import MANIFEST_FILE, blob_file_name, parse_manifest
 from .keys import WRAPPED_BYTES
@@ -322,7 +323,8 @@ class Simulator:
         self.open_model(manifest_bytes, key_source)
         channel = SealedChannel(sealed_io_key, self.open_io_session()) if sealed_io_key is not None else None
         for k, (array, slot) in enumerate(zip(inputs, manifest.inputs)):
-            array = np.ascontiguousarray(array, dtype=np.float32)
+            array = (to_int32(array, f"input {k}") if slot.dtype in INTEGER_TYPES
+                     else np.ascontiguousarray(array, dtype=np.float32))
             if array.nbytes != slot.nbytes:
                 raise UserError(f"input {k} has shape {array.shape} ({array.nbytes} bytes); the model expects "
                                 f"{slot.shape} ({slot.nbytes} bytes)")

@@ -87,7 +87,10 @@ class OpTarget:
     `translate` None: the memory plan knows the op (its aliasing) but the interpreter has no kernel
     for it yet, so lowering refuses it.  `scratch` gives unaligned scratch bytes (None: 0).
     `parameter_inputs`: input positions folded into attributes (they never become tensors).
-    `first_output_only`: only output 0 is computed (the others must be unused)."""
+    `first_output_only`: only output 0 is computed (the others must be unused).
+    Types: every tensor is float32, except `index_inputs` (node input positions that hold indices:
+    int32 in the body, an int64 model input or constant narrowed to it by `dtypes.narrow_indices`)
+    and with `any_dtype` (shape-only copies) float32 or int32 throughout."""
 
     op_type: str
     translate: Translate | None
@@ -95,3 +98,5 @@ class OpTarget:
     scratch: ScratchRule | None = None
     parameter_inputs: frozenset[int] = frozenset()
     first_output_only: bool = False
+    index_inputs: frozenset[int] = frozenset()
+    any_dtype: bool = False

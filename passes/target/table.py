@@ -19,10 +19,10 @@ from ..analysis.shapes import TensorInfo
 from ..graph import attributes
 from ..lower.format import MAX_RANK
 from .op import BINARY, UNARY, LoweredOp, OpContext, OpTarget, Unsupported
-from .ops import conv, elementwise, gemm, math, movement, normalization, pool, reduce, resize, shape
+from .ops import conv, elementwise, gather, gemm, math, movement, normalization, pool, reduce, resize, shape
 from .region import align
 
-FAMILIES = (conv, gemm, elementwise, math, normalization, reduce, pool, movement, resize, shape)
+FAMILIES = (conv, gemm, elementwise, math, normalization, reduce, pool, movement, resize, shape, gather)
 OPS: dict[str, OpTarget] = {entry.op_type: entry for module in FAMILIES for entry in module.ENTRIES}
 SUPPORTED_OPS = sorted({op for op, entry in OPS.items() if entry.translate} | {"Constant"})
 
@@ -47,20 +47,42 @@ def translate(node: onnx.NodeProto, infos: Mapping[str, TensorInfo], consts: Map
               opset: int) -> LoweredOp:
     """One node -> one op record; raises Unsupported naming the op or attribute."""
     inputs, outputs = data_inputs(node), kept_outputs(node)
+    entry = OPS.get(node.op_type)
     for name in inputs + outputs:
         if name and name not in infos:
             raise Unsupported(f"tensor '{name}' has no static shape")
-        if name and infos[name].dtype != np.float32:
-            raise Unsupported(f"tensor '{name}' is {infos[name].dtype}; the interpreter computes in float32")
+    _check_dtypes(node, entry, inputs, outputs, infos)
+    for name in inputs + outputs:
         if name and not 0 < infos[name].nbytes:
             raise Unsupported(f"tensor '{name}' is empty")
         if name and len(infos[name].shape) > MAX_RANK:
             raise Unsupported(f"tensor '{name}' has rank {len(infos[name].shape)} > {MAX_RANK}")
-    entry = OPS.get(node.op_type)
     if entry is None or entry.translate is None:
         raise Unsupported(f"op {node.op_type} is not supported by the interpreter "
                           f"(supported: {', '.join(SUPPORTED_OPS)})")
     return entry.translate(OpContext(node, attributes(node), inputs, outputs, infos, consts, opset))
+
+
+def _check_dtypes(node: onnx.NodeProto, entry: OpTarget | None, inputs: list[str], outputs: list[str],
+                  infos: Mapping[str, TensorInfo]) -> None:
+    """float32 everywhere, but int32 at the entry's index inputs, and int32 throughout an `any_dtype`
+    op (a shape-only copy) whose input is int32."""
+    names = [n for n in inputs + outputs if n]
+    if entry is not None and entry.any_dtype and names and infos[names[0]].dtype == np.int32:
+        for name in names[1:]:
+            if infos[name].dtype != np.int32:
+                raise Unsupported(f"tensor '{name}' is {infos[name].dtype}; a copy of int32 '{names[0]}' is int32")
+        return
+    indices = {node.input[k] for k in (entry.index_inputs if entry else ()) if k < len(node.input)}
+    for name in names:
+        dtype = infos[name].dtype
+        if name in indices and dtype == np.int64:
+            raise Unsupported(f"indices '{name}' are int64 and were not narrowed to int32, the TA's index type "
+                              f"(a reader of them takes no indices, or it is not a model input or constant)")
+        if name in indices and dtype != np.int32:
+            raise Unsupported(f"indices '{name}' are {dtype}; the interpreter takes int32 indices")
+        if name not in indices and dtype != np.float32:
+            raise Unsupported(f"tensor '{name}' is {dtype}; the interpreter computes in float32")
 
 
 def scratch_bytes(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> int:

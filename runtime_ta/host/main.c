@@ -3,7 +3,9 @@
  *
  *   onnx_tee_client [options] DEVICE_DIR [INPUT.bin ...]
  *     DEVICE_DIR      manifest.bin + partition_NNN.blob (the `device/` directory `lower` writes)
- *     INPUT.bin       raw little-endian tensor bytes of each model input, in order
+ *     INPUT.bin       raw little-endian tensor bytes of each model input, in order (an int64 input the
+ *                     TA holds as int32, e.g. token ids: int64 or int32 values; int64 ones outside
+ *                     int32 are refused)
  *     --key-source provisioned|device   key the TA decrypts with (default provisioned)
  *     --provision KEY                   one-time: store the 32-byte key file in secure storage
  *     --enrol OUT                       write the device-bound key, wrapped for the vendor, to OUT (enrolment)
@@ -28,6 +30,7 @@
  */
 #define _POSIX_C_SOURCE 200809L	/* clock_gettime */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 #include <stdlib.h>
@@ -359,6 +362,27 @@ static int run_model(struct ot_client *c, const struct options *o, const struct 
 	return 0;
 }
 
+/* An int64 model input (ONNX type 7) is held as int32 in the TA (slot nbytes = 4 per element): narrow
+ * `*data` (`size` bytes of little-endian int64) in place, refusing values outside int32. */
+static int narrow_int64(const char *path, uint8_t *data, size_t size)
+{
+	size_t i;
+
+	for (i = 0; i < size / 8; i++) {
+		int64_t v;
+		int32_t w;
+
+		memcpy(&v, data + 8 * i, 8);
+		if (v < INT32_MIN || v > INT32_MAX) {
+			fprintf(stderr, "onnx_tee_client: %s: value %lld at %zu is outside int32\n", path, (long long)v, i);
+			return -1;
+		}
+		w = (int32_t)v;
+		memcpy(data + 4 * i, &w, 4);
+	}
+	return 0;
+}
+
 static int run_bundle(struct ot_client *c, const struct options *o)
 {
 	char path[4096];
@@ -405,13 +429,23 @@ static int run_bundle(struct ot_client *c, const struct options *o)
 		inputs[k] = read_all(o->inputs[k], &size);
 		if (!inputs[k])
 			goto out;
+		/* token ids (the model's dtype int64): an int64 file is narrowed to the int32 the TA holds, range-checked
+		 * (with --batch, a file for such an input is always read as int64) */
+		if (slots[k].dtype == 7 && slots[k].nbytes && slots[k].nbytes <= SIZE_MAX / 2 &&
+		    (o->batch ? size % (2 * slots[k].nbytes) == 0 : size == 2 * slots[k].nbytes)) {
+			if (narrow_int64(o->inputs[k], inputs[k], size) != 0)
+				goto out;
+			size /= 2;
+		}
 		/* --batch: the file holds n tensors of the slot's size back to back, the same n for every input */
 		n = o->batch && slots[k].nbytes && size % slots[k].nbytes == 0 ? size / slots[k].nbytes : 1;
 		if (size != n * slots[k].nbytes || n == 0 || (k > 0 && n != count)) {
-			fprintf(stderr, "onnx_tee_client: %s has %zu bytes, input %u needs %s%llu\n", o->inputs[k],
+			fprintf(stderr, "onnx_tee_client: %s has %zu bytes, input %u needs %s%llu
+", o->inputs[k],
 				size, k, o->batch ? "a positive multiple of " : "", (unsigned long long)slots[k].nbytes);
 			if (o->batch && k > 0 && n != count)
-				fprintf(stderr, "onnx_tee_client: (and the same number of tensors as input 0: %zu)\n",
+				fprintf(stderr, "onnx_tee_client: (and the same number of tensors as input 0: %zu)
+",
 					count);
 			goto out;
 		}

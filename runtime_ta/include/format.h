@@ -45,8 +45,12 @@
 #define RT_PREPARED_OP_SIZE 96u /* bytes per op in the prepared section (rt_prepared_op, interp/ops/ops.h) */
 #define RT_HEADER_RESERVED_WORDS 15u
 
-/* Tensor element types (ONNX TensorProto codes). */
+/* Tensor element types (ONNX TensorProto codes), 4 bytes each.  Every tensor is float32 except where an
+ * op declares an input of integer indices (Gather, GatherElements), which may be int32; Copy passes
+ * either type through unchanged.  An int64 model input (token ids) is stored as int32: the host
+ * narrows it, refusing values outside int32. */
 #define RT_DTYPE_FLOAT32 1u
+#define RT_DTYPE_INT32 6u
 
 /* Where a tensor lies. */
 #define RT_LOC_WEIGHT 1u /* offset is relative to the body start; read-only */
@@ -123,7 +127,14 @@
 #define RT_OP_INSTANCE_NORM 60u
 #define RT_OP_GROUP_NORM 61u
 #define RT_OP_LOG_SOFTMAX 62u
-#define RT_OP_MAX_CODE 62u
+/* 70-89: indexing and data layout (ops/gather.c, ops/layout.c) */
+#define RT_OP_GATHER 70u          /* data, int32 indices -> data gathered along an axis */
+#define RT_OP_GATHER_ELEMENTS 71u /* data, int32 indices (same rank) -> one element per index */
+#define RT_OP_DEPTH_TO_SPACE 72u
+#define RT_OP_SPACE_TO_DEPTH 73u
+#define RT_OP_EXPAND 74u          /* broadcast to the output dims */
+#define RT_OP_TILE 75u            /* repeat along each dim: output dim = input dim x repeats */
+#define RT_OP_MAX_CODE 75u
 
 /* Attribute slots: RT_ATTR_<OP>_<NAME> indexes the integer attributes i[], RT_FATTR_<OP>_<NAME> the
  * float attributes f[]; an array attribute names its first slot (one slot per dim, RT_MAX_RANK of
@@ -198,11 +209,12 @@
 #define RT_ATTR_PAD_COUNT 13
 #define RT_FATTR_PAD_VALUE 0
 #define RT_FATTR_PAD_COUNT 1
-/* Resize: RT_RESIZE_*, RT_COORD_*, RT_NEAREST_*; one scale per dim */
+/* Resize: RT_RESIZE_*, RT_COORD_*, RT_NEAREST_*; one scale per dim; cubic: exclude_outside, coefficient a */
 #define RT_ATTR_RESIZE_MODE 0
 #define RT_ATTR_RESIZE_COORD 1
 #define RT_ATTR_RESIZE_NEAREST 2
-#define RT_ATTR_RESIZE_COUNT 3
+#define RT_ATTR_RESIZE_EXCLUDE_OUTSIDE 3 /* cubic only: 0 or 1 */
+#define RT_ATTR_RESIZE_COUNT 4
 #define RT_FATTR_RESIZE_SCALE 0
 /* Elementwise math: Floor/Ceil/Round (RT_ROUND_*); Gelu approximate="tanh"; Elu/Selu/Celu: alpha,
  * gamma (Selu's scale, 1 for Elu and Celu), celu = 1 for Celu's alpha * (exp(x / alpha) - 1) */
@@ -243,11 +255,26 @@
 #define RT_ATTR_LOG_SOFTMAX_AXIS 0
 #define RT_ATTR_LOG_SOFTMAX_COERCE_2D 1
 #define RT_ATTR_LOG_SOFTMAX_COUNT 2
+#define RT_FATTR_RESIZE_CUBIC_A 6        /* cubic only (nearest, linear: 0) */
+#define RT_FATTR_RESIZE_COUNT 7
+/* Gather, GatherElements: the axis normalised to [0, rank of data) */
+#define RT_ATTR_GATHER_AXIS 0
+#define RT_ATTR_GATHER_COUNT 1
+/* DepthToSpace, SpaceToDepth (opset 28 mode, default DCR): blocksize >= 1, mode RT_DEPTH_TO_SPACE_* */
+#define RT_ATTR_DEPTH_TO_SPACE_BLOCKSIZE 0
+#define RT_ATTR_DEPTH_TO_SPACE_MODE 1
+#define RT_ATTR_DEPTH_TO_SPACE_COUNT 2
+#define RT_ATTR_SPACE_TO_DEPTH_BLOCKSIZE 0
+#define RT_ATTR_SPACE_TO_DEPTH_MODE 1
+#define RT_ATTR_SPACE_TO_DEPTH_COUNT 2
+#define RT_DEPTH_TO_SPACE_DCR 0
+#define RT_DEPTH_TO_SPACE_CRD 1
 #define RT_PAD_CONSTANT 0
 #define RT_PAD_REFLECT 1
 #define RT_PAD_EDGE 2
 #define RT_RESIZE_NEAREST 0
 #define RT_RESIZE_LINEAR 1
+#define RT_RESIZE_CUBIC 2
 #define RT_COORD_HALF_PIXEL 0
 #define RT_COORD_PYTORCH_HALF_PIXEL 1
 #define RT_COORD_ALIGN_CORNERS 2
@@ -313,7 +340,8 @@ RT_STATIC_ASSERT(RT_PREPARED_OP_SIZE % 16u == 0, prepared_op_size);
 /* per-dim slot arrays hold RT_MAX_RANK slots and fit the record */
 RT_STATIC_ASSERT(RT_ATTR_SLICE_STEP == RT_MAX_RANK && RT_ATTR_PAD_END == RT_MAX_RANK && RT_ATTR_PAD_MODE == 2 * RT_MAX_RANK &&
                      RT_ATTR_SLICE_COUNT <= RT_NUM_INTS && RT_ATTR_PAD_COUNT <= RT_NUM_INTS &&
-                     RT_FATTR_RESIZE_SCALE + RT_MAX_RANK <= RT_NUM_FLOATS,
+                     RT_FATTR_RESIZE_SCALE + RT_MAX_RANK <= RT_FATTR_RESIZE_CUBIC_A &&
+                     RT_FATTR_RESIZE_COUNT <= RT_NUM_FLOATS,
                  per_dim_slots);
 RT_STATIC_ASSERT(RT_ATTR_REDUCE_KEEPDIMS == RT_MAX_RANK && RT_ATTR_LOG_SOFTMAX_AXIS == RT_ATTR_SOFTMAX_AXIS &&
                      RT_ATTR_LOG_SOFTMAX_COERCE_2D == RT_ATTR_SOFTMAX_COERCE_2D,

@@ -57,6 +57,7 @@ typedef enum {
     RT_ERR_NOT_VALIDATED = 30,     /* rt_run_partition on a partition that did not validate */
     RT_ERR_KERNEL = 31,            /* a kernel rejected its (validated) arguments at run time */
     RT_ERR_PREPARED_BOUNDS = 32,   /* the prepared section is not op_count records between the pool and weights */
+    RT_ERR_INDEX_RANGE = 33,       /* at run time: an index input (Gather) holds a value outside its table */
     RT_ERR_COUNT
 } rt_status;
 

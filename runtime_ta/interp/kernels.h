@@ -22,6 +22,7 @@
 #define ONNX_TEE_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define KERN_MAX_RANK 6
 
@@ -29,7 +30,8 @@ typedef enum {
     KERN_OK = 0,
     KERN_EINVAL = 1,    /* shapes or attributes inconsistent / unsupported */
     KERN_EOVERFLOW = 2, /* a size computation overflowed size_t */
-    KERN_ESCRATCH = 3   /* scratch buffer smaller than kern_scratch_bytes_<op>() */
+    KERN_ESCRATCH = 3,  /* scratch buffer smaller than kern_scratch_bytes_<op>() */
+    KERN_EINDEX = 4     /* an index input holds a value outside the table it indexes (nothing was read) */
 } kern_status;
 
 /* A dense tensor shape; dims beyond `rank` are ignored. rank 0 = scalar (one element). */
@@ -218,7 +220,7 @@ typedef enum { KERN_PAD_CONSTANT, KERN_PAD_REFLECT, KERN_PAD_EDGE } kern_pad_mod
 kern_status kern_pad(kern_pad_mode mode, const kern_shape *x_shape, const float *x, const ptrdiff_t *pad_begin,
                      const ptrdiff_t *pad_end, float value, const kern_shape *y_shape, float *y);
 
-typedef enum { KERN_RESIZE_NEAREST, KERN_RESIZE_LINEAR } kern_resize_mode;
+typedef enum { KERN_RESIZE_NEAREST, KERN_RESIZE_LINEAR, KERN_RESIZE_CUBIC } kern_resize_mode;
 typedef enum {
     KERN_COORD_HALF_PIXEL,         /* (o + 0.5) / scale - 0.5 */
     KERN_COORD_PYTORCH_HALF_PIXEL, /* out_len > 1 ? (o + 0.5) / scale - 0.5 : 0 */
@@ -233,15 +235,20 @@ typedef enum {
     KERN_NEAREST_CEIL
 } kern_nearest_mode;
 
-/* Resize (nearest or N-linear over every dim whose scale != 1 or whose length changes), with the scales
- * per dim (sizes given -> scale = out / in, computed in Python).  Linear clamps source coordinates to
- * [0, in - 1]; nearest clamps indices to [0, in - 1].  Not supported: cubic, tf_crop_and_resize,
- * antialias, exclude_outside, keep_aspect_ratio_policy other than stretch. */
+/* Resize (nearest, N-linear or N-cubic over every dim whose scale != 1 or whose length changes), with
+ * the scales per dim (sizes given -> scale = out / in, computed in Python).  Linear clamps source
+ * coordinates to [0, in - 1]; nearest clamps indices to [0, in - 1].  Cubic (Keys, coefficient
+ * cubic_a) takes the 4 taps floor(c) - 1 .. floor(c) + 2 of the unclamped coordinate, reading taps
+ * outside [0, in) at the nearest edge, or with exclude_outside giving them weight 0 and renormalising
+ * the others (onnxruntime's rules).  Not supported: tf_crop_and_resize, antialias,
+ * keep_aspect_ratio_policy other than stretch. */
 typedef struct {
     kern_resize_mode mode;
     kern_coord_mode coord;
     kern_nearest_mode nearest;
     float scale[KERN_MAX_RANK];
+    float cubic_a;       /* cubic only (onnxruntime's default -0.75) */
+    int exclude_outside; /* cubic only: 0 or 1 */
 } kern_resize_attr;
 kern_status kern_resize(const kern_resize_attr *attr, const kern_shape *x_shape, const float *x,
                         const kern_shape *y_shape, float *y);
@@ -291,6 +298,24 @@ kern_status kern_layer_norm(size_t outer, size_t n, float epsilon, const float *
  * y may equal x. */
 kern_status kern_group_norm(size_t batch, size_t groups, size_t channels_per_group, size_t spatial, int per_channel,
                             float epsilon, const float *scale, const float *bias, const float *x, float *y);
+/* Expand / Tile: y[i_0, ..] = x[i_0 mod x.dim[0], ..] with x's shape left-padded with 1s to y's rank;
+ * every y.dim must be a multiple of the matching x.dim (Expand: x.dim is 1 or y.dim; Tile: y.dim =
+ * x.dim * repeats). */
+kern_status kern_tile(const kern_shape *x_shape, const float *x, const kern_shape *y_shape, float *y);
+
+/* ---------------------------------------------------------------- indexing (int32 indices) */
+
+/* Gather: x viewed as [outer, n, inner], idx[count] (negative values count from n):
+ * y[o, j, :] = x[o, idx[j], :], y viewed as [outer, count, inner].  Every index is checked against
+ * [-n, n) before anything is copied: KERN_EINDEX when one is outside. */
+kern_status kern_gather(size_t outer, size_t n, size_t inner, const float *x, const int32_t *idx, size_t count,
+                        float *y);
+
+/* GatherElements: y[i] = x[i with i[axis] replaced by idx[i]] for every index i of idx's shape (= y's
+ * shape, rank = x's rank, idx.dim[d] <= x.dim[d] off the axis); negative values count from
+ * x.dim[axis].  Every index is checked first: KERN_EINDEX when one is outside [-x.dim[axis], x.dim[axis]). */
+kern_status kern_gather_elements(const kern_shape *x_shape, const float *x, const kern_shape *idx_shape,
+                                 const int32_t *idx, size_t axis, float *y);
 
 /* ---------------------------------------------------------------- tiling constants (mirrored in scratch.py) */
 

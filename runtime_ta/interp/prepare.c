@@ -4,7 +4,8 @@
  *
  * Per op, in order: the code has a registration; reserved fields are 0; it has inputs and outputs;
  * its inputs and outputs lie inside the index pool; every entry names a tensor (or is an absent
- * optional input); outputs lie in the region, not in the read-only weights; the arity fits the
+ * optional input); outputs lie in the region, not in the read-only weights; every tensor has the type
+ * the registration expects (float32; int32 only for declared index inputs); the arity fits the
  * registration; the registration's prepare (shape rule, attributes, scratch size, typed data);
  * outputs overlap inputs only as the registration's in-place flags allow; the scratch need fits the
  * partition's scratch buffer.  Then Conv + in-place activation pairs are marked for fusion.
@@ -41,6 +42,17 @@ static rt_status check_aliasing(const rt_partition *p, const rt_op_desc *op, uin
         }
     }
     return RT_OK;
+}
+
+/* The dtype the op's pool entry k must have: float32, but int32 for an index input (RT_OPF_INT_INDICES,
+ * input 1) and input 0's type for a type-agnostic op (RT_OPF_SAME_DTYPE). */
+static uint8_t expected_dtype(const rt_op_registration *reg, uint32_t k, const rt_tensor_desc *first)
+{
+    if ((reg->flags & RT_OPF_SAME_DTYPE) && first != NULL)
+        return first->dtype;
+    if ((reg->flags & RT_OPF_INT_INDICES) && k == 1)
+        return (uint8_t)RT_DTYPE_INT32;
+    return (uint8_t)RT_DTYPE_FLOAT32;
 }
 
 static void touch(uint64_t *end, uint64_t offset, uint64_t nbytes)
@@ -82,6 +94,8 @@ static rt_status prepare_op(const rt_partition *p, uint32_t index, rt_prepared_o
         t = &p->tensors[idx];
         if (k >= op->input_count && t->location != RT_LOC_REGION)
             return RT_ERR_OP_WRITES_WEIGHT;
+        if (t->dtype != expected_dtype(reg, k, k == 0 ? t : ctx.in[0]))
+            return RT_ERR_TENSOR_DTYPE;
         if (k < RT_PREPARE_INPUTS && k < op->input_count)
             ctx.in[k] = t;
         if (t->location == RT_LOC_REGION)

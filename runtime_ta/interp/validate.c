@@ -3,7 +3,7 @@
  *
  * Order of checks: the body's place in the region; the header against the envelope's fields; the
  * sections (inside the body, aligned, in order, non-overlapping, the prepared section sized for the
- * ops); every tensor (dtype, rank, dims, size, location, alignment, bounds, no overlap with the body
+ * ops); every tensor (dtype float32 or int32, rank, dims, size, location, alignment, bounds, no overlap with the body
  * or scratch); then every op, prepared once (prepare.c: code, arity, index pool range, tensor
  * indices, shape rule, attributes, scratch need, aliasing), into the prepared section.  All size
  * arithmetic is done in uint64_t on 32-bit fields, so it cannot overflow.
@@ -75,7 +75,7 @@ static rt_status check_tensor(const rt_tensor_desc *t, const rt_body_header *h, 
     uint64_t numel = 1;
     uint32_t d;
 
-    if (t->dtype != RT_DTYPE_FLOAT32)
+    if (t->dtype != RT_DTYPE_FLOAT32 && t->dtype != RT_DTYPE_INT32) /* which op may read an int32: prepare.c */
         return RT_ERR_TENSOR_DTYPE;
     if (t->rank > RT_MAX_RANK)
         return RT_ERR_TENSOR_RANK;

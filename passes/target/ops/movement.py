@@ -1,9 +1,10 @@
-"""Concat, Split, Slice, Transpose, Pad (runtime_ta/interp/kernels/movement.c)."""
+"""Concat, Split, Slice, Transpose, Pad, DepthToSpace, SpaceToDepth, Expand, Tile
+(runtime_ta/interp/kernels/movement.c)."""
 from __future__ import annotations
 
 import numpy as np
 
-from ...lower.format import MAX_RANK, OP_CODES, PAD_MODES
+from ...lower.format import DEPTH_TO_SPACE_MODES, MAX_RANK, OP_CODES, PAD_MODES
 from ..kernel_args import pad_args, slice_args
 from ..op import LoweredOp, OpContext, OpTarget, Unsupported
 
@@ -68,10 +69,62 @@ def pad(ctx: OpContext) -> LoweredOp:
     return LoweredOp(OP_CODES["PAD"], ctx.inputs[:1], ctx.outputs, ints, [value])
 
 
+def depth_space(ctx: OpContext) -> LoweredOp:
+    """i = [blocksize, mode] (4-D NCHW; mode DCR or CRD, SpaceToDepth's since opset 28)."""
+    x_shape, to_space = ctx.shape(ctx.inputs[0]), ctx.node.op_type == "DepthToSpace"
+    b = int(ctx.attrs.get("blocksize", 0))
+    if len(x_shape) != 4 or b < 1:
+        raise Unsupported(f"blocksize={b} on a rank-{len(x_shape)} input (4-D NCHW only)")
+    n, c, h, w = x_shape
+    mode = ctx.text("mode", "DCR").lower()
+    if mode not in DEPTH_TO_SPACE_MODES:
+        raise Unsupported(f"mode={mode}")
+    if to_space:
+        if c % (b * b):
+            raise Unsupported(f"{c} channels are not a multiple of blocksize {b} squared")
+        out = (n, c // (b * b), h * b, w * b)
+    else:
+        if h % b or w % b:
+            raise Unsupported(f"spatial size {h}x{w} is not a multiple of blocksize {b}")
+        out = (n, c * b * b, h // b, w // b)
+    ints = [b, DEPTH_TO_SPACE_MODES[mode]]
+    if out != ctx.shape(ctx.outputs[0]):
+        raise Unsupported(f"output shape {out} differs from the inferred {ctx.shape(ctx.outputs[0])}")
+    return LoweredOp(OP_CODES["DEPTH_TO_SPACE" if to_space else "SPACE_TO_DEPTH"], ctx.inputs[:1], ctx.outputs, ints,
+                     [])
+
+
+def expand_tile(ctx: OpContext) -> LoweredOp:
+    """No attributes: the shape / repeats (constant inputs) give the output dims, which the TA checks
+    against the input's (Expand: numpy broadcasting; Tile: dim x repeats)."""
+    x_shape, y_shape = ctx.shape(ctx.inputs[0]), ctx.shape(ctx.outputs[0])
+    if ctx.node.op_type == "Expand":
+        shape = ctx.const(1, "Expand shape").astype(np.int64).tolist()
+        try:
+            out = tuple(np.broadcast_shapes(x_shape, tuple(shape)))
+        except ValueError:
+            raise Unsupported(f"shape {shape} does not broadcast with the input's {x_shape}") from None
+    else:
+        if ctx.opset < 6:
+            raise Unsupported("Tile before opset 6 (tiles/axis inputs)")
+        repeats = ctx.const(1, "Tile repeats").astype(np.int64).tolist()
+        if len(repeats) != len(x_shape) or min(repeats, default=1) < 1:
+            raise Unsupported(f"repeats {repeats} for an input of rank {len(x_shape)} (each >= 1)")
+        out = tuple(d * r for d, r in zip(x_shape, repeats))
+    if out != y_shape:
+        raise Unsupported(f"output shape {out} differs from the inferred {y_shape}")
+    return LoweredOp(OP_CODES["EXPAND" if ctx.node.op_type == "Expand" else "TILE"], ctx.inputs[:1], ctx.outputs, [],
+                     [])
+
+
 ENTRIES = (
     OpTarget("Concat", concat_split),
     OpTarget("Split", concat_split, parameter_inputs=frozenset({1})),
     OpTarget("Slice", slice_, parameter_inputs=frozenset({1, 2, 3, 4})),
     OpTarget("Transpose", transpose),
     OpTarget("Pad", pad, parameter_inputs=frozenset({1, 2, 3})),
+    OpTarget("DepthToSpace", depth_space),
+    OpTarget("SpaceToDepth", depth_space),
+    OpTarget("Expand", expand_tile, parameter_inputs=frozenset({1})),
+    OpTarget("Tile", expand_tile, parameter_inputs=frozenset({1})),
 )

@@ -14,10 +14,10 @@ def copy(ctx: OpContext) -> LoweredOp:
 
 
 ENTRIES = (
-    OpTarget("Reshape", copy, alias=UNARY, parameter_inputs=frozenset({1})),
-    OpTarget("Flatten", copy, alias=UNARY),
-    OpTarget("Squeeze", copy, alias=UNARY, parameter_inputs=frozenset({1})),
-    OpTarget("Unsqueeze", copy, alias=UNARY, parameter_inputs=frozenset({1})),
-    OpTarget("Identity", copy, alias=UNARY),
+    OpTarget("Reshape", copy, alias=UNARY, parameter_inputs=frozenset({1}), any_dtype=True),
+    OpTarget("Flatten", copy, alias=UNARY, any_dtype=True),
+    OpTarget("Squeeze", copy, alias=UNARY, parameter_inputs=frozenset({1}), any_dtype=True),
+    OpTarget("Unsqueeze", copy, alias=UNARY, parameter_inputs=frozenset({1}), any_dtype=True),
+    OpTarget("Identity", copy, alias=UNARY, any_dtype=True),
     OpTarget("Dropout", copy, alias=UNARY, parameter_inputs=frozenset({1, 2}), first_output_only=True),
 )

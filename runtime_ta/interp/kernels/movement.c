@@ -211,3 +211,47 @@ kern_status kern_pad(kern_pad_mode mode, const kern_shape *xs, const float *x, c
     }
     return KERN_OK;
 }
+
+kern_status kern_tile(const kern_shape *xs, const float *x, const kern_shape *ys, float *y)
+{
+    size_t xdim[KERN_MAX_RANK], xstr[KERN_MAX_RANK], idx[KERN_MAX_RANK], xn, yn, r = ys->rank, d, o = 0;
+    kern_shape xp;
+    if (r > KERN_MAX_RANK || xs->rank > r)
+        return KERN_EINVAL;
+    xp.rank = r;
+    for (d = 0; d < r; d++) /* x left-padded with 1s to y's rank */
+        xdim[d] = xp.dim[d] = d < r - xs->rank ? 1 : xs->dim[d - (r - xs->rank)];
+    if (!kern_strides(&xp, xstr))
+        return KERN_EINVAL;
+    if (kern_shape_numel(&xp, &xn) != KERN_OK || kern_shape_numel(ys, &yn) != KERN_OK)
+        return KERN_EOVERFLOW;
+    for (d = 0; d < r; d++) {
+        if (xdim[d] == 0 ? ys->dim[d] != 0 : ys->dim[d] % xdim[d] != 0)
+            return KERN_EINVAL;
+        idx[d] = 0;
+    }
+    if (yn == 0)
+        return KERN_OK;
+    if (r == 0) {
+        y[0] = x[0];
+        return KERN_OK;
+    }
+    {
+        const size_t inner = ys->dim[r - 1], xin = xdim[r - 1];
+        do {
+            size_t off = 0, t;
+            for (d = 0; d + 1 < r; d++)
+                off += (idx[d] % xdim[d]) * xstr[d];
+            if (xin == 1) {
+                const float v = x[off];
+                for (t = 0; t < inner; t++)
+                    y[o + t] = v;
+            } else {
+                for (t = 0; t < inner; t += xin)
+                    memcpy(y + o + t, x + off, xin * sizeof(float));
+            }
+            o += inner;
+        } while (r > 1 && odometer_next(idx, ys->dim, r - 1));
+    }
+    return KERN_OK;
+}

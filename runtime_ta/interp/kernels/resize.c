@@ -11,6 +11,10 @@
  * in double (the nearest rounding of exact halves depends on it).
  * Nearest rounds it (round_prefer_floor/ceil, floor, ceil) and clamps to [0, in - 1]; linear clamps
  * the coordinate to [0, in - 1] and blends the 2^d neighbours of the dims that need interpolation.
+ * Cubic does not clamp the coordinate c: it blends the 4^d taps floor(c) - 1 .. floor(c) + 2 with
+ * Keys' weights for s = c - floor(c) and coefficient a, each tap read at the nearest index inside
+ * [0, in - 1]; exclude_outside gives taps outside weight 0 and divides by the remaining weights' sum
+ * (onnxruntime's ResizeBiCubic, generalised to any dims as the ONNX reference does).
  */
 #include "internal.h"
 
@@ -68,6 +72,81 @@ static size_t nearest_index(kern_nearest_mode mode, float c, size_t in)
     return (size_t)r;
 }
 
+/* Keys' cubic convolution weights of the taps at offsets -1, 0, 1, 2 from floor(c), s = c - floor(c). */
+static void cubic_weights(float s, float a, float *w)
+{
+    const float s1 = s + 1.0f, t = 1.0f - s, t1 = 2.0f - s;
+    w[0] = ((a * s1 - 5.0f * a) * s1 + 8.0f * a) * s1 - 4.0f * a;
+    w[1] = ((a + 2.0f) * s - (a + 3.0f)) * s * s + 1.0f;
+    w[2] = ((a + 2.0f) * t - (a + 3.0f)) * t * t + 1.0f;
+    w[3] = ((a * t1 - 5.0f * a) * t1 + 8.0f * a) * t1 - 4.0f * a;
+}
+
+/* Cubic: the 4 taps (indices clamped into [0, in)) and weights of source coordinate c along one dim. */
+static void cubic_taps(float c, size_t in, float a, int exclude_outside, size_t *tap, float *w)
+{
+    float f = floor_f(c), sum = 0.0f;
+    long long base;
+    int i;
+    if (!(f > -1e9f && f < 1e9f)) /* NaN or absurd: read the edge (never out of bounds) */
+        f = 0.0f;
+    base = (long long)f;
+    cubic_weights(c - f, a, w);
+    for (i = 0; i < 4; i++) {
+        const long long p = base - 1 + i;
+        const int outside = p < 0 || p >= (long long)in;
+        tap[i] = p < 0 ? 0 : p >= (long long)in ? in - 1 : (size_t)p;
+        if (exclude_outside && outside)
+            w[i] = 0.0f;
+        sum += w[i];
+    }
+    if (exclude_outside && sum != 0.0f)
+        for (i = 0; i < 4; i++)
+            w[i] /= sum;
+}
+
+static kern_status resize_cubic(const kern_resize_attr *at, const kern_shape *xs, const float *x, const kern_shape *ys,
+                                float *y, const size_t *xstr, size_t yn)
+{
+    size_t idx[KERN_MAX_RANK], tap[KERN_MAX_RANK][4], act_dim[KERN_MAX_RANK], r = xs->rank, d, o;
+    float w[KERN_MAX_RANK][4];
+    for (d = 0; d < r; d++)
+        idx[d] = 0;
+    for (o = 0; o < yn; o++) {
+        size_t base = 0, active = 0, combo, combos = 1;
+        float acc = 0.0f;
+        for (d = 0; d < r; d++) {
+            const size_t in = xs->dim[d], out = ys->dim[d];
+            if (in == out && at->scale[d] == 1.0f) {
+                base += idx[d] * xstr[d];
+                continue;
+            }
+            cubic_taps(source_coord(at->coord, idx[d], at->scale[d], in, out), in, at->cubic_a, at->exclude_outside,
+                       tap[d], w[d]);
+            act_dim[active++] = d;
+            combos *= 4;
+        }
+        /* blend the 4^active taps: base-4 digit b of combo picks the tap along act_dim[b] */
+        for (combo = 0; combo < combos; combo++) {
+            size_t off = base, b, c = combo;
+            float wt = 1.0f;
+            for (b = 0; b < active; b++, c >>= 2) {
+                const size_t dd = act_dim[b];
+                off += tap[dd][c & 3u] * xstr[dd];
+                wt *= w[dd][c & 3u];
+            }
+            acc += wt * x[off];
+        }
+        y[o] = acc;
+        for (d = r; d-- > 0;) {
+            if (++idx[d] < ys->dim[d])
+                break;
+            idx[d] = 0;
+        }
+    }
+    return KERN_OK;
+}
+
 kern_status kern_resize(const kern_resize_attr *at, const kern_shape *xs, const float *x, const kern_shape *ys,
                         float *y)
 {
@@ -75,8 +154,9 @@ kern_status kern_resize(const kern_resize_attr *at, const kern_shape *xs, const 
     float wt[KERN_MAX_RANK];
     size_t r = xs->rank, d, xn, yn, o;
     if (r != ys->rank || r > KERN_MAX_RANK || !kern_strides(xs, xstr) ||
-        (at->mode != KERN_RESIZE_NEAREST && at->mode != KERN_RESIZE_LINEAR) || at->coord > KERN_COORD_HALF_PIXEL_SYMMETRIC ||
-        at->nearest > KERN_NEAREST_CEIL)
+        (at->mode != KERN_RESIZE_NEAREST && at->mode != KERN_RESIZE_LINEAR && at->mode != KERN_RESIZE_CUBIC) ||
+        at->coord > KERN_COORD_HALF_PIXEL_SYMMETRIC || at->nearest > KERN_NEAREST_CEIL ||
+        (at->mode == KERN_RESIZE_CUBIC && at->exclude_outside != 0 && at->exclude_outside != 1))
         return KERN_EINVAL;
     if (kern_shape_numel(xs, &xn) != KERN_OK || kern_shape_numel(ys, &yn) != KERN_OK)
         return KERN_EOVERFLOW;
@@ -87,6 +167,11 @@ kern_status kern_resize(const kern_resize_attr *at, const kern_shape *xs, const 
     }
     if (yn == 0)
         return KERN_OK;
+    for (d = 0; d < r; d++)
+        if (xs->dim[d] == 0)
+            return KERN_EINVAL;
+    if (at->mode == KERN_RESIZE_CUBIC)
+        return resize_cubic(at, xs, x, ys, y, xstr, yn);
     for (o = 0; o < yn; o++) {
         size_t base = 0, active = 0, mask;
         size_t act_dim[KERN_MAX_RANK];

@@ -1,6 +1,6 @@
 /*
  * movement.c - data movement: Copy (Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout),
- * Concat, Split, Slice, Transpose, Pad.
+ * Concat, Split, Slice, Transpose, Pad; DepthToSpace, SpaceToDepth, Expand, Tile.
  */
 #include <string.h>
 
@@ -231,10 +231,125 @@ static rt_status eval_pad(const rt_eval_ctx *c)
                                  rt_eval_output(c, 0)));
 }
 
+/* ------------------------------------------------------------------ DepthToSpace, SpaceToDepth */
+
+/* Both are one 6-D transpose of a view of x [N, C, H, W] (prepared: perm in `a`, the view's dims in `b`):
+ *   DepthToSpace DCR  [N, b, b, C/b^2, H, W]  perm 0 3 4 1 5 2 -> [N, C/b^2, H, b, W, b] = y [N, C/b^2, H b, W b]
+ *   DepthToSpace CRD  [N, C/b^2, b, b, H, W]  perm 0 1 4 2 5 3 -> the same
+ *   SpaceToDepth DCR  [N, C, H/b, b, W/b, b]  perm 0 3 5 1 2 4 -> [N, b, b, C, H/b, W/b] = y [N, C b^2, H/b, W/b]
+ *   SpaceToDepth CRD  the same view           perm 0 1 3 5 2 4 -> [N, C, b, b, H/b, W/b] = y */
+static rt_status prepare_block_shuffle(rt_prepare_ctx *c, int to_space)
+{
+    static const int32_t dcr[6] = {0, 3, 4, 1, 5, 2}, crd[6] = {0, 1, 4, 2, 5, 3};
+    static const int32_t s2d_dcr[6] = {0, 3, 5, 1, 2, 4}, s2d_crd[6] = {0, 1, 3, 5, 2, 4};
+    const rt_op_desc *op = c->op;
+    const rt_tensor_desc *x = c->in[0], *y = c->out;
+    rt_movement_data *m = &c->prep->u.move;
+    const int32_t b = op->i[to_space ? RT_ATTR_DEPTH_TO_SPACE_BLOCKSIZE : RT_ATTR_SPACE_TO_DEPTH_BLOCKSIZE];
+    const int32_t mode = op->i[to_space ? RT_ATTR_DEPTH_TO_SPACE_MODE : RT_ATTR_SPACE_TO_DEPTH_MODE];
+    const int32_t *perm;
+    uint64_t n, ch, h, w, bb;
+    uint32_t d;
+    if (!rt_attr_in(b, 1, 0xFFFF) || !rt_attr_in(mode, RT_DEPTH_TO_SPACE_DCR, RT_DEPTH_TO_SPACE_CRD))
+        return RT_ERR_OP_ATTRIBUTE;
+    if (!rt_unused_zero(op, to_space ? RT_ATTR_DEPTH_TO_SPACE_COUNT : RT_ATTR_SPACE_TO_DEPTH_COUNT, 0))
+        return RT_ERR_OP_RESERVED;
+    if (x->rank != 4 || y->rank != 4)
+        return RT_ERR_OP_SHAPE;
+    n = x->dims[0], ch = x->dims[1], h = x->dims[2], w = x->dims[3], bb = (uint64_t)b * (uint64_t)b;
+    if (to_space) {
+        uint32_t want[4];
+        if (ch % bb != 0)
+            return RT_ERR_OP_SHAPE;
+        want[0] = (uint32_t)n, want[1] = (uint32_t)(ch / bb), want[2] = (uint32_t)(h * b), want[3] = (uint32_t)(w * b);
+        if (h * b > 0xFFFFFFFFu || w * b > 0xFFFFFFFFu || !rt_dims_equal(y, 4, want))
+            return RT_ERR_OP_SHAPE;
+        if (mode == RT_DEPTH_TO_SPACE_DCR) {
+            m->b[0] = (int32_t)n, m->b[1] = b, m->b[2] = b, m->b[3] = (int32_t)(ch / bb);
+            perm = dcr;
+        } else {
+            m->b[0] = (int32_t)n, m->b[1] = (int32_t)(ch / bb), m->b[2] = b, m->b[3] = b;
+            perm = crd;
+        }
+        m->b[4] = (int32_t)h, m->b[5] = (int32_t)w;
+    } else {
+        uint32_t want[4];
+        if (h % (uint64_t)b != 0 || w % (uint64_t)b != 0)
+            return RT_ERR_OP_SHAPE;
+        want[0] = (uint32_t)n, want[1] = (uint32_t)(ch * bb), want[2] = (uint32_t)(h / b), want[3] = (uint32_t)(w / b);
+        if (ch * bb > 0xFFFFFFFFu || !rt_dims_equal(y, 4, want))
+            return RT_ERR_OP_SHAPE;
+        m->b[0] = (int32_t)n, m->b[1] = (int32_t)ch, m->b[2] = (int32_t)(h / b), m->b[3] = b;
+        m->b[4] = (int32_t)(w / b), m->b[5] = b;
+        perm = mode == RT_DEPTH_TO_SPACE_DCR ? s2d_dcr : s2d_crd;
+    }
+    for (d = 0; d < 6; d++) {
+        if (m->b[d] < 1) /* a dim past INT32_MAX cannot be stored in the record */
+            return RT_ERR_OP_SHAPE;
+        m->a[d] = perm[d];
+    }
+    m->mode = (uint32_t)mode;
+    return RT_OK;
+}
+
+static rt_status prepare_depth_to_space(rt_prepare_ctx *c) { return prepare_block_shuffle(c, 1); }
+static rt_status prepare_space_to_depth(rt_prepare_ctx *c) { return prepare_block_shuffle(c, 0); }
+
+static rt_status eval_block_shuffle(const rt_eval_ctx *c)
+{
+    const rt_movement_data *m = &c->prep->u.move;
+    kern_shape view;
+    size_t perm[KERN_MAX_RANK], d;
+    view.rank = 6;
+    for (d = 0; d < KERN_MAX_RANK; d++) {
+        view.dim[d] = (size_t)m->b[d];
+        perm[d] = (size_t)m->a[d];
+    }
+    return rt_from_kern(kern_transpose(&view, rt_eval_input(c, 0), perm, rt_eval_output(c, 0)));
+}
+
+/* ------------------------------------------------------------------ Expand, Tile */
+
+/* x left-padded with 1s to y's rank; Expand: each x dim is 1 or y's; Tile (same rank): y dim = x dim * k. */
+static rt_status prepare_repeat(rt_prepare_ctx *c, int tile)
+{
+    const rt_tensor_desc *x = c->in[0], *y = c->out;
+    uint32_t d, lead;
+    if (!rt_unused_zero(c->op, 0, 0))
+        return RT_ERR_OP_RESERVED;
+    if (y->rank < x->rank || (tile && y->rank != x->rank))
+        return RT_ERR_OP_SHAPE;
+    lead = (uint32_t)y->rank - x->rank;
+    for (d = 0; d < y->rank; d++) {
+        const uint32_t xd = d < lead ? 1u : x->dims[d - lead];
+        if (tile ? y->dims[d] % xd != 0 : (xd != 1 && xd != y->dims[d]))
+            return RT_ERR_OP_SHAPE;
+    }
+    return RT_OK;
+}
+
+static rt_status prepare_expand(rt_prepare_ctx *c) { return prepare_repeat(c, 0); }
+static rt_status prepare_tile(rt_prepare_ctx *c) { return prepare_repeat(c, 1); }
+
+static rt_status eval_repeat(const rt_eval_ctx *c)
+{
+    kern_shape xs, ys;
+    rt_kshape(rt_eval_tensor(c, 0), &xs);
+    rt_kshape(rt_eval_tensor(c, 1), &ys);
+    return rt_from_kern(kern_tile(&xs, rt_eval_input(c, 0), &ys, rt_eval_output(c, 0)));
+}
+
 /* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval */
-const rt_op_registration rt_op_copy = {"Copy", 1, 1, 1, 1, 0, RT_OPF_IN_PLACE_RESHAPE, prepare_copy, eval_copy};
+const rt_op_registration rt_op_copy = {"Copy", 1, 1, 1, 1, 0, RT_OPF_IN_PLACE_RESHAPE | RT_OPF_SAME_DTYPE, prepare_copy,
+                                       eval_copy};
 const rt_op_registration rt_op_concat = {"Concat", 1, RT_ARITY_MANY, 1, 1, 0, 0, prepare_concat, eval_concat};
 const rt_op_registration rt_op_split = {"Split", 1, 1, 1, RT_ARITY_MANY, 0, 0, prepare_split, eval_split};
 const rt_op_registration rt_op_slice = {"Slice", 1, 1, 1, 1, 0, 0, prepare_slice, eval_slice};
 const rt_op_registration rt_op_transpose = {"Transpose", 1, 1, 1, 1, 0, 0, prepare_transpose, eval_transpose};
 const rt_op_registration rt_op_pad = {"Pad", 1, 1, 1, 1, 0, 0, prepare_pad, eval_pad};
+const rt_op_registration rt_op_depth_to_space = {"DepthToSpace", 1, 1, 1, 1, 0, 0, prepare_depth_to_space,
+                                                eval_block_shuffle};
+const rt_op_registration rt_op_space_to_depth = {"SpaceToDepth", 1, 1, 1, 1, 0, 0, prepare_space_to_depth,
+                                                eval_block_shuffle};
+const rt_op_registration rt_op_expand = {"Expand", 1, 1, 1, 1, 0, 0, prepare_expand, eval_repeat};
+const rt_op_registration rt_op_tile = {"Tile", 1, 1, 1, 1, 0, 0, prepare_tile, eval_repeat};

@@ -80,6 +80,8 @@ typedef struct {
 typedef struct {
     uint32_t mode, coord, nearest; /* kern_resize_mode, kern_coord_mode, kern_nearest_mode */
     float scale[RT_MAX_RANK];
+    float cubic_a;                 /* cubic */
+    uint32_t exclude_outside;      /* cubic */
 } rt_resize_data;
 
 /* Reduce*: the kern_reduce_op and the reduced dims (bit d = input dim d). */
@@ -93,6 +95,11 @@ typedef struct {
     uint32_t batch, groups, channels_per_group, spatial, per_channel;
     float epsilon;
 } rt_norm_data;
+/* Gather: data viewed as [outer, n, inner], `count` indices; GatherElements: the axis. */
+typedef struct {
+    uint32_t outer, n, inner, count;
+    uint32_t axis;
+} rt_index_data;
 
 /* Every record starts with this. */
 typedef struct {
@@ -118,6 +125,7 @@ typedef struct {
         rt_resize_data resize;
         rt_reduce_data reduce;
         rt_norm_data norm;
+        rt_index_data index;
         uint8_t bytes[RT_PREPARED_OP_SIZE - sizeof(rt_prepared_head)];
     } u;
 } rt_prepared_op;
@@ -163,6 +171,11 @@ typedef struct {
 #define RT_OPF_IN_PLACE_RESHAPE 0x2u /* an input may share the output's bytes: same offset, any dims */
 #define RT_OPF_ACTIVATION 0x4u       /* elementwise activation (u.act) that a preceding Conv may fuse */
 #define RT_OPF_FUSES_ACTIVATION 0x8u /* eval applies a following activation itself under RT_PREP_FUSED */
+/* Tensor types (prepare.c checks them before the op's prepare): every input and output is float32,
+ * except with RT_OPF_INT_INDICES input 1, which must be int32, and with RT_OPF_SAME_DTYPE, where all
+ * share input 0's type (float32 or int32). */
+#define RT_OPF_INT_INDICES 0x100u    /* input 1 holds int32 indices (Gather, GatherElements) */
+#define RT_OPF_SAME_DTYPE 0x200u     /* type-agnostic (Copy): every tensor has input 0's dtype */
 
 #define RT_ARITY_MANY 0xFFFFu
 #define RT_OPTIONAL(k) (1u << (k))
@@ -183,6 +196,13 @@ static inline const rt_tensor_desc *rt_op_tensor(const rt_partition *p, const rt
 {
     uint32_t idx = p->pool[op->inputs_start + k];
     return idx == RT_NO_TENSOR ? NULL : &p->tensors[idx];
+}
+
+/* A (validated) int32 tensor's first element (an input of an op with RT_OPF_INT_INDICES). */
+static inline const int32_t *rt_tensor_indices(const rt_partition *p, const rt_tensor_desc *t)
+{
+    size_t base = t->location == RT_LOC_WEIGHT ? p->body_offset : 0;
+    return (const int32_t *)(const void *)(p->region + base + t->offset);
 }
 
 /* A (validated) tensor's first element. */

@@ -64,7 +64,13 @@
     X(RT_OP_LAYER_NORM, rt_op_layer_norm)       /* normalization.c */ \
     X(RT_OP_INSTANCE_NORM, rt_op_instance_norm)               \
     X(RT_OP_GROUP_NORM, rt_op_group_norm)                     \
-    X(RT_OP_LOG_SOFTMAX, rt_op_log_softmax)
+    X(RT_OP_LOG_SOFTMAX, rt_op_log_softmax)                    \
+    X(RT_OP_GATHER, rt_op_gather)               /* gather.c */ \
+    X(RT_OP_GATHER_ELEMENTS, rt_op_gather_elements)           \
+    X(RT_OP_DEPTH_TO_SPACE, rt_op_depth_to_space) /* movement.c */ \
+    X(RT_OP_SPACE_TO_DEPTH, rt_op_space_to_depth)             \
+    X(RT_OP_EXPAND, rt_op_expand)                             \
+    X(RT_OP_TILE, rt_op_tile)
 
 #define RT_DECLARE(code, reg) extern const rt_op_registration reg;
 RT_OP_TABLE(RT_DECLARE)

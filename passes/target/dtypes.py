@@ -1,0 +1,164 @@
+"""Integer tensors on the target: the TA computes in float32 and reads int32 only as indices.
+
+A body's tensors are float32, except the index inputs of ops that take them (`OpTarget.index_inputs`:
+Gather, GatherElements) and shape-only copies of those (`OpTarget.any_dtype`), which are int32.
+Exporters write indices as int64 (token ids, a class-token pick), so before lowering
+`narrow_indices` rewrites the model to int32 where that is exact:
+
+    ids: int64 [1, 64] --Gather(E, ids)-->            ids: int32 [1, 64] --Gather(E, ids)-->
+    Gather(x, idx = int64 scalar 0, axis=1)     ->    Gather(x, idx_int32 = int32 scalar 0, axis=1)
+
+- a constant index tensor (initializer or Constant) read as indices gets an int32 copy (values outside
+  int32 are refused), which the body stores as an int32 weight;
+- an int64 model input is narrowed when every reader of it (through shape-only copies) reads it as
+  indices; its model-level type stays int64 (the device manifest and manifest.json record it) and the
+  host narrows the values (`to_int32`: anything outside int32 is refused) before they enter the TA.
+
+Every tensor, int32 or float32, takes 4 bytes an element, so the memory plan sizes the narrowed model
+exactly.  A model whose int64 tensor cannot be narrowed is refused by the support check, naming it.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import onnx
+from onnx import TensorProto, numpy_helper
+
+from ..analysis.shapes import TensorInfo
+from ..errors import UnsupportedModelError, UserError
+from ..graph import graph_inputs
+from ..lower.format import DTYPE_FLOAT32, DTYPE_INT32
+from .table import OPS
+
+INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
+INTEGER_TYPES = (TensorProto.INT64, TensorProto.INT32)
+
+
+def body_dtype(dtype: np.dtype) -> int:
+    """The body's dtype code for a tensor of numpy type `dtype` (int64 is stored narrowed to int32)."""
+    return DTYPE_INT32 if np.dtype(dtype) in (np.dtype(np.int32), np.dtype(np.int64)) else DTYPE_FLOAT32
+
+
+def to_int32(values, what: str) -> np.ndarray:
+    """`values` (integers) as int32, refusing any value outside int32 with a message naming `what`."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "iub":
+        raise UserError(f"{what} is {array.dtype}: the model takes integers (indices)")
+    if array.size and array.dtype.kind != "b":
+        low, high = int(array.min()), int(array.max())
+        if low < INT32_MIN or high > INT32_MAX:
+            bad = low if low < INT32_MIN else high
+            raise UserError(f"{what} holds {bad}, outside int32 [{INT32_MIN}, {INT32_MAX}]: the TA stores integer "
+                            f"tensors as int32")
+    return array.astype(np.int32)
+
+
+def _index_uses(graph: onnx.GraphProto) -> list[tuple[onnx.NodeProto, int]]:
+    uses = []
+    for node in graph.node:
+        entry = OPS.get(node.op_type)
+        for k in sorted(entry.index_inputs) if entry else ():
+            if k < len(node.input) and node.input[k]:
+                uses.append((node, k))
+    return uses
+
+
+def _copy_closure(graph: onnx.GraphProto, name: str) -> tuple[set[str], bool]:
+    """`name` and every tensor that is a shape-only copy of it; and whether each of their readers reads
+    them as indices or copies them (so that they can all become int32)."""
+    readers: dict[str, list[tuple[onnx.NodeProto, int]]] = {}
+    for node in graph.node:
+        for k, x in enumerate(node.input):
+            if x:
+                readers.setdefault(x, []).append((node, k))
+    outputs = {o.name for o in graph.output}
+    members, todo, ok = {name}, [name], True
+    while todo:
+        current = todo.pop()
+        ok &= current not in outputs
+        for node, k in readers.get(current, []):
+            entry = OPS.get(node.op_type)
+            if entry is not None and k in entry.index_inputs:
+                continue
+            if entry is not None and entry.any_dtype and k == 0 and node.output and node.output[0]:
+                if node.output[0] not in members:
+                    members.add(node.output[0])
+                    todo.append(node.output[0])
+                continue
+            ok = False
+    return members, ok
+
+
+def narrow_indices(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, int]]:
+    """A copy of `model` whose int64 indices are int32 where that is exact (module docstring), and the
+    model-level ONNX type of every graph input it narrowed ({name: TensorProto.INT64})."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    graph = out.graph
+    inits = {t.name: t for t in graph.initializer}
+    constants = {n.output[0]: n for n in graph.node if n.op_type == "Constant" and n.output}
+    clones: dict[str, str] = {}
+    taken = {x for n in graph.node for x in list(n.input) + list(n.output)} | set(inits) | \
+        {i.name for i in graph.input}
+    for node, k in _index_uses(graph):
+        name = node.input[k]
+        tensor = inits.get(name)
+        if tensor is None and name in constants:
+            tensor = next((a.t for a in constants[name].attribute if a.name == "value"), None)
+        if tensor is None or tensor.data_type != TensorProto.INT64:
+            continue
+        if name not in clones:
+            try:
+                values = to_int32(numpy_helper.to_array(tensor), f"constant indices '{name}'")
+            except UserError as exc:
+                raise UnsupportedModelError(str(exc)) from None
+            clone = f"{name}_int32"
+            while clone in taken:
+                clone += "_"
+            taken.add(clone)
+            graph.initializer.append(numpy_helper.from_array(values, clone))
+            clones[name] = clone
+        node.input[k] = clones[name]
+    still_read = {x for n in graph.node for x in n.input} | {o.name for o in graph.output}
+    unused = [t for t in graph.initializer if t.name in clones and t.name not in still_read]
+    for tensor in unused:
+        graph.initializer.remove(tensor)
+    for node in [constants[x] for x in clones if x in constants and x not in still_read]:
+        graph.node.remove(node)
+
+    narrowed: dict[str, int] = {}
+    index_reads = {node.input[k] for node, k in _index_uses(graph)}
+    for value in graph_inputs(out):
+        tensor_type = value.type.tensor_type
+        if tensor_type.elem_type != TensorProto.INT64:
+            continue
+        members, ok = _copy_closure(graph, value.name)
+        if not ok or not members & index_reads:
+            continue
+        tensor_type.elem_type = TensorProto.INT32
+        for info in graph.value_info:
+            if info.name in members and info.type.tensor_type.elem_type == TensorProto.INT64:
+                info.type.tensor_type.elem_type = TensorProto.INT32
+        narrowed[value.name] = TensorProto.INT64
+    return out, narrowed
+
+
+def index_bounds(model: onnx.ModelProto, infos: Mapping[str, TensorInfo]) -> dict[str, int]:
+    """For every integer graph input read as indices: the smallest table it indexes (so that sample
+    values in [0, bound) are valid indices everywhere)."""
+    graph = model.graph
+    bounds = {}
+    for value in graph_inputs(model):
+        if value.type.tensor_type.elem_type not in INTEGER_TYPES:
+            continue
+        members, _ = _copy_closure(graph, value.name)
+        sizes = []
+        for node, k in _index_uses(graph):
+            if node.input[k] in members and node.input[0] in infos:
+                shape = infos[node.input[0]].shape
+                axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+                if shape and -len(shape) <= axis < len(shape):
+                    sizes.append(int(shape[axis]))
+        bounds[value.name] = max(min(sizes, default=1), 1)
+    return bounds
