@@ -440,12 +440,10 @@ static int run_bundle(struct ot_client *c, const struct options *o)
 		/* --batch: the file holds n tensors of the slot's size back to back, the same n for every input */
 		n = o->batch && slots[k].nbytes && size % slots[k].nbytes == 0 ? size / slots[k].nbytes : 1;
 		if (size != n * slots[k].nbytes || n == 0 || (k > 0 && n != count)) {
-			fprintf(stderr, "onnx_tee_client: %s has %zu bytes, input %u needs %s%llu
-", o->inputs[k],
+			fprintf(stderr, "onnx_tee_client: %s has %zu bytes, input %u needs %s%llu\n", o->inputs[k],
 				size, k, o->batch ? "a positive multiple of " : "", (unsigned long long)slots[k].nbytes);
 			if (o->batch && k > 0 && n != count)
-				fprintf(stderr, "onnx_tee_client: (and the same number of tensors as input 0: %zu)
-",
+				fprintf(stderr, "onnx_tee_client: (and the same number of tensors as input 0: %zu)\n",
 					count);
 			goto out;
 		}
