@@ -42,6 +42,7 @@ OP_CODES = {
     "BATCH_NORM": 14, "MAX_POOL": 15, "AVERAGE_POOL": 16, "GLOBAL_AVERAGE_POOL": 17, "GLOBAL_MAX_POOL": 18,
     "ADD": 19, "SUB": 20, "MUL": 21, "DIV": 22, "SUM": 23, "CONCAT": 24, "SPLIT": 25, "SLICE": 26, "COPY": 27,
     "TRANSPOSE": 28, "PAD": 29, "RESIZE": 30,
+    "LSTM": 90, "GRU": 91, "RNN": 92,  # recurrent family: codes 90-99
 }
 
 PAD_MODES = {"constant": 0, "reflect": 1, "edge": 2}
@@ -116,6 +117,13 @@ ATTR_RESIZE_COORD = 1
 ATTR_RESIZE_NEAREST = 2
 ATTR_RESIZE_COUNT = 3
 FATTR_RESIZE_SCALE = 0
+ATTR_RNN_DIRECTION = 0
+ATTR_RNN_LAYOUT = 1
+ATTR_RNN_LINEAR_BEFORE_RESET = 2
+ATTR_RNN_COUNT = 3
+FATTR_RNN_CLIP = 0
+FATTR_RNN_COUNT = 1
+RNN_DIRECTIONS = {"forward": 0, "reverse": 1, "bidirectional": 2}
 
 # (field, struct code) in declaration order; "<" = little-endian, no implicit padding.
 HEADER_FIELDS = [

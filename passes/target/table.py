@@ -19,10 +19,11 @@ from ..analysis.shapes import TensorInfo
 from ..graph import attributes
 from ..lower.format import MAX_RANK
 from .op import BINARY, UNARY, LoweredOp, OpContext, OpTarget, Unsupported
-from .ops import conv, elementwise, gemm, movement, pool, resize, shape
+from .ops import conv, elementwise, gemm, movement, pool, recurrent, resize, shape
 from .region import align
 
-OPS: dict[str, OpTarget] = {entry.op_type: entry for module in (conv, gemm, elementwise, pool, movement, resize, shape)
+OPS: dict[str, OpTarget] = {entry.op_type: entry for module in (conv, gemm, elementwise, pool, movement, resize, shape,
+                                                                recurrent)
                             for entry in module.ENTRIES}
 SUPPORTED_OPS = sorted({op for op, entry in OPS.items() if entry.translate} | {"Constant"})
 

@@ -82,6 +82,13 @@ typedef struct {
     float scale[RT_MAX_RANK];
 } rt_resize_data;
 
+/* LSTM, GRU, RNN (kern_rnn_attr, fixed-width). */
+typedef struct {
+    uint32_t kind; /* kern_rnn_kind */
+    uint32_t seq_len, batch, input_size, hidden_size, num_directions, reverse, layout, linear_before_reset;
+    float clip;
+} rt_rnn_data;
+
 /* Every record starts with this. */
 typedef struct {
     uint16_t op;        /* RT_OP_* (a copy of the op record's) */
@@ -104,6 +111,7 @@ typedef struct {
         rt_extent_data extent;
         rt_movement_data move;
         rt_resize_data resize;
+        rt_rnn_data rnn;
         uint8_t bytes[RT_PREPARED_OP_SIZE - sizeof(rt_prepared_head)];
     } u;
 } rt_prepared_op;
@@ -149,6 +157,7 @@ typedef struct {
 #define RT_OPF_IN_PLACE_RESHAPE 0x2u /* an input may share the output's bytes: same offset, any dims */
 #define RT_OPF_ACTIVATION 0x4u       /* elementwise activation (u.act) that a preceding Conv may fuse */
 #define RT_OPF_FUSES_ACTIVATION 0x8u /* eval applies a following activation itself under RT_PREP_FUSED */
+#define RT_OPF_OPTIONAL_OUTPUTS 0x10u /* any output may be RT_NO_TENSOR (not computed; ctx->out may be NULL) */
 
 #define RT_ARITY_MANY 0xFFFFu
 #define RT_OPTIONAL(k) (1u << (k))

@@ -33,7 +33,10 @@
     X(RT_OP_COPY, rt_op_copy)                                 \
     X(RT_OP_TRANSPOSE, rt_op_transpose)                       \
     X(RT_OP_PAD, rt_op_pad)                                   \
-    X(RT_OP_RESIZE, rt_op_resize)               /* resize.c */
+    X(RT_OP_RESIZE, rt_op_resize)               /* resize.c */ \
+    X(RT_OP_LSTM, rt_op_lstm)                   /* recurrent.c */ \
+    X(RT_OP_GRU, rt_op_gru)                                   \
+    X(RT_OP_RNN, rt_op_rnn)
 
 #define RT_DECLARE(code, reg) extern const rt_op_registration reg;
 RT_OP_TABLE(RT_DECLARE)
