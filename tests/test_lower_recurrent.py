@@ -211,3 +211,16 @@ def test_default_activations_spelled_out_are_accepted():
     lowered = lower(model)
     errors, _ = relative_errors(lowered, feeds_for(lowered))
     assert max(errors.values()) <= 1e-5, errors
+
+
+def test_scalar_constants_stay_scalars_through_compaction():
+    """torch exports a keyword spotter's last step `y[:, -1]` as Gather with a 0-d Constant index; as
+    an initializer it must stay 0-d, or the Gather keeps the axis and the Gemm after it sees rank 3."""
+    from onnx_tee.passes.compact import compaction_pipeline
+    nodes = [helper.make_node("Constant", [], ["idx"], value=numpy_helper.from_array(np.array(-1, np.int64))),
+             helper.make_node("Gather", ["x", "idx"], ["y"], axis=1)]
+    model = make_model(nodes, [("x", [1, 5, 3])], [("y", [1, 3])])
+    compacted = compaction_pipeline()(model).model
+    index = next(t for t in compacted.graph.initializer if t.name == "idx")
+    assert list(index.dims) == []
+    onnx.shape_inference.infer_shapes(compacted, strict_mode=True)

@@ -77,7 +77,8 @@ def all_tensor_names(graph: onnx.GraphProto) -> set[str]:
 
 def add_initializer(model: onnx.ModelProto, array: np.ndarray, name: str) -> None:
     """Add an initializer (and, for IR < 4, its graph-input entry)."""
-    tensor = numpy_helper.from_array(np.ascontiguousarray(array), name)
+    array = np.asarray(array)
+    tensor = numpy_helper.from_array(np.ascontiguousarray(array).reshape(array.shape), name)  # a scalar stays 0-d
     model.graph.initializer.append(tensor)
     if lists_initializers_as_inputs(model):
         model.graph.input.append(helper.make_tensor_value_info(name, tensor.data_type, list(tensor.dims)))
