@@ -145,3 +145,39 @@ def test_chunk_edges(op, seq, direction):
 def test_keyword_spotter_sizes(op, hidden, inp):
     """Sizes of the keyword-spotter layers (49 frames of 40 features), and GEMM edges in I and G*H."""
     assert_close(*rnn_case(op, direction="bidirectional", seq=49, inp=inp, hidden=hidden, seed=hidden))
+
+
+# ------------------------------------------------------------------------------------------ gate functions
+
+def _sweep() -> np.ndarray:
+    """Dense float32 points over the ranges where sigmoid and tanh vary, and the special values."""
+    rng = np.random.default_rng(3)
+    dense = np.concatenate([np.linspace(-100, 100, 60001), np.linspace(-1, 1, 20001), rng.uniform(-20, 20, 20000),
+                            np.geomspace(1e-30, 100, 5000), -np.geomspace(1e-30, 100, 5000),
+                            np.nextafter(np.float32(0.625), [0, 1], dtype=np.float32), [0.0, -0.0]])
+    return dense.astype(np.float32)
+
+
+def _run_gates(op: str, x: np.ndarray) -> np.ndarray:
+    """One step of a one-unit layer over a batch sweep: RNN computes tanh(x); GRU with z = sigmoid(x),
+    r and h~ from zero weights and initial_h = 1 computes (1 - z) * tanh(0) + z * 1 = sigmoid(x)."""
+    n = x.size
+    w = np.array([[[1.0]]] if op == "RNN" else [[[1.0], [0.0], [0.0]]], np.float32)
+    r = np.zeros_like(w)
+    inputs = [x.reshape(1, n, 1), w, r]
+    if op == "GRU":
+        inputs += [None, None, np.ones((1, n, 1), np.float32)]
+    node = helper.make_node(op, ["X", "W", "R"] + (["", "", "H0"] if op == "GRU" else []), ["", "Y_h"], hidden_size=1)
+    return run_node(node, inputs, OPSET)[1].reshape(-1)
+
+
+@pytest.mark.parametrize("op,ref", [("RNN", np.tanh), ("GRU", lambda v: 1 / (1 + np.exp(-v)))],
+                         ids=["tanh", "sigmoid"])
+def test_gate_functions_accuracy(op, ref):
+    x = _sweep()
+    got, want = _run_gates(op, x).astype(np.float64), ref(x.astype(np.float64))
+    normal = np.abs(want) >= 1e-30
+    rel = np.abs(got - want)[normal] / np.abs(want)[normal]
+    assert rel.max() <= 2.5e-7, (rel.max(), x[normal][rel.argmax()])
+    assert np.abs(got - want)[~normal].max(initial=0) <= 1e-37
+    assert np.isnan(_run_gates(op, np.array([np.nan], np.float32))).all()
