@@ -118,13 +118,15 @@ def test_keyword_spotter_through_the_cli(tmp_path):
 # ------------------------------------------------------------------------------------------ variants
 
 def recurrent_model(op, *, hidden=8, seq=11, batch=1, inp=5, direction="forward", outputs=("Y", "Y_h", "Y_c"),
-                    init="none", bias=True, peep=False, lbr=0, clip=None, seq_lens=None, seed=0, opset=17):
-    """One recurrent node; init: "none", "const" (initial states as weights) or "input" (graph inputs)."""
+                    init="none", bias=True, peep=False, lbr=0, clip=None, seq_lens=None, seed=0, opset=17,
+                    layout=0):
+    """One recurrent node; init: "none", "const" (initial states as weights) or "input" (graph inputs).
+    layout 1: X [batch, seq, input] and states [batch, dirs, hidden], the same values transposed."""
     rng = np.random.default_rng(seed)
     g, dirs = {"LSTM": 4, "GRU": 3, "RNN": 1}[op], 2 if direction == "bidirectional" else 1
     inits = [weight(rng, "W", (dirs, g * hidden, inp), hidden), weight(rng, "R", (dirs, g * hidden, hidden), hidden)]
     names = ["x", "W", "R", "", "", "", "", ""]
-    inputs = [("x", [seq, batch, inp])]
+    inputs = [("x", [batch, seq, inp] if layout else [seq, batch, inp])]
     if bias:
         inits.append(weight(rng, "B", (dirs, 2 * g * hidden), hidden))
         names[3] = "B"
@@ -134,9 +136,12 @@ def recurrent_model(op, *, hidden=8, seq=11, batch=1, inp=5, direction="forward"
     states = ["h0", "c0"] if op == "LSTM" else ["h0"]
     for k, s in enumerate(states):
         if init == "const":
-            inits.append(weight(rng, s, (dirs, batch, hidden), 1))
+            state = weight(rng, s, (dirs, batch, hidden), 1)
+            if layout:
+                state = numpy_helper.from_array(numpy_helper.to_array(state).transpose(1, 0, 2).copy(), s)
+            inits.append(state)
         elif init == "input":
-            inputs.append((s, [dirs, batch, hidden]))
+            inputs.append((s, [batch, dirs, hidden] if layout else [dirs, batch, hidden]))
         if init != "none":
             names[5 + k] = s
     if peep:
@@ -153,6 +158,8 @@ def recurrent_model(op, *, hidden=8, seq=11, batch=1, inp=5, direction="forward"
         attrs["linear_before_reset"] = lbr
     if clip is not None:
         attrs["clip"] = clip
+    if layout:
+        attrs["layout"] = layout
     nodes = [helper.make_node(op, names, outs, **attrs)]
     # a consumer of each output, so that the outputs are model outputs of different ops
     graph_outputs = []
@@ -184,6 +191,24 @@ def test_variant_matches_onnxruntime(case):
     assert max(errors.values()) <= 1e-5, errors
     for run, planned in zip(results, lowered.result.plan.partitions):
         assert run.max_region_end == planned.total
+
+
+@pytest.mark.parametrize("op", ["LSTM", "GRU"])
+def test_batch_first_layout(op):
+    """layout 1 (onnxruntime refuses it): the interpreter's outputs are the layout-0 model's, run by
+    onnxruntime on the transposed inputs, transposed back."""
+    from conftest import run_ort
+    from lower_harness import run
+    kwargs = dict(hidden=6, seq=9, batch=3, direction="bidirectional", init="input", peep=op == "LSTM", lbr=1)
+    lowered = lower(recurrent_model(op, layout=1, **kwargs))
+    feeds = feeds_for(lowered, 4)
+    got, results = run(lowered, feeds)
+    assert all(r.status == "RT_OK" for r in results)
+    batch_first = {k: np.ascontiguousarray(v.transpose(1, 0, 2)) for k, v in feeds.items()}
+    want = run_ort(recurrent_model(op, **kwargs), batch_first)
+    for name, value in want.items():
+        value = value.transpose(2, 0, 1, 3) if value.ndim == 4 else value.transpose(1, 0, 2)
+        np.testing.assert_allclose(got[name], value, rtol=1e-5, atol=1e-6 * np.abs(value).max())
 
 
 REFUSED = {
