@@ -63,7 +63,8 @@ def keyword_spotter(kind: str, hidden: int = 64, *, layers: int = 1, seed: int =
     nodes += [helper.make_node("Gemm", ["feat", "Wfc", "Bfc"], ["logits"], transB=1),
               helper.make_node("Softmax", ["logits"], ["probs"], axis=-1)]
     inits += [weight(rng, "Wfc", (CLASSES, dirs * hidden), hidden), weight(rng, "Bfc", (CLASSES,), hidden),
-              i64("ax1", [1]), i64("last", [-1]), i64("end", [FRAMES]), i64("ax0", [0]), i64("flat", [1, dirs * hidden])]
+              i64("ax1", [1]), i64("last", [-1]), i64("end", [FRAMES]), i64("ax0", [0]),
+              i64("flat", [1, dirs * hidden])]
     used = {i for n in nodes for i in n.input}
     return make_model(nodes, [("x", [1, FRAMES, FEATURES])], [("probs", [1, CLASSES])],
                       [t for t in inits if t.name in used], opset=opset)
