@@ -44,8 +44,9 @@ def attribute(node: onnx.NodeProto, name: str, default=None):
 
 
 def node_label(node: onnx.NodeProto) -> str:
-    """A node's name, else its first output (the name a memory plan and a prune report use)."""
-    return node.name or (node.output[0] if node.output else node.op_type)
+    """A node's name, else its first present output (the name a memory plan and a prune report use;
+    a recurrent op may leave its first output out)."""
+    return node.name or next((o for o in node.output if o), node.op_type)
 
 
 def opset_of(model: onnx.ModelProto) -> int:

@@ -76,6 +76,13 @@ class GemmAttr(ctypes.Structure):
                 ("c_stride_m", ctypes.c_size_t), ("c_stride_n", ctypes.c_size_t)]
 
 
+class RnnAttr(ctypes.Structure):
+    _fields_ = [("kind", ctypes.c_int), ("seq_len", ctypes.c_size_t), ("batch", ctypes.c_size_t),
+                ("input_size", ctypes.c_size_t), ("hidden_size", ctypes.c_size_t), ("num_directions", ctypes.c_size_t),
+                ("reverse", ctypes.c_int), ("layout", ctypes.c_int), ("linear_before_reset", ctypes.c_int),
+                ("clip", ctypes.c_float)]
+
+
 class ResizeAttr(ctypes.Structure):
     _fields_ = [("mode", ctypes.c_int), ("coord", ctypes.c_int), ("nearest", ctypes.c_int),
                 ("scale", ctypes.c_float * MAX_RANK), ("cubic_a", ctypes.c_float), ("exclude_outside", ctypes.c_int)]
@@ -123,6 +130,8 @@ SIGNATURES: dict[str, tuple] = {
     "kern_tile": (P, P, P, P),
     "kern_gather": (SZ, SZ, SZ, P, P, SZ, P),
     "kern_gather_elements": (P, P, P, P, SZ, P),
+    "kern_rnn": (P, P, P, P, P, P, P, P, P, P, P, P, SZ),
+    "kern_scratch_bytes_rnn": (P,),
 }
 
 
@@ -624,6 +633,48 @@ def _expand_tile(node, at, inputs, opset):
     _check(kernels().kern_tile(ctypes.byref(shape_struct(x.shape)), _ptr(x), ctypes.byref(shape_struct(out)), y.ptr),
            node.op_type)
     return [y.result(node.op_type)]
+RNN_KINDS = {"LSTM": 0, "GRU": 1, "RNN": 2}
+RNN_DEFAULT_ACTIVATIONS = {"LSTM": ["sigmoid", "tanh", "tanh"], "GRU": ["sigmoid", "tanh"], "RNN": ["tanh"]}
+
+
+def rnn_attr(node, at, x_shape, w_shape) -> RnnAttr:
+    """The kern_rnn_attr of an LSTM / GRU / RNN node (Unsupported for what the kernel does not run)."""
+    direction = at.get("direction", "forward")
+    dirs = 2 if direction == "bidirectional" else 1
+    acts = at.get("activations")
+    if acts is not None and [a.decode().lower() if isinstance(a, bytes) else a.lower() for a in acts] != \
+            RNN_DEFAULT_ACTIVATIONS[node.op_type] * dirs:
+        raise Unsupported(f"activations {acts}")
+    if at.get("input_forget", 0):
+        raise Unsupported("input_forget")
+    layout = at.get("layout", 0)
+    gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[node.op_type]
+    t, b = (x_shape[1], x_shape[0]) if layout else (x_shape[0], x_shape[1])
+    return RnnAttr(RNN_KINDS[node.op_type], t, b, x_shape[2], w_shape[1] // gates, dirs,
+                   int(direction == "reverse"), layout, at.get("linear_before_reset", 0), at.get("clip", 0.0))
+
+
+def _rnn(node, at, inputs, opset):
+    x, w, r = (_f32(inputs[i]) for i in range(3))
+    opt = [None if _input(inputs, i) is None else _f32(inputs[i]) for i in range(8)]
+    lens = _input(inputs, 4)
+    attr = rnn_attr(node, at, x.shape, w.shape)
+    if lens is not None and not np.all(np.asarray(lens) == attr.seq_len):
+        raise Unsupported("sequence_lens shorter than the sequence")
+    t, b, h, d = attr.seq_len, attr.batch, attr.hidden_size, attr.num_directions
+    state_shape = (b, d, h) if attr.layout else (d, b, h)
+    shapes = [(b, t, d, h) if attr.layout else (t, d, b, h), state_shape, state_shape]
+    outs = [Guarded(shape) if k < len(node.output) and node.output[k] else None for k, shape in enumerate(shapes)]
+    need = kernels().kern_scratch_bytes_rnn(ctypes.byref(attr))
+    from onnx_tee.passes.target.scratch import RNN_GATES, rnn_scratch_bytes
+    assert need == rnn_scratch_bytes(RNN_GATES[node.op_type], t, attr.input_size, h), \
+        "C and Python scratch formulas differ"
+    scratch = Guarded(need // 4)
+    ptr = [None if o is None else o.ptr for o in outs]
+    _check(kernels().kern_rnn(ctypes.byref(attr), _ptr(x), _ptr(w), _ptr(r), _ptr(opt[3]), _ptr(opt[5]),
+                              _ptr(opt[6]), _ptr(opt[7]), *ptr, scratch.ptr, need), node.op_type)
+    scratch.result(node.op_type + " scratch")
+    return [None if o is None else o.result(node.op_type) for o in outs[:len(node.output)]]
 
 
 OPS: dict[str, Callable] = {
@@ -639,6 +690,7 @@ OPS: dict[str, Callable] = {
     "Transpose": _transpose, "Pad": _pad, "Resize": _resize, "Upsample": _resize,
     "Gather": _gather, "GatherElements": _gather, "DepthToSpace": _block_shuffle, "SpaceToDepth": _block_shuffle,
     "Expand": _expand_tile, "Tile": _expand_tile,
+    "LSTM": _rnn, "GRU": _rnn, "RNN": _rnn,
 }
 
 

@@ -53,6 +53,7 @@ OP_CODES = {
     "GROUP_NORM": 61, "LOG_SOFTMAX": 62,
     # 70-89: indexing and data layout
     "GATHER": 70, "GATHER_ELEMENTS": 71, "DEPTH_TO_SPACE": 72, "SPACE_TO_DEPTH": 73, "EXPAND": 74, "TILE": 75,
+    "LSTM": 90, "GRU": 91, "RNN": 92,  # recurrent family: codes 90-99
 }
 
 PAD_MODES = {"constant": 0, "reflect": 1, "edge": 2}
@@ -169,6 +170,13 @@ ATTR_DEPTH_TO_SPACE_COUNT = 2
 ATTR_SPACE_TO_DEPTH_BLOCKSIZE = 0
 ATTR_SPACE_TO_DEPTH_MODE = 1
 ATTR_SPACE_TO_DEPTH_COUNT = 2
+ATTR_RNN_DIRECTION = 0
+ATTR_RNN_LAYOUT = 1
+ATTR_RNN_LINEAR_BEFORE_RESET = 2
+ATTR_RNN_COUNT = 3
+FATTR_RNN_CLIP = 0
+FATTR_RNN_COUNT = 1
+RNN_DIRECTIONS = {"forward": 0, "reverse": 1, "bidirectional": 2}
 
 # (field, struct code) in declaration order; "<" = little-endian, no implicit padding.
 HEADER_FIELDS = [

@@ -2,17 +2,21 @@
 
 The memory plan reserves, per partition, the largest scratch any of its ops needs (S_k in the
 memory model); the interpreter checks the C twin before every op and the kernels never use more.
-Only two kernels use scratch (runtime_ta/interp/kernels.h):
+These kernels use scratch (runtime_ta/interp/kernels.h):
 
     Conv, not depthwise (c_in / group > 1) and not 1x1 stride-1 unpadded:
         im2col tile = min(K, KC) * panel(min(P, NC)) floats,  K = c_in / group * kh * kw,  P = h_out * w_out
     Gemm with transB and M >= GEMM_PACK_MIN_M:
         packed block of B = min(K, KC) * panel(min(N, NC)) floats
+    LSTM / GRU / RNN (G = 4 / 3 / 1 gates, D directions run one after the other, a batch row at a time):
+        tc * (I + G*H) + G*H + 2*H floats,  tc = min(T, RNN_TC)  (a chunk of input steps transposed,
+        its projection, one step's gates, the hidden and cell states)
     everything else: 0 (an op without a scratch rule in its target entry)
     panel(n) = n rounded up to a multiple of PANEL (the packed columns are zero-padded so that every
     GEMM micro-tile is full width)
 
-So scratch never exceeds KC * NC * 4 = 128 KiB, whatever the layer.
+So scratch never exceeds KC * NC * 4 = 128 KiB for a Conv or Gemm, whatever the layer (a recurrent
+layer's grows with its input and hidden sizes, not with the sequence length beyond RNN_TC steps).
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ KC = 256
 NC = 128
 PANEL = 32
 GEMM_PACK_MIN_M = 8
+RNN_TC = 32
 FLOAT_BYTES = 4
 
 
@@ -55,6 +60,12 @@ def gemm_scratch_bytes(m: int, n: int, k: int, trans_b: bool) -> int:
     return min(k, KC) * _panel(min(n, NC)) * FLOAT_BYTES
 
 
+def rnn_scratch_bytes(gates: int, seq_len: int, input_size: int, hidden_size: int) -> int:
+    """kern_scratch_bytes_rnn()."""
+    tc = min(seq_len, RNN_TC)
+    return (tc * (input_size + gates * hidden_size) + gates * hidden_size + 2 * hidden_size) * FLOAT_BYTES
+
+
 def conv_node_scratch(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> int:
     """The scratch rule of Conv (unaligned bytes)."""
     return conv_scratch_bytes(window_geometry(node, infos))
@@ -68,3 +79,14 @@ def gemm_node_scratch(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> 
     k = a_shape[0] if trans_a else a_shape[1]
     n = b_shape[0] if trans_b else b_shape[1]
     return gemm_scratch_bytes(m, n, k, bool(trans_b))
+
+
+RNN_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+
+
+def rnn_node_scratch(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> int:
+    """The scratch rule of LSTM, GRU and RNN (unaligned bytes)."""
+    x, w = infos[node.input[0]].shape, infos[node.input[1]].shape
+    gates = RNN_GATES[node.op_type]
+    seq_len = x[1] if attribute(node, "layout", 0) else x[0]
+    return rnn_scratch_bytes(gates, seq_len, x[2], w[1] // gates)

@@ -19,10 +19,10 @@ from ..analysis.shapes import TensorInfo
 from ..graph import attributes
 from ..lower.format import MAX_RANK
 from .op import BINARY, UNARY, LoweredOp, OpContext, OpTarget, Unsupported
-from .ops import conv, elementwise, gather, gemm, math, movement, normalization, pool, reduce, resize, shape
+from .ops import conv, elementwise, gather, gemm, math, movement, normalization, pool, recurrent, reduce, resize, shape
 from .region import align
 
-FAMILIES = (conv, gemm, elementwise, math, normalization, reduce, pool, movement, resize, shape, gather)
+FAMILIES = (conv, gemm, elementwise, math, normalization, reduce, pool, movement, resize, shape, gather, recurrent)
 OPS: dict[str, OpTarget] = {entry.op_type: entry for module in FAMILIES for entry in module.ENTRIES}
 SUPPORTED_OPS = sorted({op for op, entry in OPS.items() if entry.translate} | {"Constant"})
 

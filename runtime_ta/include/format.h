@@ -134,7 +134,10 @@
 #define RT_OP_SPACE_TO_DEPTH 73u
 #define RT_OP_EXPAND 74u          /* broadcast to the output dims */
 #define RT_OP_TILE 75u            /* repeat along each dim: output dim = input dim x repeats */
-#define RT_OP_MAX_CODE 75u
+#define RT_OP_LSTM 90u /* recurrent family: codes 90-99 */
+#define RT_OP_GRU 91u
+#define RT_OP_RNN 92u
+#define RT_OP_MAX_CODE 92u
 
 /* Attribute slots: RT_ATTR_<OP>_<NAME> indexes the integer attributes i[], RT_FATTR_<OP>_<NAME> the
  * float attributes f[]; an array attribute names its first slot (one slot per dim, RT_MAX_RANK of
@@ -269,6 +272,15 @@
 #define RT_ATTR_SPACE_TO_DEPTH_COUNT 2
 #define RT_DEPTH_TO_SPACE_DCR 0
 #define RT_DEPTH_TO_SPACE_CRD 1
+/* LSTM, GRU, RNN: direction 0 forward, 1 reverse, 2 bidirectional; layout 0 (X [T,B,I]) or 1 (X [B,T,I]);
+ * GRU linear_before_reset 0 or 1 (0 for LSTM and RNN); clip > 0 bounds every gate pre-activation to
+ * [-clip, clip], 0 = no clip.  Activations are the ONNX defaults (sigmoid gates, tanh). */
+#define RT_ATTR_RNN_DIRECTION 0
+#define RT_ATTR_RNN_LAYOUT 1
+#define RT_ATTR_RNN_LINEAR_BEFORE_RESET 2
+#define RT_ATTR_RNN_COUNT 3
+#define RT_FATTR_RNN_CLIP 0
+#define RT_FATTR_RNN_COUNT 1
 #define RT_PAD_CONSTANT 0
 #define RT_PAD_REFLECT 1
 #define RT_PAD_EDGE 2

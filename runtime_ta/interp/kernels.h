@@ -316,6 +316,36 @@ kern_status kern_gather(size_t outer, size_t n, size_t inner, const float *x, co
  * x.dim[axis].  Every index is checked first: KERN_EINDEX when one is outside [-x.dim[axis], x.dim[axis]). */
 kern_status kern_gather_elements(const kern_shape *x_shape, const float *x, const kern_shape *idx_shape,
                                  const int32_t *idx, size_t axis, float *y);
+/* ---------------------------------------------------------------- recurrent layers (LSTM, GRU, RNN) */
+
+typedef enum { KERN_RNN_LSTM, KERN_RNN_GRU, KERN_RNN_SIMPLE } kern_rnn_kind;
+
+/* One ONNX LSTM / GRU / RNN layer with the default activations (gates sigmoid, cell / candidate / RNN
+ * hidden tanh), gates in ONNX order (LSTM i o f c, GRU z r h), G = 4 / 3 / 1 of them; D = num_directions.
+ *   x [T,B,I] (layout 0) or [B,T,I] (layout 1); w [D, G*H, I]; r [D, G*H, H]; b [D, 2*G*H] (Wb then Rb)
+ *   or NULL; initial_h / initial_c [D,B,H] (layout 0) or [B,D,H] (layout 1), NULL = zeros; p (LSTM
+ *   peepholes i o f) [D, 3*H] or NULL; y [T,D,B,H] / [B,T,D,H], y_h / y_c like initial_h; any output
+ *   may be NULL (not computed).  Every sequence has the full length T.
+ * Direction d = 1 of a bidirectional layer (and a reverse layer) runs from step T-1 down to 0.  Per
+ * direction and batch row, the input projection of up to KERN_RNN_TC steps is one GEMM (W times the
+ * transposed steps, Wb as its initial value) into scratch; each step then adds Rb and R h (16-lane
+ * dot products) and applies the gates.  clip > 0 clips every gate pre-activation to [-clip, clip]
+ * (onnxruntime's placement: after the biases and peepholes; GRU linear_before_reset clips the sum
+ * Xt Wh + Wbh + r (Ht-1 Rh + Rbh)).  Outputs must not overlap the inputs or each other. */
+typedef struct {
+    kern_rnn_kind kind;
+    size_t seq_len, batch, input_size, hidden_size;
+    size_t num_directions;   /* 1 or 2 */
+    int reverse;             /* num_directions 1: 1 = reverse direction */
+    int layout;              /* 0 or 1, as above */
+    int linear_before_reset; /* GRU: 0 or 1; LSTM, RNN: 0 */
+    float clip;              /* >= 0; 0 = no clip */
+} kern_rnn_attr;
+kern_status kern_rnn(const kern_rnn_attr *attr, const float *x, const float *w, const float *r, const float *b,
+                     const float *initial_h, const float *initial_c, const float *p, float *y, float *y_h, float *y_c,
+                     float *scratch, size_t scratch_bytes);
+/* (tc * (I + G*H) + G*H + 2*H) floats, tc = min(T, KERN_RNN_TC); SIZE_MAX on overflow. */
+size_t kern_scratch_bytes_rnn(const kern_rnn_attr *attr);
 
 /* ---------------------------------------------------------------- tiling constants (mirrored in scratch.py) */
 
@@ -323,5 +353,6 @@ kern_status kern_gather_elements(const kern_shape *x_shape, const float *x, cons
 #define KERN_NC 128 /* im2col / packed-B columns per tile (output pixels / N) */
 #define KERN_PANEL 32 /* packed-B column counts round up to this (zero padding for full-width micro-tiles) */
 #define KERN_GEMM_PACK_MIN_M 8 /* Gemm packs B (transB) only when M >= this */
+#define KERN_RNN_TC 32 /* recurrent layers: time steps per input-projection GEMM */
 
 #endif

@@ -4,8 +4,9 @@
  *
  * Per op, in order: the code has a registration; reserved fields are 0; it has inputs and outputs;
  * its inputs and outputs lie inside the index pool; every entry names a tensor (or is an absent
- * optional input); outputs lie in the region, not in the read-only weights; every tensor has the type
- * the registration expects (float32; int32 only for declared index inputs); the arity fits the
+ * optional input, or an absent output of an op flagged RT_OPF_OPTIONAL_OUTPUTS); outputs lie in the
+ * region, not in the read-only weights; every tensor has the type the registration expects (float32;
+ * int32 only for declared index inputs); the arity fits the
  * registration; the registration's prepare (shape rule, attributes, scratch size, typed data);
  * outputs overlap inputs only as the registration's in-place flags allow; the scratch need fits the
  * partition's scratch buffer.  Then Conv + in-place activation pairs are marked for fusion.
@@ -29,6 +30,8 @@ static rt_status check_aliasing(const rt_partition *p, const rt_op_desc *op, uin
     uint32_t total = (uint32_t)op->input_count + op->output_count, o, k;
     for (o = op->input_count; o < total; o++) {
         const rt_tensor_desc *y = rt_op_tensor(p, op, o);
+        if (y == NULL) /* an absent output (RT_OPF_OPTIONAL_OUTPUTS) */
+            continue;
         for (k = 0; k < total; k++) {
             const rt_tensor_desc *t;
             if (k == o || (t = rt_op_tensor(p, op, k)) == NULL)
@@ -85,7 +88,8 @@ static rt_status prepare_op(const rt_partition *p, uint32_t index, rt_prepared_o
         uint32_t idx = p->pool[op->inputs_start + k];
         const rt_tensor_desc *t;
         if (idx == RT_NO_TENSOR) {
-            if (k >= op->input_count || k >= 16 || !(reg->optional_inputs & (1u << k)))
+            if (k >= op->input_count ? !(reg->flags & RT_OPF_OPTIONAL_OUTPUTS)
+                                     : k >= 16 || !(reg->optional_inputs & (1u << k)))
                 return RT_ERR_OP_TENSOR_INDEX;
             continue;
         }

@@ -100,6 +100,12 @@ typedef struct {
     uint32_t outer, n, inner, count;
     uint32_t axis;
 } rt_index_data;
+/* LSTM, GRU, RNN (kern_rnn_attr, fixed-width). */
+typedef struct {
+    uint32_t kind; /* kern_rnn_kind */
+    uint32_t seq_len, batch, input_size, hidden_size, num_directions, reverse, layout, linear_before_reset;
+    float clip;
+} rt_rnn_data;
 
 /* Every record starts with this. */
 typedef struct {
@@ -126,6 +132,7 @@ typedef struct {
         rt_reduce_data reduce;
         rt_norm_data norm;
         rt_index_data index;
+        rt_rnn_data rnn;
         uint8_t bytes[RT_PREPARED_OP_SIZE - sizeof(rt_prepared_head)];
     } u;
 } rt_prepared_op;
@@ -176,6 +183,7 @@ typedef struct {
  * share input 0's type (float32 or int32). */
 #define RT_OPF_INT_INDICES 0x100u    /* input 1 holds int32 indices (Gather, GatherElements) */
 #define RT_OPF_SAME_DTYPE 0x200u     /* type-agnostic (Copy): every tensor has input 0's dtype */
+#define RT_OPF_OPTIONAL_OUTPUTS 0x10u /* any output may be RT_NO_TENSOR (not computed; ctx->out may be NULL) */
 
 #define RT_ARITY_MANY 0xFFFFu
 #define RT_OPTIONAL(k) (1u << (k))

@@ -70,7 +70,10 @@
     X(RT_OP_DEPTH_TO_SPACE, rt_op_depth_to_space) /* movement.c */ \
     X(RT_OP_SPACE_TO_DEPTH, rt_op_space_to_depth)             \
     X(RT_OP_EXPAND, rt_op_expand)                             \
-    X(RT_OP_TILE, rt_op_tile)
+    X(RT_OP_TILE, rt_op_tile)                                  \
+    X(RT_OP_LSTM, rt_op_lstm)                   /* recurrent.c */ \
+    X(RT_OP_GRU, rt_op_gru)                                   \
+    X(RT_OP_RNN, rt_op_rnn)
 
 #define RT_DECLARE(code, reg) extern const rt_op_registration reg;
 RT_OP_TABLE(RT_DECLARE)
