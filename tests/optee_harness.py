@@ -6,6 +6,7 @@ one client and returns its stdout, stderr and exit code.  Everything here is bui
 tree (`<build dir>/optee/`) and cached between runs (make decides what is stale):
 
     ta = build_ta(8 << 20)                       # make -C runtime_ta/ta ... BUDGET=8388608 O=...
+    device_ta = build_ta(8 << 20, vendor_key=h)  # ... KEY_MODE=device VENDOR_KEY=h (keygen --vendor)
     guest = Guest(tmp_path)                      # one boot, many cases
     guest.install_ta(ta)                         # (the script copies it into /lib/optee_armtz/)
     guest.case("lenet", "onnx_tee_client", guest.add(device_dir), guest.add(x_bin))
