@@ -6,6 +6,7 @@ one client and returns its stdout, stderr and exit code.  Everything here is bui
 tree (`<build dir>/optee/`) and cached between runs (make decides what is stale):
 
     ta = build_ta(8 << 20)                       # make -C runtime_ta/ta ... BUDGET=8388608 O=...
+    device_ta = build_ta(8 << 20, vendor_key=h)  # ... KEY_MODE=device VENDOR_KEY=h (keygen --vendor)
     guest = Guest(tmp_path)                      # one boot, many cases
     guest.install_ta(ta)                         # (the script copies it into /lib/optee_armtz/)
     guest.case("lenet", "onnx_tee_client", guest.add(device_dir), guest.add(x_bin))
@@ -89,10 +90,16 @@ def optee_build_dir() -> Path:
     return out
 
 
-def _locked_make(args: list[str], lock: Path) -> None:
+def _locked_make(args: list[str], lock: Path, files: dict[Path, bytes] | None = None) -> None:
+    """make under a lock; `files` are written first (only where their bytes changed, so make rebuilds just
+    what includes them)."""
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "w") as handle:   # parallel test workers share the build directory
         fcntl.flock(handle, fcntl.LOCK_EX)
+        for path, data in (files or {}).items():
+            if not path.is_file() or path.read_bytes() != data:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
         result = subprocess.run(["make", *args], capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"make {' '.join(args)} failed:\n{result.stdout[-4000:]}{result.stderr[-4000:]}")
@@ -118,14 +125,24 @@ def sign_key(kit: Path) -> Path:
     return _follow_flattened_link(kit / "sdk" / "export-ta_arm64" / "keys" / "default_ta.pem")
 
 
-def build_ta(budget: int, kit: Path | None = None) -> Path:
-    """Build (incrementally) the TA for `budget` bytes with the kit's dev kit; returns the signed .ta."""
+def build_ta(budget: int, kit: Path | None = None, *, vendor_key: Path | None = None) -> Path:
+    """Build (incrementally) the TA for `budget` bytes with the kit's dev kit; returns the signed .ta.
+
+    Without `vendor_key`: the provisioned-key TA (KEY_MODE=provisioned, `ta-<budget>/`).  With it (the
+    vendor_key.h of `keygen --vendor`): the device-key TA (KEY_MODE=device, `ta-<budget>-device/`) that
+    wraps its device key for that vendor.  The header is copied to a fixed place beside the build, so a
+    new vendor key recompiles only the sources that include it."""
     kit = kit or require_kit()
-    out = optee_build_dir() / f"ta-{budget}"
+    out = optee_build_dir() / (f"ta-{budget}-device" if vendor_key else f"ta-{budget}")
     args = ["-C", str(RUNTIME_DIR / "ta"), f"CROSS_COMPILE={CROSS}",
             f"TA_DEV_KIT_DIR={kit / 'sdk' / 'export-ta_arm64'}", f"BUDGET={budget}", f"O={out}",
             f"TA_SIGN_KEY={sign_key(kit)}", f"-j{os.cpu_count() or 2}"]
-    _locked_make(args, out.with_suffix(".lock"))
+    files = {}
+    if vendor_key:
+        header = out.with_name(out.name + ".vendor_key.h")
+        files[header] = Path(vendor_key).read_bytes()
+        args += ["KEY_MODE=device", f"VENDOR_KEY={header}"]
+    _locked_make(args, out.with_suffix(".lock"), files)
     return out / f"{TA_UUID}.ta"
 
 

@@ -5,7 +5,9 @@ cflags-y += -ffp-contract=off
 cflags-y += -Wno-float-equal
 # The vendor public key enrolment wraps the device key for (Makefile: VENDOR_KEY=...).
 ifneq ($(OT_VENDOR_KEY_PATH),)
-cflags-y += -DOT_VENDOR_KEY_HEADER='"$(OT_VENDOR_KEY_PATH)"'
+# written \"...\" (not '"..."'): the dev kit records each command in a .cmd file through echo "...", and
+# only this quoting survives it unchanged, so an unchanged build is not recompiled on every make
+cflags-y += -DOT_VENDOR_KEY_HEADER=\"$(OT_VENDOR_KEY_PATH)\"
 endif
 
 srcs-y += entry_point.c

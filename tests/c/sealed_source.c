@@ -19,6 +19,9 @@
  *   plain-read  run sealed, then ask for the output in the clear     (expects OT_ERR_IO_SEALED)
  *   plain-write open the I/O session, then write a plain input       (expects OT_ERR_IO_SEALED)
  *   no-session  write a sealed input without an I/O session          (expects OT_ERR_IO_NO_SESSION)
+ *   plain-first write the input in the clear before opening the I/O session, then run with no sealed
+ *               input: the session starts a new inference               (expects OT_ERR_INPUT_MISSING)
+ *   read-twice  as ok, then ask for the sealed output once more        (expects OT_ERR_OUTPUT_READ)
  * A refused command prints "sealed_source: <command> failed: <NAME> (0x..., origin N)" and exits 8.
  * Single-input, single-output models only.
  */
@@ -388,8 +391,8 @@ int main(int argc, char **argv)
 	int no_session, rc = 0;
 
 	if (argc != 5) {
-		fprintf(stderr, "usage: sealed_source ok|tamper|replay|plain-read|plain-write|no-session KEY DEVICE_DIR "
-			"INPUT.bin\n");
+		fprintf(stderr, "usage: sealed_source ok|tamper|replay|plain-read|plain-write|no-session|plain-first|"
+			"read-twice KEY DEVICE_DIR INPUT.bin\n");
 		return 2;
 	}
 	mode = argv[1];
@@ -420,6 +423,12 @@ int main(int argc, char **argv)
 	res = ot_client_open_model(&c, manifest, manifest_size, OT_KEY_PROVISIONED);
 	if (res != TEEC_SUCCESS)
 		return refused("open model", res, &c);
+	if (!strcmp(mode, "plain-first")) {
+		/* the attacker's input, in the clear, before the trusted source opens its session */
+		res = ot_client_write_input(&c, 0, input, input_size);
+		if (res != TEEC_SUCCESS)
+			return refused("write plain input", res, &c);
+	}
 	memset(session_nonce, 0, sizeof(session_nonce));
 	if (!no_session) {
 		res = ot_client_open_io_session(&c, session_nonce, sizeof(session_nonce));
@@ -458,7 +467,7 @@ int main(int argc, char **argv)
 												 : "SAME AS");
 	if (!strcmp(mode, "tamper"))
 		message[8 + OT_NONCE_BYTES + input_size / 2] ^= 0x20;
-	res = ot_client_write_input_sealed(&c, 0, message, msg_size);
+	res = strcmp(mode, "plain-first") ? ot_client_write_input_sealed(&c, 0, message, msg_size) : TEEC_SUCCESS;
 	if (res != TEEC_SUCCESS)
 		return refused("write sealed input", res, &c);
 	if (!strcmp(mode, "replay")) {
@@ -509,6 +518,11 @@ int main(int argc, char **argv)
 		printf(" %.9g", v);
 	}
 	printf("\n");
+	if (!strcmp(mode, "read-twice")) {
+		/* the same output sealed again (under the next counter) would be an old answer to a later request */
+		res = ot_client_read_output_sealed(&c, 0, out_message, out_bytes + OT_IO_OVERHEAD, &written);
+		return res == TEEC_SUCCESS ? 1 : refused("read sealed output again", res, &c);
+	}
 	/* what crossed shared memory is not the plaintext */
 	printf("sealed output: %s plaintext\n",
 	       memcmp(out_message + 8 + OT_NONCE_BYTES, plain, out_bytes) ? "not the" : "SAME AS");
