@@ -1,0 +1,63 @@
+"""Models from the wild get through the front end (DESIGN.md section 13): each test is a small
+hand-built graph reproducing what an exporter (or one of our own passes) does to real models."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper, numpy_helper
+
+from conftest import assert_same_outputs, make_model
+from onnx_tee.passes.analysis.shapes import infer_static_shapes
+from onnx_tee.passes.compact import ConstantsToInitializers, compaction_pipeline
+from onnx_tee.passes.compact.graph_edit import add_initializer
+
+
+def scalar(name: str, value, dtype=np.int64) -> onnx.NodeProto:
+    """A Constant node holding a 0-d tensor, as torch.onnx exports `x.size(0)` indices."""
+    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.array(value, dtype)))
+
+
+def ints(name: str, values) -> onnx.TensorProto:
+    return numpy_helper.from_array(np.array(values, np.int64), name)
+
+
+# ---------------------------------------------------------------------------------- 1. 0-d scalars
+
+def test_an_added_initializer_keeps_a_0d_scalar_0d():
+    model = make_model([helper.make_node("Relu", ["x"], ["y"])], [("x", [2])], [("y", [2])])
+    add_initializer(model, np.array(3, np.int64), "three")
+    assert list(model.graph.initializer[-1].dims) == []
+
+
+def test_lstm_style_shape_subgraph_with_0d_indices_folds():
+    """nn.LSTM/GRU exports build h0's shape as Concat([layers], Unsqueeze(Gather(Shape(x), 0-d)), [hidden]):
+    a 0-d index turned into [1] made the Unsqueeze output rank 2 and Concat mixed ranks."""
+    nodes = [scalar("zero", 0), helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Gather", ["s", "zero"], ["batch"], axis=0),
+             helper.make_node("Unsqueeze", ["batch", "axes0"], ["batch1"]),
+             helper.make_node("Concat", ["layers", "batch1", "hidden"], ["h_shape"], axis=0),
+             helper.make_node("Expand", ["x", "h_shape"], ["y"])]
+    model = make_model(nodes, [("x", [1, 4])], [("y", [2, 1, 4])],
+                       [ints("axes0", [0]), ints("layers", [2]), ints("hidden", [4])], opset=13)
+    compacted = compaction_pipeline()(model).model
+    assert [n.op_type for n in compacted.graph.node] == ["Expand"]
+    h_shape = next(t for t in compacted.graph.initializer if t.name == "h_shape")
+    assert numpy_helper.to_array(h_shape).tolist() == [2, 1, 4]
+    assert_same_outputs(model, compacted, rtol=0, atol=0)
+
+
+def test_vit_class_token_gather_keeps_gemm_input_rank_2():
+    """ViT heads take x[:, 0] (Gather with a 0-d index) into a Gemm: with the index made [1] the
+    Gemm input had rank 3 and shape inference refused the model."""
+    rng = np.random.default_rng(0)
+    nodes = [scalar("cls", 0), helper.make_node("Gather", ["x", "cls"], ["token"], axis=1),
+             helper.make_node("Gemm", ["token", "W", "B"], ["y"], transB=1)]
+    inits = [numpy_helper.from_array(rng.standard_normal([3, 8]).astype(np.float32), "W"),
+             numpy_helper.from_array(rng.standard_normal([3]).astype(np.float32), "B")]
+    model = make_model(nodes, [("x", [1, 5, 8])], [("y", [1, 3])], inits, opset=14)
+    moved = ConstantsToInitializers()(onnx.ModelProto.FromString(model.SerializeToString())).model
+    assert infer_static_shapes(moved)["token"].shape == (1, 8)
+    compacted = compaction_pipeline()(model).model
+    assert infer_static_shapes(compacted)["y"].shape == (1, 3)
+    assert_same_outputs(model, compacted, rtol=0, atol=0)
