@@ -61,3 +61,39 @@ def test_vit_class_token_gather_keeps_gemm_input_rank_2():
     compacted = compaction_pipeline()(model).model
     assert infer_static_shapes(compacted)["y"].shape == (1, 3)
     assert_same_outputs(model, compacted, rtol=0, atol=0)
+
+
+# ------------------------------------------------------------------------------- 2. stored shapes
+
+def exporter_shaped_model() -> onnx.ModelProto:
+    """Dynamic batch; an intermediate value_info recorded at batch 1 (stale once the batch is fixed),
+    a Paddle-style -1 dim, and an output declared with rank 3 where rank 2 is computed."""
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Flatten", ["r"], ["f"]),
+             helper.make_node("Sigmoid", ["f"], ["y"])]
+    graph = helper.make_graph(
+        nodes, "exported", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 3, 4])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [-1, 12, 1])],
+        value_info=[helper.make_tensor_value_info("r", onnx.TensorProto.FLOAT, [1, 3, 4]),
+                    helper.make_tensor_value_info("f", onnx.TensorProto.FLOAT, [-1, -1])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+
+
+def test_fixing_input_shapes_drops_every_stored_shape_inference_recomputes():
+    from onnx_tee.passes.analysis.shapes import fix_input_shapes
+    fixed = fix_input_shapes(exporter_shaped_model(), {"x": (2, 3, 4)})
+    assert len(fixed.graph.value_info) == 0
+    assert not fixed.graph.output[0].type.tensor_type.HasField("shape")
+    assert fixed.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    infos = infer_static_shapes(fixed)
+    assert infos["r"].shape == (2, 3, 4) and infos["f"].shape == (2, 12) and infos["y"].shape == (2, 12)
+
+
+def test_shape_inference_never_fails_on_what_was_stored():
+    """Even without fix_input_shapes (a pass's own stale value_info, a wrong declared rank)."""
+    from onnx_tee.passes.analysis.shapes import partial_shapes
+    model = exporter_shaped_model()
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 2
+    infos = infer_static_shapes(model)
+    assert infos["r"].shape == (2, 3, 4) and infos["y"].shape == (2, 12)
+    assert partial_shapes(model)["f"] == (2, 12)
+    assert len(model.graph.value_info) == 2      # the caller's model is not edited
