@@ -97,3 +97,48 @@ def test_shape_inference_never_fails_on_what_was_stored():
     assert infos["r"].shape == (2, 3, 4) and infos["y"].shape == (2, 12)
     assert partial_shapes(model)["f"] == (2, 12)
     assert len(model.graph.value_info) == 2      # the caller's model is not edited
+
+
+# ------------------------------------------------------------------------ 3. exact shape folding
+
+def windowed_reshape_model() -> onnx.ModelProto:
+    """Swin-style window arithmetic: a Reshape target computed with Div (which shape inference's data
+    propagation does not evaluate), then the Shape of that Reshape's output feeds the next Reshape."""
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             scalar("two_i", 2), helper.make_node("Gather", ["s", "two_i"], ["n"], axis=0),
+             helper.make_node("Div", ["n", "two"], ["half"]),
+             helper.make_node("Unsqueeze", ["half", "axes0"], ["half1"]),
+             helper.make_node("Concat", ["lead", "half1", "two1"], ["target"], axis=0),
+             helper.make_node("Reshape", ["x", "target"], ["r"]),
+             helper.make_node("Shape", ["r"], ["s2"]),
+             helper.make_node("Gather", ["s2", "two_i"], ["m"], axis=0),
+             helper.make_node("Mul", ["m", "two"], ["full"]),
+             helper.make_node("Unsqueeze", ["full", "axes0"], ["full1"]),
+             helper.make_node("Concat", ["lead", "full1"], ["target2"], axis=0),
+             helper.make_node("Reshape", ["r", "target2"], ["y"])]
+    inits = [numpy_helper.from_array(np.array(2, np.int64), "two"), ints("axes0", [0]),
+             ints("lead", [1, 8]), ints("two1", [2])]
+    return make_model(nodes, [("x", [1, 8, 6])], [("y", [1, 8, 6])], inits, opset=13)
+
+
+def test_shape_of_a_tensor_made_static_by_folding_folds_in_the_same_pass():
+    from onnx_tee.passes.compact import FoldConstants
+    model = windowed_reshape_model()
+    result = FoldConstants()(ConstantsToInitializers()(onnx.ModelProto.FromString(model.SerializeToString())).model)
+    assert [n.op_type for n in result.model.graph.node] == ["Reshape", "Reshape"]
+    assert result.stats["rounds"] >= 2
+    assert_same_outputs(model, result.model, rtol=0, atol=0)
+
+
+def test_folding_falls_back_to_the_reference_evaluator_when_onnxruntime_has_no_kernel():
+    """onnxruntime has no int16 Min kernel; the spec's value is still exact."""
+    nodes = [helper.make_node("Min", ["a", "b"], ["ab"]),
+             helper.make_node("Cast", ["ab"], ["abf"], to=onnx.TensorProto.FLOAT),
+             helper.make_node("Add", ["x", "abf"], ["y"])]
+    inits = [numpy_helper.from_array(np.array([1, -2, 3], np.int16), "a"),
+             numpy_helper.from_array(np.array([4, 5, -6], np.int16), "b")]
+    model = make_model(nodes, [("x", [3])], [("y", [3])], inits, opset=13)
+    compacted = compaction_pipeline()(model).model
+    assert [n.op_type for n in compacted.graph.node] == ["Add"]
+    value = numpy_helper.to_array(next(t for t in compacted.graph.initializer if t.name == "abf"))
+    assert value.tolist() == [1.0, -2.0, -6.0]
