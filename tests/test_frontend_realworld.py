@@ -142,3 +142,28 @@ def test_folding_falls_back_to_the_reference_evaluator_when_onnxruntime_has_no_k
     assert [n.op_type for n in compacted.graph.node] == ["Add"]
     value = numpy_helper.to_array(next(t for t in compacted.graph.initializer if t.name == "abf"))
     assert value.tolist() == [1.0, -2.0, -6.0]
+
+
+# ------------------------------------------------------------------------------- 5. tile names
+
+def test_two_tiled_convs_sharing_a_bias_get_distinct_tile_names():
+    """ResNet/DeepLab at 8 MiB: deduplication leaves one zero bias for several Convs, which tiling
+    cuts into different counts; same-named tiles of different sizes made the model invalid."""
+    from onnx_tee.passes.partition.tiling import apply_tiling
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal([8, 3, 3, 3]).astype(np.float32), "W1"),
+             numpy_helper.from_array(rng.standard_normal([8, 8, 3, 3]).astype(np.float32), "W2"),
+             numpy_helper.from_array(np.zeros([8], np.float32), "B")]
+    nodes = [helper.make_node("Conv", ["x", "W1", "B"], ["c1"], pads=[1, 1, 1, 1]),   # no node names
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("Conv", ["r1", "W2", "B"], ["c2"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c2"], ["y"])]
+    model = make_model(nodes, [("x", [1, 3, 6, 6])], [("y", [1, 8, 6, 6])], inits)
+    tiled = apply_tiling(onnx.ModelProto.FromString(model.SerializeToString()), {"c1": 2, "c2": 4},
+                         infer_static_shapes(model))
+    names = [t.name for t in tiled.graph.initializer]
+    assert len(names) == len(set(names)) == 2 + 4 + 2 + 4
+    node_names = [n.name for n in tiled.graph.node if n.name]
+    assert len(node_names) == len(set(node_names))
+    onnx.checker.check_model(tiled, full_check=True)
+    assert_same_outputs(model, tiled, rtol=1e-5, atol=1e-5)
