@@ -167,3 +167,92 @@ def test_two_tiled_convs_sharing_a_bias_get_distinct_tile_names():
     assert len(node_names) == len(set(node_names))
     onnx.checker.check_model(tiled, full_check=True)
     assert_same_outputs(model, tiled, rtol=1e-5, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------- 4. control flow
+
+def branch(name: str, nodes, output: str, initializers=()) -> onnx.GraphProto:
+    return helper.make_graph(nodes, name, [], [helper.make_tensor_value_info(output, onnx.TensorProto.FLOAT, None)],
+                             initializer=list(initializers))
+
+
+def mode_switch_model() -> onnx.ModelProto:
+    """An audio front end that switches on a sample-rate input: two Ifs whose branches use the same
+    local names, read outer-scope tensors and carry their own initializers."""
+    def ifs(index: int, source: str, result: str) -> onnx.NodeProto:
+        then = branch("then", [helper.make_node("Mul", [source, "k"], ["t"]), helper.make_node("Relu", ["t"], ["o"])],
+                      "o", [numpy_helper.from_array(np.array(2.0, np.float32), "k")])
+        other = branch("else", [helper.make_node("Sigmoid", [source], ["o"])], "o")
+        return helper.make_node("If", ["is16k"], [result], name=f"switch{index}", then_branch=then, else_branch=other)
+    nodes = [helper.make_node("Equal", ["sample_rate", "rate16k"], ["is16k"]),
+             ifs(0, "x", "a"), ifs(1, "a", "y")]
+    graph = helper.make_graph(
+        nodes, "switch", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4]),
+                          helper.make_tensor_value_info("sample_rate", onnx.TensorProto.INT64, [])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 4])],
+        initializer=[numpy_helper.from_array(np.array(16000, np.int64), "rate16k")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+@pytest.mark.parametrize("rate, expected", [(16000, lambda x: np.maximum(4 * x, 0)), (8000, lambda x: 1 / (1 + np.exp(-1 / (1 + np.exp(-x)))))])
+def test_a_frozen_mode_input_folds_its_ifs_into_the_taken_branch(rate, expected):
+    from onnx_tee.passes.compact.freeze_inputs import freeze_inputs
+    from conftest import run_ort
+    frozen = freeze_inputs(mode_switch_model(), {"sample_rate": [str(rate)]})
+    compacted = compaction_pipeline()(frozen).model
+    assert "If" not in [n.op_type for n in compacted.graph.node]
+    onnx.checker.check_model(compacted, full_check=True)
+    names = [o for n in compacted.graph.node for o in n.output] + [t.name for t in compacted.graph.initializer]
+    assert len(names) == len(set(names))
+    x = np.random.default_rng(0).standard_normal([1, 4]).astype(np.float32)
+    np.testing.assert_allclose(run_ort(compacted, {"x": x})["y"], expected(x), rtol=1e-6)
+    np.testing.assert_array_equal(run_ort(mode_switch_model(), {"x": x, "sample_rate": np.array(rate)})["y"],
+                                  run_ort(compacted, {"x": x})["y"])
+
+
+def test_a_data_dependent_if_is_refused_in_one_line_naming_the_input_to_freeze():
+    from onnx_tee.passes.build.lowered import STEPS, lower_model
+    from onnx_tee.passes.errors import UnsupportedModelError
+    with pytest.raises(UnsupportedModelError) as info:
+        lower_model(mode_switch_model(), 1 << 20, steps=STEPS[:2])
+    message = str(info.value)
+    assert "\n" not in message and "switch0" in message and "--input-value sample_rate=VALUE" in message
+
+
+def test_input_values_are_parsed_typed_and_shaped():
+    from onnx_tee.passes.compact.freeze_inputs import freeze_inputs, parse_input_values
+    from onnx_tee.passes.errors import UserError
+    assert parse_input_values(["rate=16000", "w=0.5, 1"]) == {"rate": ["16000"], "w": ["0.5", "1"]}
+    for bad in (["rate"], ["=1"], ["rate="], ["rate=1,,2"]):
+        with pytest.raises(UserError, match="--input-value"):
+            parse_input_values(bad)
+    frozen = freeze_inputs(mode_switch_model(), {"sample_rate": ["16000"]})
+    assert [i.name for i in frozen.graph.input] == ["x"]
+    value = numpy_helper.to_array(next(t for t in frozen.graph.initializer if t.name == "sample_rate"))
+    assert value.dtype == np.int64 and value.shape == () and value == 16000
+    with pytest.raises(UserError, match="not a valid int64"):
+        freeze_inputs(mode_switch_model(), {"sample_rate": ["16k"]})
+    with pytest.raises(UserError, match="do not fill"):
+        freeze_inputs(mode_switch_model(), {"x": ["1", "2"]})
+    with pytest.raises(UserError, match="names no graph input"):
+        freeze_inputs(mode_switch_model(), {"rate": ["1"]})
+
+
+def test_lower_input_value_freezes_a_mode_input_on_the_command_line(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    path = tmp_path / "switch.onnx"
+    onnx.save(mode_switch_model(), str(path))
+    cli = [sys.executable, str(root / "cli.py"), "lower", str(path)]
+    refused = subprocess.run(cli + ["-o", str(tmp_path / "no")], capture_output=True, text=True, cwd=root)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert "--input-value sample_rate=VALUE" in refused.stderr
+    done = subprocess.run(cli + ["--input-value", "sample_rate=8000", "-o", str(tmp_path / "out")],
+                          capture_output=True, text=True, cwd=root)
+    assert done.returncode == 0, done.stderr
+    manifest = __import__("json").loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["inputs"] == ["x"]

@@ -7,9 +7,11 @@
 `lower_model` runs a list of steps over a `LoweredModel`, each a small function that calls the
 library and records what it did in `lowered.report` (and its time in `lowered.seconds`):
 
-    fix shapes     every graph input gets a static shape (`input_shapes` where the model has none)
+    fix shapes     inputs named in `input_values` become constants; every other graph input gets a
+                   static shape (`input_shapes` where the model has none)
     prune          (with `prune=PruneOptions(...)`) progressive pruning with the built-in hooks
-    compact        the compaction pipeline: weight bytes before/after, one record per pass
+    compact        the compaction pipeline: weight bytes before/after, one record per pass; an If
+                   whose condition stays data-dependent (or a Loop/Scan) is refused here
     analyse        the compacted model's summary (params, MACs, peak activations, largest parts)
     check support  every op and attribute the interpreter cannot run, all listed, before any work
     partition      partitions + the memory plan (exact body sizes)
@@ -39,6 +41,9 @@ from ..analysis.shapes import fix_input_shapes, infer_static_shapes
 from ..analysis.summary import summarize
 from ..analysis.weights import weight_bytes
 from ..compact import compaction_pipeline
+from ..compact.freeze_inputs import freeze_inputs
+from ..compact.inline_if import control_flow_problems
+from ..errors import UnsupportedModelError, UserError
 from ..core import PassRecord
 from ..lower.envelope import blob_file_name
 from ..lower.keys import generate_key, write_key
@@ -65,6 +70,7 @@ class LoweredModel:
     model: onnx.ModelProto
     budget: int
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    input_values: dict[str, list[str]] = field(default_factory=dict)
     key: bytes = b""
     report: dict = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -110,8 +116,12 @@ Step = Callable[[LoweredModel], None]
 
 
 def fix_shapes(lowered: LoweredModel) -> None:
-    """Give every graph input a static shape (from `input_shapes` where the model has none)."""
-    lowered.model = fix_input_shapes(lowered.model, lowered.input_shapes)
+    """Freeze the inputs named in `input_values` to constants, then give every other graph input a
+    static shape (from `input_shapes` where the model has none)."""
+    clash = sorted(set(lowered.input_values) & set(lowered.input_shapes))
+    if clash:
+        raise UserError(f"input(s) {', '.join(clash)} given both a value and a shape: the value fixes the shape")
+    lowered.model = fix_input_shapes(freeze_inputs(lowered.model, lowered.input_values), lowered.input_shapes)
 
 
 def compact(lowered: LoweredModel) -> None:
@@ -119,6 +129,10 @@ def compact(lowered: LoweredModel) -> None:
     before = weight_bytes(lowered.model)
     result = compaction_pipeline()(lowered.model)
     lowered.model, lowered.records, lowered.rounds = result.model, result.stats["records"], result.stats["rounds"]
+    refused = control_flow_problems(lowered.model)
+    if refused:
+        more = f" (and {len(refused) - 1} more control-flow node(s))" if len(refused) > 1 else ""
+        raise UnsupportedModelError(refused[0] + more)
     lowered.report["compaction"] = {
         "weight_bytes_before": before, "weight_bytes_after": weight_bytes(lowered.model),
         "passes": [{"pass": r.name, "seconds": r.seconds, "bytes_before": r.bytes_before,
@@ -196,7 +210,8 @@ STEPS: list[tuple[str, Step]] = [("fix shapes", fix_shapes), ("compact", compact
 
 
 def lower_model(model: onnx.ModelProto, budget: int, *, label: str = "model",
-                input_shapes: dict[str, tuple[int, ...]] | None = None, key: bytes | None = None,
+                input_shapes: dict[str, tuple[int, ...]] | None = None,
+                input_values: dict[str, list[str]] | None = None, key: bytes | None = None,
                 prune: PruneOptions | None = None, steps: list[tuple[str, Step]] | None = None) -> LoweredModel:
     """Run `steps` (default `STEPS`; `prune` inserts pruning after the input shapes are fixed) over
     `model` under `budget` bytes, timing each; `model` is not changed (module docstring)."""
@@ -204,9 +219,11 @@ def lower_model(model: onnx.ModelProto, budget: int, *, label: str = "model",
         steps = list(STEPS)
         if prune is not None:
             steps.insert(1, ("prune", prune_step(prune)))
-    lowered = LoweredModel(label, model, budget, dict(input_shapes or {}), key=key or b"")
+    lowered = LoweredModel(label, model, budget, dict(input_shapes or {}), dict(input_values or {}), key=key or b"")
     lowered.report.update({"model": label, "budget": budget,
                            "input_shapes": {k: list(v) for k, v in lowered.input_shapes.items()}})
+    if lowered.input_values:
+        lowered.report["input_values"] = dict(lowered.input_values)
     for name, step in steps:
         start = time.perf_counter()
         step(lowered)

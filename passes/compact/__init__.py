@@ -3,6 +3,7 @@
 - ConstantsToInitializers  Constant nodes -> initializers
 - FoldConstants            constant-only subgraphs (ConstantOfShape weights, Shape chains of static
                            shapes, Reshape/Unsqueeze/... of constants) -> initializers
+- InlineConstantIf         If on a constant condition -> the branch it takes (its nodes, inlined)
 - RemoveIdentityOps        Identity and inference-mode Dropout -> rewired away
 - FoldBatchNorm            Conv/ConvTranspose/Gemm -> BatchNormalization -> per-channel Mul/Add
                            -> one Conv/ConvTranspose/Gemm
@@ -22,6 +23,7 @@ from .constants_to_initializers import ConstantsToInitializers
 from .deduplicate_initializers import DeduplicateInitializers
 from .fold_batchnorm import FoldBatchNorm
 from .fold_constants import FoldConstants
+from .inline_if import InlineConstantIf
 from .merge_affine import MergeAffineChains
 from .remove_dead_nodes import RemoveDeadNodes
 from .remove_identity import RemoveIdentityOps
@@ -30,8 +32,8 @@ from .remove_unused_initializers import RemoveUnusedInitializers
 
 def compaction_passes() -> list:
     """The compaction passes in the order the pipeline runs them."""
-    return [ConstantsToInitializers(), FoldConstants(), RemoveIdentityOps(), FoldBatchNorm(), MergeAffineChains(),
-            RemoveDeadNodes(), RemoveUnusedInitializers(), DeduplicateInitializers()]
+    return [ConstantsToInitializers(), FoldConstants(), InlineConstantIf(), RemoveIdentityOps(), FoldBatchNorm(),
+            MergeAffineChains(), RemoveDeadNodes(), RemoveUnusedInitializers(), DeduplicateInitializers()]
 
 
 def compaction_pipeline(*, validate: bool = False, in_place: bool = False) -> Pipeline:
@@ -41,5 +43,5 @@ def compaction_pipeline(*, validate: bool = False, in_place: bool = False) -> Pi
 
 
 __all__ = ["ConstantsToInitializers", "DeduplicateInitializers", "FoldBatchNorm", "FoldConstants",
-           "MergeAffineChains", "RemoveDeadNodes", "RemoveIdentityOps", "RemoveUnusedInitializers",
-           "compaction_passes", "compaction_pipeline"]
+           "InlineConstantIf", "MergeAffineChains", "RemoveDeadNodes", "RemoveIdentityOps",
+           "RemoveUnusedInitializers", "compaction_passes", "compaction_pipeline"]
