@@ -256,3 +256,27 @@ def test_lower_input_value_freezes_a_mode_input_on_the_command_line(tmp_path):
     assert done.returncode == 0, done.stderr
     manifest = __import__("json").loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["inputs"] == ["x"]
+
+
+# ------------------------------------------------------------------------------ 8. error report
+
+def test_unsupported_ops_are_reported_once_per_op_type_with_the_supported_list_once():
+    from onnx_tee.passes import target
+    from onnx_tee.passes.errors import UnsupportedModelError
+    nodes, previous = [], "x"
+    for i in range(5):   # ConvNeXt-style: many nodes of one missing op
+        nodes += [helper.make_node("Erf", [previous], [f"e{i}"], name=f"block{i}/erf"),
+                  helper.make_node("Relu", [f"e{i}"], [f"r{i}"])]
+        previous = f"r{i}"
+    nodes += [helper.make_node("Elu", [previous], ["u"], name="elu"),
+              helper.make_node("Resize", ["u", "", "scales"], ["y"], name="up", mode="cubic")]
+    model = make_model(nodes, [("x", [1, 2, 4, 4])], [("y", None)],
+                       [numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")], opset=19)
+    assert len(target.problems(model, infer_static_shapes(model))) == 7
+    with pytest.raises(UnsupportedModelError) as info:
+        target.check_supported(model, infer_static_shapes(model))
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("7 node(s) of 3 op type(s)")
+    assert message.count("supported: ") == 1 and message.count("op Erf is not supported") == 1
+    assert "[5 nodes: 'block0/erf', 'block1/erf', 'block2/erf', …]" in message
+    assert "block3/erf" not in message and "node 'elu' (Elu)" in message and "mode=cubic" in message
