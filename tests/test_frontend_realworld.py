@@ -280,3 +280,103 @@ def test_unsupported_ops_are_reported_once_per_op_type_with_the_supported_list_o
     assert message.count("supported: ") == 1 and message.count("op Erf is not supported") == 1
     assert "[5 nodes: 'block0/erf', 'block1/erf', 'block2/erf', …]" in message
     assert "block3/erf" not in message and "node 'elu' (Elu)" in message and "mode=cubic" in message
+
+
+# ------------------------------------------------------------------------------------- 7. parity
+
+def dbnet_like_model(size: int = 640, bias: float = -8.0, gain: float = 50.0) -> onnx.ModelProto:
+    """A DBNet-shaped text detector with few channels: strided Conv backbone, FPN (1x1 laterals,
+    nearest Resize, Add, Concat), a Conv + BatchNorm head, two ConvTransposes and a Sigmoid whose
+    bias puts the whole probability map near zero (as on an image without text)."""
+    rng = np.random.default_rng(7)
+    inits, nodes = [], []
+
+    def weight(name, shape, scale=None):
+        fan_in = int(np.prod(shape[1:]))
+        inits.append(numpy_helper.from_array(
+            (rng.standard_normal(shape) * (scale or np.sqrt(2.0 / fan_in))).astype(np.float32), name))
+        return name
+
+    def conv(name, x, cout, cin, k=3, stride=1, relu=True):
+        nodes.append(helper.make_node("Conv", [x, weight(f"{name}.w", [cout, cin, k, k]),
+                                           weight(f"{name}.b", [cout], 0.1)], [f"{name}.c"],
+                                      strides=[stride, stride], pads=[k // 2] * 4, name=name))
+        if not relu:
+            return f"{name}.c"
+        nodes.append(helper.make_node("Relu", [f"{name}.c"], [f"{name}.r"], name=f"{name}.relu"))
+        return f"{name}.r"
+
+    def up(name, x, factor):
+        inits.append(numpy_helper.from_array(np.array([1, 1, factor, factor], np.float32), f"{name}.s"))
+        nodes.append(helper.make_node("Resize", [x, "", f"{name}.s"], [name], mode="nearest", name=name))
+        return name
+
+    c2 = conv("b2", conv("b1", "x", 8, 3, stride=2), 8, 8, stride=2)
+    c3 = conv("b3", c2, 16, 8, stride=2)
+    c4 = conv("b4", c3, 16, 16, stride=2)
+    in4 = conv("l4", c4, 8, 16, k=1, relu=False)
+    nodes.append(helper.make_node("Add", [conv("l3", c3, 8, 16, k=1, relu=False), up("u4", in4, 2)], ["in3"]))
+    nodes.append(helper.make_node("Add", [conv("l2", c2, 8, 8, k=1, relu=False), up("u3", "in3", 2)], ["in2"]))
+    nodes.append(helper.make_node("Concat", ["in2", up("p3", "in3", 2), up("p4", in4, 4)], ["fuse"], axis=1))
+    head = conv("h1", "fuse", 8, 24, relu=False)
+    inits += [numpy_helper.from_array(rng.uniform(0.5, 1.5, [8]).astype(np.float32), "bn.scale"),
+              numpy_helper.from_array(rng.standard_normal([8]).astype(np.float32) * 0.1, "bn.bias"),
+              numpy_helper.from_array(rng.standard_normal([8]).astype(np.float32) * 0.1, "bn.mean"),
+              numpy_helper.from_array(rng.uniform(0.5, 1.5, [8]).astype(np.float32), "bn.var")]
+    nodes += [helper.make_node("BatchNormalization", [head, "bn.scale", "bn.bias", "bn.mean", "bn.var"], ["bn"]),
+              helper.make_node("Relu", ["bn"], ["h1r"]),
+              helper.make_node("ConvTranspose", ["h1r", weight("t1.w", [8, 8, 2, 2]), weight("t1.b", [8], 0.1)],
+                               ["t1"], strides=[2, 2]),
+              helper.make_node("Relu", ["t1"], ["t1r"]),
+              helper.make_node("ConvTranspose", ["t1r", weight("t2.w", [8, 1, 2, 2], 0.2 * gain)], ["t2"], strides=[2, 2])]
+    inits.append(numpy_helper.from_array(np.array([bias], np.float32), "shift"))
+    nodes += [helper.make_node("Add", ["t2", "shift"], ["logits"]), helper.make_node("Sigmoid", ["logits"], ["prob"])]
+    return make_model(nodes, [("x", [1, 3, size, size])], [("prob", [1, 1, size, size])], inits, opset=13)
+
+
+def test_parity_tolerance_is_combined_absolute_and_relative_per_output():
+    from onnx_tee.passes.build.lowered import PARITY_FLOOR, parity_tolerance
+    ref = np.array([1000.0, 1.0, 0.0], np.float32)
+    assert parity_tolerance(ref + np.array([0.09, 0, 0], np.float32), ref).ok       # 1e-4*max|ref| + 1e-4*|ref|
+    assert not parity_tolerance(ref + np.array([0.5, 0, 0], np.float32), ref).ok
+    assert parity_tolerance(ref + np.array([0, 0.05, 0.05], np.float32), ref).ok     # small elements: atol of the max
+    tiny = np.full([4], 7.4e-4, np.float32)                                            # a near-zero sigmoid map
+    assert parity_tolerance(tiny * (1 + 1e-3), tiny).ok
+    assert not parity_tolerance(tiny + 3 * PARITY_FLOOR, tiny).ok
+    assert not parity_tolerance(np.array([np.nan], np.float32), np.array([1.0], np.float32)).ok
+    assert parity_tolerance(np.array([np.inf], np.float32), np.array([np.inf], np.float32)).ok
+    assert parity_tolerance(np.zeros([2]), np.zeros([3])) is None
+
+
+def test_dbnet_like_head_at_640_lowers_and_matches_on_a_near_zero_probability_map():
+    """Large logits (|t2| ~ 200) shifted so the largest probability is 7.4e-4 (DBNet on an image
+    without text): the logits' float32 rounding moves every probability by up to ~1e-4 of itself,
+    at the edge of a tolerance relative to max|ref| alone; the combined tolerance has room."""
+    from conftest import run_ort
+    from onnx_tee.passes.build.lowered import lower_model
+    from onnx_tee.passes.lower.pipeline import sample_feeds
+    probe = dbnet_like_model(bias=0.0)
+    feeds = sample_feeds(probe, infer_static_shapes(probe))
+    probe.graph.output.append(helper.make_empty_tensor_value_info("t2"))
+    top = float(run_ort(probe, feeds)["t2"].max())
+    model = dbnet_like_model(bias=float(np.log(7.4e-4 / (1 - 7.4e-4))) - top)
+    assert 7e-4 < run_ort(model, feeds)["prob"].max() < 8e-4
+    simulation = lower_model(model, 32 << 20).report["simulation"]   # raises ParityError on a miss
+    assert simulation["max_abs_error"]["prob"] < 1e-6, simulation
+
+
+def test_a_real_parity_miss_is_a_one_line_exit_2_with_per_output_errors(monkeypatch, capsys, tmp_path):
+    from onnx_tee import cli
+    from onnx_tee.passes.build import lowered as lowered_module
+    real = lowered_module.run_in_simulator
+
+    def off_by_a_bit(*args, **kwargs):
+        got, stats = real(*args, **kwargs)
+        return {name: value + 0.01 for name, value in got.items()}, stats
+    monkeypatch.setattr(lowered_module, "run_in_simulator", off_by_a_bit)
+    path = tmp_path / "small.onnx"
+    onnx.save(dbnet_like_model(size=64, bias=0.0), str(path))
+    assert cli.main(["lower", str(path), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "internal error" not in err, err
+    assert "'prob': max|d| 0.01" in err and "beyond |d| <= max(0.0001*max|ref|, 1e-05) + 0.0001*|ref|" in err
