@@ -380,3 +380,102 @@ def test_a_real_parity_miss_is_a_one_line_exit_2_with_per_output_errors(monkeypa
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "internal error" not in err, err
     assert "'prob': max|d| 0.01" in err and "beyond |d| <= max(0.0001*max|ref|, 1e-05) + 0.0001*|ref|" in err
+
+
+# --------------------------------------------------- 6. names, old opsets, external data, Constants
+
+def odd_names_model() -> onnx.ModelProto:
+    """Names as exporters leave them: empty, repeated, one equal to another node's output, and one
+    with quotes, a newline and a tab."""
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal([8, 3, 3, 3]).astype(np.float32), "W1"),
+             numpy_helper.from_array(rng.standard_normal([8, 8, 3, 3]).astype(np.float32), "W2")]
+    nodes = [helper.make_node("Conv", ["x", "W1"], ["a"], pads=[1, 1, 1, 1], name=""),
+             helper.make_node("Relu", ["a"], ["b"], name="dup"),
+             helper.make_node("Conv", ["b", "W2"], ["c"], pads=[1, 1, 1, 1], name="dup"),
+             helper.make_node("Relu", ["c"], ["d"], name="odd 'name'; node 'x' (Conv):\n\tend"),
+             helper.make_node("Sigmoid", ["d"], ["y"], name="a")]
+    return make_model(nodes, [("x", [1, 3, 16, 16])], [("y", [1, 8, 16, 16])], inits, opset=13)
+
+
+def test_empty_repeated_and_odd_node_names_are_made_unique_and_lower():
+    from onnx_tee.passes.build.lowered import lower_model
+    from onnx_tee.passes.compact import NameNodesUniquely
+    named = NameNodesUniquely()(odd_names_model()).model
+    names = [n.name for n in named.graph.node]
+    assert names == ["a", "dup", "dup_1", "odd 'name'; node 'x' (Conv): end", "a_1"]
+    lowered = lower_model(odd_names_model(), 1 << 22)
+    assert lowered.report["simulation"]["max_rel_error"]["y"] < 1e-4
+
+
+def legacy_model(opset: int) -> onnx.ModelProto:
+    """Conv + BatchNormalization (opset < 9: `spatial`) + Relu + Upsample (opset < 10; Resize after)
+    + Flatten + Gemm + Softmax on a rank-3 tensor with axis=1 (before 13: the input is coerced to
+    2-D at the axis; from 13: along that axis only)."""
+    rng = np.random.default_rng(opset)
+    inits = [numpy_helper.from_array(rng.standard_normal([4, 3, 3, 3]).astype(np.float32), "W"),
+             numpy_helper.from_array(rng.uniform(0.5, 1.5, [4]).astype(np.float32), "s"),
+             numpy_helper.from_array(rng.standard_normal([4]).astype(np.float32), "b"),
+             numpy_helper.from_array(rng.standard_normal([4]).astype(np.float32), "m"),
+             numpy_helper.from_array(rng.uniform(0.5, 1.5, [4]).astype(np.float32), "v"),
+             numpy_helper.from_array(rng.standard_normal([4 * 8 * 8, 6]).astype(np.float32) * 0.1, "G"),
+             numpy_helper.from_array(np.zeros([6], np.float32), "GC"),
+             ints("to3", [1, 2, 3])]
+    bn = {"epsilon": 1e-5, **({"spatial": 1} if opset < 9 else {})}
+    nodes = [helper.make_node("Conv", ["x", "W"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["bn"], **bn),
+             helper.make_node("Relu", ["bn"], ["r"])]
+    scales = numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")
+    if opset < 9:
+        nodes.append(helper.make_node("Upsample", ["r"], ["u"], scales=[1.0, 1.0, 2.0, 2.0], mode="nearest"))
+    elif opset < 10:
+        inits.append(scales)
+        nodes.append(helper.make_node("Upsample", ["r", "scales"], ["u"], mode="nearest"))
+    else:
+        inits += [scales, numpy_helper.from_array(np.zeros([0], np.float32), "roi")]
+        nodes.append(helper.make_node("Resize", ["r", "scales"] if opset == 10 else ["r", "roi", "scales"], ["u"],
+                                      mode="nearest"))
+    nodes += [helper.make_node("Flatten", ["u"], ["f"]), helper.make_node("Gemm", ["f", "G", "GC"], ["g"]),
+              helper.make_node("Reshape", ["g", "to3"], ["g3"]), helper.make_node("Softmax", ["g3"], ["y"], axis=1)]
+    ir = 3 if opset < 9 else 8
+    graph = helper.make_graph(nodes, "legacy", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3, 4, 4])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 2, 3])],
+                              initializer=inits)
+    if ir < 4:
+        graph.input.extend(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=ir)
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+@pytest.mark.parametrize("opset", [7, 8, 9, 10, 11, 12, 13, 17, 21])
+def test_opsets_7_to_21_lower_and_match(opset):
+    from onnx_tee.passes.build.lowered import lower_model
+    model = legacy_model(opset)
+    lowered = lower_model(model, 1 << 22)   # parity with onnxruntime on the model as lowered
+    assert lowered.report["simulation"]["max_rel_error"]["y"] < 1e-5
+    from conftest import random_inputs, run_ort
+    feeds = random_inputs(model)
+    np.testing.assert_allclose(run_ort(lowered.model, feeds)["y"], run_ort(model, feeds)["y"], rtol=1e-5, atol=1e-6)
+    assert "Upsample" not in [n.op_type for n in lowered.model.graph.node]
+
+
+def test_external_data_and_weights_in_constant_nodes_lower_from_the_command_line(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    rng = np.random.default_rng(1)
+    weight = numpy_helper.from_array(rng.standard_normal([8, 3, 3, 3]).astype(np.float32), "Wc")
+    nodes = [helper.make_node("Constant", [], ["Wc"], value=weight),                 # a weight in a Constant node
+             helper.make_node("Conv", ["x", "Wc"], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("Flatten", ["r"], ["f"]), helper.make_node("Gemm", ["f", "G"], ["y"])]
+    inits = [numpy_helper.from_array(rng.standard_normal([8 * 8 * 8, 10]).astype(np.float32), "G")]
+    model = make_model(nodes, [("x", [1, 3, 8, 8])], [("y", [1, 10])], inits)
+    path = tmp_path / "ext.onnx"
+    onnx.save(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location="ext.bin",
+              size_threshold=0)
+    assert (tmp_path / "ext.bin").stat().st_size >= 8 * 8 * 8 * 10 * 4
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(root / "cli.py"), "lower", str(path), "-o", str(tmp_path / "out")],
+                          capture_output=True, text=True, cwd=root)
+    assert done.returncode == 0, done.stderr

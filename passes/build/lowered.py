@@ -8,7 +8,8 @@
 library and records what it did in `lowered.report` (and its time in `lowered.seconds`):
 
     fix shapes     inputs named in `input_values` become constants; every other graph input gets a
-                   static shape (`input_shapes` where the model has none)
+                   static shape (`input_shapes` where the model has none); every node a unique
+                   name; an op only old opsets have is upgraded (UpgradeLegacyOps)
     prune          (with `prune=PruneOptions(...)`) progressive pruning with the built-in hooks
     compact        the compaction pipeline: weight bytes before/after, one record per pass; an If
                    whose condition stays data-dependent (or a Loop/Scan) is refused here
@@ -44,6 +45,8 @@ from ..analysis.weights import weight_bytes
 from ..compact import compaction_pipeline
 from ..compact.freeze_inputs import freeze_inputs
 from ..compact.inline_if import control_flow_problems
+from ..compact.legacy_ops import UpgradeLegacyOps
+from ..compact.node_names import NameNodesUniquely
 from ..core import PassRecord
 from ..errors import UnsupportedModelError, UserError
 from ..lower.envelope import blob_file_name
@@ -160,12 +163,15 @@ Step = Callable[[LoweredModel], None]
 
 
 def fix_shapes(lowered: LoweredModel) -> None:
-    """Freeze the inputs named in `input_values` to constants, then give every other graph input a
-    static shape (from `input_shapes` where the model has none)."""
+    """Freeze the inputs named in `input_values` to constants, give every other graph input a
+    static shape (from `input_shapes` where the model has none), name every node uniquely and
+    upgrade ops only old opsets have."""
     clash = sorted(set(lowered.input_values) & set(lowered.input_shapes))
     if clash:
         raise UserError(f"input(s) {', '.join(clash)} given both a value and a shape: the value fixes the shape")
-    lowered.model = fix_input_shapes(freeze_inputs(lowered.model, lowered.input_values), lowered.input_shapes)
+    model = fix_input_shapes(freeze_inputs(lowered.model, lowered.input_values), lowered.input_shapes)
+    model = NameNodesUniquely()(model).model   # the copy fix_input_shapes made: the caller's model is kept
+    lowered.model = UpgradeLegacyOps()(model).model
 
 
 def compact(lowered: LoweredModel) -> None:

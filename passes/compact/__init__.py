@@ -1,5 +1,6 @@
 """Memory-compaction passes: every one keeps the model numerically equivalent.
 
+- NameNodesUniquely        empty, repeated or control-character node names -> unique clean names
 - ConstantsToInitializers  Constant nodes -> initializers
 - FoldConstants            constant-only subgraphs (ConstantOfShape weights, Shape chains of static
                            shapes, Reshape/Unsqueeze/... of constants) -> initializers
@@ -13,6 +14,9 @@
 - RemoveUnusedInitializers initializers nothing reads (and their IR < 4 graph-input entries)
 - DeduplicateInitializers  byte-identical initializers -> one
 
+Not in the pipeline (lower runs it first, with the input shapes): UpgradeLegacyOps, an op only old
+opsets have (Upsample, opset < 10) -> its new form, by onnx's version converter.
+
     from onnx_tee.passes.compact import compaction_pipeline
     result = compaction_pipeline()(model)      # PassResult; result.stats["records"] per pass
 
@@ -24,7 +28,9 @@ from .deduplicate_initializers import DeduplicateInitializers
 from .fold_batchnorm import FoldBatchNorm
 from .fold_constants import FoldConstants
 from .inline_if import InlineConstantIf
+from .legacy_ops import UpgradeLegacyOps
 from .merge_affine import MergeAffineChains
+from .node_names import NameNodesUniquely
 from .remove_dead_nodes import RemoveDeadNodes
 from .remove_identity import RemoveIdentityOps
 from .remove_unused_initializers import RemoveUnusedInitializers
@@ -32,7 +38,7 @@ from .remove_unused_initializers import RemoveUnusedInitializers
 
 def compaction_passes() -> list:
     """The compaction passes in the order the pipeline runs them."""
-    return [ConstantsToInitializers(), FoldConstants(), InlineConstantIf(), RemoveIdentityOps(), FoldBatchNorm(),
+    return [NameNodesUniquely(), ConstantsToInitializers(), FoldConstants(), InlineConstantIf(), RemoveIdentityOps(), FoldBatchNorm(),
             MergeAffineChains(), RemoveDeadNodes(), RemoveUnusedInitializers(), DeduplicateInitializers()]
 
 
@@ -43,5 +49,5 @@ def compaction_pipeline(*, validate: bool = False, in_place: bool = False) -> Pi
 
 
 __all__ = ["ConstantsToInitializers", "DeduplicateInitializers", "FoldBatchNorm", "FoldConstants",
-           "InlineConstantIf", "MergeAffineChains", "RemoveDeadNodes", "RemoveIdentityOps",
-           "RemoveUnusedInitializers", "compaction_passes", "compaction_pipeline"]
+           "InlineConstantIf", "MergeAffineChains", "NameNodesUniquely", "RemoveDeadNodes", "RemoveIdentityOps",
+           "RemoveUnusedInitializers", "UpgradeLegacyOps", "compaction_passes", "compaction_pipeline"]
