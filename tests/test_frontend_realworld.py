@@ -196,7 +196,8 @@ def mode_switch_model() -> onnx.ModelProto:
     return model
 
 
-@pytest.mark.parametrize("rate, expected", [(16000, lambda x: np.maximum(4 * x, 0)), (8000, lambda x: 1 / (1 + np.exp(-1 / (1 + np.exp(-x)))))])
+@pytest.mark.parametrize("rate, expected", [(16000, lambda x: np.maximum(4 * x, 0)),
+                                            (8000, lambda x: 1 / (1 + np.exp(-1 / (1 + np.exp(-x)))))])
 def test_a_frozen_mode_input_folds_its_ifs_into_the_taken_branch(rate, expected):
     from onnx_tee.passes.compact.freeze_inputs import freeze_inputs
     from conftest import run_ort
@@ -328,7 +329,8 @@ def dbnet_like_model(size: int = 640, bias: float = -8.0, gain: float = 50.0) ->
               helper.make_node("ConvTranspose", ["h1r", weight("t1.w", [8, 8, 2, 2]), weight("t1.b", [8], 0.1)],
                                ["t1"], strides=[2, 2]),
               helper.make_node("Relu", ["t1"], ["t1r"]),
-              helper.make_node("ConvTranspose", ["t1r", weight("t2.w", [8, 1, 2, 2], 0.2 * gain)], ["t2"], strides=[2, 2])]
+              helper.make_node("ConvTranspose", ["t1r", weight("t2.w", [8, 1, 2, 2], 0.2 * gain)], ["t2"],
+                               strides=[2, 2])]
     inits.append(numpy_helper.from_array(np.array([bias], np.float32), "shift"))
     nodes += [helper.make_node("Add", ["t2", "shift"], ["logits"]), helper.make_node("Sigmoid", ["logits"], ["prob"])]
     return make_model(nodes, [("x", [1, 3, size, size])], [("prob", [1, 1, size, size])], inits, opset=13)
@@ -438,7 +440,8 @@ def legacy_model(opset: int) -> onnx.ModelProto:
     nodes += [helper.make_node("Flatten", ["u"], ["f"]), helper.make_node("Gemm", ["f", "G", "GC"], ["g"]),
               helper.make_node("Reshape", ["g", "to3"], ["g3"]), helper.make_node("Softmax", ["g3"], ["y"], axis=1)]
     ir = 3 if opset < 9 else 8
-    graph = helper.make_graph(nodes, "legacy", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3, 4, 4])],
+    graph = helper.make_graph(nodes, "legacy",
+                              [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3, 4, 4])],
                               [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 2, 3])],
                               initializer=inits)
     if ir < 4:

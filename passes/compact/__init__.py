@@ -38,8 +38,8 @@ from .remove_unused_initializers import RemoveUnusedInitializers
 
 def compaction_passes() -> list:
     """The compaction passes in the order the pipeline runs them."""
-    return [NameNodesUniquely(), ConstantsToInitializers(), FoldConstants(), InlineConstantIf(), RemoveIdentityOps(), FoldBatchNorm(),
-            MergeAffineChains(), RemoveDeadNodes(), RemoveUnusedInitializers(), DeduplicateInitializers()]
+    return [NameNodesUniquely(), ConstantsToInitializers(), FoldConstants(), InlineConstantIf(), RemoveIdentityOps(),
+            FoldBatchNorm(), MergeAffineChains(), RemoveDeadNodes(), RemoveUnusedInitializers(), DeduplicateInitializers()]
 
 
 def compaction_pipeline(*, validate: bool = False, in_place: bool = False) -> Pipeline:

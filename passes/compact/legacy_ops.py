@@ -20,8 +20,8 @@ class UpgradeLegacyOps(Pass):
                                                           adapted to opset 10 the same way)
 
     In place: the converter's model replaces the given one's contents (old models are small); a
-    model that needs no upgrade is not touched.  Exact: the converter's adapters keep each op's semantics (Upsample's nearest and
-    linear modes are Resize's with the same scales).  Softmax's pre-13 2-D coercion and
+    model that needs no upgrade is not touched.  Exact: the converter's adapters keep each op's
+    semantics (Upsample's nearest and linear modes are Resize's with the same scales).  Softmax's pre-13 2-D coercion and
     BatchNormalization's old attributes (`spatial`, `is_test`) need no upgrade: the target and
     FoldBatchNorm read them per opset.
     """
