@@ -99,6 +99,16 @@ def test_shape_inference_never_fails_on_what_was_stored():
     assert len(model.graph.value_info) == 2      # the caller's model is not edited
 
 
+def test_folding_leaves_no_shape_annotation_of_a_folded_tensor_behind():
+    from onnx_tee.passes.compact import FoldConstants
+    model = windowed_reshape_model()
+    model.graph.value_info.extend(helper.make_tensor_value_info(name, onnx.TensorProto.INT64, [1])
+                                  for name in ("s", "half1", "target"))   # "half1" was recorded wrongly
+    model.graph.value_info.append(helper.make_tensor_value_info("r", onnx.TensorProto.FLOAT, [1, 8, 3, 2]))
+    folded = FoldConstants()(ConstantsToInitializers()(model).model).model
+    assert [v.name for v in folded.graph.value_info] == ["r"]
+
+
 # ------------------------------------------------------------------------ 3. exact shape folding
 
 def windowed_reshape_model() -> onnx.ModelProto:

@@ -10,7 +10,8 @@ from ..analysis.shapes import partial_shapes
 from ..core import Pass, PassResult
 from ..errors import UnsupportedModelError
 from ..graph import constant_initializers
-from .graph_edit import add_initializer, graph_output_names, initializers, replace_nodes, subgraphs
+from .graph_edit import (add_initializer, drop_stale_value_info, graph_output_names, initializers, replace_nodes,
+                         subgraphs)
 
 # Ops whose output is not a function of their inputs.
 NONDETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
@@ -130,4 +131,5 @@ def _fold_once(model: onnx.ModelProto) -> int:
     for name, value in zip(wanted, values):
         add_initializer(model, value, name)
     replace_nodes(graph, kept)
+    drop_stale_value_info(graph)   # the folded tensors' shapes are their initializers' now
     return len(folded) + len(direct)
