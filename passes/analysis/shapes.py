@@ -3,6 +3,13 @@
 Planning memory needs every tensor's size, so every dim must be a known integer.  Dynamic
 input dims are fixed from `--input-shape NAME:1,3,224,224`; everything downstream comes from
 ONNX shape inference (with data propagation, so Shape->Gather->Reshape chains resolve).
+
+Only the graph inputs' shapes are taken from the model: every other stored shape (intermediate
+`value_info`, the dims of graph outputs) is what an exporter or an earlier pass believed, and it
+may be stale (recorded before a pass changed a shape or a dim was fixed), partial (Paddle's `-1`
+dims) or wrong (a declared output rank that differs from what is computed; onnxruntime ignores
+it).  Inference drops all of it and recomputes (`forget_inferable_shapes`), so it never fails on
+what was stored.
 """
 from __future__ import annotations
 
@@ -45,8 +52,20 @@ def parse_input_shapes(specs: list[str] | None) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def forget_inferable_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Drop every stored shape that inference recomputes, IN PLACE: the graph's intermediate
+    `value_info` and the dims of its outputs (their element types stay).  Returns `model`."""
+    graph = model.graph
+    del graph.value_info[:]
+    for output in graph.output:
+        if output.type.HasField("tensor_type") and output.type.tensor_type.HasField("shape"):
+            output.type.tensor_type.ClearField("shape")
+    return model
+
+
 def fix_input_shapes(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]] | None = None) -> onnx.ModelProto:
-    """Return a copy of `model` whose graph inputs all have static dims.
+    """Return a copy of `model` whose graph inputs all have static dims and which stores no other
+    shape (`forget_inferable_shapes`: inference recomputes them from the fixed inputs).
 
     Dims given in `shapes` override the model's; a dynamic dim with no given shape is an error
     that names the input and the flag to use.
@@ -75,20 +94,22 @@ def fix_input_shapes(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]] 
                                                       else (d.dim_param or "?") for d in dims)
             raise UserError(f"input '{name}' has a dynamic shape [{shown}]: fix it with "
                             f"--input-shape {name}:1,3,224,224 (your dims)")
-    return fixed
+    return forget_inferable_shapes(fixed)
 
 
 _BULK_ELEMENTS = 4096
 
 
 def _without_bulk_data(model: onnx.ModelProto) -> onnx.ModelProto:
-    """A copy whose large initializers are graph inputs of the same type and shape.
+    """A copy whose large initializers are graph inputs of the same type and shape, and which
+    stores no shape inference recomputes (`forget_inferable_shapes`).
 
     Shape inference only needs the values of small (shape-like) tensors; serialising hundreds
     of MiB of weights for it would dominate the run time.
     """
     light = onnx.ModelProto()
     light.CopyFrom(model)
+    forget_inferable_shapes(light)
     graph = light.graph
     listed = {i.name for i in graph.input}
     small = []

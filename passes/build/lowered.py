@@ -7,9 +7,12 @@
 `lower_model` runs a list of steps over a `LoweredModel`, each a small function that calls the
 library and records what it did in `lowered.report` (and its time in `lowered.seconds`):
 
-    fix shapes     every graph input gets a static shape (`input_shapes` where the model has none)
+    fix shapes     inputs named in `input_values` become constants; every other graph input gets a
+                   static shape (`input_shapes` where the model has none); every node a unique
+                   name; an op only old opsets have is upgraded (UpgradeLegacyOps)
     prune          (with `prune=PruneOptions(...)`) progressive pruning with the built-in hooks
-    compact        the compaction pipeline: weight bytes before/after, one record per pass
+    compact        the compaction pipeline: weight bytes before/after, one record per pass; an If
+                   whose condition stays data-dependent (or a Loop/Scan) is refused here
     analyse        the compacted model's summary (params, MACs, peak activations, largest parts)
     check support  int64 indices narrowed to int32 (`target.narrow_indices`: token ids, constant
                    indices), then every op and attribute the interpreter cannot run, all listed,
@@ -18,7 +21,8 @@ library and records what it did in `lowered.report` (and its time in `lowered.se
     lower          one plaintext body per partition (never written to disk)
     seal           AES-256-GCM blobs + the authenticated device manifest, kept in memory
     simulate       the sealed bundle in the TA simulator on a sample input: parity with onnxruntime
-                   and measured == planned memory per partition, else RuntimeError
+                   within `parity_tolerance` (a miss is a ParityError: exit 2, per-output errors) and
+                   measured == planned memory per partition (else RuntimeError: a bug)
 
 Nothing is written before `save`, which writes the bundle that was checked.  `report.json` holds
 `model`, `budget`, `input_shapes`, `compaction`, `analysis`, `partitions`, `simulation`, `pruning`
@@ -42,8 +46,12 @@ from ..analysis.shapes import fix_input_shapes, infer_static_shapes
 from ..analysis.summary import summarize
 from ..analysis.weights import weight_bytes
 from ..compact import compaction_pipeline
+from ..compact.freeze_inputs import freeze_inputs
+from ..compact.inline_if import control_flow_problems
+from ..compact.legacy_ops import UpgradeLegacyOps
+from ..compact.node_names import NameNodesUniquely
 from ..core import PassRecord
-from ..errors import UserError
+from ..errors import UnsupportedModelError, UserError
 from ..lower.envelope import MODEL_ID_BYTES, blob_file_name
 from ..lower.keys import generate_key, key_in_output_dir, write_key
 from ..lower.pipeline import model_io, parity, partition_bodies, run_in_simulator, sample_feeds, seal_bundle
@@ -58,7 +66,50 @@ from .manifest import manifest, sha256, write_manifest, write_partitions
 GENERATOR = "onnx-tee lower"
 KEY_FILE = "model.key"
 DEVICE_DIR = "device"
+# Parity of the simulator with onnxruntime, per output, numpy.allclose-style: element i passes when
+#     |got_i - ref_i| <= atol + PARITY_RTOL * |ref_i|,   atol = max(PARITY_ATOL * max|ref|, PARITY_FLOOR)
+# The absolute term scales with the output (float32 sums over thousands of products differ by ~1e-6
+# of the largest value, whatever an element's own size); the floor keeps an output that is all near
+# zero (a sigmoid probability map whose largest value is 7e-4) from failing on rounding alone.
 PARITY_RTOL = 1e-4
+PARITY_ATOL = 1e-4
+PARITY_FLOOR = 1e-5
+
+
+class ParityError(UserError):
+    """The lowered model's outputs in the simulator miss onnxruntime's beyond the tolerance."""
+
+
+@dataclass(frozen=True)
+class OutputParity:
+    """How one output compares: max |d|, the worst element's |d| over what it is allowed, max |ref|."""
+
+    max_abs: float
+    worst_ratio: float
+    ref_max: float
+
+    @property
+    def ok(self) -> bool:
+        return self.worst_ratio <= 1.0
+
+
+def parity_tolerance(got: np.ndarray, ref: np.ndarray) -> OutputParity | None:
+    """None when shapes differ, else the comparison (module constants: the documented tolerance).
+    A NaN/Inf where the reference has none, or the reverse, is a miss."""
+    got, ref = np.asarray(got, np.float64), np.asarray(ref, np.float64)
+    if got.shape != ref.shape:
+        return None
+    if not ref.size:
+        return OutputParity(0.0, 0.0, 0.0)
+    finite = np.isfinite(ref)
+    ref_max = float(np.abs(ref[finite]).max()) if finite.any() else 0.0
+    atol = max(PARITY_ATOL * ref_max, PARITY_FLOOR)
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.abs(got - ref)
+    same_special = ~finite & ((got == ref) | (np.isnan(got) & np.isnan(ref)))
+    diff = np.where(same_special, 0.0, np.where(np.isfinite(diff), diff, np.inf))
+    ratio = diff / (atol + PARITY_RTOL * np.where(finite, np.abs(ref), 0.0))
+    return OutputParity(float(diff.max()), float(ratio.max()), ref_max)
 
 
 @dataclass
@@ -70,6 +121,7 @@ class LoweredModel:
     model: onnx.ModelProto
     budget: int
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    input_values: dict[str, list[str]] = field(default_factory=dict)
     key: bytes = b""
     model_id: bytes = b""     # the release identity the device's rollback guard compares (build/release.py)
     model_version: int = 1
@@ -127,8 +179,15 @@ Step = Callable[[LoweredModel], None]
 
 
 def fix_shapes(lowered: LoweredModel) -> None:
-    """Give every graph input a static shape (from `input_shapes` where the model has none)."""
-    lowered.model = fix_input_shapes(lowered.model, lowered.input_shapes)
+    """Freeze the inputs named in `input_values` to constants, give every other graph input a
+    static shape (from `input_shapes` where the model has none), name every node uniquely and
+    upgrade ops only old opsets have."""
+    clash = sorted(set(lowered.input_values) & set(lowered.input_shapes))
+    if clash:
+        raise UserError(f"input(s) {', '.join(clash)} given both a value and a shape: the value fixes the shape")
+    model = fix_input_shapes(freeze_inputs(lowered.model, lowered.input_values), lowered.input_shapes)
+    model = NameNodesUniquely()(model).model   # the copy fix_input_shapes made: the caller's model is kept
+    lowered.model = UpgradeLegacyOps()(model).model
 
 
 def compact(lowered: LoweredModel) -> None:
@@ -136,6 +195,10 @@ def compact(lowered: LoweredModel) -> None:
     before = weight_bytes(lowered.model)
     result = compaction_pipeline()(lowered.model)
     lowered.model, lowered.records, lowered.rounds = result.model, result.stats["records"], result.stats["rounds"]
+    refused = control_flow_problems(lowered.model)
+    if refused:
+        more = f" (and {len(refused) - 1} more control-flow node(s))" if len(refused) > 1 else ""
+        raise UnsupportedModelError(refused[0] + more)
     lowered.report["compaction"] = {
         "weight_bytes_before": before, "weight_bytes_after": weight_bytes(lowered.model),
         "passes": [{"pass": r.name, "seconds": r.seconds, "bytes_before": r.bytes_before,
@@ -190,19 +253,36 @@ def simulate(lowered: LoweredModel) -> None:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(lowered.model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    report = parity(got, dict(zip(outputs, session.run(outputs, feeds))))
+    expected = dict(zip(outputs, session.run(outputs, feeds)))
+    report = parity(got, expected)
     lowered.report["simulation"] = {
         "max_abs_error": report.max_abs, "max_rel_error": report.max_rel,
+        "tolerance": {"rtol": PARITY_RTOL, "atol_of_max_ref": PARITY_ATOL, "atol_floor": PARITY_FLOOR},
         "heap_high_water": stats.heap_high_water, "invocations": stats.invocations,
         "bytes_in": stats.bytes_in, "bytes_out": stats.bytes_out,
         "partitions": [{"planned": p.planned_bytes, "measured": p.touched_bytes, "load_seconds": p.load_seconds,
                         "compute_seconds": p.compute_seconds} for p in stats.partitions]}
-    if not np.isfinite(report.worst_rel) or report.worst_rel > PARITY_RTOL:
-        raise RuntimeError(f"the simulator's outputs differ from onnxruntime's: max relative error "
-                           f"{report.worst_rel:.3g} > {PARITY_RTOL:g} ({report.max_rel})")
+    check_parity(got, expected)
     mismatched = [p.index for p in stats.partitions if p.touched_bytes != p.planned_bytes]
     if mismatched:
         raise RuntimeError(f"partitions {mismatched}: measured memory differs from the plan")
+
+
+def check_parity(got: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> None:
+    """Raise ParityError (one line, every output that misses) unless every output is within the
+    tolerance (PARITY_* above)."""
+    misses = []
+    for name, ref in expected.items():
+        result = parity_tolerance(got[name], ref)
+        if result is None:
+            misses.append(f"'{name}': shape {list(np.shape(got[name]))}, onnxruntime's {list(np.shape(ref))}")
+        elif not result.ok:
+            misses.append(f"'{name}': max|d| {result.max_abs:.3g} (max|ref| {result.ref_max:.3g}), worst element "
+                          f"{result.worst_ratio:.3g}x its tolerance")
+    if misses:
+        raise ParityError(f"the simulator's outputs differ from onnxruntime's beyond |d| <= max({PARITY_ATOL:g}"
+                          f"*max|ref|, {PARITY_FLOOR:g}) + {PARITY_RTOL:g}*|ref| on {len(misses)} of "
+                          f"{len(expected)} output(s): " + "; ".join(misses))
 
 
 def prune_step(options: PruneOptions) -> Step:
@@ -220,7 +300,8 @@ STEPS: list[tuple[str, Step]] = [("fix shapes", fix_shapes), ("compact", compact
 
 
 def lower_model(model: onnx.ModelProto, budget: int, *, label: str = "model",
-                input_shapes: dict[str, tuple[int, ...]] | None = None, key: bytes | None = None,
+                input_shapes: dict[str, tuple[int, ...]] | None = None,
+                input_values: dict[str, list[str]] | None = None, key: bytes | None = None,
                 model_id: bytes | None = None, model_version: int = 1,
                 prune: PruneOptions | None = None, steps: list[tuple[str, Step]] | None = None) -> LoweredModel:
     """Run `steps` (default `STEPS`; `prune` inserts pruning after the input shapes are fixed) over
@@ -230,10 +311,12 @@ def lower_model(model: onnx.ModelProto, budget: int, *, label: str = "model",
         steps = list(STEPS)
         if prune is not None:
             steps.insert(1, ("prune", prune_step(prune)))
-    lowered = LoweredModel(label, model, budget, dict(input_shapes or {}), key=key or b"", model_id=model_id or b"",
-                           model_version=model_version)
+    lowered = LoweredModel(label, model, budget, dict(input_shapes or {}), dict(input_values or {}), key=key or b"",
+                           model_id=model_id or b"", model_version=model_version)
     lowered.report.update({"model": label, "budget": budget,
                            "input_shapes": {k: list(v) for k, v in lowered.input_shapes.items()}})
+    if lowered.input_values:
+        lowered.report["input_values"] = dict(lowered.input_values)
     for name, step in steps:
         start = time.perf_counter()
         step(lowered)

@@ -1,4 +1,4 @@
-"""`python cli.py lower [MODEL] [--budget 8MiB] [--input-shape ...] [-o out/]`: the main job.
+"""`python cli.py lower [MODEL] [--budget 8MiB] [--input-shape ...] [--input-value ...] [-o out/]`: the main job.
 
 Parses the options, runs `passes.build.lower_model` (fix shapes, optional pruning, compact,
 analyse, check support, partition, lower, seal, simulate) and saves its outputs into the output
@@ -14,6 +14,7 @@ from onnx_tee import models
 from ..build import LoweredModel, lower_model
 from ..build.lowered import KEY_FILE
 from ..build.release import parse_model_id, release_of
+from ..compact.freeze_inputs import parse_input_values
 from ..lower.keys import key_in_output_dir, load_key
 from ..sizes import format_size, parse_size
 from .common import add_input_shape_option, check_output_dir, console, format_count, input_shapes, table
@@ -62,6 +63,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("model", nargs="?", metavar="MODEL", help="path to an .onnx file or a zoo name")
     parser.add_argument("--budget", default=DEFAULT_BUDGET, help=f"TEE memory budget (default {DEFAULT_BUDGET})")
     add_input_shape_option(parser)
+    parser.add_argument("--input-value", action="append", default=[], metavar="NAME=VALUE",
+                        help="freeze a graph input to a constant (a scalar or a comma list, in the input's dtype "
+                             "and shape), e.g. sample_rate=16000, so branches on it fold (repeat for several)")
     parser.add_argument("-o", "--output", default="out", metavar="DIR", help="output directory (default out/)")
     parser.add_argument("--key", metavar="FILE", help="encrypt the partitions for this model key (from `keygen`; "
                                                       "default: DIR/model.key, reused when it is a valid key "
@@ -82,14 +86,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     budget = parse_size(args.budget)
     shapes = input_shapes(args)
+    values = parse_input_values(args.input_value)
     label, model = models.resolve(args.model)
     prune = options_from_args(args) if args.prune else None
     out_dir = check_output_dir(args.output)             # paths, key and release checked before any work
     key = load_key(args.key) if args.key else key_in_output_dir(out_dir / KEY_FILE)
     model_id, model_version = release_of(out_dir, parse_model_id(args.model_id) if args.model_id is not None else None,
                                          args.model_version)
-    lowered = lower_model(model, budget, label=label, input_shapes=shapes, key=key, model_id=model_id,
-                          model_version=model_version, prune=prune)
+    lowered = lower_model(model, budget, label=label, input_shapes=shapes, input_values=values, key=key,
+                          model_id=model_id, model_version=model_version, prune=prune)
     lowered.save(out_dir, key_path=args.key)
     print_summary(lowered, out_dir)
     return 0

@@ -1,8 +1,10 @@
 """Memory-compaction passes: every one keeps the model numerically equivalent.
 
+- NameNodesUniquely        empty, repeated or control-character node names -> unique clean names
 - ConstantsToInitializers  Constant nodes -> initializers
 - FoldConstants            constant-only subgraphs (ConstantOfShape weights, Shape chains of static
                            shapes, Reshape/Unsqueeze/... of constants) -> initializers
+- InlineConstantIf         If on a constant condition -> the branch it takes (its nodes, inlined)
 - RemoveIdentityOps        Identity and inference-mode Dropout -> rewired away
 - FoldBatchNorm            Conv/ConvTranspose/Gemm -> BatchNormalization -> per-channel Mul/Add
                            -> one Conv/ConvTranspose/Gemm
@@ -13,6 +15,9 @@
 - RemoveDeadNodes          nodes that do not reach an output
 - RemoveUnusedInitializers initializers nothing reads (and their IR < 4 graph-input entries)
 - DeduplicateInitializers  byte-identical initializers -> one
+
+Not in the pipeline (lower runs it first, with the input shapes): UpgradeLegacyOps, an op only old
+opsets have (Upsample, opset < 10) -> its new form, by onnx's version converter.
 
     from onnx_tee.passes.compact import compaction_pipeline
     result = compaction_pipeline()(model)      # PassResult; result.stats["records"] per pass
@@ -25,7 +30,10 @@ from .deduplicate_initializers import DeduplicateInitializers
 from .fold_batchnorm import FoldBatchNorm
 from .fold_constants import FoldConstants
 from .fuse_layer_norm import FuseLayerNorm
+from .inline_if import InlineConstantIf
+from .legacy_ops import UpgradeLegacyOps
 from .merge_affine import MergeAffineChains
+from .node_names import NameNodesUniquely
 from .remove_dead_nodes import RemoveDeadNodes
 from .remove_identity import RemoveIdentityOps
 from .remove_unused_initializers import RemoveUnusedInitializers
@@ -33,8 +41,9 @@ from .remove_unused_initializers import RemoveUnusedInitializers
 
 def compaction_passes() -> list:
     """The compaction passes in the order the pipeline runs them."""
-    return [ConstantsToInitializers(), FoldConstants(), RemoveIdentityOps(), FoldBatchNorm(), MergeAffineChains(),
-            FuseLayerNorm(), RemoveDeadNodes(), RemoveUnusedInitializers(), DeduplicateInitializers()]
+    return [NameNodesUniquely(), ConstantsToInitializers(), FoldConstants(), InlineConstantIf(), RemoveIdentityOps(),
+            FoldBatchNorm(), MergeAffineChains(), FuseLayerNorm(), RemoveDeadNodes(), RemoveUnusedInitializers(),
+            DeduplicateInitializers()]
 
 
 def compaction_pipeline(*, validate: bool = False, in_place: bool = False) -> Pipeline:
@@ -44,5 +53,5 @@ def compaction_pipeline(*, validate: bool = False, in_place: bool = False) -> Pi
 
 
 __all__ = ["ConstantsToInitializers", "DeduplicateInitializers", "FoldBatchNorm", "FoldConstants", "FuseLayerNorm",
-           "MergeAffineChains", "RemoveDeadNodes", "RemoveIdentityOps", "RemoveUnusedInitializers",
-           "compaction_passes", "compaction_pipeline"]
+           "InlineConstantIf", "MergeAffineChains", "NameNodesUniquely", "RemoveDeadNodes", "RemoveIdentityOps",
+           "RemoveUnusedInitializers", "UpgradeLegacyOps", "compaction_passes", "compaction_pipeline"]

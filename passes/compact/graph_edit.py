@@ -76,8 +76,10 @@ def all_tensor_names(graph: onnx.GraphProto) -> set[str]:
 
 
 def add_initializer(model: onnx.ModelProto, array: np.ndarray, name: str) -> None:
-    """Add an initializer (and, for IR < 4, its graph-input entry)."""
-    tensor = numpy_helper.from_array(np.require(array, requirements="C"), name)  # keeps 0-d scalars 0-d
+    """Add an initializer (and, for IR < 4, its graph-input entry).  The value keeps its rank: a 0-d
+    scalar stays 0-d (`np.ascontiguousarray` would make it [1], and a later Unsqueeze -> Concat of
+    shape arithmetic would then mix ranks)."""
+    tensor = numpy_helper.from_array(np.asarray(array, order="C"), name)
     model.graph.initializer.append(tensor)
     if lists_initializers_as_inputs(model):
         model.graph.input.append(helper.make_tensor_value_info(name, tensor.data_type, list(tensor.dims)))

@@ -34,6 +34,7 @@ from onnx import helper, numpy_helper
 from .cost import Limits, SegmentCost, segment_cost
 from .graph import PartitionGraph
 from ..analysis.weights import tensor_nbytes
+from ..compact.graph_edit import all_tensor_names, unique_name
 from ..graph import attribute
 from ..target import align
 
@@ -87,10 +88,15 @@ def plan_tiling(graph: PartitionGraph, limits: Limits) -> dict[str, int]:
     return plan
 
 
-def _split_node(node: onnx.NodeProto, tiles: int, weights: dict[str, onnx.TensorProto],
-                rank: int) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+def _split_node(node: onnx.NodeProto, tiles: int, weights: dict[str, onnx.TensorProto], rank: int,
+                taken: set[str], node_names: set[str]) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
     """The tile nodes + Concat replacing `node`, and the new initializers (sliced from the
-    weights' data, or shape-only when the weights are (`without_bulk_data`))."""
+    weights' data, or shape-only when the weights are (`without_bulk_data`)).
+
+    Every new tensor and node name is unique in the graph (`taken`, `node_names`: the names used
+    so far, updated): two tiled nodes may share a weight or bias (deduplicated initializers) and
+    cut it into different tiles, and an exporter's node names may be empty or repeated.  The
+    names only depend on the graph, so the shape-only copy and the real model agree."""
     weight = weights[node.input[1]]
     trans_b = node.op_type == "Gemm" and attribute(node, "transB", 0)
     axis = 0 if node.op_type == "Conv" or trans_b else 1
@@ -103,23 +109,25 @@ def _split_node(node: onnx.NodeProto, tiles: int, weights: dict[str, onnx.Tensor
     new_nodes, new_inits, pieces = [], [], []
     for t, chunk in enumerate(chunks):
         lo, hi = int(chunk[0]), int(chunk[-1]) + 1
-        w_name = f"{node.input[1]}__tile{t}"
+        w_name = unique_name(None, f"{node.input[1]}__tile{t}", taken)
         new_inits.append(_slice(weight, axis, lo, hi, w_name))
         inputs = [node.input[0], w_name]
         if bias is not None:
             if per_channel:
-                b_name = f"{bias_name}__tile{t}"
+                b_name = unique_name(None, f"{bias_name}__tile{t}", taken)
                 new_inits.append(_slice(bias, len(bias.dims) - 1, lo, hi, b_name))
                 inputs.append(b_name)
             else:
                 inputs.append(bias_name)
-        piece = f"{out}__tile{t}"
+        piece = unique_name(None, f"{out}__tile{t}", taken)
         pieces.append(piece)
-        tile_node = helper.make_node(node.op_type, inputs, [piece], name=f"{node.name or out}__tile{t}")
+        tile_node = helper.make_node(node.op_type, inputs, [piece],
+                                     name=unique_name(None, f"{node.name or out}__tile{t}", node_names))
         tile_node.attribute.extend(node.attribute)
         new_nodes.append(tile_node)
     concat_axis = 1 if node.op_type in ("Conv", "Gemm") else rank - 1
-    new_nodes.append(helper.make_node("Concat", pieces, [out], axis=concat_axis, name=f"{node.name or out}__concat"))
+    new_nodes.append(helper.make_node("Concat", pieces, [out], axis=concat_axis,
+                                      name=unique_name(None, f"{node.name or out}__concat", node_names)))
     return new_nodes, new_inits
 
 
@@ -177,11 +185,13 @@ def apply_tiling(model: onnx.ModelProto, plan: dict[str, int], infos) -> onnx.Mo
     as no node reads them any more.  Returns `model`."""
     graph = model.graph
     weights = {t.name: t for t in graph.initializer}
+    taken, node_names = all_tensor_names(graph), {n.name for n in graph.node}
     nodes = []
     split: set[str] = set()
     for node in graph.node:
         if node.output and node.output[0] in plan:
-            parts, inits = _split_node(node, plan[node.output[0]], weights, len(infos[node.output[0]].shape))
+            parts, inits = _split_node(node, plan[node.output[0]], weights, len(infos[node.output[0]].shape),
+                                       taken, node_names)
             nodes.extend(parts)
             graph.initializer.extend(inits)
             split.update(x for x in node.input[1:] if x in weights)

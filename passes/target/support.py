@@ -1,6 +1,9 @@
 """Can the interpreter run this model?  Every node is translated once, before anything is written;
-each op or attribute it cannot run is collected and all of them are reported together, naming the
-node (e.g. ``node 'conv3' (Conv): auto_pad=...``)."""
+each op or attribute it cannot run is collected and all of them are reported together.
+
+`problems` gives one line per node (``node 'conv3' (Conv): auto_pad=...``); `check_supported` raises
+one line grouped per op type -- its reasons, how many nodes, the first three names -- with the list of
+supported ops said once (a ConvNeXt has 41 LayerNormalizations: one entry, not 41)."""
 from __future__ import annotations
 
 from typing import Mapping
@@ -11,17 +14,21 @@ from ..analysis.shapes import TensorInfo
 from ..errors import UnsupportedModelError
 from ..graph import Constants, node_label, opset_of
 from .op import Unsupported
-from .table import kept_outputs, translate
+from .table import SUPPORTED_OPS, kept_outputs, translate
+
+_SUPPORTED_SUFFIX = " (supported: "
+SHOWN_NODES = 3
+SHOWN_REASONS = 2
 
 
-def problems(model: onnx.ModelProto, infos: Mapping[str, TensorInfo]) -> list[str]:
-    """Every op or attribute of `model` the interpreter cannot run, one line per node."""
+def _node_problems(model: onnx.ModelProto, infos: Mapping[str, TensorInfo]) -> list[tuple[str, str, str]]:
+    """(node label, op, reason) for every node the interpreter cannot run, in graph order."""
     consts, opset = Constants(model, overridable=True), opset_of(model)
     used = {name for node in model.graph.node for name in node.input} | {o.name for o in model.graph.output}
     found = []
     for node in model.graph.node:
         if node.domain not in ("", "ai.onnx"):
-            found.append(f"node '{node_label(node)}' ({node.domain}.{node.op_type}): custom-domain op")
+            found.append((node_label(node), f"{node.domain}.{node.op_type}", "custom-domain op"))
             continue
         if node.op_type == "Constant":
             continue
@@ -31,12 +38,47 @@ def problems(model: onnx.ModelProto, infos: Mapping[str, TensorInfo]) -> list[st
             if dropped:
                 raise Unsupported(f"output(s) {', '.join(dropped)} are used but only the first output is computed")
         except Unsupported as exc:
-            found.append(f"node '{node_label(node)}' ({node.op_type}): {exc}")
+            found.append((node_label(node), node.op_type, str(exc).split(_SUPPORTED_SUFFIX)[0]))
     return found
 
 
+def problems(model: onnx.ModelProto, infos: Mapping[str, TensorInfo]) -> list[str]:
+    """Every op or attribute of `model` the interpreter cannot run, one line per node."""
+    return [f"node '{label}' ({op}): {reason}" for label, op, reason in _node_problems(model, infos)]
+
+
+def _is_missing_op(op: str, reason: str) -> bool:
+    return reason.startswith(f"op {op} is not supported")
+
+
+def report(found: list[tuple[str, str, str]]) -> str:
+    """One line: per op type in order of first appearance, its first node, its distinct reasons
+    (the first SHOWN_REASONS), how many nodes and the first SHOWN_NODES names; then the supported
+    ops, once, if an op is missing."""
+    groups: dict[str, tuple[list[str], list[str]]] = {}
+    for label, op, reason in found:
+        labels, reasons = groups.setdefault(op, ([], []))
+        labels.append(label)
+        if reason not in reasons:
+            reasons.append(reason)
+    entries = []
+    for op, (labels, reasons) in groups.items():
+        said = " | ".join(reasons[:SHOWN_REASONS])
+        if len(reasons) > SHOWN_REASONS:
+            said += f" | {len(reasons) - SHOWN_REASONS} more reason(s)"
+        count = ""
+        if len(labels) > 1:
+            shown = ", ".join(f"'{name}'" for name in labels[:SHOWN_NODES])
+            count = f" [{len(labels)} nodes: {shown}{', …' if len(labels) > SHOWN_NODES else ''}]"
+        entries.append(f"node '{labels[0]}' ({op}): {said}{count}")
+    missing = any(_is_missing_op(op, reason) for _, op, reason in found)
+    supported = f" (supported: {', '.join(SUPPORTED_OPS)})" if missing else ""
+    return (f"{len(found)} node(s) of {len(groups)} op type(s) cannot run in the TA "
+            f"interpreter{supported}: " + "; ".join(entries))
+
+
 def check_supported(model: onnx.ModelProto, infos: Mapping[str, TensorInfo]) -> None:
-    """Raise UnsupportedModelError listing every node the interpreter cannot run."""
-    found = problems(model, infos)
+    """Raise UnsupportedModelError listing every op type and reason the interpreter cannot run."""
+    found = _node_problems(model, infos)
     if found:
-        raise UnsupportedModelError(f"{len(found)} node(s) cannot run in the TA interpreter: " + "; ".join(found))
+        raise UnsupportedModelError(report(found))
