@@ -208,7 +208,7 @@ def test_ta_log_is_silent_by_default_and_names_the_refused_op(tmp_path):
         result = subprocess.run([cli, "--budget", str(REGION), "--storage", storage, "--provision", tmp_path / "key",
                                  device, tmp_path / "x.bin"], capture_output=True, text=True,
                                 env=env | ({"ONNX_TEE_TA_LOG_LEVEL": level} if level else {}))
-        assert result.returncode == 1 and "OT_ERR_BODY_INVALID" in result.stderr
+        assert result.returncode == 8 and "OT_ERR_BODY_INVALID" in result.stderr   # exit class: model refused
         runs[level] = [line for line in result.stderr.splitlines() if "/TA:" in line]
     assert runs[None] == []
     assert any(line.startswith("E/TA:") and "partition 0: body refused: RT_ERR_OP_RESERVED at op 1" in line
