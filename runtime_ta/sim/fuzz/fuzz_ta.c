@@ -219,7 +219,7 @@ static void seal_case(const uint8_t *body, size_t body_len, uint64_t region, siz
 	bh = (struct ot_blob_header *)(void *)blob;
 	memcpy(bh->magic, OT_BLOB_MAGIC, 8);
 	bh->envelope_version = OT_ENVELOPE_VERSION;
-	bh->format_version = 1;
+	bh->format_version = RT_FORMAT_VERSION;
 	memcpy(bh->model_id, "fuzzing model id", OT_MODEL_ID_BYTES);
 	bh->model_version = 1;
 	bh->partition_index = 0;
@@ -233,7 +233,7 @@ static void seal_case(const uint8_t *body, size_t body_len, uint64_t region, siz
 	mp = (struct ot_manifest_partition *)(void *)(manifest + sizeof(*mh));
 	memcpy(mh->magic, OT_MANIFEST_MAGIC, 8);
 	mh->envelope_version = OT_ENVELOPE_VERSION;
-	mh->format_version = 1;
+	mh->format_version = RT_FORMAT_VERSION;
 	memcpy(mh->model_id, bh->model_id, OT_MODEL_ID_BYTES);
 	mh->model_version = 1;
 	mh->partition_count = 1;
