@@ -78,28 +78,26 @@ static double exp_d(double x)
     }
 }
 
-/* log(x) for finite x > 0 given as a float (so no double subnormal handling is needed). */
-static double log_d(float xf)
+/* log(x) for a positive normal double (every positive finite float is one): x = m 2^e with m in
+ * [sqrt(1/2), sqrt(2)), log m = 2 atanh(s), s = (m - 1) / (m + 1), |s| < 0.172, the series to s^19. */
+static double log_d(double x)
 {
     static const double ln2 = 6.93147180559945309417e-01;
-    unsigned int u = float_bits(xf);
+    unsigned long long bits;
     int e;
     double m, s, s2, p;
-    if ((u >> 23) == 0) { /* subnormal float: scale by 2^23 */
-        xf *= 8388608.0f;
-        u = float_bits(xf);
-        e = (int)(u >> 23) - 127 - 23;
-    } else {
-        e = (int)(u >> 23) - 127;
-    }
-    m = (double)((u & 0x007fffffu) | 0x00800000u) / 8388608.0; /* [1, 2) */
+    memcpy(&bits, &x, sizeof bits);
+    e = (int)((bits >> 52) & 0x7ff) - 1023;
+    m = dbl_from_bits((bits & 0x000fffffffffffffull) | 0x3ff0000000000000ull); /* [1, 2) */
     if (m > 1.4142135623730951) {
         m *= 0.5;
         e += 1;
     }
     s = (m - 1.0) / (m + 1.0);
     s2 = s * s;
-    p = 1.0 / 15.0;
+    p = 1.0 / 19.0;
+    p = p * s2 + 1.0 / 17.0;
+    p = p * s2 + 1.0 / 15.0;
     p = p * s2 + 1.0 / 13.0;
     p = p * s2 + 1.0 / 11.0;
     p = p * s2 + 1.0 / 9.0;
@@ -201,7 +199,6 @@ float kern_sigmoidf(float x)
 /* ------------------------------------------------------------------ elementwise ops (Pow ... Mish)
  *
  * Same scheme: double evaluation, one rounding to float.
- *   log(double): as log_d, for any positive normal double.
  *   expm1, log1p: the Taylor series below 1e-5 / 1e-4 (truncation < 1e-20 relative), otherwise
  *         e^x - 1 in double (the cancellation costs < 1e-11 relative) and log(1 + u) corrected by
  *         (u - ((1 + u) - 1)) / (1 + u) for the rounding of 1 + u.
@@ -212,33 +209,6 @@ float kern_sigmoidf(float x)
  * tests/test_kernels_mathf.py measures them against float64 numpy / mpmath.
  */
 
-static double log_dbl(double x)
-{
-    static const double ln2 = 6.93147180559945309417e-01;
-    unsigned long long bits;
-    int e;
-    double m, s, s2, p;
-    memcpy(&bits, &x, sizeof bits);
-    e = (int)((bits >> 52) & 0x7ff) - 1023;
-    m = dbl_from_bits((bits & 0x000fffffffffffffull) | 0x3ff0000000000000ull); /* [1, 2) */
-    if (m > 1.4142135623730951) {
-        m *= 0.5;
-        e += 1;
-    }
-    s = (m - 1.0) / (m + 1.0);
-    s2 = s * s;
-    p = 1.0 / 19.0;
-    p = p * s2 + 1.0 / 17.0;
-    p = p * s2 + 1.0 / 15.0;
-    p = p * s2 + 1.0 / 13.0;
-    p = p * s2 + 1.0 / 11.0;
-    p = p * s2 + 1.0 / 9.0;
-    p = p * s2 + 1.0 / 7.0;
-    p = p * s2 + 1.0 / 5.0;
-    p = p * s2 + 1.0 / 3.0;
-    p = p * s2 + 1.0;
-    return (double)e * ln2 + 2.0 * s * p;
-}
 
 /* e^x - 1 for -800 <= x <= 800. */
 static double expm1_d(double x)
@@ -255,7 +225,7 @@ static double log1p_d(double u)
     if (u > -1e-4 && u < 1e-4)
         return u * (1.0 + u * (-0.5 + u * (1.0 / 3.0 + u * (-0.25 + u * 0.2))));
     w = 1.0 + u;
-    return log_dbl(w) + (u - (w - 1.0)) / w;
+    return log_d(w) + (u - (w - 1.0)) / w;
 }
 
 /* erf z (erfc = 0) or erfc z (erfc = 1) for z >= 0. */
