@@ -64,6 +64,8 @@ def dispatch_source() -> str:
                 call_args.append(f"(size_t)a[{i}].u")
             elif kind is ctypes.c_int:
                 call_args.append(f"(int)a[{i}].i")
+            elif kind is ctypes.c_uint:
+                call_args.append(f"(unsigned)a[{i}].u")
             elif kind is ctypes.c_float:
                 call_args.append(f"a[{i}].f")
             else:
