@@ -33,8 +33,10 @@ INTERP = ROOT / "runtime_ta" / "interp"
 CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared",
           *os.environ.get("ONNX_TEE_KERNEL_CFLAGS", "").split())  # e.g. sanitizers, see test_kernels_sanitized
 MAX_RANK = 6
-GUARD = 64  # float32 guard cells after scratch and outputs
+GUARD = 64  # guard cells (of the buffer's type) after scratch and outputs
 GUARD_VALUE = np.float32(-7.25e13)
+GUARD_VALUES = {np.dtype(np.float32): GUARD_VALUE, np.dtype(np.int32): np.int32(-0x5A5A5A5B),  # 0xA5A5A5A5
+                np.dtype(np.int8): np.int8(-0x5B), np.dtype(np.uint8): np.uint8(0xA5)}
 
 
 def sources() -> list[Path]:
@@ -186,13 +188,16 @@ def shape_struct(shape: Sequence[int]) -> KernShape:
 
 
 class Guarded:
-    """A float32 buffer of `shape` followed by GUARD sentinel cells that must survive the call."""
+    """A buffer of `shape` and `dtype` (float32 by default) followed by GUARD sentinel cells that must
+    survive the call."""
 
-    def __init__(self, shape: Sequence[int] | int, fill: float | None = None):
+    def __init__(self, shape: Sequence[int] | int, fill: float | None = None, dtype=np.float32):
         self.shape = (shape,) if isinstance(shape, int) else tuple(int(d) for d in shape)
         n = int(np.prod(self.shape, dtype=np.int64))
-        self.buf = np.full(n + GUARD, GUARD_VALUE, dtype=np.float32)
-        self.buf[:n] = np.float32(np.nan) if fill is None else np.float32(fill)
+        dtype = np.dtype(dtype)
+        self.guard = GUARD_VALUES[dtype]
+        self.buf = np.full(n + GUARD, self.guard, dtype=dtype)
+        self.buf[:n] = (np.float32(np.nan) if dtype == np.float32 else 0) if fill is None else fill
         self.n = n
 
     @property
@@ -200,7 +205,7 @@ class Guarded:
         return self.buf.ctypes.data
 
     def result(self, what: str) -> np.ndarray:
-        if not np.all(self.buf[self.n:] == GUARD_VALUE):
+        if not np.all(self.buf[self.n:] == self.guard):
             raise KernelError(f"{what} wrote past the end of its buffer")
         return self.buf[:self.n].reshape(self.shape).copy()
 
@@ -694,6 +699,9 @@ OPS: dict[str, Callable] = {
 }
 
 
+TYPED_OPS: set[str] = set()   # ops whose handler checks every input's type itself (the quantized ops)
+
+
 def run_conv_activation(conv: onnx.NodeProto, act: onnx.NodeProto, inputs: Sequence[np.ndarray | None],
                         act_inputs: Sequence[np.ndarray | None], opset: int) -> np.ndarray:
     """Conv then the activation `act` in one kern_conv_act call (act_inputs: the activation's inputs
@@ -720,7 +728,7 @@ def run_node(node: onnx.NodeProto, inputs: Sequence[np.ndarray | None], opset: i
     if node.domain not in ("", "ai.onnx"):
         raise Unsupported(f"domain {node.domain}")
     inputs = list(inputs)
-    if inputs and inputs[0] is not None and inputs[0].dtype != np.float32:
+    if node.op_type not in TYPED_OPS and inputs and inputs[0] is not None and inputs[0].dtype != np.float32:
         raise Unsupported(f"input dtype {inputs[0].dtype} (kernels are float32)")
     return OPS[node.op_type](node, _attrs(node), inputs, opset)
 
@@ -799,3 +807,7 @@ OPS.update({
     "LogSoftmax": _log_softmax, "LayerNormalization": _layer_norm,
     "InstanceNormalization": _group_norm, "GroupNormalization": _group_norm,
 })
+
+
+# quantized ops (tests/kernel_harness_quant.py adds them to OPS and SIGNATURES)
+import kernel_harness_quant  # noqa: E402,F401

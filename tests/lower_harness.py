@@ -13,6 +13,7 @@ from onnx_tee.passes.graph import graph_inputs
 from onnx_tee.passes import target
 from onnx_tee.passes.lower.bodies import lower_plan
 from onnx_tee.passes.lower.hostlib import InterpLibrary, RunResult, run_partitions
+from onnx_tee.passes.lower.pipeline import sample_feeds
 from onnx_tee.passes.partition.partitioner import partition_model
 
 _LIBRARY: InterpLibrary | None = None
@@ -53,12 +54,8 @@ def run(lowered: Lowered, feeds: dict[str, np.ndarray]) -> tuple[dict[str, np.nd
 
 
 def feeds_for(lowered: Lowered, seed: int = 0) -> dict[str, np.ndarray]:
-    """Standard-normal floats; integer inputs (indices) uniform over the smallest table they index."""
-    rng = np.random.default_rng(seed)
-    bounds = target.index_bounds(lowered.model, lowered.result.infos)
-    infos = lowered.result.infos
-    return {n: (rng.integers(0, bounds[n], infos[n].shape).astype(infos[n].dtype) if n in bounds
-                else rng.standard_normal(infos[n].shape).astype(np.float32)) for n in lowered.inputs}
+    """The library's sample inputs for the narrowed model (pipeline.sample_feeds)."""
+    return sample_feeds(lowered.model, lowered.result.infos, seed)
 
 
 def relative_errors(lowered: Lowered, feeds: dict[str, np.ndarray]) -> tuple[dict[str, float], list[RunResult]]:

@@ -14,7 +14,9 @@ def test_every_op_with_a_kernel_has_node_tests():
     ops = {c.model.graph.node[-1].op_type for c in CASES}
     for op in ("Conv", "ConvTranspose", "Gemm", "MatMul", "MaxPool", "AveragePool", "Resize", "Pad", "Slice",
                "Softmax", "LRN", "BatchNormalization", "Transpose", "Concat", "Split",
-               "Gather", "GatherElements", "DepthToSpace", "SpaceToDepth", "Expand", "Tile"):
+               "Gather", "GatherElements", "DepthToSpace", "SpaceToDepth", "Expand", "Tile",
+               "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv", "QLinearMatMul",
+               "ConvInteger", "MatMulInteger"):
         assert op in ops
 
 

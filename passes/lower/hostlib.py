@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..target.dtypes import to_int32
+from ..target.dtypes import body_dtype, region_array
+from .format import DTYPES
 from .runtime_tree import RUNTIME_DIR
 from .runtime_tree import build_dir as default_build_dir
 
@@ -106,15 +107,16 @@ class Region:
         return self.bytes.ctypes.data
 
     def write(self, offset: int, array: np.ndarray) -> None:
-        """`array` at `offset`: float32, or int32 when it holds integers (range-checked, as the host does)."""
+        """`array` at `offset`, as the region holds its type (integers range-checked, as the host does)."""
         array = np.asarray(array)
-        array = to_int32(array, "input") if array.dtype.kind in "iub" else array.astype(np.float32)
-        data = np.ascontiguousarray(array).view(np.uint8).ravel()
+        data = region_array(array, array.dtype, "input").view(np.uint8).ravel()
         self.bytes[offset:offset + data.size] = data
 
-    def read(self, offset: int, shape: tuple[int, ...]) -> np.ndarray:
-        n = int(np.prod(shape, dtype=np.int64)) * 4
-        return self.bytes[offset:offset + n].copy().view(np.float32).reshape(shape)
+    def read(self, offset: int, shape: tuple[int, ...], dtype: np.dtype = np.dtype(np.float32)) -> np.ndarray:
+        """The tensor of `shape` and numpy type `dtype` (as the region holds it) at `offset`."""
+        stored = DTYPES[body_dtype(dtype)]
+        n = int(np.prod(shape, dtype=np.int64)) * stored.itemsize
+        return self.bytes[offset:offset + n].copy().view(stored).reshape(shape)
 
     def run_body(self, body: bytes, body_offset: int, index: int, count: int,
                  region_size: int | None = None) -> RunResult:
@@ -144,5 +146,6 @@ def run_partitions(lib: InterpLibrary, bodies: list[bytes], plan, infos, feeds: 
         results.append(region.run_body(body, part.body_offset, k, len(bodies)))
         if results[-1].status != "RT_OK":
             return {}, results
-    outputs = {name: region.read(last.tensor_offsets[name], tuple(infos[name].shape)) for name in model_outputs}
+    outputs = {name: region.read(last.tensor_offsets[name], tuple(infos[name].shape), infos[name].dtype)
+               for name in model_outputs}
     return outputs, results

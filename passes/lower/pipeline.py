@@ -110,16 +110,18 @@ def run_in_simulator(device_dir: Path, key: bytes, budget: int, feeds: Mapping[s
 
 
 def sample_feeds(model: onnx.ModelProto, infos, seed: int = 0) -> dict[str, np.ndarray]:
-    """A sample input for every model input (static shapes): standard normal, or for integer inputs
-    (indices) uniform over [0, the smallest table they index), in the model's own type."""
+    """A sample input for every model input (static shapes), in the model's own type: standard normal
+    floats; integer inputs read as indices uniform over [0, the smallest table they index); other
+    integer inputs (quantized int8/uint8 data) uniform over their type's range."""
     rng = np.random.default_rng(seed)
     bounds, dtypes = index_bounds(model, infos), model_dtypes(model)
     feeds = {}
     for name in model_io(model)[0]:
-        shape = infos[name].shape
+        shape, dtype = infos[name].shape, np.dtype(helper.tensor_dtype_to_np_dtype(dtypes[name]))
         if name in bounds:
-            dtype = helper.tensor_dtype_to_np_dtype(dtypes[name])
             feeds[name] = rng.integers(0, bounds[name], shape).astype(dtype)
+        elif dtype.kind in "iu":
+            feeds[name] = rng.integers(np.iinfo(dtype).min, np.iinfo(dtype).max, shape, endpoint=True).astype(dtype)
         else:
             feeds[name] = rng.standard_normal(shape).astype(np.float32)
     return feeds

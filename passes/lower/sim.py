@@ -25,9 +25,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from onnx import helper
 
 from ..errors import UserError
-from ..target.dtypes import INTEGER_TYPES, to_int32
+from ..target.dtypes import body_dtype, region_array
+from .format import DTYPES
 from .runtime_tree import RUNTIME_DIR, build_dir
 from .envelope import MANIFEST_FILE, blob_file_name, parse_manifest
 from .keys import WRAPPED_BYTES
@@ -323,8 +325,7 @@ class Simulator:
         self.open_model(manifest_bytes, key_source)
         channel = SealedChannel(sealed_io_key, self.open_io_session()) if sealed_io_key is not None else None
         for k, (array, slot) in enumerate(zip(inputs, manifest.inputs)):
-            array = (to_int32(array, f"input {k}") if slot.dtype in INTEGER_TYPES
-                     else np.ascontiguousarray(array, dtype=np.float32))
+            array = region_array(array, slot_dtype(slot), f"input {k}")
             if array.nbytes != slot.nbytes:
                 raise UserError(f"input {k} has shape {array.shape} ({array.nbytes} bytes); the model expects "
                                 f"{slot.shape} ({slot.nbytes} bytes)")
@@ -347,12 +348,17 @@ class Simulator:
         for k, slot in enumerate(manifest.outputs if read_outputs else ()):
             raw = (channel.open_output(k, self.read_output_sealed(k, slot.nbytes)) if channel is not None
                    else self.read_output(k, slot.nbytes))
-            outputs.append(np.frombuffer(raw, dtype=np.float32).reshape(slot.shape).copy())
+            outputs.append(np.frombuffer(raw, dtype=DTYPES[body_dtype(slot_dtype(slot))]).reshape(slot.shape).copy())
         traffic = _Traffic()
         self.lib.ot_sim_traffic(ctypes.byref(traffic))
         stats = RunStats(self.budget, manifest.region_bytes, int(self.lib.ot_sim_heap_peak()),
                          int(traffic.invocations), int(traffic.bytes_in), int(traffic.bytes_out), parts)
         return outputs, stats
+
+
+def slot_dtype(slot) -> np.dtype:
+    """The numpy type of a device manifest's I/O slot (its model-level ONNX type)."""
+    return np.dtype(helper.tensor_dtype_to_np_dtype(slot.dtype))
 
 
 def _read(path: Path) -> bytes:

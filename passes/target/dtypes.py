@@ -1,7 +1,8 @@
-"""Integer tensors on the target: the TA computes in float32 and reads int32 only as indices.
+"""Tensor types on the target: the body's dtype codes, and int64 indices narrowed to int32.
 
-A body's tensors are float32, except the index inputs of ops that take them (`OpTarget.index_inputs`:
-Gather, GatherElements) and shape-only copies of those (`OpTarget.any_dtype`), which are int32.
+A body's tensors are float32, int32, int8 or uint8, each op taking the types its signature allows
+(`OpTarget.types`, signature.py).  Indices (`OpTarget.index_inputs`: Gather, GatherElements) and
+shape-only copies of them are int32.
 Exporters write indices as int64 (token ids, a class-token pick), so before lowering
 `narrow_indices` rewrites the model to int32 where that is exact:
 
@@ -14,8 +15,8 @@ Exporters write indices as int64 (token ids, a class-token pick), so before lowe
   indices; its model-level type stays int64 (the device manifest and manifest.json record it) and the
   host narrows the values (`to_int32`: anything outside int32 is refused) before they enter the TA.
 
-Every tensor, int32 or float32, takes 4 bytes an element, so the memory plan sizes the narrowed model
-exactly.  A model whose int64 tensor cannot be narrowed is refused by the support check, naming it.
+The region holds every tensor at its own type's size (int64 narrowed to int32), so the memory plan sizes
+the narrowed model exactly.  A model whose int64 tensor cannot be narrowed is refused by the support check, naming it.
 """
 from __future__ import annotations
 
@@ -28,30 +29,51 @@ from onnx import TensorProto, numpy_helper
 from ..analysis.shapes import TensorInfo
 from ..errors import UnsupportedModelError, UserError
 from ..graph import graph_inputs
-from ..lower.format import DTYPE_FLOAT32, DTYPE_INT32
+from ..lower.format import DTYPE_FLOAT32, DTYPE_INT32, DTYPES
+from .signature import COPY
 from .table import OPS
 
-INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
 INTEGER_TYPES = (TensorProto.INT64, TensorProto.INT32)
 
 
 def body_dtype(dtype: np.dtype) -> int:
     """The body's dtype code for a tensor of numpy type `dtype` (int64 is stored narrowed to int32)."""
-    return DTYPE_INT32 if np.dtype(dtype) in (np.dtype(np.int32), np.dtype(np.int64)) else DTYPE_FLOAT32
+    dtype = np.dtype(dtype)
+    if dtype == np.int64:
+        return DTYPE_INT32
+    for code, stored in DTYPES.items():
+        if stored == dtype.newbyteorder("<"):
+            return code
+    raise ValueError(f"the body format has no {dtype} tensors")
+
+
+def region_array(values, dtype: np.dtype, what: str) -> np.ndarray:
+    """`values` as the region holds a tensor of numpy type `dtype`: integers range-checked into their type
+    (int64 narrowed to int32), floats as float32."""
+    code = body_dtype(dtype)
+    if code == DTYPE_FLOAT32:
+        return np.asarray(values).astype(np.float32)
+    return to_integers(values, DTYPES[code], what)
+
+
+def to_integers(values, dtype: np.dtype, what: str) -> np.ndarray:
+    """`values` (integers) as `dtype` (int32, int8, uint8), refusing any value outside it with a message
+    naming `what`."""
+    array, info = np.asarray(values), np.iinfo(dtype)
+    if array.dtype.kind not in "iub":
+        raise UserError(f"{what} is {array.dtype}: the model takes integers there")
+    if array.size and array.dtype.kind != "b":
+        low, high = int(array.min()), int(array.max())
+        if low < info.min or high > info.max:
+            bad = low if low < info.min else high
+            raise UserError(f"{what} holds {bad}, outside {info.dtype} [{info.min}, {info.max}]: the TA stores it "
+                            f"as {info.dtype}")
+    return array.astype(dtype)
 
 
 def to_int32(values, what: str) -> np.ndarray:
-    """`values` (integers) as int32, refusing any value outside int32 with a message naming `what`."""
-    array = np.asarray(values)
-    if array.dtype.kind not in "iub":
-        raise UserError(f"{what} is {array.dtype}: the model takes integers (indices)")
-    if array.size and array.dtype.kind != "b":
-        low, high = int(array.min()), int(array.max())
-        if low < INT32_MIN or high > INT32_MAX:
-            bad = low if low < INT32_MIN else high
-            raise UserError(f"{what} holds {bad}, outside int32 [{INT32_MIN}, {INT32_MAX}]: the TA stores integer "
-                            f"tensors as int32")
-    return array.astype(np.int32)
+    """`values` (integers, e.g. int64 token ids) as int32, refusing any value outside int32."""
+    return to_integers(values, np.dtype(np.int32), what)
 
 
 def _index_uses(graph: onnx.GraphProto) -> list[tuple[onnx.NodeProto, int]]:
@@ -81,7 +103,7 @@ def _copy_closure(graph: onnx.GraphProto, name: str) -> tuple[set[str], bool]:
             entry = OPS.get(node.op_type)
             if entry is not None and k in entry.index_inputs:
                 continue
-            if entry is not None and entry.any_dtype and k == 0 and node.output and node.output[0]:
+            if entry is not None and entry.types == COPY and k == 0 and node.output and node.output[0]:
                 if node.output[0] not in members:
                     members.add(node.output[0])
                     todo.append(node.output[0])

@@ -19,6 +19,7 @@ import numpy as np
 import onnx
 
 from ..analysis.shapes import TensorInfo
+from .signature import FLOAT
 
 # Aliasing rules: the node's first output may take the bytes of an input that dies at the node.
 # UNARY: over the first input when both have the same (aligned) byte size -- element-wise maps
@@ -88,9 +89,9 @@ class OpTarget:
     for it yet, so lowering refuses it.  `scratch` gives unaligned scratch bytes (None: 0).
     `parameter_inputs`: input positions folded into attributes (they never become tensors).
     `first_output_only`: only output 0 is computed (the others must be unused).
-    Types: every tensor is float32, except `index_inputs` (node input positions that hold indices:
-    int32 in the body, an int64 model input or constant narrowed to it by `dtypes.narrow_indices`)
-    and with `any_dtype` (shape-only copies) float32 or int32 throughout."""
+    `types`: the type signature of its data inputs and outputs (signature.py, the C registration's);
+    `index_inputs`: node input positions that hold indices (int32 in the body: an int64 model input
+    or constant is narrowed to it by `dtypes.narrow_indices`)."""
 
     op_type: str
     translate: Translate | None
@@ -99,4 +100,4 @@ class OpTarget:
     parameter_inputs: frozenset[int] = frozenset()
     first_output_only: bool = False
     index_inputs: frozenset[int] = frozenset()
-    any_dtype: bool = False
+    types: tuple[str, str] = FLOAT

@@ -19,10 +19,13 @@ from ..analysis.shapes import TensorInfo
 from ..graph import attributes
 from ..lower.format import MAX_RANK
 from .op import BINARY, UNARY, LoweredOp, OpContext, OpTarget, Unsupported
-from .ops import conv, elementwise, gather, gemm, math, movement, normalization, pool, recurrent, reduce, resize, shape
+from .ops import (conv, elementwise, gather, gemm, math, movement, normalization, pool, quant, recurrent, reduce,
+                  resize, shape)
+from . import signature
 from .region import align
 
-FAMILIES = (conv, gemm, elementwise, math, normalization, reduce, pool, movement, resize, shape, gather, recurrent)
+FAMILIES = (conv, gemm, elementwise, math, normalization, reduce, pool, movement, resize, shape, gather, recurrent,
+            quant)
 OPS: dict[str, OpTarget] = {entry.op_type: entry for module in FAMILIES for entry in module.ENTRIES}
 SUPPORTED_OPS = sorted({op for op, entry in OPS.items() if entry.translate} | {"Constant"})
 
@@ -65,24 +68,18 @@ def translate(node: onnx.NodeProto, infos: Mapping[str, TensorInfo], consts: Map
 
 def _check_dtypes(node: onnx.NodeProto, entry: OpTarget | None, inputs: list[str], outputs: list[str],
                   infos: Mapping[str, TensorInfo]) -> None:
-    """float32 everywhere, but int32 at the entry's index inputs, and int32 throughout an `any_dtype`
-    op (a shape-only copy) whose input is int32."""
-    names = [n for n in inputs + outputs if n]
-    if entry is not None and entry.any_dtype and names and infos[names[0]].dtype == np.int32:
-        for name in names[1:]:
-            if infos[name].dtype != np.int32:
-                raise Unsupported(f"tensor '{name}' is {infos[name].dtype}; a copy of int32 '{names[0]}' is int32")
+    """Every tensor has a type the entry's signature allows (signature.py); int64 indices that were not
+    narrowed get their own message."""
+    if entry is None:
         return
-    indices = {node.input[k] for k in (entry.index_inputs if entry else ()) if k < len(node.input)}
-    for name in names:
-        dtype = infos[name].dtype
-        if name in indices and dtype == np.int64:
+    for k in entry.index_inputs:
+        name = node.input[k] if k < len(node.input) else ""
+        if name and infos[name].dtype == np.int64:
             raise Unsupported(f"indices '{name}' are int64 and were not narrowed to int32, the TA's index type "
                               f"(a reader of them takes no indices, or it is not a model input or constant)")
-        if name in indices and dtype != np.int32:
-            raise Unsupported(f"indices '{name}' are {dtype}; the interpreter takes int32 indices")
-        if name not in indices and dtype != np.float32:
-            raise Unsupported(f"tensor '{name}' is {dtype}; the interpreter computes in float32")
+    wrong = signature.problem(entry.types, inputs, outputs, infos)
+    if wrong:
+        raise Unsupported(wrong)
 
 
 def scratch_bytes(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> int:

@@ -2,12 +2,11 @@
  * prepare.c - op preparation: the checks every op gets, then its registration's prepare, once per
  * partition load (the validator calls rt_prepare_ops after the header, sections and tensors passed).
  *
- * Per op, in order: the code has a registration; reserved fields are 0; it has inputs and outputs;
- * its inputs and outputs lie inside the index pool; every entry names a tensor (or is an absent
- * optional input, or an absent output of an op flagged RT_OPF_OPTIONAL_OUTPUTS); outputs lie in the
- * region, not in the read-only weights; every tensor has the type the registration expects (float32;
- * int32 only for declared index inputs); the arity fits the
- * registration; the registration's prepare (shape rule, attributes, scratch size, typed data);
+ * Per op, in order: the code has a registration; reserved fields are 0; it has inputs and outputs; its
+ * inputs and outputs lie inside the index pool; every entry names a tensor (or is an absent optional
+ * input, or an absent output of an op flagged RT_OPF_OPTIONAL_OUTPUTS); outputs lie in the region, not in
+ * the read-only weights; the arity fits the registration; every tensor has the type the registration's
+ * signature gives it; the registration's prepare (shape rule, attributes, scratch size, typed data);
  * outputs overlap inputs only as the registration's in-place flags allow; the scratch need fits the
  * partition's scratch buffer.  Then Conv + in-place activation pairs are marked for fusion.
  *
@@ -47,15 +46,46 @@ static rt_status check_aliasing(const rt_partition *p, const rt_op_desc *op, uin
     return RT_OK;
 }
 
-/* The dtype the op's pool entry k must have: float32, but int32 for an index input (RT_OPF_INT_INDICES,
- * input 1) and input 0's type for a type-agnostic op (RT_OPF_SAME_DTYPE). */
-static uint8_t expected_dtype(const rt_op_registration *reg, uint32_t k, const rt_tensor_desc *first)
+/* Whether a tensor of type `dtype` meets signature code `code` (ops.h) in op `op`. */
+static int type_matches(const rt_partition *p, const rt_op_desc *op, char code, uint8_t dtype)
 {
-    if ((reg->flags & RT_OPF_SAME_DTYPE) && first != NULL)
-        return first->dtype;
-    if ((reg->flags & RT_OPF_INT_INDICES) && k == 1)
-        return (uint8_t)RT_DTYPE_INT32;
-    return (uint8_t)RT_DTYPE_FLOAT32;
+    const rt_tensor_desc *ref;
+    switch (code) {
+    case 'f': return dtype == RT_DTYPE_FLOAT32;
+    case 'i': return dtype == RT_DTYPE_INT32;
+    case 'b': return dtype == RT_DTYPE_INT8;
+    case 'u': return dtype == RT_DTYPE_UINT8;
+    case 'q': return dtype == RT_DTYPE_INT8 || dtype == RT_DTYPE_UINT8;
+    case 'n': return dtype == RT_DTYPE_INT8 || dtype == RT_DTYPE_UINT8 || dtype == RT_DTYPE_INT32;
+    case 'x': return 1; /* validate.c admitted only known types */
+    default:
+        if (code < '0' || code > '9' || (uint32_t)(code - '0') >= op->input_count)
+            return 0;
+        ref = rt_op_tensor(p, op, (uint32_t)(code - '0'));
+        return ref != NULL && ref->dtype == dtype;
+    }
+}
+
+/* Signature code of entry k of `types`, a non-empty string (the last code stands for every later entry). */
+static char type_code(const char *types, uint32_t k)
+{
+    uint32_t n = 0;
+    while (n < k && types[n + 1] != '\0')
+        n++;
+    return types[n];
+}
+
+/* Every present input and output has the type the registration's signature gives it. */
+static rt_status check_types(const rt_partition *p, const rt_op_desc *op, const rt_op_registration *reg)
+{
+    uint32_t total = (uint32_t)op->input_count + op->output_count, k;
+    for (k = 0; k < total; k++) {
+        const rt_tensor_desc *t = rt_op_tensor(p, op, k);
+        char code = k < op->input_count ? type_code(reg->in_types, k) : type_code(reg->out_types, k - op->input_count);
+        if (t != NULL && !type_matches(p, op, code, t->dtype))
+            return RT_ERR_TENSOR_DTYPE;
+    }
+    return RT_OK;
 }
 
 static void touch(uint64_t *end, uint64_t offset, uint64_t nbytes)
@@ -98,8 +128,6 @@ static rt_status prepare_op(const rt_partition *p, uint32_t index, rt_prepared_o
         t = &p->tensors[idx];
         if (k >= op->input_count && t->location != RT_LOC_REGION)
             return RT_ERR_OP_WRITES_WEIGHT;
-        if (t->dtype != expected_dtype(reg, k, k == 0 ? t : ctx.in[0]))
-            return RT_ERR_TENSOR_DTYPE;
         if (k < RT_PREPARE_INPUTS && k < op->input_count)
             ctx.in[k] = t;
         if (t->location == RT_LOC_REGION)
@@ -108,6 +136,9 @@ static rt_status prepare_op(const rt_partition *p, uint32_t index, rt_prepared_o
     if (op->input_count < reg->min_inputs || op->input_count > reg->max_inputs ||
         op->output_count < reg->min_outputs || op->output_count > reg->max_outputs)
         return RT_ERR_OP_ARITY;
+    s = check_types(p, op, reg);
+    if (s != RT_OK)
+        return s;
     ctx.part = p;
     ctx.index = index;
     ctx.op = op;

@@ -17,7 +17,7 @@
 
 #include "internal.h"
 
-static int is_pointwise(const kern_conv_geom *g)
+int kern_conv_pointwise(const kern_conv_geom *g)
 {
     return g->kernel_h == 1 && g->kernel_w == 1 && g->stride_h == 1 && g->stride_w == 1 && g->pad_top == 0 &&
            g->pad_left == 0 && g->pad_bottom == 0 && g->pad_right == 0;
@@ -51,13 +51,25 @@ static kern_status check_common(const kern_conv_geom *g, size_t *x_n, size_t *y_
     return KERN_OK;
 }
 
+kern_status kern_conv_check(const kern_conv_geom *g)
+{
+    size_t x_n, y_n, w_n;
+    kern_status st = check_common(g, &x_n, &y_n, &w_n);
+    if (st != KERN_OK)
+        return st;
+    if (!conv_extent_ok(g->h_in, g->pad_top, g->pad_bottom, g->kernel_h, g->stride_h, g->dilation_h, g->h_out) ||
+        !conv_extent_ok(g->w_in, g->pad_left, g->pad_right, g->kernel_w, g->stride_w, g->dilation_w, g->w_out))
+        return KERN_EINVAL;
+    return KERN_OK;
+}
+
 size_t kern_scratch_bytes_conv(const kern_conv_geom *g)
 {
     size_t cin_g, khw, kdim, pix;
     if (g->group == 0 || g->c_in % g->group)
         return 0;
     cin_g = g->c_in / g->group;
-    if (cin_g == 1 || is_pointwise(g))
+    if (cin_g == 1 || kern_conv_pointwise(g))
         return 0;
     kdim = (!kmul(g->kernel_h, g->kernel_w, &khw) || !kmul(khw, cin_g, &kdim)) ? KERN_KC : kmin(kdim, KERN_KC);
     pix = !kmul(g->h_out, g->w_out, &pix) ? KERN_NC : kmin(pix, KERN_NC);
@@ -407,15 +419,12 @@ static void act_block(const kern_unary_attr *act, float *c, size_t m, size_t n, 
 kern_status kern_conv_act(const kern_conv_geom *g, const kern_unary_attr *act, const float *x, const float *w,
                           const float *bias, float *y, float *scratch, size_t scratch_bytes)
 {
-    size_t x_n, y_n, w_n, cin_g, cout_g, kdim, pix, hw_in, b, grp, t;
-    kern_status st = check_common(g, &x_n, &y_n, &w_n);
+    size_t cin_g, cout_g, kdim, pix, hw_in, b, grp, t;
+    kern_status st = kern_conv_check(g);
     if (st != KERN_OK)
         return st;
     if (act && (unsigned)act->op > (unsigned)KERN_TANH &&
         !(act->op >= KERN_SQRT && act->op <= KERN_UNARY_LAST)) /* an elementwise map, not a copy or an unknown code */
-        return KERN_EINVAL;
-    if (!conv_extent_ok(g->h_in, g->pad_top, g->pad_bottom, g->kernel_h, g->stride_h, g->dilation_h, g->h_out) ||
-        !conv_extent_ok(g->w_in, g->pad_left, g->pad_right, g->kernel_w, g->stride_w, g->dilation_w, g->w_out))
         return KERN_EINVAL;
     if (scratch_bytes < kern_scratch_bytes_conv(g))
         return KERN_ESCRATCH;
@@ -438,7 +447,7 @@ kern_status kern_conv_act(const kern_conv_geom *g, const kern_unary_attr *act, c
             if (!init)
                 for (t = 0; t < cout_g * pix; t++)
                     yg[t] = 0.0f;
-            if (is_pointwise(g)) {
+            if (kern_conv_pointwise(g)) {
                 size_t j0;
                 for (j0 = 0; j0 < pix; j0 += KERN_NC) {
                     const size_t nb = kmin(KERN_NC, pix - j0);

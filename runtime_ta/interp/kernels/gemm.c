@@ -306,20 +306,17 @@ kern_status kern_gemm(const kern_gemm_attr *at, const float *a, const float *b, 
     return KERN_OK;
 }
 
-kern_status kern_matmul(const kern_shape *as, const float *a, const kern_shape *bs, const float *b,
-                        const kern_shape *ys, float *y)
+kern_status kern_matmul_shape(const kern_shape *as, const kern_shape *bs, const kern_shape *ys,
+                              kern_matmul_dims *md)
 {
-    size_t m, k, k2, n, mk, kn, mn, nbatch = 1, i, d;
-    size_t ab_rank, bb_rank, br, expect_rank;
-    size_t bdim[KERN_MAX_RANK], astr[KERN_MAX_RANK], bstr[KERN_MAX_RANK], idx[KERN_MAX_RANK];
+    size_t ab_rank, bb_rank, br, expect_rank, d, mk, kn, mn, sa, sb;
     if (as->rank < 1 || bs->rank < 1 || as->rank > KERN_MAX_RANK || bs->rank > KERN_MAX_RANK ||
         ys->rank > KERN_MAX_RANK)
         return KERN_EINVAL;
-    m = as->rank == 1 ? 1 : as->dim[as->rank - 2];
-    k = as->dim[as->rank - 1];
-    k2 = bs->rank == 1 ? bs->dim[0] : bs->dim[bs->rank - 2];
-    n = bs->rank == 1 ? 1 : bs->dim[bs->rank - 1];
-    if (k != k2)
+    md->m = as->rank == 1 ? 1 : as->dim[as->rank - 2];
+    md->k = as->dim[as->rank - 1];
+    md->n = bs->rank == 1 ? 1 : bs->dim[bs->rank - 1];
+    if (md->k != (bs->rank == 1 ? bs->dim[0] : bs->dim[bs->rank - 2]))
         return KERN_EINVAL;
     ab_rank = as->rank >= 2 ? as->rank - 2 : 0;
     bb_rank = bs->rank >= 2 ? bs->rank - 2 : 0;
@@ -327,62 +324,70 @@ kern_status kern_matmul(const kern_shape *as, const float *a, const kern_shape *
     expect_rank = br + (as->rank >= 2) + (bs->rank >= 2);
     if (ys->rank != expect_rank)
         return KERN_EINVAL;
-    if (!kmul(m, k, &mk) || !kmul(k, n, &kn) || !kmul(m, n, &mn))
+    if (!kmul(md->m, md->k, &mk) || !kmul(md->k, md->n, &kn) || !kmul(md->m, md->n, &mn))
         return KERN_EOVERFLOW;
     /* broadcast batch dims (right-aligned), matrix-sized strides, 0 where broadcast */
-    {
-        size_t sa = mk, sb = kn;
-        for (d = br; d-- > 0;) {
-            const size_t off_a = br - ab_rank, off_b = br - bb_rank;
-            const size_t da = d >= off_a ? as->dim[d - off_a] : 1;
-            const size_t db = d >= off_b ? bs->dim[d - off_b] : 1;
-            if (da != db && da != 1 && db != 1)
-                return KERN_EINVAL;
-            bdim[d] = da > db ? da : db;
-            if (da == 0 || db == 0)
-                bdim[d] = 0;
-            if (ys->dim[d] != bdim[d])
-                return KERN_EINVAL;
-            astr[d] = da == 1 ? 0 : sa;
-            bstr[d] = db == 1 ? 0 : sb;
-            if (!kmul(sa, da, &sa) || !kmul(sb, db, &sb) || !kmul(nbatch, bdim[d], &nbatch))
-                return KERN_EOVERFLOW;
-        }
-    }
-    if (as->rank >= 2 && ys->dim[br] != m)
-        return KERN_EINVAL;
-    if (bs->rank >= 2 && ys->dim[ys->rank - 1] != n)
-        return KERN_EINVAL;
-    {
-        size_t total;
-        if (!kmul(nbatch, mn, &total))
+    md->rank = br;
+    md->batches = 1;
+    md->b_batched = bb_rank > 0;
+    sa = mk;
+    sb = kn;
+    for (d = br; d-- > 0;) {
+        const size_t off_a = br - ab_rank, off_b = br - bb_rank;
+        const size_t da = d >= off_a ? as->dim[d - off_a] : 1;
+        const size_t db = d >= off_b ? bs->dim[d - off_b] : 1;
+        if (da != db && da != 1 && db != 1)
+            return KERN_EINVAL;
+        md->dim[d] = da > db ? da : db;
+        if (da == 0 || db == 0)
+            md->dim[d] = 0;
+        if (ys->dim[d] != md->dim[d])
+            return KERN_EINVAL;
+        md->a_stride[d] = da == 1 ? 0 : sa;
+        md->b_stride[d] = db == 1 ? 0 : sb;
+        if (!kmul(sa, da, &sa) || !kmul(sb, db, &sb) || !kmul(md->batches, md->dim[d], &md->batches))
             return KERN_EOVERFLOW;
-        memset(y, 0, total * sizeof(float));
     }
-    if (bb_rank == 0) {
+    if (as->rank >= 2 && ys->dim[br] != md->m)
+        return KERN_EINVAL;
+    if (bs->rank >= 2 && ys->dim[ys->rank - 1] != md->n)
+        return KERN_EINVAL;
+    if (!kmul(md->batches, mn, &mn))
+        return KERN_EOVERFLOW;
+    return KERN_OK;
+}
+
+void kern_matmul_batch(const kern_matmul_dims *md, size_t i, size_t *oa, size_t *ob)
+{
+    size_t d;
+    *oa = *ob = 0;
+    for (d = md->rank; d-- > 0;) {
+        const size_t at = i % md->dim[d];
+        i /= md->dim[d];
+        *oa += at * md->a_stride[d];
+        *ob += at * md->b_stride[d];
+    }
+}
+
+kern_status kern_matmul(const kern_shape *as, const float *a, const kern_shape *bs, const float *b,
+                        const kern_shape *ys, float *y)
+{
+    kern_matmul_dims md;
+    size_t i, oa, ob;
+    kern_status st = kern_matmul_shape(as, bs, ys, &md);
+    if (st != KERN_OK)
+        return st;
+    memset(y, 0, md.batches * md.m * md.n * sizeof(float));
+    if (!md.b_batched) {
         /* B has no batch dims (weights on the right of a rank > 2 operand, e.g. a Linear layer on
-         * [B, S, D]): the batches of A and y are consecutive rows, so it is one [nbatch * M, K] x
+         * [B, S, D]): the batches of A and y are consecutive rows, so it is one [batches * M, K] x
          * [K, N] product (full-height micro-tiles across batch boundaries). */
-        size_t rows;
-        if (!kmul(nbatch, m, &rows))
-            return KERN_EOVERFLOW;
-        kern_gemm_acc(rows, n, k, a, k, 1, b, n, y, n, NULL);
+        kern_gemm_acc(md.batches * md.m, md.n, md.k, a, md.k, 1, b, md.n, y, md.n, NULL);
         return KERN_OK;
     }
-    for (d = 0; d < br; d++)
-        idx[d] = 0;
-    for (i = 0; i < nbatch; i++) {
-        size_t oa = 0, ob = 0;
-        for (d = 0; d < br; d++) {
-            oa += idx[d] * astr[d];
-            ob += idx[d] * bstr[d];
-        }
-        kern_gemm_acc(m, n, k, a + oa, k, 1, b + ob, n, y + i * mn, n, NULL);
-        for (d = br; d-- > 0;) {
-            if (++idx[d] < bdim[d])
-                break;
-            idx[d] = 0;
-        }
+    for (i = 0; i < md.batches; i++) {
+        kern_matmul_batch(&md, i, &oa, &ob);
+        kern_gemm_acc(md.m, md.n, md.k, a + oa, md.k, 1, b + ob, md.n, y + i * md.m * md.n, md.n, NULL);
     }
     return KERN_OK;
 }

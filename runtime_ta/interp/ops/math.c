@@ -79,21 +79,21 @@ static rt_status eval_map(const rt_eval_ctx *c)
                                    rt_eval_tensor(c, 1)->nbytes / 4u));
 }
 
-/* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval */
+/* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval, input and output types */
 #define MAP RT_OPF_IN_PLACE
 #define ACT (RT_OPF_IN_PLACE | RT_OPF_ACTIVATION)
-const rt_op_registration rt_op_sqrt = {"Sqrt", 1, 1, 1, 1, 0, MAP, prepare_sqrt, eval_map};
-const rt_op_registration rt_op_reciprocal = {"Reciprocal", 1, 1, 1, 1, 0, MAP, prepare_reciprocal, eval_map};
-const rt_op_registration rt_op_exp = {"Exp", 1, 1, 1, 1, 0, MAP, prepare_exp, eval_map};
-const rt_op_registration rt_op_log = {"Log", 1, 1, 1, 1, 0, MAP, prepare_log, eval_map};
-const rt_op_registration rt_op_abs = {"Abs", 1, 1, 1, 1, 0, MAP, prepare_abs, eval_map};
-const rt_op_registration rt_op_neg = {"Neg", 1, 1, 1, 1, 0, MAP, prepare_neg, eval_map};
-const rt_op_registration rt_op_round = {"Floor/Ceil/Round", 1, 1, 1, 1, 0, MAP, prepare_round, eval_map};
-const rt_op_registration rt_op_erf = {"Erf", 1, 1, 1, 1, 0, MAP, prepare_erf, eval_map};
-const rt_op_registration rt_op_gelu = {"Gelu", 1, 1, 1, 1, 0, ACT, prepare_gelu, eval_map};
-const rt_op_registration rt_op_softplus = {"Softplus", 1, 1, 1, 1, 0, ACT, prepare_softplus, eval_map};
-const rt_op_registration rt_op_softsign = {"Softsign", 1, 1, 1, 1, 0, ACT, prepare_softsign, eval_map};
-const rt_op_registration rt_op_elu = {"Elu/Selu/Celu", 1, 1, 1, 1, 0, ACT, prepare_elu, eval_map};
-const rt_op_registration rt_op_mish = {"Mish", 1, 1, 1, 1, 0, ACT, prepare_mish, eval_map};
+const rt_op_registration rt_op_sqrt = {"Sqrt", 1, 1, 1, 1, 0, MAP, prepare_sqrt, eval_map, "f", "f"};
+const rt_op_registration rt_op_reciprocal = {"Reciprocal", 1, 1, 1, 1, 0, MAP, prepare_reciprocal, eval_map, "f", "f"};
+const rt_op_registration rt_op_exp = {"Exp", 1, 1, 1, 1, 0, MAP, prepare_exp, eval_map, "f", "f"};
+const rt_op_registration rt_op_log = {"Log", 1, 1, 1, 1, 0, MAP, prepare_log, eval_map, "f", "f"};
+const rt_op_registration rt_op_abs = {"Abs", 1, 1, 1, 1, 0, MAP, prepare_abs, eval_map, "f", "f"};
+const rt_op_registration rt_op_neg = {"Neg", 1, 1, 1, 1, 0, MAP, prepare_neg, eval_map, "f", "f"};
+const rt_op_registration rt_op_round = {"Floor/Ceil/Round", 1, 1, 1, 1, 0, MAP, prepare_round, eval_map, "f", "f"};
+const rt_op_registration rt_op_erf = {"Erf", 1, 1, 1, 1, 0, MAP, prepare_erf, eval_map, "f", "f"};
+const rt_op_registration rt_op_gelu = {"Gelu", 1, 1, 1, 1, 0, ACT, prepare_gelu, eval_map, "f", "f"};
+const rt_op_registration rt_op_softplus = {"Softplus", 1, 1, 1, 1, 0, ACT, prepare_softplus, eval_map, "f", "f"};
+const rt_op_registration rt_op_softsign = {"Softsign", 1, 1, 1, 1, 0, ACT, prepare_softsign, eval_map, "f", "f"};
+const rt_op_registration rt_op_elu = {"Elu/Selu/Celu", 1, 1, 1, 1, 0, ACT, prepare_elu, eval_map, "f", "f"};
+const rt_op_registration rt_op_mish = {"Mish", 1, 1, 1, 1, 0, ACT, prepare_mish, eval_map, "f", "f"};
 const rt_op_registration rt_op_thresholded_relu = {"ThresholdedRelu", 1, 1, 1, 1, 0, ACT, prepare_thresholded_relu,
-                                                   eval_map};
+                                                   eval_map, "f", "f"};
