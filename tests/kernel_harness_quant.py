@@ -41,6 +41,7 @@ kh.SIGNATURES.update({
     "kern_scratch_bytes_qconv": (P, P),
     "kern_qmatmul": (P,) * 14 + (SZ,),
     "kern_scratch_bytes_qmatmul": (P,),
+    "kern_max_pool_q": (INT, P, P, P),
 })
 
 
@@ -156,7 +157,21 @@ def _qmatmul(node, at, inputs, opset):
     return [y.result(node.op_type)]
 
 
-QUANT_OPS = {"QuantizeLinear": _linear, "DequantizeLinear": _linear, "DynamicQuantizeLinear": _dynamic_quantize,
+def _max_pool(node, at, inputs, opset):
+    """MaxPool: float32 through kernel_harness's pools, int8 / uint8 through kern_max_pool_q."""
+    x = np.ascontiguousarray(inputs[0])
+    if x.dtype == np.float32:
+        return kh._pool(node, at, inputs, opset)
+    x = _array(x, BYTES, "x")
+    if (len(node.output) > 1 and node.output[1]) or at.get("storage_order", 0):
+        raise Unsupported("MaxPool Indices output / storage_order")
+    g, geom = _geometry(node, inputs)
+    y = Guarded(_out_shape(x, g), dtype=x.dtype)
+    _check(kh.kernels().kern_max_pool_q(QTYPES[x.dtype], ctypes.byref(geom), kh._ptr(x), y.ptr), node.op_type)
+    return [y.result(node.op_type)]
+
+
+QUANT_OPS = {"MaxPool": _max_pool,"QuantizeLinear": _linear, "DequantizeLinear": _linear, "DynamicQuantizeLinear": _dynamic_quantize,
              "QLinearConv": _qconv, "ConvInteger": _qconv, "QLinearMatMul": _qmatmul, "MatMulInteger": _qmatmul}
 kh.OPS.update(QUANT_OPS)
 kh.TYPED_OPS.update(QUANT_OPS)

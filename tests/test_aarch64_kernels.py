@@ -35,7 +35,7 @@ from test_kernels_quant import (test_conv_integer_equals_onnxruntime, test_dequa
                                 test_qlinear_matmul_is_exact_and_within_a_step_of_onnxruntime,
                                 test_quantize_and_dequantize_equal_onnxruntime,
                                 test_quantize_saturates_and_sends_nan_to_the_low_end,
-                                test_requantization_of_extreme_scales_is_exact)
+                                test_quantized_max_pool_equals_onnxruntime, test_requantization_of_extreme_scales_is_exact)
 from test_kernels_scratch import (test_conv_scratch_python_equals_c, test_gemm_scratch_python_equals_c,  # noqa: E402,F401
                                   test_qconv_scratch_python_equals_c, test_qmatmul_scratch_python_equals_c,
                                   test_tiling_constants_mirror_the_c_header, test_zoo_scratch_is_modest)

@@ -297,3 +297,18 @@ def test_non_finite_requantization_scale_is_refused():
     node = helper.make_node("QLinearMatMul", ["a", "a_s", "a_zp", "b", "b_s", "b_zp", "y_s", "y_zp"], ["y"])
     with pytest.raises(KernelError, match="KERN_EINVAL"):
         kernel_run(node, values)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=SUPPRESS, derandomize=True)
+@given(data=st.data())
+def test_quantized_max_pool_equals_onnxruntime(data):
+    rng = _rng(data)
+    rank = data.draw(st.sampled_from([1, 2, 2]), label="rank")
+    k = [data.draw(st.integers(1, 4)) for _ in range(rank)]
+    strides = [data.draw(st.integers(1, 3)) for _ in range(rank)]
+    pads = [data.draw(st.integers(0, min(k) - 1)) for _ in range(2 * rank)]
+    size = [data.draw(st.integers(max(k), 10)) for _ in range(rank)]
+    dtype = data.draw(st.sampled_from(["uint8", "int8"]), label="dtype")
+    x = _ints(rng, dtype, (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 4)), *size))
+    node = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=k, strides=strides, pads=pads)
+    np.testing.assert_array_equal(kernel_run(node, {"x": x})[0], ort_run(node, {"x": x})[0])

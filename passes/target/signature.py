@@ -5,7 +5,7 @@ op record), one character per data input (`table.data_inputs`, the body's pool o
 computed output, the last character standing for every later entry (variadic ops)::
 
     f float32   i int32   b int8   u uint8   q int8 or uint8   n int8, uint8 or int32
-    x any type  0-9 the type of input k
+    a float32, int8 or uint8   x any type   0-9 the type of input k
 
     Gather           ("fi", "f")     float32 data, int32 indices
     Reshape          ("x", "0")      any type, passed through (COPY)
@@ -26,9 +26,9 @@ COPY = ("x", "0")    # a shape-only copy: any type, the output the input's
 
 _F32, _I32, _I8, _U8 = (np.dtype(t) for t in (np.float32, np.int32, np.int8, np.uint8))
 ALLOWED = {"f": {_F32}, "i": {_I32}, "b": {_I8}, "u": {_U8}, "q": {_I8, _U8}, "n": {_I8, _U8, _I32},
-           "x": {_F32, _I32, _I8, _U8}}
+           "a": {_F32, _I8, _U8}, "x": {_F32, _I32, _I8, _U8}}
 NAMES = {"f": "float32", "i": "int32", "b": "int8", "u": "uint8", "q": "int8 or uint8", "n": "int8, uint8 or int32",
-         "x": "float32, int32, int8 or uint8"}
+         "a": "float32, int8 or uint8", "x": "float32, int32, int8 or uint8"}
 
 
 def code(codes: str, k: int) -> str:

@@ -412,6 +412,11 @@ kern_status kern_qmatmul(const kern_qmatmul_attr *q, const kern_shape *a_shape, 
                          void *y, void *scratch, size_t scratch_bytes);
 size_t kern_scratch_bytes_qmatmul(const kern_qmatmul_attr *q);
 
+/* MaxPool over an int8 / uint8 tensor (t KERN_INT8 / KERN_UINT8), geometry as kern_pool: each window's
+ * largest real tap (the stored values order like the real ones, the scale being positive); a window
+ * without one gives the type's minimum.  onnxruntime's quantized MaxPool, value for value. */
+kern_status kern_max_pool_q(kern_qtype t, const kern_conv_geom *g, const void *x, void *y);
+
 /* ---------------------------------------------------------------- tiling constants (mirrored in scratch.py) */
 
 #define KERN_KC 256 /* im2col / packed-B rows per tile (reduction depth) */

@@ -56,6 +56,7 @@ static int type_matches(const rt_partition *p, const rt_op_desc *op, char code, 
     case 'b': return dtype == RT_DTYPE_INT8;
     case 'u': return dtype == RT_DTYPE_UINT8;
     case 'q': return dtype == RT_DTYPE_INT8 || dtype == RT_DTYPE_UINT8;
+    case 'a': return dtype == RT_DTYPE_FLOAT32 || dtype == RT_DTYPE_INT8 || dtype == RT_DTYPE_UINT8;
     case 'n': return dtype == RT_DTYPE_INT8 || dtype == RT_DTYPE_UINT8 || dtype == RT_DTYPE_INT32;
     case 'x': return 1; /* validate.c admitted only known types */
     default:

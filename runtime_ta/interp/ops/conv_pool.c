@@ -79,7 +79,16 @@ static rt_status eval_pool(const rt_eval_ctx *c, kern_pool_kind kind)
                                   rt_eval_output(c, 0)));
 }
 
-static rt_status eval_max_pool(const rt_eval_ctx *c) { return eval_pool(c, KERN_POOL_MAX); }
+/* MaxPool over float32, or over the stored values of an int8 / uint8 tensor. */
+static rt_status eval_max_pool(const rt_eval_ctx *c)
+{
+    const uint8_t dtype = rt_eval_tensor(c, 0)->dtype;
+    kern_conv_geom g;
+    if (dtype == RT_DTYPE_FLOAT32)
+        return eval_pool(c, KERN_POOL_MAX);
+    rt_kern_geom(&c->prep->u.window, &g);
+    return rt_from_kern(kern_max_pool_q((kern_qtype)dtype, &g, rt_eval_bytes(c, 0), rt_eval_output_bytes(c, 0)));
+}
 static rt_status eval_average_pool(const rt_eval_ctx *c) { return eval_pool(c, KERN_POOL_AVG); }
 
 static rt_status prepare_global_pool(rt_prepare_ctx *c)
@@ -109,7 +118,7 @@ const rt_op_registration rt_op_conv = {"Conv", 2, 3, 1, 1, RT_OPTIONAL(2), RT_OP
                                        prepare_conv, eval_conv, "f", "f"};
 const rt_op_registration rt_op_conv_transpose = {"ConvTranspose", 2, 3, 1, 1, RT_OPTIONAL(2), 0,
                                                  prepare_conv_transpose, eval_conv_transpose, "f", "f"};
-const rt_op_registration rt_op_max_pool = {"MaxPool", 1, 1, 1, 1, 0, 0, prepare_max_pool, eval_max_pool, "f", "f"};
+const rt_op_registration rt_op_max_pool = {"MaxPool", 1, 1, 1, 1, 0, 0, prepare_max_pool, eval_max_pool, "a", "0"};
 const rt_op_registration rt_op_average_pool = {"AveragePool", 1, 1, 1, 1, 0, 0, prepare_average_pool,
                                                eval_average_pool, "f", "f"};
 const rt_op_registration rt_op_global_average_pool = {"GlobalAveragePool", 1, 1, 1, 1, 0, 0, prepare_global_pool,

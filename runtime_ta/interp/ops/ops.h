@@ -187,7 +187,8 @@ typedef struct {
  * standing for every later entry (variadic ops); prepare.c checks every present tensor against it
  * before the op's prepare runs, so a kernel never sees a type it does not handle.
  *   'f' float32   'i' int32   'b' int8   'u' uint8   'q' int8 or uint8   'n' int8, uint8 or int32
- *   'x' any type  '0'..'9' the type of input k (a required input)
+ *   'a' float32, int8 or uint8 (real values, quantized or not)   'x' any type
+ *   '0'..'9' the type of input k (a required input)
  * passes/target/signature.py reads the same codes (OpTarget.types). */
 #define RT_ARITY_MANY 0xFFFFu
 #define RT_OPTIONAL(k) (1u << (k))
