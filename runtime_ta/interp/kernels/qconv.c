@@ -9,7 +9,8 @@
  *   (x_zp - x_zp) w = 0, as onnxruntime pads with the zero point);
  * - otherwise KERN_QCOLS output pixels at a time: their columns col_p as int16 in scratch (1x1
  *   stride-1 unpadded: read straight down the input channels), then for each output channel the
- *   KERN_QCOLS dot products of its raw weight row (int8 or uint8) with them, sharing the weight loads.
+ *   KERN_QCOLS dot products of its raw weight row (int8 or uint8) with them, sharing the weight loads
+ *   (the last, narrower block: one dot product per column, e.g. a fully connected layer's one row).
  * |w| <= 255 and |col| <= 255, so with K <= KERN_QK_MAX every partial sum fits int32; the zero-point
  * term and the bias are added in int64.
  *
@@ -43,6 +44,20 @@
 #endif
 QCONV_DOTS(dots_i8, int8_t)
 QCONV_DOTS(dots_u8, uint8_t)
+
+/* The dot product of a raw weight row with one column (the last pixels, fewer than KERN_QCOLS). */
+#define QCONV_DOT(name, wtype)                                                                        \
+    static int32_t name(const void *wrow, const int16_t *col, size_t kdim)                            \
+    {                                                                                                 \
+        const wtype *w = (const wtype *)wrow;                                                         \
+        int32_t d = 0;                                                                                \
+        size_t k;                                                                                     \
+        for (k = 0; k < kdim; k++)                                                                    \
+            d += (int32_t)w[k] * col[k];                                                              \
+        return d;                                                                                     \
+    }
+QCONV_DOT(dot_i8, int8_t)
+QCONV_DOT(dot_u8, uint8_t)
 
 static int qtype_ok(kern_qtype t) { return t == KERN_UINT8 || t == KERN_INT8; }
 
@@ -177,24 +192,22 @@ kern_status kern_qconv(const kern_conv_geom *g, const kern_qconv_attr *q, const 
             const size_t xg = xb + grp * cin_g * hw_in;
             for (p0 = 0; p0 < pix; p0 += KERN_QCOLS) {
                 const size_t nc = kmin(KERN_QCOLS, pix - p0);
-                int32_t sums[KERN_QCOLS] = {0}, d[KERN_QCOLS];
-                for (j = 0; j < KERN_QCOLS; j++) {
-                    if (j < nc) {
-                        sums[j] = pack_column(g, q, x, xg, xz, p0 + j, cols + j * kdim);
-                    } else {
-                        size_t k;
-                        for (k = 0; k < kdim; k++)
-                            cols[j * kdim + k] = 0;
-                    }
-                }
+                int32_t sums[KERN_QCOLS], d[KERN_QCOLS];
+                for (j = 0; j < nc; j++)
+                    sums[j] = pack_column(g, q, x, xg, xz, p0 + j, cols + j * kdim);
                 for (m = 0; m < cout_g; m++) {
                     const size_t oc = grp * cout_g + m;
                     const int64_t wz = kern_qzero(q->w_type, w_zp, q->w_zp_count > 1 ? oc : 0);
                     const int64_t bias_c = bias ? bias[oc] : 0;
-                    if (q->w_type == KERN_INT8)
-                        dots_i8((const int8_t *)w + oc * kdim, cols, kdim, d);
+                    const void *wrow = (const uint8_t *)w + oc * kdim; /* one byte per weight */
+                    if (nc == KERN_QCOLS && q->w_type == KERN_INT8)
+                        dots_i8(wrow, cols, kdim, d);
+                    else if (nc == KERN_QCOLS)
+                        dots_u8(wrow, cols, kdim, d);
                     else
-                        dots_u8((const uint8_t *)w + oc * kdim, cols, kdim, d);
+                        for (j = 0; j < nc; j++)
+                            d[j] = q->w_type == KERN_INT8 ? dot_i8(wrow, cols + j * kdim, kdim)
+                                                          : dot_u8(wrow, cols + j * kdim, kdim);
                     for (j = 0; j < nc; j++)
                         store(q, y, yb + oc * pix + p0 + j, (int64_t)d[j] - wz * sums[j] + bias_c,
                               requant ? &rq[oc] : NULL, yz);
