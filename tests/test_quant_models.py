@@ -164,3 +164,16 @@ def test_qgemm_outside_the_rewrite_is_left_alone():
     assert not ExpressQGemm()(model).modified
     with pytest.raises(UnsupportedModelError, match="QGemm"):
         lower(model)
+
+
+def test_unsupported_qoperator_ops_are_refused_with_the_qdq_way_out(tmp_path):
+    """A residual CNN: its QOperator form needs QLinearAdd / QLinearGlobalAveragePool (refused by name,
+    pointing to QDQ); its QDQ form lowers (the Add and the pool run in float between DQ and Q)."""
+    from onnx_tee.passes import lower_model
+    from onnx_tee.passes.errors import UnsupportedModelError
+    qop = quantize(models.load("resnet_fmnist"), tmp_path / "qop.onnx", per_channel=True)
+    with pytest.raises(UnsupportedModelError, match=r"QLinearAdd.*QuantFormat\.QDQ"):
+        lower_model(qop, 1 << 20)
+    qdq = quantize(models.load("resnet_fmnist"), tmp_path / "qdq.onnx", per_channel=True, fmt="QDQ")
+    lowered = lower_model(qdq, 1 << 20)      # raises on a parity or memory mismatch
+    assert "QLinearConv" in {n.op_type for n in lowered.model.graph.node}
