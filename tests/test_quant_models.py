@@ -67,6 +67,11 @@ def test_express_qgemm_is_exact_in_onnxruntime(tmp_path):
     assert result.modified and result.stats["rewritten"] == 3
     assert not any(n.domain == "com.microsoft" for n in rewritten.graph.node)
     onnx.checker.check_model(rewritten, full_check=True)
+    from onnx_tee.passes.analysis import infer_static_shapes
+    from onnx_tee.passes.analysis.macs import model_macs
+    lenet = models.load("lenet5_fmnist")
+    float_macs = sum(model_macs(lenet, infer_static_shapes(lenet)).values())
+    assert sum(model_macs(rewritten, infer_static_shapes(rewritten)).values()) == float_macs   # int8 MACs counted
     x = np.random.default_rng(1).standard_normal((8, 1, 28, 28)).astype(np.float32)
     for sample in x:
         feeds = {quantized.graph.input[0].name: sample[None]}
