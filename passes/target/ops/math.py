@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...lower import format as fmt
 from ...lower.format import OP_CODES, ROUND_MODES
-from ..op import BINARY, UNARY, LoweredOp, OpContext, OpTarget, Unsupported
+from ..op import BINARY, UNARY, LoweredOp, OpContext, OpTarget, Unsupported, slots
 
 SELU_ALPHA = 1.67326319217681884765625
 SELU_GAMMA = 1.05070102214813232421875
@@ -23,26 +24,34 @@ def _map(code: str, ints=lambda ctx: [], floats=lambda ctx: []):
 
 
 def _round(mode: str):
-    return _map("ROUND", ints=lambda ctx: [ROUND_MODES[mode]])
+    return _map("ROUND", ints=lambda ctx: slots(fmt.ATTR_ROUND_COUNT, {fmt.ATTR_ROUND_MODE: ROUND_MODES[mode]}))
 
 
 def gelu(ctx: OpContext) -> LoweredOp:
-    """i = [1 for approximate="tanh"]."""
+    """approximate="tanh" or the exact erf form."""
     approximate = ctx.text("approximate", "none")
     if approximate not in ("none", "tanh"):
         raise Unsupported(f"Gelu approximate={approximate}")
-    return LoweredOp(OP_CODES["GELU"], ctx.inputs, ctx.outputs, [int(approximate == "tanh")], [])
+    ints = slots(fmt.ATTR_GELU_COUNT, {fmt.ATTR_GELU_TANH: int(approximate == "tanh")})
+    return LoweredOp(OP_CODES["GELU"], ctx.inputs, ctx.outputs, ints, [])
 
 
 def _elu(default_alpha: float, gamma: float | None, celu: bool):
-    """i = [celu], f = [alpha, gamma]."""
+    """Elu, Selu (alpha, gamma) and Celu (alpha, computed as alpha * elu(x / alpha)) in one kernel."""
     def translate(ctx: OpContext) -> LoweredOp:
         alpha = float(ctx.attrs.get("alpha", default_alpha))
         g = float(ctx.attrs.get("gamma", gamma)) if gamma is not None else 1.0
         if celu and alpha == 0.0:
             raise Unsupported("Celu alpha=0")
-        return LoweredOp(OP_CODES["ELU"], ctx.inputs, ctx.outputs, [int(celu)], [alpha, g])
+        ints = slots(fmt.ATTR_ELU_COUNT, {fmt.ATTR_ELU_CELU: int(celu)})
+        floats = slots(fmt.FATTR_ELU_COUNT, {fmt.FATTR_ELU_ALPHA: alpha, fmt.FATTR_ELU_GAMMA: g})
+        return LoweredOp(OP_CODES["ELU"], ctx.inputs, ctx.outputs, ints, floats)
     return translate
+
+
+def _thresholded_relu_alpha(ctx: OpContext) -> list[float]:
+    return slots(fmt.FATTR_THRESHOLDED_RELU_COUNT,
+                 {fmt.FATTR_THRESHOLDED_RELU_ALPHA: float(ctx.attrs.get("alpha", 1.0))})
 
 
 def _binary(code: str):
@@ -100,7 +109,7 @@ ENTRIES = (
     OpTarget("Celu", _elu(1.0, None, True), alias=UNARY),
     OpTarget("PRelu", prelu, alias=BINARY),
     OpTarget("Mish", _map("MISH"), alias=UNARY),
-    OpTarget("ThresholdedRelu", _map("THRESHOLDED_RELU", floats=lambda ctx: [float(ctx.attrs.get("alpha", 1.0))]),
+    OpTarget("ThresholdedRelu", _map("THRESHOLDED_RELU", floats=_thresholded_relu_alpha),
              alias=UNARY),
     OpTarget("Max", _nary("MAX"), alias=BINARY),
     OpTarget("Min", _nary("MIN"), alias=BINARY),
