@@ -13,9 +13,10 @@ from ..op import BINARY, UNARY, LoweredOp, OpContext, OpTarget, Unsupported, slo
 FLOAT_MAX = float(np.finfo(np.float32).max)
 
 
-def _unary(code: str, floats=lambda ctx: []):
+def unary(code: str, ints=lambda ctx: [], floats=lambda ctx: []):
+    """A map y[i] = f(x[i]); `ints`/`floats` give its attribute slots from the node."""
     def translate(ctx: OpContext) -> LoweredOp:
-        return LoweredOp(OP_CODES[code], ctx.inputs, ctx.outputs, [], floats(ctx))
+        return LoweredOp(OP_CODES[code], ctx.inputs, ctx.outputs, ints(ctx), floats(ctx))
     return translate
 
 
@@ -39,7 +40,8 @@ def _clip_bounds(ctx: OpContext) -> list[float]:
     return slots(fmt.FATTR_CLIP_COUNT, {fmt.FATTR_CLIP_MIN: lo, fmt.FATTR_CLIP_MAX: hi})
 
 
-def _binary(code: str):
+def binary(code: str):
+    """A two-input op broadcasting like numpy (opset >= 7)."""
     def translate(ctx: OpContext) -> LoweredOp:
         if "axis" in ctx.attrs or int(ctx.attrs.get("broadcast", 0)):
             raise Unsupported("legacy broadcast/axis attributes (opset < 7)")
@@ -47,17 +49,19 @@ def _binary(code: str):
     return translate
 
 
-def sum_(ctx: OpContext) -> LoweredOp:
-    """Inputs reordered so the first two broadcast to the output's shape (the kernel computes
-    y = x0 + x1, then y += xk)."""
-    inputs, out = ctx.inputs, ctx.shape(ctx.outputs[0])
-    if len(inputs) > 1:
-        pair = next(((i, j) for i in range(len(inputs)) for j in range(len(inputs))
-                     if i != j and np.broadcast_shapes(ctx.shape(inputs[i]), ctx.shape(inputs[j])) == out), None)
-        if pair is None:
-            raise Unsupported("no two inputs of Sum broadcast to its output shape")
-        inputs = [inputs[pair[0]], inputs[pair[1]]] + [x for k, x in enumerate(inputs) if k not in pair]
-    return LoweredOp(OP_CODES["SUM"], inputs, ctx.outputs, [], [])
+def nary(code: str):
+    """An n-input op (Sum, Max, Min): inputs reordered so the first two broadcast to the output's
+    shape (the kernel computes y = op(x0, x1), then y = op(y, xk))."""
+    def translate(ctx: OpContext) -> LoweredOp:
+        inputs, out = ctx.inputs, ctx.shape(ctx.outputs[0])
+        if len(inputs) > 1:
+            pair = next(((i, j) for i in range(len(inputs)) for j in range(len(inputs))
+                         if i != j and np.broadcast_shapes(ctx.shape(inputs[i]), ctx.shape(inputs[j])) == out), None)
+            if pair is None:
+                raise Unsupported(f"no two inputs of {ctx.node.op_type} broadcast to its output shape")
+            inputs = [inputs[pair[0]], inputs[pair[1]]] + [x for k, x in enumerate(inputs) if k not in pair]
+        return LoweredOp(OP_CODES[code], inputs, ctx.outputs, [], [])
+    return translate
 
 
 def softmax(ctx: OpContext) -> LoweredOp:
@@ -86,18 +90,18 @@ def batch_norm(ctx: OpContext) -> LoweredOp:
 
 
 ENTRIES = (
-    OpTarget("Relu", _unary("RELU"), alias=UNARY),
-    OpTarget("LeakyRelu", _unary("LEAKY_RELU", _leaky_relu_slope), alias=UNARY),
-    OpTarget("Sigmoid", _unary("SIGMOID"), alias=UNARY),
-    OpTarget("HardSigmoid", _unary("HARD_SIGMOID", _hard_sigmoid_line), alias=UNARY),
-    OpTarget("HardSwish", _unary("HARD_SWISH"), alias=UNARY),
-    OpTarget("Tanh", _unary("TANH"), alias=UNARY),
-    OpTarget("Clip", _unary("CLIP", _clip_bounds), alias=UNARY, parameter_inputs=frozenset({1, 2})),
-    OpTarget("Add", _binary("ADD"), alias=BINARY),
-    OpTarget("Sub", _binary("SUB"), alias=BINARY),
-    OpTarget("Mul", _binary("MUL"), alias=BINARY),
-    OpTarget("Div", _binary("DIV"), alias=BINARY),
-    OpTarget("Sum", sum_, alias=BINARY),
+    OpTarget("Relu", unary("RELU"), alias=UNARY),
+    OpTarget("LeakyRelu", unary("LEAKY_RELU", floats=_leaky_relu_slope), alias=UNARY),
+    OpTarget("Sigmoid", unary("SIGMOID"), alias=UNARY),
+    OpTarget("HardSigmoid", unary("HARD_SIGMOID", floats=_hard_sigmoid_line), alias=UNARY),
+    OpTarget("HardSwish", unary("HARD_SWISH"), alias=UNARY),
+    OpTarget("Tanh", unary("TANH"), alias=UNARY),
+    OpTarget("Clip", unary("CLIP", floats=_clip_bounds), alias=UNARY, parameter_inputs=frozenset({1, 2})),
+    OpTarget("Add", binary("ADD"), alias=BINARY),
+    OpTarget("Sub", binary("SUB"), alias=BINARY),
+    OpTarget("Mul", binary("MUL"), alias=BINARY),
+    OpTarget("Div", binary("DIV"), alias=BINARY),
+    OpTarget("Sum", nary("SUM"), alias=BINARY),
     OpTarget("Softmax", softmax),
     OpTarget("LRN", lrn),
     OpTarget("BatchNormalization", batch_norm, alias=UNARY, first_output_only=True),
