@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "client.h"
+#include "host_io.h"
 #include "onnx_tee_ta.h"
 #ifdef ONNX_TEE_SIM
 #include "sim.h"
@@ -121,39 +122,19 @@ static void usage(void)
 
 static uint8_t *read_all(const char *path, size_t *size)
 {
-	FILE *f = fopen(path, "rb");
-	uint8_t *data = NULL;
-	long len;
+	uint8_t *data = ot_read_file(path, size);
 
-	if (!f) {
-		fprintf(stderr, "onnx_tee_client: cannot open %s: %s\n", path, strerror(errno));
-		return NULL;
-	}
-	if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-		data = malloc(len ? (size_t)len : 1);
-		if (data && fread(data, 1, (size_t)len, f) == (size_t)len) {
-			*size = (size_t)len;
-		} else {
-			free(data);
-			data = NULL;
-		}
-	}
-	fclose(f);
 	if (!data)
-		fprintf(stderr, "onnx_tee_client: cannot read %s\n", path);
+		fprintf(stderr, "onnx_tee_client: cannot read %s: %s\n", path, strerror(errno));
 	return data;
 }
 
 static int write_all(const char *path, const void *data, size_t size)
 {
-	FILE *f = fopen(path, "wb");
-	int ok = f && fwrite(data, 1, size, f) == size;
-
-	if (f)
-		ok = (fclose(f) == 0) && ok;
-	if (!ok)
-		fprintf(stderr, "onnx_tee_client: cannot write %s\n", path);
-	return ok ? 0 : -1;
+	if (ot_write_file(path, data, size) == 0)
+		return 0;
+	fprintf(stderr, "onnx_tee_client: cannot write %s: %s\n", path, strerror(errno));
+	return -1;
 }
 
 /* Report a failed command and return its exit code (its class). */
@@ -331,7 +312,6 @@ static int run_model(struct ot_client *c, const struct options *o, const struct 
 	for (k = 0; !o->top && k < h->output_count; k++) {
 		const struct ot_manifest_tensor *t = &slots[h->input_count + k];
 		uint8_t *out = malloc((size_t)t->nbytes);
-		size_t i;
 
 		if (!out)
 			return EXIT_OTHER;
@@ -341,14 +321,7 @@ static int run_model(struct ot_client *c, const struct options *o, const struct 
 			return fail("read output", res, c);
 		}
 		if (print) {
-			printf("output %u:", k);
-			for (i = 0; t->dtype == 1 && i < t->nbytes / 4; i++) {
-				float v;
-
-				memcpy(&v, out + 4 * i, 4);
-				printf(" %.9g", v);
-			}
-			printf("\n");
+			ot_print_output(k, t->dtype, out, (size_t)t->nbytes);
 			if (o->output) {
 				snprintf(path, sizeof(path), "%s%u.bin", o->output, k);
 				if (write_all(path, out, (size_t)t->nbytes) != 0) {
