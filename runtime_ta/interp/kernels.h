@@ -73,7 +73,18 @@ typedef enum {
     KERN_CELU = 47,         /* x > 0 ? x : alpha * (exp(x / alpha) - 1) */
     KERN_MISH = 48,         /* x tanh(softplus(x)) */
     KERN_THRESHOLDED_RELU = 49, /* x > alpha ? x : 0 */
-    KERN_UNARY_LAST = 49
+    KERN_SIN = 50,          /* trigonometric and hyperbolic (mathf.c): any finite x reduced exactly */
+    KERN_COS = 51,
+    KERN_TAN = 52,
+    KERN_ASIN = 53,         /* NaN outside [-1, 1] */
+    KERN_ACOS = 54,
+    KERN_ATAN = 55,
+    KERN_SINH = 56,
+    KERN_COSH = 57,
+    KERN_ASINH = 58,
+    KERN_ACOSH = 59,        /* NaN below 1 */
+    KERN_ATANH = 60,        /* NaN outside [-1, 1], +-inf at +-1 */
+    KERN_UNARY_LAST = 60
 } kern_unary_op;
 
 typedef struct {
