@@ -24,16 +24,29 @@ from ..errors import UnsupportedModelError, UserError
 from ..graph import graph_inputs
 
 
+# The TA holds bool tensors (as 0/1) and int64 ones (token ids, ArgMax results) as int32.
+_HELD_AS_INT32 = (np.dtype(np.bool_), np.dtype(np.int64))
+
+
+def element_bytes(dtype) -> int:
+    """Bytes one element of `dtype` takes in the TA's region: 4 for bool and int64 (held as int32),
+    else its numpy itemsize.  Every size the memory plan, the bodies and the device manifest use
+    comes from here (TensorInfo.nbytes, weights.tensor_nbytes), so they agree."""
+    dtype = np.dtype(dtype)
+    return 4 if dtype in _HELD_AS_INT32 else dtype.itemsize
+
+
 @dataclass(frozen=True)
 class TensorInfo:
-    """A tensor's static shape and numpy dtype."""
+    """A tensor's static shape and numpy dtype (the ONNX model's own type)."""
 
     shape: tuple[int, ...]
     dtype: np.dtype
 
     @property
     def nbytes(self) -> int:
-        return math.prod(self.shape) * self.dtype.itemsize
+        """Bytes in the TA's region (`element_bytes`)."""
+        return math.prod(self.shape) * element_bytes(self.dtype)
 
 
 def parse_input_shapes(specs: list[str] | None) -> dict[str, tuple[int, ...]]:
