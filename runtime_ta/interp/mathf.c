@@ -512,7 +512,7 @@ static double sin_poly(double a)
     p = p * a2 + 1.0 / 5040.0;
     p = p * a2 - 1.0 / 120.0;
     p = p * a2 + 1.0 / 6.0;
-    return a - a * a2 * p;
+    return a * (1.0 - a2 * p); /* a times: keeps the sign of a zero */
 }
 
 static double cos_poly(double a)
