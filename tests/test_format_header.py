@@ -172,3 +172,12 @@ def test_prepared_record_has_one_size_on_every_target(tmp_path, target):
     done = subprocess.run(flags + ["-I", str(interp), "-I", str(HEADER.parent), str(src)], capture_output=True,
                           text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_slots_places_numbers_and_arrays_by_name_and_refuses_overflow():
+    from onnx_tee.passes.target.op import slots
+    assert slots(fmt.ATTR_PAD_COUNT, {fmt.ATTR_PAD_BEGIN: [1, 2], fmt.ATTR_PAD_END: [3, 4], fmt.ATTR_PAD_MODE: 2}) == \
+        [1, 2, 0, 0, 0, 0, 3, 4, 0, 0, 0, 0, 2]
+    assert slots(fmt.FATTR_CLIP_COUNT, {fmt.FATTR_CLIP_MAX: 6.0}) == [0, 6.0]
+    with pytest.raises(ValueError):
+        slots(fmt.ATTR_REDUCE_COUNT, {fmt.ATTR_REDUCE_KEEPDIMS: [1, 1]})

@@ -5,6 +5,7 @@ DepthToSpace / SpaceToDepth, Expand / Tile on activations, Resize cubic, and 1-D
 ASan + UBSan by test_interp_sanitized.py)."""
 from __future__ import annotations
 
+import functools
 import struct
 
 import numpy as np
@@ -12,7 +13,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import make_model, run_ort
+from conftest import i64, make_model, node, run_ort, weight
 from lower_harness import feeds_for, library, lower, relative_errors, run
 from onnx_tee.passes import target
 from onnx_tee.passes.errors import UnsupportedModelError, UserError
@@ -20,18 +21,7 @@ from onnx_tee.passes.lower import format as fmt
 from onnx_tee.passes.lower.hostlib import Region
 
 RNG = np.random.default_rng(11)
-
-
-def w(name: str, shape) -> TensorProto:
-    return numpy_helper.from_array(RNG.standard_normal(shape).astype(np.float32), name)
-
-
-def i64(name: str, values) -> TensorProto:
-    return numpy_helper.from_array(np.asarray(values, dtype=np.int64), name)
-
-
-def node(op, inputs, outputs=("y",), **attrs):
-    return helper.make_node(op, list(inputs), list(outputs), **attrs)
+w = functools.partial(weight, RNG)
 
 
 def int_model(nodes, inputs, outputs, inits=(), opset=17) -> onnx.ModelProto:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from hypothesis import HealthCheck, assume, given, settings, strategies as st
+from hypothesis import assume, strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 from conftest import ort_session
+from differential import checks_by_name, differential_tests
 from kernel_harness import run_conv_activation, run_node
 
 OPSET = 19
@@ -365,27 +366,12 @@ def check_resize_cubic(data):
     check(_node("Resize", names, **attrs), {"x": x}, constants, rtol=1e-4, atol=1e-4)
 
 
-CHECKS = {f.__name__[len("check_"):]: f for f in (
-    check_conv, check_conv_transpose, check_gemm, check_matmul, check_unary, check_binary, check_softmax, check_lrn,
-    check_batchnorm, check_pool, check_global_pool, check_concat_split, check_slice, check_transpose, check_pad,
-    check_resize, check_gather, check_gather_elements, check_depth_space, check_expand, check_tile,
-    check_resize_cubic)}
-SUPPRESS = [HealthCheck.filter_too_much, HealthCheck.too_slow, HealthCheck.data_too_large]
-
-
-@pytest.mark.parametrize("name", CHECKS)
-@settings(max_examples=15, deadline=None, suppress_health_check=SUPPRESS, derandomize=True)
-@given(data=st.data())
-def test_kernel_matches_onnxruntime(name, data):
-    CHECKS[name](data)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", CHECKS)
-@settings(max_examples=300, deadline=None, suppress_health_check=SUPPRESS)
-@given(data=st.data())
-def test_kernel_matches_onnxruntime_many(name, data):
-    CHECKS[name](data)
+CHECKS = checks_by_name(
+    check_conv, check_conv_transpose, check_gemm, check_matmul, check_unary, check_binary, check_softmax,
+    check_lrn, check_batchnorm, check_pool, check_global_pool, check_concat_split, check_slice, check_transpose,
+    check_pad, check_resize, check_gather, check_gather_elements, check_depth_space, check_expand, check_tile,
+    check_resize_cubic)
+test_kernel_matches_onnxruntime, test_kernel_matches_onnxruntime_many = differential_tests(CHECKS, 15, 300)
 
 
 # ------------------------------------------------------------------ tiling edges, deterministic

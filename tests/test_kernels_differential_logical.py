@@ -12,9 +12,9 @@ ArgMax: a NaN never replaces the running best).
 from __future__ import annotations
 
 import numpy as np
-import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import strategies as st
 
+from differential import checks_by_name, differential_tests
 from test_kernels_differential import _array, _broadcast_operands, _node, _shape, check
 
 INT_TYPES = (np.int32, np.int64)
@@ -93,24 +93,9 @@ def check_where_of_a_comparison(data):
     check(_node("Where", ["g", "x", "s"]), {"g": g, "x": x, "s": np.float32(0.1) * x}, opset=16, rtol=0, atol=0)
 
 
-CHECKS = {f.__name__[len("check_"):]: f for f in (check_arg_reduce, check_arg_reduce_long, check_compare,
-                                                    check_logic, check_where, check_where_of_a_comparison)}
-SUPPRESS = [HealthCheck.filter_too_much, HealthCheck.too_slow, HealthCheck.data_too_large]
-
-
-@pytest.mark.parametrize("name", CHECKS)
-@settings(max_examples=30, deadline=None, suppress_health_check=SUPPRESS, derandomize=True)
-@given(data=st.data())
-def test_kernel_matches_onnxruntime(name, data):
-    CHECKS[name](data)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", CHECKS)
-@settings(max_examples=400, deadline=None, suppress_health_check=SUPPRESS)
-@given(data=st.data())
-def test_kernel_matches_onnxruntime_many(name, data):
-    CHECKS[name](data)
+CHECKS = checks_by_name(check_arg_reduce, check_arg_reduce_long, check_compare, check_logic, check_where,
+                        check_where_of_a_comparison)
+test_kernel_matches_onnxruntime, test_kernel_matches_onnxruntime_many = differential_tests(CHECKS, 30, 400)
 
 
 def test_arg_reduce_nan_and_ties_follow_onnxruntime():

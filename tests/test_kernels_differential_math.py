@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import strategies as st
 from onnx import TensorProto, helper
 
 from conftest import ort_session
+from differential import checks_by_name, differential_tests
 from kernel_harness import run_conv_activation, run_node
 from test_kernels_differential import _array, _broadcast_pair, _model, _node
 
@@ -161,23 +162,8 @@ def check_max_min(data):
     assert_close(got, want, 0)
 
 
-CHECKS = {f.__name__[len("check_"):]: f for f in (check_unary, check_pow, check_prelu, check_max_min)}
-SUPPRESS = [HealthCheck.filter_too_much, HealthCheck.too_slow, HealthCheck.data_too_large]
-
-
-@pytest.mark.parametrize("name", CHECKS)
-@settings(max_examples=40, deadline=None, suppress_health_check=SUPPRESS, derandomize=True)
-@given(data=st.data())
-def test_math_kernel_matches_onnxruntime(name, data):
-    CHECKS[name](data)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", CHECKS)
-@settings(max_examples=400, deadline=None, suppress_health_check=SUPPRESS)
-@given(data=st.data())
-def test_math_kernel_matches_onnxruntime_many(name, data):
-    CHECKS[name](data)
+CHECKS = checks_by_name(check_unary, check_pow, check_prelu, check_max_min)
+test_math_kernel_matches_onnxruntime, test_math_kernel_matches_onnxruntime_many = differential_tests(CHECKS, 40, 400)
 
 
 @pytest.mark.parametrize("op", sorted(UNARY))

@@ -13,6 +13,7 @@ against onnxruntime on the original model:
 """
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -22,10 +23,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
-from conftest import run_ort
+from conftest import i64, node, run_ort, weight
 from test_interp_math_ops import _one_op_body, _run_body
+from test_interp_ops import f32
 from onnx_tee.passes.build.lowered import lower_model
 from onnx_tee.passes.lower import format as fmt
 from onnx_tee.passes.lower.envelope import MANIFEST_FILE, parse_manifest
@@ -34,19 +36,12 @@ from onnx_tee.passes.lower.sim import build_simulator
 
 ROOT = Path(__file__).resolve().parents[1]
 RNG = np.random.default_rng(21)
+w = functools.partial(weight, RNG)
 
 
 def cli(*args) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "cli.py"), *map(str, args)], capture_output=True, text=True,
                           cwd=ROOT)
-
-
-def w(name: str, *shape, scale: float = 0.3) -> onnx.TensorProto:
-    return numpy_helper.from_array((RNG.standard_normal(shape) * scale).astype(np.float32), name)
-
-
-def const(name: str, value, dtype) -> onnx.TensorProto:
-    return numpy_helper.from_array(np.asarray(value, dtype), name)
 
 
 def model_of(nodes, inputs, outputs, inits, opset=17) -> onnx.ModelProto:
@@ -60,24 +55,22 @@ def model_of(nodes, inputs, outputs, inits, opset=17) -> onnx.ModelProto:
 
 def classifier() -> onnx.ModelProto:
     """Conv -> Relu -> GlobalAveragePool -> Gemm: logits [2, 10] and label = ArgMax(logits) (int64 [2])."""
-    n = helper.make_node
-    nodes = [n("Conv", ["x", "W", "B"], ["c"], pads=[1, 1, 1, 1]), n("Relu", ["c"], ["r"]),
-             n("GlobalAveragePool", ["r"], ["p"]), n("Flatten", ["p"], ["f"]),
-             n("Gemm", ["f", "G", "b"], ["logits"], transB=1),
-             n("ArgMax", ["logits"], ["label"], axis=1, keepdims=0)]
+    nodes = [node("Conv", ["x", "W", "B"], ["c"], pads=[1, 1, 1, 1]), node("Relu", ["c"], ["r"]),
+             node("GlobalAveragePool", ["r"], ["p"]), node("Flatten", ["p"], ["f"]),
+             node("Gemm", ["f", "G", "b"], ["logits"], transB=1),
+             node("ArgMax", ["logits"], ["label"], axis=1, keepdims=0)]
     return model_of(nodes, [("x", TensorProto.FLOAT, [2, 3, 8, 8])],
                     [("logits", TensorProto.FLOAT, [2, 10]), ("label", TensorProto.INT64, [2])],
-                    [w("W", 16, 3, 3, 3), w("B", 16), w("G", 10, 16), w("b", 10)], opset=13)
+                    [w("W", [16, 3, 3, 3]), w("B", [16]), w("G", [10, 16]), w("b", [10])], opset=13)
 
 
 def leaky_where() -> onnx.ModelProto:
     """y = Where(Greater(x, 0), x, 0.1 x) and the mask itself (bool) as outputs."""
-    n = helper.make_node
-    nodes = [n("Greater", ["x", "zero"], ["positive"]), n("Mul", ["x", "slope"], ["scaled"]),
-             n("Where", ["positive", "x", "scaled"], ["y"])]
+    nodes = [node("Greater", ["x", "zero"], ["positive"]), node("Mul", ["x", "slope"], ["scaled"]),
+             node("Where", ["positive", "x", "scaled"], ["y"])]
     return model_of(nodes, [("x", TensorProto.FLOAT, [1, 4, 6, 6])],
                     [("y", TensorProto.FLOAT, [1, 4, 6, 6]), ("positive", TensorProto.BOOL, [1, 4, 6, 6])],
-                    [const("zero", 0.0, np.float32), const("slope", 0.1, np.float32)])
+                    [f32("zero", 0.0), f32("slope", 0.1)])
 
 
 @pytest.fixture(scope="module", params=["classifier", "leaky_where"])
@@ -150,21 +143,20 @@ def argmax_inside() -> onnx.ModelProto:
     """The ArgMax of each row of logits [4, 10], consumed inside the model: GatherElements takes the top
     value, Gather a class embedding, Equal / Not / Or / Xor / And / LessOrEqual build masks, Where
     selects; ArgMin beside it.  Outputs are float32 only."""
-    n = helper.make_node
-    nodes = [n("MatMul", ["x", "W"], ["logits"]),
-             n("ArgMax", ["logits"], ["top"], axis=1, keepdims=1),                        # int64 [4, 1]
-             n("ArgMin", ["logits"], ["bottom"], axis=1, keepdims=1, select_last_index=1),
-             n("GatherElements", ["logits", "top"], ["top_value"], axis=1),               # [4, 1]
-             n("Squeeze", ["top", "axis1"], ["top_flat"]),
-             n("Gather", ["E", "top_flat"], ["embedding"], axis=0),                      # [4, 6]
-             n("Equal", ["top", "three"], ["is3"]), n("Not", ["is3"], ["not3"]),
-             n("LessOrEqual", ["bottom", "top"], ["ordered"]), n("Or", ["not3", "ordered"], ["either"]),
-             n("Xor", ["either", "is3"], ["odd"]), n("And", ["odd", "ordered"], ["both"]),
-             n("Where", ["both", "top_value", "minus"], ["picked"]),                      # [4, 1]
-             n("Mul", ["embedding", "picked"], ["y"])]
+    nodes = [node("MatMul", ["x", "W"], ["logits"]),
+             node("ArgMax", ["logits"], ["top"], axis=1, keepdims=1),                        # int64 [4, 1]
+             node("ArgMin", ["logits"], ["bottom"], axis=1, keepdims=1, select_last_index=1),
+             node("GatherElements", ["logits", "top"], ["top_value"], axis=1),               # [4, 1]
+             node("Squeeze", ["top", "axis1"], ["top_flat"]),
+             node("Gather", ["E", "top_flat"], ["embedding"], axis=0),                      # [4, 6]
+             node("Equal", ["top", "three"], ["is3"]), node("Not", ["is3"], ["not3"]),
+             node("LessOrEqual", ["bottom", "top"], ["ordered"]), node("Or", ["not3", "ordered"], ["either"]),
+             node("Xor", ["either", "is3"], ["odd"]), node("And", ["odd", "ordered"], ["both"]),
+             node("Where", ["both", "top_value", "minus"], ["picked"]),                      # [4, 1]
+             node("Mul", ["embedding", "picked"], ["y"])]
     return model_of(nodes, [("x", TensorProto.FLOAT, [4, 8])], [("y", TensorProto.FLOAT, [4, 6])],
-                    [w("W", 8, 10, scale=1.0), w("E", 10, 6), const("axis1", [1], np.int64),
-                     const("three", 3, np.int64), const("minus", -1.0, np.float32)])
+                    [w("W", [8, 10]), w("E", [10, 6]), i64("axis1", [1]),
+                     i64("three", 3), f32("minus", -1.0)])
 
 
 @pytest.mark.parametrize("budget", [1 << 20, 84 << 10])
@@ -195,12 +187,11 @@ def run_in_simulator_bundle(lowered, feeds):
 
 def test_bool_model_input_and_output():
     """mask (bool input) -> Where(mask, x, Neg(x)), Not(mask) (bool output), Xor(mask, x > 1)."""
-    n = helper.make_node
-    nodes = [n("Neg", ["x"], ["nx"]), n("Where", ["mask", "x", "nx"], ["y"]), n("Not", ["mask"], ["inverse"]),
-             n("Greater", ["x", "one"], ["big"]), n("Xor", ["mask", "big"], ["flip"])]
+    nodes = [node("Neg", ["x"], ["nx"]), node("Where", ["mask", "x", "nx"], ["y"]), node("Not", ["mask"], ["inverse"]),
+             node("Greater", ["x", "one"], ["big"]), node("Xor", ["mask", "big"], ["flip"])]
     model = model_of(nodes, [("x", TensorProto.FLOAT, [3, 5]), ("mask", TensorProto.BOOL, [3, 5])],
                      [("y", TensorProto.FLOAT, [3, 5]), ("inverse", TensorProto.BOOL, [3, 5]),
-                      ("flip", TensorProto.BOOL, [3, 5])], [const("one", 1.0, np.float32)])
+                      ("flip", TensorProto.BOOL, [3, 5])], [f32("one", 1.0)])
     lowered = lower_model(model, 256 << 10, label="bool_input")   # sample feeds: random bools, parity inside
     feeds = {"x": RNG.standard_normal((3, 5)).astype(np.float32), "mask": RNG.integers(0, 2, (3, 5)).astype(bool)}
     got, _ = run_in_simulator_bundle(lowered, feeds)
@@ -212,14 +203,13 @@ def test_bool_model_input_and_output():
 def test_trigonometric_model_matches_onnxruntime():
     """Positional-encoding style features: Sin/Cos of a projection, then every inverse and hyperbolic op on
     inputs kept inside its domain (Tanh for Asin/Acos/Atanh, Abs + 1 for Acosh)."""
-    n = helper.make_node
-    nodes = [n("MatMul", ["x", "W"], ["h"]), n("Sin", ["h"], ["s"]), n("Cos", ["h"], ["c"]), n("Tan", ["s"], ["t"]),
-             n("Tanh", ["h"], ["u"]), n("Asin", ["u"], ["as"]), n("Acos", ["u"], ["ac"]), n("Atan", ["h"], ["at"]),
-             n("Atanh", ["u"], ["ah"]), n("Sinh", ["s"], ["sh"]), n("Cosh", ["c"], ["ch"]), n("Asinh", ["h"], ["ash"]),
-             n("Abs", ["h"], ["a"]), n("Add", ["a", "one"], ["a1"]), n("Acosh", ["a1"], ["ach"]),
-             n("Sum", ["t", "as", "ac", "at", "ah", "sh", "ch", "ash", "ach"], ["y"])]
+    nodes = [node("MatMul", ["x", "W"], ["h"]), node("Sin", ["h"], ["s"]), node("Cos", ["h"], ["c"]), node("Tan", ["s"], ["t"]),
+             node("Tanh", ["h"], ["u"]), node("Asin", ["u"], ["as"]), node("Acos", ["u"], ["ac"]), node("Atan", ["h"], ["at"]),
+             node("Atanh", ["u"], ["ah"]), node("Sinh", ["s"], ["sh"]), node("Cosh", ["c"], ["ch"]), node("Asinh", ["h"], ["ash"]),
+             node("Abs", ["h"], ["a"]), node("Add", ["a", "one"], ["a1"]), node("Acosh", ["a1"], ["ach"]),
+             node("Sum", ["t", "as", "ac", "at", "ah", "sh", "ch", "ash", "ach"], ["y"])]
     model = model_of(nodes, [("x", TensorProto.FLOAT, [2, 16])], [("y", TensorProto.FLOAT, [2, 12])],
-                     [w("W", 16, 12), const("one", 1.0, np.float32)])
+                     [w("W", [16, 12]), f32("one", 1.0)])
     lowered = lower_model(model, 256 << 10, label="trig")
     assert max(lowered.report["simulation"]["max_rel_error"].values()) < 1e-5
 

@@ -13,7 +13,7 @@ writes, static shapes, constant values, the opset) and returns a `LoweredOp`, or
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import onnx
@@ -74,6 +74,22 @@ class OpContext:
         """A string attribute as str."""
         value = self.attrs.get(key, default)
         return value.decode() if isinstance(value, bytes) else value
+
+
+def slots(count: int, values: Mapping[int, float | Sequence[float]]) -> list:
+    """An op record's attribute array i[] or f[] of `count` slots (its ATTR_*_COUNT / FATTR_*_COUNT in
+    lower/format.py): each key is a slot (ATTR_* / FATTR_*) and its value a number, or an array written
+    from that slot on; slots no key names stay 0.
+
+        slots(ATTR_GEMM_COUNT, {ATTR_GEMM_TRANS_A: 0, ATTR_GEMM_TRANS_B: 1}) == [0, 1]
+    """
+    out: list = [0] * count
+    for slot, value in values.items():
+        items = list(value) if isinstance(value, (list, tuple)) else [value]
+        if not 0 <= slot <= slot + len(items) <= count:
+            raise ValueError(f"slot {slot} (+{len(items)}) outside an attribute array of {count} slots")
+        out[slot:slot + len(items)] = items
+    return out
 
 
 Translate = Callable[[OpContext], LoweredOp]

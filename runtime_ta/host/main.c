@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "client.h"
+#include "host_io.h"
 #include "onnx_tee_ta.h"
 #ifdef ONNX_TEE_SIM
 #include "sim.h"
@@ -122,39 +123,19 @@ static void usage(void)
 
 static uint8_t *read_all(const char *path, size_t *size)
 {
-	FILE *f = fopen(path, "rb");
-	uint8_t *data = NULL;
-	long len;
+	uint8_t *data = ot_read_file(path, size);
 
-	if (!f) {
-		fprintf(stderr, "onnx_tee_client: cannot open %s: %s\n", path, strerror(errno));
-		return NULL;
-	}
-	if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-		data = malloc(len ? (size_t)len : 1);
-		if (data && fread(data, 1, (size_t)len, f) == (size_t)len) {
-			*size = (size_t)len;
-		} else {
-			free(data);
-			data = NULL;
-		}
-	}
-	fclose(f);
 	if (!data)
-		fprintf(stderr, "onnx_tee_client: cannot read %s\n", path);
+		fprintf(stderr, "onnx_tee_client: cannot read %s: %s\n", path, strerror(errno));
 	return data;
 }
 
 static int write_all(const char *path, const void *data, size_t size)
 {
-	FILE *f = fopen(path, "wb");
-	int ok = f && fwrite(data, 1, size, f) == size;
-
-	if (f)
-		ok = (fclose(f) == 0) && ok;
-	if (!ok)
-		fprintf(stderr, "onnx_tee_client: cannot write %s\n", path);
-	return ok ? 0 : -1;
+	if (ot_write_file(path, data, size) == 0)
+		return 0;
+	fprintf(stderr, "onnx_tee_client: cannot write %s: %s\n", path, strerror(errno));
+	return -1;
 }
 
 /* Report a failed command and return its exit code (its class). */
@@ -278,40 +259,11 @@ static int parse(int argc, char **argv, struct options *o)
 	return (o->device_dir || o->provision || o->enrol) ? 0 : -1;
 }
 
-/* ONNX element types of model inputs and outputs (the device manifest's `dtype`): float32 crosses as it
- * is; int32, int64 and bool are held as int32 in the TA (4 bytes an element). */
-#define ONNX_FLOAT 1u
-#define ONNX_INT32 6u
-#define ONNX_INT64 7u
-#define ONNX_BOOL 9u
-
-/* Print an output the TA holds (`n` elements of float32, or int32 for the integer and bool types). */
-static void print_output(uint32_t index, uint32_t dtype, const uint8_t *held, size_t n)
-{
-	size_t i;
-
-	printf("output %u:", index);
-	for (i = 0; i < n; i++) {
-		if (dtype == ONNX_FLOAT) {
-			float v;
-
-			memcpy(&v, held + 4 * i, 4);
-			printf(" %.9g", v);
-		} else if (dtype == ONNX_INT32 || dtype == ONNX_INT64 || dtype == ONNX_BOOL) {
-			int32_t v;
-
-			memcpy(&v, held + 4 * i, 4);
-			printf(" %ld", dtype == ONNX_BOOL ? (long)(v != 0) : (long)v);
-		}
-	}
-	printf("\n");
-}
-
 /* Write an output in the model's own type: int64 widened from the int32 the TA holds (8 bytes an
  * element, little-endian), bool as one byte 0/1; float32 and int32 as they are. */
 static int write_output(const char *path, uint32_t dtype, const uint8_t *held, size_t size)
 {
-	size_t n = size / 4, width = dtype == ONNX_INT64 ? 8 : dtype == ONNX_BOOL ? 1 : 0, i;
+	size_t n = size / 4, width = dtype == OT_ONNX_INT64 ? 8 : dtype == OT_ONNX_BOOL ? 1 : 0, i;
 	uint8_t *out;
 	int rc;
 
@@ -401,7 +353,7 @@ static int run_model(struct ot_client *c, const struct options *o, const struct 
 			return fail("read output", res, c);
 		}
 		if (print) {
-			print_output(k, t->dtype, out, (size_t)t->nbytes / 4);
+			ot_print_output(k, t->dtype, out, (size_t)t->nbytes);
 			if (o->output) {
 				snprintf(path, sizeof(path), "%s%u.bin", o->output, k);
 				if (write_output(path, t->dtype, out, (size_t)t->nbytes) != 0) {
@@ -506,14 +458,14 @@ static int run_bundle(struct ot_client *c, const struct options *o)
 			goto out;
 		/* token ids (the model's dtype int64): an int64 file is narrowed to the int32 the TA holds, range-checked
 		 * (with --batch, a file for such an input is always read as int64) */
-		if (slots[k].dtype == ONNX_INT64 && slots[k].nbytes && slots[k].nbytes <= SIZE_MAX / 2 &&
+		if (slots[k].dtype == OT_ONNX_INT64 && slots[k].nbytes && slots[k].nbytes <= SIZE_MAX / 2 &&
 		    (o->batch ? size % (2 * slots[k].nbytes) == 0 : size == 2 * slots[k].nbytes)) {
 			if (narrow_int64(o->inputs[k], inputs[k], size) != 0)
 				goto out;
 			size /= 2;
 		}
 		/* booleans: a file of one byte per element is widened to the int32 0/1 the TA holds */
-		if (slots[k].dtype == ONNX_BOOL && size <= SIZE_MAX / 4 && slots[k].nbytes &&
+		if (slots[k].dtype == OT_ONNX_BOOL && size <= SIZE_MAX / 4 && slots[k].nbytes &&
 		    (o->batch ? (4 * size) % slots[k].nbytes == 0 : 4 * size == slots[k].nbytes) &&
 		    widen_bool(o->inputs[k], &inputs[k], &size) != 0)
 			goto out;

@@ -226,6 +226,7 @@
 #define RT_ATTR_SLICE_COUNT 12
 /* Transpose: perm, one slot per dim */
 #define RT_ATTR_TRANSPOSE_PERM 0
+#define RT_ATTR_TRANSPOSE_COUNT 6
 /* Pad: pads at the start and at the end of each dim (negative crops), the mode (RT_PAD_*) */
 #define RT_ATTR_PAD_BEGIN 0
 #define RT_ATTR_PAD_END 6

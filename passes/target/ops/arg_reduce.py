@@ -12,7 +12,7 @@ select_last_index=1 (opset 12).  No scratch, no aliasing (the output has another
 from __future__ import annotations
 
 from ...lower import format as fmt
-from ..op import LoweredOp, OpContext, OpTarget, Unsupported
+from ..op import LoweredOp, OpContext, OpTarget, Unsupported, slots
 
 
 def arg_reduce(ctx: OpContext) -> LoweredOp:
@@ -31,8 +31,8 @@ def arg_reduce(ctx: OpContext) -> LoweredOp:
     if out != ctx.shape(ctx.outputs[0]):
         raise Unsupported(f"{op}: output '{ctx.outputs[0]}' has shape {ctx.shape(ctx.outputs[0])}, "
                           f"the reduction gives {out}")
-    ints = [0] * fmt.ATTR_ARG_COUNT
-    ints[fmt.ATTR_ARG_AXIS], ints[fmt.ATTR_ARG_KEEPDIMS], ints[fmt.ATTR_ARG_SELECT_LAST] = axis, keepdims, last
+    ints = slots(fmt.ATTR_ARG_COUNT, {fmt.ATTR_ARG_AXIS: axis, fmt.ATTR_ARG_KEEPDIMS: keepdims,
+                                      fmt.ATTR_ARG_SELECT_LAST: last})
     code = fmt.OP_CODES["ARG_MAX" if op == "ArgMax" else "ARG_MIN"]
     return LoweredOp(code, ctx.inputs, ctx.outputs, ints, [])
 

@@ -13,38 +13,23 @@ constant folding only when an operand is computed (a mask from an activation, an
 from __future__ import annotations
 
 from ...lower import format as fmt
-from ..op import BINARY, UNARY, LoweredOp, OpContext, OpTarget, Unsupported
+from ..op import BINARY, UNARY, OpContext, OpTarget, slots
+from .elementwise import binary, unary
 
 COMPARISONS = {"Equal": "equal", "Greater": "greater", "GreaterOrEqual": "greater_or_equal", "Less": "less",
                "LessOrEqual": "less_or_equal"}
 
 
-def _broadcast(ctx: OpContext) -> None:
-    """The legacy broadcast attributes (opset < 7) are refused: the kernels broadcast numpy-style."""
-    if "axis" in ctx.attrs or int(ctx.attrs.get("broadcast", 0)):
-        raise Unsupported(f"{ctx.node.op_type}: legacy broadcast/axis attributes (opset < 7)")
-
-
-def compare(ctx: OpContext) -> LoweredOp:
+def _compare_mode(ctx: OpContext) -> list[int]:
     """i[ATTR_COMPARE_MODE] = the comparison (format.COMPARE_MODES)."""
-    _broadcast(ctx)
-    ints = [0] * fmt.ATTR_COMPARE_COUNT
-    ints[fmt.ATTR_COMPARE_MODE] = fmt.COMPARE_MODES[COMPARISONS[ctx.node.op_type]]
-    return LoweredOp(fmt.OP_CODES["COMPARE"], ctx.inputs, ctx.outputs, ints, [])
-
-
-def _plain(code: str):
-    def translate(ctx: OpContext) -> LoweredOp:
-        _broadcast(ctx)
-        return LoweredOp(fmt.OP_CODES[code], ctx.inputs, ctx.outputs, [], [])
-    return translate
+    return slots(fmt.ATTR_COMPARE_COUNT, {fmt.ATTR_COMPARE_MODE: fmt.COMPARE_MODES[COMPARISONS[ctx.node.op_type]]})
 
 
 ENTRIES = (
-    *(OpTarget(op, compare, any_dtype=True, int_outputs=True) for op in COMPARISONS),
-    OpTarget("Not", _plain("NOT"), alias=UNARY, int_inputs=True, int_outputs=True),
-    OpTarget("And", _plain("AND"), alias=BINARY, int_inputs=True, int_outputs=True),
-    OpTarget("Or", _plain("OR"), alias=BINARY, int_inputs=True, int_outputs=True),
-    OpTarget("Xor", _plain("XOR"), alias=BINARY, int_inputs=True, int_outputs=True),
-    OpTarget("Where", _plain("WHERE"), condition=True, any_dtype=True),
+    *(OpTarget(op, binary("COMPARE", ints=_compare_mode), any_dtype=True, int_outputs=True) for op in COMPARISONS),
+    OpTarget("Not", unary("NOT"), alias=UNARY, int_inputs=True, int_outputs=True),
+    OpTarget("And", binary("AND"), alias=BINARY, int_inputs=True, int_outputs=True),
+    OpTarget("Or", binary("OR"), alias=BINARY, int_inputs=True, int_outputs=True),
+    OpTarget("Xor", binary("XOR"), alias=BINARY, int_inputs=True, int_outputs=True),
+    OpTarget("Where", binary("WHERE"), condition=True, any_dtype=True),
 )
