@@ -32,8 +32,9 @@ from test_kernels_differential import (test_conv_tiling_edges, test_conv_with_fu
 from test_kernels_mathf import errors, test_max_relative_error, test_special_values  # noqa: E402,F401
 from test_kernels_mathf_trig import (test_error_against_float64_and_numpy_float32,  # noqa: E402,F401
                                      test_special_values_and_domain_edges)
-from test_kernels_differential_logical import (test_arg_reduce_nan_and_ties_follow_onnxruntime,  # noqa: E402,F401
-                                               test_kernel_matches_onnxruntime as test_logical_kernel_matches_onnxruntime)
+from test_kernels_differential_logical import (  # noqa: E402,F401
+    test_arg_reduce_nan_and_ties_follow_onnxruntime,
+    test_kernel_matches_onnxruntime as test_logical_kernel_matches_onnxruntime)
 from test_kernels_scratch import (test_conv_scratch_python_equals_c, test_gemm_scratch_python_equals_c,  # noqa: E402,F401
                                   test_tiling_constants_mirror_the_c_header, test_zoo_scratch_is_modest)
 from test_kernels_validation import (test_binary_and_movement_reject_bad_shapes,  # noqa: E402,F401

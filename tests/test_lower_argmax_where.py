@@ -203,9 +203,10 @@ def test_bool_model_input_and_output():
 def test_trigonometric_model_matches_onnxruntime():
     """Positional-encoding style features: Sin/Cos of a projection, then every inverse and hyperbolic op on
     inputs kept inside its domain (Tanh for Asin/Acos/Atanh, Abs + 1 for Acosh)."""
-    nodes = [node("MatMul", ["x", "W"], ["h"]), node("Sin", ["h"], ["s"]), node("Cos", ["h"], ["c"]), node("Tan", ["s"], ["t"]),
-             node("Tanh", ["h"], ["u"]), node("Asin", ["u"], ["as"]), node("Acos", ["u"], ["ac"]), node("Atan", ["h"], ["at"]),
-             node("Atanh", ["u"], ["ah"]), node("Sinh", ["s"], ["sh"]), node("Cosh", ["c"], ["ch"]), node("Asinh", ["h"], ["ash"]),
+    nodes = [node("MatMul", ["x", "W"], ["h"]), node("Sin", ["h"], ["s"]), node("Cos", ["h"], ["c"]),
+             node("Tan", ["s"], ["t"]), node("Tanh", ["h"], ["u"]), node("Asin", ["u"], ["as"]),
+             node("Acos", ["u"], ["ac"]), node("Atan", ["h"], ["at"]), node("Atanh", ["u"], ["ah"]),
+             node("Sinh", ["s"], ["sh"]), node("Cosh", ["c"], ["ch"]), node("Asinh", ["h"], ["ash"]),
              node("Abs", ["h"], ["a"]), node("Add", ["a", "one"], ["a1"]), node("Acosh", ["a1"], ["ach"]),
              node("Sum", ["t", "as", "ac", "at", "ah", "sh", "ch", "ash", "ach"], ["y"])]
     model = model_of(nodes, [("x", TensorProto.FLOAT, [2, 16])], [("y", TensorProto.FLOAT, [2, 12])],

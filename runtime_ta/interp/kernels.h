@@ -2,8 +2,9 @@
  * kernels.h - the compute kernels of the onnx-tee interpreter.
  *
  * Pure functions over float32 buffers (int32 for indices, arg-reductions and booleans): no allocation,
- * no globals, no libm, no recursion, no VLAs, small stack frames.  Every kernel checks the consistency of the shapes and attributes it is given
- * (products overflow-checked in size_t) and returns a kern_status; it never reads or writes outside
+ * no globals, no libm, no recursion, no VLAs, small stack frames.  Every kernel checks the consistency
+ * of the shapes and attributes it is given (products overflow-checked in size_t) and returns a
+ * kern_status; it never reads or writes outside
  * the element counts implied by its shapes, and never uses more scratch than the matching
  * kern_scratch_bytes_<op>() reports (which equals passes/analysis/scratch.py: scratch_bytes()).
  *
