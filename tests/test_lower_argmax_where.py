@@ -9,7 +9,8 @@ against onnxruntime on the original model:
 - an ArgMax consumed inside the model (GatherElements, Gather, Equal, Where, logic ops) stays int32 in
   the bodies, also across partitions, with measured == planned memory;
 - a bool model input, and a model of the trigonometric and hyperbolic ops;
-- hostile op records (axis, modes, types, shapes, reserved slots) refused by the TA's validator.
+- hostile op records (axis, modes, types, shapes, reserved slots) refused by the TA's validator, and
+  random ones answered with a status, never a write outside the region.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 from onnx import TensorProto, helper
 
 from conftest import i64, node, run_ort, weight
@@ -289,3 +291,26 @@ def test_good_records_run(code, ints, kw, ref):
     want = np.asarray(ref(x))
     got = region.read(256, want.shape, np.int32 if kw.get("y_dtype") == I32 else np.float32)
     np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+NEW_CODES = {"ARG_MAX": 1, "ARG_MIN": 1, "SIN": 1, "ATANH": 1, "NOT": 1, "COMPARE": 2, "AND": 2, "OR": 2, "XOR": 2,
+             "WHERE": 3}   # code: its arity
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_random_records_of_the_new_ops_never_crash(data):
+    """Random attribute slots, shapes, types and operand counts: the validator answers with a status
+    (mostly a refusal), and whatever runs stays inside the region."""
+    shape = st.lists(st.integers(1, 5), min_size=0, max_size=3).map(tuple)
+    dtype = st.sampled_from([fmt.DTYPE_FLOAT32, I32])
+    code = data.draw(st.sampled_from(sorted(NEW_CODES)))
+    ints = data.draw(st.lists(st.integers(-2, 6), max_size=4))
+    count = data.draw(st.sampled_from([NEW_CODES[code] - 1] * 3 + [0, 1, 2]))   # mostly the right arity
+    extra = [np.ones(data.draw(shape), data.draw(st.sampled_from([np.float32, np.int32]))) for _ in range(count)]
+    x_shape = data.draw(shape)
+    body = _one_op_body(code, ints, x_shape=x_shape, y_shape=data.draw(shape), extra=extra,
+                        x_dtype=data.draw(dtype), y_dtype=data.draw(dtype))
+    result, region = _run_body(body, np.ones(x_shape, np.float32))
+    assert result.status.startswith("RT_")
+    assert region.guards_intact()
