@@ -24,16 +24,25 @@ from ..errors import UnsupportedModelError, UserError
 from ..graph import graph_inputs
 
 
-# The TA holds bool tensors (as 0/1) and int64 ones (token ids, ArgMax results) as int32.
-_HELD_AS_INT32 = (np.dtype(np.bool_), np.dtype(np.int64))
+_INT32_HELD = (np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.bool_))
+
+
+def held_type(dtype) -> np.dtype | None:
+    """The type the TA holds a tensor of ONNX (numpy) type `dtype` in: float32 as it is; int32 for
+    int32, int64 (token ids, ArgMax results; the host narrows and widens them) and bool (0/1); None
+    for a type the TA holds no tensor of."""
+    dtype = np.dtype(dtype)
+    if dtype == np.float32:
+        return dtype
+    return np.dtype(np.int32) if dtype in _INT32_HELD else None
 
 
 def element_bytes(dtype) -> int:
-    """Bytes one element of `dtype` takes in the TA's region: 4 for bool and int64 (held as int32),
-    else its numpy itemsize.  Every size the memory plan, the bodies and the device manifest use
-    comes from here (TensorInfo.nbytes, weights.tensor_nbytes), so they agree."""
-    dtype = np.dtype(dtype)
-    return 4 if dtype in _HELD_AS_INT32 else dtype.itemsize
+    """Bytes one element of `dtype` takes in the TA's region: its held type's size (4 for int64 and
+    bool), else its numpy itemsize.  Every size the memory plan, the bodies and the device manifest
+    use comes from here (TensorInfo.nbytes, weights.tensor_nbytes), so they agree."""
+    held = held_type(dtype)
+    return (held or np.dtype(dtype)).itemsize
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
 """Integer and boolean tensors on the target: the TA holds int32, int64 and bool tensors as int32.
 
-Inside a body every tensor is float32 or int32 (`table.held_type`): int32 indices (Gather's), the
-int64 results of ArgMax/ArgMin, the bool results of comparisons and logic ops (0/1) and Where's
-condition are all int32, and each takes 4 bytes an element (`analysis.shapes.element_bytes`), so the
-memory plan, the bodies and the device manifest size them alike.  The model keeps its own types; the
-host converts at the boundary:
+Inside a body every tensor is float32 or int32 (`analysis.shapes.held_type`): int32 indices
+(Gather's), the int64 results of ArgMax/ArgMin, the bool results of comparisons and logic ops (0/1)
+and Where's condition are all int32, and each takes 4 bytes an element (`analysis.shapes.element_bytes`),
+so the memory plan, the bodies and the device manifest size them alike.  The model keeps its own
+types; the host converts at the boundary:
 
     into the TA   `to_held`: an int64 or bool model input as int32 (`to_int32`: values outside
                   int32 are refused), a float32 one unchanged
@@ -33,11 +33,11 @@ import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 
-from ..analysis.shapes import TensorInfo
+from ..analysis.shapes import TensorInfo, held_type
 from ..errors import UnsupportedModelError, UserError
 from ..graph import graph_inputs
 from ..lower.format import DTYPE_FLOAT32, DTYPE_INT32
-from .table import OPS, held_type
+from .table import OPS
 
 INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
 INTEGER_TYPES = (TensorProto.INT64, TensorProto.INT32)

@@ -104,9 +104,9 @@ class OpTarget:
     for it yet, so lowering refuses it.  `scratch` gives unaligned scratch bytes (None: 0).
     `parameter_inputs`: input positions folded into attributes (they never become tensors).
     `first_output_only`: only output 0 is computed (the others must be unused).
-    Types, as the TA holds them (int32 for int32, int64 and bool tensors; `table.held_type`): every
-    tensor is float32, except as these say, the first that applies deciding (the C registration's
-    RT_OPF_* flags, which prepare.c checks the same way):
+    Types, as the TA holds them (`analysis.shapes.held_type`: int32 for int32, int64 and bool tensors):
+    every tensor is float32, except as these say, the first that applies deciding (the C
+    registration's RT_OPF_* flags, which prepare.c checks the same way):
       `int_outputs`    every output is int32 (ArgMax's int64 indices, comparison and logic booleans)
       `int_inputs`     every input is int32 (the logic ops' booleans)
       `condition`      input 0 is a boolean, and `any_dtype`'s reference is input 1 (Where)

@@ -15,7 +15,7 @@ from typing import Callable, Mapping
 import numpy as np
 import onnx
 
-from ..analysis.shapes import TensorInfo
+from ..analysis.shapes import TensorInfo, held_type
 from ..graph import attributes
 from ..lower.format import MAX_RANK
 from .op import BINARY, UNARY, LoweredOp, OpContext, OpTarget, Unsupported
@@ -63,15 +63,6 @@ def translate(node: onnx.NodeProto, infos: Mapping[str, TensorInfo], consts: Map
         if name and len(infos[name].shape) > MAX_RANK:
             raise Unsupported(f"tensor '{name}' has rank {len(infos[name].shape)} > {MAX_RANK}")
     return entry.translate(OpContext(node, attributes(node), inputs, outputs, infos, consts, opset))
-
-
-def held_type(dtype: np.dtype) -> np.dtype | None:
-    """The type the TA holds a tensor of ONNX type `dtype` in: float32, int32 (for int32, int64 and
-    bool), or None when it holds no such tensor."""
-    dtype = np.dtype(dtype)
-    if dtype == np.float32:
-        return dtype
-    return np.dtype(np.int32) if dtype in (np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.bool_)) else None
 
 
 def _expected_type(entry: OpTarget, k: int, output: bool, reference: np.dtype | None) -> np.dtype | None:
