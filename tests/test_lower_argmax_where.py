@@ -202,6 +202,18 @@ def test_bool_model_input_and_output():
         np.testing.assert_array_equal(got[name], ref)
 
 
+def test_constant_bool_mask():
+    """A causal mask as a bool initializer (stored as an int32 weight: 4 bytes an element in the plan and
+    the body alike), Where(mask, scores, -1e9), then Softmax: attention's masking."""
+    nodes = [node("MatMul", ["x", "Wt"], ["scores"]), node("Where", ["causal", "scores", "minus"], ["masked"]),
+             node("Softmax", ["masked"], ["y"], axis=-1)]
+    causal = helper.make_tensor("causal", TensorProto.BOOL, [6, 6], np.tril(np.ones((6, 6), bool)).ravel().tolist())
+    model = model_of(nodes, [("x", TensorProto.FLOAT, [2, 6, 8])], [("y", TensorProto.FLOAT, [2, 6, 6])],
+                     [w("Wt", [8, 6]), causal, f32("minus", -1e9)])
+    lowered = lower_model(model, 256 << 10, label="causal_mask")   # parity and measured == planned inside
+    assert max(lowered.report["simulation"]["max_rel_error"].values()) < 1e-5
+
+
 def test_trigonometric_model_matches_onnxruntime():
     """Positional-encoding style features: Sin/Cos of a projection, then every inverse and hyperbolic op on
     inputs kept inside its domain (Tanh for Asin/Acos/Atanh, Abs + 1 for Acosh)."""
