@@ -535,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="tried in order while lower refuses the budget as infeasible (default 8/16/32 MiB)")
     parser.add_argument("--timeout", type=float, default=1200, help="seconds per model file (default 1200)")
     parser.add_argument("--jobs", "-j", type=int, default=1, help="model files checked at once (default 1)")
-    parser.add_argument("--tol", type=float, default=1e-3, help="matched when max|d|/max|ref| <= this (1e-3)")
+    parser.add_argument("--tol", type=float, default=1e-4, help="matched when max|d|/max|ref| <= this (1e-4)")
     parser.add_argument("--rtol", type=float, default=1e-3, help="allclose rtol (1e-3)")
     parser.add_argument("--atol", type=float, default=1e-4, help="allclose atol (1e-4)")
     parser.add_argument("--corpus-dir", help="exported corpus files (default $ONNX_TEE_CORPUS_DIR or "

@@ -12,7 +12,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from onnx import helper
+from onnx import TensorProto, helper, numpy_helper
 
 from onnx_tee.passes.graph import graph_inputs
 
@@ -117,6 +117,25 @@ def simulated_peak_bytes(order, infos, inputs, outputs, weights) -> int:
             if readers.get(name, 0) == 0 and name not in outputs:
                 alive.discard(name)
     return peak
+
+
+def weight(rng: np.random.Generator, name: str, shape, low: float | None = None) -> TensorProto:
+    """A float32 initializer of standard normals; with `low`, every |value| >= low (no near-zero
+    divisors or variances)."""
+    data = rng.standard_normal(shape).astype(np.float32)
+    if low is not None:
+        data = np.sign(data) * (np.abs(data) + low)
+    return numpy_helper.from_array(data, name)
+
+
+def i64(name: str, values) -> TensorProto:
+    """An int64 initializer (axes, shapes, pads, indices)."""
+    return numpy_helper.from_array(np.asarray(values, dtype=np.int64), name)
+
+
+def node(op: str, inputs, outputs=("y",), **attrs) -> onnx.NodeProto:
+    """One ONNX node, writing "y" unless told otherwise."""
+    return helper.make_node(op, list(inputs), list(outputs), **attrs)
 
 
 def make_model(nodes, inputs, outputs, initializers=(), *, opset: int = 17, ir_version: int = 8) -> onnx.ModelProto:

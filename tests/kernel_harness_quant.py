@@ -174,4 +174,4 @@ def _max_pool(node, at, inputs, opset):
 QUANT_OPS = {"MaxPool": _max_pool,"QuantizeLinear": _linear, "DequantizeLinear": _linear, "DynamicQuantizeLinear": _dynamic_quantize,
              "QLinearConv": _qconv, "ConvInteger": _qconv, "QLinearMatMul": _qmatmul, "MatMulInteger": _qmatmul}
 kh.OPS.update(QUANT_OPS)
-kh.TYPED_OPS.update(QUANT_OPS)
+kh.TYPED.update(QUANT_OPS)

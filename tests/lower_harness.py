@@ -56,7 +56,9 @@ def run(lowered: Lowered, feeds: dict[str, np.ndarray]) -> tuple[dict[str, np.nd
 
 
 def feeds_for(lowered: Lowered, seed: int = 0) -> dict[str, np.ndarray]:
-    """The library's sample inputs for the narrowed model (pipeline.sample_feeds)."""
+    """Standard-normal floats; integer inputs (indices) uniform over the smallest table they index;
+    booleans uniform; quantized inputs over their type's range (what `lower` feeds the simulator:
+    pipeline.sample_feeds)."""
     return sample_feeds(lowered.model, lowered.result.infos, seed)
 
 
@@ -65,5 +67,9 @@ def relative_errors(lowered: Lowered, feeds: dict[str, np.ndarray]) -> tuple[dic
     got, results = run(lowered, feeds)
     assert all(r.status == "RT_OK" for r in results), [(k, r.status, r.failed_op) for k, r in enumerate(results)]
     expected = run_ort(lowered.model, feeds)
-    return {name: float(np.abs(got[name] - expected[name]).max() / max(np.abs(expected[name]).max(), 1e-30))
-            for name in lowered.outputs}, results
+    errors = {}
+    for name in lowered.outputs:
+        assert got[name].dtype == expected[name].dtype, (name, got[name].dtype, expected[name].dtype)
+        want = expected[name].astype(np.float64)
+        errors[name] = float(np.abs(got[name] - want).max() / max(np.abs(want).max(), 1e-30))
+    return errors, results

@@ -161,7 +161,7 @@ def build_guest_tool(name: str, sources: list[Path], kit: Path | None = None) ->
     out = optee_build_dir() / "tools" / name
     out.parent.mkdir(parents=True, exist_ok=True)
     prefix = teec_prefix(kit)
-    srcs = [*sources, RUNTIME_DIR / "host" / "client.c"]
+    srcs = [*sources, RUNTIME_DIR / "host" / "client.c", RUNTIME_DIR / "host" / "host_io.c"]
     if not out.exists() or any(s.stat().st_mtime > out.stat().st_mtime for s in srcs):
         cmd = [f"{CROSS}gcc", "-O2", "-std=c99", "-D_DEFAULT_SOURCE", "-Wall", "-Wextra", "-Werror",
                f"-I{RUNTIME_DIR / 'include'}", f"-I{RUNTIME_DIR / 'host'}", f"-I{prefix / 'include'}",

@@ -19,7 +19,8 @@ HEADER = ROOT / "runtime_ta" / "include" / "format.h"
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
 
 PREFIXED = {"PAD_": fmt.PAD_MODES, "RESIZE_": fmt.RESIZE_MODES, "COORD_": fmt.COORD_MODES,
-            "NEAREST_": fmt.NEAREST_MODES, "ROUND_": fmt.ROUND_MODES, "DEPTH_TO_SPACE_": fmt.DEPTH_TO_SPACE_MODES}
+            "NEAREST_": fmt.NEAREST_MODES, "ROUND_": fmt.ROUND_MODES, "DEPTH_TO_SPACE_": fmt.DEPTH_TO_SPACE_MODES,
+            "COMPARE_": fmt.COMPARE_MODES}
 SCALARS = {"BODY_MAGIC": fmt.MAGIC, "FORMAT_VERSION": fmt.VERSION, "ALIGN": fmt.ALIGN, "MAX_RANK": fmt.MAX_RANK,
            "NUM_INTS": fmt.NUM_INTS, "NUM_FLOATS": fmt.NUM_FLOATS, "NO_TENSOR": fmt.NO_TENSOR,
            "HEADER_SIZE": fmt.HEADER.size, "TENSOR_DESC_SIZE": fmt.TENSOR.size, "OP_DESC_SIZE": fmt.OP.size,
@@ -172,3 +173,12 @@ def test_prepared_record_has_one_size_on_every_target(tmp_path, target):
     done = subprocess.run(flags + ["-I", str(interp), "-I", str(HEADER.parent), str(src)], capture_output=True,
                           text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_slots_places_numbers_and_arrays_by_name_and_refuses_overflow():
+    from onnx_tee.passes.target.op import slots
+    assert slots(fmt.ATTR_PAD_COUNT, {fmt.ATTR_PAD_BEGIN: [1, 2], fmt.ATTR_PAD_END: [3, 4], fmt.ATTR_PAD_MODE: 2}) == \
+        [1, 2, 0, 0, 0, 0, 3, 4, 0, 0, 0, 0, 2]
+    assert slots(fmt.FATTR_CLIP_COUNT, {fmt.FATTR_CLIP_MAX: 6.0}) == [0, 6.0]
+    with pytest.raises(ValueError):
+        slots(fmt.ATTR_REDUCE_COUNT, {fmt.ATTR_REDUCE_KEEPDIMS: [1, 1]})

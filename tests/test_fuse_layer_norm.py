@@ -8,7 +8,7 @@ import onnx
 import pytest
 from onnx import helper, numpy_helper
 
-from conftest import make_model, run_ort
+from conftest import i64, make_model, run_ort
 from onnx_tee.passes.compact import FuseLayerNorm, compaction_pipeline
 
 RNG = np.random.default_rng(5)
@@ -17,10 +17,6 @@ C = 24
 
 def f32(name, value):
     return numpy_helper.from_array(np.asarray(value, np.float32), name)
-
-
-def i64(name, value):
-    return numpy_helper.from_array(np.asarray(value, np.int64), name)
 
 
 def written_out(opset=13, axes=(-1,), swap=False, exponent=2.0, affine=True, extra=(), shape=(2, 5, C),

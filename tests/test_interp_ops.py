@@ -3,33 +3,20 @@ onnxruntime on the same model: attributes resolved offline (auto_pad, ceil_mode,
 Clip/Slice/Pad/Split/Resize) must reproduce the ONNX semantics."""
 from __future__ import annotations
 
+import functools
 import numpy as np
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, numpy_helper
 
-from conftest import make_model
+from conftest import i64, make_model, node, weight
 from lower_harness import feeds_for, lower, relative_errors
 
 RNG = np.random.default_rng(7)
-
-
-def w(name: str, shape, low: float | None = None) -> TensorProto:
-    data = RNG.standard_normal(shape).astype(np.float32)
-    if low is not None:
-        data = np.sign(data) * (np.abs(data) + low)
-    return numpy_helper.from_array(data, name)
-
-
-def i64(name: str, values) -> TensorProto:
-    return numpy_helper.from_array(np.asarray(values, dtype=np.int64), name)
+w = functools.partial(weight, RNG)
 
 
 def f32(name: str, values) -> TensorProto:
     return numpy_helper.from_array(np.asarray(values, dtype=np.float32), name)
-
-
-def node(op, inputs, outputs=("y",), **attrs):
-    return helper.make_node(op, list(inputs), list(outputs), **attrs)
 
 
 X4 = [("x", [2, 6, 11, 13])]

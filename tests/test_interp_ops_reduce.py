@@ -4,6 +4,7 @@ opset form of the axes: attribute, constant input, noop_with_empty_axes), with t
 equal to the measured high-water mark; and a small transformer block end to end through the CLI."""
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -14,28 +15,14 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import make_model
+from conftest import i64, make_model, node, weight
 from lower_harness import feeds_for, lower, relative_errors
 
 ROOT = Path(__file__).resolve().parents[1]
 RNG = np.random.default_rng(11)
+w = functools.partial(weight, RNG)
 REDUCES = ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
            "ReduceLogSumExp", "ReduceSumSquare")
-
-
-def w(name: str, shape, low: float | None = None) -> TensorProto:
-    data = RNG.standard_normal(shape).astype(np.float32)
-    if low is not None:
-        data = np.sign(data) * (np.abs(data) + low)
-    return numpy_helper.from_array(data, name)
-
-
-def i64(name: str, values) -> TensorProto:
-    return numpy_helper.from_array(np.asarray(values, dtype=np.int64), name)
-
-
-def node(op, inputs, outputs=("y",), **attrs):
-    return helper.make_node(op, list(inputs), list(outputs), **attrs)
 
 
 X4 = [("x", [2, 6, 5, 7])]

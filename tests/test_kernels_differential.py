@@ -11,10 +11,11 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from hypothesis import HealthCheck, assume, given, settings, strategies as st
+from hypothesis import assume, strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 from conftest import ort_session
+from differential import checks_by_name, differential_tests
 from kernel_harness import run_conv_activation, run_node
 
 OPSET = 19
@@ -22,9 +23,11 @@ RTOL, ATOL = 1e-4, 1e-4
 
 
 def _model(node: onnx.NodeProto, inputs: dict[str, np.ndarray], constants: dict[str, np.ndarray], opset: int):
-    graph_inputs = [helper.make_tensor_value_info(k, TensorProto.FLOAT, v.shape) for k, v in inputs.items()]
+    """A one-node model; inputs typed as their arrays, outputs as onnxruntime infers them."""
+    graph_inputs = [helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
+                    for k, v in inputs.items()]
     inits = [numpy_helper.from_array(v, k) for k, v in constants.items()]
-    outputs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in node.output]
+    outputs = [helper.make_empty_tensor_value_info(o) for o in node.output]
     graph = helper.make_graph([node], "g", graph_inputs, outputs, initializer=inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
@@ -38,7 +41,7 @@ def check(node: onnx.NodeProto, inputs: dict[str, np.ndarray], constants: dict[s
     values = {**inputs, **constants}
     got = run_node(node, [values[i] if i else None for i in node.input], opset)
     for g, w in zip(got, want):
-        assert g.shape == w.shape
+        assert g.shape == w.shape and g.dtype == w.dtype, (g.shape, g.dtype, w.shape, w.dtype)
         np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
 
 
@@ -116,14 +119,19 @@ def check_gemm(data):
     check(_node("Gemm", inputs, transA=ta, transB=tb, alpha=alpha, beta=beta), inputs)
 
 
-def _broadcast_pair(data, max_rank=6):
+def _broadcast_operands(data, count, max_rank=6):
+    """`count` shapes that broadcast together (numpy): suffixes of one shape, some dims set to 1."""
     rank = data.draw(st.integers(0, max_rank))
     full = [data.draw(st.integers(1, 4)) for _ in range(rank)]
 
     def operand():
         drop = data.draw(st.integers(0, rank))
         return tuple(1 if data.draw(st.booleans()) else d for d in full[drop:])
-    return operand(), operand()
+    return tuple(operand() for _ in range(count))
+
+
+def _broadcast_pair(data, max_rank=6):
+    return _broadcast_operands(data, 2, max_rank)
 
 
 def check_matmul(data):
@@ -358,27 +366,12 @@ def check_resize_cubic(data):
     check(_node("Resize", names, **attrs), {"x": x}, constants, rtol=1e-4, atol=1e-4)
 
 
-CHECKS = {f.__name__[len("check_"):]: f for f in (
-    check_conv, check_conv_transpose, check_gemm, check_matmul, check_unary, check_binary, check_softmax, check_lrn,
-    check_batchnorm, check_pool, check_global_pool, check_concat_split, check_slice, check_transpose, check_pad,
-    check_resize, check_gather, check_gather_elements, check_depth_space, check_expand, check_tile,
-    check_resize_cubic)}
-SUPPRESS = [HealthCheck.filter_too_much, HealthCheck.too_slow, HealthCheck.data_too_large]
-
-
-@pytest.mark.parametrize("name", CHECKS)
-@settings(max_examples=15, deadline=None, suppress_health_check=SUPPRESS, derandomize=True)
-@given(data=st.data())
-def test_kernel_matches_onnxruntime(name, data):
-    CHECKS[name](data)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", CHECKS)
-@settings(max_examples=300, deadline=None, suppress_health_check=SUPPRESS)
-@given(data=st.data())
-def test_kernel_matches_onnxruntime_many(name, data):
-    CHECKS[name](data)
+CHECKS = checks_by_name(
+    check_conv, check_conv_transpose, check_gemm, check_matmul, check_unary, check_binary, check_softmax,
+    check_lrn, check_batchnorm, check_pool, check_global_pool, check_concat_split, check_slice, check_transpose,
+    check_pad, check_resize, check_gather, check_gather_elements, check_depth_space, check_expand, check_tile,
+    check_resize_cubic)
+test_kernel_matches_onnxruntime, test_kernel_matches_onnxruntime_many = differential_tests(CHECKS, 15, 300)
 
 
 # ------------------------------------------------------------------ tiling edges, deterministic

@@ -9,9 +9,9 @@ sum in float32 over 8 lanes, onnxruntime in its own order, so each side is withi
 from __future__ import annotations
 
 import numpy as np
-import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import strategies as st
 
+from differential import checks_by_name, differential_tests
 from test_kernels_differential import _array, _node, check
 
 REDUCES = ["ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
@@ -143,22 +143,7 @@ def check_batched_matmul(data):
     check(_node("MatMul", ["a", "b"]), inputs)
 
 
-CHECKS = {f.__name__[len("check_"):]: f for f in (
+CHECKS = checks_by_name(
     check_reduce, check_reduce_large, check_log_softmax, check_layer_norm, check_instance_group_norm,
-    check_batched_matmul)}
-SUPPRESS = [HealthCheck.filter_too_much, HealthCheck.too_slow, HealthCheck.data_too_large]
-
-
-@pytest.mark.parametrize("name", CHECKS)
-@settings(max_examples=25, deadline=None, suppress_health_check=SUPPRESS, derandomize=True)
-@given(data=st.data())
-def test_kernel_matches_onnxruntime(name, data):
-    CHECKS[name](data)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", CHECKS)
-@settings(max_examples=300, deadline=None, suppress_health_check=SUPPRESS)
-@given(data=st.data())
-def test_kernel_matches_onnxruntime_many(name, data):
-    CHECKS[name](data)
+    check_batched_matmul)
+test_kernel_matches_onnxruntime, test_kernel_matches_onnxruntime_many = differential_tests(CHECKS, 25, 300)

@@ -14,7 +14,7 @@ import onnx
 import pytest
 from onnx import helper, numpy_helper
 
-from conftest import make_model
+from conftest import i64, make_model
 from lower_harness import feeds_for, lower, relative_errors
 from onnx_tee.passes.errors import UnsupportedModelError
 from onnx_tee.passes import lower_model
@@ -27,10 +27,6 @@ def weight(rng, name, shape, fan):
     """PyTorch's initialisation, U(-1/sqrt(fan), 1/sqrt(fan))."""
     k = 1 / np.sqrt(fan)
     return numpy_helper.from_array(rng.uniform(-k, k, size=shape).astype(np.float32), name)
-
-
-def i64(name, values):
-    return numpy_helper.from_array(np.asarray(values, dtype=np.int64), name)
 
 
 def keyword_spotter(kind: str, hidden: int = 64, *, layers: int = 1, seed: int = 0,

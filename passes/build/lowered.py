@@ -288,12 +288,15 @@ def simulate(lowered: LoweredModel) -> None:
 
 def check_parity(got: dict[str, np.ndarray], expected: dict[str, np.ndarray],
                  steps: dict[str, float] | None = None) -> None:
-    """Raise ParityError (one line, every output that misses) unless every output is within the
-    tolerance (PARITY_* above; a quantized output's `steps`: PARITY_STEP_SHARE of it within one step)."""
+    """Raise ParityError (one line, every output that misses) unless every output has onnxruntime's
+    type and is within the tolerance (PARITY_* above; integer and boolean outputs by value; a quantized
+    output's `steps`: PARITY_STEP_SHARE of it within one step)."""
     misses = []
     for name, ref in expected.items():
         result = parity_tolerance(got[name], ref, (steps or {}).get(name))
-        if result is None:
+        if np.asarray(got[name]).dtype != np.asarray(ref).dtype:
+            misses.append(f"'{name}': {np.asarray(got[name]).dtype}, onnxruntime's {np.asarray(ref).dtype}")
+        elif result is None:
             misses.append(f"'{name}': shape {list(np.shape(got[name]))}, onnxruntime's {list(np.shape(ref))}")
         elif result.within_step is not None and not result.ok:
             misses.append(f"'{name}': {result.within_step:.4%} of the elements within one quantization step "

@@ -26,7 +26,7 @@ import onnx
 from ..analysis.shapes import TensorInfo
 from ..graph import Constants, node_label, opset_of
 from ..target import body_dtype, translate
-from ..target.dtypes import region_array
+from ..target.dtypes import to_held
 from . import format as fmt
 
 
@@ -52,7 +52,7 @@ def lower_partition(nodes: Sequence[onnx.NodeProto], *, index: int, count: int, 
         dtype = body_dtype(infos[name].dtype)
         if name in consts:
             t = fmt.Tensor(shape, fmt.LOC_WEIGHT, dtype=dtype)
-            weights[len(tensors)] = region_array(consts[name], infos[name].dtype, f"constant '{name}'").reshape(shape)
+            weights[len(tensors)] = to_held(consts[name], infos[name].dtype, f"constant '{name}'").reshape(shape)
         else:
             if name not in tensor_offsets:
                 raise ValueError(f"partition {index}: the memory plan has no offset for tensor '{name}'")

@@ -32,7 +32,7 @@ HEADER_RESERVED_WORDS = 15
 DTYPE_FLOAT32 = 1
 DTYPE_UINT8 = 2
 DTYPE_INT8 = 3
-DTYPE_INT32 = 6
+DTYPE_INT32 = 6   # also indices, arg-reduction results, booleans (0/1); int64 and bool are held as it
 DTYPES = {DTYPE_FLOAT32: np.dtype("<f4"), DTYPE_UINT8: np.dtype("u1"), DTYPE_INT8: np.dtype("i1"),
           DTYPE_INT32: np.dtype("<i4")}  # the little-endian layout of each in a body and the region
 LOC_WEIGHT = 1
@@ -60,6 +60,10 @@ OP_CODES = {
     # 70-89: indexing and data layout
     "GATHER": 70, "GATHER_ELEMENTS": 71, "DEPTH_TO_SPACE": 72, "SPACE_TO_DEPTH": 73, "EXPAND": 74, "TILE": 75,
     "LSTM": 90, "GRU": 91, "RNN": 92,  # recurrent family: codes 90-99
+    # 100-119: arg-reductions, trigonometry, booleans (int32 0/1 tensors)
+    "ARG_MAX": 100, "ARG_MIN": 101, "SIN": 102, "COS": 103, "TAN": 104, "ASIN": 105, "ACOS": 106, "ATAN": 107,
+    "SINH": 108, "COSH": 109, "ASINH": 110, "ACOSH": 111, "ATANH": 112, "COMPARE": 113, "NOT": 114, "AND": 115,
+    "OR": 116, "XOR": 117, "WHERE": 118,
     # 120-159: quantized (int8 / uint8) ops
     "QUANTIZE_LINEAR": 120, "DEQUANTIZE_LINEAR": 121, "DYNAMIC_QUANTIZE_LINEAR": 122, "QLINEAR_CONV": 123,
     "CONV_INTEGER": 124, "QLINEAR_MATMUL": 125, "MATMUL_INTEGER": 126,
@@ -72,6 +76,7 @@ COORD_MODES = {"half_pixel": 0, "pytorch_half_pixel": 1, "align_corners": 2, "as
                "half_pixel_symmetric": 4}
 NEAREST_MODES = {"round_prefer_floor": 0, "round_prefer_ceil": 1, "floor": 2, "ceil": 3}
 ROUND_MODES = {"floor": 0, "ceil": 1, "half_even": 2}
+COMPARE_MODES = {"equal": 0, "greater": 1, "greater_or_equal": 2, "less": 3, "less_or_equal": 4}
 
 # Attribute slots (RT_ATTR_* / RT_FATTR_* in format.h): the index of each attribute in an op record's
 # integer array i[] (ATTR_*) or float array f[] (FATTR_*); an array attribute names its first slot (one
@@ -128,6 +133,7 @@ ATTR_SLICE_START = 0
 ATTR_SLICE_STEP = MAX_RANK
 ATTR_SLICE_COUNT = 2 * MAX_RANK
 ATTR_TRANSPOSE_PERM = 0
+ATTR_TRANSPOSE_COUNT = MAX_RANK
 ATTR_PAD_BEGIN = 0
 ATTR_PAD_END = MAX_RANK
 ATTR_PAD_MODE = 2 * MAX_RANK
@@ -186,6 +192,12 @@ ATTR_RNN_COUNT = 3
 FATTR_RNN_CLIP = 0
 FATTR_RNN_COUNT = 1
 RNN_DIRECTIONS = {"forward": 0, "reverse": 1, "bidirectional": 2}
+ATTR_ARG_AXIS = 0
+ATTR_ARG_KEEPDIMS = 1
+ATTR_ARG_SELECT_LAST = 2
+ATTR_ARG_COUNT = 3
+ATTR_COMPARE_MODE = 0
+ATTR_COMPARE_COUNT = 1
 ATTR_QUANT_AXIS = 0
 ATTR_QUANT_COUNT = 1
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..target.dtypes import body_dtype, region_array
-from .format import DTYPES
+from ..analysis.shapes import element_bytes
+from ..target.dtypes import from_held, to_held
 from .runtime_tree import RUNTIME_DIR
 from .runtime_tree import build_dir as default_build_dir
 
@@ -109,14 +109,13 @@ class Region:
     def write(self, offset: int, array: np.ndarray) -> None:
         """`array` at `offset`, as the region holds its type (integers range-checked, as the host does)."""
         array = np.asarray(array)
-        data = region_array(array, array.dtype, "input").view(np.uint8).ravel()
+        data = np.ascontiguousarray(to_held(array, array.dtype, "input")).view(np.uint8).ravel()
         self.bytes[offset:offset + data.size] = data
 
     def read(self, offset: int, shape: tuple[int, ...], dtype: np.dtype = np.dtype(np.float32)) -> np.ndarray:
-        """The tensor of `shape` and numpy type `dtype` (as the region holds it) at `offset`."""
-        stored = DTYPES[body_dtype(dtype)]
-        n = int(np.prod(shape, dtype=np.int64)) * stored.itemsize
-        return self.bytes[offset:offset + n].copy().view(stored).reshape(shape)
+        """The tensor of `shape` at `offset`, in the model's type `dtype` (int64 and bool are held as int32)."""
+        n = int(np.prod(shape, dtype=np.int64)) * element_bytes(dtype)
+        return from_held(self.bytes[offset:offset + n].tobytes(), dtype, shape)
 
     def run_body(self, body: bytes, body_offset: int, index: int, count: int,
                  region_size: int | None = None) -> RunResult:

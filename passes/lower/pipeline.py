@@ -88,6 +88,7 @@ class Parity:
 def parity(actual: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray]) -> Parity:
     abs_err, rel_err = {}, {}
     for name, ref in expected.items():
+        ref = np.asarray(ref, np.float64)   # integer and boolean outputs compare by value
         diff = float(np.abs(np.asarray(actual[name], np.float64) - ref).max()) if ref.size else 0.0
         abs_err[name] = diff
         rel_err[name] = diff / max(float(np.abs(ref).max()) if ref.size else 0.0, 1e-30)
@@ -111,8 +112,8 @@ def run_in_simulator(device_dir: Path, key: bytes, budget: int, feeds: Mapping[s
 
 def sample_feeds(model: onnx.ModelProto, infos, seed: int = 0) -> dict[str, np.ndarray]:
     """A sample input for every model input (static shapes), in the model's own type: standard normal
-    floats; integer inputs read as indices uniform over [0, the smallest table they index); other
-    integer inputs (quantized int8/uint8 data) uniform over their type's range."""
+    floats; integer inputs read as indices uniform over [0, the smallest table they index); booleans
+    uniform; other integer inputs (quantized int8/uint8 data) uniform over their type's range."""
     rng = np.random.default_rng(seed)
     bounds, dtypes = index_bounds(model, infos), model_dtypes(model)
     feeds = {}
@@ -120,6 +121,8 @@ def sample_feeds(model: onnx.ModelProto, infos, seed: int = 0) -> dict[str, np.n
         shape, dtype = infos[name].shape, np.dtype(helper.tensor_dtype_to_np_dtype(dtypes[name]))
         if name in bounds:
             feeds[name] = rng.integers(0, bounds[name], shape).astype(dtype)
+        elif dtype == np.bool_:
+            feeds[name] = rng.integers(0, 2, shape).astype(np.bool_)
         elif dtype.kind in "iu":
             feeds[name] = rng.integers(np.iinfo(dtype).min, np.iinfo(dtype).max, shape, endpoint=True).astype(dtype)
         else:

@@ -1,10 +1,21 @@
-"""Tensor types on the target: the body's dtype codes, and int64 indices narrowed to int32.
+"""Tensor types on the target: the types the TA holds, the host's conversions, int64 indices narrowed.
 
-A body's tensors are float32, int32, int8 or uint8, each op taking the types its signature allows
-(`OpTarget.types`, signature.py).  Indices (`OpTarget.index_inputs`: Gather, GatherElements) and
-shape-only copies of them are int32.
-Exporters write indices as int64 (token ids, a class-token pick), so before lowering
-`narrow_indices` rewrites the model to int32 where that is exact:
+Inside a body every tensor is float32, int32, int8 or uint8 (`analysis.shapes.held_type`), each op
+taking the types its type signature allows (`OpTarget.types`, signature.py): int32 indices (Gather's),
+the int64 results of ArgMax/ArgMin, the bool results of comparisons and logic ops (0/1) and Where's
+condition are all int32 (4 bytes an element); the quantized ops' int8 / uint8 tensors take one byte
+(`analysis.shapes.element_bytes`), so the memory plan, the bodies and the device manifest size them
+alike.  The model keeps its own types; the host converts at the boundary:
+
+    into the TA   `to_held`: an int64 or bool model input as int32 (`to_int32`: values outside
+                  int32 are refused), an int8 / uint8 one range-checked into its type, a float32 one
+                  unchanged
+    out of it     `from_held`: an output's bytes in the model's type (int32 -> int64 widened,
+                  -> bool as value != 0)
+
+Exporters also write indices as int64 (token ids, a class-token pick); before lowering
+`narrow_indices` rewrites the model to int32 where that is exact, so the partitions' ONNX types are
+the TA's too:
 
     ids: int64 [1, 64] --Gather(E, ids)-->            ids: int32 [1, 64] --Gather(E, ids)-->
     Gather(x, idx = int64 scalar 0, axis=1)     ->    Gather(x, idx_int32 = int32 scalar 0, axis=1)
@@ -12,24 +23,22 @@ Exporters write indices as int64 (token ids, a class-token pick), so before lowe
 - a constant index tensor (initializer or Constant) read as indices gets an int32 copy (values outside
   int32 are refused), which the body stores as an int32 weight;
 - an int64 model input is narrowed when every reader of it (through shape-only copies) reads it as
-  indices; its model-level type stays int64 (the device manifest and manifest.json record it) and the
-  host narrows the values (`to_int32`: anything outside int32 is refused) before they enter the TA.
-
-The region holds every tensor at its own type's size (int64 narrowed to int32), so the memory plan sizes
-the narrowed model exactly.  A model whose int64 tensor cannot be narrowed is refused by the support check, naming it.
+  indices; its model-level type stays int64 (the device manifest and manifest.json record it).
+An int64 tensor that is not narrowed (an ArgMax result, ids that are also compared) is held as int32
+all the same.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 
-from ..analysis.shapes import TensorInfo
+from ..analysis.shapes import TensorInfo, held_type
 from ..errors import UnsupportedModelError, UserError
 from ..graph import graph_inputs
-from ..lower.format import DTYPE_FLOAT32, DTYPE_INT32, DTYPES
+from ..lower.format import DTYPES
 from .signature import COPY
 from .table import OPS
 
@@ -37,28 +46,16 @@ INTEGER_TYPES = (TensorProto.INT64, TensorProto.INT32)
 
 
 def body_dtype(dtype: np.dtype) -> int:
-    """The body's dtype code for a tensor of numpy type `dtype` (int64 is stored narrowed to int32)."""
-    dtype = np.dtype(dtype)
-    if dtype == np.int64:
-        return DTYPE_INT32
-    for code, stored in DTYPES.items():
-        if stored == dtype.newbyteorder("<"):
-            return code
-    raise ValueError(f"the body format has no {dtype} tensors")
-
-
-def region_array(values, dtype: np.dtype, what: str) -> np.ndarray:
-    """`values` as the region holds a tensor of numpy type `dtype`: integers range-checked into their type
-    (int64 narrowed to int32), floats as float32."""
-    code = body_dtype(dtype)
-    if code == DTYPE_FLOAT32:
-        return np.asarray(values).astype(np.float32)
-    return to_integers(values, DTYPES[code], what)
+    """The body's dtype code for a tensor of numpy type `dtype` (int64 and bool are held as int32)."""
+    held = held_type(dtype)
+    if held is None:
+        raise ValueError(f"the TA holds no {np.dtype(dtype)} tensors")
+    return next(code for code, stored in DTYPES.items() if stored == held.newbyteorder("<"))
 
 
 def to_integers(values, dtype: np.dtype, what: str) -> np.ndarray:
-    """`values` (integers) as `dtype` (int32, int8, uint8), refusing any value outside it with a message
-    naming `what`."""
+    """`values` (integers or booleans) as `dtype` (int32, int8, uint8), refusing any value outside it
+    with a message naming `what`."""
     array, info = np.asarray(values), np.iinfo(dtype)
     if array.dtype.kind not in "iub":
         raise UserError(f"{what} is {array.dtype}: the model takes integers there")
@@ -74,6 +71,25 @@ def to_integers(values, dtype: np.dtype, what: str) -> np.ndarray:
 def to_int32(values, what: str) -> np.ndarray:
     """`values` (integers, e.g. int64 token ids) as int32, refusing any value outside int32."""
     return to_integers(values, np.dtype(np.int32), what)
+
+
+def to_held(values, dtype: np.dtype, what: str) -> np.ndarray:
+    """A tensor of type `dtype` (a model input, a constant) as the TA holds it: integers range-checked
+    into int32, int8 or uint8; float32 as it is."""
+    held = held_type(dtype)
+    if held is None:
+        raise UserError(f"{what} is {np.dtype(dtype)}: the TA holds no such tensors")
+    if held == np.float32:
+        return np.asarray(values).astype(np.float32)
+    return to_integers(values, held, what)
+
+
+def from_held(data: bytes, dtype: np.dtype, shape: Sequence[int]) -> np.ndarray:
+    """A tensor's bytes as the TA holds them (little-endian float32, int32, int8 or uint8) in the model's
+    own type `dtype`: int64 widened, bool as value != 0."""
+    dtype = np.dtype(dtype)
+    held = np.frombuffer(data, dtype=held_type(dtype).newbyteorder("<")).reshape(tuple(shape))
+    return held != 0 if dtype == np.bool_ else held.astype(dtype)
 
 
 def _index_uses(graph: onnx.GraphProto) -> list[tuple[onnx.NodeProto, int]]:

@@ -13,7 +13,7 @@ writes, static shapes, constant values, the opset) and returns a `LoweredOp`, or
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import onnx
@@ -77,6 +77,22 @@ class OpContext:
         return value.decode() if isinstance(value, bytes) else value
 
 
+def slots(count: int, values: Mapping[int, float | Sequence[float]]) -> list:
+    """An op record's attribute array i[] or f[] of `count` slots (its ATTR_*_COUNT / FATTR_*_COUNT in
+    lower/format.py): each key is a slot (ATTR_* / FATTR_*) and its value a number, or an array written
+    from that slot on; slots no key names stay 0.
+
+        slots(ATTR_GEMM_COUNT, {ATTR_GEMM_TRANS_A: 0, ATTR_GEMM_TRANS_B: 1}) == [0, 1]
+    """
+    out: list = [0] * count
+    for slot, value in values.items():
+        items = list(value) if isinstance(value, (list, tuple)) else [value]
+        if not 0 <= slot <= slot + len(items) <= count:
+            raise ValueError(f"slot {slot} (+{len(items)}) outside an attribute array of {count} slots")
+        out[slot:slot + len(items)] = items
+    return out
+
+
 Translate = Callable[[OpContext], LoweredOp]
 ScratchRule = Callable[[onnx.NodeProto, Mapping[str, TensorInfo]], int]
 
@@ -89,7 +105,8 @@ class OpTarget:
     for it yet, so lowering refuses it.  `scratch` gives unaligned scratch bytes (None: 0).
     `parameter_inputs`: input positions folded into attributes (they never become tensors).
     `first_output_only`: only output 0 is computed (the others must be unused).
-    `types`: the type signature of its data inputs and outputs (signature.py, the C registration's);
+    `types`: the type signature of its data inputs and outputs (signature.py, the C registration's;
+    int64 and bool tensors are held as int32: `analysis.shapes.held_type`);
     `index_inputs`: node input positions that hold indices (int32 in the body: an int64 model input
     or constant is narrowed to it by `dtypes.narrow_indices`)."""
 

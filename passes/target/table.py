@@ -4,7 +4,7 @@
     SUPPORTED_OPS         op types the interpreter runs (Constant: its value is stored as a weight)
     data_inputs(node)     the inputs that become tensors of the body
     kept_outputs(node)    the outputs the interpreter computes
-    translate(...)        node -> LoweredOp, or Unsupported
+    translate(...)        node -> LoweredOp, or Unsupported (op, attribute, or a tensor's type: signature.py)
     scratch_bytes(...)    the kernel's scratch (unaligned); node_scratch: aligned to the region
     alias_source(...)     the input whose bytes the node's output may reuse in place
 """
@@ -19,13 +19,13 @@ from ..analysis.shapes import TensorInfo
 from ..graph import attributes
 from ..lower.format import MAX_RANK
 from .op import BINARY, UNARY, LoweredOp, OpContext, OpTarget, Unsupported
-from .ops import (conv, elementwise, gather, gemm, math, movement, normalization, pool, quant, recurrent, reduce,
-                  resize, shape)
+from .ops import (arg_reduce, conv, elementwise, gather, gemm, logical, math, movement, normalization, pool, quant,
+                  recurrent, reduce, resize, shape)
 from . import signature
 from .region import align
 
 FAMILIES = (conv, gemm, elementwise, math, normalization, reduce, pool, movement, resize, shape, gather, recurrent,
-            quant)
+            arg_reduce, logical, quant)
 OPS: dict[str, OpTarget] = {entry.op_type: entry for module in FAMILIES for entry in module.ENTRIES}
 SUPPORTED_OPS = sorted({op for op, entry in OPS.items() if entry.translate} | {"Constant"})
 
@@ -51,6 +51,9 @@ def translate(node: onnx.NodeProto, infos: Mapping[str, TensorInfo], consts: Map
     """One node -> one op record; raises Unsupported naming the op or attribute."""
     inputs, outputs = data_inputs(node), kept_outputs(node)
     entry = OPS.get(node.op_type)
+    if entry is None or entry.translate is None:
+        raise Unsupported(f"op {node.op_type} is not supported by the interpreter "
+                          f"(supported: {', '.join(SUPPORTED_OPS)})")
     for name in inputs + outputs:
         if name and name not in infos:
             raise Unsupported(f"tensor '{name}' has no static shape")
@@ -60,26 +63,16 @@ def translate(node: onnx.NodeProto, infos: Mapping[str, TensorInfo], consts: Map
             raise Unsupported(f"tensor '{name}' is empty")
         if name and len(infos[name].shape) > MAX_RANK:
             raise Unsupported(f"tensor '{name}' has rank {len(infos[name].shape)} > {MAX_RANK}")
-    if entry is None or entry.translate is None:
-        raise Unsupported(f"op {node.op_type} is not supported by the interpreter "
-                          f"(supported: {', '.join(SUPPORTED_OPS)})")
     return entry.translate(OpContext(node, attributes(node), inputs, outputs, infos, consts, opset))
 
 
-def _check_dtypes(node: onnx.NodeProto, entry: OpTarget | None, inputs: list[str], outputs: list[str],
+def _check_dtypes(node: onnx.NodeProto, entry: OpTarget, inputs: list[str], outputs: list[str],
                   infos: Mapping[str, TensorInfo]) -> None:
-    """Every tensor has a type the entry's signature allows (signature.py); int64 indices that were not
-    narrowed get their own message."""
-    if entry is None:
-        return
-    for k in entry.index_inputs:
-        name = node.input[k] if k < len(node.input) else ""
-        if name and infos[name].dtype == np.int64:
-            raise Unsupported(f"indices '{name}' are int64 and were not narrowed to int32, the TA's index type "
-                              f"(a reader of them takes no indices, or it is not a model input or constant)")
+    """Every data input and computed output has a type the entry's signature allows (signature.py), as
+    the TA holds it (int64 and bool as int32)."""
     wrong = signature.problem(entry.types, inputs, outputs, infos)
     if wrong:
-        raise Unsupported(wrong)
+        raise Unsupported(f"{node.op_type}: {wrong}")
 
 
 def scratch_bytes(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> int:

@@ -5,11 +5,12 @@
  *     DEVICE_DIR      manifest.bin + partition_NNN.blob (the `device/` directory `lower` writes)
  *     INPUT.bin       raw little-endian tensor bytes of each model input, in order (an int64 input the
  *                     TA holds as int32, e.g. token ids: int64 or int32 values; int64 ones outside
- *                     int32 are refused)
+ *                     int32 are refused; a bool input: one byte or one int32 per element)
  *     --key-source provisioned|device   key the TA decrypts with (default provisioned)
  *     --provision KEY                   one-time: store the 32-byte key file in secure storage
  *     --enrol OUT                       write the device-bound key, wrapped for the vendor, to OUT (enrolment)
- *     --output PREFIX                   write each output's raw bytes to PREFIX<i>.bin
+ *     --output PREFIX                   write each output's raw bytes to PREFIX<i>.bin, in the model's type
+ *                                       (int64 outputs widened from the int32 the TA holds, bool as bytes)
  *     --repeat N                        run the model N times (load + run every partition each time)
  *     --batch                           each INPUT.bin holds N tensors back to back: run N inferences
  *                                       (one per tensor, in one session) and print every one's outputs
@@ -18,7 +19,7 @@
  *     --max-chunk BYTES                 send blob chunks of at most BYTES (default 1 MiB; 0: as large as
  *                                       the manifest's staging buffer allows)
  *   Built against the simulator it also takes --budget BYTES and --storage DIR (the simulated device).
- * Prints each float32 output, and per partition the highest region byte it touched.
+ * Prints each output (float32, integer and bool values), and per partition the highest region byte it touched.
  *
  * Exit codes, one per class of failure (runtime_ta/README.md):
  *   0 success, 1 other error, 2 usage or input files, 3 no TEE (driver or tee-supplicant missing),
@@ -37,6 +38,7 @@
 #include <string.h>
 
 #include "client.h"
+#include "host_io.h"
 #include "onnx_tee_ta.h"
 #ifdef ONNX_TEE_SIM
 #include "sim.h"
@@ -121,39 +123,19 @@ static void usage(void)
 
 static uint8_t *read_all(const char *path, size_t *size)
 {
-	FILE *f = fopen(path, "rb");
-	uint8_t *data = NULL;
-	long len;
+	uint8_t *data = ot_read_file(path, size);
 
-	if (!f) {
-		fprintf(stderr, "onnx_tee_client: cannot open %s: %s\n", path, strerror(errno));
-		return NULL;
-	}
-	if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-		data = malloc(len ? (size_t)len : 1);
-		if (data && fread(data, 1, (size_t)len, f) == (size_t)len) {
-			*size = (size_t)len;
-		} else {
-			free(data);
-			data = NULL;
-		}
-	}
-	fclose(f);
 	if (!data)
-		fprintf(stderr, "onnx_tee_client: cannot read %s\n", path);
+		fprintf(stderr, "onnx_tee_client: cannot read %s: %s\n", path, strerror(errno));
 	return data;
 }
 
 static int write_all(const char *path, const void *data, size_t size)
 {
-	FILE *f = fopen(path, "wb");
-	int ok = f && fwrite(data, 1, size, f) == size;
-
-	if (f)
-		ok = (fclose(f) == 0) && ok;
-	if (!ok)
-		fprintf(stderr, "onnx_tee_client: cannot write %s\n", path);
-	return ok ? 0 : -1;
+	if (ot_write_file(path, data, size) == 0)
+		return 0;
+	fprintf(stderr, "onnx_tee_client: cannot write %s: %s\n", path, strerror(errno));
+	return -1;
 }
 
 /* Report a failed command and return its exit code (its class). */
@@ -277,6 +259,37 @@ static int parse(int argc, char **argv, struct options *o)
 	return (o->device_dir || o->provision || o->enrol) ? 0 : -1;
 }
 
+/* Write an output in the model's own type: int64 widened from the int32 the TA holds (8 bytes an
+ * element, little-endian), bool as one byte 0/1; float32 and int32 as they are. */
+static int write_output(const char *path, uint32_t dtype, const uint8_t *held, size_t size)
+{
+	size_t n = size / 4, width = dtype == OT_ONNX_INT64 ? 8 : dtype == OT_ONNX_BOOL ? 1 : 0, i;
+	uint8_t *out;
+	int rc;
+
+	if (!width)
+		return write_all(path, held, size);
+	if (n > SIZE_MAX / width || !(out = malloc(n ? n * width : 1))) {
+		fprintf(stderr, "onnx_tee_client: out of memory for %s\n", path);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		int32_t v;
+
+		memcpy(&v, held + 4 * i, 4);
+		if (width == 8) {
+			int64_t w = v;
+
+			memcpy(out + 8 * i, &w, 8);
+		} else {
+			out[i] = v != 0;
+		}
+	}
+	rc = write_all(path, out, n * width);
+	free(out);
+	return rc;
+}
+
 /* One inference: inputs, then load + run of every partition, then outputs. */
 static int run_model(struct ot_client *c, const struct options *o, const struct ot_manifest_header *h,
 		     const struct ot_manifest_tensor *slots, uint8_t **blobs, const size_t *blob_sizes,
@@ -331,7 +344,6 @@ static int run_model(struct ot_client *c, const struct options *o, const struct 
 	for (k = 0; !o->top && k < h->output_count; k++) {
 		const struct ot_manifest_tensor *t = &slots[h->input_count + k];
 		uint8_t *out = malloc((size_t)t->nbytes);
-		size_t i;
 
 		if (!out)
 			return EXIT_OTHER;
@@ -341,17 +353,10 @@ static int run_model(struct ot_client *c, const struct options *o, const struct 
 			return fail("read output", res, c);
 		}
 		if (print) {
-			printf("output %u:", k);
-			for (i = 0; t->dtype == 1 && i < t->nbytes / 4; i++) {
-				float v;
-
-				memcpy(&v, out + 4 * i, 4);
-				printf(" %.9g", v);
-			}
-			printf("\n");
+			ot_print_output(k, t->dtype, out, (size_t)t->nbytes);
 			if (o->output) {
 				snprintf(path, sizeof(path), "%s%u.bin", o->output, k);
-				if (write_all(path, out, (size_t)t->nbytes) != 0) {
+				if (write_output(path, t->dtype, out, (size_t)t->nbytes) != 0) {
 					free(out);
 					return EXIT_OTHER;
 				}
@@ -380,6 +385,28 @@ static int narrow_int64(const char *path, uint8_t *data, size_t size)
 		w = (int32_t)v;
 		memcpy(data + 4 * i, &w, 4);
 	}
+	return 0;
+}
+
+/* A bool model input (ONNX type 9) is held as int32 0/1 in the TA (slot nbytes = 4 per element): widen
+ * `*data` (`*size` bytes, one per element) into a new buffer, each byte != 0 as 1. */
+static int widen_bool(const char *path, uint8_t **data, size_t *size)
+{
+	size_t i;
+	uint8_t *wide = *size <= SIZE_MAX / 4 ? malloc(*size ? 4 * *size : 1) : NULL;
+
+	if (!wide) {
+		fprintf(stderr, "onnx_tee_client: out of memory for %s\n", path);
+		return -1;
+	}
+	for (i = 0; i < *size; i++) {
+		int32_t v = (*data)[i] != 0;
+
+		memcpy(wide + 4 * i, &v, 4);
+	}
+	free(*data);
+	*data = wide;
+	*size *= 4;
 	return 0;
 }
 
@@ -431,12 +458,17 @@ static int run_bundle(struct ot_client *c, const struct options *o)
 			goto out;
 		/* token ids (the model's dtype int64): an int64 file is narrowed to the int32 the TA holds, range-checked
 		 * (with --batch, a file for such an input is always read as int64) */
-		if (slots[k].dtype == 7 && slots[k].nbytes && slots[k].nbytes <= SIZE_MAX / 2 &&
+		if (slots[k].dtype == OT_ONNX_INT64 && slots[k].nbytes && slots[k].nbytes <= SIZE_MAX / 2 &&
 		    (o->batch ? size % (2 * slots[k].nbytes) == 0 : size == 2 * slots[k].nbytes)) {
 			if (narrow_int64(o->inputs[k], inputs[k], size) != 0)
 				goto out;
 			size /= 2;
 		}
+		/* booleans: a file of one byte per element is widened to the int32 0/1 the TA holds */
+		if (slots[k].dtype == OT_ONNX_BOOL && size <= SIZE_MAX / 4 && slots[k].nbytes &&
+		    (o->batch ? (4 * size) % slots[k].nbytes == 0 : 4 * size == slots[k].nbytes) &&
+		    widen_bool(o->inputs[k], &inputs[k], &size) != 0)
+			goto out;
 		/* --batch: the file holds n tensors of the slot's size back to back, the same n for every input */
 		n = o->batch && slots[k].nbytes && size % slots[k].nbytes == 0 ? size / slots[k].nbytes : 1;
 		if (size != n * slots[k].nbytes || n == 0 || (k > 0 && n != count)) {

@@ -47,9 +47,11 @@
 
 /* Tensor element types (ONNX TensorProto codes), sized exactly (rt_dtype_size).  Which op reads or writes
  * which type is declared by its registration (interp/ops/ops.h: the type signature) and checked at
- * validation: float32 by default, int32 indices (Gather, GatherElements) and accumulators (ConvInteger,
- * MatMulInteger, QLinearConv's bias), int8/uint8 quantized tensors; Copy passes any type through.  An
- * int64 model input (token ids) is stored as int32: the host narrows it, refusing values outside int32. */
+ * validation: float32 by default; int32 indices (Gather's), arg-reductions' outputs, booleans (0/1:
+ * comparison and logic outputs, Where's condition) and integer sums (ConvInteger, MatMulInteger,
+ * QLinearConv's bias); int8/uint8 quantized tensors; Copy passes any type through.  An int64 tensor
+ * (token ids, an ArgMax result) and a bool one are stored as int32: the host narrows int64 inputs,
+ * refusing values outside int32, and widens outputs back. */
 #define RT_DTYPE_FLOAT32 1u
 #define RT_DTYPE_UINT8 2u
 #define RT_DTYPE_INT8 3u
@@ -148,6 +150,26 @@ static inline uint32_t rt_dtype_size(uint32_t dtype)
 #define RT_OP_LSTM 90u /* recurrent family: codes 90-99 */
 #define RT_OP_GRU 91u
 #define RT_OP_RNN 92u
+/* 100-119: arg-reductions, trigonometry, booleans (int32 0/1 tensors) */
+#define RT_OP_ARG_MAX 100u        /* float32 X -> int32 indices */
+#define RT_OP_ARG_MIN 101u
+#define RT_OP_SIN 102u
+#define RT_OP_COS 103u
+#define RT_OP_TAN 104u
+#define RT_OP_ASIN 105u
+#define RT_OP_ACOS 106u
+#define RT_OP_ATAN 107u
+#define RT_OP_SINH 108u
+#define RT_OP_COSH 109u
+#define RT_OP_ASINH 110u
+#define RT_OP_ACOSH 111u
+#define RT_OP_ATANH 112u
+#define RT_OP_COMPARE 113u        /* Equal, Greater, ...: RT_ATTR_COMPARE_MODE; float32 or int32 -> 0/1 */
+#define RT_OP_NOT 114u
+#define RT_OP_AND 115u
+#define RT_OP_OR 116u
+#define RT_OP_XOR 117u
+#define RT_OP_WHERE 118u          /* condition, X, Y (float32 or int32), numpy broadcasting */
 /* 120-159: quantized (int8 / uint8) ops (interp/ops/quant.c); zero points have their tensor's type,
  * scales are float32, requantization is integer (interp/kernels.h) */
 #define RT_OP_QUANTIZE_LINEAR 120u         /* x (f32), scale, [zp] -> y (int8 / uint8: zp's type) */
@@ -225,6 +247,7 @@ static inline uint32_t rt_dtype_size(uint32_t dtype)
 #define RT_ATTR_SLICE_COUNT 12
 /* Transpose: perm, one slot per dim */
 #define RT_ATTR_TRANSPOSE_PERM 0
+#define RT_ATTR_TRANSPOSE_COUNT 6
 /* Pad: pads at the start and at the end of each dim (negative crops), the mode (RT_PAD_*) */
 #define RT_ATTR_PAD_BEGIN 0
 #define RT_ATTR_PAD_END 6
@@ -301,6 +324,19 @@ static inline uint32_t rt_dtype_size(uint32_t dtype)
 #define RT_ATTR_RNN_COUNT 3
 #define RT_FATTR_RNN_CLIP 0
 #define RT_FATTR_RNN_COUNT 1
+/* ArgMax, ArgMin: the axis normalised to [0, rank), keepdims, select_last_index (each 0 or 1) */
+#define RT_ATTR_ARG_AXIS 0
+#define RT_ATTR_ARG_KEEPDIMS 1
+#define RT_ATTR_ARG_SELECT_LAST 2
+#define RT_ATTR_ARG_COUNT 3
+/* Comparisons: RT_COMPARE_* */
+#define RT_ATTR_COMPARE_MODE 0
+#define RT_ATTR_COMPARE_COUNT 1
+#define RT_COMPARE_EQUAL 0
+#define RT_COMPARE_GREATER 1
+#define RT_COMPARE_GREATER_OR_EQUAL 2
+#define RT_COMPARE_LESS 3
+#define RT_COMPARE_LESS_OR_EQUAL 4
 /* QuantizeLinear, DequantizeLinear: the axis of a per-axis scale (1-D, one value per x.dims[axis]),
  * normalised to [0, rank); 0 for a per-tensor scale (one element).  QLinearConv and ConvInteger use the
  * window slots RT_ATTR_CONV_*. */

@@ -58,6 +58,7 @@ static int type_matches(const rt_partition *p, const rt_op_desc *op, char code, 
     case 'q': return dtype == RT_DTYPE_INT8 || dtype == RT_DTYPE_UINT8;
     case 'a': return dtype == RT_DTYPE_FLOAT32 || dtype == RT_DTYPE_INT8 || dtype == RT_DTYPE_UINT8;
     case 'n': return dtype == RT_DTYPE_INT8 || dtype == RT_DTYPE_UINT8 || dtype == RT_DTYPE_INT32;
+    case 'w': return dtype == RT_DTYPE_FLOAT32 || dtype == RT_DTYPE_INT32;
     case 'x': return 1; /* validate.c admitted only known types */
     default:
         if (code < '0' || code > '9' || (uint32_t)(code - '0') >= op->input_count)

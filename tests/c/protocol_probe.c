@@ -21,27 +21,8 @@
 #include <string.h>
 
 #include "client.h"
+#include "host_io.h"
 #include "onnx_tee_ta.h"
-
-static uint8_t *read_file(const char *path, size_t *size)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *data = NULL;
-	long len;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-		data = malloc(len ? (size_t)len : 1);
-		if (data && fread(data, 1, (size_t)len, f) != (size_t)len) {
-			free(data);
-			data = NULL;
-		}
-		*size = (size_t)len;
-	}
-	fclose(f);
-	return data;
-}
 
 static int refused(const char *what, TEEC_Result res, const struct ot_client *c)
 {
@@ -81,7 +62,7 @@ static TEEC_Result load_and_run(struct ot_client *c, const struct model *m, uint
 
 	for (k = first; k < m->h->partition_count && res == TEEC_SUCCESS; k++) {
 		snprintf(path, sizeof(path), "%s/partition_%03u.blob", m->dir, k);
-		blob = read_file(path, &blob_size);
+		blob = ot_read_file(path, &blob_size);
 		if (!blob) {
 			*rc = 2;
 			return TEEC_ERROR_ITEM_NOT_FOUND;
@@ -102,21 +83,12 @@ static TEEC_Result print_outputs(struct ot_client *c, const struct model *m)
 	for (k = 0; k < m->h->output_count && res == TEEC_SUCCESS; k++) {
 		const struct ot_manifest_tensor *t = &m->slots[m->h->input_count + k];
 		uint8_t *out = malloc((size_t)t->nbytes ? (size_t)t->nbytes : 1);
-		size_t i;
 
 		if (!out)
 			return TEEC_ERROR_OUT_OF_MEMORY;
 		res = ot_client_read_output(c, k, out, (size_t)t->nbytes);
-		if (res == TEEC_SUCCESS) {
-			printf("output %u:", k);
-			for (i = 0; t->dtype == 1 && i < t->nbytes / 4; i++) {
-				float v;
-
-				memcpy(&v, out + 4 * i, 4);
-				printf(" %.9g", v);
-			}
-			printf("\n");
-		}
+		if (res == TEEC_SUCCESS)
+			ot_print_output(k, t->dtype, out, (size_t)t->nbytes);
 		free(out);
 	}
 	return res;
@@ -141,7 +113,7 @@ int main(int argc, char **argv)
 	mode = argv[1];
 	m.dir = argv[2];
 	snprintf(path, sizeof(path), "%s/manifest.bin", m.dir);
-	manifest = read_file(path, &manifest_size);
+	manifest = ot_read_file(path, &manifest_size);
 	if (!manifest || manifest_size < sizeof(*m.h)) {
 		fprintf(stderr, "protocol_probe: cannot read %s\n", path);
 		return 2;
@@ -156,7 +128,7 @@ int main(int argc, char **argv)
 	}
 	m.inputs = calloc(n, sizeof(*m.inputs));
 	for (k = 0; m.inputs && k < n; k++) {
-		m.inputs[k] = read_file(argv[3 + k], &size);
+		m.inputs[k] = ot_read_file(argv[3 + k], &size);
 		if (!m.inputs[k] || size != m.slots[k].nbytes) {
 			fprintf(stderr, "protocol_probe: %s: input %u needs %llu bytes\n", argv[3 + k], k,
 				(unsigned long long)m.slots[k].nbytes);

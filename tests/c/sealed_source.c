@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "client.h"
+#include "host_io.h"
 #include "onnx_tee_ta.h"
 
 /* ------------------------------------------------------------------------------------ SHA-256 */
@@ -302,26 +303,6 @@ static int gcm(int decrypt, const uint8_t key[32], const uint8_t nonce[12], cons
 
 /* ------------------------------------------------------------------------------------ the source */
 
-static uint8_t *read_file(const char *path, size_t *size)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *data = NULL;
-	long len;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-		data = malloc(len ? (size_t)len : 1);
-		if (data && fread(data, 1, (size_t)len, f) != (size_t)len) {
-			free(data);
-			data = NULL;
-		}
-		*size = (size_t)len;
-	}
-	fclose(f);
-	return data;
-}
-
 static void put_u32(uint8_t *p, uint32_t v)
 {
 	int i;
@@ -398,10 +379,10 @@ int main(int argc, char **argv)
 	mode = argv[1];
 	no_session = !strcmp(mode, "no-session");
 	make_sbox();
-	key = read_file(argv[2], &key_size);
+	key = ot_read_file(argv[2], &key_size);
 	snprintf(path, sizeof(path), "%s/manifest.bin", argv[3]);
-	manifest = read_file(path, &manifest_size);
-	input = read_file(argv[4], &input_size);
+	manifest = ot_read_file(path, &manifest_size);
+	input = ot_read_file(argv[4], &input_size);
 	if (!key || key_size != 32 || !manifest || manifest_size < sizeof(*h) || !input) {
 		fprintf(stderr, "sealed_source: cannot read the key, the manifest or the input\n");
 		return 2;
@@ -477,7 +458,7 @@ int main(int argc, char **argv)
 	chunk = h->chunk_bytes < (1u << 20) ? h->chunk_bytes : (1u << 20);
 	for (k = 0; k < h->partition_count; k++) {
 		snprintf(path, sizeof(path), "%s/partition_%03u.blob", argv[3], k);
-		blob = read_file(path, &blob_size);
+		blob = ot_read_file(path, &blob_size);
 		if (!blob)
 			return 2;
 		res = ot_client_load_partition(&c, k, blob, blob_size, chunk, &detail);

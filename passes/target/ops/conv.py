@@ -1,28 +1,29 @@
 """Conv and ConvTranspose (runtime_ta/interp/kernels/conv.c)."""
 from __future__ import annotations
 
+from ...lower import format as fmt
 from ...lower.format import OP_CODES
-from ..op import LoweredOp, OpContext, OpTarget, Unsupported
+from ..op import LoweredOp, OpContext, OpTarget, Unsupported, slots
 from ..scratch import conv_node_scratch
 from .window import window_slots
 
 
 def conv(ctx: OpContext) -> LoweredOp:
-    """i = [group, kernel h w, strides h w, pads t l b r, dilations h w]."""
-    _, ints = window_slots(ctx)
-    return LoweredOp(OP_CODES["CONV"], ctx.inputs[:3], ctx.outputs, ints, [])
+    """The window slots (ATTR_CONV_*)."""
+    _, window = window_slots(ctx)
+    return LoweredOp(OP_CODES["CONV"], ctx.inputs[:3], ctx.outputs, slots(fmt.ATTR_CONV_COUNT, window), [])
 
 
 def conv_transpose(ctx: OpContext) -> LoweredOp:
     """Conv's slots, then output_padding h w as the kernel counts it: rows past the last input's
     reach (this also holds the extra rows of an output_shape larger than the full output)."""
-    g, ints = window_slots(ctx)
-    for size, out, k, s, d, pb, pe in ((g.h_in, g.h_out, g.kernel_h, g.stride_h, g.dilation_h, g.pad_top,
-                                        g.pad_bottom), (g.w_in, g.w_out, g.kernel_w, g.stride_w, g.dilation_w,
-                                                        g.pad_left, g.pad_right)):
-        ints.append(out - (s * (size - 1) + d * (k - 1) + 1 - pb - pe))
-    if min(ints[11:]) < 0:
+    g, window = window_slots(ctx)
+    extra_h = g.h_out - (g.stride_h * (g.h_in - 1) + g.dilation_h * (g.kernel_h - 1) + 1 - g.pad_top - g.pad_bottom)
+    extra_w = g.w_out - (g.stride_w * (g.w_in - 1) + g.dilation_w * (g.kernel_w - 1) + 1 - g.pad_left - g.pad_right)
+    if min(extra_h, extra_w) < 0:
         raise Unsupported("output_shape smaller than the padded output")
+    ints = slots(fmt.ATTR_CONV_TRANSPOSE_COUNT, {**window, fmt.ATTR_CONV_TRANSPOSE_OUTPUT_PADDING_H: extra_h,
+                                                 fmt.ATTR_CONV_TRANSPOSE_OUTPUT_PADDING_W: extra_w})
     return LoweredOp(OP_CODES["CONV_TRANSPOSE"], ctx.inputs[:3], ctx.outputs, ints, [])
 
 

@@ -6,12 +6,13 @@ index against the size of the dim it indexes each time the op runs (RT_ERR_INDEX
 """
 from __future__ import annotations
 
+from ...lower import format as fmt
 from ...lower.format import OP_CODES
-from ..op import LoweredOp, OpContext, OpTarget, Unsupported
+from ..op import LoweredOp, OpContext, OpTarget, Unsupported, slots
 
 
 def gather(ctx: OpContext) -> LoweredOp:
-    """i = [axis] (normalised); Gather's output is data.dims[:axis] + indices.dims + data.dims[axis+1:]."""
+    """The axis (normalised); Gather's output is data.dims[:axis] + indices.dims + data.dims[axis+1:]."""
     data, indices = ctx.inputs[0], ctx.inputs[1]
     x_shape, i_shape = ctx.shape(data), ctx.shape(indices)
     rank = len(x_shape)
@@ -28,7 +29,7 @@ def gather(ctx: OpContext) -> LoweredOp:
     if out != ctx.shape(ctx.outputs[0]):
         raise Unsupported(f"output shape {out} differs from the inferred {ctx.shape(ctx.outputs[0])}")
     code = OP_CODES["GATHER" if ctx.node.op_type == "Gather" else "GATHER_ELEMENTS"]
-    return LoweredOp(code, [data, indices], ctx.outputs, [axis], [])
+    return LoweredOp(code, [data, indices], ctx.outputs, slots(fmt.ATTR_GATHER_COUNT, {fmt.ATTR_GATHER_AXIS: axis}), [])
 
 
 ENTRIES = (

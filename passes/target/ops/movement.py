@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...lower.format import DEPTH_TO_SPACE_MODES, MAX_RANK, OP_CODES, PAD_MODES
+from ...lower import format as fmt
+from ...lower.format import DEPTH_TO_SPACE_MODES, OP_CODES, PAD_MODES
 from ..kernel_args import pad_args, slice_args
-from ..op import LoweredOp, OpContext, OpTarget, Unsupported
+from ..op import LoweredOp, OpContext, OpTarget, Unsupported, slots
 
 
 def concat_split(ctx: OpContext) -> LoweredOp:
-    """i = [axis]."""
+    """The axis (normalised)."""
     rank = len(ctx.shape(ctx.inputs[0]))
     axis = int(ctx.attrs.get("axis", 0)) % rank
-    return LoweredOp(OP_CODES["CONCAT" if ctx.node.op_type == "Concat" else "SPLIT"], ctx.inputs, ctx.outputs,
-                     [axis], [])
+    if ctx.node.op_type == "Concat":
+        return LoweredOp(OP_CODES["CONCAT"], ctx.inputs, ctx.outputs,
+                         slots(fmt.ATTR_CONCAT_COUNT, {fmt.ATTR_CONCAT_AXIS: axis}), [])
+    return LoweredOp(OP_CODES["SPLIT"], ctx.inputs, ctx.outputs,
+                     slots(fmt.ATTR_SPLIT_COUNT, {fmt.ATTR_SPLIT_AXIS: axis}), [])
 
 
 def slice_(ctx: OpContext) -> LoweredOp:
-    """i = [start per dim (MAX_RANK), step per dim (MAX_RANK)]."""
+    """A start and a step per dim (the output's dims give the lengths)."""
     node, a = ctx.node, ctx.attrs
     x_shape = ctx.shape(node.input[0])
     if ctx.opset < 10:
@@ -35,19 +39,20 @@ def slice_(ctx: OpContext) -> LoweredOp:
         raise Unsupported(str(exc)) from None
     if tuple(out) != ctx.shape(node.output[0]):
         raise Unsupported(f"output shape {tuple(out)} differs from the inferred {ctx.shape(node.output[0])}")
-    pad = [0] * (MAX_RANK - len(x_shape))
-    return LoweredOp(OP_CODES["SLICE"], ctx.inputs[:1], ctx.outputs, [*start, *pad, *step, *pad], [])
+    ints = slots(fmt.ATTR_SLICE_COUNT, {fmt.ATTR_SLICE_START: list(start), fmt.ATTR_SLICE_STEP: list(step)})
+    return LoweredOp(OP_CODES["SLICE"], ctx.inputs[:1], ctx.outputs, ints, [])
 
 
 def transpose(ctx: OpContext) -> LoweredOp:
-    """i = perm (default: reversed dims)."""
+    """perm (default: the dims reversed)."""
     rank = len(ctx.shape(ctx.inputs[0]))
-    return LoweredOp(OP_CODES["TRANSPOSE"], ctx.inputs, ctx.outputs, list(ctx.attrs.get("perm", range(rank - 1, -1, -1))),
-                     [])
+    perm = [int(p) for p in ctx.attrs.get("perm", range(rank - 1, -1, -1))]
+    return LoweredOp(OP_CODES["TRANSPOSE"], ctx.inputs, ctx.outputs,
+                     slots(fmt.ATTR_TRANSPOSE_COUNT, {fmt.ATTR_TRANSPOSE_PERM: perm}), [])
 
 
 def pad(ctx: OpContext) -> LoweredOp:
-    """i = [begin per dim (MAX_RANK), end per dim (MAX_RANK), mode], f = [constant value]."""
+    """Pads at the start and end of each dim, the mode, and the constant value."""
     rank = len(ctx.shape(ctx.inputs[0]))
     mode = ctx.text("mode", "constant")
     if mode not in PAD_MODES:
@@ -65,12 +70,14 @@ def pad(ctx: OpContext) -> LoweredOp:
         begin, end = pad_args(rank, pads, axes)
     except ValueError as exc:
         raise Unsupported(str(exc)) from None
-    ints = [*begin, *[0] * (MAX_RANK - rank), *end, *[0] * (MAX_RANK - rank), PAD_MODES[mode]]
-    return LoweredOp(OP_CODES["PAD"], ctx.inputs[:1], ctx.outputs, ints, [value])
+    ints = slots(fmt.ATTR_PAD_COUNT, {fmt.ATTR_PAD_BEGIN: list(begin), fmt.ATTR_PAD_END: list(end),
+                                      fmt.ATTR_PAD_MODE: PAD_MODES[mode]})
+    return LoweredOp(OP_CODES["PAD"], ctx.inputs[:1], ctx.outputs, ints,
+                     slots(fmt.FATTR_PAD_COUNT, {fmt.FATTR_PAD_VALUE: value}))
 
 
 def depth_space(ctx: OpContext) -> LoweredOp:
-    """i = [blocksize, mode] (4-D NCHW; mode DCR or CRD, SpaceToDepth's since opset 28)."""
+    """blocksize and mode (4-D NCHW; mode DCR or CRD, SpaceToDepth's since opset 28)."""
     x_shape, to_space = ctx.shape(ctx.inputs[0]), ctx.node.op_type == "DepthToSpace"
     b = int(ctx.attrs.get("blocksize", 0))
     if len(x_shape) != 4 or b < 1:
@@ -87,9 +94,14 @@ def depth_space(ctx: OpContext) -> LoweredOp:
         if h % b or w % b:
             raise Unsupported(f"spatial size {h}x{w} is not a multiple of blocksize {b}")
         out = (n, c * b * b, h // b, w // b)
-    ints = [b, DEPTH_TO_SPACE_MODES[mode]]
     if out != ctx.shape(ctx.outputs[0]):
         raise Unsupported(f"output shape {out} differs from the inferred {ctx.shape(ctx.outputs[0])}")
+    if to_space:
+        ints = slots(fmt.ATTR_DEPTH_TO_SPACE_COUNT, {fmt.ATTR_DEPTH_TO_SPACE_BLOCKSIZE: b,
+                                                     fmt.ATTR_DEPTH_TO_SPACE_MODE: DEPTH_TO_SPACE_MODES[mode]})
+    else:
+        ints = slots(fmt.ATTR_SPACE_TO_DEPTH_COUNT, {fmt.ATTR_SPACE_TO_DEPTH_BLOCKSIZE: b,
+                                                     fmt.ATTR_SPACE_TO_DEPTH_MODE: DEPTH_TO_SPACE_MODES[mode]})
     return LoweredOp(OP_CODES["DEPTH_TO_SPACE" if to_space else "SPACE_TO_DEPTH"], ctx.inputs[:1], ctx.outputs, ints,
                      [])
 

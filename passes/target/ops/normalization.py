@@ -8,8 +8,9 @@ allowed).  GroupNormalization: scale/bias per group before opset 21, per channel
 """
 from __future__ import annotations
 
+from ...lower import format as fmt
 from ...lower.format import OP_CODES
-from ..op import UNARY, LoweredOp, OpContext, OpTarget, Unsupported
+from ..op import UNARY, LoweredOp, OpContext, OpTarget, Unsupported, slots
 
 
 def _normalize_axis(axis: int, rank: int, op: str) -> int:
@@ -19,7 +20,6 @@ def _normalize_axis(axis: int, rank: int, op: str) -> int:
 
 
 def layer_norm(ctx: OpContext) -> LoweredOp:
-    """i = [axis], f = [epsilon]."""
     shape = ctx.shape(ctx.inputs[0])
     axis = _normalize_axis(int(ctx.attrs.get("axis", -1)), len(shape), "LayerNormalization")
     suffix = shape[axis:]
@@ -28,19 +28,22 @@ def layer_norm(ctx: OpContext) -> LoweredOp:
         n = max(len(s), len(suffix))
         if (1,) * (n - len(s)) + tuple(s) != (1,) * (n - len(suffix)) + tuple(suffix):
             raise Unsupported(f"LayerNormalization: scale/bias of shape {s} is not the normalized shape {suffix}")
-    return LoweredOp(OP_CODES["LAYER_NORM"], ctx.inputs[:3], ctx.outputs, [axis],
-                     [float(ctx.attrs.get("epsilon", 1e-5))])
+    epsilon = float(ctx.attrs.get("epsilon", 1e-5))
+    return LoweredOp(OP_CODES["LAYER_NORM"], ctx.inputs[:3], ctx.outputs,
+                     slots(fmt.ATTR_LAYER_NORM_COUNT, {fmt.ATTR_LAYER_NORM_AXIS: axis}),
+                     slots(fmt.FATTR_LAYER_NORM_COUNT, {fmt.FATTR_LAYER_NORM_EPSILON: epsilon}))
 
 
 def instance_norm(ctx: OpContext) -> LoweredOp:
-    """f = [epsilon]."""
     if len(ctx.shape(ctx.inputs[0])) < 3:
         raise Unsupported("InstanceNormalization of a rank < 3 input (N x C x D1 ...)")
-    return LoweredOp(OP_CODES["INSTANCE_NORM"], ctx.inputs, ctx.outputs, [], [float(ctx.attrs.get("epsilon", 1e-5))])
+    epsilon = float(ctx.attrs.get("epsilon", 1e-5))
+    floats = slots(fmt.FATTR_INSTANCE_NORM_COUNT, {fmt.FATTR_INSTANCE_NORM_EPSILON: epsilon})
+    return LoweredOp(OP_CODES["INSTANCE_NORM"], ctx.inputs, ctx.outputs, [], floats)
 
 
 def group_norm(ctx: OpContext) -> LoweredOp:
-    """i = [num_groups, per_channel (opset >= 21)], f = [epsilon]."""
+    """Scale and bias per channel from opset 21, per group before."""
     shape = ctx.shape(ctx.inputs[0])
     groups = int(ctx.attrs["num_groups"])
     if len(shape) < 2 or groups < 1 or shape[1] % groups:
@@ -50,17 +53,21 @@ def group_norm(ctx: OpContext) -> LoweredOp:
     for name in ctx.inputs[1:3]:
         if ctx.shape(name) != want:
             raise Unsupported(f"GroupNormalization: scale/bias of shape {ctx.shape(name)}, expected {want}")
-    return LoweredOp(OP_CODES["GROUP_NORM"], ctx.inputs, ctx.outputs, [groups, per_channel],
-                     [float(ctx.attrs.get("epsilon", 1e-5))])
+    ints = slots(fmt.ATTR_GROUP_NORM_COUNT, {fmt.ATTR_GROUP_NORM_GROUPS: groups,
+                                             fmt.ATTR_GROUP_NORM_PER_CHANNEL: per_channel})
+    floats = slots(fmt.FATTR_GROUP_NORM_COUNT, {fmt.FATTR_GROUP_NORM_EPSILON: float(ctx.attrs.get("epsilon", 1e-5))})
+    return LoweredOp(OP_CODES["GROUP_NORM"], ctx.inputs, ctx.outputs, ints, floats)
 
 
 def log_softmax(ctx: OpContext) -> LoweredOp:
-    """i = [axis, 2-D coercion (opset < 13)], as Softmax."""
+    """The axis, and whether it coerces to 2-D (opset < 13), as Softmax."""
     rank = len(ctx.shape(ctx.inputs[0]))
     if rank < 1:
         raise Unsupported("LogSoftmax of a scalar")
     axis = _normalize_axis(int(ctx.attrs.get("axis", -1 if ctx.opset >= 13 else 1)), rank, "LogSoftmax")
-    return LoweredOp(OP_CODES["LOG_SOFTMAX"], ctx.inputs, ctx.outputs, [axis, int(ctx.opset < 13)], [])
+    ints = slots(fmt.ATTR_LOG_SOFTMAX_COUNT, {fmt.ATTR_LOG_SOFTMAX_AXIS: axis,
+                                              fmt.ATTR_LOG_SOFTMAX_COERCE_2D: int(ctx.opset < 13)})
+    return LoweredOp(OP_CODES["LOG_SOFTMAX"], ctx.inputs, ctx.outputs, ints, [])
 
 
 ENTRIES = (

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import math
 
+from ...lower import format as fmt
 from ...lower.format import OP_CODES
-from ..op import LoweredOp, OpContext, OpTarget, Unsupported
+from ..op import LoweredOp, OpContext, OpTarget, Unsupported, slots
 from ..scratch import QK_MAX, qconv_node_scratch, qmatmul_node_scratch
 from .window import window_slots
 
@@ -43,8 +44,8 @@ def _one_or(ctx: OpContext, positions: tuple[int, ...], n: int, what: str) -> No
 
 
 def linear(ctx: OpContext) -> LoweredOp:
-    """QuantizeLinear, DequantizeLinear: i = [axis]: the normalised axis of a per-axis scale (1-D, one
-    value per x.dims[axis]), 0 for a per-tensor scale."""
+    """QuantizeLinear, DequantizeLinear: ATTR_QUANT_AXIS, the normalised axis of a per-axis scale (1-D,
+    one value per x.dims[axis]), 0 for a per-tensor scale."""
     if ctx.attrs.get("block_size", 0):
         raise Unsupported("block_size (blocked quantization)")
     x, scale = ctx.shape(ctx.inputs[0]), ctx.inputs[1]
@@ -61,7 +62,8 @@ def linear(ctx: OpContext) -> LoweredOp:
     if zp_count not in (None, count):
         raise Unsupported(f"zero point '{ctx.inputs[2]}' holds {zp_count} values, scale '{scale}' {count}")
     code = "QUANTIZE_LINEAR" if ctx.node.op_type == "QuantizeLinear" else "DEQUANTIZE_LINEAR"
-    return LoweredOp(OP_CODES[code], ctx.inputs, ctx.outputs, [axis], [])
+    return LoweredOp(OP_CODES[code], ctx.inputs, ctx.outputs, slots(fmt.ATTR_QUANT_COUNT, {fmt.ATTR_QUANT_AXIS: axis}),
+                     [])
 
 
 def dynamic_quantize(ctx: OpContext) -> LoweredOp:
@@ -70,8 +72,9 @@ def dynamic_quantize(ctx: OpContext) -> LoweredOp:
 
 def qconv(ctx: OpContext) -> LoweredOp:
     """QLinearConv (x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, [B]), ConvInteger (x, w, [x_zp],
-    [w_zp]): Conv's window slots."""
-    g, ints = window_slots(ctx)
+    [w_zp]): Conv's window slots (ATTR_CONV_*)."""
+    g, window = window_slots(ctx)
+    ints = slots(fmt.ATTR_CONV_COUNT, window)
     if g.c_in // g.group * g.kernel_h * g.kernel_w > QK_MAX:
         raise Unsupported(f"reduction of {g.c_in // g.group * g.kernel_h * g.kernel_w} products per output "
                           f"> {QK_MAX} (int32 sums could overflow)")

@@ -6,15 +6,15 @@ outputs keep their ONNX positions; an absent one ("") is not computed.  Only the
 run (LSTM Sigmoid/Tanh/Tanh, GRU Sigmoid/Tanh, RNN Tanh, per direction); anything else is refused
 naming the attribute.
 
-    i = [direction (0 forward, 1 reverse, 2 bidirectional), layout, linear_before_reset]
-    f = [clip, 0 when absent]
+Slots: the direction (RNN_DIRECTIONS), layout, linear_before_reset (GRU), and clip (0 when absent).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ...lower import format as fmt
 from ...lower.format import OP_CODES, RNN_DIRECTIONS
-from ..op import LoweredOp, OpContext, OpTarget, Unsupported
+from ..op import LoweredOp, OpContext, OpTarget, Unsupported, slots
 from ..scratch import RNN_GATES, rnn_node_scratch
 
 DEFAULT_ACTIVATIONS = {"LSTM": ("Sigmoid", "Tanh", "Tanh"), "GRU": ("Sigmoid", "Tanh"), "RNN": ("Tanh",)}
@@ -65,8 +65,10 @@ def rnn(ctx: OpContext) -> LoweredOp:
     if not any(ctx.outputs):
         raise Unsupported("none of its outputs is used")
     inputs = list(ctx.inputs)
-    return LoweredOp(OP_CODES[op], inputs, ctx.outputs, [RNN_DIRECTIONS[direction], layout, lbr],
-                     [float(np.float32(clip)) if clip is not None else 0.0])
+    ints = slots(fmt.ATTR_RNN_COUNT, {fmt.ATTR_RNN_DIRECTION: RNN_DIRECTIONS[direction], fmt.ATTR_RNN_LAYOUT: layout,
+                                      fmt.ATTR_RNN_LINEAR_BEFORE_RESET: lbr})
+    floats = slots(fmt.FATTR_RNN_COUNT, {fmt.FATTR_RNN_CLIP: float(np.float32(clip)) if clip is not None else 0.0})
+    return LoweredOp(OP_CODES[op], inputs, ctx.outputs, ints, floats)
 
 
 ENTRIES = tuple(OpTarget(op, rnn, scratch=rnn_node_scratch, parameter_inputs=frozenset({SEQUENCE_LENS}))

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ...lower.format import MAX_RANK, OP_CODES
-from ..op import LoweredOp, OpContext, OpTarget, Unsupported
+from ...lower import format as fmt
+from ...lower.format import OP_CODES
+from ..op import LoweredOp, OpContext, OpTarget, Unsupported, slots
 
 REDUCE_CODES = {
     "ReduceMean": "REDUCE_MEAN", "ReduceSum": "REDUCE_SUM", "ReduceMax": "REDUCE_MAX", "ReduceMin": "REDUCE_MIN",
@@ -48,7 +49,7 @@ def reduce_args(shape: Sequence[int], axes: Sequence[int] | None, keepdims: int 
 
 
 def reduce_(ctx: OpContext) -> LoweredOp:
-    """i = [flag per dim (i0-5), keepdims (i6)]."""
+    """A flag per input dim (1 = reduced) and keepdims."""
     op = ctx.node.op_type
     if axes_from_input(op, ctx.opset):
         axes = ctx.const(1, f"{op} axes")
@@ -63,7 +64,7 @@ def reduce_(ctx: OpContext) -> LoweredOp:
         raise Unsupported(f"{op}: {exc}") from exc
     if out != ctx.shape(ctx.outputs[0]):
         raise Unsupported(f"{op}: output shape {ctx.shape(ctx.outputs[0])} differs from the reduced {out}")
-    ints = flags + [0] * (MAX_RANK - len(flags)) + [int(bool(keepdims))]
+    ints = slots(fmt.ATTR_REDUCE_COUNT, {fmt.ATTR_REDUCE_AXES: flags, fmt.ATTR_REDUCE_KEEPDIMS: int(bool(keepdims))})
     return LoweredOp(OP_CODES[REDUCE_CODES[op]], ctx.inputs[:1], ctx.outputs, ints, [])
 
 

@@ -1,14 +1,15 @@
 """Resize: nearest, linear, cubic (runtime_ta/interp/kernels/resize.c)."""
 from __future__ import annotations
 
-from ...lower.format import COORD_MODES, MAX_RANK, NEAREST_MODES, OP_CODES, RESIZE_MODES
+from ...lower import format as fmt
+from ...lower.format import COORD_MODES, NEAREST_MODES, OP_CODES, RESIZE_MODES
 from ..kernel_args import resize_args
-from ..op import LoweredOp, OpContext, OpTarget, Unsupported
+from ..op import LoweredOp, OpContext, OpTarget, Unsupported, slots
 
 
 def resize(ctx: OpContext) -> LoweredOp:
-    """i = [mode, coordinate transformation, nearest mode, exclude_outside], f = [scale per dim (MAX_RANK),
-    cubic_coeff_a] (cubic's two only for cubic)."""
+    """mode, coordinate transformation, nearest mode, a scale per dim; exclude_outside and cubic_coeff_a
+    for cubic."""
     a, node = ctx.attrs, ctx.node
     mode, coord = ctx.text("mode", "nearest"), ctx.text("coordinate_transformation_mode", "half_pixel")
     nearest = ctx.text("nearest_mode", "round_prefer_floor")
@@ -35,14 +36,17 @@ def resize(ctx: OpContext) -> LoweredOp:
         raise Unsupported(str(exc)) from None
     if tuple(out) != ctx.shape(ctx.outputs[0]):
         raise Unsupported(f"output shape {tuple(out)} differs from the inferred {ctx.shape(ctx.outputs[0])}")
-    ints = [RESIZE_MODES[mode], COORD_MODES[coord], NEAREST_MODES[nearest]]
-    if mode != "cubic":
-        return LoweredOp(OP_CODES["RESIZE"], ctx.inputs[:1], ctx.outputs, ints, scales)
-    resized = [d for d, (i, o, s) in enumerate(zip(x_shape, out, scales)) if i != o or s != 1.0]
-    if len(resized) > 2:
-        raise Unsupported(f"cubic over {len(resized)} dims (onnxruntime interpolates at most 2)")
-    floats = [*scales, *[0.0] * (MAX_RANK - len(scales)), float(a.get("cubic_coeff_a", -0.75))]
-    return LoweredOp(OP_CODES["RESIZE"], ctx.inputs[:1], ctx.outputs, [*ints, exclude], floats)
+    ints = {fmt.ATTR_RESIZE_MODE: RESIZE_MODES[mode], fmt.ATTR_RESIZE_COORD: COORD_MODES[coord],
+            fmt.ATTR_RESIZE_NEAREST: NEAREST_MODES[nearest]}
+    floats = {fmt.FATTR_RESIZE_SCALE: list(scales)}
+    if mode == "cubic":
+        resized = [d for d, (i, o, s) in enumerate(zip(x_shape, out, scales)) if i != o or s != 1.0]
+        if len(resized) > 2:
+            raise Unsupported(f"cubic over {len(resized)} dims (onnxruntime interpolates at most 2)")
+        ints[fmt.ATTR_RESIZE_EXCLUDE_OUTSIDE] = exclude
+        floats[fmt.FATTR_RESIZE_CUBIC_A] = float(a.get("cubic_coeff_a", -0.75))
+    return LoweredOp(OP_CODES["RESIZE"], ctx.inputs[:1], ctx.outputs, slots(fmt.ATTR_RESIZE_COUNT, ints),
+                     slots(fmt.FATTR_RESIZE_COUNT, floats))
 
 
 ENTRIES = (OpTarget("Resize", resize, parameter_inputs=frozenset({1, 2, 3})),)

@@ -59,10 +59,11 @@ static rt_status prepare_pool(rt_prepare_ctx *c, int average)
         return RT_ERR_OP_ATTRIBUTE;
     if (!rt_unused_zero(op, RT_ATTR_POOL_COUNT, 0))
         return RT_ERR_OP_RESERVED;
-    if (g->c_out != g->c_in ||
-        rt_window_out(g->h_in, g->pad_top, g->pad_bottom, g->kernel_h, g->stride_h, g->dilation_h, ceil_mode) != g->h_out ||
-        rt_window_out(g->w_in, g->pad_left, g->pad_right, g->kernel_w, g->stride_w, g->dilation_w, ceil_mode) != g->w_out ||
-        g->h_out == 0 || g->w_out == 0)
+    if (g->c_out != g->c_in || g->h_out == 0 || g->w_out == 0 ||
+        rt_window_out(g->h_in, g->pad_top, g->pad_bottom, g->kernel_h, g->stride_h, g->dilation_h, ceil_mode) !=
+            g->h_out ||
+        rt_window_out(g->w_in, g->pad_left, g->pad_right, g->kernel_w, g->stride_w, g->dilation_w, ceil_mode) !=
+            g->w_out)
         return RT_ERR_OP_SHAPE;
     g->count_include_pad = (uint32_t)op->i[RT_ATTR_POOL_COUNT_INCLUDE_PAD];
     return RT_OK;

@@ -1,9 +1,11 @@
 /*
  * math.c - the unary elementwise math ops: Sqrt, Reciprocal, Exp, Log, Abs, Neg, Floor/Ceil/Round
- * (ROUND), Erf, Gelu, Softplus, Softsign, Elu/Selu/Celu (ELU), Mish, ThresholdedRelu.
+ * (ROUND), Erf, Gelu, Softplus, Softsign, Elu/Selu/Celu (ELU), Mish, ThresholdedRelu; Sin, Cos, Tan,
+ * Asin, Acos, Atan, Sinh, Cosh, Asinh, Acosh, Atanh (codes 102-112).
  *
  * Each is one kern_unary map (kernels/math.c) with its kind and attributes in the prepared record
- * (u.act), runs in place, and the activations may be fused into a preceding Conv (RT_OPF_ACTIVATION).
+ * (u.act), runs in place, and the activations (Gelu ... ThresholdedRelu) may be fused into a preceding
+ * Conv (RT_OPF_ACTIVATION).
  * The binary ones (Pow, PRelu, Max, Min) are with Add ... Sum in elementwise.c.
  */
 #include "ops.h"
@@ -33,6 +35,17 @@ PLAIN(prepare_erf, KERN_ERF)
 PLAIN(prepare_softplus, KERN_SOFTPLUS)
 PLAIN(prepare_softsign, KERN_SOFTSIGN)
 PLAIN(prepare_mish, KERN_MISH)
+PLAIN(prepare_sin, KERN_SIN)
+PLAIN(prepare_cos, KERN_COS)
+PLAIN(prepare_tan, KERN_TAN)
+PLAIN(prepare_asin, KERN_ASIN)
+PLAIN(prepare_acos, KERN_ACOS)
+PLAIN(prepare_atan, KERN_ATAN)
+PLAIN(prepare_sinh, KERN_SINH)
+PLAIN(prepare_cosh, KERN_COSH)
+PLAIN(prepare_asinh, KERN_ASINH)
+PLAIN(prepare_acosh, KERN_ACOSH)
+PLAIN(prepare_atanh, KERN_ATANH)
 #undef PLAIN
 
 static rt_status prepare_round(rt_prepare_ctx *c)
@@ -95,5 +108,16 @@ const rt_op_registration rt_op_softplus = {"Softplus", 1, 1, 1, 1, 0, ACT, prepa
 const rt_op_registration rt_op_softsign = {"Softsign", 1, 1, 1, 1, 0, ACT, prepare_softsign, eval_map, "f", "f"};
 const rt_op_registration rt_op_elu = {"Elu/Selu/Celu", 1, 1, 1, 1, 0, ACT, prepare_elu, eval_map, "f", "f"};
 const rt_op_registration rt_op_mish = {"Mish", 1, 1, 1, 1, 0, ACT, prepare_mish, eval_map, "f", "f"};
+const rt_op_registration rt_op_sin = {"Sin", 1, 1, 1, 1, 0, MAP, prepare_sin, eval_map, "f", "f"};
+const rt_op_registration rt_op_cos = {"Cos", 1, 1, 1, 1, 0, MAP, prepare_cos, eval_map, "f", "f"};
+const rt_op_registration rt_op_tan = {"Tan", 1, 1, 1, 1, 0, MAP, prepare_tan, eval_map, "f", "f"};
+const rt_op_registration rt_op_asin = {"Asin", 1, 1, 1, 1, 0, MAP, prepare_asin, eval_map, "f", "f"};
+const rt_op_registration rt_op_acos = {"Acos", 1, 1, 1, 1, 0, MAP, prepare_acos, eval_map, "f", "f"};
+const rt_op_registration rt_op_atan = {"Atan", 1, 1, 1, 1, 0, MAP, prepare_atan, eval_map, "f", "f"};
+const rt_op_registration rt_op_sinh = {"Sinh", 1, 1, 1, 1, 0, MAP, prepare_sinh, eval_map, "f", "f"};
+const rt_op_registration rt_op_cosh = {"Cosh", 1, 1, 1, 1, 0, MAP, prepare_cosh, eval_map, "f", "f"};
+const rt_op_registration rt_op_asinh = {"Asinh", 1, 1, 1, 1, 0, MAP, prepare_asinh, eval_map, "f", "f"};
+const rt_op_registration rt_op_acosh = {"Acosh", 1, 1, 1, 1, 0, MAP, prepare_acosh, eval_map, "f", "f"};
+const rt_op_registration rt_op_atanh = {"Atanh", 1, 1, 1, 1, 0, MAP, prepare_atanh, eval_map, "f", "f"};
 const rt_op_registration rt_op_thresholded_relu = {"ThresholdedRelu", 1, 1, 1, 1, 0, ACT, prepare_thresholded_relu,
                                                    eval_map, "f", "f"};

@@ -101,6 +101,14 @@ typedef struct {
     uint32_t outer, n, inner, count;
     uint32_t axis;
 } rt_index_data;
+/* ArgMax, ArgMin: X viewed as [outer, n, inner] along the axis. */
+typedef struct {
+    uint32_t outer, n, inner, is_min, select_last;
+} rt_arg_data;
+/* Comparisons, logic ops, Where: the kern_compare_op / kern_logic_op, the operands' kern_dtype. */
+typedef struct {
+    uint32_t kind, dtype;
+} rt_logical_data;
 /* LSTM, GRU, RNN (kern_rnn_attr, fixed-width). */
 typedef struct {
     uint32_t kind; /* kern_rnn_kind */
@@ -134,6 +142,8 @@ typedef struct {
         rt_norm_data norm;
         rt_index_data index;
         rt_rnn_data rnn;
+        rt_arg_data arg;
+        rt_logical_data logical;
         uint8_t bytes[RT_PREPARED_OP_SIZE - sizeof(rt_prepared_head)];
     } u;
 } rt_prepared_op;
@@ -187,7 +197,7 @@ typedef struct {
  * standing for every later entry (variadic ops); prepare.c checks every present tensor against it
  * before the op's prepare runs, so a kernel never sees a type it does not handle.
  *   'f' float32   'i' int32   'b' int8   'u' uint8   'q' int8 or uint8   'n' int8, uint8 or int32
- *   'a' float32, int8 or uint8 (real values, quantized or not)   'x' any type
+ *   'a' float32, int8 or uint8 (real values, quantized or not)   'w' float32 or int32   'x' any type
  *   '0'..'9' the type of input k (a required input)
  * passes/target/signature.py reads the same codes (OpTarget.types). */
 #define RT_ARITY_MANY 0xFFFFu
@@ -211,23 +221,23 @@ static inline const rt_tensor_desc *rt_op_tensor(const rt_partition *p, const rt
     return idx == RT_NO_TENSOR ? NULL : &p->tensors[idx];
 }
 
-/* A (validated) tensor's first byte; its type is the one the op's signature checked. */
-static inline void *rt_tensor_bytes(const rt_partition *p, const rt_tensor_desc *t)
+/* A (validated) tensor's first byte, whatever its type (the one the op's signature checked). */
+static inline void *rt_tensor_ptr(const rt_partition *p, const rt_tensor_desc *t)
 {
     size_t base = t->location == RT_LOC_WEIGHT ? p->body_offset : 0;
     return (void *)(p->region + base + t->offset);
 }
 
-/* A (validated) int32 tensor's first element (indices, accumulators, biases). */
-static inline const int32_t *rt_tensor_indices(const rt_partition *p, const rt_tensor_desc *t)
+/* A (validated) int32 tensor's first element (one the registration's signature declares int32). */
+static inline int32_t *rt_tensor_ints(const rt_partition *p, const rt_tensor_desc *t)
 {
-    return (const int32_t *)rt_tensor_bytes(p, t);
+    return (int32_t *)rt_tensor_ptr(p, t);
 }
 
 /* A (validated) float32 tensor's first element. */
 static inline float *rt_tensor_data(const rt_partition *p, const rt_tensor_desc *t)
 {
-    return (float *)rt_tensor_bytes(p, t);
+    return (float *)rt_tensor_ptr(p, t);
 }
 
 static inline const rt_tensor_desc *rt_eval_tensor(const rt_eval_ctx *c, uint32_t k)
@@ -239,7 +249,7 @@ static inline const rt_tensor_desc *rt_eval_tensor(const rt_eval_ctx *c, uint32_
 static inline const void *rt_eval_bytes(const rt_eval_ctx *c, uint32_t k)
 {
     const rt_tensor_desc *t = k < c->op->input_count ? rt_op_tensor(c->part, c->op, k) : NULL;
-    return t ? rt_tensor_bytes(c->part, t) : NULL;
+    return t ? rt_tensor_ptr(c->part, t) : NULL;
 }
 
 /* Input k's float32 data, NULL when absent. */
@@ -251,7 +261,7 @@ static inline const float *rt_eval_input(const rt_eval_ctx *c, uint32_t k)
 /* Output k's bytes (any type). */
 static inline void *rt_eval_output_bytes(const rt_eval_ctx *c, uint32_t k)
 {
-    return rt_tensor_bytes(c->part, rt_op_tensor(c->part, c->op, (uint32_t)c->op->input_count + k));
+    return rt_tensor_ptr(c->part, rt_op_tensor(c->part, c->op, (uint32_t)c->op->input_count + k));
 }
 
 /* Output k's float32 data. */
