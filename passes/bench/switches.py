@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from ..errors import UserError
 
 DEFAULT_SWITCH_COST_MS = 0.3
+# Every report prices the measured counts at these costs too, side by side (`results.at_switch_cost`):
+# a fast board's round trip and the default.
+REPORTED_SWITCH_COSTS_MS = (0.05, DEFAULT_SWITCH_COST_MS)
 SWITCH_COST_SOURCE = ("a bare normal->secure->normal round trip into the TA measured 0.6-0.8 ms on OP-TEE 4.9.0 "
                       "under QEMU v8 full-system emulation; hardware is faster, so the default sits below it")
 
@@ -43,3 +46,8 @@ class WorldSwitchModel:
     def to_json(self) -> dict:
         return {"cost_ms_per_switch": self.cost_ms, "unit": "one TA invocation = one round trip",
                 "source": SWITCH_COST_SOURCE}
+
+
+def reported_costs(cost_ms: float | None) -> tuple[float, ...]:
+    """The costs per switch a report shows side by side: `REPORTED_SWITCH_COSTS_MS` and the run's own."""
+    return tuple(sorted({*REPORTED_SWITCH_COSTS_MS, *(() if cost_ms is None else (cost_ms,))}))
