@@ -5,7 +5,7 @@
 
 Builds the TA (one per budget) and the client with an optee-kit's dev kit ($ONNX_TEE_OPTEE_KIT, else
 ../shared/optee-kit), lowers the models, boots the kit's QEMU secure world once and runs every case
-there (`onnx_tee.passes.optee.bench`).  Writes DIR/optee.json and DIR/optee.md and prints the tables.
+there (`onnx_tee.passes.bench.optee`).  Writes DIR/optee.json and DIR/optee.md and prints the tables.
 Every figure is QEMU TCG emulation, not hardware: compare them with each other, not with a phone.
 """
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 
 from onnx_tee.passes.commands.common import console, table
 from onnx_tee.passes.errors import UserError
-from onnx_tee.passes.optee import report
-from onnx_tee.passes.optee.bench import Plan, measure
+from onnx_tee.passes.bench import optee_report as report
+from onnx_tee.passes.bench.optee import Plan, measure
 
 
 def main(argv: list[str]) -> int:

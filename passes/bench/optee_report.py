@@ -1,7 +1,7 @@
-"""Tables of a real-TEE measurement (`bench.measure`'s figures), every one titled as emulated, not hardware."""
+"""Tables of a real-TEE measurement (`optee.measure`'s figures), every one titled as emulated, not hardware."""
 from __future__ import annotations
 
-from ..bench.report import markdown_table
+from .report import markdown_table
 from ..sizes import format_size
 
 

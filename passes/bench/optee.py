@@ -7,8 +7,9 @@ One guest runs, in order: the key provisioned once (every TA build shares the UU
 `onnx_tee_client --ping N` (round trips, at the load model's TA); the load model with `--times
 --max-chunk C` for every chunk size C, `repeats` times each; every compute model with `--times`,
 `repeats` times.  Every model is compacted, partitioned ("optimal") and sealed as the benchmark's
-`partitioned` configuration is (`bench.secure_runner.build_bundle`), and also run `repeats` times in the
-host simulator for the per-partition comparison.  `figures.py` has the arithmetic.
+`partitioned` configuration is (`secure_runner.build_bundle`), and also run `repeats` times in the
+host simulator for the per-partition comparison.  `optee/figures.py` has the arithmetic, `optee_report.py`
+the tables.
 
 The TA heap is BUDGET + 384 KiB: on the optee-kit's QEMU v8 (15 MiB of secure DRAM for OP-TEE and its
 TAs) budgets up to `QEMU_MAX_BUDGET` load, 13 MiB does not (TEE_ERROR_OUT_OF_MEMORY at open session).
@@ -21,17 +22,17 @@ from pathlib import Path
 
 from onnx_tee import models
 from ..analysis.shapes import fix_input_shapes, infer_static_shapes
-from ..bench.machine import machine_info
-from ..bench.secure_runner import build_bundle
 from ..compact import compaction_pipeline
 from ..errors import UserError
 from ..lower.envelope import MANIFEST_FILE, parse_manifest
 from ..lower.keys import generate_key
 from ..lower.pipeline import model_io, run_in_simulator, sample_feeds
+from ..optee import figures
+from ..optee.guest import Guest, write_inputs
+from ..optee.kit import CLIENT, build_client, build_ta, find_kit
 from ..sizes import format_size
-from . import figures
-from .guest import Guest, write_inputs
-from .kit import CLIENT, build_client, build_ta, find_kit
+from .machine import machine_info
+from .secure_runner import build_bundle
 
 KiB, MiB = 1 << 10, 1 << 20
 QEMU_MAX_BUDGET = 12 * MiB
