@@ -1,5 +1,5 @@
 """The arithmetic of the real-TEE measurement (`passes.optee.figures`), on client output written by hand:
-round trips parsed, LOAD_CHUNK raw and net rates, the per-chunk fit, per-partition compute against the host."""
+round trips parsed, LOAD_CHUNK raw and net rates, per-partition compute against the host."""
 from __future__ import annotations
 
 import pytest
@@ -27,28 +27,20 @@ def test_round_trips_are_parsed_in_milliseconds():
     assert trips["refused"]["median_ms"] == pytest.approx(0.455)
 
 
-def test_load_rates_net_of_round_trips_and_the_fit_recover_the_per_chunk_cost():
-    """Loads made exactly as L = n * t_chunk + B / R: the fit gives t_chunk and R back, the net rate takes
-    n pings out of the raw one."""
-    nbytes, rate, per_chunk = 4_000_000, 3e6, 0.0005
+def test_load_rates_raw_and_net_of_round_trips():
+    """Per chunk size the median load over its runs; the net rate takes n median pings out of the raw one."""
+    nbytes = 4_000_000
     runs = {}
-    for chunk, n in ((65536, 62), (262144, 16), (1048576, 4)):
-        load = n * per_chunk + nbytes / rate
-        split = [(load * 0.25, nbytes // 4, n // 2, 0.1), (load * 0.75, nbytes - nbytes // 4, n - n // 2, 0.2)]
-        runs[chunk] = [figures.load_run(case("load", times(split)))] * 2
-    got = figures.throughput(runs, ping_s=0.0004)
-    by_chunk = {r["chunk_bytes"]: r for r in got["per_chunk_size"]}
-    load64 = 62 * per_chunk + nbytes / rate
-    assert by_chunk[65536]["chunks"] == 62 and by_chunk[65536]["bytes"] == nbytes
-    assert by_chunk[65536]["raw_MBps"] == pytest.approx(nbytes / load64 / 1e6, rel=1e-5)
-    assert by_chunk[65536]["net_MBps"] == pytest.approx(nbytes / (load64 - 62 * 0.0004) / 1e6, rel=1e-5)
-    assert got["fit"]["per_chunk_ms"] == pytest.approx(0.5, rel=1e-3)
-    assert got["fit"]["streaming_MBps"] == pytest.approx(3.0, rel=1e-3)
-
-
-def test_a_single_chunk_count_gives_no_fit():
-    run = figures.load_run(case("load", times([(1.0, 1000, 1, 0.1)])))
-    assert figures.throughput({65536: [run]}, ping_s=0.001)["fit"] is None
+    for chunk, n, loads in ((65536, 62, (3.0, 2.0, 9.0)), (1048576, 4, (4.0, 4.5, 5.0))):
+        runs[chunk] = [figures.load_run(case("load", times([(load * 0.25, nbytes // 4, n // 2, 0.1),
+                                                            (load * 0.75, nbytes - nbytes // 4, n - n // 2, 0.2)])))
+                       for load in loads]
+    rows = {r["chunk_bytes"]: r for r in figures.throughput(runs, ping_s=0.0004)}
+    assert rows[65536]["chunks"] == 62 and rows[65536]["bytes"] == nbytes and rows[65536]["runs"] == 3
+    assert rows[65536]["load_s"] == pytest.approx(3.0)
+    assert rows[65536]["raw_MBps"] == pytest.approx(nbytes / 3.0 / 1e6)
+    assert rows[65536]["net_MBps"] == pytest.approx(nbytes / (3.0 - 62 * 0.0004) / 1e6)
+    assert rows[1048576]["raw_MBps"] == pytest.approx(nbytes / 4.5 / 1e6)
 
 
 def test_partition_compute_takes_medians_and_the_ratio_to_the_host():

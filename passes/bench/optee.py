@@ -151,7 +151,7 @@ def measure(plan: Plan, work: Path, *, progress=print) -> dict:
         "boot": {"ready_s": boot.ready_seconds, "wall_s": boot.wall_seconds},
         "round_trip": {"ta_budget": plan.load_model[1], "commands": trips},
         "load_chunk": {"model": load.name, "budget": load.budget, "staging_bytes": load.chunk_bytes,
-                       **figures.throughput(loads, trips["ping"]["median_ms"] / 1000)},
+                       "per_chunk_size": figures.throughput(loads, trips["ping"]["median_ms"] / 1000)},
         "compute": [{"model": b.name, "budget": b.budget,
                      "partitions": figures.partition_compute([boot[f"compute-{b.tag}-{r}"] for r in range(plan.repeats)],
                                                              b.simulated)}

@@ -35,7 +35,7 @@ def compute_rows(figures: dict) -> tuple[list[str], list[list[str]]]:
 
 def markdown(figures: dict, command: str) -> str:
     """The whole measurement as Markdown."""
-    load, fit = figures["load_chunk"], figures["load_chunk"]["fit"] or {}
+    load = figures["load_chunk"]
     machine = figures["machine"]
     return "\n".join([
         "# onnx-tee in a real OP-TEE secure world",
@@ -60,9 +60,6 @@ def markdown(figures: dict, command: str) -> str:
         "net = with n x the median ping taken out.",
         "",
         markdown_table(*load_rows(figures)),
-        "",
-        f"Least-squares over every run, L = n x t_chunk + B / R: t_chunk = {_f(fit.get('per_chunk_ms'))} ms per "
-        f"chunk, R = {_f(fit.get('streaming_MBps'))} MB/s.",
         "",
         "## Compute per partition (medians)",
         "",

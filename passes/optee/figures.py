@@ -13,10 +13,8 @@ last chunk tag, digest and body validation).  Per chunk size, with medians over 
     raw rate = B / L                    what loading costs a client, its n round trips included
     net rate = B / (L - n * t_ping)     copy + decrypt + validate alone (t_ping: the median ping)
 
-and over every run at every chunk size, the least-squares line
-
-    L = n * t_chunk + B / R             t_chunk: what one more chunk costs (compare t_ping);
-                                        R: the streaming rate with the per-chunk cost taken out
+(No line L = n * t_chunk + B / R is fitted across the chunk sizes: under TCG the cost per byte is not
+constant but grows with the chunk, so such a fit gives a meaningless negative t_chunk.)
 
 **Compute**: the client's run time per partition (one OT_CMD_RUN: the body validated again, then the
 interpreter), medians over the repeats, beside the host simulator's compute for the same bundle (the
@@ -26,8 +24,6 @@ from __future__ import annotations
 
 import re
 import statistics
-
-import numpy as np
 
 from .guest import CaseResult
 
@@ -53,8 +49,8 @@ def load_run(case: CaseResult) -> dict:
             "load_s": sum(t["load"] for t in times)}
 
 
-def throughput(runs_by_chunk: dict[int, list[dict]], ping_s: float) -> dict:
-    """Raw and net rates per chunk size (medians over its runs) and the fit over all runs (module docstring)."""
+def throughput(runs_by_chunk: dict[int, list[dict]], ping_s: float) -> list[dict]:
+    """Per chunk size: raw and net rates (module docstring) of the median load over its runs."""
     rows = []
     for chunk, runs in sorted(runs_by_chunk.items()):
         load = statistics.median(r["load_s"] for r in runs)
@@ -62,13 +58,7 @@ def throughput(runs_by_chunk: dict[int, list[dict]], ping_s: float) -> dict:
         net = load - chunks * ping_s
         rows.append({"chunk_bytes": chunk, "bytes": nbytes, "chunks": chunks, "load_s": load, "runs": len(runs),
                      "raw_MBps": nbytes / load / MB, "net_MBps": nbytes / net / MB if net > 0 else None})
-    every = [r for runs in runs_by_chunk.values() for r in runs]
-    fit = None
-    if len({r["chunks"] for r in every}) >= 2:
-        per_chunk, intercept = np.polyfit([r["chunks"] for r in every], [r["load_s"] for r in every], 1)
-        fit = {"per_chunk_ms": float(per_chunk) * 1000,
-               "streaming_MBps": every[0]["bytes"] / float(intercept) / MB if intercept > 0 else None}
-    return {"per_chunk_size": rows, "fit": fit}
+    return rows
 
 
 def partition_compute(cases: list[CaseResult], simulated: list[list[float]]) -> list[dict]:
