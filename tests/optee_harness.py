@@ -5,7 +5,7 @@ The building and booting machinery is the library's (`passes/optee/kit.py`, `gue
 
     kit = require_kit()                          # skip locally, fail under CI, when something is missing
     ta = build_ta(8 << 20, kit)
-    guest = Guest(tmp_path)                      # one boot, many cases, on the kit require_kit() found
+    guest = Guest(tmp_path, kit)                 # one boot, many cases
     guest.case("lenet", CLIENT, guest.add(device_dir), guest.add(x_bin))
     results = guest.boot()
 """
@@ -14,9 +14,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from onnx_tee.passes.optee import guest as _guest
-from onnx_tee.passes.optee.guest import write_inputs  # noqa: F401  (re-exported for the tests)
-from onnx_tee.passes.optee.kit import (CLIENT, TA_UUID, build_client, build_guest_tool, build_ta,  # noqa: F401
+from onnx_tee.passes.optee.guest import Guest, write_inputs  # noqa: F401  (re-exported for the tests)
+from onnx_tee.passes.optee.kit import (CLIENT, build_client, build_guest_tool, build_ta,  # noqa: F401
                                        kit_dir, kit_problem, optee_build_dir)
 
 from conftest import missing
@@ -34,11 +33,6 @@ def require_kit() -> Path:
     if problem:
         missing(problem)
     return kit_dir()
-
-
-def Guest(workdir: Path, mem_mb: int = 1024) -> _guest.Guest:  # noqa: N802  (reads as the class it makes)
-    """A `passes.optee.guest.Guest` on the kit `require_kit()` finds."""
-    return _guest.Guest(workdir, require_kit(), mem_mb)
 
 
 def record_figures(name: str, figures: dict) -> Path:

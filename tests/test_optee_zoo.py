@@ -73,7 +73,7 @@ def tee(tmp_path_factory):
     oversized = build_ta(OVERSIZED, kit)
     client = build_client(kit)
     key = generate_key()
-    guest = Guest(work, mem_mb=1536)
+    guest = Guest(work, kit, mem_mb=1536)
     key_path = work / "model.key"
     key_path.write_bytes(key)
     bundles: dict[str, Bundle] = {}
