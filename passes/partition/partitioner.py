@@ -24,8 +24,8 @@ The search plans with the minimum staging buffer (`STAGING_BYTES`); unless the c
 size, every strategy's result then goes through the one staging rule of `staging.py`: widen it as
 far as it costs no region bytes, and take the same strategy's partitioning searched with a wider
 staging reserved when that halves the invocations -- fewer chunks, hence fewer world switches, by
-the same mechanism for every strategy.  With a fixed
-staging, "optimal" minimises partitions, then crossing bytes.
+the same mechanism for every strategy.  With a fixed staging, "optimal" minimises partitions, then
+crossing bytes.
 """
 from __future__ import annotations
 
