@@ -18,6 +18,9 @@
  *     --times                           print load and run wall-clock times per partition
  *     --max-chunk BYTES                 send blob chunks of at most BYTES (default 1 MiB; 0: as large as
  *                                       the manifest's staging buffer allows)
+ *     --ping N                          time N round trips of a command that does nothing (OT_CMD_PING)
+ *                                       and N of one refused at its parameter check (OT_CMD_RUN without
+ *                                       parameters; the TA logs each refusal): median, min, mean, max
  *   Built against the simulator it also takes --budget BYTES and --storage DIR (the simulated device).
  * Prints each output (float32, integer and bool values), and per partition the highest region byte it touched.
  *
@@ -114,7 +117,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: onnx_tee_client [--key-source provisioned|device] [--provision KEY] [--enrol OUT]\n"
 		"                       [--output PREFIX] [--repeat N | --batch] [--top K] [--times]\n"
-		"                       [--max-chunk BYTES]"
+		"                       [--max-chunk BYTES] [--ping N]"
 #ifdef ONNX_TEE_SIM
 		" [--budget BYTES] [--storage DIR]"
 #endif
@@ -185,6 +188,7 @@ struct options {
 	int batch;
 	int times;
 	size_t max_chunk;
+	long ping;
 };
 
 static int parse(int argc, char **argv, struct options *o)
@@ -229,6 +233,10 @@ static int parse(int argc, char **argv, struct options *o)
 			if (!end || *end || v > UINT32_MAX)
 				return -1;
 			o->max_chunk = (size_t)v;
+		} else if (!strcmp(opt, "--ping")) {
+			o->ping = strtol(val, NULL, 10);
+			if (o->ping < 1 || o->ping > 10000000L)
+				return -1;
 		} else if (!strcmp(opt, "--top")) {
 			o->top = strtol(val, NULL, 10);
 			if (o->top < 1 || o->top > (long)OT_MAX_TOPK)
@@ -256,7 +264,46 @@ static int parse(int argc, char **argv, struct options *o)
 	}
 	if (o->batch && o->repeat != 1)
 		return -1;
-	return (o->device_dir || o->provision || o->enrol) ? 0 : -1;
+	return (o->device_dir || o->provision || o->enrol || o->ping) ? 0 : -1;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* n invocations of `cmd` without parameters, each timed: prints median, min, mean and max per call. */
+static int time_round_trips(struct ot_client *c, const char *label, uint32_t cmd, TEEC_Result expect, long n)
+{
+	double *t = malloc((size_t)n * sizeof(*t)), sum = 0;
+	TEEC_Result res = TEEC_SUCCESS;
+	long i;
+
+	if (!t) {
+		fprintf(stderr, "onnx_tee_client: out of memory\n");
+		return EXIT_OTHER;
+	}
+	for (i = 0; i < n; i++) {
+		double t0 = now_seconds();
+
+		res = ot_client_null_command(c, cmd);
+		t[i] = now_seconds() - t0;
+		sum += t[i];
+		if (res != expect)
+			break;
+	}
+	if (res != expect) {
+		free(t);
+		return fail(label, res, c);
+	}
+	qsort(t, (size_t)n, sizeof(*t), compare_doubles);
+	printf("round trip %s: %ld calls, median %.1f us, min %.1f us, mean %.1f us, max %.1f us\n", label, n,
+	       (n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2) * 1e6, t[0] * 1e6, sum / (double)n * 1e6,
+	       t[n - 1] * 1e6);
+	free(t);
+	return 0;
 }
 
 /* Write an output in the model's own type: int64 widened from the int32 the TA holds (8 bytes an
@@ -567,6 +614,10 @@ int main(int argc, char **argv)
 					 : write_all(o.enrol, key, sizeof(key)) ? EXIT_OTHER : 0;
 		memset(key, 0, sizeof(key));
 	}
+	if (rc == 0 && o.ping)
+		rc = time_round_trips(&client, "ping", OT_CMD_PING, TEEC_SUCCESS, o.ping);
+	if (rc == 0 && o.ping)
+		rc = time_round_trips(&client, "refused", OT_CMD_RUN, TEEC_ERROR_BAD_PARAMETERS, o.ping);
 	if (rc == 0 && o.device_dir)
 		rc = run_bundle(&client, &o);
 	ot_client_close(&client);

@@ -293,6 +293,12 @@ int rt_dims_equal(const rt_tensor_desc *t, uint32_t rank, const uint32_t *dims);
 /* Integer slots from ints_used and float slots from floats_used on are all 0. */
 int rt_unused_zero(const rt_op_desc *op, uint32_t ints_used, uint32_t floats_used);
 
+/* A map y[i] = f(x[i]) (kern_unary: the activations and the unary math ops): y has x's dims, slots past
+ * ints_used / floats_used are 0; alpha, beta are the map's parameters. */
+rt_status rt_prepare_unary(rt_prepare_ctx *c, kern_unary_op kind, uint32_t ints_used, uint32_t floats_used,
+                           float alpha, float beta);
+rt_status rt_eval_unary(const rt_eval_ctx *c);
+
 /* numpy matmul's shape rule (ops/gemm_matmul.c): rank-1 A is [1, K], rank-1 B is [K, 1] (dropped from y);
  * the batch dims broadcast. */
 rt_status rt_matmul_shape(const rt_tensor_desc *A, const rt_tensor_desc *B, const rt_tensor_desc *y);
