@@ -492,3 +492,40 @@ def test_external_data_and_weights_in_constant_nodes_lower_from_the_command_line
     done = subprocess.run([sys.executable, str(root / "cli.py"), "lower", str(path), "-o", str(tmp_path / "out")],
                           capture_output=True, text=True, cwd=root)
     assert done.returncode == 0, done.stderr
+
+
+# ------------------------------------------------- 9. PyPI-shipped models (models/realworld/pypi.py)
+
+def test_an_ir3_model_with_an_unlisted_initializer_gets_shapes_and_lowers():
+    """onnxruntime's bundled mul_1.onnx (IR 3, opset 7) does not list its initializer as a graph input,
+    which IR < 4 requires: onnx's shape inference then ignores the initializer and nothing it feeds got
+    a shape ("the shape of output 'Y' cannot be inferred")."""
+    from onnx_tee.passes.analysis.shapes import fix_input_shapes
+    from onnx_tee.passes.build.lowered import lower_model
+    w = numpy_helper.from_array(np.arange(6, dtype=np.float32).reshape(3, 2), "W")
+    graph = helper.make_graph([helper.make_node("Mul", ["X", "W"], ["Y"])], "mul",
+                              [helper.make_tensor_value_info("X", onnx.TensorProto.FLOAT, [3, 2])],
+                              [helper.make_tensor_value_info("Y", onnx.TensorProto.FLOAT, [3, 2])], initializer=[w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 7)], ir_version=3)
+    assert infer_static_shapes(model)["Y"].shape == (3, 2)
+    fixed = fix_input_shapes(model)
+    assert [i.name for i in fixed.graph.input] == ["X", "W"]
+    assert fixed.graph.input[1].type.tensor_type.shape.dim[1].dim_value == 2
+    assert [i.name for i in model.graph.input] == ["X"]            # the caller's model is not edited
+    lowered = lower_model(model, 1 << 20)
+    assert lowered.report["simulation"]["max_rel_error"]["Y"] == 0
+
+
+def test_a_cast_to_the_type_a_tensor_already_has_is_removed():
+    """torch's `.float()` on a float tensor exports Cast(to=FLOAT) (Silero VAD v6 has three): the
+    interpreter has no Cast, and this one is the identity.  A real conversion stays."""
+    from onnx_tee.passes.compact import RemoveIdentityOps
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Cast", ["r"], ["c"], to=onnx.TensorProto.FLOAT),
+             helper.make_node("CastLike", ["c", "x"], ["d"]), helper.make_node("Sigmoid", ["d"], ["s"]),
+             helper.make_node("Cast", ["s"], ["h"], to=onnx.TensorProto.FLOAT16),
+             helper.make_node("Cast", ["h"], ["y"], to=onnx.TensorProto.FLOAT)]
+    model = make_model(nodes, [("x", [2, 3])], [("y", [2, 3])], opset=17)
+    result = RemoveIdentityOps()(onnx.ModelProto.FromString(model.SerializeToString()))
+    assert result.stats["removed"] == 2
+    assert [n.op_type for n in result.model.graph.node] == ["Relu", "Sigmoid", "Cast", "Cast"]
+    assert_same_outputs(model, result.model, rtol=0, atol=0)
