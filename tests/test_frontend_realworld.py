@@ -529,3 +529,27 @@ def test_a_cast_to_the_type_a_tensor_already_has_is_removed():
     assert result.stats["removed"] == 2
     assert [n.op_type for n in result.model.graph.node] == ["Relu", "Sigmoid", "Cast", "Cast"]
     assert_same_outputs(model, result.model, rtol=0, atol=0)
+
+
+def test_an_op_without_a_shape_rule_is_refused_by_its_name_not_by_its_shape(tmp_path):
+    """ddddocr's dynamically quantized recognizer has com.microsoft's DynamicQuantizeLSTM, and
+    onnxruntime's logreg_iris.onnx ai.onnx.ml ops: onnx infers no shape past them, and lower said
+    "the shape of output '361' cannot be inferred" instead of naming the op."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
+             helper.make_node("QuantizedThing", ["r"], ["q"], name="quant", domain="com.example"),
+             helper.make_node("Sigmoid", ["q"], ["y"], name="sigmoid")]
+    graph = helper.make_graph(nodes, "custom", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("com.example", 1)],
+                              ir_version=8)
+    path = tmp_path / "custom.onnx"
+    onnx.save(model, str(path))
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(root / "cli.py"), "lower", str(path), "-o", str(tmp_path / "out")],
+                          capture_output=True, text=True, cwd=root)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "node 'quant' (com.example.QuantizedThing): custom-domain op" in done.stderr
+    assert "cannot be inferred" not in done.stderr

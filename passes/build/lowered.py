@@ -13,7 +13,9 @@ library and records what it did in `lowered.report` (and its time in `lowered.se
     prune          (with `prune=PruneOptions(...)`) progressive pruning with the built-in hooks
     compact        the compaction pipeline: weight bytes before/after, one record per pass; an If
                    whose condition stays data-dependent (or a Loop/Scan) is refused here
-    analyse        the compacted model's summary (params, MACs, peak activations, largest parts)
+    analyse        the compacted model's summary (params, MACs, peak activations, largest parts); when
+                   a shape cannot be inferred, the op types the interpreter does not have (a custom
+                   domain's, e.g. com.microsoft's quantized LSTM) are what is refused, if there are any
     check support  int64 indices narrowed to int32 (`target.narrow_indices`: token ids, constant
                    indices), then every op and attribute the interpreter cannot run, all listed,
                    before any work
@@ -60,7 +62,7 @@ from ..partition.partitioner import PartitionResult, partition_model
 from ..prune.job import PruneOptions, run_prune
 from ..prune.report import write_report
 from ..graph import graph_inputs
-from ..target import check_supported, narrow_indices
+from ..target import check_op_types, check_supported, narrow_indices
 from .manifest import manifest, sha256, write_manifest, write_partitions
 
 GENERATOR = "onnx-tee lower"
@@ -207,7 +209,12 @@ def compact(lowered: LoweredModel) -> None:
 
 def analyse(lowered: LoweredModel) -> None:
     """Static analysis of the compacted model (params, MACs, peak activations, largest parts)."""
-    lowered.report["analysis"] = summarize(lowered.model).to_json()
+    try:
+        summary = summarize(lowered.model)
+    except UnsupportedModelError:
+        check_op_types(lowered.model)   # an op no shape rule knows: the op is what blocks the model
+        raise
+    lowered.report["analysis"] = summary.to_json()
 
 
 def check_support(lowered: LoweredModel) -> None:
