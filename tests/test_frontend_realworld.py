@@ -553,3 +553,29 @@ def test_an_op_without_a_shape_rule_is_refused_by_its_name_not_by_its_shape(tmp_
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "node 'quant' (com.example.QuantizedThing): custom-domain op" in done.stderr
     assert "cannot be inferred" not in done.stderr
+
+
+@pytest.mark.parametrize("case", ["runtime_min", "runtime_max", "both", "min_above_max"])
+def test_a_clip_bound_computed_at_run_time_becomes_max_and_min(case):
+    """openWakeWord's melspectrogram clamps the log-mel to `ReduceMax(x) - 80` (torchaudio's top_db):
+    a Clip whose min the graph computes, which the interpreter's Clip (constant bounds) refused."""
+    from onnx_tee.passes.build.lowered import lower_model
+    from onnx_tee.passes.compact import ClipBoundsToMinMax
+    nodes = [helper.make_node("ReduceMax", ["x"], ["top"], keepdims=0),
+             helper.make_node("Sub", ["top", "eighty"], ["floor"]),
+             helper.make_node("ReduceMean", ["x"], ["mean"], keepdims=0)]
+    lo, hi = {"runtime_min": ("floor", "big"), "runtime_max": ("small", "mean"), "both": ("floor", "mean"),
+              "min_above_max": ("mean", "floor")}[case]
+    nodes.append(helper.make_node("Clip", ["x", lo, hi], ["c"], name="clamp"))
+    nodes.append(helper.make_node("Relu", ["c"], ["y"]))
+    inits = [numpy_helper.from_array(np.array(v, np.float32), n)
+             for n, v in (("eighty", 2.0), ("big", 1e30), ("small", -0.5))]
+    model = make_model(nodes, [("x", [2, 8])], [("y", [2, 8])], inits, opset=13)
+    rewritten = ClipBoundsToMinMax()(onnx.ModelProto.FromString(model.SerializeToString())).model
+    ops = [n.op_type for n in rewritten.graph.node]
+    assert ops.count("Max") == (lo != "small") and ops.count("Min") == (hi != "big")
+    assert ops.count("Clip") == (case.startswith("runtime_"))
+    onnx.checker.check_model(rewritten, full_check=True)
+    assert_same_outputs(model, rewritten, rtol=0, atol=0)
+    lowered = lower_model(model, 1 << 20)
+    assert lowered.report["simulation"]["max_rel_error"]["y"] < 1e-6
