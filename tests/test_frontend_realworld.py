@@ -579,3 +579,58 @@ def test_a_clip_bound_computed_at_run_time_becomes_max_and_min(case):
     assert_same_outputs(model, rewritten, rtol=0, atol=0)
     lowered = lower_model(model, 1 << 20)
     assert lowered.report["simulation"]["max_rel_error"]["y"] < 1e-6
+
+
+def verifier_model(else_shape=(1, 4)) -> onnx.ModelProto:
+    """openWakeWord's "hey jarvis": a score p; when p >= 0.5 a verifier (reading the outer input x, with
+    an initializer of its own) replaces it.  Written out by torch.jit as an If on the data."""
+    rng = np.random.default_rng(3)
+    then = branch("then", [helper.make_node("MatMul", ["x", "V"], ["v"]), helper.make_node("Sigmoid", ["v"], ["q"])],
+                  "q", [numpy_helper.from_array(rng.standard_normal([4, 4]).astype(np.float32), "V")])
+    other = branch("else", [helper.make_node("Identity", ["p"], ["o"])] if else_shape == (1, 4) else
+                   [helper.make_node("ReduceMean", ["p"], ["o"], axes=[1], keepdims=0)], "o")
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["s"]), helper.make_node("Sigmoid", ["s"], ["p"]),
+             helper.make_node("ReduceMean", ["p"], ["score"], keepdims=0),
+             helper.make_node("GreaterOrEqual", ["score", "half"], ["c"]),
+             helper.make_node("If", ["c"], ["y"], name="verify", then_branch=then, else_branch=other)]
+    inits = [numpy_helper.from_array(rng.standard_normal([4, 4]).astype(np.float32), "W"),
+             numpy_helper.from_array(np.array(0.5, np.float32), "half")]
+    graph = helper.make_graph(nodes, "verifier", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)], initializer=inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+
+
+def test_an_if_on_the_data_runs_both_branches_and_selects_with_where():
+    from conftest import run_ort
+    from onnx_tee.passes.build.lowered import STEPS, lower_model
+    from onnx_tee.passes.compact.if_to_where import IfToWhere
+    model = verifier_model()
+    converted = IfToWhere()(compaction_pipeline()(model).model)
+    assert converted.modified and converted.stats["converted"] == 1
+    ops = [n.op_type for n in compaction_pipeline()(converted.model).model.graph.node]
+    assert "If" not in ops and ops.count("Where") == 1 and ops.count("MatMul") == 2
+    rng = np.random.default_rng(0)
+    taken = set()
+    for scale in (0.01, 1.0, 3.0, 10.0):
+        for _ in range(8):
+            x = (rng.standard_normal([1, 4]) * scale).astype(np.float32)
+            expected = run_ort(model, {"x": x})["y"]
+            np.testing.assert_array_equal(run_ort(converted.model, {"x": x})["y"], expected)
+            s = 1 / (1 + np.exp(-(x @ numpy_helper.to_array(model.graph.initializer[0]))))
+            taken.add(bool(s.mean() >= 0.5))
+    assert taken == {True, False}                     # both branches were checked
+    lowered = lower_model(model, 1 << 20, steps=STEPS[:2])    # lower converts what folding leaves
+    assert "If" not in [n.op_type for n in lowered.model.graph.node]
+
+
+def test_an_if_whose_branches_differ_in_shape_stays_and_is_refused_without_a_freeze_hint():
+    from onnx_tee.passes.build.lowered import STEPS, lower_model
+    from onnx_tee.passes.compact.if_to_where import IfToWhere
+    from onnx_tee.passes.errors import UnsupportedModelError
+    model = verifier_model(else_shape=(1,))
+    assert not IfToWhere()(compaction_pipeline()(model).model).modified
+    with pytest.raises(UnsupportedModelError) as info:
+        lower_model(model, 1 << 20, steps=STEPS[:2])
+    message = str(info.value)
+    assert "\n" not in message and "node 'verify' (If)" in message and "input(s) x," in message
+    assert "--input-value" not in message and "export the model with one branch" in message
