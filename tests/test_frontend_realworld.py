@@ -634,3 +634,21 @@ def test_an_if_whose_branches_differ_in_shape_stays_and_is_refused_without_a_fre
     message = str(info.value)
     assert "\n" not in message and "node 'verify' (If)" in message and "input(s) x," in message
     assert "--input-value" not in message and "export the model with one branch" in message
+
+
+def test_a_cast_of_a_runtime_bool_to_a_number_becomes_where_one_zero():
+    """Magika's jax one-hot (Cast(Equal(ids, iota), to=FLOAT)) and attention masks cast a computed
+    bool: the interpreter holds booleans as 0/1 and has Where, not Cast."""
+    from onnx_tee.passes.compact import BoolCastToWhere
+    nodes = [helper.make_node("Greater", ["x", "zero"], ["m"]),
+             helper.make_node("Cast", ["m"], ["f"], to=onnx.TensorProto.FLOAT),
+             helper.make_node("Cast", ["m"], ["i"], to=onnx.TensorProto.INT32),
+             helper.make_node("Cast", ["i"], ["fi"], to=onnx.TensorProto.FLOAT),     # not a bool: stays
+             helper.make_node("Add", ["f", "fi"], ["y"])]
+    model = make_model(nodes, [("x", [3, 4])], [("y", [3, 4])],
+                       [numpy_helper.from_array(np.array(0.0, np.float32), "zero")], opset=13)
+    result = BoolCastToWhere()(onnx.ModelProto.FromString(model.SerializeToString()))
+    assert result.stats["rewritten"] == 2
+    assert [n.op_type for n in result.model.graph.node] == ["Greater", "Where", "Where", "Cast", "Add"]
+    onnx.checker.check_model(result.model, full_check=True)
+    assert_same_outputs(model, result.model, rtol=0, atol=0)
