@@ -41,7 +41,7 @@ MAGIC = 0x4350524B
 
 SHIMS = {"shim_expf": (kh.P, kh.P, kh.SZ), "shim_logf": (kh.P, kh.P, kh.SZ), "shim_sqrtf": (kh.P, kh.P, kh.SZ),
          "shim_tanhf": (kh.P, kh.P, kh.SZ), "shim_sigmoidf": (kh.P, kh.P, kh.SZ),
-         "shim_powf_pos": (kh.P, kh.P, kh.P, kh.SZ)}
+         "shim_powf_pos": (kh.P, kh.P, kh.P, kh.SZ), **{name: (kh.P, kh.P, kh.SZ) for name in kh.TRIG_SHIMS}}
 
 
 def signatures() -> dict[str, tuple]:

@@ -89,12 +89,14 @@ class ResizeAttr(ctypes.Structure):
 
 
 # enum values, in kernels.h order
+TRIG = ("Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh")  # KERN_SIN ..
 UNARY = {"Relu": 0, "LeakyRelu": 1, "Clip": 2, "Sigmoid": 3, "HardSigmoid": 4, "HardSwish": 5, "Tanh": 6,
          "Identity": 7,
          # elementwise math (kernels/math.c)
          "Sqrt": 32, "Reciprocal": 33, "Exp": 34, "Log": 35, "Abs": 36, "Neg": 37, "Floor": 38, "Ceil": 39,
          "Round": 40, "Erf": 41, "Gelu": 42, "GeluTanh": 43, "Softplus": 44, "Softsign": 45, "Elu": 46, "Selu": 46,
-         "Celu": 47, "Mish": 48, "ThresholdedRelu": 49}
+         "Celu": 47, "Mish": 48, "ThresholdedRelu": 49,
+         **{op: 50 + k for k, op in enumerate(TRIG)}}
 BINARY = {"Add": 0, "Sub": 1, "Mul": 2, "Div": 3, "Pow": 16, "Max": 17, "Min": 18, "PRelu": 19}
 SELU_ALPHA, SELU_GAMMA = 1.67326319217681884765625, 1.05070102214813232421875
 POOL_MAX, POOL_AVG = 0, 1
@@ -137,6 +139,7 @@ SIGNATURES: dict[str, tuple] = {
 
 MATH_SHIMS = tuple(f"shim_{f}" for f in ("expm1f", "log1pf", "erff", "floorf", "ceilf", "rintf", "geluf",
                                           "gelu_tanhf", "softplusf", "mishf", "softsignf"))
+TRIG_SHIMS = tuple(f"shim_{op.lower()}f" for op in TRIG)
 
 
 @functools.cache
@@ -153,7 +156,7 @@ def kernels() -> ctypes.CDLL:
         fn = getattr(lib, name)
         fn.argtypes = list(args)
         fn.restype = ctypes.c_size_t if name.startswith("kern_scratch") else ctypes.c_int
-    for name in ("shim_expf", "shim_logf", "shim_sqrtf", "shim_tanhf", "shim_sigmoidf", *MATH_SHIMS):
+    for name in ("shim_expf", "shim_logf", "shim_sqrtf", "shim_tanhf", "shim_sigmoidf", *MATH_SHIMS, *TRIG_SHIMS):
         getattr(lib, name).argtypes = [P, P, SZ]
         getattr(lib, name).restype = None
     for name in ("shim_powf_pos", "shim_powf"):
@@ -186,7 +189,8 @@ def shape_struct(shape: Sequence[int]) -> KernShape:
 
 
 class Guarded:
-    """A float32 buffer of `shape` followed by GUARD sentinel cells that must survive the call."""
+    """A buffer of `shape` 4-byte cells (float32; `result` may read them as int32) followed by GUARD
+    sentinel cells that must survive the call."""
 
     def __init__(self, shape: Sequence[int] | int, fill: float | None = None):
         self.shape = (shape,) if isinstance(shape, int) else tuple(int(d) for d in shape)
@@ -199,10 +203,10 @@ class Guarded:
     def ptr(self) -> int:
         return self.buf.ctypes.data
 
-    def result(self, what: str) -> np.ndarray:
+    def result(self, what: str, dtype: type = np.float32) -> np.ndarray:
         if not np.all(self.buf[self.n:] == GUARD_VALUE):
             raise KernelError(f"{what} wrote past the end of its buffer")
-        return self.buf[:self.n].reshape(self.shape).copy()
+        return self.buf[:self.n].view(dtype).reshape(self.shape).copy()
 
 
 def _f32(a: np.ndarray) -> np.ndarray:
@@ -558,7 +562,7 @@ def _celu_attr(attr, at):
 # kern_unary_attr of the elementwise math ops (as their prepare in runtime_ta/interp/ops/math.c sets it)
 MATH_ATTRS: dict[str, Callable] = {
     **{op: (lambda attr, at: attr) for op in ("Sqrt", "Reciprocal", "Exp", "Log", "Abs", "Neg", "Floor", "Ceil",
-                                              "Round", "Erf", "Softplus", "Softsign", "Mish")},
+                                              "Round", "Erf", "Softplus", "Softsign", "Mish", *TRIG)},
     "Gelu": _gelu_attr,
     "Elu": lambda attr, at: _set(attr, at.get("alpha", 1.0), 1.0),
     "Selu": lambda attr, at: _set(attr, at.get("alpha", SELU_ALPHA), at.get("gamma", SELU_GAMMA)),
@@ -567,14 +571,27 @@ MATH_ATTRS: dict[str, Callable] = {
 }
 # ---- indexing and data layout (kernels/gather.c, kern_tile, DepthToSpace/SpaceToDepth via kern_transpose)
 
-def _indices(a: np.ndarray) -> np.ndarray:
-    """Integer indices as the int32 the TA holds (int64 out of int32 range is unsupported)."""
+KERN_F32, KERN_I32 = 0, 1   # kern_dtype
+
+
+def held(a: np.ndarray, what: str) -> tuple[np.ndarray, int]:
+    """`a` as the TA holds it (float32; int32 for int32, int64 and bool) and its kern_dtype; other
+    dtypes, and int64 values outside int32 (which the host refuses), are unsupported."""
     a = np.asarray(a)
-    if a.dtype.kind not in "iu":
-        raise Unsupported(f"indices of dtype {a.dtype}")
+    if a.dtype == np.float32:
+        return np.require(a, requirements="C"), KERN_F32
+    if a.dtype not in (np.int32, np.int64, np.bool_):
+        raise Unsupported(f"{what} of dtype {a.dtype} (the TA holds float32 and int32, int64, bool tensors)")
     if a.size and (a.min() < -2 ** 31 or a.max() >= 2 ** 31):
-        raise Unsupported("indices outside int32")
-    return np.require(a.astype(np.int32), requirements="C")
+        raise Unsupported(f"{what} outside int32")
+    return np.require(a.astype(np.int32), requirements="C"), KERN_I32
+
+
+def _indices(a: np.ndarray) -> np.ndarray:
+    """Integer indices as the int32 the TA holds."""
+    if np.asarray(a).dtype.kind not in "iu":
+        raise Unsupported(f"indices of dtype {np.asarray(a).dtype}")
+    return held(a, "indices")[0]
 
 
 def _gather(node, at, inputs, opset):
@@ -720,7 +737,7 @@ def run_node(node: onnx.NodeProto, inputs: Sequence[np.ndarray | None], opset: i
     if node.domain not in ("", "ai.onnx"):
         raise Unsupported(f"domain {node.domain}")
     inputs = list(inputs)
-    if inputs and inputs[0] is not None and inputs[0].dtype != np.float32:
+    if node.op_type not in TYPED and inputs and inputs[0] is not None and inputs[0].dtype != np.float32:
         raise Unsupported(f"input dtype {inputs[0].dtype} (kernels are float32)")
     return OPS[node.op_type](node, _attrs(node), inputs, opset)
 
@@ -798,4 +815,84 @@ OPS.update({
     **{op: _reduce for op in REDUCE_CODES},
     "LogSoftmax": _log_softmax, "LayerNormalization": _layer_norm,
     "InstanceNormalization": _group_norm, "GroupNormalization": _group_norm,
+})
+
+
+# ------------------------------------------------------- arg-reductions, comparisons, logic, Where
+
+COMPARE_KINDS = {"Equal": 0, "Greater": 1, "GreaterOrEqual": 2, "Less": 3, "LessOrEqual": 4}  # kern_compare_op
+LOGIC_KINDS = {"And": 0, "Or": 1, "Xor": 2}                                                 # kern_logic_op
+TYPED = {*COMPARE_KINDS, *LOGIC_KINDS, "Not", "Where"}   # their handlers check their inputs' types (held)
+SIGNATURES.update({
+    "kern_arg_reduce": (ctypes.c_int, ctypes.c_int, SZ, SZ, SZ, P, P),
+    "kern_compare": (ctypes.c_int, ctypes.c_int, P, P, P, P, P, P),
+    "kern_logic": (ctypes.c_int, P, P, P, P, P, P),
+    "kern_not": (P, P, SZ),
+    "kern_where": (ctypes.c_int, P, P, P, P, P, P, P, P),
+})
+
+
+def _arg_reduce(node, at, inputs, opset):
+    """int64 indices, as ONNX gives them (the kernel's int32 widened, as the host does)."""
+    x = _f32(inputs[0])
+    if x.ndim == 0:
+        raise Unsupported("scalar input")
+    axis = at.get("axis", 0) % x.ndim
+    outer, n, inner = ka.axis_view(x.shape, axis)
+    out = x.shape[:axis] + ((1,) if at.get("keepdims", 1) else ()) + x.shape[axis + 1:]
+    y = Guarded(out)
+    _check(kernels().kern_arg_reduce(int(node.op_type == "ArgMin"), at.get("select_last_index", 0), outer, n, inner,
+                                     _ptr(x), y.ptr), node.op_type)
+    return [y.result(node.op_type, np.int32).astype(np.int64)]
+
+
+def _compare(node, at, inputs, opset):
+    if opset < 7 and at.get("broadcast", 0):
+        raise Unsupported("legacy broadcast attribute (opset < 7)")
+    (a, ta), (b, tb) = held(inputs[0], "input"), held(inputs[1], "input")
+    if ta != tb:
+        raise Unsupported(f"operands of types {inputs[0].dtype} and {inputs[1].dtype}")
+    out = np.broadcast_shapes(a.shape, b.shape)
+    y = Guarded(out)
+    _check(kernels().kern_compare(COMPARE_KINDS[node.op_type], ta, ctypes.byref(shape_struct(a.shape)), _ptr(a),
+                                  ctypes.byref(shape_struct(b.shape)), _ptr(b), ctypes.byref(shape_struct(out)),
+                                  y.ptr), node.op_type)
+    return [y.result(node.op_type, np.int32).astype(np.bool_)]
+
+
+def _logic(node, at, inputs, opset):
+    if opset < 7 and at.get("broadcast", 0):
+        raise Unsupported("legacy broadcast attribute (opset < 7)")
+    (a, _), (b, _) = held(inputs[0], "input"), held(inputs[1], "input")
+    out = np.broadcast_shapes(a.shape, b.shape)
+    y = Guarded(out)
+    _check(kernels().kern_logic(LOGIC_KINDS[node.op_type], ctypes.byref(shape_struct(a.shape)), _ptr(a),
+                                ctypes.byref(shape_struct(b.shape)), _ptr(b), ctypes.byref(shape_struct(out)), y.ptr),
+           node.op_type)
+    return [y.result(node.op_type, np.int32).astype(np.bool_)]
+
+
+def _not(node, at, inputs, opset):
+    x, _ = held(inputs[0], "input")
+    y = Guarded(x.shape)
+    _check(kernels().kern_not(_ptr(x), y.ptr, x.size), "Not")
+    return [y.result("Not", np.int32).astype(np.bool_)]
+
+
+def _where(node, at, inputs, opset):
+    """The output in the branches' own type (int64 widened back, as the host does)."""
+    (c, _), (a, ta), (b, tb) = (held(x, "input") for x in inputs[:3])
+    if ta != tb:
+        raise Unsupported(f"branches of types {inputs[1].dtype} and {inputs[2].dtype}")
+    out = np.broadcast_shapes(c.shape, a.shape, b.shape)
+    y = Guarded(out)
+    _check(kernels().kern_where(ta, ctypes.byref(shape_struct(c.shape)), _ptr(c), ctypes.byref(shape_struct(a.shape)),
+                                _ptr(a), ctypes.byref(shape_struct(b.shape)), _ptr(b), ctypes.byref(shape_struct(out)),
+                                y.ptr), "Where")
+    return [y.result("Where", np.float32 if ta == KERN_F32 else np.int32).astype(np.asarray(inputs[1]).dtype)]
+
+
+OPS.update({
+    "ArgMax": _arg_reduce, "ArgMin": _arg_reduce,
+    **{op: _compare for op in COMPARE_KINDS}, **{op: _logic for op in LOGIC_KINDS}, "Not": _not, "Where": _where,
 })

@@ -13,6 +13,7 @@ from onnx_tee.passes.graph import graph_inputs
 from onnx_tee.passes import target
 from onnx_tee.passes.lower.bodies import lower_plan
 from onnx_tee.passes.lower.hostlib import InterpLibrary, RunResult, run_partitions
+from onnx_tee.passes.lower.pipeline import sample_feeds
 from onnx_tee.passes.partition.partitioner import partition_model
 
 _LIBRARY: InterpLibrary | None = None
@@ -53,12 +54,9 @@ def run(lowered: Lowered, feeds: dict[str, np.ndarray]) -> tuple[dict[str, np.nd
 
 
 def feeds_for(lowered: Lowered, seed: int = 0) -> dict[str, np.ndarray]:
-    """Standard-normal floats; integer inputs (indices) uniform over the smallest table they index."""
-    rng = np.random.default_rng(seed)
-    bounds = target.index_bounds(lowered.model, lowered.result.infos)
-    infos = lowered.result.infos
-    return {n: (rng.integers(0, bounds[n], infos[n].shape).astype(infos[n].dtype) if n in bounds
-                else rng.standard_normal(infos[n].shape).astype(np.float32)) for n in lowered.inputs}
+    """Standard-normal floats; integer inputs (indices) uniform over the smallest table they index;
+    booleans uniform (what `lower` feeds the simulator: pipeline.sample_feeds)."""
+    return sample_feeds(lowered.model, lowered.result.infos, seed)
 
 
 def relative_errors(lowered: Lowered, feeds: dict[str, np.ndarray]) -> tuple[dict[str, float], list[RunResult]]:
@@ -66,5 +64,9 @@ def relative_errors(lowered: Lowered, feeds: dict[str, np.ndarray]) -> tuple[dic
     got, results = run(lowered, feeds)
     assert all(r.status == "RT_OK" for r in results), [(k, r.status, r.failed_op) for k, r in enumerate(results)]
     expected = run_ort(lowered.model, feeds)
-    return {name: float(np.abs(got[name] - expected[name]).max() / max(np.abs(expected[name]).max(), 1e-30))
-            for name in lowered.outputs}, results
+    errors = {}
+    for name in lowered.outputs:
+        assert got[name].dtype == expected[name].dtype, (name, got[name].dtype, expected[name].dtype)
+        want = expected[name].astype(np.float64)
+        errors[name] = float(np.abs(got[name] - want).max() / max(np.abs(want).max(), 1e-30))
+    return errors, results

@@ -3,8 +3,10 @@ OP-TEE's dev kit gives a TA, run under qemu-aarch64 user mode (tests/aarch64_har
 
 The tests below are the host suites themselves, collected again in this module, where an autouse fixture
 routes every kernel call to the AArch64 runner: the ONNX backend node tests (tests/kernel_conformance.py),
-the differential tests against onnxruntime (tests/test_kernels_differential.py), the libm-free math's
-accuracy (tests/test_kernels_mathf.py), the scratch formulas and the kernels' own validation.
+the differential tests against onnxruntime (tests/test_kernels_differential.py, and
+test_kernels_differential_logical.py for ArgMax/ArgMin, comparisons, logic ops and Where), the libm-free
+math's accuracy (tests/test_kernels_mathf.py, test_kernels_mathf_trig.py), the scratch formulas and the
+kernels' own validation.
 
     pytest -m aarch64 tests/test_aarch64_kernels.py
 """
@@ -15,6 +17,7 @@ import pytest
 import aarch64_harness as arm
 import test_kernels_differential
 import test_kernels_mathf
+import test_kernels_mathf_trig
 import test_kernels_scratch
 import test_kernels_validation
 from optee_harness import kit_dir
@@ -27,6 +30,11 @@ from test_kernels_differential import (test_conv_tiling_edges, test_conv_with_fu
                                        test_depthwise_paths, test_gemm_tiling_edges, test_kernel_matches_onnxruntime,
                                        test_maxpool_paths, test_pointwise_narrow_columns)
 from test_kernels_mathf import errors, test_max_relative_error, test_special_values  # noqa: E402,F401
+from test_kernels_mathf_trig import (test_error_against_float64_and_numpy_float32,  # noqa: E402,F401
+                                     test_special_values_and_domain_edges)
+from test_kernels_differential_logical import (  # noqa: E402,F401
+    test_arg_reduce_nan_and_ties_follow_onnxruntime,
+    test_kernel_matches_onnxruntime as test_logical_kernel_matches_onnxruntime)
 from test_kernels_scratch import (test_conv_scratch_python_equals_c, test_gemm_scratch_python_equals_c,  # noqa: E402,F401
                                   test_tiling_constants_mirror_the_c_header, test_zoo_scratch_is_modest)
 from test_kernels_validation import (test_binary_and_movement_reject_bad_shapes,  # noqa: E402,F401
@@ -47,15 +55,16 @@ def on_aarch64(remote):
     """Module-scoped and autouse, so that it is in place before any other module-scoped fixture (the math
     sweeps of test_kernels_mathf are one) calls a kernel."""
     with pytest.MonkeyPatch.context() as monkeypatch:
-        arm.install(monkeypatch, remote, test_kernels_differential, test_kernels_mathf, test_kernels_scratch,
-                    test_kernels_validation)
+        arm.install(monkeypatch, remote, test_kernels_differential, test_kernels_mathf, test_kernels_mathf_trig,
+                    test_kernels_scratch, test_kernels_validation)
         yield remote
 
 
 def test_every_kernel_entry_point_is_routed(remote):
     import kernel_harness
     assert kernel_harness.kernels() is remote
-    for module in (test_kernels_differential, test_kernels_mathf, test_kernels_scratch, test_kernels_validation):
+    for module in (test_kernels_differential, test_kernels_mathf, test_kernels_mathf_trig, test_kernels_scratch,
+                   test_kernels_validation):
         assert getattr(module, "kernels", kernel_harness.kernels)() is remote, module.__name__
 
 

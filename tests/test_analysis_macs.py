@@ -57,6 +57,21 @@ def test_gemm_matmul_convtranspose_macs():
     assert values[3] == 0
 
 
+@pytest.mark.parametrize("op, gates", [("LSTM", 4), ("GRU", 3), ("RNN", 1)])
+@pytest.mark.parametrize("direction, layout", [("forward", 0), ("bidirectional", 1)])
+def test_recurrent_macs_count_every_gate_step_and_direction(op, gates, direction, layout):
+    seq, batch, inp, hidden = 7, 2, 5, 3
+    dirs = 2 if direction == "bidirectional" else 1
+    w = numpy_helper.from_array(np.zeros((dirs, gates * hidden, inp), np.float32), "w")
+    r = numpy_helper.from_array(np.zeros((dirs, gates * hidden, hidden), np.float32), "r")
+    x_shape = [batch, seq, inp] if layout else [seq, batch, inp]
+    nodes = [helper.make_node(op, ["x", "w", "r"], ["y"], hidden_size=hidden, direction=direction, layout=layout)]
+    model = make_model(nodes, [("x", x_shape)], [("y", None)], [w, r])
+    counted = sum(inp + hidden for _step in range(seq) for _b in range(batch) for _d in range(dirs)
+                  for _unit in range(gates * hidden))   # each gate unit: a dot with x_t, one with h_(t-1)
+    assert list(model_macs(model, infer_static_shapes(model)).values()) == [counted]
+
+
 # Published conv + fc multiply-accumulates at 224x224 (torchvision's model table, which lists MACs as
 # "GFLOPS"): ResNet-50 4.09 G, DenseNet-121 2.83 G, SqueezeNet 1.1 0.35 G, VGG-19 19.63 G.
 @pytest.mark.parametrize("name, published", [("resnet50", 4.09e9), ("densenet121", 2.83e9), ("squeezenet", 0.35e9),

@@ -125,9 +125,9 @@ def test_reports_json_roundtrip_markdown_and_charts(tmp_path):
     again = BenchRun.from_json(data)
     assert [m.total_s for m in again.measurements] == [m.total_s for m in run.measurements]
     header, rows = summary_rows(run)
-    assert header[-2:] == ["ours vs layerwise", "ours vs ort"]
+    assert header[-3:] == ["ours vs layerwise", "ours vs layerwise at 0.05 ms", "ours vs ort"]
     row_a8 = rows[0]
-    assert row_a8[:2] == ["a", "8.00 MiB"] and row_a8[-2] == f"{0.110 / 0.018:.2f}x"
+    assert row_a8[:2] == ["a", "8.00 MiB"] and row_a8[-3] == f"{0.110 / 0.018:.2f}x"
     assert "infeasible" in rows[1]
     charts = write_charts(run, tmp_path)
     assert {p.name for p in charts} == {"time_8MiB.png", "time_16MiB.png", "speedup_vs_budget.png",
@@ -184,3 +184,75 @@ def test_machine_info_records_what_a_reader_needs():
     assert info["logical_cpus"] >= 1 and info["python"].count(".") == 2
     assert info["packages"]["onnxruntime"] and info["packages"]["onnx"] == onnx.__version__
     assert info["git_commit"] is None or len(info["git_commit"]) == 40
+
+
+def _four_config_run(cost_ms: float = 0.3) -> BenchRun:
+    """One cell with the four secure configurations (and ort): compute, load, switches chosen by hand."""
+    mib = 2**20
+    ms = [_m("m", 8 * mib, "ort", 0.004),
+          _m("m", 8 * mib, "layerwise", 0.020, 0.030, 200, cost_ms, partitions=50),
+          _m("m", 8 * mib, "partitioned", 0.019, 0.029, 20, cost_ms, partitions=5),
+          _m("m", 8 * mib, "pruned-layerwise", 0.010, 0.015, 190, cost_ms, partitions=50),
+          _m("m", 8 * mib, "ours", 0.009, 0.014, 15, cost_ms, partitions=3)]
+    return BenchRun("python cli.py bench --models m", machine_info(),
+                    {"repeats": 3, "warmup": 1, "switch_model": WorldSwitchModel(cost_ms).to_json()}, ms)
+
+
+def _total(compute, load, switches, cost_ms):
+    return compute + load + switches * cost_ms / 1000
+
+
+def test_a_run_is_priced_at_another_switch_cost_from_its_counts():
+    from onnx_tee.passes.bench.results import at_switch_cost
+
+    run = _four_config_run(0.3)
+    cheap = {m.config: m for m in at_switch_cost(run.measurements, 0.05)}
+    assert cheap["layerwise"].switch_s == pytest.approx(200 * 0.05e-3)
+    assert cheap["layerwise"].total_s == pytest.approx(_total(0.020, 0.030, 200, 0.05))
+    assert cheap["ours"].compute_s == 0.009 and cheap["ours"].switches == 15
+    assert run.measurements[1].switch_s == pytest.approx(200 * 0.3e-3)     # the run itself is unchanged
+    assert ratio(cheap, "layerwise", "ours") == pytest.approx(_total(0.020, 0.030, 200, 0.05) /
+                                                              _total(0.009, 0.014, 15, 0.05))
+
+
+def test_attribution_splits_the_speedup_into_partitions_times_pruning_and_components():
+    from onnx_tee.passes.bench.attribution import attributions
+
+    (cell,) = attributions(_four_config_run(0.3).measurements)
+    lw, pa, pl, o = (_total(0.020, 0.030, 200, 0.3), _total(0.019, 0.029, 20, 0.3),
+                     _total(0.010, 0.015, 190, 0.3), _total(0.009, 0.014, 15, 0.3))
+    assert cell.speedup == pytest.approx(lw / o)
+    assert cell.partitions_factor == pytest.approx(math.sqrt(lw / pa * pl / o))
+    assert cell.pruning_factor == pytest.approx(math.sqrt(lw / pl * pa / o))
+    assert cell.partitions_factor * cell.pruning_factor == pytest.approx(cell.speedup)
+    assert cell.shares["compute"] == pytest.approx((0.020 - 0.009) / (lw - o))
+    assert cell.shares["switches"] == pytest.approx((200 - 15) * 0.3e-3 / (lw - o))
+    assert sum(cell.shares.values()) == pytest.approx(1.0)
+    # a cell without one of the four ablation configurations is not split
+    assert attributions([m for m in _four_config_run().measurements if m.config != "partitioned"]) == []
+
+
+def test_report_shows_every_headline_at_two_switch_costs_side_by_side(tmp_path):
+    from onnx_tee.passes.bench import headline
+    from onnx_tee.passes.bench.report import attribution_rows, headline_rows, write_json
+
+    run = _four_config_run(0.3)
+    at = {c: _total(0.020, 0.030, 200, c) / _total(0.009, 0.014, 15, c) for c in (0.0, 0.05, 0.3)}
+    header, rows = headline_rows(run)
+    assert header == ["comparison", "cells", "no switch cost", "0.05 ms/switch", "0.3 ms/switch"]
+    ours = next(r for r in rows if r[0] == "ours vs layerwise")
+    assert [cell.split()[0] for cell in ours[2:]] == [f"**{at[c]:.2f}x**" for c in (0.0, 0.05, 0.3)]
+    header, rows = summary_rows(run)
+    assert "ours vs layerwise at 0.05 ms" in header
+    assert rows[0][header.index("ours vs layerwise at 0.05 ms")] == f"{at[0.05]:.2f}x"
+    assert rows[0][header.index("ours vs layerwise")] == f"{at[0.3]:.2f}x"
+    _, split = attribution_rows(run)
+    assert [r[0] for r in split] == ["no switch cost", "0.05 ms/switch", "0.3 ms/switch"]
+    # a run made at another cost still shows 0.05 and 0.3 ms, and its own
+    assert list(headline.at_costs(_four_config_run(0.1))) == [0.0, 0.05, 0.1, 0.3]
+    text = markdown_report(run)
+    assert "0.05 ms/switch" in text and "from fewer partitions" in text
+    write_json(run, tmp_path / "results.json")
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert set(data["at_switch_costs"]) == {"0", "0.05", "0.3"}
+    assert data["at_switch_costs"]["0.05"]["comparisons"]["ours vs layerwise"]["geomean"] == pytest.approx(at[0.05])

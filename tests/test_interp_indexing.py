@@ -131,13 +131,29 @@ def test_ids_through_copies_and_constant_indices_are_narrowed():
     np.testing.assert_array_equal(got["y"], run_ort(model, {"ids": ids})["y"])
 
 
-def test_int64_that_is_not_only_indices_is_refused_by_name():
+def test_int64_ids_read_beyond_indices_stay_int64_and_are_held_as_int32():
+    """ids read by Gather and by Equal (a padding mask, then Where): not narrowed in the model (Equal
+    reads them as integers, not indices), but held as int32 in the TA all the same."""
+    nodes = [node("Gather", ["E", "ids"], ["emb"]), node("Equal", ["ids", "pad"], ["is_pad"]),
+             node("Unsqueeze", ["is_pad", "ax"], ["mask"]), node("Where", ["mask", "zero", "emb"], ["y"])]
+    model = int_model(nodes, [("ids", [2, 5], TensorProto.INT64)], ["y"],
+                      [w("E", [10, 4]), i64("pad", 0), i64("ax", [2]), numpy_helper.from_array(np.float32(0), "zero")])
+    narrowed, inputs = target.narrow_indices(model)
+    assert inputs == {}
+    ids = np.array([[3, 0, 9, 0, 1], [0, 0, 2, 7, -1]], np.int64)
+    lowered = lower(model)
+    got, results = run(lowered, {"ids": ids})
+    assert [r.status for r in results] == ["RT_OK"]
+    np.testing.assert_array_equal(got["y"], run_ort(model, {"ids": ids})["y"])
+
+
+def test_int64_read_by_an_op_the_ta_lacks_is_refused_naming_that_op():
     nodes = [node("Gather", ["E", "ids"], ["emb"]), node("Cast", ["ids"], ["f"], to=TensorProto.FLOAT),
              node("Unsqueeze", ["f", "ax"], ["fu"]), node("Mul", ["emb", "fu"], ["y"])]
     model = int_model(nodes, [("ids", [3], TensorProto.INT64)], ["y"], [w("E", [10, 4]), i64("ax", [1])])
     narrowed, inputs = target.narrow_indices(model)
     assert inputs == {}
-    with pytest.raises(UnsupportedModelError, match="indices 'ids' are int64 and were not narrowed"):
+    with pytest.raises(UnsupportedModelError, match=r"1 node\(s\) of 1 op type.*\(Cast\): op Cast is not supported"):
         target.check_supported(narrowed, target_infos(narrowed))
 
 

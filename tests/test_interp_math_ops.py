@@ -130,16 +130,20 @@ def test_small_model_through_the_cli_in_several_partitions(tmp_path):
     assert max(report["simulation"]["max_rel_error"].values()) <= 1e-5
 
 
-def _one_op_body(code: str, ints=(), floats=(), x_shape=(4, 8), y_shape=None, extra=(), y_offset=None):
-    """A body with one op over a region tensor x (offset 0), optional weight inputs `extra`, output y."""
+def _one_op_body(code: str, ints=(), floats=(), x_shape=(4, 8), y_shape=None, extra=(), y_offset=None,
+                 x_dtype=None, y_dtype=None):
+    """A body with one op over a region tensor x (offset 0), optional weight inputs `extra` (int32 where
+    the array is integer), output y; x and y float32 unless `x_dtype` / `y_dtype` say otherwise."""
     from onnx_tee.passes.lower import format as fmt
     y_shape = x_shape if y_shape is None else y_shape
-    tensors = [fmt.Tensor(tuple(x_shape), fmt.LOC_REGION, 0)]
+    tensors = [fmt.Tensor(tuple(x_shape), fmt.LOC_REGION, 0, dtype=x_dtype or fmt.DTYPE_FLOAT32)]
     weights = {}
     for value in extra:
-        tensors.append(fmt.Tensor(tuple(value.shape), fmt.LOC_WEIGHT))
+        dtype = fmt.DTYPE_INT32 if value.dtype.kind in "iub" else fmt.DTYPE_FLOAT32
+        tensors.append(fmt.Tensor(tuple(value.shape), fmt.LOC_WEIGHT, dtype=dtype))
         weights[len(tensors) - 1] = value
-    tensors.append(fmt.Tensor(tuple(y_shape), fmt.LOC_REGION, 256 if y_offset is None else y_offset))
+    tensors.append(fmt.Tensor(tuple(y_shape), fmt.LOC_REGION, 256 if y_offset is None else y_offset,
+                              dtype=y_dtype or fmt.DTYPE_FLOAT32))
     op = fmt.Op(fmt.OP_CODES[code], list(range(len(tensors) - 1)), [len(tensors) - 1], list(ints), list(floats))
     return fmt.serialize(fmt.Body(0, 1, tensors, [op], weights, region_size=8192, scratch_offset=512,
                                   scratch_size=64))

@@ -23,9 +23,11 @@ RTOL, ATOL = 1e-4, 1e-4
 
 
 def _model(node: onnx.NodeProto, inputs: dict[str, np.ndarray], constants: dict[str, np.ndarray], opset: int):
-    graph_inputs = [helper.make_tensor_value_info(k, TensorProto.FLOAT, v.shape) for k, v in inputs.items()]
+    """A one-node model; inputs typed as their arrays, outputs as onnxruntime infers them."""
+    graph_inputs = [helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
+                    for k, v in inputs.items()]
     inits = [numpy_helper.from_array(v, k) for k, v in constants.items()]
-    outputs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in node.output]
+    outputs = [helper.make_empty_tensor_value_info(o) for o in node.output]
     graph = helper.make_graph([node], "g", graph_inputs, outputs, initializer=inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
@@ -39,7 +41,7 @@ def check(node: onnx.NodeProto, inputs: dict[str, np.ndarray], constants: dict[s
     values = {**inputs, **constants}
     got = run_node(node, [values[i] if i else None for i in node.input], opset)
     for g, w in zip(got, want):
-        assert g.shape == w.shape
+        assert g.shape == w.shape and g.dtype == w.dtype, (g.shape, g.dtype, w.shape, w.dtype)
         np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
 
 
@@ -117,14 +119,19 @@ def check_gemm(data):
     check(_node("Gemm", inputs, transA=ta, transB=tb, alpha=alpha, beta=beta), inputs)
 
 
-def _broadcast_pair(data, max_rank=6):
+def _broadcast_operands(data, count, max_rank=6):
+    """`count` shapes that broadcast together (numpy): suffixes of one shape, some dims set to 1."""
     rank = data.draw(st.integers(0, max_rank))
     full = [data.draw(st.integers(1, 4)) for _ in range(rank)]
 
     def operand():
         drop = data.draw(st.integers(0, rank))
         return tuple(1 if data.draw(st.booleans()) else d for d in full[drop:])
-    return operand(), operand()
+    return tuple(operand() for _ in range(count))
+
+
+def _broadcast_pair(data, max_rank=6):
+    return _broadcast_operands(data, 2, max_rank)
 
 
 def check_matmul(data):

@@ -14,7 +14,10 @@ def test_every_op_with_a_kernel_has_node_tests():
     ops = {c.model.graph.node[-1].op_type for c in CASES}
     for op in ("Conv", "ConvTranspose", "Gemm", "MatMul", "MaxPool", "AveragePool", "Resize", "Pad", "Slice",
                "Softmax", "LRN", "BatchNormalization", "Transpose", "Concat", "Split",
-               "Gather", "GatherElements", "DepthToSpace", "SpaceToDepth", "Expand", "Tile"):
+               "Gather", "GatherElements", "DepthToSpace", "SpaceToDepth", "Expand", "Tile",
+               "ArgMax", "ArgMin", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh",
+               "Atanh", "Equal", "Greater", "GreaterOrEqual", "Less", "LessOrEqual", "Not", "And", "Or", "Xor",
+               "Where"):
         assert op in ops
 
 

@@ -45,6 +45,7 @@ def test_kernel_suites_on_other_builds(variant):
         env.update(ONNX_TEE_KERNEL_CFLAGS=flags)
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
                              str(TESTS / "test_kernels_node_conformance.py"),
-                             str(TESTS / "test_kernels_differential.py")],
+                             str(TESTS / "test_kernels_differential.py"),
+                             str(TESTS / "test_kernels_differential_logical.py")],
                             cwd=TESTS.parent, env=env, capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]

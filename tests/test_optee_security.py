@@ -157,7 +157,7 @@ def device(tmp_path_factory):
     f5_payload = write_inputs(work / "f5-payload.bin", [payload])
 
     storage = work / "storage"
-    guest = Guest(work / "boot1")
+    guest = Guest(work / "boot1", kit)
     g = guest.add
     guest.install_ta(ta)
     guest.case("no-key-yet", CLIENT, g(v1), g(x))
@@ -206,7 +206,7 @@ def device(tmp_path_factory):
         device_key = (work / "device.key").read_bytes()
 
     # boot 2: the same device (its secure storage)
-    guest2 = Guest(work / "boot2")
+    guest2 = Guest(work / "boot2", kit)
     g = guest2.add
     guest2.install_ta(ta)
     guest2.case("reboot-authentic-v2", CLIENT, g(v2), g(x))

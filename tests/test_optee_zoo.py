@@ -12,8 +12,10 @@ the installed TA between budgets:
   touched per partition against the memory plan;
 - a TA whose heap does not fit the secure memory (BUDGET 13 MiB) is refused at open session with
   TEE_ERROR_OUT_OF_MEMORY, and the client says what to do and exits with its memory class;
-- measured figures (labelled TCG emulation): boot, TA load, a null command round trip (the kit's tee-rtt),
-  LOAD_CHUNK throughput, per-case times, kept in <build>/optee/figures/zoo.json.
+- the null command round trip (`onnx_tee_client --ping`: OT_CMD_PING and a command refused at its parameter
+  check) at the smallest and the largest TA;
+- measured figures (labelled TCG emulation): boot, null round trips, LOAD_CHUNK throughput, per-case times,
+  kept in <build>/optee/figures/zoo.json (scripts/bench_optee.py measures them properly).
 
     pytest -m optee tests/test_optee_zoo.py
 """
@@ -32,13 +34,15 @@ from onnx_tee.passes.lower.keys import generate_key
 from onnx_tee.passes.lower.pipeline import model_io, sample_feeds
 from onnx_tee.passes.lower.sim import Simulator
 from conftest import run_ort
-from optee_harness import (CLIENT, EXIT, MiB, TA_UUID, Guest, build_client, build_ta, record_figures,
-                           require_kit, write_inputs)
+from onnx_tee.passes.optee import figures as tee_figures
+from optee_harness import (CLIENT, EXIT, MiB, Guest, build_client, build_ta, record_figures, require_kit,
+                           write_inputs)
 from ta_bundles import lower_zoo
 
 pytestmark = pytest.mark.optee
 
 IMAGES = 200
+PINGS = 1000
 TRAINED_BUDGET = 1 * MiB
 BUDGETS = (1, 3, 4, 8, 12)                     # MiB; 12 MiB (+ reserve) is the largest TA QEMU's 15 MiB hold
 OVERSIZED = 13 * MiB
@@ -69,7 +73,7 @@ def tee(tmp_path_factory):
     oversized = build_ta(OVERSIZED, kit)
     client = build_client(kit)
     key = generate_key()
-    guest = Guest(work, mem_mb=1536)
+    guest = Guest(work, kit, mem_mb=1536)
     key_path = work / "model.key"
     key_path.write_bytes(key)
     bundles: dict[str, Bundle] = {}
@@ -86,7 +90,7 @@ def tee(tmp_path_factory):
 
     guest.install_ta(tas[1])
     guest.case("provision", CLIENT, "--provision", guest.add(key_path))
-    guest.case("rtt-1MiB", "tee-rtt", TA_UUID, "0xffff", "1000")
+    guest.case("rtt-1MiB", CLIENT, "--ping", str(PINGS))
     for name in TRAINED:
         bundle = add_bundle(name, TRAINED_BUDGET)
         data = datasets.load_dataset(models.trained_dataset(name), "test")
@@ -104,7 +108,7 @@ def tee(tmp_path_factory):
             big = bundles["squeezenet-12MiB"]
             guest.case("squeezenet-12MiB-whole-chunks", CLIENT, "--max-chunk", "0", "--times",
                        guest.add(big.lowered.device, big.case), guest.add(work / f"squeezenet-{12 * MiB}.bin"))
-    guest.case("rtt-12MiB", "tee-rtt", TA_UUID, "0xffff", "1000")
+    guest.case("rtt-12MiB", CLIENT, "--ping", str(PINGS))
     guest.install_ta(oversized)
     device = bundles[f"{TRAINED[0]}-1MiB"]
     guest.case("oversized-ta", CLIENT, guest.add(device.lowered.device, TRAINED[0]),
@@ -212,10 +216,16 @@ def test_chunks_of_several_mib_exhaust_optee_page_tables(tee):
         assert run.rc == 0, run.describe()
 
 
-def _rtt(text: str) -> dict:
-    m = re.search(r"open session ([\d.]+) us.*mean ([\d.]+) us, min ([\d.]+) us, max ([\d.]+) us", text)
-    assert m, text
-    return dict(open_session_ms=float(m[1]) / 1e3, mean_us=float(m[2]), min_us=float(m[3]), max_us=float(m[4]))
+@pytest.mark.parametrize("case", ["rtt-1MiB", "rtt-12MiB"])
+def test_null_command_round_trip(tee, case):
+    """OT_CMD_PING answers TEE_SUCCESS and a parameterless RUN is refused, every one of PINGS times."""
+    result, _ = tee
+    run = result[case]
+    assert run.rc == 0, run.describe()
+    trips = tee_figures.round_trips(run)
+    assert set(trips) == {"ping", "refused"}
+    for t in trips.values():
+        assert t["calls"] == PINGS and 0 < t["min_ms"] <= t["median_ms"] <= t["max_ms"]
 
 
 def test_measured_figures(tee):
@@ -224,8 +234,7 @@ def test_measured_figures(tee):
     figures = {"note": "QEMU TCG full-system emulation of OP-TEE on the test host: relative figures only, "
                        "not hardware timings",
                "boot_to_ready_s": result.ready_seconds, "run_wall_s": result.wall_seconds,
-               "null_round_trip": {case: _rtt(result[case].stdout + result[case].stderr)
-                                   for case in ("rtt-1MiB", "rtt-12MiB")},
+               "null_round_trip": {case: tee_figures.round_trips(result[case]) for case in ("rtt-1MiB", "rtt-12MiB")},
                "cases_s": {name: round(case.seconds, 2) for name, case in result.cases.items()}}
     loads = [t for case in bundles.values() if case.case in result.cases
              for t in result[case.case].partition_times()]
@@ -242,4 +251,4 @@ def test_measured_figures(tee):
             figures.setdefault("images_per_s", {})[bundle.name] = round(IMAGES / result[bundle.images].seconds, 2)
     path = record_figures("zoo", figures)
     print(f"figures (TCG emulation) in {path}")
-    assert figures["null_round_trip"]["rtt-1MiB"]["min_us"] > 0
+    assert figures["null_round_trip"]["rtt-1MiB"]["ping"]["min_ms"] > 0

@@ -7,6 +7,8 @@ Counted (one MAC = one multiply plus one add; bias additions are not counted):
   (every input element is scattered through the kernel)
 - Gemm:           M * N * K   (A is M x K after transA; C's addition and alpha/beta not counted)
 - MatMul:         prod(broadcast batch dims of the output) * M * N * K  (numpy matmul semantics)
+- LSTM, GRU, RNN: seq_len * batch * (prod(W) + prod(R)): each step multiplies x_t by W and h_(t-1) by R
+  for every gate and direction (W: dirs x gates*hidden x input, R: dirs x gates*hidden x hidden)
 
 Every other op counts 0 MACs: element-wise ops, pools, normalisations and reshapes cost
 memory traffic rather than multiply-accumulates, and are reported by their tensor bytes.
@@ -55,6 +57,10 @@ def node_macs(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> int:
         a = _shape(node, node.input[0], infos)
         out = _shape(node, node.output[0], infos)
         return _prod(out) * a[-1]
+    if op in ("LSTM", "GRU", "RNN"):
+        x = _shape(node, node.input[0], infos)
+        steps = x[0] * x[1]   # seq_len * batch in either layout
+        return steps * (_prod(_shape(node, node.input[1], infos)) + _prod(_shape(node, node.input[2], infos)))
     return 0
 
 

@@ -24,16 +24,38 @@ from ..errors import UnsupportedModelError, UserError
 from ..graph import graph_inputs, lists_initializers_as_inputs
 
 
+_INT32_HELD = (np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.bool_))
+
+
+def held_type(dtype) -> np.dtype | None:
+    """The type the TA holds a tensor of ONNX (numpy) type `dtype` in: float32 as it is; int32 for
+    int32, int64 (token ids, ArgMax results; the host narrows and widens them) and bool (0/1); None
+    for a type the TA holds no tensor of."""
+    dtype = np.dtype(dtype)
+    if dtype == np.float32:
+        return dtype
+    return np.dtype(np.int32) if dtype in _INT32_HELD else None
+
+
+def element_bytes(dtype) -> int:
+    """Bytes one element of `dtype` takes in the TA's region: its held type's size (4 for int64 and
+    bool), else its numpy itemsize.  Every size the memory plan, the bodies and the device manifest
+    use comes from here (TensorInfo.nbytes, weights.tensor_nbytes), so they agree."""
+    held = held_type(dtype)
+    return (held or np.dtype(dtype)).itemsize
+
+
 @dataclass(frozen=True)
 class TensorInfo:
-    """A tensor's static shape and numpy dtype."""
+    """A tensor's static shape and numpy dtype (the ONNX model's own type)."""
 
     shape: tuple[int, ...]
     dtype: np.dtype
 
     @property
     def nbytes(self) -> int:
-        return math.prod(self.shape) * self.dtype.itemsize
+        """Bytes in the TA's region (`element_bytes`)."""
+        return math.prod(self.shape) * element_bytes(self.dtype)
 
 
 def parse_input_shapes(specs: list[str] | None) -> dict[str, tuple[int, ...]]:

@@ -5,12 +5,13 @@ import numpy as np
 import onnx
 from onnx import helper
 
+from .shapes import element_bytes
+
 
 def tensor_nbytes(tensor: onnx.TensorProto) -> int:
-    """Bytes of a TensorProto's data once loaded: prod(dims) * itemsize."""
+    """Bytes of a TensorProto's data once loaded into the TA: prod(dims) * shapes.element_bytes."""
     count = int(np.prod(tensor.dims, dtype=np.int64)) if len(tensor.dims) else 1
-    itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
-    return count * itemsize
+    return count * element_bytes(helper.tensor_dtype_to_np_dtype(tensor.data_type))
 
 
 def weight_bytes(model: onnx.ModelProto) -> int:

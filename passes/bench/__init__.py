@@ -16,5 +16,9 @@ Modules, one concern each:
 - `switches`       the world-switch cost model (TA invocations x cost per round trip);
 - `machine`        what machine, software and revision produced a result;
 - `results`        measurements, totals, ratios, geometric means;
-- `report`, `charts`  Markdown / JSON tables and PNG charts.
+- `headline`       every headline priced at several costs per world switch, from the counted invocations;
+- `attribution`    ours' speed-up split into fewer partitions x pruning, and by component;
+- `report`, `charts`  Markdown / JSON tables and PNG charts;
+- `optee`, `optee_report`  the world switch, LOAD_CHUNK throughput and per-partition compute measured in a
+                   real OP-TEE secure world (`scripts/bench_optee.py`; emulated, not hardware).
 """

@@ -1,9 +1,10 @@
 """Benchmark reports: table rows (for the console and Markdown), a Markdown report, JSON.
 
 The Markdown report is what `benchmarks/results/` commits; it leads with the comparison the method
-is judged by (`ours` against `layerwise`, per model and as a geometric mean), then the full
-breakdown that explains every figure (compute, load, world switches, peak secure memory,
-partitions, accuracy) and the machine and command that produced it.
+is judged by (`ours` against `layerwise`, per model and as a geometric mean) at several costs per
+world switch side by side (`headline.py`), then where that speed-up comes from (`attribution.py`),
+then the full breakdown that explains every figure (compute, load, world switches, peak secure
+memory, partitions, accuracy) and the machine and command that produced it.
 """
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import json
 from pathlib import Path
 
 from ..sizes import format_size
+from . import headline
+from .attribution import COMPONENTS, attributions
 from .configs import BY_NAME
-from .results import COMPARISONS, BenchRun, Measurement, group_cells, ratio, summarise
+from .results import COMPARISONS, BenchRun, Measurement, at_switch_cost, group_cells, ratio, summarise
 
 
 def _ms(seconds: float | None) -> str:
@@ -34,21 +37,79 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.2f}%"
 
 
+def _cost(cost_ms: float) -> str:
+    return "no switch cost" if cost_ms == headline.NO_SWITCH_COST else f"{cost_ms:g} ms/switch"
+
+
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.0f}%"
+
+
 def _configs_in(run: BenchRun) -> list[str]:
     present = {m.config for m in run.measurements}
     return [name for name in BY_NAME if name in present]
 
 
 def summary_rows(run: BenchRun) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the headline table: per (model, budget) the total ms of each configuration,
-    then ours' speed-up over layerwise and over ort."""
+    """Header and rows of the per-cell table: per (model, budget) the total ms of each configuration at
+    the run's switch cost, then ours' speed-up over layerwise at that cost and at every other reported
+    cost (priced from the same counts), and over ort."""
     configs = _configs_in(run)
-    header = ["model", "budget"] + [f"{c} (ms)" for c in configs] + ["ours vs layerwise", "ours vs ort"]
+    own = headline.run_cost_ms(run)
+    others = [c for c in headline.at_costs(run, without=False) if c != own]
+    priced = [group_cells(at_switch_cost(run.measurements, c)) for c in others]
+    header = (["model", "budget"] + [f"{c} (ms)" for c in configs] + ["ours vs layerwise"]
+              + [f"ours vs layerwise at {c:g} ms" for c in others] + ["ours vs ort"])
     rows = []
-    for (model, budget), cells in group_cells(run.measurements).items():
-        rows.append([model, _size(budget)]
+    for key, cells in group_cells(run.measurements).items():
+        rows.append([key[0], _size(key[1])]
                     + [_ms(cells[c].total_s) if c in cells and cells[c].ok else _status(cells.get(c)) for c in configs]
-                    + [_x(ratio(cells, "layerwise", "ours")), _x(ratio(cells, "ort", "ours"))])
+                    + [_x(ratio(cells, "layerwise", "ours"))]
+                    + [_x(ratio(p[key], "layerwise", "ours")) for p in priced]
+                    + [_x(ratio(cells, "ort", "ours"))])
+    return header, rows
+
+
+def _range(entry: dict) -> str:
+    if entry["geomean"] is None:
+        return "—"
+    return f"**{_x(entry['geomean'])}** ({_x(entry['min'])} – {_x(entry['max'])})"
+
+
+def headline_rows(run: BenchRun) -> tuple[list[str], list[list[str]]]:
+    """Every comparison's geometric mean (and range over cells) at each reported switch cost, side by side."""
+    priced = headline.at_costs(run)
+    header = ["comparison", "cells"] + [_cost(c) for c in priced]
+    rows = []
+    for label, _, _ in COMPARISONS:
+        entries = [priced[c]["comparisons"][label] for c in priced]
+        rows.append([label, str(entries[-1]["cells"])] + [_range(e) for e in entries])
+    return header, rows
+
+
+def attribution_rows(run: BenchRun) -> tuple[list[str], list[list[str]]]:
+    """At each reported switch cost: ours' speed-up over layerwise as the product of the factor from
+    fewer partitions and the factor from pruning, and the share of the time saved in each component."""
+    header = (["switch cost", "cells", "ours vs layerwise", "from fewer partitions", "from pruning"]
+              + [f"saved in {label}" for label, _ in COMPONENTS])
+    rows = []
+    for cost, entry in headline.at_costs(run).items():
+        split = entry["attribution"]
+        if split is None:
+            continue
+        shares = split["shares"] or {}
+        rows.append([_cost(cost), str(split["cells"]), _x(split["speedup"]), _x(split["partitions_factor"]),
+                     _x(split["pruning_factor"])] + [_share(shares.get(label)) for label, _ in COMPONENTS])
+    return header, rows
+
+
+def attribution_cell_rows(run: BenchRun) -> tuple[list[str], list[list[str]]]:
+    """`attribution_rows` per (model, budget), at the run's switch cost."""
+    header = (["model", "budget", "ours vs layerwise", "from fewer partitions", "from pruning", "time saved ms"]
+              + [f"saved in {label}" for label, _ in COMPONENTS])
+    rows = [[a.model, _size(a.budget), _x(a.speedup), _x(a.partitions_factor), _x(a.pruning_factor),
+             _ms(a.saved_s)] + [_share((a.shares or {}).get(label)) for label, _ in COMPONENTS]
+            for a in attributions(run.measurements)]
     return header, rows
 
 
@@ -141,11 +202,33 @@ def markdown_report(run: BenchRun, charts: list[str] = ()) -> str:
         f"({settings.get('switch_model', {}).get('cost_ms_per_switch')} ms per TA invocation: "
         f"{settings.get('switch_model', {}).get('source')}).",
         "",
-        "## Speed-up (geometric means; ratio = slower total / faster total)",
+        "## Speed-up at several costs per world switch (geometric mean, range over cells)",
+        "",
+        "The same run priced at each cost: switch time = TA invocations (counted) x cost per round trip; "
+        "compute and load as measured.",
+        "",
+        markdown_table(*headline_rows(run)),
+        "",
+        f"## Speed-up at {settings.get('switch_model', {}).get('cost_ms_per_switch')} ms per switch "
+        "(geometric means; ratio = slower total / faster total)",
         "",
         markdown_table(*geomean_rows(summary)),
         "",
         "## Where the speed-up of `ours` over `layerwise` comes from",
+        "",
+        "Fewer partitions and pruning: the two factors (their product is the speed-up) split it over the "
+        "ablations `partitioned` and `pruned-layerwise`, each change's effect averaged over the two orders, "
+        "F_partitions = sqrt(T_lw/T_pa x T_pl/T_o), F_pruning = sqrt(T_lw/T_pl x T_pa/T_o).  Compute, load "
+        "and world-switch mechanics: the share of the time saved, T_lw - T_o, in each component "
+        "(mean over cells; `passes/bench/attribution.py`).",
+        "",
+        markdown_table(*attribution_rows(run)),
+        "",
+        f"Per cell, at {settings.get('switch_model', {}).get('cost_ms_per_switch')} ms per switch:",
+        "",
+        markdown_table(*attribution_cell_rows(run)),
+        "",
+        "What changes from `layerwise` to `ours`:",
         "",
         markdown_table(*explain_rows(run)),
         "",
@@ -169,4 +252,5 @@ def markdown_report(run: BenchRun, charts: list[str] = ()) -> str:
 
 
 def write_json(run: BenchRun, path: Path) -> None:
-    path.write_text(json.dumps(run.to_json(), indent=1) + "\n")
+    """results.json: the run, its summary, and the headline at every reported switch cost."""
+    path.write_text(json.dumps({**run.to_json(), "at_switch_costs": headline.to_json(run)}, indent=1) + "\n")

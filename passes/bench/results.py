@@ -8,12 +8,18 @@ One `Measurement` = one (model, budget, configuration), holding medians of repea
 `ratio(a, b)` for one model and budget is `total(a) / total(b)`: the speed-up of `b` over `a`
 (e.g. ratio(layerwise, ours) = 12.0 means ours is 12x faster than layer-wise loading).  Geometric
 means are taken over the (model, budget) cells where both configurations ran.
+
+Since switch_time is a count times a cost, a run measured at one cost is priced at another without
+re-running: `at_switch_cost(measurements, c)` keeps compute, load and the counts, and sets
+switch_time = switches x c (the report shows every headline at `switches.REPORTED_SWITCH_COSTS_MS`).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Iterable
+
+from .switches import WorldSwitchModel
 
 
 @dataclass
@@ -63,6 +69,14 @@ class Measurement:
         data = asdict(self)
         data["total_s"] = self.total_s
         return data
+
+
+def at_switch_cost(measurements: Iterable[Measurement], cost_ms: float) -> list[Measurement]:
+    """The measurements priced at `cost_ms` per world switch: switch_s = switches x cost_ms, the measured
+    compute and load and the counts unchanged (a measurement that did not run stays as it is)."""
+    model = WorldSwitchModel(cost_ms)
+    return [replace(m, switch_s=model.seconds(m.switches)) if m.ok and m.switches is not None else m
+            for m in measurements]
 
 
 def ratio(cells: dict[str, Measurement], slower: str, faster: str) -> float | None:

@@ -284,12 +284,14 @@ def simulate(lowered: LoweredModel) -> None:
 
 
 def check_parity(got: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> None:
-    """Raise ParityError (one line, every output that misses) unless every output is within the
-    tolerance (PARITY_* above)."""
+    """Raise ParityError (one line, every output that misses) unless every output has onnxruntime's
+    type and is within the tolerance (PARITY_* above; integer and boolean outputs by value)."""
     misses = []
     for name, ref in expected.items():
         result = parity_tolerance(got[name], ref)
-        if result is None:
+        if np.asarray(got[name]).dtype != np.asarray(ref).dtype:
+            misses.append(f"'{name}': {np.asarray(got[name]).dtype}, onnxruntime's {np.asarray(ref).dtype}")
+        elif result is None:
             misses.append(f"'{name}': shape {list(np.shape(got[name]))}, onnxruntime's {list(np.shape(ref))}")
         elif not result.ok:
             misses.append(f"'{name}': max|d| {result.max_abs:.3g} (max|ref| {result.ref_max:.3g}), worst element "

@@ -28,8 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="optimal (DP + min-cut, default), greedy (first fit) or layerwise (one layer each)")
     parser.add_argument("--staging", default="auto", metavar="SIZE",
                         help="decryption staging buffer (the chunk size of loading): a size, or auto (default): at "
-                             "least 64KiB, widened where it costs no region bytes, wider still (optimal strategy) "
-                             "where that halves the TA invocations")
+                             "least 64KiB, widened where it costs no region bytes, and a partitioning searched with "
+                             "a wider one reserved where that halves the TA invocations (every strategy alike)")
     add_input_shape_option(parser)
     parser.add_argument("--force", action="store_true", help="replace DIR even if it was not written by partition")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")

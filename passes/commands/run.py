@@ -184,12 +184,14 @@ def _write_atomic(path: Path, write) -> None:
 def print_outputs(outputs: dict[str, np.ndarray], backend: str, stats) -> None:
     rows = []
     for name, value in outputs.items():
-        flat = value.reshape(value.shape[0], -1) if value.ndim > 1 else value.reshape(1, -1)
+        numbers = np.asarray(value, np.float64)   # integer and boolean outputs shown by value
+        flat = numbers.reshape(numbers.shape[0], -1) if numbers.ndim > 1 else numbers.reshape(1, -1)
         top = np.argsort(-flat[0])[:5]
-        rows.append([name, "x".join(map(str, value.shape)), f"{value.min():.4g}", f"{value.max():.4g}",
-                     " ".join(f"{i}:{flat[0, i]:.3g}" for i in top)])
+        rows.append([name, "x".join(map(str, value.shape)), str(value.dtype), f"{numbers.min():.4g}",
+                     f"{numbers.max():.4g}", " ".join(f"{i}:{flat[0, i]:.3g}" for i in top)])
     out = console()
-    out.print(table(f"outputs ({backend})", ["output", "shape", "min", "max", "top-5 of the first row"], rows))
+    out.print(table(f"outputs ({backend})", ["output", "shape", "dtype", "min", "max", "top-5 of the first row"],
+                    rows))
     if stats is not None:
         out.print(table("simulator", ["", "value"], [
             ["partitions", len(stats.partitions)],

@@ -28,7 +28,7 @@ PREPARED_OP_SIZE = 96  # bytes per op of the prepared section (rt_prepared_op in
 HEADER_RESERVED_WORDS = 15
 
 DTYPE_FLOAT32 = 1
-DTYPE_INT32 = 6   # index inputs only (Gather, GatherElements) and Copy; int64 model inputs are narrowed to it
+DTYPE_INT32 = 6   # indices, arg-reduction results, booleans (0/1); int64 and bool tensors are stored as it
 LOC_WEIGHT = 1
 LOC_REGION = 2
 
@@ -54,6 +54,10 @@ OP_CODES = {
     # 70-89: indexing and data layout
     "GATHER": 70, "GATHER_ELEMENTS": 71, "DEPTH_TO_SPACE": 72, "SPACE_TO_DEPTH": 73, "EXPAND": 74, "TILE": 75,
     "LSTM": 90, "GRU": 91, "RNN": 92,  # recurrent family: codes 90-99
+    # 100-119: arg-reductions, trigonometry, booleans (int32 0/1 tensors)
+    "ARG_MAX": 100, "ARG_MIN": 101, "SIN": 102, "COS": 103, "TAN": 104, "ASIN": 105, "ACOS": 106, "ATAN": 107,
+    "SINH": 108, "COSH": 109, "ASINH": 110, "ACOSH": 111, "ATANH": 112, "COMPARE": 113, "NOT": 114, "AND": 115,
+    "OR": 116, "XOR": 117, "WHERE": 118,
 }
 
 PAD_MODES = {"constant": 0, "reflect": 1, "edge": 2}
@@ -63,6 +67,7 @@ COORD_MODES = {"half_pixel": 0, "pytorch_half_pixel": 1, "align_corners": 2, "as
                "half_pixel_symmetric": 4}
 NEAREST_MODES = {"round_prefer_floor": 0, "round_prefer_ceil": 1, "floor": 2, "ceil": 3}
 ROUND_MODES = {"floor": 0, "ceil": 1, "half_even": 2}
+COMPARE_MODES = {"equal": 0, "greater": 1, "greater_or_equal": 2, "less": 3, "less_or_equal": 4}
 
 # Attribute slots (RT_ATTR_* / RT_FATTR_* in format.h): the index of each attribute in an op record's
 # integer array i[] (ATTR_*) or float array f[] (FATTR_*); an array attribute names its first slot (one
@@ -178,6 +183,12 @@ ATTR_RNN_COUNT = 3
 FATTR_RNN_CLIP = 0
 FATTR_RNN_COUNT = 1
 RNN_DIRECTIONS = {"forward": 0, "reverse": 1, "bidirectional": 2}
+ATTR_ARG_AXIS = 0
+ATTR_ARG_KEEPDIMS = 1
+ATTR_ARG_SELECT_LAST = 2
+ATTR_ARG_COUNT = 3
+ATTR_COMPARE_MODE = 0
+ATTR_COMPARE_COUNT = 1
 
 # (field, struct code) in declaration order; "<" = little-endian, no implicit padding.
 HEADER_FIELDS = [

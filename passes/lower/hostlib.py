@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..target.dtypes import to_int32
+from ..target.dtypes import from_held, to_int32
 from .runtime_tree import RUNTIME_DIR
 from .runtime_tree import build_dir as default_build_dir
 
@@ -112,9 +112,10 @@ class Region:
         data = np.ascontiguousarray(array).view(np.uint8).ravel()
         self.bytes[offset:offset + data.size] = data
 
-    def read(self, offset: int, shape: tuple[int, ...]) -> np.ndarray:
+    def read(self, offset: int, shape: tuple[int, ...], dtype: np.dtype = np.dtype(np.float32)) -> np.ndarray:
+        """The tensor of `shape` at `offset`, in the model's type `dtype` (int64 and bool are held as int32)."""
         n = int(np.prod(shape, dtype=np.int64)) * 4
-        return self.bytes[offset:offset + n].copy().view(np.float32).reshape(shape)
+        return from_held(self.bytes[offset:offset + n].tobytes(), dtype, shape)
 
     def run_body(self, body: bytes, body_offset: int, index: int, count: int,
                  region_size: int | None = None) -> RunResult:
@@ -144,5 +145,6 @@ def run_partitions(lib: InterpLibrary, bodies: list[bytes], plan, infos, feeds: 
         results.append(region.run_body(body, part.body_offset, k, len(bodies)))
         if results[-1].status != "RT_OK":
             return {}, results
-    outputs = {name: region.read(last.tensor_offsets[name], tuple(infos[name].shape)) for name in model_outputs}
+    outputs = {name: region.read(last.tensor_offsets[name], tuple(infos[name].shape), infos[name].dtype)
+               for name in model_outputs}
     return outputs, results

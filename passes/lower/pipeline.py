@@ -88,6 +88,7 @@ class Parity:
 def parity(actual: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray]) -> Parity:
     abs_err, rel_err = {}, {}
     for name, ref in expected.items():
+        ref = np.asarray(ref, np.float64)   # integer and boolean outputs compare by value
         diff = float(np.abs(np.asarray(actual[name], np.float64) - ref).max()) if ref.size else 0.0
         abs_err[name] = diff
         rel_err[name] = diff / max(float(np.abs(ref).max()) if ref.size else 0.0, 1e-30)
@@ -110,16 +111,18 @@ def run_in_simulator(device_dir: Path, key: bytes, budget: int, feeds: Mapping[s
 
 
 def sample_feeds(model: onnx.ModelProto, infos, seed: int = 0) -> dict[str, np.ndarray]:
-    """A sample input for every model input (static shapes): standard normal, or for integer inputs
-    (indices) uniform over [0, the smallest table they index), in the model's own type."""
+    """A sample input for every model input (static shapes): standard normal, for integer inputs
+    (indices) uniform over [0, the smallest table they index), for booleans uniform, in the model's
+    own type."""
     rng = np.random.default_rng(seed)
     bounds, dtypes = index_bounds(model, infos), model_dtypes(model)
     feeds = {}
     for name in model_io(model)[0]:
-        shape = infos[name].shape
+        shape, dtype = infos[name].shape, helper.tensor_dtype_to_np_dtype(dtypes[name])
         if name in bounds:
-            dtype = helper.tensor_dtype_to_np_dtype(dtypes[name])
             feeds[name] = rng.integers(0, bounds[name], shape).astype(dtype)
+        elif dtype == np.bool_:
+            feeds[name] = rng.integers(0, 2, shape).astype(np.bool_)
         else:
             feeds[name] = rng.standard_normal(shape).astype(np.float32)
     return feeds

@@ -25,9 +25,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from onnx import helper
 
 from ..errors import UserError
-from ..target.dtypes import INTEGER_TYPES, to_int32
+from ..target.dtypes import from_held, to_held
 from .runtime_tree import RUNTIME_DIR, build_dir
 from .envelope import MANIFEST_FILE, blob_file_name, parse_manifest
 from .keys import WRAPPED_BYTES
@@ -311,7 +312,9 @@ class Simulator:
         With `sealed_io_key` (the model key, held by the trusted data source/sink) inputs and outputs
         cross shared memory sealed under a fresh I/O session (passes/lower/sealed_io.py).  The TA hands
         each output out once per inference: with `read_outputs=False` none is read (the list is empty),
-        so the caller can read one its own way (e.g. `read_topk`)."""
+        so the caller can read one its own way (e.g. `read_topk`).  Inputs and outputs are in the model's
+        own types (the device manifest's): int64 and bool ones cross as the int32 the TA holds
+        (`target.dtypes.to_held`, `from_held`)."""
         device_dir = Path(device_dir)
         manifest_bytes = _read(device_dir / MANIFEST_FILE)
         manifest = parse_manifest(manifest_bytes)
@@ -323,8 +326,7 @@ class Simulator:
         self.open_model(manifest_bytes, key_source)
         channel = SealedChannel(sealed_io_key, self.open_io_session()) if sealed_io_key is not None else None
         for k, (array, slot) in enumerate(zip(inputs, manifest.inputs)):
-            array = (to_int32(array, f"input {k}") if slot.dtype in INTEGER_TYPES
-                     else np.ascontiguousarray(array, dtype=np.float32))
+            array = to_held(array, helper.tensor_dtype_to_np_dtype(slot.dtype), f"input {k}")
             if array.nbytes != slot.nbytes:
                 raise UserError(f"input {k} has shape {array.shape} ({array.nbytes} bytes); the model expects "
                                 f"{slot.shape} ({slot.nbytes} bytes)")
@@ -347,7 +349,7 @@ class Simulator:
         for k, slot in enumerate(manifest.outputs if read_outputs else ()):
             raw = (channel.open_output(k, self.read_output_sealed(k, slot.nbytes)) if channel is not None
                    else self.read_output(k, slot.nbytes))
-            outputs.append(np.frombuffer(raw, dtype=np.float32).reshape(slot.shape).copy())
+            outputs.append(from_held(raw, helper.tensor_dtype_to_np_dtype(slot.dtype), slot.shape))
         traffic = _Traffic()
         self.lib.ot_sim_traffic(ctypes.byref(traffic))
         stats = RunStats(self.budget, manifest.region_bytes, int(self.lib.ot_sim_heap_peak()),

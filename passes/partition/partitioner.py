@@ -21,10 +21,11 @@ An infeasible budget raises UserError with the smallest budget that works, found
 bisection (to `BUDGET_STEP`) over the same end-to-end feasibility check.
 
 The search plans with the minimum staging buffer (`STAGING_BYTES`); unless the caller fixes its
-size, the final plan then widens it as far as it costs no region bytes, which cuts the chunks,
-hence the world switches, of loading; and "optimal" takes a partitioning searched with a wider
-staging reserved when that halves the invocations within `REGION_GROWTH` of the region
-(`staging.py`).  With a fixed staging, "optimal" minimises partitions, then crossing bytes.
+size, every strategy's result then goes through the one staging rule of `staging.py`: widen it as
+far as it costs no region bytes, and take the same strategy's partitioning searched with a wider
+staging reserved when that halves the invocations -- fewer chunks, hence fewer world switches, by
+the same mechanism for every strategy.  With a fixed staging, "optimal" minimises partitions, then
+crossing bytes.
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ from .ideals import exact_partition
 from ..target import RESERVE_BYTES, STAGING_BYTES, align
 from .memory import MemoryPlan, PartitionSpec, plan_memory
 from .mincut import refine
-from .staging import REGION_GROWTH, STAGING_CANDIDATES, cannot_beat, invocations, widest_free_staging
+from .staging import stage, widest_free_staging
 from .tiling import apply_tiling, plan_tiling, without_bulk_data
 
 STRATEGIES = ("optimal", "greedy", "layerwise")
@@ -187,28 +188,10 @@ def _attempt(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limit
 
 
 def _widest_free_staging(result: PartitionResult, limits: Limits) -> MemoryPlan:
+    """Step 1 of the staging rule on `result`'s own partitions."""
     plans: dict = {}
     return widest_free_staging(lambda staging: _plan(result.specs, result.infos, result.graph, limits, plans,
                                                      staging=staging), result.plan, step=STAGING_BYTES)
-
-
-def _fewest_invocations(result: PartitionResult, skeleton: onnx.ModelProto, infos: dict[str, TensorInfo],
-                        limits: Limits) -> PartitionResult:
-    """`result`, or a partitioning searched with a wider staging reserved if it loads and runs in at
-    most half the TA invocations in a region at most `REGION_GROWTH` larger (see `staging.py`)."""
-    best, fewest = result, invocations(result.plan) // 2 + 1
-    for staging in STAGING_CANDIDATES:
-        if staging <= result.plan.staging_bytes or cannot_beat(result.plan, staging, fewest):
-            continue
-        wider = replace(limits, staging=staging)
-        candidate = _attempt(skeleton, infos, wider, "optimal", {}, improve=False)
-        if candidate is None:
-            continue
-        candidate.plan = _widest_free_staging(candidate, wider)
-        count = invocations(candidate.plan)
-        if count < fewest and candidate.plan.region_bytes <= REGION_GROWTH * result.plan.region_bytes:
-            best, fewest = candidate, count
-    return best
 
 
 def smallest_budget(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limits, strategy: str,
@@ -253,9 +236,9 @@ def partition_model(model: onnx.ModelProto, budget: int, *, strategy: str = "opt
                         f"{format_size(need)} ({need} bytes)")
     cache.clear()
     if staging_bytes is None:
-        result.plan = _widest_free_staging(result, limits)
-        if strategy == "optimal":
-            result = _fewest_invocations(result, skeleton, infos, limits)
+        result = stage(result, lambda staging: _attempt(skeleton, infos, replace(limits, staging=staging), strategy,
+                                                        {}, improve=False),
+                       lambda r: _widest_free_staging(r, limits))
     if result.tiling:
         tiled = onnx.ModelProto()
         tiled.CopyFrom(model)

@@ -1,9 +1,19 @@
-"""Integer tensors on the target: the TA computes in float32 and reads int32 only as indices.
+"""Integer and boolean tensors on the target: the TA holds int32, int64 and bool tensors as int32.
 
-A body's tensors are float32, except the index inputs of ops that take them (`OpTarget.index_inputs`:
-Gather, GatherElements) and shape-only copies of those (`OpTarget.any_dtype`), which are int32.
-Exporters write indices as int64 (token ids, a class-token pick), so before lowering
-`narrow_indices` rewrites the model to int32 where that is exact:
+Inside a body every tensor is float32 or int32 (`analysis.shapes.held_type`): int32 indices
+(Gather's), the int64 results of ArgMax/ArgMin, the bool results of comparisons and logic ops (0/1)
+and Where's condition are all int32, and each takes 4 bytes an element (`analysis.shapes.element_bytes`),
+so the memory plan, the bodies and the device manifest size them alike.  The model keeps its own
+types; the host converts at the boundary:
+
+    into the TA   `to_held`: an int64 or bool model input as int32 (`to_int32`: values outside
+                  int32 are refused), a float32 one unchanged
+    out of it     `from_held`: an output's bytes in the model's type (int32 -> int64 widened,
+                  -> bool as value != 0)
+
+Exporters also write indices as int64 (token ids, a class-token pick); before lowering
+`narrow_indices` rewrites the model to int32 where that is exact, so the partitions' ONNX types are
+the TA's too:
 
     ids: int64 [1, 64] --Gather(E, ids)-->            ids: int32 [1, 64] --Gather(E, ids)-->
     Gather(x, idx = int64 scalar 0, axis=1)     ->    Gather(x, idx_int32 = int32 scalar 0, axis=1)
@@ -11,21 +21,19 @@ Exporters write indices as int64 (token ids, a class-token pick), so before lowe
 - a constant index tensor (initializer or Constant) read as indices gets an int32 copy (values outside
   int32 are refused), which the body stores as an int32 weight;
 - an int64 model input is narrowed when every reader of it (through shape-only copies) reads it as
-  indices; its model-level type stays int64 (the device manifest and manifest.json record it) and the
-  host narrows the values (`to_int32`: anything outside int32 is refused) before they enter the TA.
-
-Every tensor, int32 or float32, takes 4 bytes an element, so the memory plan sizes the narrowed model
-exactly.  A model whose int64 tensor cannot be narrowed is refused by the support check, naming it.
+  indices; its model-level type stays int64 (the device manifest and manifest.json record it).
+An int64 tensor that is not narrowed (an ArgMax result, ids that are also compared) is held as int32
+all the same.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 
-from ..analysis.shapes import TensorInfo
+from ..analysis.shapes import TensorInfo, held_type
 from ..errors import UnsupportedModelError, UserError
 from ..graph import graph_inputs
 from ..lower.format import DTYPE_FLOAT32, DTYPE_INT32
@@ -36,8 +44,8 @@ INTEGER_TYPES = (TensorProto.INT64, TensorProto.INT32)
 
 
 def body_dtype(dtype: np.dtype) -> int:
-    """The body's dtype code for a tensor of numpy type `dtype` (int64 is stored narrowed to int32)."""
-    return DTYPE_INT32 if np.dtype(dtype) in (np.dtype(np.int32), np.dtype(np.int64)) else DTYPE_FLOAT32
+    """The body's dtype code for a tensor of numpy type `dtype` (int64 and bool are held as int32)."""
+    return DTYPE_INT32 if held_type(dtype) == np.int32 else DTYPE_FLOAT32
 
 
 def to_int32(values, what: str) -> np.ndarray:
@@ -52,6 +60,21 @@ def to_int32(values, what: str) -> np.ndarray:
             raise UserError(f"{what} holds {bad}, outside int32 [{INT32_MIN}, {INT32_MAX}]: the TA stores integer "
                             f"tensors as int32")
     return array.astype(np.int32)
+
+
+def to_held(values, dtype: np.dtype, what: str) -> np.ndarray:
+    """A model input of type `dtype` as the TA holds it: int32 (range-checked) or float32."""
+    if held_type(dtype) == np.int32:
+        return to_int32(values, what)
+    return np.ascontiguousarray(values, dtype=np.float32)
+
+
+def from_held(data: bytes, dtype: np.dtype, shape: Sequence[int]) -> np.ndarray:
+    """A tensor's bytes as the TA holds them (little-endian float32 or int32) in the model's own type
+    `dtype`: int64 widened, bool as value != 0."""
+    dtype = np.dtype(dtype)
+    held = np.frombuffer(data, dtype=held_type(dtype).newbyteorder("<")).reshape(tuple(shape))
+    return held != 0 if dtype == np.bool_ else held.astype(dtype)
 
 
 def _index_uses(graph: onnx.GraphProto) -> list[tuple[onnx.NodeProto, int]]:

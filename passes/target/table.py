@@ -4,7 +4,7 @@
     SUPPORTED_OPS         op types the interpreter runs (Constant: its value is stored as a weight)
     data_inputs(node)     the inputs that become tensors of the body
     kept_outputs(node)    the outputs the interpreter computes
-    translate(...)        node -> LoweredOp, or Unsupported
+    translate(...)        node -> LoweredOp, or Unsupported (op, attribute, or a tensor's type: held_type)
     scratch_bytes(...)    the kernel's scratch (unaligned); node_scratch: aligned to the region
     alias_source(...)     the input whose bytes the node's output may reuse in place
 """
@@ -15,14 +15,16 @@ from typing import Callable, Mapping
 import numpy as np
 import onnx
 
-from ..analysis.shapes import TensorInfo
+from ..analysis.shapes import TensorInfo, held_type
 from ..graph import attributes
 from ..lower.format import MAX_RANK
 from .op import BINARY, UNARY, LoweredOp, OpContext, OpTarget, Unsupported
-from .ops import conv, elementwise, gather, gemm, math, movement, normalization, pool, recurrent, reduce, resize, shape
+from .ops import (arg_reduce, conv, elementwise, gather, gemm, logical, math, movement, normalization, pool, recurrent,
+                  reduce, resize, shape)
 from .region import align
 
-FAMILIES = (conv, gemm, elementwise, math, normalization, reduce, pool, movement, resize, shape, gather, recurrent)
+FAMILIES = (conv, gemm, elementwise, math, normalization, reduce, pool, movement, resize, shape, gather, recurrent,
+            arg_reduce, logical)
 OPS: dict[str, OpTarget] = {entry.op_type: entry for module in FAMILIES for entry in module.ENTRIES}
 SUPPORTED_OPS = sorted({op for op, entry in OPS.items() if entry.translate} | {"Constant"})
 
@@ -48,6 +50,9 @@ def translate(node: onnx.NodeProto, infos: Mapping[str, TensorInfo], consts: Map
     """One node -> one op record; raises Unsupported naming the op or attribute."""
     inputs, outputs = data_inputs(node), kept_outputs(node)
     entry = OPS.get(node.op_type)
+    if entry is None or entry.translate is None:
+        raise Unsupported(f"op {node.op_type} is not supported by the interpreter "
+                          f"(supported: {', '.join(SUPPORTED_OPS)})")
     for name in inputs + outputs:
         if name and name not in infos:
             raise Unsupported(f"tensor '{name}' has no static shape")
@@ -57,32 +62,42 @@ def translate(node: onnx.NodeProto, infos: Mapping[str, TensorInfo], consts: Map
             raise Unsupported(f"tensor '{name}' is empty")
         if name and len(infos[name].shape) > MAX_RANK:
             raise Unsupported(f"tensor '{name}' has rank {len(infos[name].shape)} > {MAX_RANK}")
-    if entry is None or entry.translate is None:
-        raise Unsupported(f"op {node.op_type} is not supported by the interpreter "
-                          f"(supported: {', '.join(SUPPORTED_OPS)})")
     return entry.translate(OpContext(node, attributes(node), inputs, outputs, infos, consts, opset))
 
 
-def _check_dtypes(node: onnx.NodeProto, entry: OpTarget | None, inputs: list[str], outputs: list[str],
+def _expected_type(entry: OpTarget, k: int, output: bool, reference: np.dtype | None) -> np.dtype | None:
+    """The held type of node input k (or output k) by the entry's type flags (op.py); None: the
+    reference's (`any_dtype`)."""
+    int32 = np.dtype(np.int32)
+    if (output and entry.int_outputs) or (not output and (entry.int_inputs or (entry.condition and k == 0))):
+        return int32
+    if entry.any_dtype:
+        return reference
+    if not output and k in entry.index_inputs:
+        return int32
+    return np.dtype(np.float32)
+
+
+def _check_dtypes(node: onnx.NodeProto, entry: OpTarget, inputs: list[str], outputs: list[str],
                   infos: Mapping[str, TensorInfo]) -> None:
-    """float32 everywhere, but int32 at the entry's index inputs, and int32 throughout an `any_dtype`
-    op (a shape-only copy) whose input is int32."""
-    names = [n for n in inputs + outputs if n]
-    if entry is not None and entry.any_dtype and names and infos[names[0]].dtype == np.int32:
-        for name in names[1:]:
-            if infos[name].dtype != np.int32:
-                raise Unsupported(f"tensor '{name}' is {infos[name].dtype}; a copy of int32 '{names[0]}' is int32")
-        return
-    indices = {node.input[k] for k in (entry.index_inputs if entry else ()) if k < len(node.input)}
-    for name in names:
+    """Every data input and computed output has the type the TA expects at its position (op.py)."""
+    ref_index = 1 if entry.condition else 0
+    ref_name = node.input[ref_index] if ref_index < len(node.input) else ""
+    reference = held_type(infos[ref_name].dtype) if ref_name in inputs else None
+    positions = [(k, name, False) for k, name in enumerate(node.input) if name and name in inputs]
+    positions += [(k, name, True) for k, name in enumerate(outputs) if name]
+    for k, name, output in positions:
         dtype = infos[name].dtype
-        if name in indices and dtype == np.int64:
-            raise Unsupported(f"indices '{name}' are int64 and were not narrowed to int32, the TA's index type "
-                              f"(a reader of them takes no indices, or it is not a model input or constant)")
-        if name in indices and dtype != np.int32:
-            raise Unsupported(f"indices '{name}' are {dtype}; the interpreter takes int32 indices")
-        if name not in indices and dtype != np.float32:
-            raise Unsupported(f"tensor '{name}' is {dtype}; the interpreter computes in float32")
+        have, want = held_type(dtype), _expected_type(entry, k, output, reference)
+        if have is None:
+            raise Unsupported(f"tensor '{name}' is {dtype}; the TA holds float32 and int32 (int64, bool) tensors")
+        if want is None or have == want:
+            continue
+        if entry.any_dtype and name != ref_name and want == reference:
+            raise Unsupported(f"tensor '{name}' is {dtype}, unlike '{ref_name}' ({infos[ref_name].dtype})")
+        if want == np.float32:
+            raise Unsupported(f"tensor '{name}' is {dtype}; {node.op_type} computes in float32 there")
+        raise Unsupported(f"tensor '{name}' is {dtype}; {node.op_type} takes integers or booleans there")
 
 
 def scratch_bytes(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> int:

@@ -70,6 +70,15 @@ static TEEC_Result invoke_with_buffer(struct ot_client *c, uint32_t cmd, uint32_
 	return invoke(c, cmd, &op);
 }
 
+TEEC_Result ot_client_null_command(struct ot_client *c, uint32_t cmd)
+{
+	TEEC_Operation op;
+
+	memset(&op, 0, sizeof(op));
+	op.paramTypes = TEEC_PARAM_TYPES(TEEC_NONE, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+	return invoke(c, cmd, &op);
+}
+
 TEEC_Result ot_client_provision_key(struct ot_client *c, const uint8_t *key, size_t key_len)
 {
 	return invoke_with_buffer(c, OT_CMD_PROVISION_KEY, TEEC_MEMREF_TEMP_INPUT, (void *)key, key_len);

@@ -41,11 +41,18 @@ void ot_print_output(uint32_t k, uint32_t dtype, const uint8_t *data, size_t nby
 	size_t i;
 
 	printf("output %u:", k);
-	for (i = 0; dtype == 1 && i < nbytes / 4; i++) {
-		float v;
+	for (i = 0; i < nbytes / 4; i++) {
+		if (dtype == OT_ONNX_FLOAT) {
+			float v;
 
-		memcpy(&v, data + 4 * i, 4);
-		printf(" %.9g", v);
+			memcpy(&v, data + 4 * i, 4);
+			printf(" %.9g", v);
+		} else if (dtype == OT_ONNX_INT32 || dtype == OT_ONNX_INT64 || dtype == OT_ONNX_BOOL) {
+			int32_t v;
+
+			memcpy(&v, data + 4 * i, 4);
+			printf(" %ld", dtype == OT_ONNX_BOOL ? (long)(v != 0) : (long)v);
+		}
 	}
 	printf("\n");
 }

@@ -5,11 +5,12 @@
  *     DEVICE_DIR      manifest.bin + partition_NNN.blob (the `device/` directory `lower` writes)
  *     INPUT.bin       raw little-endian tensor bytes of each model input, in order (an int64 input the
  *                     TA holds as int32, e.g. token ids: int64 or int32 values; int64 ones outside
- *                     int32 are refused)
+ *                     int32 are refused; a bool input: one byte or one int32 per element)
  *     --key-source provisioned|device   key the TA decrypts with (default provisioned)
  *     --provision KEY                   one-time: store the 32-byte key file in secure storage
  *     --enrol OUT                       write the device-bound key, wrapped for the vendor, to OUT (enrolment)
- *     --output PREFIX                   write each output's raw bytes to PREFIX<i>.bin
+ *     --output PREFIX                   write each output's raw bytes to PREFIX<i>.bin, in the model's type
+ *                                       (int64 outputs widened from the int32 the TA holds, bool as bytes)
  *     --repeat N                        run the model N times (load + run every partition each time)
  *     --batch                           each INPUT.bin holds N tensors back to back: run N inferences
  *                                       (one per tensor, in one session) and print every one's outputs
@@ -17,8 +18,11 @@
  *     --times                           print load and run wall-clock times per partition
  *     --max-chunk BYTES                 send blob chunks of at most BYTES (default 1 MiB; 0: as large as
  *                                       the manifest's staging buffer allows)
+ *     --ping N                          time N round trips of a command that does nothing (OT_CMD_PING)
+ *                                       and N of one refused at its parameter check (OT_CMD_RUN without
+ *                                       parameters; the TA logs each refusal): median, min, mean, max
  *   Built against the simulator it also takes --budget BYTES and --storage DIR (the simulated device).
- * Prints each float32 output, and per partition the highest region byte it touched.
+ * Prints each output (float32, integer and bool values), and per partition the highest region byte it touched.
  *
  * Exit codes, one per class of failure (runtime_ta/README.md):
  *   0 success, 1 other error, 2 usage or input files, 3 no TEE (driver or tee-supplicant missing),
@@ -113,7 +117,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: onnx_tee_client [--key-source provisioned|device] [--provision KEY] [--enrol OUT]\n"
 		"                       [--output PREFIX] [--repeat N | --batch] [--top K] [--times]\n"
-		"                       [--max-chunk BYTES]"
+		"                       [--max-chunk BYTES] [--ping N]"
 #ifdef ONNX_TEE_SIM
 		" [--budget BYTES] [--storage DIR]"
 #endif
@@ -184,6 +188,7 @@ struct options {
 	int batch;
 	int times;
 	size_t max_chunk;
+	long ping;
 };
 
 static int parse(int argc, char **argv, struct options *o)
@@ -228,6 +233,10 @@ static int parse(int argc, char **argv, struct options *o)
 			if (!end || *end || v > UINT32_MAX)
 				return -1;
 			o->max_chunk = (size_t)v;
+		} else if (!strcmp(opt, "--ping")) {
+			o->ping = strtol(val, NULL, 10);
+			if (o->ping < 1 || o->ping > 10000000L)
+				return -1;
 		} else if (!strcmp(opt, "--top")) {
 			o->top = strtol(val, NULL, 10);
 			if (o->top < 1 || o->top > (long)OT_MAX_TOPK)
@@ -255,7 +264,77 @@ static int parse(int argc, char **argv, struct options *o)
 	}
 	if (o->batch && o->repeat != 1)
 		return -1;
-	return (o->device_dir || o->provision || o->enrol) ? 0 : -1;
+	return (o->device_dir || o->provision || o->enrol || o->ping) ? 0 : -1;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* n invocations of `cmd` without parameters, each timed: prints median, min, mean and max per call. */
+static int time_round_trips(struct ot_client *c, const char *label, uint32_t cmd, TEEC_Result expect, long n)
+{
+	double *t = malloc((size_t)n * sizeof(*t)), sum = 0;
+	TEEC_Result res = TEEC_SUCCESS;
+	long i;
+
+	if (!t) {
+		fprintf(stderr, "onnx_tee_client: out of memory\n");
+		return EXIT_OTHER;
+	}
+	for (i = 0; i < n; i++) {
+		double t0 = now_seconds();
+
+		res = ot_client_null_command(c, cmd);
+		t[i] = now_seconds() - t0;
+		sum += t[i];
+		if (res != expect)
+			break;
+	}
+	if (res != expect) {
+		free(t);
+		return fail(label, res, c);
+	}
+	qsort(t, (size_t)n, sizeof(*t), compare_doubles);
+	printf("round trip %s: %ld calls, median %.1f us, min %.1f us, mean %.1f us, max %.1f us\n", label, n,
+	       (n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2) * 1e6, t[0] * 1e6, sum / (double)n * 1e6,
+	       t[n - 1] * 1e6);
+	free(t);
+	return 0;
+}
+
+/* Write an output in the model's own type: int64 widened from the int32 the TA holds (8 bytes an
+ * element, little-endian), bool as one byte 0/1; float32 and int32 as they are. */
+static int write_output(const char *path, uint32_t dtype, const uint8_t *held, size_t size)
+{
+	size_t n = size / 4, width = dtype == OT_ONNX_INT64 ? 8 : dtype == OT_ONNX_BOOL ? 1 : 0, i;
+	uint8_t *out;
+	int rc;
+
+	if (!width)
+		return write_all(path, held, size);
+	if (n > SIZE_MAX / width || !(out = malloc(n ? n * width : 1))) {
+		fprintf(stderr, "onnx_tee_client: out of memory for %s\n", path);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		int32_t v;
+
+		memcpy(&v, held + 4 * i, 4);
+		if (width == 8) {
+			int64_t w = v;
+
+			memcpy(out + 8 * i, &w, 8);
+		} else {
+			out[i] = v != 0;
+		}
+	}
+	rc = write_all(path, out, n * width);
+	free(out);
+	return rc;
 }
 
 /* One inference: inputs, then load + run of every partition, then outputs. */
@@ -324,7 +403,7 @@ static int run_model(struct ot_client *c, const struct options *o, const struct 
 			ot_print_output(k, t->dtype, out, (size_t)t->nbytes);
 			if (o->output) {
 				snprintf(path, sizeof(path), "%s%u.bin", o->output, k);
-				if (write_all(path, out, (size_t)t->nbytes) != 0) {
+				if (write_output(path, t->dtype, out, (size_t)t->nbytes) != 0) {
 					free(out);
 					return EXIT_OTHER;
 				}
@@ -353,6 +432,28 @@ static int narrow_int64(const char *path, uint8_t *data, size_t size)
 		w = (int32_t)v;
 		memcpy(data + 4 * i, &w, 4);
 	}
+	return 0;
+}
+
+/* A bool model input (ONNX type 9) is held as int32 0/1 in the TA (slot nbytes = 4 per element): widen
+ * `*data` (`*size` bytes, one per element) into a new buffer, each byte != 0 as 1. */
+static int widen_bool(const char *path, uint8_t **data, size_t *size)
+{
+	size_t i;
+	uint8_t *wide = *size <= SIZE_MAX / 4 ? malloc(*size ? 4 * *size : 1) : NULL;
+
+	if (!wide) {
+		fprintf(stderr, "onnx_tee_client: out of memory for %s\n", path);
+		return -1;
+	}
+	for (i = 0; i < *size; i++) {
+		int32_t v = (*data)[i] != 0;
+
+		memcpy(wide + 4 * i, &v, 4);
+	}
+	free(*data);
+	*data = wide;
+	*size *= 4;
 	return 0;
 }
 
@@ -404,12 +505,17 @@ static int run_bundle(struct ot_client *c, const struct options *o)
 			goto out;
 		/* token ids (the model's dtype int64): an int64 file is narrowed to the int32 the TA holds, range-checked
 		 * (with --batch, a file for such an input is always read as int64) */
-		if (slots[k].dtype == 7 && slots[k].nbytes && slots[k].nbytes <= SIZE_MAX / 2 &&
+		if (slots[k].dtype == OT_ONNX_INT64 && slots[k].nbytes && slots[k].nbytes <= SIZE_MAX / 2 &&
 		    (o->batch ? size % (2 * slots[k].nbytes) == 0 : size == 2 * slots[k].nbytes)) {
 			if (narrow_int64(o->inputs[k], inputs[k], size) != 0)
 				goto out;
 			size /= 2;
 		}
+		/* booleans: a file of one byte per element is widened to the int32 0/1 the TA holds */
+		if (slots[k].dtype == OT_ONNX_BOOL && size <= SIZE_MAX / 4 && slots[k].nbytes &&
+		    (o->batch ? (4 * size) % slots[k].nbytes == 0 : 4 * size == slots[k].nbytes) &&
+		    widen_bool(o->inputs[k], &inputs[k], &size) != 0)
+			goto out;
 		/* --batch: the file holds n tensors of the slot's size back to back, the same n for every input */
 		n = o->batch && slots[k].nbytes && size % slots[k].nbytes == 0 ? size / slots[k].nbytes : 1;
 		if (size != n * slots[k].nbytes || n == 0 || (k > 0 && n != count)) {
@@ -508,6 +614,10 @@ int main(int argc, char **argv)
 					 : write_all(o.enrol, key, sizeof(key)) ? EXIT_OTHER : 0;
 		memset(key, 0, sizeof(key));
 	}
+	if (rc == 0 && o.ping)
+		rc = time_round_trips(&client, "ping", OT_CMD_PING, TEEC_SUCCESS, o.ping);
+	if (rc == 0 && o.ping)
+		rc = time_round_trips(&client, "refused", OT_CMD_RUN, TEEC_ERROR_BAD_PARAMETERS, o.ping);
 	if (rc == 0 && o.device_dir)
 		rc = run_bundle(&client, &o);
 	ot_client_close(&client);

@@ -46,9 +46,10 @@
 #define RT_HEADER_RESERVED_WORDS 15u
 
 /* Tensor element types (ONNX TensorProto codes), 4 bytes each.  Every tensor is float32 except where an
- * op declares an input of integer indices (Gather, GatherElements), which may be int32; Copy passes
- * either type through unchanged.  An int64 model input (token ids) is stored as int32: the host
- * narrows it, refusing values outside int32. */
+ * op declares int32 ones (ops/ops.h, RT_OPF_INT_*): indices (Gather's), arg-reductions' outputs,
+ * booleans (0/1: comparison and logic outputs, Where's condition); Copy, comparisons and Where's
+ * branches take either type.  An int64 tensor (token ids, an ArgMax result) and a bool one are stored
+ * as int32: the host narrows int64 inputs, refusing values outside int32, and widens outputs back. */
 #define RT_DTYPE_FLOAT32 1u
 #define RT_DTYPE_INT32 6u
 
@@ -137,7 +138,27 @@
 #define RT_OP_LSTM 90u /* recurrent family: codes 90-99 */
 #define RT_OP_GRU 91u
 #define RT_OP_RNN 92u
-#define RT_OP_MAX_CODE 92u
+/* 100-119: arg-reductions, trigonometry, booleans (int32 0/1 tensors); 120+ are reserved */
+#define RT_OP_ARG_MAX 100u        /* float32 X -> int32 indices */
+#define RT_OP_ARG_MIN 101u
+#define RT_OP_SIN 102u
+#define RT_OP_COS 103u
+#define RT_OP_TAN 104u
+#define RT_OP_ASIN 105u
+#define RT_OP_ACOS 106u
+#define RT_OP_ATAN 107u
+#define RT_OP_SINH 108u
+#define RT_OP_COSH 109u
+#define RT_OP_ASINH 110u
+#define RT_OP_ACOSH 111u
+#define RT_OP_ATANH 112u
+#define RT_OP_COMPARE 113u        /* Equal, Greater, ...: RT_ATTR_COMPARE_MODE; float32 or int32 -> 0/1 */
+#define RT_OP_NOT 114u
+#define RT_OP_AND 115u
+#define RT_OP_OR 116u
+#define RT_OP_XOR 117u
+#define RT_OP_WHERE 118u          /* condition, X, Y (float32 or int32), numpy broadcasting */
+#define RT_OP_MAX_CODE 118u
 
 /* Attribute slots: RT_ATTR_<OP>_<NAME> indexes the integer attributes i[], RT_FATTR_<OP>_<NAME> the
  * float attributes f[]; an array attribute names its first slot (one slot per dim, RT_MAX_RANK of
@@ -282,6 +303,19 @@
 #define RT_ATTR_RNN_COUNT 3
 #define RT_FATTR_RNN_CLIP 0
 #define RT_FATTR_RNN_COUNT 1
+/* ArgMax, ArgMin: the axis normalised to [0, rank), keepdims, select_last_index (each 0 or 1) */
+#define RT_ATTR_ARG_AXIS 0
+#define RT_ATTR_ARG_KEEPDIMS 1
+#define RT_ATTR_ARG_SELECT_LAST 2
+#define RT_ATTR_ARG_COUNT 3
+/* Comparisons: RT_COMPARE_* */
+#define RT_ATTR_COMPARE_MODE 0
+#define RT_ATTR_COMPARE_COUNT 1
+#define RT_COMPARE_EQUAL 0
+#define RT_COMPARE_GREATER 1
+#define RT_COMPARE_GREATER_OR_EQUAL 2
+#define RT_COMPARE_LESS 3
+#define RT_COMPARE_LESS_OR_EQUAL 4
 #define RT_PAD_CONSTANT 0
 #define RT_PAD_REFLECT 1
 #define RT_PAD_EDGE 2

@@ -94,6 +94,11 @@
 /* [out] memref[0] sealed output (OT_IO_OVERHEAD + nbytes), [in] value[1].a model output index. */
 #define OT_CMD_READ_OUTPUT_SEALED 9
 
+/* No parameters.  Does nothing and answers TEE_SUCCESS, without logging: the cheapest whole round trip
+ * normal -> secure -> normal into this TA, to measure what a world switch costs on a device
+ * (onnx_tee_client --ping N; scripts/bench_optee.py). */
+#define OT_CMD_PING               10
+
 #define OT_IO_LABEL               "onnx-tee io v2"
 #define OT_IO_SESSION_NONCE_BYTES 16u
 #define OT_IO_OVERHEAD            (8u + OT_NONCE_BYTES + OT_TAG_BYTES)

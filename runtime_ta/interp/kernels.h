@@ -1,9 +1,10 @@
 /*
  * kernels.h - the compute kernels of the onnx-tee interpreter.
  *
- * Pure functions over float32 buffers: no allocation, no globals, no libm, no recursion, no VLAs,
- * small stack frames.  Every kernel checks the consistency of the shapes and attributes it is given
- * (products overflow-checked in size_t) and returns a kern_status; it never reads or writes outside
+ * Pure functions over float32 buffers (int32 for indices, arg-reductions and booleans): no allocation,
+ * no globals, no libm, no recursion, no VLAs, small stack frames.  Every kernel checks the consistency
+ * of the shapes and attributes it is given (products overflow-checked in size_t) and returns a
+ * kern_status; it never reads or writes outside
  * the element counts implied by its shapes, and never uses more scratch than the matching
  * kern_scratch_bytes_<op>() reports (which equals passes/analysis/scratch.py: scratch_bytes()).
  *
@@ -73,7 +74,18 @@ typedef enum {
     KERN_CELU = 47,         /* x > 0 ? x : alpha * (exp(x / alpha) - 1) */
     KERN_MISH = 48,         /* x tanh(softplus(x)) */
     KERN_THRESHOLDED_RELU = 49, /* x > alpha ? x : 0 */
-    KERN_UNARY_LAST = 49
+    KERN_SIN = 50,          /* trigonometric and hyperbolic (mathf.c): any finite x reduced exactly */
+    KERN_COS = 51,
+    KERN_TAN = 52,
+    KERN_ASIN = 53,         /* NaN outside [-1, 1] */
+    KERN_ACOS = 54,
+    KERN_ATAN = 55,
+    KERN_SINH = 56,
+    KERN_COSH = 57,
+    KERN_ASINH = 58,
+    KERN_ACOSH = 59,        /* NaN below 1 */
+    KERN_ATANH = 60,        /* NaN outside [-1, 1], +-inf at +-1 */
+    KERN_UNARY_LAST = 60
 } kern_unary_op;
 
 typedef struct {
@@ -316,6 +328,43 @@ kern_status kern_gather(size_t outer, size_t n, size_t inner, const float *x, co
  * x.dim[axis].  Every index is checked first: KERN_EINDEX when one is outside [-x.dim[axis], x.dim[axis]). */
 kern_status kern_gather_elements(const kern_shape *x_shape, const float *x, const kern_shape *idx_shape,
                                  const int32_t *idx, size_t axis, float *y);
+/* ---------------------------------------------------------------- arg-reductions (kernels/arg_reduce.c) */
+
+/* ArgMax / ArgMin of x viewed as [outer, n, inner] along n: y[o, j] = the index (int32) of the first
+ * (select_last 0) or last (select_last 1) largest / smallest of x[o, 0..n-1, j].  An element replaces
+ * the running best only if it compares greater (ArgMax; less for ArgMin, or equal with select_last),
+ * so a NaN never does and a NaN at index 0 stays (onnxruntime's semantics).  n >= 1 and n - 1 fits
+ * int32.  No scratch; y must not alias x. */
+kern_status kern_arg_reduce(int is_min, int select_last, size_t outer, size_t n, size_t inner, const float *x,
+                            int32_t *y);
+
+/* ---------------------------------------------------------------- comparisons, logic, Where (kernels/logical.c)
+ *
+ * Booleans are int32 0/1; a boolean operand counts as true when it is not 0 (whatever the normal world
+ * wrote into a boolean model input).  All broadcast with numpy's rules, as kern_binary. */
+
+typedef enum { KERN_F32, KERN_I32 } kern_dtype; /* the element type of a float-or-integer operand */
+
+/* In the order of RT_COMPARE_* (format.h). */
+typedef enum { KERN_EQUAL, KERN_GREATER, KERN_GREATER_OR_EQUAL, KERN_LESS, KERN_LESS_OR_EQUAL } kern_compare_op;
+
+/* y = (a op b) as 0/1; a and b both float32 or both int32 (`type`).  NaN compares false (Equal too). */
+kern_status kern_compare(kern_compare_op op, kern_dtype type, const kern_shape *a_shape, const void *a,
+                         const kern_shape *b_shape, const void *b, const kern_shape *y_shape, int32_t *y);
+
+typedef enum { KERN_AND, KERN_OR, KERN_XOR } kern_logic_op;
+
+/* y = (a != 0) op (b != 0) as 0/1.  y may equal a or b when that operand has y's shape. */
+kern_status kern_logic(kern_logic_op op, const kern_shape *a_shape, const int32_t *a, const kern_shape *b_shape,
+                       const int32_t *b, const kern_shape *y_shape, int32_t *y);
+
+/* y = (x == 0) as 0/1 (Not).  y may equal x. */
+kern_status kern_not(const int32_t *x, int32_t *y, size_t n);
+
+/* y = c != 0 ? a : b; a, b and y all float32 or all int32 (`type`), each element copied unchanged. */
+kern_status kern_where(kern_dtype type, const kern_shape *c_shape, const int32_t *c, const kern_shape *a_shape,
+                       const void *a, const kern_shape *b_shape, const void *b, const kern_shape *y_shape, void *y);
+
 /* ---------------------------------------------------------------- recurrent layers (LSTM, GRU, RNN) */
 
 typedef enum { KERN_RNN_LSTM, KERN_RNN_GRU, KERN_RNN_SIMPLE } kern_rnn_kind;

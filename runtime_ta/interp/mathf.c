@@ -151,22 +151,29 @@ float kern_powf_pos(float x, float y)
     return (float)exp_d(l);
 }
 
-float kern_sqrtf(float x)
+/* sqrt(d) for a positive normal double whose exponent is within the float range (every positive
+ * finite float, and products of two of them): Newton's iteration from an exponent-halving guess. */
+static double sqrt_d(double d)
 {
-    double d = (double)x, y;
     unsigned long long bits;
     long e;
+    double y;
     int i;
+    memcpy(&bits, &d, sizeof bits);
+    e = (long)((bits >> 52) & 0x7ff) - 1023;
+    y = dbl_from_bits((unsigned long long)(e / 2 + 1023) << 52); /* within a factor 2 of the root */
+    for (i = 0; i < 6; i++) /* quadratic convergence from a factor 2: 6 steps reach double precision */
+        y = 0.5 * (y + d / y);
+    return y;
+}
+
+float kern_sqrtf(float x)
+{
     if (x != x || x < 0.0f)
         return float_nan();
     if (x == 0.0f || x > 3.40282347e38f)
         return x;
-    memcpy(&bits, &d, sizeof bits); /* d is a normal double even for subnormal x */
-    e = (long)((bits >> 52) & 0x7ff) - 1023;
-    y = dbl_from_bits((unsigned long long)(e / 2 + 1023) << 52); /* within a factor 2 of the root */
-    for (i = 0; i < 6; i++) /* quadratic convergence: 6 steps reach double precision */
-        y = 0.5 * (y + d / y);
-    return (float)y;
+    return (float)sqrt_d((double)x); /* (double)x is a normal double even for subnormal x */
 }
 
 float kern_tanhf(float x)
@@ -433,4 +440,266 @@ float kern_softsignf(float x)
     if (x > 3.40282347e38f || x < -3.40282347e38f)
         return x < 0.0f ? -1.0f : 1.0f;
     return (float)(d / (1.0 + (d < 0.0 ? -d : d)));
+}
+
+/* ------------------------------------------------------------------ trigonometric and hyperbolic
+ *
+ * Same scheme: double evaluation, one rounding to float (tests/test_kernels_mathf_trig.py).
+ *   sin, cos, tan: x = n pi/2 + a, |a| <= pi/4 (rem_pio2 below: exact for every float, however
+ *         large), then the Taylor series of sin a to a^17 and cos a to a^18 (truncation < 1e-19
+ *         relative) by the quadrant n mod 4; tan = sin / cos, or -cos / sin in odd quadrants.
+ *   atan: z > 1 -> pi/2 - atan(1/z); z > tan(pi/12) -> pi/6 + atan((z sqrt3 - 1) / (z + sqrt3));
+ *         then |u| <= tan(pi/12) = 0.268 and the odd series to u^29 (truncation < 2e-18).
+ *   asin x = atan(x / sqrt((1 - x)(1 + x))); acos x = 2 atan(sqrt((1 - x) / (1 + x))), both with
+ *         1 -+ x exact in double, so no cancellation near |x| = 1.
+ *   sinh a = (E + E / (E + 1)) / 2 with E = e^a - 1 (expm1: accurate near 0); cosh = (e^a + e^-a) / 2.
+ *   asinh a = log1p(a + a^2 / (1 + sqrt(1 + a^2)));  acosh x = log1p(u + sqrt(u (x + 1))), u = x - 1
+ *         exact;  atanh a = log1p(2a / (1 - a)) / 2.  Odd functions take |x| and restore the sign,
+ *         so -0 stays -0.
+ */
+
+#define F32_MAX 3.40282347e38
+
+/* The bits of 2/pi after the binary point, 32 to a word, behind one zero word: word w >= 1 holds
+ * bits 32(w - 1) + 1 .. 32w, so bit i (i >= -31; bits i <= 0 are 0) is bit 31 - (i + 31) % 32 of
+ * word (i + 31) / 32.  224 bits reach past the last bit (198) any float's reduction reads. */
+static const unsigned int two_over_pi[8] = {
+    0x00000000u, 0xa2f9836eu, 0x4e441529u, 0xfc2757d1u, 0xf534ddc0u, 0xdb629599u, 0x3c439041u, 0xfe5163abu,
+};
+
+/* Payne-Hanek reduction of a finite float |x| >= 2^-7: x = (n + f) pi/2 with n = *quadrant (mod 4)
+ * and |f| <= 1/2; returns f pi/2.
+ * x = m 2^e (m the 24-bit significand, e = exponent - 150), 2/pi = sum b_i 2^-i.  Terms m 2^(e-i)
+ * with e - i >= 2 are multiples of 4 and drop out of x 2/pi mod 4, so only bits i >= s = e - 1
+ * matter; the 96 of them from bit s form W, and x 2/pi mod 4 = (m W mod 2^96) / 2^94 up to the
+ * bits past the window, which add less than m 2^-94 < 2^-70.  Exact integer arithmetic gives the
+ * top 96 bits; the closest float to a multiple of pi/2 leaves |f| > 2^-32, so f keeps > 38 bits. */
+static double rem_pio2(float x, int *quadrant)
+{
+    static const double pio2_over_2_62 = 1.5707963267948966 / 4611686018427387904.0; /* pi/2 / 2^62 */
+    const unsigned int bits = float_bits(x);
+    const unsigned long long m = (bits & 0x007fffffu) | 0x00800000u;
+    const int e = (int)((bits >> 23) & 0xffu) - 150;
+    const unsigned int p = (unsigned int)(e - 1 + 31); /* window start (bit s) in the table, >= 0 */
+    const unsigned int k = p >> 5, sh = p & 31u;
+    unsigned long long w0, w1, w2, lo, mid, hi, top, n;
+    long long f;
+    w0 = (unsigned long long)((two_over_pi[k] << sh) | (sh ? two_over_pi[k + 1] >> (32u - sh) : 0u));
+    w1 = (unsigned long long)((two_over_pi[k + 1] << sh) | (sh ? two_over_pi[k + 2] >> (32u - sh) : 0u));
+    w2 = (unsigned long long)((two_over_pi[k + 2] << sh) | (sh ? two_over_pi[k + 3] >> (32u - sh) : 0u));
+    w0 &= 0xffffffffull;
+    w1 &= 0xffffffffull;
+    w2 &= 0xffffffffull;
+    lo = m * w2;                 /* m W = m w0 2^64 + m w1 2^32 + m w2, each product < 2^56 */
+    mid = m * w1 + (lo >> 32);
+    hi = m * w0 + (mid >> 32);
+    top = (hi << 32) | (mid & 0xffffffffull);         /* (m W mod 2^96) >> 32: x 2/pi mod 4 in 2^-62 units */
+    n = (top + (1ull << 61)) >> 62;                   /* the nearest quadrant, mod 4 */
+    f = (long long)(top - (n << 62));                 /* in [-2^61, 2^61) */
+    *quadrant = (int)(n & 3u);
+    return ((double)f + (double)(lo & 0xffffffffull) * (1.0 / 4294967296.0)) * pio2_over_2_62;
+}
+
+/* sin a and cos a for |a| <= pi/4 (Taylor series, Horner form). */
+static double sin_poly(double a)
+{
+    const double a2 = a * a;
+    double p = -1.0 / 355687428096000.0; /* -1/17! */
+    p = p * a2 + 1.0 / 1307674368000.0;
+    p = p * a2 - 1.0 / 6227020800.0;
+    p = p * a2 + 1.0 / 39916800.0;
+    p = p * a2 - 1.0 / 362880.0;
+    p = p * a2 + 1.0 / 5040.0;
+    p = p * a2 - 1.0 / 120.0;
+    p = p * a2 + 1.0 / 6.0;
+    return a * (1.0 - a2 * p); /* a times: keeps the sign of a zero */
+}
+
+static double cos_poly(double a)
+{
+    const double a2 = a * a;
+    double p = 1.0 / 6402373705728000.0; /* 1/18! */
+    p = p * a2 - 1.0 / 20922789888000.0;
+    p = p * a2 + 1.0 / 87178291200.0;
+    p = p * a2 - 1.0 / 479001600.0;
+    p = p * a2 + 1.0 / 3628800.0;
+    p = p * a2 - 1.0 / 40320.0;
+    p = p * a2 + 1.0 / 720.0;
+    p = p * a2 - 1.0 / 24.0;
+    p = p * a2 + 0.5;
+    return 1.0 - a2 * p;
+}
+
+/* x = n pi/2 + a with |a| <= pi/4 (n mod 4 in *n); x finite. */
+static double reduce(float x, int *n)
+{
+    const float ax = x < 0.0f ? -x : x;
+    double a;
+    *n = 0;
+    if (ax <= 0.785398185f)
+        return (double)x;
+    a = rem_pio2(ax, n);
+    if (x < 0.0f) {
+        *n = -*n & 3;
+        a = -a;
+    }
+    return a;
+}
+
+float kern_sinf(float x)
+{
+    double a, r;
+    int n;
+    if (x != x || x > 3.40282347e38f || x < -3.40282347e38f)
+        return float_nan();
+    a = reduce(x, &n);
+    r = (n & 1) ? cos_poly(a) : sin_poly(a);
+    return (float)((n & 2) ? -r : r);
+}
+
+float kern_cosf(float x)
+{
+    double a, r;
+    int n;
+    if (x != x || x > 3.40282347e38f || x < -3.40282347e38f)
+        return float_nan();
+    a = reduce(x, &n);
+    r = (n & 1) ? sin_poly(a) : cos_poly(a);
+    return (float)(((n + 1) & 2) ? -r : r);
+}
+
+float kern_tanf(float x)
+{
+    double a;
+    int n;
+    if (x != x || x > 3.40282347e38f || x < -3.40282347e38f)
+        return float_nan();
+    a = reduce(x, &n);
+    return (float)((n & 1) ? -cos_poly(a) / sin_poly(a) : sin_poly(a) / cos_poly(a));
+}
+
+/* atan z for z >= 0 (module comment above); z = +inf gives pi/2. */
+static double atan_d(double z)
+{
+    static const double pio2 = 1.5707963267948966, pio6 = 0.52359877559829887;
+    static const double sqrt3 = 1.7320508075688772, tan_pi12 = 0.26794919243112270;
+    double base = 0.0, sign = 1.0, u, u2, p;
+    int i;
+    if (z > 1.0) { /* atan z = pi/2 - atan(1/z) */
+        base = pio2;
+        sign = -1.0;
+        z = 1.0 / z;
+    }
+    if (z > tan_pi12) { /* atan z = pi/6 + atan((z sqrt3 - 1) / (z + sqrt3)) */
+        base += sign * pio6;
+        z = (z * sqrt3 - 1.0) / (z + sqrt3);
+    }
+    u = z;
+    u2 = u * u;
+    p = 1.0 / 29.0;
+    for (i = 27; i >= 1; i -= 2) /* sum (-1)^j u^(2j+1) / (2j+1), j = 0..14, Horner in u^2 */
+        p = 1.0 / (double)i - u2 * p;
+    return base + sign * u * p;
+}
+
+float kern_atanf(float x)
+{
+    double r;
+    if (x != x || x == 0.0f)
+        return x;
+    r = atan_d(x < 0.0f ? -(double)x : (double)x);
+    return (float)(x < 0.0f ? -r : r);
+}
+
+float kern_asinf(float x)
+{
+    const double a = x < 0.0f ? -(double)x : (double)x;
+    double r;
+    if (x != x || x == 0.0f)
+        return x;
+    if (a > 1.0)
+        return float_nan();
+    r = a == 1.0 ? 1.5707963267948966 : atan_d(a / sqrt_d((1.0 - a) * (1.0 + a)));
+    return (float)(x < 0.0f ? -r : r);
+}
+
+float kern_acosf(float x)
+{
+    const double d = (double)x;
+    if (x != x)
+        return x;
+    if (d > 1.0 || d < -1.0)
+        return float_nan();
+    if (d == 1.0)
+        return 0.0f;
+    if (d == -1.0)
+        return 3.14159265f;
+    return (float)(2.0 * atan_d(sqrt_d((1.0 - d) / (1.0 + d))));
+}
+
+/* A double result as float, +-inf past the float range (no out-of-range conversion). */
+static float to_float(double r)
+{
+    if (r > F32_MAX)
+        return float_inf();
+    if (r < -F32_MAX)
+        return -float_inf();
+    return (float)r;
+}
+
+float kern_sinhf(float x)
+{
+    double a = x < 0.0f ? -(double)x : (double)x, e, r;
+    if (x != x || x == 0.0f)
+        return x;
+    a = a > 100.0 ? 100.0 : a; /* sinh 100 overflows float already */
+    e = expm1_d(a);
+    r = 0.5 * (e + e / (e + 1.0));
+    return to_float(x < 0.0f ? -r : r);
+}
+
+float kern_coshf(float x)
+{
+    double a = x < 0.0f ? -(double)x : (double)x, e;
+    if (x != x)
+        return x;
+    a = a > 100.0 ? 100.0 : a;
+    e = exp_d(a);
+    return to_float(0.5 * (e + 1.0 / e));
+}
+
+float kern_asinhf(float x)
+{
+    const double a = x < 0.0f ? -(double)x : (double)x;
+    double r;
+    if (x != x || x == 0.0f || a > F32_MAX)
+        return x;
+    r = log1p_d(a + a * a / (1.0 + sqrt_d(1.0 + a * a)));
+    return (float)(x < 0.0f ? -r : r);
+}
+
+float kern_acoshf(float x)
+{
+    const double d = (double)x, u = d - 1.0;
+    if (x != x || d > F32_MAX)
+        return x;
+    if (d < 1.0)
+        return float_nan();
+    if (d == 1.0)
+        return 0.0f;
+    return (float)log1p_d(u + sqrt_d(u * (d + 1.0)));
+}
+
+float kern_atanhf(float x)
+{
+    const double a = x < 0.0f ? -(double)x : (double)x;
+    double r;
+    if (x != x || x == 0.0f)
+        return x;
+    if (a > 1.0)
+        return float_nan();
+    if (a == 1.0)
+        return x < 0.0f ? -float_inf() : float_inf();
+    r = 0.5 * log1p_d(2.0 * a / (1.0 - a));
+    return (float)(x < 0.0f ? -r : r);
 }

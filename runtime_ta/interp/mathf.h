@@ -30,4 +30,18 @@ float kern_softplusf(float x);       /* log(1 + e^x), no overflow */
 float kern_mishf(float x);           /* x tanh(softplus(x)) */
 float kern_softsignf(float x);       /* x / (1 + |x|) */
 
+/* Trigonometric and hyperbolic functions and their inverses (tests/test_kernels_mathf_trig.py):
+ * sin, cos, tan reduce any finite float exactly (Payne-Hanek); NaN outside each domain. */
+float kern_sinf(float x);
+float kern_cosf(float x);
+float kern_tanf(float x);
+float kern_asinf(float x);           /* [-1, 1] */
+float kern_acosf(float x);           /* [-1, 1] */
+float kern_atanf(float x);
+float kern_sinhf(float x);
+float kern_coshf(float x);
+float kern_asinhf(float x);
+float kern_acoshf(float x);          /* [1, inf) */
+float kern_atanhf(float x);          /* [-1, 1]; +-inf at +-1 */
+
 #endif

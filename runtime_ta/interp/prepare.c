@@ -5,9 +5,9 @@
  * Per op, in order: the code has a registration; reserved fields are 0; it has inputs and outputs;
  * its inputs and outputs lie inside the index pool; every entry names a tensor (or is an absent
  * optional input, or an absent output of an op flagged RT_OPF_OPTIONAL_OUTPUTS); outputs lie in the
- * region, not in the read-only weights; every tensor has the type the registration expects (float32;
- * int32 only for declared index inputs); the arity fits the
- * registration; the registration's prepare (shape rule, attributes, scratch size, typed data);
+ * region, not in the read-only weights; the arity fits the registration; every tensor has the type
+ * the registration's flags expect (float32 unless they say int32 or the reference's type); the
+ * registration's prepare (shape rule, attributes, scratch size, typed data);
  * outputs overlap inputs only as the registration's in-place flags allow; the scratch need fits the
  * partition's scratch buffer.  Then Conv + in-place activation pairs are marked for fusion.
  *
@@ -47,15 +47,39 @@ static rt_status check_aliasing(const rt_partition *p, const rt_op_desc *op, uin
     return RT_OK;
 }
 
-/* The dtype the op's pool entry k must have: float32, but int32 for an index input (RT_OPF_INT_INDICES,
- * input 1) and input 0's type for a type-agnostic op (RT_OPF_SAME_DTYPE). */
-static uint8_t expected_dtype(const rt_op_registration *reg, uint32_t k, const rt_tensor_desc *first)
+/* The dtype pool entry k (input k, or an output when `output`) of an op must have, by its
+ * registration's flags (ops/ops.h: the first flag that applies decides); `reference` is the tensor
+ * whose type RT_OPF_SAME_DTYPE follows. */
+static uint8_t expected_dtype(const rt_op_registration *reg, uint32_t k, int output, const rt_tensor_desc *reference)
 {
-    if ((reg->flags & RT_OPF_SAME_DTYPE) && first != NULL)
-        return first->dtype;
-    if ((reg->flags & RT_OPF_INT_INDICES) && k == 1)
+    const uint16_t f = reg->flags;
+    if ((output && (f & RT_OPF_INT_OUTPUTS)) || (!output && (f & RT_OPF_INT_INPUTS)) ||
+        (!output && k == 0 && (f & RT_OPF_CONDITION)))
+        return (uint8_t)RT_DTYPE_INT32;
+    if (f & RT_OPF_SAME_DTYPE)
+        return reference->dtype;
+    if (!output && k == 1 && (f & RT_OPF_INT_INDICES))
         return (uint8_t)RT_DTYPE_INT32;
     return (uint8_t)RT_DTYPE_FLOAT32;
+}
+
+/* Every tensor of the op has the type its registration expects (entries already checked to be
+ * tensors or absent); RT_ERR_TENSOR_DTYPE otherwise. */
+static rt_status check_dtypes(const rt_partition *p, const rt_op_desc *op, const rt_op_registration *reg)
+{
+    const uint32_t total = (uint32_t)op->input_count + op->output_count;
+    const uint32_t ref_index = (reg->flags & RT_OPF_CONDITION) ? 1u : 0u;
+    const rt_tensor_desc *reference = ref_index < op->input_count ? rt_op_tensor(p, op, ref_index) : NULL;
+    uint32_t k;
+    if ((reg->flags & RT_OPF_SAME_DTYPE) && reference == NULL)
+        return RT_ERR_OP_ARITY;
+    for (k = 0; k < total; k++) {
+        const rt_tensor_desc *t = rt_op_tensor(p, op, k);
+        const int output = k >= op->input_count;
+        if (t != NULL && t->dtype != expected_dtype(reg, output ? k - op->input_count : k, output, reference))
+            return RT_ERR_TENSOR_DTYPE;
+    }
+    return RT_OK;
 }
 
 static void touch(uint64_t *end, uint64_t offset, uint64_t nbytes)
@@ -98,8 +122,6 @@ static rt_status prepare_op(const rt_partition *p, uint32_t index, rt_prepared_o
         t = &p->tensors[idx];
         if (k >= op->input_count && t->location != RT_LOC_REGION)
             return RT_ERR_OP_WRITES_WEIGHT;
-        if (t->dtype != expected_dtype(reg, k, k == 0 ? t : ctx.in[0]))
-            return RT_ERR_TENSOR_DTYPE;
         if (k < RT_PREPARE_INPUTS && k < op->input_count)
             ctx.in[k] = t;
         if (t->location == RT_LOC_REGION)
@@ -108,6 +130,9 @@ static rt_status prepare_op(const rt_partition *p, uint32_t index, rt_prepared_o
     if (op->input_count < reg->min_inputs || op->input_count > reg->max_inputs ||
         op->output_count < reg->min_outputs || op->output_count > reg->max_outputs)
         return RT_ERR_OP_ARITY;
+    s = check_dtypes(p, op, reg);
+    if (s != RT_OK)
+        return s;
     ctx.part = p;
     ctx.index = index;
     ctx.op = op;

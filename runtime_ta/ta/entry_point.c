@@ -154,6 +154,11 @@ static TEE_Result cmd_read_output_sealed(struct model_session *s, uint32_t types
 	return io_read_output(s, params[0].memref.buffer, &params[0].memref.size, params[1].value.a);
 }
 
+static TEE_Result cmd_ping(uint32_t types)
+{
+	return types == TEE_PARAM_TYPES(NONE, NONE, NONE, NONE) ? TEE_SUCCESS : TEE_ERROR_BAD_PARAMETERS;
+}
+
 static TEE_Result dispatch(struct model_session *s, uint32_t cmd_id, uint32_t param_types, TEE_Param params[4])
 {
 	switch (cmd_id) {
@@ -177,6 +182,8 @@ static TEE_Result dispatch(struct model_session *s, uint32_t cmd_id, uint32_t pa
 		return cmd_write_input_sealed(s, param_types, params);
 	case OT_CMD_READ_OUTPUT_SEALED:
 		return cmd_read_output_sealed(s, param_types, params);
+	case OT_CMD_PING:
+		return cmd_ping(param_types);
 	default:
 		return TEE_ERROR_NOT_SUPPORTED;
 	}

@@ -43,6 +43,17 @@ void shim_sqrtf(const float *x, float *y, size_t n);
 void shim_tanhf(const float *x, float *y, size_t n);
 void shim_sigmoidf(const float *x, float *y, size_t n);
 void shim_powf_pos(const float *x, const float *p, float *y, size_t n);
+void shim_sinf(const float *x, float *y, size_t n);
+void shim_cosf(const float *x, float *y, size_t n);
+void shim_tanf(const float *x, float *y, size_t n);
+void shim_asinf(const float *x, float *y, size_t n);
+void shim_acosf(const float *x, float *y, size_t n);
+void shim_atanf(const float *x, float *y, size_t n);
+void shim_sinhf(const float *x, float *y, size_t n);
+void shim_coshf(const float *x, float *y, size_t n);
+void shim_asinhf(const float *x, float *y, size_t n);
+void shim_acoshf(const float *x, float *y, size_t n);
+void shim_atanhf(const float *x, float *y, size_t n);
 
 #include "kernel_dispatch.h"   /* static int dispatch(uint32_t fn, const struct rpc_arg *a, int64_t *ret) */
 

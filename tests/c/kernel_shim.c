@@ -47,3 +47,16 @@ void shim_powf(const float *x, const float *p, float *y, size_t n)
     for (i = 0; i < n; i++)
         y[i] = kern_powf(x[i], p[i]);
 }
+
+/* trigonometric and hyperbolic (mathf.c) */
+void shim_sinf(const float *x, float *y, size_t n) { map(kern_sinf, x, y, n); }
+void shim_cosf(const float *x, float *y, size_t n) { map(kern_cosf, x, y, n); }
+void shim_tanf(const float *x, float *y, size_t n) { map(kern_tanf, x, y, n); }
+void shim_asinf(const float *x, float *y, size_t n) { map(kern_asinf, x, y, n); }
+void shim_acosf(const float *x, float *y, size_t n) { map(kern_acosf, x, y, n); }
+void shim_atanf(const float *x, float *y, size_t n) { map(kern_atanf, x, y, n); }
+void shim_sinhf(const float *x, float *y, size_t n) { map(kern_sinhf, x, y, n); }
+void shim_coshf(const float *x, float *y, size_t n) { map(kern_coshf, x, y, n); }
+void shim_asinhf(const float *x, float *y, size_t n) { map(kern_asinhf, x, y, n); }
+void shim_acoshf(const float *x, float *y, size_t n) { map(kern_acoshf, x, y, n); }
+void shim_atanhf(const float *x, float *y, size_t n) { map(kern_atanhf, x, y, n); }

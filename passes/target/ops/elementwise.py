@@ -40,12 +40,13 @@ def _clip_bounds(ctx: OpContext) -> list[float]:
     return slots(fmt.FATTR_CLIP_COUNT, {fmt.FATTR_CLIP_MIN: lo, fmt.FATTR_CLIP_MAX: hi})
 
 
-def binary(code: str):
-    """A two-input op broadcasting like numpy (opset >= 7)."""
+def binary(code: str, ints=lambda ctx: []):
+    """An op whose inputs broadcast like numpy (opset >= 7; two inputs, Where's three); `ints` gives its
+    attribute slots from the node."""
     def translate(ctx: OpContext) -> LoweredOp:
         if "axis" in ctx.attrs or int(ctx.attrs.get("broadcast", 0)):
             raise Unsupported("legacy broadcast/axis attributes (opset < 7)")
-        return LoweredOp(OP_CODES[code], ctx.inputs, ctx.outputs, [], [])
+        return LoweredOp(OP_CODES[code], ctx.inputs, ctx.outputs, ints(ctx), [])
     return translate
 
 

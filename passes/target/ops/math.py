@@ -1,6 +1,7 @@
 """Elementwise math: Pow, Sqrt, Reciprocal, Exp, Log, Abs, Neg, Floor/Ceil/Round, Erf, Gelu, Softplus,
-Softsign, Elu/Selu/Celu, PRelu, Mish, ThresholdedRelu, Max, Min
-(runtime_ta/interp/ops/math.c, ops/elementwise.c; kernels/math.c).
+Softsign, Elu/Selu/Celu, PRelu, Mish, ThresholdedRelu, Max, Min; Sin, Cos, Tan, Asin, Acos, Atan,
+Sinh, Cosh, Asinh, Acosh, Atanh (runtime_ta/interp/ops/math.c, ops/elementwise.c; kernels/math.c,
+the scalar functions in mathf.c).
 
 Every unary one is a map y[i] = f(x[i]) that runs in place (UNARY); Pow and PRelu broadcast like Add
 (BINARY); Max and Min take n inputs like Sum.
@@ -85,4 +86,6 @@ ENTRIES = (
              alias=UNARY),
     OpTarget("Max", nary("MAX"), alias=BINARY),
     OpTarget("Min", nary("MIN"), alias=BINARY),
+    *(OpTarget(op, unary(op.upper()), alias=UNARY)
+      for op in ("Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh")),
 )

@@ -1,10 +1,9 @@
 /*
  * elementwise.c - unary activations, broadcasting binary arithmetic, Softmax, LRN, BatchNormalization.
  *
- * Binary broadcasting: y's dims are walked with an odometer over all but the innermost run; adjacent
- * dims are merged first when both inputs are contiguous (or both broadcast) across them, so the
- * innermost loop is as long as possible and has one of three stride patterns (a and b both
- * contiguous, a scalar-like, b scalar-like) that the compiler vectorises.
+ * Binary broadcasting walks y in runs (kernels/broadcast.c): adjacent dims are merged where both
+ * inputs are contiguous (or both broadcast) across them, so the innermost loop is as long as possible
+ * and has one of the stride patterns of KERN_RUN2, each of which the compiler vectorises.
  */
 #include <float.h>
 #include <string.h>
@@ -63,124 +62,47 @@ kern_status kern_unary(const kern_unary_attr *at, const float *x, float *y, size
     return KERN_OK;
 }
 
-static float apply(kern_binary_op op, float a, float b)
-{
-    switch (op) {
-    case KERN_ADD: return a + b;
-    case KERN_SUB: return a - b;
-    case KERN_MUL: return a * b;
-    case KERN_POW: return kern_powf(a, b);
-    case KERN_MAX: return KERN_MAXF(a, b);
-    case KERN_MIN: return KERN_MINF(a, b);
-    case KERN_PRELU: return KERN_PRELUF(a, b);
-    default: return a / b;
-    }
-}
-
 static int binary_op_valid(kern_binary_op op)
 {
     return (unsigned)op <= (unsigned)KERN_DIV || (op >= KERN_POW && op <= KERN_PRELU);
 }
 
-/* y[i] = a[i * sa] op b[i * sb] for i < n, strides 0 or 1; specialised so each loop vectorises. */
+/* y[i] = a[i * sa] op b[i * sb] for i < n, strides 0 or 1. */
 static void binary_run(kern_binary_op op, const float *a, size_t sa, const float *b, size_t sb, float *y, size_t n)
 {
-    size_t i;
-#define RUN(EXPR)                                                                                                     \
-    do {                                                                                                              \
-        if (sa && sb)                                                                                                 \
-            for (i = 0; i < n; i++) {                                                                                 \
-                const float u = a[i], v = b[i];                                                                       \
-                y[i] = EXPR;                                                                                          \
-            }                                                                                                         \
-        else if (sb)                                                                                                  \
-            for (i = 0; i < n; i++) {                                                                                 \
-                const float u = a[0], v = b[i];                                                                       \
-                y[i] = EXPR;                                                                                          \
-            }                                                                                                         \
-        else if (sa)                                                                                                  \
-            for (i = 0; i < n; i++) {                                                                                 \
-                const float u = a[i], v = b[0];                                                                       \
-                y[i] = EXPR;                                                                                          \
-            }                                                                                                         \
-        else                                                                                                          \
-            for (i = 0; i < n; i++) {                                                                                 \
-                const float u = a[0], v = b[0];                                                                       \
-                y[i] = EXPR;                                                                                          \
-            }                                                                                                         \
-    } while (0)
     switch (op) {
-    case KERN_ADD: RUN(u + v); break;
-    case KERN_SUB: RUN(u - v); break;
-    case KERN_MUL: RUN(u * v); break;
-    case KERN_MAX: RUN(KERN_MAXF(u, v)); break;
-    case KERN_MIN: RUN(KERN_MINF(u, v)); break;
-    case KERN_PRELU: RUN(KERN_PRELUF(u, v)); break;
+    case KERN_ADD: KERN_RUN2(float, y, a, sa, b, sb, n, u + v); break;
+    case KERN_SUB: KERN_RUN2(float, y, a, sa, b, sb, n, u - v); break;
+    case KERN_MUL: KERN_RUN2(float, y, a, sa, b, sb, n, u * v); break;
+    case KERN_MAX: KERN_RUN2(float, y, a, sa, b, sb, n, KERN_MAXF(u, v)); break;
+    case KERN_MIN: KERN_RUN2(float, y, a, sa, b, sb, n, KERN_MINF(u, v)); break;
+    case KERN_PRELU: KERN_RUN2(float, y, a, sa, b, sb, n, KERN_PRELUF(u, v)); break;
     case KERN_POW:
         if (sb == 0 && kern_pow_scalar(a, sa, b[0], y, n))
             break;
-        RUN(kern_powf(u, v));
+        KERN_RUN2(float, y, a, sa, b, sb, n, kern_powf(u, v));
         break;
-    default: RUN(apply(op, u, v)); break;
+    default: KERN_RUN2(float, y, a, sa, b, sb, n, u / v); break; /* KERN_DIV */
     }
-#undef RUN
 }
 
 kern_status kern_binary(kern_binary_op op, const kern_shape *as, const float *a, const kern_shape *bs, const float *b,
                         const kern_shape *ys, float *y)
 {
-    size_t dim[KERN_MAX_RANK], sa[KERN_MAX_RANK], sb[KERN_MAX_RANK], idx[KERN_MAX_RANK];
-    size_t r = ys->rank, nd = 0, d, outer = 1, i, acc_a = 1, acc_b = 1;
-    if (!binary_op_valid(op) || r > KERN_MAX_RANK || as->rank > r || bs->rank > r)
+    const kern_shape *shapes[2];
+    kern_bcast it;
+    kern_status s;
+    size_t r, off[2];
+    if (!binary_op_valid(op))
         return KERN_EINVAL;
-    /* right-aligned element strides, 0 where broadcast; then merge mergeable neighbours */
-    for (d = r; d-- > 0;) {
-        const size_t da = d >= r - as->rank ? as->dim[d - (r - as->rank)] : 1;
-        const size_t db = d >= r - bs->rank ? bs->dim[d - (r - bs->rank)] : 1;
-        const size_t dy = ys->dim[d];
-        size_t str_a, str_b;
-        if ((da != dy && da != 1) || (db != dy && db != 1))
-            return KERN_EINVAL;
-        str_a = da == 1 ? 0 : acc_a;
-        str_b = db == 1 ? 0 : acc_b;
-        if (!kmul(acc_a, da, &acc_a) || !kmul(acc_b, db, &acc_b) || !kmul(outer, dy, &outer))
-            return KERN_EOVERFLOW;
-        if (dy == 1)
-            continue;
-        if (nd > 0 && ((str_a == 0) == (sa[nd - 1] == 0)) && ((str_b == 0) == (sb[nd - 1] == 0)) &&
-            (str_a == 0 || str_a == sa[nd - 1] * dim[nd - 1]) && (str_b == 0 || str_b == sb[nd - 1] * dim[nd - 1])) {
-            dim[nd - 1] *= dy; /* cannot overflow: bounded by the checked element count */
-            continue;
-        }
-        dim[nd] = dy;
-        sa[nd] = str_a;
-        sb[nd] = str_b;
-        nd++;
+    shapes[0] = as;
+    shapes[1] = bs;
+    s = kern_bcast_init(&it, 2, shapes, ys);
+    for (r = 0; s == KERN_OK && r < it.runs; r++) {
+        kern_bcast_next(&it, off);
+        binary_run(op, a + off[0], it.stride[0][0], b + off[1], it.stride[1][0], y + r * it.run, it.run);
     }
-    if (outer == 0)
-        return KERN_OK;
-    if (nd == 0) {
-        y[0] = apply(op, a[0], b[0]);
-        return KERN_OK;
-    }
-    /* dims were collected innermost-first: dim[0] is the innermost run */
-    outer /= dim[0];
-    for (d = 0; d < nd; d++)
-        idx[d] = 0;
-    for (i = 0; i < outer; i++) {
-        size_t oa = 0, ob = 0;
-        for (d = 1; d < nd; d++) {
-            oa += idx[d] * sa[d];
-            ob += idx[d] * sb[d];
-        }
-        binary_run(op, a + oa, sa[0], b + ob, sb[0], y + i * dim[0], dim[0]);
-        for (d = 1; d < nd; d++) {
-            if (++idx[d] < dim[d])
-                break;
-            idx[d] = 0;
-        }
-    }
-    return KERN_OK;
+    return s;
 }
 
 kern_status kern_softmax(size_t outer, size_t n, size_t inner, const float *x, float *y)

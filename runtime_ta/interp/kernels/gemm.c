@@ -32,6 +32,7 @@
  * Two spellings of the same computation, because gcc vectorises each well in a different regime:
  * tile_block (one 2-D block) when a row spans several vectors, tile_rows (one named array per row,
  * all rows updated in one column loop) when a row is a single vector or the target has 16 registers. */
+#if KERN_GEMM_WIDE /* tile_block serves only the wide targets */
 static KERN_INLINE void tile_block(const size_t mr, const size_t nr, const int masked, size_t w, size_t kc,
                                    const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb, float *c,
                                    size_t ldc, const float *init)
@@ -54,6 +55,7 @@ static KERN_INLINE void tile_block(const size_t mr, const size_t nr, const int m
             if (!masked || j < w)
                 c[r * ldc + j] = acc[r][j];
 }
+#endif
 
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 #if MR > 12

@@ -91,6 +91,49 @@ static inline void kern_valid_range(size_t pad, size_t off, size_t stride, size_
     *hi = h;
 }
 
+/* Numpy broadcasting of `count` (<= KERN_BCAST_MAX) operand shapes to y's shape, walked as runs
+ * (kernels/broadcast.c): y holds `runs` runs of `run` contiguous elements; run r starts at y + r * run,
+ * and kern_bcast_next gives each operand's element offset of the next run, along which operand k
+ * advances by stride[k][0] (0: broadcast, 1: contiguous).  Dims are merged so runs are as long as
+ * possible.  Init: KERN_EINVAL unless every shape broadcasts to y, KERN_EOVERFLOW on overflow. */
+#define KERN_BCAST_MAX 3
+typedef struct {
+    size_t count, nd;                              /* operands; merged dims, innermost first */
+    size_t dim[KERN_MAX_RANK];
+    size_t stride[KERN_BCAST_MAX][KERN_MAX_RANK];  /* element strides, 0 where broadcast */
+    size_t idx[KERN_MAX_RANK];                     /* odometer over dims 1 .. nd - 1 */
+    size_t runs, run;
+} kern_bcast;
+kern_status kern_bcast_init(kern_bcast *b, size_t count, const kern_shape *const *in, const kern_shape *y);
+void kern_bcast_next(kern_bcast *b, size_t *offsets);
+
+/* y[i] = EXPR over u = a[i * sa] and v = b[i * sb] for i < n, strides 0 or 1: one loop per stride
+ * pattern, so that each vectorises (i, u, v are declared here). */
+#define KERN_RUN2(T, y, a, sa, b, sb, n, EXPR)                                                                       \
+    do {                                                                                                              \
+        size_t i;                                                                                                     \
+        if ((sa) && (sb))                                                                                             \
+            for (i = 0; i < (n); i++) {                                                                               \
+                const T u = (a)[i], v = (b)[i];                                                                       \
+                (y)[i] = EXPR;                                                                                        \
+            }                                                                                                         \
+        else if (sb)                                                                                                  \
+            for (i = 0; i < (n); i++) {                                                                               \
+                const T u = (a)[0], v = (b)[i];                                                                       \
+                (y)[i] = EXPR;                                                                                        \
+            }                                                                                                         \
+        else if (sa)                                                                                                  \
+            for (i = 0; i < (n); i++) {                                                                               \
+                const T u = (a)[i], v = (b)[0];                                                                       \
+                (y)[i] = EXPR;                                                                                        \
+            }                                                                                                         \
+        else                                                                                                          \
+            for (i = 0; i < (n); i++) {                                                                               \
+                const T u = (a)[0], v = (b)[0];                                                                       \
+                (y)[i] = EXPR;                                                                                        \
+            }                                                                                                         \
+    } while (0)
+
 /* Row-major strides of a shape (elements); 0 on overflow or bad rank. */
 int kern_strides(const kern_shape *s, size_t *strides);
 

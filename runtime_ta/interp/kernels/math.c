@@ -1,7 +1,7 @@
 /*
  * math.c - elementwise math: Sqrt, Reciprocal, Exp, Log, Abs, Neg, Floor, Ceil, Round, Erf, Gelu,
- * Softplus, Softsign, Elu/Selu, Celu, Mish, ThresholdedRelu (kern_unary hands them here), and the
- * fast paths of Pow with one exponent for a run (kern_binary).
+ * Softplus, Softsign, Elu/Selu, Celu, Mish, ThresholdedRelu, Sin ... Atanh (kern_unary hands them
+ * here), and the fast paths of Pow with one exponent for a run (kern_binary).
  *
  * The transcendental maps call the libm-free scalar functions of mathf.c (double inside, one
  * rounding); the others are plain float expressions the compiler vectorises.  y may equal x.
@@ -51,6 +51,17 @@ kern_status kern_unary_math(const kern_unary_attr *at, const float *x, float *y,
     case KERN_CELU: MAP(v > 0.0f ? v : alpha * kern_expm1f(v / alpha)); break;
     case KERN_MISH: MAP(kern_mishf(v)); break;
     case KERN_THRESHOLDED_RELU: MAP(v > alpha ? v : 0.0f); break;
+    case KERN_SIN: MAP(kern_sinf(v)); break;
+    case KERN_COS: MAP(kern_cosf(v)); break;
+    case KERN_TAN: MAP(kern_tanf(v)); break;
+    case KERN_ASIN: MAP(kern_asinf(v)); break;
+    case KERN_ACOS: MAP(kern_acosf(v)); break;
+    case KERN_ATAN: MAP(kern_atanf(v)); break;
+    case KERN_SINH: MAP(kern_sinhf(v)); break;
+    case KERN_COSH: MAP(kern_coshf(v)); break;
+    case KERN_ASINH: MAP(kern_asinhf(v)); break;
+    case KERN_ACOSH: MAP(kern_acoshf(v)); break;
+    case KERN_ATANH: MAP(kern_atanhf(v)); break;
     default:
         return KERN_EINVAL;
     }

@@ -55,3 +55,26 @@ int rt_unused_zero(const rt_op_desc *op, uint32_t ints_used, uint32_t floats_use
             return 0;
     return 1;
 }
+
+rt_status rt_prepare_unary(rt_prepare_ctx *c, kern_unary_op kind, uint32_t ints_used, uint32_t floats_used,
+                           float alpha, float beta)
+{
+    if (!rt_same_dims(c->in[0], c->out))
+        return RT_ERR_OP_SHAPE;
+    if (!rt_unused_zero(c->op, ints_used, floats_used))
+        return RT_ERR_OP_RESERVED;
+    c->prep->u.act.kind = (uint32_t)kind;
+    c->prep->u.act.alpha = alpha;
+    c->prep->u.act.beta = beta;
+    return RT_OK;
+}
+
+rt_status rt_eval_unary(const rt_eval_ctx *c)
+{
+    kern_unary_attr attr;
+    attr.op = (kern_unary_op)c->prep->u.act.kind;
+    attr.alpha = c->prep->u.act.alpha;
+    attr.beta = c->prep->u.act.beta;
+    return rt_from_kern(kern_unary(&attr, rt_eval_input(c, 0), rt_eval_output(c, 0),
+                                   rt_eval_tensor(c, 1)->nbytes / 4u));
+}

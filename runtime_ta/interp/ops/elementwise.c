@@ -9,51 +9,33 @@
 
 /* ------------------------------------------------------------------ activations */
 
-static rt_status prepare_act(rt_prepare_ctx *c, kern_unary_op kind, uint32_t floats_used, float alpha, float beta)
+static rt_status prepare_relu(rt_prepare_ctx *c) { return rt_prepare_unary(c, KERN_RELU, 0, 0, 0.0f, 0.0f); }
+static rt_status prepare_sigmoid(rt_prepare_ctx *c) { return rt_prepare_unary(c, KERN_SIGMOID, 0, 0, 0.0f, 0.0f); }
+static rt_status prepare_hard_swish(rt_prepare_ctx *c)
 {
-    if (!rt_same_dims(c->in[0], c->out))
-        return RT_ERR_OP_SHAPE;
-    if (!rt_unused_zero(c->op, 0, floats_used))
-        return RT_ERR_OP_RESERVED;
-    c->prep->u.act.kind = (uint32_t)kind;
-    c->prep->u.act.alpha = alpha;
-    c->prep->u.act.beta = beta;
-    return RT_OK;
+    return rt_prepare_unary(c, KERN_HARD_SWISH, 0, 0, 0.0f, 0.0f);
 }
-
-static rt_status prepare_relu(rt_prepare_ctx *c) { return prepare_act(c, KERN_RELU, 0, 0.0f, 0.0f); }
-static rt_status prepare_sigmoid(rt_prepare_ctx *c) { return prepare_act(c, KERN_SIGMOID, 0, 0.0f, 0.0f); }
-static rt_status prepare_hard_swish(rt_prepare_ctx *c) { return prepare_act(c, KERN_HARD_SWISH, 0, 0.0f, 0.0f); }
-static rt_status prepare_tanh(rt_prepare_ctx *c) { return prepare_act(c, KERN_TANH, 0, 0.0f, 0.0f); }
+static rt_status prepare_tanh(rt_prepare_ctx *c) { return rt_prepare_unary(c, KERN_TANH, 0, 0, 0.0f, 0.0f); }
 
 static rt_status prepare_leaky_relu(rt_prepare_ctx *c)
 {
-    return prepare_act(c, KERN_LEAKY_RELU, RT_FATTR_LEAKY_RELU_COUNT, c->op->f[RT_FATTR_LEAKY_RELU_ALPHA], 0.0f);
+    return rt_prepare_unary(c, KERN_LEAKY_RELU, 0, RT_FATTR_LEAKY_RELU_COUNT, c->op->f[RT_FATTR_LEAKY_RELU_ALPHA],
+                            0.0f);
 }
 
 static rt_status prepare_hard_sigmoid(rt_prepare_ctx *c)
 {
-    return prepare_act(c, KERN_HARD_SIGMOID, RT_FATTR_HARD_SIGMOID_COUNT, c->op->f[RT_FATTR_HARD_SIGMOID_ALPHA],
+    return rt_prepare_unary(c, KERN_HARD_SIGMOID, 0, RT_FATTR_HARD_SIGMOID_COUNT, c->op->f[RT_FATTR_HARD_SIGMOID_ALPHA],
                        c->op->f[RT_FATTR_HARD_SIGMOID_BETA]);
 }
 
 static rt_status prepare_clip(rt_prepare_ctx *c)
 {
     float lo = c->op->f[RT_FATTR_CLIP_MIN], hi = c->op->f[RT_FATTR_CLIP_MAX];
-    rt_status s = prepare_act(c, KERN_CLIP, RT_FATTR_CLIP_COUNT, lo, hi);
+    rt_status s = rt_prepare_unary(c, KERN_CLIP, 0, RT_FATTR_CLIP_COUNT, lo, hi);
     if (s == RT_OK && !(lo <= hi))
         s = RT_ERR_OP_ATTRIBUTE;
     return s;
-}
-
-static rt_status eval_act(const rt_eval_ctx *c)
-{
-    kern_unary_attr attr;
-    attr.op = (kern_unary_op)c->prep->u.act.kind;
-    attr.alpha = c->prep->u.act.alpha;
-    attr.beta = c->prep->u.act.beta;
-    return rt_from_kern(kern_unary(&attr, rt_eval_input(c, 0), rt_eval_output(c, 0),
-                                   rt_eval_tensor(c, 1)->nbytes / 4u));
 }
 
 /* ------------------------------------------------------------------ Add, Sub, Mul, Div */
@@ -179,13 +161,13 @@ static rt_status eval_sum(const rt_eval_ctx *c)
 
 /* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval */
 #define ACT (RT_OPF_IN_PLACE | RT_OPF_ACTIVATION)
-const rt_op_registration rt_op_relu = {"Relu", 1, 1, 1, 1, 0, ACT, prepare_relu, eval_act};
-const rt_op_registration rt_op_leaky_relu = {"LeakyRelu", 1, 1, 1, 1, 0, ACT, prepare_leaky_relu, eval_act};
-const rt_op_registration rt_op_clip = {"Clip", 1, 1, 1, 1, 0, ACT, prepare_clip, eval_act};
-const rt_op_registration rt_op_sigmoid = {"Sigmoid", 1, 1, 1, 1, 0, ACT, prepare_sigmoid, eval_act};
-const rt_op_registration rt_op_hard_sigmoid = {"HardSigmoid", 1, 1, 1, 1, 0, ACT, prepare_hard_sigmoid, eval_act};
-const rt_op_registration rt_op_hard_swish = {"HardSwish", 1, 1, 1, 1, 0, ACT, prepare_hard_swish, eval_act};
-const rt_op_registration rt_op_tanh = {"Tanh", 1, 1, 1, 1, 0, ACT, prepare_tanh, eval_act};
+const rt_op_registration rt_op_relu = {"Relu", 1, 1, 1, 1, 0, ACT, prepare_relu, rt_eval_unary};
+const rt_op_registration rt_op_leaky_relu = {"LeakyRelu", 1, 1, 1, 1, 0, ACT, prepare_leaky_relu, rt_eval_unary};
+const rt_op_registration rt_op_clip = {"Clip", 1, 1, 1, 1, 0, ACT, prepare_clip, rt_eval_unary};
+const rt_op_registration rt_op_sigmoid = {"Sigmoid", 1, 1, 1, 1, 0, ACT, prepare_sigmoid, rt_eval_unary};
+const rt_op_registration rt_op_hard_sigmoid = {"HardSigmoid", 1, 1, 1, 1, 0, ACT, prepare_hard_sigmoid, rt_eval_unary};
+const rt_op_registration rt_op_hard_swish = {"HardSwish", 1, 1, 1, 1, 0, ACT, prepare_hard_swish, rt_eval_unary};
+const rt_op_registration rt_op_tanh = {"Tanh", 1, 1, 1, 1, 0, ACT, prepare_tanh, rt_eval_unary};
 const rt_op_registration rt_op_add = {"Add", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_add, eval_binary};
 const rt_op_registration rt_op_sub = {"Sub", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_sub, eval_binary};
 const rt_op_registration rt_op_mul = {"Mul", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_mul, eval_binary};

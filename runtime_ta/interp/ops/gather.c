@@ -49,7 +49,7 @@ static rt_status eval_gather(const rt_eval_ctx *c)
 {
     const rt_index_data *g = &c->prep->u.index;
     return from_kern(kern_gather(g->outer, g->n, g->inner, rt_eval_input(c, 0),
-                                 rt_tensor_indices(c->part, rt_eval_tensor(c, 1)), g->count, rt_eval_output(c, 0)));
+                                 rt_tensor_ints(c->part, rt_eval_tensor(c, 1)), g->count, rt_eval_output(c, 0)));
 }
 
 /* ------------------------------------------------------------------ GatherElements */
@@ -79,7 +79,7 @@ static rt_status eval_gather_elements(const rt_eval_ctx *c)
     kern_shape xs, is;
     rt_kshape(rt_eval_tensor(c, 0), &xs);
     rt_kshape(idx, &is);
-    return from_kern(kern_gather_elements(&xs, rt_eval_input(c, 0), &is, rt_tensor_indices(c->part, idx),
+    return from_kern(kern_gather_elements(&xs, rt_eval_input(c, 0), &is, rt_tensor_ints(c->part, idx),
                                           c->prep->u.index.axis, rt_eval_output(c, 0)));
 }
 

@@ -100,6 +100,14 @@ typedef struct {
     uint32_t outer, n, inner, count;
     uint32_t axis;
 } rt_index_data;
+/* ArgMax, ArgMin: X viewed as [outer, n, inner] along the axis. */
+typedef struct {
+    uint32_t outer, n, inner, is_min, select_last;
+} rt_arg_data;
+/* Comparisons, logic ops, Where: the kern_compare_op / kern_logic_op, the operands' kern_dtype. */
+typedef struct {
+    uint32_t kind, dtype;
+} rt_logical_data;
 /* LSTM, GRU, RNN (kern_rnn_attr, fixed-width). */
 typedef struct {
     uint32_t kind; /* kern_rnn_kind */
@@ -133,6 +141,8 @@ typedef struct {
         rt_norm_data norm;
         rt_index_data index;
         rt_rnn_data rnn;
+        rt_arg_data arg;
+        rt_logical_data logical;
         uint8_t bytes[RT_PREPARED_OP_SIZE - sizeof(rt_prepared_head)];
     } u;
 } rt_prepared_op;
@@ -179,10 +189,18 @@ typedef struct {
 #define RT_OPF_ACTIVATION 0x4u       /* elementwise activation (u.act) that a preceding Conv may fuse */
 #define RT_OPF_FUSES_ACTIVATION 0x8u /* eval applies a following activation itself under RT_PREP_FUSED */
 /* Tensor types (prepare.c checks them before the op's prepare): every input and output is float32,
- * except with RT_OPF_INT_INDICES input 1, which must be int32, and with RT_OPF_SAME_DTYPE, where all
- * share input 0's type (float32 or int32). */
-#define RT_OPF_INT_INDICES 0x100u    /* input 1 holds int32 indices (Gather, GatherElements) */
-#define RT_OPF_SAME_DTYPE 0x200u     /* type-agnostic (Copy): every tensor has input 0's dtype */
+ * except as these flags say, the first that applies to a tensor deciding:
+ *   RT_OPF_INT_OUTPUTS  every output is int32 (ArgMax: indices; comparisons, logic ops: 0/1)
+ *   RT_OPF_INT_INPUTS   every input is int32 (the logic ops' booleans)
+ *   RT_OPF_CONDITION    input 0 is an int32 condition, and the reference type below is input 1's (Where)
+ *   RT_OPF_SAME_DTYPE   every other tensor has the reference type: input 0's (input 1's with
+ *                       RT_OPF_CONDITION), float32 or int32 (Copy, comparisons, Where)
+ *   RT_OPF_INT_INDICES  input 1 is int32 indices (Gather, GatherElements) */
+#define RT_OPF_INT_INDICES 0x100u
+#define RT_OPF_SAME_DTYPE 0x200u
+#define RT_OPF_INT_OUTPUTS 0x400u
+#define RT_OPF_INT_INPUTS 0x800u
+#define RT_OPF_CONDITION 0x1000u
 #define RT_OPF_OPTIONAL_OUTPUTS 0x10u /* any output may be RT_NO_TENSOR (not computed; ctx->out may be NULL) */
 
 #define RT_ARITY_MANY 0xFFFFu
@@ -206,18 +224,23 @@ static inline const rt_tensor_desc *rt_op_tensor(const rt_partition *p, const rt
     return idx == RT_NO_TENSOR ? NULL : &p->tensors[idx];
 }
 
-/* A (validated) int32 tensor's first element (an input of an op with RT_OPF_INT_INDICES). */
-static inline const int32_t *rt_tensor_indices(const rt_partition *p, const rt_tensor_desc *t)
+/* A (validated) tensor's first byte, whatever its type. */
+static inline void *rt_tensor_ptr(const rt_partition *p, const rt_tensor_desc *t)
 {
     size_t base = t->location == RT_LOC_WEIGHT ? p->body_offset : 0;
-    return (const int32_t *)(const void *)(p->region + base + t->offset);
+    return (void *)(p->region + base + t->offset);
 }
 
-/* A (validated) tensor's first element. */
+/* A (validated) int32 tensor's first element (one the registration's flags declare int32). */
+static inline int32_t *rt_tensor_ints(const rt_partition *p, const rt_tensor_desc *t)
+{
+    return (int32_t *)rt_tensor_ptr(p, t);
+}
+
+/* A (validated) float32 tensor's first element. */
 static inline float *rt_tensor_data(const rt_partition *p, const rt_tensor_desc *t)
 {
-    size_t base = t->location == RT_LOC_WEIGHT ? p->body_offset : 0;
-    return (float *)(void *)(p->region + base + t->offset);
+    return (float *)rt_tensor_ptr(p, t);
 }
 
 static inline const rt_tensor_desc *rt_eval_tensor(const rt_eval_ctx *c, uint32_t k)
@@ -260,5 +283,11 @@ int rt_broadcast(const rt_tensor_desc *a, const rt_tensor_desc *b, uint32_t *ran
 int rt_dims_equal(const rt_tensor_desc *t, uint32_t rank, const uint32_t *dims);
 /* Integer slots from ints_used and float slots from floats_used on are all 0. */
 int rt_unused_zero(const rt_op_desc *op, uint32_t ints_used, uint32_t floats_used);
+
+/* A map y[i] = f(x[i]) (kern_unary: the activations and the unary math ops): y has x's dims, slots past
+ * ints_used / floats_used are 0; alpha, beta are the map's parameters. */
+rt_status rt_prepare_unary(rt_prepare_ctx *c, kern_unary_op kind, uint32_t ints_used, uint32_t floats_used,
+                           float alpha, float beta);
+rt_status rt_eval_unary(const rt_eval_ctx *c);
 
 #endif /* ONNX_TEE_OPS_H */

@@ -73,7 +73,26 @@
     X(RT_OP_TILE, rt_op_tile)                                  \
     X(RT_OP_LSTM, rt_op_lstm)                   /* recurrent.c */ \
     X(RT_OP_GRU, rt_op_gru)                                   \
-    X(RT_OP_RNN, rt_op_rnn)
+    X(RT_OP_RNN, rt_op_rnn)                                   \
+    X(RT_OP_ARG_MAX, rt_op_arg_max)             /* arg_reduce.c */ \
+    X(RT_OP_ARG_MIN, rt_op_arg_min)                           \
+    X(RT_OP_SIN, rt_op_sin)                     /* math.c */ \
+    X(RT_OP_COS, rt_op_cos)                                   \
+    X(RT_OP_TAN, rt_op_tan)                                   \
+    X(RT_OP_ASIN, rt_op_asin)                                 \
+    X(RT_OP_ACOS, rt_op_acos)                                 \
+    X(RT_OP_ATAN, rt_op_atan)                                 \
+    X(RT_OP_SINH, rt_op_sinh)                                 \
+    X(RT_OP_COSH, rt_op_cosh)                                 \
+    X(RT_OP_ASINH, rt_op_asinh)                               \
+    X(RT_OP_ACOSH, rt_op_acosh)                               \
+    X(RT_OP_ATANH, rt_op_atanh)                               \
+    X(RT_OP_COMPARE, rt_op_compare)             /* logical.c */ \
+    X(RT_OP_NOT, rt_op_not)                                   \
+    X(RT_OP_AND, rt_op_and)                                   \
+    X(RT_OP_OR, rt_op_or)                                     \
+    X(RT_OP_XOR, rt_op_xor)                                   \
+    X(RT_OP_WHERE, rt_op_where)
 
 #define RT_DECLARE(code, reg) extern const rt_op_registration reg;
 RT_OP_TABLE(RT_DECLARE)
