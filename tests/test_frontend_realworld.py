@@ -652,3 +652,16 @@ def test_a_cast_of_a_runtime_bool_to_a_number_becomes_where_one_zero():
     assert [n.op_type for n in result.model.graph.node] == ["Greater", "Where", "Where", "Cast", "Add"]
     onnx.checker.check_model(result.model, full_check=True)
     assert_same_outputs(model, result.model, rtol=0, atol=0)
+
+
+def test_an_expand_to_the_shape_its_input_has_is_removed():
+    """Magika's jax2tf one-hot broadcasts its int32 ids [1, 2048, 1] to [1, 2048, 1] before Equal: an
+    identity the interpreter refused (Expand computes in float32).  A real broadcast stays."""
+    from onnx_tee.passes.compact import RemoveIdentityOps
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Expand", ["r", "same"], ["e"]),
+             helper.make_node("Expand", ["e", "wider"], ["w"]), helper.make_node("Sigmoid", ["w"], ["y"])]
+    model = make_model(nodes, [("x", [2, 1])], [("y", [2, 3])], [ints("same", [2, 1]), ints("wider", [1, 3])])
+    result = RemoveIdentityOps()(onnx.ModelProto.FromString(model.SerializeToString()))
+    assert [n.op_type for n in result.model.graph.node] == ["Relu", "Expand", "Sigmoid"]
+    assert result.model.graph.node[1].input[0] == "r"
+    assert_same_outputs(model, result.model, rtol=0, atol=0)
