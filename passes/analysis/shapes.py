@@ -21,7 +21,7 @@ import onnx
 from onnx import helper
 
 from ..errors import UnsupportedModelError, UserError
-from ..graph import graph_inputs
+from ..graph import graph_inputs, lists_initializers_as_inputs
 
 
 _INT32_HELD = (np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.bool_))
@@ -86,6 +86,18 @@ def forget_inferable_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
+def declare_listed_initializers(model: onnx.ModelProto) -> onnx.ModelProto:
+    """IN PLACE: before IR 4 every initializer must also be a graph input; give those a hand-written or
+    old converter's model left out an input entry of their type and shape (onnx's shape inference ignores an
+    unlisted initializer of an IR < 4 model, so nothing it feeds would get a shape).  Returns `model`."""
+    if not lists_initializers_as_inputs(model):
+        return model
+    listed = {i.name for i in model.graph.input}
+    model.graph.input.extend(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
+                             for t in model.graph.initializer if t.name not in listed)
+    return model
+
+
 def fix_input_shapes(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]] | None = None) -> onnx.ModelProto:
     """Return a copy of `model` whose graph inputs all have static dims and which stores no other
     shape (`forget_inferable_shapes`: inference recomputes them from the fixed inputs).
@@ -117,7 +129,7 @@ def fix_input_shapes(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]] 
                                                       else (d.dim_param or "?") for d in dims)
             raise UserError(f"input '{name}' has a dynamic shape [{shown}]: fix it with "
                             f"--input-shape {name}:1,3,224,224 (your dims)")
-    return forget_inferable_shapes(fixed)
+    return forget_inferable_shapes(declare_listed_initializers(fixed))
 
 
 _BULK_ELEMENTS = 4096
@@ -132,7 +144,7 @@ def _without_bulk_data(model: onnx.ModelProto) -> onnx.ModelProto:
     """
     light = onnx.ModelProto()
     light.CopyFrom(model)
-    forget_inferable_shapes(light)
+    forget_inferable_shapes(declare_listed_initializers(light))
     graph = light.graph
     listed = {i.name for i in graph.input}
     small = []
@@ -240,3 +252,17 @@ def partial_shapes(model: onnx.ModelProto) -> dict[str, tuple[int | None, ...]]:
     for tensor in model.graph.initializer:
         shapes[tensor.name] = tuple(int(d) for d in tensor.dims)
     return shapes
+
+
+def partial_elem_types(model: onnx.ModelProto) -> dict[str, int]:
+    """Best-effort element type (onnx.TensorProto enum) of every tensor inference can type: graph inputs,
+    initializers, Constant outputs and node outputs.  Never fails (like `partial_shapes`)."""
+    try:
+        inferred = onnx.shape_inference.infer_shapes(_without_bulk_data(model))
+    except onnx.shape_inference.InferenceError:
+        inferred = model
+    graph = inferred.graph
+    types = {v.name: v.type.tensor_type.elem_type for v in list(graph.input) + list(graph.value_info)
+             + list(graph.output) if v.type.HasField("tensor_type") and v.type.tensor_type.elem_type}
+    types.update({t.name: t.data_type for t in model.graph.initializer})
+    return types

@@ -13,8 +13,11 @@ library and records what it did in `lowered.report` (and its time in `lowered.se
                    own quantized ops are expressed in standard ONNX (`passes.quant`)
     prune          (with `prune=PruneOptions(...)`) progressive pruning with the built-in hooks
     compact        the compaction pipeline: weight bytes before/after, one record per pass; an If
-                   whose condition stays data-dependent (or a Loop/Scan) is refused here
-    analyse        the compacted model's summary (params, MACs, peak activations, largest parts)
+                   whose condition stays data-dependent runs both branches and a Where (IfToWhere)
+                   when that is exact, else it (or a Loop/Scan) is refused here
+    analyse        the compacted model's summary (params, MACs, peak activations, largest parts); when
+                   a shape cannot be inferred, the op types the interpreter does not have (a custom
+                   domain's, e.g. com.microsoft's quantized LSTM) are what is refused, if there are any
     check support  int64 indices narrowed to int32 (`target.narrow_indices`: token ids, constant
                    indices), then every op and attribute the interpreter cannot run, all listed,
                    before any work
@@ -48,10 +51,11 @@ from ..analysis.summary import summarize
 from ..analysis.weights import weight_bytes
 from ..compact import compaction_pipeline
 from ..compact.freeze_inputs import freeze_inputs
+from ..compact.if_to_where import IfToWhere
 from ..compact.inline_if import control_flow_problems
 from ..compact.legacy_ops import UpgradeLegacyOps
 from ..compact.node_names import NameNodesUniquely
-from ..core import PassRecord
+from ..core import PassRecord, Pipeline
 from ..errors import UnsupportedModelError, UserError
 from ..lower.envelope import MODEL_ID_BYTES, blob_file_name
 from ..lower.keys import generate_key, key_in_output_dir, write_key
@@ -63,7 +67,7 @@ from ..prune.report import write_report
 from ..quant import express_quantized
 from ..quant.steps import output_steps
 from ..graph import graph_inputs
-from ..target import check_supported, narrow_indices
+from ..target import check_op_types, check_supported, narrow_indices
 from .manifest import manifest, sha256, write_manifest, write_partitions
 
 GENERATOR = "onnx-tee lower"
@@ -212,6 +216,12 @@ def compact(lowered: LoweredModel) -> None:
     before = weight_bytes(lowered.model)
     result = compaction_pipeline()(lowered.model)
     lowered.model, lowered.records, lowered.rounds = result.model, result.stats["records"], result.stats["rounds"]
+    if control_flow_problems(lowered.model):   # an If on the data: both branches + Where, where that is exact
+        converted = Pipeline([IfToWhere()], in_place=True)(lowered.model)
+        if converted.modified:
+            again = compaction_pipeline(in_place=True)(converted.model)
+            lowered.model, lowered.rounds = again.model, lowered.rounds + again.stats["rounds"]
+            lowered.records = [*lowered.records, *converted.stats["records"], *again.stats["records"]]
     refused = control_flow_problems(lowered.model)
     if refused:
         more = f" (and {len(refused) - 1} more control-flow node(s))" if len(refused) > 1 else ""
@@ -224,7 +234,12 @@ def compact(lowered: LoweredModel) -> None:
 
 def analyse(lowered: LoweredModel) -> None:
     """Static analysis of the compacted model (params, MACs, peak activations, largest parts)."""
-    lowered.report["analysis"] = summarize(lowered.model).to_json()
+    try:
+        summary = summarize(lowered.model)
+    except UnsupportedModelError:
+        check_op_types(lowered.model)   # an op no shape rule knows: the op is what blocks the model
+        raise
+    lowered.report["analysis"] = summary.to_json()
 
 
 def check_support(lowered: LoweredModel) -> None:

@@ -5,6 +5,8 @@
 - FoldConstants            constant-only subgraphs (ConstantOfShape weights, Shape chains of static
                            shapes, Reshape/Unsqueeze/... of constants) -> initializers
 - InlineConstantIf         If on a constant condition -> the branch it takes (its nodes, inlined)
+- ClipBoundsToMinMax       Clip with a bound computed at run time -> Max / Min of that bound
+- BoolCastToWhere          Cast of a run-time bool to a number -> Where(mask, 1, 0)
 - RemoveIdentityOps        Identity and inference-mode Dropout -> rewired away
 - FoldBatchNorm            Conv/ConvTranspose/Gemm -> BatchNormalization -> per-channel Mul/Add
                            -> one Conv/ConvTranspose/Gemm
@@ -25,6 +27,7 @@ opsets have (Upsample, opset < 10) -> its new form, by onnx's version converter.
 Every pass here is in place (it edits the model it is given); the pipeline is functional.
 """
 from ..core import Pipeline
+from .bool_casts import BoolCastToWhere
 from .constants_to_initializers import ConstantsToInitializers
 from .deduplicate_initializers import DeduplicateInitializers
 from .fold_batchnorm import FoldBatchNorm
@@ -32,6 +35,7 @@ from .fold_constants import FoldConstants
 from .fuse_layer_norm import FuseLayerNorm
 from .inline_if import InlineConstantIf
 from .legacy_ops import UpgradeLegacyOps
+from .runtime_clip import ClipBoundsToMinMax
 from .merge_affine import MergeAffineChains
 from .node_names import NameNodesUniquely
 from .remove_dead_nodes import RemoveDeadNodes
@@ -41,9 +45,9 @@ from .remove_unused_initializers import RemoveUnusedInitializers
 
 def compaction_passes() -> list:
     """The compaction passes in the order the pipeline runs them."""
-    return [NameNodesUniquely(), ConstantsToInitializers(), FoldConstants(), InlineConstantIf(), RemoveIdentityOps(),
-            FoldBatchNorm(), MergeAffineChains(), FuseLayerNorm(), RemoveDeadNodes(), RemoveUnusedInitializers(),
-            DeduplicateInitializers()]
+    return [NameNodesUniquely(), ConstantsToInitializers(), FoldConstants(), InlineConstantIf(), ClipBoundsToMinMax(),
+            RemoveIdentityOps(), BoolCastToWhere(), FoldBatchNorm(), MergeAffineChains(), FuseLayerNorm(),
+            RemoveDeadNodes(), RemoveUnusedInitializers(), DeduplicateInitializers()]
 
 
 def compaction_pipeline(*, validate: bool = False, in_place: bool = False) -> Pipeline:
@@ -52,6 +56,7 @@ def compaction_pipeline(*, validate: bool = False, in_place: bool = False) -> Pi
     return Pipeline(compaction_passes(), validate=validate, fixed_point=True, in_place=in_place)
 
 
-__all__ = ["ConstantsToInitializers", "DeduplicateInitializers", "FoldBatchNorm", "FoldConstants", "FuseLayerNorm",
-           "InlineConstantIf", "MergeAffineChains", "NameNodesUniquely", "RemoveDeadNodes", "RemoveIdentityOps",
-           "RemoveUnusedInitializers", "UpgradeLegacyOps", "compaction_passes", "compaction_pipeline"]
+__all__ = ["BoolCastToWhere", "ClipBoundsToMinMax", "ConstantsToInitializers", "DeduplicateInitializers",
+           "FoldBatchNorm", "FoldConstants", "FuseLayerNorm", "InlineConstantIf", "MergeAffineChains",
+           "NameNodesUniquely", "RemoveDeadNodes", "RemoveIdentityOps", "RemoveUnusedInitializers",
+           "UpgradeLegacyOps", "compaction_passes", "compaction_pipeline"]

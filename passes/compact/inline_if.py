@@ -117,18 +117,33 @@ def _upstream_inputs(model: onnx.ModelProto, name: str) -> list[str]:
     return sorted(found)
 
 
+def _is_mode_input(value: onnx.ValueInfoProto) -> bool:
+    """A graph input one would freeze to pick a branch: a single value (a sample rate, a flag, a
+    threshold), not the data itself (an image, an audio frame, token ids)."""
+    tensor_type = value.type.tensor_type
+    if not tensor_type.HasField("shape"):
+        return False
+    dims = [d.dim_value if d.HasField("dim_value") else 0 for d in tensor_type.shape.dim]
+    return all(d == 1 for d in dims)
+
+
 def control_flow_problems(model: onnx.ModelProto) -> list[str]:
     """One line per top-level If/Loop/Scan left in `model` (the interpreter runs straight-line
-    graphs): what its condition or trip count depends on and how to freeze it."""
+    graphs): what its condition or trip count depends on and, for an If on a mode input (a
+    single-valued input such as a sample rate), how to freeze it."""
     found = []
+    declared = {i.name: i for i in graph_inputs(model)}
     for node in model.graph.node:
         if node.op_type not in CONTROL_FLOW or node.domain not in ("", "ai.onnx"):
             continue
         where = f"node '{node_label(node)}' ({node.op_type})"
         if node.op_type == "If":
             inputs = _upstream_inputs(model, node.input[0])
-            hint = (f"; freeze {'it' if len(inputs) == 1 else 'them'} with "
-                    + " ".join(f"--input-value {name}=VALUE" for name in inputs)) if inputs else ""
+            modes = [name for name in inputs if name in declared and _is_mode_input(declared[name])]
+            hint = (f"; freeze {'it' if len(modes) == 1 else 'them'} with "
+                    + " ".join(f"--input-value {name}=VALUE" for name in modes)) if modes else (
+                "; its branches cannot both run and be selected with Where (nested control flow, a "
+                "run-time index, or outputs of different shapes): export the model with one branch")
             found.append(f"{where}: its condition '{node.input[0]}' depends on the model's input(s) "
                          f"{', '.join(inputs) or '(none)'}, so the branch is only known at run time{hint}")
         else:

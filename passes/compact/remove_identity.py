@@ -1,19 +1,30 @@
-"""Remove ops that are the identity at inference: Identity and Dropout."""
+"""Remove ops that are the identity at inference: Identity, Dropout, a Cast to the type it already has and an
+Expand to the shape it already has."""
 from __future__ import annotations
 
 import onnx
 from onnx import numpy_helper
 
+from ..analysis.shapes import partial_elem_types, partial_shapes
 from ..core import Pass, PassResult
-from ..graph import constant_initializers
+from ..graph import attribute, constant_initializers
 from .graph_edit import consumers, graph_output_names, rename_uses, replace_nodes
 
 
-def _is_inference_identity(node: onnx.NodeProto, inits: dict, read: set[str]) -> bool:
+def _is_inference_identity(node: onnx.NodeProto, inits: dict, read: set[str], types: dict[str, int],
+                           shapes: dict[str, tuple]) -> bool:
     if node.domain not in ("", "ai.onnx") or not node.input or not node.input[0]:
         return False
     if node.op_type == "Identity":
         return True
+    if node.op_type == "Expand":   # jax2tf's BroadcastTo of a tensor that has the shape already
+        source, result = shapes.get(node.input[0]), shapes.get(node.output[0])
+        return source is not None and None not in source and source == result
+    if node.op_type in ("Cast", "CastLike"):   # exporters' `.float()` on a tensor that is float already
+        source = types.get(node.input[0])
+        target = (attribute(node, "to") if node.op_type == "Cast"
+                  else types.get(node.input[1]) if len(node.input) > 1 else None)
+        return source is not None and source == target
     if node.op_type != "Dropout" or any(name in read for name in node.output[1:] if name):
         return False  # the mask output is used: keep the node
     if len(node.input) > 2 and node.input[2]:  # opset >= 12 training_mode input
@@ -23,13 +34,16 @@ def _is_inference_identity(node: onnx.NodeProto, inits: dict, read: set[str]) ->
 
 
 class RemoveIdentityOps(Pass):
-    """Remove Identity and inference-mode Dropout nodes by rewiring their readers.
+    """Remove Identity, inference-mode Dropout and no-op Cast nodes by rewiring their readers.
 
-    Before:  y = Conv(x, W);  d = Dropout(y, ratio);  o = Relu(d)
+    Before:  y = Conv(x, W);  d = Dropout(y, ratio);  c = Cast(d, to=FLOAT);  o = Relu(c)
     After:   y = Conv(x, W);  o = Relu(y)
 
     At inference Dropout is the identity on its first output.  Preconditions: the Dropout mask
-    output is unused and training_mode (opset >= 12) is absent or a constant false.  When the
+    output is unused and training_mode (opset >= 12) is absent or a constant false.  A Cast (or
+    CastLike) is the identity when its input already has the target type (shape inference's
+    element types; an untyped input keeps its Cast), an Expand when its input already has the
+    static shape it expands to.  When the
     removed node's output is a graph output, the producer of its input is renamed to it instead
     (kept as is if the input is a graph input, an initializer or another graph output).  Exact.
     """
@@ -40,10 +54,13 @@ class RemoveIdentityOps(Pass):
         outputs = graph_output_names(graph)
         read = set(consumers(graph)) | outputs
         producer_of = {name: node for node in graph.node for name in node.output if name}
+        casts = any(node.op_type in ("Cast", "CastLike") for node in graph.node)
+        types = partial_elem_types(model) if casts else {}
+        shapes = partial_shapes(model) if any(node.op_type == "Expand" for node in graph.node) else {}
         renames: dict[str, str] = {}
         removed: set[int] = set()
         for index, node in enumerate(graph.node):
-            if not _is_inference_identity(node, inits, read):
+            if not _is_inference_identity(node, inits, read, types, shapes):
                 continue
             source = renames.get(node.input[0], node.input[0])
             result = node.output[0]

@@ -7,6 +7,7 @@ from here, and this package depends on neither (it reads the body format's const
     OPS, SUPPORTED_OPS                 the op table: one OpTarget per ONNX op type (op.py, ops/*.py)
     translate, data_inputs, kept_outputs   a node as an op record of a body
     problems, check_supported          every node the interpreter cannot run, before anything is written
+    check_op_types, missing_ops        the same for op types the interpreter lacks, before any shape is needed
     alias_source                       in-place rule: the input a node's output may overwrite
     scratch_bytes, node_scratch        the kernel's scratch (scratch.py mirrors the C formulas)
     body_bytes, BODY_*                 a body's exact size; the search's cheaper allowance
@@ -27,12 +28,13 @@ from .body import BODY_HEADER_BYTES, BODY_NODE_BYTES, BODY_TENSOR_BYTES, body_by
 from .dtypes import body_dtype, from_held, index_bounds, narrow_indices, to_held, to_int32
 from .op import BINARY, UNARY, LoweredOp, OpContext, OpTarget, Unsupported
 from .region import ALIGN, RESERVE_BYTES, STAGING_BYTES, align
-from .support import check_supported, problems
+from .support import check_op_types, check_supported, missing_ops, problems
 from ..analysis.shapes import held_type
 from .table import OPS, SUPPORTED_OPS, alias_source, data_inputs, kept_outputs, node_scratch, scratch_bytes, translate
 
 __all__ = ["BLOB_HEADER", "NONCE_BYTES", "TAG_BYTES", "blob_bytes", "BODY_HEADER_BYTES", "BODY_NODE_BYTES",
            "BODY_TENSOR_BYTES", "body_bytes", "BINARY", "UNARY", "LoweredOp", "OpContext", "OpTarget", "Unsupported",
-           "ALIGN", "RESERVE_BYTES", "STAGING_BYTES", "align", "check_supported", "problems", "OPS", "SUPPORTED_OPS",
-           "alias_source", "data_inputs", "kept_outputs", "node_scratch", "scratch_bytes", "translate",
-           "body_dtype", "from_held", "held_type", "index_bounds", "narrow_indices", "to_held", "to_int32"]
+           "ALIGN", "RESERVE_BYTES", "STAGING_BYTES", "align", "check_op_types", "check_supported", "missing_ops",
+           "problems", "OPS", "SUPPORTED_OPS", "alias_source", "data_inputs", "kept_outputs", "node_scratch",
+           "scratch_bytes", "translate", "body_dtype", "from_held", "held_type", "index_bounds", "narrow_indices",
+           "to_held", "to_int32"]

@@ -77,6 +77,28 @@ def report(found: list[tuple[str, str, str]]) -> str:
             f"interpreter{supported}: " + "; ".join(entries))
 
 
+def missing_ops(model: onnx.ModelProto) -> list[tuple[str, str, str]]:
+    """(node label, op, reason) for every node whose op type the interpreter does not have at all (a custom
+    or ai.onnx.ml domain, or a default-domain op missing from the table).  Needs no shapes: a model from the
+    wild may hold ops onnx's shape inference has no rule for (com.microsoft's quantized LSTM), and what
+    blocks it is the op, not its shape."""
+    found = []
+    for node in model.graph.node:
+        if node.domain not in ("", "ai.onnx"):
+            found.append((node_label(node), f"{node.domain}.{node.op_type}", "custom-domain op"))
+        elif node.op_type not in SUPPORTED_OPS and node.op_type not in ("If", "Loop", "Scan"):
+            found.append((node_label(node), node.op_type, f"op {node.op_type} is not supported by the interpreter"))
+    return found
+
+
+def check_op_types(model: onnx.ModelProto) -> None:
+    """Raise UnsupportedModelError (the `check_supported` line) for the ops the interpreter does not have,
+    before anything needs a shape (`missing_ops`)."""
+    found = missing_ops(model)
+    if found:
+        raise UnsupportedModelError(report(found))
+
+
 def check_supported(model: onnx.ModelProto, infos: Mapping[str, TensorInfo]) -> None:
     """Raise UnsupportedModelError listing every op type and reason the interpreter cannot run."""
     found = _node_problems(model, infos)
