@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..sizes import format_size
 from .configs import BY_NAME
-from .results import COMPARISONS, BenchRun, Measurement, group_cells, ratio, summarise
+from .results import COMPARISONS, BenchRun, Measurement, geometric_mean, group_cells, ratio, summarise
 
 
 def _ms(seconds: float | None) -> str:
@@ -66,6 +66,28 @@ def breakdown_rows(run: BenchRun) -> tuple[list[str], list[list[str]]]:
                      "—" if m.switches is None else str(m.switches), _ms(m.switch_s), _ms(m.total_s),
                      _size(m.peak_secure_bytes), "—" if m.partitions is None else str(m.partitions),
                      _pct(m.accuracy), "—" if m.max_rel_error is None else f"{m.max_rel_error:.1e}", m.status])
+    return header, rows
+
+
+def compute_vs_ort_rows(run: BenchRun) -> tuple[list[str], list[list[str]]]:
+    """Per (model, budget): each secure configuration's compute time over onnxruntime's (the kernels'
+    pace, without loading or switches; above 1 = slower than onnxruntime), and the geometric mean."""
+    configs = [c for c in _configs_in(run) if c != "ort"]
+    header = ["model", "budget", "ort compute ms"] + [f"{c} compute / ort" for c in configs]
+    rows, ratios = [], {c: [] for c in configs}
+    for (model, budget), cells in group_cells(run.measurements).items():
+        base = cells.get("ort")
+        if base is None or not base.ok or not base.compute_s:
+            continue
+        row = [model, _size(budget), _ms(base.compute_s)]
+        for c in configs:
+            m = cells.get(c)
+            value = m.compute_s / base.compute_s if m is not None and m.ok else None
+            ratios[c].append(value)
+            row.append(_x(value))
+        rows.append(row)
+    if rows:
+        rows.append(["geomean", "", ""] + [_x(geometric_mean(ratios[c])) for c in configs])
     return header, rows
 
 
@@ -152,6 +174,10 @@ def markdown_report(run: BenchRun, charts: list[str] = ()) -> str:
         "## Total time per inference (ms)",
         "",
         markdown_table(*summary_rows(run)),
+        "",
+        "## Compute against onnxruntime (compute time / ort's; the kernels' pace)",
+        "",
+        markdown_table(*compute_vs_ort_rows(run)),
         "",
         "## Breakdown",
         "",

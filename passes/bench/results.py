@@ -43,6 +43,7 @@ class Measurement:
     max_rel_error: float | None = None       # simulator outputs vs onnxruntime, max |a-b| / max |b|
     spread: dict = field(default_factory=dict)       # component -> {median, min, max, samples}
     per_partition: list = field(default_factory=list)
+    profile: dict | None = None              # with bench --profile: lower.profile.Profile.to_json()
 
     @property
     def ok(self) -> bool:
