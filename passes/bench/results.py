@@ -29,6 +29,7 @@ class Measurement:
     config: str
     status: str = "ok"
     compute_s: float | None = None
+    compute_cpu_s: float | None = None       # compute in thread CPU time (the machine's other load left out)
     load_s: float | None = None
     switches: int | None = None
     switch_s: float | None = None

@@ -80,6 +80,7 @@ class Deployment:
                                          inputs, outputs, profile=self.ops is not None)
         self.runs.append((arrays, stats))
         return {"compute": sum(p.compute_seconds for p in stats.partitions),
+                "compute_cpu": sum(p.compute_cpu_seconds for p in stats.partitions),
                 "load": sum(p.load_seconds for p in stats.partitions),
                 "switches": stats.invocations, "heap_high_water": stats.heap_high_water}
 
@@ -96,9 +97,11 @@ def _measurement(label: str, budget: int, deployment: Deployment, samples: dict,
         [op_samples(deployment.ops, s) for s in timed],
         [sum(p.compute_seconds for p in s.partitions) for s in timed]).to_json()
     return Measurement(label, budget, deployment.config.name, compute_s=samples["compute"].median,
+                       compute_cpu_s=samples["compute_cpu"].median,
                        load_s=samples["load"].median, switches=switches, switch_s=switch_model.seconds(switches),
                        peak_secure_bytes=int(samples["heap_high_water"].max), partitions=deployment.partitions,
-                       spread={k: samples[k].to_json() for k in ("compute", "load")}, per_partition=per_partition,
+                       spread={k: samples[k].to_json() for k in ("compute", "compute_cpu", "load")},
+                       per_partition=per_partition,
                        max_rel_error=parity(deployment.runs[0][0], deployment.expected).worst_rel,
                        region_bytes=timed[0].region_bytes, bytes_into_ta=timed[0].bytes_in, profile=profile)
 

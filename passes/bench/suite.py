@@ -90,7 +90,8 @@ def _ort_measurement(name: str, variant: Variant, feeds, settings: BenchSettings
     timed on its own when none are given."""
     if samples is None:
         samples = time_onnxruntime(variant.model, feeds, repeats=settings.repeats, warmup=settings.warmup)
-    return Measurement(name, 0, "ort", compute_s=samples["compute"].median, load_s=0.0, switches=0, switch_s=0.0,
+    return Measurement(name, 0, "ort", compute_s=samples["compute"].median,
+                       compute_cpu_s=samples["compute_cpu"].median, load_s=0.0, switches=0, switch_s=0.0,
                        wall_s=samples["wall"].median, accuracy=variant.accuracy, macs=variant.macs,
                        weight_bytes=variant.weight_bytes,
                        spread={k: s.to_json() for k, s in samples.items()})

@@ -11,8 +11,10 @@ beside its ONNX node: its op type, the kernel path it takes, its MACs (`analysis
     print(markdown(profile.to_json(), "model"))
 
 A Conv marked fused (it ran the activation after it, RT_PREP_FUSED) counts the activation's time;
-the activation itself runs nothing (RT_PREP_APPLIED) and is left out.  `other` is the part of the
-compute time outside any op's eval: the TA command, the body's revalidation, the dispatch loop.
+the activation itself runs nothing (RT_PREP_APPLIED) and is left out.  Op times are wall time; the
+median per op over several runs filters out the preemptions of a loaded machine, which hit random
+ops.  `other` is the median compute time less the sum of the op medians: the part outside any op's
+eval (TA command, the body's revalidation, the dispatch loop) and those preemptions.
 
 Kernel paths name what `kernels/conv.c` and `kernels/gemm.c` do with a node, so that a table row
 is one piece of code: `Conv dw 5x5/s2` (depthwise, direct), `Conv grouped 3x3/s1` (c_in/group > 1,
@@ -202,8 +204,8 @@ def markdown(profile: dict, title: str) -> str:
     """A profile (`Profile.to_json()`) as markdown: by op type, by kernel path, the most expensive ops."""
     total = profile["compute_s"] or 1.0
     lines = [f"### {title}", "",
-             f"compute {profile['compute_s'] * 1e3:.3f} ms: ops {profile['ops_s'] * 1e3:.3f} ms, other (TA command, "
-             f"revalidation, dispatch) {profile['other_s'] * 1e3:.3f} ms", ""]
+             f"compute {profile['compute_s'] * 1e3:.3f} ms (wall): ops {profile['ops_s'] * 1e3:.3f} ms, other (TA "
+             f"command, revalidation, dispatch, preemptions) {profile['other_s'] * 1e3:.3f} ms", ""]
     for heading, rows in (("op type", profile["by_type"]), ("kernel path", profile["by_path"])):
         lines += [f"| {heading} | calls | ms | % of compute | MMACs | GMAC/s | fused activations |",
                   "|---|---:|---:|---:|---:|---:|---|"]

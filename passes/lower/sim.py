@@ -182,6 +182,7 @@ class PartitionStats:
     compute_seconds: float
     pages_touched_bytes: int | None = None   # with track_pages: end of the highest page the MMU saw touched
     ops: list[OpTime] | None = None          # with profile: every op's time, in run order
+    compute_cpu_seconds: float | None = None  # the run's thread CPU time (descheduled time left out)
 
 
 @dataclass
@@ -367,13 +368,13 @@ class Simulator:
             watched = self.track_pages and self.lib.ot_sim_watch_arm() == 0
             start = time.perf_counter()
             self.load_partition(k, blob, manifest.chunk_bytes)
-            loaded = time.perf_counter()
+            loaded, loaded_cpu = time.perf_counter(), time.thread_time()
             touched = self.run_partition(k)
-            done = time.perf_counter()
+            done, done_cpu = time.perf_counter(), time.thread_time()
             pages = int(self.lib.ot_sim_watch_disarm()) if watched else None
             parts.append(PartitionStats(k, manifest.partitions[k].planned_bytes, touched, len(blob),
                                         loaded - start, done - loaded, pages,
-                                        self.op_times() if self.profile else None))
+                                        self.op_times() if self.profile else None, done_cpu - loaded_cpu))
         outputs = []
         for k, slot in enumerate(manifest.outputs if read_outputs else ()):
             raw = (channel.open_output(k, self.read_output_sealed(k, slot.nbytes)) if channel is not None
