@@ -1,0 +1,145 @@
+"""The speed paths of issue 19 against the kernels they replace: the same values, bit for bit.
+
+Each check draws a case with hypothesis, runs it through this checkout's kernels and through the
+kernels of `kernel_baseline.BASELINE` (built with the same compiler and flags), and requires equal
+outputs (== on float32: only the sign of a zero may differ, which == ignores).  The new paths keep
+every output's float operations and their order, so no tolerance is needed; the one exception is
+Sigmoid and Tanh, now vectorised float code instead of double-precision scalar calls: within 1e-6
+relative of the old values (and 2.5e-7 of float64).  The comparison with onnxruntime stays in
+test_kernels_differential.py.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import assume, strategies as st
+from onnx import helper
+
+import kernel_harness as kh
+from differential import checks_by_name, differential_tests
+from kernel_baseline import baseline_kernels
+
+OPSET = 19
+ACTIVATIONS = [None, ("Relu", {}), ("HardSwish", {}), ("HardSigmoid", {"alpha": 1 / 6, "beta": 0.5}),
+               ("Sigmoid", {}), ("Clip", {})]
+
+
+def _array(data, shape, lo=-2.0, hi=2.0) -> np.ndarray:
+    seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
+    return np.asarray(np.random.default_rng(seed).uniform(lo, hi, size=shape), dtype=np.float32)
+
+
+def _both(run):
+    """run() on the baseline kernels and on this checkout's: (old, new)."""
+    with kh.using(baseline_kernels()):
+        old = run()
+    return old, run()
+
+
+def assert_identical(old: np.ndarray, new: np.ndarray) -> None:
+    assert old.shape == new.shape
+    assert np.array_equal(old, new), f"max |new - old| = {np.abs(new.astype(np.float64) - old).max():.3g}"
+
+
+def assert_close(old: np.ndarray, new: np.ndarray, rtol: float = 1e-6) -> None:
+    """Within `rtol` of the old values (relative where they are normal floats, 1e-37 below)."""
+    old, new = old.astype(np.float64), new.astype(np.float64)
+    assert old.shape == new.shape
+    bound = np.maximum(rtol * np.abs(old), 1e-37)
+    assert (np.abs(new - old) <= bound).all(), f"max |new - old| / |old| = {(np.abs(new - old) / bound).max() * rtol:.3g}"
+
+
+REVISED = {"Sigmoid", "Tanh"}   # activations whose values moved (vectorised, within 1e-6 relative)
+
+
+def _conv_case(data, node, x, w, b):
+    act = data.draw(st.sampled_from(ACTIVATIONS), label="activation")
+    inputs = [x, w, b]
+    if act is None:
+        old, new = _both(lambda: kh.run_node(node, inputs, OPSET)[0])
+    else:
+        op, attrs = act
+        act_inputs = [np.float32(-1.5), np.float32(2.5)] if op == "Clip" else []
+        act_node = helper.make_node(op, ["c"] + (["lo", "hi"] if op == "Clip" else []), ["y"], **attrs)
+        old, new = _both(lambda: kh.run_conv_activation(node, act_node, inputs, act_inputs, OPSET))
+        if op in REVISED:
+            assert_close(old, new)
+            return
+    assert_identical(old, new)
+
+
+def check_depthwise(data):
+    """Depthwise windows: mostly the K x K stride-1/2 window paths (strips, the row ring and its column
+    chunks, channel multipliers, wide pads), and around them the general path (dilations, other sizes
+    and strides, non-square kernels)."""
+    window = data.draw(st.booleans(), label="window path")
+    if window:
+        k = data.draw(st.sampled_from([3, 5, 7]))
+        kernel, dil = [k, k], [1, 1]
+        sw = data.draw(st.sampled_from([1, 2]))
+        strides = [data.draw(st.sampled_from([sw, sw, 1, 2, 3])), sw]
+    else:
+        kernel = [data.draw(st.integers(1, 7)) for _ in range(2)]
+        dil = [data.draw(st.integers(1, 2)) for _ in range(2)]
+        strides = [data.draw(st.integers(1, 3)) for _ in range(2)]
+    pads = [data.draw(st.integers(0, kernel[i % 2])) for i in range(4)]
+    h = data.draw(st.integers(1, 20))
+    w = data.draw(st.sampled_from([data.draw(st.integers(1, 24)), data.draw(st.integers(25, 150))]))
+    for i, n in enumerate((h, w)):
+        assume(n + pads[i] + pads[i + 2] >= dil[i] * (kernel[i] - 1) + 1)
+    channels, mult, batch = data.draw(st.integers(1, 5)), data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2))
+    x = _array(data, (batch, channels, h, w))
+    wt = _array(data, (channels * mult, 1, *kernel))
+    b = _array(data, (channels * mult,)) if data.draw(st.booleans()) else None
+    node = helper.make_node("Conv", ["x", "w"] + (["b"] if b is not None else []), ["c"], kernel_shape=kernel,
+                            strides=strides, dilations=dil, pads=pads, group=channels)
+    _conv_case(data, node, x, wt, b)
+
+
+CHECKS = checks_by_name(check_depthwise)
+test_same_as_baseline, test_same_as_baseline_many = differential_tests(CHECKS, 60, 600)
+
+
+def test_mobile_depthwise_layers_same_as_baseline():
+    """The depthwise layers of MobileNetV3 / EfficientNet / MNASNet as they are, activation fused."""
+    rng = np.random.default_rng(0)
+    for channels, size, k, stride in [(16, 112, 3, 1), (64, 112, 3, 2), (72, 56, 5, 2), (120, 28, 5, 1),
+                                      (240, 28, 3, 2), (200, 14, 3, 1), (672, 14, 5, 2), (960, 7, 5, 1),
+                                      (32, 56, 7, 1)]:
+        x = rng.standard_normal((1, channels, size, size)).astype(np.float32)
+        w = rng.standard_normal((channels, 1, k, k)).astype(np.float32)
+        b = rng.standard_normal(channels).astype(np.float32)
+        node = helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[k, k], strides=[stride, stride],
+                                pads=[k // 2] * 4, group=channels)
+        act = helper.make_node("HardSwish", ["c"], ["y"])
+        old, new = _both(lambda: kh.run_conv_activation(node, act, [x, w, b], [], OPSET))
+        assert_identical(old, new)
+
+
+def _sweep() -> np.ndarray:
+    """Dense float32 points over the ranges where sigmoid and tanh vary, the far tails, the specials."""
+    rng = np.random.default_rng(5)
+    dense = np.concatenate([np.linspace(-110, 110, 200001), np.linspace(-1, 1, 20001), rng.uniform(-30, 30, 50000),
+                            np.geomspace(1e-38, 110, 20000), -np.geomspace(1e-38, 110, 20000),
+                            [0.0, -0.0, np.inf, -np.inf, np.nan, 0.625, -0.625, 80.0, -80.0, 104.0, -104.0]])
+    return dense.astype(np.float32)
+
+
+@pytest.mark.parametrize("op,ref", [("Sigmoid", lambda v: 1 / (1 + np.exp(-v))), ("Tanh", np.tanh)])
+def test_vectorised_activations_close_to_baseline(op, ref):
+    """Sigmoid and Tanh now run vectorised float code (vmath.c) where they ran mathf's double-precision
+    scalar functions: within 1e-6 relative of the old values (2.5e-7 of float64), and below 1e-37 in
+    absolute terms where the result is subnormal; NaN, the infinities and signed zeros as before."""
+    x = _sweep()
+    node = helper.make_node(op, ["x"], ["y"])
+    old, new = (v.astype(np.float64) for v in _both(lambda: kh.run_node(node, [x], OPSET)[0]))
+    special = ~np.isfinite(x) | (x == 0)
+    assert np.array_equal(old[special], new[special], equal_nan=True)
+    assert np.array_equal(np.signbit(old[special]), np.signbit(new[special]))
+    with np.errstate(over="ignore"):
+        want = ref(x[~special].astype(np.float64))
+    old, new = old[~special], new[~special]
+    normal = np.abs(old) >= np.finfo(np.float32).tiny
+    assert (np.abs(new - old)[normal] / np.abs(old)[normal]).max() <= 1e-6
+    assert (np.abs(new - want)[normal] / np.abs(want)[normal]).max() <= 2.5e-7
+    assert np.abs(new - old)[~normal].max(initial=0) <= 1e-37
