@@ -4,7 +4,8 @@
  * Conv, per batch item and group, is Y_g[c_out/g, P] = W_g[c_out/g, K] X_col[K, P] + bias with
  * K = (c_in/g) kh kw and P = h_out w_out:
  * - depthwise (c_in/g == 1): direct, no scratch (depthwise.c);
- * - 1x1, stride 1, unpadded: X_col is X itself, straight to the GEMM engine, no scratch;
+ * - 1x1, stride 1, unpadded: X_col is X itself, straight to the GEMM engine, no scratch; over a single
+ *   pixel (a squeeze-excite FC) dot products along the weight rows (kern_gemv);
  * - otherwise im2col tiles of at most KERN_KC rows x KERN_NC pixels are built in scratch (packed in
  *   micro-kernel panels, columns zero-padded to KERN_PANEL) and fed to the GEMM engine, accumulating
  *   into Y: scratch = min(K, KC) * roundup(min(P, NC), PANEL) floats.
@@ -169,7 +170,11 @@ kern_status kern_conv_act(const kern_conv_geom *g, const kern_unary_attr *act, c
             if (!init)
                 for (t = 0; t < cout_g * pix; t++)
                     yg[t] = 0.0f;
-            if (is_pointwise(g)) {
+            if (is_pointwise(g) && pix == 1) { /* one pixel: a fully connected layer */
+                kern_gemv(cout_g, cin_g, wg, kdim, xg, 1, yg, init);
+                if (act)
+                    kern_unary(act, yg, yg, cout_g);
+            } else if (is_pointwise(g)) {
                 size_t j0;
                 for (j0 = 0; j0 < pix; j0 += KERN_NC) {
                     const size_t nb = kmin(KERN_NC, pix - j0);

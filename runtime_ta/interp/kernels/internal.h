@@ -111,6 +111,11 @@ int kern_strides(const kern_shape *s, size_t *strides);
 void kern_gemm_acc(size_t m, size_t n, size_t k, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb,
                    float *c, size_t ldc, const float *init);
 
+/* y[i] = init[i] + A_i . x for i < m (init NULL: 0 +), A_i = a + i * lda contiguous, x[p * xs]: 16-lane
+ * dot products (a batch-1 fully connected layer).  Defined in gemm.c. */
+void kern_gemv(size_t m, size_t k, const float *a, size_t lda, const float *x, size_t xs, float *y,
+               const float *init);
+
 /* Columns a packed block of nb columns occupies: nb rounded up to KERN_PANEL (zero columns pad it). */
 static inline size_t kern_panel_cols(size_t nb) { return (nb + KERN_PANEL - 1) / KERN_PANEL * KERN_PANEL; }
 
