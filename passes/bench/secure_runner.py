@@ -95,7 +95,7 @@ def _measurement(label: str, budget: int, deployment: Deployment, samples: dict,
     switches = int(samples["switches"].median)
     profile = None if deployment.ops is None else summarise(
         [op_samples(deployment.ops, s) for s in timed],
-        [sum(p.compute_seconds for p in s.partitions) for s in timed]).to_json()
+        [sum(p.compute_cpu_seconds for p in s.partitions) for s in timed]).to_json()
     return Measurement(label, budget, deployment.config.name, compute_s=samples["compute"].median,
                        compute_cpu_s=samples["compute_cpu"].median,
                        load_s=samples["load"].median, switches=switches, switch_s=switch_model.seconds(switches),

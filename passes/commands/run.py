@@ -134,7 +134,7 @@ def run_profile(out_dir: Path, manifest: dict, stats):
 
     models = [onnx.load(str(out_dir / p["onnx"])) for p in manifest["partitions"]]
     return summarise([op_samples(describe_partitions(models), stats)],
-                     [sum(p.compute_seconds for p in stats.partitions)])
+                     [sum(p.compute_cpu_seconds for p in stats.partitions)])
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

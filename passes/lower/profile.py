@@ -7,14 +7,16 @@ beside its ONNX node: its op type, the kernel path it takes, its MACs (`analysis
 
     ops = describe_partitions(partition_models)             # per partition: OpInfo per body op
     samples = [op_samples(ops, stats) for stats in runs]    # per profiled run: OpSample per op
-    profile = summarise(samples, compute_seconds)           # medians over runs, grouped by type
+    profile = summarise(samples, compute_cpu_seconds)       # per-op minimum over runs, grouped by type
     print(markdown(profile.to_json(), "model"))
 
 A Conv marked fused (it ran the activation after it, RT_PREP_FUSED) counts the activation's time;
-the activation itself runs nothing (RT_PREP_APPLIED) and is left out.  Op times are wall time; the
-median per op over several runs filters out the preemptions of a loaded machine, which hit random
-ops.  `other` is the median compute time less the sum of the op medians: the part outside any op's
-eval (TA command, the body's revalidation, the dispatch loop) and those preemptions.
+the activation itself runs nothing (RT_PREP_APPLIED) and is left out.  Op times are wall time (a
+thread CPU clock costs a system call per read); the minimum per op over several runs leaves out the
+preemptions of a loaded machine, which only ever add time (a median still caught them on a 2-core
+machine at load 5-10).  The compute time is the runs' median thread CPU time, and `other` that less
+the sum of the op times: the part outside any op's eval (TA command, the body's revalidation, the
+dispatch loop).
 
 Kernel paths name what `kernels/conv.c` and `kernels/gemm.c` do with a node, so that a table row
 is one piece of code: `Conv dw 5x5/s2` (depthwise, direct), `Conv grouped 3x3/s1` (c_in/group > 1,
@@ -141,7 +143,7 @@ def op_samples(described: Sequence[Sequence[OpInfo]], stats: RunStats) -> list[O
 
 @dataclass
 class Row:
-    """A group of ops (by op type or by kernel path): calls, median time, MACs."""
+    """A group of ops (by op type or by kernel path): calls, time, MACs."""
 
     key: str
     calls: int = 0
@@ -152,13 +154,13 @@ class Row:
 
 @dataclass
 class Profile:
-    """Medians over the profiled runs: per op, then grouped by op type and by kernel path."""
+    """Every op's minimum time over the profiled runs, grouped by op type and by kernel path."""
 
-    compute_s: float                 # median compute time of the runs (the simulator's counter)
-    ops_s: float                     # the sum of the per-op medians
+    compute_s: float                 # median thread CPU compute time of the runs
+    ops_s: float                     # the sum of the per-op times
     by_type: list[Row]
     by_path: list[Row]
-    top: list[tuple[OpSample, float]]    # the most expensive ops: (op, median seconds)
+    top: list[tuple[OpSample, float]]    # the most expensive ops: (op, seconds)
 
     @property
     def other_s(self) -> float:
@@ -185,15 +187,15 @@ def _group(ops: Sequence[tuple[OpSample, float]], key) -> list[Row]:
 
 
 def summarise(runs: Sequence[Sequence[OpSample]], compute_seconds: Sequence[float], *, top: int = 15) -> Profile:
-    """The profile of several runs of one deployment (the same ops in each): every op's median time,
-    grouped by op type and by kernel path, slowest first; `top` ops by time."""
+    """The profile of several runs of one deployment (the same ops in each) and their compute times:
+    every op's minimum time, grouped by op type and by kernel path, slowest first; `top` ops by time."""
     if not runs:
         raise ValueError("no profiled run to summarise")
     first = runs[0]
-    medians = [(s, statistics.median(run[i].seconds for run in runs)) for i, s in enumerate(first)]
-    return Profile(statistics.median(compute_seconds), sum(t for _, t in medians),
-                   _group(medians, lambda s: s.info.op_type), _group(medians, lambda s: s.info.path),
-                   sorted(medians, key=lambda m: -m[1])[:top])
+    times = [(s, min(run[i].seconds for run in runs)) for i, s in enumerate(first)]
+    return Profile(statistics.median(compute_seconds), sum(t for _, t in times),
+                   _group(times, lambda s: s.info.op_type), _group(times, lambda s: s.info.path),
+                   sorted(times, key=lambda m: -m[1])[:top])
 
 
 def _gmacs(macs: int, seconds: float) -> str:
@@ -204,8 +206,8 @@ def markdown(profile: dict, title: str) -> str:
     """A profile (`Profile.to_json()`) as markdown: by op type, by kernel path, the most expensive ops."""
     total = profile["compute_s"] or 1.0
     lines = [f"### {title}", "",
-             f"compute {profile['compute_s'] * 1e3:.3f} ms (wall): ops {profile['ops_s'] * 1e3:.3f} ms, other (TA "
-             f"command, revalidation, dispatch, preemptions) {profile['other_s'] * 1e3:.3f} ms", ""]
+             f"compute {profile['compute_s'] * 1e3:.3f} ms (thread CPU time): ops {profile['ops_s'] * 1e3:.3f} ms, "
+             f"other (TA command, revalidation, dispatch) {profile['other_s'] * 1e3:.3f} ms", ""]
     for heading, rows in (("op type", profile["by_type"]), ("kernel path", profile["by_path"])):
         lines += [f"| {heading} | calls | ms | % of compute | MMACs | GMAC/s | fused activations |",
                   "|---|---:|---:|---:|---:|---:|---|"]
