@@ -415,6 +415,24 @@ def test_depthwise_paths(channels, mult, h, w, k, stride, pads, dil):
                 group=channels), inputs)
 
 
+@pytest.mark.parametrize("channels,group,cout_g,h,w,k,stride,pads", [
+    (16, 2, 8, 14, 14, 3, 1, [1, 1, 1, 1]),    # the window path: the whole map in one strip
+    (24, 3, 8, 30, 41, 3, 2, [1, 0, 0, 1]),    # stride 2, strips of a few rows, asymmetric pads
+    (12, 4, 5, 9, 9, 5, 1, [2, 2, 2, 2]),      # 5x5, an output-channel count off the register tile
+    (8, 2, 3, 15, 15, 7, 2, [3, 3, 3, 3]),     # 7x7 stride 2
+    (64, 2, 40, 12, 12, 3, 1, [1, 1, 1, 1]),   # K = 288 past one KC block
+    (6, 2, 4, 8, 8, 3, 3, [1, 1, 1, 1]),       # stride 3: the im2col path
+])
+def test_grouped_paths(channels, group, cout_g, h, w, k, stride, pads):
+    """Grouped convolutions on the window path (the GEMM fed from padded rows) and off it."""
+    rng = np.random.default_rng(channels * h + k)
+    inputs = {"x": rng.standard_normal((1, channels, h, w), np.float32),
+              "w": rng.standard_normal((group * cout_g, channels // group, k, k), np.float32),
+              "b": rng.standard_normal(group * cout_g, np.float32)}
+    check(_node("Conv", inputs, kernel_shape=[k, k], strides=[stride] * 2, pads=pads, group=group), inputs,
+          rtol=1e-4, atol=1e-3)
+
+
 @pytest.mark.parametrize("cin,cout,hw", [(96, 32, 4), (32, 13, 4), (24, 17, 2), (7, 30, 7), (40, 9, 5), (5, 3, 1)])
 def test_pointwise_narrow_columns(cin, cout, hw):
     """1x1 convolutions over few pixels: the narrow and exact-width GEMM column edges."""

@@ -4,6 +4,8 @@
  * Conv, per batch item and group, is Y_g[c_out/g, P] = W_g[c_out/g, K] X_col[K, P] + bias with
  * K = (c_in/g) kh kw and P = h_out w_out:
  * - depthwise (c_in/g == 1): direct, no scratch (depthwise.c);
+ * - grouped (c_in/g > 1, g > 1) 3x3/5x5/7x7 windows at strides 1/2: direct, the input copied once
+ *   per strip into the scratch below (grouped.c), the same values as the GEMM path;
  * - 1x1, stride 1, unpadded: X_col is X itself, straight to the GEMM engine, no scratch; over a single
  *   pixel (a squeeze-excite FC) dot products along the weight rows (kern_gemv);
  * - otherwise im2col tiles of at most KERN_KC rows x KERN_NC pixels are built in scratch (packed in
@@ -163,6 +165,8 @@ kern_status kern_conv_act(const kern_conv_geom *g, const kern_unary_attr *act, c
             kern_depthwise(g, act, xb, w, bias, yb);
             continue;
         }
+        if (kern_grouped(g, act, xb, w, bias, yb, scratch))
+            continue;
         for (grp = 0; grp < g->group; grp++) {
             const float *wg = w + grp * cout_g * kdim, *xg = xb + grp * cin_g * hw_in;
             const float *init = bias ? bias + grp * cout_g : NULL; /* the GEMM starts each row from its bias */

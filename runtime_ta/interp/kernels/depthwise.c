@@ -6,12 +6,11 @@
  * over the taps that fall inside the input, added in (ki, kj) row-major order starting from the bias:
  * every path below computes this same float sequence per output.
  *
- * Window paths (undilated square K x K windows, K in {3, 5, 7}, column stride S in {1, 2}): the input
- * rows a channel reads are copied, zero-padded, into a stack buffer, so that no output is an edge case
- * (a padded tap adds w * 0 = 0, which leaves the sum unchanged up to the sign of a zero).  Each copied
- * row is split into S column phases (phase p holds padded columns p, p + S, p + 2S, ...), so tap
- * (ki, kj) of output t reads phase kj mod S at index t + kj div S: unit-stride loads at both strides.
- * dw_span then computes a run of outputs in one vector loop with the K^2 taps unrolled
+ * Window paths (kern_win_path: undilated square K x K windows, K in {3, 5, 7}, column stride S in
+ * {1, 2}): the input rows a channel reads are copied, zero-padded and split into S column phases
+ * (window.c), into a stack buffer, so that no output is an edge case (a padded tap adds w * 0 = 0,
+ * which leaves the sum unchanged up to the sign of a zero) and tap (ki, kj) of output t reads phase
+ * kj mod S at index t + kj div S: unit-stride loads at both strides.  dw_span then computes a run of outputs in one vector loop with the K^2 taps unrolled
  * (instantiated per (K, S)):
  * - strips (row stride == S, and at least DW_STRIP_MIN output rows or the whole channel fit): the
  *   strip's input rows are also split into S row phases, every phase plane at pitch
@@ -25,7 +24,7 @@
  */
 #include <string.h>
 
-#include "internal.h"
+#include "window.h"
 
 /* The window paths' stack buffer: copied input rows (and a strip's outputs), 1.44 KiB. */
 #define DW_BUF 368
@@ -86,61 +85,6 @@ static void dw_span_ks(size_t k, size_t s, const float *in, const size_t *off, c
         (s == 1 ? dw_span_7_1 : dw_span_7_2)(in, off, w, b, y, n);
 }
 
-static int window_path(const kern_conv_geom *g)
-{
-    const size_t k = g->kernel_h;
-    return k == g->kernel_w && (k == 3 || k == 5 || k == 7) && g->dilation_h == 1 && g->dilation_w == 1 &&
-           (g->stride_w == 1 || g->stride_w == 2);
-}
-
-/* Where the copied input columns go: a row of the buffer holds S column phases of P floats each,
- * phase p holding padded columns (c0 + j) S + p for j < P (padded column c = input column
- * c - pad_left).  Only j in [lo[p], hi[p]) lie inside the input: the columns around them are zeroed
- * once and never written again, so loading a row copies (or, for a row outside the input, zeroes)
- * just that interior. */
-typedef struct {
-    size_t S, c0, n, P;      /* column stride, first output column, outputs, phase length n + (K-1) div S */
-    size_t lo[2], hi[2];     /* the interior of each phase */
-} dw_cols;
-
-static void dw_cols_init(const kern_conv_geom *g, size_t c0, size_t n, dw_cols *c)
-{
-    size_t p;
-    c->S = g->stride_w;
-    c->c0 = c0;
-    c->n = n;
-    c->P = n + (g->kernel_w - 1) / c->S;
-    for (p = 0; p < c->S; p++) /* j in [lo, hi): (c0 + j) S + p lies in [pad_left, pad_left + w_in) */
-        kern_valid_range(g->pad_left, c0 * c->S + p, c->S, g->w_in, c->P, &c->lo[p], &c->hi[p]);
-}
-
-/* The interior of padded row r's phases into dst (phase p at dst + p * phase): the input's columns,
- * or zeros for a row outside the input. */
-static void dw_load_row(const kern_conv_geom *g, const dw_cols *c, const float *xc, size_t r, float *dst,
-                        size_t phase)
-{
-    const int inside = r >= g->pad_top && r - g->pad_top < g->h_in;
-    const float *xrow = inside ? xc + (r - g->pad_top) * g->w_in : xc;
-    size_t p, j;
-    for (p = 0; p < c->S; p++) {
-        float *d = dst + p * phase + c->lo[p];
-        const size_t len = c->hi[p] - c->lo[p];
-        const float *src;
-        if (!inside) {
-            memset(d, 0, len * sizeof(float));
-            continue;
-        }
-        if (len == 0)
-            continue;
-        src = xrow + (c->c0 + c->lo[p]) * c->S + p - g->pad_left;
-        if (c->S == 1)
-            memcpy(d, src, len * sizeof(float));
-        else
-            for (j = 0; j < len; j++)
-                d[j] = src[2 * j];
-    }
-}
-
 /* Output rows per strip: S^2 planes of (rows + E) P + E floats plus rows P outputs fit DW_BUF
  * (E = (K - 1) div S); 0 if not even one row does. */
 static size_t dw_strip_rows(size_t k, size_t s, size_t w_out)
@@ -152,21 +96,16 @@ static size_t dw_strip_rows(size_t k, size_t s, size_t w_out)
 /* One channel, a strip of rows_max output rows at a time (see the file comment): buf holds the S^2
  * planes, each of (rows_max + E) P + E floats whatever the strip's height (so their zero columns
  * stay in place from one strip and channel to the next), then the strip's outputs. */
-static KERN_NOINLINE void dw_strips(const kern_conv_geom *g, const dw_cols *c, size_t rows_max, float *buf,
+static KERN_NOINLINE void dw_strips(const kern_conv_geom *g, const kern_win_cols *c, size_t rows_max, float *buf,
                                     const float *xc, const float *wc, float b, float *yc)
 {
     const size_t K = g->kernel_h, S = c->S, E = (K - 1) / S, P = c->P, plane = (rows_max + E) * P + E;
     float *out = buf + S * S * plane;
-    size_t off[7 * 2], oh0, i, ki, pr, pc, r;
-    for (ki = 0; ki < K; ki++)
-        for (pc = 0; pc < S; pc++)
-            off[ki * S + pc] = ((ki % S) * S + pc) * plane + (ki / S) * P;
+    size_t off[7 * 2], oh0, r;
+    kern_win_strip_offsets(K, S, P, plane, off);
     for (oh0 = 0; oh0 < g->h_out; oh0 += rows_max) {
         const size_t rows = kmin(rows_max, g->h_out - oh0);
-        /* plane (pr, pc) = buf + (pr S + pc) plane, its row i: padded row S (oh0 + i) + pr */
-        for (pr = 0; pr < S; pr++)
-            for (i = 0; i < rows + E; i++)
-                dw_load_row(g, c, xc, S * (oh0 + i) + pr, buf + pr * S * plane + i * P, plane);
+        kern_win_load_strip(g, c, xc, oh0, rows, buf, plane);
         dw_span_ks(K, S, buf, off, wc, b, out, rows * P);
         for (r = 0; r < rows; r++)
             memcpy(yc + (oh0 + r) * g->w_out, out + r * P, g->w_out * sizeof(float));
@@ -182,7 +121,7 @@ static size_t dw_ring_cols(size_t k, size_t s)
 
 /* One channel's columns c of every output row, the K padded rows a row reads held in a ring in buf
  * (padded row r in slot r mod K, each slot S phases of P floats), each row loaded once. */
-static KERN_NOINLINE void dw_rows(const kern_conv_geom *g, const dw_cols *c, float *buf, const float *xc,
+static KERN_NOINLINE void dw_rows(const kern_conv_geom *g, const kern_win_cols *c, float *buf, const float *xc,
                                   const float *wc, float b, float *yc)
 {
     const size_t K = g->kernel_h, S = c->S, P = c->P, slot = S * P;
@@ -190,7 +129,7 @@ static KERN_NOINLINE void dw_rows(const kern_conv_geom *g, const dw_cols *c, flo
     for (oh = 0; oh < g->h_out; oh++) {
         const size_t first = oh * g->stride_h;
         for (r = first > loaded ? first : loaded; r < first + K; r++)
-            dw_load_row(g, c, xc, r, buf + (r % K) * slot, P);
+            kern_win_load_row(g, c, xc, r, buf + (r % K) * slot, P);
         loaded = first + K;
         for (ki = 0; ki < K; ki++)
             for (pc = 0; pc < S; pc++)
@@ -329,13 +268,13 @@ void kern_depthwise(const kern_conv_geom *g, const kern_unary_attr *act, const f
 {
     const size_t mult = g->c_out / g->group, khw = g->kernel_h * g->kernel_w;
     const size_t hw_in = g->h_in * g->w_in, pix = g->h_out * g->w_out;
-    const int window = window_path(g);
+    const int window = kern_win_path(g);
     const size_t strip_rows = window && g->stride_h == g->stride_w ?
                               kmin(dw_strip_rows(g->kernel_h, g->stride_w, g->w_out), g->h_out) : 0;
     const int strips = strip_rows >= DW_STRIP_MIN || (strip_rows > 0 && strip_rows == g->h_out);
     const size_t chunk = window ? dw_ring_cols(g->kernel_h, g->stride_w) : 0;
     float buf[DW_BUF];
-    dw_cols cols;
+    kern_win_cols cols;
     size_t oc, c0, done = 0;
     if (!strips && chunk == 0) {
         dw_general_channels(g, act, xb, w, bias, yb);
@@ -343,7 +282,7 @@ void kern_depthwise(const kern_conv_geom *g, const kern_unary_attr *act, const f
     }
     memset(buf, 0, sizeof(buf));
     if (strips || chunk >= g->w_out)
-        dw_cols_init(g, 0, g->w_out, &cols);
+        kern_win_cols_init(g, 0, g->w_out, &cols);
     for (oc = 0; oc < g->c_out; oc++) {
         const float *xc = xb + (oc / mult) * hw_in, *wc = w + oc * khw;
         const float b = bias ? bias[oc] : 0.0f;
@@ -354,7 +293,7 @@ void kern_depthwise(const kern_conv_geom *g, const kern_unary_attr *act, const f
         } else {
             for (c0 = 0; c0 < g->w_out; c0 += chunk) { /* each chunk has its own zero columns */
                 memset(buf, 0, sizeof(buf));
-                dw_cols_init(g, c0, kmin(chunk, g->w_out - c0), &cols);
+                kern_win_cols_init(g, c0, kmin(chunk, g->w_out - c0), &cols);
                 dw_rows(g, &cols, buf, xc, wc, b, yb + oc * pix);
             }
         }
