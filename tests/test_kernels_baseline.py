@@ -10,7 +10,8 @@ dot products of a fully connected layer (kern_gemv, as Gemm has them: within 1e-
 output), and GlobalAveragePool, now ReduceMean's 8-lane sums (closer to a float64 mean than the
 old sequential sum).  Narrow GEMM columns and grouped convolutions run other GEMM column tiles than
 before: identical where multiply-adds are not contracted (this harness's default build), within
-1e-6 of the largest output with FMA (FMA_BUILD).  The comparison with onnxruntime stays in test_kernels_differential.py.
+1e-6 of the largest output with FMA (FMA_BUILD); so do convolutions over one input channel per group
+with 8 or more outputs each, now on the GEMM path.  The comparison with onnxruntime stays in test_kernels_differential.py.
 """
 from __future__ import annotations
 
@@ -163,7 +164,23 @@ def check_grouped(data):
     _conv_case(data, node, x, wt, b, exact=not FMA_BUILD)
 
 
-CHECKS = checks_by_name(check_depthwise, check_pointwise, check_matmul, check_grouped)
+def check_one_input_channel(data):
+    """c_in / group == 1 with at least 8 outputs per input channel (a first conv over one channel, a
+    keyword spotter's 10x4): the GEMM path now, where it was the depthwise one; the same sums in the
+    same order (identical without FMA contraction)."""
+    kh_, kw_ = data.draw(st.integers(1, 10)), data.draw(st.integers(1, 7))
+    s, group, mult = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)), data.draw(st.integers(8, 40))
+    pads = [data.draw(st.integers(0, kh_ // 2)), data.draw(st.integers(0, kw_ // 2))] * 2
+    h, w = data.draw(st.integers(kh_, 50)), data.draw(st.integers(kw_, 20))
+    x = _array(data, (1, group, h, w))
+    wt = _array(data, (group * mult, 1, kh_, kw_))
+    b = _array(data, (group * mult,)) if data.draw(st.booleans()) else None
+    node = helper.make_node("Conv", ["x", "w"] + (["b"] if b is not None else []), ["c"], kernel_shape=[kh_, kw_],
+                            strides=[s, s], pads=pads, group=group)
+    _conv_case(data, node, x, wt, b, exact=not FMA_BUILD)
+
+
+CHECKS = checks_by_name(check_depthwise, check_pointwise, check_matmul, check_grouped, check_one_input_channel)
 test_same_as_baseline, test_same_as_baseline_many = differential_tests(CHECKS, 60, 600)
 
 

@@ -403,6 +403,8 @@ def test_conv_tiling_edges(cin, cout, hw, k, stride, group):
     (2, 2, 9, 9, 7, 1, [3, 3, 3, 3], 1),       # 7x7 strips, channel multiplier 2
     (2, 1, 13, 140, 7, 2, [3, 3, 3, 3], 1),    # 7x7 stride 2: the ring over several chunks
     (2, 1, 11, 9, 4, 1, [1, 2, 2, 1], 1),      # 4x4: the general path
+    (1, 16, 20, 10, 5, 2, [2, 1, 2, 1], 1),    # one input channel, 16 outputs: the GEMM path
+    (2, 8, 9, 9, 3, 1, [1, 1, 1, 1], 2),       # 8 outputs per input channel, dilated: the GEMM path
 ])
 def test_depthwise_paths(channels, mult, h, w, k, stride, pads, dil):
     """Each depthwise path (strips, the row ring and its column chunks, the general one with cached or

@@ -3,7 +3,8 @@
  *
  * Conv, per batch item and group, is Y_g[c_out/g, P] = W_g[c_out/g, K] X_col[K, P] + bias with
  * K = (c_in/g) kh kw and P = h_out w_out:
- * - depthwise (c_in/g == 1): direct, no scratch (depthwise.c);
+ * - depthwise (c_in/g == 1, fewer than KERN_DW_GEMM_MIN_MULT outputs per input): direct, no scratch
+ *   (depthwise.c);
  * - grouped (c_in/g > 1, g > 1) 3x3/5x5/7x7 windows at strides 1/2: direct, the input copied once
  *   per strip into the scratch below (grouped.c), the same values as the GEMM path;
  * - 1x1, stride 1, unpadded: X_col is X itself, straight to the GEMM engine, no scratch; over a single
@@ -16,6 +17,14 @@
 #include <string.h>
 
 #include "internal.h"
+
+/* c_in/group == 1 with fewer than KERN_DW_GEMM_MIN_MULT outputs per input channel: the direct
+ * depthwise path (more outputs per input, e.g. a first conv over one input channel, run as a GEMM
+ * whose K is the window: the same sums in the same order). */
+static int is_depthwise(const kern_conv_geom *g)
+{
+    return g->c_in / g->group == 1 && g->c_out / g->group < KERN_DW_GEMM_MIN_MULT;
+}
 
 static int is_pointwise(const kern_conv_geom *g)
 {
@@ -57,7 +66,7 @@ size_t kern_scratch_bytes_conv(const kern_conv_geom *g)
     if (g->group == 0 || g->c_in % g->group)
         return 0;
     cin_g = g->c_in / g->group;
-    if (cin_g == 1 || is_pointwise(g))
+    if (is_depthwise(g) || is_pointwise(g))
         return 0;
     kdim = (!kmul(g->kernel_h, g->kernel_w, &khw) || !kmul(khw, cin_g, &kdim)) ? KERN_KC : kmin(kdim, KERN_KC);
     pix = !kmul(g->h_out, g->w_out, &pix) ? KERN_NC : kmin(pix, KERN_NC);
@@ -161,7 +170,7 @@ kern_status kern_conv_act(const kern_conv_geom *g, const kern_unary_attr *act, c
     for (b = 0; b < g->batch; b++) {
         const float *xb = x + b * g->c_in * hw_in;
         float *yb = y + b * g->c_out * pix;
-        if (cin_g == 1) {
+        if (is_depthwise(g)) {
             kern_depthwise(g, act, xb, w, bias, yb);
             continue;
         }
