@@ -10,6 +10,7 @@ kernel writing out of bounds fails the test.  Ops or attributes the kernels do n
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
@@ -39,16 +40,18 @@ GUARD_VALUES = {np.dtype(np.float32): GUARD_VALUE, np.dtype(np.int32): np.int32(
                 np.dtype(np.int8): np.int8(-0x5B), np.dtype(np.uint8): np.uint8(0xA5)}
 
 
-def sources() -> list[Path]:
-    return [INTERP / "mathf.c", *sorted((INTERP / "kernels").glob("*.c")), ROOT / "tests" / "c" / "kernel_shim.c"]
+def sources(root: Path = ROOT) -> list[Path]:
+    """The kernel sources and the shim of the tree at `root` (this checkout by default)."""
+    interp = root / "runtime_ta" / "interp"
+    return [interp / "mathf.c", *sorted((interp / "kernels").glob("*.c")), root / "tests" / "c" / "kernel_shim.c"]
 
 
-def build_library(out: Path, cc: str = "cc", flags: Sequence[str] = CFLAGS) -> Path:
-    """Compile the kernels + shim into the shared library `out`."""
+def build_library(out: Path, cc: str = "cc", flags: Sequence[str] = CFLAGS, root: Path = ROOT) -> Path:
+    """Compile the kernels + shim of the tree at `root` into the shared library `out`."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
-    subprocess.run([cc, *flags, f"-I{INTERP}", *map(str, sources()), "-o", str(tmp)], check=True,
-                   capture_output=True, text=True)
+    subprocess.run([cc, *flags, f"-I{root / 'runtime_ta' / 'interp'}", *map(str, sources(root)), "-o", str(tmp)],
+                   check=True, capture_output=True, text=True)
     os.replace(tmp, out)
     return out
 
@@ -144,15 +147,43 @@ MATH_SHIMS = tuple(f"shim_{f}" for f in ("expm1f", "log1pf", "erff", "floorf", "
 TRIG_SHIMS = tuple(f"shim_{op.lower()}f" for op in TRIG)
 
 
-@functools.cache
+_LIBRARY: list[ctypes.CDLL] = []   # using(): the library kernels() returns instead of this checkout's
+
+
 def kernels() -> ctypes.CDLL:
-    """The compiled kernel library (built once per source version)."""
+    """The compiled kernel library: this checkout's (built once per source version), or the one a
+    `using` block names."""
+    return _LIBRARY[-1] if _LIBRARY else _own_kernels()
+
+
+@contextlib.contextmanager
+def using(lib: ctypes.CDLL):
+    """Run the kernel calls of the block on `lib` (e.g. kernel_baseline.baseline_kernels())."""
+    _LIBRARY.append(lib)
+    try:
+        yield lib
+    finally:
+        _LIBRARY.pop()
+
+
+def flags_digest() -> str:
+    """A short digest of the compiler flags (libraries built with other flags live elsewhere)."""
+    return hashlib.sha256(" ".join(CFLAGS).encode()).hexdigest()[:12]
+
+
+@functools.cache
+def _own_kernels() -> ctypes.CDLL:
     digest = hashlib.sha256(" ".join(CFLAGS).encode())
     for src in sources() + [INTERP / "kernels.h", INTERP / "mathf.h", INTERP / "kernels" / "internal.h"]:
         digest.update(src.read_bytes())
     lib_path = Path(tempfile.gettempdir()) / "onnx-tee-kernels" / digest.hexdigest()[:16] / "libkernels.so"
     if not lib_path.exists():
         build_library(lib_path)
+    return load_library(lib_path)
+
+
+def load_library(lib_path: Path) -> ctypes.CDLL:
+    """A kernel library with the argument and result types of every entry point set."""
     lib = ctypes.CDLL(str(lib_path))
     for name, args in SIGNATURES.items():
         fn = getattr(lib, name)
@@ -348,7 +379,8 @@ def _conv(node, at, inputs, opset):
         _check(kernels().kern_conv_transpose(ctypes.byref(geom), _ptr(x), _ptr(w), _ptr(b), y.ptr), "ConvTranspose")
         return [y.result("ConvTranspose")]
     need = conv_scratch_bytes(g)
-    assert kernels().kern_scratch_bytes_conv(ctypes.byref(geom)) == need, "C and Python scratch formulas differ"
+    if not _LIBRARY:   # another version's kernels (using()) get this checkout's grant, their own need or more
+        assert kernels().kern_scratch_bytes_conv(ctypes.byref(geom)) == need, "C and Python scratch formulas differ"
     scratch = Guarded(need // 4)
     _check(kernels().kern_conv(ctypes.byref(geom), _ptr(x), _ptr(w), _ptr(b), y.ptr, scratch.ptr, need), "Conv")
     scratch.result("Conv scratch")

@@ -27,7 +27,8 @@ pytestmark = pytest.mark.aarch64
 # collected again here, so that they run against the AArch64 build
 from test_kernels_node_conformance import test_every_op_with_a_kernel_has_node_tests, test_node_case  # noqa: E402,F401
 from test_kernels_differential import (test_conv_tiling_edges, test_conv_with_fused_activation,  # noqa: E402,F401
-                                       test_depthwise_paths, test_gemm_tiling_edges, test_kernel_matches_onnxruntime,
+                                       test_depthwise_paths, test_gemm_tiling_edges, test_grouped_paths,
+                                       test_kernel_matches_onnxruntime,
                                        test_maxpool_paths, test_pointwise_narrow_columns)
 from test_kernels_mathf import errors, test_max_relative_error, test_special_values  # noqa: E402,F401
 from test_kernels_mathf_trig import (test_error_against_float64_and_numpy_float32,  # noqa: E402,F401

@@ -17,6 +17,7 @@ def test_tiling_constants_mirror_the_c_header():
     assert defines["KC"] == scratch.KC
     assert defines["NC"] == scratch.NC
     assert defines["GEMM_PACK_MIN_M"] == scratch.GEMM_PACK_MIN_M
+    assert defines["DW_GEMM_MIN_MULT"] == scratch.DW_GEMM_MIN_MULT
     assert defines["PANEL"] == scratch.PANEL
     assert defines["QCOLS"] == scratch.QCOLS
     assert defines["QK_MAX"] == scratch.QK_MAX

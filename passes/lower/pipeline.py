@@ -96,14 +96,16 @@ def parity(actual: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray])
 
 
 def run_in_simulator(device_dir: Path, key: bytes, budget: int, feeds: Mapping[str, np.ndarray],
-                     input_names: list[str], output_names: list[str], *, encrypt_io: bool = False):
+                     input_names: list[str], output_names: list[str], *, encrypt_io: bool = False,
+                     profile: bool = False):
     """Run the bundle on a fresh simulated device provisioned with `key`: (outputs by name, RunStats).
 
-    `encrypt_io`: inputs and outputs cross shared memory sealed under a session key (sealed_io.py)."""
+    `encrypt_io`: inputs and outputs cross shared memory sealed under a session key (sealed_io.py).
+    `profile`: every op's time in the partitions' stats (`PartitionStats.ops`, profile.py)."""
     from .sim import Simulator
 
     with tempfile.TemporaryDirectory(prefix="onnx-tee-device-") as storage:
-        with Simulator(storage, budget=budget) as sim:
+        with Simulator(storage, budget=budget, profile=profile) as sim:
             sim.provision_key(key)
             arrays, stats = sim.run_bundle(device_dir, [feeds[name] for name in input_names],
                                            sealed_io_key=key if encrypt_io else None)

@@ -4,7 +4,8 @@ The memory plan reserves, per partition, the largest scratch any of its ops need
 memory model); the interpreter checks the C twin before every op and the kernels never use more.
 These kernels use scratch (runtime_ta/interp/kernels.h):
 
-    Conv, not depthwise (c_in / group > 1) and not 1x1 stride-1 unpadded:
+    Conv, not depthwise (c_in / group > 1, or == 1 with c_out / group >= DW_GEMM_MIN_MULT: the GEMM
+    path) and not 1x1 stride-1 unpadded:
         im2col tile = min(K, KC) * panel(min(P, NC)) floats,  K = c_in / group * kh * kw,  P = h_out * w_out
     Gemm with transB and M >= GEMM_PACK_MIN_M:
         packed block of B = min(K, KC) * panel(min(N, NC)) floats
@@ -38,6 +39,7 @@ KC = 256
 NC = 128
 PANEL = 32
 GEMM_PACK_MIN_M = 8
+DW_GEMM_MIN_MULT = 8
 RNN_TC = 32
 QCOLS = 4
 QK_MAX = 33025
@@ -56,7 +58,8 @@ def conv_scratch_bytes(g: WindowGeometry) -> int:
     cin_g = g.c_in // g.group
     pointwise = (g.kernel_h, g.kernel_w, g.stride_h, g.stride_w) == (1, 1, 1, 1) and \
         (g.pad_top, g.pad_left, g.pad_bottom, g.pad_right) == (0, 0, 0, 0)
-    if cin_g == 1 or pointwise:
+    depthwise = cin_g == 1 and g.c_out // g.group < DW_GEMM_MIN_MULT
+    if depthwise or pointwise:
         return 0
     return min(cin_g * g.kernel_h * g.kernel_w, KC) * _panel(min(g.h_out * g.w_out, NC)) * FLOAT_BYTES
 

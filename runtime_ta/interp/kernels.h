@@ -471,6 +471,8 @@ kern_status kern_max_pool_q(kern_qtype t, const kern_conv_geom *g, const void *x
 #define KERN_NC 128 /* im2col / packed-B columns per tile (output pixels / N) */
 #define KERN_PANEL 32 /* packed-B column counts round up to this (zero padding for full-width micro-tiles) */
 #define KERN_GEMM_PACK_MIN_M 8 /* Gemm packs B (transB) only when M >= this */
+#define KERN_DW_GEMM_MIN_MULT 8 /* c_in/group == 1 with at least this many outputs per input channel (a
+                                 * first conv over one input channel): the GEMM path, not depthwise */
 #define KERN_RNN_TC 32 /* recurrent layers: time steps per input-projection GEMM */
 #define KERN_QCOLS 4 /* quantized convolution: output pixels per int16 column block */
 #define KERN_QK_MAX 33025 /* quantized products: sums of at most this many |255 x 255| terms fit int32 */

@@ -11,8 +11,9 @@
  * micro-kernel streams it sequentially from L1/L2; im2col and transposed Gemm build these in scratch)
  * or in place with rows ldb apart (1x1 convolutions, MatMul, Gemm without transB: no scratch).
  * Gemm with transB: small M (< KERN_GEMM_PACK_MIN_M, e.g. a batch-1 fully connected layer) takes dot
- * products along B's contiguous rows with 16 independent partial sums (vectorisable without
- * reassociating float math); larger M packs transposed KC x NC blocks of B into scratch.
+ * products along B's contiguous rows with 16 independent partial sums (kern_gemv, also the 1x1
+ * convolution of a single pixel: a squeeze-excite FC); larger M packs transposed KC x NC blocks of B
+ * into scratch.
  */
 #include <string.h>
 
@@ -155,17 +156,18 @@ static void micro(size_t mr, size_t w, size_t kc, const float *a, size_t a_rs, s
 #endif
 }
 
-/* The same for B holding only w readable columns per row (its very last row): run-time loops. */
+/* The same for B holding only w readable columns per row (narrow B, or its very last row): one
+ * column at a time, an mr x 1 tile whose mr accumulators stay in registers (independent chains, each
+ * the same sequential sum as the wide tiles'). */
 static void micro_exact(size_t mr, size_t w, size_t kc, const float *a, size_t a_rs, size_t a_cs,
-                        const float *b, size_t ldb, float *c, size_t ldc)
+                        const float *b_cols, size_t ldb, float *c_cols, size_t ldc, const float *init)
 {
-    size_t p, j, r;
-    for (p = 0; p < kc; p++)
-        for (r = 0; r < mr; r++) {
-            const float av = a[r * a_rs + p * a_cs];
-            for (j = 0; j < w; j++)
-                c[r * ldc + j] += av * b[p * ldb + j];
-        }
+    size_t j;
+    for (j = 0; j < w; j++) {
+        const float *b = b_cols + j;
+        float *c = c_cols + j;
+        TILE_ROWS(tile_rows, 1, 0)
+    }
 }
 
 /* Unpacked B (rows ldb apart): each 16-column slice of a KU-deep block is swept by every row panel
@@ -191,23 +193,20 @@ void kern_gemm_acc(size_t m, size_t n, size_t k, const float *a, size_t a_rs, si
             if (j < nb) {
                 /* Edge columns: the tile reads micro_cols(w) columns of each B row, i.e. over = that - w
                  * elements into the next row (discarded lanes), which stays inside B (over <= ldb) except
-                 * on B's very last row: unless over == 0, that one row is done with exact-width loops. */
+                 * on B's very last row: unless over == 0, that one row is done column by column
+                 * (micro_exact), and every row when B is too narrow to read past (over > ldb: a GEMV,
+                 * a 1x1 conv over a few pixels). */
                 const size_t w = nb - j, over = micro_cols(w) - w;
                 const size_t full_rows = over == 0 ? kb : over > ldb ? 0 : p0 + kb < k ? kb : kb - 1;
                 for (i = 0; i < m; i += MR) {
                     const size_t mr = kmin(MR, m - i);
                     const float *ai = ap + i * a_rs;
                     float *ci = cb + i * ldc + j;
-                    size_t r, t;
-                    if (full_rows > 0) {
+                    if (full_rows > 0)
                         micro(mr, w, full_rows, ai, a_rs, a_cs, bb + j, ldb, ci, ldc, first ? first + i : NULL);
-                    } else if (first) {
-                        for (r = 0; r < mr; r++)
-                            for (t = 0; t < w; t++)
-                                ci[r * ldc + t] = first[i + r];
-                    }
-                    micro_exact(mr, w, kb - full_rows, ai + full_rows * a_cs, a_rs, a_cs, bb + full_rows * ldb + j,
-                                ldb, ci, ldc);
+                    if (full_rows < kb)
+                        micro_exact(mr, w, kb - full_rows, ai + full_rows * a_cs, a_rs, a_cs, bb + full_rows * ldb + j,
+                                    ldb, ci, ldc, full_rows == 0 && first ? first + i : NULL);
                 }
             }
         }
@@ -247,6 +246,14 @@ static float dot(const float *x, size_t xs, const float *y, size_t n)
     return s;
 }
 
+void kern_gemv(size_t m, size_t k, const float *a, size_t lda, const float *x, size_t xs, float *y,
+               const float *init)
+{
+    size_t i;
+    for (i = 0; i < m; i++)
+        y[i] = init ? init[i] + dot(x, xs, a + i * lda, k) : dot(x, xs, a + i * lda, k);
+}
+
 size_t kern_scratch_bytes_gemm(const kern_gemm_attr *attr)
 {
     if (!attr->trans_b || attr->m < KERN_GEMM_PACK_MIN_M)
@@ -271,8 +278,7 @@ kern_status kern_gemm(const kern_gemm_attr *at, const float *a, const float *b, 
         kern_gemm_acc(m, n, k, a, a_rs, a_cs, b, n, y, n, NULL);
     } else if (m < KERN_GEMM_PACK_MIN_M) {
         for (i = 0; i < m; i++)
-            for (j = 0; j < n; j++)
-                y[i * n + j] = dot(a + i * a_rs, a_cs, b + j * k, k);
+            kern_gemv(n, k, b, k, a + i * a_rs, a_cs, y + i * n, NULL);
     } else {
         size_t j0, p0, p;
         for (j0 = 0; j0 < n; j0 += KERN_NC) {

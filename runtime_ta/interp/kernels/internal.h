@@ -74,7 +74,18 @@ static inline int kmul4(size_t a, size_t b, size_t c, size_t d, size_t *r)
 #define KERN_NOINLINE
 #endif
 
+/* Complete unrolling of a short constant-trip loop (up to 8 iterations) that gcc's own limits would
+ * leave rolled (an inner loop left rolled keeps the loop around it from vectorising). */
+#if defined(__GNUC__)
+#define KERN_UNROLL _Pragma("GCC unroll 8")
+#else
+#define KERN_UNROLL
+#endif
+
 static inline size_t kmin(size_t a, size_t b) { return a < b ? a : b; }
+
+/* x clamped to [lo, hi] (NaN stays NaN). */
+static inline float kclampf(float x, float lo, float hi) { return x < lo ? lo : x > hi ? hi : x; }
 
 /* The index range [*lo, *hi) of o in [0, n) with pad <= o * stride + off < pad + len (stride >= 1):
  * the outputs (or window taps) whose input coordinate falls inside the real, unpadded input. */
@@ -143,6 +154,11 @@ int kern_strides(const kern_shape *s, size_t *strides);
 void kern_gemm_acc(size_t m, size_t n, size_t k, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb,
                    float *c, size_t ldc, const float *init);
 
+/* y[i] = init[i] + A_i . x for i < m (init NULL: 0 +), A_i = a + i * lda contiguous, x[p * xs]: 16-lane
+ * dot products (a batch-1 fully connected layer).  Defined in gemm.c. */
+void kern_gemv(size_t m, size_t k, const float *a, size_t lda, const float *x, size_t xs, float *y,
+               const float *init);
+
 /* Columns a packed block of nb columns occupies: nb rounded up to KERN_PANEL (zero columns pad it). */
 static inline size_t kern_panel_cols(size_t nb) { return (nb + KERN_PANEL - 1) / KERN_PANEL * KERN_PANEL; }
 
@@ -151,6 +167,23 @@ static inline size_t kern_panel_cols(size_t nb) { return (nb + KERN_PANEL - 1) /
  * (kern_panel_cols(nb) columns in all).  init as for kern_gemm_acc (one value per row of C, or NULL). */
 void kern_gemm_packed_acc(size_t m, size_t nb, size_t kb, const float *a, size_t a_rs, size_t a_cs, const float *bp,
                           float *c, size_t ldc, const float *init);
+
+/* One batch item of a depthwise Conv (c_in / group == 1): xb [c_in, h_in, w_in] -> yb [c_out, h_out, w_out],
+ * the geometry checked by kern_conv_act; act (if not NULL) applied to every output.  Defined in
+ * depthwise.c. */
+void kern_depthwise(const kern_conv_geom *g, const kern_unary_attr *act, const float *xb, const float *w,
+                    const float *bias, float *yb);
+
+/* One batch item of a grouped Conv (group > 1, c_in / group > 1) on a window path, if it takes one:
+ * returns 1 when it computed yb (act, if not NULL, applied), 0 when the layer is not for it (then
+ * nothing was written).  scratch holds kern_scratch_bytes_conv(g) bytes.  Defined in grouped.c. */
+int kern_grouped(const kern_conv_geom *g, const kern_unary_attr *act, const float *xb, const float *w,
+                 const float *bias, float *yb, float *scratch);
+
+/* y[i] = sigmoid(x[i]), tanh(x[i]) for i < n, vectorised float code within 2.5e-7 relative (y may
+ * equal x).  Defined in vmath.c. */
+void kern_sigmoid_n(const float *x, float *y, size_t n);
+void kern_tanh_n(const float *x, float *y, size_t n);
 
 /* Elementwise math (kernels/math.c): kern_unary for the kern_unary_op values from KERN_SQRT on, and
  * the fast paths of a Pow whose exponent is one value for a run (returns 0 when it has none; then y

@@ -10,6 +10,8 @@
  * [0, pad_top + h_in + pad_bottom) (so a ceil_mode window hanging past the end pad is clipped, as in
  * onnxruntime), otherwise only real cells.  MaxPool over int8 / uint8 (kern_max_pool_q) takes each
  * window's largest real tap directly.
+ * GlobalAveragePool is ReduceMean over the spatial dims (reduce.c: 8-lane partial sums, vectorised);
+ * GlobalMaxPool the largest non-NaN value of each plane, from -FLT_MAX.
  */
 #include <float.h>
 
@@ -210,6 +212,13 @@ kern_status kern_global_pool(kern_pool_kind kind, size_t planes, size_t spatial,
         return KERN_EINVAL;
     if (!kmul(planes, spatial, &total))
         return KERN_EOVERFLOW;
+    if (kind == KERN_POOL_AVG && total > 0) { /* ReduceMean over the spatial dims: 8-lane partial sums */
+        kern_shape shape;
+        shape.rank = 2;
+        shape.dim[0] = planes;
+        shape.dim[1] = spatial;
+        return kern_reduce(KERN_REDUCE_MEAN, &shape, 2u, x, y);
+    }
     for (p = 0; p < planes; p++) {
         const float *xp = x + p * spatial;
         float acc = kind == KERN_POOL_MAX ? -FLT_MAX : 0.0f;
