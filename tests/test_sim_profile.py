@@ -87,6 +87,9 @@ def test_run_stats_carry_the_profile(tmp_path, capsys):
         op["flags"] & PREP_APPLIED != 0 for op in recorded)
     assert {r["key"] for r in profile["by_path"]} >= {"Conv dw 5x5/s2", "Conv grouped 3x3/s1", "Gemm M=1"}
     assert 0 < profile["ops_s"] <= sum(p["compute_seconds"] for p in stats["partitions"]) + 1e-9
+    assert all(p["revalidate_seconds"] > 0 for p in stats["partitions"])      # every run command revalidates
+    wiped = [p["wipe_seconds"] > 0 for p in stats["partitions"]]
+    assert wiped == [len(wiped) > 1] * len(wiped)       # a body is wiped after its run when there are several
 
 
 def test_only_the_simulator_is_profiled():

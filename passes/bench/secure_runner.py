@@ -37,7 +37,7 @@ import onnx
 from ..errors import UserError
 from ..lower.keys import generate_key
 from ..lower.pipeline import model_io, parity, partition_bodies, run_in_simulator, seal_bundle
-from ..lower.profile import OpInfo, describe_ops, op_samples, summarise
+from ..lower.profile import OpInfo, describe_ops, op_samples, run_phases, summarise
 from ..partition.partitioner import partition_model
 from .configs import Configuration
 from .results import Measurement
@@ -93,9 +93,11 @@ def _measurement(label: str, budget: int, deployment: Deployment, samples: dict,
                       "compute_s": statistics.median(s.partitions[k].compute_seconds for s in timed)}
                      for k, p in enumerate(timed[0].partitions)]
     switches = int(samples["switches"].median)
+    phases = [run_phases(s) for s in timed]
     profile = None if deployment.ops is None else summarise(
         [op_samples(deployment.ops, s) for s in timed],
-        [sum(p.compute_cpu_seconds for p in s.partitions) for s in timed]).to_json()
+        [sum(p.compute_cpu_seconds for p in s.partitions) for s in timed],
+        [r for r, _ in phases], [w for _, w in phases]).to_json()
     return Measurement(label, budget, deployment.config.name, compute_s=samples["compute"].median,
                        compute_cpu_s=samples["compute_cpu"].median,
                        load_s=samples["load"].median, switches=switches, switch_s=switch_model.seconds(switches),

@@ -78,7 +78,9 @@ def profile_table(title: str, profile: dict):
     compute = profile["compute_s"] or 1.0
     rows = [[r["key"], r["calls"], f"{r['seconds'] * 1e3:.3f}", f"{100 * r['seconds'] / compute:.1f}",
              f"{r['macs'] / 1e6:.1f}"] for r in profile["by_type"]]
-    rows.append(["other", "", f"{profile['other_s'] * 1e3:.3f}", f"{100 * profile['other_s'] / compute:.1f}", ""])
+    for label, key in (("revalidation", "revalidate_s"), ("body wipe", "wipe_s"), ("other", "other_s")):
+        value = profile.get(key, 0.0)
+        rows.append([label, "", f"{value * 1e3:.3f}", f"{100 * value / compute:.1f}", ""])
     return table(title, ["op type", "calls", "ms", "% of compute", "MMACs"], rows, right={1, 2, 3, 4})
 
 

@@ -130,11 +130,12 @@ def run_sim(out_dir: Path, manifest: dict, feeds: dict[str, np.ndarray], key_pat
 
 def run_profile(out_dir: Path, manifest: dict, stats):
     """The profile of one simulator run, its ops described by the partition models in `out_dir`."""
-    from ..lower.profile import describe_partitions, op_samples, summarise
+    from ..lower.profile import describe_partitions, op_samples, run_phases, summarise
 
     models = [onnx.load(str(out_dir / p["onnx"])) for p in manifest["partitions"]]
+    revalidate, wipe = run_phases(stats)
     return summarise([op_samples(describe_partitions(models), stats)],
-                     [sum(p.compute_cpu_seconds for p in stats.partitions)])
+                     [sum(p.compute_cpu_seconds for p in stats.partitions)], [revalidate], [wipe])
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

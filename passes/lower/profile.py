@@ -7,16 +7,16 @@ beside its ONNX node: its op type, the kernel path it takes, its MACs (`analysis
 
     ops = describe_partitions(partition_models)             # per partition: OpInfo per body op
     samples = [op_samples(ops, stats) for stats in runs]    # per profiled run: OpSample per op
-    profile = summarise(samples, compute_cpu_seconds)       # per-op minimum over runs, grouped by type
+    profile = summarise(samples, compute_cpu_seconds, revalidate_seconds, wipe_seconds)
     print(markdown(profile.to_json(), "model"))
 
 A Conv marked fused (it ran the activation after it, RT_PREP_FUSED) counts the activation's time;
 the activation itself runs nothing (RT_PREP_APPLIED) and is left out.  Op times are wall time (a
 thread CPU clock costs a system call per read); the minimum per op over several runs leaves out the
 preemptions of a loaded machine, which only ever add time (a median still caught them on a 2-core
-machine at load 5-10).  The compute time is the runs' median thread CPU time, and `other` that less
-the sum of the op times: the part outside any op's eval (TA command, the body's revalidation, the
-dispatch loop).
+machine at load 5-10).  The compute time is the runs' median thread CPU time; the run command's
+revalidation of the body and (models of several partitions) its wipe of the finished body are timed
+apart (minimum over the runs), and `other` is what is left: the TA command, the dispatch loop.
 
 Kernel paths name what `kernels/conv.c` and `kernels/gemm.c` do with a node, so that a table row
 is one piece of code: `Conv dw 5x5/s2` (depthwise, direct), `Conv grouped 3x3/s1` (c_in/group > 1,
@@ -161,13 +161,16 @@ class Profile:
     by_type: list[Row]
     by_path: list[Row]
     top: list[tuple[OpSample, float]]    # the most expensive ops: (op, seconds)
+    revalidate_s: float = 0.0        # the run commands' revalidation of the bodies
+    wipe_s: float = 0.0              # their wipes of the finished bodies
 
     @property
     def other_s(self) -> float:
-        return max(self.compute_s - self.ops_s, 0.0)
+        return max(self.compute_s - self.ops_s - self.revalidate_s - self.wipe_s, 0.0)
 
     def to_json(self) -> dict:
-        return {"compute_s": self.compute_s, "ops_s": self.ops_s, "other_s": self.other_s,
+        return {"compute_s": self.compute_s, "ops_s": self.ops_s, "revalidate_s": self.revalidate_s,
+                "wipe_s": self.wipe_s, "other_s": self.other_s,
                 "by_type": [asdict(r) for r in self.by_type], "by_path": [asdict(r) for r in self.by_path],
                 "top": [{"partition": s.partition, "index": s.index, **asdict(s.info), "fused": s.fused,
                          "seconds": t} for s, t in self.top]}
@@ -186,16 +189,26 @@ def _group(ops: Sequence[tuple[OpSample, float]], key) -> list[Row]:
     return sorted(rows.values(), key=lambda r: -r.seconds)
 
 
-def summarise(runs: Sequence[Sequence[OpSample]], compute_seconds: Sequence[float], *, top: int = 15) -> Profile:
-    """The profile of several runs of one deployment (the same ops in each) and their compute times:
-    every op's minimum time, grouped by op type and by kernel path, slowest first; `top` ops by time."""
+def summarise(runs: Sequence[Sequence[OpSample]], compute_seconds: Sequence[float],
+              revalidate_seconds: Sequence[float] = (), wipe_seconds: Sequence[float] = (), *,
+              top: int = 15) -> Profile:
+    """The profile of several runs of one deployment (the same ops in each), their compute times and
+    the time of their revalidations and body wipes (per run, summed over partitions): every op's
+    minimum time, grouped by op type and by kernel path, slowest first; `top` ops by time."""
     if not runs:
         raise ValueError("no profiled run to summarise")
     first = runs[0]
     times = [(s, min(run[i].seconds for run in runs)) for i, s in enumerate(first)]
     return Profile(statistics.median(compute_seconds), sum(t for _, t in times),
                    _group(times, lambda s: s.info.op_type), _group(times, lambda s: s.info.path),
-                   sorted(times, key=lambda m: -m[1])[:top])
+                   sorted(times, key=lambda m: -m[1])[:top], min(revalidate_seconds, default=0.0),
+                   min(wipe_seconds, default=0.0))
+
+
+def run_phases(stats: RunStats) -> tuple[float, float]:
+    """A profiled run's revalidation and body-wipe seconds, summed over its partitions."""
+    return (sum(p.revalidate_seconds or 0.0 for p in stats.partitions),
+            sum(p.wipe_seconds or 0.0 for p in stats.partitions))
 
 
 def _gmacs(macs: int, seconds: float) -> str:
@@ -207,7 +220,9 @@ def markdown(profile: dict, title: str) -> str:
     total = profile["compute_s"] or 1.0
     lines = [f"### {title}", "",
              f"compute {profile['compute_s'] * 1e3:.3f} ms (thread CPU time): ops {profile['ops_s'] * 1e3:.3f} ms, "
-             f"other (TA command, revalidation, dispatch) {profile['other_s'] * 1e3:.3f} ms", ""]
+             f"revalidation {profile.get('revalidate_s', 0.0) * 1e3:.3f} ms, body wipe "
+             f"{profile.get('wipe_s', 0.0) * 1e3:.3f} ms, other (TA command, dispatch) "
+             f"{profile['other_s'] * 1e3:.3f} ms", ""]
     for heading, rows in (("op type", profile["by_type"]), ("kernel path", profile["by_path"])):
         lines += [f"| {heading} | calls | ms | % of compute | MMACs | GMAC/s | fused activations |",
                   "|---|---:|---:|---:|---:|---:|---|"]

@@ -140,6 +140,7 @@ def load_library(*, sanitize: bool | None = None) -> ctypes.CDLL:
         "ot_sim_set_key_mode": ([ctypes.c_uint32], None),
         "ot_sim_profile_enable": ([ctypes.c_int], None),
         "ot_sim_profile_read": ([ctypes.POINTER(_OpTime), sz], sz),
+        "ot_sim_profile_read_phases": ([ctypes.POINTER(ctypes.c_uint64)], None),
         "ot_sim_set_vendor_modulus": ([ctypes.c_char_p, sz], ctypes.c_int),
         "ot_client_new": ([], vp), "ot_client_free": ([vp], None), "ot_client_open": ([vp], ctypes.c_uint32),
         "ot_client_close": ([vp], None),
@@ -184,6 +185,8 @@ class PartitionStats:
     pages_touched_bytes: int | None = None   # with track_pages: end of the highest page the MMU saw touched
     ops: list[OpTime] | None = None          # with profile: every op's time, in run order
     compute_cpu_seconds: float | None = None  # the run's thread CPU time (descheduled time left out)
+    revalidate_seconds: float | None = None   # with profile: the run command's revalidation of the body
+    wipe_seconds: float | None = None         # with profile: its wipe of the finished body
 
 
 @dataclass
@@ -327,6 +330,12 @@ class Simulator:
         raw = np.frombuffer(bytes(entries), dtype=np.dtype([("index", "<u4"), ("value", "<f4")]))[:count.value]
         return [(int(e["index"]), float(e["value"])) for e in raw]
 
+    def phase_times(self) -> tuple[float, float]:
+        """Seconds of the revalidation and of the body wipe of the run commands since the last call."""
+        phases = (ctypes.c_uint64 * 2)()
+        self.lib.ot_sim_profile_read_phases(phases)
+        return phases[0] * 1e-9, phases[1] * 1e-9
+
     def op_times(self) -> list[OpTime]:
         """The per-op times of the last partition run (profile on), in op order."""
         count = int(self.lib.ot_sim_profile_read(None, 0))
@@ -374,9 +383,11 @@ class Simulator:
             touched = self.run_partition(k)
             done, done_cpu = time.perf_counter(), time.thread_time()
             pages = int(self.lib.ot_sim_watch_disarm()) if watched else None
+            revalidate, wipe = self.phase_times() if self.profile else (None, None)
             parts.append(PartitionStats(k, manifest.partitions[k].planned_bytes, touched, len(blob),
                                         loaded - start, done - loaded, pages,
-                                        self.op_times() if self.profile else None, done_cpu - loaded_cpu))
+                                        self.op_times() if self.profile else None, done_cpu - loaded_cpu,
+                                        revalidate, wipe))
         outputs = []
         for k, slot in enumerate(manifest.outputs if read_outputs else ()):
             raw = (channel.open_output(k, self.read_output_sealed(k, slot.nbytes)) if channel is not None

@@ -59,6 +59,9 @@ struct ot_sim_op_time {
 };
 void ot_sim_profile_enable(int on);
 size_t ot_sim_profile_read(struct ot_sim_op_time *out, size_t max);
+/* ns per run-command phase (RT_PROFILE_REVALIDATE, RT_PROFILE_WIPE: interp/profile.h) since the last
+ * read, into out[RT_PROFILE_PHASES]; resets them. */
+void ot_sim_profile_read_phases(uint64_t *out);
 
 /* Append every byte that crosses the boundary (both directions) to `path`; NULL stops. */
 int ot_sim_set_trace(const char *path);

@@ -5,8 +5,8 @@
  *
  * e^x, x in [-87, 88]: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, r's Taylor series to r^7
  * (truncation < 6e-9), times 2^n built in the exponent bits.
- * sigmoid x = 1 / (1 + e^-|x|) for x >= 0 and e^-|x| / (1 + e^-|x|) below, so that nothing overflows
- * and small results keep their relative accuracy; e^-|x| for |x| > 80 as e^(32 ln2 - |x|) 2^-32
+ * sigmoid x = 1 / (1 + e^-|x|) for x >= 0 and e^-|x| / (1 + e^-|x|) below (one division either way),
+ * so that nothing overflows and small results keep their relative accuracy; e^-|x| for |x| > 80 as e^(32 ln2 - |x|) 2^-32
  * (|x| clamped to 104, past which sigmoid rounds to 0).
  * tanh x = x + x^3 P(x^2) below |x| = 0.625, P a degree-4 least-squares fit of (tanh x / x - 1) / x^2,
  * and sign(x) (1 - 2 / (e^2|x| + 1)) above; tanh(+-0) = +-0.
@@ -63,8 +63,7 @@ void kern_sigmoid_n(const float *x, float *y, size_t n)
     for (i = 0; i < n; i++) {
         const float v = x[i], a = kclampf(v < 0.0f ? -v : v, 0.0f, 104.0f), far = a > 80.0f ? 1.0f : 0.0f;
         const float e = vexp(far * 22.1807097f - a) * (far * 2.32830644e-10f + (1.0f - far)); /* e^-a */
-        const float s = 1.0f / (1.0f + e);
-        y[i] = v < 0.0f ? e * s : v == v ? s : v;
+        y[i] = v == v ? (v < 0.0f ? e : 1.0f) / (1.0f + e) : v;
     }
 }
 
