@@ -182,19 +182,26 @@ def _own_kernels() -> ctypes.CDLL:
     return load_library(lib_path)
 
 
-def load_library(lib_path: Path) -> ctypes.CDLL:
-    """A kernel library with the argument and result types of every entry point set."""
+def load_library(lib_path: Path, *, older: bool = False) -> ctypes.CDLL:
+    """A kernel library with the argument and result types of every entry point set; an `older` library
+    (built from an earlier commit) may lack the entry points added since, which are then left out."""
     lib = ctypes.CDLL(str(lib_path))
+
+    def entry(name: str):
+        if older and not hasattr(lib, name):
+            return None
+        return getattr(lib, name)
+
     for name, args in SIGNATURES.items():
-        fn = getattr(lib, name)
-        fn.argtypes = list(args)
-        fn.restype = ctypes.c_size_t if name.startswith("kern_scratch") else ctypes.c_int
+        if (fn := entry(name)) is not None:
+            fn.argtypes = list(args)
+            fn.restype = ctypes.c_size_t if name.startswith("kern_scratch") else ctypes.c_int
     for name in ("shim_expf", "shim_logf", "shim_sqrtf", "shim_tanhf", "shim_sigmoidf", *MATH_SHIMS, *TRIG_SHIMS):
-        getattr(lib, name).argtypes = [P, P, SZ]
-        getattr(lib, name).restype = None
+        if (fn := entry(name)) is not None:
+            fn.argtypes, fn.restype = [P, P, SZ], None
     for name in ("shim_powf_pos", "shim_powf"):
-        getattr(lib, name).argtypes = [P, P, P, SZ]
-        getattr(lib, name).restype = None
+        if (fn := entry(name)) is not None:
+            fn.argtypes, fn.restype = [P, P, P, SZ], None
     return lib
 
 
