@@ -5,8 +5,8 @@
  * K = (c_in/g) kh kw and P = h_out w_out:
  * - depthwise (c_in/g == 1, fewer than KERN_DW_GEMM_MIN_MULT outputs per input): direct, no scratch
  *   (depthwise.c);
- * - grouped (c_in/g > 1, g > 1) 3x3/5x5/7x7 windows at strides 1/2: direct, the input copied once
- *   per strip into the scratch below (grouped.c), the same values as the GEMM path;
+ * - grouped (c_in/g > 1, g > 1, up to 32 outputs per group) 3x3/5x5/7x7 windows at strides 1/2: the
+ *   GEMM fed from the input copied once per strip into the scratch below (grouped.c);
  * - 1x1, stride 1, unpadded: X_col is X itself, straight to the GEMM engine, no scratch; over a single
  *   pixel (a squeeze-excite FC) dot products along the weight rows (kern_gemv);
  * - otherwise im2col tiles of at most KERN_KC rows x KERN_NC pixels are built in scratch (packed in

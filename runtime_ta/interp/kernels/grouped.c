@@ -1,6 +1,7 @@
 /*
- * grouped.c - grouped convolution (group > 1, c_in / group > 1) on a window path: the GEMM engine fed
- * from zero-padded, phase-split input rows instead of im2col tiles.
+ * grouped.c - grouped convolution (group > 1, c_in / group > 1, at most GW_MAX_COUT_G outputs per
+ * group) on a window path: the GEMM engine fed from zero-padded, phase-split input rows instead of
+ * im2col tiles.
  *
  * Per group, Y_g[cout_g, q] = W_g[cout_g, K] B[K, q] + b with K = cin_g kh kw in (ci, ki, kj) order, as
  * on conv.c's im2col path; only B is built differently.  The input rows a strip of output rows reads
@@ -19,6 +20,11 @@
 #include <string.h>
 
 #include "window.h"
+
+/* Groups of more output channels than this keep the im2col path: its 128-pixel blocks reuse each
+ * weight row over 4x the columns of a panel here (measured: 32 and fewer gain 1.2-2.4x, 64 and more
+ * lose 2-20%, e.g. AlexNet's two groups of 128 and 192). */
+#define GW_MAX_COUT_G 32
 
 /* The strip geometry: output rows per strip, the floats of one input channel's S^2 planes (each
  * (rows + E) P + E: window.h), and where the panel and the outputs start in scratch. */
@@ -65,7 +71,7 @@ int kern_grouped(const kern_conv_geom *g, const kern_unary_attr *act, const floa
     size_t off[7 * 2], toff[7 * 7], grp, ci, oh0, q0, k0, r, i, ki, kj;
     kern_win_cols cols;
     gw_strip st;
-    if (g->group < 2 || cin_g < 2 || !kern_win_path(g) || g->stride_h != S)
+    if (g->group < 2 || cin_g < 2 || cout_g > GW_MAX_COUT_G || !kern_win_path(g) || g->stride_h != S)
         return 0;
     kern_win_cols_init(g, 0, g->w_out, &cols);
     st = gw_plan(g, cin_g, cout_g, kmin(kdim, KERN_KC), cols.P, kern_scratch_bytes_conv(g) / sizeof(float));

@@ -174,7 +174,8 @@ void kern_gemm_packed_acc(size_t m, size_t nb, size_t kb, const float *a, size_t
 void kern_depthwise(const kern_conv_geom *g, const kern_unary_attr *act, const float *xb, const float *w,
                     const float *bias, float *yb);
 
-/* One batch item of a grouped Conv (group > 1, c_in / group > 1) on a window path, if it takes one:
+/* One batch item of a grouped Conv (group > 1, c_in / group > 1, few outputs per group) on a window
+ * path, if it takes one:
  * returns 1 when it computed yb (act, if not NULL, applied), 0 when the layer is not for it (then
  * nothing was written).  scratch holds kern_scratch_bytes_conv(g) bytes.  Defined in grouped.c. */
 int kern_grouped(const kern_conv_geom *g, const kern_unary_attr *act, const float *xb, const float *w,
