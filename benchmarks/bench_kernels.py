@@ -1,12 +1,15 @@
-"""Kernel speed against onnxruntime (one thread) on the layers that dominate the zoo's compute.
+"""Kernel speed against onnxruntime (one thread) on the layers that dominate the zoo's and the corpus' compute.
 
-    python benchmarks/bench_kernels.py [--repeats 15] [--cflags "-O3 -march=native"]
+    python benchmarks/bench_kernels.py [--repeats 15] [--cflags "-O3 -march=native"] [--baseline] [-k TEXT]
 
 Each case is one ONNX node: onnxruntime runs it in a single-threaded session, the C kernel runs it
 through ctypes from a library compiled with --cflags (default -O3 for the baseline ISA: SSE2 on
-x86-64, NEON on AArch64; try "-O3 -march=native").  Times are the calling thread's CPU time (both run
-on it), so other load on the machine does not inflate them; medians over --repeats runs after one
-warm-up.  The table shows both, their ratio and the kernel's GFLOP/s.
+x86-64, NEON on AArch64; try "-O3 -march=native").  `--baseline` also times the kernels of
+tests/kernel_baseline.py's BASELINE (the code before issue 19's kernel work) built with the same
+flags.  Times are the calling thread's CPU time (all run on it), so other load on the machine does
+not inflate them; the contenders of a case run interleaved, medians over --repeats runs after one
+warm-up.  The table shows the times, the ratio to onnxruntime and the kernel's GFLOP/s.  `-k` keeps
+the cases whose label contains TEXT.
 """
 from __future__ import annotations
 
@@ -41,6 +44,34 @@ CASES = [
      dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1], group=144), 2 * 144 * 9 * 56 * 56),
     ("MobileNetV2 depthwise 3x3/2 96ch @112x112", "Conv", [(1, 96, 112, 112), (96, 1, 3, 3), (96,)],
      dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], group=96), 2 * 96 * 9 * 56 * 56),
+    ("MobileNetV3 depthwise 3x3 16ch @112x112", "Conv", [(1, 16, 112, 112), (16, 1, 3, 3), (16,)],
+     dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1], group=16), 2 * 16 * 9 * 112 * 112),
+    ("MobileNetV3 depthwise 3x3 480ch @14x14", "Conv", [(1, 480, 14, 14), (480, 1, 3, 3), (480,)],
+     dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1], group=480), 2 * 480 * 9 * 14 * 14),
+    ("MobileNetV3 depthwise 3x3/2 240ch @28x28", "Conv", [(1, 240, 28, 28), (240, 1, 3, 3), (240,)],
+     dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], group=240), 2 * 240 * 9 * 14 * 14),
+    ("MobileNetV3 depthwise 5x5 120ch @28x28", "Conv", [(1, 120, 28, 28), (120, 1, 5, 5), (120,)],
+     dict(kernel_shape=[5, 5], pads=[2, 2, 2, 2], group=120), 2 * 120 * 25 * 28 * 28),
+    ("MobileNetV3 depthwise 5x5/2 72ch @56x56", "Conv", [(1, 72, 56, 56), (72, 1, 5, 5), (72,)],
+     dict(kernel_shape=[5, 5], strides=[2, 2], pads=[2, 2, 2, 2], group=72), 2 * 72 * 25 * 28 * 28),
+    ("MobileNetV3 depthwise 5x5/2 672ch @14x14", "Conv", [(1, 672, 14, 14), (672, 1, 5, 5), (672,)],
+     dict(kernel_shape=[5, 5], strides=[2, 2], pads=[2, 2, 2, 2], group=672), 2 * 672 * 25 * 7 * 7),
+    ("MobileNetV3 depthwise 5x5 960ch @7x7", "Conv", [(1, 960, 7, 7), (960, 1, 5, 5), (960,)],
+     dict(kernel_shape=[5, 5], pads=[2, 2, 2, 2], group=960), 2 * 960 * 25 * 7 * 7),
+    ("ConvNeXt depthwise 7x7 96ch @56x56", "Conv", [(1, 96, 56, 56), (96, 1, 7, 7), (96,)],
+     dict(kernel_shape=[7, 7], pads=[3, 3, 3, 3], group=96), 2 * 96 * 49 * 56 * 56),
+    ("RegNetY-400MF grouped 3x3 208ch g26 @14x14", "Conv", [(1, 208, 14, 14), (208, 8, 3, 3), (208,)],
+     dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1], group=26), 2 * 208 * 8 * 9 * 14 * 14),
+    ("RegNetY-400MF grouped 3x3/2 104ch g13 @56x56", "Conv", [(1, 104, 56, 56), (104, 8, 3, 3), (104,)],
+     dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], group=13), 2 * 104 * 8 * 9 * 28 * 28),
+    ("ResNeXt-50 grouped 3x3 256ch g32 @28x28", "Conv", [(1, 256, 28, 28), (256, 8, 3, 3), (256,)],
+     dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1], group=32), 2 * 256 * 8 * 9 * 28 * 28),
+    ("MobileNetV3 1x1 conv 96->576 @7x7", "Conv", [(1, 96, 7, 7), (576, 96, 1, 1), (576,)],
+     dict(kernel_shape=[1, 1]), 2 * 96 * 576 * 49),
+    ("EfficientNet 1x1 conv 672->112 @14x14", "Conv", [(1, 672, 14, 14), (112, 672, 1, 1), (112,)],
+     dict(kernel_shape=[1, 1]), 2 * 672 * 112 * 196),
+    ("squeeze-excite 1x1 conv 960->240 @1x1", "Conv", [(1, 960, 1, 1), (240, 960, 1, 1), (240,)],
+     dict(kernel_shape=[1, 1]), 2 * 960 * 240),
     ("AlexNet fc6 Gemm 1x9216 . 4096x9216^T", "Gemm", [(1, 9216), (4096, 9216), (4096,)],
      dict(transB=1), 2 * 9216 * 4096),
     ("Gemm 64x9216 . 4096x9216^T (batch 64)", "Gemm", [(64, 9216), (4096, 9216), (4096,)],
@@ -48,15 +79,17 @@ CASES = [
 ]
 
 
-def _library(cflags: list[str]):
+def _library(cflags: list[str], root: Path = ROOT):
+    """The kernels of the tree at `root` built with `cflags` (cached by sources and flags)."""
     flags = (*kernel_harness.CFLAGS[:1], *cflags, *kernel_harness.CFLAGS[2:])
-    interp = ROOT / "runtime_ta" / "interp"
+    interp = root / "runtime_ta" / "interp"
     headers = [interp / "kernels.h", interp / "mathf.h", *sorted((interp / "kernels").glob("*.h"))]
-    key = hashlib.sha256(" ".join(flags).encode() + b"".join(p.read_bytes() for p in kernel_harness.sources() + headers))
+    key = hashlib.sha256(" ".join(flags).encode() + b"".join(
+        p.read_bytes() for p in kernel_harness.sources(root) + headers))
     out = Path(tempfile.gettempdir()) / "onnx-tee-kernels" / f"bench-{key.hexdigest()[:16]}" / "libkernels.so"
     if not out.exists():
-        kernel_harness.build_library(out, flags=flags)
-    return out
+        kernel_harness.build_library(out, flags=flags, root=root)
+    return kernel_harness.load_library(out)
 
 
 def _kernel_call(lib, node, inputs):
@@ -87,34 +120,36 @@ def _kernel_call(lib, node, inputs):
     return lambda: lib.kern_gemm(*args) + 0 * (y.size + scratch.size)  # keeps the buffers alive
 
 
-def _median_ms(fn, repeats: int) -> float:
-    fn()
-    samples = []
-    for _ in range(repeats):
-        t = time.thread_time()
+def _medians_ms(fns: dict, repeats: int) -> dict[str, float]:
+    """Median thread CPU ms of each function, called round-robin after one warm-up call each."""
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for fn in fns.values():
         fn()
-        samples.append(time.thread_time() - t)
-    return statistics.median(samples) * 1e3
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t = time.thread_time()
+            fn()
+            samples[name].append(time.thread_time() - t)
+    return {name: statistics.median(v) * 1e3 for name, v in samples.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--cflags", default="-O3")
+    parser.add_argument("--baseline", action="store_true", help="also time the kernels before issue 19")
+    parser.add_argument("-k", dest="keep", default="", help="only the cases whose label contains this")
     args = parser.parse_args(argv)
 
-    import ctypes
     import onnxruntime as ort
     from rich.console import Console
     from rich.table import Table
 
-    lib_path = _library(args.cflags.split())
-    kernel_harness.kernels.cache_clear()
-    lib = ctypes.CDLL(str(lib_path))
-    for name, sig in kernel_harness.SIGNATURES.items():
-        getattr(lib, name).argtypes = list(sig)
-    # route the harness through the benchmark build (its guards and scratch sizing stay in place)
-    kernel_harness.kernels = lambda: lib  # noqa: E731
+    lib = _library(args.cflags.split())
+    old = None
+    if args.baseline:
+        from kernel_baseline import baseline_tree
+        old = _library(args.cflags.split(), baseline_tree())
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
@@ -122,10 +157,12 @@ def main(argv: list[str] | None = None) -> int:
     opts.log_severity_level = 3
     table = Table(title=f"Kernels ({args.cflags}) vs onnxruntime {ort.__version__}, one thread, median of "
                         f"{args.repeats}")
-    for col in ("layer", "kernels ms", "onnxruntime ms", "ratio", "kernels GFLOP/s"):
+    columns = ["layer", "kernels ms"] + (["baseline ms", "baseline / kernels"] if old else []) + [
+        "onnxruntime ms", "kernels / ort", "kernels GFLOP/s"]
+    for col in columns:
         table.add_column(col, justify="left" if col == "layer" else "right")
     rng = np.random.default_rng(0)
-    for label, op, shapes, attrs, flops in CASES:
+    for label, op, shapes, attrs, flops in (c for c in CASES if args.keep in c[0]):
         names = [f"in{i}" for i in range(len(shapes))]
         feeds = {n: rng.standard_normal(s).astype(np.float32) for n, s in zip(names, shapes)}
         node = helper.make_node(op, names, ["y"], **attrs)
@@ -135,13 +172,19 @@ def main(argv: list[str] | None = None) -> int:
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
         session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
         inputs = [feeds[n] for n in names]
-        ours = kernel_harness.run_node(node, inputs, 17)[0]
+        with kernel_harness.using(lib):   # the harness's guards and scratch sizing, on the benchmark build
+            ours = kernel_harness.run_node(node, inputs, 17)[0]
         want = session.run(None, feeds)[0]
         np.testing.assert_allclose(ours, want, rtol=1e-3, atol=1e-3)
-        t_ours = _median_ms(_kernel_call(lib, node, inputs), args.repeats)
-        t_ort = _median_ms(lambda: session.run(None, feeds), args.repeats)
-        table.add_row(label, f"{t_ours:.2f}", f"{t_ort:.2f}", f"{t_ours / t_ort:.2f}x", f"{flops / t_ours / 1e6:.1f}")
-    Console().print(table)
+        fns = {"ours": _kernel_call(lib, node, inputs), "ort": lambda: session.run(None, feeds)}
+        if old is not None:
+            fns["old"] = _kernel_call(old, node, inputs)
+        t = _medians_ms(fns, args.repeats)
+        row = [label, f"{t['ours']:.3f}"]
+        if old is not None:
+            row += [f"{t['old']:.3f}", f"{t['old'] / t['ours']:.2f}x"]
+        table.add_row(*row, f"{t['ort']:.3f}", f"{t['ours'] / t['ort']:.2f}x", f"{flops / t['ours'] / 1e6:.1f}")
+    Console(width=160).print(table)
     return 0
 
 

@@ -10,6 +10,7 @@ kernel writing out of bounds fails the test.  Ops or attributes the kernels do n
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
@@ -33,20 +34,24 @@ INTERP = ROOT / "runtime_ta" / "interp"
 CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared",
           *os.environ.get("ONNX_TEE_KERNEL_CFLAGS", "").split())  # e.g. sanitizers, see test_kernels_sanitized
 MAX_RANK = 6
-GUARD = 64  # float32 guard cells after scratch and outputs
+GUARD = 64  # guard cells (of the buffer's type) after scratch and outputs
 GUARD_VALUE = np.float32(-7.25e13)
+GUARD_VALUES = {np.dtype(np.float32): GUARD_VALUE, np.dtype(np.int32): np.int32(-0x5A5A5A5B),  # 0xA5A5A5A5
+                np.dtype(np.int8): np.int8(-0x5B), np.dtype(np.uint8): np.uint8(0xA5)}
 
 
-def sources() -> list[Path]:
-    return [INTERP / "mathf.c", *sorted((INTERP / "kernels").glob("*.c")), ROOT / "tests" / "c" / "kernel_shim.c"]
+def sources(root: Path = ROOT) -> list[Path]:
+    """The kernel sources and the shim of the tree at `root` (this checkout by default)."""
+    interp = root / "runtime_ta" / "interp"
+    return [interp / "mathf.c", *sorted((interp / "kernels").glob("*.c")), root / "tests" / "c" / "kernel_shim.c"]
 
 
-def build_library(out: Path, cc: str = "cc", flags: Sequence[str] = CFLAGS) -> Path:
-    """Compile the kernels + shim into the shared library `out`."""
+def build_library(out: Path, cc: str = "cc", flags: Sequence[str] = CFLAGS, root: Path = ROOT) -> Path:
+    """Compile the kernels + shim of the tree at `root` into the shared library `out`."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
-    subprocess.run([cc, *flags, f"-I{INTERP}", *map(str, sources()), "-o", str(tmp)], check=True,
-                   capture_output=True, text=True)
+    subprocess.run([cc, *flags, f"-I{root / 'runtime_ta' / 'interp'}", *map(str, sources(root)), "-o", str(tmp)],
+                   check=True, capture_output=True, text=True)
     os.replace(tmp, out)
     return out
 
@@ -142,26 +147,61 @@ MATH_SHIMS = tuple(f"shim_{f}" for f in ("expm1f", "log1pf", "erff", "floorf", "
 TRIG_SHIMS = tuple(f"shim_{op.lower()}f" for op in TRIG)
 
 
-@functools.cache
+_LIBRARY: list[ctypes.CDLL] = []   # using(): the library kernels() returns instead of this checkout's
+
+
 def kernels() -> ctypes.CDLL:
-    """The compiled kernel library (built once per source version)."""
+    """The compiled kernel library: this checkout's (built once per source version), or the one a
+    `using` block names."""
+    return _LIBRARY[-1] if _LIBRARY else _own_kernels()
+
+
+@contextlib.contextmanager
+def using(lib: ctypes.CDLL):
+    """Run the kernel calls of the block on `lib` (e.g. kernel_baseline.baseline_kernels())."""
+    _LIBRARY.append(lib)
+    try:
+        yield lib
+    finally:
+        _LIBRARY.pop()
+
+
+def flags_digest() -> str:
+    """A short digest of the compiler flags (libraries built with other flags live elsewhere)."""
+    return hashlib.sha256(" ".join(CFLAGS).encode()).hexdigest()[:12]
+
+
+@functools.cache
+def _own_kernels() -> ctypes.CDLL:
     digest = hashlib.sha256(" ".join(CFLAGS).encode())
     for src in sources() + [INTERP / "kernels.h", INTERP / "mathf.h", INTERP / "kernels" / "internal.h"]:
         digest.update(src.read_bytes())
     lib_path = Path(tempfile.gettempdir()) / "onnx-tee-kernels" / digest.hexdigest()[:16] / "libkernels.so"
     if not lib_path.exists():
         build_library(lib_path)
+    return load_library(lib_path)
+
+
+def load_library(lib_path: Path, *, older: bool = False) -> ctypes.CDLL:
+    """A kernel library with the argument and result types of every entry point set; an `older` library
+    (built from an earlier commit) may lack the entry points added since, which are then left out."""
     lib = ctypes.CDLL(str(lib_path))
+
+    def entry(name: str):
+        if older and not hasattr(lib, name):
+            return None
+        return getattr(lib, name)
+
     for name, args in SIGNATURES.items():
-        fn = getattr(lib, name)
-        fn.argtypes = list(args)
-        fn.restype = ctypes.c_size_t if name.startswith("kern_scratch") else ctypes.c_int
+        if (fn := entry(name)) is not None:
+            fn.argtypes = list(args)
+            fn.restype = ctypes.c_size_t if name.startswith("kern_scratch") else ctypes.c_int
     for name in ("shim_expf", "shim_logf", "shim_sqrtf", "shim_tanhf", "shim_sigmoidf", *MATH_SHIMS, *TRIG_SHIMS):
-        getattr(lib, name).argtypes = [P, P, SZ]
-        getattr(lib, name).restype = None
+        if (fn := entry(name)) is not None:
+            fn.argtypes, fn.restype = [P, P, SZ], None
     for name in ("shim_powf_pos", "shim_powf"):
-        getattr(lib, name).argtypes = [P, P, P, SZ]
-        getattr(lib, name).restype = None
+        if (fn := entry(name)) is not None:
+            fn.argtypes, fn.restype = [P, P, P, SZ], None
     return lib
 
 
@@ -189,24 +229,26 @@ def shape_struct(shape: Sequence[int]) -> KernShape:
 
 
 class Guarded:
-    """A buffer of `shape` 4-byte cells (float32; `result` may read them as int32) followed by GUARD
-    sentinel cells that must survive the call."""
+    """A buffer of `shape` cells of `dtype` (float32 by default; `result` may read 4-byte cells as int32)
+    followed by GUARD sentinel cells that must survive the call."""
 
-    def __init__(self, shape: Sequence[int] | int, fill: float | None = None):
+    def __init__(self, shape: Sequence[int] | int, fill: float | None = None, dtype=np.float32):
         self.shape = (shape,) if isinstance(shape, int) else tuple(int(d) for d in shape)
         n = int(np.prod(self.shape, dtype=np.int64))
-        self.buf = np.full(n + GUARD, GUARD_VALUE, dtype=np.float32)
-        self.buf[:n] = np.float32(np.nan) if fill is None else np.float32(fill)
+        dtype = np.dtype(dtype)
+        self.guard = GUARD_VALUES[dtype]
+        self.buf = np.full(n + GUARD, self.guard, dtype=dtype)
+        self.buf[:n] = (np.float32(np.nan) if dtype == np.float32 else 0) if fill is None else fill
         self.n = n
 
     @property
     def ptr(self) -> int:
         return self.buf.ctypes.data
 
-    def result(self, what: str, dtype: type = np.float32) -> np.ndarray:
-        if not np.all(self.buf[self.n:] == GUARD_VALUE):
+    def result(self, what: str, dtype=None) -> np.ndarray:
+        if not np.all(self.buf[self.n:] == self.guard):
             raise KernelError(f"{what} wrote past the end of its buffer")
-        return self.buf[:self.n].view(dtype).reshape(self.shape).copy()
+        return self.buf[:self.n].view(dtype or self.buf.dtype).reshape(self.shape).copy()
 
 
 def _f32(a: np.ndarray) -> np.ndarray:
@@ -344,7 +386,8 @@ def _conv(node, at, inputs, opset):
         _check(kernels().kern_conv_transpose(ctypes.byref(geom), _ptr(x), _ptr(w), _ptr(b), y.ptr), "ConvTranspose")
         return [y.result("ConvTranspose")]
     need = conv_scratch_bytes(g)
-    assert kernels().kern_scratch_bytes_conv(ctypes.byref(geom)) == need, "C and Python scratch formulas differ"
+    if not _LIBRARY:   # another version's kernels (using()) get this checkout's grant, their own need or more
+        assert kernels().kern_scratch_bytes_conv(ctypes.byref(geom)) == need, "C and Python scratch formulas differ"
     scratch = Guarded(need // 4)
     _check(kernels().kern_conv(ctypes.byref(geom), _ptr(x), _ptr(w), _ptr(b), y.ptr, scratch.ptr, need), "Conv")
     scratch.result("Conv scratch")
@@ -896,3 +939,7 @@ OPS.update({
     "ArgMax": _arg_reduce, "ArgMin": _arg_reduce,
     **{op: _compare for op in COMPARE_KINDS}, **{op: _logic for op in LOGIC_KINDS}, "Not": _not, "Where": _where,
 })
+
+
+# quantized ops (tests/kernel_harness_quant.py adds them to OPS, SIGNATURES and TYPED)
+import kernel_harness_quant  # noqa: E402,F401

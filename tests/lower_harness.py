@@ -15,6 +15,7 @@ from onnx_tee.passes.lower.bodies import lower_plan
 from onnx_tee.passes.lower.hostlib import InterpLibrary, RunResult, run_partitions
 from onnx_tee.passes.lower.pipeline import sample_feeds
 from onnx_tee.passes.partition.partitioner import partition_model
+from onnx_tee.passes.quant import express_quantized
 
 _LIBRARY: InterpLibrary | None = None
 
@@ -38,7 +39,8 @@ class Lowered:
 
 
 def lower(model: onnx.ModelProto, budget: int = 64 << 20) -> Lowered:
-    model, _ = target.narrow_indices(model)   # int64 indices -> int32, as `lower` does
+    model, _ = target.narrow_indices(model)   # int64 indices -> int32 (a copy), as `lower` does
+    express_quantized(model)                  # QGemm as standard ONNX, as `lower` does
     infos = infer_static_shapes(model)
     target.check_supported(model, infos)
     result = partition_model(model, budget, infos=infos)
@@ -55,7 +57,8 @@ def run(lowered: Lowered, feeds: dict[str, np.ndarray]) -> tuple[dict[str, np.nd
 
 def feeds_for(lowered: Lowered, seed: int = 0) -> dict[str, np.ndarray]:
     """Standard-normal floats; integer inputs (indices) uniform over the smallest table they index;
-    booleans uniform (what `lower` feeds the simulator: pipeline.sample_feeds)."""
+    booleans uniform; quantized inputs over their type's range (what `lower` feeds the simulator:
+    pipeline.sample_feeds)."""
     return sample_feeds(lowered.model, lowered.result.infos, seed)
 
 

@@ -3,10 +3,10 @@ OP-TEE's dev kit gives a TA, run under qemu-aarch64 user mode (tests/aarch64_har
 
 The tests below are the host suites themselves, collected again in this module, where an autouse fixture
 routes every kernel call to the AArch64 runner: the ONNX backend node tests (tests/kernel_conformance.py),
-the differential tests against onnxruntime (tests/test_kernels_differential.py, and
-test_kernels_differential_logical.py for ArgMax/ArgMin, comparisons, logic ops and Where), the libm-free
-math's accuracy (tests/test_kernels_mathf.py, test_kernels_mathf_trig.py), the scratch formulas and the
-kernels' own validation.
+the differential tests against onnxruntime (tests/test_kernels_differential.py,
+test_kernels_differential_logical.py for ArgMax/ArgMin, comparisons, logic ops and Where, and
+test_kernels_quant.py for the quantized kernels), the libm-free math's accuracy (tests/test_kernels_mathf.py,
+test_kernels_mathf_trig.py), the scratch formulas and the kernels' own validation.
 
     pytest -m aarch64 tests/test_aarch64_kernels.py
 """
@@ -27,7 +27,8 @@ pytestmark = pytest.mark.aarch64
 # collected again here, so that they run against the AArch64 build
 from test_kernels_node_conformance import test_every_op_with_a_kernel_has_node_tests, test_node_case  # noqa: E402,F401
 from test_kernels_differential import (test_conv_tiling_edges, test_conv_with_fused_activation,  # noqa: E402,F401
-                                       test_depthwise_paths, test_gemm_tiling_edges, test_kernel_matches_onnxruntime,
+                                       test_depthwise_paths, test_gemm_tiling_edges, test_grouped_paths,
+                                       test_kernel_matches_onnxruntime,
                                        test_maxpool_paths, test_pointwise_narrow_columns)
 from test_kernels_mathf import errors, test_max_relative_error, test_special_values  # noqa: E402,F401
 from test_kernels_mathf_trig import (test_error_against_float64_and_numpy_float32,  # noqa: E402,F401
@@ -35,11 +36,21 @@ from test_kernels_mathf_trig import (test_error_against_float64_and_numpy_float3
 from test_kernels_differential_logical import (  # noqa: E402,F401
     test_arg_reduce_nan_and_ties_follow_onnxruntime,
     test_kernel_matches_onnxruntime as test_logical_kernel_matches_onnxruntime)
+from test_kernels_quant import (test_conv_integer_equals_onnxruntime, test_dequantize_int32,  # noqa: E402,F401
+                                test_dynamic_quantize_equals_onnxruntime, test_matmul_integer_equals_onnxruntime,
+                                test_non_finite_requantization_scale_is_refused,
+                                test_qlinear_conv_is_exact_and_within_a_step_of_onnxruntime,
+                                test_qlinear_matmul_is_exact_and_within_a_step_of_onnxruntime,
+                                test_quantize_and_dequantize_equal_onnxruntime,
+                                test_quantize_saturates_and_sends_nan_to_the_low_end,
+                                test_quantized_max_pool_equals_onnxruntime, test_requantization_of_extreme_scales_is_exact)
 from test_kernels_scratch import (test_conv_scratch_python_equals_c, test_gemm_scratch_python_equals_c,  # noqa: E402,F401
+                                  test_qconv_scratch_python_equals_c, test_qmatmul_scratch_python_equals_c,
                                   test_tiling_constants_mirror_the_c_header, test_zoo_scratch_is_modest)
 from test_kernels_validation import (test_binary_and_movement_reject_bad_shapes,  # noqa: E402,F401
                                      test_conv_rejects_bad_geometry, test_conv_transpose_and_pool_reject_bad_geometry,
-                                     test_gemm_and_matmul_reject_bad_shapes, test_zero_sized_tensors_touch_nothing)
+                                     test_gemm_and_matmul_reject_bad_shapes, test_quantized_kernels_reject_bad_arguments,
+                                     test_zero_sized_tensors_touch_nothing)
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,8 @@ def test_loader_and_ops_under_sanitizers():
                ASAN_OPTIONS="detect_leaks=0:abort_on_error=1", UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
                            "tests/test_interp_validation.py", "tests/test_interp_ops.py",
-                           "tests/test_interp_indexing.py"],
+                           "tests/test_interp_indexing.py", "tests/test_interp_quant.py",
+                           "tests/test_lower_mixed_dtypes.py"],
                           cwd=ROOT, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "passed" in proc.stdout

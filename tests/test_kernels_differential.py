@@ -397,21 +397,49 @@ def test_conv_tiling_edges(cin, cout, hw, k, stride, group):
     (5, 1, 40, 40, 3, 1, [1, 1, 1, 1], 1),     # 3x3 strips: several strips per channel
     (3, 2, 7, 9, 3, 1, [0, 2, 2, 0], 1),       # strips, asymmetric pads, channel multiplier 2
     (2, 1, 6, 5, 3, 1, [2, 2, 2, 2], 1),       # strips, output wider than the input
-    (2, 1, 5, 120, 3, 1, [1, 1, 1, 1], 1),     # rows too long for a strip: padded rows
-    (4, 1, 14, 14, 3, 2, [1, 1, 1, 1], 1),     # stride 2: padded rows
+    (2, 1, 5, 120, 3, 1, [1, 1, 1, 1], 1),     # rows too long for a strip: the row ring
+    (4, 1, 14, 14, 3, 2, [1, 1, 1, 1], 1),     # stride 2: strips of row and column phases
     (2, 1, 9, 11, 3, 2, [0, 1, 2, 0], 1),      # stride 2, asymmetric pads
-    (2, 1, 6, 150, 3, 2, [1, 1, 1, 1], 1),     # stride 2 on rows past the padded-row limit
+    (2, 1, 6, 150, 3, 2, [1, 1, 1, 1], 1),     # stride 2, the ring over two column chunks
     (2, 1, 8, 30, 3, 1, [9, 9, 9, 9], 2),      # dilated, more edge outputs than are cached
-    (3, 1, 12, 13, 5, 1, [2, 3, 1, 0], 1),     # 5x5 window
+    (3, 1, 12, 13, 5, 1, [2, 3, 1, 0], 1),     # 5x5 strips
+    (4, 1, 7, 7, 5, 1, [2, 2, 2, 2], 1),       # 5x5 on a 7x7 map: the whole channel in one strip
+    (3, 1, 14, 14, 5, 2, [2, 2, 2, 2], 1),     # 5x5 stride 2 strips
+    (2, 1, 29, 57, 5, 2, [1, 2, 2, 1], 1),     # 5x5 stride 2 on the ring
+    (2, 1, 10, 70, 5, 1, [2, 2, 2, 2], 1),     # 5x5 ring, two column chunks
+    (2, 2, 9, 9, 7, 1, [3, 3, 3, 3], 1),       # 7x7 strips, channel multiplier 2
+    (2, 1, 13, 140, 7, 2, [3, 3, 3, 3], 1),    # 7x7 stride 2: the ring over several chunks
+    (2, 1, 11, 9, 4, 1, [1, 2, 2, 1], 1),      # 4x4: the general path
+    (1, 16, 20, 10, 5, 2, [2, 1, 2, 1], 1),    # one input channel, 16 outputs: the GEMM path
+    (2, 8, 9, 9, 3, 1, [1, 1, 1, 1], 2),       # 8 outputs per input channel, dilated: the GEMM path
 ])
 def test_depthwise_paths(channels, mult, h, w, k, stride, pads, dil):
-    """Each depthwise path (strips, padded rows, the general one with cached or computed edge taps)."""
+    """Each depthwise path (strips, the row ring and its column chunks, the general one with cached or
+    computed edge taps)."""
     rng = np.random.default_rng(h * w + k)
     inputs = {"x": rng.standard_normal((1, channels, h, w), np.float32),
               "w": rng.standard_normal((channels * mult, 1, k, k), np.float32),
               "b": rng.standard_normal(channels * mult, np.float32)}
     check(_node("Conv", inputs, kernel_shape=[k, k], strides=[stride] * 2, pads=pads, dilations=[dil] * 2,
                 group=channels), inputs)
+
+
+@pytest.mark.parametrize("channels,group,cout_g,h,w,k,stride,pads", [
+    (16, 2, 8, 14, 14, 3, 1, [1, 1, 1, 1]),    # the window path: the whole map in one strip
+    (24, 3, 8, 30, 41, 3, 2, [1, 0, 0, 1]),    # stride 2, strips of a few rows, asymmetric pads
+    (12, 4, 5, 9, 9, 5, 1, [2, 2, 2, 2]),      # 5x5, an output-channel count off the register tile
+    (8, 2, 3, 15, 15, 7, 2, [3, 3, 3, 3]),     # 7x7 stride 2
+    (64, 2, 40, 12, 12, 3, 1, [1, 1, 1, 1]),   # K = 288 past one KC block
+    (6, 2, 4, 8, 8, 3, 3, [1, 1, 1, 1]),       # stride 3: the im2col path
+])
+def test_grouped_paths(channels, group, cout_g, h, w, k, stride, pads):
+    """Grouped convolutions on the window path (the GEMM fed from padded rows) and off it."""
+    rng = np.random.default_rng(channels * h + k)
+    inputs = {"x": rng.standard_normal((1, channels, h, w), np.float32),
+              "w": rng.standard_normal((group * cout_g, channels // group, k, k), np.float32),
+              "b": rng.standard_normal(group * cout_g, np.float32)}
+    check(_node("Conv", inputs, kernel_shape=[k, k], strides=[stride] * 2, pads=pads, group=group), inputs,
+          rtol=1e-4, atol=1e-3)
 
 
 @pytest.mark.parametrize("cin,cout,hw", [(96, 32, 4), (32, 13, 4), (24, 17, 2), (7, 30, 7), (40, 9, 5), (5, 3, 1)])

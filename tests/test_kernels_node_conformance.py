@@ -17,7 +17,9 @@ def test_every_op_with_a_kernel_has_node_tests():
                "Gather", "GatherElements", "DepthToSpace", "SpaceToDepth", "Expand", "Tile",
                "ArgMax", "ArgMin", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh",
                "Atanh", "Equal", "Greater", "GreaterOrEqual", "Less", "LessOrEqual", "Not", "And", "Or", "Xor",
-               "Where"):
+               "Where",
+               "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv", "QLinearMatMul",
+               "ConvInteger", "MatMulInteger"):
         assert op in ops
 
 

@@ -46,6 +46,6 @@ def test_kernel_suites_on_other_builds(variant):
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
                              str(TESTS / "test_kernels_node_conformance.py"),
                              str(TESTS / "test_kernels_differential.py"),
-                             str(TESTS / "test_kernels_differential_logical.py")],
+                             str(TESTS / "test_kernels_differential_logical.py"), str(TESTS / "test_kernels_quant.py")],
                             cwd=TESTS.parent, env=env, capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]

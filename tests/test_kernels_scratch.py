@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from kernel_harness import INTERP, ConvGeom, GemmAttr, kernels
+from kernel_harness_quant import QConvAttr, QMatMulAttr
 from onnx_tee.passes.target import scratch, scratch_bytes
 from onnx_tee.passes.analysis.spatial import WindowGeometry
 
@@ -16,7 +17,10 @@ def test_tiling_constants_mirror_the_c_header():
     assert defines["KC"] == scratch.KC
     assert defines["NC"] == scratch.NC
     assert defines["GEMM_PACK_MIN_M"] == scratch.GEMM_PACK_MIN_M
+    assert defines["DW_GEMM_MIN_MULT"] == scratch.DW_GEMM_MIN_MULT
     assert defines["PANEL"] == scratch.PANEL
+    assert defines["QCOLS"] == scratch.QCOLS
+    assert defines["QK_MAX"] == scratch.QK_MAX
 
 
 dims = st.integers(1, 600)
@@ -33,6 +37,25 @@ def test_conv_scratch_python_equals_c(cin_g, group, cout_g, h, w, kh, kw, sh, sw
     c_bytes = kernels().kern_scratch_bytes_conv(ctypes.byref(ConvGeom(*g.as_tuple())))
     assert c_bytes == scratch.conv_scratch_bytes(g)
     assert c_bytes <= scratch.KC * scratch.NC * 4
+
+
+@settings(max_examples=200, deadline=None)
+@given(cin_g=st.integers(1, 300), group=st.integers(1, 8), cout_g=st.integers(1, 64), kh=small, kw=small,
+       linear=st.booleans())
+def test_qconv_scratch_python_equals_c(cin_g, group, cout_g, kh, kw, linear):
+    g = WindowGeometry(1, cin_g * group, 9, 9, cout_g * group, 9, 9, kh, kw, 1, 1, 1, 1, kh // 2, kw // 2,
+                       kh - 1 - kh // 2, kw - 1 - kw // 2, group)
+    q = QConvAttr(2, 3, 2 if linear else 6, 1, cout_g * group)   # uint8 x, int8 w, uint8 (or int32) y
+    c_bytes = kernels().kern_scratch_bytes_qconv(ctypes.byref(ConvGeom(*g.as_tuple())), ctypes.byref(q))
+    assert c_bytes == scratch.qconv_scratch_bytes(g, linear)
+    assert c_bytes <= g.c_out * scratch.REQUANT_BYTES + scratch.QCOLS * scratch.QK_MAX * 2
+
+
+@settings(max_examples=100, deadline=None)
+@given(columns=st.integers(1, 5000), linear=st.booleans())
+def test_qmatmul_scratch_python_equals_c(columns, linear):
+    q = QMatMulAttr(2, 3, 2 if linear else 6, 1, columns)
+    assert kernels().kern_scratch_bytes_qmatmul(ctypes.byref(q)) == scratch.qmatmul_scratch_bytes(columns, linear)
 
 
 @settings(max_examples=300, deadline=None)

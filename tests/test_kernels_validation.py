@@ -82,3 +82,35 @@ def test_zero_sized_tensors_touch_nothing():
     assert lib.kern_slice(ref(s((4, 4))), None, ref(s((0, 4))), pd(9, 9), pd(1, 1), None) == OK
     y = np.zeros(0, np.float32)
     assert lib.kern_softmax(0, 5, 1, None, y.ctypes.data) == OK
+
+
+def test_quantized_kernels_reject_bad_arguments():
+    """Types, parameter counts, K past KERN_QK_MAX, geometry, scratch: a status before any buffer access."""
+    from kernel_harness_quant import QConvAttr, QMatMulAttr
+    lib = kernels()
+    s = shape_struct
+    u8, i8, i32 = 2, 3, 6
+    conv = (None,) * 11   # x, x_zp, w, w_zp, bias, the scales, y_zp, y, scratch
+    assert lib.kern_qconv(ref(conv_geom()), ref(QConvAttr(1, i8, u8, 1, 1)), *conv, 1 << 20) == EINVAL  # float x
+    assert lib.kern_qconv(ref(conv_geom()), ref(QConvAttr(u8, i8, 7, 1, 1)), *conv, 1 << 20) == EINVAL  # y type
+    assert lib.kern_qconv(ref(conv_geom()), ref(QConvAttr(u8, i8, u8, 3, 1)), *conv, 1 << 20) == EINVAL  # w_zp count
+    assert lib.kern_qconv(ref(conv_geom()), ref(QConvAttr(u8, i8, u8, 1, 2)), *conv, 1 << 20) == EINVAL  # w_scale count
+    assert lib.kern_qconv(ref(conv_geom(h_out=7)), ref(QConvAttr(u8, i8, i32, 1, 1)), *conv, 1 << 20) == EINVAL
+    wide = conv_geom(c_in=4096)   # K = 4096 * 9 > KERN_QK_MAX
+    assert lib.kern_qconv(ref(wide), ref(QConvAttr(u8, i8, i32, 1, 1)), *conv, 1 << 30) == EINVAL
+    need = lib.kern_scratch_bytes_qconv(ref(conv_geom()), ref(QConvAttr(u8, i8, u8, 1, 1)))
+    assert need > 0
+    assert lib.kern_qconv(ref(conv_geom()), ref(QConvAttr(u8, i8, u8, 1, 1)), *conv, need - 1) == ESCRATCH
+    mm = QMatMulAttr(u8, i8, u8, 1, 1)
+    assert lib.kern_qmatmul(ref(mm), ref(s((2, 3))), None, None, ref(s((4, 5))), None, None, None, None, None, None,
+                            ref(s((2, 5))), None, None, 1 << 20) == EINVAL
+    assert lib.kern_qmatmul(ref(QMatMulAttr(u8, i8, u8, 4, 1)), ref(s((2, 3))), None, None, ref(s((3, 5))), None,
+                            None, None, None, None, None, ref(s((2, 5))), None, None, 1 << 20) == EINVAL
+    assert lib.kern_qmatmul(ref(mm), ref(s((2, 40000))), None, None, ref(s((40000, 5))), None, None, None, None, None,
+                            None, ref(s((2, 5))), None, None, 1 << 20) == EINVAL
+    assert lib.kern_qmatmul(ref(QMatMulAttr(u8, i8, u8, 1, 5)), ref(s((2, 3))), None, None, ref(s((3, 5))), None,
+                            None, None, None, None, None, ref(s((2, 5))), None, None, 39) == ESCRATCH
+    assert lib.kern_quantize(i32, 1, 1, 4, None, None, None, None) == EINVAL
+    assert lib.kern_dequantize(1, 1, 1, 4, None, None, None, None) == EINVAL
+    assert lib.kern_quantize(u8, BIG, BIG, 2, None, None, None, None) == EOVERFLOW
+    assert lib.kern_dynamic_quantize(0, None, None, None, None) == EINVAL

@@ -7,6 +7,7 @@ Counted (one MAC = one multiply plus one add; bias additions are not counted):
   (every input element is scattered through the kernel)
 - Gemm:           M * N * K   (A is M x K after transA; C's addition and alpha/beta not counted)
 - MatMul:         prod(broadcast batch dims of the output) * M * N * K  (numpy matmul semantics)
+- QLinearConv, ConvInteger (int8):  as Conv;  QLinearMatMul, MatMulInteger (int8):  as MatMul
 - LSTM, GRU, RNN: seq_len * batch * (prod(W) + prod(R)): each step multiplies x_t by W and h_(t-1) by R
   for every gate and direction (W: dirs x gates*hidden x input, R: dirs x gates*hidden x hidden)
 
@@ -23,6 +24,7 @@ import onnx
 from ..errors import UnsupportedModelError
 from ..graph import attribute, node_label
 from .shapes import TensorInfo
+from .spatial import CONV_WEIGHTS
 
 
 def _shape(node: onnx.NodeProto, name: str, infos: Mapping[str, TensorInfo]) -> tuple[int, ...]:
@@ -39,8 +41,8 @@ def _prod(values) -> int:
 def node_macs(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> int:
     """Multiply-accumulates of one node (see the module docstring for the formulas)."""
     op = node.op_type
-    if op == "Conv":
-        weight = _shape(node, node.input[1], infos)
+    if op in CONV_WEIGHTS and op != "ConvTranspose":
+        weight = _shape(node, node.input[CONV_WEIGHTS[op]], infos)
         out = _shape(node, node.output[0], infos)
         return _prod(out) * _prod(weight[1:])
     if op == "ConvTranspose":
@@ -53,7 +55,7 @@ def node_macs(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> int:
         m, k = (a[1], a[0]) if attribute(node, "transA", 0) else (a[0], a[1])
         n = b[0] if attribute(node, "transB", 0) else b[1]
         return m * n * k
-    if op == "MatMul":
+    if op in ("MatMul", "QLinearMatMul", "MatMulInteger"):
         a = _shape(node, node.input[0], infos)
         out = _shape(node, node.output[0], infos)
         return _prod(out) * a[-1]

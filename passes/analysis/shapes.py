@@ -25,14 +25,15 @@ from ..graph import graph_inputs, lists_initializers_as_inputs
 
 
 _INT32_HELD = (np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.bool_))
+_AS_THEY_ARE = (np.dtype(np.float32), np.dtype(np.int8), np.dtype(np.uint8))
 
 
 def held_type(dtype) -> np.dtype | None:
-    """The type the TA holds a tensor of ONNX (numpy) type `dtype` in: float32 as it is; int32 for
-    int32, int64 (token ids, ArgMax results; the host narrows and widens them) and bool (0/1); None
-    for a type the TA holds no tensor of."""
+    """The type the TA holds a tensor of ONNX (numpy) type `dtype` in: float32, int8 and uint8 (the
+    quantized ops') as they are; int32 for int32, int64 (token ids, ArgMax results; the host narrows
+    and widens them) and bool (0/1); None for a type the TA holds no tensor of."""
     dtype = np.dtype(dtype)
-    if dtype == np.float32:
+    if dtype in _AS_THEY_ARE:
         return dtype
     return np.dtype(np.int32) if dtype in _INT32_HELD else None
 

@@ -32,7 +32,8 @@ from ..errors import UnsupportedModelError
 from ..graph import attributes, node_label
 from .shapes import TensorInfo
 
-WINDOW_OPS = ("Conv", "ConvTranspose", "MaxPool", "AveragePool")
+WINDOW_OPS = ("Conv", "ConvTranspose", "MaxPool", "AveragePool", "QLinearConv", "ConvInteger")
+CONV_WEIGHTS = {"Conv": 1, "ConvTranspose": 1, "ConvInteger": 1, "QLinearConv": 3}  # the weight input of each conv
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,8 @@ def _fail(node: onnx.NodeProto, why: str) -> UnsupportedModelError:
 
 
 def window_geometry(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> WindowGeometry:
-    """Explicit pads and output sizes of a Conv / ConvTranspose / MaxPool / AveragePool node."""
+    """Explicit pads and output sizes of a Conv / ConvTranspose / MaxPool / AveragePool node (and of the
+    quantized convolutions QLinearConv, ConvInteger)."""
     if node.op_type not in WINDOW_OPS:
         raise ValueError(f"window_geometry: {node.op_type} is not one of {WINDOW_OPS}")
     x = infos[node.input[0]].shape
@@ -91,10 +93,10 @@ def window_geometry(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> Wi
     if nsp not in (1, 2):
         raise _fail(node, f"{nsp}-D windows are not supported (1-D and 2-D are)")
     at = attributes(node)
-    conv = node.op_type in ("Conv", "ConvTranspose")
+    conv = node.op_type in CONV_WEIGHTS
     transpose = node.op_type == "ConvTranspose"
     if conv:
-        w = infos[node.input[1]].shape
+        w = infos[node.input[CONV_WEIGHTS[node.op_type]]].shape
         kernel = list(at.get("kernel_shape", w[2:]))
     else:
         kernel = list(at["kernel_shape"])

@@ -7,7 +7,7 @@ would run it.  Only compute time is recorded.
 from __future__ import annotations
 
 import time
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 import onnx
@@ -26,15 +26,22 @@ def single_thread_session(model: onnx.ModelProto) -> ort.InferenceSession:
     return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
-def time_onnxruntime(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], *, repeats: int,
-                     warmup: int = 1) -> dict[str, Samples]:
-    """Samples of "compute" seconds per inference of `model` on `feeds` (session created beforehand)."""
+def onnxruntime_inference(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray]) -> Callable[[], dict[str, float]]:
+    """One timed inference of `model` on `feeds` per call ({"compute": wall seconds, "compute_cpu": the
+    thread's CPU seconds: with one thread onnxruntime runs in the caller's}), on a session created now,
+    outside the timing (so that it can be interleaved with the secure configurations)."""
     session = single_thread_session(model)
     feeds = dict(feeds)
 
     def one_inference() -> dict[str, float]:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         session.run(None, feeds)
-        return {"compute": time.perf_counter() - start}
+        return {"compute": time.perf_counter() - start, "compute_cpu": time.thread_time() - start_cpu}
 
-    return repeat_components(one_inference, repeats=repeats, warmup=warmup)
+    return one_inference
+
+
+def time_onnxruntime(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], *, repeats: int,
+                     warmup: int = 1) -> dict[str, Samples]:
+    """Samples of "compute" seconds per inference of `model` on `feeds` (session created beforehand)."""
+    return repeat_components(onnxruntime_inference(model, feeds), repeats=repeats, warmup=warmup)

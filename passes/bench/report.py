@@ -15,7 +15,7 @@ from ..sizes import format_size
 from . import headline
 from .attribution import COMPONENTS, attributions
 from .configs import BY_NAME
-from .results import COMPARISONS, BenchRun, Measurement, at_switch_cost, group_cells, ratio, summarise
+from .results import COMPARISONS, BenchRun, Measurement, at_switch_cost, geometric_mean, group_cells, ratio, summarise
 
 
 def _ms(seconds: float | None) -> str:
@@ -130,6 +130,33 @@ def breakdown_rows(run: BenchRun) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def compute_vs_ort_rows(run: BenchRun) -> tuple[list[str], list[list[str]]]:
+    """Per (model, budget): each secure configuration's compute time over onnxruntime's (the kernels'
+    pace, without loading or switches; above 1 = slower than onnxruntime) in thread CPU time and in
+    wall time, and their geometric means."""
+    configs = [c for c in _configs_in(run) if c != "ort"]
+    clocks = (("CPU", "compute_cpu_s"), ("wall", "compute_s"))
+    header = ["model", "budget", "ort compute CPU ms", "ort wall ms"] + [
+        f"{c} / ort ({clock})" for c in configs for clock, _ in clocks]
+    rows, ratios = [], {(c, f): [] for c in configs for _, f in clocks}
+    for (model, budget), cells in group_cells(run.measurements).items():
+        base = cells.get("ort")
+        if base is None or not base.ok or not base.compute_s:
+            continue
+        row = [model, _size(budget), _ms(base.compute_cpu_s), _ms(base.compute_s)]
+        for c in configs:
+            for _, field_name in clocks:
+                m, anchor = cells.get(c), getattr(base, field_name)
+                mine = getattr(m, field_name) if m is not None and m.ok else None
+                value = mine / anchor if mine and anchor else None
+                ratios[(c, field_name)].append(value)
+                row.append(_x(value))
+        rows.append(row)
+    if rows:
+        rows.append(["geomean", "", "", ""] + [_x(geometric_mean(ratios[(c, f)])) for c in configs for _, f in clocks])
+    return header, rows
+
+
 def _arrow(a, b, fmt) -> str:
     return f"{fmt(a)} → {fmt(b)}"
 
@@ -235,6 +262,11 @@ def markdown_report(run: BenchRun, charts: list[str] = ()) -> str:
         "## Total time per inference (ms)",
         "",
         markdown_table(*summary_rows(run)),
+        "",
+        "## Compute against onnxruntime (compute time / ort's: the kernels' pace; thread CPU time leaves out "
+        "the time a loaded machine takes the CPU away)",
+        "",
+        markdown_table(*compute_vs_ort_rows(run)),
         "",
         "## Breakdown",
         "",

@@ -35,6 +35,7 @@ class Measurement:
     config: str
     status: str = "ok"
     compute_s: float | None = None
+    compute_cpu_s: float | None = None       # compute in thread CPU time (the machine's other load left out)
     load_s: float | None = None
     switches: int | None = None
     switch_s: float | None = None
@@ -49,6 +50,7 @@ class Measurement:
     max_rel_error: float | None = None       # simulator outputs vs onnxruntime, max |a-b| / max |b|
     spread: dict = field(default_factory=dict)       # component -> {median, min, max, samples}
     per_partition: list = field(default_factory=list)
+    profile: dict | None = None              # with bench --profile: lower.profile.Profile.to_json()
 
     @property
     def ok(self) -> bool:

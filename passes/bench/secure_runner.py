@@ -11,6 +11,9 @@ is removed afterwards.  A budget the partitioner cannot meet becomes an
 bundle the TA refuses or fails to run becomes a "failed" measurement with the TA's error, and the
 others are still timed.
 
+With `profile`, every inference also times each op (`passes/lower/profile.py`): the measurement
+carries the medians by op type and kernel path, the ops described from the partition models.
+
 Run (timed), the configurations interleaved round-robin (`timing.repeat_interleaved`), so that
 load drifting on a shared machine hits them alike: each inference runs on a fresh simulated device
 provisioned with the bundle's key, and is the protocol a
@@ -26,7 +29,7 @@ import statistics
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import onnx
@@ -34,6 +37,7 @@ import onnx
 from ..errors import UserError
 from ..lower.keys import generate_key
 from ..lower.pipeline import model_io, parity, partition_bodies, run_in_simulator, seal_bundle
+from ..lower.profile import OpInfo, describe_ops, op_samples, run_phases, summarise
 from ..partition.partitioner import partition_model
 from .configs import Configuration
 from .results import Measurement
@@ -66,15 +70,17 @@ class Deployment:
     device_dir: Path
     feeds: Mapping[str, np.ndarray]
     expected: Mapping[str, np.ndarray]
+    ops: list[list[OpInfo]] | None = None        # profiled: every partition's ops as their ONNX nodes
     runs: list = field(default_factory=list)     # (outputs, RunStats) of every inference, in order
 
     def infer(self) -> dict[str, float]:
         """One inference on a fresh simulated device; returns its timed components."""
         inputs, outputs = self.io_names
         arrays, stats = run_in_simulator(self.device_dir, self.key, self.budget, self.feeds,
-                                         inputs, outputs)
+                                         inputs, outputs, profile=self.ops is not None)
         self.runs.append((arrays, stats))
         return {"compute": sum(p.compute_seconds for p in stats.partitions),
+                "compute_cpu": sum(p.compute_cpu_seconds for p in stats.partitions),
                 "load": sum(p.load_seconds for p in stats.partitions),
                 "switches": stats.invocations, "heap_high_water": stats.heap_high_water}
 
@@ -87,20 +93,32 @@ def _measurement(label: str, budget: int, deployment: Deployment, samples: dict,
                       "compute_s": statistics.median(s.partitions[k].compute_seconds for s in timed)}
                      for k, p in enumerate(timed[0].partitions)]
     switches = int(samples["switches"].median)
+    phases = [run_phases(s) for s in timed]
+    profile = None if deployment.ops is None else summarise(
+        [op_samples(deployment.ops, s) for s in timed],
+        [sum(p.compute_cpu_seconds for p in s.partitions) for s in timed],
+        [r for r, _ in phases], [w for _, w in phases]).to_json()
     return Measurement(label, budget, deployment.config.name, compute_s=samples["compute"].median,
+                       compute_cpu_s=samples["compute_cpu"].median,
                        load_s=samples["load"].median, switches=switches, switch_s=switch_model.seconds(switches),
                        peak_secure_bytes=int(samples["heap_high_water"].max), partitions=deployment.partitions,
-                       spread={k: samples[k].to_json() for k in ("compute", "load")}, per_partition=per_partition,
+                       spread={k: samples[k].to_json() for k in ("compute", "compute_cpu", "load")},
+                       per_partition=per_partition,
                        max_rel_error=parity(deployment.runs[0][0], deployment.expected).worst_rel,
-                       region_bytes=timed[0].region_bytes, bytes_into_ta=timed[0].bytes_in)
+                       region_bytes=timed[0].region_bytes, bytes_into_ta=timed[0].bytes_in, profile=profile)
 
 
 def time_in_simulator(label: str, budget: int, candidates: Sequence[Candidate], feeds: Mapping[str, np.ndarray],
                       work_dir: Path, *, repeats: int, warmup: int,
-                      switch_model: WorldSwitchModel) -> dict[str, Measurement]:
+                      switch_model: WorldSwitchModel, profile: bool = False,
+                      anchors: Mapping[str, Callable[[], Mapping[str, float]]] | None = None,
+                      anchor_samples: dict | None = None) -> dict[str, Measurement]:
     """Every secure configuration of one model at one budget, timed against each other: build every
-    bundle, then run the inferences round-robin (`repeat_interleaved`); medians over `repeats`.
-    Returns {configuration name: Measurement}."""
+    bundle, then run the inferences round-robin (`repeat_interleaved`); medians over `repeats`
+    (`profile`: and every op's time).  Returns {configuration name: Measurement}.
+
+    `anchors` (name -> one timed call, e.g. `ort_runner.onnxruntime_inference`) join the same
+    round-robin when any configuration runs; their samples go into `anchor_samples` by name."""
     work_dir.mkdir(parents=True, exist_ok=True)
     measurements: dict[str, Measurement] = {}
     with tempfile.TemporaryDirectory(prefix=f"{label}-", dir=work_dir) as tmp:
@@ -112,8 +130,9 @@ def time_in_simulator(label: str, budget: int, candidates: Sequence[Candidate], 
             except UserError as exc:
                 measurements[config.name] = Measurement(label, budget, config.name, status=f"infeasible: {exc}")
                 continue
+            ops = [describe_ops(list(m.graph.node), result.infos) for m in result.models] if profile else None
             deployment = Deployment(config, budget, model_io(result.model), len(result.parts), key, device_dir, feeds,
-                                    expected)
+                                    expected, ops)
             del result
             try:
                 deployment.infer()          # the first inference: outputs checked, counts as a warm-up
@@ -122,8 +141,10 @@ def time_in_simulator(label: str, budget: int, candidates: Sequence[Candidate], 
                 continue
             deployments.append(deployment)
         if deployments:
-            samples = repeat_interleaved({d.config.name: d.infer for d in deployments}, repeats=repeats,
-                                         warmup=max(warmup - 1, 0))
+            samples = repeat_interleaved({**{d.config.name: d.infer for d in deployments}, **(anchors or {})},
+                                         repeats=repeats, warmup=max(warmup - 1, 0))
+            if anchor_samples is not None:
+                anchor_samples.update({name: samples[name] for name in anchors or {}})
             for d in deployments:
                 measurements[d.config.name] = _measurement(label, budget, d, samples[d.config.name], repeats,
                                                            switch_model)

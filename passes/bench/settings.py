@@ -35,9 +35,11 @@ class BenchSettings:
     switch_model: WorldSwitchModel = field(default_factory=WorldSwitchModel)
     accuracy_limit: int | None = None
     pruning: PruningSettings = field(default_factory=PruningSettings)
+    profile: bool = False              # time every op of the secure configurations (profile.md)
 
     def to_json(self) -> dict:
         return {"models": list(self.models), "budgets": list(self.budgets),
                 "configs": [c.name for c in self.configs], "repeats": self.repeats, "warmup": self.warmup,
                 "seed": self.seed, "switch_model": self.switch_model.to_json(),
-                "accuracy_test_samples": self.accuracy_limit or "all", "pruning": self.pruning.to_json()}
+                "accuracy_test_samples": self.accuracy_limit or "all", "pruning": self.pruning.to_json(),
+                "profile": self.profile}

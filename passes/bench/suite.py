@@ -7,9 +7,10 @@ and its pruned version (`pruned-layerwise`, `ours`, see `pruned.py`; cached unde
 directory).  Each variant is compacted once (`compaction_pipeline`, as `lower` does: the TEE runs
 the compacted graph, `ort` the model as given); its onnxruntime outputs on the benchmark input (the
 reference the simulator's outputs are checked against), static figures (MACs, weight bytes) and,
-for a model trained on a data set, its top-1 accuracy on that set's test split are measured once.  `ort` does not
-depend on the budget: it is timed once per model and reported at every budget.  At each budget the
-secure configurations are lowered, then timed against each other (interleaved) in the simulator
+for a model trained on a data set, its top-1 accuracy on that set's test split are measured once.
+`ort` does not depend on the budget: it is timed once per model, in the round-robin of the first
+budget's secure configurations (so that load drifting on a shared machine hits it alike), and
+reported at every budget.  At each budget the secure configurations are lowered, then timed against each other (interleaved) in the simulator
 (`secure_runner.py`); a budget too small for a configuration is recorded as infeasible, with the
 reason, and the run goes on.
 """
@@ -34,7 +35,7 @@ from ..partition.chain import run_whole
 from ..sizes import format_size
 from .inputs import benchmark_feeds
 from .machine import load_average, machine_info
-from .ort_runner import time_onnxruntime
+from .ort_runner import onnxruntime_inference, time_onnxruntime
 from .pruned import pruned_model
 from .results import BenchRun, Measurement
 from .secure_runner import time_in_simulator
@@ -76,9 +77,21 @@ def _variant(model: onnx.ModelProto, feeds, dataset: str | None, accuracy_limit:
                    sum(model_macs(model, infer_static_shapes(model)).values()), weight_bytes(model), accuracy)
 
 
-def _ort_measurement(name: str, variant: Variant, feeds, settings: BenchSettings) -> Measurement:
-    samples = time_onnxruntime(variant.model, feeds, repeats=settings.repeats, warmup=settings.warmup)
-    return Measurement(name, 0, "ort", compute_s=samples["compute"].median, load_s=0.0, switches=0, switch_s=0.0,
+def _ort_anchor(variant: Variant, feeds, settings: BenchSettings):
+    """onnxruntime's timed inference, already warmed up `settings.warmup` times."""
+    inference = onnxruntime_inference(variant.model, feeds)
+    for _ in range(settings.warmup):
+        inference()
+    return inference
+
+
+def _ort_measurement(name: str, variant: Variant, feeds, settings: BenchSettings, samples=None) -> Measurement:
+    """`ort`'s measurement from its samples (timed interleaved with the secure configurations), or
+    timed on its own when none are given."""
+    if samples is None:
+        samples = time_onnxruntime(variant.model, feeds, repeats=settings.repeats, warmup=settings.warmup)
+    return Measurement(name, 0, "ort", compute_s=samples["compute"].median,
+                       compute_cpu_s=samples["compute_cpu"].median, load_s=0.0, switches=0, switch_s=0.0,
                        wall_s=samples["wall"].median, accuracy=variant.accuracy, macs=variant.macs,
                        weight_bytes=variant.weight_bytes,
                        spread={k: s.to_json() for k, s in samples.items()})
@@ -118,10 +131,15 @@ def run_benchmark(settings: BenchSettings, command: str, *, progress: bool = Tru
                 except UserError as exc:    # e.g. nothing prunable: the other configurations still run
                     failed[config.name] = f"failed: {'pruning' if config.pruned else 'preparing'}: {exc}"
             secure = [c for c in settings.configs if c.secure and c.name in chosen]
+            anchors, anchor_samples = {}, {}
+            if ort_done is None and "ort" in chosen and secure:
+                anchors["ort"] = _ort_anchor(chosen["ort"], feeds, settings)
             timed = time_in_simulator(label, budget, [(c, chosen[c.name].compacted, chosen[c.name].expected)
                                                       for c in secure], feeds, settings.out_dir,
                                       repeats=settings.repeats, warmup=settings.warmup,
-                                      switch_model=settings.switch_model) if secure else {}
+                                      switch_model=settings.switch_model, profile=settings.profile,
+                                      anchors=anchors, anchor_samples=anchor_samples) if secure else {}
+            anchors.clear()   # the onnxruntime session is not needed any more
             for config in settings.configs:
                 if config.name in failed:
                     measurement = Measurement(label, budget, config.name, status=failed[config.name])
@@ -130,7 +148,8 @@ def run_benchmark(settings: BenchSettings, command: str, *, progress: bool = Tru
                     measurement.accuracy, measurement.macs = chosen[config.name].accuracy, chosen[config.name].macs
                     measurement.weight_bytes = chosen[config.name].weight_bytes
                 else:
-                    ort_done = ort_done or _ort_measurement(label, chosen[config.name], feeds, settings)
+                    ort_done = ort_done or _ort_measurement(label, chosen[config.name], feeds, settings,
+                                                            anchor_samples.get("ort"))
                     measurement = dataclasses.replace(ort_done, budget=budget)
                 run.measurements.append(measurement)
                 bar.update()

@@ -3,6 +3,9 @@
     python cli.py bench [--models ...] [--budgets 8MiB,16MiB,32MiB] [--repeats N] [--quick] [-o DIR]
 
 `--render-only` re-renders the tables and charts of DIR/results.json without measuring.
+`--profile` also times every op of the secure configurations: `profile.md` (per model, budget and
+configuration: compute by op type and by kernel path, the most expensive ops) and a by-op-type table
+per model on the console.
 
 Writes into DIR: `results.json` (every measurement with its samples, the machine, the settings, the
 exact command), `results.md` (the tables), `time_<budget>.png`, `speedup_vs_budget.png`,
@@ -22,8 +25,9 @@ from ..bench.results import BenchRun, summarise
 from ..bench.settings import BenchSettings, PruningSettings
 from ..bench.switches import DEFAULT_SWITCH_COST_MS, WorldSwitchModel
 from ..errors import UserError
-from ..sizes import parse_size
-from .common import console, table
+from ..lower.profile import markdown as profile_markdown
+from ..sizes import format_size, parse_size
+from .common import console, profile_table, table
 
 DEFAULT_BUDGETS = "8MiB,16MiB,32MiB"
 QUICK_MODELS = ["lenet5_fmnist"]
@@ -68,6 +72,9 @@ def register(subparsers) -> None:
                         help="a smoke run: a small trained model at two budgets, few repeats (under 2 minutes)")
     parser.add_argument("-o", "--output", type=Path, default=Path("bench-results"),
                         help="output directory (default bench-results/)")
+    parser.add_argument("--profile", action="store_true",
+                        help="time every op of the secure configurations: profile.md, compute by op type and "
+                             "kernel path")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--render-only", action="store_true",
                         help="measure nothing: re-render results.md and the charts from DIR/results.json")
@@ -114,20 +121,32 @@ def settings_from_args(args: argparse.Namespace) -> tuple[BenchSettings, str]:
         models=tuple(names), budgets=budgets, configs=tuple(configs), out_dir=args.output, repeats=repeats,
         warmup=args.warmup, seed=args.seed, switch_model=WorldSwitchModel(args.switch_cost_ms),
         accuracy_limit=accuracy,
-        pruning=PruningSettings(ratio=args.prune_ratio, max_accuracy_drop=args.max_accuracy_drop))
+        pruning=PruningSettings(ratio=args.prune_ratio, max_accuracy_drop=args.max_accuracy_drop),
+        profile=args.profile)
     words = ["python", "cli.py", "bench", "--models", *names, "--budgets", ",".join(budget_specs),
              "--configs", ",".join(c.name for c in configs), "--repeats", str(repeats), "--warmup", str(args.warmup),
              "--seed", str(args.seed), "--switch-cost-ms", f"{args.switch_cost_ms:g}",
              "--prune-ratio", f"{args.prune_ratio:g}", "--max-accuracy-drop", f"{args.max_accuracy_drop:g}"]
     if accuracy is not None:
         words += ["--accuracy-samples", str(accuracy)]
+    if args.profile:
+        words.append("--profile")
     words += ["-o", str(args.output)]
     return settings, shlex.join(words)
+
+
+def _profiled(result: BenchRun) -> list:
+    return [m for m in result.measurements if m.profile]
 
 
 def _write_report(result: BenchRun, out_dir: Path, charts: list[Path] = ()) -> None:
     write_json(result, out_dir / "results.json")
     (out_dir / "results.md").write_text(markdown_report(result, [c.name for c in charts]))
+    if _profiled(result):
+        sections = [profile_markdown(m.profile, f"{m.model} at {format_size(m.budget)}, {m.config}")
+                    for m in _profiled(result)]
+        (out_dir / "profile.md").write_text(f"# Interpreter profile\n\nCommand: `{result.command}`\n\n"
+                                            + "\n".join(sections))
 
 
 def _finish(result: BenchRun, out_dir: Path) -> None:
@@ -137,7 +156,10 @@ def _finish(result: BenchRun, out_dir: Path) -> None:
     for title, (header, rows) in (("Total time per inference (ms)", summary_rows(result)),
                                   ("Speed-ups (geometric means)", geomean_rows(summarise(result.measurements)))):
         out.print(table(title, header, rows, right=set(range(2, len(header)))))
-    out.print(f"Results: {out_dir}/results.md, results.json and {len(charts)} charts")
+    for m in _profiled(result):
+        out.print(profile_table(f"{m.model} at {format_size(m.budget)}, {m.config}: compute by op type", m.profile))
+    out.print(f"Results: {out_dir}/results.md, results.json and {len(charts)} charts"
+              + (", profile.md" if _profiled(result) else ""))
 
 
 def _load_results(out_dir: Path) -> BenchRun:

@@ -73,6 +73,17 @@ def table(title: str, columns: list[str], rows: list[list], *, right: set[int] =
     return result
 
 
+def profile_table(title: str, profile: dict):
+    """The by-op-type rows of a profile (`Profile.to_json()`) and the time outside the ops, as a table."""
+    compute = profile["compute_s"] or 1.0
+    rows = [[r["key"], r["calls"], f"{r['seconds'] * 1e3:.3f}", f"{100 * r['seconds'] / compute:.1f}",
+             f"{r['macs'] / 1e6:.1f}"] for r in profile["by_type"]]
+    for label, key in (("revalidation", "revalidate_s"), ("body wipe", "wipe_s"), ("other", "other_s")):
+        value = profile.get(key, 0.0)
+        rows.append([label, "", f"{value * 1e3:.3f}", f"{100 * value / compute:.1f}", ""])
+    return table(title, ["op type", "calls", "ms", "% of compute", "MMACs"], rows, right={1, 2, 3, 4})
+
+
 def format_count(value: int) -> str:
     """`25.6 M`, `4.09 G`, `980 k`, `12`."""
     for factor, unit, digits in ((1e9, "G", 2), (1e6, "M", 1), (1e3, "k", 1)):

@@ -6,7 +6,9 @@ Runs a lowered model (the output directory of `lower`):
   and interpreter sources on the GP API shim, on a fresh simulated device provisioned with the
   model key (`--key FILE`, default `DIR/model.key`, the key `lower` made when none was given).
   ``--stats FILE.json`` writes the simulator's counters (heap high-water mark overall and per
-  partition, TA invocations, bytes in and out, load and compute time per partition).
+  partition, TA invocations, bytes in and out, load and compute time per partition) and the
+  interpreter's profile: every op's time, and the compute time by op type and by kernel path with
+  calls and MACs (`passes/lower/profile.py`).
 - ``--backend ort``: the plaintext partition models `DIR/partition_NNN.onnx` chained in
   onnxruntime, as a reference.
 
@@ -27,7 +29,7 @@ import onnx
 from ..errors import UserError
 from ..sizes import format_size
 from ..target.dtypes import to_int32
-from .common import check_output_file, console, table
+from .common import check_output_file, console, profile_table, table
 
 BACKENDS = ("sim", "ort")
 KEY_FILE = "model.key"
@@ -114,7 +116,7 @@ def run_ort(out_dir: Path, manifest: dict, feeds: dict[str, np.ndarray]) -> dict
 
 
 def run_sim(out_dir: Path, manifest: dict, feeds: dict[str, np.ndarray], key_path: Path | None,
-            encrypt_io: bool = False):
+            encrypt_io: bool = False, profile: bool = False):
     from ..lower.keys import load_key
     from ..lower.pipeline import run_in_simulator
 
@@ -123,7 +125,17 @@ def run_sim(out_dir: Path, manifest: dict, feeds: dict[str, np.ndarray], key_pat
     if not device.is_dir():
         raise UserError(f"{device} does not exist: `lower` writes the encrypted bundle there")
     return run_in_simulator(device, key, int(manifest["budget"]), feeds, manifest["inputs"], manifest["outputs"],
-                            encrypt_io=encrypt_io)
+                            encrypt_io=encrypt_io, profile=profile)
+
+
+def run_profile(out_dir: Path, manifest: dict, stats):
+    """The profile of one simulator run, its ops described by the partition models in `out_dir`."""
+    from ..lower.profile import describe_partitions, op_samples, run_phases, summarise
+
+    models = [onnx.load(str(out_dir / p["onnx"])) for p in manifest["partitions"]]
+    revalidate, wipe = run_phases(stats)
+    return summarise([op_samples(describe_partitions(models), stats)],
+                     [sum(p.compute_cpu_seconds for p in stats.partitions)], [revalidate], [wipe])
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -155,17 +167,19 @@ def run(args: argparse.Namespace) -> int:
             check_output_file(path, option)
     manifest = read_manifest(out_dir)
     feeds = load_inputs(Path(args.input), input_signature(out_dir, manifest))
-    stats = None
+    stats = profile = None
     if args.backend == "ort":
         outputs = run_ort(out_dir, manifest, feeds)
     else:
-        outputs, stats = run_sim(out_dir, manifest, feeds, Path(args.key) if args.key else None, args.encrypt_io)
+        outputs, stats = run_sim(out_dir, manifest, feeds, Path(args.key) if args.key else None, args.encrypt_io,
+                                 profile=bool(args.stats))
     if args.output:
         _write_atomic(Path(args.output), lambda handle: np.savez(handle, **outputs))
     if args.stats:
-        _write_atomic(Path(args.stats), lambda handle: handle.write((json.dumps(stats.to_json(), indent=2)
-                                                                     + "\n").encode()))
-    print_outputs(outputs, args.backend, stats)
+        profile = run_profile(out_dir, manifest, stats)
+        data = {**stats.to_json(), "profile": profile.to_json()}
+        _write_atomic(Path(args.stats), lambda handle: handle.write((json.dumps(data, indent=2) + "\n").encode()))
+    print_outputs(outputs, args.backend, stats, profile)
     return 0
 
 
@@ -181,7 +195,7 @@ def _write_atomic(path: Path, write) -> None:
         raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def print_outputs(outputs: dict[str, np.ndarray], backend: str, stats) -> None:
+def print_outputs(outputs: dict[str, np.ndarray], backend: str, stats, profile=None) -> None:
     rows = []
     for name, value in outputs.items():
         numbers = np.asarray(value, np.float64)   # integer and boolean outputs shown by value
@@ -201,3 +215,6 @@ def print_outputs(outputs: dict[str, np.ndarray], backend: str, stats) -> None:
             ["load / compute s", f"{sum(p.load_seconds for p in stats.partitions):.3f} / "
                                  f"{sum(p.compute_seconds for p in stats.partitions):.3f}"],
         ]))
+    if profile is not None:
+        out.print(profile_table("compute by op type", profile.to_json()))
+

@@ -25,7 +25,8 @@ import onnx
 
 from ..analysis.shapes import TensorInfo
 from ..graph import Constants, node_label, opset_of
-from ..target import body_dtype, to_int32, translate
+from ..target import body_dtype, translate
+from ..target.dtypes import to_held
 from . import format as fmt
 
 
@@ -51,9 +52,7 @@ def lower_partition(nodes: Sequence[onnx.NodeProto], *, index: int, count: int, 
         dtype = body_dtype(infos[name].dtype)
         if name in consts:
             t = fmt.Tensor(shape, fmt.LOC_WEIGHT, dtype=dtype)
-            value = np.asarray(consts[name])
-            value = to_int32(value, f"constant '{name}'") if dtype == fmt.DTYPE_INT32 else value.astype(np.float32)
-            weights[len(tensors)] = value.reshape(shape)
+            weights[len(tensors)] = to_held(consts[name], infos[name].dtype, f"constant '{name}'").reshape(shape)
         else:
             if name not in tensor_offsets:
                 raise ValueError(f"partition {index}: the memory plan has no offset for tensor '{name}'")

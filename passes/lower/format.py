@@ -19,7 +19,7 @@ import numpy as np
 
 ALIGN = 64
 MAGIC = 0x59444254  # "TBDY" as a little-endian uint32
-VERSION = 2
+VERSION = 3
 MAX_RANK = 6
 NUM_INTS = 20
 NUM_FLOATS = 8
@@ -27,8 +27,14 @@ NO_TENSOR = 0xFFFFFFFF
 PREPARED_OP_SIZE = 96  # bytes per op of the prepared section (rt_prepared_op in runtime_ta/interp/ops/ops.h)
 HEADER_RESERVED_WORDS = 15
 
+# Element types (ONNX TensorProto codes), each sized exactly; which op takes which is its type signature
+# (passes/target/signature.py, the C registrations).  int64 model inputs (token ids) are narrowed to int32.
 DTYPE_FLOAT32 = 1
-DTYPE_INT32 = 6   # indices, arg-reduction results, booleans (0/1); int64 and bool tensors are stored as it
+DTYPE_UINT8 = 2
+DTYPE_INT8 = 3
+DTYPE_INT32 = 6   # also indices, arg-reduction results, booleans (0/1); int64 and bool are held as it
+DTYPES = {DTYPE_FLOAT32: np.dtype("<f4"), DTYPE_UINT8: np.dtype("u1"), DTYPE_INT8: np.dtype("i1"),
+          DTYPE_INT32: np.dtype("<i4")}  # the little-endian layout of each in a body and the region
 LOC_WEIGHT = 1
 LOC_REGION = 2
 
@@ -58,6 +64,9 @@ OP_CODES = {
     "ARG_MAX": 100, "ARG_MIN": 101, "SIN": 102, "COS": 103, "TAN": 104, "ASIN": 105, "ACOS": 106, "ATAN": 107,
     "SINH": 108, "COSH": 109, "ASINH": 110, "ACOSH": 111, "ATANH": 112, "COMPARE": 113, "NOT": 114, "AND": 115,
     "OR": 116, "XOR": 117, "WHERE": 118,
+    # 120-159: quantized (int8 / uint8) ops
+    "QUANTIZE_LINEAR": 120, "DEQUANTIZE_LINEAR": 121, "DYNAMIC_QUANTIZE_LINEAR": 122, "QLINEAR_CONV": 123,
+    "CONV_INTEGER": 124, "QLINEAR_MATMUL": 125, "MATMUL_INTEGER": 126,
 }
 
 PAD_MODES = {"constant": 0, "reflect": 1, "edge": 2}
@@ -189,6 +198,8 @@ ATTR_ARG_SELECT_LAST = 2
 ATTR_ARG_COUNT = 3
 ATTR_COMPARE_MODE = 0
 ATTR_COMPARE_COUNT = 1
+ATTR_QUANT_AXIS = 0
+ATTR_QUANT_COUNT = 1
 
 # (field, struct code) in declaration order; "<" = little-endian, no implicit padding.
 HEADER_FIELDS = [
@@ -221,8 +232,8 @@ def align(n: int) -> int:
 
 @dataclass
 class Tensor:
-    """One tensor table entry.  `offset` is relative to the body (WEIGHT) or absolute (REGION).
-    Both dtypes (DTYPE_FLOAT32, DTYPE_INT32) take 4 bytes an element."""
+    """One tensor table entry.  `offset` is relative to the body (WEIGHT) or absolute (REGION);
+    nbytes = elements x the dtype's size (DTYPES)."""
 
     dims: tuple[int, ...]
     location: int
@@ -233,7 +244,7 @@ class Tensor:
 
     @property
     def nbytes(self) -> int:
-        return int(np.prod(self.dims, dtype=np.int64)) * 4
+        return int(np.prod(self.dims, dtype=np.int64)) * DTYPES[self.dtype].itemsize
 
 
 @dataclass
@@ -249,7 +260,8 @@ class Op:
 
 @dataclass
 class Body:
-    """A partition body before serialisation.  `weights[t]` holds the float32 data of WEIGHT tensor t."""
+    """A partition body before serialisation.  `weights[t]` holds the data of WEIGHT tensor t (written as
+    its tensor's dtype)."""
 
     partition_index: int
     partition_count: int
@@ -300,8 +312,7 @@ def serialize(body: Body) -> bytes:
 
     cursor = weights_offset
     for t in sorted(body.weights):
-        data = np.ascontiguousarray(body.weights[t], dtype="<i4" if body.tensors[t].dtype == DTYPE_INT32
-                                    else "<f4").tobytes()
+        data = np.ascontiguousarray(body.weights[t], dtype=DTYPES[body.tensors[t].dtype]).tobytes()
         if len(data) != body.tensors[t].nbytes:
             raise ValueError(f"weight tensor {t}: {len(data)} bytes of data for shape {body.tensors[t].dims}")
         body.tensors[t].offset = cursor

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..target.dtypes import from_held, to_int32
+from ..analysis.shapes import element_bytes
+from ..target.dtypes import from_held, to_held
 from .runtime_tree import RUNTIME_DIR
 from .runtime_tree import build_dir as default_build_dir
 
@@ -106,15 +107,14 @@ class Region:
         return self.bytes.ctypes.data
 
     def write(self, offset: int, array: np.ndarray) -> None:
-        """`array` at `offset`: float32, or int32 when it holds integers (range-checked, as the host does)."""
+        """`array` at `offset`, as the region holds its type (integers range-checked, as the host does)."""
         array = np.asarray(array)
-        array = to_int32(array, "input") if array.dtype.kind in "iub" else array.astype(np.float32)
-        data = np.ascontiguousarray(array).view(np.uint8).ravel()
+        data = np.ascontiguousarray(to_held(array, array.dtype, "input")).view(np.uint8).ravel()
         self.bytes[offset:offset + data.size] = data
 
     def read(self, offset: int, shape: tuple[int, ...], dtype: np.dtype = np.dtype(np.float32)) -> np.ndarray:
         """The tensor of `shape` at `offset`, in the model's type `dtype` (int64 and bool are held as int32)."""
-        n = int(np.prod(shape, dtype=np.int64)) * 4
+        n = int(np.prod(shape, dtype=np.int64)) * element_bytes(dtype)
         return from_held(self.bytes[offset:offset + n].tobytes(), dtype, shape)
 
     def run_body(self, body: bytes, body_offset: int, index: int, count: int,

@@ -96,14 +96,16 @@ def parity(actual: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray])
 
 
 def run_in_simulator(device_dir: Path, key: bytes, budget: int, feeds: Mapping[str, np.ndarray],
-                     input_names: list[str], output_names: list[str], *, encrypt_io: bool = False):
+                     input_names: list[str], output_names: list[str], *, encrypt_io: bool = False,
+                     profile: bool = False):
     """Run the bundle on a fresh simulated device provisioned with `key`: (outputs by name, RunStats).
 
-    `encrypt_io`: inputs and outputs cross shared memory sealed under a session key (sealed_io.py)."""
+    `encrypt_io`: inputs and outputs cross shared memory sealed under a session key (sealed_io.py).
+    `profile`: every op's time in the partitions' stats (`PartitionStats.ops`, profile.py)."""
     from .sim import Simulator
 
     with tempfile.TemporaryDirectory(prefix="onnx-tee-device-") as storage:
-        with Simulator(storage, budget=budget) as sim:
+        with Simulator(storage, budget=budget, profile=profile) as sim:
             sim.provision_key(key)
             arrays, stats = sim.run_bundle(device_dir, [feeds[name] for name in input_names],
                                            sealed_io_key=key if encrypt_io else None)
@@ -111,18 +113,20 @@ def run_in_simulator(device_dir: Path, key: bytes, budget: int, feeds: Mapping[s
 
 
 def sample_feeds(model: onnx.ModelProto, infos, seed: int = 0) -> dict[str, np.ndarray]:
-    """A sample input for every model input (static shapes): standard normal, for integer inputs
-    (indices) uniform over [0, the smallest table they index), for booleans uniform, in the model's
-    own type."""
+    """A sample input for every model input (static shapes), in the model's own type: standard normal
+    floats; integer inputs read as indices uniform over [0, the smallest table they index); booleans
+    uniform; other integer inputs (quantized int8/uint8 data) uniform over their type's range."""
     rng = np.random.default_rng(seed)
     bounds, dtypes = index_bounds(model, infos), model_dtypes(model)
     feeds = {}
     for name in model_io(model)[0]:
-        shape, dtype = infos[name].shape, helper.tensor_dtype_to_np_dtype(dtypes[name])
+        shape, dtype = infos[name].shape, np.dtype(helper.tensor_dtype_to_np_dtype(dtypes[name]))
         if name in bounds:
             feeds[name] = rng.integers(0, bounds[name], shape).astype(dtype)
         elif dtype == np.bool_:
             feeds[name] = rng.integers(0, 2, shape).astype(np.bool_)
+        elif dtype.kind in "iu":
+            feeds[name] = rng.integers(np.iinfo(dtype).min, np.iinfo(dtype).max, shape, endpoint=True).astype(dtype)
         else:
             feeds[name] = rng.standard_normal(shape).astype(np.float32)
     return feeds

@@ -90,6 +90,11 @@ class TAError(UserError):
                          + (f", detail {detail}" if detail else ""))
 
 
+class _OpTime(ctypes.Structure):
+    _fields_ = [("ns", ctypes.c_uint64), ("op", ctypes.c_uint16), ("flags", ctypes.c_uint16),
+                ("reserved", ctypes.c_uint32)]
+
+
 class _Traffic(ctypes.Structure):
     _fields_ = [("invocations", ctypes.c_uint64), ("sessions", ctypes.c_uint64), ("bytes_in", ctypes.c_uint64),
                 ("bytes_out", ctypes.c_uint64)]
@@ -133,6 +138,9 @@ def load_library(*, sanitize: bool | None = None) -> ctypes.CDLL:
         "ot_sim_set_trace": ([ctypes.c_char_p], ctypes.c_int),
         "ot_sim_watch_arm": ([], ctypes.c_int), "ot_sim_watch_disarm": ([], sz),
         "ot_sim_set_key_mode": ([ctypes.c_uint32], None),
+        "ot_sim_profile_enable": ([ctypes.c_int], None),
+        "ot_sim_profile_read": ([ctypes.POINTER(_OpTime), sz], sz),
+        "ot_sim_profile_read_phases": ([ctypes.POINTER(ctypes.c_uint64)], None),
         "ot_sim_set_vendor_modulus": ([ctypes.c_char_p, sz], ctypes.c_int),
         "ot_client_new": ([], vp), "ot_client_free": ([vp], None), "ot_client_open": ([vp], ctypes.c_uint32),
         "ot_client_close": ([vp], None),
@@ -156,6 +164,17 @@ def load_library(*, sanitize: bool | None = None) -> ctypes.CDLL:
 
 
 @dataclass
+class OpTime:
+    """One op of a partition run with profiling on (interp/profile.h): its RT_OP_* code, its RT_PREP_*
+    flags (RT_PREP_FUSED: it also ran the activation after it, which is RT_PREP_APPLIED and takes no
+    time of its own) and the wall time of its eval."""
+
+    op: int
+    flags: int
+    seconds: float
+
+
+@dataclass
 class PartitionStats:
     index: int
     planned_bytes: int          # the memory plan's highest region byte for this partition
@@ -164,6 +183,10 @@ class PartitionStats:
     load_seconds: float         # copy into staging + decrypt + digest + validate
     compute_seconds: float
     pages_touched_bytes: int | None = None   # with track_pages: end of the highest page the MMU saw touched
+    ops: list[OpTime] | None = None          # with profile: every op's time, in run order
+    compute_cpu_seconds: float | None = None  # the run's thread CPU time (descheduled time left out)
+    revalidate_seconds: float | None = None   # with profile: the run command's revalidation of the body
+    wipe_seconds: float | None = None         # with profile: its wipe of the finished body
 
 
 @dataclass
@@ -191,19 +214,22 @@ class Simulator:
     independent, page-granular measurement of what each partition touches (page faults on the
     region; slower, and not under AddressSanitizer).  `key_mode` ("provisioned" or "device") and
     `vendor_modulus` (the vendor public key's modulus, keys.vendor_modulus) stand for the TA build
-    options of the simulated device (runtime_ta/README.md, "Keys").
+    options of the simulated device (runtime_ta/README.md, "Keys").  `profile` times every op the
+    interpreter runs (`PartitionStats.ops`; a clock read per op, nothing when off).
     """
 
     _open: "Simulator | None" = None
 
     def __init__(self, storage_dir: str | Path, *, budget: int, trace: str | Path | None = None,
                  sanitize: bool | None = None, track_pages: bool = False, key_mode: str = "provisioned",
-                 vendor_modulus: bytes | None = None):
+                 vendor_modulus: bytes | None = None, profile: bool = False):
         if Simulator._open is not None:
             raise RuntimeError("a simulator session is already open in this process")
         self.lib = load_library(sanitize=sanitize)
         self.budget = int(budget)
         self.track_pages = track_pages
+        self.profile = profile
+        self.lib.ot_sim_profile_enable(int(profile))
         storage = Path(storage_dir)
         storage.mkdir(parents=True, exist_ok=True)
         if key_mode not in ("provisioned", "device"):
@@ -226,6 +252,7 @@ class Simulator:
             self.lib.ot_client_free(self.client)
             self.client = None
             self.lib.ot_sim_set_trace(None)
+            self.lib.ot_sim_profile_enable(0)
             Simulator._open = None
 
     def __enter__(self) -> "Simulator":
@@ -303,6 +330,19 @@ class Simulator:
         raw = np.frombuffer(bytes(entries), dtype=np.dtype([("index", "<u4"), ("value", "<f4")]))[:count.value]
         return [(int(e["index"]), float(e["value"])) for e in raw]
 
+    def phase_times(self) -> tuple[float, float]:
+        """Seconds of the revalidation and of the body wipe of the run commands since the last call."""
+        phases = (ctypes.c_uint64 * 2)()
+        self.lib.ot_sim_profile_read_phases(phases)
+        return phases[0] * 1e-9, phases[1] * 1e-9
+
+    def op_times(self) -> list[OpTime]:
+        """The per-op times of the last partition run (profile on), in op order."""
+        count = int(self.lib.ot_sim_profile_read(None, 0))
+        records = (_OpTime * count)()
+        self.lib.ot_sim_profile_read(records, count)
+        return [OpTime(int(r.op), int(r.flags), r.ns * 1e-9) for r in records]
+
     # ---- a whole run --------------------------------------------------------------------------
     def run_bundle(self, device_dir: str | Path, inputs: list[np.ndarray], *, key_source: int = KEY_PROVISIONED,
                    sealed_io_key: bytes | None = None,
@@ -339,12 +379,15 @@ class Simulator:
             watched = self.track_pages and self.lib.ot_sim_watch_arm() == 0
             start = time.perf_counter()
             self.load_partition(k, blob, manifest.chunk_bytes)
-            loaded = time.perf_counter()
+            loaded, loaded_cpu = time.perf_counter(), time.thread_time()
             touched = self.run_partition(k)
-            done = time.perf_counter()
+            done, done_cpu = time.perf_counter(), time.thread_time()
             pages = int(self.lib.ot_sim_watch_disarm()) if watched else None
+            revalidate, wipe = self.phase_times() if self.profile else (None, None)
             parts.append(PartitionStats(k, manifest.partitions[k].planned_bytes, touched, len(blob),
-                                        loaded - start, done - loaded, pages))
+                                        loaded - start, done - loaded, pages,
+                                        self.op_times() if self.profile else None, done_cpu - loaded_cpu,
+                                        revalidate, wipe))
         outputs = []
         for k, slot in enumerate(manifest.outputs if read_outputs else ()):
             raw = (channel.open_output(k, self.read_output_sealed(k, slot.nbytes)) if channel is not None

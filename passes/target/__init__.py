@@ -13,8 +13,8 @@ from here, and this package depends on neither (it reads the body format's const
     body_bytes, BODY_*                 a body's exact size; the search's cheaper allowance
     blob_bytes                         a sealed blob's size (header + body + tag)
     ALIGN, align, STAGING_BYTES, RESERVE_BYTES   the region's alignment, minimum staging, TA heap reserve
-    held_type, to_held, from_held      the TA's types (float32; int32 for int32, int64, bool) and the host's
-                                       conversions into and out of them (dtypes.py)
+    held_type, to_held, from_held      the TA's types (float32, int8, uint8; int32 for int32, int64, bool) and
+                                       the host's conversions into and out of them (dtypes.py)
     narrow_indices, to_int32, body_dtype, index_bounds   int32 indices (dtypes.py): the model rewrite, the
                                        host's range-checked narrowing, the body's dtype code, sample bounds
 
@@ -29,8 +29,8 @@ from .dtypes import body_dtype, from_held, index_bounds, narrow_indices, to_held
 from .op import BINARY, UNARY, LoweredOp, OpContext, OpTarget, Unsupported
 from .region import ALIGN, RESERVE_BYTES, STAGING_BYTES, align
 from .support import check_op_types, check_supported, missing_ops, problems
-from .table import (OPS, SUPPORTED_OPS, alias_source, data_inputs, held_type, kept_outputs, node_scratch,
-                    scratch_bytes, translate)
+from ..analysis.shapes import held_type
+from .table import OPS, SUPPORTED_OPS, alias_source, data_inputs, kept_outputs, node_scratch, scratch_bytes, translate
 
 __all__ = ["BLOB_HEADER", "NONCE_BYTES", "TAG_BYTES", "blob_bytes", "BODY_HEADER_BYTES", "BODY_NODE_BYTES",
            "BODY_TENSOR_BYTES", "body_bytes", "BINARY", "UNARY", "LoweredOp", "OpContext", "OpTarget", "Unsupported",

@@ -1,13 +1,15 @@
-"""Integer and boolean tensors on the target: the TA holds int32, int64 and bool tensors as int32.
+"""Tensor types on the target: the types the TA holds, the host's conversions, int64 indices narrowed.
 
-Inside a body every tensor is float32 or int32 (`analysis.shapes.held_type`): int32 indices
-(Gather's), the int64 results of ArgMax/ArgMin, the bool results of comparisons and logic ops (0/1)
-and Where's condition are all int32, and each takes 4 bytes an element (`analysis.shapes.element_bytes`),
-so the memory plan, the bodies and the device manifest size them alike.  The model keeps its own
-types; the host converts at the boundary:
+Inside a body every tensor is float32, int32, int8 or uint8 (`analysis.shapes.held_type`), each op
+taking the types its type signature allows (`OpTarget.types`, signature.py): int32 indices (Gather's),
+the int64 results of ArgMax/ArgMin, the bool results of comparisons and logic ops (0/1) and Where's
+condition are all int32 (4 bytes an element); the quantized ops' int8 / uint8 tensors take one byte
+(`analysis.shapes.element_bytes`), so the memory plan, the bodies and the device manifest size them
+alike.  The model keeps its own types; the host converts at the boundary:
 
     into the TA   `to_held`: an int64 or bool model input as int32 (`to_int32`: values outside
-                  int32 are refused), a float32 one unchanged
+                  int32 are refused), an int8 / uint8 one range-checked into its type, a float32 one
+                  unchanged
     out of it     `from_held`: an output's bytes in the model's type (int32 -> int64 widened,
                   -> bool as value != 0)
 
@@ -36,42 +38,55 @@ from onnx import TensorProto, numpy_helper
 from ..analysis.shapes import TensorInfo, held_type
 from ..errors import UnsupportedModelError, UserError
 from ..graph import graph_inputs
-from ..lower.format import DTYPE_FLOAT32, DTYPE_INT32
+from ..lower.format import DTYPES
+from .signature import COPY
 from .table import OPS
 
-INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
 INTEGER_TYPES = (TensorProto.INT64, TensorProto.INT32)
 
 
 def body_dtype(dtype: np.dtype) -> int:
     """The body's dtype code for a tensor of numpy type `dtype` (int64 and bool are held as int32)."""
-    return DTYPE_INT32 if held_type(dtype) == np.int32 else DTYPE_FLOAT32
+    held = held_type(dtype)
+    if held is None:
+        raise ValueError(f"the TA holds no {np.dtype(dtype)} tensors")
+    return next(code for code, stored in DTYPES.items() if stored == held.newbyteorder("<"))
+
+
+def to_integers(values, dtype: np.dtype, what: str) -> np.ndarray:
+    """`values` (integers or booleans) as `dtype` (int32, int8, uint8), refusing any value outside it
+    with a message naming `what`."""
+    array, info = np.asarray(values), np.iinfo(dtype)
+    if array.dtype.kind not in "iub":
+        raise UserError(f"{what} is {array.dtype}: the model takes integers there")
+    if array.size and array.dtype.kind != "b":
+        low, high = int(array.min()), int(array.max())
+        if low < info.min or high > info.max:
+            bad = low if low < info.min else high
+            raise UserError(f"{what} holds {bad}, outside {info.dtype} [{info.min}, {info.max}]: the TA stores it "
+                            f"as {info.dtype}")
+    return array.astype(dtype)
 
 
 def to_int32(values, what: str) -> np.ndarray:
-    """`values` (integers) as int32, refusing any value outside int32 with a message naming `what`."""
-    array = np.asarray(values)
-    if array.dtype.kind not in "iub":
-        raise UserError(f"{what} is {array.dtype}: the model takes integers (indices)")
-    if array.size and array.dtype.kind != "b":
-        low, high = int(array.min()), int(array.max())
-        if low < INT32_MIN or high > INT32_MAX:
-            bad = low if low < INT32_MIN else high
-            raise UserError(f"{what} holds {bad}, outside int32 [{INT32_MIN}, {INT32_MAX}]: the TA stores integer "
-                            f"tensors as int32")
-    return array.astype(np.int32)
+    """`values` (integers, e.g. int64 token ids) as int32, refusing any value outside int32."""
+    return to_integers(values, np.dtype(np.int32), what)
 
 
 def to_held(values, dtype: np.dtype, what: str) -> np.ndarray:
-    """A model input of type `dtype` as the TA holds it: int32 (range-checked) or float32."""
-    if held_type(dtype) == np.int32:
-        return to_int32(values, what)
-    return np.ascontiguousarray(values, dtype=np.float32)
+    """A tensor of type `dtype` (a model input, a constant) as the TA holds it: integers range-checked
+    into int32, int8 or uint8; float32 as it is."""
+    held = held_type(dtype)
+    if held is None:
+        raise UserError(f"{what} is {np.dtype(dtype)}: the TA holds no such tensors")
+    if held == np.float32:
+        return np.asarray(values).astype(np.float32)
+    return to_integers(values, held, what)
 
 
 def from_held(data: bytes, dtype: np.dtype, shape: Sequence[int]) -> np.ndarray:
-    """A tensor's bytes as the TA holds them (little-endian float32 or int32) in the model's own type
-    `dtype`: int64 widened, bool as value != 0."""
+    """A tensor's bytes as the TA holds them (little-endian float32, int32, int8 or uint8) in the model's
+    own type `dtype`: int64 widened, bool as value != 0."""
     dtype = np.dtype(dtype)
     held = np.frombuffer(data, dtype=held_type(dtype).newbyteorder("<")).reshape(tuple(shape))
     return held != 0 if dtype == np.bool_ else held.astype(dtype)
@@ -104,7 +119,7 @@ def _copy_closure(graph: onnx.GraphProto, name: str) -> tuple[set[str], bool]:
             entry = OPS.get(node.op_type)
             if entry is not None and k in entry.index_inputs:
                 continue
-            if entry is not None and entry.any_dtype and k == 0 and node.output and node.output[0]:
+            if entry is not None and entry.types == COPY and k == 0 and node.output and node.output[0]:
                 if node.output[0] not in members:
                     members.add(node.output[0])
                     todo.append(node.output[0])

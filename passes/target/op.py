@@ -19,6 +19,7 @@ import numpy as np
 import onnx
 
 from ..analysis.shapes import TensorInfo
+from .signature import FLOAT
 
 # Aliasing rules: the node's first output may take the bytes of an input that dies at the node.
 # UNARY: over the first input when both have the same (aligned) byte size -- element-wise maps
@@ -104,15 +105,10 @@ class OpTarget:
     for it yet, so lowering refuses it.  `scratch` gives unaligned scratch bytes (None: 0).
     `parameter_inputs`: input positions folded into attributes (they never become tensors).
     `first_output_only`: only output 0 is computed (the others must be unused).
-    Types, as the TA holds them (`analysis.shapes.held_type`: int32 for int32, int64 and bool tensors):
-    every tensor is float32, except as these say, the first that applies deciding (the C
-    registration's RT_OPF_* flags, which prepare.c checks the same way):
-      `int_outputs`    every output is int32 (ArgMax's int64 indices, comparison and logic booleans)
-      `int_inputs`     every input is int32 (the logic ops' booleans)
-      `condition`      input 0 is a boolean, and `any_dtype`'s reference is input 1 (Where)
-      `any_dtype`      every other tensor has the reference's type (input 0's), float32 or int32
-                       (shape-only copies, comparisons, Where's branches)
-      `index_inputs`   node input positions that hold int32 indices (Gather's)."""
+    `types`: the type signature of its data inputs and outputs (signature.py, the C registration's;
+    int64 and bool tensors are held as int32: `analysis.shapes.held_type`);
+    `index_inputs`: node input positions that hold indices (int32 in the body: an int64 model input
+    or constant is narrowed to it by `dtypes.narrow_indices`)."""
 
     op_type: str
     translate: Translate | None
@@ -121,7 +117,4 @@ class OpTarget:
     parameter_inputs: frozenset[int] = frozenset()
     first_output_only: bool = False
     index_inputs: frozenset[int] = frozenset()
-    any_dtype: bool = False
-    int_outputs: bool = False
-    int_inputs: bool = False
-    condition: bool = False
+    types: tuple[str, str] = FLOAT

@@ -4,22 +4,28 @@ The memory plan reserves, per partition, the largest scratch any of its ops need
 memory model); the interpreter checks the C twin before every op and the kernels never use more.
 These kernels use scratch (runtime_ta/interp/kernels.h):
 
-    Conv, not depthwise (c_in / group > 1) and not 1x1 stride-1 unpadded:
+    Conv, not depthwise (c_in / group > 1, or == 1 with c_out / group >= DW_GEMM_MIN_MULT: the GEMM
+    path) and not 1x1 stride-1 unpadded:
         im2col tile = min(K, KC) * panel(min(P, NC)) floats,  K = c_in / group * kh * kw,  P = h_out * w_out
     Gemm with transB and M >= GEMM_PACK_MIN_M:
         packed block of B = min(K, KC) * panel(min(N, NC)) floats
     LSTM / GRU / RNN (G = 4 / 3 / 1 gates, D directions run one after the other, a batch row at a time):
         tc * (I + G*H) + G*H + 2*H floats,  tc = min(T, RNN_TC)  (a chunk of input steps transposed,
         its projection, one step's gates, the hidden and cell states)
+    QLinearConv, ConvInteger: REQUANT_BYTES per output channel (QLinearConv's requantization), then,
+        not depthwise, QCOLS columns of K int16 values (K = c_in / group * kh * kw <= QK_MAX)
+    QLinearMatMul: REQUANT_BYTES per value of b_scale (one, or one per column of B)
     everything else: 0 (an op without a scratch rule in its target entry)
     panel(n) = n rounded up to a multiple of PANEL (the packed columns are zero-padded so that every
     GEMM micro-tile is full width)
 
 So scratch never exceeds KC * NC * 4 = 128 KiB for a Conv or Gemm, whatever the layer (a recurrent
-layer's grows with its input and hidden sizes, not with the sequence length beyond RNN_TC steps).
+layer's grows with its input and hidden sizes, not with the sequence length beyond RNN_TC steps; a
+quantized convolution's with K, at most QCOLS * QK_MAX * 2 = 258 KiB).
 """
 from __future__ import annotations
 
+import math
 from typing import Mapping
 
 import onnx
@@ -33,8 +39,12 @@ KC = 256
 NC = 128
 PANEL = 32
 GEMM_PACK_MIN_M = 8
+DW_GEMM_MIN_MULT = 8
 RNN_TC = 32
+QCOLS = 4
+QK_MAX = 33025
 FLOAT_BYTES = 4
+REQUANT_BYTES = 8  # kern_requant: an int32 multiplier and shift
 
 
 def _panel(n: int) -> int:
@@ -48,7 +58,8 @@ def conv_scratch_bytes(g: WindowGeometry) -> int:
     cin_g = g.c_in // g.group
     pointwise = (g.kernel_h, g.kernel_w, g.stride_h, g.stride_w) == (1, 1, 1, 1) and \
         (g.pad_top, g.pad_left, g.pad_bottom, g.pad_right) == (0, 0, 0, 0)
-    if cin_g == 1 or pointwise:
+    depthwise = cin_g == 1 and g.c_out // g.group < DW_GEMM_MIN_MULT
+    if depthwise or pointwise:
         return 0
     return min(cin_g * g.kernel_h * g.kernel_w, KC) * _panel(min(g.h_out * g.w_out, NC)) * FLOAT_BYTES
 
@@ -64,6 +75,20 @@ def rnn_scratch_bytes(gates: int, seq_len: int, input_size: int, hidden_size: in
     """kern_scratch_bytes_rnn()."""
     tc = min(seq_len, RNN_TC)
     return (tc * (input_size + gates * hidden_size) + gates * hidden_size + 2 * hidden_size) * FLOAT_BYTES
+
+
+def qconv_scratch_bytes(g: WindowGeometry, requantized: bool) -> int:
+    """kern_scratch_bytes_qconv()."""
+    if g.group == 0 or g.c_in % g.group:
+        return 0
+    table = g.c_out * REQUANT_BYTES if requantized else 0
+    cin_g = g.c_in // g.group
+    return table if cin_g == 1 else table + cin_g * g.kernel_h * g.kernel_w * QCOLS * 2
+
+
+def qmatmul_scratch_bytes(b_scale_count: int, requantized: bool) -> int:
+    """kern_scratch_bytes_qmatmul()."""
+    return b_scale_count * REQUANT_BYTES if requantized else 0
 
 
 def conv_node_scratch(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> int:
@@ -90,3 +115,15 @@ def rnn_node_scratch(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> i
     gates = RNN_GATES[node.op_type]
     seq_len = x[1] if attribute(node, "layout", 0) else x[0]
     return rnn_scratch_bytes(gates, seq_len, x[2], w[1] // gates)
+
+
+def qconv_node_scratch(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> int:
+    """The scratch rule of QLinearConv and ConvInteger (unaligned bytes)."""
+    return qconv_scratch_bytes(window_geometry(node, infos), node.op_type == "QLinearConv")
+
+
+def qmatmul_node_scratch(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> int:
+    """The scratch rule of QLinearMatMul and MatMulInteger (unaligned bytes)."""
+    if node.op_type != "QLinearMatMul":
+        return 0
+    return qmatmul_scratch_bytes(math.prod(infos[node.input[4]].shape), True)

@@ -4,7 +4,7 @@
     SUPPORTED_OPS         op types the interpreter runs (Constant: its value is stored as a weight)
     data_inputs(node)     the inputs that become tensors of the body
     kept_outputs(node)    the outputs the interpreter computes
-    translate(...)        node -> LoweredOp, or Unsupported (op, attribute, or a tensor's type: held_type)
+    translate(...)        node -> LoweredOp, or Unsupported (op, attribute, or a tensor's type: signature.py)
     scratch_bytes(...)    the kernel's scratch (unaligned); node_scratch: aligned to the region
     alias_source(...)     the input whose bytes the node's output may reuse in place
 """
@@ -15,16 +15,17 @@ from typing import Callable, Mapping
 import numpy as np
 import onnx
 
-from ..analysis.shapes import TensorInfo, held_type
+from ..analysis.shapes import TensorInfo
 from ..graph import attributes
 from ..lower.format import MAX_RANK
 from .op import BINARY, UNARY, LoweredOp, OpContext, OpTarget, Unsupported
-from .ops import (arg_reduce, conv, elementwise, gather, gemm, logical, math, movement, normalization, pool, recurrent,
-                  reduce, resize, shape)
+from .ops import (arg_reduce, conv, elementwise, gather, gemm, logical, math, movement, normalization, pool, quant,
+                  recurrent, reduce, resize, shape)
+from . import signature
 from .region import align
 
 FAMILIES = (conv, gemm, elementwise, math, normalization, reduce, pool, movement, resize, shape, gather, recurrent,
-            arg_reduce, logical)
+            arg_reduce, logical, quant)
 OPS: dict[str, OpTarget] = {entry.op_type: entry for module in FAMILIES for entry in module.ENTRIES}
 SUPPORTED_OPS = sorted({op for op, entry in OPS.items() if entry.translate} | {"Constant"})
 
@@ -65,39 +66,13 @@ def translate(node: onnx.NodeProto, infos: Mapping[str, TensorInfo], consts: Map
     return entry.translate(OpContext(node, attributes(node), inputs, outputs, infos, consts, opset))
 
 
-def _expected_type(entry: OpTarget, k: int, output: bool, reference: np.dtype | None) -> np.dtype | None:
-    """The held type of node input k (or output k) by the entry's type flags (op.py); None: the
-    reference's (`any_dtype`)."""
-    int32 = np.dtype(np.int32)
-    if (output and entry.int_outputs) or (not output and (entry.int_inputs or (entry.condition and k == 0))):
-        return int32
-    if entry.any_dtype:
-        return reference
-    if not output and k in entry.index_inputs:
-        return int32
-    return np.dtype(np.float32)
-
-
 def _check_dtypes(node: onnx.NodeProto, entry: OpTarget, inputs: list[str], outputs: list[str],
                   infos: Mapping[str, TensorInfo]) -> None:
-    """Every data input and computed output has the type the TA expects at its position (op.py)."""
-    ref_index = 1 if entry.condition else 0
-    ref_name = node.input[ref_index] if ref_index < len(node.input) else ""
-    reference = held_type(infos[ref_name].dtype) if ref_name in inputs else None
-    positions = [(k, name, False) for k, name in enumerate(node.input) if name and name in inputs]
-    positions += [(k, name, True) for k, name in enumerate(outputs) if name]
-    for k, name, output in positions:
-        dtype = infos[name].dtype
-        have, want = held_type(dtype), _expected_type(entry, k, output, reference)
-        if have is None:
-            raise Unsupported(f"tensor '{name}' is {dtype}; the TA holds float32 and int32 (int64, bool) tensors")
-        if want is None or have == want:
-            continue
-        if entry.any_dtype and name != ref_name and want == reference:
-            raise Unsupported(f"tensor '{name}' is {dtype}, unlike '{ref_name}' ({infos[ref_name].dtype})")
-        if want == np.float32:
-            raise Unsupported(f"tensor '{name}' is {dtype}; {node.op_type} computes in float32 there")
-        raise Unsupported(f"tensor '{name}' is {dtype}; {node.op_type} takes integers or booleans there")
+    """Every data input and computed output has a type the entry's signature allows (signature.py), as
+    the TA holds it (int64 and bool as int32)."""
+    wrong = signature.problem(entry.types, inputs, outputs, infos)
+    if wrong:
+        raise Unsupported(f"{node.op_type}: {wrong}")
 
 
 def scratch_bytes(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> int:

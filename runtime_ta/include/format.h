@@ -32,7 +32,7 @@
 #include <stdint.h>
 
 #define RT_BODY_MAGIC 0x59444254u /* "TBDY" read as a little-endian uint32 */
-#define RT_FORMAT_VERSION 2u
+#define RT_FORMAT_VERSION 3u
 #define RT_ALIGN 64u
 #define RT_MAX_RANK 6u
 #define RT_NUM_INTS 20u
@@ -45,13 +45,25 @@
 #define RT_PREPARED_OP_SIZE 96u /* bytes per op in the prepared section (rt_prepared_op, interp/ops/ops.h) */
 #define RT_HEADER_RESERVED_WORDS 15u
 
-/* Tensor element types (ONNX TensorProto codes), 4 bytes each.  Every tensor is float32 except where an
- * op declares int32 ones (ops/ops.h, RT_OPF_INT_*): indices (Gather's), arg-reductions' outputs,
- * booleans (0/1: comparison and logic outputs, Where's condition); Copy, comparisons and Where's
- * branches take either type.  An int64 tensor (token ids, an ArgMax result) and a bool one are stored
- * as int32: the host narrows int64 inputs, refusing values outside int32, and widens outputs back. */
+/* Tensor element types (ONNX TensorProto codes), sized exactly (rt_dtype_size).  Which op reads or writes
+ * which type is declared by its registration (interp/ops/ops.h: the type signature) and checked at
+ * validation: float32 by default; int32 indices (Gather's), arg-reductions' outputs, booleans (0/1:
+ * comparison and logic outputs, Where's condition) and integer sums (ConvInteger, MatMulInteger,
+ * QLinearConv's bias); int8/uint8 quantized tensors; Copy passes any type through.  An int64 tensor
+ * (token ids, an ArgMax result) and a bool one are stored as int32: the host narrows int64 inputs,
+ * refusing values outside int32, and widens outputs back. */
 #define RT_DTYPE_FLOAT32 1u
+#define RT_DTYPE_UINT8 2u
+#define RT_DTYPE_INT8 3u
 #define RT_DTYPE_INT32 6u
+
+/* Bytes per element of a dtype; 0 for a code the format does not know. */
+static inline uint32_t rt_dtype_size(uint32_t dtype)
+{
+    return dtype == RT_DTYPE_FLOAT32 || dtype == RT_DTYPE_INT32 ? 4u
+           : dtype == RT_DTYPE_UINT8 || dtype == RT_DTYPE_INT8  ? 1u
+                                                                : 0u;
+}
 
 /* Where a tensor lies. */
 #define RT_LOC_WEIGHT 1u /* offset is relative to the body start; read-only */
@@ -138,7 +150,7 @@
 #define RT_OP_LSTM 90u /* recurrent family: codes 90-99 */
 #define RT_OP_GRU 91u
 #define RT_OP_RNN 92u
-/* 100-119: arg-reductions, trigonometry, booleans (int32 0/1 tensors); 120+ are reserved */
+/* 100-119: arg-reductions, trigonometry, booleans (int32 0/1 tensors) */
 #define RT_OP_ARG_MAX 100u        /* float32 X -> int32 indices */
 #define RT_OP_ARG_MIN 101u
 #define RT_OP_SIN 102u
@@ -158,7 +170,16 @@
 #define RT_OP_OR 116u
 #define RT_OP_XOR 117u
 #define RT_OP_WHERE 118u          /* condition, X, Y (float32 or int32), numpy broadcasting */
-#define RT_OP_MAX_CODE 118u
+/* 120-159: quantized (int8 / uint8) ops (interp/ops/quant.c); zero points have their tensor's type,
+ * scales are float32, requantization is integer (interp/kernels.h) */
+#define RT_OP_QUANTIZE_LINEAR 120u         /* x (f32), scale, [zp] -> y (int8 / uint8: zp's type) */
+#define RT_OP_DEQUANTIZE_LINEAR 121u       /* x (int8 / uint8 / int32), scale, [zp] -> y (f32) */
+#define RT_OP_DYNAMIC_QUANTIZE_LINEAR 122u /* x (f32) -> y (uint8), y_scale, y_zp */
+#define RT_OP_QLINEAR_CONV 123u            /* x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, [B int32] -> y */
+#define RT_OP_CONV_INTEGER 124u            /* x, w, [x_zp], [w_zp] -> y (int32) */
+#define RT_OP_QLINEAR_MATMUL 125u          /* a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp -> y */
+#define RT_OP_MATMUL_INTEGER 126u          /* a, b, [a_zp], [b_zp] -> y (int32) */
+#define RT_OP_MAX_CODE 126u
 
 /* Attribute slots: RT_ATTR_<OP>_<NAME> indexes the integer attributes i[], RT_FATTR_<OP>_<NAME> the
  * float attributes f[]; an array attribute names its first slot (one slot per dim, RT_MAX_RANK of
@@ -316,6 +337,11 @@
 #define RT_COMPARE_GREATER_OR_EQUAL 2
 #define RT_COMPARE_LESS 3
 #define RT_COMPARE_LESS_OR_EQUAL 4
+/* QuantizeLinear, DequantizeLinear: the axis of a per-axis scale (1-D, one value per x.dims[axis]),
+ * normalised to [0, rank); 0 for a per-tensor scale (one element).  QLinearConv and ConvInteger use the
+ * window slots RT_ATTR_CONV_*. */
+#define RT_ATTR_QUANT_AXIS 0
+#define RT_ATTR_QUANT_COUNT 1
 #define RT_PAD_CONSTANT 0
 #define RT_PAD_REFLECT 1
 #define RT_PAD_EDGE 2
@@ -363,7 +389,7 @@ typedef struct {
     uint16_t io_index;  /* model input/output position when flagged, else 0 */
     uint16_t reserved;  /* 0 */
     uint32_t offset;    /* RT_LOC_WEIGHT: from the body start; RT_LOC_REGION: absolute */
-    uint32_t nbytes;    /* = product(dims) * element size */
+    uint32_t nbytes;    /* = product(dims) * rt_dtype_size(dtype) */
     uint32_t dims[RT_MAX_RANK]; /* unused dims are 0 */
     uint32_t reserved2[2];      /* 0 */
 } rt_tensor_desc;

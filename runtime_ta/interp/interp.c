@@ -15,6 +15,7 @@
 
 #include "interp.h"
 #include "ops/ops.h"
+#include "profile.h"
 
 static void touch(rt_counters *c, uint64_t offset, uint64_t nbytes)
 {
@@ -44,6 +45,7 @@ rt_status rt_run_partition(const rt_partition *p, rt_counters *counters)
     ctx.scratch_size = h->scratch_size;
     touch(c, p->body_offset, h->body_size);
     for (k = 0; k < h->op_count; k++, prep++) {
+        RT_PROFILE_START(t0);
         if (!(prep->head.flags & RT_PREP_APPLIED)) {
             const rt_op_registration *reg = rt_op_lookup(prep->head.op);
             rt_status s;
@@ -60,6 +62,7 @@ rt_status rt_run_partition(const rt_partition *p, rt_counters *counters)
                 return s;
             }
         }
+        RT_PROFILE_STOP(t0, k, prep->head.op, prep->head.flags);
         touch(c, 0, prep->head.touch_end);
         c->ops_run++;
     }

@@ -1,12 +1,12 @@
 /*
  * kernels.h - the compute kernels of the onnx-tee interpreter.
  *
- * Pure functions over float32 buffers (int32 for indices, arg-reductions and booleans): no allocation,
- * no globals, no libm, no recursion, no VLAs, small stack frames.  Every kernel checks the consistency
- * of the shapes and attributes it is given (products overflow-checked in size_t) and returns a
- * kern_status; it never reads or writes outside
- * the element counts implied by its shapes, and never uses more scratch than the matching
- * kern_scratch_bytes_<op>() reports (which equals passes/analysis/scratch.py: scratch_bytes()).
+ * Pure functions over float32 buffers (int32 for indices, arg-reductions and booleans; int8 / uint8 /
+ * int32 for the quantized ones): no allocation, no globals, no libm, no recursion, no VLAs, small stack
+ * frames.  Every kernel checks the consistency of the shapes and attributes it is given (products
+ * overflow-checked in size_t) and returns a kern_status; it never reads or writes outside the element
+ * counts implied by its shapes, and never uses more scratch than the matching kern_scratch_bytes_<op>()
+ * reports (which equals passes/analysis/scratch.py: scratch_bytes()).
  *
  * Conventions
  * - Layout is dense row-major (ONNX's), batch-first NCHW for spatial ops.
@@ -396,12 +396,85 @@ kern_status kern_rnn(const kern_rnn_attr *attr, const float *x, const float *w, 
 /* (tc * (I + G*H) + G*H + 2*H) floats, tc = min(T, KERN_RNN_TC); SIZE_MAX on overflow. */
 size_t kern_scratch_bytes_rnn(const kern_rnn_attr *attr);
 
+/* ---------------------------------------------------------------- quantized (int8 / uint8) */
+
+/* Element types of quantized tensors: the ONNX codes (format.h's RT_DTYPE_*).  A zero point has its
+ * tensor's type and NULL means 0; a scale is float32. */
+typedef enum { KERN_UINT8 = 2, KERN_INT8 = 3, KERN_INT32 = 6 } kern_qtype;
+
+/* QuantizeLinear on x viewed as [outer, channels, inner] (channels = 1: per tensor), as onnxruntime
+ * computes it: v = x / scale[c] (IEEE division), clamped to [qmin - zp[c], qmax - zp[c]] (NaN to the low
+ * end), y = round_half_even(v) + zp[c]; y_type KERN_UINT8 or KERN_INT8. */
+kern_status kern_quantize(kern_qtype y_type, size_t outer, size_t channels, size_t inner, const float *x,
+                          const float *scale, const void *zp, void *y);
+
+/* DequantizeLinear: y = (float)(x - zp[c]) * scale[c] on [outer, channels, inner]; x_type KERN_UINT8,
+ * KERN_INT8 or KERN_INT32 (x - zp exact in int64, then rounded to float). */
+kern_status kern_dequantize(kern_qtype x_type, size_t outer, size_t channels, size_t inner, const void *x,
+                            const float *scale, const void *zp, float *y);
+
+/* DynamicQuantizeLinear (uint8), as onnxruntime: lo = min(0, min x), hi = max(0, max x) (NaN ignored),
+ * scale = hi == lo ? 1 : (hi - lo) / 255, zp = round_half_even(clamp(0 - lo / scale, 0, 255)), then
+ * kern_quantize with them.  n >= 1. */
+kern_status kern_dynamic_quantize(size_t n, const float *x, uint8_t *y, float *y_scale, uint8_t *y_zp);
+
+/* Quantized convolution: QLinearConv (y_type KERN_UINT8 / KERN_INT8) and ConvInteger (KERN_INT32).
+ *   acc[c, p] = sum_k (x[k, p] - x_zp) (w[c, k] - w_zp[c])      int8/uint8 operands, int32 sums
+ *   QLinearConv: y = clamp(round_half_even((acc + bias[c]) * M_c) + y_zp), where M_c is the float32
+ *   value x_scale * w_scale[c] / y_scale (onnxruntime's), applied exactly as an int32 multiplier and
+ *   a right shift (kern_requantize); ConvInteger: y = acc.
+ * Layouts and geometry as kern_conv (padding takes x_zp: it adds 0); w_zp / w_scale hold 1 or c_out
+ * values, bias (int32, QLinearConv only) c_out or NULL.  Every sum is exact: K = c_in/group * kernel_h *
+ * kernel_w <= KERN_QK_MAX keeps it inside int32.  Paths: depthwise (c_in/group == 1) direct, no
+ * scratch; otherwise KERN_QCOLS output pixels at a time gathered as int16 (x - x_zp) columns in
+ * scratch (1x1 stride-1 unpadded: straight from the input rows), each output channel's weight row
+ * dotted with them.  Scratch also holds the per-channel requantization (kern_scratch_bytes_qconv).
+ * KERN_EINVAL when a requantization scale is not finite. */
+typedef struct {
+    kern_qtype x_type, w_type; /* KERN_UINT8 or KERN_INT8 */
+    kern_qtype y_type;         /* KERN_UINT8 / KERN_INT8: QLinearConv; KERN_INT32: ConvInteger */
+    size_t w_zp_count;         /* 1 or c_out */
+    size_t w_scale_count;      /* QLinearConv: 1 or c_out; ConvInteger: ignored */
+} kern_qconv_attr;
+kern_status kern_qconv(const kern_conv_geom *g, const kern_qconv_attr *q, const void *x, const void *x_zp,
+                       const void *w, const void *w_zp, const int32_t *bias, const float *x_scale,
+                       const float *w_scale, const float *y_scale, const void *y_zp, void *y, void *scratch,
+                       size_t scratch_bytes);
+size_t kern_scratch_bytes_qconv(const kern_conv_geom *g, const kern_qconv_attr *q);
+
+/* Quantized MatMul (numpy semantics and batch broadcasting as kern_matmul): QLinearMatMul (y_type
+ * KERN_UINT8 / KERN_INT8) and MatMulInteger (KERN_INT32).
+ *   acc[i, j] = sum_k (a[i, k] - a_zp) (b[k, j] - b_zp[j])
+ *   QLinearMatMul: y = clamp(round_half_even(acc * M_j) + y_zp), M_j = a_scale * b_scale[j] / y_scale
+ *   (float32, as onnxruntime) applied as in kern_qconv; MatMulInteger: y = acc.
+ * b_zp / b_scale hold 1 value or one per column of B (b_zp_count, b_scale_count = 1 or N).  K <=
+ * KERN_QK_MAX.  Scratch: the per-column requantization (kern_scratch_bytes_qmatmul). */
+typedef struct {
+    kern_qtype a_type, b_type; /* KERN_UINT8 or KERN_INT8 */
+    kern_qtype y_type;         /* KERN_UINT8 / KERN_INT8: QLinearMatMul; KERN_INT32: MatMulInteger */
+    size_t b_zp_count, b_scale_count;
+} kern_qmatmul_attr;
+kern_status kern_qmatmul(const kern_qmatmul_attr *q, const kern_shape *a_shape, const void *a, const void *a_zp,
+                         const kern_shape *b_shape, const void *b, const void *b_zp, const float *a_scale,
+                         const float *b_scale, const float *y_scale, const void *y_zp, const kern_shape *y_shape,
+                         void *y, void *scratch, size_t scratch_bytes);
+size_t kern_scratch_bytes_qmatmul(const kern_qmatmul_attr *q);
+
+/* MaxPool over an int8 / uint8 tensor (t KERN_INT8 / KERN_UINT8), geometry as kern_pool: each window's
+ * largest real tap (the stored values order like the real ones, the scale being positive); a window
+ * without one gives the type's minimum.  onnxruntime's quantized MaxPool, value for value. */
+kern_status kern_max_pool_q(kern_qtype t, const kern_conv_geom *g, const void *x, void *y);
+
 /* ---------------------------------------------------------------- tiling constants (mirrored in scratch.py) */
 
 #define KERN_KC 256 /* im2col / packed-B rows per tile (reduction depth) */
 #define KERN_NC 128 /* im2col / packed-B columns per tile (output pixels / N) */
 #define KERN_PANEL 32 /* packed-B column counts round up to this (zero padding for full-width micro-tiles) */
 #define KERN_GEMM_PACK_MIN_M 8 /* Gemm packs B (transB) only when M >= this */
+#define KERN_DW_GEMM_MIN_MULT 8 /* c_in/group == 1 with at least this many outputs per input channel (a
+                                 * first conv over one input channel): the GEMM path, not depthwise */
 #define KERN_RNN_TC 32 /* recurrent layers: time steps per input-projection GEMM */
+#define KERN_QCOLS 4 /* quantized convolution: output pixels per int16 column block */
+#define KERN_QK_MAX 33025 /* quantized products: sums of at most this many |255 x 255| terms fit int32 */
 
 #endif

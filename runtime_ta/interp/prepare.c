@@ -2,12 +2,11 @@
  * prepare.c - op preparation: the checks every op gets, then its registration's prepare, once per
  * partition load (the validator calls rt_prepare_ops after the header, sections and tensors passed).
  *
- * Per op, in order: the code has a registration; reserved fields are 0; it has inputs and outputs;
- * its inputs and outputs lie inside the index pool; every entry names a tensor (or is an absent
- * optional input, or an absent output of an op flagged RT_OPF_OPTIONAL_OUTPUTS); outputs lie in the
- * region, not in the read-only weights; the arity fits the registration; every tensor has the type
- * the registration's flags expect (float32 unless they say int32 or the reference's type); the
- * registration's prepare (shape rule, attributes, scratch size, typed data);
+ * Per op, in order: the code has a registration; reserved fields are 0; it has inputs and outputs; its
+ * inputs and outputs lie inside the index pool; every entry names a tensor (or is an absent optional
+ * input, or an absent output of an op flagged RT_OPF_OPTIONAL_OUTPUTS); outputs lie in the region, not in
+ * the read-only weights; the arity fits the registration; every tensor has the type the registration's
+ * signature gives it; the registration's prepare (shape rule, attributes, scratch size, typed data);
  * outputs overlap inputs only as the registration's in-place flags allow; the scratch need fits the
  * partition's scratch buffer.  Then Conv + in-place activation pairs are marked for fusion.
  *
@@ -47,36 +46,45 @@ static rt_status check_aliasing(const rt_partition *p, const rt_op_desc *op, uin
     return RT_OK;
 }
 
-/* The dtype pool entry k (input k, or an output when `output`) of an op must have, by its
- * registration's flags (ops/ops.h: the first flag that applies decides); `reference` is the tensor
- * whose type RT_OPF_SAME_DTYPE follows. */
-static uint8_t expected_dtype(const rt_op_registration *reg, uint32_t k, int output, const rt_tensor_desc *reference)
+/* Whether a tensor of type `dtype` meets signature code `code` (ops.h) in op `op`. */
+static int type_matches(const rt_partition *p, const rt_op_desc *op, char code, uint8_t dtype)
 {
-    const uint16_t f = reg->flags;
-    if ((output && (f & RT_OPF_INT_OUTPUTS)) || (!output && (f & RT_OPF_INT_INPUTS)) ||
-        (!output && k == 0 && (f & RT_OPF_CONDITION)))
-        return (uint8_t)RT_DTYPE_INT32;
-    if (f & RT_OPF_SAME_DTYPE)
-        return reference->dtype;
-    if (!output && k == 1 && (f & RT_OPF_INT_INDICES))
-        return (uint8_t)RT_DTYPE_INT32;
-    return (uint8_t)RT_DTYPE_FLOAT32;
+    const rt_tensor_desc *ref;
+    switch (code) {
+    case 'f': return dtype == RT_DTYPE_FLOAT32;
+    case 'i': return dtype == RT_DTYPE_INT32;
+    case 'b': return dtype == RT_DTYPE_INT8;
+    case 'u': return dtype == RT_DTYPE_UINT8;
+    case 'q': return dtype == RT_DTYPE_INT8 || dtype == RT_DTYPE_UINT8;
+    case 'a': return dtype == RT_DTYPE_FLOAT32 || dtype == RT_DTYPE_INT8 || dtype == RT_DTYPE_UINT8;
+    case 'n': return dtype == RT_DTYPE_INT8 || dtype == RT_DTYPE_UINT8 || dtype == RT_DTYPE_INT32;
+    case 'w': return dtype == RT_DTYPE_FLOAT32 || dtype == RT_DTYPE_INT32;
+    case 'x': return 1; /* validate.c admitted only known types */
+    default:
+        if (code < '0' || code > '9' || (uint32_t)(code - '0') >= op->input_count)
+            return 0;
+        ref = rt_op_tensor(p, op, (uint32_t)(code - '0'));
+        return ref != NULL && ref->dtype == dtype;
+    }
 }
 
-/* Every tensor of the op has the type its registration expects (entries already checked to be
- * tensors or absent); RT_ERR_TENSOR_DTYPE otherwise. */
-static rt_status check_dtypes(const rt_partition *p, const rt_op_desc *op, const rt_op_registration *reg)
+/* Signature code of entry k of `types`, a non-empty string (the last code stands for every later entry). */
+static char type_code(const char *types, uint32_t k)
 {
-    const uint32_t total = (uint32_t)op->input_count + op->output_count;
-    const uint32_t ref_index = (reg->flags & RT_OPF_CONDITION) ? 1u : 0u;
-    const rt_tensor_desc *reference = ref_index < op->input_count ? rt_op_tensor(p, op, ref_index) : NULL;
-    uint32_t k;
-    if ((reg->flags & RT_OPF_SAME_DTYPE) && reference == NULL)
-        return RT_ERR_OP_ARITY;
+    uint32_t n = 0;
+    while (n < k && types[n + 1] != '\0')
+        n++;
+    return types[n];
+}
+
+/* Every present input and output has the type the registration's signature gives it. */
+static rt_status check_types(const rt_partition *p, const rt_op_desc *op, const rt_op_registration *reg)
+{
+    uint32_t total = (uint32_t)op->input_count + op->output_count, k;
     for (k = 0; k < total; k++) {
         const rt_tensor_desc *t = rt_op_tensor(p, op, k);
-        const int output = k >= op->input_count;
-        if (t != NULL && t->dtype != expected_dtype(reg, output ? k - op->input_count : k, output, reference))
+        char code = k < op->input_count ? type_code(reg->in_types, k) : type_code(reg->out_types, k - op->input_count);
+        if (t != NULL && !type_matches(p, op, code, t->dtype))
             return RT_ERR_TENSOR_DTYPE;
     }
     return RT_OK;
@@ -130,7 +138,7 @@ static rt_status prepare_op(const rt_partition *p, uint32_t index, rt_prepared_o
     if (op->input_count < reg->min_inputs || op->input_count > reg->max_inputs ||
         op->output_count < reg->min_outputs || op->output_count > reg->max_outputs)
         return RT_ERR_OP_ARITY;
-    s = check_dtypes(p, op, reg);
+    s = check_types(p, op, reg);
     if (s != RT_OK)
         return s;
     ctx.part = p;

@@ -1,12 +1,12 @@
 /*
  * validate.c - validate a decrypted partition body in place (format: runtime_ta/FORMAT.md).
  *
- * Order of checks: the body's place in the region; the header against the envelope's fields; the
- * sections (inside the body, aligned, in order, non-overlapping, the prepared section sized for the
- * ops); every tensor (dtype float32 or int32, rank, dims, size, location, alignment, bounds, no overlap with the body
- * or scratch); then every op, prepared once (prepare.c: code, arity, index pool range, tensor
- * indices, shape rule, attributes, scratch need, aliasing), into the prepared section.  All size
- * arithmetic is done in uint64_t on 32-bit fields, so it cannot overflow.
+ * Order of checks: the body's place in the region; the header against the envelope's fields; the sections
+ * (inside the body, aligned, in order, non-overlapping, the prepared section sized for the ops); every
+ * tensor (a known dtype, rank, dims, size = elements x the dtype's size, location, alignment, bounds, no
+ * overlap with the body or scratch); then every op, prepared once (prepare.c: code, arity, index pool
+ * range, tensor indices, shape rule, attributes, scratch need, aliasing), into the prepared section.  All
+ * size arithmetic is done in uint64_t on 32-bit fields, so it cannot overflow.
  */
 #include <string.h>
 
@@ -73,9 +73,9 @@ static rt_status check_tensor(const rt_tensor_desc *t, const rt_body_header *h, 
                               size_t body_offset)
 {
     uint64_t numel = 1;
-    uint32_t d;
+    uint32_t d, size = rt_dtype_size(t->dtype);
 
-    if (t->dtype != RT_DTYPE_FLOAT32 && t->dtype != RT_DTYPE_INT32) /* which op may read an int32: prepare.c */
+    if (size == 0) /* which op may read which type: its registration's signature (prepare.c) */
         return RT_ERR_TENSOR_DTYPE;
     if (t->rank > RT_MAX_RANK)
         return RT_ERR_TENSOR_RANK;
@@ -90,7 +90,7 @@ static rt_status check_tensor(const rt_tensor_desc *t, const rt_body_header *h, 
             return RT_ERR_TENSOR_DIMS;
         }
     }
-    if (numel * 4u != t->nbytes)
+    if (numel * size != t->nbytes)
         return RT_ERR_TENSOR_SIZE;
     if (t->reserved != 0 || t->reserved2[0] != 0 || t->reserved2[1] != 0)
         return RT_ERR_TENSOR_FLAGS;

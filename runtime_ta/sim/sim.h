@@ -46,6 +46,23 @@ struct ot_sim_traffic {
 void ot_sim_traffic(struct ot_sim_traffic *out);
 void ot_sim_reset_traffic(void);
 
+/* Per-op timing of the interpreter (profile.c, interp/profile.h): enable (which also forgets the
+ * last records), then after each run read one record per op of the partition that ran, in op order;
+ * returns the number of ops recorded (copies at most `max`).  Partitions of more than
+ * OT_SIM_PROFILE_MAX_OPS ops have only their first ops recorded. */
+#define OT_SIM_PROFILE_MAX_OPS 65536u
+struct ot_sim_op_time {
+	uint64_t ns;       /* wall time of the op's eval */
+	uint16_t op;       /* RT_OP_* */
+	uint16_t flags;    /* RT_PREP_* (fused into the Conv before it: RT_PREP_APPLIED) */
+	uint32_t reserved;
+};
+void ot_sim_profile_enable(int on);
+size_t ot_sim_profile_read(struct ot_sim_op_time *out, size_t max);
+/* ns per run-command phase (RT_PROFILE_REVALIDATE, RT_PROFILE_WIPE: interp/profile.h) since the last
+ * read, into out[RT_PROFILE_PHASES]; resets them. */
+void ot_sim_profile_read_phases(uint64_t *out);
+
 /* Append every byte that crosses the boundary (both directions) to `path`; NULL stops. */
 int ot_sim_set_trace(const char *path);
 

@@ -27,6 +27,7 @@
 #include <tee_internal_api.h>
 
 #include "model.h"
+#include "profile.h"
 #include "secure_store.h"
 
 #define BLOB_HEADER_BYTES ((uint64_t)sizeof(struct ot_blob_header))
@@ -535,7 +536,11 @@ TEE_Result model_run(struct model_session *s, uint32_t index, uint32_t *touched,
 		return OT_ERR_TRUNCATED;
 	if (index == 0 && s->inputs_written != all_bits(s->header->input_count))
 		return OT_ERR_INPUT_MISSING;
-	res = revalidate(s, index, detail);
+	{
+		RT_PROFILE_START(t0); /* simulator builds only (interp/profile.h) */
+		res = revalidate(s, index, detail);
+		RT_PROFILE_PHASE(t0, RT_PROFILE_REVALIDATE);
+	}
 	if (res != TEE_SUCCESS)
 		return res;
 	p = &s->partitions[index];
@@ -559,7 +564,9 @@ TEE_Result model_run(struct model_session *s, uint32_t index, uint32_t *touched,
 	if (s->header->partition_count > 1) {
 		/* A finished body is wiped (no tensor of this partition lies on it); only a single
 		 * partition stays loaded for the next inference. */
+		RT_PROFILE_START(t0);
 		zeroize(s->region + p->body_offset, (size_t)p->body_bytes);
+		RT_PROFILE_PHASE(t0, RT_PROFILE_WIPE);
 		s->loaded = false;
 	}
 	return TEE_SUCCESS;

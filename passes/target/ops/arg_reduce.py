@@ -38,6 +38,6 @@ def arg_reduce(ctx: OpContext) -> LoweredOp:
 
 
 ENTRIES = (
-    OpTarget("ArgMax", arg_reduce, int_outputs=True),
-    OpTarget("ArgMin", arg_reduce, int_outputs=True),
+    OpTarget("ArgMax", arg_reduce, types=("f", "i")),
+    OpTarget("ArgMin", arg_reduce, types=("f", "i")),
 )

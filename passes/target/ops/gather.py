@@ -33,6 +33,6 @@ def gather(ctx: OpContext) -> LoweredOp:
 
 
 ENTRIES = (
-    OpTarget("Gather", gather, index_inputs=frozenset({1})),
-    OpTarget("GatherElements", gather, index_inputs=frozenset({1})),
+    OpTarget("Gather", gather, index_inputs=frozenset({1}), types=("fi", "f")),
+    OpTarget("GatherElements", gather, index_inputs=frozenset({1}), types=("fi", "f")),
 )

@@ -26,10 +26,10 @@ def _compare_mode(ctx: OpContext) -> list[int]:
 
 
 ENTRIES = (
-    *(OpTarget(op, binary("COMPARE", ints=_compare_mode), any_dtype=True, int_outputs=True) for op in COMPARISONS),
-    OpTarget("Not", unary("NOT"), alias=UNARY, int_inputs=True, int_outputs=True),
-    OpTarget("And", binary("AND"), alias=BINARY, int_inputs=True, int_outputs=True),
-    OpTarget("Or", binary("OR"), alias=BINARY, int_inputs=True, int_outputs=True),
-    OpTarget("Xor", binary("XOR"), alias=BINARY, int_inputs=True, int_outputs=True),
-    OpTarget("Where", binary("WHERE"), condition=True, any_dtype=True),
+    *(OpTarget(op, binary("COMPARE", ints=_compare_mode), types=("w0", "i")) for op in COMPARISONS),
+    OpTarget("Not", unary("NOT"), alias=UNARY, types=("i", "i")),
+    OpTarget("And", binary("AND"), alias=BINARY, types=("i", "i")),
+    OpTarget("Or", binary("OR"), alias=BINARY, types=("i", "i")),
+    OpTarget("Xor", binary("XOR"), alias=BINARY, types=("i", "i")),
+    OpTarget("Where", binary("WHERE"), types=("iw1", "1")),
 )

@@ -1,4 +1,5 @@
-"""MaxPool, AveragePool and the global pools (runtime_ta/interp/kernels/pool.c)."""
+"""MaxPool, AveragePool and the global pools (runtime_ta/interp/kernels/pool.c); MaxPool also over the
+stored values of an int8 / uint8 tensor (a quantized model's, as onnxruntime runs it)."""
 from __future__ import annotations
 
 from ...lower import format as fmt
@@ -27,7 +28,7 @@ def _global(code: str):
 
 
 ENTRIES = (
-    OpTarget("MaxPool", pool, first_output_only=True),
+    OpTarget("MaxPool", pool, first_output_only=True, types=("a", "0")),
     OpTarget("AveragePool", pool),
     OpTarget("GlobalAveragePool", _global("GLOBAL_AVERAGE_POOL")),
     OpTarget("GlobalMaxPool", _global("GLOBAL_MAX_POOL")),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ...lower.format import OP_CODES
 from ..op import UNARY, LoweredOp, OpContext, OpTarget, Unsupported
+from ..signature import COPY
 
 
 def copy(ctx: OpContext) -> LoweredOp:
@@ -14,10 +15,10 @@ def copy(ctx: OpContext) -> LoweredOp:
 
 
 ENTRIES = (
-    OpTarget("Reshape", copy, alias=UNARY, parameter_inputs=frozenset({1}), any_dtype=True),
-    OpTarget("Flatten", copy, alias=UNARY, any_dtype=True),
-    OpTarget("Squeeze", copy, alias=UNARY, parameter_inputs=frozenset({1}), any_dtype=True),
-    OpTarget("Unsqueeze", copy, alias=UNARY, parameter_inputs=frozenset({1}), any_dtype=True),
-    OpTarget("Identity", copy, alias=UNARY, any_dtype=True),
+    OpTarget("Reshape", copy, alias=UNARY, parameter_inputs=frozenset({1}), types=COPY),
+    OpTarget("Flatten", copy, alias=UNARY, types=COPY),
+    OpTarget("Squeeze", copy, alias=UNARY, parameter_inputs=frozenset({1}), types=COPY),
+    OpTarget("Unsqueeze", copy, alias=UNARY, parameter_inputs=frozenset({1}), types=COPY),
+    OpTarget("Identity", copy, alias=UNARY, types=COPY),
     OpTarget("Dropout", copy, alias=UNARY, parameter_inputs=frozenset({1, 2}), first_output_only=True),
 )

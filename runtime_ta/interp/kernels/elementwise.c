@@ -31,8 +31,7 @@ kern_status kern_unary(const kern_unary_attr *at, const float *x, float *y, size
         }
         break;
     case KERN_SIGMOID:
-        for (i = 0; i < n; i++)
-            y[i] = kern_sigmoidf(x[i]);
+        kern_sigmoid_n(x, y, n);
         break;
     case KERN_HARD_SIGMOID:
         for (i = 0; i < n; i++) {
@@ -49,8 +48,7 @@ kern_status kern_unary(const kern_unary_attr *at, const float *x, float *y, size
         }
         break;
     case KERN_TANH:
-        for (i = 0; i < n; i++)
-            y[i] = kern_tanhf(x[i]);
+        kern_tanh_n(x, y, n);
         break;
     case KERN_IDENTITY:
         if (y != x)

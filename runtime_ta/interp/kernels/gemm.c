@@ -11,8 +11,9 @@
  * micro-kernel streams it sequentially from L1/L2; im2col and transposed Gemm build these in scratch)
  * or in place with rows ldb apart (1x1 convolutions, MatMul, Gemm without transB: no scratch).
  * Gemm with transB: small M (< KERN_GEMM_PACK_MIN_M, e.g. a batch-1 fully connected layer) takes dot
- * products along B's contiguous rows with 16 independent partial sums (vectorisable without
- * reassociating float math); larger M packs transposed KC x NC blocks of B into scratch.
+ * products along B's contiguous rows with 16 independent partial sums (kern_gemv, also the 1x1
+ * convolution of a single pixel: a squeeze-excite FC); larger M packs transposed KC x NC blocks of B
+ * into scratch.
  */
 #include <string.h>
 
@@ -155,17 +156,18 @@ static void micro(size_t mr, size_t w, size_t kc, const float *a, size_t a_rs, s
 #endif
 }
 
-/* The same for B holding only w readable columns per row (its very last row): run-time loops. */
+/* The same for B holding only w readable columns per row (narrow B, or its very last row): one
+ * column at a time, an mr x 1 tile whose mr accumulators stay in registers (independent chains, each
+ * the same sequential sum as the wide tiles'). */
 static void micro_exact(size_t mr, size_t w, size_t kc, const float *a, size_t a_rs, size_t a_cs,
-                        const float *b, size_t ldb, float *c, size_t ldc)
+                        const float *b_cols, size_t ldb, float *c_cols, size_t ldc, const float *init)
 {
-    size_t p, j, r;
-    for (p = 0; p < kc; p++)
-        for (r = 0; r < mr; r++) {
-            const float av = a[r * a_rs + p * a_cs];
-            for (j = 0; j < w; j++)
-                c[r * ldc + j] += av * b[p * ldb + j];
-        }
+    size_t j;
+    for (j = 0; j < w; j++) {
+        const float *b = b_cols + j;
+        float *c = c_cols + j;
+        TILE_ROWS(tile_rows, 1, 0)
+    }
 }
 
 /* Unpacked B (rows ldb apart): each 16-column slice of a KU-deep block is swept by every row panel
@@ -191,23 +193,20 @@ void kern_gemm_acc(size_t m, size_t n, size_t k, const float *a, size_t a_rs, si
             if (j < nb) {
                 /* Edge columns: the tile reads micro_cols(w) columns of each B row, i.e. over = that - w
                  * elements into the next row (discarded lanes), which stays inside B (over <= ldb) except
-                 * on B's very last row: unless over == 0, that one row is done with exact-width loops. */
+                 * on B's very last row: unless over == 0, that one row is done column by column
+                 * (micro_exact), and every row when B is too narrow to read past (over > ldb: a GEMV,
+                 * a 1x1 conv over a few pixels). */
                 const size_t w = nb - j, over = micro_cols(w) - w;
                 const size_t full_rows = over == 0 ? kb : over > ldb ? 0 : p0 + kb < k ? kb : kb - 1;
                 for (i = 0; i < m; i += MR) {
                     const size_t mr = kmin(MR, m - i);
                     const float *ai = ap + i * a_rs;
                     float *ci = cb + i * ldc + j;
-                    size_t r, t;
-                    if (full_rows > 0) {
+                    if (full_rows > 0)
                         micro(mr, w, full_rows, ai, a_rs, a_cs, bb + j, ldb, ci, ldc, first ? first + i : NULL);
-                    } else if (first) {
-                        for (r = 0; r < mr; r++)
-                            for (t = 0; t < w; t++)
-                                ci[r * ldc + t] = first[i + r];
-                    }
-                    micro_exact(mr, w, kb - full_rows, ai + full_rows * a_cs, a_rs, a_cs, bb + full_rows * ldb + j,
-                                ldb, ci, ldc);
+                    if (full_rows < kb)
+                        micro_exact(mr, w, kb - full_rows, ai + full_rows * a_cs, a_rs, a_cs, bb + full_rows * ldb + j,
+                                    ldb, ci, ldc, full_rows == 0 && first ? first + i : NULL);
                 }
             }
         }
@@ -247,6 +246,14 @@ static float dot(const float *x, size_t xs, const float *y, size_t n)
     return s;
 }
 
+void kern_gemv(size_t m, size_t k, const float *a, size_t lda, const float *x, size_t xs, float *y,
+               const float *init)
+{
+    size_t i;
+    for (i = 0; i < m; i++)
+        y[i] = init ? init[i] + dot(x, xs, a + i * lda, k) : dot(x, xs, a + i * lda, k);
+}
+
 size_t kern_scratch_bytes_gemm(const kern_gemm_attr *attr)
 {
     if (!attr->trans_b || attr->m < KERN_GEMM_PACK_MIN_M)
@@ -271,8 +278,7 @@ kern_status kern_gemm(const kern_gemm_attr *at, const float *a, const float *b, 
         kern_gemm_acc(m, n, k, a, a_rs, a_cs, b, n, y, n, NULL);
     } else if (m < KERN_GEMM_PACK_MIN_M) {
         for (i = 0; i < m; i++)
-            for (j = 0; j < n; j++)
-                y[i * n + j] = dot(a + i * a_rs, a_cs, b + j * k, k);
+            kern_gemv(n, k, b, k, a + i * a_rs, a_cs, y + i * n, NULL);
     } else {
         size_t j0, p0, p;
         for (j0 = 0; j0 < n; j0 += KERN_NC) {
@@ -308,20 +314,17 @@ kern_status kern_gemm(const kern_gemm_attr *at, const float *a, const float *b, 
     return KERN_OK;
 }
 
-kern_status kern_matmul(const kern_shape *as, const float *a, const kern_shape *bs, const float *b,
-                        const kern_shape *ys, float *y)
+kern_status kern_matmul_shape(const kern_shape *as, const kern_shape *bs, const kern_shape *ys,
+                              kern_matmul_dims *md)
 {
-    size_t m, k, k2, n, mk, kn, mn, nbatch = 1, i, d;
-    size_t ab_rank, bb_rank, br, expect_rank;
-    size_t bdim[KERN_MAX_RANK], astr[KERN_MAX_RANK], bstr[KERN_MAX_RANK], idx[KERN_MAX_RANK];
+    size_t ab_rank, bb_rank, br, expect_rank, d, mk, kn, mn, sa, sb;
     if (as->rank < 1 || bs->rank < 1 || as->rank > KERN_MAX_RANK || bs->rank > KERN_MAX_RANK ||
         ys->rank > KERN_MAX_RANK)
         return KERN_EINVAL;
-    m = as->rank == 1 ? 1 : as->dim[as->rank - 2];
-    k = as->dim[as->rank - 1];
-    k2 = bs->rank == 1 ? bs->dim[0] : bs->dim[bs->rank - 2];
-    n = bs->rank == 1 ? 1 : bs->dim[bs->rank - 1];
-    if (k != k2)
+    md->m = as->rank == 1 ? 1 : as->dim[as->rank - 2];
+    md->k = as->dim[as->rank - 1];
+    md->n = bs->rank == 1 ? 1 : bs->dim[bs->rank - 1];
+    if (md->k != (bs->rank == 1 ? bs->dim[0] : bs->dim[bs->rank - 2]))
         return KERN_EINVAL;
     ab_rank = as->rank >= 2 ? as->rank - 2 : 0;
     bb_rank = bs->rank >= 2 ? bs->rank - 2 : 0;
@@ -329,62 +332,70 @@ kern_status kern_matmul(const kern_shape *as, const float *a, const kern_shape *
     expect_rank = br + (as->rank >= 2) + (bs->rank >= 2);
     if (ys->rank != expect_rank)
         return KERN_EINVAL;
-    if (!kmul(m, k, &mk) || !kmul(k, n, &kn) || !kmul(m, n, &mn))
+    if (!kmul(md->m, md->k, &mk) || !kmul(md->k, md->n, &kn) || !kmul(md->m, md->n, &mn))
         return KERN_EOVERFLOW;
     /* broadcast batch dims (right-aligned), matrix-sized strides, 0 where broadcast */
-    {
-        size_t sa = mk, sb = kn;
-        for (d = br; d-- > 0;) {
-            const size_t off_a = br - ab_rank, off_b = br - bb_rank;
-            const size_t da = d >= off_a ? as->dim[d - off_a] : 1;
-            const size_t db = d >= off_b ? bs->dim[d - off_b] : 1;
-            if (da != db && da != 1 && db != 1)
-                return KERN_EINVAL;
-            bdim[d] = da > db ? da : db;
-            if (da == 0 || db == 0)
-                bdim[d] = 0;
-            if (ys->dim[d] != bdim[d])
-                return KERN_EINVAL;
-            astr[d] = da == 1 ? 0 : sa;
-            bstr[d] = db == 1 ? 0 : sb;
-            if (!kmul(sa, da, &sa) || !kmul(sb, db, &sb) || !kmul(nbatch, bdim[d], &nbatch))
-                return KERN_EOVERFLOW;
-        }
-    }
-    if (as->rank >= 2 && ys->dim[br] != m)
-        return KERN_EINVAL;
-    if (bs->rank >= 2 && ys->dim[ys->rank - 1] != n)
-        return KERN_EINVAL;
-    {
-        size_t total;
-        if (!kmul(nbatch, mn, &total))
+    md->rank = br;
+    md->batches = 1;
+    md->b_batched = bb_rank > 0;
+    sa = mk;
+    sb = kn;
+    for (d = br; d-- > 0;) {
+        const size_t off_a = br - ab_rank, off_b = br - bb_rank;
+        const size_t da = d >= off_a ? as->dim[d - off_a] : 1;
+        const size_t db = d >= off_b ? bs->dim[d - off_b] : 1;
+        if (da != db && da != 1 && db != 1)
+            return KERN_EINVAL;
+        md->dim[d] = da > db ? da : db;
+        if (da == 0 || db == 0)
+            md->dim[d] = 0;
+        if (ys->dim[d] != md->dim[d])
+            return KERN_EINVAL;
+        md->a_stride[d] = da == 1 ? 0 : sa;
+        md->b_stride[d] = db == 1 ? 0 : sb;
+        if (!kmul(sa, da, &sa) || !kmul(sb, db, &sb) || !kmul(md->batches, md->dim[d], &md->batches))
             return KERN_EOVERFLOW;
-        memset(y, 0, total * sizeof(float));
     }
-    if (bb_rank == 0) {
+    if (as->rank >= 2 && ys->dim[br] != md->m)
+        return KERN_EINVAL;
+    if (bs->rank >= 2 && ys->dim[ys->rank - 1] != md->n)
+        return KERN_EINVAL;
+    if (!kmul(md->batches, mn, &mn))
+        return KERN_EOVERFLOW;
+    return KERN_OK;
+}
+
+void kern_matmul_batch(const kern_matmul_dims *md, size_t i, size_t *oa, size_t *ob)
+{
+    size_t d;
+    *oa = *ob = 0;
+    for (d = md->rank; d-- > 0;) {
+        const size_t at = i % md->dim[d];
+        i /= md->dim[d];
+        *oa += at * md->a_stride[d];
+        *ob += at * md->b_stride[d];
+    }
+}
+
+kern_status kern_matmul(const kern_shape *as, const float *a, const kern_shape *bs, const float *b,
+                        const kern_shape *ys, float *y)
+{
+    kern_matmul_dims md;
+    size_t i, oa, ob;
+    kern_status st = kern_matmul_shape(as, bs, ys, &md);
+    if (st != KERN_OK)
+        return st;
+    memset(y, 0, md.batches * md.m * md.n * sizeof(float));
+    if (!md.b_batched) {
         /* B has no batch dims (weights on the right of a rank > 2 operand, e.g. a Linear layer on
-         * [B, S, D]): the batches of A and y are consecutive rows, so it is one [nbatch * M, K] x
+         * [B, S, D]): the batches of A and y are consecutive rows, so it is one [batches * M, K] x
          * [K, N] product (full-height micro-tiles across batch boundaries). */
-        size_t rows;
-        if (!kmul(nbatch, m, &rows))
-            return KERN_EOVERFLOW;
-        kern_gemm_acc(rows, n, k, a, k, 1, b, n, y, n, NULL);
+        kern_gemm_acc(md.batches * md.m, md.n, md.k, a, md.k, 1, b, md.n, y, md.n, NULL);
         return KERN_OK;
     }
-    for (d = 0; d < br; d++)
-        idx[d] = 0;
-    for (i = 0; i < nbatch; i++) {
-        size_t oa = 0, ob = 0;
-        for (d = 0; d < br; d++) {
-            oa += idx[d] * astr[d];
-            ob += idx[d] * bstr[d];
-        }
-        kern_gemm_acc(m, n, k, a + oa, k, 1, b + ob, n, y + i * mn, n, NULL);
-        for (d = br; d-- > 0;) {
-            if (++idx[d] < bdim[d])
-                break;
-            idx[d] = 0;
-        }
+    for (i = 0; i < md.batches; i++) {
+        kern_matmul_batch(&md, i, &oa, &ob);
+        kern_gemm_acc(md.m, md.n, md.k, a + oa, md.k, 1, b + ob, md.n, y + i * md.m * md.n, md.n, NULL);
     }
     return KERN_OK;
 }

@@ -74,7 +74,18 @@ static inline int kmul4(size_t a, size_t b, size_t c, size_t d, size_t *r)
 #define KERN_NOINLINE
 #endif
 
+/* Complete unrolling of a short constant-trip loop (up to 8 iterations) that gcc's own limits would
+ * leave rolled (an inner loop left rolled keeps the loop around it from vectorising). */
+#if defined(__GNUC__)
+#define KERN_UNROLL _Pragma("GCC unroll 8")
+#else
+#define KERN_UNROLL
+#endif
+
 static inline size_t kmin(size_t a, size_t b) { return a < b ? a : b; }
+
+/* x clamped to [lo, hi] (NaN stays NaN). */
+static inline float kclampf(float x, float lo, float hi) { return x < lo ? lo : x > hi ? hi : x; }
 
 /* The index range [*lo, *hi) of o in [0, n) with pad <= o * stride + off < pad + len (stride >= 1):
  * the outputs (or window taps) whose input coordinate falls inside the real, unpadded input. */
@@ -143,6 +154,11 @@ int kern_strides(const kern_shape *s, size_t *strides);
 void kern_gemm_acc(size_t m, size_t n, size_t k, const float *a, size_t a_rs, size_t a_cs, const float *b, size_t ldb,
                    float *c, size_t ldc, const float *init);
 
+/* y[i] = init[i] + A_i . x for i < m (init NULL: 0 +), A_i = a + i * lda contiguous, x[p * xs]: 16-lane
+ * dot products (a batch-1 fully connected layer).  Defined in gemm.c. */
+void kern_gemv(size_t m, size_t k, const float *a, size_t lda, const float *x, size_t xs, float *y,
+               const float *init);
+
 /* Columns a packed block of nb columns occupies: nb rounded up to KERN_PANEL (zero columns pad it). */
 static inline size_t kern_panel_cols(size_t nb) { return (nb + KERN_PANEL - 1) / KERN_PANEL * KERN_PANEL; }
 
@@ -152,11 +168,96 @@ static inline size_t kern_panel_cols(size_t nb) { return (nb + KERN_PANEL - 1) /
 void kern_gemm_packed_acc(size_t m, size_t nb, size_t kb, const float *a, size_t a_rs, size_t a_cs, const float *bp,
                           float *c, size_t ldc, const float *init);
 
+/* One batch item of a depthwise Conv (c_in / group == 1): xb [c_in, h_in, w_in] -> yb [c_out, h_out, w_out],
+ * the geometry checked by kern_conv_act; act (if not NULL) applied to every output.  Defined in
+ * depthwise.c. */
+void kern_depthwise(const kern_conv_geom *g, const kern_unary_attr *act, const float *xb, const float *w,
+                    const float *bias, float *yb);
+
+/* One batch item of a grouped Conv (group > 1, c_in / group > 1) on a window path, if it takes one:
+ * returns 1 when it computed yb (act, if not NULL, applied), 0 when the layer is not for it (then
+ * nothing was written).  scratch holds kern_scratch_bytes_conv(g) bytes.  Defined in grouped.c. */
+int kern_grouped(const kern_conv_geom *g, const kern_unary_attr *act, const float *xb, const float *w,
+                 const float *bias, float *yb, float *scratch);
+
+/* y[i] = sigmoid(x[i]), tanh(x[i]) for i < n, vectorised float code within 2.5e-7 relative (y may
+ * equal x).  Defined in vmath.c. */
+void kern_sigmoid_n(const float *x, float *y, size_t n);
+void kern_tanh_n(const float *x, float *y, size_t n);
+
 /* Elementwise math (kernels/math.c): kern_unary for the kern_unary_op values from KERN_SQRT on, and
  * the fast paths of a Pow whose exponent is one value for a run (returns 0 when it has none; then y
  * is untouched).  The binary maps below are NaN-propagating (NaN in either operand gives NaN). */
 kern_status kern_unary_math(const kern_unary_attr *at, const float *x, float *y, size_t n);
 int kern_pow_scalar(const float *a, size_t sa, float e, float *y, size_t n);
+/* numpy matmul's shapes (kernels/gemm.c): A [.., M, K] (rank 1: [1, K]), B [.., K, N] (rank 1: [K, 1]), the
+ * batch dims broadcast (right-aligned) to y's; every size and batches * M * N fit size_t. */
+typedef struct {
+    size_t m, k, n;
+    size_t batches, rank;      /* product and number of the broadcast batch dims */
+    size_t dim[KERN_MAX_RANK]; /* broadcast batch dims */
+    size_t a_stride[KERN_MAX_RANK], b_stride[KERN_MAX_RANK]; /* elements per step of each (0: broadcast) */
+    int b_batched;             /* B has batch dims of its own */
+} kern_matmul_dims;
+kern_status kern_matmul_shape(const kern_shape *a_shape, const kern_shape *b_shape, const kern_shape *y_shape,
+                              kern_matmul_dims *md);
+/* Element offsets of the A and B matrices of batch i (row-major over the broadcast batch dims). */
+void kern_matmul_batch(const kern_matmul_dims *md, size_t i, size_t *oa, size_t *ob);
+
+/* Conv geometry (kernels/conv.c): channels divide into the groups, x / y / w element counts fit size_t,
+ * h_out and w_out are the window rule's; KERN_EINVAL / KERN_EOVERFLOW otherwise. */
+kern_status kern_conv_check(const kern_conv_geom *g);
+/* 1x1 kernel, stride 1, no padding: the im2col matrix is the input itself. */
+int kern_conv_pointwise(const kern_conv_geom *g);
+
+/* Requantization (kernels/quant.c): a float32 scale s held exactly as s = multiplier * 2^-shift, the
+ * multiplier's magnitude in [2^30, 2^31) (0 when s is 0); the 24-bit significand of s shifted left by 7. */
+typedef struct {
+    int32_t multiplier, shift;
+} kern_requant;
+
+/* s as a kern_requant; KERN_EINVAL when s is infinite or NaN. */
+kern_status kern_requant_from_scale(float s, kern_requant *r);
+
+/* The requantized value of an exact sum v (|v| < 2^32):
+ *     y = clamp(round_half_even(v * multiplier / 2^shift) + zp, lo, hi)
+ * in 64-bit integers: |v * multiplier| < 2^63, so the product is exact and only the final division
+ * by 2^shift rounds (half to even, as onnxruntime's float requantization; it rounds v * s in float
+ * first, so the two can differ by one where v * s lies within 2^-15 of a half-integer). */
+static inline int32_t kern_requantize(int64_t v, kern_requant r, int32_t zp, int32_t lo, int32_t hi)
+{
+    int64_t p = v * r.multiplier, q;
+    if (r.shift <= 0) { /* |s| >= 2^30: any v != 0 saturates */
+        q = p > 0 ? (int64_t)hi - zp : p < 0 ? (int64_t)lo - zp : 0;
+    } else if (r.shift >= 64) { /* |p| / 2^shift < 1/2 */
+        q = 0;
+    } else {
+        const uint64_t mag = p < 0 ? 0u - (uint64_t)p : (uint64_t)p, half = (uint64_t)1 << (r.shift - 1);
+        const uint64_t rem = mag & ((half << 1) - 1u);
+        uint64_t quot = mag >> r.shift;
+        quot += rem > half || (rem == half && (quot & 1u));
+        q = p < 0 ? -(int64_t)quot : (int64_t)quot;
+    }
+    q += zp;
+    return (int32_t)(q < lo ? lo : q > hi ? hi : q);
+}
+
+/* Zero point of a quantized tensor (NULL: 0) at index k, as an int32 in its own type's range. */
+static inline int32_t kern_qzero(kern_qtype t, const void *zp, size_t k)
+{
+    if (zp == NULL)
+        return 0;
+    return t == KERN_UINT8 ? (int32_t)((const uint8_t *)zp)[k] : (int32_t)((const int8_t *)zp)[k];
+}
+/* Element i of a quantized tensor as an int32 in its own type's range. */
+static inline int32_t kern_qload(kern_qtype t, const void *x, size_t i)
+{
+    return t == KERN_UINT8 ? (int32_t)((const uint8_t *)x)[i] : (int32_t)((const int8_t *)x)[i];
+}
+/* The range of a quantized output type. */
+static inline int32_t kern_qmin(kern_qtype t) { return t == KERN_UINT8 ? 0 : -128; }
+static inline int32_t kern_qmax(kern_qtype t) { return t == KERN_UINT8 ? 255 : 127; }
+
 #define KERN_MAXF(u, v) ((u) > (v) || (u) != (u) ? (u) : (v))
 #define KERN_MINF(u, v) ((u) < (v) || (u) != (u) ? (u) : (v))
 #define KERN_PRELUF(u, v) ((u) < 0.0f ? (u) * (v) : (u))

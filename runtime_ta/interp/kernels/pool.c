@@ -8,7 +8,10 @@
  * row.  The tap spans and the interior rows are found once per call.  Real cells are
  * rows in [pad_top, pad_top + h_in); with count_include_pad the divisor counts the window's cells inside
  * [0, pad_top + h_in + pad_bottom) (so a ceil_mode window hanging past the end pad is clipped, as in
- * onnxruntime), otherwise only real cells.
+ * onnxruntime), otherwise only real cells.  MaxPool over int8 / uint8 (kern_max_pool_q) takes each
+ * window's largest real tap directly.
+ * GlobalAveragePool is ReduceMean over the spatial dims (reduce.c: 8-lane partial sums, vectorised);
+ * GlobalMaxPool the largest non-NaN value of each plane, from -FLT_MAX.
  */
 #include <float.h>
 
@@ -52,26 +55,36 @@ static void max_row_separable(const kern_conv_geom *g, const float *xp, size_t i
     }
 }
 
+/* A pool's geometry: positive kernel, strides, dilations; element counts and window positions far
+ * from SIZE_MAX (bounded by out*stride + k*dilation); *planes = batch * c_in. */
+static kern_status pool_check(const kern_conv_geom *g, size_t *planes)
+{
+    size_t xn, yn, a, b2;
+    if (g->kernel_h == 0 || g->kernel_w == 0 || g->stride_h == 0 || g->stride_w == 0 || g->dilation_h == 0 ||
+        g->dilation_w == 0)
+        return KERN_EINVAL;
+    if (!kmul(g->batch, g->c_in, planes) || !kmul3(*planes, g->h_in, g->w_in, &xn) ||
+        !kmul3(*planes, g->h_out, g->w_out, &yn))
+        return KERN_EOVERFLOW;
+    if (!kmul(g->h_out, g->stride_h, &a) || !kmul(g->kernel_h, g->dilation_h, &b2) || a > SIZE_MAX / 4 ||
+        b2 > SIZE_MAX / 4 || g->pad_top > SIZE_MAX / 4 || g->pad_bottom > SIZE_MAX / 4 || g->h_in > SIZE_MAX / 4)
+        return KERN_EOVERFLOW;
+    if (!kmul(g->w_out, g->stride_w, &a) || !kmul(g->kernel_w, g->dilation_w, &b2) || a > SIZE_MAX / 4 ||
+        b2 > SIZE_MAX / 4 || g->pad_left > SIZE_MAX / 4 || g->pad_right > SIZE_MAX / 4 || g->w_in > SIZE_MAX / 4)
+        return KERN_EOVERFLOW;
+    return KERN_OK;
+}
+
 kern_status kern_pool(kern_pool_kind kind, int count_include_pad, const kern_conv_geom *g, const float *x, float *y)
 {
-    size_t planes, xn, yn, pl, oh, ow, i, j, in_lo, in_hi, rows_lo, rows_hi;
+    size_t planes, pl, oh, ow, i, j, in_lo, in_hi, rows_lo, rows_hi;
     size_t tap_lo[POOL_TAPS], tap_hi[POOL_TAPS];
-    if (g->kernel_h == 0 || g->kernel_w == 0 || g->stride_h == 0 || g->stride_w == 0 || g->dilation_h == 0 ||
-        g->dilation_w == 0 || (kind != KERN_POOL_MAX && kind != KERN_POOL_AVG))
+    kern_status st;
+    if (kind != KERN_POOL_MAX && kind != KERN_POOL_AVG)
         return KERN_EINVAL;
-    if (!kmul(g->batch, g->c_in, &planes) || !kmul3(planes, g->h_in, g->w_in, &xn) ||
-        !kmul3(planes, g->h_out, g->w_out, &yn))
-        return KERN_EOVERFLOW;
-    /* window positions stay far from SIZE_MAX: bounded by out*stride + k*dilation, checked here */
-    {
-        size_t a, b2;
-        if (!kmul(g->h_out, g->stride_h, &a) || !kmul(g->kernel_h, g->dilation_h, &b2) || a > SIZE_MAX / 4 ||
-            b2 > SIZE_MAX / 4 || g->pad_top > SIZE_MAX / 4 || g->pad_bottom > SIZE_MAX / 4 || g->h_in > SIZE_MAX / 4)
-            return KERN_EOVERFLOW;
-        if (!kmul(g->w_out, g->stride_w, &a) || !kmul(g->kernel_w, g->dilation_w, &b2) || a > SIZE_MAX / 4 ||
-            b2 > SIZE_MAX / 4 || g->pad_left > SIZE_MAX / 4 || g->pad_right > SIZE_MAX / 4 || g->w_in > SIZE_MAX / 4)
-            return KERN_EOVERFLOW;
-    }
+    st = pool_check(g, &planes);
+    if (st != KERN_OK)
+        return st;
     /* outputs whose window lies inside the real input along w (all kernel_w taps real):
      * pad_left <= ow * stride_w and ow * stride_w + span - 1 < pad_left + w_in */
     {
@@ -162,6 +175,36 @@ kern_status kern_pool(kern_pool_kind kind, int count_include_pad, const kern_con
     return KERN_OK;
 }
 
+kern_status kern_max_pool_q(kern_qtype t, const kern_conv_geom *g, const void *x, void *y)
+{
+    size_t planes, pl, oh, ow, i, j, ilo, ihi, jlo, jhi;
+    kern_status st = t == KERN_UINT8 || t == KERN_INT8 ? pool_check(g, &planes) : KERN_EINVAL;
+    if (st != KERN_OK)
+        return st;
+    for (pl = 0; pl < planes; pl++) {
+        const size_t xp = pl * g->h_in * g->w_in, yp = pl * g->h_out * g->w_out;
+        for (oh = 0; oh < g->h_out; oh++) {
+            kern_valid_range(g->pad_top, oh * g->stride_h, g->dilation_h, g->h_in, g->kernel_h, &ilo, &ihi);
+            for (ow = 0; ow < g->w_out; ow++) {
+                int32_t acc = kern_qmin(t);
+                kern_valid_range(g->pad_left, ow * g->stride_w, g->dilation_w, g->w_in, g->kernel_w, &jlo, &jhi);
+                for (i = ilo; i < ihi; i++) {
+                    const size_t row = xp + (oh * g->stride_h + i * g->dilation_h - g->pad_top) * g->w_in;
+                    for (j = jlo; j < jhi; j++) {
+                        const int32_t v = kern_qload(t, x, row + ow * g->stride_w + j * g->dilation_w - g->pad_left);
+                        acc = v > acc ? v : acc;
+                    }
+                }
+                if (t == KERN_UINT8)
+                    ((uint8_t *)y)[yp + oh * g->w_out + ow] = (uint8_t)acc;
+                else
+                    ((int8_t *)y)[yp + oh * g->w_out + ow] = (int8_t)acc;
+            }
+        }
+    }
+    return KERN_OK;
+}
+
 kern_status kern_global_pool(kern_pool_kind kind, size_t planes, size_t spatial, const float *x, float *y)
 {
     size_t total, p, s;
@@ -169,6 +212,13 @@ kern_status kern_global_pool(kern_pool_kind kind, size_t planes, size_t spatial,
         return KERN_EINVAL;
     if (!kmul(planes, spatial, &total))
         return KERN_EOVERFLOW;
+    if (kind == KERN_POOL_AVG && total > 0) { /* ReduceMean over the spatial dims: 8-lane partial sums */
+        kern_shape shape;
+        shape.rank = 2;
+        shape.dim[0] = planes;
+        shape.dim[1] = spatial;
+        return kern_reduce(KERN_REDUCE_MEAN, &shape, 2u, x, y);
+    }
     for (p = 0; p < planes; p++) {
         const float *xp = x + p * spatial;
         float acc = kind == KERN_POOL_MAX ? -FLT_MAX : 0.0f;

@@ -7,7 +7,7 @@
  * with xt the chunk's n input rows transposed into scratch (I*n copies against G*H*I*n multiply-adds).
  * Each step then forms g = xp[:, step] + Rb + R h by dot products, four gate rows at a time sharing
  * the loads of h (batch-1 GEMV: the rows of R are contiguous, h stays in L1), applies the gates with
- * the vectorised sigmoid / tanh below and writes the state.
+ * the vectorised sigmoid / tanh of vmath.c and writes the state.
  *
  * Scratch (floats): xt [I * tc] | xp [G*H * tc] | g [G*H] | h [H] | c [H] (LSTM cell; GRU r (.) Ht-1),
  * tc = min(T, KERN_RNN_TC): kern_scratch_bytes_rnn, mirrored by passes/target/scratch.py.
@@ -19,12 +19,6 @@
 #include <string.h>
 
 #include "internal.h"
-
-#if defined(__GNUC__) && !defined(__clang__)
-/* Lets gcc if-convert the gate functions' selects (their arms divide, which could trap): they then
- * vectorise.  No value changes (no reassociation, no contraction beyond internal.h's). */
-#pragma GCC optimize("no-trapping-math")
-#endif
 
 #define RNN_LANES 16
 
@@ -60,77 +54,12 @@ static float rnn_dot(const float *x, const float *y, size_t n)
     return s;
 }
 
-/* ---- the gate functions, over arrays: branch-free float code the compiler vectorises (the scalar
- * double-precision kern_sigmoidf / kern_tanhf of mathf.c would cost most of a step).  e^x by
- * Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, and r's Taylor series to r^7 (truncation < 6e-9);
- * tanh below 0.625 by x + x^3 P(x^2), P a degree-4 least-squares fit of (tanh x / x - 1) / x^2, above
- * it 1 - 2 / (e^2|x| + 1).  Measured against float64 over dense sweeps (tests/test_kernels_recurrent.py):
- * sigmoid within 1.5e-7, tanh within 1.3e-7 relative (2.5 float32 ulp).  NaN propagates (no
- * float-to-int conversion). */
-
-static KERN_INLINE float rnn_bits_float(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-static KERN_INLINE uint32_t rnn_float_bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-/* e^x for x in [-87, 88] (the caller clamps). */
-static KERN_INLINE float rnn_exp(float x)
-{
-    const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer in the low bits */
-    const float kf = x * 1.44269504f + magic, n = kf - magic;
-    const uint32_t k = rnn_float_bits(kf) - 0x4B400000u; /* n, two's complement */
-    const float r = (x - n * 0.693145751953125f) - n * 1.42860676e-6f;
-    float p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    return p * rnn_bits_float((k + 127u) << 23);
-}
-
-static KERN_INLINE float rnn_clamp(float x, float lo, float hi) { return x < lo ? lo : x > hi ? hi : x; }
-
-static void rnn_sigmoid_n(float *v, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; i++)
-        v[i] = 1.0f / (1.0f + rnn_exp(rnn_clamp(-v[i], -87.0f, 88.0f)));
-}
-
-static void rnn_tanh_n(float *v, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; i++) {
-        const float x = v[i], a = x < 0.0f ? -x : x, z = x * x;
-        const float e = rnn_exp(rnn_clamp(2.0f * a, 0.0f, 88.0f));
-        const float big = 1.0f - 2.0f / (e + 1.0f);
-        float p = -0.00571889151f;
-        p = p * z + 0.0206530634f;
-        p = p * z - 0.0537446402f;
-        p = p * z + 0.133315131f;
-        p = p * z - 0.333332866f;
-        v[i] = a < 0.625f ? x + x * z * p : x < 0.0f ? -big : x > 0.0f ? big : x;
-    }
-}
-
 static void rnn_clip_n(float *v, size_t n, float clip)
 {
     size_t i;
     if (clip > 0.0f)
         for (i = 0; i < n; i++)
-            v[i] = rnn_clamp(v[i], -clip, clip);
+            v[i] = kclampf(v[i], -clip, clip);
 }
 
 /* g[j] = xp[j * ld] + rb[j] + R_j . h for rows j of [0, rows): RNN_ROWS rows at a time share each
@@ -229,18 +158,18 @@ static void rnn_run(const kern_rnn_attr *a, const rnn_geom *q, size_t d, size_t 
                     }
                 rnn_clip_n(gi, H, clip);
                 rnn_clip_n(gf, 2 * H, clip); /* f and c~ */
-                rnn_sigmoid_n(gi, H);
-                rnn_sigmoid_n(gf, H);
-                rnn_tanh_n(gc, H);
+                kern_sigmoid_n(gi, gi, H);
+                kern_sigmoid_n(gf, gf, H);
+                kern_tanh_n(gc, gc, H);
                 for (k = 0; k < H; k++)
                     c[k] = c[k] * gf[k] + gi[k] * gc[k];
                 if (pd)
                     for (k = 0; k < H; k++)
                         go[k] += pd[H + k] * c[k];
                 rnn_clip_n(go, H, clip);
-                rnn_sigmoid_n(go, H);
+                kern_sigmoid_n(go, go, H);
                 memcpy(gc, c, H * sizeof(float));
-                rnn_tanh_n(gc, H);
+                kern_tanh_n(gc, gc, H);
                 for (k = 0; k < H; k++)
                     h[k] = go[k] * gc[k];
             } else if (a->kind == KERN_RNN_GRU) {
@@ -248,7 +177,7 @@ static void rnn_run(const kern_rnn_attr *a, const rnn_geom *q, size_t d, size_t 
                 float *gz = g, *gr = g + H, *gh = g + 2 * H;
                 rnn_recurrent(2 * H, H, xj, n, rb, rd, h, g);
                 rnn_clip_n(g, 2 * H, clip);
-                rnn_sigmoid_n(g, 2 * H);
+                kern_sigmoid_n(g, g, 2 * H);
                 if (a->linear_before_reset) {
                     for (k = 0; k < H; k++) {
                         float lin = rnn_dot(rd + (2 * H + k) * H, h, H);
@@ -262,13 +191,13 @@ static void rnn_run(const kern_rnn_attr *a, const rnn_geom *q, size_t d, size_t 
                     rnn_recurrent(H, H, xj + 2 * H * n, n, rb ? rb + 2 * H : NULL, rd + 2 * H * H, c, gh);
                 }
                 rnn_clip_n(gh, H, clip);
-                rnn_tanh_n(gh, H);
+                kern_tanh_n(gh, gh, H);
                 for (k = 0; k < H; k++)
                     h[k] = (1.0f - gz[k]) * gh[k] + gz[k] * h[k];
             } else {
                 rnn_recurrent(H, H, xj, n, rb, rd, h, g);
                 rnn_clip_n(g, H, clip);
-                rnn_tanh_n(g, H);
+                kern_tanh_n(g, g, H);
                 memcpy(h, g, H * sizeof(float));
             }
             if (y)

@@ -1,5 +1,5 @@
 /*
- * arg_reduce.c - ArgMax and ArgMin: float32 X -> int32 indices (RT_OPF_INT_OUTPUTS).
+ * arg_reduce.c - ArgMax and ArgMin: float32 X -> int32 indices (type signature "f" -> "i").
  *
  * Record: i[RT_ATTR_ARG_AXIS] the axis in [0, rank), i[RT_ATTR_ARG_KEEPDIMS] and
  * i[RT_ATTR_ARG_SELECT_LAST] 0 or 1.  Y has X's dims with the axis' set to 1 (keepdims) or dropped;
@@ -44,6 +44,6 @@ static rt_status eval_arg(const rt_eval_ctx *c)
                                         rt_eval_input(c, 0), rt_tensor_ints(c->part, rt_eval_tensor(c, 1))));
 }
 
-/* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval */
-const rt_op_registration rt_op_arg_max = {"ArgMax", 1, 1, 1, 1, 0, RT_OPF_INT_OUTPUTS, prepare_arg, eval_arg};
-const rt_op_registration rt_op_arg_min = {"ArgMin", 1, 1, 1, 1, 0, RT_OPF_INT_OUTPUTS, prepare_arg, eval_arg};
+/* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval, input and output types */
+const rt_op_registration rt_op_arg_max = {"ArgMax", 1, 1, 1, 1, 0, 0, prepare_arg, eval_arg, "f", "i"};
+const rt_op_registration rt_op_arg_min = {"ArgMin", 1, 1, 1, 1, 0, 0, prepare_arg, eval_arg, "f", "i"};

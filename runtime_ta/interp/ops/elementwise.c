@@ -159,21 +159,27 @@ static rt_status eval_sum(const rt_eval_ctx *c)
     return rt_from_kern(s);
 }
 
-/* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval */
+/* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval, input and output types */
 #define ACT (RT_OPF_IN_PLACE | RT_OPF_ACTIVATION)
-const rt_op_registration rt_op_relu = {"Relu", 1, 1, 1, 1, 0, ACT, prepare_relu, rt_eval_unary};
-const rt_op_registration rt_op_leaky_relu = {"LeakyRelu", 1, 1, 1, 1, 0, ACT, prepare_leaky_relu, rt_eval_unary};
-const rt_op_registration rt_op_clip = {"Clip", 1, 1, 1, 1, 0, ACT, prepare_clip, rt_eval_unary};
-const rt_op_registration rt_op_sigmoid = {"Sigmoid", 1, 1, 1, 1, 0, ACT, prepare_sigmoid, rt_eval_unary};
-const rt_op_registration rt_op_hard_sigmoid = {"HardSigmoid", 1, 1, 1, 1, 0, ACT, prepare_hard_sigmoid, rt_eval_unary};
-const rt_op_registration rt_op_hard_swish = {"HardSwish", 1, 1, 1, 1, 0, ACT, prepare_hard_swish, rt_eval_unary};
-const rt_op_registration rt_op_tanh = {"Tanh", 1, 1, 1, 1, 0, ACT, prepare_tanh, rt_eval_unary};
-const rt_op_registration rt_op_add = {"Add", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_add, eval_binary};
-const rt_op_registration rt_op_sub = {"Sub", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_sub, eval_binary};
-const rt_op_registration rt_op_mul = {"Mul", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_mul, eval_binary};
-const rt_op_registration rt_op_div = {"Div", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_div, eval_binary};
-const rt_op_registration rt_op_sum = {"Sum", 1, RT_ARITY_MANY, 1, 1, 0, RT_OPF_IN_PLACE, prepare_sum, eval_sum};
-const rt_op_registration rt_op_pow = {"Pow", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_pow, eval_binary};
-const rt_op_registration rt_op_prelu = {"PRelu", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_prelu, eval_binary};
-const rt_op_registration rt_op_max = {"Max", 1, RT_ARITY_MANY, 1, 1, 0, RT_OPF_IN_PLACE, prepare_max, eval_sum};
-const rt_op_registration rt_op_min = {"Min", 1, RT_ARITY_MANY, 1, 1, 0, RT_OPF_IN_PLACE, prepare_min, eval_sum};
+const rt_op_registration rt_op_relu = {"Relu", 1, 1, 1, 1, 0, ACT, prepare_relu, rt_eval_unary, "f", "f"};
+const rt_op_registration rt_op_leaky_relu = {"LeakyRelu", 1, 1, 1, 1, 0, ACT, prepare_leaky_relu, rt_eval_unary, "f",
+                                             "f"};
+const rt_op_registration rt_op_clip = {"Clip", 1, 1, 1, 1, 0, ACT, prepare_clip, rt_eval_unary, "f", "f"};
+const rt_op_registration rt_op_sigmoid = {"Sigmoid", 1, 1, 1, 1, 0, ACT, prepare_sigmoid, rt_eval_unary, "f", "f"};
+const rt_op_registration rt_op_hard_sigmoid = {"HardSigmoid", 1, 1, 1, 1, 0, ACT, prepare_hard_sigmoid,
+                                               rt_eval_unary, "f", "f"};
+const rt_op_registration rt_op_hard_swish = {"HardSwish", 1, 1, 1, 1, 0, ACT, prepare_hard_swish, rt_eval_unary, "f",
+                                             "f"};
+const rt_op_registration rt_op_tanh = {"Tanh", 1, 1, 1, 1, 0, ACT, prepare_tanh, rt_eval_unary, "f", "f"};
+const rt_op_registration rt_op_add = {"Add", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_add, eval_binary, "f", "f"};
+const rt_op_registration rt_op_sub = {"Sub", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_sub, eval_binary, "f", "f"};
+const rt_op_registration rt_op_mul = {"Mul", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_mul, eval_binary, "f", "f"};
+const rt_op_registration rt_op_div = {"Div", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_div, eval_binary, "f", "f"};
+const rt_op_registration rt_op_sum = {"Sum", 1, RT_ARITY_MANY, 1, 1, 0, RT_OPF_IN_PLACE, prepare_sum, eval_sum, "f",
+                                      "f"};
+const rt_op_registration rt_op_pow = {"Pow", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_pow, eval_binary, "f", "f"};
+const rt_op_registration rt_op_prelu = {"PRelu", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_prelu, eval_binary, "f", "f"};
+const rt_op_registration rt_op_max = {"Max", 1, RT_ARITY_MANY, 1, 1, 0, RT_OPF_IN_PLACE, prepare_max, eval_sum, "f",
+                                      "f"};
+const rt_op_registration rt_op_min = {"Min", 1, RT_ARITY_MANY, 1, 1, 0, RT_OPF_IN_PLACE, prepare_min, eval_sum, "f",
+                                      "f"};

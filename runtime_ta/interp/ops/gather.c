@@ -1,5 +1,5 @@
 /*
- * gather.c - Gather and GatherElements: float32 data, int32 indices (RT_OPF_INT_INDICES).
+ * gather.c - Gather and GatherElements: float32 data, int32 indices (type signature "fi").
  *
  * The indices are a weight (constant indices, folded offline) or a region tensor the normal world
  * may have written (token ids): prepare checks the shapes, eval has the kernel check every index
@@ -83,7 +83,7 @@ static rt_status eval_gather_elements(const rt_eval_ctx *c)
                                           c->prep->u.index.axis, rt_eval_output(c, 0)));
 }
 
-/* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval */
-const rt_op_registration rt_op_gather = {"Gather", 2, 2, 1, 1, 0, RT_OPF_INT_INDICES, prepare_gather, eval_gather};
-const rt_op_registration rt_op_gather_elements = {"GatherElements", 2, 2, 1, 1, 0, RT_OPF_INT_INDICES,
-                                                  prepare_gather_elements, eval_gather_elements};
+/* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval, input and output types */
+const rt_op_registration rt_op_gather = {"Gather", 2, 2, 1, 1, 0, 0, prepare_gather, eval_gather, "fi", "f"};
+const rt_op_registration rt_op_gather_elements = {"GatherElements", 2, 2, 1, 1, 0, 0, prepare_gather_elements,
+                                                  eval_gather_elements, "fi", "f"};

@@ -67,14 +67,10 @@ static rt_status eval_gemm(const rt_eval_ctx *c)
                                   rt_eval_output(c, 0), c->scratch, c->scratch_size));
 }
 
-/* numpy matmul: rank-1 A is [1, K], rank-1 B is [K, 1] (dropped from y); batch dims broadcast. */
-static rt_status prepare_matmul(rt_prepare_ctx *c)
+rt_status rt_matmul_shape(const rt_tensor_desc *A, const rt_tensor_desc *B, const rt_tensor_desc *y)
 {
-    const rt_tensor_desc *A = c->in[0], *B = c->in[1], *y = c->out;
     uint32_t dims[RT_MAX_RANK], rank = 0, ra, rb, r, k, ba, bb;
     uint32_t m, ka, kb, n;
-    if (!rt_unused_zero(c->op, 0, 0))
-        return RT_ERR_OP_RESERVED;
     if (B == NULL || A->rank < 1 || B->rank < 1)
         return RT_ERR_OP_SHAPE;
     ra = A->rank;
@@ -105,6 +101,13 @@ static rt_status prepare_matmul(rt_prepare_ctx *c)
     return RT_OK;
 }
 
+static rt_status prepare_matmul(rt_prepare_ctx *c)
+{
+    if (!rt_unused_zero(c->op, 0, 0))
+        return RT_ERR_OP_RESERVED;
+    return rt_matmul_shape(c->in[0], c->in[1], c->out);
+}
+
 static rt_status eval_matmul(const rt_eval_ctx *c)
 {
     kern_shape a, b, y;
@@ -114,6 +117,6 @@ static rt_status eval_matmul(const rt_eval_ctx *c)
     return rt_from_kern(kern_matmul(&a, rt_eval_input(c, 0), &b, rt_eval_input(c, 1), &y, rt_eval_output(c, 0)));
 }
 
-/* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval */
-const rt_op_registration rt_op_gemm = {"Gemm", 2, 3, 1, 1, RT_OPTIONAL(2), 0, prepare_gemm, eval_gemm};
-const rt_op_registration rt_op_matmul = {"MatMul", 2, 2, 1, 1, 0, 0, prepare_matmul, eval_matmul};
+/* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval, input and output types */
+const rt_op_registration rt_op_gemm = {"Gemm", 2, 3, 1, 1, RT_OPTIONAL(2), 0, prepare_gemm, eval_gemm, "f", "f"};
+const rt_op_registration rt_op_matmul = {"MatMul", 2, 2, 1, 1, 0, 0, prepare_matmul, eval_matmul, "f", "f"};

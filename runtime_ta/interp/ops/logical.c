@@ -2,10 +2,10 @@
  * logical.c - comparisons (COMPARE: Equal, Greater, GreaterOrEqual, Less, LessOrEqual by
  * RT_ATTR_COMPARE_MODE), Not, And, Or, Xor, Where.  Booleans are int32 0/1 tensors.
  *
- * Types (prepare.c, by the flags): a comparison's two inputs share one type, float32 or int32, and
- * its output is int32; the logic ops are int32 throughout; Where's condition is int32 and its
- * branches and output share one type.  Shapes: numpy broadcasting of the inputs gives the output's
- * dims exactly (Not: the input's).
+ * Types (the signatures, checked by prepare.c): a comparison's two inputs share one type, float32 or
+ * int32 ("w0"), and its output is int32; the logic ops are int32 throughout; Where's condition is
+ * int32 and its branches and output share one type, float32 or int32 ("iw1" -> "1").  Shapes: numpy
+ * broadcasting of the inputs gives the output's dims exactly (Not: the input's).
  */
 #include <string.h>
 
@@ -122,16 +122,14 @@ static rt_status eval_where(const rt_eval_ctx *c)
                                    rt_tensor_ptr(c->part, rt_eval_tensor(c, 3))));
 }
 
-/* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval */
-#define INTS (RT_OPF_INT_INPUTS | RT_OPF_INT_OUTPUTS)
+/* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval, input and output types */
 const rt_op_registration rt_op_compare = {"Equal/Greater/GreaterOrEqual/Less/LessOrEqual", 2, 2, 1, 1, 0,
-                                          RT_OPF_SAME_DTYPE | RT_OPF_INT_OUTPUTS, prepare_compare, eval_compare};
-const rt_op_registration rt_op_not = {"Not", 1, 1, 1, 1, 0, INTS | RT_OPF_IN_PLACE, prepare_not, eval_not};
-const rt_op_registration rt_op_and = {"And", 2, 2, 1, 1, 0, INTS | RT_OPF_IN_PLACE, prepare_logic, eval_logic};
-const rt_op_registration rt_op_or = {"Or", 2, 2, 1, 1, 0, INTS | RT_OPF_IN_PLACE, prepare_logic, eval_logic};
-const rt_op_registration rt_op_xor = {"Xor", 2, 2, 1, 1, 0, INTS | RT_OPF_IN_PLACE, prepare_logic, eval_logic};
-const rt_op_registration rt_op_where = {"Where", 3, 3, 1, 1, 0, RT_OPF_CONDITION | RT_OPF_SAME_DTYPE, prepare_where,
-                                        eval_where};
+                                          0, prepare_compare, eval_compare, "w0", "i"};
+const rt_op_registration rt_op_not = {"Not", 1, 1, 1, 1, 0, RT_OPF_IN_PLACE, prepare_not, eval_not, "i", "i"};
+const rt_op_registration rt_op_and = {"And", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_logic, eval_logic, "i", "i"};
+const rt_op_registration rt_op_or = {"Or", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_logic, eval_logic, "i", "i"};
+const rt_op_registration rt_op_xor = {"Xor", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_logic, eval_logic, "i", "i"};
+const rt_op_registration rt_op_where = {"Where", 3, 3, 1, 1, 0, 0, prepare_where, eval_where, "iw1", "1"};
 
 /* the kernels' enums follow the format's values */
 RT_STATIC_ASSERT(RT_COMPARE_EQUAL == KERN_EQUAL && RT_COMPARE_GREATER == KERN_GREATER &&

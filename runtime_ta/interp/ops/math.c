@@ -69,32 +69,33 @@ static rt_status prepare_thresholded_relu(rt_prepare_ctx *c)
                        c->op->f[RT_FATTR_THRESHOLDED_RELU_ALPHA], 0.0f);
 }
 
-/* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval */
+/* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval, input and output types */
 #define MAP RT_OPF_IN_PLACE
 #define ACT (RT_OPF_IN_PLACE | RT_OPF_ACTIVATION)
-const rt_op_registration rt_op_sqrt = {"Sqrt", 1, 1, 1, 1, 0, MAP, prepare_sqrt, rt_eval_unary};
-const rt_op_registration rt_op_reciprocal = {"Reciprocal", 1, 1, 1, 1, 0, MAP, prepare_reciprocal, rt_eval_unary};
-const rt_op_registration rt_op_exp = {"Exp", 1, 1, 1, 1, 0, MAP, prepare_exp, rt_eval_unary};
-const rt_op_registration rt_op_log = {"Log", 1, 1, 1, 1, 0, MAP, prepare_log, rt_eval_unary};
-const rt_op_registration rt_op_abs = {"Abs", 1, 1, 1, 1, 0, MAP, prepare_abs, rt_eval_unary};
-const rt_op_registration rt_op_neg = {"Neg", 1, 1, 1, 1, 0, MAP, prepare_neg, rt_eval_unary};
-const rt_op_registration rt_op_round = {"Floor/Ceil/Round", 1, 1, 1, 1, 0, MAP, prepare_round, rt_eval_unary};
-const rt_op_registration rt_op_erf = {"Erf", 1, 1, 1, 1, 0, MAP, prepare_erf, rt_eval_unary};
-const rt_op_registration rt_op_gelu = {"Gelu", 1, 1, 1, 1, 0, ACT, prepare_gelu, rt_eval_unary};
-const rt_op_registration rt_op_softplus = {"Softplus", 1, 1, 1, 1, 0, ACT, prepare_softplus, rt_eval_unary};
-const rt_op_registration rt_op_softsign = {"Softsign", 1, 1, 1, 1, 0, ACT, prepare_softsign, rt_eval_unary};
-const rt_op_registration rt_op_elu = {"Elu/Selu/Celu", 1, 1, 1, 1, 0, ACT, prepare_elu, rt_eval_unary};
-const rt_op_registration rt_op_mish = {"Mish", 1, 1, 1, 1, 0, ACT, prepare_mish, rt_eval_unary};
-const rt_op_registration rt_op_sin = {"Sin", 1, 1, 1, 1, 0, MAP, prepare_sin, rt_eval_unary};
-const rt_op_registration rt_op_cos = {"Cos", 1, 1, 1, 1, 0, MAP, prepare_cos, rt_eval_unary};
-const rt_op_registration rt_op_tan = {"Tan", 1, 1, 1, 1, 0, MAP, prepare_tan, rt_eval_unary};
-const rt_op_registration rt_op_asin = {"Asin", 1, 1, 1, 1, 0, MAP, prepare_asin, rt_eval_unary};
-const rt_op_registration rt_op_acos = {"Acos", 1, 1, 1, 1, 0, MAP, prepare_acos, rt_eval_unary};
-const rt_op_registration rt_op_atan = {"Atan", 1, 1, 1, 1, 0, MAP, prepare_atan, rt_eval_unary};
-const rt_op_registration rt_op_sinh = {"Sinh", 1, 1, 1, 1, 0, MAP, prepare_sinh, rt_eval_unary};
-const rt_op_registration rt_op_cosh = {"Cosh", 1, 1, 1, 1, 0, MAP, prepare_cosh, rt_eval_unary};
-const rt_op_registration rt_op_asinh = {"Asinh", 1, 1, 1, 1, 0, MAP, prepare_asinh, rt_eval_unary};
-const rt_op_registration rt_op_acosh = {"Acosh", 1, 1, 1, 1, 0, MAP, prepare_acosh, rt_eval_unary};
-const rt_op_registration rt_op_atanh = {"Atanh", 1, 1, 1, 1, 0, MAP, prepare_atanh, rt_eval_unary};
+const rt_op_registration rt_op_sqrt = {"Sqrt", 1, 1, 1, 1, 0, MAP, prepare_sqrt, rt_eval_unary, "f", "f"};
+const rt_op_registration rt_op_reciprocal = {"Reciprocal", 1, 1, 1, 1, 0, MAP, prepare_reciprocal, rt_eval_unary,
+                                             "f", "f"};
+const rt_op_registration rt_op_exp = {"Exp", 1, 1, 1, 1, 0, MAP, prepare_exp, rt_eval_unary, "f", "f"};
+const rt_op_registration rt_op_log = {"Log", 1, 1, 1, 1, 0, MAP, prepare_log, rt_eval_unary, "f", "f"};
+const rt_op_registration rt_op_abs = {"Abs", 1, 1, 1, 1, 0, MAP, prepare_abs, rt_eval_unary, "f", "f"};
+const rt_op_registration rt_op_neg = {"Neg", 1, 1, 1, 1, 0, MAP, prepare_neg, rt_eval_unary, "f", "f"};
+const rt_op_registration rt_op_round = {"Floor/Ceil/Round", 1, 1, 1, 1, 0, MAP, prepare_round, rt_eval_unary, "f", "f"};
+const rt_op_registration rt_op_erf = {"Erf", 1, 1, 1, 1, 0, MAP, prepare_erf, rt_eval_unary, "f", "f"};
+const rt_op_registration rt_op_gelu = {"Gelu", 1, 1, 1, 1, 0, ACT, prepare_gelu, rt_eval_unary, "f", "f"};
+const rt_op_registration rt_op_softplus = {"Softplus", 1, 1, 1, 1, 0, ACT, prepare_softplus, rt_eval_unary, "f", "f"};
+const rt_op_registration rt_op_softsign = {"Softsign", 1, 1, 1, 1, 0, ACT, prepare_softsign, rt_eval_unary, "f", "f"};
+const rt_op_registration rt_op_elu = {"Elu/Selu/Celu", 1, 1, 1, 1, 0, ACT, prepare_elu, rt_eval_unary, "f", "f"};
+const rt_op_registration rt_op_mish = {"Mish", 1, 1, 1, 1, 0, ACT, prepare_mish, rt_eval_unary, "f", "f"};
+const rt_op_registration rt_op_sin = {"Sin", 1, 1, 1, 1, 0, MAP, prepare_sin, rt_eval_unary, "f", "f"};
+const rt_op_registration rt_op_cos = {"Cos", 1, 1, 1, 1, 0, MAP, prepare_cos, rt_eval_unary, "f", "f"};
+const rt_op_registration rt_op_tan = {"Tan", 1, 1, 1, 1, 0, MAP, prepare_tan, rt_eval_unary, "f", "f"};
+const rt_op_registration rt_op_asin = {"Asin", 1, 1, 1, 1, 0, MAP, prepare_asin, rt_eval_unary, "f", "f"};
+const rt_op_registration rt_op_acos = {"Acos", 1, 1, 1, 1, 0, MAP, prepare_acos, rt_eval_unary, "f", "f"};
+const rt_op_registration rt_op_atan = {"Atan", 1, 1, 1, 1, 0, MAP, prepare_atan, rt_eval_unary, "f", "f"};
+const rt_op_registration rt_op_sinh = {"Sinh", 1, 1, 1, 1, 0, MAP, prepare_sinh, rt_eval_unary, "f", "f"};
+const rt_op_registration rt_op_cosh = {"Cosh", 1, 1, 1, 1, 0, MAP, prepare_cosh, rt_eval_unary, "f", "f"};
+const rt_op_registration rt_op_asinh = {"Asinh", 1, 1, 1, 1, 0, MAP, prepare_asinh, rt_eval_unary, "f", "f"};
+const rt_op_registration rt_op_acosh = {"Acosh", 1, 1, 1, 1, 0, MAP, prepare_acosh, rt_eval_unary, "f", "f"};
+const rt_op_registration rt_op_atanh = {"Atanh", 1, 1, 1, 1, 0, MAP, prepare_atanh, rt_eval_unary, "f", "f"};
 const rt_op_registration rt_op_thresholded_relu = {"ThresholdedRelu", 1, 1, 1, 1, 0, ACT, prepare_thresholded_relu,
-                                                   rt_eval_unary};
+                                                   rt_eval_unary, "f", "f"};

@@ -19,9 +19,9 @@ static rt_status prepare_copy(rt_prepare_ctx *c)
 
 static rt_status eval_copy(const rt_eval_ctx *c)
 {
-    float *y = rt_eval_output(c, 0);
-    const float *x = rt_eval_input(c, 0);
-    if ((const float *)y != x)
+    void *y = rt_eval_output_bytes(c, 0);
+    const void *x = rt_eval_bytes(c, 0);
+    if (y != x)
         memmove(y, x, rt_eval_tensor(c, 1)->nbytes);
     return RT_OK;
 }
@@ -339,17 +339,17 @@ static rt_status eval_repeat(const rt_eval_ctx *c)
     return rt_from_kern(kern_tile(&xs, rt_eval_input(c, 0), &ys, rt_eval_output(c, 0)));
 }
 
-/* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval */
-const rt_op_registration rt_op_copy = {"Copy", 1, 1, 1, 1, 0, RT_OPF_IN_PLACE_RESHAPE | RT_OPF_SAME_DTYPE, prepare_copy,
-                                       eval_copy};
-const rt_op_registration rt_op_concat = {"Concat", 1, RT_ARITY_MANY, 1, 1, 0, 0, prepare_concat, eval_concat};
-const rt_op_registration rt_op_split = {"Split", 1, 1, 1, RT_ARITY_MANY, 0, 0, prepare_split, eval_split};
-const rt_op_registration rt_op_slice = {"Slice", 1, 1, 1, 1, 0, 0, prepare_slice, eval_slice};
-const rt_op_registration rt_op_transpose = {"Transpose", 1, 1, 1, 1, 0, 0, prepare_transpose, eval_transpose};
-const rt_op_registration rt_op_pad = {"Pad", 1, 1, 1, 1, 0, 0, prepare_pad, eval_pad};
+/* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval, input and output types */
+const rt_op_registration rt_op_copy = {"Copy", 1, 1, 1, 1, 0, RT_OPF_IN_PLACE_RESHAPE, prepare_copy, eval_copy,
+                                       "x", "0"};
+const rt_op_registration rt_op_concat = {"Concat", 1, RT_ARITY_MANY, 1, 1, 0, 0, prepare_concat, eval_concat, "f", "f"};
+const rt_op_registration rt_op_split = {"Split", 1, 1, 1, RT_ARITY_MANY, 0, 0, prepare_split, eval_split, "f", "f"};
+const rt_op_registration rt_op_slice = {"Slice", 1, 1, 1, 1, 0, 0, prepare_slice, eval_slice, "f", "f"};
+const rt_op_registration rt_op_transpose = {"Transpose", 1, 1, 1, 1, 0, 0, prepare_transpose, eval_transpose, "f", "f"};
+const rt_op_registration rt_op_pad = {"Pad", 1, 1, 1, 1, 0, 0, prepare_pad, eval_pad, "f", "f"};
 const rt_op_registration rt_op_depth_to_space = {"DepthToSpace", 1, 1, 1, 1, 0, 0, prepare_depth_to_space,
-                                                eval_block_shuffle};
+                                                eval_block_shuffle, "f", "f"};
 const rt_op_registration rt_op_space_to_depth = {"SpaceToDepth", 1, 1, 1, 1, 0, 0, prepare_space_to_depth,
-                                                eval_block_shuffle};
-const rt_op_registration rt_op_expand = {"Expand", 1, 1, 1, 1, 0, 0, prepare_expand, eval_repeat};
-const rt_op_registration rt_op_tile = {"Tile", 1, 1, 1, 1, 0, 0, prepare_tile, eval_repeat};
+                                                eval_block_shuffle, "f", "f"};
+const rt_op_registration rt_op_expand = {"Expand", 1, 1, 1, 1, 0, 0, prepare_expand, eval_repeat, "f", "f"};
+const rt_op_registration rt_op_tile = {"Tile", 1, 1, 1, 1, 0, 0, prepare_tile, eval_repeat, "f", "f"};

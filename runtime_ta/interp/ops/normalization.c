@@ -202,18 +202,19 @@ static rt_status eval_group_norm(const rt_eval_ctx *c)
                                         rt_eval_input(c, 0), rt_eval_output(c, 0)));
 }
 
-/* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval */
+/* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval, input and output types */
 const rt_op_registration rt_op_log_softmax = {"LogSoftmax", 1, 1, 1, 1, 0, RT_OPF_IN_PLACE, prepare_softmax,
-                                              eval_log_softmax};
+                                              eval_log_softmax, "f", "f"};
 const rt_op_registration rt_op_layer_norm = {"LayerNormalization", 2, 3, 1, 1, RT_OPTIONAL(2), RT_OPF_IN_PLACE,
-                                             prepare_layer_norm, eval_layer_norm};
+                                             prepare_layer_norm, eval_layer_norm, "f", "f"};
 const rt_op_registration rt_op_instance_norm = {"InstanceNormalization", 3, 3, 1, 1, 0, RT_OPF_IN_PLACE,
-                                                prepare_instance_norm, eval_group_norm};
+                                                prepare_instance_norm, eval_group_norm, "f", "f"};
 const rt_op_registration rt_op_group_norm = {"GroupNormalization", 3, 3, 1, 1, 0, RT_OPF_IN_PLACE,
-                                             prepare_group_norm, eval_group_norm};
+                                             prepare_group_norm, eval_group_norm, "f", "f"};
 
-/* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval */
-const rt_op_registration rt_op_softmax = {"Softmax", 1, 1, 1, 1, 0, RT_OPF_IN_PLACE, prepare_softmax, eval_softmax};
-const rt_op_registration rt_op_lrn = {"LRN", 1, 1, 1, 1, 0, 0, prepare_lrn, eval_lrn};
+/* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval, input and output types */
+const rt_op_registration rt_op_softmax = {"Softmax", 1, 1, 1, 1, 0, RT_OPF_IN_PLACE, prepare_softmax, eval_softmax,
+                                          "f", "f"};
+const rt_op_registration rt_op_lrn = {"LRN", 1, 1, 1, 1, 0, 0, prepare_lrn, eval_lrn, "f", "f"};
 const rt_op_registration rt_op_batch_norm = {"BatchNormalization", 5, 5, 1, 1, 0, RT_OPF_IN_PLACE,
-                                             prepare_batch_norm, eval_batch_norm};
+                                             prepare_batch_norm, eval_batch_norm, "f", "f"};

@@ -12,6 +12,7 @@
  *   eval            runs the op from the prepared data alone and trusts it (no re-validation); the
  *                   kernels still check their own arguments.
  *   flags           RT_OPF_*: may run in place; is an activation a preceding Conv may fuse; fuses one.
+ *   types           the type of every input and output (float32 unless the signature says otherwise).
  *
  * The prepared data of op k is record k of the body's prepared section (format.h), inside the
  * body, so it is part of the planned memory and nothing at run time can write it (no output or
@@ -182,27 +183,23 @@ typedef struct {
     uint16_t flags;               /* RT_OPF_* */
     rt_prepare_fn prepare;
     rt_eval_fn eval;
+    const char *in_types;         /* type signature (below): "f", "f" for an op over float32 only */
+    const char *out_types;
 } rt_op_registration;
 
 #define RT_OPF_IN_PLACE 0x1u         /* an input may share the output's bytes: same offset, same dims */
 #define RT_OPF_IN_PLACE_RESHAPE 0x2u /* an input may share the output's bytes: same offset, any dims */
 #define RT_OPF_ACTIVATION 0x4u       /* elementwise activation (u.act) that a preceding Conv may fuse */
 #define RT_OPF_FUSES_ACTIVATION 0x8u /* eval applies a following activation itself under RT_PREP_FUSED */
-/* Tensor types (prepare.c checks them before the op's prepare): every input and output is float32,
- * except as these flags say, the first that applies to a tensor deciding:
- *   RT_OPF_INT_OUTPUTS  every output is int32 (ArgMax: indices; comparisons, logic ops: 0/1)
- *   RT_OPF_INT_INPUTS   every input is int32 (the logic ops' booleans)
- *   RT_OPF_CONDITION    input 0 is an int32 condition, and the reference type below is input 1's (Where)
- *   RT_OPF_SAME_DTYPE   every other tensor has the reference type: input 0's (input 1's with
- *                       RT_OPF_CONDITION), float32 or int32 (Copy, comparisons, Where)
- *   RT_OPF_INT_INDICES  input 1 is int32 indices (Gather, GatherElements) */
-#define RT_OPF_INT_INDICES 0x100u
-#define RT_OPF_SAME_DTYPE 0x200u
-#define RT_OPF_INT_OUTPUTS 0x400u
-#define RT_OPF_INT_INPUTS 0x800u
-#define RT_OPF_CONDITION 0x1000u
 #define RT_OPF_OPTIONAL_OUTPUTS 0x10u /* any output may be RT_NO_TENSOR (not computed; ctx->out may be NULL) */
 
+/* Type signature: one character per input (in_types) and per output (out_types), the last one
+ * standing for every later entry (variadic ops); prepare.c checks every present tensor against it
+ * before the op's prepare runs, so a kernel never sees a type it does not handle.
+ *   'f' float32   'i' int32   'b' int8   'u' uint8   'q' int8 or uint8   'n' int8, uint8 or int32
+ *   'a' float32, int8 or uint8 (real values, quantized or not)   'w' float32 or int32   'x' any type
+ *   '0'..'9' the type of input k (a required input)
+ * passes/target/signature.py reads the same codes (OpTarget.types). */
 #define RT_ARITY_MANY 0xFFFFu
 #define RT_OPTIONAL(k) (1u << (k))
 
@@ -224,14 +221,14 @@ static inline const rt_tensor_desc *rt_op_tensor(const rt_partition *p, const rt
     return idx == RT_NO_TENSOR ? NULL : &p->tensors[idx];
 }
 
-/* A (validated) tensor's first byte, whatever its type. */
+/* A (validated) tensor's first byte, whatever its type (the one the op's signature checked). */
 static inline void *rt_tensor_ptr(const rt_partition *p, const rt_tensor_desc *t)
 {
     size_t base = t->location == RT_LOC_WEIGHT ? p->body_offset : 0;
     return (void *)(p->region + base + t->offset);
 }
 
-/* A (validated) int32 tensor's first element (one the registration's flags declare int32). */
+/* A (validated) int32 tensor's first element (one the registration's signature declares int32). */
 static inline int32_t *rt_tensor_ints(const rt_partition *p, const rt_tensor_desc *t)
 {
     return (int32_t *)rt_tensor_ptr(p, t);
@@ -248,17 +245,29 @@ static inline const rt_tensor_desc *rt_eval_tensor(const rt_eval_ctx *c, uint32_
     return rt_op_tensor(c->part, c->op, k);
 }
 
-/* Input k's data, NULL when absent (k past the op's inputs, or an absent optional input). */
-static inline const float *rt_eval_input(const rt_eval_ctx *c, uint32_t k)
+/* Input k's bytes (any type), NULL when absent (k past the op's inputs, or an absent optional input). */
+static inline const void *rt_eval_bytes(const rt_eval_ctx *c, uint32_t k)
 {
     const rt_tensor_desc *t = k < c->op->input_count ? rt_op_tensor(c->part, c->op, k) : NULL;
-    return t ? rt_tensor_data(c->part, t) : NULL;
+    return t ? rt_tensor_ptr(c->part, t) : NULL;
 }
 
-/* Output k's data. */
+/* Input k's float32 data, NULL when absent. */
+static inline const float *rt_eval_input(const rt_eval_ctx *c, uint32_t k)
+{
+    return (const float *)rt_eval_bytes(c, k);
+}
+
+/* Output k's bytes (any type). */
+static inline void *rt_eval_output_bytes(const rt_eval_ctx *c, uint32_t k)
+{
+    return rt_tensor_ptr(c->part, rt_op_tensor(c->part, c->op, (uint32_t)c->op->input_count + k));
+}
+
+/* Output k's float32 data. */
 static inline float *rt_eval_output(const rt_eval_ctx *c, uint32_t k)
 {
-    return rt_tensor_data(c->part, rt_op_tensor(c->part, c->op, (uint32_t)c->op->input_count + k));
+    return (float *)rt_eval_output_bytes(c, k);
 }
 
 static inline void rt_kshape(const rt_tensor_desc *t, kern_shape *s)
@@ -289,5 +298,21 @@ int rt_unused_zero(const rt_op_desc *op, uint32_t ints_used, uint32_t floats_use
 rt_status rt_prepare_unary(rt_prepare_ctx *c, kern_unary_op kind, uint32_t ints_used, uint32_t floats_used,
                            float alpha, float beta);
 rt_status rt_eval_unary(const rt_eval_ctx *c);
+
+/* numpy matmul's shape rule (ops/gemm_matmul.c): rank-1 A is [1, K], rank-1 B is [K, 1] (dropped from y);
+ * the batch dims broadcast. */
+rt_status rt_matmul_shape(const rt_tensor_desc *A, const rt_tensor_desc *B, const rt_tensor_desc *y);
+
+/* Window geometry (ops/window.c): slots 0-12 and the x / y dims into g (ranges checked, not the output size). */
+rt_status rt_window_geom(const rt_op_desc *op, const rt_tensor_desc *x, const rt_tensor_desc *y, rt_window_data *g);
+/* The kernels' form of a window geometry. */
+void rt_kern_geom(const rt_window_data *w, kern_conv_geom *g);
+/* Output length of a window op: floor or (ONNX) ceil mode; 0 when the window does not fit. */
+uint64_t rt_window_out(uint64_t in, uint64_t pad_begin, uint64_t pad_end, uint64_t kernel, uint64_t stride,
+                       uint64_t dilation, int ceil_mode);
+/* The Conv (transpose 0) / ConvTranspose (1) shape rule: geometry, unused slots 0, w [c_out, c_in/group, kh,
+ * kw] (ConvTranspose: [c_in, c_out/group, kh, kw]), b NULL or [c_out], y's spatial size. */
+rt_status rt_conv_shape(const rt_op_desc *op, const rt_tensor_desc *x, const rt_tensor_desc *w,
+                        const rt_tensor_desc *b, const rt_tensor_desc *y, int transpose, rt_window_data *g);
 
 #endif /* ONNX_TEE_OPS_H */

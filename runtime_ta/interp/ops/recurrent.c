@@ -134,11 +134,11 @@ static rt_status eval_rnn(const rt_eval_ctx *c)
                                  c->scratch_size));
 }
 
-/* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval */
+/* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval, input and output types */
 const rt_op_registration rt_op_lstm = {"LSTM", 3, 7, 1, 3,
                                        RT_OPTIONAL(3) | RT_OPTIONAL(4) | RT_OPTIONAL(5) | RT_OPTIONAL(6),
-                                       RT_OPF_OPTIONAL_OUTPUTS, prepare_lstm, eval_rnn};
+                                       RT_OPF_OPTIONAL_OUTPUTS, prepare_lstm, eval_rnn, "f", "f"};
 const rt_op_registration rt_op_gru = {"GRU", 3, 5, 1, 2, RT_OPTIONAL(3) | RT_OPTIONAL(4), RT_OPF_OPTIONAL_OUTPUTS,
-                                      prepare_gru, eval_rnn};
+                                      prepare_gru, eval_rnn, "f", "f"};
 const rt_op_registration rt_op_rnn = {"RNN", 3, 5, 1, 2, RT_OPTIONAL(3) | RT_OPTIONAL(4), RT_OPF_OPTIONAL_OUTPUTS,
-                                      prepare_simple_rnn, eval_rnn};
+                                      prepare_simple_rnn, eval_rnn, "f", "f"};

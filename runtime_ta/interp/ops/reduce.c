@@ -45,8 +45,9 @@ static rt_status eval_reduce(const rt_eval_ctx *c)
                                     rt_eval_input(c, 0), rt_eval_output(c, 0)));
 }
 
-/* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval */
-#define RT_REDUCE(reg, name) const rt_op_registration reg = {name, 1, 1, 1, 1, 0, 0, prepare_reduce, eval_reduce};
+/* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval, input and output types */
+#define RT_REDUCE(reg, name) \
+    const rt_op_registration reg = {name, 1, 1, 1, 1, 0, 0, prepare_reduce, eval_reduce, "f", "f"};
 RT_REDUCE(rt_op_reduce_mean, "ReduceMean")
 RT_REDUCE(rt_op_reduce_sum, "ReduceSum")
 RT_REDUCE(rt_op_reduce_max, "ReduceMax")

@@ -61,5 +61,5 @@ static rt_status eval_resize(const rt_eval_ctx *c)
     return rt_from_kern(kern_resize(&attr, &xs, rt_eval_input(c, 0), &ys, rt_eval_output(c, 0)));
 }
 
-/* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval */
-const rt_op_registration rt_op_resize = {"Resize", 1, 1, 1, 1, 0, 0, prepare_resize, eval_resize};
+/* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval, input and output types */
+const rt_op_registration rt_op_resize = {"Resize", 1, 1, 1, 1, 0, 0, prepare_resize, eval_resize, "f", "f"};

@@ -92,7 +92,14 @@
     X(RT_OP_AND, rt_op_and)                                   \
     X(RT_OP_OR, rt_op_or)                                     \
     X(RT_OP_XOR, rt_op_xor)                                   \
-    X(RT_OP_WHERE, rt_op_where)
+    X(RT_OP_WHERE, rt_op_where)                               \
+    X(RT_OP_QUANTIZE_LINEAR, rt_op_quantize_linear) /* quant.c */ \
+    X(RT_OP_DEQUANTIZE_LINEAR, rt_op_dequantize_linear)       \
+    X(RT_OP_DYNAMIC_QUANTIZE_LINEAR, rt_op_dynamic_quantize_linear) \
+    X(RT_OP_QLINEAR_CONV, rt_op_qlinear_conv)                 \
+    X(RT_OP_CONV_INTEGER, rt_op_conv_integer)                 \
+    X(RT_OP_QLINEAR_MATMUL, rt_op_qlinear_matmul)             \
+    X(RT_OP_MATMUL_INTEGER, rt_op_matmul_integer)
 
 #define RT_DECLARE(code, reg) extern const rt_op_registration reg;
 RT_OP_TABLE(RT_DECLARE)

@@ -1,0 +1,149 @@
+"""QDQ models: a float op between DequantizeLinear inputs and one QuantizeLinear becomes its integer op."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from ..compact.graph_edit import consumers, graph_output_names, replace_nodes
+from ..core import Pass, PassResult
+from ..graph import Constants, attributes
+from .qgemm import MS_DOMAIN
+
+# Ops that move or select quantized values without changing them: with the same scale and zero point
+# on both sides, DQ -> op -> Q is the op on the quantized tensor (the target runs them on int8 / uint8).
+VALUE_PRESERVING = ("MaxPool", "Flatten", "Reshape", "Squeeze", "Unsqueeze")
+
+
+class _Graph:
+    """What the pattern predicates read: producers, readers, constants, graph outputs."""
+
+    def __init__(self, model: onnx.ModelProto):
+        graph = model.graph
+        self.producer = {o: n for n in graph.node for o in n.output if o}
+        self.readers = consumers(graph)
+        self.consts = Constants(model)
+        self.outputs = graph_output_names(graph)
+
+    def dq(self, name: str) -> onnx.NodeProto | None:
+        """The DequantizeLinear making `name`, with a constant scale (and zero point), or None."""
+        node = self.producer.get(name)
+        if node is None or node.op_type != "DequantizeLinear" or node.domain not in ("", "ai.onnx"):
+            return None
+        return node if all(x in self.consts for x in node.input[1:] if x) else None
+
+    def only_q(self, name: str) -> onnx.NodeProto | None:
+        """The QuantizeLinear that is the only reader of `name` (per tensor, constant parameters), or None."""
+        readers = self.readers.get(name, [])
+        if name in self.outputs or len(readers) != 1:
+            return None
+        q = readers[0]
+        if q.op_type != "QuantizeLinear" or q.domain not in ("", "ai.onnx") or len(q.input) < 3 or not q.input[2]:
+            return None
+        if not all(x in self.consts for x in q.input[1:3]) or self.size(q.input[1]) != 1:
+            return None
+        return q
+
+    def size(self, name: str) -> int:
+        return int(np.asarray(self.consts[name]).size)
+
+    def per_axis(self, dq: onnx.NodeProto, axis: int, rank: int) -> bool:
+        """The DequantizeLinear is per tensor, or per channel along `axis` of a rank-`rank` tensor."""
+        return self.size(dq.input[1]) == 1 or int(attributes(dq).get("axis", 1)) % rank == axis
+
+    def same_params(self, dq: onnx.NodeProto, q: onnx.NodeProto) -> bool:
+        """The DequantizeLinear and the QuantizeLinear use the same scale and zero point (per tensor)."""
+        return (len(dq.input) > 2 and dq.input[2] and self.size(dq.input[1]) == 1 and
+                all(np.array_equal(np.asarray(self.consts[a]), np.asarray(self.consts[b])) and
+                    np.asarray(self.consts[a]).dtype == np.asarray(self.consts[b]).dtype
+                    for a, b in zip(dq.input[1:3], q.input[1:3])))
+
+
+def _bias_ok(g: _Graph, bias: onnx.NodeProto | None, x: onnx.NodeProto, w: onnx.NodeProto) -> bool:
+    """An int32 bias dequantized at x_scale * w_scale (float32, per channel) with zero point 0."""
+    if bias is None or bias.input[0] not in g.consts:
+        return False
+    scale = np.asarray(g.consts[bias.input[1]], np.float32)
+    want = np.float32(np.asarray(g.consts[x.input[1]], np.float32).reshape(())) * \
+        np.asarray(g.consts[w.input[1]], np.float32).reshape(-1)
+    zero = np.asarray(g.consts[bias.input[2]]) if len(bias.input) > 2 and bias.input[2] else np.zeros(1)
+    return (np.asarray(g.consts[bias.input[0]]).dtype == np.int32 and not zero.any() and
+            np.array_equal(np.broadcast_to(scale.reshape(-1), want.shape), want))
+
+
+def _params(dq: onnx.NodeProto) -> list[str]:
+    """A DequantizeLinear's quantized input, scale and zero point ('' when absent)."""
+    return [dq.input[0], dq.input[1], dq.input[2] if len(dq.input) > 2 else ""]
+
+
+def _fuse(g: _Graph, node: onnx.NodeProto) -> tuple[onnx.NodeProto, onnx.NodeProto] | None:
+    """(the integer node, the QuantizeLinear it replaces) for a fusable `node`, else None."""
+    if node.domain not in ("", "ai.onnx") or not node.output or not node.output[0]:
+        return None
+    q = g.only_q(node.output[0])
+    dqs = [g.dq(x) if x else None for x in node.input]
+    if q is None or not dqs or dqs[0] is None or g.size(dqs[0].input[1]) != 1:
+        return None
+    at, op = attributes(node), node.op_type
+    if op in VALUE_PRESERVING:
+        if not g.same_params(dqs[0], q):
+            return None
+        fused = helper.make_node(op, [dqs[0].input[0], *node.input[1:]], [q.output[0]], name=node.name, **at)
+        return fused, q
+    if op not in ("Conv", "Gemm", "MatMul") or len(dqs) < 2 or dqs[1] is None or dqs[1].input[0] not in g.consts:
+        return None
+    x, w, bias = dqs[0], dqs[1], dqs[2] if len(dqs) > 2 else None
+    w_rank = np.asarray(g.consts[w.input[0]]).ndim
+    tail = [*q.input[1:3]]
+    if op == "Conv" and g.per_axis(w, 0, w_rank) and (len(node.input) < 3 or _bias_ok(g, bias, x, w)):
+        inputs = _params(x) + _params(w) + tail + ([bias.input[0]] if bias else [])
+        return helper.make_node("QLinearConv", inputs, [q.output[0]], name=node.name, **at), q
+    if op == "MatMul" and w_rank == 2 and g.per_axis(w, 1, 2):
+        return helper.make_node("QLinearMatMul", _params(x) + _params(w) + tail, [q.output[0]], name=node.name), q
+    if op == "Gemm" and w_rank == 2 and not at.get("transA", 0) and at.get("alpha", 1.0) == 1.0 and \
+            at.get("beta", 1.0) == 1.0 and g.per_axis(w, 0 if at.get("transB", 0) else 1, 2) and \
+            (len(node.input) < 3 or _bias_ok(g, bias, x, w)):
+        inputs = _params(x) + _params(w) + [bias.input[0] if bias else ""] + tail
+        return helper.make_node("QGemm", inputs, [q.output[0]], name=node.name, domain=MS_DOMAIN,
+                                transB=int(at.get("transB", 0))), q
+    return None
+
+
+class FuseQDQ(Pass):
+    """Turn the QDQ format's DequantizeLinear -> float op -> QuantizeLinear groups into integer ops.
+
+    Before:  xf = DQ(xq, x_s, x_zp); wf = DQ(wq, w_s, w_zp); bf = DQ(bq, x_s*w_s, 0)
+             y = Conv(xf, wf, bf);  yq = Q(y, y_s, y_zp)
+    After:   yq = QLinearConv(xq, x_s, x_zp, wq, w_s, w_zp, y_s, y_zp, bq)
+
+    Likewise MatMul -> QLinearMatMul, Gemm (transA 0, alpha = beta = 1) -> QGemm (then a 1x1
+    QLinearConv, ExpressQGemm), and MaxPool / Flatten / Reshape / Squeeze / Unsqueeze between a DQ and a
+    Q of the same scale and zero point -> the op on the quantized tensor.  Preconditions: every scale
+    and zero point constant; activations and y per tensor; the weight a constant, per tensor or per
+    output channel; the bias int32 at scale x_s * w_s with zero point 0; the float op's output read by
+    that QuantizeLinear alone.  DequantizeLinear nodes left without readers go.  Anything else stays
+    as it is (the target runs QuantizeLinear and DequantizeLinear too).
+
+    Numerics: the integer op is what onnxruntime itself runs for these groups (its QDQ fusion), exact
+    integer sums requantized once; the float ops of the unfused graph round the dequantized products
+    first, so the two may differ by one step where a value lies at a rounding tie.  In place.
+    """
+
+    def call(self, model: onnx.ModelProto) -> PassResult:
+        g = _Graph(model)
+        fused: dict[int, onnx.NodeProto] = {}
+        dropped: set[str] = set()   # the replaced QuantizeLinear nodes, by output
+        for k, node in enumerate(model.graph.node):
+            match = _fuse(g, node)
+            if match is not None:
+                fused[k] = match[0]
+                dropped.add(match[1].output[0])
+        if not fused:
+            return PassResult(model, False, {"fused": 0})
+        nodes = [fused.get(k, n) for k, n in enumerate(model.graph.node)
+                 if not (n.op_type == "QuantizeLinear" and n.output[0] in dropped and k not in fused)]
+        read = {x for n in nodes for x in n.input} | g.outputs
+        nodes = [n for n in nodes if n.op_type != "DequantizeLinear" or any(o in read for o in n.output)]
+        replace_nodes(model.graph, nodes)
+        kinds = sorted({n.op_type for n in fused.values()})
+        return PassResult(model, True, {"fused": len(fused), "ops": kinds})

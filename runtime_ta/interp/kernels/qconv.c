@@ -1,0 +1,219 @@
+/*
+ * qconv.c - QLinearConv and ConvInteger (2-D; 1-D as H = 1): int8/uint8 operands, exact int32 sums,
+ * requantization in integers (internal.h: kern_requantize).
+ *
+ * Per batch item and group, with K = (c_in/g) kh kw and x_col the im2col matrix:
+ *     acc[c, p] = sum_k (x_col[k, p] - x_zp) (w[c, k] - w_zp[c])
+ *               = sum_k w[c, k] col_p[k] - w_zp[c] sum_k col_p[k],      col_p = x_col[., p] - x_zp
+ * - depthwise (c_in/g == 1): direct, every output's real taps (a padding tap would add
+ *   (x_zp - x_zp) w = 0, as onnxruntime pads with the zero point);
+ * - otherwise KERN_QCOLS output pixels at a time: their columns col_p as int16 in scratch (1x1
+ *   stride-1 unpadded: read straight down the input channels), then for each output channel the
+ *   KERN_QCOLS dot products of its raw weight row (int8 or uint8) with them, sharing the weight loads
+ *   (the last, narrower block: one dot product per column, e.g. a fully connected layer's one row).
+ * |w| <= 255 and |col| <= 255, so with K <= KERN_QK_MAX every partial sum fits int32; the zero-point
+ * term and the bias are added in int64.
+ *
+ * QLinearConv: y[c, p] = clamp(round_half_even((acc + bias[c]) * M_c) + y_zp) with M_c the float32
+ * x_scale * w_scale[c] / y_scale (onnxruntime's expression), held exactly as an int32 multiplier and a
+ * shift (one per output channel, first in scratch).  ConvInteger: y = acc (int32).
+ */
+#include "internal.h"
+
+/* d[j] = sum_k w[k] col_j[k] for the KERN_QCOLS columns (KERN_QCOLS x kdim int16, column-major). */
+#define QCONV_DOTS(name, wtype)                                                                       \
+    static void name(const void *wrow, const int16_t *cols, size_t kdim, int32_t *d)                  \
+    {                                                                                                 \
+        const wtype *w = (const wtype *)wrow;                                                         \
+        int32_t d0 = 0, d1 = 0, d2 = 0, d3 = 0;                                                       \
+        size_t k;                                                                                     \
+        for (k = 0; k < kdim; k++) {                                                                  \
+            const int32_t wk = w[k];                                                                  \
+            d0 += wk * cols[k];                                                                       \
+            d1 += wk * cols[kdim + k];                                                                \
+            d2 += wk * cols[2 * kdim + k];                                                            \
+            d3 += wk * cols[3 * kdim + k];                                                            \
+        }                                                                                             \
+        d[0] = d0;                                                                                    \
+        d[1] = d1;                                                                                    \
+        d[2] = d2;                                                                                    \
+        d[3] = d3;                                                                                    \
+    }
+#if KERN_QCOLS != 4
+#error "QCONV_DOTS computes four columns"
+#endif
+QCONV_DOTS(dots_i8, int8_t)
+QCONV_DOTS(dots_u8, uint8_t)
+
+/* The dot product of a raw weight row with one column (the last pixels, fewer than KERN_QCOLS). */
+#define QCONV_DOT(name, wtype)                                                                        \
+    static int32_t name(const void *wrow, const int16_t *col, size_t kdim)                            \
+    {                                                                                                 \
+        const wtype *w = (const wtype *)wrow;                                                         \
+        int32_t d = 0;                                                                                \
+        size_t k;                                                                                     \
+        for (k = 0; k < kdim; k++)                                                                    \
+            d += (int32_t)w[k] * col[k];                                                              \
+        return d;                                                                                     \
+    }
+QCONV_DOT(dot_i8, int8_t)
+QCONV_DOT(dot_u8, uint8_t)
+
+static int qtype_ok(kern_qtype t) { return t == KERN_UINT8 || t == KERN_INT8; }
+
+size_t kern_scratch_bytes_qconv(const kern_conv_geom *g, const kern_qconv_attr *q)
+{
+    size_t table = 0, cin_g, cols;
+    if (g->group == 0 || g->c_in % g->group)
+        return 0;
+    if (q->y_type != KERN_INT32 && !kmul(g->c_out, sizeof(kern_requant), &table))
+        return SIZE_MAX;
+    cin_g = g->c_in / g->group;
+    if (cin_g == 1)
+        return table;
+    if (!kmul4(cin_g, g->kernel_h, g->kernel_w, KERN_QCOLS * sizeof(int16_t), &cols) || cols > SIZE_MAX - table)
+        return SIZE_MAX;
+    return table + cols;
+}
+
+/* Store the exact sum v (+ bias) of output index i: requantized through rq (QLinearConv) or as int32. */
+static void store(const kern_qconv_attr *q, void *y, size_t i, int64_t v, const kern_requant *rq, int32_t y_zp)
+{
+    if (q->y_type == KERN_INT32)
+        ((int32_t *)y)[i] = (int32_t)v;
+    else if (q->y_type == KERN_UINT8)
+        ((uint8_t *)y)[i] = (uint8_t)kern_requantize(v, *rq, y_zp, 0, 255);
+    else
+        ((int8_t *)y)[i] = (int8_t)kern_requantize(v, *rq, y_zp, -128, 127);
+}
+
+/* Output channels [0, c_out) of one batch item, depthwise: input channel c / (c_out / c_in). */
+static void depthwise(const kern_conv_geom *g, const kern_qconv_attr *q, const void *x, size_t x_base,
+                      int32_t x_zp, const void *w, const void *w_zp, const int32_t *bias, const kern_requant *rq,
+                      int32_t y_zp, void *y, size_t y_base)
+{
+    const size_t mult = g->c_out / g->c_in, hw_in = g->h_in * g->w_in, pix = g->h_out * g->w_out;
+    const size_t khw = g->kernel_h * g->kernel_w;
+    size_t c, oh, ow, ki, kj;
+    for (c = 0; c < g->c_out; c++) {
+        const size_t xc = x_base + (c / mult) * hw_in, wc = c * khw;
+        const int32_t wz = kern_qzero(q->w_type, w_zp, q->w_zp_count > 1 ? c : 0);
+        const int64_t b = bias ? bias[c] : 0;
+        for (oh = 0; oh < g->h_out; oh++) {
+            size_t ilo, ihi;
+            kern_valid_range(g->pad_top, oh * g->stride_h, g->dilation_h, g->h_in, g->kernel_h, &ilo, &ihi);
+            for (ow = 0; ow < g->w_out; ow++) {
+                int32_t acc = 0;
+                size_t jlo, jhi;
+                kern_valid_range(g->pad_left, ow * g->stride_w, g->dilation_w, g->w_in, g->kernel_w, &jlo, &jhi);
+                for (ki = ilo; ki < ihi; ki++) {
+                    const size_t row = xc + (oh * g->stride_h + ki * g->dilation_h - g->pad_top) * g->w_in;
+                    for (kj = jlo; kj < jhi; kj++)
+                        acc += (kern_qload(q->x_type, x, row + ow * g->stride_w + kj * g->dilation_w - g->pad_left) -
+                                x_zp) * (kern_qload(q->w_type, w, wc + ki * g->kernel_w + kj) - wz);
+                }
+                store(q, y, y_base + c * pix + oh * g->w_out + ow, acc + b, q->y_type == KERN_INT32 ? NULL : &rq[c],
+                      y_zp);
+            }
+        }
+    }
+}
+
+/* Column j (pixel p) of one group's im2col matrix minus x_zp into col[0, kdim); returns its sum. */
+static int32_t pack_column(const kern_conv_geom *g, const kern_qconv_attr *q, const void *x, size_t xg,
+                           int32_t x_zp, size_t p, int16_t *col)
+{
+    const size_t cin_g = g->c_in / g->group, hw_in = g->h_in * g->w_in, oh = p / g->w_out, ow = p % g->w_out;
+    size_t ci, ki, kj, k = 0;
+    int32_t sum = 0;
+    if (kern_conv_pointwise(g)) {
+        for (ci = 0; ci < cin_g; ci++) {
+            col[ci] = (int16_t)(kern_qload(q->x_type, x, xg + ci * hw_in + p) - x_zp);
+            sum += col[ci];
+        }
+        return sum;
+    }
+    for (ci = 0; ci < cin_g; ci++)
+        for (ki = 0; ki < g->kernel_h; ki++) {
+            const size_t ihp = oh * g->stride_h + ki * g->dilation_h;
+            const int row_ok = ihp >= g->pad_top && ihp - g->pad_top < g->h_in;
+            for (kj = 0; kj < g->kernel_w; kj++, k++) {
+                const size_t iwp = ow * g->stride_w + kj * g->dilation_w;
+                col[k] = 0;
+                if (row_ok && iwp >= g->pad_left && iwp - g->pad_left < g->w_in)
+                    col[k] = (int16_t)(kern_qload(q->x_type, x, xg + ci * hw_in + (ihp - g->pad_top) * g->w_in +
+                                                              iwp - g->pad_left) - x_zp);
+                sum += col[k];
+            }
+        }
+    return sum;
+}
+
+kern_status kern_qconv(const kern_conv_geom *g, const kern_qconv_attr *q, const void *x, const void *x_zp,
+                       const void *w, const void *w_zp, const int32_t *bias, const float *x_scale,
+                       const float *w_scale, const float *y_scale, const void *y_zp, void *y, void *scratch,
+                       size_t scratch_bytes)
+{
+    const int requant = q->y_type != KERN_INT32;
+    size_t cin_g, cout_g, kdim, pix, hw_in, b, grp, c, p0, j, m;
+    kern_requant *rq = (kern_requant *)scratch;
+    int16_t *cols;
+    int32_t xz, yz;
+    kern_status st = kern_conv_check(g);
+    if (st != KERN_OK)
+        return st;
+    if (!qtype_ok(q->x_type) || !qtype_ok(q->w_type) || !(qtype_ok(q->y_type) || q->y_type == KERN_INT32) ||
+        (q->w_zp_count != 1 && q->w_zp_count != g->c_out) ||
+        (requant && q->w_scale_count != 1 && q->w_scale_count != g->c_out))
+        return KERN_EINVAL;
+    cin_g = g->c_in / g->group;
+    cout_g = g->c_out / g->group;
+    kdim = cin_g * g->kernel_h * g->kernel_w;
+    if (kdim > KERN_QK_MAX)
+        return KERN_EINVAL;
+    if (scratch_bytes < kern_scratch_bytes_qconv(g, q))
+        return KERN_ESCRATCH;
+    for (c = 0; requant && c < g->c_out; c++)
+        if (kern_requant_from_scale(x_scale[0] * w_scale[q->w_scale_count > 1 ? c : 0] / y_scale[0], &rq[c]) !=
+            KERN_OK)
+            return KERN_EINVAL;
+    cols = (int16_t *)(void *)((char *)scratch + (requant ? g->c_out * sizeof(kern_requant) : 0));
+    xz = kern_qzero(q->x_type, x_zp, 0);
+    yz = requant ? kern_qzero(q->y_type, y_zp, 0) : 0;
+    pix = g->h_out * g->w_out;
+    hw_in = g->h_in * g->w_in;
+    for (b = 0; b < g->batch; b++) {
+        const size_t xb = b * g->c_in * hw_in, yb = b * g->c_out * pix;
+        if (cin_g == 1) {
+            depthwise(g, q, x, xb, xz, w, w_zp, bias, rq, yz, y, yb);
+            continue;
+        }
+        for (grp = 0; grp < g->group; grp++) {
+            const size_t xg = xb + grp * cin_g * hw_in;
+            for (p0 = 0; p0 < pix; p0 += KERN_QCOLS) {
+                const size_t nc = kmin(KERN_QCOLS, pix - p0);
+                int32_t sums[KERN_QCOLS], d[KERN_QCOLS];
+                for (j = 0; j < nc; j++)
+                    sums[j] = pack_column(g, q, x, xg, xz, p0 + j, cols + j * kdim);
+                for (m = 0; m < cout_g; m++) {
+                    const size_t oc = grp * cout_g + m;
+                    const int64_t wz = kern_qzero(q->w_type, w_zp, q->w_zp_count > 1 ? oc : 0);
+                    const int64_t bias_c = bias ? bias[oc] : 0;
+                    const void *wrow = (const uint8_t *)w + oc * kdim; /* one byte per weight */
+                    if (nc == KERN_QCOLS && q->w_type == KERN_INT8)
+                        dots_i8(wrow, cols, kdim, d);
+                    else if (nc == KERN_QCOLS)
+                        dots_u8(wrow, cols, kdim, d);
+                    else
+                        for (j = 0; j < nc; j++)
+                            d[j] = q->w_type == KERN_INT8 ? dot_i8(wrow, cols + j * kdim, kdim)
+                                                          : dot_u8(wrow, cols + j * kdim, kdim);
+                    for (j = 0; j < nc; j++)
+                        store(q, y, yb + oc * pix + p0 + j, (int64_t)d[j] - wz * sums[j] + bias_c,
+                              requant ? &rq[oc] : NULL, yz);
+                }
+            }
+        }
+    }
+    return KERN_OK;
+}
