@@ -23,14 +23,11 @@ flags=(-std=c99 -O2 -ffreestanding -fno-builtin -fno-stack-protector -ffp-contra
        -Werror=implicit-function-declaration -Werror=vla
        -I"$here"/sim/include -I"$here"/include -I"$here"/interp -I"$here"/ta)
 objects=()
-pids=()
 for src in "${sources[@]}"; do
   obj="$work/$(basename "$(dirname "$src")")_$(basename "${src%.c}").o"
-  "$cc" "${flags[@]}" -c "$src" -o "$obj" &
-  pids+=($!)
+  "$cc" "${flags[@]}" -c "$src" -o "$obj" || { echo "check_symbols: $src does not compile" >&2; exit 2; }
   objects+=("$obj")
 done
-for pid in "${pids[@]}"; do wait "$pid"; done
 "${cross}ld" -r -o "$work/ta.o" "${objects[@]}"
 
 undefined="$("${cross}nm" -u "$work/ta.o" | awk '{print $NF}' | sort -u)"
