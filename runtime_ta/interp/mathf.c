@@ -530,29 +530,32 @@ static double cos_poly(double a)
     return 1.0 - a2 * p;
 }
 
-/* x = n pi/2 + a with |a| <= pi/4 (n mod 4 in *n); x finite. */
-static double reduce(float x, int *n)
+/* x = n pi/2 + a with |a| <= pi/4 (n mod 4 in *n).  Returns 0 (nothing set) when x is NaN or infinite, where
+ * sin, cos and tan are NaN. */
+static int reduce(float x, double *a, int *n)
 {
     const float ax = x < 0.0f ? -x : x;
-    double a;
+    if (x != x || ax > 3.40282347e38f)
+        return 0;
     *n = 0;
-    if (ax <= 0.785398185f)
-        return (double)x;
-    a = rem_pio2(ax, n);
+    if (ax <= 0.785398185f) {
+        *a = (double)x;
+        return 1;
+    }
+    *a = rem_pio2(ax, n);
     if (x < 0.0f) {
         *n = -*n & 3;
-        a = -a;
+        *a = -*a;
     }
-    return a;
+    return 1;
 }
 
 float kern_sinf(float x)
 {
     double a, r;
     int n;
-    if (x != x || x > 3.40282347e38f || x < -3.40282347e38f)
+    if (!reduce(x, &a, &n))
         return float_nan();
-    a = reduce(x, &n);
     r = (n & 1) ? cos_poly(a) : sin_poly(a);
     return (float)((n & 2) ? -r : r);
 }
@@ -561,9 +564,8 @@ float kern_cosf(float x)
 {
     double a, r;
     int n;
-    if (x != x || x > 3.40282347e38f || x < -3.40282347e38f)
+    if (!reduce(x, &a, &n))
         return float_nan();
-    a = reduce(x, &n);
     r = (n & 1) ? sin_poly(a) : cos_poly(a);
     return (float)(((n + 1) & 2) ? -r : r);
 }
@@ -572,9 +574,8 @@ float kern_tanf(float x)
 {
     double a;
     int n;
-    if (x != x || x > 3.40282347e38f || x < -3.40282347e38f)
+    if (!reduce(x, &a, &n))
         return float_nan();
-    a = reduce(x, &n);
     return (float)((n & 1) ? -cos_poly(a) / sin_poly(a) : sin_poly(a) / cos_poly(a));
 }
 
