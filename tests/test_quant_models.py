@@ -105,7 +105,7 @@ def test_fuse_qdq_is_onnxruntimes_own_fusion(tmp_path):
 @pytest.mark.parametrize("name,per_channel,fmt", [("lenet5_fmnist", True, "QOperator"),
                                                   ("lenet5_fmnist", False, "QOperator"),
                                                   ("cnn_digits", True, "QOperator"), ("lenet5_fmnist", True, "QDQ"),
-                                                  ("cnn_digits", False, "QDQ")])
+                                                  ("cnn_digits", False, "QDQ"), ("resnet_fmnist", True, "QOperator")])
 def test_quantized_cnn_through_the_cli_matches_onnxruntime(tmp_path, name, per_channel, fmt):
     quantized = quantize(models.load(name), tmp_path / f"{name}_q.onnx", per_channel=per_channel, fmt=fmt)
     ops = {n.op_type for n in quantized.graph.node}
@@ -171,14 +171,17 @@ def test_qgemm_outside_the_rewrite_is_left_alone():
         lower(model)
 
 
-def test_unsupported_qoperator_ops_are_refused_with_the_qdq_way_out(tmp_path):
-    """A residual CNN: its QOperator form needs QLinearAdd / QLinearGlobalAveragePool (refused by name,
-    pointing to QDQ); its QDQ form lowers (the Add and the pool run in float between DQ and Q)."""
+def test_qoperator_residual_cnn_runs_its_integer_add_and_pool(tmp_path):
+    """A residual CNN's QOperator form runs onnxruntime's QLinearAdd / QLinearGlobalAveragePool as they are
+    (lower_model raises on a parity or memory mismatch); a QOperator op without a kernel is refused by
+    name, pointing to the QDQ format."""
     from onnx_tee.passes import lower_model
     from onnx_tee.passes.errors import UnsupportedModelError
     qop = quantize(models.load("resnet_fmnist"), tmp_path / "qop.onnx", per_channel=True)
-    with pytest.raises(UnsupportedModelError, match=r"QLinearAdd.*QuantFormat\.QDQ"):
+    assert {"QLinearAdd", "QLinearGlobalAveragePool"} <= {n.op_type for n in qop.graph.node}
+    lowered = lower_model(qop, 1 << 20)
+    assert {"QLinearAdd", "QLinearGlobalAveragePool"} <= {n.op_type for n in lowered.model.graph.node}
+    pool = next(n for n in qop.graph.node if n.op_type == "QLinearGlobalAveragePool")
+    pool.op_type = "QLinearAveragePool"
+    with pytest.raises(UnsupportedModelError, match=r"QLinearAveragePool.*QuantFormat\.QDQ"):
         lower_model(qop, 1 << 20)
-    qdq = quantize(models.load("resnet_fmnist"), tmp_path / "qdq.onnx", per_channel=True, fmt="QDQ")
-    lowered = lower_model(qdq, 1 << 20)      # raises on a parity or memory mismatch
-    assert "QLinearConv" in {n.op_type for n in lowered.model.graph.node}
