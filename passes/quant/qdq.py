@@ -13,6 +13,10 @@ from .qgemm import MS_DOMAIN
 # Ops that move or select quantized values without changing them: with the same scale and zero point
 # on both sides, DQ -> op -> Q is the op on the quantized tensor (the target runs them on int8 / uint8).
 VALUE_PRESERVING = ("MaxPool", "Flatten", "Reshape", "Squeeze", "Unsqueeze")
+# Float ops whose quantized form is an onnxruntime QOperator op over per-tensor parameters, as its own
+# QDQ fusion writes them: y = Q(op(DQ(a), DQ(b)...)) -> QLinear<op>(a, a_s, a_zp, ..., y_s, y_zp).
+ELEMENTWISE = {"Add": "QLinearAdd", "Mul": "QLinearMul", "GlobalAveragePool": "QLinearGlobalAveragePool",
+               "Sigmoid": "QLinearSigmoid", "LeakyRelu": "QLinearLeakyRelu", "Concat": "QLinearConcat"}
 
 
 class _Graph:
@@ -90,6 +94,8 @@ def _fuse(g: _Graph, node: onnx.NodeProto) -> tuple[onnx.NodeProto, onnx.NodePro
             return None
         fused = helper.make_node(op, [dqs[0].input[0], *node.input[1:]], [q.output[0]], name=node.name, **at)
         return fused, q
+    if op in ELEMENTWISE:
+        return _fuse_elementwise(g, node, dqs, q)
     if op not in ("Conv", "Gemm", "MatMul") or len(dqs) < 2 or dqs[1] is None or dqs[1].input[0] not in g.consts:
         return None
     x, w, bias = dqs[0], dqs[1], dqs[2] if len(dqs) > 2 else None
@@ -109,6 +115,21 @@ def _fuse(g: _Graph, node: onnx.NodeProto) -> tuple[onnx.NodeProto, onnx.NodePro
     return None
 
 
+def _fuse_elementwise(g: _Graph, node: onnx.NodeProto, dqs: list, q: onnx.NodeProto):
+    """(the QLinear<op> node, q) when every input is dequantized per tensor with a zero point of q's type."""
+    y_type = np.asarray(g.consts[q.input[2]]).dtype
+    if any(dq is None or len(dq.input) < 3 or not dq.input[2] or g.size(dq.input[1]) != 1 or
+           np.asarray(g.consts[dq.input[2]]).dtype != y_type for dq in dqs):
+        return None
+    op, at = node.op_type, attributes(node)
+    if op == "Concat":
+        inputs = [*q.input[1:3]] + [x for dq in dqs for x in _params(dq)]
+    else:
+        inputs = [x for dq in dqs for x in _params(dq)] + [*q.input[1:3]]
+    keep = {k: v for k, v in at.items() if k in ("alpha", "axis")}
+    return helper.make_node(ELEMENTWISE[op], inputs, [q.output[0]], name=node.name, domain=MS_DOMAIN, **keep), q
+
+
 class FuseQDQ(Pass):
     """Turn the QDQ format's DequantizeLinear -> float op -> QuantizeLinear groups into integer ops.
 
@@ -117,7 +138,9 @@ class FuseQDQ(Pass):
     After:   yq = QLinearConv(xq, x_s, x_zp, wq, w_s, w_zp, y_s, y_zp, bq)
 
     Likewise MatMul -> QLinearMatMul, Gemm (transA 0, alpha = beta = 1) -> QGemm (then a 1x1
-    QLinearConv, ExpressQGemm), and MaxPool / Flatten / Reshape / Squeeze / Unsqueeze between a DQ and a
+    QLinearConv, ExpressQGemm), Add / Mul / GlobalAveragePool / Sigmoid / LeakyRelu / Concat with every
+    input and the output quantized per tensor (one type) -> onnxruntime's QLinear<op> (com.microsoft),
+    and MaxPool / Flatten / Reshape / Squeeze / Unsqueeze between a DQ and a
     Q of the same scale and zero point -> the op on the quantized tensor.  Preconditions: every scale
     and zero point constant; activations and y per tensor; the weight a constant, per tensor or per
     output channel; the bias int32 at scale x_s * w_s with zero point 0; the float op's output read by
@@ -145,5 +168,7 @@ class FuseQDQ(Pass):
         read = {x for n in nodes for x in n.input} | g.outputs
         nodes = [n for n in nodes if n.op_type != "DequantizeLinear" or any(o in read for o in n.output)]
         replace_nodes(model.graph, nodes)
+        if any(n.domain == MS_DOMAIN for n in nodes) and all(o.domain != MS_DOMAIN for o in model.opset_import):
+            model.opset_import.append(helper.make_opsetid(MS_DOMAIN, 1))
         kinds = sorted({n.op_type for n in fused.values()})
         return PassResult(model, True, {"fused": len(fused), "ops": kinds})
