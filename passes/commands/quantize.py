@@ -31,7 +31,7 @@ def add_quantize_options(parser: argparse.ArgumentParser, *, data: bool) -> None
                        help="qdq (QuantizeLinear/DequantizeLinear around float ops, the default) or qoperator "
                             "(onnxruntime's QLinear* ops); the TA runs both as integer kernels")
     group.add_argument("--calibration-samples", type=int, default=256, metavar="N",
-                       help="calibration samples (default 256; random inputs: at most 32)")
+                       help="calibration samples (default 256; random inputs: at most 8)")
     group.add_argument("--evaluation-samples", type=int, metavar="N",
                        help="test samples for the accuracy guard (default: the whole test split)")
     group.add_argument("--keep-float", action="append", default=[], metavar="NODE",
