@@ -4,7 +4,8 @@
 
 Per model, up to three variants are prepared once: the model as given (`ort`, `layerwise`,
 `partitioned`), its pruned version (`pruned-layerwise`, `ours`, see `pruned.py`; cached under the
-output directory) and that one quantized (`ours-int8`, `passes.quant.static`).  Each variant is compacted once (`compaction_pipeline`, as `lower` does: the TEE runs
+output directory) and that one quantized (`ours-int8`, `passes.quant.static`).  Each variant is
+compacted once (`compaction_pipeline`, as `lower` does: the TEE runs
 the compacted graph, `ort` the model as given); its onnxruntime outputs on the benchmark input (the
 reference the simulator's outputs are checked against), static figures (MACs, weight bytes) and,
 for a model trained on a data set, its top-1 accuracy on that set's test split are measured once.

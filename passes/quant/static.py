@@ -72,7 +72,8 @@ def calibration_samples(model: onnx.ModelProto, options: QuantizeOptions) -> lis
                             f"'{name}' takes {shape[1:]}")
         return [{name: sample[None]} for sample in x]
     rng = np.random.default_rng(options.seed)
-    return [{name: rng.standard_normal(shape).astype(np.float32)} for _ in range(min(options.calibration, RANDOM_SAMPLES))]
+    count = min(options.calibration, RANDOM_SAMPLES)
+    return [{name: rng.standard_normal(shape).astype(np.float32)} for _ in range(count)]
 
 
 def _reader(samples: list[dict[str, np.ndarray]]):
