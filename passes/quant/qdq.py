@@ -7,12 +7,14 @@ from onnx import helper
 
 from ..compact.graph_edit import consumers, graph_output_names, replace_nodes
 from ..core import Pass, PassResult
-from ..graph import Constants, attributes
+from ..graph import Constants, attributes, opset_of
 from .qgemm import MS_DOMAIN
 
 # Ops that move or select quantized values without changing them: with the same scale and zero point
 # on both sides, DQ -> op -> Q is the op on the quantized tensor (the target runs them on int8 / uint8).
 VALUE_PRESERVING = ("MaxPool", "Flatten", "Reshape", "Squeeze", "Unsqueeze")
+# The opset from which each takes int8 / uint8 tensors (onnxruntime checks the model's own opset).
+INT8_SINCE = {"MaxPool": 12, "Flatten": 11, "Reshape": 5, "Squeeze": 1, "Unsqueeze": 1}
 # Float ops whose quantized form is an onnxruntime QOperator op over per-tensor parameters, as its own
 # QDQ fusion writes them: y = Q(op(DQ(a), DQ(b)...)) -> QLinear<op>(a, a_s, a_zp, ..., y_s, y_zp).
 ELEMENTWISE = {"Add": "QLinearAdd", "Mul": "QLinearMul", "GlobalAveragePool": "QLinearGlobalAveragePool",
@@ -28,6 +30,7 @@ class _Graph:
         self.readers = consumers(graph)
         self.consts = Constants(model)
         self.outputs = graph_output_names(graph)
+        self.opset = opset_of(model)
 
     def dq(self, name: str) -> onnx.NodeProto | None:
         """The DequantizeLinear making `name`, with a constant scale (and zero point), or None."""
@@ -127,7 +130,7 @@ def _fuse(g: _Graph, node: onnx.NodeProto) -> tuple[onnx.NodeProto, list[onnx.No
         return None
     at, op = attributes(node), node.op_type
     if op in VALUE_PRESERVING:
-        if not g.same_params(dqs[0], q):
+        if not g.same_params(dqs[0], q) or g.opset < INT8_SINCE[op]:
             return None
         fused = helper.make_node(op, [dqs[0].input[0], *node.input[1:]], [q.output[0]], name=node.name, **at)
         return fused, [q, *extra]
@@ -183,7 +186,8 @@ class FuseQDQ(Pass):
     a Conv / MatMul / Gemm followed by a Relu or Clip that the QuantizeLinear's saturation implies
     (lo <= y_s (qmin - y_zp), hi >= y_s (qmax - y_zp): the activation goes, exactly),
     and MaxPool / Flatten / Reshape / Squeeze / Unsqueeze between a DQ and a
-    Q of the same scale and zero point -> the op on the quantized tensor.  Preconditions: every scale
+    Q of the same scale and zero point -> the op on the quantized tensor (from the opset where the op
+    takes int8: MaxPool 12, Flatten 11).  Preconditions: every scale
     and zero point constant; activations and y per tensor; the weight a constant, per tensor or per
     output channel; the bias int32 at scale x_s * w_s with zero point 0; the float op's output read by
     that QuantizeLinear alone.  DequantizeLinear nodes left without readers go.  Anything else stays

@@ -22,15 +22,17 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnx.version_converter
 from onnx import numpy_helper
 
 from ..analysis.weights import weight_bytes
 from ..compact import compaction_pipeline
 from ..datasets import calibration_set, evaluate_accuracy
 from ..errors import UserError
-from ..graph import graph_inputs
+from ..graph import graph_inputs, opset_of
 
 FORMATS = ("qdq", "qoperator")
+INT8_OPSET = 13   # MaxPool takes uint8 / int8 from opset 12
 QUANTIZED_LAYERS = ("Conv", "Gemm", "MatMul")   # the layers a fallback leaves in float
 FUSED_ACTIVATIONS = ("Relu", "Clip")            # quantized with the layer before them (one output)
 RANDOM_SAMPLES = 8   # random-input calibration: the ranges of standard-normal inputs settle within a few
@@ -60,6 +62,17 @@ def _input_spec(model: onnx.ModelProto) -> tuple[str, list[int]]:
     if 0 in shape:
         raise UserError(f"input '{inputs[0].name}' has a dynamic shape: fix it first (--input-shape)")
     return inputs[0].name, shape
+
+
+def _with_int8_opset(model: onnx.ModelProto) -> onnx.ModelProto:
+    """`model` converted to INT8_OPSET when older (onnx's version converter), so that the int8 / uint8
+    forms of MaxPool, Flatten ... are valid; as it is when the converter cannot convert it."""
+    if opset_of(model) >= INT8_OPSET:
+        return model
+    try:
+        return onnx.version_converter.convert_version(model, INT8_OPSET)
+    except Exception:   # the converter raises assorted errors on ops it has no adapter for
+        return model
 
 
 def calibration_samples(model: onnx.ModelProto, options: QuantizeOptions) -> list[dict[str, np.ndarray]]:
@@ -150,7 +163,7 @@ def quantize_model(model: onnx.ModelProto, options: QuantizeOptions, *, label: s
         raise UserError(f"--format {options.fmt}: choose one of {', '.join(FORMATS)}")
     if not 0 <= options.max_accuracy_drop < 1:
         raise UserError(f"--max-accuracy-drop {options.max_accuracy_drop}: give a fraction in [0, 1) (0.01 = 1 point)")
-    compacted = compaction_pipeline()(model).model
+    compacted = compaction_pipeline()(_with_int8_opset(model)).model
     samples = calibration_samples(compacted, options)
     report: dict = {"model": label, "format": options.fmt, "data": options.data, "calibration": len(samples),
                     "max_accuracy_drop": options.max_accuracy_drop if options.data else None,
