@@ -15,7 +15,7 @@ import importlib
 import sys
 
 # Command modules under passes/commands, in the order `--help` lists them.
-COMMANDS = ["lower", "run", "inspect", "compact", "prune", "partition", "keygen", "bench"]
+COMMANDS = ["lower", "run", "inspect", "compact", "prune", "quantize", "partition", "keygen", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -37,7 +37,7 @@ def test_full_defaults_cover_the_whole_zoo_at_three_budgets():
     settings, _ = bench.settings_from_args(_parse([]))
     assert list(settings.models) == models.names()
     assert settings.budgets == (8 * 2**20, 16 * 2**20, 32 * 2**20)
-    assert [c.name for c in settings.configs] == ["ort", "layerwise", "partitioned", "pruned-layerwise", "ours"]
+    assert [c.name for c in settings.configs] == ["ort", "layerwise", "partitioned", "pruned-layerwise", "ours", "ours-int8"]
     assert settings.accuracy_limit is None
 
 
@@ -86,12 +86,15 @@ def test_quick_smoke_run_end_to_end(tmp_path):
     assert seconds < 120, f"--quick took {seconds:.0f} s"
     data = json.loads((out / "results.json").read_text())
     cells = {(m["budget"], m["config"]): m for m in data["measurements"]}
-    assert len(cells) == 2 * 5 and all(m["status"] == "ok" for m in cells.values())
+    assert len(cells) == 2 * 6 and all(m["status"] == "ok" for m in cells.values())
     for budget in (256 * 1024, 8 * 2**20):
         ort, ours, layerwise = cells[(budget, "ort")], cells[(budget, "ours")], cells[(budget, "layerwise")]
         assert ours["max_rel_error"] < 1e-4 and layerwise["max_rel_error"] < 1e-4
         assert ours["partitions"] <= layerwise["partitions"] and ours["macs"] < ort["macs"]
         assert 0.5 < ours["accuracy"] and ort["accuracy"] - ours["accuracy"] < 0.03
+        int8 = cells[(budget, "ours-int8")]
+        assert int8["weight_bytes"] < 0.3 * ours["weight_bytes"] and int8["partitions"] <= ours["partitions"]
+        assert int8["macs"] == ours["macs"] and ours["accuracy"] - int8["accuracy"] <= 0.01
     assert data["summary"]["ours vs layerwise"]["cells"] == 2
     assert data["command"].startswith("python cli.py bench --models lenet5_fmnist --budgets 256KiB,8MiB")
     for name in ("results.md", "time_256KiB.png", "time_8MiB.png", "speedup_vs_budget.png",

@@ -25,7 +25,7 @@ from onnx_tee.passes.errors import UserError
 
 
 def test_configuration_matrix_matches_the_design():
-    assert [c.name for c in CONFIGURATIONS] == ["ort", "layerwise", "partitioned", "pruned-layerwise", "ours"]
+    assert [c.name for c in CONFIGURATIONS] == ["ort", "layerwise", "partitioned", "pruned-layerwise", "ours", "ours-int8"]
     by = {c.name: c for c in CONFIGURATIONS}
     assert not by["ort"].secure and all(c.secure for c in CONFIGURATIONS[1:])
     assert by["ours"].pruned and by["pruned-layerwise"].pruned and not by[BASELINE].pruned

@@ -21,7 +21,7 @@ import onnx
 from onnx import helper
 
 from ..errors import UnsupportedModelError, UserError
-from ..graph import graph_inputs, lists_initializers_as_inputs
+from ..graph import attributes, graph_inputs, lists_initializers_as_inputs
 
 
 _INT32_HELD = (np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.bool_))
@@ -158,29 +158,72 @@ def _without_bulk_data(model: onnx.ModelProto) -> onnx.ModelProto:
     return light
 
 
-# Ops whose output 0 has input 0's type and shape but for which onnx's shape inference has no rule
-# (GroupNormalization is a function op: onnx infers nothing past it).
-_SHAPE_OF_INPUT = frozenset({"GroupNormalization"})
+# Ops onnx's shape inference has no rule for: GroupNormalization (a function op: onnx infers nothing
+# past it) and onnxruntime's com.microsoft QOperator ops.  Each rule gives output 0's (elem_type, dims)
+# from the known (elem_type, dims) of the node's inputs, or None while one it needs is unknown.
+Known = dict[str, tuple[int, tuple[int, ...]]]
 
 
-def _with_shape_of_input_outputs(model: onnx.ModelProto) -> onnx.ModelProto:
-    """`model` with value_info for the outputs of _SHAPE_OF_INPUT ops, filled in as far as
-    (non-strict) inference reaches them; `model` itself when it has no such op."""
-    if not any(n.op_type in _SHAPE_OF_INPUT for n in model.graph.node):
+def _first_input(node: onnx.NodeProto, known: Known):
+    return known.get(node.input[0])
+
+
+def _broadcast_inputs_0_3(node: onnx.NodeProto, known: Known):
+    if node.input[0] not in known or node.input[3] not in known:
+        return None
+    (elem, a), (_, b) = known[node.input[0]], known[node.input[3]]
+    return elem, tuple(np.broadcast_shapes(a, b))
+
+
+def _global_pool(node: onnx.NodeProto, known: Known):
+    if node.input[0] not in known or attributes(node).get("channels_last", 0):
+        return None
+    elem, x = known[node.input[0]]
+    return elem, x[:2] + (1,) * (len(x) - 2)
+
+
+def _concat_parts(node: onnx.NodeProto, known: Known):
+    parts = [known.get(x) for x in node.input[2::3]]
+    if not parts or any(p is None for p in parts):
+        return None
+    rank = len(parts[0][1])
+    axis = int(attributes(node).get("axis", 0)) % max(rank, 1)
+    dims = list(parts[0][1])
+    dims[axis] = sum(p[1][axis] for p in parts)
+    return parts[0][0], tuple(dims)
+
+
+_OUTPUT_RULES = {"GroupNormalization": _first_input, "QLinearSigmoid": _first_input,
+                 "QLinearLeakyRelu": _first_input, "QLinearAdd": _broadcast_inputs_0_3,
+                 "QLinearMul": _broadcast_inputs_0_3, "QLinearGlobalAveragePool": _global_pool,
+                 "QLinearConcat": _concat_parts}
+
+
+def _with_rule_outputs(model: onnx.ModelProto) -> onnx.ModelProto:
+    """`model` with value_info for the outputs of _OUTPUT_RULES ops, filled in as far as (non-strict)
+    inference reaches them; `model` itself when it has no such op."""
+    if not any(n.op_type in _OUTPUT_RULES for n in model.graph.node):
         return model
     out = onnx.ModelProto()
     out.CopyFrom(model)
     for _ in range(len(model.graph.node)):
         graph = onnx.shape_inference.infer_shapes(out, data_prop=True).graph
-        known = {v.name: v for v in list(graph.input) + list(graph.value_info) + list(graph.output)
-                 if v.type.tensor_type.HasField("shape")}
+        known: Known = {}
+        for v in list(graph.input) + list(graph.value_info) + list(graph.output):
+            t = v.type.tensor_type
+            if t.HasField("shape") and t.elem_type and all(d.HasField("dim_value") for d in t.shape.dim):
+                known[v.name] = (t.elem_type, tuple(int(d.dim_value) for d in t.shape.dim))
+        for tensor in graph.initializer:
+            known[tensor.name] = (tensor.data_type, tuple(int(d) for d in tensor.dims))
         added = False
         for node in graph.node:
-            if node.op_type in _SHAPE_OF_INPUT and node.input[0] in known and node.output[0] not in known:
-                info = onnx.ValueInfoProto()
-                info.CopyFrom(known[node.input[0]])
-                info.name = node.output[0]
-                out.graph.value_info.append(info)
+            rule = _OUTPUT_RULES.get(node.op_type)
+            if rule is None or node.output[0] in known:
+                continue
+            found = rule(node, known)
+            if found is not None:
+                out.graph.value_info.append(helper.make_tensor_value_info(node.output[0], found[0], list(found[1])))
+                known[node.output[0]] = found
                 added = True
         if not added:
             break
@@ -195,7 +238,7 @@ def infer_static_shapes(model: onnx.ModelProto) -> dict[str, TensorInfo]:
     Raises UnsupportedModelError naming the first node whose output shape cannot be inferred.
     """
     try:
-        inferred = onnx.shape_inference.infer_shapes(_with_shape_of_input_outputs(_without_bulk_data(model)),
+        inferred = onnx.shape_inference.infer_shapes(_with_rule_outputs(_without_bulk_data(model)),
                                                      check_type=True, strict_mode=True, data_prop=True)
     except onnx.shape_inference.InferenceError as exc:
         raise UnsupportedModelError(f"shape inference failed: {str(exc).splitlines()[0]}") from exc

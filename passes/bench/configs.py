@@ -1,6 +1,6 @@
 """The configuration matrix every benchmark shows (benchmarks/README.md).
 
-All five run the same model at the same TEE budget; four of them inside the simulated TEE:
+All six run the same model at the same TEE budget; five of them inside the simulated TEE:
 
 =================  ========  ==========================  ==========================================
 name               pruned    partitions                  what it stands for
@@ -11,9 +11,13 @@ layerwise          no        one per layer               earlier work (DarkneTZ-
 partitioned        no        adaptive (fewest that fit)  ablation: partitioning alone
 pruned-layerwise   yes       one per layer               ablation: pruning alone
 ours               yes       adaptive (fewest that fit)  pruned + compacted + adaptive partitions
+ours-int8          yes       adaptive (fewest that fit)  ours + static int8 quantization (uint8
+                                                         activations, int8 per-channel weights)
 =================  ========  ==========================  ==========================================
 
 `layerwise` is the baseline of the method's comparison (2-30x); `ort` anchors the absolute speed.
+`ours-int8` quantizes `ours`' pruned model (`passes.quant.static`: calibrated and accuracy-guarded on
+the data set of a trained model, on random inputs for the reference architectures).
 """
 from __future__ import annotations
 
@@ -24,12 +28,14 @@ from ..errors import UserError
 
 @dataclass(frozen=True)
 class Configuration:
-    """One way of running a model: pruned or not, and how it is partitioned (None = onnxruntime)."""
+    """One way of running a model: pruned or not, quantized or not, and how it is partitioned (None =
+    onnxruntime)."""
 
     name: str
     pruned: bool
     strategy: str | None
     description: str
+    quantized: bool = False
 
     @property
     def secure(self) -> bool:
@@ -43,6 +49,8 @@ CONFIGURATIONS: tuple[Configuration, ...] = (
     Configuration("partitioned", False, "optimal", "unpruned, adaptive partitions"),
     Configuration("pruned-layerwise", True, "layerwise", "pruned, one layer per partition"),
     Configuration("ours", True, "optimal", "pruned + compacted + adaptive partitions"),
+    Configuration("ours-int8", True, "optimal", "pruned + int8 quantized + compacted + adaptive partitions",
+                  quantized=True),
 )
 BY_NAME = {c.name: c for c in CONFIGURATIONS}
 BASELINE = "layerwise"   # the paper's comparison

@@ -2,9 +2,10 @@
 
     run = run_benchmark(settings, command="python cli.py bench --quick")
 
-Per model, two variants are prepared once: the model as given (`ort`, `layerwise`, `partitioned`)
-and its pruned version (`pruned-layerwise`, `ours`, see `pruned.py`; cached under the output
-directory).  Each variant is compacted once (`compaction_pipeline`, as `lower` does: the TEE runs
+Per model, up to three variants are prepared once: the model as given (`ort`, `layerwise`,
+`partitioned`), its pruned version (`pruned-layerwise`, `ours`, see `pruned.py`; cached under the
+output directory) and that one quantized (`ours-int8`, `passes.quant.static`).  Each variant is
+compacted once (`compaction_pipeline`, as `lower` does: the TEE runs
 the compacted graph, `ort` the model as given); its onnxruntime outputs on the benchmark input (the
 reference the simulator's outputs are checked against), static figures (MACs, weight bytes) and,
 for a model trained on a data set, its top-1 accuracy on that set's test split are measured once.
@@ -32,6 +33,8 @@ from ..analysis.weights import weight_bytes
 from ..compact import compaction_pipeline
 from ..errors import UserError
 from ..partition.chain import run_whole
+from ..quant import express_quantized
+from ..quant.static import QuantizeOptions, quantize_model
 from ..sizes import format_size
 from .inputs import benchmark_feeds
 from .machine import load_average, machine_info
@@ -77,6 +80,15 @@ def _variant(model: onnx.ModelProto, feeds, dataset: str | None, accuracy_limit:
                    sum(model_macs(model, infer_static_shapes(model)).values()), weight_bytes(model), accuracy)
 
 
+def quantized_model(label: str, model: onnx.ModelProto, dataset: str | None, accuracy_limit: int | None
+                    ) -> onnx.ModelProto:
+    """`model` quantized to int8 (`passes.quant.static`, QDQ; its accuracy guard on `dataset`, random
+    calibration without one) in the integer ops the TA runs, compacted (the fused groups' leftover
+    parameters gone)."""
+    quantized, _ = quantize_model(model, QuantizeOptions(data=dataset, evaluation=accuracy_limit), label=label)
+    return compaction_pipeline()(express_quantized(quantized)).model
+
+
 def _ort_anchor(variant: Variant, feeds, settings: BenchSettings):
     """onnxruntime's timed inference, already warmed up `settings.warmup` times."""
     inference = onnxruntime_inference(variant.model, feeds)
@@ -110,15 +122,20 @@ def run_benchmark(settings: BenchSettings, command: str, *, progress: bool = Tru
         label, model = models.resolve(name)
         dataset = dataset_of(label)
         feeds = benchmark_feeds(model, seed=settings.seed, dataset=dataset)
-        variants: dict[bool, Variant] = {}
+        variants: dict[tuple[bool, bool], Variant] = {}
 
-        def variant(pruned: bool) -> Variant:
-            if pruned not in variants:
-                bar.set_postfix_str(f"{label}: {'pruning' if pruned else 'preparing'}")
-                source = pruned_model(label, model, dataset, settings.pruning, settings.out_dir / "pruned",
-                                      seed=settings.seed) if pruned else model
-                variants[pruned] = _variant(source, feeds, dataset, settings.accuracy_limit)
-            return variants[pruned]
+        def variant(pruned: bool, quantized: bool = False) -> Variant:
+            if (pruned, quantized) not in variants:
+                bar.set_postfix_str(f"{label}: {'quantizing' if quantized else 'pruning' if pruned else 'preparing'}")
+                if quantized:
+                    source = quantized_model(label, variant(pruned).model, dataset, settings.accuracy_limit)
+                elif pruned:
+                    source = pruned_model(label, model, dataset, settings.pruning, settings.out_dir / "pruned",
+                                          seed=settings.seed)
+                else:
+                    source = model
+                variants[(pruned, quantized)] = _variant(source, feeds, dataset, settings.accuracy_limit)
+            return variants[(pruned, quantized)]
 
         ort_done: Measurement | None = None
         failed: dict[str, str] = {}
@@ -127,7 +144,7 @@ def run_benchmark(settings: BenchSettings, command: str, *, progress: bool = Tru
             chosen: dict[str, Variant] = {}
             for config in (c for c in settings.configs if c.name not in failed):
                 try:
-                    chosen[config.name] = variant(config.pruned)
+                    chosen[config.name] = variant(config.pruned, config.quantized)
                 except UserError as exc:    # e.g. nothing prunable: the other configurations still run
                     failed[config.name] = f"failed: {'pruning' if config.pruned else 'preparing'}: {exc}"
             secure = [c for c in settings.configs if c.secure and c.name in chosen]

@@ -65,6 +65,7 @@ from ..partition.partitioner import PartitionResult, partition_model
 from ..prune.job import PruneOptions, run_prune
 from ..prune.report import write_report
 from ..quant import express_quantized
+from ..quant.static import QuantizeOptions, quantize_model
 from ..quant.steps import output_steps
 from ..graph import graph_inputs
 from ..target import check_op_types, check_supported, narrow_indices
@@ -325,6 +326,16 @@ def check_parity(got: dict[str, np.ndarray], expected: dict[str, np.ndarray],
                           f"{len(expected)} output(s): " + "; ".join(misses))
 
 
+def quantize_step(options: QuantizeOptions) -> Step:
+    """A step that quantizes the (pruned) model as `options` say, expresses it in the integer ops the
+    target runs, and records the quantization report."""
+    def quantize(lowered: LoweredModel) -> None:
+        quantized, report = quantize_model(lowered.model, options, label=lowered.label)
+        lowered.model = express_quantized(quantized)
+        lowered.report["quantization"] = report
+    return quantize
+
+
 def prune_step(options: PruneOptions) -> Step:
     """A step that prunes the model as `options` say and records the pruning report."""
     def prune(lowered: LoweredModel) -> None:
@@ -343,12 +354,16 @@ def lower_model(model: onnx.ModelProto, budget: int, *, label: str = "model",
                 input_shapes: dict[str, tuple[int, ...]] | None = None,
                 input_values: dict[str, list[str]] | None = None, key: bytes | None = None,
                 model_id: bytes | None = None, model_version: int = 1,
-                prune: PruneOptions | None = None, steps: list[tuple[str, Step]] | None = None) -> LoweredModel:
-    """Run `steps` (default `STEPS`; `prune` inserts pruning after the input shapes are fixed) over
+                prune: PruneOptions | None = None, quantize: QuantizeOptions | None = None,
+                steps: list[tuple[str, Step]] | None = None) -> LoweredModel:
+    """Run `steps` (default `STEPS`; `prune` inserts pruning after the input shapes are fixed, `quantize`
+    int8 quantization after that) over
     `model` under `budget` bytes, timing each; `model` is not changed (module docstring).  The bundle is
     sealed under `key` (a new one if None) for release `model_id` (random if None) / `model_version`."""
     if steps is None:
         steps = list(STEPS)
+        if quantize is not None:
+            steps.insert(1, ("quantize", quantize_step(quantize)))
         if prune is not None:
             steps.insert(1, ("prune", prune_step(prune)))
     lowered = LoweredModel(label, model, budget, dict(input_shapes or {}), dict(input_values or {}), key=key or b"",

@@ -1,4 +1,4 @@
-"""`python cli.py bench`: the five configurations per model and TEE budget, timed and reported.
+"""`python cli.py bench`: the six configurations per model and TEE budget, timed and reported.
 
     python cli.py bench [--models ...] [--budgets 8MiB,16MiB,32MiB] [--repeats N] [--quick] [-o DIR]
 
@@ -39,10 +39,10 @@ DEFAULT_REPEATS = 5
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "bench", help="time ort / layerwise / partitioned / pruned-layerwise / ours per model and budget",
-        description="Run each model at each TEE budget in five configurations (onnxruntime; and in the simulated "
+        "bench", help="time ort / layerwise / partitioned / pruned-layerwise / ours / ours-int8 per model and budget",
+        description="Run each model at each TEE budget in six configurations (onnxruntime; and in the simulated "
                     "TEE: layer-wise, adaptive partitions, pruned layer-wise, pruned + compacted + adaptive "
-                    "partitions) and report compute, load, world switches, peak secure memory, accuracy and "
+                    "partitions, the same int8-quantized) and report compute, load, world switches, peak secure memory, accuracy and "
                     "speed-ups.")
     parser.add_argument("--models", nargs="+", metavar="MODEL",
                         help="zoo names or .onnx paths (commas allowed); 'reference' and 'trained' name the two "
@@ -50,7 +50,7 @@ def register(subparsers) -> None:
                              f"{', '.join(QUICK_MODELS)})")
     parser.add_argument("--budgets", help=f"comma-separated TEE budgets (default {DEFAULT_BUDGETS}; "
                                           f"--quick: {QUICK_BUDGETS})")
-    parser.add_argument("--configs", help="comma-separated subset of ort,layerwise,partitioned,pruned-layerwise,ours")
+    parser.add_argument("--configs", help="comma-separated subset of ort,layerwise,partitioned,pruned-layerwise,ours,ours-int8")
     parser.add_argument("--repeats", type=int, help=f"timed runs per measurement, the median is reported "
                                                     f"(default {DEFAULT_REPEATS}; --quick: {QUICK_REPEATS})")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs before the timed ones (default 1)")

@@ -19,7 +19,10 @@ from ..lower.keys import key_in_output_dir, load_key
 from ..sizes import format_size, parse_size
 from .common import add_input_shape_option, check_output_dir, console, format_count, input_shapes, table
 from .compact import records_table
+from ..quant.static import QuantizeOptions
 from .prune import add_prune_options, options_from_args, print_report
+from .quantize import add_quantize_options
+from .quantize import print_report as print_quantize_report
 
 DEFAULT_BUDGET = "8MiB"
 
@@ -51,6 +54,8 @@ def print_summary(lowered: LoweredModel, out_dir: Path) -> None:
     out = console()
     if "pruning" in lowered.report:
         print_report(lowered.report["pruning"])
+    if "quantization" in lowered.report:
+        print_quantize_report(lowered.report["quantization"])
     out.print(records_table(lowered.records, lowered.rounds))
     out.print(table(f"lower {lowered.label}", ["", "value"], [*summary_rows(lowered), ["output", str(out_dir)]]))
 
@@ -80,6 +85,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--prune", action="store_true", help="prune first (progressive, accuracy-guarded; "
                                                              "see the pruning options and `prune --help`)")
     add_prune_options(parser)
+    parser.add_argument("--quantize", choices=["int8"], help="quantize after pruning (static, per-channel; "
+                                                             "calibrated on --data, else on random inputs; "
+                                                             "accuracy-guarded with --data)")
+    add_quantize_options(parser, data=False)
     parser.set_defaults(func=run)
 
 
@@ -89,12 +98,17 @@ def run(args: argparse.Namespace) -> int:
     values = parse_input_values(args.input_value)
     label, model = models.resolve(args.model)
     prune = options_from_args(args) if args.prune else None
+    quantize = None
+    if args.quantize:
+        quantize = QuantizeOptions(data=args.data, fmt=args.quant_format, calibration=args.calibration_samples,
+                                   evaluation=args.evaluation_samples, excluded=list(args.keep_float),
+                                   max_accuracy_drop=0.01 if args.max_accuracy_drop is None else args.max_accuracy_drop)
     out_dir = check_output_dir(args.output)             # paths, key and release checked before any work
     key = load_key(args.key) if args.key else key_in_output_dir(out_dir / KEY_FILE)
     model_id, model_version = release_of(out_dir, parse_model_id(args.model_id) if args.model_id is not None else None,
                                          args.model_version)
     lowered = lower_model(model, budget, label=label, input_shapes=shapes, input_values=values, key=key,
-                          model_id=model_id, model_version=model_version, prune=prune)
+                          model_id=model_id, model_version=model_version, prune=prune, quantize=quantize)
     lowered.save(out_dir, key_path=args.key)
     print_summary(lowered, out_dir)
     return 0

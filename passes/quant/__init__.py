@@ -4,11 +4,12 @@
                      groups -> QLinearConv / QLinearMatMul / QGemm / the op on the quantized tensor
     ExpressQGemm     onnxruntime's QGemm (com.microsoft, its QOperator format's Gemm) -> a 1x1 QLinearConv
 
-`express_quantized(model)` runs the front end in place, in that order, and refuses onnxruntime's other
-com.microsoft quantized ops (QLinearAdd, QLinearGlobalAveragePool, ...) by name, pointing to the QDQ
-format, where the same layers run (a model without such ops is left alone).  The
+`express_quantized(model)` runs the front end in place, in that order, and refuses onnxruntime's
+com.microsoft quantized ops the target has no kernel for (QLinearAveragePool, QAttention, ...) by name,
+pointing to the QDQ format, where the same layers run (a model without such ops is left alone).  The
 standard ONNX quantized ops (QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, QLinearConv,
-QLinearMatMul, ConvInteger, MatMulInteger) and MaxPool over int8 / uint8 run as they are
+QLinearMatMul, ConvInteger, MatMulInteger), MaxPool over int8 / uint8 and onnxruntime's QLinearAdd,
+QLinearMul, QLinearGlobalAveragePool, QLinearConcat, QLinearSigmoid, QLinearLeakyRelu run as they are
 (`passes/target/ops/quant.py`).
 """
 from __future__ import annotations
@@ -20,18 +21,23 @@ from .qdq import FuseQDQ
 from .qgemm import MS_DOMAIN, ExpressQGemm
 
 
+# onnxruntime's com.microsoft QOperator ops the target runs (passes/target/ops/quant.py).
+MS_QLINEAR_OPS = frozenset({"QLinearAdd", "QLinearMul", "QLinearGlobalAveragePool", "QLinearConcat",
+                            "QLinearSigmoid", "QLinearLeakyRelu"})
+
+
 def express_quantized(model: onnx.ModelProto) -> onnx.ModelProto:
     """`model` with every front-end rewrite applied, in place; returns it.  Raises UnsupportedModelError
     naming the com.microsoft quantized ops left (the interpreter has no kernel for them)."""
     model = ExpressQGemm()(FuseQDQ()(model).model).model
-    left = sorted({n.op_type for n in model.graph.node if n.domain == MS_DOMAIN and
+    left = sorted({n.op_type for n in model.graph.node if n.domain == MS_DOMAIN and n.op_type not in MS_QLINEAR_OPS and
                    (n.op_type.startswith("QLinear") or n.op_type in ("QGemm", "QAttention", "DynamicQuantizeLSTM"))})
     if left:
         raise UnsupportedModelError(
             f"onnxruntime's {', '.join(left)} ({MS_DOMAIN}, its QOperator format) cannot run in the TA yet: quantize "
-            f"the model with quant_format=QuantFormat.QDQ instead (its Add, pools, Concat ... then run between "
+            f"the model with quant_format=QuantFormat.QDQ instead (its pools, attention ... then run between "
             f"DequantizeLinear and QuantizeLinear)")
     return model
 
 
-__all__ = ["ExpressQGemm", "FuseQDQ", "express_quantized"]
+__all__ = ["MS_QLINEAR_OPS", "ExpressQGemm", "FuseQDQ", "express_quantized"]

@@ -7,12 +7,18 @@ from onnx import helper
 
 from ..compact.graph_edit import consumers, graph_output_names, replace_nodes
 from ..core import Pass, PassResult
-from ..graph import Constants, attributes
+from ..graph import Constants, attributes, opset_of
 from .qgemm import MS_DOMAIN
 
 # Ops that move or select quantized values without changing them: with the same scale and zero point
 # on both sides, DQ -> op -> Q is the op on the quantized tensor (the target runs them on int8 / uint8).
 VALUE_PRESERVING = ("MaxPool", "Flatten", "Reshape", "Squeeze", "Unsqueeze")
+# The opset from which each takes int8 / uint8 tensors (onnxruntime checks the model's own opset).
+INT8_SINCE = {"MaxPool": 12, "Flatten": 11, "Reshape": 5, "Squeeze": 1, "Unsqueeze": 1}
+# Float ops whose quantized form is an onnxruntime QOperator op over per-tensor parameters, as its own
+# QDQ fusion writes them: y = Q(op(DQ(a), DQ(b)...)) -> QLinear<op>(a, a_s, a_zp, ..., y_s, y_zp).
+ELEMENTWISE = {"Add": "QLinearAdd", "Mul": "QLinearMul", "GlobalAveragePool": "QLinearGlobalAveragePool",
+               "Sigmoid": "QLinearSigmoid", "LeakyRelu": "QLinearLeakyRelu", "Concat": "QLinearConcat"}
 
 
 class _Graph:
@@ -24,6 +30,7 @@ class _Graph:
         self.readers = consumers(graph)
         self.consts = Constants(model)
         self.outputs = graph_output_names(graph)
+        self.opset = opset_of(model)
 
     def dq(self, name: str) -> onnx.NodeProto | None:
         """The DequantizeLinear making `name`, with a constant scale (and zero point), or None."""
@@ -76,20 +83,60 @@ def _params(dq: onnx.NodeProto) -> list[str]:
     return [dq.input[0], dq.input[1], dq.input[2] if len(dq.input) > 2 else ""]
 
 
-def _fuse(g: _Graph, node: onnx.NodeProto) -> tuple[onnx.NodeProto, onnx.NodeProto] | None:
-    """(the integer node, the QuantizeLinear it replaces) for a fusable `node`, else None."""
+def _clamp_bounds(g: _Graph, act: onnx.NodeProto) -> tuple[float, float] | None:
+    """(lo, hi) of a Relu or of a Clip with constant (or absent) bounds, else None."""
+    if act.op_type == "Relu":
+        return 0.0, np.inf
+    at = attributes(act)
+    bounds = [float(at.get("min", -np.inf)), float(at.get("max", np.inf))]
+    for k in (1, 2):
+        if len(act.input) > k and act.input[k]:
+            if act.input[k] not in g.consts:
+                return None
+            bounds[k - 1] = float(np.asarray(g.consts[act.input[k]]).reshape(()))
+    return bounds[0], bounds[1]
+
+
+def _implied_clamp(g: _Graph, name: str) -> tuple[onnx.NodeProto, onnx.NodeProto] | None:
+    """(act, q) when `name`'s only reader is a Relu / Clip whose only reader is a QuantizeLinear that
+    saturates at least as tightly: lo <= s (qmin - zp) and hi >= s (qmax - zp), so Q(act(y)) == Q(y)
+    for every y (values below lo already quantize to qmin, above hi to qmax)."""
+    readers = g.readers.get(name, [])
+    if name in g.outputs or len(readers) != 1 or readers[0].op_type not in ("Relu", "Clip"):
+        return None
+    act = readers[0]
+    q, bounds = g.only_q(act.output[0]), _clamp_bounds(g, act)
+    if q is None or bounds is None:
+        return None
+    s = float(np.asarray(g.consts[q.input[1]], np.float64).reshape(()))
+    zp = np.asarray(g.consts[q.input[2]])
+    info = np.iinfo(zp.dtype)
+    z = int(zp.reshape(()))
+    return (act, q) if bounds[0] <= s * (info.min - z) and bounds[1] >= s * (info.max - z) else None
+
+
+def _fuse(g: _Graph, node: onnx.NodeProto) -> tuple[onnx.NodeProto, list[onnx.NodeProto]] | None:
+    """(the integer node, the nodes it replaces besides `node`: the QuantizeLinear, and a Relu / Clip
+    the QuantizeLinear's saturation implies) for a fusable `node`, else None."""
     if node.domain not in ("", "ai.onnx") or not node.output or not node.output[0]:
         return None
-    q = g.only_q(node.output[0])
+    q, extra = g.only_q(node.output[0]), []
+    if q is None and node.op_type in ("Conv", "Gemm", "MatMul"):
+        implied = _implied_clamp(g, node.output[0])
+        if implied is not None:
+            extra, q = [implied[0]], implied[1]
     dqs = [g.dq(x) if x else None for x in node.input]
     if q is None or not dqs or dqs[0] is None or g.size(dqs[0].input[1]) != 1:
         return None
     at, op = attributes(node), node.op_type
     if op in VALUE_PRESERVING:
-        if not g.same_params(dqs[0], q):
+        if not g.same_params(dqs[0], q) or g.opset < INT8_SINCE[op]:
             return None
         fused = helper.make_node(op, [dqs[0].input[0], *node.input[1:]], [q.output[0]], name=node.name, **at)
-        return fused, q
+        return fused, [q, *extra]
+    if op in ELEMENTWISE:
+        fused = _fuse_elementwise(g, node, dqs, q)
+        return None if fused is None else (fused, [q, *extra])
     if op not in ("Conv", "Gemm", "MatMul") or len(dqs) < 2 or dqs[1] is None or dqs[1].input[0] not in g.consts:
         return None
     x, w, bias = dqs[0], dqs[1], dqs[2] if len(dqs) > 2 else None
@@ -97,16 +144,33 @@ def _fuse(g: _Graph, node: onnx.NodeProto) -> tuple[onnx.NodeProto, onnx.NodePro
     tail = [*q.input[1:3]]
     if op == "Conv" and g.per_axis(w, 0, w_rank) and (len(node.input) < 3 or _bias_ok(g, bias, x, w)):
         inputs = _params(x) + _params(w) + tail + ([bias.input[0]] if bias else [])
-        return helper.make_node("QLinearConv", inputs, [q.output[0]], name=node.name, **at), q
+        return helper.make_node("QLinearConv", inputs, [q.output[0]], name=node.name, **at), [q, *extra]
     if op == "MatMul" and w_rank == 2 and g.per_axis(w, 1, 2):
-        return helper.make_node("QLinearMatMul", _params(x) + _params(w) + tail, [q.output[0]], name=node.name), q
+        fused = helper.make_node("QLinearMatMul", _params(x) + _params(w) + tail, [q.output[0]], name=node.name)
+        return fused, [q, *extra]
     if op == "Gemm" and w_rank == 2 and not at.get("transA", 0) and at.get("alpha", 1.0) == 1.0 and \
             at.get("beta", 1.0) == 1.0 and g.per_axis(w, 0 if at.get("transB", 0) else 1, 2) and \
             (len(node.input) < 3 or _bias_ok(g, bias, x, w)):
         inputs = _params(x) + _params(w) + [bias.input[0] if bias else ""] + tail
         return helper.make_node("QGemm", inputs, [q.output[0]], name=node.name, domain=MS_DOMAIN,
-                                transB=int(at.get("transB", 0))), q
+                                transB=int(at.get("transB", 0))), [q, *extra]
     return None
+
+
+def _fuse_elementwise(g: _Graph, node: onnx.NodeProto, dqs: list, q: onnx.NodeProto):
+    """The QLinear<op> node replacing `node` and `q` when every input is dequantized per tensor with a zero
+    point of q's type, else None."""
+    y_type = np.asarray(g.consts[q.input[2]]).dtype
+    if any(dq is None or len(dq.input) < 3 or not dq.input[2] or g.size(dq.input[1]) != 1 or
+           np.asarray(g.consts[dq.input[2]]).dtype != y_type for dq in dqs):
+        return None
+    op, at = node.op_type, attributes(node)
+    if op == "Concat":
+        inputs = [*q.input[1:3]] + [x for dq in dqs for x in _params(dq)]
+    else:
+        inputs = [x for dq in dqs for x in _params(dq)] + [*q.input[1:3]]
+    keep = {k: v for k, v in at.items() if k in ("alpha", "axis")}
+    return helper.make_node(ELEMENTWISE[op], inputs, [q.output[0]], name=node.name, domain=MS_DOMAIN, **keep)
 
 
 class FuseQDQ(Pass):
@@ -117,8 +181,13 @@ class FuseQDQ(Pass):
     After:   yq = QLinearConv(xq, x_s, x_zp, wq, w_s, w_zp, y_s, y_zp, bq)
 
     Likewise MatMul -> QLinearMatMul, Gemm (transA 0, alpha = beta = 1) -> QGemm (then a 1x1
-    QLinearConv, ExpressQGemm), and MaxPool / Flatten / Reshape / Squeeze / Unsqueeze between a DQ and a
-    Q of the same scale and zero point -> the op on the quantized tensor.  Preconditions: every scale
+    QLinearConv, ExpressQGemm), Add / Mul / GlobalAveragePool / Sigmoid / LeakyRelu / Concat with every
+    input and the output quantized per tensor (one type) -> onnxruntime's QLinear<op> (com.microsoft),
+    a Conv / MatMul / Gemm followed by a Relu or Clip that the QuantizeLinear's saturation implies
+    (lo <= y_s (qmin - y_zp), hi >= y_s (qmax - y_zp): the activation goes, exactly),
+    and MaxPool / Flatten / Reshape / Squeeze / Unsqueeze between a DQ and a
+    Q of the same scale and zero point -> the op on the quantized tensor (from the opset where the op
+    takes int8: MaxPool 12, Flatten 11).  Preconditions: every scale
     and zero point constant; activations and y per tensor; the weight a constant, per tensor or per
     output channel; the bias int32 at scale x_s * w_s with zero point 0; the float op's output read by
     that QuantizeLinear alone.  DequantizeLinear nodes left without readers go.  Anything else stays
@@ -132,18 +201,20 @@ class FuseQDQ(Pass):
     def call(self, model: onnx.ModelProto) -> PassResult:
         g = _Graph(model)
         fused: dict[int, onnx.NodeProto] = {}
-        dropped: set[str] = set()   # the replaced QuantizeLinear nodes, by output
+        dropped: set[str] = set()   # the replaced QuantizeLinear (and implied Relu / Clip) nodes, by output
         for k, node in enumerate(model.graph.node):
             match = _fuse(g, node)
             if match is not None:
                 fused[k] = match[0]
-                dropped.add(match[1].output[0])
+                dropped.update(n.output[0] for n in match[1])
         if not fused:
             return PassResult(model, False, {"fused": 0})
         nodes = [fused.get(k, n) for k, n in enumerate(model.graph.node)
-                 if not (n.op_type == "QuantizeLinear" and n.output[0] in dropped and k not in fused)]
+                 if not (n.output and n.output[0] in dropped and k not in fused)]
         read = {x for n in nodes for x in n.input} | g.outputs
         nodes = [n for n in nodes if n.op_type != "DequantizeLinear" or any(o in read for o in n.output)]
         replace_nodes(model.graph, nodes)
+        if any(n.domain == MS_DOMAIN for n in nodes) and all(o.domain != MS_DOMAIN for o in model.opset_import):
+            model.opset_import.append(helper.make_opsetid(MS_DOMAIN, 1))
         kinds = sorted({n.op_type for n in fused.values()})
         return PassResult(model, True, {"fused": len(fused), "ops": kinds})

@@ -108,7 +108,8 @@ class OpTarget:
     `types`: the type signature of its data inputs and outputs (signature.py, the C registration's;
     int64 and bool tensors are held as int32: `analysis.shapes.held_type`);
     `index_inputs`: node input positions that hold indices (int32 in the body: an int64 model input
-    or constant is narrowed to it by `dtypes.narrow_indices`)."""
+    or constant is narrowed to it by `dtypes.narrow_indices`); `domain`: the op's domain ("" for
+    ONNX's own, "com.microsoft" for onnxruntime's QOperator ops)."""
 
     op_type: str
     translate: Translate | None
@@ -118,3 +119,4 @@ class OpTarget:
     first_output_only: bool = False
     index_inputs: frozenset[int] = frozenset()
     types: tuple[str, str] = FLOAT
+    domain: str = ""

@@ -15,6 +15,8 @@ These kernels use scratch (runtime_ta/interp/kernels.h):
     QLinearConv, ConvInteger: REQUANT_BYTES per output channel (QLinearConv's requantization), then,
         not depthwise, QCOLS columns of K int16 values (K = c_in / group * kh * kw <= QK_MAX)
     QLinearMatMul: REQUANT_BYTES per value of b_scale (one, or one per column of B)
+    QLinearAdd, QLinearMul: QBINARY_BYTES (the int64 term of each of the 256 bytes, per operand)
+    QLinearSigmoid, QLinearLeakyRelu, QLinearConcat: QLUT_BYTES (a 256-byte table and 512 work floats)
     everything else: 0 (an op without a scratch rule in its target entry)
     panel(n) = n rounded up to a multiple of PANEL (the packed columns are zero-padded so that every
     GEMM micro-tile is full width)
@@ -45,6 +47,8 @@ QCOLS = 4
 QK_MAX = 33025
 FLOAT_BYTES = 4
 REQUANT_BYTES = 8  # kern_requant: an int32 multiplier and shift
+QBINARY_BYTES = 2 * 256 * 8   # KERN_QBINARY_SCRATCH
+QLUT_BYTES = 256 + 512 * FLOAT_BYTES   # KERN_QLUT_SCRATCH
 
 
 def _panel(n: int) -> int:
@@ -127,3 +131,13 @@ def qmatmul_node_scratch(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) 
     if node.op_type != "QLinearMatMul":
         return 0
     return qmatmul_scratch_bytes(math.prod(infos[node.input[4]].shape), True)
+
+
+def qbinary_node_scratch(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> int:
+    """The scratch rule of QLinearAdd and QLinearMul (unaligned bytes)."""
+    return QBINARY_BYTES
+
+
+def qlut_node_scratch(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> int:
+    """The scratch rule of QLinearSigmoid, QLinearLeakyRelu and QLinearConcat (unaligned bytes)."""
+    return QLUT_BYTES

@@ -14,7 +14,7 @@ from ..analysis.shapes import TensorInfo
 from ..errors import UnsupportedModelError
 from ..graph import Constants, node_label, opset_of
 from .op import Unsupported
-from .table import SUPPORTED_OPS, kept_outputs, translate
+from .table import SUPPORTED_OPS, kept_outputs, registered, translate
 
 _SUPPORTED_SUFFIX = " (supported: "
 SHOWN_NODES = 3
@@ -27,7 +27,7 @@ def _node_problems(model: onnx.ModelProto, infos: Mapping[str, TensorInfo]) -> l
     used = {name for node in model.graph.node for name in node.input} | {o.name for o in model.graph.output}
     found = []
     for node in model.graph.node:
-        if node.domain not in ("", "ai.onnx"):
+        if node.domain not in ("", "ai.onnx") and not registered(node):
             found.append((node_label(node), f"{node.domain}.{node.op_type}", "custom-domain op"))
             continue
         if node.op_type == "Constant":
@@ -84,7 +84,7 @@ def missing_ops(model: onnx.ModelProto) -> list[tuple[str, str, str]]:
     blocks it is the op, not its shape."""
     found = []
     for node in model.graph.node:
-        if node.domain not in ("", "ai.onnx"):
+        if node.domain not in ("", "ai.onnx") and not registered(node):
             found.append((node_label(node), f"{node.domain}.{node.op_type}", "custom-domain op"))
         elif node.op_type not in SUPPORTED_OPS and node.op_type not in ("If", "Loop", "Scan"):
             found.append((node_label(node), node.op_type, f"op {node.op_type} is not supported by the interpreter"))

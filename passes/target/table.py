@@ -30,6 +30,12 @@ OPS: dict[str, OpTarget] = {entry.op_type: entry for module in FAMILIES for entr
 SUPPORTED_OPS = sorted({op for op, entry in OPS.items() if entry.translate} | {"Constant"})
 
 
+def registered(node: onnx.NodeProto) -> bool:
+    """The node's op type is registered in the node's domain ("" and "ai.onnx" are ONNX's own)."""
+    entry = OPS.get(node.op_type)
+    return entry is not None and entry.domain == ("" if node.domain == "ai.onnx" else node.domain)
+
+
 def data_inputs(node: onnx.NodeProto) -> list[str]:
     """The inputs that become tensors of the body (parameters and absent optionals removed)."""
     entry = OPS.get(node.op_type)
@@ -51,7 +57,7 @@ def translate(node: onnx.NodeProto, infos: Mapping[str, TensorInfo], consts: Map
     """One node -> one op record; raises Unsupported naming the op or attribute."""
     inputs, outputs = data_inputs(node), kept_outputs(node)
     entry = OPS.get(node.op_type)
-    if entry is None or entry.translate is None:
+    if entry is None or entry.translate is None or not registered(node):
         raise Unsupported(f"op {node.op_type} is not supported by the interpreter "
                           f"(supported: {', '.join(SUPPORTED_OPS)})")
     for name in inputs + outputs:

@@ -179,7 +179,14 @@ static inline uint32_t rt_dtype_size(uint32_t dtype)
 #define RT_OP_CONV_INTEGER 124u            /* x, w, [x_zp], [w_zp] -> y (int32) */
 #define RT_OP_QLINEAR_MATMUL 125u          /* a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp -> y */
 #define RT_OP_MATMUL_INTEGER 126u          /* a, b, [a_zp], [b_zp] -> y (int32) */
-#define RT_OP_MAX_CODE 126u
+/* onnxruntime's com.microsoft QOperator ops (interp/ops/qlinear.c); scales and zero points one value each */
+#define RT_OP_QLINEAR_ADD 127u             /* a, a_scale, [a_zp], b, b_scale, [b_zp], y_scale, [y_zp] -> y */
+#define RT_OP_QLINEAR_MUL 128u             /* as QLinearAdd */
+#define RT_OP_QLINEAR_GLOBAL_AVERAGE_POOL 129u /* x, x_scale, [x_zp], y_scale, [y_zp] -> y (channels first) */
+#define RT_OP_QLINEAR_CONCAT 130u          /* y_scale, y_zp, (x, x_scale, x_zp)... -> y; ATTR_CONCAT_AXIS */
+#define RT_OP_QLINEAR_SIGMOID 131u         /* x, x_scale, [x_zp], y_scale, [y_zp] -> y */
+#define RT_OP_QLINEAR_LEAKY_RELU 132u      /* as QLinearSigmoid; FATTR_LEAKY_RELU_ALPHA */
+#define RT_OP_MAX_CODE 132u
 
 /* Attribute slots: RT_ATTR_<OP>_<NAME> indexes the integer attributes i[], RT_FATTR_<OP>_<NAME> the
  * float attributes f[]; an array attribute names its first slot (one slot per dim, RT_MAX_RANK of

@@ -465,6 +465,47 @@ size_t kern_scratch_bytes_qmatmul(const kern_qmatmul_attr *q);
  * without one gives the type's minimum.  onnxruntime's quantized MaxPool, value for value. */
 kern_status kern_max_pool_q(kern_qtype t, const kern_conv_geom *g, const void *x, void *y);
 
+/* onnxruntime's elementwise QOperator ops (kernels/qlinear.c); a, b, x, y of one type t (KERN_UINT8 or
+ * KERN_INT8), scales float32 (one value), zero points of t (NULL: 0).
+ *
+ * Lookup tables (QLinearSigmoid, QLinearLeakyRelu, QLinearConcat's rescaling), built as onnxruntime
+ * builds its own: the 256 values of x dequantized (kern_dequantize), mapped in float32 (identity;
+ * sigmoid, kern_sigmoid_n; leaky relu, x >= 0 ? x : x * alpha), quantized to y's type (kern_quantize):
+ * table[b] is y's byte for x's byte b.  work: 512 floats.  kern_qlut_apply: y[i] = table[x[i]]. */
+typedef enum { KERN_QLUT_IDENTITY = 0, KERN_QLUT_SIGMOID = 1, KERN_QLUT_LEAKY_RELU = 2 } kern_qlut_fn;
+#define KERN_QLUT_SCRATCH (256u + 512u * sizeof(float)) /* a table and its work floats */
+kern_status kern_qlut_build(kern_qlut_fn fn, float alpha, kern_qtype x_type, const float *x_scale, const void *x_zp,
+                            kern_qtype y_type, const float *y_scale, const void *y_zp, uint8_t *table, float *work);
+void kern_qlut_apply(const uint8_t *table, const uint8_t *x, uint8_t *y, size_t n);
+
+/* QLinearAdd (mul 0), QLinearMul (mul 1) with numpy broadcasting (as kern_binary):
+ *   Add: y = clamp(round_half_even((a - a_zp) * Ra + (b - b_zp) * Rb) + y_zp), Ra = a_scale / y_scale,
+ *        Rb = b_scale / y_scale
+ *   Mul: y = clamp(round_half_even((a - a_zp) * (b - b_zp) * M) + y_zp), M = a_scale * b_scale / y_scale
+ * the ratios float32 (onnxruntime's), applied as exact integers: each ratio is m * 2^-s (kern_requant), an
+ * Add's two terms are brought to one shift (at most QADD_ALIGN_MAX bits apart: a term smaller than that
+ * is rounded to it, 2^-22 of the other's unit), and the one rounding is half to even.  onnxruntime
+ * rounds its float sum, so the two may differ by one step at a tie.  scratch: KERN_QBINARY_SCRATCH bytes
+ * (the terms of every input byte), 8-aligned.  KERN_EINVAL when a ratio is not finite. */
+#define KERN_QBINARY_SCRATCH (2u * 256u * sizeof(int64_t))
+kern_status kern_qbinary(int mul, kern_qtype t, const kern_shape *as, const void *a, const float *a_scale,
+                         const void *a_zp, const kern_shape *bs, const void *b, const float *b_scale,
+                         const void *b_zp, const kern_shape *ys, const float *y_scale, const void *y_zp, void *y,
+                         int64_t *scratch, size_t scratch_bytes);
+
+/* QLinearGlobalAveragePool, channels first: x [outer, inner] -> y [outer],
+ *   y = clamp(round_half_even((sum_i x[o, i] - inner * x_zp) * M) + y_zp), M = x_scale / (y_scale * inner)
+ * (float32, onnxruntime's), exact in integers as kern_requantize; 1 <= inner <= KERN_QPOOL_MAX. */
+#define KERN_QPOOL_MAX (1u << 23)
+kern_status kern_qglobal_average_pool(kern_qtype t, size_t outer, size_t inner, const void *x, const float *x_scale,
+                                      const void *x_zp, const float *y_scale, const void *y_zp, void *y);
+
+/* One input of QLinearConcat: x [outer, axis_part, inner] mapped through its table (kern_qlut_build,
+ * KERN_QLUT_IDENTITY: its scale and zero point to the output's) into y [outer, axis_total, inner] at
+ * offset along the axis. */
+kern_status kern_qconcat_part(size_t outer, size_t axis_part, size_t inner, size_t axis_total, size_t offset,
+                              const uint8_t *table, const uint8_t *x, uint8_t *y);
+
 /* ---------------------------------------------------------------- tiling constants (mirrored in scratch.py) */
 
 #define KERN_KC 256 /* im2col / packed-B rows per tile (reduction depth) */

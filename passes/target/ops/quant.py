@@ -8,6 +8,16 @@ data, float32 scales, zero points of their tensor's type, int32 biases and accum
     QLinearMatMul          y = saturate(round_half_even(sum (a - a_zp)(b - b_zp) * M) + y_zp)
     ConvInteger, MatMulInteger   the exact int32 sums
 
+onnxruntime's elementwise QOperator ops (com.microsoft; runtime_ta/interp/ops/qlinear.c, kernels/qlinear.c),
+every scale and zero point one value, a, b, x, y of one type:
+
+    QLinearAdd             y = saturate(round_half_even((a - a_zp) a_s/y_s + (b - b_zp) b_s/y_s) + y_zp)
+    QLinearMul             y = saturate(round_half_even((a - a_zp)(b - b_zp) a_s b_s/y_s) + y_zp)
+    QLinearGlobalAveragePool   y = saturate(round_half_even((sum x - n x_zp) x_s/(y_s n)) + y_zp)
+    QLinearSigmoid, QLinearLeakyRelu, QLinearConcat (a part whose scale or zero point differs from y's)
+                           y = table[x], the table built as onnxruntime builds it (dequantize the 256
+                           values, map in float32, QuantizeLinear)
+
 M = x_scale * w_scale / y_scale (float32, onnxruntime's expression) is applied in the TA as an exact
 int32 multiplier and shift, rounding half to even (runtime_ta/interp/kernels/internal.h).  A weight's
 scale and zero point hold one value or one per output channel (Conv) / column of B (MatMul); every
@@ -20,7 +30,8 @@ import math
 from ...lower import format as fmt
 from ...lower.format import OP_CODES
 from ..op import LoweredOp, OpContext, OpTarget, Unsupported, slots
-from ..scratch import QK_MAX, qconv_node_scratch, qmatmul_node_scratch
+from ...quant.qgemm import MS_DOMAIN as MS
+from ..scratch import QK_MAX, qbinary_node_scratch, qconv_node_scratch, qlut_node_scratch, qmatmul_node_scratch
 from .window import window_slots
 
 
@@ -106,6 +117,54 @@ def qmatmul(ctx: OpContext) -> LoweredOp:
     return LoweredOp(OP_CODES["MATMUL_INTEGER"], ctx.inputs, ctx.outputs, [], [])
 
 
+def _scalars(ctx: OpContext, positions) -> None:
+    """Every present input at `positions` holds one value."""
+    _one_or(ctx, tuple(positions), 1, "tensor (onnxruntime takes one value)")
+
+
+def qlinear_binary(ctx: OpContext) -> LoweredOp:
+    """QLinearAdd, QLinearMul (a, a_scale, a_zp, b, b_scale, b_zp, c_scale, c_zp): numpy broadcasting."""
+    _scalars(ctx, (1, 2, 4, 5, 6, 7))
+    code = "QLINEAR_ADD" if ctx.node.op_type == "QLinearAdd" else "QLINEAR_MUL"
+    return LoweredOp(OP_CODES[code], ctx.inputs, ctx.outputs, [], [])
+
+
+def qlinear_global_average_pool(ctx: OpContext) -> LoweredOp:
+    """QLinearGlobalAveragePool (x, x_scale, x_zp, y_scale, y_zp), channels first."""
+    if ctx.attrs.get("channels_last", 0):
+        raise Unsupported("channels_last=1 (NHWC)")
+    _scalars(ctx, range(1, 5))
+    return LoweredOp(OP_CODES["QLINEAR_GLOBAL_AVERAGE_POOL"], ctx.inputs, ctx.outputs, [], [])
+
+
+def qlinear_table(ctx: OpContext) -> LoweredOp:
+    """QLinearSigmoid, QLinearLeakyRelu (x, x_scale, x_zp, y_scale, y_zp): FATTR_LEAKY_RELU_ALPHA."""
+    _scalars(ctx, range(1, 5))
+    if ctx.node.op_type == "QLinearSigmoid":
+        return LoweredOp(OP_CODES["QLINEAR_SIGMOID"], ctx.inputs, ctx.outputs, [], [])
+    alpha = float(ctx.attrs.get("alpha", 0.01))
+    return LoweredOp(OP_CODES["QLINEAR_LEAKY_RELU"], ctx.inputs, ctx.outputs, [],
+                     slots(fmt.FATTR_LEAKY_RELU_COUNT, {fmt.FATTR_LEAKY_RELU_ALPHA: alpha}))
+
+
+def qlinear_concat(ctx: OpContext) -> LoweredOp:
+    """QLinearConcat (y_scale, y_zp, then x, x_scale, x_zp per part): ATTR_CONCAT_AXIS, normalised."""
+    if len(ctx.inputs) < 5 or (len(ctx.inputs) - 2) % 3 or not all(ctx.inputs):
+        raise Unsupported(f"{len(ctx.inputs)} inputs; it takes y_scale, y_zp and (x, x_scale, x_zp) per part, all "
+                          f"present")
+    _scalars(ctx, [k for k in range(len(ctx.inputs)) if k < 2 or (k - 2) % 3])
+    y_type = ctx.infos[ctx.inputs[1]].dtype
+    wrong = [x for x in ctx.inputs[2::3] + ctx.inputs[4::3] if ctx.infos[x].dtype != y_type]
+    if wrong:
+        raise Unsupported(f"part '{wrong[0]}' is {ctx.infos[wrong[0]].dtype}, y is {y_type}")
+    rank = len(ctx.shape(ctx.outputs[0]))
+    axis = int(ctx.attrs["axis"])
+    if not -rank <= axis < rank:
+        raise Unsupported(f"axis {axis} of a rank-{rank} output")
+    return LoweredOp(OP_CODES["QLINEAR_CONCAT"], ctx.inputs, ctx.outputs,
+                     slots(fmt.ATTR_CONCAT_COUNT, {fmt.ATTR_CONCAT_AXIS: axis % rank}), [])
+
+
 ENTRIES = (
     OpTarget("QuantizeLinear", linear, types=("ffq", "q")),
     OpTarget("DequantizeLinear", linear, types=("nf0", "f")),
@@ -114,4 +173,10 @@ ENTRIES = (
     OpTarget("ConvInteger", qconv, scratch=qconv_node_scratch, types=("qq01", "i")),
     OpTarget("QLinearMatMul", qmatmul, scratch=qmatmul_node_scratch, types=("qf0qf3fq", "7")),
     OpTarget("MatMulInteger", qmatmul, scratch=qmatmul_node_scratch, types=("qq01", "i")),
+    OpTarget("QLinearAdd", qlinear_binary, scratch=qbinary_node_scratch, types=("qf00f0f0", "0"), domain=MS),
+    OpTarget("QLinearMul", qlinear_binary, scratch=qbinary_node_scratch, types=("qf00f0f0", "0"), domain=MS),
+    OpTarget("QLinearGlobalAveragePool", qlinear_global_average_pool, types=("qf0f0", "0"), domain=MS),
+    OpTarget("QLinearSigmoid", qlinear_table, scratch=qlut_node_scratch, types=("qf0f0", "0"), domain=MS),
+    OpTarget("QLinearLeakyRelu", qlinear_table, scratch=qlut_node_scratch, types=("qf0f0", "0"), domain=MS),
+    OpTarget("QLinearConcat", qlinear_concat, scratch=qlut_node_scratch, types=("fqa", "1"), domain=MS),
 )

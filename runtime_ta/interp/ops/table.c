@@ -99,7 +99,13 @@
     X(RT_OP_QLINEAR_CONV, rt_op_qlinear_conv)                 \
     X(RT_OP_CONV_INTEGER, rt_op_conv_integer)                 \
     X(RT_OP_QLINEAR_MATMUL, rt_op_qlinear_matmul)             \
-    X(RT_OP_MATMUL_INTEGER, rt_op_matmul_integer)
+    X(RT_OP_MATMUL_INTEGER, rt_op_matmul_integer)             \
+    X(RT_OP_QLINEAR_ADD, rt_op_qlinear_add)     /* qlinear.c */ \
+    X(RT_OP_QLINEAR_MUL, rt_op_qlinear_mul)                   \
+    X(RT_OP_QLINEAR_GLOBAL_AVERAGE_POOL, rt_op_qlinear_global_average_pool) \
+    X(RT_OP_QLINEAR_CONCAT, rt_op_qlinear_concat)             \
+    X(RT_OP_QLINEAR_SIGMOID, rt_op_qlinear_sigmoid)           \
+    X(RT_OP_QLINEAR_LEAKY_RELU, rt_op_qlinear_leaky_relu)
 
 #define RT_DECLARE(code, reg) extern const rt_op_registration reg;
 RT_OP_TABLE(RT_DECLARE)
