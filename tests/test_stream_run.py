@@ -1,0 +1,72 @@
+"""Stream sessions: `run --stream` keeps pinned bodies loaded across inferences.
+
+- a model that fits one partition: steady state = 1 TA invocation (OT_CMD_INFER), 0 bytes loaded,
+  outputs bit-identical to single-shot runs of the same inputs;
+- the highest region byte every inference touches equals the plan (first and steady state);
+- bad --stream input is one clear line, exit 2.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+
+from onnx_tee import cli as onnx_tee_cli
+from test_sim_cli import small_cnn
+
+STEPS = 6
+
+
+@pytest.fixture(scope="module")
+def lowered(tmp_path_factory):
+    root = tmp_path_factory.mktemp("stream")
+    onnx.save(small_cnn(), root / "cnn.onnx")
+    assert onnx_tee_cli.main(["lower", str(root / "cnn.onnx"), "--budget", "256KiB", "-o", str(root / "out")]) == 0
+    xs = np.random.default_rng(3).standard_normal((STEPS, 1, 3, 8, 8)).astype(np.float32)
+    np.save(root / "xs.npy", xs)
+    return root, xs
+
+
+def test_single_partition_stream_is_one_command_and_bit_identical(lowered, capsys):
+    root, xs = lowered
+    manifest = json.loads((root / "out" / "manifest.json").read_text())
+    assert len(manifest["partitions"]) == 1 and manifest["partitions"][0]["pinned"]
+    code = onnx_tee_cli.main(["run", str(root / "out"), "--input", str(root / "xs.npy"), "--stream",
+                              "--output", str(root / "ys.npz"), "--stats", str(root / "stats.json")])
+    assert code == 0, capsys.readouterr().err
+    ys = np.load(root / "ys.npz")["y"]
+    assert ys.shape == (STEPS, 1, 10)
+    for t in range(STEPS):
+        np.save(root / "x.npy", xs[t])
+        assert onnx_tee_cli.main(["run", str(root / "out"), "--input", str(root / "x.npy"),
+                                  "--output", str(root / "y.npz")]) == 0
+        assert np.load(root / "y.npz")["y"].tobytes() == ys[t].tobytes(), t
+    stats = json.loads((root / "stats.json").read_text())
+    first, steady = stats["inferences"][0], stats["inferences"][1:]
+    blob = (root / "out" / "device" / "partition_000.blob").stat().st_size
+    assert first["bytes_loaded"] == blob and first["invocations"] > 1
+    assert first["touched_bytes"] == stats["planned_bytes"]
+    for step in steady:
+        assert step["bytes_loaded"] == 0 and step["invocations"] == 1 and step["load_seconds"] == 0
+        assert step["touched_bytes"] == stats["planned_steady_bytes"]
+    assert stats["heap_high_water"] <= stats["budget"]
+
+
+def test_stream_on_onnxruntime_matches(lowered):
+    root, xs = lowered
+    assert onnx_tee_cli.main(["run", str(root / "out"), "--input", str(root / "xs.npy"), "--stream",
+                              "--backend", "ort", "--output", str(root / "ort.npz")]) == 0
+    assert onnx_tee_cli.main(["run", str(root / "out"), "--input", str(root / "xs.npy"), "--stream",
+                              "--output", str(root / "sim.npz")]) == 0
+    np.testing.assert_allclose(np.load(root / "sim.npz")["y"], np.load(root / "ort.npz")["y"], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 8, 8), (STEPS, 3, 8, 8)])
+def test_stream_input_without_the_sequence_axis_is_a_clear_error(lowered, tmp_path, capsys, shape):
+    root, _ = lowered
+    np.save(tmp_path / "bad.npy", np.zeros(shape, np.float32))
+    code = onnx_tee_cli.main(["run", str(root / "out"), "--input", str(tmp_path / "bad.npy"), "--stream"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "Traceback" not in err[0]
