@@ -70,3 +70,42 @@ def test_stream_input_without_the_sequence_axis_is_a_clear_error(lowered, tmp_pa
     code = onnx_tee_cli.main(["run", str(root / "out"), "--input", str(tmp_path / "bad.npy"), "--stream"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "Traceback" not in err[0]
+
+
+def layerwise(lowered):
+    """The partition step with one layer per partition: small partitions leave room to pin some."""
+    from onnx_tee.passes.partition.partitioner import partition_model
+
+    lowered.partition = partition_model(lowered.narrowed or lowered.model, lowered.budget, strategy="layerwise")
+    lowered.report["partitions"] = {"count": len(lowered.partition.plan.partitions)}
+
+
+def test_partly_pinned_stream_loads_only_the_streamed_bodies(tmp_path):
+    from onnx_tee.passes.build.lowered import STEPS, lower_model
+    from onnx_tee.passes.lower.sim import Simulator
+    from test_partition_residency import mlp
+
+    model = mlp([256, 256, 128, 256, 64, 256])
+    steps = [(name, layerwise if name == "partition" else step) for name, step in STEPS]
+    lowered = lower_model(model, 600 << 10, steps=steps)
+    out = lowered.save(tmp_path / "out")
+    plan = lowered.partition.plan
+    pinned = [k for k, p in enumerate(plan.partitions) if p.is_pinned]
+    assert 0 < len(pinned) < len(plan.partitions)
+    blobs = [(out / "device" / f"partition_{k:03d}.blob").stat().st_size for k in range(len(plan.partitions))]
+    xs = np.random.default_rng(5).standard_normal((5, 1, 256)).astype(np.float32)
+    with Simulator(tmp_path / "dev", budget=600 << 10) as sim:
+        sim.provision_key(lowered.key)
+        results, stats = sim.run_stream(out / "device", [[x] for x in xs])
+    single = []
+    for x in xs:
+        with Simulator(tmp_path / "dev", budget=600 << 10) as sim:
+            single.append(sim.run_bundle(out / "device", [x])[0][0])
+    for t, x in enumerate(xs):
+        assert results[t][0].tobytes() == single[t].tobytes(), t
+    assert stats[0].bytes_loaded == sum(blobs)
+    assert stats[0].touched_bytes == [p.total for p in plan.partitions]
+    for step in stats[1:]:
+        assert step.bytes_loaded == sum(b for k, b in enumerate(blobs) if k not in pinned)
+        assert step.touched_bytes == [p.steady_total for p in plan.partitions]
+        assert step.invocations < stats[0].invocations

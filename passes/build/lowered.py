@@ -22,6 +22,8 @@ library and records what it did in `lowered.report` (and its time in `lowered.se
                    indices), then every op and attribute the interpreter cannot run, all listed,
                    before any work
     partition      partitions + the memory plan (exact body sizes) of the narrowed model
+    residency      the bodies a stream session keeps pinned (`partition/residency.py`, steady-state
+                   cost under the budget) and the memory plan re-made with them
     lower          one plaintext body per partition (never written to disk)
     seal           AES-256-GCM blobs + the authenticated device manifest, kept in memory
     simulate       the sealed bundle in the TA simulator on a sample input: parity with onnxruntime
@@ -62,6 +64,7 @@ from ..lower.keys import generate_key, key_in_output_dir, write_key
 from ..lower.pipeline import model_io, parity, partition_bodies, run_in_simulator, sample_feeds, seal_bundle
 from ..modelio import save_model
 from ..partition.partitioner import PartitionResult, partition_model
+from ..partition.residency import pin_for_stream
 from ..prune.job import PruneOptions, run_prune
 from ..prune.report import write_report
 from ..quant import express_quantized
@@ -259,6 +262,16 @@ def partition(lowered: LoweredModel) -> None:
                                     "strategy": result.strategy, "tiling": dict(result.tiling)}
 
 
+def plan_residency(lowered: LoweredModel) -> None:
+    """Choose the bodies a stream session keeps pinned (partition/residency.py) and re-plan the
+    memory with them: the single-shot plan is the case where none is."""
+    lowered.partition, residency = pin_for_stream(lowered.partition)
+    lowered.report["partitions"].update({
+        "region_bytes": lowered.partition.plan.region_bytes, "pinned": sorted(residency.pinned),
+        "residency": {"method": residency.method, "steady_seconds_beside_compute": residency.seconds,
+                      "plans_checked": residency.plans_checked}})
+
+
 def lower_bodies(lowered: LoweredModel) -> None:
     """Translate every partition into the body the TA interpreter runs."""
     lowered.bodies = partition_bodies(lowered.partition, lowered.model)
@@ -336,7 +349,7 @@ def prune_step(options: PruneOptions) -> Step:
 
 STEPS: list[tuple[str, Step]] = [("fix shapes", fix_shapes), ("compact", compact), ("analyse", analyse),
                                  ("check support", check_support), ("partition", partition),
-                                 ("lower", lower_bodies), ("seal", seal), ("simulate", simulate)]
+                                 ("residency", plan_residency), ("lower", lower_bodies), ("seal", seal), ("simulate", simulate)]
 
 
 def lower_model(model: onnx.ModelProto, budget: int, *, label: str = "model",

@@ -370,6 +370,7 @@ class MemoryPlan:
     staging_bytes: int
     reserve_bytes: int
     partitions: list[PartitionMemory]
+    floors: list[int] = field(default_factory=list)   # per partition: liveness lower bound of its bytes
 
     def over_budget(self) -> list[int]:
         """Indices of partitions whose total + reserve exceeds the budget."""
@@ -526,4 +527,4 @@ def plan_memory(partitions: Sequence[PartitionSpec | onnx.ModelProto], infos: Ma
         if all(p.total <= region for p in result):
             break
     region = max((p.total for p in result), default=0)
-    return MemoryPlan(budget, region, staging, reserve_bytes, result)
+    return MemoryPlan(budget, region, staging, reserve_bytes, result, floors)
