@@ -12,6 +12,8 @@ library and records what it did in `lowered.report` (and its time in `lowered.se
                    name; an op only old opsets have is upgraded (UpgradeLegacyOps); onnxruntime's
                    own quantized ops are expressed in standard ONNX (`passes.quant`)
     prune          (with `prune=PruneOptions(...)`) progressive pruning with the built-in hooks
+    state          the recurrent states the TA keeps between inferences (`states`, else the
+                   unambiguous LSTM/GRU/RNN pairs: `analysis/recurrent_state.py`)
     compact        the compaction pipeline: weight bytes before/after, one record per pass; an If
                    whose condition stays data-dependent runs both branches and a Where (IfToWhere)
                    when that is exact, else it (or a Loop/Scan) is refused here
@@ -48,6 +50,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from ..analysis.recurrent_state import check_state_pairs, detect_state_pairs
 from ..analysis.shapes import fix_input_shapes, infer_static_shapes
 from ..analysis.summary import summarize
 from ..analysis.weights import weight_bytes
@@ -157,6 +160,7 @@ class LoweredModel:
     bodies: list[bytes] = field(default_factory=list)
     device: dict[str, bytes] = field(default_factory=dict)
     narrowed: onnx.ModelProto | None = None  # `model` with its int64 indices as int32 (what is partitioned)
+    states: list[tuple[str, str]] | None = None   # recurrent (input, output) pairs the TA keeps; None: detect
 
     def save(self, directory: str | Path, *, key_path: str | Path | None = None) -> Path:
         """Write the outputs into `directory` (README, "What lower writes"); the key goes to
@@ -192,6 +196,7 @@ class LoweredModel:
         # the model's own input types: an int64 input (token ids) is int32 in the partitions and the TA
         data["input_dtypes"] = {v.name: str(onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type))
                                 for v in graph_inputs(self.model)}
+        data["state"] = [{"input": i, "output": o} for i, o in self.states or []]
         for k, (entry, body, memory) in enumerate(zip(data["partitions"], self.bodies, self.partition.plan.partitions)):
             blob = blob_file_name(k)
             entry.update({"blob": f"{DEVICE_DIR}/{blob}", "blob_sha256": sha256(out / DEVICE_DIR / blob),
@@ -212,6 +217,16 @@ def fix_shapes(lowered: LoweredModel) -> None:
     model = fix_input_shapes(freeze_inputs(lowered.model, lowered.input_values), lowered.input_shapes)
     model = NameNodesUniquely()(model).model   # the copy fix_input_shapes made: the caller's model is kept
     lowered.model = express_quantized(UpgradeLegacyOps()(model).model)
+
+
+def choose_states(lowered: LoweredModel) -> None:
+    """The recurrent states the TA keeps: the pairs given (checked), else the unambiguous ones
+    (`analysis/recurrent_state.py`)."""
+    if lowered.states is None:
+        lowered.states = detect_state_pairs(lowered.model)
+    lowered.states = check_state_pairs(lowered.model, lowered.states)
+    if lowered.states:
+        lowered.report["state"] = [{"input": i, "output": o} for i, o in lowered.states]
 
 
 def compact(lowered: LoweredModel) -> None:
@@ -257,7 +272,8 @@ def check_support(lowered: LoweredModel) -> None:
 def partition(lowered: LoweredModel) -> None:
     """Cut the compacted model (its indices narrowed) into partitions that fit the budget, with the
     memory plan."""
-    lowered.partition = result = partition_model(lowered.narrowed or lowered.model, lowered.budget)
+    lowered.partition = result = partition_model(lowered.narrowed or lowered.model, lowered.budget,
+                                                 resident=tuple(i for i, _ in lowered.states or []))
     lowered.report["partitions"] = {"count": len(result.plan.partitions), "region_bytes": result.plan.region_bytes,
                                     "strategy": result.strategy, "tiling": dict(result.tiling)}
 
@@ -283,7 +299,7 @@ def seal(lowered: LoweredModel) -> None:
     lowered.model_id = lowered.model_id or os.urandom(MODEL_ID_BYTES)
     with tempfile.TemporaryDirectory(prefix="onnx-tee-seal-") as tmp:
         seal_bundle(lowered.bodies, lowered.partition, lowered.model, lowered.key, Path(tmp),
-                    model_id=lowered.model_id, model_version=lowered.model_version)
+                    model_id=lowered.model_id, model_version=lowered.model_version, states=lowered.states or [])
         lowered.device = {path.name: path.read_bytes() for path in sorted(Path(tmp).iterdir())}
 
 
@@ -291,10 +307,15 @@ def simulate(lowered: LoweredModel) -> None:
     """Run the sealed bundle in the simulator on a sample input; compare with onnxruntime and the plan."""
     inputs, outputs = model_io(lowered.model)
     feeds = sample_feeds(lowered.model, lowered.partition.infos)
+    for state_in, _ in lowered.states or []:   # the TA starts every state at zero
+        feeds[state_in] = np.zeros_like(feeds[state_in])
+    kept_in, kept_out = {i for i, _ in lowered.states or []}, {o for _, o in lowered.states or []}
     with tempfile.TemporaryDirectory(prefix="onnx-tee-device-") as tmp:
         for name, data in lowered.device.items():
             (Path(tmp) / name).write_bytes(data)
-        got, stats = run_in_simulator(Path(tmp), lowered.key, lowered.budget, feeds, inputs, outputs)
+        got, stats = run_in_simulator(Path(tmp), lowered.key, lowered.budget, feeds,
+                                      [n for n in inputs if n not in kept_in], [n for n in outputs if n not in kept_out])
+    outputs = [n for n in outputs if n not in kept_out]   # a state output never leaves the TA
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(lowered.model.SerializeToString(), options, providers=["CPUExecutionProvider"])
@@ -347,7 +368,7 @@ def prune_step(options: PruneOptions) -> Step:
     return prune
 
 
-STEPS: list[tuple[str, Step]] = [("fix shapes", fix_shapes), ("compact", compact), ("analyse", analyse),
+STEPS: list[tuple[str, Step]] = [("fix shapes", fix_shapes), ("state", choose_states), ("compact", compact), ("analyse", analyse),
                                  ("check support", check_support), ("partition", partition),
                                  ("residency", plan_residency), ("lower", lower_bodies), ("seal", seal), ("simulate", simulate)]
 
@@ -356,16 +377,20 @@ def lower_model(model: onnx.ModelProto, budget: int, *, label: str = "model",
                 input_shapes: dict[str, tuple[int, ...]] | None = None,
                 input_values: dict[str, list[str]] | None = None, key: bytes | None = None,
                 model_id: bytes | None = None, model_version: int = 1,
-                prune: PruneOptions | None = None, steps: list[tuple[str, Step]] | None = None) -> LoweredModel:
+                prune: PruneOptions | None = None, steps: list[tuple[str, Step]] | None = None,
+                states: list[tuple[str, str]] | None = None) -> LoweredModel:
     """Run `steps` (default `STEPS`; `prune` inserts pruning after the input shapes are fixed) over
     `model` under `budget` bytes, timing each; `model` is not changed (module docstring).  The bundle is
-    sealed under `key` (a new one if None) for release `model_id` (random if None) / `model_version`."""
+    sealed under `key` (a new one if None) for release `model_id` (random if None) / `model_version`.
+    `states`: the recurrent (input, output) pairs the TA keeps between inferences; None detects the
+    unambiguous ones, [] keeps none."""
     if steps is None:
         steps = list(STEPS)
         if prune is not None:
             steps.insert(1, ("prune", prune_step(prune)))
     lowered = LoweredModel(label, model, budget, dict(input_shapes or {}), dict(input_values or {}), key=key or b"",
-                           model_id=model_id or b"", model_version=model_version)
+                           model_id=model_id or b"", model_version=model_version,
+                           states=None if states is None else list(states))
     lowered.report.update({"model": label, "budget": budget,
                            "input_shapes": {k: list(v) for k, v in lowered.input_shapes.items()}})
     if lowered.input_values:

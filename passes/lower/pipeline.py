@@ -56,9 +56,11 @@ def model_dtypes(model: onnx.ModelProto) -> dict[str, int]:
 
 
 def seal_bundle(bodies: list[bytes], result, model: onnx.ModelProto, key: bytes, device_dir: Path, *,
-                model_id: bytes | None = None, model_version: int = 1) -> tuple[Path, list[Path]]:
+                model_id: bytes | None = None, model_version: int = 1,
+                states: list[tuple[str, str]] = ()) -> tuple[Path, list[Path]]:
     """Encrypt the bodies into `device_dir` (blobs + device manifest) with the plan's offsets; the
-    manifest's I/O types are `model`'s (the model before its indices were narrowed to int32)."""
+    manifest's I/O types are `model`'s (the model before its indices were narrowed to int32).
+    `states`: recurrent (input name, output name) pairs the TA keeps."""
     plan = result.plan
     inputs, outputs = model_io(model)
     dtypes = model_dtypes(model)
@@ -67,7 +69,8 @@ def seal_bundle(bodies: list[bytes], result, model: onnx.ModelProto, key: bytes,
     return seal_model(parts, key=key, out_dir=device_dir, region_bytes=plan.region_bytes,
                       chunk_bytes=plan.staging_bytes, inputs=io_slots(result, inputs, 0, dtypes),
                       outputs=io_slots(result, outputs, len(bodies) - 1, dtypes), format_version=fmt.VERSION,
-                      model_id=model_id, model_version=model_version)
+                      model_id=model_id, model_version=model_version,
+                      states=[(inputs.index(i), outputs.index(o)) for i, o in states])
 
 
 @dataclass

@@ -27,6 +27,9 @@ Per partition k the parts are
   every partition is planned around all of them (they are live at every step of every partition).
   The streamed bodies go right below the pinned ones.  A pinned partition loads only in the first
   inference: its steady-state figure (`steady_total`) leaves out its staging buffer.
+- resident: the model inputs that hold a recurrent state (`lower --state`) keep their bytes from
+  before partition 0 to the end of the last partition, whoever reads them: the TA carries the
+  state output onto them when the next inference starts, so nothing else may be placed there.
 - reserve: a fixed allowance for the TA's own heap (contexts, manifest, bookkeeping) that the
   region must leave free inside the budget: feasible iff total_k + reserve <= budget.
 
@@ -371,17 +374,19 @@ class MemoryPlan:
     reserve_bytes: int
     partitions: list[PartitionMemory]
     floors: list[int] = field(default_factory=list)   # per partition: liveness lower bound of its bytes
+    resident: tuple[str, ...] = ()                    # state inputs kept to the end
 
     def over_budget(self) -> list[int]:
         """Indices of partitions whose total + reserve exceeds the budget."""
         return [k for k, p in enumerate(self.partitions) if p.total + self.reserve_bytes > self.budget]
 
 
-def carried_intervals(specs: Sequence[PartitionSpec], model_outputs: Collection[str] | None = None) -> list[Buffer]:
+def carried_intervals(specs: Sequence[PartitionSpec], model_outputs: Collection[str] | None = None,
+                      resident: Collection[str] = ()) -> list[Buffer]:
     """Each carried tensor (size 0 here) with the partition-index interval it stays resident for.
 
     Model outputs stay to the last partition; by default they are the partition outputs no
-    later partition reads."""
+    later partition reads.  `resident` inputs span every partition."""
     last = len(specs) - 1
     produced = {o: k for k, s in enumerate(specs) for node in s.nodes for o in node.output if o}
     if model_outputs is None:
@@ -398,6 +403,8 @@ def carried_intervals(specs: Sequence[PartitionSpec], model_outputs: Collection[
             span = spans.setdefault(name, [k, k])
             if name in model_outputs:
                 span[1] = last
+    for name in resident:
+        spans[name] = [0, last]
     return [Buffer(name, 0, s, e) for name, (s, e) in spans.items()]
 
 
@@ -472,7 +479,8 @@ def plan_memory(partitions: Sequence[PartitionSpec | onnx.ModelProto], infos: Ma
                 budget: int, staging_bytes: int = STAGING_BYTES, reserve_bytes: int = RESERVE_BYTES,
                 body_bytes: Callable[[int], int] | None = None, reorder: bool = True,
                 model_outputs: Collection[str] | None = None, cache: dict | None = None,
-                shrink: bool = True, pinned: Collection[int] | None = None) -> MemoryPlan:
+                shrink: bool = True, pinned: Collection[int] | None = None,
+                resident: Collection[str] = ()) -> MemoryPlan:
     """Plan the region for a chain of partitions (execution order).
 
     The region size R is the first of REGION_STEPS x the largest per-partition liveness floor
@@ -491,16 +499,17 @@ def plan_memory(partitions: Sequence[PartitionSpec | onnx.ModelProto], infos: Ma
     the end.  `cache` (a dict the caller keeps) memoises per-partition work across calls.
     `pinned`: the partitions whose bodies stay loaded for a stream session (default: the one
     partition of a single-partition model, none otherwise); their bodies count in every
-    partition's floor.
+    partition's floor.  `resident`: state inputs, live from before partition 0 to the end.
     """
     specs = [p if isinstance(p, PartitionSpec) else PartitionSpec.of_model(p) for p in partitions]
     staging = align(staging_bytes)
-    spans = carried_intervals(specs, model_outputs)
+    resident = tuple(sorted(resident))
+    spans = carried_intervals(specs, model_outputs, resident)
     carried = [Buffer(b.key, align(infos[b.key].nbytes), b.start, b.end) for b in spans]
     cache = {} if cache is None or body_bytes else cache
     prepared = []
     for k, spec in enumerate(specs):
-        kept = frozenset(b.key for b in spans if b.key in spec.inputs and b.end > k)
+        kept = frozenset(b.key for b in spans if b.key in spec.inputs and (b.end > k or b.key in resident))
         key = (tuple(node_label(n) for n in spec.nodes), spec.inputs, spec.outputs, kept, reorder)
         if key not in cache:
             order = choose_node_order(spec, infos, kept) if reorder else list(spec.nodes)
@@ -527,4 +536,4 @@ def plan_memory(partitions: Sequence[PartitionSpec | onnx.ModelProto], infos: Ma
         if all(p.total <= region for p in result):
             break
     region = max((p.total for p in result), default=0)
-    return MemoryPlan(budget, region, staging, reserve_bytes, result, floors)
+    return MemoryPlan(budget, region, staging, reserve_bytes, result, floors, resident)

@@ -185,7 +185,8 @@ def pin_for_stream(result, *, switch_seconds: float = DEFAULT_SWITCH_COST_MS / 1
             if pinned not in plans:
                 plans[pinned] = plan_memory(result.specs, result.infos, budget=plan.budget, staging_bytes=staging,
                                             reserve_bytes=plan.reserve_bytes,
-                                            model_outputs=result.graph.model_outputs, cache=cache, pinned=pinned)
+                                            model_outputs=result.graph.model_outputs, cache=cache, pinned=pinned,
+                                            resident=plan.resident)
             return plans[pinned]
 
         base = planned(frozenset())
