@@ -142,3 +142,31 @@ def test_bad_state_is_one_clear_line(tmp_path, capsys, state, message):
                               "-o", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and message in err[0], err
+
+
+def test_device_client_streams_with_the_state_inside(tmp_path):
+    """The normal-world client (`onnx_tee_client --stream`, here linked against the simulator): one
+    input file of N chunks, the state never given, every inference after the first one command."""
+    import os
+    import subprocess
+
+    from onnx_tee.passes.lower.sim import build_simulator
+
+    build, chunk, pairs = MODELS["gru_kws"]
+    model = build()
+    onnx.save(model, tmp_path / "m.onnx")
+    assert onnx_tee_cli.main(["lower", str(tmp_path / "m.onnx"), "--budget", "1MiB", "-o", str(tmp_path / "out")]) == 0
+    xs = np.random.default_rng(9).standard_normal((12, *chunk)).astype(np.float32)
+    (tmp_path / "xs.bin").write_bytes(xs.tobytes())
+    (tmp_path / "dev").mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    result = subprocess.run([build_simulator() / "onnx_tee_sim", "--budget", str(1 << 20), "--storage", tmp_path / "dev",
+                             "--provision", tmp_path / "out" / "model.key", "--stream", tmp_path / "out" / "device",
+                             tmp_path / "xs.bin"], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    printed = [line for line in result.stdout.splitlines() if line.startswith("output 0:")]
+    assert len(printed) == len(xs)
+    assert result.stdout.count("inference: one command") == len(xs) - 1
+    for t, (line, ref) in enumerate(zip(printed, reference_stream(model, xs, pairs))):
+        values = np.array([float(v) for v in line.split(":")[1].split()], np.float32)
+        assert np.abs(values - ref["logits"].ravel()).max() <= 1e-4 * np.abs(ref["logits"]).max(), t

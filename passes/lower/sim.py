@@ -75,6 +75,8 @@ _MEANING = {
     "OT_ERR_INPUT_MISSING": "not every model input was written for this inference",
     "OT_ERR_OUTPUT_READ": "this output was already read in this inference",
     "OT_ERR_KEY_MODE": "this TA is built for the other key mode (provisioned vs device-bound key)",
+    "OT_ERR_NOT_RESIDENT": "one-command inference needs every partition pinned and loaded",
+    "OT_ERR_STATE_TENSOR": "a recurrent state stays in the TA: it is neither written nor read from outside",
     "TEE_ERROR_OUT_OF_MEMORY": "the region does not fit the TA's memory budget",
 }
 

@@ -286,6 +286,10 @@ const char *ot_result_name(uint32_t result)
 #ifdef OT_ERR_KEY_MODE
 	case OT_ERR_KEY_MODE: return "OT_ERR_KEY_MODE";
 #endif
+#ifdef OT_ERR_NOT_RESIDENT
+	case OT_ERR_NOT_RESIDENT: return "OT_ERR_NOT_RESIDENT";
+	case OT_ERR_STATE_TENSOR: return "OT_ERR_STATE_TENSOR";
+#endif
 	case 0xF0100001u: return "TEE_ERROR_CORRUPT_OBJECT";
 	case 0xF0100002u: return "TEE_ERROR_CORRUPT_OBJECT_2";
 	case 0xF0100003u: return "TEE_ERROR_STORAGE_NOT_AVAILABLE";
