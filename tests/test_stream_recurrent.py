@@ -66,14 +66,15 @@ MODELS = {
 }
 
 
-def reference_stream(model: onnx.ModelProto, xs: np.ndarray, pairs, carry: bool = True) -> list[dict[str, np.ndarray]]:
+def reference_stream(model: onnx.ModelProto, xs: np.ndarray, pairs, carry: bool = True,
+                     initial: dict | None = None) -> list[dict[str, np.ndarray]]:
     """onnxruntime (one thread) on the exported model, fed its own state back (with `carry`; else
-    zero every step), zero at the start."""
+    zero every step), `initial` (else zero) at the start."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     shapes = {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim] for i in model.graph.input}
-    state = {i: np.zeros(shapes[i], np.float32) for i, _ in pairs}
+    state = {i: (initial or {}).get(i, np.zeros(shapes[i], np.float32)) for i, _ in pairs}
     names = [o.name for o in model.graph.output]
     steps = []
     for x in xs:
@@ -109,6 +110,32 @@ def test_stream_with_state_inside_matches_onnxruntime_fed_its_own_state(name, tm
     assert all(np.abs(got[out][t] - restarted[t][out]).max() > 1e-3 for t in (1, STEPS - 1) for out in restarted[t])
     stats = json.loads((tmp_path / "stats.json").read_text())["inferences"]
     assert all(s["bytes_loaded"] == 0 and s["invocations"] == 1 for s in stats[1:])
+
+
+def test_a_stream_starts_from_the_given_state(tmp_path, capsys):
+    build, chunk, pairs = MODELS["lstm_vad"]
+    model = build()
+    onnx.save(model, tmp_path / "m.onnx")
+    assert onnx_tee_cli.main(["lower", str(tmp_path / "m.onnx"), "--budget", "1MiB", "-o", str(tmp_path / "out")]) == 0
+    rng = np.random.default_rng(12)
+    initial = {"h": rng.standard_normal((1, 1, 24)).astype(np.float32),
+               "c": rng.standard_normal((1, 1, 24)).astype(np.float32)}
+    for name, value in initial.items():
+        np.save(tmp_path / f"{name}.npy", value)
+    xs = rng.standard_normal((20, *chunk)).astype(np.float32)
+    np.savez(tmp_path / "xs.npz", x=xs)
+    code = onnx_tee_cli.main(["run", str(tmp_path / "out"), "--input", str(tmp_path / "xs.npz"), "--stream",
+                              "--initial-state", f"h={tmp_path / 'h.npy'}", "--initial-state", f"c={tmp_path / 'c.npy'}",
+                              "--output", str(tmp_path / "ys.npz")])
+    assert code == 0, capsys.readouterr().err
+    got = np.load(tmp_path / "ys.npz")["speech"]
+    from_given, from_zero = reference_stream(model, xs, pairs, initial=initial), reference_stream(model, xs, pairs)
+    for t, ref in enumerate(from_given):
+        assert np.abs(got[t] - ref["speech"]).max() <= 1e-4 * np.abs(ref["speech"]).max(), t
+    assert np.abs(got[0] - from_zero[0]["speech"]).max() > 1e-3
+    bad = onnx_tee_cli.main(["run", str(tmp_path / "out"), "--input", str(tmp_path / "xs.npz"), "--stream",
+                             "--initial-state", f"x={tmp_path / 'h.npy'}"])
+    assert bad == 2
 
 
 def test_the_normal_world_cannot_touch_a_state(tmp_path):
@@ -166,7 +193,7 @@ def test_device_client_streams_with_the_state_inside(tmp_path):
     assert result.returncode == 0, result.stderr
     printed = [line for line in result.stdout.splitlines() if line.startswith("output 0:")]
     assert len(printed) == len(xs)
-    assert result.stdout.count("inference: one command") == len(xs) - 1
+    assert result.stdout.count("resident model: one command") == len(xs) - 1
     for t, (line, ref) in enumerate(zip(printed, reference_stream(model, xs, pairs))):
         values = np.array([float(v) for v in line.split(":")[1].split()], np.float32)
         assert np.abs(values - ref["logits"].ravel()).max() <= 1e-4 * np.abs(ref["logits"]).max(), t

@@ -18,8 +18,8 @@ writes every model output into an `.npz` keyed by its ONNX name.
 `--stream`: the leading axis of every input array is the sequence of inferences, run in one
 session (sim: pinned bodies load once, a fully resident model takes one TA command per inference;
 ort: the chain once per inference); every output gains the same leading axis.  Recurrent states
-(`lower --state`) are not given: the TA keeps them (zero at the start), onnxruntime is fed its own
-state back.  `--stats` adds "inferences": per inference bytes_loaded, invocations, compute_seconds,
+(`lower --state`) are not given: the TA keeps them (zero at the start, or `--initial-state
+NAME=FILE.npy`), onnxruntime is fed its own state back.  `--stats` adds "inferences": per inference bytes_loaded, invocations, compute_seconds,
 load_seconds (and the highest region byte each partition touched).
 """
 from __future__ import annotations
@@ -143,9 +143,10 @@ def run_ort(out_dir: Path, manifest: dict, feeds: dict[str, np.ndarray]) -> dict
     return run_chain([out_dir / p["onnx"] for p in manifest["partitions"]], feeds, manifest["outputs"])
 
 
-def run_ort_stream(out_dir: Path, manifest: dict, steps: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+def run_ort_stream(out_dir: Path, manifest: dict, steps: list[dict[str, np.ndarray]],
+                   initial: dict[str, np.ndarray] | None = None) -> list[dict[str, np.ndarray]]:
     """The chain once per inference; each state input is fed the state output of the inference
-    before (zeros at the start), as the TA carries it."""
+    before (`initial`, else zeros, at the start), as the TA carries it."""
     signature = {}
     for part in manifest["partitions"]:   # the state inputs' shapes and types
         graph = onnx.load(str(out_dir / part["onnx"]), load_external_data=False).graph
@@ -154,7 +155,7 @@ def run_ort_stream(out_dir: Path, manifest: dict, steps: list[dict[str, np.ndarr
             signature.setdefault(value.name, (tuple(d.dim_value for d in t.shape.dim),
                                               onnx.helper.tensor_dtype_to_np_dtype(t.elem_type)))
     states = state_pairs(manifest)
-    carried = {i: np.zeros(*signature[i]) for i, _ in states}
+    carried = {i: (initial or {}).get(i, np.zeros(*signature[i])) for i, _ in states}
     outputs = []
     for feeds in steps:
         result = run_ort(out_dir, manifest, {**feeds, **carried})
@@ -183,13 +184,35 @@ def run_sim(out_dir: Path, manifest: dict, feeds: dict[str, np.ndarray], key_pat
                             encrypt_io=encrypt_io, profile=profile)
 
 
-def run_sim_stream(out_dir: Path, manifest: dict, steps: list[dict[str, np.ndarray]], key_path: Path | None):
+def run_sim_stream(out_dir: Path, manifest: dict, steps: list[dict[str, np.ndarray]], key_path: Path | None,
+                   initial: dict[str, np.ndarray] | None = None):
     """(outputs per inference, StepStats per inference, heap high-water mark of the session)."""
     from ..lower.pipeline import run_stream_in_simulator
 
     device, key = _device_and_key(out_dir, key_path)
     inputs, outputs = plain_io(manifest)
-    return run_stream_in_simulator(device, key, int(manifest["budget"]), steps, inputs, outputs)
+    by_index = {manifest["inputs"].index(name): value for name, value in (initial or {}).items()}
+    return run_stream_in_simulator(device, key, int(manifest["budget"]), steps, inputs, outputs, by_index)
+
+
+def initial_states(values: list[str], manifest: dict) -> dict[str, np.ndarray]:
+    """`--initial-state NAME=FILE.npy ...`: the arrays, checked against the model's state inputs."""
+    states = {i for i, _ in state_pairs(manifest)}
+    arrays = {}
+    for value in values or []:
+        name, sep, path = value.partition("=")
+        if not sep or name not in states:
+            raise UserError(f"--initial-state {value}: expected NAME=FILE.npy with NAME one of the model's state "
+                            f"inputs ({', '.join(sorted(states)) or 'none: lower with --state'})")
+        try:
+            arrays[name] = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise UserError(f"--initial-state {value}: cannot read {path} as an .npy array ({exc})") from None
+        shape = tuple(manifest.get("tensors", {}).get(name, {}).get("shape", arrays[name].shape))
+        if tuple(arrays[name].shape) != shape or arrays[name].dtype != np.float32:
+            raise UserError(f"--initial-state {value}: the state is float32 of shape {shape}, the file holds "
+                            f"{arrays[name].dtype} of shape {tuple(arrays[name].shape)}")
+    return arrays
 
 
 def run_profile(out_dir: Path, manifest: dict, stats):
@@ -214,6 +237,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--key", metavar="FILE", help=f"model key for the simulated device (default DIR/{KEY_FILE})")
     parser.add_argument("--stream", action="store_true",
                         help="the leading axis of every input is a sequence of inferences, run in one session")
+    parser.add_argument("--initial-state", action="append", metavar="NAME=FILE.npy",
+                        help="with --stream: the value a recurrent state input starts from (default zero), written "
+                             "into the TA at session start (repeatable)")
     parser.add_argument("--encrypt-io", action="store_true",
                         help="seal inputs and outputs under a session key derived from the model key, so the "
                              "normal world carries only ciphertext (sim backend)")
@@ -222,6 +248,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.directory)
+    if args.initial_state and not args.stream:
+        raise UserError("--initial-state sets where a stream's recurrent state starts: use it with --stream")
     if args.stats and args.backend != "sim":
         raise UserError("--stats reports the simulator's counters: use it with --backend sim")
     if args.encrypt_io and args.backend != "sim":
@@ -256,12 +284,14 @@ def run_stream(args: argparse.Namespace, out_dir: Path, manifest: dict) -> int:
     if args.encrypt_io:
         raise UserError("--stream runs plain I/O; --encrypt-io is for single inferences")
     arrays = load_inputs(Path(args.input), input_signature(out_dir, manifest), stream=True)
+    initial = initial_states(args.initial_state, manifest)
     count = len(next(iter(arrays.values())))
     steps = [{name: np.ascontiguousarray(a[t]) for name, a in arrays.items()} for t in range(count)]
     if args.backend == "ort":
-        results, stats, heap = run_ort_stream(out_dir, manifest, steps), None, None
+        results, stats, heap = run_ort_stream(out_dir, manifest, steps, initial), None, None
     else:
-        results, stats, heap = run_sim_stream(out_dir, manifest, steps, Path(args.key) if args.key else None)
+        results, stats, heap = run_sim_stream(out_dir, manifest, steps, Path(args.key) if args.key else None,
+                                              initial)
     outputs = {name: np.stack([r[name] for r in results]) for name in plain_io(manifest)[1]}
     if args.output:
         _write_atomic(Path(args.output), lambda handle: np.savez(handle, **outputs))

@@ -117,16 +117,19 @@ def run_in_simulator(device_dir: Path, key: bytes, budget: int, feeds: Mapping[s
 
 
 def run_stream_in_simulator(device_dir: Path, key: bytes, budget: int, steps: list[Mapping[str, np.ndarray]],
-                            input_names: list[str], output_names: list[str]):
+                            input_names: list[str], output_names: list[str],
+                            initial_states: Mapping[int, np.ndarray] | None = None):
     """Run a stream of inferences in one session on a fresh simulated device provisioned with `key`:
-    (outputs by name per inference, StepStats per inference, RunStats of the whole session's heap).
-    `input_names` / `output_names` are the model's non-state inputs / outputs, in model order."""
+    (outputs by name per inference, StepStats per inference, the session's heap high-water mark).
+    `input_names` / `output_names` are the model's non-state inputs / outputs, in model order;
+    `initial_states`: model input index -> the state it starts from (default zero)."""
     from .sim import Simulator
 
     with tempfile.TemporaryDirectory(prefix="onnx-tee-device-") as storage:
         with Simulator(storage, budget=budget) as sim:
             sim.provision_key(key)
-            arrays, stats = sim.run_stream(device_dir, [[feeds[name] for name in input_names] for feeds in steps])
+            arrays, stats = sim.run_stream(device_dir, [[feeds[name] for name in input_names] for feeds in steps],
+                                           initial_states=dict(initial_states or {}))
             heap = int(sim.lib.ot_sim_heap_peak())
     return [dict(zip(output_names, step)) for step in arrays], stats, heap
 

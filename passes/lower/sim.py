@@ -464,12 +464,20 @@ class Simulator:
         return out.raw[:size.value], touched.value
 
     def run_stream(self, device_dir: str | Path, steps: list[list[np.ndarray]], *,
-                   key_source: int = KEY_PROVISIONED) -> tuple[list[list[np.ndarray]], list[StepStats]]:
+                   key_source: int = KEY_PROVISIONED, initial_states: dict[int, np.ndarray] | None = None
+                   ) -> tuple[list[list[np.ndarray]], list[StepStats]]:
         """A stream session: open the model once and run one inference per entry of `steps` (each the
         model's non-state inputs).  Pinned bodies load in the first inference only; once every
-        partition is pinned and loaded, an inference is the one OT_CMD_INFER command.  Returns the
-        outputs and the counters of every inference."""
+        partition is pinned and loaded, an inference is the one OT_CMD_INFER command.  Recurrent
+        states start at zero, or at `initial_states` (model input index -> array), written at
+        session start.  Returns the outputs and the counters of every inference."""
         manifest, blobs = self._open_bundle(device_dir, key_source)
+        states = {i for i, _ in manifest.states}
+        for index, array in (initial_states or {}).items():
+            if index not in states:
+                raise UserError(f"input {index} is not a recurrent state of this model")
+            slot = manifest.inputs[index]
+            self.write_input(index, to_held(array, helper.tensor_dtype_to_np_dtype(slot.dtype), f"state {index}"))
         resident: set[int] = set()
         out_slots = self._plain_slots(manifest, outputs=True)
         all_pinned = all(p.pinned for p in manifest.partitions)

@@ -408,7 +408,7 @@ static int infer_resident(struct ot_client *c, const struct options *o, const st
 		rc = fail("infer", res, c);
 	}
 	if (rc == 0 && print)
-		printf("inference: one command, %u region bytes touched\n", touched);
+		printf("resident model: one command, %u region bytes touched\n", touched);
 	for (k = 0, at = 0; rc == 0 && print && k < h->output_count; k++) {
 		const struct ot_manifest_tensor *t = &slots[h->input_count + k];
 

@@ -146,7 +146,7 @@
 #define OT_ERR_OUTPUT_READ         0x80A70015u /* output already read in this inference */
 #define OT_ERR_KEY_MODE            0x80A70016u /* key source or command of the other key mode than the TA's */
 #define OT_ERR_NOT_RESIDENT        0x80A70017u /* OT_CMD_INFER while a partition is streamed or not loaded yet */
-#define OT_ERR_STATE_TENSOR        0x80A70018u /* a recurrent state input/output written or read by the normal world */
+#define OT_ERR_STATE_TENSOR        0x80A70018u /* a state output read, or a state input written after the first run */
 
 #define OT_KEY_BYTES       32u
 #define OT_NONCE_BYTES     12u
@@ -210,8 +210,9 @@ struct ot_manifest_tensor {
 
 /* A recurrent state kept in secure memory: model input `input` is the state the model reads, model
  * output `output` the state it makes (same size).  The TA zero-fills the input at OPEN_MODEL, copies
- * the output onto it when the next inference starts, and refuses to take the input from or hand the
- * output to the normal world (OT_ERR_STATE_TENSOR). */
+ * the output onto it when the next inference starts, and refuses to hand the output to the normal world
+ * (OT_ERR_STATE_TENSOR).  The input may be written (WRITE_INPUT, WRITE_INPUT_SEALED) only at session
+ * start, before the first partition runs: a user-given initial state; later, OT_ERR_STATE_TENSOR. */
 struct ot_manifest_state {
 	uint32_t input;              /* model input index */
 	uint32_t output;             /* model output index */

@@ -664,6 +664,7 @@ TEE_Result model_run(struct model_session *s, uint32_t index, uint32_t *touched,
 	if (res != TEE_SUCCESS)
 		return res;
 	p = &s->partitions[index];
+	s->started = true;
 	status = rt_run_partition(&s->part, &counters);
 	s->touched = max_u64(s->touched, counters.max_region_end);
 	s->dirty_end = max_u64(s->dirty_end, s->touched);
@@ -783,8 +784,8 @@ TEE_Result model_input_slot(struct model_session *s, uint32_t index, size_t nbyt
 	if (index >= s->header->input_count)
 		return TEE_ERROR_BAD_PARAMETERS;
 	t = &s->slots[index];
-	if (state_input_bits(s) & ((uint64_t)1 << index))
-		return OT_ERR_STATE_TENSOR;
+	if ((state_input_bits(s) & ((uint64_t)1 << index)) && s->started)
+		return OT_ERR_STATE_TENSOR;   /* only an initial state, before the session's first run */
 	if (nbytes != t->nbytes)
 		return TEE_ERROR_BAD_PARAMETERS;
 	if (s->done)

@@ -57,6 +57,7 @@ struct model_session {
 	uint8_t *loaded;                   /* per partition: its body is decrypted and validated */
 	uint64_t dirty_end;                /* no region byte at or above it was written since the last wipe */
 	bool done;                         /* every partition ran since the inputs were written */
+	bool started;                      /* a partition ran since the model was opened: states are sealed */
 	uint64_t inputs_written;           /* bit i: model input i was written in this inference */
 	uint64_t outputs_read;             /* bit i: model output i was read in this inference */
 	uint64_t touched;                  /* highest region byte of the current partition */
