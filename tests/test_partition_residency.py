@@ -5,7 +5,9 @@
   last test;
 - the chosen plan is never worse than all-streamed or all-pinned-what-fits;
 - the real memory plan with the chosen bodies pinned keeps every partition within the budget and
-  puts the pinned bodies where no other partition's bytes go.
+  puts the pinned bodies where no other partition's bytes go;
+- a partitioning packed to the budget is searched again at smaller budgets when smaller partitions
+  let bodies stay, and taken only when its steady state is cheaper.
 """
 from __future__ import annotations
 
@@ -83,7 +85,7 @@ def test_real_plan_exact_equals_brute_force_and_keeps_pinned_bodies_apart():
     result = partition_model(model, budget=600 << 10, strategy="layerwise")   # slack beside small partitions
     n = len(result.plan.partitions)
     assert n == 5
-    pinned_result, residency = pin_for_stream(result)
+    pinned_result, residency = pin_for_stream(result, repartition=())
     plan = pinned_result.plan
 
     def fits(pinned):
@@ -104,3 +106,17 @@ def test_real_plan_exact_equals_brute_force_and_keeps_pinned_bodies_apart():
             if part.is_pinned and (lo, hi) == (part.body_offset, part.body_offset + part.weights):
                 continue
             assert all(b <= lo or a >= hi for a, b in spans), k
+
+
+def test_a_partitioning_packed_to_the_budget_is_cut_smaller_when_that_lets_bodies_stay():
+    """[384, 257] KiB bodies packed into 500 KiB leave no room to pin; cut at a smaller budget, one
+    body fits beside the others: the steady state is cheaper than the packed one's (nothing pinned),
+    and the plan of the new partitioning fits the whole budget."""
+    result = partition_model(mlp([256, 256, 128, 256, 64, 256]), budget=500 << 10)
+    assert len(result.plan.partitions) == 2
+    packed_result, packed = pin_for_stream(result, repartition=())
+    assert not packed.pinned
+    chosen_result, chosen = pin_for_stream(result)
+    assert chosen.seconds < packed.seconds and chosen.pinned
+    assert len(chosen_result.specs) > 2 and not chosen_result.plan.over_budget()
+    assert chosen_result.plan.budget == 500 << 10

@@ -279,11 +279,13 @@ def partition(lowered: LoweredModel) -> None:
 
 
 def plan_residency(lowered: LoweredModel) -> None:
-    """Choose the bodies a stream session keeps pinned (partition/residency.py) and re-plan the
-    memory with them: the single-shot plan is the case where none is."""
+    """Choose the bodies a stream session keeps pinned (partition/residency.py; it may cut a packed
+    partitioning smaller so that some bodies can stay) and re-plan the memory with them: the
+    single-shot plan is the case where none is."""
     lowered.partition, residency = pin_for_stream(lowered.partition)
     lowered.report["partitions"].update({
-        "region_bytes": lowered.partition.plan.region_bytes, "pinned": sorted(residency.pinned),
+        "count": len(lowered.partition.plan.partitions), "region_bytes": lowered.partition.plan.region_bytes,
+        "tiling": dict(lowered.partition.tiling), "pinned": sorted(residency.pinned),
         "residency": {"method": residency.method, "steady_seconds_beside_compute": residency.seconds,
                       "plans_checked": residency.plans_checked}})
 

@@ -160,33 +160,27 @@ def plan_residency(cost: StreamCost, fits: Callable[[frozenset[int]], bool], bod
     return plan_heuristic(cost, fits, bodies)
 
 
-def pin_for_stream(result, *, switch_seconds: float = DEFAULT_SWITCH_COST_MS / 1000.0,
-                   load_seconds_per_byte: float = LOAD_SECONDS_PER_BYTE, io_commands: int | None = None):
-    """The residency plan of a `PartitionResult`: (the result with its memory plan re-made with the
-    chosen bodies pinned, the Residency).  Plans are made by `plan_memory` with the partitioning's
-    own budget and reserve, so the pinned plan is what lowering writes and the TA checks.  The
-    partitioning's staging buffer was widened into the free bytes (`staging.py`); the minimum
-    staging (`target.STAGING_BYTES`) leaves those bytes to pinned bodies instead, at more chunk
-    commands for the streamed ones: both are planned and the cheaper steady state is kept."""
-    from dataclasses import replace
+# Smaller budgets the partitioning is also searched at (fractions of the budget), so that smaller
+# partitions leave room to pin some of them (`pin_for_stream`).
+REPARTITION_FRACTIONS = (0.75, 0.5)
 
+
+def _pin(result, budget: int, reserve: int, io_commands: int, switch_seconds: float,
+         load_seconds_per_byte: float, cache: dict):
+    """The cheapest residency of one partitioning under `budget`: (plan, Residency), or None when the
+    partitioning does not fit.  Tried with the partitioning's own staging and with the minimum one."""
     from ..target import STAGING_BYTES, align, blob_bytes
     from .memory import plan_memory
 
-    plan = result.plan
-    if io_commands is None:
-        io_commands = len(result.graph.model_inputs) + len(result.graph.model_outputs)
-    cache: dict = {}
-    best = None
+    plan, best = result.plan, None
     for staging in sorted({plan.staging_bytes, align(STAGING_BYTES)}, reverse=True):
         plans: dict = {}
 
         def planned(pinned: frozenset[int], staging: int = staging, plans: dict = plans):
             if pinned not in plans:
-                plans[pinned] = plan_memory(result.specs, result.infos, budget=plan.budget, staging_bytes=staging,
-                                            reserve_bytes=plan.reserve_bytes,
-                                            model_outputs=result.graph.model_outputs, cache=cache, pinned=pinned,
-                                            resident=plan.resident)
+                plans[pinned] = plan_memory(result.specs, result.infos, budget=budget, staging_bytes=staging,
+                                            reserve_bytes=reserve, model_outputs=result.graph.model_outputs,
+                                            cache=cache, pinned=pinned, resident=plan.resident)
             return plans[pinned]
 
         base = planned(frozenset())
@@ -195,8 +189,44 @@ def pin_for_stream(result, *, switch_seconds: float = DEFAULT_SWITCH_COST_MS / 1
         cost = StreamCost(tuple(blob_bytes(p.weights) for p in base.partitions), base.staging_bytes, io_commands,
                           switch_seconds, load_seconds_per_byte)
         residency = plan_residency(cost, lambda p, planned=planned: not planned(p).over_budget(),
-                                   [p.weights for p in base.partitions], plan.budget - plan.reserve_bytes,
-                                   base.floors)
+                                   [p.weights for p in base.partitions], budget - reserve, base.floors)
         if best is None or residency.seconds < best[1].seconds:
             best = (planned(residency.pinned), residency)
-    return replace(result, plan=best[0]), best[1]
+    return best
+
+
+def pin_for_stream(result, *, switch_seconds: float = DEFAULT_SWITCH_COST_MS / 1000.0,
+                   load_seconds_per_byte: float = LOAD_SECONDS_PER_BYTE, io_commands: int | None = None,
+                   repartition: Sequence[float] = REPARTITION_FRACTIONS):
+    """The residency plan of a `PartitionResult`: (the result with the chosen bodies pinned, the
+    Residency).  Plans are made by `plan_memory` with the partitioning's own budget and reserve, so
+    the pinned plan is what lowering writes and the TA checks.
+
+    The partitioning's staging buffer was widened into the free bytes (`staging.py`); the minimum
+    staging (`target.STAGING_BYTES`) leaves those bytes to pinned bodies instead, at more chunk
+    commands for the streamed ones: both are planned.  A partitioning packed to the budget leaves no
+    room to pin, so when it has several partitions the model is also partitioned at each
+    `repartition` fraction of the budget and pinned within the whole budget.  The cheapest steady
+    state wins (ties: the given partitioning, then the larger fraction)."""
+    from dataclasses import replace
+
+    from ..errors import UserError
+    from .partitioner import partition_model
+
+    plan = result.plan
+    if io_commands is None:
+        io_commands = len(result.graph.model_inputs) + len(result.graph.model_outputs)
+    terms = (io_commands, switch_seconds, load_seconds_per_byte)
+    best = _pin(result, plan.budget, plan.reserve_bytes, *terms, {})
+    chosen = (result, *best)
+    for fraction in repartition if len(plan.partitions) > 1 else ():
+        try:
+            smaller = partition_model(result.model, int(plan.budget * fraction), reserve_bytes=plan.reserve_bytes,
+                                      infos=result.infos, resident=plan.resident, strategy=result.strategy)
+        except UserError:   # nothing fits so small
+            continue
+        found = _pin(smaller, plan.budget, plan.reserve_bytes, *terms, {})
+        if found is not None and found[1].seconds < chosen[2].seconds:
+            chosen = (smaller, *found)
+    partitioning, pinned_plan, residency = chosen
+    return replace(partitioning, plan=pinned_plan), residency
