@@ -27,6 +27,10 @@ Beyond `EXACT_LIMIT` partitions `plan_heuristic` is used: all pinned if that fit
 by saving per pinned byte, keeping a body when the plan still fits (one plan per partition).  Both
 never return a P worse than all-streamed ({}) or the greedy all-pinned-what-fits in partition
 order (`pinned_what_fits`), which are candidates too.
+
+`pin_for_stream` applies this to a partitioning: with its own staging and the minimum one, and, since
+a partitioning packed to the budget leaves no room to pin, also to the model cut at smaller budgets
+(`REPARTITION_FRACTIONS`) and pinned within the whole budget; the cheapest steady state wins.
 """
 from __future__ import annotations
 
