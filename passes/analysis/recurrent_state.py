@@ -41,8 +41,7 @@ def detect_state_pairs(model: onnx.ModelProto) -> list[tuple[str, str]]:
     for node in model.graph.node:
         for name in node.input:
             readers[name] = readers.get(name, 0) + 1
-    types = _value_types(model)
-    pairs = []
+    candidates = []
     for node in model.graph.node:
         if node.op_type not in RECURRENT_OPS or node.domain not in ("", "ai.onnx"):
             continue
@@ -50,15 +49,17 @@ def detect_state_pairs(model: onnx.ModelProto) -> list[tuple[str, str]]:
             if len(node.input) <= i or len(node.output) <= o:
                 continue
             state_in, state_out = node.input[i], node.output[o]
-            if (state_in in inputs and state_out in outputs and readers.get(state_in) == 1
-                    and state_in in types and types.get(state_in) == types.get(state_out)):
-                pairs.append((state_in, state_out))
-    return pairs
+            if state_in in inputs and state_out in outputs and readers.get(state_in) == 1:
+                candidates.append((state_in, state_out))
+    types = _value_types(model) if candidates else {}
+    return [(i, o) for i, o in candidates if i in types and types.get(i) == types.get(o)]
 
 
 def check_state_pairs(model: onnx.ModelProto, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     """`pairs` checked against the model: each input a graph input and each output a graph output,
     of the same type and shape, none used twice.  Raises UserError (one line) otherwise."""
+    if not pairs:
+        return []
     types = _value_types(model)
     inputs = {v.name for v in graph_inputs(model)}
     outputs = {v.name for v in model.graph.output}

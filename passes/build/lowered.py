@@ -12,8 +12,6 @@ library and records what it did in `lowered.report` (and its time in `lowered.se
                    name; an op only old opsets have is upgraded (UpgradeLegacyOps); onnxruntime's
                    own quantized ops are expressed in standard ONNX (`passes.quant`)
     prune          (with `prune=PruneOptions(...)`) progressive pruning with the built-in hooks
-    state          the recurrent states the TA keeps between inferences (`states`, else the
-                   unambiguous LSTM/GRU/RNN pairs: `analysis/recurrent_state.py`)
     compact        the compaction pipeline: weight bytes before/after, one record per pass; an If
                    whose condition stays data-dependent runs both branches and a Where (IfToWhere)
                    when that is exact, else it (or a Loop/Scan) is refused here
@@ -23,6 +21,8 @@ library and records what it did in `lowered.report` (and its time in `lowered.se
     check support  int64 indices narrowed to int32 (`target.narrow_indices`: token ids, constant
                    indices), then every op and attribute the interpreter cannot run, all listed,
                    before any work
+    state          the recurrent states the TA keeps between inferences (`states`, else the
+                   unambiguous LSTM/GRU/RNN pairs: `analysis/recurrent_state.py`), on the compacted model
     partition      partitions + the memory plan (exact body sizes) of the narrowed model
     residency      the bodies a stream session keeps pinned (`partition/residency.py`, steady-state
                    cost under the budget) and the memory plan re-made with them
@@ -370,8 +370,8 @@ def prune_step(options: PruneOptions) -> Step:
     return prune
 
 
-STEPS: list[tuple[str, Step]] = [("fix shapes", fix_shapes), ("state", choose_states), ("compact", compact), ("analyse", analyse),
-                                 ("check support", check_support), ("partition", partition),
+STEPS: list[tuple[str, Step]] = [("fix shapes", fix_shapes), ("compact", compact), ("analyse", analyse),
+                                 ("check support", check_support), ("state", choose_states), ("partition", partition),
                                  ("residency", plan_residency), ("lower", lower_bodies), ("seal", seal), ("simulate", simulate)]
 
 
