@@ -18,7 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from onnx_tee.passes.partition.memory import plan_memory
 from onnx_tee.passes.partition.partitioner import partition_model
-from onnx_tee.passes.partition.residency import (StreamCost, pin_for_stream, pinned_what_fits, plan_brute_force,
+from onnx_tee.passes.partition.residency import (REPARTITION_FRACTIONS, StreamCost, pin_for_stream, pinned_what_fits, plan_brute_force,
                                                  plan_exact, plan_heuristic)
 
 
@@ -116,7 +116,7 @@ def test_a_partitioning_packed_to_the_budget_is_cut_smaller_when_that_lets_bodie
     assert len(result.plan.partitions) == 2
     packed_result, packed = pin_for_stream(result, repartition=())
     assert not packed.pinned
-    chosen_result, chosen = pin_for_stream(result)
+    chosen_result, chosen = pin_for_stream(result, repartition=REPARTITION_FRACTIONS)
     assert chosen.seconds < packed.seconds and chosen.pinned
     assert len(chosen_result.specs) > 2 and not chosen_result.plan.over_budget()
     assert chosen_result.plan.budget == 500 << 10

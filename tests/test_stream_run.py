@@ -109,3 +109,31 @@ def test_partly_pinned_stream_loads_only_the_streamed_bodies(tmp_path):
         assert step.bytes_loaded == sum(b for k, b in enumerate(blobs) if k not in pinned)
         assert step.touched_bytes == [p.steady_total for p in plan.partitions]
         assert step.invocations < stats[0].invocations
+
+
+def test_lower_stream_cuts_a_packed_model_so_that_bodies_stay(tmp_path, capsys):
+    """`lower --stream`: the MLP's two partitions fill 500 KiB; cut smaller, one body stays loaded and a
+    steady-state inference loads fewer bytes than with the single-shot layout."""
+    from test_partition_residency import mlp
+
+    onnx.save(mlp([256, 256, 128, 256, 64, 256]), tmp_path / "mlp.onnx")
+    assert onnx_tee_cli.main(["keygen", "-o", str(tmp_path / "k.key")]) == 0
+    xs = np.random.default_rng(6).standard_normal((3, 1, 256)).astype(np.float32)
+    np.save(tmp_path / "xs.npy", xs)
+    loaded, outputs = {}, {}
+    for option in ([], ["--stream"]):
+        out = tmp_path / ("stream" if option else "single")
+        assert onnx_tee_cli.main(["lower", str(tmp_path / "mlp.onnx"), "--budget", "500KiB", "--key",
+                                  str(tmp_path / "k.key"), "-o", str(out), *option]) == 0
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert onnx_tee_cli.main(["run", str(out), "--input", str(tmp_path / "xs.npy"), "--stream", "--key",
+                                  str(tmp_path / "k.key"), "--output", str(out / "ys.npz"),
+                                  "--stats", str(out / "stats.json")]) == 0
+        steps = json.loads((out / "stats.json").read_text())["inferences"]
+        loaded[bool(option)] = steps[-1]["bytes_loaded"]
+        outputs[bool(option)] = np.load(out / "ys.npz")
+        pinned = [p["pinned"] for p in manifest["partitions"]]
+        assert any(pinned) == bool(option) and (len(pinned) > 2) == bool(option), pinned
+    assert loaded[True] < loaded[False]
+    for name in outputs[False].files:
+        np.testing.assert_allclose(outputs[True][name], outputs[False][name], rtol=1e-5, atol=1e-5)

@@ -16,7 +16,9 @@ ours               yes       adaptive (fewest that fit)  pruned + compacted + ad
 
 Every secure configuration is timed single-shot (a fresh session per inference) and in steady state
 (one stream session: an inference after the first); only `ours` pins bodies by the residency plan
-(`partition/residency.py`), the others stream every body (a model in one partition keeps it loaded).
+(`partition/residency.py`, as `lower --stream`: a packed partitioning may be cut smaller so that some
+bodies stay, so its single shot is that of the stream layout), the others stream every body (a model in
+one partition keeps it loaded).
 
 `layerwise` is the baseline of the method's comparison (2-30x); `ort` anchors the absolute speed.
 """

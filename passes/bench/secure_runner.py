@@ -45,7 +45,7 @@ from ..lower.pipeline import model_io, parity, partition_bodies, run_in_simulato
 from ..lower.sim import Simulator
 from ..lower.profile import OpInfo, describe_ops, op_samples, run_phases, summarise
 from ..partition.partitioner import partition_model
-from ..partition.residency import pin_for_stream
+from ..partition.residency import REPARTITION_FRACTIONS, pin_for_stream
 from .configs import Configuration
 from .results import Measurement
 from .switches import WorldSwitchModel
@@ -62,7 +62,7 @@ def build_bundle(model: onnx.ModelProto, budget: int, strategy: str, key: bytes,
     infeasible)."""
     result = partition_model(model, budget, strategy=strategy)
     if residency:
-        result, _ = pin_for_stream(result)
+        result, _ = pin_for_stream(result, repartition=REPARTITION_FRACTIONS)
     seal_bundle(partition_bodies(result, model), result, model, key, device_dir)
     return result
 

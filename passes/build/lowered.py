@@ -67,7 +67,7 @@ from ..lower.keys import generate_key, key_in_output_dir, write_key
 from ..lower.pipeline import model_io, parity, partition_bodies, run_in_simulator, sample_feeds, seal_bundle
 from ..modelio import save_model
 from ..partition.partitioner import PartitionResult, partition_model
-from ..partition.residency import pin_for_stream
+from ..partition.residency import REPARTITION_FRACTIONS, pin_for_stream
 from ..prune.job import PruneOptions, run_prune
 from ..prune.report import write_report
 from ..quant import express_quantized
@@ -161,6 +161,7 @@ class LoweredModel:
     device: dict[str, bytes] = field(default_factory=dict)
     narrowed: onnx.ModelProto | None = None  # `model` with its int64 indices as int32 (what is partitioned)
     states: list[tuple[str, str]] | None = None   # recurrent (input, output) pairs the TA keeps; None: detect
+    stream: bool = False      # partition for stream sessions: cut smaller where that lets bodies stay pinned
 
     def save(self, directory: str | Path, *, key_path: str | Path | None = None) -> Path:
         """Write the outputs into `directory` (README, "What lower writes"); the key goes to
@@ -279,10 +280,11 @@ def partition(lowered: LoweredModel) -> None:
 
 
 def plan_residency(lowered: LoweredModel) -> None:
-    """Choose the bodies a stream session keeps pinned (partition/residency.py; it may cut a packed
-    partitioning smaller so that some bodies can stay) and re-plan the memory with them: the
-    single-shot plan is the case where none is."""
-    lowered.partition, residency = pin_for_stream(lowered.partition)
+    """Choose the bodies a stream session keeps pinned (partition/residency.py; with `stream`, a
+    packed partitioning may be cut smaller so that some bodies can stay) and re-plan the memory with
+    them: the single-shot plan is the case where none is."""
+    lowered.partition, residency = pin_for_stream(lowered.partition,
+                                                  repartition=REPARTITION_FRACTIONS if lowered.stream else ())
     lowered.report["partitions"].update({
         "count": len(lowered.partition.plan.partitions), "region_bytes": lowered.partition.plan.region_bytes,
         "tiling": dict(lowered.partition.tiling), "pinned": sorted(residency.pinned),
@@ -380,19 +382,20 @@ def lower_model(model: onnx.ModelProto, budget: int, *, label: str = "model",
                 input_values: dict[str, list[str]] | None = None, key: bytes | None = None,
                 model_id: bytes | None = None, model_version: int = 1,
                 prune: PruneOptions | None = None, steps: list[tuple[str, Step]] | None = None,
-                states: list[tuple[str, str]] | None = None) -> LoweredModel:
+                states: list[tuple[str, str]] | None = None, stream: bool = False) -> LoweredModel:
     """Run `steps` (default `STEPS`; `prune` inserts pruning after the input shapes are fixed) over
     `model` under `budget` bytes, timing each; `model` is not changed (module docstring).  The bundle is
     sealed under `key` (a new one if None) for release `model_id` (random if None) / `model_version`.
     `states`: the recurrent (input, output) pairs the TA keeps between inferences; None detects the
-    unambiguous ones, [] keeps none."""
+    unambiguous ones, [] keeps none.  `stream`: favour the steady state of stream sessions over the
+    single shot (the residency plan may cut the model into more, smaller partitions)."""
     if steps is None:
         steps = list(STEPS)
         if prune is not None:
             steps.insert(1, ("prune", prune_step(prune)))
     lowered = LoweredModel(label, model, budget, dict(input_shapes or {}), dict(input_values or {}), key=key or b"",
                            model_id=model_id or b"", model_version=model_version,
-                           states=None if states is None else list(states))
+                           states=None if states is None else list(states), stream=stream)
     lowered.report.update({"model": label, "budget": budget,
                            "input_shapes": {k: list(v) for k, v in lowered.input_shapes.items()}})
     if lowered.input_values:

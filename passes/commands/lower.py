@@ -83,6 +83,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "output OUT of the inference before (zero at session start); neither crosses to the "
                              "normal world (repeat for several; default: the unambiguous LSTM/GRU/RNN state pairs; "
                              "'none': keep no state)")
+    parser.add_argument("--stream", action="store_true",
+                        help="partition for stream sessions (`run --stream`): where the fewest partitions fill "
+                             "the budget, cut the model smaller so that some bodies stay loaded between inferences "
+                             "(faster steady state, slower single shot)")
     parser.add_argument("--prune", action="store_true", help="prune first (progressive, accuracy-guarded; "
                                                              "see the pruning options and `prune --help`)")
     add_prune_options(parser)
@@ -117,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
                                          args.model_version)
     lowered = lower_model(model, budget, label=label, input_shapes=shapes, input_values=values, key=key,
                           model_id=model_id, model_version=model_version, prune=prune,
-                          states=parse_states(args.state))
+                          states=parse_states(args.state), stream=args.stream)
     lowered.save(out_dir, key_path=args.key)
     print_summary(lowered, out_dir)
     return 0

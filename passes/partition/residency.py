@@ -29,8 +29,9 @@ never return a P worse than all-streamed ({}) or the greedy all-pinned-what-fits
 order (`pinned_what_fits`), which are candidates too.
 
 `pin_for_stream` applies this to a partitioning: with its own staging and the minimum one, and, since
-a partitioning packed to the budget leaves no room to pin, also to the model cut at smaller budgets
-(`REPARTITION_FRACTIONS`) and pinned within the whole budget; the cheapest steady state wins.
+a partitioning packed to the budget leaves no room to pin, on request (`lower --stream`, the bench's
+`ours`) also to the model cut at smaller budgets (`REPARTITION_FRACTIONS`) and pinned within the whole
+budget; the cheapest steady state wins.
 """
 from __future__ import annotations
 
@@ -201,7 +202,7 @@ def _pin(result, budget: int, reserve: int, io_commands: int, switch_seconds: fl
 
 def pin_for_stream(result, *, switch_seconds: float = DEFAULT_SWITCH_COST_MS / 1000.0,
                    load_seconds_per_byte: float = LOAD_SECONDS_PER_BYTE, io_commands: int | None = None,
-                   repartition: Sequence[float] = REPARTITION_FRACTIONS):
+                   repartition: Sequence[float] = ()):
     """The residency plan of a `PartitionResult`: (the result with the chosen bodies pinned, the
     Residency).  Plans are made by `plan_memory` with the partitioning's own budget and reserve, so
     the pinned plan is what lowering writes and the TA checks.
@@ -209,9 +210,10 @@ def pin_for_stream(result, *, switch_seconds: float = DEFAULT_SWITCH_COST_MS / 1
     The partitioning's staging buffer was widened into the free bytes (`staging.py`); the minimum
     staging (`target.STAGING_BYTES`) leaves those bytes to pinned bodies instead, at more chunk
     commands for the streamed ones: both are planned.  A partitioning packed to the budget leaves no
-    room to pin, so when it has several partitions the model is also partitioned at each
-    `repartition` fraction of the budget and pinned within the whole budget.  The cheapest steady
-    state wins (ties: the given partitioning, then the larger fraction)."""
+    room to pin, so with `repartition` (e.g. REPARTITION_FRACTIONS) and several partitions the model
+    is also partitioned at each fraction of the budget and pinned within the whole budget: more
+    partitions, a slower single shot, a faster steady state.  The cheapest steady state wins (ties:
+    the given partitioning, then the larger fraction)."""
     from dataclasses import replace
 
     from ..errors import UserError
