@@ -75,7 +75,8 @@ def seal_mlp(mlp: MLP, out_dir: Path, key: bytes, *, model_id: bytes = b"mlp-tes
              model_version: int = 1) -> Path:
     """Write the MLP's device bundle (manifest.bin + two blobs) into `out_dir`; returns it."""
     bodies = mlp.bodies()
-    parts = [PartitionBody(body, BODY_OFFSET, STAGING_OFFSET, STAGING_OFFSET + CHUNK) for body in bodies]
+    parts = [PartitionBody(body, BODY_OFFSET, STAGING_OFFSET, STAGING_OFFSET + CHUNK, len(bodies) == 1)
+             for body in bodies]
     seal_model(parts, key=key, out_dir=out_dir, region_bytes=REGION, chunk_bytes=CHUNK,
                inputs=[TensorSlot(X_OFFSET, IN_DIM * 4, 1, (1, IN_DIM))],
                outputs=[TensorSlot(Y_OFFSET, OUT_DIM * 4, 1, (1, OUT_DIM))],

@@ -20,7 +20,7 @@ from onnx_tee.passes.lower.sim import SIM_DIR, build_dir, build_simulator
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = ["tests/test_sim_runtime.py", "tests/test_security_envelope.py", "tests/test_ta_params.py",
          "tests/test_security_bitflips.py", "tests/test_security_plaintext.py", "tests/test_security_io.py",
-         "tests/test_security_ta_findings.py"]
+         "tests/test_security_ta_findings.py", "tests/test_stream_session.py"]
 
 
 def libasan() -> str | None:

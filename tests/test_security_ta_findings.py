@@ -55,7 +55,8 @@ def f5_bundle(tmp_path, key, mlp):
     tensor table (legal for the old plan check, which compared only slots a body declares)."""
     bodies = [bytearray(b) for b in mlp.bodies()]
     struct.pack_into("<B", bodies[0], TENSOR_TABLE + 3, fmt.TFLAG_PARTITION_INPUT)   # x: no MODEL_INPUT flag
-    parts = [PartitionBody(bytes(b), BODY_OFFSET, STAGING_OFFSET, STAGING_OFFSET + CHUNK) for b in bodies]
+    parts = [PartitionBody(bytes(b), BODY_OFFSET, STAGING_OFFSET, STAGING_OFFSET + CHUNK, len(bodies) == 1)
+             for b in bodies]
     slot = TensorSlot(BODY_OFFSET + TENSOR_TABLE, IN_DIM * 4, 1, (1, IN_DIM))
     seal_model(parts, key=key, out_dir=tmp_path / "f5", region_bytes=REGION, chunk_bytes=CHUNK, inputs=[slot],
                outputs=[TensorSlot(Y_OFFSET, OUT_DIM * 4, 1, (1, OUT_DIM))], format_version=fmt.VERSION,
@@ -182,7 +183,8 @@ def seal_adder(device, key, *, parts: int = 1):
         z = fmt.Tensor((1, N), region, out_offset, fmt.TFLAG_PARTITION_OUTPUT | fmt.TFLAG_MODEL_OUTPUT, 0)
         bodies.append(fmt.serialize(fmt.Body(1, 2, [y_in, z], [fmt.Op(fmt.OP_CODES["RELU"], [0], [1])], {},
                                              region_size=SMALL_REGION, scratch_offset=1024, scratch_size=0)))
-    seal_model([PartitionBody(body, SMALL_BODY, SMALL_STAGING, SMALL_STAGING + 1024) for body in bodies], key=key,
+    seal_model([PartitionBody(body, SMALL_BODY, SMALL_STAGING, SMALL_STAGING + 1024, len(bodies) == 1)
+                for body in bodies], key=key,
                out_dir=device, region_bytes=SMALL_REGION, chunk_bytes=1024,
                inputs=[TensorSlot(A_OFFSET, N * 4, 1, (1, N)), TensorSlot(B_OFFSET, N * 4, 1, (1, N))],
                outputs=[TensorSlot(out_offset, N * 4, 1, (1, N))], format_version=fmt.VERSION,

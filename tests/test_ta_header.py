@@ -24,15 +24,16 @@ FIELDS = {
                                          "reserved"]),
     "ot_manifest_header": (env.MANIFEST_HEADER, ["magic", "envelope_version", "format_version", "model_id",
                                                  "model_version", "partition_count", "input_count", "output_count",
-                                                 "chunk_bytes", "region_bytes", "nonce", "reserved"]),
+                                                 "chunk_bytes", "region_bytes", "nonce", "state_count"]),
     "ot_manifest_partition": (env.MANIFEST_PARTITION, ["blob_bytes", "body_bytes", "body_offset", "staging_offset",
-                                                       "planned_bytes", "sha256"]),
+                                                       "planned_bytes", "sha256", "flags", "reserved"]),
+    "ot_manifest_state": (env.MANIFEST_STATE, ["input", "output"]),
     "ot_manifest_tensor": (env.MANIFEST_TENSOR, ["offset", "nbytes", "dtype", "rank", "dims"]),
 }
 CONSTANTS = {"OT_KEY_BYTES": KEY_BYTES, "OT_NONCE_BYTES": env.NONCE_BYTES, "OT_TAG_BYTES": env.TAG_BYTES,
              "OT_MODEL_ID_BYTES": env.MODEL_ID_BYTES, "OT_ENVELOPE_VERSION": env.ENVELOPE_VERSION,
              "OT_MAX_PARTITIONS": env.MAX_PARTITIONS, "OT_MAX_IO_TENSORS": env.MAX_IO_TENSORS,
-             "OT_MAX_RANK": env.MAX_RANK}
+             "OT_MAX_RANK": env.MAX_RANK, "OT_PART_PINNED": env.PART_PINNED}
 
 
 def python_offsets(layout: struct.Struct, names: list[str]) -> dict[str, int]:

@@ -157,6 +157,34 @@ def compute_vs_ort_rows(run: BenchRun) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def steady_rows(run: BenchRun) -> tuple[list[str], list[list[str]]]:
+    """Per (model, budget): each secure configuration's single-shot and steady-state time per inference,
+    steady ours' bytes loaded and TA invocations, and steady ours against its single shot and against
+    onnxruntime (speed-ups: above 1 = ours faster); geometric means in the last row."""
+    configs = [c for c in _configs_in(run) if c != "ort"]
+    header = (["model", "budget", "ort ms"] + [f"{c} {kind} ms" for c in configs for kind in ("single", "steady")]
+              + ["ours steady loads", "ours steady invocations", "ours steady vs single", "ours steady vs ort"])
+    rows, gains, vs_ort = [], [], []
+    for (model, budget), cells in group_cells(run.measurements).items():
+        ort_m, ours = cells.get("ort"), cells.get("ours")
+        row = [model, _size(budget), _ms(ort_m.total_s if ort_m is not None else None)]
+        for c in configs:
+            m = cells.get(c)
+            row += [_ms(m.total_s if m is not None else None), _ms(m.steady_total_s if m is not None else None)]
+        ok = ours is not None and ours.ok and ours.steady_compute_s is not None
+        gain = ours.total_s / ours.steady_total_s if ok else None
+        against = (ort_m.total_s / ours.steady_total_s if ok and ort_m is not None and ort_m.ok else None)
+        gains.append(gain)
+        vs_ort.append(against)
+        row += [_size(ours.steady_bytes_loaded) if ok else "—", str(ours.steady_switches) if ok else "—",
+                _x(gain), _x(against)]
+        rows.append(row)
+    if rows:
+        rows.append(["geomean", "", ""] + [""] * (2 * len(configs)) + ["", "", _x(geometric_mean(gains)),
+                                                                      _x(geometric_mean(vs_ort))])
+    return header, rows
+
+
 def _arrow(a, b, fmt) -> str:
     return f"{fmt(a)} → {fmt(b)}"
 
@@ -258,6 +286,14 @@ def markdown_report(run: BenchRun, charts: list[str] = ()) -> str:
         "What changes from `layerwise` to `ours`:",
         "",
         markdown_table(*explain_rows(run)),
+        "",
+        "## Streams: single-shot and steady-state time per inference",
+        "",
+        "Steady state = an inference of a stream session after the first (`run --stream`): `ours` and `ours-int8` keep the "
+        "bodies its residency plan pins loaded, the other configurations load every body again (a model in "
+        "one partition stays loaded in all of them); same switch cost.",
+        "",
+        markdown_table(*steady_rows(run)),
         "",
         "## Total time per inference (ms)",
         "",

@@ -4,6 +4,8 @@ One `Measurement` = one (model, budget, configuration), holding medians of repea
 
     total = compute + load + switch_time          (seconds per inference)
     switch_time = switches x cost per switch      (see `switches.py`)
+    steady_total = the same for an inference of a stream session after the first (resident bodies and
+                   state); onnxruntime keeps its session, so its steady_total is its total
 
 `ratio(a, b)` for one model and budget is `total(a) / total(b)`: the speed-up of `b` over `a`
 (e.g. ratio(layerwise, ours) = 12.0 means ours is 12x faster than layer-wise loading).  Geometric
@@ -51,6 +53,11 @@ class Measurement:
     spread: dict = field(default_factory=dict)       # component -> {median, min, max, samples}
     per_partition: list = field(default_factory=list)
     profile: dict | None = None              # with bench --profile: lower.profile.Profile.to_json()
+    steady_compute_s: float | None = None    # stream session, an inference after the first (medians)
+    steady_load_s: float | None = None
+    steady_switches: int | None = None
+    steady_switch_s: float | None = None
+    steady_bytes_loaded: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -63,6 +70,14 @@ class Measurement:
         return self.compute_s + (self.load_s or 0.0) + (self.switch_s or 0.0)
 
     @property
+    def steady_total_s(self) -> float | None:
+        """Per inference in a stream session's steady state; the single-shot total when there is no
+        stream measurement (onnxruntime: its session stays open either way)."""
+        if not self.ok or self.steady_compute_s is None:
+            return self.total_s
+        return self.steady_compute_s + (self.steady_load_s or 0.0) + (self.steady_switch_s or 0.0)
+
+    @property
     def compute_load_s(self) -> float | None:
         """The measured part of the total: compute + load, without the modelled world switches."""
         return None if not self.ok else self.compute_s + (self.load_s or 0.0)
@@ -70,6 +85,7 @@ class Measurement:
     def to_json(self) -> dict:
         data = asdict(self)
         data["total_s"] = self.total_s
+        data["steady_total_s"] = self.steady_total_s
         return data
 
 
@@ -77,8 +93,9 @@ def at_switch_cost(measurements: Iterable[Measurement], cost_ms: float) -> list[
     """The measurements priced at `cost_ms` per world switch: switch_s = switches x cost_ms, the measured
     compute and load and the counts unchanged (a measurement that did not run stays as it is)."""
     model = WorldSwitchModel(cost_ms)
-    return [replace(m, switch_s=model.seconds(m.switches)) if m.ok and m.switches is not None else m
-            for m in measurements]
+    return [replace(m, switch_s=model.seconds(m.switches),
+                    steady_switch_s=None if m.steady_switches is None else model.seconds(m.steady_switches))
+            if m.ok and m.switches is not None else m for m in measurements]
 
 
 def ratio(cells: dict[str, Measurement], slower: str, faster: str) -> float | None:
@@ -134,6 +151,35 @@ def component_ratio(cells: dict[str, Measurement], slower: str, faster: str, com
     return top / bottom if top and bottom else None
 
 
+# Stream comparisons: (name, slower configuration, its time, faster configuration, its time).
+STEADY_COMPARISONS = (
+    ("ours steady vs ours single-shot", "ours", "total_s", "ours", "steady_total_s"),
+    ("ours steady vs ort", "ort", "total_s", "ours", "steady_total_s"),
+)
+
+
+def steady_summary(measurements: list[Measurement]) -> dict:
+    """For each stream comparison: the speed-up per cell (slower time / faster time), its geometric
+    mean overall and per budget."""
+    summary = {}
+    cells = group_cells(measurements)
+    for label, slower, slow_field, faster, fast_field in STEADY_COMPARISONS:
+        per_cell = {}
+        for key, cell in cells.items():
+            a, b = cell.get(slower), cell.get(faster)
+            top = getattr(a, slow_field) if a is not None and a.ok else None
+            bottom = getattr(b, fast_field) if b is not None and b.ok else None
+            per_cell[key] = top / bottom if top and bottom else None
+        budgets = sorted({budget for _, budget in per_cell})
+        summary[label] = {
+            "per_cell": [{"model": model, "budget": budget, "speedup": value}
+                         for (model, budget), value in per_cell.items()],
+            "geomean": geometric_mean(per_cell.values()),
+            "geomean_per_budget": {str(b): geometric_mean(v for (_, bb), v in per_cell.items() if bb == b)
+                                   for b in budgets}}
+    return summary
+
+
 def summarise(measurements: list[Measurement]) -> dict:
     """For each comparison: the speed-up per cell, its geometric mean overall and per budget, and the
     geometric mean of each component's ratio (compute, load, switches) — what explains the speed-up."""
@@ -167,7 +213,7 @@ class BenchRun:
 
     def to_json(self) -> dict:
         return {"command": self.command, "machine": self.machine, "settings": self.settings,
-                "summary": summarise(self.measurements),
+                "summary": summarise(self.measurements), "steady_state": steady_summary(self.measurements),
                 "measurements": [m.to_json() for m in self.measurements]}
 
     @classmethod

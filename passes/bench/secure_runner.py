@@ -22,6 +22,11 @@ partition in order, read the output — and the simulator's counters give, per i
 and compute seconds of every partition, the TA invocations (world switches) and the TEE_Malloc
 high-water mark.  The first inference's outputs are compared with `expected`, onnxruntime's on the
 same model (`max_rel_error` in the measurement): a benchmark of wrong answers would be worthless.
+
+Steady state, timed in the same round-robin: a stream session on a fresh device runs STREAM_STEPS
+inferences of the same input (`Simulator.run_stream`: pinned bodies load once, a fully resident
+model takes one OT_CMD_INFER per inference); the medians of the inferences after the first are the
+configuration's steady_* figures, and each of them must give the single-shot outputs bit for bit.
 """
 from __future__ import annotations
 
@@ -37,8 +42,10 @@ import onnx
 from ..errors import UserError
 from ..lower.keys import generate_key
 from ..lower.pipeline import model_io, parity, partition_bodies, run_in_simulator, seal_bundle
+from ..lower.sim import Simulator
 from ..lower.profile import OpInfo, describe_ops, op_samples, run_phases, summarise
 from ..partition.partitioner import partition_model
+from ..partition.residency import REPARTITION_FRACTIONS, pin_for_stream
 from .configs import Configuration
 from .results import Measurement
 from .switches import WorldSwitchModel
@@ -48,10 +55,14 @@ from .timing import repeat_interleaved
 Candidate = tuple[Configuration, onnx.ModelProto, Mapping[str, np.ndarray]]
 
 
-def build_bundle(model: onnx.ModelProto, budget: int, strategy: str, key: bytes, device_dir: Path):
-    """Partition with `strategy` under `budget`, lower and seal into `device_dir`; returns the
-    partition result (UserError when the budget is infeasible)."""
+def build_bundle(model: onnx.ModelProto, budget: int, strategy: str, key: bytes, device_dir: Path,
+                 residency: bool = False):
+    """Partition with `strategy` under `budget` (with `residency`: pin bodies by the residency plan),
+    lower and seal into `device_dir`; returns the partition result (UserError when the budget is
+    infeasible)."""
     result = partition_model(model, budget, strategy=strategy)
+    if residency:
+        result, _ = pin_for_stream(result, repartition=REPARTITION_FRACTIONS)
     seal_bundle(partition_bodies(result, model), result, model, key, device_dir)
     return result
 
@@ -72,6 +83,7 @@ class Deployment:
     expected: Mapping[str, np.ndarray]
     ops: list[list[OpInfo]] | None = None        # profiled: every partition's ops as their ONNX nodes
     runs: list = field(default_factory=list)     # (outputs, RunStats) of every inference, in order
+    streams: list = field(default_factory=list)  # StepStats of the steady inferences of every stream
 
     def infer(self) -> dict[str, float]:
         """One inference on a fresh simulated device; returns its timed components."""
@@ -85,8 +97,30 @@ class Deployment:
                 "switches": stats.invocations, "heap_high_water": stats.heap_high_water}
 
 
+    def stream(self) -> dict[str, float]:
+        """One stream session of STREAM_STEPS inferences on a fresh simulated device; returns the
+        median timed components of its inferences after the first (the steady state)."""
+        inputs, outputs = self.io_names
+        with tempfile.TemporaryDirectory(prefix="onnx-tee-device-") as storage:
+            with Simulator(storage, budget=self.budget) as sim:
+                sim.provision_key(self.key)
+                results, steps = sim.run_stream(self.device_dir, [[self.feeds[n] for n in inputs]] * STREAM_STEPS)
+        for t in range(1, STREAM_STEPS):   # every steady inference gives the single-shot outputs
+            if any(a.tobytes() != b.tobytes() for a, b in zip(results[t], [self.runs[0][0][n] for n in outputs])):
+                raise UserError(f"{self.config.name}: inference {t} of a stream differs from the single-shot one")
+        steady = steps[1:]
+        self.streams.append(steady)
+        return {"compute": statistics.median(s.compute_seconds for s in steady),
+                "load": statistics.median(s.load_seconds for s in steady),
+                "switches": statistics.median(s.invocations for s in steady),
+                "bytes_loaded": statistics.median(s.bytes_loaded for s in steady)}
+
+
+STREAM_STEPS = 4   # one first inference, three steady ones
+
+
 def _measurement(label: str, budget: int, deployment: Deployment, samples: dict, repeats: int,
-                 switch_model: WorldSwitchModel) -> Measurement:
+                 switch_model: WorldSwitchModel, stream: dict | None = None) -> Measurement:
     timed = [stats for _, stats in deployment.runs[-repeats:]]
     per_partition = [{"planned_bytes": p.planned_bytes, "touched_bytes": p.touched_bytes, "blob_bytes": p.blob_bytes,
                       "load_s": statistics.median(s.partitions[k].load_seconds for s in timed),
@@ -105,7 +139,12 @@ def _measurement(label: str, budget: int, deployment: Deployment, samples: dict,
                        spread={k: samples[k].to_json() for k in ("compute", "compute_cpu", "load")},
                        per_partition=per_partition,
                        max_rel_error=parity(deployment.runs[0][0], deployment.expected).worst_rel,
-                       region_bytes=timed[0].region_bytes, bytes_into_ta=timed[0].bytes_in, profile=profile)
+                       region_bytes=timed[0].region_bytes, bytes_into_ta=timed[0].bytes_in, profile=profile,
+                       **({} if stream is None else {
+                           "steady_compute_s": stream["compute"].median, "steady_load_s": stream["load"].median,
+                           "steady_switches": int(stream["switches"].median),
+                           "steady_switch_s": switch_model.seconds(int(stream["switches"].median)),
+                           "steady_bytes_loaded": int(stream["bytes_loaded"].median)}))
 
 
 def time_in_simulator(label: str, budget: int, candidates: Sequence[Candidate], feeds: Mapping[str, np.ndarray],
@@ -126,7 +165,7 @@ def time_in_simulator(label: str, budget: int, candidates: Sequence[Candidate], 
         for config, model, expected in candidates:
             key, device_dir = generate_key(), Path(tmp) / config.name
             try:
-                result = build_bundle(model, budget, config.strategy, key, device_dir)
+                result = build_bundle(model, budget, config.strategy, key, device_dir, config.residency)
             except UserError as exc:
                 measurements[config.name] = Measurement(label, budget, config.name, status=f"infeasible: {exc}")
                 continue
@@ -141,11 +180,13 @@ def time_in_simulator(label: str, budget: int, candidates: Sequence[Candidate], 
                 continue
             deployments.append(deployment)
         if deployments:
-            samples = repeat_interleaved({**{d.config.name: d.infer for d in deployments}, **(anchors or {})},
+            samples = repeat_interleaved({**{d.config.name: d.infer for d in deployments},
+                                          **{f"{d.config.name} stream": d.stream for d in deployments},
+                                          **(anchors or {})},
                                          repeats=repeats, warmup=max(warmup - 1, 0))
             if anchor_samples is not None:
                 anchor_samples.update({name: samples[name] for name in anchors or {}})
             for d in deployments:
                 measurements[d.config.name] = _measurement(label, budget, d, samples[d.config.name], repeats,
-                                                           switch_model)
+                                                           switch_model, samples[f"{d.config.name} stream"])
     return {c.name: measurements[c.name] for c, _, _ in candidates}

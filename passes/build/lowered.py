@@ -21,7 +21,11 @@ library and records what it did in `lowered.report` (and its time in `lowered.se
     check support  int64 indices narrowed to int32 (`target.narrow_indices`: token ids, constant
                    indices), then every op and attribute the interpreter cannot run, all listed,
                    before any work
+    state          the recurrent states the TA keeps between inferences (`states`, else the
+                   unambiguous LSTM/GRU/RNN pairs: `analysis/recurrent_state.py`), on the compacted model
     partition      partitions + the memory plan (exact body sizes) of the narrowed model
+    residency      the bodies a stream session keeps pinned (`partition/residency.py`, steady-state
+                   cost under the budget) and the memory plan re-made with them
     lower          one plaintext body per partition (never written to disk)
     seal           AES-256-GCM blobs + the authenticated device manifest, kept in memory
     simulate       the sealed bundle in the TA simulator on a sample input: parity with onnxruntime
@@ -46,6 +50,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from ..analysis.recurrent_state import check_state_pairs, detect_state_pairs
 from ..analysis.shapes import fix_input_shapes, infer_static_shapes
 from ..analysis.summary import summarize
 from ..analysis.weights import weight_bytes
@@ -62,6 +67,7 @@ from ..lower.keys import generate_key, key_in_output_dir, write_key
 from ..lower.pipeline import model_io, parity, partition_bodies, run_in_simulator, sample_feeds, seal_bundle
 from ..modelio import save_model
 from ..partition.partitioner import PartitionResult, partition_model
+from ..partition.residency import REPARTITION_FRACTIONS, pin_for_stream
 from ..prune.job import PruneOptions, run_prune
 from ..prune.report import write_report
 from ..quant import express_quantized
@@ -155,6 +161,8 @@ class LoweredModel:
     bodies: list[bytes] = field(default_factory=list)
     device: dict[str, bytes] = field(default_factory=dict)
     narrowed: onnx.ModelProto | None = None  # `model` with its int64 indices as int32 (what is partitioned)
+    states: list[tuple[str, str]] | None = None   # recurrent (input, output) pairs the TA keeps; None: detect
+    stream: bool = False      # partition for stream sessions: cut smaller where that lets bodies stay pinned
 
     def save(self, directory: str | Path, *, key_path: str | Path | None = None) -> Path:
         """Write the outputs into `directory` (README, "What lower writes"); the key goes to
@@ -190,6 +198,7 @@ class LoweredModel:
         # the model's own input types: an int64 input (token ids) is int32 in the partitions and the TA
         data["input_dtypes"] = {v.name: str(onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type))
                                 for v in graph_inputs(self.model)}
+        data["state"] = [{"input": i, "output": o} for i, o in self.states or []]
         for k, (entry, body, memory) in enumerate(zip(data["partitions"], self.bodies, self.partition.plan.partitions)):
             blob = blob_file_name(k)
             entry.update({"blob": f"{DEVICE_DIR}/{blob}", "blob_sha256": sha256(out / DEVICE_DIR / blob),
@@ -210,6 +219,16 @@ def fix_shapes(lowered: LoweredModel) -> None:
     model = fix_input_shapes(freeze_inputs(lowered.model, lowered.input_values), lowered.input_shapes)
     model = NameNodesUniquely()(model).model   # the copy fix_input_shapes made: the caller's model is kept
     lowered.model = express_quantized(UpgradeLegacyOps()(model).model)
+
+
+def choose_states(lowered: LoweredModel) -> None:
+    """The recurrent states the TA keeps: the pairs given (checked), else the unambiguous ones
+    (`analysis/recurrent_state.py`)."""
+    if lowered.states is None:
+        lowered.states = detect_state_pairs(lowered.model)
+    lowered.states = check_state_pairs(lowered.model, lowered.states)
+    if lowered.states:
+        lowered.report["state"] = [{"input": i, "output": o} for i, o in lowered.states]
 
 
 def compact(lowered: LoweredModel) -> None:
@@ -255,9 +274,23 @@ def check_support(lowered: LoweredModel) -> None:
 def partition(lowered: LoweredModel) -> None:
     """Cut the compacted model (its indices narrowed) into partitions that fit the budget, with the
     memory plan."""
-    lowered.partition = result = partition_model(lowered.narrowed or lowered.model, lowered.budget)
+    lowered.partition = result = partition_model(lowered.narrowed or lowered.model, lowered.budget,
+                                                 resident=tuple(i for i, _ in lowered.states or []))
     lowered.report["partitions"] = {"count": len(result.plan.partitions), "region_bytes": result.plan.region_bytes,
                                     "strategy": result.strategy, "tiling": dict(result.tiling)}
+
+
+def plan_residency(lowered: LoweredModel) -> None:
+    """Choose the bodies a stream session keeps pinned (partition/residency.py; with `stream`, a
+    packed partitioning may be cut smaller so that some bodies can stay) and re-plan the memory with
+    them: the single-shot plan is the case where none is."""
+    lowered.partition, residency = pin_for_stream(lowered.partition,
+                                                  repartition=REPARTITION_FRACTIONS if lowered.stream else ())
+    lowered.report["partitions"].update({
+        "count": len(lowered.partition.plan.partitions), "region_bytes": lowered.partition.plan.region_bytes,
+        "tiling": dict(lowered.partition.tiling), "pinned": sorted(residency.pinned),
+        "residency": {"method": residency.method, "steady_seconds_beside_compute": residency.seconds,
+                      "plans_checked": residency.plans_checked}})
 
 
 def lower_bodies(lowered: LoweredModel) -> None:
@@ -271,7 +304,7 @@ def seal(lowered: LoweredModel) -> None:
     lowered.model_id = lowered.model_id or os.urandom(MODEL_ID_BYTES)
     with tempfile.TemporaryDirectory(prefix="onnx-tee-seal-") as tmp:
         seal_bundle(lowered.bodies, lowered.partition, lowered.model, lowered.key, Path(tmp),
-                    model_id=lowered.model_id, model_version=lowered.model_version)
+                    model_id=lowered.model_id, model_version=lowered.model_version, states=lowered.states or [])
         lowered.device = {path.name: path.read_bytes() for path in sorted(Path(tmp).iterdir())}
 
 
@@ -279,10 +312,15 @@ def simulate(lowered: LoweredModel) -> None:
     """Run the sealed bundle in the simulator on a sample input; compare with onnxruntime and the plan."""
     inputs, outputs = model_io(lowered.model)
     feeds = sample_feeds(lowered.model, lowered.partition.infos)
+    for state_in, _ in lowered.states or []:   # the TA starts every state at zero
+        feeds[state_in] = np.zeros_like(feeds[state_in])
+    kept_in, kept_out = {i for i, _ in lowered.states or []}, {o for _, o in lowered.states or []}
     with tempfile.TemporaryDirectory(prefix="onnx-tee-device-") as tmp:
         for name, data in lowered.device.items():
             (Path(tmp) / name).write_bytes(data)
-        got, stats = run_in_simulator(Path(tmp), lowered.key, lowered.budget, feeds, inputs, outputs)
+        got, stats = run_in_simulator(Path(tmp), lowered.key, lowered.budget, feeds,
+                                      [n for n in inputs if n not in kept_in], [n for n in outputs if n not in kept_out])
+    outputs = [n for n in outputs if n not in kept_out]   # a state output never leaves the TA
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(lowered.model.SerializeToString(), options, providers=["CPUExecutionProvider"])
@@ -346,8 +384,8 @@ def prune_step(options: PruneOptions) -> Step:
 
 
 STEPS: list[tuple[str, Step]] = [("fix shapes", fix_shapes), ("compact", compact), ("analyse", analyse),
-                                 ("check support", check_support), ("partition", partition),
-                                 ("lower", lower_bodies), ("seal", seal), ("simulate", simulate)]
+                                 ("check support", check_support), ("state", choose_states), ("partition", partition),
+                                 ("residency", plan_residency), ("lower", lower_bodies), ("seal", seal), ("simulate", simulate)]
 
 
 def lower_model(model: onnx.ModelProto, budget: int, *, label: str = "model",
@@ -355,11 +393,15 @@ def lower_model(model: onnx.ModelProto, budget: int, *, label: str = "model",
                 input_values: dict[str, list[str]] | None = None, key: bytes | None = None,
                 model_id: bytes | None = None, model_version: int = 1,
                 prune: PruneOptions | None = None, quantize: QuantizeOptions | None = None,
-                steps: list[tuple[str, Step]] | None = None) -> LoweredModel:
+                steps: list[tuple[str, Step]] | None = None,
+                states: list[tuple[str, str]] | None = None, stream: bool = False) -> LoweredModel:
     """Run `steps` (default `STEPS`; `prune` inserts pruning after the input shapes are fixed, `quantize`
     int8 quantization after that) over
     `model` under `budget` bytes, timing each; `model` is not changed (module docstring).  The bundle is
-    sealed under `key` (a new one if None) for release `model_id` (random if None) / `model_version`."""
+    sealed under `key` (a new one if None) for release `model_id` (random if None) / `model_version`.
+    `states`: the recurrent (input, output) pairs the TA keeps between inferences; None detects the
+    unambiguous ones, [] keeps none.  `stream`: favour the steady state of stream sessions over the
+    single shot (the residency plan may cut the model into more, smaller partitions)."""
     if steps is None:
         steps = list(STEPS)
         if quantize is not None:
@@ -367,7 +409,8 @@ def lower_model(model: onnx.ModelProto, budget: int, *, label: str = "model",
         if prune is not None:
             steps.insert(1, ("prune", prune_step(prune)))
     lowered = LoweredModel(label, model, budget, dict(input_shapes or {}), dict(input_values or {}), key=key or b"",
-                           model_id=model_id or b"", model_version=model_version)
+                           model_id=model_id or b"", model_version=model_version,
+                           states=None if states is None else list(states), stream=stream)
     lowered.report.update({"model": label, "budget": budget,
                            "input_shapes": {k: list(v) for k, v in lowered.input_shapes.items()}})
     if lowered.input_values:

@@ -9,7 +9,9 @@ Written by `PartitionedModel.save` and `LoweredModel.save`, read by `run` and th
      "tensors": {name: {"shape": [...], "dtype": "float32"}},     # every partition input/output
      "key": key file (lowered only),
      "partitions": [{"onnx": "partition_000.onnx", "inputs": [...], "outputs": [...], "nodes": count,
-                     "memory": {weights, arena, scratch, carried, staging, reserve, total},
+                     "memory": {weights, arena, scratch, carried, staging, pinned, reserve, total,
+                                steady_total},
+                     "pinned": the body stays loaded for a stream session (residency plan),
                      "layout": {body_offset, scratch_offset, staging_offset, tensor_offsets, aliases,
                                 node_order, lower_bound},
                      "sha256": of the .onnx file,
@@ -61,7 +63,8 @@ def manifest(result: PartitionResult, label: str, generator: str, digests: Seque
         "tiled": dict(result.tiling), "crossing_bytes": result.crossing_bytes,
         "tensors": {n: {"shape": list(result.infos[n].shape), "dtype": str(result.infos[n].dtype)} for n in sorted(names)},
         "partitions": [{"onnx": partition_file(k), "inputs": list(s.inputs), "outputs": list(s.outputs),
-                        "nodes": len(s.nodes), "memory": p.breakdown(), "layout": p.layout(), "sha256": d}
+                        "nodes": len(s.nodes), "memory": p.breakdown(), "pinned": p.is_pinned, "layout": p.layout(),
+                        "sha256": d}
                        for k, (s, p, d) in enumerate(zip(result.specs, plan.partitions, digests))],
     }
 

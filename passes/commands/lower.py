@@ -16,6 +16,7 @@ from ..build.lowered import KEY_FILE
 from ..build.release import parse_model_id, release_of
 from ..compact.freeze_inputs import parse_input_values
 from ..lower.keys import key_in_output_dir, load_key
+from ..errors import UserError
 from ..sizes import format_size, parse_size
 from .common import add_input_shape_option, check_output_dir, console, format_count, input_shapes, table
 from .compact import records_table
@@ -82,6 +83,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model-version", metavar="N", type=int,
                         help="release number (>= 1); a device refuses versions older than the newest it opened "
                              "for this model id (default: the version of the build in DIR + 1, else 1)")
+    parser.add_argument("--state", action="append", metavar="IN=OUT",
+                        help="keep a recurrent state in the TA between inferences: model input IN takes model "
+                             "output OUT of the inference before (zero at session start); neither crosses to the "
+                             "normal world (repeat for several; default: the unambiguous LSTM/GRU/RNN state pairs; "
+                             "'none': keep no state)")
+    parser.add_argument("--stream", action="store_true",
+                        help="partition for stream sessions (`run --stream`): where the fewest partitions fill "
+                             "the budget, cut the model smaller so that some bodies stay loaded between inferences "
+                             "(faster steady state, slower single shot)")
     parser.add_argument("--prune", action="store_true", help="prune first (progressive, accuracy-guarded; "
                                                              "see the pruning options and `prune --help`)")
     add_prune_options(parser)
@@ -90,6 +100,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                              "accuracy-guarded with --data)")
     add_quantize_options(parser, data=False)
     parser.set_defaults(func=run)
+
+
+def parse_states(values: list[str] | None) -> list[tuple[str, str]] | None:
+    """`--state IN=OUT ...` -> pairs; none given -> None (detect); `--state none` -> []."""
+    if not values:
+        return None
+    if values == ["none"]:
+        return []
+    pairs = []
+    for value in values:
+        name_in, sep, name_out = value.partition("=")
+        if not sep or not name_in or not name_out:
+            raise UserError(f"--state {value}: expected IN=OUT (a model input and the model output that feeds it "
+                            f"back), or 'none'")
+        pairs.append((name_in, name_out))
+    return pairs
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
     model_id, model_version = release_of(out_dir, parse_model_id(args.model_id) if args.model_id is not None else None,
                                          args.model_version)
     lowered = lower_model(model, budget, label=label, input_shapes=shapes, input_values=values, key=key,
-                          model_id=model_id, model_version=model_version, prune=prune, quantize=quantize)
+                          model_id=model_id, model_version=model_version, prune=prune, quantize=quantize,
+                          states=parse_states(args.state), stream=args.stream)
     lowered.save(out_dir, key_path=args.key)
     print_summary(lowered, out_dir)
     return 0

@@ -6,7 +6,7 @@ with the same little-endian, padding-free layouts).
     blob     = header || AES-256-GCM_key(nonce, body, aad=header) || tag
     header   = magic, envelope version, body format version, model id, model version,
                partition index, partition count, body size, region size, nonce
-    manifest = header || partition entries || input/output slots || tag
+    manifest = header || partition entries || input/output slots || state pairs || tag
                (GCM over an empty plaintext with everything before the tag as AAD)
 
 Every blob and the manifest gets its own random 96-bit nonce (`os.urandom`), so a nonce is never
@@ -29,7 +29,7 @@ from ..errors import UserError
 from ..target.blob import BLOB_HEADER, NONCE_BYTES, TAG_BYTES
 from .keys import KEY_BYTES
 
-ENVELOPE_VERSION = 1
+ENVELOPE_VERSION = 2
 MANIFEST_MAGIC = b"OTEEMAN1"
 BLOB_MAGIC = b"OTEEBLB1"
 MODEL_ID_BYTES = 16
@@ -39,8 +39,10 @@ MAX_IO_TENSORS = 64
 
 # struct layouts of onnx_tee_ta.h (little-endian, no padding)
 MANIFEST_HEADER = struct.Struct("<8sII16sQIIIIQ12sI")           # 80 bytes
-MANIFEST_PARTITION = struct.Struct("<QQQQQ32s")                  # 72 bytes
+MANIFEST_PARTITION = struct.Struct("<QQQQQ32sII")                # 80 bytes
 MANIFEST_TENSOR = struct.Struct(f"<QQII{MAX_RANK}Q")             # 88 bytes
+MANIFEST_STATE = struct.Struct("<II")                            # 8 bytes
+PART_PINNED = 1                                                  # OT_PART_PINNED
 
 MANIFEST_FILE = "manifest.bin"
 
@@ -65,6 +67,7 @@ class PartitionBody:
     body_offset: int
     staging_offset: int
     planned_bytes: int
+    pinned: bool = False       # the body stays loaded for the whole session (OT_PART_PINNED)
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,12 @@ class ManifestPartition:
     staging_offset: int
     planned_bytes: int
     sha256: bytes
+    flags: int = 0
+    reserved: int = 0
+
+    @property
+    def pinned(self) -> bool:
+        return bool(self.flags & PART_PINNED)
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,7 @@ class DeviceManifest:
     partitions: tuple[ManifestPartition, ...]
     inputs: tuple[TensorSlot, ...]
     outputs: tuple[TensorSlot, ...]
+    states: tuple[tuple[int, int], ...] = ()   # (model input index, model output index) kept in the TA
 
 
 def _check_key(key: bytes) -> None:
@@ -132,7 +142,7 @@ def _pack_slot(slot: TensorSlot) -> bytes:
 
 def seal_manifest(*, key: bytes, format_version: int, model_id: bytes, model_version: int, chunk_bytes: int,
                   region_bytes: int, partitions: list[ManifestPartition], inputs: list[TensorSlot],
-                  outputs: list[TensorSlot]) -> bytes:
+                  outputs: list[TensorSlot], states: list[tuple[int, int]] = ()) -> bytes:
     """The authenticated device manifest (GMAC: empty plaintext, everything before the tag is AAD)."""
     _check_key(key)
     if not 0 < len(partitions) <= MAX_PARTITIONS:
@@ -141,10 +151,12 @@ def seal_manifest(*, key: bytes, format_version: int, model_id: bytes, model_ver
         raise UserError(f"a model has at most {MAX_IO_TENSORS} inputs and outputs together")
     nonce = os.urandom(NONCE_BYTES)
     aad = MANIFEST_HEADER.pack(MANIFEST_MAGIC, ENVELOPE_VERSION, format_version, model_id, model_version,
-                               len(partitions), len(inputs), len(outputs), chunk_bytes, region_bytes, nonce, 0)
+                               len(partitions), len(inputs), len(outputs), chunk_bytes, region_bytes, nonce,
+                               len(states))
     aad += b"".join(MANIFEST_PARTITION.pack(p.blob_bytes, p.body_bytes, p.body_offset, p.staging_offset,
-                                            p.planned_bytes, p.sha256) for p in partitions)
+                                            p.planned_bytes, p.sha256, p.flags, 0) for p in partitions)
     aad += b"".join(_pack_slot(s) for s in (*inputs, *outputs))
+    aad += b"".join(MANIFEST_STATE.pack(i, o) for i, o in states)
     return aad + AESGCM(key).encrypt(nonce, b"", aad)
 
 
@@ -153,10 +165,11 @@ def parse_manifest(data: bytes) -> DeviceManifest:
     if len(data) < MANIFEST_HEADER.size + TAG_BYTES:
         raise UserError("device manifest is truncated")
     (magic, _version, format_version, model_id, model_version, count, n_in, n_out, chunk_bytes, region_bytes,
-     _nonce, _reserved) = MANIFEST_HEADER.unpack_from(data)
+     _nonce, n_states) = MANIFEST_HEADER.unpack_from(data)
     if magic != MANIFEST_MAGIC:
         raise UserError("not an onnx-tee device manifest (bad magic)")
-    expected = MANIFEST_HEADER.size + count * MANIFEST_PARTITION.size + (n_in + n_out) * MANIFEST_TENSOR.size
+    expected = (MANIFEST_HEADER.size + count * MANIFEST_PARTITION.size + (n_in + n_out) * MANIFEST_TENSOR.size
+                + n_states * MANIFEST_STATE.size)
     if len(data) != expected + TAG_BYTES:
         raise UserError(f"device manifest has {len(data)} bytes, its header implies {expected + TAG_BYTES}")
     pos = MANIFEST_HEADER.size
@@ -169,14 +182,19 @@ def parse_manifest(data: bytes) -> DeviceManifest:
         offset, nbytes, dtype, rank, *dims = MANIFEST_TENSOR.unpack_from(data, pos)
         slots.append(TensorSlot(offset, nbytes, dtype, tuple(dims[:min(rank, MAX_RANK)])))
         pos += MANIFEST_TENSOR.size
+    states = tuple(MANIFEST_STATE.unpack_from(data, pos + 8 * k) for k in range(n_states))
     return DeviceManifest(format_version, model_id, model_version, chunk_bytes, region_bytes, tuple(parts),
-                          tuple(slots[:n_in]), tuple(slots[n_in:]))
+                          tuple(slots[:n_in]), tuple(slots[n_in:]), states)
 
 
 def seal_model(bodies: list[PartitionBody], *, key: bytes, out_dir: str | Path, region_bytes: int,
                chunk_bytes: int, inputs: list[TensorSlot], outputs: list[TensorSlot], format_version: int,
-               model_id: bytes | None = None, model_version: int = 1) -> tuple[Path, list[Path]]:
+               model_id: bytes | None = None, model_version: int = 1,
+               states: list[tuple[int, int]] = ()) -> tuple[Path, list[Path]]:
     """Write the deployable bundle: `out_dir/manifest.bin` and one `partition_NNN.blob` per body.
+
+    `states` pairs a model input index with the model output index whose value the TA carries into
+    that input from one inference to the next (recurrent state kept in secure memory).
 
     `model_id` names the model across versions (random when not given); `model_version` must grow
     with each release the device should accept, since the TA refuses versions older than it has seen.
@@ -198,10 +216,11 @@ def seal_model(bodies: list[PartitionBody], *, key: bytes, out_dir: str | Path, 
         path.write_bytes(blob)
         blob_paths.append(path)
         entries.append(ManifestPartition(len(blob), len(part.body), part.body_offset, part.staging_offset,
-                                         part.planned_bytes, hashlib.sha256(blob).digest()))
+                                         part.planned_bytes, hashlib.sha256(blob).digest(),
+                                         PART_PINNED if part.pinned else 0))
     manifest = seal_manifest(key=key, format_version=format_version, model_id=model_id,
                              model_version=model_version, chunk_bytes=chunk_bytes, region_bytes=region_bytes,
-                             partitions=entries, inputs=inputs, outputs=outputs)
+                             partitions=entries, inputs=inputs, outputs=outputs, states=list(states))
     manifest_path = out_dir / MANIFEST_FILE
     manifest_path.write_bytes(manifest)
     return manifest_path, blob_paths

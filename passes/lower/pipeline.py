@@ -56,17 +56,21 @@ def model_dtypes(model: onnx.ModelProto) -> dict[str, int]:
 
 
 def seal_bundle(bodies: list[bytes], result, model: onnx.ModelProto, key: bytes, device_dir: Path, *,
-                model_id: bytes | None = None, model_version: int = 1) -> tuple[Path, list[Path]]:
+                model_id: bytes | None = None, model_version: int = 1,
+                states: list[tuple[str, str]] = ()) -> tuple[Path, list[Path]]:
     """Encrypt the bodies into `device_dir` (blobs + device manifest) with the plan's offsets; the
-    manifest's I/O types are `model`'s (the model before its indices were narrowed to int32)."""
+    manifest's I/O types are `model`'s (the model before its indices were narrowed to int32).
+    `states`: recurrent (input name, output name) pairs the TA keeps."""
     plan = result.plan
     inputs, outputs = model_io(model)
     dtypes = model_dtypes(model)
-    parts = [PartitionBody(body, p.body_offset, p.staging_offset, p.total) for body, p in zip(bodies, plan.partitions)]
+    parts = [PartitionBody(body, p.body_offset, p.staging_offset, p.total, p.is_pinned)
+             for body, p in zip(bodies, plan.partitions)]
     return seal_model(parts, key=key, out_dir=device_dir, region_bytes=plan.region_bytes,
                       chunk_bytes=plan.staging_bytes, inputs=io_slots(result, inputs, 0, dtypes),
                       outputs=io_slots(result, outputs, len(bodies) - 1, dtypes), format_version=fmt.VERSION,
-                      model_id=model_id, model_version=model_version)
+                      model_id=model_id, model_version=model_version,
+                      states=[(inputs.index(i), outputs.index(o)) for i, o in states])
 
 
 @dataclass
@@ -110,6 +114,24 @@ def run_in_simulator(device_dir: Path, key: bytes, budget: int, feeds: Mapping[s
             arrays, stats = sim.run_bundle(device_dir, [feeds[name] for name in input_names],
                                            sealed_io_key=key if encrypt_io else None)
     return dict(zip(output_names, arrays)), stats
+
+
+def run_stream_in_simulator(device_dir: Path, key: bytes, budget: int, steps: list[Mapping[str, np.ndarray]],
+                            input_names: list[str], output_names: list[str],
+                            initial_states: Mapping[int, np.ndarray] | None = None):
+    """Run a stream of inferences in one session on a fresh simulated device provisioned with `key`:
+    (outputs by name per inference, StepStats per inference, the session's heap high-water mark).
+    `input_names` / `output_names` are the model's non-state inputs / outputs, in model order;
+    `initial_states`: model input index -> the state it starts from (default zero)."""
+    from .sim import Simulator
+
+    with tempfile.TemporaryDirectory(prefix="onnx-tee-device-") as storage:
+        with Simulator(storage, budget=budget) as sim:
+            sim.provision_key(key)
+            arrays, stats = sim.run_stream(device_dir, [[feeds[name] for name in input_names] for feeds in steps],
+                                           initial_states=dict(initial_states or {}))
+            heap = int(sim.lib.ot_sim_heap_peak())
+    return [dict(zip(output_names, step)) for step in arrays], stats, heap
 
 
 def sample_feeds(model: onnx.ModelProto, infos, seed: int = 0) -> dict[str, np.ndarray]:

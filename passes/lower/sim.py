@@ -30,7 +30,7 @@ from onnx import helper
 from ..errors import UserError
 from ..target.dtypes import from_held, to_held
 from .runtime_tree import RUNTIME_DIR, build_dir
-from .envelope import MANIFEST_FILE, blob_file_name, parse_manifest
+from .envelope import MANIFEST_FILE, TensorSlot, blob_file_name, parse_manifest
 from .keys import WRAPPED_BYTES
 from .sealed_io import OVERHEAD as SEALED_OVERHEAD
 from .sealed_io import SESSION_NONCE_BYTES, SealedChannel
@@ -75,6 +75,8 @@ _MEANING = {
     "OT_ERR_INPUT_MISSING": "not every model input was written for this inference",
     "OT_ERR_OUTPUT_READ": "this output was already read in this inference",
     "OT_ERR_KEY_MODE": "this TA is built for the other key mode (provisioned vs device-bound key)",
+    "OT_ERR_NOT_RESIDENT": "one-command inference needs every partition pinned and loaded",
+    "OT_ERR_STATE_TENSOR": "a recurrent state stays in the TA: it is neither written nor read from outside",
     "TEE_ERROR_OUT_OF_MEMORY": "the region does not fit the TA's memory budget",
 }
 
@@ -149,6 +151,8 @@ def load_library(*, sanitize: bool | None = None) -> ctypes.CDLL:
         "ot_client_open_model": ([vp, ctypes.c_char_p, sz, ctypes.c_uint32], ctypes.c_uint32),
         "ot_client_load_partition": ([vp, ctypes.c_uint32, ctypes.c_char_p, sz, sz, u32p], ctypes.c_uint32),
         "ot_client_run": ([vp, ctypes.c_uint32, u32p, u32p, u32p], ctypes.c_uint32),
+        "ot_client_infer": ([vp, ctypes.c_char_p, sz, vp, ctypes.POINTER(sz), u32p, u32p, u32p, u32p],
+                            ctypes.c_uint32),
         "ot_client_write_input": ([vp, ctypes.c_uint32, vp, sz], ctypes.c_uint32),
         "ot_client_read_output": ([vp, ctypes.c_uint32, vp, sz], ctypes.c_uint32),
         "ot_client_read_topk": ([vp, ctypes.c_uint32, ctypes.c_uint32, vp, ctypes.POINTER(sz)], ctypes.c_uint32),
@@ -179,7 +183,7 @@ class PartitionStats:
     index: int
     planned_bytes: int          # the memory plan's highest region byte for this partition
     touched_bytes: int          # measured: highest region byte touched while loading and running
-    blob_bytes: int
+    blob_bytes: int             # bytes loaded for this run (0: a pinned body already resident)
     load_seconds: float         # copy into staging + decrypt + digest + validate
     compute_seconds: float
     pages_touched_bytes: int | None = None   # with track_pages: end of the highest page the MMU saw touched
@@ -203,6 +207,20 @@ class RunStats:
         data = asdict(self)
         data["heap_high_water_per_partition"] = [p.touched_bytes for p in self.partitions]
         return data
+
+
+@dataclass
+class StepStats:
+    """One inference of a stream session (`run --stream --stats`, "inferences")."""
+
+    bytes_loaded: int           # blob bytes loaded into the TA for this inference
+    invocations: int            # TA commands of this inference
+    compute_seconds: float
+    load_seconds: float
+    touched_bytes: list[int]    # per partition: highest region byte touched (0 = not measured alone)
+
+    def to_json(self) -> dict:
+        return asdict(self)
 
 
 class Simulator:
@@ -344,6 +362,67 @@ class Simulator:
         return [OpTime(int(r.op), int(r.flags), r.ns * 1e-9) for r in records]
 
     # ---- a whole run --------------------------------------------------------------------------
+    def _open_bundle(self, device_dir: str | Path, key_source: int):
+        """Read the bundle, reset the counters, open its model: (manifest, blobs)."""
+        device_dir = Path(device_dir)
+        manifest_bytes = _read(device_dir / MANIFEST_FILE)
+        manifest = parse_manifest(manifest_bytes)
+        blobs = [_read(device_dir / blob_file_name(k)) for k in range(len(manifest.partitions))]
+        self.lib.ot_sim_reset_traffic()
+        self.lib.ot_sim_reset_heap_peak()
+        self.open_model(manifest_bytes, key_source)
+        return manifest, blobs
+
+    @staticmethod
+    def _plain_slots(manifest, outputs: bool) -> list[tuple[int, TensorSlot]]:
+        """(index, slot) of the model inputs (or outputs) the normal world gives (or gets): all but the
+        recurrent states the TA keeps."""
+        kept = {o if outputs else i for i, o in manifest.states}
+        slots = manifest.outputs if outputs else manifest.inputs
+        return [(k, slot) for k, slot in enumerate(slots) if k not in kept]
+
+    def _held_inputs(self, manifest, inputs: list[np.ndarray]) -> list[tuple[int, np.ndarray]]:
+        slots = self._plain_slots(manifest, outputs=False)
+        if len(inputs) != len(slots):
+            raise UserError(f"the model takes {len(slots)} inputs, {len(inputs)} given")
+        held = []
+        for (k, slot), array in zip(slots, inputs):
+            array = to_held(array, helper.tensor_dtype_to_np_dtype(slot.dtype), f"input {k}")
+            if array.nbytes != slot.nbytes:
+                raise UserError(f"input {k} has shape {array.shape} ({array.nbytes} bytes); the model expects "
+                                f"{slot.shape} ({slot.nbytes} bytes)")
+            held.append((k, array))
+        return held
+
+    def _run_partitions(self, manifest, blobs: list[bytes], resident: set[int]) -> list[PartitionStats]:
+        """Load (unless resident: a pinned body loaded before) and run every partition, in order."""
+        parts = []
+        for k, blob in enumerate(blobs):
+            watched = self.track_pages and self.lib.ot_sim_watch_arm() == 0
+            start = time.perf_counter()
+            loaded_bytes = 0
+            if k not in resident:
+                self.load_partition(k, blob, manifest.chunk_bytes)
+                loaded_bytes = len(blob)
+                if manifest.partitions[k].pinned:
+                    resident.add(k)
+            loaded, loaded_cpu = time.perf_counter(), time.thread_time()
+            touched = self.run_partition(k)
+            done, done_cpu = time.perf_counter(), time.thread_time()
+            pages = int(self.lib.ot_sim_watch_disarm()) if watched else None
+            revalidate, wipe = self.phase_times() if self.profile else (None, None)
+            parts.append(PartitionStats(k, manifest.partitions[k].planned_bytes, touched, loaded_bytes,
+                                        loaded - start, done - loaded, pages,
+                                        self.op_times() if self.profile else None, done_cpu - loaded_cpu,
+                                        revalidate, wipe))
+        return parts
+
+    def _stats(self, manifest, parts: list[PartitionStats]) -> RunStats:
+        traffic = _Traffic()
+        self.lib.ot_sim_traffic(ctypes.byref(traffic))
+        return RunStats(self.budget, manifest.region_bytes, int(self.lib.ot_sim_heap_peak()),
+                        int(traffic.invocations), int(traffic.bytes_in), int(traffic.bytes_out), parts)
+
     def run_bundle(self, device_dir: str | Path, inputs: list[np.ndarray], *, key_source: int = KEY_PROVISIONED,
                    sealed_io_key: bytes | None = None,
                    read_outputs: bool = True) -> tuple[list[np.ndarray], RunStats]:
@@ -354,50 +433,83 @@ class Simulator:
         each output out once per inference: with `read_outputs=False` none is read (the list is empty),
         so the caller can read one its own way (e.g. `read_topk`).  Inputs and outputs are in the model's
         own types (the device manifest's): int64 and bool ones cross as the int32 the TA holds
-        (`target.dtypes.to_held`, `from_held`)."""
-        device_dir = Path(device_dir)
-        manifest_bytes = _read(device_dir / MANIFEST_FILE)
-        manifest = parse_manifest(manifest_bytes)
-        if len(inputs) != len(manifest.inputs):
-            raise UserError(f"the model takes {len(manifest.inputs)} inputs, {len(inputs)} given")
-        blobs = [_read(device_dir / blob_file_name(k)) for k in range(len(manifest.partitions))]
-        self.lib.ot_sim_reset_traffic()
-        self.lib.ot_sim_reset_heap_peak()
-        self.open_model(manifest_bytes, key_source)
+        (`target.dtypes.to_held`, `from_held`).  Recurrent state inputs and outputs (`lower --state`)
+        stay in the TA: `inputs` and the outputs are the others, in model order."""
+        manifest, blobs = self._open_bundle(device_dir, key_source)
+        held = self._held_inputs(manifest, inputs)
         channel = SealedChannel(sealed_io_key, self.open_io_session()) if sealed_io_key is not None else None
-        for k, (array, slot) in enumerate(zip(inputs, manifest.inputs)):
-            array = to_held(array, helper.tensor_dtype_to_np_dtype(slot.dtype), f"input {k}")
-            if array.nbytes != slot.nbytes:
-                raise UserError(f"input {k} has shape {array.shape} ({array.nbytes} bytes); the model expects "
-                                f"{slot.shape} ({slot.nbytes} bytes)")
+        for k, array in held:
             if channel is not None:
                 self.write_input_sealed(k, channel.seal_input(k, array.tobytes()))
             else:
                 self.write_input(k, array)
-        parts = []
-        for k, blob in enumerate(blobs):
-            watched = self.track_pages and self.lib.ot_sim_watch_arm() == 0
-            start = time.perf_counter()
-            self.load_partition(k, blob, manifest.chunk_bytes)
-            loaded, loaded_cpu = time.perf_counter(), time.thread_time()
-            touched = self.run_partition(k)
-            done, done_cpu = time.perf_counter(), time.thread_time()
-            pages = int(self.lib.ot_sim_watch_disarm()) if watched else None
-            revalidate, wipe = self.phase_times() if self.profile else (None, None)
-            parts.append(PartitionStats(k, manifest.partitions[k].planned_bytes, touched, len(blob),
-                                        loaded - start, done - loaded, pages,
-                                        self.op_times() if self.profile else None, done_cpu - loaded_cpu,
-                                        revalidate, wipe))
+        parts = self._run_partitions(manifest, blobs, set())
         outputs = []
-        for k, slot in enumerate(manifest.outputs if read_outputs else ()):
+        for k, slot in (self._plain_slots(manifest, outputs=True) if read_outputs else ()):
             raw = (channel.open_output(k, self.read_output_sealed(k, slot.nbytes)) if channel is not None
                    else self.read_output(k, slot.nbytes))
             outputs.append(from_held(raw, helper.tensor_dtype_to_np_dtype(slot.dtype), slot.shape))
-        traffic = _Traffic()
-        self.lib.ot_sim_traffic(ctypes.byref(traffic))
-        stats = RunStats(self.budget, manifest.region_bytes, int(self.lib.ot_sim_heap_peak()),
-                         int(traffic.invocations), int(traffic.bytes_in), int(traffic.bytes_out), parts)
-        return outputs, stats
+        return outputs, self._stats(manifest, parts)
+
+    def infer(self, inputs: bytes, out_bytes: int) -> tuple[bytes, int]:
+        """OT_CMD_INFER: one inference of a fully resident model in one command; (outputs, highest
+        region byte touched)."""
+        out, size = ctypes.create_string_buffer(max(out_bytes, 1)), ctypes.c_size_t(out_bytes)
+        touched, detail, part, op = (ctypes.c_uint32(0) for _ in range(4))
+        code = self.lib.ot_client_infer(self.client, inputs, len(inputs), out, ctypes.byref(size),
+                                        ctypes.byref(touched), ctypes.byref(detail), ctypes.byref(part),
+                                        ctypes.byref(op))
+        if code != 0:
+            raise TAError(f"infer (partition {part.value}, op {op.value})", code, detail.value)
+        return out.raw[:size.value], touched.value
+
+    def run_stream(self, device_dir: str | Path, steps: list[list[np.ndarray]], *,
+                   key_source: int = KEY_PROVISIONED, initial_states: dict[int, np.ndarray] | None = None
+                   ) -> tuple[list[list[np.ndarray]], list[StepStats]]:
+        """A stream session: open the model once and run one inference per entry of `steps` (each the
+        model's non-state inputs).  Pinned bodies load in the first inference only; once every
+        partition is pinned and loaded, an inference is the one OT_CMD_INFER command.  Recurrent
+        states start at zero, or at `initial_states` (model input index -> array), written at
+        session start.  Returns the outputs and the counters of every inference."""
+        manifest, blobs = self._open_bundle(device_dir, key_source)
+        states = {i for i, _ in manifest.states}
+        for index, array in (initial_states or {}).items():
+            if index not in states:
+                raise UserError(f"input {index} is not a recurrent state of this model")
+            slot = manifest.inputs[index]
+            self.write_input(index, to_held(array, helper.tensor_dtype_to_np_dtype(slot.dtype), f"state {index}"))
+        resident: set[int] = set()
+        out_slots = self._plain_slots(manifest, outputs=True)
+        all_pinned = all(p.pinned for p in manifest.partitions)
+        results, stats = [], []
+        for inputs in steps:
+            held = self._held_inputs(manifest, inputs)
+            before = _Traffic()
+            self.lib.ot_sim_traffic(ctypes.byref(before))
+            if all_pinned and len(resident) == len(blobs):
+                start = time.perf_counter()
+                raw, touched = self.infer(b"".join(a.tobytes() for _, a in held),
+                                          sum(slot.nbytes for _, slot in out_slots))
+                seconds = time.perf_counter() - start
+                parts = [PartitionStats(k, p.planned_bytes, touched if k == len(blobs) - 1 else 0, 0, 0.0,
+                                        seconds if k == 0 else 0.0) for k, p in enumerate(manifest.partitions)]
+                chunks, at = [], 0
+                for _, slot in out_slots:
+                    chunks.append(raw[at:at + slot.nbytes])
+                    at += slot.nbytes
+            else:
+                for k, array in held:
+                    self.write_input(k, array)
+                parts = self._run_partitions(manifest, blobs, resident)
+                chunks = [self.read_output(k, slot.nbytes) for k, slot in out_slots]
+            after = _Traffic()
+            self.lib.ot_sim_traffic(ctypes.byref(after))
+            results.append([from_held(raw, helper.tensor_dtype_to_np_dtype(slot.dtype), slot.shape)
+                            for raw, (_, slot) in zip(chunks, out_slots)])
+            stats.append(StepStats(sum(p.blob_bytes for p in parts), int(after.invocations - before.invocations),
+                                   sum(p.compute_seconds for p in parts), sum(p.load_seconds for p in parts),
+                                   [p.touched_bytes for p in parts]))
+        return results, stats
 
 
 def _read(path: Path) -> bytes:

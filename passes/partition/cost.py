@@ -40,6 +40,7 @@ class Limits:
     budget: int
     staging: int = STAGING_BYTES
     reserve: int = RESERVE_BYTES
+    resident: tuple[str, ...] = ()   # recurrent state inputs: resident to the end (memory.plan_memory)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,14 @@ Per partition k the parts are
   the model: the chunk size of loading; `staging.py` widens it as far as it is free).  Loading
   completes before k runs, so staging may share addresses with anything not live while
   loading (k's arena, scratch, and the carried tensors k produces) -- the planner overlaps them.
+- pinned: in a stream session the bodies of the pinned partitions stay loaded for the whole
+  session (`residency.py` chooses them): each has its own fixed place at the top of the region, and
+  every partition is planned around all of them (they are live at every step of every partition).
+  The streamed bodies go right below the pinned ones.  A pinned partition loads only in the first
+  inference: its steady-state figure (`steady_total`) leaves out its staging buffer.
+- resident: the model inputs that hold a recurrent state (`lower --state`) keep their bytes from
+  before partition 0 to the end of the last partition, whoever reads them: the TA carries the
+  state output onto them when the next inference starts, so nothing else may be placed there.
 - reserve: a fixed allowance for the TA's own heap (contexts, manifest, bookkeeping) that the
   region must leave free inside the budget: feasible iff total_k + reserve <= budget.
 
@@ -339,11 +347,15 @@ class PartitionMemory:
     tensor_offsets: dict[str, int]
     node_order: list[str]
     aliases: dict[str, str] = field(default_factory=dict)
+    pinned: int = 0          # bytes of the other partitions' pinned bodies resident during k
+    is_pinned: bool = False  # k's own body stays loaded for the session
+    steady_total: int = 0    # highest region byte k touches in a steady-state inference
 
     def breakdown(self) -> dict[str, int]:
         """The manifest's "memory" entry (bytes)."""
         return {"weights": self.weights, "arena": self.arena, "scratch": self.scratch, "carried": self.carried,
-                "staging": self.staging, "reserve": self.reserve, "total": self.total}
+                "staging": self.staging, "pinned": self.pinned, "reserve": self.reserve, "total": self.total,
+                "steady_total": self.steady_total}
 
     def layout(self) -> dict:
         """Offsets the lowering step writes into the blob."""
@@ -361,17 +373,20 @@ class MemoryPlan:
     staging_bytes: int
     reserve_bytes: int
     partitions: list[PartitionMemory]
+    floors: list[int] = field(default_factory=list)   # per partition: liveness lower bound of its bytes
+    resident: tuple[str, ...] = ()                    # state inputs kept to the end
 
     def over_budget(self) -> list[int]:
         """Indices of partitions whose total + reserve exceeds the budget."""
         return [k for k, p in enumerate(self.partitions) if p.total + self.reserve_bytes > self.budget]
 
 
-def carried_intervals(specs: Sequence[PartitionSpec], model_outputs: Collection[str] | None = None) -> list[Buffer]:
+def carried_intervals(specs: Sequence[PartitionSpec], model_outputs: Collection[str] | None = None,
+                      resident: Collection[str] = ()) -> list[Buffer]:
     """Each carried tensor (size 0 here) with the partition-index interval it stays resident for.
 
     Model outputs stay to the last partition; by default they are the partition outputs no
-    later partition reads."""
+    later partition reads.  `resident` inputs span every partition."""
     last = len(specs) - 1
     produced = {o: k for k, s in enumerate(specs) for node in s.nodes for o in node.output if o}
     if model_outputs is None:
@@ -388,16 +403,33 @@ def carried_intervals(specs: Sequence[PartitionSpec], model_outputs: Collection[
             span = spans.setdefault(name, [k, k])
             if name in model_outputs:
                 span[1] = last
+    for name in resident:
+        spans[name] = [0, last]
     return [Buffer(name, 0, s, e) for name, (s, e) in spans.items()]
 
 
-def _place_partitions(specs, prepared, live_in, floors, staging: int, reserve: int, region: int) -> list:
-    """Place every partition in a region of `region` bytes: each body at the top of the region
-    (fixed), then first fit from the bottom: the carried tensors first seen in k (clear of the
-    bodies of the later partitions they live through), then the internal activations, scratch
-    and staging, around the carried tensors placed before."""
+def body_offsets(bodies: Sequence[int], pinned: Collection[int], region: int) -> list[int]:
+    """Where each body lies: the pinned ones stacked down from the top of the region in partition
+    order, each streamed one right below the lowest pinned body."""
+    offsets, top = [], region
+    for k, size in enumerate(bodies):
+        if k in pinned:
+            top = max(top - size, 0) // ALIGN * ALIGN
+        offsets.append(top)
+    return [off if k in pinned else max(top - size, 0) // ALIGN * ALIGN
+            for k, (off, size) in enumerate(zip(offsets, bodies))]
+
+
+def _place_partitions(specs, prepared, live_in, floors, staging: int, reserve: int, region: int,
+                      pinned: Collection[int] = ()) -> list:
+    """Place every partition in a region of `region` bytes: each body where `body_offsets` puts it
+    (fixed), the other partitions' pinned bodies fixed for all of k, then first fit from the bottom:
+    the carried tensors first seen in k (clear of the bodies of the later partitions they live
+    through), then the internal activations, scratch and staging, around the carried tensors placed
+    before.  total_k leaves out the other pinned bodies (k does not touch them)."""
     carried_offsets: dict[str, int] = {}
     result = []
+    bodies = body_offsets([p[1] for p in prepared], pinned, region)
     for k, spec in enumerate(specs):
         order, body, scratch, (own_carried, internal, aliases) = prepared[k]
         last = len(order) - 1
@@ -405,25 +437,29 @@ def _place_partitions(specs, prepared, live_in, floors, staging: int, reserve: i
         for b in live_in[k]:
             spans_in_k.setdefault(b.key, Buffer(b.key, b.size, -1, last))
         body_buffer = Buffer("\0body", body, -1, last)
-        body_offset = max(region - body, 0) // ALIGN * ALIGN
+        body_offset = bodies[k]
         fixed = {key: (carried_offsets[key], b) for key, b in spans_in_k.items() if key in carried_offsets}
         bound = max([floors[k]] + [off + b.size for off, b in fixed.values()])
         fixed["\0body"] = (body_offset, body_buffer)
+        others = {f"\0pinned {j}": (bodies[j], Buffer(f"\0pinned {j}", prepared[j][1], -1, last))
+                  for j in sorted(pinned) if j != k}
         # A carried tensor first placed here keeps its offset while later partitions load their
         # bodies at the top of the region: place the new ones first, clear of the bodies of
         # partitions k+1 .. the last partition that still needs one of them.
         ends = {b.key: b.end for b in live_in[k]}
         fresh = [b for key, b in spans_in_k.items() if key not in carried_offsets]
         horizon = max((ends.get(b.key, k) for b in fresh), default=k)
-        future = {f"\0body {j}": (max(region - prepared[j][1], 0) // ALIGN * ALIGN,
-                                   Buffer(f"\0body {j}", prepared[j][1], -1, last))
-                  for j in range(k + 1, min(horizon, len(specs) - 1) + 1)}
-        fresh_offsets, _ = assign_offsets(fresh, fixed={**fixed, **future})
+        future = {f"\0body {j}": (bodies[j], Buffer(f"\0body {j}", prepared[j][1], -1, last))
+                  for j in range(k + 1, min(horizon, len(specs) - 1) + 1) if j not in pinned}
+        fresh_offsets, _ = assign_offsets(fresh, fixed={**fixed, **future, **others})
         fixed.update({b.key: (fresh_offsets[b.key], b) for b in fresh})
         movable = [Buffer("\0staging", staging, -1, -1)] + internal
         if scratch:
             movable.append(Buffer("\0scratch", scratch, 0, last))
-        offsets, total = assign_offsets(movable, fixed=fixed)
+        offsets, _ = assign_offsets(movable, fixed={**fixed, **others})
+        total = max([off + b.size for off, b in fixed.values()] + [offsets[b.key] + b.size for b in movable])
+        steady = max([off + b.size for off, b in fixed.values()]
+                     + [offsets[b.key] + b.size for b in movable if b.key != "\0staging" or k not in pinned])
         offsets.update(fresh_offsets)
         carried_offsets.update({key: offsets[key] for key in spans_in_k if key not in carried_offsets})
         tensor_offsets = {name: carried_offsets[name] for name in spans_in_k}
@@ -434,7 +470,8 @@ def _place_partitions(specs, prepared, live_in, floors, staging: int, reserve: i
             staging=staging, reserve=reserve, total=total, lower_bound=bound,
             body_offset=body_offset, scratch_offset=offsets.get("\0scratch", body_offset),
             staging_offset=offsets["\0staging"], tensor_offsets=tensor_offsets,
-            node_order=[node_label(n) for n in order], aliases=aliases))
+            node_order=[node_label(n) for n in order], aliases=aliases,
+            pinned=sum(b.size for _, b in others.values()), is_pinned=k in pinned, steady_total=steady))
     return result
 
 
@@ -442,7 +479,8 @@ def plan_memory(partitions: Sequence[PartitionSpec | onnx.ModelProto], infos: Ma
                 budget: int, staging_bytes: int = STAGING_BYTES, reserve_bytes: int = RESERVE_BYTES,
                 body_bytes: Callable[[int], int] | None = None, reorder: bool = True,
                 model_outputs: Collection[str] | None = None, cache: dict | None = None,
-                shrink: bool = True) -> MemoryPlan:
+                shrink: bool = True, pinned: Collection[int] | None = None,
+                resident: Collection[str] = ()) -> MemoryPlan:
     """Plan the region for a chain of partitions (execution order).
 
     The region size R is the first of REGION_STEPS x the largest per-partition liveness floor
@@ -459,21 +497,27 @@ def plan_memory(partitions: Sequence[PartitionSpec | onnx.ModelProto], infos: Ma
     partition runs in `choose_node_order`; `node_order` names the nodes in run order.
     `model_outputs` (default: the partition outputs no later partition reads) stay resident to
     the end.  `cache` (a dict the caller keeps) memoises per-partition work across calls.
+    `pinned`: the partitions whose bodies stay loaded for a stream session (default: the one
+    partition of a single-partition model, none otherwise); their bodies count in every
+    partition's floor.  `resident`: state inputs, live from before partition 0 to the end.
     """
     specs = [p if isinstance(p, PartitionSpec) else PartitionSpec.of_model(p) for p in partitions]
     staging = align(staging_bytes)
-    spans = carried_intervals(specs, model_outputs)
+    resident = tuple(sorted(resident))
+    spans = carried_intervals(specs, model_outputs, resident)
     carried = [Buffer(b.key, align(infos[b.key].nbytes), b.start, b.end) for b in spans]
     cache = {} if cache is None or body_bytes else cache
     prepared = []
     for k, spec in enumerate(specs):
-        kept = frozenset(b.key for b in spans if b.key in spec.inputs and b.end > k)
+        kept = frozenset(b.key for b in spans if b.key in spec.inputs and (b.end > k or b.key in resident))
         key = (tuple(node_label(n) for n in spec.nodes), spec.inputs, spec.outputs, kept, reorder)
         if key not in cache:
             order = choose_node_order(spec, infos, kept) if reorder else list(spec.nodes)
             body = align(body_bytes(k) if body_bytes else target.body_bytes(spec.nodes, spec.weights))
             cache[key] = (order, body, scratch_of(order, infos), activation_buffers(spec, infos, order, kept))
         prepared.append(cache[key])
+    pinned = frozenset(({0} if len(specs) == 1 else set()) if pinned is None else pinned)
+    pinned_bytes = sum(prepared[j][1] for j in pinned)
     live_in = [[b for b in carried if b.start <= k <= b.end] for k in range(len(specs))]
     floors = []
     for k, (order, body, scratch, (own, internal, _)) in enumerate(prepared):
@@ -482,13 +526,14 @@ def plan_memory(partitions: Sequence[PartitionSpec | onnx.ModelProto], infos: Ma
         for b in live_in[k]:
             spans_in_k.setdefault(b.key, Buffer(b.key, b.size, -1, last))
         floors.append(peak_of(list(spans_in_k.values()) + internal + [
-            Buffer("body", body, -1, last), Buffer("staging", staging, -1, -1), Buffer("scratch", scratch, 0, last)]))
+            Buffer("body", body, -1, last), Buffer("staging", staging, -1, -1), Buffer("scratch", scratch, 0, last)])
+            + pinned_bytes - (body if k in pinned else 0))
     full = budget - reserve_bytes
     floor = max(floors, default=0)
     sizes = sorted({align(floor * f) for f in REGION_STEPS if align(floor * f) < full}) if shrink else []
     for region in sizes + [full]:
-        result = _place_partitions(specs, prepared, live_in, floors, staging, reserve_bytes, region)
+        result = _place_partitions(specs, prepared, live_in, floors, staging, reserve_bytes, region, pinned)
         if all(p.total <= region for p in result):
             break
     region = max((p.total for p in result), default=0)
-    return MemoryPlan(budget, region, staging, reserve_bytes, result)
+    return MemoryPlan(budget, region, staging, reserve_bytes, result, floors, resident)

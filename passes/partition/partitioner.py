@@ -146,7 +146,7 @@ def _plan(specs: list[PartitionSpec], infos: dict[str, TensorInfo], graph: Parti
     """The memory plan of `specs` under `limits` (staging `limits.staging` unless given)."""
     return plan_memory(specs, infos, budget=limits.budget,
                        staging_bytes=limits.staging if staging is None else staging, reserve_bytes=limits.reserve,
-                       model_outputs=graph.model_outputs, cache=cache, shrink=shrink)
+                       model_outputs=graph.model_outputs, cache=cache, shrink=shrink, resident=limits.resident)
 
 
 def _attempt(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limits, strategy: str,
@@ -217,15 +217,17 @@ def smallest_budget(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits
 
 def partition_model(model: onnx.ModelProto, budget: int, *, strategy: str = "optimal",
                     staging_bytes: int | None = None, reserve_bytes: int = RESERVE_BYTES,
-                    infos: dict[str, TensorInfo] | None = None) -> PartitionResult:
+                    infos: dict[str, TensorInfo] | None = None, resident: tuple[str, ...] = ()) -> PartitionResult:
     """Partition a model with static shapes under `budget` bytes; see the module docstring.
 
-    `staging_bytes`: the staging buffer's size, or None to choose it (module docstring)."""
+    `staging_bytes`: the staging buffer's size, or None to choose it (module docstring).
+    `resident`: model inputs that hold a recurrent state the TA keeps (`memory.plan_memory`)."""
     if strategy not in STRATEGIES:
         raise UserError(f"unknown strategy '{strategy}': use one of {', '.join(STRATEGIES)}")
     start = time.perf_counter()
     infos = infer_static_shapes(model) if infos is None else infos
-    limits = Limits(budget, align(STAGING_BYTES if staging_bytes is None else staging_bytes), reserve_bytes)
+    limits = Limits(budget, align(STAGING_BYTES if staging_bytes is None else staging_bytes), reserve_bytes,
+                    tuple(resident))
     cache: dict = {}
     skeleton = without_bulk_data(model)  # the search needs shapes, not weight bytes
     result = _attempt(skeleton, infos, limits, strategy, cache)

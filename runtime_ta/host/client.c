@@ -158,6 +158,29 @@ TEEC_Result ot_client_run(struct ot_client *c, uint32_t index, uint32_t *touched
 	return res;
 }
 
+TEEC_Result ot_client_infer(struct ot_client *c, const void *inputs, size_t in_size, void *outputs,
+			    size_t *out_size, uint32_t *touched, uint32_t *detail, uint32_t *failed_part,
+			    uint32_t *failed_op)
+{
+	TEEC_Operation op;
+	TEEC_Result res;
+
+	memset(&op, 0, sizeof(op));
+	op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_MEMREF_TEMP_OUTPUT, TEEC_VALUE_OUTPUT,
+					 TEEC_VALUE_OUTPUT);
+	op.params[0].tmpref.buffer = (void *)inputs;
+	op.params[0].tmpref.size = in_size;
+	op.params[1].tmpref.buffer = outputs;
+	op.params[1].tmpref.size = *out_size;
+	res = invoke(c, OT_CMD_INFER, &op);
+	*out_size = op.params[1].tmpref.size;
+	*touched = op.params[2].value.a;
+	*detail = op.params[2].value.b;
+	*failed_part = op.params[3].value.a;
+	*failed_op = op.params[3].value.b;
+	return res;
+}
+
 static TEEC_Result write_tensor(struct ot_client *c, uint32_t cmd, uint32_t index, const void *data, size_t size)
 {
 	TEEC_Operation op;
@@ -262,6 +285,10 @@ const char *ot_result_name(uint32_t result)
 #endif
 #ifdef OT_ERR_KEY_MODE
 	case OT_ERR_KEY_MODE: return "OT_ERR_KEY_MODE";
+#endif
+#ifdef OT_ERR_NOT_RESIDENT
+	case OT_ERR_NOT_RESIDENT: return "OT_ERR_NOT_RESIDENT";
+	case OT_ERR_STATE_TENSOR: return "OT_ERR_STATE_TENSOR";
 #endif
 	case 0xF0100001u: return "TEE_ERROR_CORRUPT_OBJECT";
 	case 0xF0100002u: return "TEE_ERROR_CORRUPT_OBJECT_2";

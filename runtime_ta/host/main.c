@@ -12,8 +12,12 @@
  *     --output PREFIX                   write each output's raw bytes to PREFIX<i>.bin, in the model's type
  *                                       (int64 outputs widened from the int32 the TA holds, bool as bytes)
  *     --repeat N                        run the model N times (load + run every partition each time)
- *     --batch                           each INPUT.bin holds N tensors back to back: run N inferences
- *                                       (one per tensor, in one session) and print every one's outputs
+ *     --batch, --stream                 each INPUT.bin holds N tensors back to back: run N inferences
+ *                                       (one per tensor, in one stream session) and print every one's
+ *                                       outputs; pinned bodies load once, a fully resident model takes
+ *                                       one OT_CMD_INFER per inference after the first
+ *   INPUT.bin are the model inputs the normal world gives: a recurrent state (`lower --state`) stays in
+ *   the TA and is neither given nor printed.
  *     --top K                           read only the K largest elements of each output from the TA
  *     --times                           print load and run wall-clock times per partition
  *     --max-chunk BYTES                 send blob chunks of at most BYTES (default 1 MiB; 0: as large as
@@ -96,6 +100,9 @@ static int exit_class(const char *stage, TEEC_Result res)
 #endif
 #ifdef OT_ERR_OUTPUT_READ
 	case OT_ERR_OUTPUT_READ:
+#endif
+#ifdef OT_ERR_NOT_RESIDENT
+	case OT_ERR_NOT_RESIDENT: case OT_ERR_STATE_TENSOR:
 #endif
 		return EXIT_PROTOCOL;
 	case RES_TARGET_DEAD:
@@ -203,7 +210,7 @@ static int parse(int argc, char **argv, struct options *o)
 		const char *opt = argv[i];
 		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
 
-		if (!strcmp(opt, "--batch")) {
+		if (!strcmp(opt, "--batch") || !strcmp(opt, "--stream")) {
 			o->batch = 1;
 			continue;
 		}
@@ -337,17 +344,101 @@ static int write_output(const char *path, uint32_t dtype, const uint8_t *held, s
 	return rc;
 }
 
-/* One inference: inputs, then load + run of every partition, then outputs. */
-static int run_model(struct ot_client *c, const struct options *o, const struct ot_manifest_header *h,
-		     const struct ot_manifest_tensor *slots, uint8_t **blobs, const size_t *blob_sizes,
-		     uint8_t **inputs, int print)
+/* The manifest's partition entries and recurrent states, and which pinned bodies this session loaded. */
+struct session_view {
+	const struct ot_manifest_partition *parts;
+	const struct ot_manifest_state *states;
+	uint8_t *resident;
+};
+
+/* Model input (output = 0) or output (output = 1) `index` is a recurrent state the TA keeps. */
+static int is_state(const struct ot_manifest_header *h, const struct session_view *v, uint32_t index, int output)
 {
-	TEEC_Result res;
-	uint32_t k, detail = 0, touched = 0, failed_op = 0;
-	size_t chunk = o->max_chunk && o->max_chunk < h->chunk_bytes ? o->max_chunk : h->chunk_bytes;
+	uint32_t i;
+
+	for (i = 0; i < h->state_count; i++)
+		if ((output ? v->states[i].output : v->states[i].input) == index)
+			return 1;
+	return 0;
+}
+
+static int print_output(const struct options *o, uint32_t k, uint32_t dtype, const uint8_t *out, size_t nbytes)
+{
 	char path[4096];
 
+	ot_print_output(k, dtype, out, nbytes);
+	if (o->output) {
+		snprintf(path, sizeof(path), "%s%u.bin", o->output, k);
+		if (write_output(path, dtype, out, nbytes) != 0)
+			return EXIT_OTHER;
+	}
+	return 0;
+}
+
+/* A fully resident model: the whole inference in one OT_CMD_INFER. */
+static int infer_resident(struct ot_client *c, const struct options *o, const struct ot_manifest_header *h,
+			  const struct ot_manifest_tensor *slots, const struct session_view *v, uint8_t **inputs,
+			  int print)
+{
+	size_t in_size = 0, out_size = 0, at = 0;
+	uint32_t k, touched = 0, detail = 0, part = 0, op = 0;
+	uint8_t *in, *out;
+	TEEC_Result res;
+	int rc = 0;
+
+	for (k = 0; k < h->input_count; k++)
+		in_size += is_state(h, v, k, 0) ? 0 : (size_t)slots[k].nbytes;
+	for (k = 0; k < h->output_count; k++)
+		out_size += is_state(h, v, k, 1) ? 0 : (size_t)slots[h->input_count + k].nbytes;
+	in = malloc(in_size ? in_size : 1);
+	out = malloc(out_size ? out_size : 1);
+	if (!in || !out) {
+		free(in);
+		free(out);
+		return EXIT_OTHER;
+	}
+	for (k = 0; k < h->input_count; k++)
+		if (!is_state(h, v, k, 0)) {
+			memcpy(in + at, inputs[k], (size_t)slots[k].nbytes);
+			at += (size_t)slots[k].nbytes;
+		}
+	res = ot_client_infer(c, in, in_size, out, &out_size, &touched, &detail, &part, &op);
+	if (res != TEEC_SUCCESS) {
+		fprintf(stderr, "onnx_tee_client: partition %u stopped at op %u (detail %u)\n", part, op, detail);
+		rc = fail("infer", res, c);
+	}
+	if (rc == 0 && print)
+		printf("resident model: one command, %u region bytes touched\n", touched);
+	for (k = 0, at = 0; rc == 0 && print && k < h->output_count; k++) {
+		const struct ot_manifest_tensor *t = &slots[h->input_count + k];
+
+		if (is_state(h, v, k, 1))
+			continue;
+		rc = print_output(o, k, t->dtype, out + at, (size_t)t->nbytes);
+		at += (size_t)t->nbytes;
+	}
+	free(in);
+	free(out);
+	return rc;
+}
+
+/* One inference: inputs, then load (unless pinned and loaded before in this session) + run of every
+ * partition, then outputs; a fully resident model in one command (infer_resident). */
+static int run_model(struct ot_client *c, const struct options *o, const struct ot_manifest_header *h,
+		     const struct ot_manifest_tensor *slots, uint8_t **blobs, const size_t *blob_sizes,
+		     uint8_t **inputs, int print, const struct session_view *v)
+{
+	TEEC_Result res;
+	uint32_t k, detail = 0, touched = 0, failed_op = 0, resident = 0;
+	size_t chunk = o->max_chunk && o->max_chunk < h->chunk_bytes ? o->max_chunk : h->chunk_bytes;
+
+	for (k = 0; k < h->partition_count; k++)
+		resident += v->resident[k] && (v->parts[k].flags & OT_PART_PINNED);
+	if (resident == h->partition_count && !o->top)
+		return infer_resident(c, o, h, slots, v, inputs, print);
 	for (k = 0; k < h->input_count; k++) {
+		if (is_state(h, v, k, 0))
+			continue;
 		res = ot_client_write_input(c, k, inputs[k], (size_t)slots[k].nbytes);
 		if (res != TEEC_SUCCESS)
 			return fail("write input", res, c);
@@ -355,10 +446,13 @@ static int run_model(struct ot_client *c, const struct options *o, const struct 
 	for (k = 0; k < h->partition_count; k++) {
 		double t0 = now_seconds(), t1, t2;
 
-		res = ot_client_load_partition(c, k, blobs[k], blob_sizes[k], chunk, &detail);
-		if (res != TEEC_SUCCESS) {
-			fprintf(stderr, "onnx_tee_client: partition %u refused (detail %u)\n", k, detail);
-			return fail("load partition", res, c);
+		if (!v->resident[k]) {
+			res = ot_client_load_partition(c, k, blobs[k], blob_sizes[k], chunk, &detail);
+			if (res != TEEC_SUCCESS) {
+				fprintf(stderr, "onnx_tee_client: partition %u refused (detail %u)\n", k, detail);
+				return fail("load partition", res, c);
+			}
+			v->resident[k] = (v->parts[k].flags & OT_PART_PINNED) != 0;
 		}
 		t1 = now_seconds();
 		res = ot_client_run(c, k, &touched, &detail, &failed_op);
@@ -378,6 +472,8 @@ static int run_model(struct ot_client *c, const struct options *o, const struct 
 		struct ot_topk_entry entries[OT_MAX_TOPK];
 		size_t count = 0, i;
 
+		if (is_state(h, v, k, 1))
+			continue;
 		res = ot_client_read_topk(c, k, (uint32_t)o->top, entries, &count);
 		if (res != TEEC_SUCCESS)
 			return fail("read top-k", res, c);
@@ -390,8 +486,12 @@ static int run_model(struct ot_client *c, const struct options *o, const struct 
 	}
 	for (k = 0; !o->top && k < h->output_count; k++) {
 		const struct ot_manifest_tensor *t = &slots[h->input_count + k];
-		uint8_t *out = malloc((size_t)t->nbytes);
+		uint8_t *out;
+		int rc = 0;
 
+		if (is_state(h, v, k, 1))
+			continue;
+		out = malloc((size_t)t->nbytes);
 		if (!out)
 			return EXIT_OTHER;
 		res = ot_client_read_output(c, k, out, (size_t)t->nbytes);
@@ -399,17 +499,11 @@ static int run_model(struct ot_client *c, const struct options *o, const struct 
 			free(out);
 			return fail("read output", res, c);
 		}
-		if (print) {
-			ot_print_output(k, t->dtype, out, (size_t)t->nbytes);
-			if (o->output) {
-				snprintf(path, sizeof(path), "%s%u.bin", o->output, k);
-				if (write_output(path, t->dtype, out, (size_t)t->nbytes) != 0) {
-					free(out);
-					return EXIT_OTHER;
-				}
-			}
-		}
+		if (print)
+			rc = print_output(o, k, t->dtype, out, (size_t)t->nbytes);
 		free(out);
+		if (rc != 0)
+			return rc;
 	}
 	return 0;
 }
@@ -464,8 +558,9 @@ static int run_bundle(struct ot_client *c, const struct options *o)
 	size_t manifest_size = 0, *blob_sizes = NULL, size = 0, count = 1;
 	const struct ot_manifest_header *h;
 	const struct ot_manifest_tensor *slots;
+	struct session_view view = { NULL, NULL, NULL };
 	TEEC_Result res;
-	uint32_t k;
+	uint32_t k, given = 0;
 	long r;
 	int rc = EXIT_USAGE;
 
@@ -476,52 +571,66 @@ static int run_bundle(struct ot_client *c, const struct options *o)
 	h = (const struct ot_manifest_header *)(const void *)manifest;
 	if (manifest_size < sizeof(*h) || h->partition_count > OT_MAX_PARTITIONS ||
 	    h->input_count > OT_MAX_IO_TENSORS || h->output_count > OT_MAX_IO_TENSORS ||
+	    h->state_count > h->input_count || h->state_count > h->output_count ||
 	    manifest_size < sizeof(*h) + h->partition_count * sizeof(struct ot_manifest_partition) +
-	    (h->input_count + h->output_count) * sizeof(struct ot_manifest_tensor)) {
+	    (h->input_count + h->output_count) * sizeof(struct ot_manifest_tensor) +
+	    h->state_count * sizeof(struct ot_manifest_state)) {
 		fprintf(stderr, "onnx_tee_client: %s is not a device manifest\n", path);
 		goto out;
 	}
 	slots = (const struct ot_manifest_tensor *)(const void *)(manifest + sizeof(*h) +
 								  h->partition_count *
 								  sizeof(struct ot_manifest_partition));
-	if ((int)h->input_count != o->input_count) {
-		fprintf(stderr, "onnx_tee_client: the model has %u inputs, %d given\n", h->input_count,
-			o->input_count);
+	view.parts = (const struct ot_manifest_partition *)(const void *)(manifest + sizeof(*h));
+	view.states = (const struct ot_manifest_state *)(const void *)(slots + h->input_count + h->output_count);
+	for (k = 0; k < h->state_count; k++)
+		if (view.states[k].input >= h->input_count || view.states[k].output >= h->output_count) {
+			fprintf(stderr, "onnx_tee_client: %s is not a device manifest\n", path);
+			goto out;
+		}
+	if ((int)(h->input_count - h->state_count) != o->input_count) {
+		fprintf(stderr, "onnx_tee_client: the model takes %u inputs (besides %u recurrent states the TA keeps), "
+			"%d given\n", h->input_count - h->state_count, h->state_count, o->input_count);
 		goto out;
 	}
 	blobs = calloc(h->partition_count, sizeof(*blobs));
 	blob_sizes = calloc(h->partition_count, sizeof(*blob_sizes));
 	inputs = calloc(h->input_count + 1, sizeof(*inputs));
 	current = calloc(h->input_count + 1, sizeof(*current));
-	if (!blobs || !blob_sizes || !inputs || !current) {
+	view.resident = calloc(h->partition_count, 1);
+	if (!blobs || !blob_sizes || !inputs || !current || !view.resident) {
 		rc = EXIT_OTHER;
 		goto out;
 	}
 	for (k = 0; k < h->input_count; k++) {
+		const char *file;
 		size_t n;
 
-		inputs[k] = read_all(o->inputs[k], &size);
+		if (is_state(h, &view, k, 0))
+			continue;   /* kept by the TA: no file */
+		file = o->inputs[given++];
+		inputs[k] = read_all(file, &size);
 		if (!inputs[k])
 			goto out;
 		/* token ids (the model's dtype int64): an int64 file is narrowed to the int32 the TA holds, range-checked
 		 * (with --batch, a file for such an input is always read as int64) */
 		if (slots[k].dtype == OT_ONNX_INT64 && slots[k].nbytes && slots[k].nbytes <= SIZE_MAX / 2 &&
 		    (o->batch ? size % (2 * slots[k].nbytes) == 0 : size == 2 * slots[k].nbytes)) {
-			if (narrow_int64(o->inputs[k], inputs[k], size) != 0)
+			if (narrow_int64(file, inputs[k], size) != 0)
 				goto out;
 			size /= 2;
 		}
 		/* booleans: a file of one byte per element is widened to the int32 0/1 the TA holds */
 		if (slots[k].dtype == OT_ONNX_BOOL && size <= SIZE_MAX / 4 && slots[k].nbytes &&
 		    (o->batch ? (4 * size) % slots[k].nbytes == 0 : 4 * size == slots[k].nbytes) &&
-		    widen_bool(o->inputs[k], &inputs[k], &size) != 0)
+		    widen_bool(file, &inputs[k], &size) != 0)
 			goto out;
 		/* --batch: the file holds n tensors of the slot's size back to back, the same n for every input */
 		n = o->batch && slots[k].nbytes && size % slots[k].nbytes == 0 ? size / slots[k].nbytes : 1;
-		if (size != n * slots[k].nbytes || n == 0 || (k > 0 && n != count)) {
-			fprintf(stderr, "onnx_tee_client: %s has %zu bytes, input %u needs %s%llu\n", o->inputs[k],
+		if (size != n * slots[k].nbytes || n == 0 || (given > 1 && n != count)) {
+			fprintf(stderr, "onnx_tee_client: %s has %zu bytes, input %u needs %s%llu\n", file,
 				size, k, o->batch ? "a positive multiple of " : "", (unsigned long long)slots[k].nbytes);
-			if (o->batch && k > 0 && n != count)
+			if (o->batch && given > 1 && n != count)
 				fprintf(stderr, "onnx_tee_client: (and the same number of tensors as input 0: %zu)\n",
 					count);
 			goto out;
@@ -544,9 +653,9 @@ static int run_bundle(struct ot_client *c, const struct options *o)
 			double t0 = now_seconds();
 
 			for (k = 0; k < h->input_count; k++)
-				current[k] = inputs[k] + (size_t)r * slots[k].nbytes;
+				current[k] = inputs[k] ? inputs[k] + (size_t)r * slots[k].nbytes : NULL;
 			printf("inference %ld\n", r);
-			rc = run_model(c, o, h, slots, blobs, blob_sizes, current, 1);
+			rc = run_model(c, o, h, slots, blobs, blob_sizes, current, 1, &view);
 			if (rc != 0)
 				break;
 			if (o->times)
@@ -554,7 +663,11 @@ static int run_bundle(struct ot_client *c, const struct options *o)
 		}
 	} else {
 		for (r = 0; r < o->repeat; r++) {
-			rc = run_model(c, o, h, slots, blobs, blob_sizes, inputs, r == o->repeat - 1);
+			memset(view.resident, 0, h->partition_count);   /* --repeat: a single shot each time */
+			res = r ? ot_client_open_model(c, manifest, manifest_size, o->key_source) : TEEC_SUCCESS;
+			rc = res == TEEC_SUCCESS ? run_model(c, o, h, slots, blobs, blob_sizes, inputs, r == o->repeat - 1,
+							     &view)
+						 : fail("open model", res, c);
 			if (rc != 0)
 				break;
 		}
@@ -568,6 +681,7 @@ out:
 	free(blob_sizes);
 	free(inputs);
 	free(current);
+	free(view.resident);
 	free(manifest);
 	return rc;
 }

@@ -4,7 +4,8 @@
  * its result codes, and the two plaintext structures of the crypto envelope:
  *
  *   device manifest = ot_manifest_header || partition_count x ot_manifest_partition
- *                     || (input_count + output_count) x ot_manifest_tensor || tag[16]
+ *                     || (input_count + output_count) x ot_manifest_tensor
+ *                     || state_count x ot_manifest_state || tag[16]
  *       authenticated with AES-256-GCM over an empty plaintext (everything before the tag is
  *       AAD, nonce in the header): the manifest is public but cannot be altered.
  *
@@ -30,7 +31,9 @@
  *   OPEN_MODEL, then for each run: WRITE_INPUT (every input, OT_ERR_INPUT_MISSING otherwise),
  *   LOAD_CHUNK... + RUN for partition 0, 1, ..., n-1, then READ_OUTPUT (each output at most once,
  *   OT_ERR_OUTPUT_READ otherwise).  The first WRITE_INPUT after the last partition ran starts the next
- *   inference: the region is wiped except a single-partition model's body, which stays loaded.
+ *   inference: the region is wiped except the pinned bodies (OT_PART_PINNED), which stay loaded, and the
+ *   recurrent state (ot_manifest_state).  Once every partition is pinned and loaded, OT_CMD_INFER does a
+ *   whole inference in one command.
  *
  * Key modes.  A TA build accepts exactly one key source (make KEY_MODE=provisioned|device, see
  * runtime_ta/README.md): the commands and key sources of the other mode answer OT_ERR_KEY_MODE.  So on
@@ -94,6 +97,16 @@
 /* [out] memref[0] sealed output (OT_IO_OVERHEAD + nbytes), [in] value[1].a model output index. */
 #define OT_CMD_READ_OUTPUT_SEALED 9
 
+/* [in] memref[0] every non-state model input, concatenated in input order; [out] memref[1] every
+ * non-state model output, concatenated in output order; [out] value[2].a highest region byte touched,
+ * value[2].b the interpreter's rt_status when it stops; [out] value[3].a the partition and value[3].b
+ * the op it stopped at.  One whole inference in one round trip: starts a new inference (wipe of the
+ * transient region, state carried), writes the inputs, runs every partition, hands out every output
+ * once.  Only when every partition is pinned and loaded (OT_ERR_NOT_RESIDENT otherwise) and without
+ * sealed I/O (OT_ERR_IO_SEALED).  A too small output buffer answers TEE_ERROR_SHORT_BUFFER with the
+ * size needed in memref[1].size before anything runs. */
+#define OT_CMD_INFER              11
+
 /* No parameters.  Does nothing and answers TEE_SUCCESS, without logging: the cheapest whole round trip
  * normal -> secure -> normal into this TA, to measure what a world switch costs on a device
  * (onnx_tee_client --ping N; scripts/bench_optee.py). */
@@ -132,13 +145,15 @@
 #define OT_ERR_INPUT_MISSING       0x80A70014u /* run before every model input of this inference was written */
 #define OT_ERR_OUTPUT_READ         0x80A70015u /* output already read in this inference */
 #define OT_ERR_KEY_MODE            0x80A70016u /* key source or command of the other key mode than the TA's */
+#define OT_ERR_NOT_RESIDENT        0x80A70017u /* OT_CMD_INFER while a partition is streamed or not loaded yet */
+#define OT_ERR_STATE_TENSOR        0x80A70018u /* a state output read, or a state input written after the first run */
 
 #define OT_KEY_BYTES       32u
 #define OT_NONCE_BYTES     12u
 #define OT_TAG_BYTES       16u
 #define OT_MODEL_ID_BYTES  16u
 #define OT_SHA256_BYTES    32u
-#define OT_ENVELOPE_VERSION 1u
+#define OT_ENVELOPE_VERSION 2u
 
 #define OT_MANIFEST_MAGIC  "OTEEMAN1"
 #define OT_BLOB_MAGIC      "OTEEBLB1"
@@ -147,7 +162,7 @@
 #define OT_MAX_PARTITIONS     4096u
 #define OT_MAX_IO_TENSORS     64u
 #define OT_MAX_RANK           8u
-#define OT_MANIFEST_MAX_BYTES (64u * 1024u + OT_MAX_PARTITIONS * 72u)
+#define OT_MANIFEST_MAX_BYTES (64u * 1024u + OT_MAX_PARTITIONS * 80u)
 
 /* Heap the TA keeps beside the region (session state, manifest copy, crypto handles):
  * TA_DATA_SIZE = budget + OT_HEAP_RESERVE. */
@@ -168,8 +183,11 @@ struct ot_manifest_header {
 	uint32_t chunk_bytes;        /* staging buffer size; no chunk may be larger */
 	uint64_t region_bytes;       /* the one planned region */
 	uint8_t  nonce[12];
-	uint32_t reserved;           /* zero */
+	uint32_t state_count;        /* recurrent state pairs (ot_manifest_state) after the slots */
 };                               /* 80 bytes */
+
+/* Partition flags. */
+#define OT_PART_PINNED 1u        /* the body stays loaded for the whole session once loaded */
 
 struct ot_manifest_partition {
 	uint64_t blob_bytes;         /* sizeof(ot_blob_header) + body_bytes + OT_TAG_BYTES */
@@ -178,7 +196,9 @@ struct ot_manifest_partition {
 	uint64_t staging_offset;     /* region offset of the staging buffer (chunk_bytes) */
 	uint64_t planned_bytes;      /* planned highest region byte of this partition */
 	uint8_t  sha256[32];         /* digest of the whole blob */
-};                               /* 72 bytes */
+	uint32_t flags;              /* OT_PART_* */
+	uint32_t reserved;           /* zero */
+};                               /* 80 bytes */
 
 struct ot_manifest_tensor {
 	uint64_t offset;             /* region offset of a model input or output */
@@ -187,6 +207,16 @@ struct ot_manifest_tensor {
 	uint32_t rank;
 	uint64_t dims[OT_MAX_RANK];
 };                               /* 88 bytes */
+
+/* A recurrent state kept in secure memory: model input `input` is the state the model reads, model
+ * output `output` the state it makes (same size).  The TA zero-fills the input at OPEN_MODEL, copies
+ * the output onto it when the next inference starts, and refuses to hand the output to the normal world
+ * (OT_ERR_STATE_TENSOR).  The input may be written (WRITE_INPUT, WRITE_INPUT_SEALED) only at session
+ * start, before the first partition runs: a user-given initial state; later, OT_ERR_STATE_TENSOR. */
+struct ot_manifest_state {
+	uint32_t input;              /* model input index */
+	uint32_t output;             /* model output index */
+};                               /* 8 bytes */
 
 struct ot_blob_header {
 	uint8_t  magic[8];           /* OT_BLOB_MAGIC */
@@ -221,7 +251,8 @@ struct ot_io_aad {
 
 #define OT_STATIC_ASSERT(cond, name) typedef char ot_static_assert_##name[(cond) ? 1 : -1]
 OT_STATIC_ASSERT(sizeof(struct ot_manifest_header) == 80, manifest_header_size);
-OT_STATIC_ASSERT(sizeof(struct ot_manifest_partition) == 72, manifest_partition_size);
+OT_STATIC_ASSERT(sizeof(struct ot_manifest_partition) == 80, manifest_partition_size);
+OT_STATIC_ASSERT(sizeof(struct ot_manifest_state) == 8, manifest_state_size);
 OT_STATIC_ASSERT(sizeof(struct ot_manifest_tensor) == 88, manifest_tensor_size);
 OT_STATIC_ASSERT(sizeof(struct ot_blob_header) == 80, blob_header_size);
 OT_STATIC_ASSERT(sizeof(struct ot_io_aad) == 72, io_aad_size);

@@ -154,6 +154,25 @@ static TEE_Result cmd_read_output_sealed(struct model_session *s, uint32_t types
 	return io_read_output(s, params[0].memref.buffer, &params[0].memref.size, params[1].value.a);
 }
 
+static TEE_Result cmd_infer(struct model_session *s, uint32_t types, TEE_Param params[4])
+{
+	uint32_t touched = 0, detail = 0, failed_part = 0, failed_op = 0;
+	size_t size;
+	TEE_Result res;
+
+	if (types != TEE_PARAM_TYPES(MEM_IN, MEM_OUT, VAL_OUT, VAL_OUT))
+		return TEE_ERROR_BAD_PARAMETERS;
+	size = params[1].memref.size;
+	res = model_infer(s, params[0].memref.buffer, params[0].memref.size, params[1].memref.buffer, &size,
+			  &touched, &detail, &failed_part, &failed_op);
+	params[1].memref.size = size;
+	params[2].value.a = touched;
+	params[2].value.b = detail;
+	params[3].value.a = failed_part;
+	params[3].value.b = failed_op;
+	return res;
+}
+
 static TEE_Result cmd_ping(uint32_t types)
 {
 	return types == TEE_PARAM_TYPES(NONE, NONE, NONE, NONE) ? TEE_SUCCESS : TEE_ERROR_BAD_PARAMETERS;
@@ -182,6 +201,8 @@ static TEE_Result dispatch(struct model_session *s, uint32_t cmd_id, uint32_t pa
 		return cmd_write_input_sealed(s, param_types, params);
 	case OT_CMD_READ_OUTPUT_SEALED:
 		return cmd_read_output_sealed(s, param_types, params);
+	case OT_CMD_INFER:
+		return cmd_infer(s, param_types, params);
 	case OT_CMD_PING:
 		return cmd_ping(param_types);
 	default:

@@ -95,6 +95,8 @@ void model_close(struct model_session *s)
 	zeroize(&s->io, sizeof(s->io));
 	if (s->manifest)
 		TEE_Free(s->manifest);
+	if (s->loaded)
+		TEE_Free(s->loaded);
 	memset(s, 0, sizeof(*s));
 	s->key = TEE_HANDLE_NULL;
 	s->io.key = TEE_HANDLE_NULL;
@@ -154,13 +156,14 @@ static TEE_Result manifest_check_layout(const uint8_t *manifest, size_t size)
 		return OT_ERR_MANIFEST_FORMAT;
 	if (h->envelope_version != OT_ENVELOPE_VERSION)
 		return OT_ERR_UNSUPPORTED_VERSION;
-	if (h->reserved != 0 || h->partition_count == 0 || h->partition_count > OT_MAX_PARTITIONS ||
+	if (h->partition_count == 0 || h->partition_count > OT_MAX_PARTITIONS ||
 	    h->input_count > OT_MAX_IO_TENSORS || h->output_count > OT_MAX_IO_TENSORS ||
-	    h->input_count + h->output_count > OT_MAX_IO_TENSORS)
+	    h->input_count + h->output_count > OT_MAX_IO_TENSORS || h->state_count > h->input_count ||
+	    h->state_count > h->output_count)
 		return OT_ERR_MANIFEST_FORMAT;
 	expected = sizeof(*h) + (uint64_t)h->partition_count * sizeof(struct ot_manifest_partition) +
 		   (uint64_t)(h->input_count + h->output_count) * sizeof(struct ot_manifest_tensor) +
-		   OT_TAG_BYTES;
+		   (uint64_t)h->state_count * sizeof(struct ot_manifest_state) + OT_TAG_BYTES;
 	return expected == size ? TEE_SUCCESS : OT_ERR_MANIFEST_FORMAT;
 }
 
@@ -172,16 +175,72 @@ static bool slot_clear_of(const struct ot_manifest_tensor *t, const struct ot_ma
 	       !(input && overlaps(t->offset, t->nbytes, p->staging_offset, chunk_bytes));
 }
 
+static bool pinned(const struct ot_manifest_partition *p)
+{
+	return (p->flags & OT_PART_PINNED) != 0;
+}
+
+/* Pinned bodies stay in the region for the whole session and state inputs between inferences: none
+ * may share a byte with another pinned body, a staging buffer (written while they are kept), a model
+ * input or output slot other than the state's own input, or another state's output (the copies that
+ * carry the states run one after another). */
+static TEE_Result check_kept(const struct ot_manifest_header *h, const struct ot_manifest_partition *parts,
+			     const struct ot_manifest_tensor *slots, const struct ot_manifest_state *states)
+{
+	uint32_t n_io = h->input_count + h->output_count;
+	uint32_t i, j;
+
+	for (i = 0; i < h->partition_count; i++) {
+		const struct ot_manifest_partition *p = &parts[i];
+
+		if (p->reserved != 0 || (p->flags & ~OT_PART_PINNED) != 0)
+			return OT_ERR_MANIFEST_FORMAT;
+		if (!pinned(p))
+			continue;
+		for (j = 0; j < h->partition_count; j++)
+			if ((j != i && pinned(&parts[j]) && overlaps(p->body_offset, p->body_bytes, parts[j].body_offset,
+								      parts[j].body_bytes)) ||
+			    overlaps(p->body_offset, p->body_bytes, parts[j].staging_offset, h->chunk_bytes))
+				return OT_ERR_MANIFEST_FORMAT;
+		for (j = 0; j < n_io; j++)
+			if (overlaps(p->body_offset, p->body_bytes, slots[j].offset, slots[j].nbytes))
+				return OT_ERR_MANIFEST_FORMAT;
+	}
+	for (i = 0; i < h->state_count; i++) {
+		const struct ot_manifest_tensor *in, *out;
+
+		if (states[i].input >= h->input_count || states[i].output >= h->output_count)
+			return OT_ERR_MANIFEST_FORMAT;
+		in = &slots[states[i].input];
+		out = &slots[h->input_count + states[i].output];
+		if (in->nbytes != out->nbytes || in->dtype != out->dtype)
+			return OT_ERR_MANIFEST_FORMAT;
+		for (j = 0; j < h->partition_count; j++)
+			if (overlaps(in->offset, in->nbytes, parts[j].staging_offset, h->chunk_bytes))
+				return OT_ERR_MANIFEST_FORMAT;
+		for (j = 0; j < h->output_count; j++)
+			if (j != states[i].output &&
+			    overlaps(in->offset, in->nbytes, slots[h->input_count + j].offset,
+				     slots[h->input_count + j].nbytes))
+				return OT_ERR_MANIFEST_FORMAT;
+		for (j = 0; j < i; j++)
+			if (states[j].input == states[i].input || states[j].output == states[i].output)
+				return OT_ERR_MANIFEST_FORMAT;
+	}
+	return TEE_SUCCESS;
+}
+
 /* Plan checks of an authentic manifest: everything inside the region, staging apart from the body,
  * and every model input/output slot against the bodies and buffers it meets.  Inputs are written
- * before partition 0 is loaded and while it stays loaded (a single-partition model's body is kept
- * between inferences), so no input may share a byte with partition 0's body or staging buffer: a
- * write there would rewrite a validated body.  Outputs are read after the last partition ran, so none
- * may lie on the last body (it would hand out body bytes); the staging buffer is wiped after every load
- * and may hold an output produced later.  Inputs do not overlap each other, nor outputs each other. */
+ * before partition 0 is loaded and while it stays loaded, so no input may share a byte with
+ * partition 0's body or staging buffer: a write there would rewrite a validated body.  Outputs are
+ * read after the last partition ran, so none may lie on the last body (it would hand out body bytes);
+ * the staging buffer is wiped after every load and may hold an output produced later.  Inputs do not
+ * overlap each other, nor outputs each other.  Pinned bodies and states: check_kept. */
 static TEE_Result manifest_check_plan(const struct ot_manifest_header *h,
 				      const struct ot_manifest_partition *parts,
-				      const struct ot_manifest_tensor *slots)
+				      const struct ot_manifest_tensor *slots,
+				      const struct ot_manifest_state *states)
 {
 	uint64_t region = h->region_bytes;
 	uint32_t n_io = h->input_count + h->output_count;
@@ -216,7 +275,28 @@ static TEE_Result manifest_check_plan(const struct ot_manifest_header *h,
 			if (overlaps(t->offset, t->nbytes, slots[j].offset, slots[j].nbytes))
 				return OT_ERR_MANIFEST_FORMAT;
 	}
-	return TEE_SUCCESS;
+	return check_kept(h, parts, slots, states);
+}
+
+/* Bit i: model input (or output) i is a recurrent state the TA keeps. */
+static uint64_t state_input_bits(const struct model_session *s)
+{
+	uint64_t bits = 0;
+	uint32_t i;
+
+	for (i = 0; i < s->header->state_count; i++)
+		bits |= (uint64_t)1 << s->states[i].input;
+	return bits;
+}
+
+static bool state_output(const struct model_session *s, uint32_t index)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->header->state_count; i++)
+		if (s->states[i].output == index)
+			return true;
+	return false;
 }
 
 TEE_Result model_open(struct model_session *s, const void *shared_manifest, size_t size, uint32_t key_source)
@@ -251,13 +331,14 @@ TEE_Result model_open(struct model_session *s, const void *shared_manifest, size
 	if (res != TEE_SUCCESS)
 		goto fail;
 	fresh.slots = (const struct ot_manifest_tensor *)(fresh.partitions + h->partition_count);
+	fresh.states = (const struct ot_manifest_state *)(fresh.slots + h->input_count + h->output_count);
 	res = store_load_key(key_source, &fresh.key);
 	if (res != TEE_SUCCESS)
 		goto fail;
 	res = manifest_authenticate(fresh.key, fresh.manifest, size);
 	if (res != TEE_SUCCESS)
 		goto fail;
-	res = manifest_check_plan(h, fresh.partitions, fresh.slots);
+	res = manifest_check_plan(h, fresh.partitions, fresh.slots, fresh.states);
 	if (res != TEE_SUCCESS)
 		goto fail;
 	if (h->format_version != RT_FORMAT_VERSION) {
@@ -271,12 +352,14 @@ TEE_Result model_open(struct model_session *s, const void *shared_manifest, size
 		res = OT_ERR_ROLLBACK;
 		goto fail;
 	}
+	fresh.loaded = TEE_Malloc(h->partition_count, TEE_MALLOC_FILL_ZERO);
 	fresh.region_bytes = (size_t)h->region_bytes;
-	fresh.region = TEE_Malloc(fresh.region_bytes, TEE_MALLOC_FILL_ZERO);
-	if (!fresh.region) {
+	fresh.region = TEE_Malloc(fresh.region_bytes, TEE_MALLOC_FILL_ZERO);   /* zero: every state starts at 0 */
+	if (!fresh.region || !fresh.loaded) {
 		res = TEE_ERROR_OUT_OF_MEMORY;
 		goto fail;
 	}
+	fresh.inputs_written = state_input_bits(&fresh);
 	if (h->model_version > accepted) {
 		res = store_write_version(h->model_id, h->model_version);
 		if (res != TEE_SUCCESS)
@@ -341,6 +424,36 @@ static TEE_Result check_io_slots(const struct model_session *s)
 	return TEE_SUCCESS;
 }
 
+/* Nothing body k writes may land on what the session keeps: every region tensor and the scratch
+ * buffer clear of the other pinned bodies, and of every state input slot (but the state input
+ * itself, which k only reads). */
+static TEE_Result check_clear_of_kept(const struct model_session *s, uint32_t index)
+{
+	const struct ot_manifest_header *m = s->header;
+	const rt_body_header *b = s->part.header;
+	uint32_t t, j;
+
+	for (t = 0; t <= b->tensor_count; t++) {
+		const rt_tensor_desc *d = t < b->tensor_count ? &s->part.tensors[t] : NULL;
+		uint64_t off = d ? d->offset : b->scratch_offset, len = d ? d->nbytes : b->scratch_size;
+
+		if (d && d->location != RT_LOC_REGION)
+			continue;
+		for (j = 0; j < m->partition_count; j++)
+			if (j != index && pinned(&s->partitions[j]) &&
+			    overlaps(off, len, s->partitions[j].body_offset, s->partitions[j].body_bytes))
+				return OT_ERR_BODY_INVALID;
+		for (j = 0; j < m->state_count; j++) {
+			const struct ot_manifest_tensor *in = &s->slots[s->states[j].input];
+			bool itself = d && (d->flags & RT_TFLAG_MODEL_INPUT) && d->io_index == s->states[j].input;
+
+			if (!itself && overlaps(off, len, in->offset, in->nbytes))
+				return OT_ERR_BODY_INVALID;
+		}
+	}
+	return TEE_SUCCESS;
+}
+
 /* The last byte arrived: tag, then digest, then the body itself. */
 static TEE_Result load_finish(struct model_session *s, uint32_t *detail)
 {
@@ -385,8 +498,13 @@ static TEE_Result load_finish(struct model_session *s, uint32_t *detail)
 		return OT_ERR_BODY_INVALID;
 	}
 	res = check_io_slots(s);
-	if (res != TEE_SUCCESS)
+	if (res != TEE_SUCCESS) {
 		EMSG("partition %u: model inputs/outputs not where the manifest puts them", (unsigned)l->index);
+		return res;
+	}
+	res = check_clear_of_kept(s, l->index);
+	if (res != TEE_SUCCESS)
+		EMSG("partition %u: a tensor lies on a pinned body or a recurrent state", (unsigned)l->index);
 	return res;
 }
 
@@ -447,9 +565,10 @@ TEE_Result model_load_chunk(struct model_session *s, const void *shared_chunk, s
 		return OT_ERR_REORDERED;
 	}
 	p = &s->partitions[index];
+	if (s->loaded[index] && pinned(p))
+		return OT_ERR_STATE;   /* a pinned body stays loaded: it is never loaded twice in a session */
 	if (offset == 0) {
 		load_abort(s);
-		s->loaded = false;
 		s->touched = 0;
 		l->active = true;
 		l->index = index;
@@ -469,6 +588,7 @@ TEE_Result model_load_chunk(struct model_session *s, const void *shared_chunk, s
 	staging = s->region + p->staging_offset;
 	TEE_MemMove(staging, shared_chunk, size);   /* the one read of shared memory */
 	s->touched = max_u64(s->touched, p->staging_offset + size);
+	s->dirty_end = max_u64(s->dirty_end, s->touched);
 	TEE_DigestUpdate(l->digest, staging, size);
 	res = load_consume(s, staging, offset, size);
 	if (res != TEE_SUCCESS)
@@ -482,13 +602,13 @@ TEE_Result model_load_chunk(struct model_session *s, const void *shared_chunk, s
 	zeroize(staging, staged_extent(s, p));
 	l->active = false;   /* keep the body: load_abort below wipes only unfinished loads */
 	load_abort(s);
-	s->loaded = true;
+	s->loaded[index] = 1;
+	s->dirty_end = max_u64(s->dirty_end, p->body_offset + p->body_bytes);
 	DMSG("partition %u loaded and validated (%u ops prepared)", (unsigned)index,
 	     (unsigned)s->part.header->op_count);
 	return TEE_SUCCESS;
 fail:
 	load_abort(s);
-	s->loaded = false;
 	return res;
 }
 
@@ -510,7 +630,7 @@ static TEE_Result revalidate(struct model_session *s, uint32_t index, uint32_t *
 	if (status == RT_OK)
 		return TEE_SUCCESS;
 	zeroize(s->region + p->body_offset, (size_t)p->body_bytes);
-	s->loaded = false;
+	s->loaded[index] = 0;
 	*detail = (uint32_t)status;
 	return OT_ERR_BODY_INVALID;
 }
@@ -532,7 +652,7 @@ TEE_Result model_run(struct model_session *s, uint32_t index, uint32_t *touched,
 		return OT_ERR_STATE;
 	if (index != s->next || s->done)
 		return OT_ERR_REORDERED;
-	if (!s->loaded)
+	if (!s->loaded[index])
 		return OT_ERR_TRUNCATED;
 	if (index == 0 && s->inputs_written != all_bits(s->header->input_count))
 		return OT_ERR_INPUT_MISSING;
@@ -544,52 +664,112 @@ TEE_Result model_run(struct model_session *s, uint32_t index, uint32_t *touched,
 	if (res != TEE_SUCCESS)
 		return res;
 	p = &s->partitions[index];
+	s->started = true;
 	status = rt_run_partition(&s->part, &counters);
 	s->touched = max_u64(s->touched, counters.max_region_end);
+	s->dirty_end = max_u64(s->dirty_end, s->touched);
 	*touched = (uint32_t)s->touched;
+	s->touched = 0;   /* the next partition's count starts at its load (or its run, when pinned) */
 	if (status != RT_OK) {
 		*detail = (uint32_t)status;
 		*failed_op = counters.failed_op;
 		zeroize(s->region + p->body_offset, (size_t)p->body_bytes);
-		s->loaded = false;
+		s->loaded[index] = 0;
 		EMSG("partition %u: run stopped at op %u: %s", (unsigned)index, (unsigned)counters.failed_op,
 		     rt_status_name(status));
 		return OT_ERR_RUN_FAILED;
 	}
 	DMSG("partition %u ran: %u ops, highest byte %u", (unsigned)index, (unsigned)counters.ops_run,
-	     (unsigned)s->touched);
+	     (unsigned)*touched);
 	s->next = index + 1;
 	if (s->next == s->header->partition_count)
 		s->done = true;
-	if (s->header->partition_count > 1) {
-		/* A finished body is wiped (no tensor of this partition lies on it); only a single
-		 * partition stays loaded for the next inference. */
+	if (!pinned(p)) {
+		/* A finished streamed body is wiped (no tensor of this partition lies on it); a pinned one
+		 * stays loaded for the next inference. */
 		RT_PROFILE_START(t0);
 		zeroize(s->region + p->body_offset, (size_t)p->body_bytes);
 		RT_PROFILE_PHASE(t0, RT_PROFILE_WIPE);
-		s->loaded = false;
+		s->loaded[index] = 0;
 	}
 	return TEE_SUCCESS;
 }
 
+/* Byte range [off, off + len) is kept across inferences when it is a loaded body that stays (a
+ * pinned one, or partition 0's loaded before its inputs came) or a state input slot. */
+static bool kept_range(const struct model_session *s, uint32_t k, uint64_t *off, uint64_t *len)
+{
+	uint32_t n = s->header->partition_count;
+
+	if (k < n) {
+		const struct ot_manifest_partition *p = &s->partitions[k];
+
+		*off = p->body_offset;
+		*len = p->body_bytes;
+		return s->loaded[k] && (pinned(p) || (k == 0 && s->next == 0));
+	}
+	*off = s->slots[s->states[k - n].input].offset;
+	*len = s->slots[s->states[k - n].input].nbytes;
+	return true;
+}
+
+/* Wipe [0, dirty_end) except the kept ranges: from the cursor, the nearest kept range that starts at
+ * or after it bounds the next wipe.  O(kept^2) per inference; bytes above dirty_end were never written
+ * since the last wipe. */
+static void wipe_transient(struct model_session *s)
+{
+	uint32_t count = s->header->partition_count + s->header->state_count, k;
+	uint64_t at = 0, end = s->dirty_end < s->region_bytes ? s->dirty_end : s->region_bytes;
+
+	while (at < end) {
+		uint64_t next_start = end, next_end = end, off, len;
+
+		for (k = 0; k < count; k++) {
+			if (!kept_range(s, k, &off, &len) || len == 0 || off + len <= at)
+				continue;
+			if (off <= at) {   /* the cursor is inside a kept range: skip past it */
+				next_start = at;
+				next_end = off + len;
+				break;
+			}
+			if (off < next_start) {
+				next_start = off;
+				next_end = off + len;
+			}
+		}
+		if (next_start > at)
+			zeroize(s->region + at, (size_t)(next_start - at));
+		at = next_end;
+	}
+	s->dirty_end = 0;
+	for (k = 0; k < count; k++) {
+		uint64_t off, len;
+
+		if (kept_range(s, k, &off, &len) && len)
+			s->dirty_end = max_u64(s->dirty_end, off + len);
+	}
+}
+
 void model_inference_begin(struct model_session *s)
 {
-	const struct ot_manifest_partition *p0 = &s->partitions[0];
-	bool keep;
+	uint32_t i, k;
 
 	load_abort(s);
-	keep = s->loaded && (s->next == 0 || s->header->partition_count == 1);
-	if (keep) {
-		zeroize(s->region, (size_t)p0->body_offset);
-		zeroize(s->region + p0->body_offset + p0->body_bytes,
-			s->region_bytes - (size_t)(p0->body_offset + p0->body_bytes));
-	} else {
-		zeroize(s->region, s->region_bytes);
+	if (s->done) {   /* a completed inference hands its states on; an abandoned one leaves them */
+		for (i = 0; i < s->header->state_count; i++) {
+			const struct ot_manifest_tensor *in = &s->slots[s->states[i].input];
+			const struct ot_manifest_tensor *out = &s->slots[s->header->input_count + s->states[i].output];
+
+			TEE_MemMove(s->region + in->offset, s->region + out->offset, (size_t)in->nbytes);
+		}
 	}
-	s->loaded = keep;
+	wipe_transient(s);
+	for (k = 0; k < s->header->partition_count; k++)
+		if (s->loaded[k] && !pinned(&s->partitions[k]) && !(k == 0 && s->next == 0))
+			s->loaded[k] = 0;   /* wiped above */
 	s->next = 0;
 	s->done = false;
-	s->inputs_written = 0;
+	s->inputs_written = state_input_bits(s);
 	s->outputs_read = 0;
 	memset(s->io.inputs_digest, 0, sizeof(s->io.inputs_digest));
 }
@@ -604,6 +784,8 @@ TEE_Result model_input_slot(struct model_session *s, uint32_t index, size_t nbyt
 	if (index >= s->header->input_count)
 		return TEE_ERROR_BAD_PARAMETERS;
 	t = &s->slots[index];
+	if ((state_input_bits(s) & ((uint64_t)1 << index)) && s->started)
+		return OT_ERR_STATE_TENSOR;   /* only an initial state, before the session's first run */
 	if (nbytes != t->nbytes)
 		return TEE_ERROR_BAD_PARAMETERS;
 	if (s->done)
@@ -611,8 +793,9 @@ TEE_Result model_input_slot(struct model_session *s, uint32_t index, size_t nbyt
 	else if (s->next != 0 || s->load.active)
 		return OT_ERR_STATE;
 	/* The plan check keeps inputs off partition 0's body; refuse anyway rather than touch a loaded body. */
-	if (s->loaded && overlaps(t->offset, t->nbytes, s->partitions[0].body_offset, s->partitions[0].body_bytes))
+	if (s->loaded[0] && overlaps(t->offset, t->nbytes, s->partitions[0].body_offset, s->partitions[0].body_bytes))
 		return OT_ERR_STATE;
+	s->dirty_end = max_u64(s->dirty_end, t->offset + t->nbytes);
 	*slot = t;
 	return TEE_SUCCESS;
 }
@@ -685,6 +868,8 @@ TEE_Result model_output_slot(struct model_session *s, uint32_t index, const stru
 		return OT_ERR_STATE;
 	if (index >= s->header->output_count)
 		return TEE_ERROR_BAD_PARAMETERS;
+	if (state_output(s, index))
+		return OT_ERR_STATE_TENSOR;
 	if (!s->done)
 		return OT_ERR_TRUNCATED;
 	if (s->outputs_read & ((uint64_t)1 << index))
@@ -743,5 +928,79 @@ TEE_Result model_read_output(struct model_session *s, void *shared_data, size_t 
 	}
 	*size = done * sizeof(struct ot_topk_entry);
 	model_output_taken(s, index);
+	return TEE_SUCCESS;
+}
+
+/* Sum of the non-state slots' bytes, inputs (first = 0) or outputs (first = input_count). */
+static uint64_t plain_bytes(const struct model_session *s, bool inputs)
+{
+	uint32_t first = inputs ? 0 : s->header->input_count;
+	uint32_t count = inputs ? s->header->input_count : s->header->output_count, i;
+	uint64_t total = 0, states = state_input_bits(s);
+
+	for (i = 0; i < count; i++)
+		if (inputs ? !(states & ((uint64_t)1 << i)) : !state_output(s, i))
+			total += s->slots[first + i].nbytes;
+	return total;
+}
+
+TEE_Result model_infer(struct model_session *s, const void *inputs, size_t in_size, void *outputs,
+		       size_t *out_size, uint32_t *touched, uint32_t *detail, uint32_t *failed_part,
+		       uint32_t *failed_op)
+{
+	const struct ot_manifest_header *m;
+	uint64_t need, states, at = 0;
+	uint32_t i, k, part_touched = 0;
+	TEE_Result res;
+
+	if (!s->region)
+		return OT_ERR_STATE;
+	if (s->io.open)
+		return OT_ERR_IO_SEALED;
+	m = s->header;
+	for (k = 0; k < m->partition_count; k++)
+		if (!pinned(&s->partitions[k]) || !s->loaded[k])
+			return OT_ERR_NOT_RESIDENT;
+	if (in_size != plain_bytes(s, true))
+		return TEE_ERROR_BAD_PARAMETERS;
+	need = plain_bytes(s, false);
+	if (*out_size < need) {
+		*out_size = (size_t)need;
+		return TEE_ERROR_SHORT_BUFFER;
+	}
+	if (s->next != 0 && !s->done)
+		return OT_ERR_STATE;   /* an inference of single commands is under way */
+	model_inference_begin(s);
+	states = state_input_bits(s);
+	for (i = 0; i < m->input_count; i++) {
+		const struct ot_manifest_tensor *t = &s->slots[i];
+
+		if (states & ((uint64_t)1 << i))
+			continue;
+		TEE_MemMove(s->region + t->offset, (const uint8_t *)inputs + at, (size_t)t->nbytes);
+		s->dirty_end = max_u64(s->dirty_end, t->offset + t->nbytes);
+		model_input_written(s, i);
+		at += t->nbytes;
+	}
+	*touched = 0;
+	for (k = 0; k < m->partition_count; k++) {
+		res = model_run(s, k, &part_touched, detail, failed_op);
+		*touched = part_touched > *touched ? part_touched : *touched;
+		if (res != TEE_SUCCESS) {
+			*failed_part = k;
+			return res;
+		}
+	}
+	at = 0;
+	for (i = 0; i < m->output_count; i++) {
+		const struct ot_manifest_tensor *t = &s->slots[m->input_count + i];
+
+		if (state_output(s, i))
+			continue;
+		TEE_MemMove((uint8_t *)outputs + at, s->region + t->offset, (size_t)t->nbytes);
+		model_output_taken(s, i);
+		at += t->nbytes;
+	}
+	*out_size = (size_t)at;
 	return TEE_SUCCESS;
 }

@@ -4,9 +4,12 @@
  *   write inputs -> (load partition k in chunks, run k) for k = 0..n-1 -> read outputs.
  * Every command is refused with its own result code when it comes out of this order.  Partition 0
  * runs only once every model input of the inference was written; each output is read at most once.
- * A new inference (the first input after the last partition ran, or a new I/O session) wipes the
- * region except a single-partition model's body, which stays loaded; a multi-partition model's
- * bodies are wiped as soon as they ran.
+ * A new inference (the first input after the last partition ran, a new I/O session, or
+ * OT_CMD_INFER) carries every recurrent state (output slot -> input slot) when the last inference
+ * completed, then wipes the region except the pinned bodies (OT_PART_PINNED) and the state inputs;
+ * a streamed body is wiped as soon as it ran.  A stream session: pinned bodies are loaded (decrypted,
+ * validated, prepared) once and only revalidated before each run; once all are loaded,
+ * model_infer does a whole inference in one command.
  */
 #ifndef ONNX_TEE_MODEL_H
 #define ONNX_TEE_MODEL_H
@@ -45,13 +48,16 @@ struct model_session {
 	const struct ot_manifest_header *header;
 	const struct ot_manifest_partition *partitions;
 	const struct ot_manifest_tensor *slots;   /* inputs, then outputs */
+	const struct ot_manifest_state *states;   /* recurrent state pairs */
 	TEE_ObjectHandle key;
 	uint32_t key_source;               /* OT_KEY_* the model was opened with */
 	uint8_t *region;
 	size_t region_bytes;
 	uint32_t next;                     /* partition to load and run next in this inference */
-	bool loaded;                       /* partition `next` is decrypted and validated */
+	uint8_t *loaded;                   /* per partition: its body is decrypted and validated */
+	uint64_t dirty_end;                /* no region byte at or above it was written since the last wipe */
 	bool done;                         /* every partition ran since the inputs were written */
+	bool started;                      /* a partition ran since the model was opened: states are sealed */
 	uint64_t inputs_written;           /* bit i: model input i was written in this inference */
 	uint64_t outputs_read;             /* bit i: model output i was read in this inference */
 	uint64_t touched;                  /* highest region byte of the current partition */
@@ -73,9 +79,9 @@ TEE_Result model_load_chunk(struct model_session *s, const void *shared_chunk, s
 TEE_Result model_run(struct model_session *s, uint32_t index, uint32_t *touched, uint32_t *detail,
 		     uint32_t *failed_op);
 
-/* Start a new inference: abort a partial load, wipe the region except a body that stays loaded (a
- * single-partition model's, or partition 0's before it ran), forget which inputs were written and
- * outputs read, reset the sealed-input digest. */
+/* Start a new inference: abort a partial load, carry the states of a completed inference, wipe the
+ * region except the bodies that stay loaded (pinned ones, or partition 0's before it ran) and the state
+ * inputs, forget which inputs were written and outputs read, reset the sealed-input digest. */
 void model_inference_begin(struct model_session *s);
 
 /* Checks for writing model input `index` of nbytes and starts a new inference when the last one is
@@ -92,6 +98,13 @@ TEE_Result model_output_slot(struct model_session *s, uint32_t index, const stru
 void model_output_taken(struct model_session *s, uint32_t index);
 
 TEE_Result model_write_input(struct model_session *s, const void *shared_data, size_t size, uint32_t index);
+
+/* One whole inference of a fully resident model (OT_CMD_INFER): `inputs` = the non-state inputs
+ * concatenated, `outputs` (of *out_size bytes) receives the non-state outputs; on return *out_size is
+ * the size written or needed.  touched / detail / failed_part / failed_op as for model_run. */
+TEE_Result model_infer(struct model_session *s, const void *inputs, size_t in_size, void *outputs,
+		       size_t *out_size, uint32_t *touched, uint32_t *detail, uint32_t *failed_part,
+		       uint32_t *failed_op);
 
 /* k = 0: the whole output; k > 0: its top-k entries (onnx_tee_ta.h).  On return *size is the size
  * written (or needed, with TEE_ERROR_SHORT_BUFFER when the buffer was smaller). */
