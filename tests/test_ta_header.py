@@ -26,7 +26,7 @@ FIELDS = {
                                                  "model_version", "partition_count", "input_count", "output_count",
                                                  "chunk_bytes", "region_bytes", "nonce", "reserved"]),
     "ot_manifest_partition": (env.MANIFEST_PARTITION, ["blob_bytes", "body_bytes", "body_offset", "staging_offset",
-                                                       "planned_bytes", "sha256"]),
+                                                       "planned_bytes", "blob_tag"]),
     "ot_manifest_tensor": (env.MANIFEST_TENSOR, ["offset", "nbytes", "dtype", "rank", "dims"]),
 }
 CONSTANTS = {"OT_KEY_BYTES": KEY_BYTES, "OT_NONCE_BYTES": env.NONCE_BYTES, "OT_TAG_BYTES": env.TAG_BYTES,
