@@ -33,9 +33,7 @@
 
 #define BLOB_HEADER_BYTES ((uint64_t)sizeof(struct ot_blob_header))
 /* Copy and decryption take a chunk in tiles of this size: well inside a core's L2 cache. */
-#ifndef LOAD_TILE_BYTES
 #define LOAD_TILE_BYTES (128u * 1024u)
-#endif
 
 /* Wipe secrets and plaintext.  TEE_MemFill is an API call the compiler cannot drop as a dead store. */
 static void zeroize(void *buffer, size_t size)
