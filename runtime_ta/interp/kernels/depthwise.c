@@ -101,13 +101,20 @@ static KERN_INLINE void dw_span_neon(const size_t K, const size_t S, const float
     size_t t, r0, ki, kj;
     for (r0 = 0; r0 < K; r0 += DW_PASS_ROWS) {
         const size_t r1 = r0 + DW_PASS_ROWS < K ? r0 + DW_PASS_ROWS : K;
+        const float *tap[DW_PASS_ROWS * 7]; /* where tap (ki, kj) of the pass reads for output 0 */
+        for (ki = r0; ki < r1; ki++)
+            for (kj = 0; kj < K; kj++)
+                tap[(ki - r0) * K + kj] = in + off[ki * S + kj % S] + kj / S;
+        for (ki = r1 - r0; ki < DW_PASS_ROWS; ki++)   /* rows past K: never read, set for the compiler */
+            for (kj = 0; kj < K; kj++)
+                tap[ki * K + kj] = in;
         for (t = 0; t < n4; t += 4) {
             float32x4_t acc = r0 == 0 ? vdupq_n_f32(b) : dw_ld4(y + t);
             KERN_UNROLL
             for (ki = r0; ki < r1; ki++)
                 KERN_UNROLL
                 for (kj = 0; kj < K; kj++)
-                    acc = vfmaq_n_f32(acc, dw_ld4(in + off[ki * S + kj % S] + t + kj / S), w[ki * K + kj]);
+                    acc = vfmaq_n_f32(acc, dw_ld4(tap[(ki - r0) * K + kj] + t), w[ki * K + kj]);
             dw_st4(y + t, acc);
         }
     }
