@@ -24,6 +24,7 @@ import shutil
 import struct
 import subprocess
 from pathlib import Path
+from typing import Sequence
 
 import kernel_harness as kh
 from conftest import require_tool
@@ -105,6 +106,18 @@ def build_runner() -> Path:
                        check=True, capture_output=True, text=True)
         os.replace(tmp, runner)
     return runner
+
+
+def build_insn_driver(out: Path, opt: Sequence[str] = ("-Os",)) -> Path:
+    """benchmarks/c/insn_driver.c with the kernels, a static AArch64 executable: TA_PLATFORM_CFLAGS with
+    `opt` in place of -Os (plus e.g. -DKERN_SCALAR_PATHS for the build without the NEON paths)."""
+    require_tools()
+    interp = ROOT / "runtime_ta" / "interp"
+    sources = [interp / "mathf.c", *sorted((interp / "kernels").glob("*.c")), ROOT / "benchmarks" / "c" / "insn_driver.c"]
+    platform = [f for f in TA_PLATFORM_CFLAGS if f != "-Os"]
+    subprocess.run([CROSS_CC, "-std=gnu11", *opt, *platform, "-ffp-contract=off", "-Wall", "-Wextra", "-Werror",
+                    "-static", f"-I{interp}", *map(str, sources), "-o", str(out)], check=True)
+    return out
 
 
 class Registry:

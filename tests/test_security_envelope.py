@@ -129,7 +129,7 @@ def test_swapped_between_models(tmp_path, sim, model, key):
 
 
 def test_mixed_builds_of_one_model(tmp_path, sim, model, key):
-    """Same model id and version, other weights: the manifest's digest tells the builds apart."""
+    """Same model id and version, other weights: the blob tag the manifest lists tells the builds apart."""
     _, (manifest, blobs) = model
     _, rebuilt = read_bundle(seal_mlp(MLP.random(9), tmp_path / "rebuild", key))
     assert refused(sim, manifest, [blobs[0], rebuilt[1]]) == "OT_ERR_NOT_IN_MANIFEST"

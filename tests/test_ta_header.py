@@ -26,7 +26,7 @@ FIELDS = {
                                                  "model_version", "partition_count", "input_count", "output_count",
                                                  "chunk_bytes", "region_bytes", "nonce", "state_count"]),
     "ot_manifest_partition": (env.MANIFEST_PARTITION, ["blob_bytes", "body_bytes", "body_offset", "staging_offset",
-                                                       "planned_bytes", "sha256", "flags", "reserved"]),
+                                                       "planned_bytes", "blob_tag", "flags", "reserved"]),
     "ot_manifest_state": (env.MANIFEST_STATE, ["input", "output"]),
     "ot_manifest_tensor": (env.MANIFEST_TENSOR, ["offset", "nbytes", "dtype", "rank", "dims"]),
 }

@@ -39,6 +39,10 @@ class Measurement:
     compute_s: float | None = None
     compute_cpu_s: float | None = None       # compute in thread CPU time (the machine's other load left out)
     load_s: float | None = None
+    load_cpu_s: float | None = None          # load in thread CPU time
+    aes_gcm_s: float | None = None           # AES-256-GCM alone over the loaded bytes, in the same run
+    aes_gcm_cpu_s: float | None = None       # the same in thread CPU time
+    loaded_bytes: int | None = None          # blob bytes loaded per inference
     switches: int | None = None
     switch_s: float | None = None
     wall_s: float | None = None

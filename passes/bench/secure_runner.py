@@ -20,7 +20,10 @@ provisioned with the bundle's key, and is the protocol a
 device runs — open model, write the input, load (copy + decrypt + validate) and run every
 partition in order, read the output — and the simulator's counters give, per inference, the load
 and compute seconds of every partition, the TA invocations (world switches) and the TEE_Malloc
-high-water mark.  The first inference's outputs are compared with `expected`, onnxruntime's on the
+high-water mark.  Right after each inference the machine's AES-256-GCM decrypts as many bytes as
+the inference loaded, in chunks of the same size (`sim.gcm_decrypt_seconds`, the cipher alone):
+the load path's yardstick, measured in the same run (`aes_gcm_s`, `aes_gcm_cpu_s`).  The first
+inference's outputs are compared with `expected`, onnxruntime's on the
 same model (`max_rel_error` in the measurement): a benchmark of wrong answers would be worthless.
 
 Steady state, timed in the same round-robin: a stream session on a fresh device runs STREAM_STEPS
@@ -40,10 +43,12 @@ import numpy as np
 import onnx
 
 from ..errors import UserError
+from ..lower.envelope import MANIFEST_FILE, parse_manifest
 from ..lower.keys import generate_key
 from ..lower.pipeline import model_io, parity, partition_bodies, run_in_simulator, seal_bundle
 from ..lower.sim import Simulator
 from ..lower.profile import OpInfo, describe_ops, op_samples, run_phases, summarise
+from ..lower.sim import gcm_decrypt_seconds
 from ..partition.partitioner import partition_model
 from ..partition.residency import REPARTITION_FRACTIONS, pin_for_stream
 from .configs import Configuration
@@ -79,6 +84,7 @@ class Deployment:
     partitions: int
     key: bytes
     device_dir: Path
+    chunk_bytes: int                             # the staging size: blobs travel in chunks of it
     feeds: Mapping[str, np.ndarray]
     expected: Mapping[str, np.ndarray]
     ops: list[list[OpInfo]] | None = None        # profiled: every partition's ops as their ONNX nodes
@@ -91,9 +97,12 @@ class Deployment:
         arrays, stats = run_in_simulator(self.device_dir, self.key, self.budget, self.feeds,
                                          inputs, outputs, profile=self.ops is not None)
         self.runs.append((arrays, stats))
+        aes_gcm, aes_gcm_cpu = gcm_decrypt_seconds(sum(p.blob_bytes for p in stats.partitions), self.chunk_bytes)
         return {"compute": sum(p.compute_seconds for p in stats.partitions),
                 "compute_cpu": sum(p.compute_cpu_seconds for p in stats.partitions),
                 "load": sum(p.load_seconds for p in stats.partitions),
+                "load_cpu": sum(p.load_cpu_seconds for p in stats.partitions),
+                "aes_gcm": aes_gcm, "aes_gcm_cpu": aes_gcm_cpu,
                 "switches": stats.invocations, "heap_high_water": stats.heap_high_water}
 
 
@@ -134,9 +143,12 @@ def _measurement(label: str, budget: int, deployment: Deployment, samples: dict,
         [r for r, _ in phases], [w for _, w in phases]).to_json()
     return Measurement(label, budget, deployment.config.name, compute_s=samples["compute"].median,
                        compute_cpu_s=samples["compute_cpu"].median,
-                       load_s=samples["load"].median, switches=switches, switch_s=switch_model.seconds(switches),
+                       load_s=samples["load"].median, aes_gcm_s=samples["aes_gcm"].median,
+                       load_cpu_s=samples["load_cpu"].median, aes_gcm_cpu_s=samples["aes_gcm_cpu"].median,
+                       loaded_bytes=sum(p.blob_bytes for p in timed[0].partitions), switches=switches, switch_s=switch_model.seconds(switches),
                        peak_secure_bytes=int(samples["heap_high_water"].max), partitions=deployment.partitions,
-                       spread={k: samples[k].to_json() for k in ("compute", "compute_cpu", "load")},
+                       spread={k: samples[k].to_json() for k in ("compute", "compute_cpu", "load", "load_cpu", "aes_gcm",
+                                                                     "aes_gcm_cpu")},
                        per_partition=per_partition,
                        max_rel_error=parity(deployment.runs[0][0], deployment.expected).worst_rel,
                        region_bytes=timed[0].region_bytes, bytes_into_ta=timed[0].bytes_in, profile=profile,
@@ -170,7 +182,8 @@ def time_in_simulator(label: str, budget: int, candidates: Sequence[Candidate], 
                 measurements[config.name] = Measurement(label, budget, config.name, status=f"infeasible: {exc}")
                 continue
             ops = [describe_ops(list(m.graph.node), result.infos) for m in result.models] if profile else None
-            deployment = Deployment(config, budget, model_io(result.model), len(result.parts), key, device_dir, feeds,
+            deployment = Deployment(config, budget, model_io(result.model), len(result.parts), key, device_dir,
+                                    parse_manifest((device_dir / MANIFEST_FILE).read_bytes()).chunk_bytes, feeds,
                                     expected, ops)
             del result
             try:

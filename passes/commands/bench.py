@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..bench.charts import write_charts
 from ..bench.configs import select_configurations
-from ..bench.report import geomean_rows, markdown_report, summary_rows, write_json
+from ..bench.report import geomean_rows, load_path_rows, markdown_report, summary_rows, write_json
 from ..bench.results import BenchRun, summarise
 from ..bench.settings import BenchSettings, PruningSettings
 from ..bench.switches import DEFAULT_SWITCH_COST_MS, WorldSwitchModel
@@ -154,7 +154,8 @@ def _finish(result: BenchRun, out_dir: Path) -> None:
     _write_report(result, out_dir, charts)
     out = console()
     for title, (header, rows) in (("Total time per inference (ms)", summary_rows(result)),
-                                  ("Speed-ups (geometric means)", geomean_rows(summarise(result.measurements)))):
+                                  ("Speed-ups (geometric means)", geomean_rows(summarise(result.measurements))),
+                                  ("Load path against the machine's AES-256-GCM (same run)", load_path_rows(result))):
         out.print(table(title, header, rows, right=set(range(2, len(header)))))
     for m in _profiled(result):
         out.print(profile_table(f"{m.model} at {format_size(m.budget)}, {m.config}: compute by op type", m.profile))

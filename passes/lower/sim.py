@@ -125,6 +125,11 @@ def build_simulator(*, sanitize: bool | None = None) -> Path:
 
 _LIBS: dict[bool, ctypes.CDLL] = {}
 
+# The phases the simulator times (interp/profile.h, RT_PROFILE_*, in that order): the run command's
+# revalidation and body wipe, then the load command's passes over a blob.
+PHASES = ("revalidate", "wipe", "copy", "decrypt", "validate", "staging_wipe")
+LOAD_PASSES = PHASES[2:]
+
 
 def load_library(*, sanitize: bool | None = None) -> ctypes.CDLL:
     """The simulator library of this process (built first if missing or stale)."""
@@ -143,6 +148,8 @@ def load_library(*, sanitize: bool | None = None) -> ctypes.CDLL:
         "ot_sim_profile_enable": ([ctypes.c_int], None),
         "ot_sim_profile_read": ([ctypes.POINTER(_OpTime), sz], sz),
         "ot_sim_profile_read_phases": ([ctypes.POINTER(ctypes.c_uint64)], None),
+        "ot_sim_gcm_decrypt_ns": ([sz, sz, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint64)],
+                                  ctypes.c_int),
         "ot_sim_set_vendor_modulus": ([ctypes.c_char_p, sz], ctypes.c_int),
         "ot_client_new": ([], vp), "ot_client_free": ([vp], None), "ot_client_open": ([vp], ctypes.c_uint32),
         "ot_client_close": ([vp], None),
@@ -167,6 +174,16 @@ def load_library(*, sanitize: bool | None = None) -> ctypes.CDLL:
     return lib
 
 
+def gcm_decrypt_seconds(nbytes: int, chunk_bytes: int) -> tuple[float, float]:
+    """(wall, thread CPU) seconds the machine's AES-256-GCM (OpenSSL EVP, the simulator's TEE_AE*
+    calls) takes to decrypt `nbytes` bytes in pieces of `chunk_bytes` in one cache-resident buffer:
+    the cipher alone, the yardstick of the load path (sim/gcm_pace.c)."""
+    wall, cpu = ctypes.c_uint64(0), ctypes.c_uint64(0)
+    if load_library().ot_sim_gcm_decrypt_ns(nbytes, chunk_bytes, ctypes.byref(wall), ctypes.byref(cpu)) != 0:
+        raise RuntimeError(f"AES-256-GCM timing of {nbytes} bytes in {chunk_bytes}-byte pieces failed")
+    return wall.value * 1e-9, cpu.value * 1e-9
+
+
 @dataclass
 class OpTime:
     """One op of a partition run with profiling on (interp/profile.h): its RT_OP_* code, its RT_PREP_*
@@ -184,13 +201,15 @@ class PartitionStats:
     planned_bytes: int          # the memory plan's highest region byte for this partition
     touched_bytes: int          # measured: highest region byte touched while loading and running
     blob_bytes: int             # bytes loaded for this run (0: a pinned body already resident)
-    load_seconds: float         # copy into staging + decrypt + digest + validate
+    load_seconds: float         # copy into staging + decrypt + validate
     compute_seconds: float
     pages_touched_bytes: int | None = None   # with track_pages: end of the highest page the MMU saw touched
     ops: list[OpTime] | None = None          # with profile: every op's time, in run order
     compute_cpu_seconds: float | None = None  # the run's thread CPU time (descheduled time left out)
     revalidate_seconds: float | None = None   # with profile: the run command's revalidation of the body
     wipe_seconds: float | None = None         # with profile: its wipe of the finished body
+    load_passes: dict[str, float] | None = None  # with profile: seconds of each pass of the load (LOAD_PASSES)
+    load_cpu_seconds: float | None = None     # the load's thread CPU time
 
 
 @dataclass
@@ -348,11 +367,12 @@ class Simulator:
         raw = np.frombuffer(bytes(entries), dtype=np.dtype([("index", "<u4"), ("value", "<f4")]))[:count.value]
         return [(int(e["index"]), float(e["value"])) for e in raw]
 
-    def phase_times(self) -> tuple[float, float]:
-        """Seconds of the revalidation and of the body wipe of the run commands since the last call."""
-        phases = (ctypes.c_uint64 * 2)()
+    def phase_times(self) -> dict[str, float]:
+        """Seconds of each phase (PHASES: the run command's revalidation and body wipe, the load
+        command's passes over the blob) since the last call."""
+        phases = (ctypes.c_uint64 * len(PHASES))()
         self.lib.ot_sim_profile_read_phases(phases)
-        return phases[0] * 1e-9, phases[1] * 1e-9
+        return {name: ns * 1e-9 for name, ns in zip(PHASES, phases)}
 
     def op_times(self) -> list[OpTime]:
         """The per-op times of the last partition run (profile on), in op order."""
@@ -399,7 +419,7 @@ class Simulator:
         parts = []
         for k, blob in enumerate(blobs):
             watched = self.track_pages and self.lib.ot_sim_watch_arm() == 0
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.thread_time()
             loaded_bytes = 0
             if k not in resident:
                 self.load_partition(k, blob, manifest.chunk_bytes)
@@ -410,11 +430,13 @@ class Simulator:
             touched = self.run_partition(k)
             done, done_cpu = time.perf_counter(), time.thread_time()
             pages = int(self.lib.ot_sim_watch_disarm()) if watched else None
-            revalidate, wipe = self.phase_times() if self.profile else (None, None)
+            phases = self.phase_times() if self.profile else {}
             parts.append(PartitionStats(k, manifest.partitions[k].planned_bytes, touched, loaded_bytes,
                                         loaded - start, done - loaded, pages,
                                         self.op_times() if self.profile else None, done_cpu - loaded_cpu,
-                                        revalidate, wipe))
+                                        phases.get("revalidate"), phases.get("wipe"),
+                                        {p: phases[p] for p in LOAD_PASSES} if phases else None,
+                                        loaded_cpu - start_cpu))
         return parts
 
     def _stats(self, manifest, parts: list[PartitionStats]) -> RunStats:

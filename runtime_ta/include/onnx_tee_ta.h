@@ -131,7 +131,7 @@
 #define OT_ERR_REORDERED           0x80A70006u /* not the partition expected next */
 #define OT_ERR_SWAPPED             0x80A70007u /* partition of another model (model id) */
 #define OT_ERR_ROLLBACK            0x80A70008u /* model version older than the device accepts */
-#define OT_ERR_NOT_IN_MANIFEST     0x80A70009u /* blob sizes or digest differ from the manifest */
+#define OT_ERR_NOT_IN_MANIFEST     0x80A70009u /* blob sizes or tag differ from the manifest */
 #define OT_ERR_UNSUPPORTED_VERSION 0x80A7000Au /* envelope/body format or newer blob version */
 #define OT_ERR_BODY_INVALID        0x80A7000Bu /* authentic body refused by the validator */
 #define OT_ERR_RUN_FAILED          0x80A7000Cu /* the interpreter stopped on an operator */
@@ -162,7 +162,7 @@
 #define OT_MAX_PARTITIONS     4096u
 #define OT_MAX_IO_TENSORS     64u
 #define OT_MAX_RANK           8u
-#define OT_MANIFEST_MAX_BYTES (64u * 1024u + OT_MAX_PARTITIONS * 80u)
+#define OT_MANIFEST_MAX_BYTES (64u * 1024u + OT_MAX_PARTITIONS * 64u)
 
 /* Heap the TA keeps beside the region (session state, manifest copy, crypto handles):
  * TA_DATA_SIZE = budget + OT_HEAP_RESERVE. */
@@ -189,16 +189,21 @@ struct ot_manifest_header {
 /* Partition flags. */
 #define OT_PART_PINNED 1u        /* the body stays loaded for the whole session once loaded */
 
+/* A partition entry binds its blob by the blob's GCM tag.  The tag is a MAC under the model key over
+ * the header (AAD, with the nonce) and the ciphertext, and the manifest is authenticated under the
+ * same key: without the key no other blob passes the tag check with this tag (that would be a GCM
+ * forgery), and whoever holds the key could rewrite the manifest anyway.  So the binding is as
+ * strong as a digest of the blob, and costs no pass over the bytes besides the decryption. */
 struct ot_manifest_partition {
 	uint64_t blob_bytes;         /* sizeof(ot_blob_header) + body_bytes + OT_TAG_BYTES */
 	uint64_t body_bytes;
 	uint64_t body_offset;        /* region offset the body is decrypted to */
 	uint64_t staging_offset;     /* region offset of the staging buffer (chunk_bytes) */
 	uint64_t planned_bytes;      /* planned highest region byte of this partition */
-	uint8_t  sha256[32];         /* digest of the whole blob */
+	uint8_t  blob_tag[16];       /* the blob's GCM tag: binds exactly this blob (above) */
 	uint32_t flags;              /* OT_PART_* */
 	uint32_t reserved;           /* zero */
-};                               /* 80 bytes */
+};                               /* 64 bytes */
 
 struct ot_manifest_tensor {
 	uint64_t offset;             /* region offset of a model input or output */
@@ -251,7 +256,7 @@ struct ot_io_aad {
 
 #define OT_STATIC_ASSERT(cond, name) typedef char ot_static_assert_##name[(cond) ? 1 : -1]
 OT_STATIC_ASSERT(sizeof(struct ot_manifest_header) == 80, manifest_header_size);
-OT_STATIC_ASSERT(sizeof(struct ot_manifest_partition) == 80, manifest_partition_size);
+OT_STATIC_ASSERT(sizeof(struct ot_manifest_partition) == 64, manifest_partition_size);
 OT_STATIC_ASSERT(sizeof(struct ot_manifest_state) == 8, manifest_state_size);
 OT_STATIC_ASSERT(sizeof(struct ot_manifest_tensor) == 88, manifest_tensor_size);
 OT_STATIC_ASSERT(sizeof(struct ot_blob_header) == 80, blob_header_size);

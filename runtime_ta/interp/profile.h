@@ -6,7 +6,7 @@
  * run loop is unchanged.  With RT_PROFILE, op k's time is the clock's difference around its eval,
  * recorded with its op code and prepared flags (an op a fused Conv applied runs nothing of its own:
  * RT_PREP_APPLIED, its time is in the Conv's).  The TA glue times the phases of a run command around
- * the ops the same way (RT_PROFILE_PHASE).
+ * the ops, and the passes of a load command over the blob, the same way (RT_PROFILE_PHASE).
  */
 #ifndef ONNX_TEE_PROFILE_H
 #define ONNX_TEE_PROFILE_H
@@ -16,7 +16,12 @@
 /* The phases of a run command outside the ops (the TA glue, ta/model.c). */
 #define RT_PROFILE_REVALIDATE 0u /* the body's tables checked and its ops prepared again */
 #define RT_PROFILE_WIPE 1u       /* a finished body wiped (models of several partitions) */
-#define RT_PROFILE_PHASES 2u
+/* The passes of a load command over the blob's bytes (ta/model.c, model_load_chunk). */
+#define RT_PROFILE_LOAD_COPY 2u     /* a chunk copied from shared memory into the staging buffer */
+#define RT_PROFILE_LOAD_DECRYPT 3u  /* the staged chunk decrypted into the body's place */
+#define RT_PROFILE_LOAD_VALIDATE 4u /* the authentic body validated, its ops prepared */
+#define RT_PROFILE_LOAD_WIPE 5u     /* the staging buffer wiped after the last chunk */
+#define RT_PROFILE_PHASES 6u
 
 #if defined(RT_PROFILE)
 /* A monotonic clock in nanoseconds; 0 when profiling is switched off at run time. */

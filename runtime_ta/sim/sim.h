@@ -59,9 +59,15 @@ struct ot_sim_op_time {
 };
 void ot_sim_profile_enable(int on);
 size_t ot_sim_profile_read(struct ot_sim_op_time *out, size_t max);
-/* ns per run-command phase (RT_PROFILE_REVALIDATE, RT_PROFILE_WIPE: interp/profile.h) since the last
- * read, into out[RT_PROFILE_PHASES]; resets them. */
+/* ns per phase (the run command's RT_PROFILE_REVALIDATE, RT_PROFILE_WIPE and the load command's
+ * passes RT_PROFILE_LOAD_*: interp/profile.h) since the last read, into out[RT_PROFILE_PHASES];
+ * resets them. */
 void ot_sim_profile_read_phases(uint64_t *out);
+
+/* Wall and thread CPU nanoseconds OpenSSL's AES-256-GCM takes to decrypt `bytes` bytes in pieces
+ * of `chunk_bytes`, in place in one cache-resident buffer: the cipher alone (gcm_pace.c); 0, or -1
+ * when it cannot run. */
+int ot_sim_gcm_decrypt_ns(size_t bytes, size_t chunk_bytes, uint64_t *wall_ns, uint64_t *cpu_ns);
 
 /* Append every byte that crosses the boundary (both directions) to `path`; NULL stops. */
 int ot_sim_set_trace(const char *path);

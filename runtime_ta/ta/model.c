@@ -3,9 +3,10 @@
  *
  * Shared memory is read exactly once per byte: the manifest is copied into the TA heap and every
  * blob chunk into the secure staging buffer (in the region, at the offset the plan gives) before
- * anything looks at it.  Blob chunk -> staging -> SHA-256 (manifest binding) and AES-256-GCM
- * decryption straight into the body's planned place -> on the last byte: tag, digest, body
- * validation.  A body is used only after all three passed; a refused body is wiped.
+ * anything looks at it.  Blob chunk -> staging -> AES-256-GCM decryption straight into the body's
+ * planned place (two passes over the bytes: the copy and the decryption) -> on the last byte: the
+ * tag, the tag against the manifest's entry (the binding, onnx_tee_ta.h), body validation.  A body
+ * is used only after all three passed; a refused body is wiped.
  *
  * Checks of a blob header, each with its own code, in this order:
  *   magic, envelope version, reserved      OT_ERR_BLOB_FORMAT
@@ -14,10 +15,10 @@
  *   partition index != next expected       OT_ERR_REORDERED
  *   count, body or region size differ      OT_ERR_NOT_IN_MANIFEST
  *   GCM tag (header is the AAD)            OT_ERR_BLOB_AUTH
- *   SHA-256 != manifest entry              OT_ERR_NOT_IN_MANIFEST
+ *   tag != manifest entry                  OT_ERR_NOT_IN_MANIFEST
  *   body validation (interp.h)             OT_ERR_BODY_INVALID
  * Header fields are acted on before the tag is checked only to refuse early; nothing of the body
- * is used before the tag, digest and validator all accepted it.
+ * is used before the tag, the binding and the validator all accepted it.
  *
  * Logging (EMSG/DMSG, behind the dev kit's CFG_TEE_TA_LOG_LEVEL): entry_point.c logs every refused
  * command with its result code; here a refused body adds the validator's status and the op index, a
@@ -31,7 +32,8 @@
 #include "secure_store.h"
 
 #define BLOB_HEADER_BYTES ((uint64_t)sizeof(struct ot_blob_header))
-#define SHA256_ALG_BITS 256u
+/* Copy and decryption take a chunk in tiles of this size: well inside a core's L2 cache. */
+#define LOAD_TILE_BYTES (128u * 1024u)
 
 /* Wipe secrets and plaintext.  TEE_MemFill is an API call the compiler cannot drop as a dead store. */
 static void zeroize(void *buffer, size_t size)
@@ -68,8 +70,6 @@ static void load_abort(struct model_session *s)
 
 	if (l->decrypt != TEE_HANDLE_NULL)
 		TEE_FreeOperation(l->decrypt);
-	if (l->digest != TEE_HANDLE_NULL)
-		TEE_FreeOperation(l->digest);
 	if (l->active && s->region) {
 		const struct ot_manifest_partition *p = &s->partitions[l->index];
 
@@ -78,7 +78,6 @@ static void load_abort(struct model_session *s)
 	}
 	memset(l, 0, sizeof(*l));
 	l->decrypt = TEE_HANDLE_NULL;
-	l->digest = TEE_HANDLE_NULL;
 }
 
 void model_close(struct model_session *s)
@@ -101,7 +100,6 @@ void model_close(struct model_session *s)
 	s->key = TEE_HANDLE_NULL;
 	s->io.key = TEE_HANDLE_NULL;
 	s->load.decrypt = TEE_HANDLE_NULL;
-	s->load.digest = TEE_HANDLE_NULL;
 }
 
 /* AES-256-GCM decryption keyed with the session key, nonce and AAD length as given. */
@@ -314,7 +312,6 @@ TEE_Result model_open(struct model_session *s, const void *shared_manifest, size
 	fresh.io.key = TEE_HANDLE_NULL;
 	fresh.key_source = key_source;
 	fresh.load.decrypt = TEE_HANDLE_NULL;
-	fresh.load.digest = TEE_HANDLE_NULL;
 	if (size < sizeof(struct ot_manifest_header) + OT_TAG_BYTES || size > OT_MANIFEST_MAX_BYTES)
 		return OT_ERR_MANIFEST_FORMAT;
 
@@ -454,14 +451,12 @@ static TEE_Result check_clear_of_kept(const struct model_session *s, uint32_t in
 	return TEE_SUCCESS;
 }
 
-/* The last byte arrived: tag, then digest, then the body itself. */
+/* The last byte arrived: tag, then the manifest's binding, then the body itself. */
 static TEE_Result load_finish(struct model_session *s, uint32_t *detail)
 {
 	struct partition_load *l = &s->load;
 	const struct ot_manifest_partition *p = &s->partitions[l->index];
 	uint8_t *body = s->region + p->body_offset;
-	uint8_t digest[OT_SHA256_BYTES];
-	size_t digest_len = sizeof(digest);
 	size_t out = (size_t)(p->body_bytes - l->produced);
 	rt_expected want;
 	rt_status status;
@@ -476,12 +471,10 @@ static TEE_Result load_finish(struct model_session *s, uint32_t *detail)
 	l->produced += out;
 	if (l->produced != p->body_bytes)
 		return OT_ERR_BLOB_AUTH;
-	res = TEE_DigestDoFinal(l->digest, NULL, 0, digest, &digest_len);
-	if (res != TEE_SUCCESS)
-		return res;
-	if (digest_len != OT_SHA256_BYTES || TEE_MemCompare(digest, p->sha256, OT_SHA256_BYTES) != 0)
+	if (TEE_MemCompare(l->tag, p->blob_tag, OT_TAG_BYTES) != 0)
 		return OT_ERR_NOT_IN_MANIFEST;
 
+	RT_PROFILE_START(validate_t0);
 	want.partition_index = l->index;
 	want.partition_count = s->header->partition_count;
 	want.body_size = (uint32_t)p->body_bytes;
@@ -505,6 +498,7 @@ static TEE_Result load_finish(struct model_session *s, uint32_t *detail)
 	res = check_clear_of_kept(s, l->index);
 	if (res != TEE_SUCCESS)
 		EMSG("partition %u: a tensor lies on a pinned body or a recurrent state", (unsigned)l->index);
+	RT_PROFILE_PHASE(validate_t0, RT_PROFILE_LOAD_VALIDATE);
 	return res;
 }
 
@@ -548,6 +542,35 @@ static TEE_Result load_consume(struct model_session *s, const uint8_t *staged, u
 	return TEE_SUCCESS;
 }
 
+/*
+ * Copy a chunk from shared memory into staging and decrypt it from there, a tile at a time: each
+ * tile is decrypted while it is still in the cache the copy put it in, so the chunk's bytes cross
+ * main memory once on the way in (the shared chunk read) and once on the way out (the body
+ * written), whatever the chunk size.  Every shared byte is still read exactly once, into staging,
+ * before anything looks at it.
+ */
+static TEE_Result stage_and_consume(struct model_session *s, uint8_t *staging, const uint8_t *shared,
+				    uint32_t offset, size_t size)
+{
+	size_t pos, take;
+	TEE_Result res = TEE_SUCCESS;
+
+	for (pos = 0; pos < size && res == TEE_SUCCESS; pos += take) {
+		take = size - pos < LOAD_TILE_BYTES ? size - pos : LOAD_TILE_BYTES;
+		{
+			RT_PROFILE_START(copy_t0);
+			TEE_MemMove(staging + pos, shared + pos, take);   /* the one read of these shared bytes */
+			RT_PROFILE_PHASE(copy_t0, RT_PROFILE_LOAD_COPY);
+		}
+		{
+			RT_PROFILE_START(decrypt_t0);
+			res = load_consume(s, staging + pos, (uint64_t)offset + pos, take);
+			RT_PROFILE_PHASE(decrypt_t0, RT_PROFILE_LOAD_DECRYPT);
+		}
+	}
+	return res;
+}
+
 TEE_Result model_load_chunk(struct model_session *s, const void *shared_chunk, size_t size, uint32_t index,
 			    uint32_t offset, uint32_t *detail)
 {
@@ -572,11 +595,6 @@ TEE_Result model_load_chunk(struct model_session *s, const void *shared_chunk, s
 		s->touched = 0;
 		l->active = true;
 		l->index = index;
-		res = TEE_AllocateOperation(&l->digest, TEE_ALG_SHA256, TEE_MODE_DIGEST, 0);
-		if (res != TEE_SUCCESS) {
-			l->digest = TEE_HANDLE_NULL;
-			goto fail;
-		}
 	} else if (!l->active || l->index != index || offset != l->received) {
 		load_abort(s);
 		return OT_ERR_STATE;
@@ -586,11 +604,9 @@ TEE_Result model_load_chunk(struct model_session *s, const void *shared_chunk, s
 		goto fail;
 	}
 	staging = s->region + p->staging_offset;
-	TEE_MemMove(staging, shared_chunk, size);   /* the one read of shared memory */
 	s->touched = max_u64(s->touched, p->staging_offset + size);
 	s->dirty_end = max_u64(s->dirty_end, s->touched);
-	TEE_DigestUpdate(l->digest, staging, size);
-	res = load_consume(s, staging, offset, size);
+	res = stage_and_consume(s, staging, (const uint8_t *)shared_chunk, offset, size);
 	if (res != TEE_SUCCESS)
 		goto fail;
 	l->received = (uint64_t)offset + size;
@@ -599,7 +615,11 @@ TEE_Result model_load_chunk(struct model_session *s, const void *shared_chunk, s
 	res = load_finish(s, detail);
 	if (res != TEE_SUCCESS)
 		goto fail;
-	zeroize(staging, staged_extent(s, p));
+	{
+		RT_PROFILE_START(wipe_t0);
+		zeroize(staging, staged_extent(s, p));
+		RT_PROFILE_PHASE(wipe_t0, RT_PROFILE_LOAD_WIPE);
+	}
 	l->active = false;   /* keep the body: load_abort below wipes only unfinished loads */
 	load_abort(s);
 	s->loaded[index] = 1;

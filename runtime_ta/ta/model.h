@@ -30,7 +30,6 @@ struct partition_load {
 	struct ot_blob_header header;      /* secure copy of the blob header (the AAD) */
 	uint8_t tag[OT_TAG_BYTES];
 	TEE_OperationHandle decrypt;       /* AES-256-GCM, keyed from the session key */
-	TEE_OperationHandle digest;        /* SHA-256 of the whole blob, for the manifest binding */
 };
 
 /* Sealed I/O (onnx_tee_ta.h): open after OT_CMD_OPEN_IO_SESSION until the model is opened again. */

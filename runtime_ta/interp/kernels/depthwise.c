@@ -26,6 +26,15 @@
 
 #include "window.h"
 
+/* The NEON span (below): AArch64 builds under gcc-compatible compilers (its loads are inline asm),
+ * unless KERN_SCALAR_PATHS asks for the portable code alone (tests/test_aarch64_neon.py). */
+#if defined(__ARM_NEON) && defined(__GNUC__) && !defined(KERN_SCALAR_PATHS)
+#define DW_NEON 1
+#include <arm_neon.h>
+#else
+#define DW_NEON 0
+#endif
+
 /* The window paths' stack buffer: copied input rows (and a strip's outputs), 1.44 KiB. */
 #define DW_BUF 368
 /* A strip is taken when it holds at least this many output rows (or the whole channel). */
@@ -63,13 +72,71 @@ static KERN_INLINE void dw_span(const size_t K, const size_t S, const float *res
     }
 }
 
+#if DW_NEON
+/* LD1 / ST1 of four floats need only element alignment, also with alignment checking on; under the
+ * TA's -mstrict-align gcc splits vld1q_f32 / vst1q_f32 of an address it cannot prove 16-byte aligned
+ * into four scalar moves each, so the span says LD1 / ST1 itself. */
+static KERN_INLINE float32x4_t dw_ld4(const float *p)
+{
+    float32x4_t v;
+    __asm__("ld1 {%0.4s}, %1" : "=w"(v) : "Q"(*(const float(*)[4])p));
+    return v;
+}
+
+static KERN_INLINE void dw_st4(float *p, float32x4_t v)
+{
+    __asm__("st1 {%1.4s}, %0" : "=Q"(*(float(*)[4])p) : "w"(v));
+}
+
+/* AArch64: dw_span four outputs per NEON vector.  The TA is built with -mstrict-align, under which
+ * gcc does not vectorise dw_span's loop (its tap loads have run-time misalignments it cannot peel
+ * for all at once); LD1 needs only element alignment, so the span loads them as they are.  Each
+ * lane adds the taps in the same (ki, kj) order as dw_span, fused (vfmaq_f32) as gcc contracts
+ * dw_span's `acc += w * x` under internal.h's fp-contract=fast: the same floats bit for bit
+ * (tests/test_aarch64_neon.py); the n mod 4 last outputs take dw_span's own loop. */
+static KERN_INLINE void dw_span_neon(const size_t K, const size_t S, const float *restrict in, const size_t *off,
+                                     const float *restrict w, float b, float *restrict y, size_t n)
+{
+    const size_t n4 = n - n % 4;
+    size_t t, r0, ki, kj;
+    for (r0 = 0; r0 < K; r0 += DW_PASS_ROWS) {
+        const size_t r1 = r0 + DW_PASS_ROWS < K ? r0 + DW_PASS_ROWS : K;
+        const float *tap[DW_PASS_ROWS * 7]; /* where tap (ki, kj) of the pass reads for output 0 */
+        for (ki = r0; ki < r1; ki++)
+            for (kj = 0; kj < K; kj++)
+                tap[(ki - r0) * K + kj] = in + off[ki * S + kj % S] + kj / S;
+        for (ki = r1 - r0; ki < DW_PASS_ROWS; ki++)   /* rows past K: never read, set for the compiler */
+            for (kj = 0; kj < K; kj++)
+                tap[ki * K + kj] = in;
+        for (t = 0; t < n4; t += 4) {
+            float32x4_t acc = r0 == 0 ? vdupq_n_f32(b) : dw_ld4(y + t);
+            KERN_UNROLL
+            for (ki = r0; ki < r1; ki++)
+                KERN_UNROLL
+                for (kj = 0; kj < K; kj++)
+                    acc = vfmaq_n_f32(acc, dw_ld4(tap[(ki - r0) * K + kj] + t), w[ki * K + kj]);
+            dw_st4(y + t, acc);
+        }
+    }
+    if (n4 < n) {
+        size_t o[7 * 2], i;
+        for (i = 0; i < K * S; i++)
+            o[i] = off[i] + n4;
+        dw_span(K, S, in, o, w, b, y + n4, n - n4);
+    }
+}
+#define DW_SPAN dw_span_neon
+#else
+#define DW_SPAN dw_span
+#endif
+
 /* dw_span for the run-time (k, s) of a window path: one function per instantiation (each its own
  * small frame). */
 #define DW_SPAN_FN(K, S) \
     static KERN_NOINLINE void dw_span_##K##_##S(const float *in, const size_t *off, const float *w, float b, \
                                                 float *y, size_t n) \
     { \
-        dw_span(K, S, in, off, w, b, y, n); \
+        DW_SPAN(K, S, in, off, w, b, y, n); \
     }
 DW_SPAN_FN(3, 1) DW_SPAN_FN(3, 2) DW_SPAN_FN(5, 1) DW_SPAN_FN(5, 2) DW_SPAN_FN(7, 1) DW_SPAN_FN(7, 2)
 #undef DW_SPAN_FN
