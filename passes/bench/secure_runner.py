@@ -82,6 +82,7 @@ class Deployment:
         return {"compute": sum(p.compute_seconds for p in stats.partitions),
                 "compute_cpu": sum(p.compute_cpu_seconds for p in stats.partitions),
                 "load": sum(p.load_seconds for p in stats.partitions),
+                "load_cpu": sum(p.load_cpu_seconds for p in stats.partitions),
                 "switches": stats.invocations, "heap_high_water": stats.heap_high_water}
 
 
@@ -90,6 +91,7 @@ def _measurement(label: str, budget: int, deployment: Deployment, samples: dict,
     timed = [stats for _, stats in deployment.runs[-repeats:]]
     per_partition = [{"planned_bytes": p.planned_bytes, "touched_bytes": p.touched_bytes, "blob_bytes": p.blob_bytes,
                       "load_s": statistics.median(s.partitions[k].load_seconds for s in timed),
+                      "load_cpu_s": statistics.median(s.partitions[k].load_cpu_seconds for s in timed),
                       "compute_s": statistics.median(s.partitions[k].compute_seconds for s in timed)}
                      for k, p in enumerate(timed[0].partitions)]
     switches = int(samples["switches"].median)
@@ -102,7 +104,7 @@ def _measurement(label: str, budget: int, deployment: Deployment, samples: dict,
                        compute_cpu_s=samples["compute_cpu"].median,
                        load_s=samples["load"].median, switches=switches, switch_s=switch_model.seconds(switches),
                        peak_secure_bytes=int(samples["heap_high_water"].max), partitions=deployment.partitions,
-                       spread={k: samples[k].to_json() for k in ("compute", "compute_cpu", "load")},
+                       spread={k: samples[k].to_json() for k in ("compute", "compute_cpu", "load", "load_cpu")},
                        per_partition=per_partition,
                        max_rel_error=parity(deployment.runs[0][0], deployment.expected).worst_rel,
                        region_bytes=timed[0].region_bytes, bytes_into_ta=timed[0].bytes_in, profile=profile)

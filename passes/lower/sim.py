@@ -187,6 +187,7 @@ class PartitionStats:
     compute_cpu_seconds: float | None = None  # the run's thread CPU time (descheduled time left out)
     revalidate_seconds: float | None = None   # with profile: the run command's revalidation of the body
     wipe_seconds: float | None = None         # with profile: its wipe of the finished body
+    load_cpu_seconds: float | None = None     # the load's thread CPU time (descheduled time left out)
 
 
 @dataclass
@@ -377,7 +378,7 @@ class Simulator:
         parts = []
         for k, blob in enumerate(blobs):
             watched = self.track_pages and self.lib.ot_sim_watch_arm() == 0
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.thread_time()
             self.load_partition(k, blob, manifest.chunk_bytes)
             loaded, loaded_cpu = time.perf_counter(), time.thread_time()
             touched = self.run_partition(k)
@@ -387,7 +388,7 @@ class Simulator:
             parts.append(PartitionStats(k, manifest.partitions[k].planned_bytes, touched, len(blob),
                                         loaded - start, done - loaded, pages,
                                         self.op_times() if self.profile else None, done_cpu - loaded_cpu,
-                                        revalidate, wipe))
+                                        revalidate, wipe, loaded_cpu - start_cpu))
         outputs = []
         for k, slot in enumerate(manifest.outputs if read_outputs else ()):
             raw = (channel.open_output(k, self.read_output_sealed(k, slot.nbytes)) if channel is not None
