@@ -941,5 +941,34 @@ OPS.update({
 })
 
 
+# ---------------------------------------------------------------------- Cast
+
+CAST_SOURCES = {np.dtype(np.float32): 0, np.dtype(np.int32): 1, np.dtype(np.int64): 1, np.dtype(np.bool_): 1,
+                np.dtype(np.uint8): 2, np.dtype(np.int8): 3}                        # kern_cast_type
+CAST_TARGETS = {onnx.TensorProto.FLOAT: (0, np.float32), onnx.TensorProto.INT32: (1, np.int32),
+                onnx.TensorProto.INT64: (1, np.int32), onnx.TensorProto.UINT8: (2, np.uint8),
+                onnx.TensorProto.INT8: (3, np.int8), onnx.TensorProto.BOOL: (4, np.int32)}
+SIGNATURES["kern_cast"] = (ctypes.c_int, ctypes.c_int, SZ, P, P)
+TYPED.add("Cast")
+
+
+def _cast(node, at, inputs, opset):
+    """Source and target as the TA holds them (int64 and bool as int32); the result in the target type
+    (int64 widened, bool as != 0, as the host does)."""
+    x = np.asarray(inputs[0])
+    if x.dtype not in CAST_SOURCES or at["to"] not in CAST_TARGETS:
+        raise Unsupported(f"Cast from {x.dtype} to {onnx.helper.tensor_dtype_to_np_dtype(at['to'])}")
+    if x.dtype in (np.int64, np.bool_):
+        x, _ = held(x, "input")
+    x = np.require(x, requirements="C")
+    to, held_dtype = CAST_TARGETS[at["to"]]
+    y = Guarded(x.shape, dtype=held_dtype)
+    _check(kernels().kern_cast(CAST_SOURCES[x.dtype], to, x.size, _ptr(x), y.ptr), "Cast")
+    return [y.result("Cast", held_dtype).astype(onnx.helper.tensor_dtype_to_np_dtype(at["to"]))]
+
+
+OPS["Cast"] = _cast
+
+
 # quantized ops (tests/kernel_harness_quant.py adds them to OPS, SIGNATURES and TYPED)
 import kernel_harness_quant  # noqa: E402,F401

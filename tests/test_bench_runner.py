@@ -74,6 +74,10 @@ def test_secure_configuration_counts_and_checks_what_it_runs(config, cnn_at_512k
     assert m.total_s == pytest.approx(m.compute_s + m.load_s + m.switch_s)
     assert len(m.spread["compute"]["samples"]) == 3
     assert m.compute_s == pytest.approx(np.median(m.spread["compute"]["samples"]))
+    # the load's thread CPU time: descheduled time left out, so never above its wall time
+    assert all(0 < cpu <= wall + 1e-3 for cpu, wall in zip(m.spread["load_cpu"]["samples"],
+                                                           m.spread["load"]["samples"]))
+    assert all(0 < p["load_cpu_s"] <= p["load_s"] + 1e-3 for p in m.per_partition)
     # the TA's heap never exceeds what OP-TEE would give it, and the region fits the budget
     assert m.region_bytes <= budget and m.region_bytes <= m.peak_secure_bytes <= budget + HEAP_RESERVE
     assert all(p["touched_bytes"] <= p["planned_bytes"] for p in m.per_partition)

@@ -22,7 +22,7 @@ from conftest import run_ort
 from onnx_tee import models
 from onnx_tee.passes.compact import compaction_pipeline
 from onnx_tee.passes.quant import ExpressQGemm
-from onnx_tee.passes.quant.steps import output_steps
+from onnx_tee.passes.quant.steps import dynamic_step_tensors, output_steps
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -142,6 +142,56 @@ def test_quantized_cnn_through_the_cli_matches_onnxruntime(tmp_path, name, per_c
             references.append(dict(zip([o.name for o in session.get_outputs()], session.run(None, {input_name: x}))))
         shares += [within_one_step(got[o], want[o], steps[o]) for want in references for o in want]
     assert min(shares) >= 0.999, shares
+
+
+@pytest.mark.parametrize("name", ["lenet5_fmnist", "resnet_fmnist"])
+def test_dynamically_quantized_cnn_through_the_cli_matches_onnxruntime(tmp_path, name):
+    """quantize_dynamic (DynamicQuantizeLinear, ConvInteger / MatMulInteger, Cast, Mul) lowers; the
+    simulator's outputs are within one step of onnxruntime's, the step (one unit of the last integer sum:
+    a_scale * w_scale) read from onnxruntime's own run of each input."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    source, path = tmp_path / "float.onnx", tmp_path / f"{name}_dynamic.onnx"
+    onnx.save(compaction_pipeline()(models.load(name)).model, source)
+    quantize_dynamic(str(source), str(path), weight_type=QuantType.QInt8)
+    quantized = onnx.load(str(path))
+    assert {"DynamicQuantizeLinear", "ConvInteger", "MatMulInteger", "Cast"} <= {n.op_type for n in quantized.graph.node}
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, str(ROOT / "cli.py"), "lower", str(path), "--budget", "256KiB", "-o",
+                           str(out)], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert all(p["measured"] == p["planned"] for p in report["simulation"]["partitions"])
+    input_name, output_name = quantized.graph.input[0].name, quantized.graph.output[0].name
+    step_name = dynamic_step_tensors(quantized)[output_name]
+    reference = onnx.ModelProto()
+    reference.CopyFrom(quantized)
+    reference.graph.output.add(name=step_name)
+    session = ort.InferenceSession(reference.SerializeToString(), providers=["CPUExecutionProvider"])
+    shape = [d.dim_value for d in quantized.graph.input[0].type.tensor_type.shape.dim]
+    rng = np.random.default_rng(3)
+    for k in range(3):
+        x = rng.standard_normal(shape).astype(np.float32)
+        np.savez(tmp_path / "x.npz", **{input_name: x})
+        done = subprocess.run([sys.executable, str(ROOT / "cli.py"), "run", str(out), "--input",
+                               str(tmp_path / "x.npz"), "--backend", "sim", "--output", str(tmp_path / "y.npz")],
+                              capture_output=True, text=True, cwd=ROOT)
+        assert done.returncode == 0, done.stderr
+        want, scale = session.run([output_name, step_name], {input_name: x})
+        assert within_one_step(np.load(tmp_path / "y.npz")[output_name], want, float(np.max(scale))) >= 0.999
+
+
+def test_dynamic_step_tensor_is_the_scale_of_the_last_integer_sum():
+    from onnx import TensorProto, helper, numpy_helper
+    n = helper.make_node
+    inits = [numpy_helper.from_array(np.ones((4, 3), np.int8), "w"), numpy_helper.from_array(np.float32(0.1), "ws"),
+             numpy_helper.from_array(np.zeros(3, np.float32), "bias")]
+    nodes = [n("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xz"]), n("Mul", ["xs", "ws"], ["s"]),
+             n("MatMulInteger", ["xq", "w", "xz"], ["acc"]), n("Cast", ["acc"], ["accf"], to=TensorProto.FLOAT),
+             n("Mul", ["accf", "s"], ["y"]), n("Add", ["y", "bias"], ["z"]), n("Relu", ["y"], ["r"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, [2, 3]) for o in ("y", "z", "r")],
+                              initializer=inits)
+    assert dynamic_step_tensors(helper.make_model(graph)) == {"y": "s", "z": "s"}   # Relu(y): no step
 
 
 def test_quantized_outputs_are_compared_in_steps():

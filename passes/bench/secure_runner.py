@@ -133,6 +133,7 @@ def _measurement(label: str, budget: int, deployment: Deployment, samples: dict,
     timed = [stats for _, stats in deployment.runs[-repeats:]]
     per_partition = [{"planned_bytes": p.planned_bytes, "touched_bytes": p.touched_bytes, "blob_bytes": p.blob_bytes,
                       "load_s": statistics.median(s.partitions[k].load_seconds for s in timed),
+                      "load_cpu_s": statistics.median(s.partitions[k].load_cpu_seconds for s in timed),
                       "compute_s": statistics.median(s.partitions[k].compute_seconds for s in timed)}
                      for k, p in enumerate(timed[0].partitions)]
     switches = int(samples["switches"].median)

@@ -68,6 +68,7 @@ OP_CODES = {
     "QUANTIZE_LINEAR": 120, "DEQUANTIZE_LINEAR": 121, "DYNAMIC_QUANTIZE_LINEAR": 122, "QLINEAR_CONV": 123,
     "CONV_INTEGER": 124, "QLINEAR_MATMUL": 125, "MATMUL_INTEGER": 126, "QLINEAR_ADD": 127, "QLINEAR_MUL": 128,
     "QLINEAR_GLOBAL_AVERAGE_POOL": 129, "QLINEAR_CONCAT": 130, "QLINEAR_SIGMOID": 131, "QLINEAR_LEAKY_RELU": 132,
+    "CAST": 133,  # type conversion between the held types (float32, int32, int8, uint8; bool as int32)
 }
 
 PAD_MODES = {"constant": 0, "reflect": 1, "edge": 2}
@@ -201,6 +202,8 @@ ATTR_COMPARE_MODE = 0
 ATTR_COMPARE_COUNT = 1
 ATTR_QUANT_AXIS = 0
 ATTR_QUANT_COUNT = 1
+ATTR_CAST_TO_BOOL = 0
+ATTR_CAST_COUNT = 1
 
 # (field, struct code) in declaration order; "<" = little-endian, no implicit padding.
 HEADER_FIELDS = [

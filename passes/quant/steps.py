@@ -7,7 +7,13 @@ in steps, not in relative error:
     an int8 / uint8 output                              step 1
     y = DequantizeLinear(q, scale, zp), scale constant   step max(scale)  (per axis: its largest value)
 
-Every other output has no step (None): it is compared as a float output.
+Every other output has no step (None): it is compared as a float output.  A dynamically quantized
+model's (onnxruntime's quantize_dynamic) float output has a step that is only known at run time, the
+scale of one unit of its last integer sum:
+
+    acc = MatMulInteger(a, b, ...) or ConvInteger(...);  y = Mul(Cast(acc), s) [+ bias]      step max(s)
+
+`dynamic_step_tensors` names s for each such output (run the model with s as an extra output to read it).
 """
 from __future__ import annotations
 
@@ -31,4 +37,27 @@ def output_steps(model: onnx.ModelProto) -> dict[str, float]:
             steps[out.name] = 1.0
         elif node is not None and node.op_type == "DequantizeLinear" and node.input[1] in consts:
             steps[out.name] = float(np.max(np.abs(np.asarray(consts[node.input[1]], np.float64))))
+    return steps
+
+
+INTEGER_SUMS = ("MatMulInteger", "ConvInteger")
+
+
+def dynamic_step_tensors(model: onnx.ModelProto) -> dict[str, str]:
+    """For every graph output y = Mul(Cast(integer sum), s), optionally + a constant bias: the name of s."""
+    producer = {o: n for n in model.graph.node for o in n.output if o}
+    consts = Constants(model)
+    steps = {}
+    for out in model.graph.output:
+        node = producer.get(out.name)
+        if node is not None and node.op_type == "Add":
+            computed = [t for t in node.input if t not in consts]
+            node = producer.get(computed[0]) if len(computed) == 1 else None
+        if node is None or node.op_type != "Mul":
+            continue
+        for k, name in enumerate(node.input):
+            cast = producer.get(name)
+            if cast is not None and cast.op_type == "Cast" and getattr(producer.get(cast.input[0]), "op_type",
+                                                                        None) in INTEGER_SUMS:
+                steps[out.name] = node.input[1 - k]
     return steps

@@ -186,7 +186,9 @@ static inline uint32_t rt_dtype_size(uint32_t dtype)
 #define RT_OP_QLINEAR_CONCAT 130u          /* y_scale, y_zp, (x, x_scale, x_zp)... -> y; ATTR_CONCAT_AXIS */
 #define RT_OP_QLINEAR_SIGMOID 131u         /* x, x_scale, [x_zp], y_scale, [y_zp] -> y */
 #define RT_OP_QLINEAR_LEAKY_RELU 132u      /* as QLinearSigmoid; FATTR_LEAKY_RELU_ALPHA */
-#define RT_OP_MAX_CODE 132u
+/* type conversion (interp/ops/cast.c) */
+#define RT_OP_CAST 133u                    /* x (any type) -> y (any type, same dims); ATTR_CAST_TO_BOOL */
+#define RT_OP_MAX_CODE 133u
 
 /* Attribute slots: RT_ATTR_<OP>_<NAME> indexes the integer attributes i[], RT_FATTR_<OP>_<NAME> the
  * float attributes f[]; an array attribute names its first slot (one slot per dim, RT_MAX_RANK of
@@ -349,6 +351,9 @@ static inline uint32_t rt_dtype_size(uint32_t dtype)
  * window slots RT_ATTR_CONV_*. */
 #define RT_ATTR_QUANT_AXIS 0
 #define RT_ATTR_QUANT_COUNT 1
+/* Cast: 1 when the target is bool (held as int32: y = x != 0), else 0 (the output's dtype is the target) */
+#define RT_ATTR_CAST_TO_BOOL 0
+#define RT_ATTR_CAST_COUNT 1
 #define RT_PAD_CONSTANT 0
 #define RT_PAD_REFLECT 1
 #define RT_PAD_EDGE 2

@@ -418,6 +418,15 @@ kern_status kern_dequantize(kern_qtype x_type, size_t outer, size_t channels, si
  * kern_quantize with them.  n >= 1. */
 kern_status kern_dynamic_quantize(size_t n, const float *x, uint8_t *y, float *y_scale, uint8_t *y_zp);
 
+/* Cast (kernels/cast.c): the TA's types, bool a target of its own (int32 0/1 out; as a source an int32). */
+typedef enum { KERN_CAST_F32, KERN_CAST_I32, KERN_CAST_U8, KERN_CAST_I8, KERN_CAST_BOOL } kern_cast_type;
+
+/* y[i] = x[i] converted as onnxruntime does on x86-64: float -> integer truncates toward zero, a value
+ * outside [-2^31, 2^31) or NaN gives INT32_MIN, then every integer narrows to its low bits (two's
+ * complement); integer -> float rounds to nearest; -> bool is x != 0.  y may equal x when both types
+ * have one size. */
+kern_status kern_cast(kern_cast_type from, kern_cast_type to, size_t n, const void *x, void *y);
+
 /* Quantized convolution: QLinearConv (y_type KERN_UINT8 / KERN_INT8) and ConvInteger (KERN_INT32).
  *   acc[c, p] = sum_k (x[k, p] - x_zp) (w[c, k] - w_zp[c])      int8/uint8 operands, int32 sums
  *   QLinearConv: y = clamp(round_half_even((acc + bias[c]) * M_c) + y_zp), where M_c is the float32
