@@ -179,6 +179,25 @@ def test_resize_and_concat_of_two_scales(mode, coord, nearest):
         _check(model, output, tile_bounds(20, tiles))
 
 
+@pytest.mark.parametrize("k, s, d, pads, group", [((2, 2), (2, 2), (1, 1), [0, 0, 0, 0], 1),
+                                                  ((3, 3), (2, 2), (1, 1), [1, 1, 1, 1], 1),
+                                                  ((4, 3), (2, 1), (1, 1), [1, 0, 2, 1], 1),
+                                                  ((3, 2), (3, 1), (2, 1), [2, 0, 0, 1], 2),
+                                                  ((3, 3), (1, 1), (1, 1), [0, 0, 1, 1], 2)])
+def test_conv_transpose_head(k, s, d, pads, group):
+    """A DB-style head: conv, ConvTranspose (strided, padded, dilated, grouped), Sigmoid."""
+    chain = _Chain(np.random.default_rng(6), 2, 9, 5)
+    chain.conv(4, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1])
+    w = chain.weight([4, 4 // group, *k])
+    chain.add("ConvTranspose", [chain.last, w], kernel_shape=list(k), strides=list(s), dilations=list(d), pads=pads,
+              group=group)
+    chain.add("Sigmoid", [chain.last])
+    model = chain.model()
+    rows = infer_static_shapes(model)[chain.last].shape[2]
+    for tiles in range(1, rows + 1):
+        _check(model, chain.last, tile_bounds(rows, tiles))
+
+
 def test_region_stops_at_a_non_local_op_and_counts_recomputation():
     chain = _Chain(np.random.default_rng(3), 2, 16, 5)
     chain.add("Softmax", [chain.last], axis=2)   # mixes rows: not local

@@ -256,7 +256,8 @@ def partition(lowered: LoweredModel) -> None:
     memory plan."""
     lowered.partition = result = partition_model(lowered.narrowed or lowered.model, lowered.budget)
     lowered.report["partitions"] = {"count": len(result.plan.partitions), "region_bytes": result.plan.region_bytes,
-                                    "strategy": result.strategy, "tiling": dict(result.tiling)}
+                                    "strategy": result.strategy, "tiling": dict(result.tiling),
+                                    "spatial": result.spatial_report(lowered.report["analysis"]["macs"])}
 
 
 def lower_bodies(lowered: LoweredModel) -> None:

@@ -26,7 +26,8 @@ original's), and the input is sliced to the clipped rows.  Then the tile compute
 
     floor(((b - 1) * s + span - span) / s) + 1 = b - a   rows: exactly the ones asked for.
 
-Element-wise ops, activations, BatchNormalization and Concat on channels need the same rows of
+ConvTranspose (`_transpose_rule`) takes the input rows that add to the output rows asked for and
+the consumer slices its rows.  Element-wise ops, activations, BatchNormalization and Concat on channels need the same rows of
 every spatial input (constants broadcast unchanged).  Resize with an integer H factor f (nearest
 with a floor-equivalent rounding, or linear with half_pixel / asymmetric coordinates) reads, for
 output rows [a, b), input rows [floor(x(a)), floor(x(b - 1)) + 2) clipped, x(o) its source
@@ -78,7 +79,8 @@ class RowRule:
     needs: Callable[[int, int], Interval]
     produces: Callable[[int, int], Interval] | None
     spatial: tuple[int, ...]
-    window: bool = False
+    window: bool = False       # the tile's pads are its border rows' (window ops)
+    transpose: bool = False    # the tile has no H pads (ConvTranspose: the consumer slices)
 
 
 def _shape(infos: Mapping[str, TensorInfo], name: str) -> tuple[int, ...] | None:
@@ -122,6 +124,8 @@ def row_rule(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> RowRule |
         if span - p <= 0 or (out[H] - 1) * s - p >= g.h_in:
             return None  # a window entirely in the padding reads no row: a tile would be empty
         return RowRule(lambda a, b: (a * s - p, (b - 1) * s - p + span), None, (0,), window=True)
+    if node.op_type == "ConvTranspose":
+        return _transpose_rule(node, infos, out)
     if node.op_type in ELEMENTWISE:
         spatial = _spatial_inputs(node, infos, out[H])
         if spatial is None or not spatial:
@@ -135,6 +139,26 @@ def row_rule(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> RowRule |
     if node.op_type == "Resize":
         return _resize_rule(node, infos, out)
     return None
+
+
+def _transpose_rule(node: onnx.NodeProto, infos: Mapping[str, TensorInfo], out: tuple[int, ...]) -> RowRule | None:
+    """ConvTranspose: input row i adds to output rows i * s - p + j * d (j < k).  Output rows
+    [a, b) take every input row in [ceil((a + p - span + 1) / s), floor((b - 1 + p) / s) + 1); the
+    tile, given input rows [lo, hi) and no H pads, computes the rows from lo * s - p on, of which
+    the ones asked for are complete.  Only when every output row has an input row (span >= s) and
+    no rows come from output_padding / output_shape alone."""
+    shape = _shape(infos, node.input[0])
+    at = attributes(node)
+    if shape is None or len(shape) != 4 or "output_shape" in at or at.get("auto_pad", b"NOTSET") not in (b"NOTSET",
+                                                                                                        "NOTSET"):
+        return None
+    g = window_geometry(node, infos)
+    span = g.dilation_h * (g.kernel_h - 1) + 1
+    s, p = g.stride_h, g.pad_top
+    if span < s or list(at.get("output_padding", [0, 0]))[0] or out[H] != s * (shape[H] - 1) + span - p - g.pad_bottom:
+        return None
+    return RowRule(lambda a, b: (-(-(a + p - span + 1) // s), (b - 1 + p) // s + 1),
+                   lambda lo, hi: (lo * s - p, (hi - 1) * s - p + span), (0,), transpose=True)
 
 
 def _resize_rule(node: onnx.NodeProto, infos: Mapping[str, TensorInfo], out: tuple[int, ...]) -> RowRule | None:
@@ -229,6 +253,7 @@ class TilingStats:
     region_macs: int = 0
     tiled_macs: int = 0
     tile_rows: list[int] = field(default_factory=list)
+    nodes: list[str] = field(default_factory=list)   # names of the nodes the stage became
 
     @property
     def recomputed_macs(self) -> int:
@@ -244,6 +269,7 @@ class _Emitter:
         self.nodes: list[onnx.NodeProto] = []
         self.inits: list[onnx.TensorProto] = []
         self.constants: dict[tuple, str] = {}
+        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
 
     def const(self, values: Sequence[int]) -> str:
         key = tuple(int(v) for v in values)
@@ -274,8 +300,13 @@ class _Emitter:
         if have == want:
             return source
         out = self.tensor(base)
-        self.node("Slice", [source, self.const([want[0] - have[0]]), self.const([want[1] - have[0]]),
-                            self.const([H])], out, base)
+        starts, ends = [want[0] - have[0]], [want[1] - have[0]]
+        if self.opset < 10:  # Slice-1: bounds as attributes
+            self.node("Slice", [source], out, base, [helper.make_attribute("starts", starts),
+                                                     helper.make_attribute("ends", ends),
+                                                     helper.make_attribute("axes", [H])])
+        else:
+            self.node("Slice", [source, self.const(starts), self.const(ends), self.const([H])], out, base)
         return out
 
 
@@ -286,7 +317,10 @@ def _hull(a: Interval | None, b: Interval) -> Interval:
 def _tile_node(node: onnx.NodeProto, rule: RowRule, inputs: list[str], output: str, need: Interval, rows_in: int,
                infos: Mapping[str, TensorInfo], emit: _Emitter, base: str) -> None:
     """Emit `node` computing one tile: window ops get explicit pads (border rows only)."""
-    attrs = [a for a in node.attribute if not (rule.window and a.name in ("pads", "auto_pad"))]
+    attrs = [a for a in node.attribute if not ((rule.window or rule.transpose) and a.name in ("pads", "auto_pad"))]
+    if rule.transpose:
+        g = window_geometry(node, infos)
+        attrs.append(helper.make_attribute("pads", [0, g.pad_left, 0, g.pad_right]))
     if rule.window:
         g = window_geometry(node, infos)
         # past the bottom pad only with ceil_mode: the tile's ceil_mode then adds that last row too
@@ -338,10 +372,13 @@ def tile_region(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], output:
             lo, hi = max(need[0], 0), min(need[1], rows_in)
             have[node.output[0]] = needed[node.output[0]] if rule.produces is None else rule.produces(lo, hi)
             names[node.output[0]] = made
-            computed[node.output[0]] += have[node.output[0]][1] - have[node.output[0]][0]
+            # MACs follow the output rows, for ConvTranspose the input rows (`analysis.macs`)
+            computed[node.output[0]] += hi - lo if rule.transpose else have[node.output[0]][1] - have[node.output[0]][0]
         pieces.append(emit.slice_rows(names[output], have[output], (bounds[t], bounds[t + 1]), f"{output}__tile{t}"))
     emit.node("Concat", pieces, output, f"{output}__tiles", [helper.make_attribute("axis", H)])
-    stats.tiled_macs = sum(node_macs(n, infos) * computed[n.output[0]] // infos[n.output[0]].shape[H] for n in region)
+    stats.nodes = [n.name for n in emit.nodes]
+    stats.tiled_macs = sum(node_macs(n, infos) * computed[n.output[0]] //
+                           infos[n.input[0] if r.transpose else n.output[0]].shape[H] for n, r in zip(region, rules))
     inside = set(nodes)
     kept = [n for i, n in enumerate(graph.node) if i not in inside]
     position = sum(1 for i in range(nodes[-1]) if i not in inside)  # where the producer of `output` was
