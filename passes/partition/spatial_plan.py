@@ -4,11 +4,11 @@ A node is *hot* when its activations alone -- the inputs it reads, the output it
 scratch, with no weight -- do not fit the budget (`segment_cost` of the node as a partition, its
 weights left out: channel tiling, `tiling.py`, takes care of weights).  For the first hot node
 not yet covered, every candidate stage end Y is tried: the output of a spatially local node at
-or after it whose bytes are at most a quarter of the budget (Y is reassembled whole, next to its
+or after it whose bytes are at most a third of the budget (Y is reassembled whole, next to its
 tiles).  The stage (`spatial_tiling.region_nodes`) runs backwards from Y through local nodes and
 stops at tensors of at most that size made by non-hot nodes (holding those whole is cheaper
 than recomputing their producers' halos).  For each candidate, the tile count T is the smallest
-for which no node of the tiled stage is hot any more; the candidate with the least
+(a power of two, at most MAX_TILES) for which no node of the tiled stage is hot any more; the candidate with the least
 
     recomputed MACs + SWITCH_MACS * T        (a tile costs at least one more partition to load)
 
@@ -25,10 +25,11 @@ import onnx
 from ..analysis.shapes import TensorInfo, infer_static_shapes
 from .cost import Limits, SegmentCost, segment_cost
 from .graph import PartitionGraph
-from .spatial_tiling import H, TilingStats, is_local, region_nodes, region_problem, tile_bounds, tile_region
+from .spatial_tiling import H, TilingStats, closed_region, escaping, is_local, region_nodes, tile_bounds, tile_region
 
 SWITCH_MACS = 2_000_000  # a tile's extra partition load, in MACs: ~1 ms of compute on the target
 MAX_CANDIDATES = 12      # stage ends tried per hot node
+MAX_TILES = 64
 
 
 @dataclass(frozen=True)
@@ -74,9 +75,9 @@ def _stage_fits(model, infos, stage: SpatialStage, limits: Limits) -> TilingStat
 
 
 def _candidates(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], hot: str, cap: int,
-                stops: tuple[str, ...]) -> list[str]:
-    """Stage ends for the hot node making `hot`: small enough outputs of local nodes from it on
-    whose region contains it and can be tiled."""
+                stops: tuple[str, ...]) -> list[tuple[str, tuple[str, ...]]]:
+    """Stage ends for the hot node making `hot`, with the stops of their regions: small enough
+    outputs of local nodes from it on whose (closed) region contains it."""
     names = [n.output[0] for n in model.graph.node if n.output]
     found = []
     for node in model.graph.node[names.index(hot):]:
@@ -87,10 +88,9 @@ def _candidates(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], hot: st
             continue
         if not is_local(node, infos):
             continue
-        nodes = region_nodes(model, infos, y, stops)
-        if not any(model.graph.node[i].output[0] == hot for i in nodes) or region_problem(model, nodes, y):
-            continue
-        found.append(y)
+        nodes, region_stops = closed_region(model, infos, y, stops)
+        if any(model.graph.node[i].output[0] == hot for i in nodes) and not escaping(model, nodes, y):
+            found.append((y, region_stops))
     return found
 
 
@@ -101,7 +101,7 @@ def plan_spatial(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], limits
     hot = hot_outputs(model, infos, limits)
     if not hot:
         return []
-    cap = limits.budget // 4
+    cap = limits.budget // 3
     made = {o: n for n in model.graph.node for o in n.output}
     stops = tuple(name for name, info in infos.items()
                   if info.nbytes <= cap and name not in hot and name in made)
@@ -112,29 +112,32 @@ def plan_spatial(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], limits
         if h in covered:
             continue
         best = None
-        for y in _candidates(current, current_infos, h, cap, stops):
+        for y, region_stops in _candidates(current, current_infos, h, cap, stops):
             rows = current_infos[y].shape[H]
             tiles = 2
-            while tiles <= rows:
-                stats = _stage_fits(current, current_infos, SpatialStage(y, tiles, stops), limits)
+            while tiles <= min(rows, MAX_TILES):
+                stats = _stage_fits(current, current_infos, SpatialStage(y, tiles, region_stops), limits)
                 if stats is not None:
                     score = (stats.recomputed_macs + SWITCH_MACS * tiles, tiles)
                     if best is None or score < best[0]:
-                        best = (score, SpatialStage(y, tiles, stops))
+                        best = (score, SpatialStage(y, tiles, region_stops))
                     break
-                tiles = min(rows, tiles * 2) if tiles < rows else rows + 1
+                tiles *= 2
         if best is None:
-            return None
+            continue  # no stage covers this node: the memory model decides below
         stage = best[1]
-        region = region_nodes(current, current_infos, stage.output, stops)
+        region = region_nodes(current, current_infos, stage.output, stage.stops)
         covered.update(current.graph.node[i].output[0] for i in region)
         stages.append(stage)
         current, current_infos, _ = apply_stages(current, current_infos, [stage])
+    if not stages:
+        return None
     while True:
         tiled, tiled_infos, _ = apply_stages(model, infos, stages)
         if feasible(tiled, tiled_infos):
             return stages
-        grown = [SpatialStage(s.output, min(2 * s.tiles, infos[s.output].shape[H]), s.stops) for s in stages]
+        grown = [SpatialStage(s.output, min(2 * s.tiles, infos[s.output].shape[H], MAX_TILES), s.stops)
+                 for s in stages]
         if grown == stages:
             return None
         stages = grown

@@ -218,21 +218,38 @@ def region_nodes(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], output
     return sorted(nodes)
 
 
+def escaping(model: onnx.ModelProto, nodes: Sequence[int], output: str) -> dict[str, str]:
+    """The region's tensors other than `output` that are needed outside it (read by another
+    node, or graph outputs), each with the reason."""
+    inside = set(nodes)
+    made = {o for i in nodes for o in model.graph.node[i].output} - {output}
+    found = {x: "a graph output" for x in sorted(made & {o.name for o in model.graph.output})}
+    for j, node in enumerate(model.graph.node):
+        if j not in inside:
+            for x in node.input:
+                if x in made and x not in found:
+                    found[x] = f"also read by {node.op_type} node '{node.name}' outside the region"
+    return found
+
+
 def region_problem(model: onnx.ModelProto, nodes: Sequence[int], output: str) -> str | None:
     """Why the region cannot be tiled (an internal tensor read outside it or a graph output), or None."""
-    inside = set(nodes)
-    made = {o for i in nodes for o in model.graph.node[i].output}
-    outputs = {o.name for o in model.graph.output}
-    for j, node in enumerate(model.graph.node):
-        if j in inside:
-            continue
-        for x in node.input:
-            if x in made and x != output:
-                return f"'{x}' is also read by {node.op_type} node '{node.name}' outside the region"
-    for x in made - {output}:
-        if x in outputs:
-            return f"'{x}' is a graph output"
-    return None
+    found = escaping(model, nodes, output)
+    return next((f"'{x}' is {why}" for x, why in found.items()), None)
+
+
+def closed_region(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], output: str,
+                  stops: Sequence[str] = ()) -> tuple[list[int], tuple[str, ...]]:
+    """The region ending in `output` (`region_nodes`), shrunk until none of its other tensors is
+    needed outside: each such tensor becomes a stop (it is then computed whole, before the
+    stage).  Returns the nodes and the stops used."""
+    stops = tuple(stops)
+    while True:
+        nodes = region_nodes(model, infos, output, stops)
+        extra = [x for x in escaping(model, nodes, output) if x not in stops]
+        if not extra:
+            return nodes, stops
+        stops += tuple(extra)
 
 
 def tile_bounds(rows: int, tiles: int) -> list[int]:
