@@ -1,19 +1,23 @@
 """Choose the spatially tiled stages of a model whose activations do not fit the budget.
 
-A node is *hot* when its activations alone -- the inputs it reads, the output it writes and its
-scratch, with no weight -- do not fit the budget (`segment_cost` of the node as a partition, its
-weights left out: channel tiling, `tiling.py`, takes care of weights).  For the first hot node
-not yet covered, every candidate stage end Y is tried: the output of a spatially local node at
-or after it whose bytes are at most a third of the budget (Y is reassembled whole, next to its
-tiles).  The stage (`spatial_tiling.region_nodes`) runs backwards from Y through local nodes and
-stops at tensors of at most that size made by non-hot nodes (holding those whole is cheaper
-than recomputing their producers' halos).  For each candidate, the tile count T is the smallest
-(a power of two, at most MAX_TILES) for which no node of the tiled stage is hot any more; the candidate with the least
+A node is *hot* when its own activations -- the inputs it reads, the outputs it writes, its
+scratch and the staging buffer, with no weight -- do not fit the budget (channel tiling,
+`tiling.py`, takes care of weights; tensors carried past it are the partition search's concern).
+For the first hot node not yet covered, every candidate stage end Y is tried: the output of a
+spatially local node at or after it whose bytes are at most a third of the budget (Y is
+reassembled whole, next to its tiles).  The stage (`spatial_tiling.closed_region`) runs backwards
+from Y through local nodes and stops at tensors of at most that size made by non-hot nodes
+(holding those whole is cheaper than recomputing their producers' halos) and at tensors also
+needed outside the stage.  For each candidate, the tile count T is the smallest (a power of two,
+at most MAX_TILES) for which every node of the tiled stage fits as a partition of its own,
+weights aside, with the tensors carried past it (`_fits_in_context`: the input the later tiles
+still slice, the rows the earlier tiles made); the candidate with the least
 
     recomputed MACs + SWITCH_MACS * T        (a tile costs at least one more partition to load)
 
 wins.  Then the whole model is checked by the caller's feasibility test (the partitioner's own
-search under the memory model) and, while it fails, T doubles for every stage (up to the rows).
+search under the memory model) and, while it fails, T doubles for every stage (up to the rows,
+MAX_TILES, GROWTH_ROUNDS times).
 """
 from __future__ import annotations
 
@@ -28,7 +32,8 @@ from .graph import PartitionGraph
 from .spatial_tiling import H, TilingStats, closed_region, escaping, is_local, region_nodes, tile_bounds, tile_region
 
 SWITCH_MACS = 2_000_000  # a tile's extra partition load, in MACs: ~1 ms of compute on the target
-MAX_CANDIDATES = 12      # stage ends tried per hot node
+MAX_CANDIDATES = 6       # stage ends tried per hot node
+GROWTH_ROUNDS = 3        # doublings of every stage's tiles tried when the whole model does not fit
 MAX_TILES = 64
 
 
@@ -41,15 +46,24 @@ class SpatialStage:
     stops: tuple[str, ...]
 
 
-def _activation_cost(graph: PartitionGraph, v: int, limits: Limits) -> bool:
+def _too_big(graph: PartitionGraph, v: int, limits: Limits) -> bool:
+    """Node v's own activations -- the tensors it reads and writes, with its scratch and the
+    staging buffer, no weight -- do not fit the budget."""
+    own = sum(graph.size[x] for x in set(graph.node_inputs[v]) | set(graph.node_outputs[v]) if x in graph.size)
+    return own + graph.node_scratch[v] + limits.staging + limits.reserve > limits.budget
+
+
+def _fits_in_context(graph: PartitionGraph, v: int, limits: Limits) -> bool:
+    """Node v as a partition of its own, weights left out, fits: its activations and the tensors
+    carried past it (the model input the later tiles still slice, the earlier tiles' rows)."""
     c = segment_cost(graph, [v], limits)
     return SegmentCost(0, c.peak, c.scratch, c.loading, c.staging).fits(limits)
 
 
 def hot_outputs(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], limits: Limits) -> list[str]:
-    """First outputs, in model order, of the nodes whose activations alone exceed the budget."""
+    """First outputs, in model order, of the nodes whose own activations exceed the budget."""
     graph = PartitionGraph.build(model, infos)
-    return [graph.nodes[v].output[0] for v in range(graph.n) if not _activation_cost(graph, v, limits)]
+    return [graph.nodes[v].output[0] for v in range(graph.n) if _too_big(graph, v, limits)]
 
 
 def apply_stages(model: onnx.ModelProto, infos: Mapping[str, TensorInfo],
@@ -70,7 +84,7 @@ def _stage_fits(model, infos, stage: SpatialStage, limits: Limits) -> TilingStat
     tiled, tiled_infos, (stats,) = apply_stages(model, infos, [stage])
     new = {n.output[0] for n in tiled.graph.node} - {n.output[0] for n in model.graph.node}
     graph = PartitionGraph.build(tiled, tiled_infos)
-    ok = all(_activation_cost(graph, v, limits) for v in range(graph.n) if graph.nodes[v].output[0] in new)
+    ok = all(_fits_in_context(graph, v, limits) for v in range(graph.n) if graph.nodes[v].output[0] in new)
     return stats if ok else None
 
 
@@ -132,7 +146,7 @@ def plan_spatial(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], limits
         current, current_infos, _ = apply_stages(current, current_infos, [stage])
     if not stages:
         return None
-    while True:
+    for _ in range(GROWTH_ROUNDS + 1):
         tiled, tiled_infos, _ = apply_stages(model, infos, stages)
         if feasible(tiled, tiled_infos):
             return stages
@@ -141,6 +155,7 @@ def plan_spatial(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], limits
         if grown == stages:
             return None
         stages = grown
+    return None
 
 
 def stage_report(stats: list[TilingStats], specs, plan, model_macs: int) -> list[dict]:
