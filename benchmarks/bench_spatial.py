@@ -71,7 +71,10 @@ def measure(spec: str, budget: int) -> dict:
 
 
 def markdown(rows: list[dict], budget: int) -> str:
-    lines = [f"| model | MACs | smallest budget before | after | at {format_size(budget)}: partitions | "
+    lines = ["# Smallest feasible budget before / after spatial tiling", "",
+             f"`python benchmarks/bench_spatial.py --budget {format_size(budget).replace(' ', '').replace('.00', '')}`"
+             " (models compacted as `lower` does; budgets by the partitioner's bisection, 4 KiB steps)", "",
+             f"| model | MACs | smallest budget before | after | at {format_size(budget)}: partitions | "
              f"tiled stages (recomputed MACs) |", "|---|---:|---:|---:|---:|---|"]
     for r in rows:
         at = r["at_budget"]

@@ -45,7 +45,8 @@ def _wide_model(rows: int = 64, channels: int = 32) -> onnx.ModelProto:
              helper.make_node("Gemm", ["f", "w4", "b4"], ["y"], transB=1)]
     inits = [w("w1", [c, 3, 3, 3]), w("b1", [c]), w("w2", [c, c, 3, 3]), w("b2", [c]), w("w3", [c, c, 3, 3]),
              w("b3", [c]), w("w4", [10, c]), w("b4", [10])]
-    graph = helper.make_graph(nodes, "wide", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, rows, rows])],
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, rows, rows])
+    graph = helper.make_graph(nodes, "wide", [x],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])], inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
