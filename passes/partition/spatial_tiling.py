@@ -28,10 +28,11 @@ original's), and the input is sliced to the clipped rows.  Then the tile compute
 
 ConvTranspose (`_transpose_rule`) takes the input rows that add to the output rows asked for and
 the consumer slices its rows.  Element-wise ops, activations, BatchNormalization and Concat on
-channels need the same rows of every spatial input (constants broadcast unchanged).  Resize with an integer H factor f (nearest
-with a floor-equivalent rounding, or linear with half_pixel / asymmetric coordinates) reads, for
-output rows [a, b), input rows [floor(x(a)), floor(x(b - 1)) + 2) clipped, x(o) its source
-coordinate; the tile resizes those rows (output size f * rows) and the consumer slices.  A
+channels need the same rows of every spatial input (constants broadcast unchanged).  Resize with
+an integer H factor f (nearest with a floor-equivalent rounding, or linear with half_pixel /
+asymmetric coordinates) reads, for output rows [a, b), input rows [floor(x(a)), floor(x(b - 1)) + 2)
+clipped, x(o) its source coordinate; the tile resizes those rows (output size f * rows) and the
+consumer slices.  A
 tensor read by several region nodes is computed once per tile over the hull of their needs;
 each consumer slices what it needs when that is less.  The rows of consecutive tiles overlap by
 the halo: that overlap is recomputed (`TilingStats.recomputed_macs`; negative when a strided
