@@ -113,6 +113,8 @@ ENTRIES: tuple[Entry, ...] = (
     # ---- OCR
     Entry("dbnet_resnet18", "dbnet", _img(640), "ocr",
           note="ResNet-18 backbone + FPN + Resize + ConvTranspose head + Sigmoid"),
+    Entry("db_mobile_640", "db_mobile", _img(640), "ocr",
+          note="DB text detector, PP-OCR mobile kind: MobileNetV2-style backbone + FPN (nearest) + ConvTranspose head"),
     Entry("crnn", "crnn", (Input("input", (1, 3, 32, 128)),), "ocr", quick=True,
           note="conv + BiLSTM + linear (CTC logits)"),
     # ---- audio

@@ -270,6 +270,46 @@ def dbnet():
     return DBNetLike(), ["probability"]
 
 
+class DBMobile(nn.Module):
+    """A DB text detector of the PP-OCR mobile kind: a MobileNetV2-style backbone (1/4 .. 1/32), an FPN with
+    nearest-upsampling top-down path, 3x3 smoothing, nearest upsampling of every level to 1/4, and the DB
+    probability head (3x3 conv, two 2x2/2 ConvTransposes, Sigmoid) back to full resolution."""
+
+    def __init__(self, inner=64, widths=(16, 24, 40, 96, 160)):
+        super().__init__()
+        w = widths
+        self.stem = _conv_bn(3, w[0], 3, 2, act=nn.ReLU)
+        self.stages = nn.ModuleList([
+            nn.Sequential(_InvertedResidual(w[0], w[1], 2, expand=3), _InvertedResidual(w[1], w[1], 1, expand=3)),
+            nn.Sequential(_InvertedResidual(w[1], w[2], 2, expand=3), _InvertedResidual(w[2], w[2], 1, expand=3)),
+            nn.Sequential(_InvertedResidual(w[2], w[3], 2, expand=3), _InvertedResidual(w[3], w[3], 1, expand=3)),
+            nn.Sequential(_InvertedResidual(w[3], w[4], 2, expand=3), _InvertedResidual(w[4], w[4], 1, expand=3)),
+        ])
+        self.lateral = nn.ModuleList(nn.Conv2d(c, inner, 1, bias=False) for c in w[1:])
+        self.smooth = nn.ModuleList(nn.Conv2d(inner, inner // 4, 3, padding=1, bias=False) for _ in range(4))
+        self.head = nn.Sequential(
+            nn.Conv2d(inner, inner // 4, 3, padding=1, bias=False), nn.BatchNorm2d(inner // 4), nn.ReLU(),
+            nn.ConvTranspose2d(inner // 4, inner // 4, 2, 2), nn.BatchNorm2d(inner // 4), nn.ReLU(),
+            nn.ConvTranspose2d(inner // 4, 1, 2, 2), nn.Sigmoid())
+
+    def forward(self, x):
+        x = self.stem(x)
+        feats = []
+        for stage in self.stages:
+            x = stage(x)
+            feats.append(x)
+        lat = [conv(f) for conv, f in zip(self.lateral, feats)]
+        for i in range(3, 0, -1):  # top-down
+            lat[i - 1] = lat[i - 1] + F.interpolate(lat[i], scale_factor=2.0, mode="nearest")
+        outs = [F.interpolate(s(l), scale_factor=float(2 ** i), mode="nearest") if i else s(l)
+                for i, (s, l) in enumerate(zip(self.smooth, lat))]
+        return self.head(torch.cat(outs, 1))
+
+
+def db_mobile():
+    return DBMobile(), ["probability"]
+
+
 class CRNN(nn.Module):
     def __init__(self, classes=37, hidden=128):
         super().__init__()

@@ -277,7 +277,8 @@ def partition(lowered: LoweredModel) -> None:
     lowered.partition = result = partition_model(lowered.narrowed or lowered.model, lowered.budget,
                                                  resident=tuple(i for i, _ in lowered.states or []))
     lowered.report["partitions"] = {"count": len(result.plan.partitions), "region_bytes": result.plan.region_bytes,
-                                    "strategy": result.strategy, "tiling": dict(result.tiling)}
+                                    "strategy": result.strategy, "tiling": dict(result.tiling),
+                                    "spatial": result.spatial_report(lowered.report["analysis"]["macs"])}
 
 
 def plan_residency(lowered: LoweredModel) -> None:

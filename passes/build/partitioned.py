@@ -18,10 +18,11 @@ from pathlib import Path
 
 import onnx
 
-from ..analysis.shapes import fix_input_shapes
+from ..analysis.shapes import fix_input_shapes, infer_static_shapes
 from ..compact import compaction_pipeline
 from ..errors import UserError
 from ..partition.chart import memory_chart
+from ..analysis.macs import model_macs
 from ..partition.partitioner import PartitionResult, partition_model
 from ..sizes import format_size
 from .manifest import generator_of, manifest, write_manifest, write_partitions
@@ -42,6 +43,12 @@ class PartitionedModel:
         return (f"{self.label}: {len(self.result.parts)} partitions, budget {format_size(self.result.plan.budget)} "
                 f"({self.result.strategy})")
 
+    def spatial_report(self) -> list[dict]:
+        """The spatially tiled stages (`PartitionResult.spatial_report`), shares of this model's MACs."""
+        if not self.result.spatial:
+            return []
+        return self.result.spatial_report(sum(model_macs(self.model, infer_static_shapes(self.model)).values()))
+
     def save(self, target: str | Path, *, force: bool = False) -> dict:
         """Write partition_NNN.onnx, manifest.json and memory.png into `target` (module docstring);
         returns the manifest."""
@@ -55,6 +62,7 @@ class PartitionedModel:
         fresh = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         try:
             data = manifest(self.result, self.label, GENERATOR, write_partitions(self.result, fresh))
+            data["spatial"] = self.spatial_report()
             write_manifest(data, fresh)
             memory_chart(self.result.plan, fresh / "memory.png", self.title)
             if target.exists():

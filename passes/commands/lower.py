@@ -18,6 +18,7 @@ from ..compact.freeze_inputs import parse_input_values
 from ..lower.keys import key_in_output_dir, load_key
 from ..errors import UserError
 from ..sizes import format_size, parse_size
+from ..partition.spatial_plan import describe
 from .common import add_input_shape_option, check_output_dir, console, format_count, input_shapes, table
 from .compact import records_table
 from ..quant.static import QuantizeOptions
@@ -41,6 +42,7 @@ def summary_rows(lowered: LoweredModel) -> list[list]:
     if "partitions" in lowered.report:
         rows.append(["partitions", lowered.report["partitions"]["count"]])
         rows.append(["region (planned peak)", format_size(lowered.report["partitions"]["region_bytes"])])
+        rows.append(["spatial tiling", describe(lowered.report["partitions"]["spatial"])])
     sim = lowered.report.get("simulation")
     if sim:
         rows.append(["simulator heap high-water", format_size(sim["heap_high_water"])])

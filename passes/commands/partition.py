@@ -12,6 +12,7 @@ from onnx_tee import models
 
 from ..build import build_partitions
 from ..partition.partitioner import STRATEGIES
+from ..partition.spatial_plan import describe
 from ..sizes import format_size, parse_size
 from .common import add_input_shape_option, console, input_shapes, table
 
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     label, model = models.resolve(args.model)
     partitioned = build_partitions(model, budget, label=label, input_shapes=input_shapes(args),
                                    strategy=args.strategy, staging_bytes=staging)
-    partitioned.save(args.output, force=args.force)
+    data = partitioned.save(args.output, force=args.force)
     result = partitioned.result
     rows = []
     for k, (spec, mem) in enumerate(zip(result.specs, result.plan.partitions)):
@@ -55,4 +56,5 @@ def run(args: argparse.Namespace) -> int:
     tiled = ", ".join(f"{name} x{count}" for name, count in result.tiling.items()) or "none"
     out.print(f"crossing bytes {format_size(result.crossing_bytes)}, region {format_size(result.plan.region_bytes)}, "
               f"tiled: {tiled}, {result.seconds:.2f} s -> {args.output}")
+    out.print(f"spatial tiling: {describe(data['spatial'])}")
     return 0

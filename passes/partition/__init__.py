@@ -8,7 +8,9 @@ Modules (one concern each): `memory` (the memory model and offset planner), `gra
 as the partitioner sees it), `cost` (segment costs, incremental), `dp` (DP over a topological
 order), `mincut` (min-cut boundary refinement), `ideals` (bounded exact search over
 down-closed node sets), `batch` (segment costs of many segments at once, for that search),
-`baselines` (layer-wise, greedy), `tiling` (split oversized Conv/Gemm/MatMul), `extract`
+`baselines` (layer-wise, greedy), `tiling` (split oversized Conv/Gemm/MatMul), `spatial_tiling`
+(compute a region of spatially local ops in row tiles with exact halos), `spatial_plan` (which
+regions and how many tiles, when activations exceed the budget), `extract`
 (standalone partition models), `partitioner` (the above, end to end), `chain` (run in ORT),
 `staging` (the staging buffer's width), `chart` (memory PNG).  What the interpreter's ops cost
 (body sizes, scratch, in-place rules) comes from `passes.target`; saving a partitioning to a

@@ -17,6 +17,10 @@ plan (`memory.plan_memory`: arena offsets, carried-zone offsets).  If the plan p
 over the budget, "optimal"'s DP forbids that segment (after EXACT_RETRIES rounds: every segment
 containing it) and solves again; the other strategies retry with a budget lowered step by step (4 x BUDGET_STEP).
 
+When a node's activations alone exceed the budget, `spatial_plan` chooses stages to compute in
+row tiles (`spatial_tiling`); the tiled model is then partitioned like any other (its tiles are
+ordinary nodes, planned and measured like all others).
+
 An infeasible budget raises UserError with the smallest budget that works, found by
 bisection (to `BUDGET_STEP`) over the same end-to-end feasibility check.
 
@@ -49,6 +53,8 @@ from .memory import MemoryPlan, PartitionSpec, plan_memory
 from .mincut import refine
 from .staging import stage, widest_free_staging
 from .tiling import apply_tiling, plan_tiling, without_bulk_data
+from .spatial_plan import SpatialStage, apply_stages, plan_spatial, stage_report
+from .spatial_tiling import TilingStats
 
 STRATEGIES = ("optimal", "greedy", "layerwise")
 BUDGET_STEP = 4096
@@ -67,8 +73,13 @@ class PartitionResult:
     plan: MemoryPlan
     strategy: str
     tiling: dict[str, int] = field(default_factory=dict)
+    spatial: list[TilingStats] = field(default_factory=list)   # the spatially tiled stages
     seconds: float = 0.0
     models: list[onnx.ModelProto] = field(default_factory=list)
+
+    def spatial_report(self, model_macs: int) -> list[dict]:
+        """Per spatially tiled stage: tiles, rows, recomputed MACs, memory per tile (`spatial_plan`)."""
+        return stage_report(self.spatial, self.specs, self.plan, model_macs)
 
     @property
     def crossing_bytes(self) -> int:
@@ -194,21 +205,36 @@ def _widest_free_staging(result: PartitionResult, limits: Limits) -> MemoryPlan:
                                                      staging=staging), result.plan, step=STAGING_BYTES)
 
 
+def _spatial_stages(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limits, strategy: str,
+                    cache: dict) -> list[SpatialStage] | None:
+    """The spatially tiled stages that make the model feasible under `limits` (`spatial_plan`)."""
+    return plan_spatial(model, infos, limits, lambda tiled, tiled_infos: _attempt(
+        tiled, tiled_infos, limits, strategy, {}, improve=False) is not None)
+
+
+def _feasible(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limits, strategy: str, cache: dict,
+              spatial: bool) -> bool:
+    if _attempt(model, infos, limits, strategy, cache, improve=False) is not None:
+        return True
+    return spatial and bool(_spatial_stages(model, infos, limits, strategy, cache))
+
+
 def smallest_budget(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limits, strategy: str,
-                    cache: dict | None = None) -> int:
-    """The smallest budget (a multiple of BUDGET_STEP) at which partitioning succeeds, found by
-    doubling then bisection between the last failing and the first working budget."""
+                    cache: dict | None = None, spatial: bool = True) -> int:
+    """The smallest budget (a multiple of BUDGET_STEP) at which partitioning succeeds (with
+    spatial tiling unless `spatial` is False), found by doubling then bisection between the
+    last failing and the first working budget."""
     cache = {} if cache is None else cache
     lo = limits.budget
     hi = max(2 * lo, BUDGET_STEP)
-    while _attempt(model, infos, replace(limits, budget=hi), strategy, cache, improve=False) is None:
+    while not _feasible(model, infos, replace(limits, budget=hi), strategy, cache, spatial):
         lo, hi = hi, 2 * hi
         if hi > 2**40:
             raise UserError("the model cannot be partitioned under any budget (a tensor has no size?)")
     lo, hi = lo // BUDGET_STEP, -(-hi // BUDGET_STEP)
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if _attempt(model, infos, replace(limits, budget=mid * BUDGET_STEP), strategy, cache, improve=False) is None:
+        if not _feasible(model, infos, replace(limits, budget=mid * BUDGET_STEP), strategy, cache, spatial):
             lo = mid
         else:
             hi = mid
@@ -217,22 +243,33 @@ def smallest_budget(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits
 
 def partition_model(model: onnx.ModelProto, budget: int, *, strategy: str = "optimal",
                     staging_bytes: int | None = None, reserve_bytes: int = RESERVE_BYTES,
-                    infos: dict[str, TensorInfo] | None = None, resident: tuple[str, ...] = ()) -> PartitionResult:
+                    infos: dict[str, TensorInfo] | None = None, resident: tuple[str, ...] = (),
+                    spatial: bool = True) -> PartitionResult:
     """Partition a model with static shapes under `budget` bytes; see the module docstring.
 
-    `staging_bytes`: the staging buffer's size, or None to choose it (module docstring).
-    `resident`: model inputs that hold a recurrent state the TA keeps (`memory.plan_memory`)."""
+    `staging_bytes`: the staging buffer's size, or None to choose it (module docstring);
+    `resident`: model inputs that hold a recurrent state the TA keeps (`memory.plan_memory`);
+    `spatial`: tile activations too big for the budget along H (`spatial_plan`)."""
     if strategy not in STRATEGIES:
         raise UserError(f"unknown strategy '{strategy}': use one of {', '.join(STRATEGIES)}")
     start = time.perf_counter()
     infos = infer_static_shapes(model) if infos is None else infos
+    original_infos = infos
     limits = Limits(budget, align(STAGING_BYTES if staging_bytes is None else staging_bytes), reserve_bytes,
                     tuple(resident))
     cache: dict = {}
     skeleton = without_bulk_data(model)  # the search needs shapes, not weight bytes
     result = _attempt(skeleton, infos, limits, strategy, cache)
+    stages: list[SpatialStage] = []
+    if result is None and spatial:
+        stages = _spatial_stages(skeleton, infos, limits, strategy, cache) or []
+        if stages:
+            skeleton, infos, _ = apply_stages(skeleton, infos, stages)
+            cache.clear()
+            result = _attempt(skeleton, infos, limits, strategy, cache)
     if result is None:
-        need = smallest_budget(skeleton, infos, limits, strategy, cache)
+        base = without_bulk_data(model)
+        need = smallest_budget(base, original_infos, limits, strategy, {}, spatial)
         raise UserError(f"the model does not fit in a budget of {format_size(budget)} with the {strategy} strategy "
                         f"(a single layer or activation needs more): the smallest budget that works is "
                         f"{format_size(need)} ({need} bytes)")
@@ -241,6 +278,8 @@ def partition_model(model: onnx.ModelProto, budget: int, *, strategy: str = "opt
         result = stage(result, lambda staging: _attempt(skeleton, infos, replace(limits, staging=staging), strategy,
                                                         {}, improve=False),
                        lambda r: _widest_free_staging(r, limits))
+    if stages:
+        model, _, result.spatial = apply_stages(model, original_infos, stages)
     if result.tiling:
         tiled = onnx.ModelProto()
         tiled.CopyFrom(model)
