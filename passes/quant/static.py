@@ -16,6 +16,8 @@ points, weight bytes before / after, accuracy before / after, the layers left in
 """
 from __future__ import annotations
 
+import logging
+
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,9 +106,16 @@ def _reader(samples: list[dict[str, np.ndarray]]):
 
 def _quantize(source: Path, target: Path, samples, fmt: str, excluded: list[str]) -> onnx.ModelProto:
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-    quantize_static(str(source), str(target), _reader(samples),
-                    quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=list(excluded))
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)   # its advice to pre-process (shape inference, fusions): compaction did that
+    try:
+        quantize_static(str(source), str(target), _reader(samples),
+                        quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        nodes_to_exclude=list(excluded))
+    finally:
+        root.setLevel(level)
     return onnx.load(str(target))
 
 
