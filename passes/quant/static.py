@@ -17,7 +17,6 @@ points, weight bytes before / after, accuracy before / after, the layers left in
 from __future__ import annotations
 
 import logging
-
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
