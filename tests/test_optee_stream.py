@@ -4,11 +4,15 @@ The TA built with the kit's dev kit (BUDGET 1 MiB), the client against its libte
 spotter and the LSTM voice-activity model of `test_stream_recurrent.py` run as streams of 120 chunks
 (`onnx_tee_client --stream`, the state inside the TA): every inference's outputs equal onnxruntime fed
 its own state back, within 1e-4 of the step's largest output, and every inference after the first is
-the one OT_CMD_INFER command.
+the one OT_CMD_INFER command, whose answer gives each partition's highest region byte touched: the
+planned figure, first and steady-state.
 
     pytest -m optee tests/test_optee_stream.py
 """
 from __future__ import annotations
+
+import json
+import re
 
 import numpy as np
 import onnx
@@ -58,6 +62,12 @@ def test_stream_with_state_inside_in_the_secure_world(tee, name):
     got = run.outputs()
     assert len(got) == STEPS, run.describe()
     assert run.stdout.count("resident model: one command") == STEPS - 1
+    # per partition, every inference: the highest region byte touched = the plan's (first, then steady)
+    manifest = json.loads((out / "manifest.json").read_text())
+    touched = [int(v) for v in re.findall(r"partition \d+: (\d+) region bytes touched", run.stdout)]
+    first = [p["memory"]["total"] for p in manifest["partitions"]]
+    steady = [p["memory"]["steady_total"] for p in manifest["partitions"]]
+    assert touched == first + steady * (STEPS - 1), run.describe()
     kept = {o for _, o in pairs}
     names = [o.name for o in model.graph.output if o.name not in kept]
     for t, ref in enumerate(reference_stream(model, xs, pairs)):

@@ -111,6 +111,33 @@ def test_partly_pinned_stream_loads_only_the_streamed_bodies(tmp_path):
         assert step.invocations < stats[0].invocations
 
 
+def test_fully_resident_multi_partition_stream_is_measured_per_partition(tmp_path):
+    """Every body of a four-partition MLP pinned: a steady-state inference is the one OT_CMD_INFER, and
+    its answer still gives each partition's highest region byte touched, equal to that partition's
+    planned steady-state figure (not only the largest of them); outputs equal single-shot runs."""
+    from onnx_tee.passes.build.lowered import STEPS, lower_model
+    from onnx_tee.passes.lower.sim import Simulator
+    from test_partition_residency import mlp
+
+    steps = [(name, layerwise if name == "partition" else step) for name, step in STEPS]
+    lowered = lower_model(mlp([64, 64, 32, 64, 16]), 256 << 10, steps=steps)
+    out = lowered.save(tmp_path / "out")
+    plan = lowered.partition.plan
+    assert len(plan.partitions) == 4 and all(p.is_pinned for p in plan.partitions)
+    assert len({p.steady_total for p in plan.partitions}) == 4
+    xs = np.random.default_rng(7).standard_normal((4, 1, 64)).astype(np.float32)
+    with Simulator(tmp_path / "dev", budget=256 << 10) as sim:
+        sim.provision_key(lowered.key)
+        results, stats = sim.run_stream(out / "device", [[x] for x in xs])
+    for t, x in enumerate(xs):
+        with Simulator(tmp_path / "dev", budget=256 << 10) as sim:
+            assert results[t][0].tobytes() == sim.run_bundle(out / "device", [x])[0][0].tobytes(), t
+    assert stats[0].touched_bytes == [p.total for p in plan.partitions]
+    for step in stats[1:]:
+        assert step.invocations == 1 and step.bytes_loaded == 0
+        assert step.touched_bytes == [p.steady_total for p in plan.partitions]
+
+
 def test_lower_stream_cuts_a_packed_model_so_that_bodies_stay(tmp_path, capsys):
     """`lower --stream`: the MLP's two partitions fill 500 KiB; cut smaller, one body stays loaded and a
     steady-state inference loads fewer bytes than with the single-shot layout."""

@@ -42,7 +42,7 @@ def single_inference(sim, blobs, a, b, load=True):
 
 def test_pinned_body_loads_once_then_one_command_per_inference(tmp_path):
     with opened_adder(tmp_path) as (sim, blobs, key):
-        assert refusal(lambda: sim.infer(vec(0).tobytes() + vec(1).tobytes(), N * 4)) == "OT_ERR_NOT_RESIDENT"
+        assert refusal(lambda: sim.infer(vec(0).tobytes() + vec(1).tobytes(), N * 4, 1)) == "OT_ERR_NOT_RESIDENT"
         first = single_inference(sim, blobs, vec(0), vec(1))
         np.testing.assert_array_equal(first, (vec(0) + vec(1))[0])
         sim.write_input(0, vec(10))
@@ -52,8 +52,8 @@ def test_pinned_body_loads_once_then_one_command_per_inference(tmp_path):
                                       (vec(10) + vec(11))[0])
         for seed in (2, 4, 6):
             before = invocations(sim)
-            raw, touched = sim.infer(vec(seed).tobytes() + vec(seed + 1).tobytes(), N * 4)
-            assert invocations(sim) - before == 1 and touched > 0
+            raw, touched = sim.infer(vec(seed).tobytes() + vec(seed + 1).tobytes(), N * 4, 1)
+            assert invocations(sim) - before == 1 and len(touched) == 1 and touched[0] > 0
             np.testing.assert_array_equal(np.frombuffer(raw, np.float32), (vec(seed) + vec(seed + 1))[0])
         # single commands still work on the resident body, and take nothing from the last OT_CMD_INFER
         sim.write_input(0, vec(8))
@@ -67,12 +67,12 @@ def test_pinned_body_loads_once_then_one_command_per_inference(tmp_path):
 def test_infer_refusals(tmp_path):
     with opened_adder(tmp_path) as (sim, blobs, key):
         single_inference(sim, blobs, vec(0), vec(1))
-        assert refusal(lambda: sim.infer(vec(0).tobytes(), N * 4)) == "TEE_ERROR_BAD_PARAMETERS"
-        assert refusal(lambda: sim.infer(vec(0).tobytes() + vec(1).tobytes(), N * 4 - 4)) == "TEE_ERROR_SHORT_BUFFER"
-        raw, _ = sim.infer(vec(2).tobytes() + vec(3).tobytes(), N * 4)   # the refusals ran nothing
+        assert refusal(lambda: sim.infer(vec(0).tobytes(), N * 4, 1)) == "TEE_ERROR_BAD_PARAMETERS"
+        assert refusal(lambda: sim.infer(vec(0).tobytes() + vec(1).tobytes(), N * 4 - 4, 1)) == "TEE_ERROR_SHORT_BUFFER"
+        raw, _ = sim.infer(vec(2).tobytes() + vec(3).tobytes(), N * 4, 1)   # the refusals ran nothing
         np.testing.assert_array_equal(np.frombuffer(raw, np.float32), (vec(2) + vec(3))[0])
         SealedChannel(key, sim.open_io_session())
-        assert refusal(lambda: sim.infer(vec(0).tobytes() + vec(1).tobytes(), N * 4)) == "OT_ERR_IO_SEALED"
+        assert refusal(lambda: sim.infer(vec(0).tobytes() + vec(1).tobytes(), N * 4, 1)) == "OT_ERR_IO_SEALED"
 
 
 def test_streamed_bodies_are_never_one_command(tmp_path):
@@ -84,7 +84,7 @@ def test_streamed_bodies_are_never_one_command(tmp_path):
                 sim.load_partition(k, blobs[k], 1024)   # loaded again every inference: not pinned
                 sim.run_partition(k)
             sim.read_output(0, N * 4)
-            assert refusal(lambda: sim.infer(vec(0).tobytes() + vec(1).tobytes(), N * 4)) == "OT_ERR_NOT_RESIDENT"
+            assert refusal(lambda: sim.infer(vec(0).tobytes() + vec(1).tobytes(), N * 4, 1)) == "OT_ERR_NOT_RESIDENT"
 
 
 @pytest.mark.parametrize("body_offset, what", [(8192, "on partition 0's staging buffer"),

@@ -19,6 +19,7 @@ import ctypes
 import fcntl
 import os
 import re
+import struct
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -236,7 +237,7 @@ class StepStats:
     invocations: int            # TA commands of this inference
     compute_seconds: float
     load_seconds: float
-    touched_bytes: list[int]    # per partition: highest region byte touched (0 = not measured alone)
+    touched_bytes: list[int]    # per partition: highest region byte touched (load + run)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -473,17 +474,18 @@ class Simulator:
             outputs.append(from_held(raw, helper.tensor_dtype_to_np_dtype(slot.dtype), slot.shape))
         return outputs, self._stats(manifest, parts)
 
-    def infer(self, inputs: bytes, out_bytes: int) -> tuple[bytes, int]:
-        """OT_CMD_INFER: one inference of a fully resident model in one command; (outputs, highest
-        region byte touched)."""
-        out, size = ctypes.create_string_buffer(max(out_bytes, 1)), ctypes.c_size_t(out_bytes)
+    def infer(self, inputs: bytes, out_bytes: int, partitions: int) -> tuple[bytes, list[int]]:
+        """OT_CMD_INFER: one inference of a fully resident model of `partitions` partitions in one
+        command; (the `out_bytes` of outputs, per partition the highest region byte it touched)."""
+        need = out_bytes + 4 * partitions
+        out, size = ctypes.create_string_buffer(need), ctypes.c_size_t(need)
         touched, detail, part, op = (ctypes.c_uint32(0) for _ in range(4))
         code = self.lib.ot_client_infer(self.client, inputs, len(inputs), out, ctypes.byref(size),
                                         ctypes.byref(touched), ctypes.byref(detail), ctypes.byref(part),
                                         ctypes.byref(op))
         if code != 0:
             raise TAError(f"infer (partition {part.value}, op {op.value})", code, detail.value)
-        return out.raw[:size.value], touched.value
+        return out.raw[:out_bytes], list(struct.unpack_from(f"<{partitions}I", out.raw, out_bytes))
 
     def run_stream(self, device_dir: str | Path, steps: list[list[np.ndarray]], *,
                    key_source: int = KEY_PROVISIONED, initial_states: dict[int, np.ndarray] | None = None
@@ -511,10 +513,10 @@ class Simulator:
             if all_pinned and len(resident) == len(blobs):
                 start = time.perf_counter()
                 raw, touched = self.infer(b"".join(a.tobytes() for _, a in held),
-                                          sum(slot.nbytes for _, slot in out_slots))
+                                          sum(slot.nbytes for _, slot in out_slots), len(blobs))
                 seconds = time.perf_counter() - start
-                parts = [PartitionStats(k, p.planned_bytes, touched if k == len(blobs) - 1 else 0, 0, 0.0,
-                                        seconds if k == 0 else 0.0) for k, p in enumerate(manifest.partitions)]
+                parts = [PartitionStats(k, p.planned_bytes, touched[k], 0, 0.0, seconds if k == 0 else 0.0)
+                         for k, p in enumerate(manifest.partitions)]
                 chunks, at = [], 0
                 for _, slot in out_slots:
                     chunks.append(raw[at:at + slot.nbytes])

@@ -39,7 +39,8 @@ TEEC_Result ot_client_load_partition(struct ot_client *c, uint32_t index, const 
 TEEC_Result ot_client_run(struct ot_client *c, uint32_t index, uint32_t *touched, uint32_t *detail,
 			  uint32_t *failed_op);
 /* OT_CMD_INFER: one whole inference of a fully resident model; inputs / outputs are the non-state model
- * inputs / outputs concatenated in order; *out_size = bytes written (or needed: TEEC_ERROR_SHORT_BUFFER). */
+ * inputs / outputs concatenated in order, outputs followed by one u32 per partition (the highest region
+ * byte it touched); *out_size = bytes written (or needed: TEEC_ERROR_SHORT_BUFFER). */
 TEEC_Result ot_client_infer(struct ot_client *c, const void *inputs, size_t in_size, void *outputs,
 			    size_t *out_size, uint32_t *touched, uint32_t *detail, uint32_t *failed_part,
 			    uint32_t *failed_op);

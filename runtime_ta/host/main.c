@@ -380,7 +380,7 @@ static int infer_resident(struct ot_client *c, const struct options *o, const st
 			  const struct ot_manifest_tensor *slots, const struct session_view *v, uint8_t **inputs,
 			  int print)
 {
-	size_t in_size = 0, out_size = 0, at = 0;
+	size_t in_size = 0, out_size = 0, figures, at = 0;
 	uint32_t k, touched = 0, detail = 0, part = 0, op = 0;
 	uint8_t *in, *out;
 	TEEC_Result res;
@@ -390,8 +390,10 @@ static int infer_resident(struct ot_client *c, const struct options *o, const st
 		in_size += is_state(h, v, k, 0) ? 0 : (size_t)slots[k].nbytes;
 	for (k = 0; k < h->output_count; k++)
 		out_size += is_state(h, v, k, 1) ? 0 : (size_t)slots[h->input_count + k].nbytes;
+	figures = out_size;   /* then one u32 per partition: the highest region byte it touched */
+	out_size += (size_t)h->partition_count * 4u;
 	in = malloc(in_size ? in_size : 1);
-	out = malloc(out_size ? out_size : 1);
+	out = malloc(out_size);
 	if (!in || !out) {
 		free(in);
 		free(out);
@@ -409,6 +411,12 @@ static int infer_resident(struct ot_client *c, const struct options *o, const st
 	}
 	if (rc == 0 && print)
 		printf("resident model: one command, %u region bytes touched\n", touched);
+	for (k = 0; rc == 0 && print && k < h->partition_count; k++) {
+		const uint8_t *f = out + figures + 4u * k;
+
+		printf("partition %u: %u region bytes touched\n", k,
+		       (unsigned)(f[0] | f[1] << 8 | (uint32_t)f[2] << 16 | (uint32_t)f[3] << 24));
+	}
 	for (k = 0, at = 0; rc == 0 && print && k < h->output_count; k++) {
 		const struct ot_manifest_tensor *t = &slots[h->input_count + k];
 

@@ -98,9 +98,12 @@
 #define OT_CMD_READ_OUTPUT_SEALED 9
 
 /* [in] memref[0] every non-state model input, concatenated in input order; [out] memref[1] every
- * non-state model output, concatenated in output order; [out] value[2].a highest region byte touched,
- * value[2].b the interpreter's rt_status when it stops; [out] value[3].a the partition and value[3].b
- * the op it stopped at.  One whole inference in one round trip: starts a new inference (wipe of the
+ * non-state model output, concatenated in output order, then partition_count x u32: per partition the
+ * highest region byte it touched (its load, when not yet loaded, and run: the figure OT_CMD_RUN gives,
+ * so planned == measured is checked per partition in steady state too); [out] value[2].a highest
+ * region byte touched over all partitions, value[2].b the interpreter's rt_status when it stops;
+ * [out] value[3].a the partition and value[3].b the op it stopped at.  One whole inference in one
+ * round trip: starts a new inference (wipe of the
  * transient region, state carried), writes the inputs, runs every partition, hands out every output
  * once.  Only when every partition is pinned and loaded (OT_ERR_NOT_RESIDENT otherwise) and without
  * sealed I/O (OT_ERR_IO_SEALED).  A too small output buffer answers TEE_ERROR_SHORT_BUFFER with the

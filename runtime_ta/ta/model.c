@@ -969,8 +969,9 @@ TEE_Result model_infer(struct model_session *s, const void *inputs, size_t in_si
 		       uint32_t *failed_op)
 {
 	const struct ot_manifest_header *m;
-	uint64_t need, states, at = 0;
+	uint64_t need, outputs_end, states, at = 0;
 	uint32_t i, k, part_touched = 0;
+	uint8_t figure[sizeof(uint32_t)];
 	TEE_Result res;
 
 	if (!s->region)
@@ -983,7 +984,8 @@ TEE_Result model_infer(struct model_session *s, const void *inputs, size_t in_si
 			return OT_ERR_NOT_RESIDENT;
 	if (in_size != plain_bytes(s, true))
 		return TEE_ERROR_BAD_PARAMETERS;
-	need = plain_bytes(s, false);
+	outputs_end = plain_bytes(s, false);
+	need = outputs_end + (uint64_t)m->partition_count * sizeof(uint32_t);
 	if (*out_size < need) {
 		*out_size = (size_t)need;
 		return TEE_ERROR_SHORT_BUFFER;
@@ -1010,6 +1012,11 @@ TEE_Result model_infer(struct model_session *s, const void *inputs, size_t in_si
 			*failed_part = k;
 			return res;
 		}
+		figure[0] = (uint8_t)part_touched;
+		figure[1] = (uint8_t)(part_touched >> 8);
+		figure[2] = (uint8_t)(part_touched >> 16);
+		figure[3] = (uint8_t)(part_touched >> 24);
+		TEE_MemMove((uint8_t *)outputs + outputs_end + (uint64_t)k * sizeof(figure), figure, sizeof(figure));
 	}
 	at = 0;
 	for (i = 0; i < m->output_count; i++) {
@@ -1021,6 +1028,6 @@ TEE_Result model_infer(struct model_session *s, const void *inputs, size_t in_si
 		model_output_taken(s, i);
 		at += t->nbytes;
 	}
-	*out_size = (size_t)at;
+	*out_size = (size_t)need;
 	return TEE_SUCCESS;
 }

@@ -99,8 +99,9 @@ void model_output_taken(struct model_session *s, uint32_t index);
 TEE_Result model_write_input(struct model_session *s, const void *shared_data, size_t size, uint32_t index);
 
 /* One whole inference of a fully resident model (OT_CMD_INFER): `inputs` = the non-state inputs
- * concatenated, `outputs` (of *out_size bytes) receives the non-state outputs; on return *out_size is
- * the size written or needed.  touched / detail / failed_part / failed_op as for model_run. */
+ * concatenated, `outputs` (of *out_size bytes) receives the non-state outputs, then partition_count
+ * u32 (LE): each partition's highest region byte touched; on return *out_size is the size written or
+ * needed.  *touched = the largest of them; detail / failed_part / failed_op as for model_run. */
 TEE_Result model_infer(struct model_session *s, const void *inputs, size_t in_size, void *outputs,
 		       size_t *out_size, uint32_t *touched, uint32_t *detail, uint32_t *failed_part,
 		       uint32_t *failed_op);

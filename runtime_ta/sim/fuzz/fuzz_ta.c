@@ -13,12 +13,17 @@
  *   In mode 0 the model inputs and outputs the body declares become manifest slots: the harness
  *   writes the inputs, runs, and reads every output whole and as its top-k (k = body_case.top_k).
  *   mode 2, "plan": struct plan_case, (n_in + n_out) x {u32 offset, u32 nbytes} manifest slots chosen
- *     independently of the body, a command script of script_len bytes, then a partition body.  The
+ *     independently of the body, (plan_case.kept >> 2) x {u8 input, u8 output} state pairs, a command
+ *     script of script_len bytes, then a partition body.  The
  *     harness seals body and manifest (authentic: the plan check and everything after it is reached)
  *     and runs the script: each byte is a command (low 3 bits) and its argument (high 5 bits):
  *     write input, load the blob, run, read output (whole or top-k), open an I/O session, write a
- *     correctly sealed input (or a replayed one), read a sealed output, reopen the model.  So slots
- *     over bodies and staging, commands in any order, repeated reads and sealed sessions are explored.
+ *     correctly sealed input (or a replayed one), read a sealed output, reopen the model; a run
+ *     command whose argument has bit 1 set is a whole OT_CMD_INFER instead (every non-state input from
+ *     the blob's bytes, input or output buffer of the right size or not).  plan_case.kept marks the
+ *     partition pinned (stream session) and gives recurrent state pairs {u8 input, u8 output} that
+ *     follow the slots.  So slots over bodies and staging, commands in any order, repeated reads,
+ *     sealed sessions, resident bodies across inferences and states carried by INFER are explored.
  * The seed corpus (corpus/) holds real lowered partitions (make_corpus.py).  Build and run:
  *   make -C runtime_ta/sim fuzz FUZZ_SECONDS=60
  */
@@ -57,7 +62,8 @@ struct plan_case {
 	uint32_t staging_offset;
 	uint16_t top_k;
 	uint8_t script_len;
-	uint8_t reserved;
+	uint8_t kept;          /* bit 0: partition flags |= OT_PART_PINNED, bit 1: an unknown flag;
+				  kept >> 2 (% (MAX_SLOTS + 1)): state pairs, 2 bytes each after the slots */
 };
 
 static const uint8_t fuzz_key[OT_KEY_BYTES] = "onnx-tee fuzzing key, not secret";
@@ -201,17 +207,20 @@ static uint64_t body_region(const uint8_t *body, size_t body_len)
 	return region < 64 || region > MAX_REGION ? FALLBACK_REGION : region;
 }
 
-/* Seal `body` as partition 0 of 1 (blob) and a manifest listing it with `slots`, both authentic under
- * the fuzzing key, exactly as `lower` would.  The caller frees *manifest and *blob. */
+/* Seal `body` as partition 0 of 1 (blob, partition `flags`) and a manifest listing it with `slots` and
+ * `states`, both authentic under the fuzzing key, exactly as `lower` would.  The caller frees *manifest
+ * and *blob. */
 static void seal_case(const uint8_t *body, size_t body_len, uint64_t region, size_t chunk, uint32_t body_offset,
 		      uint32_t staging_offset, const struct ot_manifest_tensor *slots, uint32_t n_in, uint32_t n_out,
-		      uint8_t **manifest_out, size_t *manifest_len_out, uint8_t **blob_out, size_t *blob_len_out)
+		      uint32_t flags, const struct ot_manifest_state *states, uint32_t n_state, uint8_t **manifest_out,
+		      size_t *manifest_len_out, uint8_t **blob_out, size_t *blob_len_out)
 {
 	struct ot_manifest_header *mh;
 	struct ot_manifest_partition *mp;
 	struct ot_blob_header *bh;
 	size_t blob_len = sizeof(*bh) + body_len + OT_TAG_BYTES;
-	size_t manifest_len = sizeof(*mh) + sizeof(*mp) + (n_in + n_out) * sizeof(slots[0]) + OT_TAG_BYTES;
+	size_t slots_len = (n_in + n_out) * sizeof(slots[0]);
+	size_t manifest_len = sizeof(*mh) + sizeof(*mp) + slots_len + n_state * sizeof(states[0]) + OT_TAG_BYTES;
 	uint8_t *blob = calloc(1, blob_len), *manifest = calloc(1, manifest_len);
 
 	if (!blob || !manifest)
@@ -239,6 +248,7 @@ static void seal_case(const uint8_t *body, size_t body_len, uint64_t region, siz
 	mh->partition_count = 1;
 	mh->input_count = n_in;
 	mh->output_count = n_out;
+	mh->state_count = n_state;
 	mh->chunk_bytes = (uint32_t)chunk;
 	mh->region_bytes = region;
 	memcpy(mh->nonce, "manifest non", OT_NONCE_BYTES);
@@ -248,7 +258,10 @@ static void seal_case(const uint8_t *body, size_t body_len, uint64_t region, siz
 	mp->staging_offset = (staging_offset % region) & ~63ull;
 	mp->planned_bytes = region;
 	memcpy(mp->blob_tag, blob + blob_len - OT_TAG_BYTES, OT_TAG_BYTES);
-	memcpy(manifest + sizeof(*mh) + sizeof(*mp), slots, (n_in + n_out) * sizeof(slots[0]));
+	mp->flags = flags;
+	memcpy(manifest + sizeof(*mh) + sizeof(*mp), slots, slots_len);
+	if (n_state)
+		memcpy(manifest + sizeof(*mh) + sizeof(*mp) + slots_len, states, n_state * sizeof(states[0]));
 	gcm_seal(fuzz_key, mh->nonce, manifest, manifest_len - OT_TAG_BYTES, NULL, 0, NULL,
 		 manifest + manifest_len - OT_TAG_BYTES);
 	*manifest_out = manifest;
@@ -277,8 +290,8 @@ static void fuzz_body(const uint8_t *data, size_t size)
 		chunk = (size_t)region;
 	n_in = body_slots(body, body_len, RT_TFLAG_MODEL_INPUT, region, slots);
 	n_out = body_slots(body, body_len, RT_TFLAG_MODEL_OUTPUT, region, slots + n_in);
-	seal_case(body, body_len, region, chunk, c.body_offset, c.staging_offset, slots, n_in, n_out, &manifest,
-		  &manifest_len, &blob, &blob_len);
+	seal_case(body, body_len, region, chunk, c.body_offset, c.staging_offset, slots, n_in, n_out, 0, NULL, 0,
+		  &manifest, &manifest_len, &blob, &blob_len);
 	drive(manifest, manifest_len, blob, blob_len, chunk, c.top_k);
 	free(blob);
 	free(manifest);
@@ -325,9 +338,54 @@ static size_t io_seal(const struct io_state *io, uint32_t index, uint64_t counte
 	return OT_IO_OVERHEAD + nbytes;
 }
 
+/* Bit i: model input (outputs = 0) or output (outputs = 1) i is one of the `states`. */
+static uint32_t state_bits(const struct ot_manifest_state *states, uint32_t n_state, int outputs)
+{
+	uint32_t bits = 0, i;
+
+	for (i = 0; i < n_state; i++)
+		bits |= 1u << ((outputs ? states[i].output : states[i].input) % 32);
+	return bits;
+}
+
+/* Bytes of the slots [first, first + n) not in `skip`, each capped at MAX_REGION, the sum too. */
+static size_t plain_bytes(const struct ot_manifest_tensor *slots, uint32_t first, uint32_t n, uint32_t skip)
+{
+	uint64_t total = 0;
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		if (!(skip & (1u << i)))
+			total += slots[first + i].nbytes < MAX_REGION ? slots[first + i].nbytes : MAX_REGION;
+	return total < MAX_REGION ? (size_t)total : MAX_REGION;
+}
+
+/* OT_CMD_INFER with every non-state input made of the blob's bytes and room for the non-state outputs
+ * and the one partition's figure; arg bit 2: an input one byte short, bit 3: an output buffer one byte
+ * short. */
+static void infer(void *session, const uint8_t *blob, size_t blob_len, const struct ot_manifest_tensor *slots,
+		  uint32_t n_in, uint32_t n_out, const struct ot_manifest_state *states, uint32_t n_state,
+		  uint32_t arg)
+{
+	static uint8_t in[MAX_REGION], out[MAX_REGION + sizeof(uint32_t)];
+	size_t in_bytes = plain_bytes(slots, 0, n_in, state_bits(states, n_state, 0));
+	size_t out_bytes = plain_bytes(slots, n_in, n_out, state_bits(states, n_state, 1)) + sizeof(uint32_t);
+	TEE_Param p[4];
+
+	memset(in, 0, in_bytes);
+	memcpy(in, blob, in_bytes < blob_len ? in_bytes : blob_len);
+	memset(p, 0, sizeof(p));
+	p[0].memref.buffer = in;
+	p[0].memref.size = (arg & 4) && in_bytes ? in_bytes - 1 : in_bytes;
+	p[1].memref.buffer = out;
+	p[1].memref.size = (arg & 8) && out_bytes ? out_bytes - 1 : out_bytes;
+	invoke(session, OT_CMD_INFER, TEE_PARAM_TYPES(5, 6, 2, 2), p);
+}
+
 static void run_script(const uint8_t *manifest, size_t manifest_len, const uint8_t *blob, size_t blob_len,
 		       size_t chunk, const struct ot_manifest_tensor *slots, uint32_t n_in, uint32_t n_out,
-		       const uint8_t *script, size_t script_len, uint32_t top_k)
+		       const struct ot_manifest_state *states, uint32_t n_state, const uint8_t *script,
+		       size_t script_len, uint32_t top_k)
 {
 	static uint8_t io_buf[MAX_REGION + OT_IO_OVERHEAD];
 	struct io_state io;
@@ -376,7 +434,11 @@ static void run_script(const uint8_t *manifest, size_t manifest_len, const uint8
 				res = invoke(session, OT_CMD_LOAD_CHUNK, TEE_PARAM_TYPES(5, 1, 2, 0), p);
 			}
 			break;
-		case 2:
+		case 2:   /* run partition 0 (or the absent partition 1), or (arg & 2) a whole INFER */
+			if (arg & 2) {
+				infer(session, blob, blob_len, slots, n_in, n_out, states, n_state, arg);
+				break;
+			}
 			p[0].value.a = arg & 1;
 			invoke(session, OT_CMD_RUN, TEE_PARAM_TYPES(1, 2, 2, 0), p);
 			break;
@@ -433,16 +495,19 @@ static void fuzz_plan(const uint8_t *data, size_t size)
 {
 	struct plan_case c;
 	struct ot_manifest_tensor slots[2 * MAX_SLOTS];
-	uint32_t n_in, n_out, i;
+	struct ot_manifest_state states[MAX_SLOTS];
+	uint32_t n_in, n_out, n_state, i;
 	const uint8_t *at = data + sizeof(c), *script, *body;
-	size_t rest = size - sizeof(c), chunk, body_len, manifest_len, blob_len;
+	size_t rest = size - sizeof(c), chunk, body_len, manifest_len, blob_len, head;
 	uint64_t region;
 	uint8_t *manifest, *blob;
 
 	memcpy(&c, data, sizeof(c));
 	n_in = c.n_in % (MAX_SLOTS + 1);
 	n_out = c.n_out % (MAX_SLOTS + 1);
-	if (rest < (n_in + n_out) * 8u + c.script_len)
+	n_state = (uint32_t)(c.kept >> 2) % (MAX_SLOTS + 1);
+	head = (n_in + n_out) * 8u + n_state * 2u;
+	if (rest < head + c.script_len)
 		return;
 	memset(slots, 0, sizeof(slots));
 	for (i = 0; i < n_in + n_out; i++) {
@@ -454,18 +519,23 @@ static void fuzz_plan(const uint8_t *data, size_t size)
 		slots[i].rank = 1;
 		slots[i].dims[0] = nbytes / 4;
 	}
-	script = at + (n_in + n_out) * 8u;
+	for (i = 0; i < n_state; i++) {   /* indices as given: the TA must refuse those out of range */
+		states[i].input = at[(n_in + n_out) * 8u + 2 * i];
+		states[i].output = at[(n_in + n_out) * 8u + 2 * i + 1];
+	}
+	script = at + head;
 	body = script + c.script_len;
-	body_len = rest - (n_in + n_out) * 8u - c.script_len;
+	body_len = rest - head - c.script_len;
 	if (body_len == 0 || body_len > MAX_BODY)
 		return;
 	region = body_region(body, body_len);
 	chunk = (size_t)64 << (c.chunk_log2 % 11);
 	if (chunk > region)
 		chunk = (size_t)region;
-	seal_case(body, body_len, region, chunk, c.body_offset, c.staging_offset, slots, n_in, n_out, &manifest,
-		  &manifest_len, &blob, &blob_len);
-	run_script(manifest, manifest_len, blob, blob_len, chunk, slots, n_in, n_out, script, c.script_len, c.top_k);
+	seal_case(body, body_len, region, chunk, c.body_offset, c.staging_offset, slots, n_in, n_out, c.kept & 3u,
+		  states, n_state, &manifest, &manifest_len, &blob, &blob_len);
+	run_script(manifest, manifest_len, blob, blob_len, chunk, slots, n_in, n_out, states, n_state, script,
+		   c.script_len, c.top_k);
 	free(blob);
 	free(manifest);
 }

@@ -9,7 +9,10 @@ authentic for the harness: it exercises the unauthenticated parsing).  Bodies of
 models are re-labelled partition 0 of 1, which is what the harness seals them as.  `plan` cases
 (mode 2) give manifest slots apart from the body and a command script: the review's F5 layout (an
 input slot over the body's tensor table, written after the load), a sealed-I/O session, and reads
-and runs out of order.
+and runs out of order; stream sessions: a pinned body driven by OT_CMD_INFER (with short input and
+output buffers, after a reopen that leaves it unloaded), and a GRU cell lowered with its hidden state
+kept (`--state h=h_out`), pinned or streamed, with an initial state written, the state output read and
+the state input rewritten after a run.
 """
 from __future__ import annotations
 
@@ -30,15 +33,18 @@ from onnx_tee.passes.partition.partitioner import partition_model  # noqa: E402
 
 CASE = struct.Struct("<BBHII")   # struct body_case: mode, chunk_log2, top_k, body_offset, staging_offset
 PLAN = struct.Struct("<BBBBIIHBB")   # struct plan_case: mode 2, chunk_log2, n_in, n_out, body_offset,
-#                                      staging_offset, top_k, script_len, reserved
+#                                      staging_offset, top_k, script_len, kept
+PINNED = 1                            # plan_case.kept bit 0; kept >> 2 = number of state pairs
 # script commands (low 3 bits; argument in the high 5): fuzz_ta.c run_script
 WRITE, LOAD, RUN, READ, OPEN_IO, WRITE_SEALED, READ_SEALED, REOPEN = range(8)
+INFER = RUN | 2 << 3                  # a run whose argument has bit 1 set: OT_CMD_INFER
+SHORT_INPUT, SHORT_OUTPUT = 4 << 3, 8 << 3   # INFER argument bits: a buffer one byte short
 TENSOR_DESC = 48
 RNG = np.random.default_rng(0)
 
 
-def weight(name: str, *shape: int) -> onnx.TensorProto:
-    return numpy_helper.from_array((RNG.standard_normal(shape) * 0.3).astype(np.float32), name)
+def weight(name: str, *shape: int, rng: np.random.Generator = RNG) -> onnx.TensorProto:
+    return numpy_helper.from_array((rng.standard_normal(shape) * 0.3).astype(np.float32), name)
 
 
 def graph(name: str, nodes, x_shape, y_shape, inits) -> onnx.ModelProto:
@@ -103,10 +109,14 @@ def model_slots(body: bytes, flag: int) -> list[tuple[int, int]]:
     return found
 
 
-def plan_case(body: bytes, body_offset: int, staging_offset: int, inputs, outputs, script: list[int]) -> bytes:
-    head = PLAN.pack(2, 6, len(inputs), len(outputs), body_offset, staging_offset, 3, len(script), 0)
+def plan_case(body: bytes, body_offset: int, staging_offset: int, inputs, outputs, script: list[int], *,
+              pinned: bool = False, states: tuple[tuple[int, int], ...] = ()) -> bytes:
+    """A mode-2 case; `states`: (model input index, model output index) pairs the TA keeps."""
+    kept = (PINNED if pinned else 0) | len(states) << 2
+    head = PLAN.pack(2, 6, len(inputs), len(outputs), body_offset, staging_offset, 3, len(script), kept)
     slots = b"".join(struct.pack("<II", o, n) for o, n in (*inputs, *outputs))
-    return head + slots + bytes(script) + body
+    pairs = b"".join(struct.pack("<BB", i, o) for i, o in states)
+    return head + slots + pairs + bytes(script) + body
 
 
 def write_plan_seeds(out_dir: Path, body: bytes, body_offset: int, staging_offset: int) -> list[Path]:
@@ -127,7 +137,15 @@ def write_plan_seeds(out_dir: Path, body: bytes, body_offset: int, staging_offse
         "plan_out_of_order": plan_case(body, body_offset, staging_offset, inputs, outputs,
                                        [RUN, READ, LOAD, RUN, WRITE, LOAD, RUN, READ, READ | 8, WRITE, RUN,
                                         READ | 8, REOPEN | 8, LOAD]),
+        "plan_pinned_infer": plan_case(body, body_offset, staging_offset, inputs, outputs,
+                                       [INFER, LOAD, INFER, INFER, WRITE, RUN, READ, INFER, INFER | SHORT_INPUT,
+                                        INFER | SHORT_OUTPUT, OPEN_IO, INFER, REOPEN, INFER, LOAD, INFER],
+                                       pinned=True),
     }
+    return write_seeds(out_dir, seeds)
+
+
+def write_seeds(out_dir: Path, seeds: dict[str, bytes]) -> list[Path]:
     written = []
     for name, data in seeds.items():
         path = out_dir / name
@@ -136,9 +154,48 @@ def write_plan_seeds(out_dir: Path, body: bytes, body_offset: int, staging_offse
     return written
 
 
+def gru_cell() -> onnx.ModelProto:
+    """One GRU step whose hidden state `h` -> `h_out` is a recurrent state, and a small head `y`."""
+    n, rng = helper.make_node, np.random.default_rng(1)   # its own seed: the same cell from either entry point
+    g = helper.make_graph(
+        [n("GRU", ["x", "W", "R", "B", "", "h"], ["", "h_out"], hidden_size=8),
+         n("MatMul", ["h_out", "head"], ["m"]),
+         n("Sigmoid", ["m"], ["y"])], "gru_cell",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 6]),
+         helper.make_tensor_value_info("h", TensorProto.FLOAT, [1, 1, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 3]),
+         helper.make_tensor_value_info("h_out", TensorProto.FLOAT, [1, 1, 8])],
+        [weight("W", 1, 24, 6, rng=rng), weight("R", 1, 24, 8, rng=rng), weight("B", 1, 48, rng=rng),
+         weight("head", 8, 3, rng=rng)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)])
+
+
+def write_state_seeds(out_dir: Path) -> list[Path]:
+    """Mode-2 seeds of a GRU cell lowered with its hidden state kept (model input 1 -> output 1)."""
+    model = gru_cell()
+    onnx.checker.check_model(model, full_check=True)
+    result = partition_model(model, 1 << 20, resident=("h",))
+    (body,), (part,) = partition_bodies(result, model), result.plan.partitions
+    second = {32: 1}   # by size: x (24 B) is input 0, h (32 B) input 1; y (12 B) output 0, h_out (32 B) output 1
+    inputs = sorted(model_slots(body, 0x04), key=lambda slot: second.get(slot[1], 0))
+    outputs = sorted(model_slots(body, 0x08), key=lambda slot: second.get(slot[1], 0))
+    x, h, y, h_out = WRITE, WRITE | 1 << 3, READ, READ | 1 << 3
+    seeds = {
+        "plan_state_pinned": plan_case(
+            body, part.body_offset, part.staging_offset, inputs, outputs,
+            [h, x, LOAD, RUN, y, h_out, INFER, INFER, h, INFER, x, RUN, y, INFER | SHORT_OUTPUT, REOPEN, h, x,
+             LOAD, INFER, INFER], pinned=True, states=((1, 1),)),
+        "plan_state_streamed": plan_case(
+            body, part.body_offset, part.staging_offset, inputs, outputs,
+            [x, LOAD, RUN, y, x, LOAD, RUN, y, h, INFER, OPEN_IO, WRITE_SEALED, LOAD, RUN, READ_SEALED,
+             WRITE_SEALED | 1 << 3, READ_SEALED | 1 << 3], states=((1, 1),)),
+    }
+    return write_seeds(out_dir, seeds)
+
+
 def write_corpus(out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
+    written = write_state_seeds(out_dir)
     for name, model in small_models().items():
         onnx.checker.check_model(model, full_check=True)
         result = partition_model(model, 1 << 20)
@@ -170,7 +227,7 @@ def plan_seeds_only(out_dir: Path) -> list[Path]:
     """Only the mode-2 seeds, from the committed conv_pool_gemm body seed."""
     seed = (out_dir / "body_conv_pool_gemm_0").read_bytes()
     _, _, _, body_offset, staging_offset = CASE.unpack_from(seed)
-    return write_plan_seeds(out_dir, seed[CASE.size:], body_offset, staging_offset)
+    return write_plan_seeds(out_dir, seed[CASE.size:], body_offset, staging_offset) + write_state_seeds(out_dir)
 
 
 if __name__ == "__main__":
