@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper
 
@@ -266,3 +267,21 @@ def test_conv_with_fused_silu_is_conv_sigmoid_mul_bit_for_bit(cin, cout, group, 
     c = run_node(conv, list(inputs.values()), OPSET)[0]
     s = run_node(_node("Sigmoid", ["c"]), [c], OPSET)[0]
     np.testing.assert_array_equal(got, run_node(_node("Mul", ["c", "s"]), [c, s], OPSET)[0])
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 700), seed=st.integers(0, 2**31), far=st.lists(st.sampled_from(
+    [81.0, -81.0, 95.5, -103.0, 200.0, -np.inf, np.inf, np.nan]), min_size=1, max_size=4))
+def test_sigmoid_blocks_without_far_lanes_give_the_general_loops_values(n, seed, far):
+    """vmath.c's Sigmoid runs a block of 256 whose |x| are all <= 80 without the far-tail scaling: each
+    element's value must not depend on which loop its block took.  The same near elements, once with
+    far elements (or NaN) spread through their blocks and once without, give identical bits."""
+    rng = np.random.default_rng(seed)
+    near = (rng.standard_normal(n) * rng.choice([1.0, 10.0, 40.0], n)).clip(-80, 80).astype(np.float32)
+    at = np.sort(rng.choice(n + 1, len(far)))
+    mixed = np.insert(near, at, np.array(far, np.float32))
+    keep = np.ones(mixed.size, bool)
+    keep[at + np.arange(len(far))] = False
+    node = _node("Sigmoid", ["x"])
+    alone, together = run_node(node, [near], OPSET)[0], run_node(node, [mixed], OPSET)[0]
+    np.testing.assert_array_equal(together[keep], alone)
