@@ -96,7 +96,7 @@ class ResizeAttr(ctypes.Structure):
 # enum values, in kernels.h order
 TRIG = ("Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh")  # KERN_SIN ..
 UNARY = {"Relu": 0, "LeakyRelu": 1, "Clip": 2, "Sigmoid": 3, "HardSigmoid": 4, "HardSwish": 5, "Tanh": 6,
-         "Identity": 7,
+         "Identity": 7, "QuickGelu": 61,
          # elementwise math (kernels/math.c)
          "Sqrt": 32, "Reciprocal": 33, "Exp": 34, "Log": 35, "Abs": 36, "Neg": 37, "Floor": 38, "Ceil": 39,
          "Round": 40, "Erf": 41, "Gelu": 42, "GeluTanh": 43, "Softplus": 44, "Softsign": 45, "Elu": 46, "Selu": 46,
@@ -611,6 +611,7 @@ MATH_ATTRS: dict[str, Callable] = {
     "Selu": lambda attr, at: _set(attr, at.get("alpha", SELU_ALPHA), at.get("gamma", SELU_GAMMA)),
     "Celu": _celu_attr,
     "ThresholdedRelu": lambda attr, at: _set(attr, at.get("alpha", 1.0)),
+    "QuickGelu": lambda attr, at: _set(attr, at.get("alpha", 1.702)),   # KERN_SWISH (ops/elementwise.c)
 }
 # ---- indexing and data layout (kernels/gather.c, kern_tile, DepthToSpace/SpaceToDepth via kern_transpose)
 
@@ -773,11 +774,14 @@ def run_conv_activation(conv: onnx.NodeProto, act: onnx.NodeProto, inputs: Seque
     return y.result("Conv+" + act.op_type)
 
 
+CONTRIB_OPS = {("com.microsoft", "QuickGelu")}   # onnxruntime's ops with a kernel here
+
+
 def run_node(node: onnx.NodeProto, inputs: Sequence[np.ndarray | None], opset: int) -> list[np.ndarray]:
     """Outputs of `node` computed by the C kernels; raises Unsupported for what they do not cover."""
     if node.op_type not in OPS:
         raise Unsupported(f"op {node.op_type} has no kernel")
-    if node.domain not in ("", "ai.onnx"):
+    if node.domain not in ("", "ai.onnx") and (node.domain, node.op_type) not in CONTRIB_OPS:
         raise Unsupported(f"domain {node.domain}")
     inputs = list(inputs)
     if node.op_type not in TYPED and inputs and inputs[0] is not None and inputs[0].dtype != np.float32:

@@ -109,3 +109,35 @@ def test_suite_runs_every_configuration_at_every_budget(tmp_path):
     assert all(m.max_rel_error < 1e-4 for m in run.measurements if m.config != "ort")
     summary = summarise(run.measurements)["ours vs layerwise"]
     assert summary["cells"] == 2 and summary["geomean"] > 0
+
+
+def channel_split_cnn():
+    """ShuffleNetV2's channel split as torch exports it: the Slice's end is Shape -> Gather -> Div ->
+    Unsqueeze, which shape inference of the model as given leaves open; lower's constant folding closes it."""
+    rng = np.random.default_rng(1)
+    n = helper.make_node
+    inits = [numpy_helper.from_array((0.3 * rng.standard_normal((8, 1, 3, 3))).astype(np.float32), "w1"),
+             numpy_helper.from_array((0.3 * rng.standard_normal((4, 4, 1, 1))).astype(np.float32), "w2"),
+             numpy_helper.from_array(np.array(1, np.int64), "one"), numpy_helper.from_array(np.array(2, np.int64), "two"),
+             numpy_helper.from_array(np.array([0], np.int64), "zero"), numpy_helper.from_array(np.array([1], np.int64),
+                                                                                                "axis1")]
+    nodes = [n("Conv", ["x", "w1"], ["c"], pads=[1, 1, 1, 1]), n("Shape", ["c"], ["shape"]),
+             n("Gather", ["shape", "one"], ["channels"], axis=0), n("Div", ["channels", "two"], ["half"]),
+             n("Unsqueeze", ["half", "zero"], ["end"]), n("Slice", ["c", "zero", "end", "axis1"], ["left"]),
+             n("Conv", ["left", "w2"], ["y"])]
+    return make_model(nodes, [("x", [1, 1, 6, 6])], [("y", None)], inits, opset=13)
+
+
+def test_suite_prepares_a_model_through_lowers_front_end(tmp_path):
+    from onnx_tee.passes.analysis.shapes import infer_static_shapes
+    from onnx_tee.passes.errors import UnsupportedModelError
+    model = channel_split_cnn()
+    with pytest.raises(UnsupportedModelError, match="cannot be inferred statically"):
+        infer_static_shapes(model)         # what the suite used to compute MACs on
+    path = tmp_path / "split.onnx"
+    save_model(model, path)
+    settings = BenchSettings(models=(str(path),), budgets=(256 * KIB,), configs=tuple(select_configurations(
+        ["ort", "partitioned"])), out_dir=tmp_path / "out", repeats=2)
+    run = run_benchmark(settings, "python cli.py bench ...", progress=False)
+    assert all(m.ok for m in run.measurements), [m.status for m in run.measurements]
+    assert run.measurements[1].macs == 8 * 9 * 36 + 4 * 4 * 36

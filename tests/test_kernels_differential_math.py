@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper
 
@@ -204,3 +205,83 @@ def test_conv_with_fused_math_activation(act, cin, cout, group, size, k, pads):
     # and exactly the two kernels one after the other
     c = run_node(conv, list(inputs.values()), OPSET)[0]
     assert np.array_equal(got, run_node(activation, [c], OPSET)[0])
+
+
+def _quick_gelu(alpha: float):
+    return helper.make_node("QuickGelu", ["x"], ["y"], domain="com.microsoft", alpha=alpha)
+
+
+def test_quick_gelu_at_alpha_1_is_sigmoid_then_mul_bit_for_bit():
+    """KERN_SWISH at alpha 1 (SiLU, what FuseSwish writes) equals the Sigmoid kernel then the Mul kernel
+    exactly, over 100k points, the far tails, zeros, infinities and NaN; lengths not a multiple of the
+    kernel's block included."""
+    rng = np.random.default_rng(7)
+    x = np.concatenate([rng.uniform(-120.0, 120.0, 100_000), rng.standard_normal(1_003),
+                        [0.0, -0.0, 1e-40, -1e-40, 88.0, -88.0, 104.0, -104.0, np.inf, -np.inf, np.nan]])
+    x = x.astype(np.float32)
+    s = run_node(_node("Sigmoid", ["x"]), [x], OPSET)[0]
+    want = run_node(_node("Mul", ["x", "s"]), [x, s], OPSET)[0]
+    for n in (x.size, 1, 63, 64, 65, 130):
+        got = run_node(_quick_gelu(1.0), [x[:n]], OPSET)[0]
+        np.testing.assert_array_equal(got, want[:n])
+
+
+@pytest.mark.parametrize("alpha", [1.0, 1.702, -0.5])
+def test_quick_gelu_matches_onnxruntime(alpha):
+    """x * sigmoid(alpha x) within 1e-6 relative of the float64 truth (from the float32 alpha x), and against onnxruntime's
+    com.microsoft QuickGelu within 2e-6 relative or 5e-6 absolute: onnxruntime's logistic is a rational
+    approximation, off the truth by up to 2.2e-6 absolute in the negative tail (measured here)."""
+    rng = np.random.default_rng(abs(int(alpha * 1000)))
+    x = np.concatenate([rng.uniform(-30.0, 30.0, 50_000), rng.standard_normal(5_000)]).astype(np.float32)
+    node = _quick_gelu(alpha)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, x.shape)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET),
+                                                    helper.make_opsetid("com.microsoft", 1)])
+    want = ort_session(model).run(None, {"x": x})[0]
+    got = run_node(node, [x], OPSET)[0]
+    z = (np.float32(alpha) * x).astype(np.float64)    # the kernel's float32 product alpha x, then exact
+    truth = x.astype(np.float64) / (1.0 + np.exp(-z))
+    assert np.all(np.abs(got - truth) <= 1e-6 * np.abs(truth))
+    np.testing.assert_allclose(got, want, rtol=2e-6, atol=5e-6)
+
+
+@pytest.mark.parametrize("cin,cout,group,size,k,pads", [
+    (6, 10, 1, 17, 3, [1, 1, 1, 1]),   # im2col
+    (20, 13, 1, 9, 1, [0, 0, 0, 0]),   # 1x1 GEMM in place
+    (40, 24, 1, 2, 1, [0, 0, 0, 0]),   # 1x1 over a few pixels (narrow GEMM columns)
+    (8, 8, 8, 10, 3, [1, 1, 1, 1]),    # depthwise
+    (12, 12, 12, 11, 5, [2, 2, 2, 2]), # depthwise 5x5
+    (16, 8, 4, 7, 3, [1, 1, 1, 1]),    # grouped
+])
+def test_conv_with_fused_silu_is_conv_sigmoid_mul_bit_for_bit(cin, cout, group, size, k, pads):
+    """kern_conv_act with SiLU (QuickGelu alpha 1) equals the Conv kernel, the Sigmoid kernel and the Mul
+    kernel run one after the other, exactly, on every conv path."""
+    rng = np.random.default_rng(cin * cout + size + k)
+    inputs = {"x": 3 * rng.standard_normal((1, cin, size, size), np.float32),
+              "w": rng.standard_normal((cout, cin // group, k, k), np.float32),
+              "b": rng.standard_normal(cout, np.float32)}
+    conv = _node("Conv", inputs, outputs=("c",), kernel_shape=[k, k], pads=pads, group=group)
+    got = run_conv_activation(conv, helper.make_node("QuickGelu", ["c"], ["y"], domain="com.microsoft", alpha=1.0),
+                              list(inputs.values()), [], OPSET)
+    c = run_node(conv, list(inputs.values()), OPSET)[0]
+    s = run_node(_node("Sigmoid", ["c"]), [c], OPSET)[0]
+    np.testing.assert_array_equal(got, run_node(_node("Mul", ["c", "s"]), [c, s], OPSET)[0])
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 700), seed=st.integers(0, 2**31), far=st.lists(st.sampled_from(
+    [81.0, -81.0, 95.5, -103.0, 200.0, -np.inf, np.inf, np.nan]), min_size=1, max_size=4))
+def test_sigmoid_blocks_without_far_lanes_give_the_general_loops_values(n, seed, far):
+    """vmath.c's Sigmoid runs a block of 256 whose |x| are all <= 80 without the far-tail scaling: each
+    element's value must not depend on which loop its block took.  The same near elements, once with
+    far elements (or NaN) spread through their blocks and once without, give identical bits."""
+    rng = np.random.default_rng(seed)
+    near = (rng.standard_normal(n) * rng.choice([1.0, 10.0, 40.0], n)).clip(-80, 80).astype(np.float32)
+    at = np.sort(rng.choice(n + 1, len(far)))
+    mixed = np.insert(near, at, np.array(far, np.float32))
+    keep = np.ones(mixed.size, bool)
+    keep[at + np.arange(len(far))] = False
+    node = _node("Sigmoid", ["x"])
+    alone, together = run_node(node, [near], OPSET)[0], run_node(node, [mixed], OPSET)[0]
+    np.testing.assert_array_equal(together[keep], alone)

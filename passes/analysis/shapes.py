@@ -159,7 +159,7 @@ def _without_bulk_data(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 # Ops onnx's shape inference has no rule for: GroupNormalization (a function op: onnx infers nothing
-# past it) and onnxruntime's com.microsoft QOperator ops.  Each rule gives output 0's (elem_type, dims)
+# past it), onnxruntime's com.microsoft QOperator ops and QuickGelu.  Each rule gives output 0's (elem_type, dims)
 # from the known (elem_type, dims) of the node's inputs, or None while one it needs is unknown.
 Known = dict[str, tuple[int, tuple[int, ...]]]
 
@@ -193,7 +193,7 @@ def _concat_parts(node: onnx.NodeProto, known: Known):
     return parts[0][0], tuple(dims)
 
 
-_OUTPUT_RULES = {"GroupNormalization": _first_input, "QLinearSigmoid": _first_input,
+_OUTPUT_RULES = {"GroupNormalization": _first_input, "QuickGelu": _first_input, "QLinearSigmoid": _first_input,
                  "QLinearLeakyRelu": _first_input, "QLinearAdd": _broadcast_inputs_0_3,
                  "QLinearMul": _broadcast_inputs_0_3, "QLinearGlobalAveragePool": _global_pool,
                  "QLinearConcat": _concat_parts}

@@ -4,9 +4,9 @@
 
 Per model, up to three variants are prepared once: the model as given (`ort`, `layerwise`,
 `partitioned`), its pruned version (`pruned-layerwise`, `ours`, see `pruned.py`; cached under the
-output directory) and that one quantized (`ours-int8`, `passes.quant.static`).  Each variant is
-compacted once (`compaction_pipeline`, as `lower` does: the TEE runs
-the compacted graph, `ort` the model as given); its onnxruntime outputs on the benchmark input (the
+output directory) and that one quantized (`ours-int8`, `passes.quant.static`).  Each variant goes
+once through lower's front end (`build.lowered.front_end`: fixed shapes, compaction; the TEE runs
+the result, `ort` the model as given); its onnxruntime outputs on the benchmark input (the
 reference the simulator's outputs are checked against), static figures (MACs, weight bytes) and,
 for a model trained on a data set, its top-1 accuracy on that set's test split are measured once.
 `ort` does not depend on the budget: it is timed once per model, in the round-robin of the first
@@ -30,6 +30,7 @@ from onnx_tee import models
 from ..analysis.macs import model_macs
 from ..analysis.shapes import infer_static_shapes
 from ..analysis.weights import weight_bytes
+from ..build.lowered import front_end
 from ..compact import compaction_pipeline
 from ..errors import UserError
 from ..partition.chain import run_whole
@@ -76,8 +77,9 @@ def _variant(model: onnx.ModelProto, feeds, dataset: str | None, accuracy_limit:
     if dataset is not None:
         from onnx_tee.passes.datasets import evaluate_accuracy
         accuracy = evaluate_accuracy(model, dataset, "test", limit=accuracy_limit)
-    return Variant(model, compaction_pipeline()(model).model, run_whole(model, feeds),
-                   sum(model_macs(model, infer_static_shapes(model)).values()), weight_bytes(model), accuracy)
+    compacted = front_end(model)
+    return Variant(model, compacted, run_whole(model, feeds),
+                   sum(model_macs(compacted, infer_static_shapes(compacted)).values()), weight_bytes(model), accuracy)
 
 
 def quantized_model(label: str, model: onnx.ModelProto, dataset: str | None, accuracy_limit: int | None

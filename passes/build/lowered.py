@@ -384,6 +384,15 @@ def prune_step(options: PruneOptions) -> Step:
     return prune
 
 
+def front_end(model: onnx.ModelProto, *, label: str = "model") -> onnx.ModelProto:
+    """`model` as `lower` partitions it: its first two steps, `fix_shapes` (inputs with the model's own
+    static shapes) and `compact` (compaction, and If on the data as Where); `model` is not changed."""
+    lowered = LoweredModel(label, model, 0)
+    fix_shapes(lowered)
+    compact(lowered)
+    return lowered.model
+
+
 STEPS: list[tuple[str, Step]] = [("fix shapes", fix_shapes), ("compact", compact), ("analyse", analyse),
                                  ("check support", check_support), ("state", choose_states), ("partition", partition),
                                  ("residency", plan_residency), ("lower", lower_bodies), ("seal", seal), ("simulate", simulate)]

@@ -14,6 +14,7 @@
                            -> one BatchNormalization
 - FuseLayerNorm            ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div(/Mul/Add) over the last axis
                            -> one LayerNormalization
+- FuseSwish                Mul(x, Sigmoid(x)) (SiLU) -> one QuickGelu (com.microsoft, alpha 1)
 - RemoveDeadNodes          nodes that do not reach an output
 - RemoveUnusedInitializers initializers nothing reads (and their IR < 4 graph-input entries)
 - DeduplicateInitializers  byte-identical initializers -> one
@@ -33,6 +34,7 @@ from .deduplicate_initializers import DeduplicateInitializers
 from .fold_batchnorm import FoldBatchNorm
 from .fold_constants import FoldConstants
 from .fuse_layer_norm import FuseLayerNorm
+from .fuse_swish import FuseSwish
 from .inline_if import InlineConstantIf
 from .legacy_ops import UpgradeLegacyOps
 from .runtime_clip import ClipBoundsToMinMax
@@ -46,7 +48,7 @@ from .remove_unused_initializers import RemoveUnusedInitializers
 def compaction_passes() -> list:
     """The compaction passes in the order the pipeline runs them."""
     return [NameNodesUniquely(), ConstantsToInitializers(), FoldConstants(), InlineConstantIf(), ClipBoundsToMinMax(),
-            RemoveIdentityOps(), BoolCastToWhere(), FoldBatchNorm(), MergeAffineChains(), FuseLayerNorm(),
+            RemoveIdentityOps(), BoolCastToWhere(), FoldBatchNorm(), MergeAffineChains(), FuseLayerNorm(), FuseSwish(),
             RemoveDeadNodes(), RemoveUnusedInitializers(), DeduplicateInitializers()]
 
 
@@ -57,6 +59,6 @@ def compaction_pipeline(*, validate: bool = False, in_place: bool = False) -> Pi
 
 
 __all__ = ["BoolCastToWhere", "ClipBoundsToMinMax", "ConstantsToInitializers", "DeduplicateInitializers",
-           "FoldBatchNorm", "FoldConstants", "FuseLayerNorm", "InlineConstantIf", "MergeAffineChains",
+           "FoldBatchNorm", "FoldConstants", "FuseLayerNorm", "FuseSwish", "InlineConstantIf", "MergeAffineChains",
            "NameNodesUniquely", "RemoveDeadNodes", "RemoveIdentityOps", "RemoveUnusedInitializers",
            "UpgradeLegacyOps", "compaction_passes", "compaction_pipeline"]

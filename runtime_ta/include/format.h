@@ -126,6 +126,7 @@ static inline uint32_t rt_dtype_size(uint32_t dtype)
 #define RT_OP_THRESHOLDED_RELU 46u
 #define RT_OP_MAX 47u              /* n inputs, numpy broadcasting */
 #define RT_OP_MIN 48u
+#define RT_OP_QUICK_GELU 49u       /* com.microsoft: x * sigmoid(alpha x); SiLU at alpha 1 (FATTR_QUICK_GELU_ALPHA) */
 /* Reductions and normalizations (codes 50-69). */
 #define RT_OP_REDUCE_MEAN 50u
 #define RT_OP_REDUCE_SUM 51u
@@ -232,6 +233,8 @@ static inline uint32_t rt_dtype_size(uint32_t dtype)
 #define RT_FATTR_HARD_SIGMOID_ALPHA 0
 #define RT_FATTR_HARD_SIGMOID_BETA 1
 #define RT_FATTR_HARD_SIGMOID_COUNT 2
+#define RT_FATTR_QUICK_GELU_ALPHA 0
+#define RT_FATTR_QUICK_GELU_COUNT 1
 /* Softmax: the axis normalised to [0, rank); coerce_2d = 1 for the opset < 13 semantics */
 #define RT_ATTR_SOFTMAX_AXIS 0
 #define RT_ATTR_SOFTMAX_COERCE_2D 1

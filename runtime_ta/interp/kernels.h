@@ -85,13 +85,15 @@ typedef enum {
     KERN_ASINH = 58,
     KERN_ACOSH = 59,        /* NaN below 1 */
     KERN_ATANH = 60,        /* NaN outside [-1, 1], +-inf at +-1 */
-    KERN_UNARY_LAST = 60
+    KERN_SWISH = 61,        /* x * sigmoid(alpha * x) (QuickGelu; SiLU at alpha 1) */
+    KERN_UNARY_LAST = 61
 } kern_unary_op;
 
 typedef struct {
     kern_unary_op op;
     float alpha; /* LeakyRelu alpha, HardSigmoid alpha, Clip min (use -FLT_MAX when absent), Elu/Celu alpha,
-                  * ThresholdedRelu alpha */
+                  * ThresholdedRelu alpha,
+                  * Swish alpha */
     float beta;  /* HardSigmoid beta, Clip max (use FLT_MAX when absent), Elu scale (Selu gamma) */
 } kern_unary_attr;
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from ...lower import format as fmt
 from ...lower.format import OP_CODES
+from ...quant.qgemm import MS_DOMAIN
 from ..op import BINARY, UNARY, LoweredOp, OpContext, OpTarget, Unsupported, slots
 
 FLOAT_MAX = float(np.finfo(np.float32).max)
@@ -27,6 +28,10 @@ def _leaky_relu_slope(ctx: OpContext) -> list[float]:
 def _hard_sigmoid_line(ctx: OpContext) -> list[float]:
     return slots(fmt.FATTR_HARD_SIGMOID_COUNT, {fmt.FATTR_HARD_SIGMOID_ALPHA: float(ctx.attrs.get("alpha", 0.2)),
                                                 fmt.FATTR_HARD_SIGMOID_BETA: float(ctx.attrs.get("beta", 0.5))})
+
+
+def _quick_gelu_alpha(ctx: OpContext) -> list[float]:
+    return slots(fmt.FATTR_QUICK_GELU_COUNT, {fmt.FATTR_QUICK_GELU_ALPHA: float(ctx.attrs.get("alpha", 1.702))})
 
 
 def _clip_bounds(ctx: OpContext) -> list[float]:
@@ -97,6 +102,7 @@ ENTRIES = (
     OpTarget("HardSigmoid", unary("HARD_SIGMOID", floats=_hard_sigmoid_line), alias=UNARY),
     OpTarget("HardSwish", unary("HARD_SWISH"), alias=UNARY),
     OpTarget("Tanh", unary("TANH"), alias=UNARY),
+    OpTarget("QuickGelu", unary("QUICK_GELU", floats=_quick_gelu_alpha), alias=UNARY, domain=MS_DOMAIN),
     OpTarget("Clip", unary("CLIP", floats=_clip_bounds), alias=UNARY, parameter_inputs=frozenset({1, 2})),
     OpTarget("Add", binary("ADD"), alias=BINARY),
     OpTarget("Sub", binary("SUB"), alias=BINARY),

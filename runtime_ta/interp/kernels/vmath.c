@@ -8,7 +8,7 @@
  * (truncation < 6e-9), times 2^n built in the exponent bits.
  * sigmoid x = 1 / (1 + e^-|x|) for x >= 0 and e^-|x| / (1 + e^-|x|) below (one division either way),
  * so that nothing overflows and small results keep their relative accuracy; e^-|x| for |x| > 80 as e^(32 ln2 - |x|) 2^-32
- * (|x| clamped to 104, past which sigmoid rounds to 0).
+ * (|x| clamped to 104, past which sigmoid rounds to 0); a block with every |x| <= 80 skips that scaling.
  * tanh x = x + x^3 P(x^2) below |x| = 0.625, P a degree-4 least-squares fit of (tanh x / x - 1) / x^2,
  * and sign(x) (1 - 2 / (e^2|x| + 1)) above; tanh(+-0) = +-0.
  * Measured against float64 over dense sweeps (tests/test_kernels_recurrent.py, test_kernels_baseline.py):
@@ -58,13 +58,31 @@ static KERN_INLINE float vexp(float x)
     return p * bits_float((k + 127u) << 23);
 }
 
+/* Blocks of SIGMOID_BLOCK elements: a block whose |x| are all <= 80 (no NaN) takes the near loop, which
+ * leaves out the far scaling; there far = 0, so far * 22.18 - a is -a and the scale 1 exactly: the
+ * same values as the general loop, in fewer operations. */
+#define SIGMOID_BLOCK 256
+
 void kern_sigmoid_n(const float *x, float *y, size_t n)
 {
-    size_t i;
-    for (i = 0; i < n; i++) {
-        const float v = x[i], a = kclampf(v < 0.0f ? -v : v, 0.0f, 104.0f), far = a > 80.0f ? 1.0f : 0.0f;
-        const float e = vexp(far * 22.1807097f - a) * (far * 2.32830644e-10f + (1.0f - far)); /* e^-a */
-        y[i] = v == v ? (v < 0.0f ? e : 1.0f) / (1.0f + e) : v;
+    size_t i0, i, m;
+    for (i0 = 0; i0 < n; i0 += m) {
+        unsigned far_lanes = 0;
+        m = n - i0 < SIGMOID_BLOCK ? n - i0 : SIGMOID_BLOCK;
+        for (i = i0; i < i0 + m; i++)
+            far_lanes |= !((x[i] < 0.0f ? -x[i] : x[i]) <= 80.0f);
+        if (!far_lanes) {
+            for (i = i0; i < i0 + m; i++) {
+                const float v = x[i], e = vexp(v < 0.0f ? v : -v); /* e^-|v| */
+                y[i] = (v < 0.0f ? e : 1.0f) / (1.0f + e);
+            }
+            continue;
+        }
+        for (i = i0; i < i0 + m; i++) {
+            const float v = x[i], a = kclampf(v < 0.0f ? -v : v, 0.0f, 104.0f), far = a > 80.0f ? 1.0f : 0.0f;
+            const float e = vexp(far * 22.1807097f - a) * (far * 2.32830644e-10f + (1.0f - far)); /* e^-a */
+            y[i] = v == v ? (v < 0.0f ? e : 1.0f) / (1.0f + e) : v;
+        }
     }
 }
 

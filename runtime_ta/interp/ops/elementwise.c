@@ -1,5 +1,5 @@
 /*
- * elementwise.c - the activations (Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh; each
+ * elementwise.c - the activations (Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, HardSwish, QuickGelu, Tanh; each
  * may be fused into a preceding Conv) and the broadcasting binary ops (Add, Sub, Mul, Div, Pow, PRelu;
  * n-ary Sum, Max, Min).  The unary math ops are in math.c.
  */
@@ -27,6 +27,13 @@ static rt_status prepare_hard_sigmoid(rt_prepare_ctx *c)
 {
     return rt_prepare_unary(c, KERN_HARD_SIGMOID, 0, RT_FATTR_HARD_SIGMOID_COUNT, c->op->f[RT_FATTR_HARD_SIGMOID_ALPHA],
                        c->op->f[RT_FATTR_HARD_SIGMOID_BETA]);
+}
+
+/* QuickGelu (com.microsoft): x * sigmoid(alpha x); the front end's FuseSwish writes SiLU (x * Sigmoid(x))
+ * as QuickGelu at alpha 1, so a preceding Conv applies it to its output tiles. */
+static rt_status prepare_quick_gelu(rt_prepare_ctx *c)
+{
+    return rt_prepare_unary(c, KERN_SWISH, 0, RT_FATTR_QUICK_GELU_COUNT, c->op->f[RT_FATTR_QUICK_GELU_ALPHA], 0.0f);
 }
 
 static rt_status prepare_clip(rt_prepare_ctx *c)
@@ -170,6 +177,8 @@ const rt_op_registration rt_op_hard_sigmoid = {"HardSigmoid", 1, 1, 1, 1, 0, ACT
                                                rt_eval_unary, "f", "f"};
 const rt_op_registration rt_op_hard_swish = {"HardSwish", 1, 1, 1, 1, 0, ACT, prepare_hard_swish, rt_eval_unary, "f",
                                              "f"};
+const rt_op_registration rt_op_quick_gelu = {"QuickGelu", 1, 1, 1, 1, 0, ACT, prepare_quick_gelu, rt_eval_unary, "f",
+                                              "f"};
 const rt_op_registration rt_op_tanh = {"Tanh", 1, 1, 1, 1, 0, ACT, prepare_tanh, rt_eval_unary, "f", "f"};
 const rt_op_registration rt_op_add = {"Add", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_add, eval_binary, "f", "f"};
 const rt_op_registration rt_op_sub = {"Sub", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_sub, eval_binary, "f", "f"};

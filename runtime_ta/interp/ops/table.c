@@ -52,6 +52,7 @@
     X(RT_OP_THRESHOLDED_RELU, rt_op_thresholded_relu)         \
     X(RT_OP_MAX, rt_op_max)                     /* elementwise.c */ \
     X(RT_OP_MIN, rt_op_min)                                    \
+    X(RT_OP_QUICK_GELU, rt_op_quick_gelu)       /* elementwise.c */ \
     X(RT_OP_REDUCE_MEAN, rt_op_reduce_mean)     /* reduce.c */ \
     X(RT_OP_REDUCE_SUM, rt_op_reduce_sum)                     \
     X(RT_OP_REDUCE_MAX, rt_op_reduce_max)                     \
