@@ -41,7 +41,8 @@ def memory_chart(plan: MemoryPlan, path: Path, title: str, stages: list[dict] = 
         first, last = min(stage["partition_indices"]), max(stage["partition_indices"])
         ax.axvspan(first - 0.45, last + 0.45, color="grey", alpha=0.2, zorder=0,
                    label="spatially tiled stage" if k == 0 else None)
-        ax.hlines(stage["memory_per_tile"] / mib, first - 0.45, last + 0.45, colors="black", linestyles=":")
+        ax.hlines(stage["memory_per_tile"] / mib, first - 0.45, last + 0.45, colors="black", linestyles=":",
+                  label="memory per tile" if k == 0 else None)
         ax.annotate(stage_label(stage), (first - 0.45, plan.budget / mib), xytext=(2, 4 + 12 * k),
                     textcoords="offset points", fontsize="small")
     ax.set_xlabel("partition")
