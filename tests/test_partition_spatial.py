@@ -108,3 +108,26 @@ def test_vgg19_at_8_mib():
     assert max(errors.values()) <= RTOL, errors
     for run, planned in zip(runs, result.plan.partitions):
         assert run.max_region_end <= planned.total
+
+
+def test_chart_shades_the_tiled_stage(tmp_path):
+    """The memory chart of a tiled model marks the partitions running the stage's tiles: the saved
+    PNG differs from the same plan drawn without stages, and the report names those partitions."""
+    from PIL import Image
+
+    from onnx_tee.passes.build import build_partitions
+    from onnx_tee.passes.partition.chart import memory_chart, stage_label
+
+    partitioned = build_partitions(_wide_model(), BUDGET)
+    result = partitioned.result
+    data = partitioned.save(tmp_path / "parts")
+    stage = data["spatial"][0]
+    tile_nodes = set(result.spatial[0].nodes)
+    running = [i for i, spec in enumerate(result.specs) if tile_nodes & {n.name for n in spec.nodes}]
+    assert stage["partition_indices"] == running and running
+    assert stage["memory_per_tile"] == max(result.plan.partitions[i].total for i in running)
+    assert f"{result.spatial[0].tiles} tiles" in stage_label(stage)
+    memory_chart(result.plan, tmp_path / "plain.png", partitioned.title)
+    tiled = np.asarray(Image.open(tmp_path / "parts" / "memory.png").convert("RGB"))
+    plain = np.asarray(Image.open(tmp_path / "plain.png").convert("RGB"))
+    assert tiled.shape == plain.shape and (tiled != plain).any()

@@ -64,7 +64,7 @@ class PartitionedModel:
             data = manifest(self.result, self.label, GENERATOR, write_partitions(self.result, fresh))
             data["spatial"] = self.spatial_report()
             write_manifest(data, fresh)
-            memory_chart(self.result.plan, fresh / "memory.png", self.title)
+            memory_chart(self.result.plan, fresh / "memory.png", self.title, data["spatial"])
             if target.exists():
                 old = target.with_name(f".{target.name}.old")
                 shutil.rmtree(old, ignore_errors=True)

@@ -158,18 +158,24 @@ def plan_spatial(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], limits
     return None
 
 
+def stage_partitions(stats: list[TilingStats], specs) -> list[list[int]]:
+    """Per tiled stage, the indices of the partitions that run any of its nodes."""
+    names = [set(s.nodes) for s in stats]
+    return [[i for i, spec in enumerate(specs) if any(n.name in stage for n in spec.nodes)] for stage in names]
+
+
 def stage_report(stats: list[TilingStats], specs, plan, model_macs: int) -> list[dict]:
     """Per tiled stage, for `lower`'s and `partition`'s reports: tiles, rows per tile, the MACs
     recomputed on the halos (and their share of the untiled model's `model_macs`), and the memory
     per tile: the largest planned total of the partitions that run the stage's nodes."""
     rows = []
-    for s in stats:
-        names = set(s.nodes)
-        memory = [p.total for spec, p in zip(specs, plan.partitions) if any(n.name in names for n in spec.nodes)]
+    for s, indices in zip(stats, stage_partitions(stats, specs)):
+        memory = [plan.partitions[i].total for i in indices]
         rows.append({"output": s.output, "tiles": s.tiles, "rows_per_tile": [min(s.tile_rows), max(s.tile_rows)],
                      "region_macs": s.region_macs, "recomputed_macs": s.recomputed_macs,
                      "recomputed_share": s.recomputed_macs / max(model_macs, 1),
-                     "partitions": len(memory), "memory_per_tile": max(memory, default=0)})
+                     "partitions": len(memory), "partition_indices": indices,
+                     "memory_per_tile": max(memory, default=0)})
     return rows
 
 
