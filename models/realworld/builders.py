@@ -234,6 +234,14 @@ def yolo_like():
     return YoloLike(), ["p3", "p4", "p5"]
 
 
+def _db_head(inner):
+    """DB's probability head: a 3x3 conv, two 2x2/2 ConvTransposes back to full resolution, Sigmoid."""
+    return nn.Sequential(
+        nn.Conv2d(inner, inner // 4, 3, padding=1, bias=False), nn.BatchNorm2d(inner // 4), nn.ReLU(),
+        nn.ConvTranspose2d(inner // 4, inner // 4, 2, 2), nn.BatchNorm2d(inner // 4), nn.ReLU(),
+        nn.ConvTranspose2d(inner // 4, 1, 2, 2), nn.Sigmoid())
+
+
 class DBNetLike(nn.Module):
     """ResNet-18 backbone, FPN to 1/4 scale via Resize, a ConvTranspose probability head with Sigmoid."""
 
@@ -246,10 +254,7 @@ class DBNetLike(nn.Module):
         self.layers = nn.ModuleList([r.layer1, r.layer2, r.layer3, r.layer4])
         self.lateral = nn.ModuleList(nn.Conv2d(c, inner, 1, bias=False) for c in (64, 128, 256, 512))
         self.smooth = nn.ModuleList(nn.Conv2d(inner, inner // 4, 3, padding=1, bias=False) for _ in range(4))
-        self.head = nn.Sequential(
-            nn.Conv2d(inner, inner // 4, 3, padding=1, bias=False), nn.BatchNorm2d(inner // 4), nn.ReLU(),
-            nn.ConvTranspose2d(inner // 4, inner // 4, 2, 2), nn.BatchNorm2d(inner // 4), nn.ReLU(),
-            nn.ConvTranspose2d(inner // 4, 1, 2, 2), nn.Sigmoid())
+        self.head = _db_head(inner)
 
     def forward(self, x):
         x = self.stem(x)
@@ -287,10 +292,7 @@ class DBMobile(nn.Module):
         ])
         self.lateral = nn.ModuleList(nn.Conv2d(c, inner, 1, bias=False) for c in w[1:])
         self.smooth = nn.ModuleList(nn.Conv2d(inner, inner // 4, 3, padding=1, bias=False) for _ in range(4))
-        self.head = nn.Sequential(
-            nn.Conv2d(inner, inner // 4, 3, padding=1, bias=False), nn.BatchNorm2d(inner // 4), nn.ReLU(),
-            nn.ConvTranspose2d(inner // 4, inner // 4, 2, 2), nn.BatchNorm2d(inner // 4), nn.ReLU(),
-            nn.ConvTranspose2d(inner // 4, 1, 2, 2), nn.Sigmoid())
+        self.head = _db_head(inner)
 
     def forward(self, x):
         x = self.stem(x)
