@@ -100,7 +100,8 @@ def test_compaction_reaches_a_fixed_point_and_records_every_pass():
     compacted, records = result.model, result.stats["records"]
     names = [record.name for record in records]
     order = ["NameNodesUniquely", "ConstantsToInitializers", "FoldConstants", "InlineConstantIf", "ClipBoundsToMinMax",
-             "RemoveIdentityOps", "BoolCastToWhere", "FoldBatchNorm", "MergeAffineChains", "FuseLayerNorm", "RemoveDeadNodes", "RemoveUnusedInitializers",
+             "RemoveIdentityOps", "BoolCastToWhere", "FoldBatchNorm", "MergeAffineChains", "FuseLayerNorm", "FuseSwish",
+             "RemoveDeadNodes", "RemoveUnusedInitializers",
              "DeduplicateInitializers"]
     assert names[:len(order)] == order
     assert not any(record.modified for record in records[-len(order):])

@@ -148,12 +148,15 @@ def test_int64_ids_read_beyond_indices_stay_int64_and_are_held_as_int32():
 
 
 def test_int64_read_by_an_op_the_ta_lacks_is_refused_naming_that_op():
-    nodes = [node("Gather", ["E", "ids"], ["emb"]), node("Cast", ["ids"], ["f"], to=TensorProto.FLOAT),
+    nodes = [node("Gather", ["E", "ids"], ["emb"]), node("CumSum", ["ids", "axis"], ["running"]),
+             node("Cast", ["running"], ["f"], to=TensorProto.FLOAT),
              node("Unsqueeze", ["f", "ax"], ["fu"]), node("Mul", ["emb", "fu"], ["y"])]
-    model = int_model(nodes, [("ids", [3], TensorProto.INT64)], ["y"], [w("E", [10, 4]), i64("ax", [1])])
+    model = int_model(nodes, [("ids", [3], TensorProto.INT64)], ["y"],
+                      [w("E", [10, 4]), i64("ax", [1]), i64("axis", 0)])
     narrowed, inputs = target.narrow_indices(model)
     assert inputs == {}
-    with pytest.raises(UnsupportedModelError, match=r"1 node\(s\) of 1 op type.*\(Cast\): op Cast is not supported"):
+    with pytest.raises(UnsupportedModelError,
+                       match=r"1 node\(s\) of 1 op type.*\(CumSum\): op CumSum is not supported"):
         target.check_supported(narrowed, target_infos(narrowed))
 
 
