@@ -5,7 +5,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from ..compact.graph_edit import consumers, graph_output_names, replace_nodes
+from ..compact.graph_edit import consumers, graph_output_names, producers, replace_nodes
 from ..core import Pass, PassResult
 from ..graph import Constants, attributes, opset_of
 from .qgemm import MS_DOMAIN
@@ -26,7 +26,7 @@ class _Graph:
 
     def __init__(self, model: onnx.ModelProto):
         graph = model.graph
-        self.producer = {o: n for n in graph.node for o in n.output if o}
+        self.producer = producers(graph)
         self.readers = consumers(graph)
         self.consts = Constants(model)
         self.outputs = graph_output_names(graph)

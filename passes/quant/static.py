@@ -28,6 +28,7 @@ from onnx import numpy_helper
 
 from ..analysis.weights import weight_bytes
 from ..compact import compaction_pipeline
+from ..compact.graph_edit import producers
 from ..datasets import calibration_set, evaluate_accuracy
 from ..errors import UserError
 from ..graph import graph_inputs, opset_of
@@ -133,7 +134,7 @@ def layer_sensitivity(float_path: Path, qdq_path: Path, samples, work: Path) -> 
     qdq_acts = collect_activations(str(augmented["qdq"]), _reader(samples))
     errors = compute_activation_error(create_activation_matching(qdq_acts, float_acts))
     model = onnx.load(str(float_path), load_external_data=False)
-    producer = {o: n for n in model.graph.node for o in n.output}
+    producer = producers(model.graph)
     worst: dict[str, float] = {}
     for tensor, err in errors.items():
         node = producer.get(tensor)

@@ -21,6 +21,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto
 
+from ..compact.graph_edit import producers
 from ..graph import Constants
 
 QUANTIZED_TYPES = (TensorProto.INT8, TensorProto.UINT8)
@@ -28,7 +29,7 @@ QUANTIZED_TYPES = (TensorProto.INT8, TensorProto.UINT8)
 
 def output_steps(model: onnx.ModelProto) -> dict[str, float]:
     """The quantization step of every quantized graph output of `model`, by name."""
-    producer = {o: n for n in model.graph.node for o in n.output if o}
+    producer = producers(model.graph)
     consts = Constants(model)
     steps = {}
     for out in model.graph.output:
@@ -45,7 +46,7 @@ INTEGER_SUMS = ("MatMulInteger", "ConvInteger")
 
 def dynamic_step_tensors(model: onnx.ModelProto) -> dict[str, str]:
     """For every graph output y = Mul(Cast(integer sum), s), optionally + a constant bias: the name of s."""
-    producer = {o: n for n in model.graph.node for o in n.output if o}
+    producer = producers(model.graph)
     consts = Constants(model)
     steps = {}
     for out in model.graph.output:
