@@ -77,3 +77,17 @@ def test_an_op_without_a_shape_rule_is_named():
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)])
     with pytest.raises(UnsupportedModelError, match="node 'frob' \\(Frobnicate\\)"):
         infer_static_shapes(model)
+
+
+def test_a_ruled_op_output_that_is_also_a_graph_output_gets_its_shape_for_its_readers():
+    """QuickGelu (com.microsoft, no onnx shape rule) whose output is both a graph output and a Conv's
+    input: the rule's shape must reach the Conv, whose output shape depends on it."""
+    w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
+    graph = helper.make_graph([helper.make_node("QuickGelu", ["x"], ["t"], domain="com.microsoft", alpha=1.0),
+                               helper.make_node("Conv", ["t", "w"], ["y"], kernel_shape=[3, 3], strides=[2, 2])],
+                              "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3, 9, 9])],
+                              [helper.make_tensor_value_info("t", onnx.TensorProto.FLOAT, None),
+                               helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    shapes = infer_static_shapes(model)
+    assert shapes["t"].shape == (1, 3, 9, 9) and shapes["y"].shape == (1, 4, 4, 4)

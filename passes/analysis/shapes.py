@@ -199,6 +199,16 @@ _OUTPUT_RULES = {"GroupNormalization": _first_input, "QuickGelu": _first_input, 
                  "QLinearConcat": _concat_parts}
 
 
+def _declare(graph: onnx.GraphProto, value_info: onnx.ValueInfoProto) -> None:
+    """Record `value_info` in `graph`: on its graph-output entry when it is one (inference reads an
+    output's type from that entry, not from value_info), else as value_info."""
+    for output in graph.output:
+        if output.name == value_info.name:
+            output.CopyFrom(value_info)
+            return
+    graph.value_info.append(value_info)
+
+
 def _with_rule_outputs(model: onnx.ModelProto) -> onnx.ModelProto:
     """`model` with value_info for the outputs of _OUTPUT_RULES ops, filled in as far as (non-strict)
     inference reaches them; `model` itself when it has no such op."""
@@ -222,7 +232,7 @@ def _with_rule_outputs(model: onnx.ModelProto) -> onnx.ModelProto:
                 continue
             found = rule(node, known)
             if found is not None:
-                out.graph.value_info.append(helper.make_tensor_value_info(node.output[0], found[0], list(found[1])))
+                _declare(out.graph, helper.make_tensor_value_info(node.output[0], found[0], list(found[1])))
                 known[node.output[0]] = found
                 added = True
         if not added:
