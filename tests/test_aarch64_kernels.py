@@ -40,6 +40,7 @@ from test_kernels_quant import (test_conv_integer_equals_onnxruntime, test_dequa
                                 test_dynamic_quantize_equals_onnxruntime, test_matmul_integer_equals_onnxruntime,
                                 test_non_finite_requantization_scale_is_refused,
                                 test_qlinear_conv_is_exact_and_within_a_step_of_onnxruntime,
+                                test_qlinear_conv_rows_wider_than_one_span_are_exact,
                                 test_qlinear_matmul_is_exact_and_within_a_step_of_onnxruntime,
                                 test_quantize_and_dequantize_equal_onnxruntime,
                                 test_quantize_saturates_and_sends_nan_to_the_low_end,

@@ -216,6 +216,29 @@ def test_qlinear_conv_is_exact_and_within_a_step_of_onnxruntime(data):
     check_requantized(got, exact, ort_run(node, values)[0] if ort_ok else None)
 
 
+@pytest.mark.parametrize("kernel, stride, pads, width", [(3, 1, [1, 1, 1, 1], 150), (5, 2, [2, 1, 2, 3], 301),
+                                                        (3, 1, [0, 0, 0, 0], 64), (7, 3, [3, 3, 3, 3], 200)])
+@pytest.mark.parametrize("depthwise", [True, False])
+def test_qlinear_conv_rows_wider_than_one_span_are_exact(kernel, stride, pads, width, depthwise):
+    """Rows of more output columns than the depthwise path sums at a time (QDW_SPAN = 64): every span
+    boundary, with padding on both sides; the im2col path on the same shapes."""
+    rng = np.random.default_rng(width + kernel)
+    channels = 3
+    values = {"x": _ints(rng, "uint8", (1, channels, 4, width)), "x_s": np.float32(0.02), "x_zp": np.uint8(131),
+              "w": _ints(rng, "int8", (channels, 1 if depthwise else channels, kernel, kernel)),
+              "w_s": _scales(rng, channels), "w_zp": np.zeros(channels, np.int8),
+              "y_s": np.float32(0.02 * kernel * kernel * 40 * (1 if depthwise else channels)),
+              "y_zp": np.uint8(97), "b": rng.integers(-20000, 20000, channels).astype(np.int32)}
+    values = {k: np.asarray(v) for k, v in values.items()}
+    node = helper.make_node("QLinearConv", ["x", "x_s", "x_zp", "w", "w_s", "w_zp", "y_s", "y_zp", "b"], ["y"],
+                            kernel_shape=[kernel, kernel], strides=[stride, stride], pads=pads,
+                            group=channels if depthwise else 1)
+    got = kernel_run(node, values)[0]
+    m = values["x_s"] * values["w_s"] / values["y_s"]
+    exact = exact_requantize(exact_conv_sums(node, values), m.reshape(1, -1, 1, 1), 97, "uint8")
+    check_requantized(got, exact, ort_run(node, values)[0])
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=SUPPRESS, derandomize=True)
 @given(data=st.data())
 def test_conv_integer_equals_onnxruntime(data):

@@ -223,8 +223,9 @@ kern_status kern_requant_from_scale(float s, kern_requant *r);
 /* The requantized value of an exact sum v (|v| < 2^32):
  *     y = clamp(round_half_even(v * multiplier / 2^shift) + zp, lo, hi)
  * in 64-bit integers: |v * multiplier| < 2^63, so the product is exact and only the final division
- * by 2^shift rounds (half to even, as onnxruntime's float requantization; it rounds v * s in float
- * first, so the two can differ by one where v * s lies within 2^-15 of a half-integer). */
+ * by 2^shift rounds, half to even (branch-free: the floor, plus one past the half or at an odd half),
+ * as onnxruntime's float requantization; it rounds v * s in float first, so the two can differ by one
+ * where v * s lies within 2^-15 of a half-integer. */
 static inline int32_t kern_requantize(int64_t v, kern_requant r, int32_t zp, int32_t lo, int32_t hi)
 {
     int64_t p = v * r.multiplier, q;
@@ -232,12 +233,11 @@ static inline int32_t kern_requantize(int64_t v, kern_requant r, int32_t zp, int
         q = p > 0 ? (int64_t)hi - zp : p < 0 ? (int64_t)lo - zp : 0;
     } else if (r.shift >= 64) { /* |p| / 2^shift < 1/2 */
         q = 0;
-    } else {
-        const uint64_t mag = p < 0 ? 0u - (uint64_t)p : (uint64_t)p, half = (uint64_t)1 << (r.shift - 1);
-        const uint64_t rem = mag & ((half << 1) - 1u);
-        uint64_t quot = mag >> r.shift;
-        quot += rem > half || (rem == half && (quot & 1u));
-        q = p < 0 ? -(int64_t)quot : (int64_t)quot;
+    } else { /* q = floor(p / 2^shift) from p + 2^63 >= 0 in unsigned arithmetic; rem = p mod 2^shift */
+        const unsigned s = (unsigned)r.shift;
+        const uint64_t rem = (uint64_t)p & (((uint64_t)1 << s) - 1u), half = (uint64_t)1 << (s - 1);
+        q = (int64_t)((((uint64_t)p) ^ ((uint64_t)1 << 63)) >> s) - (int64_t)((uint64_t)1 << (63 - s));
+        q += (int64_t)((rem > half) | ((rem == half) & ((uint64_t)q & 1u)));
     }
     q += zp;
     return (int32_t)(q < lo ? lo : q > hi ? hi : q);

@@ -6,11 +6,14 @@
  *     acc[c, p] = sum_k (x_col[k, p] - x_zp) (w[c, k] - w_zp[c])
  *               = sum_k w[c, k] col_p[k] - w_zp[c] sum_k col_p[k],      col_p = x_col[., p] - x_zp
  * - depthwise (c_in/g == 1): direct, every output's real taps (a padding tap would add
- *   (x_zp - x_zp) w = 0, as onnxruntime pads with the zero point);
+ *   (x_zp - x_zp) w = 0, as onnxruntime pads with the zero point), a row span of outputs summed tap
+ *   by tap in int32 on the stack;
  * - otherwise KERN_QCOLS output pixels at a time: their columns col_p as int16 in scratch (1x1
- *   stride-1 unpadded: read straight down the input channels), then for each output channel the
+ *   stride-1 unpadded: read straight down the input channels; else each pixel's valid window found
+ *   first, so the copy tests nothing per tap), then for each output channel the
  *   KERN_QCOLS dot products of its raw weight row (int8 or uint8) with them, sharing the weight loads
  *   (the last, narrower block: one dot product per column, e.g. a fully connected layer's one row).
+ * Each loop over elements is written once per element type (macros), with no type test inside.
  * |w| <= 255 and |col| <= 255, so with K <= KERN_QK_MAX every partial sum fits int32; the zero-point
  * term and the bias are added in int64.
  *
@@ -76,78 +79,141 @@ size_t kern_scratch_bytes_qconv(const kern_conv_geom *g, const kern_qconv_attr *
     return table + cols;
 }
 
-/* Store the exact sum v (+ bias) of output index i: requantized through rq (QLinearConv) or as int32. */
-static void store(const kern_qconv_attr *q, void *y, size_t i, int64_t v, const kern_requant *rq, int32_t y_zp)
+/* Store the run of n exact sums acc[j] + b (b: the bias) at output indices i .. i + n - 1: requantized
+ * through rq (QLinearConv) or as int32 (ConvInteger); one type test per run. */
+static void store_run(const kern_qconv_attr *q, void *y, size_t i, const int32_t *acc, size_t n, int64_t b,
+                      const kern_requant *rq, int32_t y_zp)
 {
+    size_t j;
     if (q->y_type == KERN_INT32)
-        ((int32_t *)y)[i] = (int32_t)v;
+        for (j = 0; j < n; j++)
+            ((int32_t *)y)[i + j] = (int32_t)(acc[j] + b);
     else if (q->y_type == KERN_UINT8)
-        ((uint8_t *)y)[i] = (uint8_t)kern_requantize(v, *rq, y_zp, 0, 255);
+        for (j = 0; j < n; j++)
+            ((uint8_t *)y)[i + j] = (uint8_t)kern_requantize(acc[j] + b, *rq, y_zp, 0, 255);
     else
-        ((int8_t *)y)[i] = (int8_t)kern_requantize(v, *rq, y_zp, -128, 127);
+        for (j = 0; j < n; j++)
+            ((int8_t *)y)[i + j] = (int8_t)kern_requantize(acc[j] + b, *rq, y_zp, -128, 127);
 }
 
-/* Output channels [0, c_out) of one batch item, depthwise: input channel c / (c_out / c_in). */
+/* Depthwise outputs are summed QDW_SPAN output columns at a time in int32 accumulators on the stack. */
+#define QDW_SPAN 64
+
+/* Output channels [0, c_out) of one batch item, depthwise: input channel c / (c_out / c_in).  Per output
+ * row, a span of columns accumulates tap by tap over the taps' valid columns (kern_valid_range: a padding
+ * tap would add (x_zp - x_zp) w = 0, as onnxruntime pads with the zero point), each tap a run along the
+ * input row that the compiler vectorises; the sums are exact, so their order does not matter. */
+#define QCONV_DEPTHWISE(name, xtype, wtype)                                                                 \
+    static void name(const kern_conv_geom *g, const kern_qconv_attr *q, const xtype *x, int32_t x_zp,        \
+                     const wtype *w, const void *w_zp, const int32_t *bias, const kern_requant *rq,          \
+                     int32_t y_zp, void *y, size_t y_base)                                                   \
+    {                                                                                                        \
+        const size_t mult = g->c_out / g->c_in, hw_in = g->h_in * g->w_in, pix = g->h_out * g->w_out;        \
+        const size_t khw = g->kernel_h * g->kernel_w;                                                        \
+        int32_t acc[QDW_SPAN];                                                                               \
+        size_t c, oh, ow0, ow, ki, kj, j;                                                                    \
+        for (c = 0; c < g->c_out; c++) {                                                                     \
+            const xtype *xc = x + (c / mult) * hw_in;                                                        \
+            const wtype *wc = w + c * khw;                                                                   \
+            const int32_t wz = kern_qzero(q->w_type, w_zp, q->w_zp_count > 1 ? c : 0);                       \
+            const int64_t b = bias ? bias[c] : 0;                                                            \
+            for (oh = 0; oh < g->h_out; oh++) {                                                              \
+                size_t ilo, ihi;                                                                             \
+                kern_valid_range(g->pad_top, oh * g->stride_h, g->dilation_h, g->h_in, g->kernel_h, &ilo, &ihi); \
+                for (ow0 = 0; ow0 < g->w_out; ow0 += QDW_SPAN) {                                             \
+                    const size_t n = kmin(QDW_SPAN, g->w_out - ow0);                                         \
+                    for (j = 0; j < n; j++)                                                                  \
+                        acc[j] = 0;                                                                          \
+                    for (ki = ilo; ki < ihi; ki++) {                                                         \
+                        const xtype *row = xc + (oh * g->stride_h + ki * g->dilation_h - g->pad_top) * g->w_in; \
+                        for (kj = 0; kj < g->kernel_w; kj++) {                                               \
+                            const int32_t wk = (int32_t)wc[ki * g->kernel_w + kj] - wz;                      \
+                            size_t lo, hi;                                                                   \
+                            kern_valid_range(g->pad_left, kj * g->dilation_w, g->stride_w, g->w_in, g->w_out, &lo, &hi); \
+                            lo = lo > ow0 ? lo : ow0;                                                        \
+                            hi = kmin(hi, ow0 + n);                                                          \
+                            for (ow = lo; ow < hi; ow++)                                                     \
+                                acc[ow - ow0] += ((int32_t)row[ow * g->stride_w + kj * g->dilation_w - g->pad_left] - \
+                                                  x_zp) * wk;                                                \
+                        }                                                                                    \
+                    }                                                                                        \
+                    store_run(q, y, y_base + c * pix + oh * g->w_out + ow0, acc, n, b,                       \
+                              q->y_type == KERN_INT32 ? NULL : &rq[c], y_zp);                                \
+                }                                                                                            \
+            }                                                                                                \
+        }                                                                                                    \
+    }
+QCONV_DEPTHWISE(depthwise_u8_i8, uint8_t, int8_t)
+QCONV_DEPTHWISE(depthwise_u8_u8, uint8_t, uint8_t)
+QCONV_DEPTHWISE(depthwise_i8_i8, int8_t, int8_t)
+QCONV_DEPTHWISE(depthwise_i8_u8, int8_t, uint8_t)
+
 static void depthwise(const kern_conv_geom *g, const kern_qconv_attr *q, const void *x, size_t x_base,
                       int32_t x_zp, const void *w, const void *w_zp, const int32_t *bias, const kern_requant *rq,
                       int32_t y_zp, void *y, size_t y_base)
 {
-    const size_t mult = g->c_out / g->c_in, hw_in = g->h_in * g->w_in, pix = g->h_out * g->w_out;
-    const size_t khw = g->kernel_h * g->kernel_w;
-    size_t c, oh, ow, ki, kj;
-    for (c = 0; c < g->c_out; c++) {
-        const size_t xc = x_base + (c / mult) * hw_in, wc = c * khw;
-        const int32_t wz = kern_qzero(q->w_type, w_zp, q->w_zp_count > 1 ? c : 0);
-        const int64_t b = bias ? bias[c] : 0;
-        for (oh = 0; oh < g->h_out; oh++) {
-            size_t ilo, ihi;
-            kern_valid_range(g->pad_top, oh * g->stride_h, g->dilation_h, g->h_in, g->kernel_h, &ilo, &ihi);
-            for (ow = 0; ow < g->w_out; ow++) {
-                int32_t acc = 0;
-                size_t jlo, jhi;
-                kern_valid_range(g->pad_left, ow * g->stride_w, g->dilation_w, g->w_in, g->kernel_w, &jlo, &jhi);
-                for (ki = ilo; ki < ihi; ki++) {
-                    const size_t row = xc + (oh * g->stride_h + ki * g->dilation_h - g->pad_top) * g->w_in;
-                    for (kj = jlo; kj < jhi; kj++)
-                        acc += (kern_qload(q->x_type, x, row + ow * g->stride_w + kj * g->dilation_w - g->pad_left) -
-                                x_zp) * (kern_qload(q->w_type, w, wc + ki * g->kernel_w + kj) - wz);
-                }
-                store(q, y, y_base + c * pix + oh * g->w_out + ow, acc + b, q->y_type == KERN_INT32 ? NULL : &rq[c],
-                      y_zp);
-            }
-        }
-    }
+    const int xu = q->x_type == KERN_UINT8, wu = q->w_type == KERN_UINT8;
+    if (xu && !wu)
+        depthwise_u8_i8(g, q, (const uint8_t *)x + x_base, x_zp, w, w_zp, bias, rq, y_zp, y, y_base);
+    else if (xu)
+        depthwise_u8_u8(g, q, (const uint8_t *)x + x_base, x_zp, w, w_zp, bias, rq, y_zp, y, y_base);
+    else if (!wu)
+        depthwise_i8_i8(g, q, (const int8_t *)x + x_base, x_zp, w, w_zp, bias, rq, y_zp, y, y_base);
+    else
+        depthwise_i8_u8(g, q, (const int8_t *)x + x_base, x_zp, w, w_zp, bias, rq, y_zp, y, y_base);
 }
 
-/* Column j (pixel p) of one group's im2col matrix minus x_zp into col[0, kdim); returns its sum. */
-static int32_t pack_column(const kern_conv_geom *g, const kern_qconv_attr *q, const void *x, size_t xg,
-                           int32_t x_zp, size_t p, int16_t *col)
-{
-    const size_t cin_g = g->c_in / g->group, hw_in = g->h_in * g->w_in, oh = p / g->w_out, ow = p % g->w_out;
-    size_t ci, ki, kj, k = 0;
-    int32_t sum = 0;
-    if (kern_conv_pointwise(g)) {
-        for (ci = 0; ci < cin_g; ci++) {
-            col[ci] = (int16_t)(kern_qload(q->x_type, x, xg + ci * hw_in + p) - x_zp);
-            sum += col[ci];
-        }
-        return sum;
+/* Columns p0 .. p0 + nc - 1 (pixels) of one group's im2col matrix minus x_zp into cols (column j at
+ * cols + j * kdim) and their sums into sums[j].  A pixel's valid window rows and columns come first
+ * (kern_valid_range), so the loops over the taps test nothing; padding taps are 0 (x_zp - x_zp). */
+#define QCONV_PACK(name, xtype)                                                                              \
+    static void name(const kern_conv_geom *g, const xtype *xg, int32_t x_zp, size_t p0, size_t nc, size_t kdim, \
+                     int16_t *cols, int32_t *sums)                                                           \
+    {                                                                                                        \
+        const size_t cin_g = g->c_in / g->group, hw_in = g->h_in * g->w_in;                                  \
+        size_t j, ci, ki, kj;                                                                                \
+        if (kern_conv_pointwise(g)) {                                                                        \
+            for (j = 0; j < nc; j++)                                                                         \
+                sums[j] = 0;                                                                                 \
+            for (ci = 0; ci < cin_g; ci++)                                                                   \
+                for (j = 0; j < nc; j++) {                                                                   \
+                    const int32_t v = (int32_t)xg[ci * hw_in + p0 + j] - x_zp;                               \
+                    cols[j * kdim + ci] = (int16_t)v;                                                        \
+                    sums[j] += v;                                                                            \
+                }                                                                                            \
+            return;                                                                                          \
+        }                                                                                                    \
+        for (j = 0; j < nc; j++) {                                                                           \
+            const size_t oh = (p0 + j) / g->w_out, ow = (p0 + j) % g->w_out;                                 \
+            int16_t *col = cols + j * kdim;                                                                  \
+            size_t ilo, ihi, jlo, jhi, k = 0;                                                                \
+            int32_t sum = 0;                                                                                 \
+            kern_valid_range(g->pad_top, oh * g->stride_h, g->dilation_h, g->h_in, g->kernel_h, &ilo, &ihi); \
+            kern_valid_range(g->pad_left, ow * g->stride_w, g->dilation_w, g->w_in, g->kernel_w, &jlo, &jhi); \
+            for (ci = 0; ci < cin_g; ci++)                                                                   \
+                for (ki = 0; ki < g->kernel_h; ki++) {                                                       \
+                    const xtype *row;                                                                        \
+                    if (ki < ilo || ki >= ihi) {                                                             \
+                        for (kj = 0; kj < g->kernel_w; kj++)                                                 \
+                            col[k++] = 0;                                                                    \
+                        continue;                                                                            \
+                    }                                                                                        \
+                    row = xg + ci * hw_in + (oh * g->stride_h + ki * g->dilation_h - g->pad_top) * g->w_in;  \
+                    for (kj = 0; kj < jlo; kj++)                                                             \
+                        col[k++] = 0;                                                                        \
+                    for (; kj < jhi; kj++) {                                                                 \
+                        const int32_t v = (int32_t)row[ow * g->stride_w + kj * g->dilation_w - g->pad_left] - x_zp; \
+                        col[k++] = (int16_t)v;                                                               \
+                        sum += v;                                                                            \
+                    }                                                                                        \
+                    for (; kj < g->kernel_w; kj++)                                                           \
+                        col[k++] = 0;                                                                        \
+                }                                                                                            \
+            sums[j] = sum;                                                                                   \
+        }                                                                                                    \
     }
-    for (ci = 0; ci < cin_g; ci++)
-        for (ki = 0; ki < g->kernel_h; ki++) {
-            const size_t ihp = oh * g->stride_h + ki * g->dilation_h;
-            const int row_ok = ihp >= g->pad_top && ihp - g->pad_top < g->h_in;
-            for (kj = 0; kj < g->kernel_w; kj++, k++) {
-                const size_t iwp = ow * g->stride_w + kj * g->dilation_w;
-                col[k] = 0;
-                if (row_ok && iwp >= g->pad_left && iwp - g->pad_left < g->w_in)
-                    col[k] = (int16_t)(kern_qload(q->x_type, x, xg + ci * hw_in + (ihp - g->pad_top) * g->w_in +
-                                                              iwp - g->pad_left) - x_zp);
-                sum += col[k];
-            }
-        }
-    return sum;
-}
+QCONV_PACK(pack_u8, uint8_t)
+QCONV_PACK(pack_i8, int8_t)
 
 kern_status kern_qconv(const kern_conv_geom *g, const kern_qconv_attr *q, const void *x, const void *x_zp,
                        const void *w, const void *w_zp, const int32_t *bias, const float *x_scale,
@@ -193,8 +259,10 @@ kern_status kern_qconv(const kern_conv_geom *g, const kern_qconv_attr *q, const 
             for (p0 = 0; p0 < pix; p0 += KERN_QCOLS) {
                 const size_t nc = kmin(KERN_QCOLS, pix - p0);
                 int32_t sums[KERN_QCOLS], d[KERN_QCOLS];
-                for (j = 0; j < nc; j++)
-                    sums[j] = pack_column(g, q, x, xg, xz, p0 + j, cols + j * kdim);
+                if (q->x_type == KERN_UINT8)
+                    pack_u8(g, (const uint8_t *)x + xg, xz, p0, nc, kdim, cols, sums);
+                else
+                    pack_i8(g, (const int8_t *)x + xg, xz, p0, nc, kdim, cols, sums);
                 for (m = 0; m < cout_g; m++) {
                     const size_t oc = grp * cout_g + m;
                     const int64_t wz = kern_qzero(q->w_type, w_zp, q->w_zp_count > 1 ? oc : 0);
@@ -208,9 +276,9 @@ kern_status kern_qconv(const kern_conv_geom *g, const kern_qconv_attr *q, const 
                         for (j = 0; j < nc; j++)
                             d[j] = q->w_type == KERN_INT8 ? dot_i8(wrow, cols + j * kdim, kdim)
                                                           : dot_u8(wrow, cols + j * kdim, kdim);
-                    for (j = 0; j < nc; j++)
-                        store(q, y, yb + oc * pix + p0 + j, (int64_t)d[j] - wz * sums[j] + bias_c,
-                              requant ? &rq[oc] : NULL, yz);
+                    for (j = 0; j < nc; j++)   /* the exact sum of (col - 0)(w - w_zp): within int32 */
+                        d[j] = (int32_t)((int64_t)d[j] - wz * sums[j]);
+                    store_run(q, y, yb + oc * pix + p0, d, nc, bias_c, requant ? &rq[oc] : NULL, yz);
                 }
             }
         }
