@@ -120,8 +120,8 @@ def test_refuses_other_geometries(hw, k, group, pads):
     wt = np.ones((cout, cin // group, k, k), np.float32)
     y = np.full((1, cout, g.h_out, g.w_out), 7.0, np.float32)
     scratch = np.zeros(1 << 16, np.float32)
-    status = kh.kernels().kern_conv_wt_act(ctypes.byref(g), None, x.ctypes.data, wt.ctypes.data, None,
-                                           y.ctypes.data, scratch.ctypes.data, scratch.nbytes)
+    status = kh.kernels().kern_conv_wt_act(ctypes.byref(g), None, kh._ptr(x), kh._ptr(wt), None, kh._ptr(y),
+                                           kh._ptr(scratch), scratch.nbytes)
     assert kh.STATUS[status] == "KERN_EINVAL"
     assert (y == 7.0).all()
 
@@ -132,7 +132,7 @@ def test_scratch_short_by_one_float_is_refused():
     assert need == 49 * 40 * 4
     x, wt = np.ones((1, 8, 7, 7), np.float32), np.ones((8, 40), np.float32)
     y, scratch = np.zeros((1, 40, 7, 7), np.float32), np.zeros(need // 4, np.float32)
-    status = kh.kernels().kern_conv_wt_act(ctypes.byref(g), None, x.ctypes.data, wt.ctypes.data, None, y.ctypes.data,
-                                           scratch.ctypes.data, need - 4)
+    status = kh.kernels().kern_conv_wt_act(ctypes.byref(g), None, kh._ptr(x), kh._ptr(wt), None, kh._ptr(y),
+                                           kh._ptr(scratch), need - 4)
     assert kh.STATUS[status] == "KERN_ESCRATCH"
 
