@@ -122,6 +122,8 @@ SIGNATURES: dict[str, tuple] = {
     "kern_conv": (P, P, P, P, P, P, SZ),
     "kern_conv_act": (P, P, P, P, P, P, P, SZ),
     "kern_scratch_bytes_conv": (P,),
+    "kern_conv_wt_act": (P, P, P, P, P, P, P, SZ),
+    "kern_conv_wt_ok": (P,),
     "kern_conv_transpose": (P, P, P, P, P),
     "kern_gemm": (P, P, P, P, P, P, SZ),
     "kern_scratch_bytes_gemm": (P,),
@@ -772,6 +774,28 @@ def run_conv_activation(conv: onnx.NodeProto, act: onnx.NodeProto, inputs: Seque
                                    scratch.ptr, need), "Conv+" + act.op_type)
     scratch.result("Conv scratch")
     return y.result("Conv+" + act.op_type)
+
+
+def run_conv_wt(conv: onnx.NodeProto, inputs: Sequence[np.ndarray | None], opset: int,
+                act: onnx.NodeProto | None = None, act_inputs: Sequence[np.ndarray | None] = ()) -> np.ndarray:
+    """A 1x1 Conv (then `act`, if any) in one kern_conv_wt_act call, its weights stored transposed as
+    lowering stores them (passes/target/ops/conv.py: ATTR_CONV_W_LAYOUT 1)."""
+    x, w = _f32(inputs[0]), _f32(inputs[1])
+    b = _input(inputs, 2)
+    b = None if b is None else _f32(b)
+    g, geom = _geometry(conv, inputs)
+    wt = np.ascontiguousarray(w.reshape(w.shape[0], -1).T)
+    attr = None
+    if act is not None:
+        attrs = {a.name: helper.get_attribute_value(a) for a in act.attribute}
+        attr = unary_attr(act, attrs, [None, *act_inputs], opset)
+    y = Guarded(_out_shape(x, g))
+    need = conv_scratch_bytes(g)
+    scratch = Guarded(need // 4)
+    _check(kernels().kern_conv_wt_act(ctypes.byref(geom), ctypes.byref(attr) if attr else None, _ptr(x), _ptr(wt),
+                                      _ptr(b), y.ptr, scratch.ptr, need), "Conv (transposed weights)")
+    scratch.result("Conv scratch")
+    return y.result("Conv (transposed weights)")
 
 
 CONTRIB_OPS = {("com.microsoft", "QuickGelu")}   # onnxruntime's ops with a kernel here

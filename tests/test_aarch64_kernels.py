@@ -16,6 +16,7 @@ import pytest
 
 import aarch64_harness as arm
 import test_kernels_differential
+import test_kernels_differential_pointwise_wt
 import test_kernels_mathf
 import test_kernels_mathf_trig
 import test_kernels_scratch
@@ -30,6 +31,10 @@ from test_kernels_differential import (test_conv_tiling_edges, test_conv_with_fu
                                        test_depthwise_paths, test_gemm_tiling_edges, test_grouped_paths,
                                        test_kernel_matches_onnxruntime,
                                        test_maxpool_paths, test_pointwise_narrow_columns)
+from test_kernels_differential_pointwise_wt import (  # noqa: E402,F401
+    test_kernel_matches as test_pointwise_wt_matches, test_model_layers as test_pointwise_wt_model_layers,
+    test_refuses_other_geometries as test_pointwise_wt_refuses_other_geometries,
+    test_scratch_short_by_one_float_is_refused as test_pointwise_wt_short_scratch)
 from test_kernels_mathf import errors, test_max_relative_error, test_special_values  # noqa: E402,F401
 from test_kernels_mathf_trig import (test_error_against_float64_and_numpy_float32,  # noqa: E402,F401
                                      test_special_values_and_domain_edges)
@@ -46,6 +51,7 @@ from test_kernels_quant import (test_conv_integer_equals_onnxruntime, test_dequa
                                 test_quantize_saturates_and_sends_nan_to_the_low_end,
                                 test_quantized_max_pool_equals_onnxruntime, test_requantization_of_extreme_scales_is_exact)
 from test_kernels_scratch import (test_conv_scratch_python_equals_c, test_gemm_scratch_python_equals_c,  # noqa: E402,F401
+                                  test_pointwise_small_map_scratch_python_equals_c,
                                   test_qconv_scratch_python_equals_c, test_qmatmul_scratch_python_equals_c,
                                   test_tiling_constants_mirror_the_c_header, test_zoo_scratch_is_modest)
 from test_kernels_validation import (test_binary_and_movement_reject_bad_shapes,  # noqa: E402,F401
@@ -67,16 +73,16 @@ def on_aarch64(remote):
     """Module-scoped and autouse, so that it is in place before any other module-scoped fixture (the math
     sweeps of test_kernels_mathf are one) calls a kernel."""
     with pytest.MonkeyPatch.context() as monkeypatch:
-        arm.install(monkeypatch, remote, test_kernels_differential, test_kernels_mathf, test_kernels_mathf_trig,
-                    test_kernels_scratch, test_kernels_validation)
+        arm.install(monkeypatch, remote, test_kernels_differential, test_kernels_differential_pointwise_wt,
+                    test_kernels_mathf, test_kernels_mathf_trig, test_kernels_scratch, test_kernels_validation)
         yield remote
 
 
 def test_every_kernel_entry_point_is_routed(remote):
     import kernel_harness
     assert kernel_harness.kernels() is remote
-    for module in (test_kernels_differential, test_kernels_mathf, test_kernels_mathf_trig, test_kernels_scratch,
-                   test_kernels_validation):
+    for module in (test_kernels_differential, test_kernels_differential_pointwise_wt, test_kernels_mathf,
+                   test_kernels_mathf_trig, test_kernels_scratch, test_kernels_validation):
         assert getattr(module, "kernels", kernel_harness.kernels)() is remote, module.__name__
 
 

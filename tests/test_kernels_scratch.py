@@ -3,7 +3,7 @@ import ctypes
 import re
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 from kernel_harness import INTERP, ConvGeom, GemmAttr, kernels
 from kernel_harness_quant import QConvAttr, QMatMulAttr
@@ -19,6 +19,7 @@ def test_tiling_constants_mirror_the_c_header():
     assert defines["GEMM_PACK_MIN_M"] == scratch.GEMM_PACK_MIN_M
     assert defines["DW_GEMM_MIN_MULT"] == scratch.DW_GEMM_MIN_MULT
     assert defines["PANEL"] == scratch.PANEL
+    assert defines["CONV_WT_MAX_PIX"] == scratch.CONV_WT_MAX_PIX
     assert defines["QCOLS"] == scratch.QCOLS
     assert defines["QK_MAX"] == scratch.QK_MAX
 
@@ -37,6 +38,20 @@ def test_conv_scratch_python_equals_c(cin_g, group, cout_g, h, w, kh, kw, sh, sw
     c_bytes = kernels().kern_scratch_bytes_conv(ctypes.byref(ConvGeom(*g.as_tuple())))
     assert c_bytes == scratch.conv_scratch_bytes(g)
     assert c_bytes <= scratch.KC * scratch.NC * 4
+
+
+@settings(max_examples=200, deadline=None)
+@given(cin=st.integers(1, 300), cout=st.integers(1, 700), h=st.integers(1, 70), w=st.integers(1, 70),
+       group=st.sampled_from([1, 1, 2]), k=st.sampled_from([1, 1, 3]), pad=st.sampled_from([0, 0, 1]))
+def test_pointwise_small_map_scratch_python_equals_c(cin, cout, h, w, group, k, pad):
+    """1x1 convolutions on small maps, where the transposed-weight geometries (kern_conv_wt_ok) lie:
+    the predicate and the scratch agree in C and Python."""
+    g = WindowGeometry(1, cin * group, h, w, cout * group, h + 2 * pad - k + 1, w + 2 * pad - k + 1, k, k, 1, 1,
+                       1, 1, pad, pad, pad, pad, group)
+    assume(g.h_out >= 1 and g.w_out >= 1)
+    geom = ctypes.byref(ConvGeom(*g.as_tuple()))
+    assert bool(kernels().kern_conv_wt_ok(geom)) == scratch.conv_wt_ok(g)
+    assert kernels().kern_scratch_bytes_conv(geom) == scratch.conv_scratch_bytes(g) <= scratch.KC * scratch.NC * 4
 
 
 @settings(max_examples=200, deadline=None)

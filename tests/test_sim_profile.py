@@ -49,7 +49,7 @@ def test_kernel_paths_and_macs():
     ops = describe_ops(list(model.graph.node), infer_static_shapes(model))
     assert [o.path for o in ops] == [
         "Conv 3x3/s2", "HardSwish", "Conv dw 5x5/s2", "GlobalAveragePool", "Conv 1x1", "Relu", "Conv 1x1",
-        "HardSigmoid", "Mul", "Conv grouped 3x3/s1", "Conv 1x1", "Flatten", "Gemm M=1"]
+        "HardSigmoid", "Mul", "Conv grouped 3x3/s1", "Conv 1x1 small map", "Flatten", "Gemm M=1"]
     assert ops[0].macs == 8 * 8 * 8 * 3 * 9 and ops[2].macs == 8 * 4 * 4 * 25 and ops[-1].macs == 10 * 256
     assert ops[2].shape == (1, 8, 4, 4)
 

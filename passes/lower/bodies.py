@@ -18,6 +18,7 @@ body written here has exactly the size the plan reserved.
 """
 from __future__ import annotations
 
+from collections import Counter
 from typing import Collection, Mapping, Sequence
 
 import numpy as np
@@ -38,12 +39,14 @@ def lower_partition(nodes: Sequence[onnx.NodeProto], *, index: int, count: int, 
     """The body of one partition running `nodes` in this order.
 
     `tensor_offsets` holds the absolute region offset of every non-constant tensor the nodes read
-    or write (from the memory plan); constants (`consts`) read as data are stored in the body."""
+    or write (from the memory plan); constants (`consts`) read as data are stored in the body, in the
+    order their op asks for (`LoweredOp.stored`, e.g. Conv's transposed 1x1 weights) when no other op
+    of the body reads them."""
     tensors: list[fmt.Tensor] = []
     weights: dict[int, np.ndarray] = {}
     index_of: dict[str, int] = {}
 
-    def tensor(name: str) -> int:
+    def tensor(name: str, stored=None) -> int:
         if not name:
             return fmt.NO_TENSOR
         if name in index_of:
@@ -52,7 +55,8 @@ def lower_partition(nodes: Sequence[onnx.NodeProto], *, index: int, count: int, 
         dtype = body_dtype(infos[name].dtype)
         if name in consts:
             t = fmt.Tensor(shape, fmt.LOC_WEIGHT, dtype=dtype)
-            weights[len(tensors)] = to_held(consts[name], infos[name].dtype, f"constant '{name}'").reshape(shape)
+            values = to_held(consts[name], infos[name].dtype, f"constant '{name}'").reshape(shape)
+            weights[len(tensors)] = stored(values) if stored else values
         else:
             if name not in tensor_offsets:
                 raise ValueError(f"partition {index}: the memory plan has no offset for tensor '{name}'")
@@ -70,13 +74,15 @@ def lower_partition(nodes: Sequence[onnx.NodeProto], *, index: int, count: int, 
         tensors.append(t)
         return index_of[name]
 
+    reads = Counter(name for node in nodes if node.op_type != "Constant" for name in node.input if name in consts)
+    shared = frozenset(name for name, count in reads.items() if count > 1)
     ops = []
     for node in nodes:
         if node.op_type == "Constant":
             continue
-        lowered = translate(node, infos, consts, opset)
-        ops.append(fmt.Op(lowered.code, [tensor(x) for x in lowered.inputs], [tensor(x) for x in lowered.outputs],
-                          lowered.ints, lowered.floats))
+        lowered = translate(node, infos, consts, opset, shared)
+        ops.append(fmt.Op(lowered.code, [tensor(x, lowered.stored.get(k)) for k, x in enumerate(lowered.inputs)],
+                          [tensor(x) for x in lowered.outputs], lowered.ints, lowered.floats))
     return fmt.Body(index, count, tensors, ops, weights, region_size=region_size, scratch_offset=scratch_offset,
                     scratch_size=scratch_size)
 

@@ -20,7 +20,9 @@ apart (minimum over the runs), and `other` is what is left: the TA command, the 
 
 Kernel paths name what `kernels/conv.c` and `kernels/gemm.c` do with a node, so that a table row
 is one piece of code: `Conv dw 5x5/s2` (depthwise, direct), `Conv grouped 3x3/s1` (c_in/group > 1,
-group > 1), `Conv 1x1` (GEMM on the input in place), `Conv 3x3/s2` (im2col + GEMM), `Gemm M=1`.
+group > 1), `Conv 1x1` (GEMM on the input in place), `Conv 1x1 small map` (at most 64 pixels:
+the transposed product on transposed weights, `kernels/pointwise_wt.c`), `Conv 3x3/s2` (im2col + GEMM),
+`Gemm M=1`.
 """
 from __future__ import annotations
 
@@ -33,7 +35,9 @@ import onnx
 
 from ..analysis.macs import node_macs
 from ..analysis.shapes import TensorInfo, infer_static_shapes
+from ..analysis.spatial import window_geometry
 from ..graph import attribute, node_label
+from ..target.scratch import conv_wt_ok
 from . import format as fmt
 from .sim import OpTime, RunStats
 
@@ -54,7 +58,8 @@ class OpInfo:
 
 
 def conv_path(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> str:
-    """The kern_conv_act path of a Conv node: depthwise, grouped, 1x1 (pointwise) or im2col."""
+    """The kern_conv_act path of a Conv node: depthwise, grouped, 1x1 (pointwise; on a small map,
+    `conv_wt_ok`: the transposed product when its weights are stored transposed) or im2col."""
     weight = infos[node.input[1]].shape
     c_in = infos[node.input[0]].shape[1]
     group = int(attribute(node, "group", 1))
@@ -69,7 +74,7 @@ def conv_path(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> str:
     pads = attribute(node, "pads", None) or [0]
     if all(k == 1 for k in weight[2:]) and max(strides) == 1 and max(pads) == 0 \
             and attribute(node, "auto_pad", b"NOTSET") in (b"NOTSET", b"VALID"):
-        return "Conv 1x1"
+        return "Conv 1x1 small map" if conv_wt_ok(window_geometry(node, infos)) else "Conv 1x1"
     return f"Conv {window}"
 
 

@@ -12,7 +12,7 @@ writes, static shapes, constant values, the opset) and returns a `LoweredOp`, or
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -36,19 +36,24 @@ class Unsupported(Exception):
 
 @dataclass
 class LoweredOp:
-    """A node translated to an op record (tensor names instead of indices)."""
+    """A node translated to an op record (tensor names instead of indices).  `stored`: positions in
+    `inputs` of constants the body stores in another order than ONNX's (the op's slots say so), each
+    mapped to the function giving the stored values (same shape and dtype), e.g. Conv's transposed
+    1x1 weights."""
 
     code: int
     inputs: list[str]
     outputs: list[str]
     ints: list[int]
     floats: list[float]
+    stored: dict[int, Callable[[np.ndarray], np.ndarray]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class OpContext:
     """What a translate function reads: the node, its attributes, its data inputs and computed
-    outputs (`table.data_inputs`, `table.kept_outputs`), static shapes, constants and the opset."""
+    outputs (`table.data_inputs`, `table.kept_outputs`), static shapes, constants, the opset, and
+    which constants the body's other ops read too (an op may store only the others in its own order)."""
 
     node: onnx.NodeProto
     attrs: dict
@@ -57,6 +62,7 @@ class OpContext:
     infos: Mapping[str, TensorInfo]
     consts: Mapping[str, np.ndarray]
     opset: int
+    shared: frozenset[str] = frozenset()   # constants other ops of the body read too: kept in ONNX order
 
     def shape(self, name: str) -> tuple[int, ...]:
         return tuple(self.infos[name].shape)

@@ -4,6 +4,10 @@ The memory plan reserves, per partition, the largest scratch any of its ops need
 memory model); the interpreter checks the C twin before every op and the kernels never use more.
 These kernels use scratch (runtime_ta/interp/kernels.h):
 
+    Conv 1x1 stride-1 unpadded, group 1, over P = h_out * w_out pixels, 1 < P <= CONV_WT_MAX_PIX and P
+    not a multiple of PANEL (conv_wt_ok: the geometries whose weights may be stored transposed),
+    whatever the layout:
+        the transposed product's block of outputs = P * min(c_out, NC) floats
     Conv, not depthwise (c_in / group > 1, or == 1 with c_out / group >= DW_GEMM_MIN_MULT: the GEMM
     path) and not 1x1 stride-1 unpadded:
         im2col tile = min(K, KC) * panel(min(P, NC)) floats,  K = c_in / group * kh * kw,  P = h_out * w_out
@@ -41,6 +45,7 @@ KC = 256
 NC = 128
 PANEL = 32
 GEMM_PACK_MIN_M = 8
+CONV_WT_MAX_PIX = 64
 DW_GEMM_MIN_MULT = 8
 RNN_TC = 32
 QCOLS = 4
@@ -55,13 +60,27 @@ def _panel(n: int) -> int:
     return -(-n // PANEL) * PANEL
 
 
+def _pointwise(g: WindowGeometry) -> bool:
+    """kern_conv_pointwise(): 1x1, stride 1, unpadded."""
+    return (g.kernel_h, g.kernel_w, g.stride_h, g.stride_w) == (1, 1, 1, 1) and \
+        (g.pad_top, g.pad_left, g.pad_bottom, g.pad_right) == (0, 0, 0, 0)
+
+
+def conv_wt_ok(g: WindowGeometry) -> bool:
+    """kern_conv_wt_ok(): a 1x1 convolution over few pixels, whose weights may be stored transposed
+    (ATTR_CONV_W_LAYOUT 1)."""
+    pix = g.h_out * g.w_out
+    return g.group == 1 and _pointwise(g) and 1 < pix <= CONV_WT_MAX_PIX and pix % PANEL != 0
+
+
 def conv_scratch_bytes(g: WindowGeometry) -> int:
     """kern_scratch_bytes_conv()."""
     if g.group == 0 or g.c_in % g.group:
         return 0
     cin_g = g.c_in // g.group
-    pointwise = (g.kernel_h, g.kernel_w, g.stride_h, g.stride_w) == (1, 1, 1, 1) and \
-        (g.pad_top, g.pad_left, g.pad_bottom, g.pad_right) == (0, 0, 0, 0)
+    if conv_wt_ok(g):
+        return g.h_out * g.w_out * min(g.c_out, NC) * FLOAT_BYTES
+    pointwise = _pointwise(g)
     depthwise = cin_g == 1 and g.c_out // g.group < DW_GEMM_MIN_MULT
     if depthwise or pointwise:
         return 0

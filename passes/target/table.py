@@ -53,8 +53,9 @@ def kept_outputs(node: onnx.NodeProto) -> list[str]:
 
 
 def translate(node: onnx.NodeProto, infos: Mapping[str, TensorInfo], consts: Mapping[str, np.ndarray],
-              opset: int) -> LoweredOp:
-    """One node -> one op record; raises Unsupported naming the op or attribute."""
+              opset: int, shared: frozenset[str] = frozenset()) -> LoweredOp:
+    """One node -> one op record; raises Unsupported naming the op or attribute.  `shared`: the
+    constants other ops of the same body read too (stored in ONNX order whatever this op prefers)."""
     inputs, outputs = data_inputs(node), kept_outputs(node)
     entry = OPS.get(node.op_type)
     if entry is None or entry.translate is None or not registered(node):
@@ -69,7 +70,7 @@ def translate(node: onnx.NodeProto, infos: Mapping[str, TensorInfo], consts: Map
             raise Unsupported(f"tensor '{name}' is empty")
         if name and len(infos[name].shape) > MAX_RANK:
             raise Unsupported(f"tensor '{name}' has rank {len(infos[name].shape)} > {MAX_RANK}")
-    return entry.translate(OpContext(node, attributes(node), inputs, outputs, infos, consts, opset))
+    return entry.translate(OpContext(node, attributes(node), inputs, outputs, infos, consts, opset, shared))
 
 
 def _check_dtypes(node: onnx.NodeProto, entry: OpTarget, inputs: list[str], outputs: list[str],

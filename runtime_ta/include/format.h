@@ -211,6 +211,8 @@ static inline uint32_t rt_dtype_size(uint32_t dtype)
 #define RT_ATTR_CONV_DILATION_H 9
 #define RT_ATTR_CONV_DILATION_W 10
 #define RT_ATTR_CONV_COUNT 11
+#define RT_ATTR_CONV_W_LAYOUT 11   /* Conv only: 0 W in ONNX order; 1 a 1x1 W stored transposed (FORMAT.md) */
+#define RT_ATTR_CONV_OP_COUNT 12   /* Conv's slots: the window's, then the weight layout */
 #define RT_ATTR_CONV_TRANSPOSE_OUTPUT_PADDING_H 11 /* output_shape resolved into pads + output_padding */
 #define RT_ATTR_CONV_TRANSPOSE_OUTPUT_PADDING_W 12
 #define RT_ATTR_CONV_TRANSPOSE_COUNT 13

@@ -160,6 +160,16 @@ kern_status kern_conv(const kern_conv_geom *g, const float *x, const float *w, c
 kern_status kern_conv_act(const kern_conv_geom *g, const kern_unary_attr *act, const float *x, const float *w,
                           const float *bias, float *y, float *scratch, size_t scratch_bytes);
 size_t kern_scratch_bytes_conv(const kern_conv_geom *g);
+/* Conv whose 1x1 weights are stored transposed, wt[i * c_out + o] = W[o][i] (format: RT_ATTR_CONV_W_LAYOUT
+ * 1), for the geometries kern_conv_wt_ok accepts: a 1x1 convolution over few pixels computed as
+ * Y^T[P, c_out] = X^T W^T, output channels along the GEMM's wide columns (full micro-tiles where the P
+ * pixels would fill few of their lanes), KERN_NC channels at a time into scratch, then written back
+ * transposed.  The same sums in the same order as kern_conv_act on W: the same floats.  act as there. */
+kern_status kern_conv_wt_act(const kern_conv_geom *g, const kern_unary_attr *act, const float *x, const float *wt,
+                             const float *bias, float *y, float *scratch, size_t scratch_bytes);
+/* 1 when g may take kern_conv_wt_act: group 1, 1x1, stride 1, unpadded, 1 < P = h_out w_out <=
+ * KERN_CONV_WT_MAX_PIX and P not a multiple of KERN_PANEL (P pixels fill every lane of their tiles). */
+int kern_conv_wt_ok(const kern_conv_geom *g);
 
 /* ConvTranspose: x [batch, c_in, h_in, w_in], w [c_in, c_out/group, kernel_h, kernel_w], bias [c_out] or
  * NULL, y [batch, c_out, h_out, w_out].  y[oh] collects x[ih] * w[kh] where oh = ih*stride_h + kh*dilation_h
@@ -522,6 +532,7 @@ kern_status kern_qconcat_part(size_t outer, size_t axis_part, size_t inner, size
 #define KERN_KC 256 /* im2col / packed-B rows per tile (reduction depth) */
 #define KERN_NC 128 /* im2col / packed-B columns per tile (output pixels / N) */
 #define KERN_PANEL 32 /* packed-B column counts round up to this (zero padding for full-width micro-tiles) */
+#define KERN_CONV_WT_MAX_PIX 64 /* 1x1 convolutions over at most this many pixels may store W transposed */
 #define KERN_GEMM_PACK_MIN_M 8 /* Gemm packs B (transB) only when M >= this */
 #define KERN_DW_GEMM_MIN_MULT 8 /* c_in/group == 1 with at least this many outputs per input channel (a
                                  * first conv over one input channel): the GEMM path, not depthwise */

@@ -8,7 +8,9 @@
  * - grouped (c_in/g > 1, g > 1, up to 32 outputs per group) 3x3/5x5/7x7 windows at strides 1/2: the
  *   GEMM fed from the input copied once per strip into the scratch below (grouped.c);
  * - 1x1, stride 1, unpadded: X_col is X itself, straight to the GEMM engine, no scratch; over a single
- *   pixel (a squeeze-excite FC) dot products along the weight rows (kern_gemv);
+ *   pixel (a squeeze-excite FC) dot products along the weight rows (kern_gemv); with the weights stored
+ *   transposed (few pixels: kern_conv_wt_ok) the transposed product, pointwise_wt.c, whose scratch
+ *   kern_scratch_bytes_conv grants to such geometries whatever the layout;
  * - otherwise im2col tiles of at most KERN_KC rows x KERN_NC pixels are built in scratch (packed in
  *   micro-kernel panels, columns zero-padded to KERN_PANEL) and fed to the GEMM engine, accumulating
  *   into Y: scratch = min(K, KC) * roundup(min(P, NC), PANEL) floats.
@@ -78,6 +80,8 @@ size_t kern_scratch_bytes_conv(const kern_conv_geom *g)
     if (g->group == 0 || g->c_in % g->group)
         return 0;
     cin_g = g->c_in / g->group;
+    if (kern_conv_wt_ok(g)) /* the transposed product's block of outputs (pointwise_wt.c) */
+        return g->h_out * g->w_out * kmin(g->c_out, KERN_NC) * sizeof(float);
     if (is_depthwise(g) || kern_conv_pointwise(g))
         return 0;
     kdim = (!kmul(g->kernel_h, g->kernel_w, &khw) || !kmul(khw, cin_g, &kdim)) ? KERN_KC : kmin(kdim, KERN_KC);
@@ -140,6 +144,12 @@ static void im2col_tile(const kern_conv_geom *g, const float *xg, size_t k0, siz
     }
 }
 
+int kern_conv_act_ok(const kern_unary_attr *act)
+{
+    /* an elementwise map, not a copy or an unknown code */
+    return !act || (unsigned)act->op <= (unsigned)KERN_TANH || (act->op >= KERN_SQRT && act->op <= KERN_UNARY_LAST);
+}
+
 kern_status kern_conv(const kern_conv_geom *g, const float *x, const float *w, const float *bias, float *y,
                       float *scratch, size_t scratch_bytes)
 {
@@ -166,8 +176,7 @@ kern_status kern_conv_act(const kern_conv_geom *g, const kern_unary_attr *act, c
     kern_status st = kern_conv_check(g);
     if (st != KERN_OK)
         return st;
-    if (act && (unsigned)act->op > (unsigned)KERN_TANH &&
-        !(act->op >= KERN_SQRT && act->op <= KERN_UNARY_LAST)) /* an elementwise map, not a copy or an unknown code */
+    if (!kern_conv_act_ok(act))
         return KERN_EINVAL;
     if (scratch_bytes < kern_scratch_bytes_conv(g))
         return KERN_ESCRATCH;

@@ -52,14 +52,24 @@ static gw_strip gw_plan(const kern_conv_geom *g, size_t cin_g, size_t cout_g, si
 static void gw_pack(const float *planes, size_t cstride, const size_t *toff, size_t taps, size_t k0, size_t kb,
                     size_t q0, size_t nb, float *panel)
 {
-    size_t k, j;
+    size_t k, j, t = k0 % taps;                                 /* row k0 + k = (ci, t): no division per row */
+    const float *channel = planes + (k0 / taps) * cstride + q0;
     for (k = 0; k < kb; k++) {
-        const float *src = planes + ((k0 + k) / taps) * cstride + toff[(k0 + k) % taps] + q0;
+        const float *src = channel + toff[t];
         float *dst = panel + k * KERN_NR;
-        for (j = 0; j < nb; j++)
-            dst[j] = src[j];
-        for (; j < KERN_NR; j++)
-            dst[j] = 0.0f;
+        if (nb == KERN_NR) { /* a full panel: a fixed-length copy */
+            for (j = 0; j < KERN_NR; j++)
+                dst[j] = src[j];
+        } else {
+            for (j = 0; j < nb; j++)
+                dst[j] = src[j];
+            for (; j < KERN_NR; j++)
+                dst[j] = 0.0f;
+        }
+        if (++t == taps) {
+            t = 0;
+            channel += cstride;
+        }
     }
 }
 

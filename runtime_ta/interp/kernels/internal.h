@@ -210,6 +210,8 @@ void kern_matmul_batch(const kern_matmul_dims *md, size_t i, size_t *oa, size_t 
 kern_status kern_conv_check(const kern_conv_geom *g);
 /* 1x1 kernel, stride 1, no padding: the im2col matrix is the input itself. */
 int kern_conv_pointwise(const kern_conv_geom *g);
+/* act (NULL or) an elementwise map kern_conv_act may fuse: not a copy or an unknown code. */
+int kern_conv_act_ok(const kern_unary_attr *act);
 
 /* Requantization (kernels/quant.c): a float32 scale s held exactly as s = multiplier * 2^-shift, the
  * multiplier's magnitude in [2^30, 2^31) (0 when s is 0); the 24-bit significand of s shifted left by 7. */

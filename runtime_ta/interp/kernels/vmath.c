@@ -6,9 +6,10 @@
  *
  * e^x, x in [-87, 88]: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, r's Taylor series to r^7
  * (truncation < 6e-9), times 2^n built in the exponent bits.
- * sigmoid x = 1 / (1 + e^-|x|) for x >= 0 and e^-|x| / (1 + e^-|x|) below (one division either way),
- * so that nothing overflows and small results keep their relative accuracy; e^-|x| for |x| > 80 as e^(32 ln2 - |x|) 2^-32
- * (|x| clamped to 104, past which sigmoid rounds to 0); a block with every |x| <= 80 skips that scaling.
+ * sigmoid x = 1 / (1 + e^-x) for |x| <= 80 (e^-x stays a finite float, and 1 / (1 + e^-x) keeps the
+ * relative accuracy of small results: one exp, one division); past 80, e^-|x| / (1 + e^-|x|) below
+ * 0 and 1 / (1 + e^-|x|) above, e^-|x| as e^(32 ln2 - |x|) 2^-32 (|x| clamped to 104, past which
+ * sigmoid rounds to 0).  A block with every |x| <= 80 takes only the first form.
  * tanh x = x + x^3 P(x^2) below |x| = 0.625, P a degree-4 least-squares fit of (tanh x / x - 1) / x^2,
  * and sign(x) (1 - 2 / (e^2|x| + 1)) above; tanh(+-0) = +-0.
  * Measured against float64 over dense sweeps (tests/test_kernels_recurrent.py, test_kernels_baseline.py):
@@ -58,9 +59,16 @@ static KERN_INLINE float vexp(float x)
     return p * bits_float((k + 127u) << 23);
 }
 
-/* Blocks of SIGMOID_BLOCK elements: a block whose |x| are all <= 80 (no NaN) takes the near loop, which
- * leaves out the far scaling; there far = 0, so far * 22.18 - a is -a and the scale 1 exactly: the
- * same values as the general loop, in fewer operations. */
+/* sigmoid v = 1 / (1 + e^-v) for |v| <= 80, where e^-v is a finite float (at most e^80 = 5.5e34; its
+ * reciprocal, down to 1.8e-35, a normal float). */
+static KERN_INLINE float sigmoid_near(float v)
+{
+    return 1.0f / (1.0f + vexp(-v));
+}
+
+/* Blocks of SIGMOID_BLOCK elements: a block whose |x| are all <= 80 (no NaN) takes the near loop;
+ * the general loop gives every such element the very same value (sigmoid_near of the same float) and
+ * scales the far tails. */
 #define SIGMOID_BLOCK 256
 
 void kern_sigmoid_n(const float *x, float *y, size_t n)
@@ -72,16 +80,15 @@ void kern_sigmoid_n(const float *x, float *y, size_t n)
         for (i = i0; i < i0 + m; i++)
             far_lanes |= !((x[i] < 0.0f ? -x[i] : x[i]) <= 80.0f);
         if (!far_lanes) {
-            for (i = i0; i < i0 + m; i++) {
-                const float v = x[i], e = vexp(v < 0.0f ? v : -v); /* e^-|v| */
-                y[i] = (v < 0.0f ? e : 1.0f) / (1.0f + e);
-            }
+            for (i = i0; i < i0 + m; i++)
+                y[i] = sigmoid_near(x[i]);
             continue;
         }
         for (i = i0; i < i0 + m; i++) {
             const float v = x[i], a = kclampf(v < 0.0f ? -v : v, 0.0f, 104.0f), far = a > 80.0f ? 1.0f : 0.0f;
             const float e = vexp(far * 22.1807097f - a) * (far * 2.32830644e-10f + (1.0f - far)); /* e^-a */
-            y[i] = v == v ? (v < 0.0f ? e : 1.0f) / (1.0f + e) : v;
+            const float tail = (v < 0.0f ? e : 1.0f) / (1.0f + e), near = sigmoid_near(kclampf(v, -80.0f, 80.0f));
+            y[i] = v == v ? (a > 80.0f ? tail : near) : v;
         }
     }
 }

@@ -17,7 +17,17 @@ static rt_status prepare_conv_common(rt_prepare_ctx *c, int transpose)
     return RT_OK;
 }
 
-static rt_status prepare_conv(rt_prepare_ctx *c) { return prepare_conv_common(c, 0); }
+/* Conv: as above, and the weight layout (RT_ATTR_CONV_W_LAYOUT): 0, or 1 where kern_conv_wt_ok. */
+static rt_status prepare_conv(rt_prepare_ctx *c)
+{
+    const int32_t layout = c->op->i[RT_ATTR_CONV_W_LAYOUT];
+    kern_conv_geom kg;
+    rt_status s = prepare_conv_common(c, 0);
+    if (s != RT_OK)
+        return s;
+    rt_kern_geom(&c->prep->u.window, &kg);
+    return rt_attr_in(layout, 0, 1) && (layout == 0 || kern_conv_wt_ok(&kg)) ? RT_OK : RT_ERR_OP_ATTRIBUTE;
+}
 static rt_status prepare_conv_transpose(rt_prepare_ctx *c) { return prepare_conv_common(c, 1); }
 
 /* Conv; with RT_PREP_FUSED the following activation (c->next->u.act) is applied to each block of
@@ -25,17 +35,20 @@ static rt_status prepare_conv_transpose(rt_prepare_ctx *c) { return prepare_conv
 static rt_status eval_conv(const rt_eval_ctx *c)
 {
     kern_conv_geom g;
+    kern_unary_attr act;
+    const kern_unary_attr *fused = NULL;
     rt_kern_geom(&c->prep->u.window, &g);
     if (c->prep->head.flags & RT_PREP_FUSED) {
-        kern_unary_attr act;
         act.op = (kern_unary_op)c->next->u.act.kind;
         act.alpha = c->next->u.act.alpha;
         act.beta = c->next->u.act.beta;
-        return rt_from_kern(kern_conv_act(&g, &act, rt_eval_input(c, 0), rt_eval_input(c, 1), rt_eval_input(c, 2),
-                                          rt_eval_output(c, 0), c->scratch, c->scratch_size));
+        fused = &act;
     }
-    return rt_from_kern(kern_conv(&g, rt_eval_input(c, 0), rt_eval_input(c, 1), rt_eval_input(c, 2),
-                                  rt_eval_output(c, 0), c->scratch, c->scratch_size));
+    if (c->op->i[RT_ATTR_CONV_W_LAYOUT] == 1) /* the 1x1 weights stored transposed */
+        return rt_from_kern(kern_conv_wt_act(&g, fused, rt_eval_input(c, 0), rt_eval_input(c, 1),
+                                             rt_eval_input(c, 2), rt_eval_output(c, 0), c->scratch, c->scratch_size));
+    return rt_from_kern(kern_conv_act(&g, fused, rt_eval_input(c, 0), rt_eval_input(c, 1), rt_eval_input(c, 2),
+                                      rt_eval_output(c, 0), c->scratch, c->scratch_size));
 }
 
 static rt_status eval_conv_transpose(const rt_eval_ctx *c)

@@ -89,7 +89,9 @@ rt_status rt_conv_shape(const rt_op_desc *op, const rt_tensor_desc *x, const rt_
     rt_status s = rt_window_geom(op, x, y, g);
     if (s != RT_OK)
         return s;
-    if (!rt_unused_zero(op, transpose ? RT_ATTR_CONV_TRANSPOSE_COUNT : RT_ATTR_CONV_COUNT, 0))
+    if (!rt_unused_zero(op, transpose              ? RT_ATTR_CONV_TRANSPOSE_COUNT
+                            : op->op == RT_OP_CONV ? RT_ATTR_CONV_OP_COUNT
+                                                     : RT_ATTR_CONV_COUNT, 0))
         return RT_ERR_OP_RESERVED;
     if (w == NULL || w->rank != x->rank || g->c_in % g->group || g->c_out % g->group)
         return RT_ERR_OP_SHAPE;
