@@ -270,8 +270,9 @@ def smallest_budget(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits
     last failing and the first working budget; each check is the end-to-end one (`_feasible`),
     the search shown as a progress line on a terminal."""
     cache = {} if cache is None else cache
-    with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), transient=True,
-                  console=Console(stderr=True)) as progress:
+    console = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), transient=True, console=console,
+                  disable=not console.is_terminal) as progress:
         task = progress.add_task("smallest budget")
 
         def works(budget: int) -> bool:
