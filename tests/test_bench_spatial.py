@@ -29,3 +29,14 @@ def test_recorded_budgets_are_the_feasibility_edges():
         partition_model(prepared, budget, spatial=spatial)
         with pytest.raises(UserError, match="smallest budget that works"):
             partition_model(prepared, budget - BUDGET_STEP, spatial=spatial)
+
+
+def test_a_model_that_fails_or_runs_too_long_is_a_row_saying_why(tmp_path):
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not an onnx file")
+    failed = bench_spatial.measure_bounded(str(broken), 8 << 20, timeout=60)
+    stopped = bench_spatial.measure_bounded("vgg19", 8 << 20, timeout=0.5)
+    assert failed["model"] == "broken" and failed["failed"] and "\n" not in failed["failed"]
+    assert stopped == {"model": "vgg19", "stopped": "stopped after 0 s (--timeout)"}
+    table = bench_spatial.markdown([failed, stopped], 8 << 20, "cmd").splitlines()
+    assert table[-2].startswith("| broken | - | search failed: ") and table[-1].startswith("| vgg19 | - | search stopped")

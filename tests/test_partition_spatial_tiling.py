@@ -232,3 +232,23 @@ def test_region_read_from_outside_is_refused():
     model = chain.model([chain.last, inner])
     with pytest.raises(UserError, match="graph output"):
         tile_region(model, infer_static_shapes(model), chain.last, [0, 5, 10])
+
+
+def test_fused_silu_is_tiled():
+    """SiLU fused by `FuseSwish` into onnxruntime's QuickGelu (com.microsoft) is element-wise: a
+    region runs through it, every tile count gives the untiled outputs."""
+    from onnx_tee.passes.compact.fuse_swish import FuseSwish
+
+    chain = _Chain(np.random.default_rng(3), 3, 17, 6)
+    x = chain.conv(4, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1])
+    s = chain.add("Sigmoid", [x])
+    chain.add("Mul", [x, s])
+    chain.conv(2, (3, 3), (2, 1), (1, 1), [1, 1, 1, 1])
+    fused = FuseSwish()(chain.model()).model
+    assert [n.op_type for n in fused.graph.node] == ["Conv", "QuickGelu", "Conv"]
+    infos = infer_static_shapes(fused)
+    assert len(region_nodes(fused, infos, chain.last)) == 3
+    rows = infos[chain.last].shape[2]
+    for tiles in range(2, rows + 1):
+        tiled = _check(fused, chain.last, tile_bounds(rows, tiles))
+        assert all(n.domain == "com.microsoft" for n in tiled.graph.node if n.op_type == "QuickGelu")

@@ -118,22 +118,23 @@ def _place(buffers: Sequence[Buffer], fixed: Mapping[str, tuple[int, Buffer]]) -
     """Place buffers in the given sequence around the `fixed` ones (key -> (offset, buffer)):
     each goes at the lowest offset where it overlaps no placed buffer live at the same time
     (first fit), which keeps the top of the region free for the bodies."""
-    placed: list[tuple[int, Buffer]] = list(fixed.values())
+    placed = [(b.start, b.end, off, off + b.size) for off, b in fixed.values()]  # (start, end, low, high)
     offsets: dict[str, int] = {}
-    total = max((off + b.size for off, b in placed), default=0)
+    total = max((high for _, _, _, high in placed), default=0)
     for buf in buffers:
-        conflicts = sorted((off, off + other.size) for off, other in placed
-                           if other.start <= buf.end and buf.start <= other.end)
+        start, end, size = buf.start, buf.end, buf.size
+        conflicts = sorted([(low, high) for s, e, low, high in placed if s <= end and start <= e])
         best_offset, cursor = None, 0
-        for lo, hi in conflicts:
-            if lo - cursor >= buf.size:
+        for low, high in conflicts:
+            if low - cursor >= size:
                 best_offset = cursor
                 break
-            cursor = max(cursor, hi)
+            if high > cursor:
+                cursor = high
         offset = cursor if best_offset is None else best_offset
         offsets[buf.key] = offset
-        placed.append((offset, buf))
-        total = max(total, offset + buf.size)
+        placed.append((start, end, offset, offset + size))
+        total = max(total, offset + size)
     return offsets, total
 
 

@@ -38,6 +38,8 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import onnx
+from rich.console import Console
+from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
 from ..analysis.shapes import TensorInfo, infer_static_shapes
 from ..errors import UserError
@@ -88,16 +90,23 @@ class PartitionResult:
 
 
 def _optimal(graph: PartitionGraph, limits: Limits, check: Callable[[list[list[int]]], list[int]],
-             improve: bool = True, baselines: bool = True):
+             improve: bool = True, baselines: bool = True, first: bool = False):
     """In `graph`'s order: the DP's segmentation, refined by min-cut, or (with `baselines`) a
     baseline if better;
     then, when the graph has few enough ideals, the exact search for a strictly better one
     (bounded by that result).  Without `improve` (when only feasibility matters), neither
-    min-cut nor the exact search runs: they never change whether a partitioning exists."""
-    candidates = [_dp(graph, limits, check, improve)]
+    min-cut nor the exact search runs: they never change whether a partitioning exists.
+    With `first`, the first candidate found is returned (DP, then the baselines in turn): it
+    exists exactly when the best one does."""
+    runs = [lambda: _dp(graph, limits, check, improve)]
     # the baselines are candidates too: "optimal" is never worse than them, even where the
     # memory plan rejects what the DP's estimate accepted
-    candidates += [run(graph, limits, check) for run in _BASELINES.values() if baselines]
+    runs += [lambda run=run: run(graph, limits, check) for run in _BASELINES.values() if baselines]
+    candidates = []
+    for run in runs:
+        candidates.append(run())
+        if first and candidates[-1] is not None:
+            return candidates[-1]
     best = min((c for c in candidates if c is not None), key=lambda parts: _score(graph, parts), default=None)
     if best is None or not improve:
         return best
@@ -135,21 +144,30 @@ def _score(graph: PartitionGraph, parts: list[list[int]]) -> tuple[int, int]:
     return len(parts), crossing
 
 
-def _baseline(method) -> Callable:
+def _baseline(method, fixed: bool = False) -> Callable:
+    """`method` under the memory plan: while the plan rejects its partitioning, retry with the
+    budget lowered by 4 x BUDGET_STEP.  A partitioning already rejected is not planned again;
+    `fixed`: the method's partitions do not depend on the budget (only whether it finds any),
+    so the first rejection is final."""
     def run(graph: PartitionGraph, limits: Limits, check: Callable[[list[list[int]]], list[int]]):
+        rejected: set[tuple[tuple[int, ...], ...]] = set()
         for _ in range(MAX_RETRIES):
             parts = method(graph, limits)
             if parts is None:
                 return None
-            over = check(parts)
-            if not over:
-                return parts
+            key = tuple(map(tuple, parts))
+            if key not in rejected:
+                if not check(parts):
+                    return parts
+                if fixed:
+                    return None
+                rejected.add(key)
             limits = replace(limits, budget=limits.budget - 4 * BUDGET_STEP)
         return None
     return run
 
 
-_BASELINES = {"greedy": _baseline(greedy), "layerwise": _baseline(layerwise)}
+_BASELINES = {"greedy": _baseline(greedy), "layerwise": _baseline(layerwise, fixed=True)}
 
 
 def _plan(specs: list[PartitionSpec], infos: dict[str, TensorInfo], graph: PartitionGraph, limits: Limits,
@@ -160,8 +178,10 @@ def _plan(specs: list[PartitionSpec], infos: dict[str, TensorInfo], graph: Parti
                        model_outputs=graph.model_outputs, cache=cache, shrink=shrink, resident=limits.resident)
 
 
-def _attempt(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limits, strategy: str,
-             cache: dict, improve: bool = True) -> PartitionResult | None:
+def _tiled(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limits,
+           cache: dict) -> tuple[onnx.ModelProto, dict[str, TensorInfo], PartitionGraph, dict[str, int]]:
+    """The model with its too-large nodes channel-tiled for `limits` (`tiling.py`), its shapes,
+    its graph and the tiling."""
     graph = PartitionGraph.build(model, infos)
     tiling = plan_tiling(graph, limits)
     if tiling:
@@ -172,23 +192,40 @@ def _attempt(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limit
             apply_tiling(tiled, tiling, infos)
             tiled_infos = infer_static_shapes(tiled)
             cache[key] = (tiled, tiled_infos, PartitionGraph.build(tiled, tiled_infos))
-        model, infos, graph = cache[key]
+        return (*cache[key], tiling)
+    return model, infos, graph, tiling
 
-    best = None
-    graphs = [graph]
+
+def _orders(graph: PartitionGraph, strategy: str) -> list[PartitionGraph]:
+    """The node orders a strategy searches: the model's, and for "optimal" on graphs of up to
+    SECOND_ORDER_MAX_NODES nodes also `latest_first`."""
     if strategy == "optimal" and graph.n <= SECOND_ORDER_MAX_NODES:
-        graphs.append(graph.latest_first())
-    for candidate in graphs:
-        plans: dict = {}
+        return [graph, graph.latest_first()]
+    return [graph]
 
-        def plan_of(parts: list[list[int]], shrink: bool = True, g: PartitionGraph = candidate) -> MemoryPlan:
-            return _plan(partition_specs(g, parts), infos, g, limits, plans, shrink=shrink)
 
-        check = lambda p: plan_of(p, shrink=False).over_budget()  # noqa: E731
-        if strategy == "optimal":
-            parts = _optimal(candidate, limits, check, improve, baselines=candidate is graph)
-        else:
-            parts = _BASELINES[strategy](candidate, limits, check)
+def _search(graph: PartitionGraph, base: PartitionGraph, limits: Limits, strategy: str,
+            plan_of: Callable[..., MemoryPlan], improve: bool, first: bool = False):
+    """The strategy's partitioning of `graph` (one of `base`'s orders) whose memory plan fits, or None."""
+    check = lambda p: plan_of(p, shrink=False).over_budget()  # noqa: E731
+    if strategy == "optimal":
+        return _optimal(graph, limits, check, improve, baselines=graph is base, first=first)
+    return _BASELINES[strategy](graph, limits, check)
+
+
+def _planner(graph: PartitionGraph, infos: dict[str, TensorInfo], limits: Limits) -> Callable[..., MemoryPlan]:
+    """plan_of(parts, shrink=True): the memory plan of a partitioning of `graph` (cached per partition)."""
+    plans: dict = {}
+    return lambda parts, shrink=True: _plan(partition_specs(graph, parts), infos, graph, limits, plans, shrink=shrink)
+
+
+def _attempt(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limits, strategy: str,
+             cache: dict, improve: bool = True) -> PartitionResult | None:
+    model, infos, graph, tiling = _tiled(model, infos, limits, cache)
+    best = None
+    for candidate in _orders(graph, strategy):
+        plan_of = _planner(candidate, infos, limits)
+        parts = _search(candidate, graph, limits, strategy, plan_of, improve)
         if parts is None:
             continue
         result = PartitionResult(model, infos, candidate, parts, partition_specs(candidate, parts), plan_of(parts),
@@ -196,6 +233,13 @@ def _attempt(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limit
         if best is None or (len(result.parts), result.crossing_bytes) < (len(best.parts), best.crossing_bytes):
             best = result
     return best
+
+
+def _fits(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limits, strategy: str, cache: dict) -> bool:
+    """Whether `_attempt` finds a partitioning: the same searches, stopping at the first found."""
+    _, infos, graph, _ = _tiled(model, infos, limits, cache)
+    return any(_search(candidate, graph, limits, strategy, _planner(candidate, infos, limits), False, first=True)
+               is not None for candidate in _orders(graph, strategy))
 
 
 def _widest_free_staging(result: PartitionResult, limits: Limits) -> MemoryPlan:
@@ -208,13 +252,13 @@ def _widest_free_staging(result: PartitionResult, limits: Limits) -> MemoryPlan:
 def _spatial_stages(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limits, strategy: str,
                     cache: dict) -> list[SpatialStage] | None:
     """The spatially tiled stages that make the model feasible under `limits` (`spatial_plan`)."""
-    return plan_spatial(model, infos, limits, lambda tiled, tiled_infos: _attempt(
-        tiled, tiled_infos, limits, strategy, {}, improve=False) is not None)
+    return plan_spatial(model, infos, limits, lambda tiled, tiled_infos: _fits(tiled, tiled_infos, limits, strategy,
+                                                                                {}))
 
 
 def _feasible(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limits, strategy: str, cache: dict,
               spatial: bool) -> bool:
-    if _attempt(model, infos, limits, strategy, cache, improve=False) is not None:
+    if _fits(model, infos, limits, strategy, cache):
         return True
     return spatial and bool(_spatial_stages(model, infos, limits, strategy, cache))
 
@@ -223,21 +267,31 @@ def smallest_budget(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits
                     cache: dict | None = None, spatial: bool = True) -> int:
     """The smallest budget (a multiple of BUDGET_STEP) at which partitioning succeeds (with
     spatial tiling unless `spatial` is False), found by doubling then bisection between the
-    last failing and the first working budget."""
+    last failing and the first working budget; each check is the end-to-end one (`_feasible`),
+    the search shown as a progress line on a terminal."""
     cache = {} if cache is None else cache
-    lo = limits.budget
-    hi = max(2 * lo, BUDGET_STEP)
-    while not _feasible(model, infos, replace(limits, budget=hi), strategy, cache, spatial):
-        lo, hi = hi, 2 * hi
-        if hi > 2**40:
-            raise UserError("the model cannot be partitioned under any budget (a tensor has no size?)")
-    lo, hi = lo // BUDGET_STEP, -(-hi // BUDGET_STEP)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if not _feasible(model, infos, replace(limits, budget=mid * BUDGET_STEP), strategy, cache, spatial):
-            lo = mid
-        else:
-            hi = mid
+    console = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), transient=True, console=console,
+                  disable=not console.is_terminal) as progress:
+        task = progress.add_task("smallest budget")
+
+        def works(budget: int) -> bool:
+            progress.update(task, description=f"smallest budget: trying {format_size(budget)}")
+            return _feasible(model, infos, replace(limits, budget=budget), strategy, cache, spatial)
+
+        lo = limits.budget
+        hi = max(2 * lo, BUDGET_STEP)
+        while not works(hi):
+            lo, hi = hi, 2 * hi
+            if hi > 2**40:
+                raise UserError("the model cannot be partitioned under any budget (a tensor has no size?)")
+        lo, hi = lo // BUDGET_STEP, -(-hi // BUDGET_STEP)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if not works(mid * BUDGET_STEP):
+                lo = mid
+            else:
+                hi = mid
     return hi * BUDGET_STEP
 
 

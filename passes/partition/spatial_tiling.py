@@ -62,7 +62,8 @@ H = 2  # the tiled axis of NCHW tensors
 
 ELEMENTWISE = frozenset({"Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "Clip", "HardSigmoid", "HardSwish",
                          "Elu", "Selu", "Softplus", "Mish", "Gelu", "Erf", "Neg", "Abs", "Sqrt", "Exp", "Identity",
-                         "BatchNormalization", "Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Pow"})
+                         "BatchNormalization", "Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Pow",
+                         "QuickGelu"})  # onnxruntime's x * sigmoid(alpha * x) (com.microsoft), `FuseSwish`'s SiLU
 WINDOW = frozenset({"Conv", "MaxPool", "AveragePool"})
 
 Interval = tuple[int, int]
@@ -308,8 +309,8 @@ class _Emitter:
     def tensor(self, base: str) -> str:
         return unique_name(None, base, self.taken)
 
-    def node(self, op: str, inputs: list[str], output: str, base: str, attrs=()) -> None:
-        node = helper.make_node(op, inputs, [output], name=unique_name(None, base, self.node_names))
+    def node(self, op: str, inputs: list[str], output: str, base: str, attrs=(), domain: str = "") -> None:
+        node = helper.make_node(op, inputs, [output], name=unique_name(None, base, self.node_names), domain=domain)
         node.attribute.extend(attrs)
         self.nodes.append(node)
 
@@ -348,7 +349,7 @@ def _tile_node(node: onnx.NodeProto, rule: RowRule, inputs: list[str], output: s
         x = infos[node.output[0]].shape
         rows = (min(need[1], rows_in) - max(need[0], 0)) * (x[H] // infos[node.input[0]].shape[H])
         inputs = [inputs[0], node.input[1], emit.empty_scales(), emit.const([x[0], x[1], rows, x[3]])]
-    emit.node(node.op_type, inputs, output, base, attrs)
+    emit.node(node.op_type, inputs, output, base, attrs, node.domain)
 
 
 def tile_region(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], output: str,
