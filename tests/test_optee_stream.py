@@ -42,7 +42,7 @@ def tee(tmp_path_factory):
         model = build()
         onnx.save(model, work / f"{name}.onnx")
         out = work / name
-        assert onnx_tee_cli.main(["lower", str(work / f"{name}.onnx"), "--budget", str(BUDGET),
+        assert onnx_tee_cli.main(["lower", str(work / f"{name}.onnx"), "--budget", str(BUDGET), "--stream",
                                   "--key", str(work / "model.key"), "-o", str(out)]) == 0
         xs = np.random.default_rng(11).standard_normal((STEPS, *chunk)).astype(np.float32)
         (work / f"{name}.bin").write_bytes(xs.tobytes())

@@ -90,7 +90,8 @@ def test_stream_with_state_inside_matches_onnxruntime_fed_its_own_state(name, tm
     build, chunk, pairs = MODELS[name]
     model = build()
     onnx.save(model, tmp_path / "m.onnx")
-    assert onnx_tee_cli.main(["lower", str(tmp_path / "m.onnx"), "--budget", "1MiB", "-o", str(tmp_path / "out")]) == 0
+    assert onnx_tee_cli.main(["lower", str(tmp_path / "m.onnx"), "--budget", "1MiB", "--stream",
+                              "-o", str(tmp_path / "out")]) == 0
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert [(s["input"], s["output"]) for s in manifest["state"]] == pairs   # detected, not given
     xs = np.random.default_rng(7).standard_normal((STEPS, *chunk)).astype(np.float32)
@@ -116,7 +117,8 @@ def test_a_stream_starts_from_the_given_state(tmp_path, capsys):
     build, chunk, pairs = MODELS["lstm_vad"]
     model = build()
     onnx.save(model, tmp_path / "m.onnx")
-    assert onnx_tee_cli.main(["lower", str(tmp_path / "m.onnx"), "--budget", "1MiB", "-o", str(tmp_path / "out")]) == 0
+    assert onnx_tee_cli.main(["lower", str(tmp_path / "m.onnx"), "--budget", "1MiB", "--stream",
+                              "-o", str(tmp_path / "out")]) == 0
     rng = np.random.default_rng(12)
     initial = {"h": rng.standard_normal((1, 1, 24)).astype(np.float32),
                "c": rng.standard_normal((1, 1, 24)).astype(np.float32)}
@@ -145,7 +147,8 @@ def test_the_normal_world_cannot_touch_a_state(tmp_path):
 
     build, chunk, pairs = MODELS["gru_kws"]
     onnx.save(build(), tmp_path / "m.onnx")
-    assert onnx_tee_cli.main(["lower", str(tmp_path / "m.onnx"), "--budget", "1MiB", "-o", str(tmp_path / "out")]) == 0
+    assert onnx_tee_cli.main(["lower", str(tmp_path / "m.onnx"), "--budget", "1MiB", "--stream",
+                              "-o", str(tmp_path / "out")]) == 0
     device = tmp_path / "out" / "device"
     manifest = parse_manifest((device / "manifest.bin").read_bytes())
     (state_in, state_out), = manifest.states
@@ -158,6 +161,29 @@ def test_the_normal_world_cannot_touch_a_state(tmp_path):
         with pytest.raises(TAError) as refused:
             sim.read_output(state_out, manifest.outputs[state_out].nbytes)
         assert refused.value.name == "OT_ERR_STATE_TENSOR"
+
+
+def test_a_single_shot_lowering_keeps_the_state_inputs_and_outputs(tmp_path, capsys):
+    """Without --stream or --state, `lower` keeps the model's inputs and outputs as onnxruntime has
+    them: `run` takes the state and gives the next one back, equal to onnxruntime's."""
+    build, chunk, pairs = MODELS["lstm_vad"]
+    model = build()
+    onnx.save(model, tmp_path / "m.onnx")
+    assert onnx_tee_cli.main(["lower", str(tmp_path / "m.onnx"), "--budget", "1MiB", "-o", str(tmp_path / "out")]) == 0
+    assert not json.loads((tmp_path / "out" / "manifest.json").read_text()).get("state")
+    rng = np.random.default_rng(3)
+    feeds = {"x": rng.standard_normal(chunk).astype(np.float32),
+             "h": rng.standard_normal((1, 1, 24)).astype(np.float32),
+             "c": rng.standard_normal((1, 1, 24)).astype(np.float32)}
+    np.savez(tmp_path / "in.npz", **feeds)
+    code = onnx_tee_cli.main(["run", str(tmp_path / "out"), "--input", str(tmp_path / "in.npz"),
+                              "--output", str(tmp_path / "out.npz")])
+    assert code == 0, capsys.readouterr().err
+    got = np.load(tmp_path / "out.npz")
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [o.name for o in model.graph.output]
+    for name, value in zip(names, session.run(names, feeds)):
+        assert np.abs(got[name] - value).max() <= 1e-4 * np.abs(value).max(), name
 
 
 @pytest.mark.parametrize("state, message", [("h=nope", "'nope' is not a model output"),
@@ -183,7 +209,8 @@ def test_device_client_streams_with_the_state_inside(tmp_path):
     build, chunk, pairs = MODELS["gru_kws"]
     model = build()
     onnx.save(model, tmp_path / "m.onnx")
-    assert onnx_tee_cli.main(["lower", str(tmp_path / "m.onnx"), "--budget", "1MiB", "-o", str(tmp_path / "out")]) == 0
+    assert onnx_tee_cli.main(["lower", str(tmp_path / "m.onnx"), "--budget", "1MiB", "--stream",
+                              "-o", str(tmp_path / "out")]) == 0
     xs = np.random.default_rng(9).standard_normal((12, *chunk)).astype(np.float32)
     (tmp_path / "xs.bin").write_bytes(xs.tobytes())
     (tmp_path / "dev").mkdir()

@@ -21,8 +21,10 @@ library and records what it did in `lowered.report` (and its time in `lowered.se
     check support  int64 indices narrowed to int32 (`target.narrow_indices`: token ids, constant
                    indices), then every op and attribute the interpreter cannot run, all listed,
                    before any work
-    state          the recurrent states the TA keeps between inferences (`states`, else the
-                   unambiguous LSTM/GRU/RNN pairs: `analysis/recurrent_state.py`), on the compacted model
+    state          the recurrent states the TA keeps between inferences (`states`, else, when lowering
+                   for streams, the unambiguous LSTM/GRU/RNN pairs: `analysis/recurrent_state.py`; a
+                   single-shot lowering keeps the model's inputs and outputs as they are), on the
+                   compacted model
     partition      partitions + the memory plan (exact body sizes) of the narrowed model
     residency      the bodies a stream session keeps pinned (`partition/residency.py`, steady-state
                    cost under the budget) and the memory plan re-made with them
@@ -222,10 +224,11 @@ def fix_shapes(lowered: LoweredModel) -> None:
 
 
 def choose_states(lowered: LoweredModel) -> None:
-    """The recurrent states the TA keeps: the pairs given (checked), else the unambiguous ones
-    (`analysis/recurrent_state.py`)."""
+    """The recurrent states the TA keeps: the pairs given (checked), else for a stream lowering the
+    unambiguous ones (`analysis/recurrent_state.py`), else none: a single-shot model keeps the
+    inputs and outputs onnxruntime gives it, so the caller can pass a state and read it back."""
     if lowered.states is None:
-        lowered.states = detect_state_pairs(lowered.model)
+        lowered.states = detect_state_pairs(lowered.model) if lowered.stream else []
     lowered.states = check_state_pairs(lowered.model, lowered.states)
     if lowered.states:
         lowered.report["state"] = [{"input": i, "output": o} for i, o in lowered.states]
@@ -410,7 +413,7 @@ def lower_model(model: onnx.ModelProto, budget: int, *, label: str = "model",
     `model` under `budget` bytes, timing each; `model` is not changed (module docstring).  The bundle is
     sealed under `key` (a new one if None) for release `model_id` (random if None) / `model_version`.
     `states`: the recurrent (input, output) pairs the TA keeps between inferences; None detects the
-    unambiguous ones, [] keeps none.  `stream`: favour the steady state of stream sessions over the
+    unambiguous ones with `stream` (none without), [] keeps none.  `stream`: favour the steady state of stream sessions over the
     single shot (the residency plan may cut the model into more, smaller partitions)."""
     if steps is None:
         steps = list(STEPS)

@@ -88,8 +88,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--state", action="append", metavar="IN=OUT",
                         help="keep a recurrent state in the TA between inferences: model input IN takes model "
                              "output OUT of the inference before (zero at session start); neither crosses to the "
-                             "normal world (repeat for several; default: the unambiguous LSTM/GRU/RNN state pairs; "
-                             "'none': keep no state)")
+                             "normal world (repeat for several; default: with --stream the unambiguous "
+                             "LSTM/GRU/RNN state pairs, else none; 'none': keep no state)")
     parser.add_argument("--stream", action="store_true",
                         help="partition for stream sessions (`run --stream`): where the fewest partitions fill "
                              "the budget, cut the model smaller so that some bodies stay loaded between inferences "
