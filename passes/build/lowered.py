@@ -413,8 +413,9 @@ def lower_model(model: onnx.ModelProto, budget: int, *, label: str = "model",
     `model` under `budget` bytes, timing each; `model` is not changed (module docstring).  The bundle is
     sealed under `key` (a new one if None) for release `model_id` (random if None) / `model_version`.
     `states`: the recurrent (input, output) pairs the TA keeps between inferences; None detects the
-    unambiguous ones with `stream` (none without), [] keeps none.  `stream`: favour the steady state of stream sessions over the
-    single shot (the residency plan may cut the model into more, smaller partitions)."""
+    unambiguous ones with `stream` (none without), [] keeps none.  `stream`: favour the steady state
+    of stream sessions over the single shot (the residency plan may cut the model into more, smaller
+    partitions)."""
     if steps is None:
         steps = list(STEPS)
         if quantize is not None:
