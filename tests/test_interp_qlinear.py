@@ -38,6 +38,12 @@ def qmodel(node: onnx.NodeProto, inputs: dict[str, np.ndarray], params: dict[str
     return model
 
 
+def draw_case(data) -> tuple[np.random.Generator, str]:
+    """A seeded generator and the quantized type of one case."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+    return rng, data.draw(st.sampled_from(sorted(TYPES)), label="dtype")
+
+
 def draw_ints(data, rng, dtype: str, shape) -> np.ndarray:
     info = np.iinfo(dtype)
     return rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
@@ -74,8 +80,7 @@ def broadcast_pair(data) -> tuple[tuple[int, ...], tuple[int, ...]]:
 @SETTINGS
 @given(data=st.data())
 def test_qlinear_add_and_mul_match_onnxruntime(op, data):
-    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
-    dtype = data.draw(st.sampled_from(sorted(TYPES)), label="dtype")
+    rng, dtype = draw_case(data)
     a_shape, b_shape = broadcast_pair(data)
     feeds = {"a": draw_ints(data, rng, dtype, a_shape), "b": draw_ints(data, rng, dtype, b_shape)}
     p = {**params(data, rng, dtype, "a"), **params(data, rng, dtype, "b"), **params(data, rng, dtype, "y")}
@@ -86,8 +91,7 @@ def test_qlinear_add_and_mul_match_onnxruntime(op, data):
 @SETTINGS
 @given(data=st.data())
 def test_qlinear_global_average_pool_matches_onnxruntime(data):
-    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
-    dtype = data.draw(st.sampled_from(sorted(TYPES)), label="dtype")
+    rng, dtype = draw_case(data)
     shape = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 6)),
              *data.draw(st.lists(st.integers(1, 9), min_size=1, max_size=2), label="spatial"))
     feeds = {"x": draw_ints(data, rng, dtype, shape)}
@@ -101,8 +105,7 @@ def test_qlinear_global_average_pool_matches_onnxruntime(data):
 @SETTINGS
 @given(data=st.data())
 def test_qlinear_lookup_ops_match_onnxruntime(op, data):
-    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
-    dtype = data.draw(st.sampled_from(sorted(TYPES)), label="dtype")
+    rng, dtype = draw_case(data)
     shape = data.draw(st.lists(st.integers(1, 7), min_size=1, max_size=4), label="shape")
     feeds = {"x": draw_ints(data, rng, dtype, shape)}
     p = {**params(data, rng, dtype, "x"), **params(data, rng, dtype, "y")}
@@ -114,8 +117,7 @@ def test_qlinear_lookup_ops_match_onnxruntime(op, data):
 @SETTINGS
 @given(data=st.data())
 def test_qlinear_concat_matches_onnxruntime(data):
-    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
-    dtype = data.draw(st.sampled_from(sorted(TYPES)), label="dtype")
+    rng, dtype = draw_case(data)
     shape = data.draw(st.lists(st.integers(1, 5), min_size=1, max_size=4), label="shape")
     axis = data.draw(st.integers(-len(shape), len(shape) - 1), label="axis")
     parts = data.draw(st.integers(1, 4), label="parts")

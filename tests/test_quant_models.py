@@ -58,6 +58,16 @@ def within_one_step(got: np.ndarray, want: np.ndarray, step: float) -> float:
     return float(np.mean(diff <= step * (1 + 1e-6)))
 
 
+def run_in_sim(out: Path, input_name: str, x: np.ndarray, tmp_path: Path):
+    """`cli.py run OUT --backend sim` on one input: the outputs' .npz."""
+    np.savez(tmp_path / "x.npz", **{input_name: x})
+    done = subprocess.run([sys.executable, str(ROOT / "cli.py"), "run", str(out), "--input",
+                           str(tmp_path / "x.npz"), "--backend", "sim", "--output", str(tmp_path / "y.npz")],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    return np.load(tmp_path / "y.npz")
+
+
 def test_express_qgemm_is_exact_in_onnxruntime(tmp_path):
     quantized = quantize(models.load("lenet5_fmnist"), tmp_path / "lenet_q.onnx", per_channel=True)
     assert any(n.op_type == "QGemm" and n.domain == "com.microsoft" for n in quantized.graph.node)
@@ -130,12 +140,7 @@ def test_quantized_cnn_through_the_cli_matches_onnxruntime(tmp_path, name, per_c
     shares = []
     for k in range(4):
         x = rng.standard_normal(shape).astype(np.float32)
-        np.savez(tmp_path / "x.npz", **{input_name: x})
-        done = subprocess.run([sys.executable, str(ROOT / "cli.py"), "run", str(out), "--input",
-                               str(tmp_path / "x.npz"), "--backend", "sim", "--output", str(tmp_path / "y.npz")],
-                              capture_output=True, text=True, cwd=ROOT)
-        assert done.returncode == 0, done.stderr
-        got = np.load(tmp_path / "y.npz")
+        got = run_in_sim(out, input_name, x, tmp_path)
         references = [run_ort(quantized, {input_name: x})]      # optimizations off: QDQ's float ops
         if fmt == "QDQ":                                        # and as onnxruntime runs it by default
             session = ort.InferenceSession(quantized.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -171,13 +176,9 @@ def test_dynamically_quantized_cnn_through_the_cli_matches_onnxruntime(tmp_path,
     rng = np.random.default_rng(3)
     for k in range(3):
         x = rng.standard_normal(shape).astype(np.float32)
-        np.savez(tmp_path / "x.npz", **{input_name: x})
-        done = subprocess.run([sys.executable, str(ROOT / "cli.py"), "run", str(out), "--input",
-                               str(tmp_path / "x.npz"), "--backend", "sim", "--output", str(tmp_path / "y.npz")],
-                              capture_output=True, text=True, cwd=ROOT)
-        assert done.returncode == 0, done.stderr
+        got = run_in_sim(out, input_name, x, tmp_path)
         want, scale = session.run([output_name, step_name], {input_name: x})
-        assert within_one_step(np.load(tmp_path / "y.npz")[output_name], want, float(np.max(scale))) >= 0.999
+        assert within_one_step(got[output_name], want, float(np.max(scale))) >= 0.999
 
 
 def test_dynamic_step_tensor_is_the_scale_of_the_last_integer_sum():
