@@ -8,6 +8,7 @@
 - ClipBoundsToMinMax       Clip with a bound computed at run time -> Max / Min of that bound
 - BoolCastToWhere          Cast of a run-time bool to a number -> Where(mask, 1, 0)
 - RemoveIdentityOps        Identity and inference-mode Dropout -> rewired away
+- ExpressEinsum            Einsum with static float operands -> ReduceSum / Transpose / Reshape / MatMul
 - FoldBatchNorm            Conv/ConvTranspose/Gemm -> BatchNormalization -> per-channel Mul/Add
                            -> one Conv/ConvTranspose/Gemm
 - MergeAffineChains        BatchNormalization (after a Concat or a pool) -> per-channel Mul/Add
@@ -31,6 +32,7 @@ from ..core import Pipeline
 from .bool_casts import BoolCastToWhere
 from .constants_to_initializers import ConstantsToInitializers
 from .deduplicate_initializers import DeduplicateInitializers
+from .express_einsum import ExpressEinsum
 from .fold_batchnorm import FoldBatchNorm
 from .fold_constants import FoldConstants
 from .fuse_layer_norm import FuseLayerNorm
@@ -48,8 +50,8 @@ from .remove_unused_initializers import RemoveUnusedInitializers
 def compaction_passes() -> list:
     """The compaction passes in the order the pipeline runs them."""
     return [NameNodesUniquely(), ConstantsToInitializers(), FoldConstants(), InlineConstantIf(), ClipBoundsToMinMax(),
-            RemoveIdentityOps(), BoolCastToWhere(), FoldBatchNorm(), MergeAffineChains(), FuseLayerNorm(), FuseSwish(),
-            RemoveDeadNodes(), RemoveUnusedInitializers(), DeduplicateInitializers()]
+            RemoveIdentityOps(), ExpressEinsum(), BoolCastToWhere(), FoldBatchNorm(), MergeAffineChains(),
+            FuseLayerNorm(), FuseSwish(), RemoveDeadNodes(), RemoveUnusedInitializers(), DeduplicateInitializers()]
 
 
 def compaction_pipeline(*, validate: bool = False, in_place: bool = False) -> Pipeline:
@@ -59,6 +61,6 @@ def compaction_pipeline(*, validate: bool = False, in_place: bool = False) -> Pi
 
 
 __all__ = ["BoolCastToWhere", "ClipBoundsToMinMax", "ConstantsToInitializers", "DeduplicateInitializers",
-           "FoldBatchNorm", "FoldConstants", "FuseLayerNorm", "FuseSwish", "InlineConstantIf", "MergeAffineChains",
-           "NameNodesUniquely", "RemoveDeadNodes", "RemoveIdentityOps", "RemoveUnusedInitializers",
-           "UpgradeLegacyOps", "compaction_passes", "compaction_pipeline"]
+           "ExpressEinsum", "FoldBatchNorm", "FoldConstants", "FuseLayerNorm", "FuseSwish", "InlineConstantIf",
+           "MergeAffineChains", "NameNodesUniquely", "RemoveDeadNodes", "RemoveIdentityOps",
+           "RemoveUnusedInitializers", "UpgradeLegacyOps", "compaction_passes", "compaction_pipeline"]
