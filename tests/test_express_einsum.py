@@ -54,6 +54,7 @@ def check(equation: str, shapes: list[tuple[int, ...]], seed: int = 0) -> onnx.M
     ("i,j->ij", [(3,), (4,)]),                                  # an outer product
     ("...ij,...jk->...ik", [(2, 3, 4, 5), (2, 3, 5, 6)]),      # ellipsis batch
     ("bij,jk->bik", [(2, 3, 4), (4, 5)]),                       # a Linear layer
+    ("...ij,...jk->...ik", [(2, 1, 4, 5), (1, 3, 5, 6)]),      # ellipsis dims broadcast
     ("...d,d->...", [(2, 3, 4), (4,)]),                         # ellipsis against a vector
     ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 5)]),                 # three operands
     ("abc,cd->bd", [(2, 3, 4), (4, 5)]),                        # 'a' summed before the product
@@ -91,6 +92,8 @@ def test_a_diagonal_an_integer_einsum_and_a_dynamic_shape_are_left_alone():
     assert not ExpressEinsum()(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])).modified
     dynamic = einsum_model("ij,jk->ik", [("n", 3), (3, 4)])
     assert not ExpressEinsum()(dynamic).modified
+    summed_broadcast = einsum_model("...i,...i->i", [(2, 3), (1, 3)])   # a broadcast dim summed: left as is
+    assert not ExpressEinsum()(summed_broadcast).modified
 
 
 def test_parse_spells_out_the_ellipsis_and_the_implicit_output():

@@ -94,6 +94,8 @@ ENTRIES: tuple[Entry, ...] = (
     _tv("convnext_tiny"),
     _tv("vit_b_16", opsets=ATTENTION_OPSETS, note="330 MB of weights: the one corpus file over ~110 MB"),
     _tv("swin_t"),
+    _tv("swin_v2_t", size=256),
+    _tv("maxvit_t", opsets=ATTENTION_OPSETS, note="attention products written as Einsum"),
     Entry("deit_tiny", "deit_tiny", _img(224), "classification", ATTENTION_OPSETS, quick=True,
           note="torchvision VisionTransformer at DeiT-tiny size (192 wide, 12 layers, 3 heads)"),
     Entry("mobilevit_like", "mobilevit_like", _img(256), "classification", ATTENTION_OPSETS,

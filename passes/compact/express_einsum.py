@@ -62,6 +62,16 @@ def parse_equation(equation: str, ranks: list[int]) -> tuple[list[str], str] | N
     return spelled, out
 
 
+def _sizes_agree(terms: list[str], dims: list[tuple[int, ...]], out: str) -> bool:
+    """Every letter has one size in all operands, but for 1 against n on a letter the output keeps
+    (a broadcast batch dim, which MatMul broadcasts too)."""
+    sizes: dict[str, set[int]] = {}
+    for term, shape in zip(terms, dims):
+        for c, n in zip(term, shape):
+            sizes.setdefault(c, set()).add(n)
+    return all(len(v) == 1 or (c in out and len(v - {1}) == 1) for c, v in sizes.items())
+
+
 class _Builder:
     """Appends the nodes of one Einsum's expression, with fresh tensor names."""
 
@@ -178,6 +188,8 @@ class ExpressEinsum(Pass):
             if parsed is None:
                 continue
             terms, out = parsed
+            if not _sizes_agree(terms, dims, out):
+                continue
             builder = _Builder(model, node, taken)
             express(builder, [_Operand(x, t, tuple(d)) for x, t, d in zip(node.input, terms, dims)], out)
             replaced[id(node)] = builder.nodes
