@@ -111,4 +111,4 @@ def _check_quantized(ctx: OpContext, dirs: int, batch: int, columns: int) -> Non
 ENTRIES = tuple(OpTarget(op, rnn, scratch=rnn_node_scratch, parameter_inputs=frozenset({SEQUENCE_LENS}))
                 for op in ("LSTM", "GRU", "RNN")) + (
     OpTarget("DynamicQuantizeLSTM", rnn, scratch=rnn_node_scratch, parameter_inputs=frozenset({SEQUENCE_LENS}),
-             types=("fqqfffff1f2", "f"), domain=MS_DOMAIN),)
+             types=("fq1fffff1f1", "f"), domain=MS_DOMAIN),)

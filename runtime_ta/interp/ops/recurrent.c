@@ -206,4 +206,4 @@ const rt_op_registration rt_op_rnn = {"RNN", 3, 5, 1, 2, RT_OPTIONAL(3) | RT_OPT
                                       prepare_simple_rnn, eval_rnn, "f", "f"};
 const rt_op_registration rt_op_dynamic_quantize_lstm = {
     "DynamicQuantizeLSTM", 11, 11, 1, 3, RT_OPTIONAL(3) | RT_OPTIONAL(4) | RT_OPTIONAL(5) | RT_OPTIONAL(6),
-    RT_OPF_OPTIONAL_OUTPUTS, prepare_dynamic_quantize_lstm, eval_dynamic_quantize_lstm, "fqqfffff1f2", "f"};
+    RT_OPF_OPTIONAL_OUTPUTS, prepare_dynamic_quantize_lstm, eval_dynamic_quantize_lstm, "fq1fffff1f1", "f"};
