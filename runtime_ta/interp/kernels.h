@@ -112,6 +112,11 @@ typedef enum {
  * of a's and b's (checked). */
 kern_status kern_binary(kern_binary_op op, const kern_shape *a_shape, const float *a, const kern_shape *b_shape,
                         const float *b, const kern_shape *y_shape, float *y);
+/* The same over int32 for KERN_ADD, KERN_SUB, KERN_MUL (KERN_EINVAL for the others), modulo 2^32 as
+ * onnxruntime's int32 arithmetic on two's-complement hardware (an int32 ConvInteger sum plus its int32
+ * bias, as older `quantize_dynamic` writes it). */
+kern_status kern_binary_i32(kern_binary_op op, const kern_shape *a_shape, const int32_t *a, const kern_shape *b_shape,
+                            const int32_t *b, const kern_shape *y_shape, int32_t *y);
 
 /* Softmax over the middle extent of a tensor viewed as [outer, n, inner].
  * opset >= 13: outer = prod(dims[:axis]), n = dims[axis], inner = prod(dims[axis+1:]).
