@@ -117,6 +117,29 @@ def test_fuse_qdq_is_onnxruntimes_own_fusion(tmp_path, name, fused_count, kinds)
         assert within_one_step(list(run_ort(fused, {name: x}).values())[0], want, step) >= 0.999
 
 
+def test_dropping_all_zero_weight_zero_points_changes_no_output_and_no_fusion(tmp_path):
+    """quantize_static stores a zero point of zeros per channel for every symmetric weight and int32
+    bias; without them the model runs the same in onnxruntime (its default session fuses the same QDQ
+    groups into integer ops), FuseQDQ fuses the same groups, and the bytes go."""
+    from onnx_tee.passes.analysis.weights import weight_bytes
+    from onnx_tee.passes.quant import DropZeroZeroPoints, FuseQDQ
+    qdq = quantize(models.load("resnet_fmnist"), tmp_path / "qdq.onnx", per_channel=True, fmt="QDQ")
+    zero_points = {t.name: t for t in qdq.graph.initializer if t.name.endswith("_zero_point")}
+    result = DropZeroZeroPoints()(onnx.ModelProto.FromString(qdq.SerializeToString()))
+    dropped = zero_points.keys() - {t.name for t in result.model.graph.initializer}
+    assert result.stats["dropped"] == 2 * (9 + 1) and len(dropped) == result.stats["dropped"]   # Convs' and Gemm's W, B
+    assert all(not onnx.numpy_helper.to_array(zero_points[n]).any() for n in dropped)
+    assert weight_bytes(qdq) - weight_bytes(result.model) == result.stats["bytes_freed"] > 0
+    fused = [FuseQDQ()(onnx.ModelProto.FromString(m.SerializeToString())).stats for m in (qdq, result.model)]
+    assert fused[0] == fused[1]
+    name = qdq.graph.input[0].name
+    sessions = [ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+                for m in (qdq, result.model)]
+    for k in range(4):
+        x = np.random.default_rng(k).standard_normal((1, 1, 28, 28)).astype(np.float32)
+        np.testing.assert_array_equal(*[s.run(None, {name: x})[0] for s in sessions])
+
+
 @pytest.mark.parametrize("name,per_channel,fmt", [("lenet5_fmnist", True, "QOperator"),
                                                   ("lenet5_fmnist", False, "QOperator"),
                                                   ("cnn_digits", True, "QOperator"), ("lenet5_fmnist", True, "QDQ"),

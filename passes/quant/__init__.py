@@ -19,6 +19,7 @@ import onnx
 from ..errors import UnsupportedModelError
 from .qdq import FuseQDQ
 from .qgemm import MS_DOMAIN, ExpressQGemm
+from .zero_points import DropZeroZeroPoints
 
 
 # onnxruntime's com.microsoft QOperator ops the target runs (passes/target/ops/quant.py).
@@ -40,4 +41,4 @@ def express_quantized(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-__all__ = ["MS_QLINEAR_OPS", "ExpressQGemm", "FuseQDQ", "express_quantized"]
+__all__ = ["MS_QLINEAR_OPS", "DropZeroZeroPoints", "ExpressQGemm", "FuseQDQ", "express_quantized"]

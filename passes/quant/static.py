@@ -32,6 +32,7 @@ from ..compact.graph_edit import producers
 from ..datasets import calibration_set, evaluate_accuracy
 from ..errors import UserError
 from ..graph import graph_inputs, opset_of
+from .zero_points import DropZeroZeroPoints
 
 FORMATS = ("qdq", "qoperator")
 INT8_OPSET = 13   # MaxPool takes uint8 / int8 from opset 12
@@ -116,7 +117,7 @@ def _quantize(source: Path, target: Path, samples, fmt: str, excluded: list[str]
                         nodes_to_exclude=list(excluded))
     finally:
         root.setLevel(level)
-    return onnx.load(str(target))
+    return DropZeroZeroPoints()(onnx.load(str(target))).model
 
 
 def layer_sensitivity(float_path: Path, qdq_path: Path, samples, work: Path) -> list[str]:
@@ -157,7 +158,11 @@ def quantization_params(model: onnx.ModelProto) -> list[dict]:
         base = name[:-len("_scale")]
         scale = numpy_helper.to_array(tensor).astype(np.float64).reshape(-1)
         zp = inits.get(base + "_zero_point")
-        zero = numpy_helper.to_array(zp).reshape(-1) if zp is not None else np.zeros(1, np.int64)
+        if zp is not None:
+            zero = numpy_helper.to_array(zp).reshape(-1)
+        else:   # a weight's all-zero zero point, dropped (DropZeroZeroPoints): 0 of the weight's type
+            weight = inits.get(base + "_quantized")
+            zero = np.zeros(1, numpy_helper.to_array(weight).dtype if weight is not None else np.int32)
         rows.append({"tensor": base, "channels": int(scale.size), "scale_min": float(scale.min()),
                      "scale_max": float(scale.max()), "zero_point": int(zero[0]) if zero.size == 1 else None,
                      "type": str(zero.dtype)})

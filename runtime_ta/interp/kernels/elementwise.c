@@ -1,5 +1,5 @@
 /*
- * elementwise.c - unary activations, broadcasting binary arithmetic, Softmax, LRN, BatchNormalization.
+ * elementwise.c - unary activations, broadcasting binary arithmetic, LRN, BatchNormalization.
  *
  * Binary broadcasting walks y in runs (kernels/broadcast.c): adjacent dims are merged where both
  * inputs are contiguous (or both broadcast) across them, so the innermost loop is as long as possible
@@ -152,32 +152,6 @@ kern_status kern_binary_i32(kern_binary_op op, const kern_shape *as, const int32
         binary_run_i32(op, a + off[0], it.stride[0][0], b + off[1], it.stride[1][0], y + r * it.run, it.run);
     }
     return s;
-}
-
-kern_status kern_softmax(size_t outer, size_t n, size_t inner, const float *x, float *y)
-{
-    size_t o, i, j, total;
-    if (!kmul3(outer, n, inner, &total))
-        return KERN_EOVERFLOW;
-    if (n == 0)
-        return KERN_OK;
-    for (o = 0; o < outer; o++)
-        for (j = 0; j < inner; j++) {
-            const float *xs = x + o * n * inner + j;
-            float *ys = y + o * n * inner + j;
-            float mx = xs[0], sum = 0.0f, inv;
-            for (i = 1; i < n; i++)
-                mx = xs[i * inner] > mx ? xs[i * inner] : mx;
-            for (i = 0; i < n; i++) {
-                const float e = kern_expf(xs[i * inner] - mx);
-                ys[i * inner] = e;
-                sum += e;
-            }
-            inv = 1.0f / sum;
-            for (i = 0; i < n; i++)
-                ys[i * inner] *= inv;
-        }
-    return KERN_OK;
 }
 
 kern_status kern_lrn(const kern_lrn_attr *at, size_t batch, size_t channels, size_t spatial, const float *x, float *y)

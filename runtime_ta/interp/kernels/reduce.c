@@ -1,5 +1,5 @@
 /*
- * reduce.c - Reduce* (Mean, Sum, Max, Min, Prod, L1, L2, LogSumExp, SumSquare), LogSoftmax,
+ * reduce.c - Reduce* (Mean, Sum, Max, Min, Prod, L1, L2, LogSumExp, SumSquare), Softmax, LogSoftmax,
  * LayerNormalization, GroupNormalization / InstanceNormalization.
  *
  * Reductions first coalesce the input's dims (dims of size 1 dropped, neighbours with the same
@@ -122,13 +122,44 @@ static float run_prod(const float *x, size_t n)
 }
 
 /* sum of exp(x[i] - mx). */
-static float run_sum_exp(const float *x, size_t n, float mx)
+static float lanes_total(const float acc[LANES])
+{
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+/* sum of e^(x[i stride] - mx), i < n, in LANES partial sums. */
+static float run_sum_exp(const float *x, size_t n, size_t stride, float mx)
 {
     float acc[LANES] = {0};
     size_t i;
     for (i = 0; i < n; i++)
-        acc[i % LANES] += kern_expf(x[i] - mx);
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+        acc[i % LANES] += kern_expf(x[i * stride] - mx);
+    return lanes_total(acc);
+}
+
+/* y[i stride] = e^(x[i stride] - mx), i < n; returns their sum, in LANES partial sums.  y may equal x. */
+static float run_store_exp(const float *x, size_t n, size_t stride, float mx, float *y)
+{
+    float acc[LANES] = {0};
+    size_t i;
+    for (i = 0; i < n; i++) {
+        const float e = kern_expf(x[i * stride] - mx);
+        y[i * stride] = e;
+        acc[i % LANES] += e;
+    }
+    return lanes_total(acc);
+}
+
+/* max of x[i stride], i < n (n >= 1). */
+static float strided_max(const float *x, size_t n, size_t stride)
+{
+    float mx = x[0];
+    size_t i;
+    if (stride == 1)
+        return run_extreme(1, x, n);
+    for (i = 1; i < n; i++)
+        mx = x[i * stride] > mx ? x[i * stride] : mx;
+    return mx;
 }
 
 static float run_reduce(comb_kind c, map_kind m, const float *x, size_t n)
@@ -289,7 +320,7 @@ kern_status kern_reduce(kern_reduce_op op, const kern_shape *xs, unsigned axes_m
                     mx = comb(COMB_MAX, mx, run_extreme(1, x + outer.off + rdims.off, last));
                 odo_reset(&rdims);
                 for (r = 0; r < n_red; r++, odo_step(&rdims))
-                    sum += run_sum_exp(x + outer.off + rdims.off, last, mx);
+                    sum += run_sum_exp(x + outer.off + rdims.off, last, 1, mx);
                 y[o] = mx + kern_logf(sum);
                 continue;
             }
@@ -331,7 +362,29 @@ kern_status kern_reduce(kern_reduce_op op, const kern_shape *xs, unsigned axes_m
     return KERN_OK;
 }
 
-/* ------------------------------------------------------------------ LogSoftmax */
+/* ------------------------------------------------------------------ Softmax, LogSoftmax */
+
+/* Both view x as [outer, n, inner] and take the n values of each (outer, inner) pair, `inner` apart.
+ * The sum of exponentials runs in LANES partial sums: a sequential float sum over a long axis (an OCR
+ * head's 18,385 classes) drifts by ~1e-5 of the result, the lanes keep it near onnxruntime's. */
+
+kern_status kern_softmax(size_t outer, size_t n, size_t inner, const float *x, float *y)
+{
+    size_t o, i, j, total;
+    if (!kmul3(outer, n, inner, &total))
+        return KERN_EOVERFLOW;
+    if (n == 0)
+        return KERN_OK;
+    for (o = 0; o < outer; o++)
+        for (j = 0; j < inner; j++) {
+            const float *xs = x + o * n * inner + j;
+            float *ys = y + o * n * inner + j;
+            const float inv = 1.0f / run_store_exp(xs, n, inner, strided_max(xs, n, inner), ys);
+            for (i = 0; i < n; i++)
+                ys[i * inner] *= inv;
+        }
+    return KERN_OK;
+}
 
 kern_status kern_log_softmax(size_t outer, size_t n, size_t inner, const float *x, float *y)
 {
@@ -340,29 +393,14 @@ kern_status kern_log_softmax(size_t outer, size_t n, size_t inner, const float *
         return KERN_EOVERFLOW;
     if (n == 0)
         return KERN_OK;
-    for (o = 0; o < outer; o++) {
-        if (inner == 1) {
-            const float *xs = x + o * n;
-            float *ys = y + o * n;
-            const float mx = run_extreme(1, xs, n);
-            const float lse = kern_logf(run_sum_exp(xs, n, mx));
-            for (i = 0; i < n; i++)
-                ys[i] = (xs[i] - mx) - lse;
-            continue;
-        }
+    for (o = 0; o < outer; o++)
         for (j = 0; j < inner; j++) {
             const float *xs = x + o * n * inner + j;
             float *ys = y + o * n * inner + j;
-            float mx = xs[0], sum = 0.0f, lse;
-            for (i = 1; i < n; i++)
-                mx = xs[i * inner] > mx ? xs[i * inner] : mx;
-            for (i = 0; i < n; i++)
-                sum += kern_expf(xs[i * inner] - mx);
-            lse = kern_logf(sum);
+            const float mx = strided_max(xs, n, inner), lse = kern_logf(run_sum_exp(xs, n, inner, mx));
             for (i = 0; i < n; i++)
                 ys[i * inner] = (xs[i * inner] - mx) - lse;
         }
-    }
     return KERN_OK;
 }
 
