@@ -50,7 +50,9 @@ from test_kernels_quant import (test_conv_integer_equals_onnxruntime, test_dequa
                                 test_quantize_and_dequantize_equal_onnxruntime,
                                 test_quantize_saturates_and_sends_nan_to_the_low_end,
                                 test_quantized_max_pool_equals_onnxruntime, test_requantization_of_extreme_scales_is_exact)
-from test_quant_dynamic_lstm import test_the_kernel_alone_runs_a_drawn_node_as_onnxruntime_runs_it  # noqa: E402,F401
+from test_quant_dynamic_lstm import (  # noqa: E402,F401
+    test_the_kernel_alone_runs_a_drawn_node_as_onnxruntime_runs_it,
+    test_the_kernel_refuses_what_it_does_not_run_before_touching_a_buffer)
 from test_kernels_scratch import (test_conv_scratch_python_equals_c, test_gemm_scratch_python_equals_c,  # noqa: E402,F401
                                   test_pointwise_small_map_scratch_python_equals_c,
                                   test_qconv_scratch_python_equals_c, test_qmatmul_scratch_python_equals_c,

@@ -171,6 +171,44 @@ def test_the_kernel_alone_runs_a_drawn_node_as_onnxruntime_runs_it(data):
         assert np.abs(g - ref).max() / max(np.abs(ref).max(), 1e-30) <= 1e-4, name
 
 
+def test_the_kernel_refuses_what_it_does_not_run_before_touching_a_buffer():
+    """Batch, layout, GRU, parameter counts, onnxruntime's zero-point rules, scratch short by one byte,
+    sizes whose scratch overflows size_t: a status, no buffer read past its checks."""
+    import ctypes
+    import kernel_harness as kh
+    import kernel_harness_quant as khq
+    lib, ref, ptr, RnnAttr = kh.kernels(), ctypes.byref, kh._ptr, kh.RnnAttr   # at call time: AArch64 too
+    EINVAL, EOVERFLOW, ESCRATCH = 1, 2, 3
+    lstm, i8, u8 = 0, 3, 2
+    x = np.zeros(3 * 4, np.float32)
+    w, r = np.zeros(4 * 8, np.int8), np.zeros(2 * 8, np.int8)
+    scale = np.ones(8, np.float32)
+    zp0, zp1 = np.zeros(8, np.int8), np.array([0, 1] + [0] * 6, np.int8)
+    y = np.zeros(3 * 2, np.float32)
+
+    def call(attr, q, w_zp=zp0, r_zp=zp0, scratch_bytes=1 << 16):
+        scratch = np.zeros(max(scratch_bytes, 1), np.uint8)
+        ptrs = [ptr(a) for a in (x, w, r)] + [None] * 4 + [ptr(a) for a in (scale, w_zp, scale, r_zp)]
+        return lib.kern_dqlstm(ref(attr), ref(q), *ptrs, ptr(y), None, None, ptr(scratch), scratch_bytes)
+
+    ok = RnnAttr(lstm, 3, 1, 4, 2, 1, 0, 0, 0, 0.0)
+    per_tensor = khq.DqLstmAttr(i8, i8, 1, 1)
+    need = lib.kern_scratch_bytes_dqlstm(ref(ok))
+    assert call(ok, per_tensor, scratch_bytes=need) == 0
+    assert call(ok, per_tensor, scratch_bytes=need - 1) == ESCRATCH
+    assert call(RnnAttr(lstm, 3, 2, 4, 2, 1, 0, 0, 0, 0.0), per_tensor) == EINVAL      # batch 2
+    assert call(RnnAttr(lstm, 3, 1, 4, 2, 1, 0, 1, 0, 0.0), per_tensor) == EINVAL      # layout 1
+    assert call(RnnAttr(1, 3, 1, 4, 2, 1, 0, 0, 0, 0.0), per_tensor) == EINVAL         # a GRU
+    assert call(ok, khq.DqLstmAttr(i8, i8, 3, 1)) == EINVAL                            # neither 1 nor 4H scales
+    assert call(ok, khq.DqLstmAttr(1, i8, 1, 1)) == EINVAL                             # a float W
+    assert call(ok, khq.DqLstmAttr(i8, i8, 8, 1), w_zp=zp1) == EINVAL                  # int8 zero point not 0
+    assert call(ok, khq.DqLstmAttr(u8, u8, 1, 8), r_zp=zp1) == EINVAL                  # uint8 zero points differ
+    assert call(ok, khq.DqLstmAttr(u8, u8, 1, 8), r_zp=np.full(8, 7, np.uint8)) == 0   # one uint8 zero point
+    huge = RnnAttr(lstm, 3, 1, 4, 1 << 62, 1, 0, 0, 0, 0.0)
+    assert lib.kern_scratch_bytes_dqlstm(ref(huge)) % (1 << 64) == (1 << 64) - 1   # SIZE_MAX (the runner: -1)
+    assert call(huge, per_tensor) in (EINVAL, EOVERFLOW)
+
+
 def lower_cli(model: onnx.ModelProto, tmp_path: Path) -> subprocess.CompletedProcess:
     path = tmp_path / "model.onnx"
     onnx.save(model, str(path))

@@ -31,16 +31,16 @@
 
 size_t kern_scratch_bytes_dqlstm(const kern_rnn_attr *a)
 {
-    const size_t tc = kmin(a->seq_len, KERN_RNN_TC);
-    size_t gh, words, bytes, xq, total;
-    if (!kmul(DQ_GATES, a->hidden_size, &gh) || !kmul(tc, gh, &words) || words > SIZE_MAX - 3 * gh ||
-        a->hidden_size > (SIZE_MAX - words - 3 * gh) / 2)
+    const size_t tc = kmin(a->seq_len, KERN_RNN_TC), H = a->hidden_size;
+    size_t gh, words, bytes, xq;
+    /* 4H fits size_t once gh does, so 2H does too; tc + 3 <= KERN_RNN_TC + 3 */
+    if (!kmul(DQ_GATES, H, &gh) || !kmul(tc + 3, gh, &words) || words > SIZE_MAX - 2 * H)
         return SIZE_MAX;
-    words += 3 * gh + 2 * a->hidden_size;
-    if (!kmul(words, 4, &bytes) || !kmul(tc, a->input_size, &xq) || xq > SIZE_MAX - bytes)
+    words += 2 * H;
+    if (!kmul(words, 4, &bytes) || !kmul(tc, a->input_size, &xq) || xq > SIZE_MAX - bytes ||
+        H > SIZE_MAX - bytes - xq)
         return SIZE_MAX;
-    total = bytes + xq;
-    return a->hidden_size > SIZE_MAX - total ? SIZE_MAX : total + a->hidden_size;
+    return bytes + xq + H;
 }
 
 /* int8 weights: every zero point 0; uint8: all equal (onnxruntime's checks, over the whole tensor). */
