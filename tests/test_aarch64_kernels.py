@@ -5,8 +5,9 @@ The tests below are the host suites themselves, collected again in this module, 
 routes every kernel call to the AArch64 runner: the ONNX backend node tests (tests/kernel_conformance.py),
 the differential tests against onnxruntime (tests/test_kernels_differential.py,
 test_kernels_differential_logical.py for ArgMax/ArgMin, comparisons, logic ops and Where, and
-test_kernels_quant.py for the quantized kernels, test_quant_dynamic_lstm.py's kernel test), the libm-free math's accuracy (tests/test_kernels_mathf.py,
-test_kernels_mathf_trig.py), the scratch formulas and the kernels' own validation.
+test_kernels_quant.py for the quantized kernels, test_quant_dynamic_lstm.py's kernel tests), the libm-free
+math's accuracy (tests/test_kernels_mathf.py, test_kernels_mathf_trig.py), the scratch formulas and the
+kernels' own validation.
 
     pytest -m aarch64 tests/test_aarch64_kernels.py
 """

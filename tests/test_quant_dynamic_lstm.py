@@ -221,7 +221,8 @@ def refused_model(change: str) -> onnx.ModelProto:
     and the TA does not (or onnxruntime itself refuses)."""
     rng = np.random.default_rng(0)
     batch = 2 if change == "batch" else 1
-    inits = {"W": rng.integers(-128, 127, (1, 4, 8)).astype(np.int8), "R": rng.integers(-128, 127, (1, 2, 8)).astype(np.int8),
+    inits = {"W": rng.integers(-128, 127, (1, 4, 8)).astype(np.int8),
+             "R": rng.integers(-128, 127, (1, 2, 8)).astype(np.int8),
              "W_scale": np.full((1,), 0.01, np.float32), "W_zp": np.zeros((1,), np.int8),
              "R_scale": np.full((1,), 0.01, np.float32), "R_zp": np.zeros((1,), np.int8)}
     if change == "zero_point":
