@@ -1,4 +1,4 @@
-"""The quantized ops through the C kernels (kernels/quant.c, qconv.c, qmatmul.c), the way the
+"""The quantized ops through the C kernels (kernels/quant.c, qconv.c, qmatmul.c, qrecurrent.c), the way the
 interpreter calls them: registered into kernel_harness's OPS and SIGNATURES when it is imported.
 
 Zero points and scales are passed as their own arrays (NULL when absent: 0), each output and the
@@ -16,7 +16,7 @@ from onnx import helper
 import kernel_harness as kh
 from kernel_harness import Guarded, Unsupported, _check, _geometry, _input, _out_shape
 from onnx_tee.passes.target import kernel_args as ka
-from onnx_tee.passes.target.scratch import qconv_scratch_bytes, qmatmul_scratch_bytes
+from onnx_tee.passes.target.scratch import dqlstm_scratch_bytes, qconv_scratch_bytes, qmatmul_scratch_bytes
 
 QTYPES = {np.dtype(np.uint8): 2, np.dtype(np.int8): 3, np.dtype(np.int32): 6}   # kern_qtype: the ONNX codes
 BYTES = (np.dtype(np.uint8), np.dtype(np.int8))
@@ -32,6 +32,11 @@ class QMatMulAttr(ctypes.Structure):
                 ("b_zp_count", ctypes.c_size_t), ("b_scale_count", ctypes.c_size_t)]
 
 
+class DqLstmAttr(ctypes.Structure):
+    _fields_ = [("w_type", ctypes.c_int), ("r_type", ctypes.c_int), ("w_scale_count", ctypes.c_size_t),
+                ("r_scale_count", ctypes.c_size_t)]
+
+
 P, SZ, INT = kh.P, kh.SZ, ctypes.c_int
 kh.SIGNATURES.update({
     "kern_quantize": (INT, SZ, SZ, SZ, P, P, P, P),
@@ -42,6 +47,8 @@ kh.SIGNATURES.update({
     "kern_qmatmul": (P,) * 14 + (SZ,),
     "kern_scratch_bytes_qmatmul": (P,),
     "kern_max_pool_q": (INT, P, P, P),
+    "kern_dqlstm": (P,) * 17 + (SZ,),
+    "kern_scratch_bytes_dqlstm": (P,),
 })
 
 
@@ -171,7 +178,35 @@ def _max_pool(node, at, inputs, opset):
     return [y.result(node.op_type)]
 
 
+def _dqlstm(node, at, inputs, opset):
+    """onnxruntime's DynamicQuantizeLSTM (x, w, r, [b], [sequence_lens], [h0], [c0], [p], w_scale, w_zp,
+    r_scale, r_zp): batch 1, full-length sequences."""
+    x = kh._f32(inputs[0])
+    w, r = _array(inputs[1], BYTES, "W"), _array(inputs[2], BYTES, "R")
+    if _input(inputs, 4) is not None and not np.all(np.asarray(inputs[4]) == x.shape[0]):
+        raise Unsupported("sequence_lens shorter than the sequence")
+    floats = [None if _input(inputs, k) is None else kh._f32(inputs[k]) for k in (3, 5, 6, 7, 8, 10)]
+    w_zp, r_zp = _array(inputs[9], (w.dtype,), "W zero point"), _array(inputs[11], (r.dtype,), "R zero point")
+    attr = kh.rnn_attr(helper.make_node("LSTM", node.input, node.output), at, x.shape, w.shape[:1] + w.shape[2:])
+    d, h = attr.num_directions, attr.hidden_size
+    q = DqLstmAttr(QTYPES[w.dtype], QTYPES[r.dtype], floats[4].size // d, floats[5].size // d)
+    need = kh.kernels().kern_scratch_bytes_dqlstm(ctypes.byref(attr))
+    assert need == dqlstm_scratch_bytes(attr.seq_len, attr.input_size, h), "C and Python scratch formulas differ"
+    shapes = [(attr.seq_len, d, 1, h), (d, 1, h), (d, 1, h)]
+    outs = [Guarded(shape) if k < len(node.output) and node.output[k] else None for k, shape in enumerate(shapes)]
+    scratch = Guarded(need, dtype=np.uint8)
+    ptr = kh._ptr
+    _check(kh.kernels().kern_dqlstm(ctypes.byref(attr), ctypes.byref(q), ptr(x), ptr(w), ptr(r), ptr(floats[0]),
+                                    ptr(floats[1]), ptr(floats[2]), ptr(floats[3]), ptr(floats[4]), ptr(w_zp),
+                                    ptr(floats[5]), ptr(r_zp), *[None if o is None else o.ptr for o in outs],
+                                    scratch.ptr, need), node.op_type)
+    scratch.result(node.op_type + " scratch")
+    return [None if o is None else o.result(node.op_type) for o in outs[:len(node.output)]]
+
+
 QUANT_OPS = {"MaxPool": _max_pool,"QuantizeLinear": _linear, "DequantizeLinear": _linear, "DynamicQuantizeLinear": _dynamic_quantize,
-             "QLinearConv": _qconv, "ConvInteger": _qconv, "QLinearMatMul": _qmatmul, "MatMulInteger": _qmatmul}
+             "QLinearConv": _qconv, "ConvInteger": _qconv, "QLinearMatMul": _qmatmul, "MatMulInteger": _qmatmul,
+             "DynamicQuantizeLSTM": _dqlstm}
+kh.CONTRIB_OPS.add(("com.microsoft", "DynamicQuantizeLSTM"))
 kh.OPS.update(QUANT_OPS)
 kh.TYPED.update(QUANT_OPS)

@@ -5,8 +5,9 @@ The tests below are the host suites themselves, collected again in this module, 
 routes every kernel call to the AArch64 runner: the ONNX backend node tests (tests/kernel_conformance.py),
 the differential tests against onnxruntime (tests/test_kernels_differential.py,
 test_kernels_differential_logical.py for ArgMax/ArgMin, comparisons, logic ops and Where, and
-test_kernels_quant.py for the quantized kernels), the libm-free math's accuracy (tests/test_kernels_mathf.py,
-test_kernels_mathf_trig.py), the scratch formulas and the kernels' own validation.
+test_kernels_quant.py for the quantized kernels, test_quant_dynamic_lstm.py's kernel tests), the libm-free
+math's accuracy (tests/test_kernels_mathf.py, test_kernels_mathf_trig.py), the scratch formulas and the
+kernels' own validation.
 
     pytest -m aarch64 tests/test_aarch64_kernels.py
 """
@@ -50,6 +51,9 @@ from test_kernels_quant import (test_conv_integer_equals_onnxruntime, test_dequa
                                 test_quantize_and_dequantize_equal_onnxruntime,
                                 test_quantize_saturates_and_sends_nan_to_the_low_end,
                                 test_quantized_max_pool_equals_onnxruntime, test_requantization_of_extreme_scales_is_exact)
+from test_quant_dynamic_lstm import (  # noqa: E402,F401
+    test_the_kernel_alone_runs_a_drawn_node_as_onnxruntime_runs_it,
+    test_the_kernel_refuses_what_it_does_not_run_before_touching_a_buffer)
 from test_kernels_scratch import (test_conv_scratch_python_equals_c, test_gemm_scratch_python_equals_c,  # noqa: E402,F401
                                   test_pointwise_small_map_scratch_python_equals_c,
                                   test_qconv_scratch_python_equals_c, test_qmatmul_scratch_python_equals_c,

@@ -160,7 +160,8 @@ def _without_bulk_data(model: onnx.ModelProto) -> onnx.ModelProto:
 
 # Ops onnx's shape inference has no rule for: GroupNormalization (a function op: onnx infers nothing
 # past it), onnxruntime's com.microsoft QOperator ops and QuickGelu.  Each rule gives output 0's (elem_type, dims)
-# from the known (elem_type, dims) of the node's inputs, or None while one it needs is unknown.
+# from the known (elem_type, dims) of the node's inputs, or None while one it needs is unknown; a rule of
+# _MULTI_OUTPUT_RULES gives a list, one entry per output.
 Known = dict[str, tuple[int, tuple[int, ...]]]
 
 
@@ -193,6 +194,22 @@ def _concat_parts(node: onnx.NodeProto, known: Known):
     return parts[0][0], tuple(dims)
 
 
+def _dynamic_quantize_lstm(node: onnx.NodeProto, known: Known):
+    """onnxruntime's DynamicQuantizeLSTM: LSTM's outputs (layout 0), W [D, I, 4H]:
+    Y [T, D, B, H], Y_h and Y_c [D, B, H]."""
+    if node.input[0] not in known or node.input[1] not in known:
+        return None
+    (elem, x), (_, w) = known[node.input[0]], known[node.input[1]]
+    if len(x) != 3 or len(w) != 3:
+        return None
+    hidden = int(attributes(node).get("hidden_size", w[2] // 4))
+    state = (elem, (w[0], x[1], hidden))
+    return [(elem, (x[0], w[0], x[1], hidden)), state, state]
+
+
+_MULTI_OUTPUT_RULES = {"DynamicQuantizeLSTM": _dynamic_quantize_lstm}
+
+
 _OUTPUT_RULES = {"GroupNormalization": _first_input, "QuickGelu": _first_input, "QLinearSigmoid": _first_input,
                  "QLinearLeakyRelu": _first_input, "QLinearAdd": _broadcast_inputs_0_3,
                  "QLinearMul": _broadcast_inputs_0_3, "QLinearGlobalAveragePool": _global_pool,
@@ -212,7 +229,7 @@ def _declare(graph: onnx.GraphProto, value_info: onnx.ValueInfoProto) -> None:
 def _with_rule_outputs(model: onnx.ModelProto) -> onnx.ModelProto:
     """`model` with value_info for the outputs of _OUTPUT_RULES ops, filled in as far as (non-strict)
     inference reaches them; `model` itself when it has no such op."""
-    if not any(n.op_type in _OUTPUT_RULES for n in model.graph.node):
+    if not any(n.op_type in _OUTPUT_RULES or n.op_type in _MULTI_OUTPUT_RULES for n in model.graph.node):
         return model
     out = onnx.ModelProto()
     out.CopyFrom(model)
@@ -227,14 +244,17 @@ def _with_rule_outputs(model: onnx.ModelProto) -> onnx.ModelProto:
             known[tensor.name] = (tensor.data_type, tuple(int(d) for d in tensor.dims))
         added = False
         for node in graph.node:
-            rule = _OUTPUT_RULES.get(node.op_type)
-            if rule is None or node.output[0] in known:
+            if node.op_type in _MULTI_OUTPUT_RULES:
+                found_all = _MULTI_OUTPUT_RULES[node.op_type](node, known)
+            elif node.op_type in _OUTPUT_RULES:
+                found_all = [_OUTPUT_RULES[node.op_type](node, known)]
+            else:
                 continue
-            found = rule(node, known)
-            if found is not None:
-                _declare(out.graph, helper.make_tensor_value_info(node.output[0], found[0], list(found[1])))
-                known[node.output[0]] = found
-                added = True
+            for name, found in zip(node.output, found_all or []):
+                if name and name not in known and found is not None:
+                    _declare(out.graph, helper.make_tensor_value_info(name, found[0], list(found[1])))
+                    known[name] = found
+                    added = True
         if not added:
             break
     return out
@@ -292,7 +312,7 @@ def partial_shapes(model: onnx.ModelProto) -> dict[str, tuple[int | None, ...]]:
     static shapes that exist, and leave the rest of the graph alone.
     """
     try:
-        inferred = onnx.shape_inference.infer_shapes(_without_bulk_data(model), data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(_with_rule_outputs(_without_bulk_data(model)), data_prop=True)
     except onnx.shape_inference.InferenceError:
         inferred = model
     shapes: dict[str, tuple[int | None, ...]] = {}

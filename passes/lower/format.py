@@ -69,6 +69,7 @@ OP_CODES = {
     "CONV_INTEGER": 124, "QLINEAR_MATMUL": 125, "MATMUL_INTEGER": 126, "QLINEAR_ADD": 127, "QLINEAR_MUL": 128,
     "QLINEAR_GLOBAL_AVERAGE_POOL": 129, "QLINEAR_CONCAT": 130, "QLINEAR_SIGMOID": 131, "QLINEAR_LEAKY_RELU": 132,
     "CAST": 133,  # type conversion between the held types (float32, int32, int8, uint8; bool as int32)
+    "DYNAMIC_QUANTIZE_LSTM": 134,  # onnxruntime's com.microsoft DynamicQuantizeLSTM (int8 / uint8 W and R)
 }
 
 PAD_MODES = {"constant": 0, "reflect": 1, "edge": 2}

@@ -10,7 +10,7 @@ pointing to the QDQ format, where the same layers run (a model without such ops 
 standard ONNX quantized ops (QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, QLinearConv,
 QLinearMatMul, ConvInteger, MatMulInteger), MaxPool over int8 / uint8 and onnxruntime's QLinearAdd,
 QLinearMul, QLinearGlobalAveragePool, QLinearConcat, QLinearSigmoid, QLinearLeakyRelu run as they are
-(`passes/target/ops/quant.py`).
+(`passes/target/ops/quant.py`), as does its DynamicQuantizeLSTM (`passes/target/ops/recurrent.py`).
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def express_quantized(model: onnx.ModelProto) -> onnx.ModelProto:
     naming the com.microsoft quantized ops left (the interpreter has no kernel for them)."""
     model = ExpressQGemm()(FuseQDQ()(model).model).model
     left = sorted({n.op_type for n in model.graph.node if n.domain == MS_DOMAIN and n.op_type not in MS_QLINEAR_OPS and
-                   (n.op_type.startswith("QLinear") or n.op_type in ("QGemm", "QAttention", "DynamicQuantizeLSTM"))})
+                   (n.op_type.startswith("QLinear") or n.op_type in ("QGemm", "QAttention"))})
     if left:
         raise UnsupportedModelError(
             f"onnxruntime's {', '.join(left)} ({MS_DOMAIN}, its QOperator format) cannot run in the TA yet: quantize "

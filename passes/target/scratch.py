@@ -16,6 +16,9 @@ These kernels use scratch (runtime_ta/interp/kernels.h):
     LSTM / GRU / RNN (G = 4 / 3 / 1 gates, D directions run one after the other, a batch row at a time):
         tc * (I + G*H) + G*H + 2*H floats,  tc = min(T, RNN_TC)  (a chunk of input steps transposed,
         its projection, one step's gates, the hidden and cell states)
+    DynamicQuantizeLSTM: (tc * 4H + 3 * 4H + 2H) * 4 + tc * I + H bytes (int32 sums of a chunk's input
+        projection and of a step's recurrence, the gates, the fused bias, the states; the uint8 chunk and
+        hidden state)
     QLinearConv, ConvInteger: REQUANT_BYTES per output channel (QLinearConv's requantization), then,
         not depthwise, QCOLS columns of K int16 values (K = c_in / group * kh * kw <= QK_MAX)
     QLinearMatMul: REQUANT_BYTES per value of b_scale (one, or one per column of B)
@@ -100,6 +103,13 @@ def rnn_scratch_bytes(gates: int, seq_len: int, input_size: int, hidden_size: in
     return (tc * (input_size + gates * hidden_size) + gates * hidden_size + 2 * hidden_size) * FLOAT_BYTES
 
 
+def dqlstm_scratch_bytes(seq_len: int, input_size: int, hidden_size: int) -> int:
+    """kern_scratch_bytes_dqlstm(): int32 / float words (a chunk's and a step's int32 sums, the gates,
+    the fused bias, the states), then the chunk's and the step's uint8 operands."""
+    tc, gh = min(seq_len, RNN_TC), 4 * hidden_size
+    return (tc * gh + 3 * gh + 2 * hidden_size) * FLOAT_BYTES + tc * input_size + hidden_size
+
+
 def qconv_scratch_bytes(g: WindowGeometry, requantized: bool) -> int:
     """kern_scratch_bytes_qconv()."""
     if g.group == 0 or g.c_in % g.group:
@@ -129,13 +139,15 @@ def gemm_node_scratch(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> 
     return gemm_scratch_bytes(m, n, k, bool(trans_b))
 
 
-RNN_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+RNN_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1, "DynamicQuantizeLSTM": 4}
 
 
 def rnn_node_scratch(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> int:
     """The scratch rule of LSTM, GRU and RNN (unaligned bytes)."""
     x, w = infos[node.input[0]].shape, infos[node.input[1]].shape
     gates = RNN_GATES[node.op_type]
+    if node.op_type == "DynamicQuantizeLSTM":
+        return dqlstm_scratch_bytes(x[0], x[2], w[2] // gates)
     seq_len = x[1] if attribute(node, "layout", 0) else x[0]
     return rnn_scratch_bytes(gates, seq_len, x[2], w[1] // gates)
 

@@ -189,7 +189,9 @@ static inline uint32_t rt_dtype_size(uint32_t dtype)
 #define RT_OP_QLINEAR_LEAKY_RELU 132u      /* as QLinearSigmoid; FATTR_LEAKY_RELU_ALPHA */
 /* type conversion (interp/ops/cast.c) */
 #define RT_OP_CAST 133u                    /* x (any type) -> y (any type, same dims); ATTR_CAST_TO_BOOL */
-#define RT_OP_MAX_CODE 133u
+/* onnxruntime's DynamicQuantizeLSTM (com.microsoft; interp/ops/recurrent.c): int8 / uint8 W [D,I,4H], R [D,H,4H] */
+#define RT_OP_DYNAMIC_QUANTIZE_LSTM 134u   /* x, w, r, [b], [h0], [c0], [p], w_scale, w_zp, r_scale, r_zp -> [y], [y_h], [y_c] */
+#define RT_OP_MAX_CODE 134u
 
 /* Attribute slots: RT_ATTR_<OP>_<NAME> indexes the integer attributes i[], RT_FATTR_<OP>_<NAME> the
  * float attributes f[]; an array attribute names its first slot (one slot per dim, RT_MAX_RANK of
@@ -329,7 +331,8 @@ static inline uint32_t rt_dtype_size(uint32_t dtype)
 #define RT_ATTR_SPACE_TO_DEPTH_COUNT 2
 #define RT_DEPTH_TO_SPACE_DCR 0
 #define RT_DEPTH_TO_SPACE_CRD 1
-/* LSTM, GRU, RNN: direction 0 forward, 1 reverse, 2 bidirectional; layout 0 (X [T,B,I]) or 1 (X [B,T,I]);
+/* LSTM, GRU, RNN (and DynamicQuantizeLSTM: layout 0, batch 1): direction 0 forward, 1 reverse, 2
+ * bidirectional; layout 0 (X [T,B,I]) or 1 (X [B,T,I]);
  * GRU linear_before_reset 0 or 1 (0 for LSTM and RNN); clip > 0 bounds every gate pre-activation to
  * [-clip, clip], 0 = no clip.  Activations are the ONNX defaults (sigmoid gates, tanh). */
 #define RT_ATTR_RNN_DIRECTION 0

@@ -112,6 +112,11 @@ typedef enum {
  * of a's and b's (checked). */
 kern_status kern_binary(kern_binary_op op, const kern_shape *a_shape, const float *a, const kern_shape *b_shape,
                         const float *b, const kern_shape *y_shape, float *y);
+/* The same over int32 for KERN_ADD, KERN_SUB, KERN_MUL (KERN_EINVAL for the others), modulo 2^32 as
+ * onnxruntime's int32 arithmetic on two's-complement hardware (an int32 ConvInteger sum plus its int32
+ * bias, as older `quantize_dynamic` writes it). */
+kern_status kern_binary_i32(kern_binary_op op, const kern_shape *a_shape, const int32_t *a, const kern_shape *b_shape,
+                            const int32_t *b, const kern_shape *y_shape, int32_t *y);
 
 /* Softmax over the middle extent of a tensor viewed as [outer, n, inner].
  * opset >= 13: outer = prod(dims[:axis]), n = dims[axis], inner = prod(dims[axis+1:]).
@@ -429,6 +434,26 @@ kern_status kern_dequantize(kern_qtype x_type, size_t outer, size_t channels, si
  * scale = hi == lo ? 1 : (hi - lo) / 255, zp = round_half_even(clamp(0 - lo / scale, 0, 255)), then
  * kern_quantize with them.  n >= 1. */
 kern_status kern_dynamic_quantize(size_t n, const float *x, uint8_t *y, float *y_scale, uint8_t *y_zp);
+/* The scale and zero point alone (DynamicQuantizeLSTM quantizes with them in parts).  n >= 1. */
+kern_status kern_dynamic_qparams(size_t n, const float *x, float *scale, uint8_t *zp);
+
+/* onnxruntime's DynamicQuantizeLSTM (kernels/qrecurrent.c): an LSTM (attr: kind KERN_RNN_LSTM, layout 0,
+ * batch 1) whose w [D, I, 4H] and r [D, H, 4H] are int8 / uint8, ONNX gate order i o f c; x, b,
+ * initial_h / initial_c, p and the outputs as kern_rnn's.  Each GEMM's float operand is quantized
+ * dynamically to uint8 (kern_dynamic_qparams: all of X once, the hidden state every step), its int32
+ * sums exact, dequantized with x_scale * w_scale[j] (h_scale * r_scale[j]); the rest is kern_rnn's LSTM
+ * in onnxruntime's order (the file's header).  w_scale / w_zp [D, w_scale_count], w_scale_count 1 or 4H
+ * (r likewise); onnxruntime's zero-point rules (int8: 0; uint8: one value) give KERN_EINVAL otherwise. */
+typedef struct {
+    kern_qtype w_type, r_type;           /* KERN_UINT8 or KERN_INT8 */
+    size_t w_scale_count, r_scale_count; /* per direction: 1 or 4H */
+} kern_dqlstm_attr;
+kern_status kern_dqlstm(const kern_rnn_attr *attr, const kern_dqlstm_attr *q, const float *x, const void *w,
+                        const void *r, const float *b, const float *initial_h, const float *initial_c, const float *p,
+                        const float *w_scale, const void *w_zp, const float *r_scale, const void *r_zp, float *y,
+                        float *y_h, float *y_c, void *scratch, size_t scratch_bytes);
+/* 4 * (tc * 4H + 3 * 4H + 2H) + tc * I + H bytes, tc = min(T, KERN_RNN_TC); SIZE_MAX on overflow. */
+size_t kern_scratch_bytes_dqlstm(const kern_rnn_attr *attr);
 
 /* Cast (kernels/cast.c): the TA's types, bool a target of its own (int32 0/1 out; as a source an int32). */
 typedef enum { KERN_CAST_F32, KERN_CAST_I32, KERN_CAST_U8, KERN_CAST_I8, KERN_CAST_BOOL } kern_cast_type;

@@ -26,7 +26,7 @@
 #define MAGIC 0x4350524Bu
 #define GUARD 256u
 #define GUARD_BYTE 0xA5u
-#define MAX_ARGS 16u
+#define MAX_ARGS 20u /* kern_dqlstm takes 18 */
 #define MAX_BUFS 64u
 
 struct rpc_arg {

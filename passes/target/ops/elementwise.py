@@ -55,6 +55,25 @@ def binary(code: str, ints=lambda ctx: []):
     return translate
 
 
+# Add, Sub, Mul: float32, or int32 throughout (kern_binary_i32, modulo 2^32 as onnxruntime's int32).
+INT32_ARITHMETIC = ("w0", "0")
+
+
+def int32_binary(code: str):
+    """`binary`, refusing int64 and bool operands: the TA holds them as int32, where int64 arithmetic
+    would wrap at 2^32 instead of 2^64."""
+    translate = binary(code)
+
+    def checked(ctx: OpContext) -> LoweredOp:
+        for name in ctx.inputs:
+            dtype = np.dtype(ctx.infos[name].dtype)
+            if dtype in (np.dtype(np.int64), np.dtype(np.bool_)):
+                raise Unsupported(f"tensor '{name}' is {dtype}: {ctx.node.op_type} runs over float32 or int32 "
+                                  f"(int64 held as int32 would wrap at 2^32)")
+        return translate(ctx)
+    return checked
+
+
 def nary(code: str):
     """An n-input op (Sum, Max, Min): inputs reordered so the first two broadcast to the output's
     shape (the kernel computes y = op(x0, x1), then y = op(y, xk))."""
@@ -104,9 +123,9 @@ ENTRIES = (
     OpTarget("Tanh", unary("TANH"), alias=UNARY),
     OpTarget("QuickGelu", unary("QUICK_GELU", floats=_quick_gelu_alpha), alias=UNARY, domain=MS_DOMAIN),
     OpTarget("Clip", unary("CLIP", floats=_clip_bounds), alias=UNARY, parameter_inputs=frozenset({1, 2})),
-    OpTarget("Add", binary("ADD"), alias=BINARY),
-    OpTarget("Sub", binary("SUB"), alias=BINARY),
-    OpTarget("Mul", binary("MUL"), alias=BINARY),
+    OpTarget("Add", int32_binary("ADD"), alias=BINARY, types=INT32_ARITHMETIC),
+    OpTarget("Sub", int32_binary("SUB"), alias=BINARY, types=INT32_ARITHMETIC),
+    OpTarget("Mul", int32_binary("MUL"), alias=BINARY, types=INT32_ARITHMETIC),
     OpTarget("Div", binary("DIV"), alias=BINARY),
     OpTarget("Sum", nary("SUM"), alias=BINARY),
     OpTarget("Softmax", softmax),

@@ -6,6 +6,12 @@ outputs keep their ONNX positions; an absent one ("") is not computed.  Only the
 run (LSTM Sigmoid/Tanh/Tanh, GRU Sigmoid/Tanh, RNN Tanh, per direction); anything else is refused
 naming the attribute.
 
+onnxruntime's DynamicQuantizeLSTM (com.microsoft; kernels/qrecurrent.c: kern_dqlstm) lowers the same way:
+an LSTM whose W [D, I, 4H] and R [D, H, 4H] are int8 / uint8 with W_scale, W_zero_point, R_scale,
+R_zero_point (inputs 8-11) [D] or [D, 4H]; layout 0 (it has no such attribute), batch 1 (onnxruntime
+quantizes a batch's hidden states together, in row blocks its thread count decides), and onnxruntime's
+zero-point rules (int8 weights: 0; uint8: one value), checked here when the zero points are constants.
+
 Slots: the direction (RNN_DIRECTIONS), layout, linear_before_reset (GRU), and clip (0 when absent).
 """
 from __future__ import annotations
@@ -15,9 +21,12 @@ import numpy as np
 from ...lower import format as fmt
 from ...lower.format import OP_CODES, RNN_DIRECTIONS
 from ..op import LoweredOp, OpContext, OpTarget, Unsupported, slots
+from ...quant.qgemm import MS_DOMAIN
 from ..scratch import RNN_GATES, rnn_node_scratch
 
-DEFAULT_ACTIVATIONS = {"LSTM": ("Sigmoid", "Tanh", "Tanh"), "GRU": ("Sigmoid", "Tanh"), "RNN": ("Tanh",)}
+DEFAULT_ACTIVATIONS = {"LSTM": ("Sigmoid", "Tanh", "Tanh"), "GRU": ("Sigmoid", "Tanh"), "RNN": ("Tanh",),
+                       "DynamicQuantizeLSTM": ("Sigmoid", "Tanh", "Tanh")}
+DQ_PARAMS = {8: "W_scale", 9: "W_zero_point", 10: "R_scale", 11: "R_zero_point"}  # DynamicQuantizeLSTM
 SEQUENCE_LENS = 4  # input position, folded into the op (never a tensor of the body)
 
 
@@ -42,7 +51,7 @@ def rnn(ctx: OpContext) -> LoweredOp:
     lbr = int(a.get("linear_before_reset", 0)) if op == "GRU" else 0
     if lbr not in (0, 1):
         raise Unsupported(f"linear_before_reset={lbr}")
-    if op == "LSTM" and int(a.get("input_forget", 0)):
+    if op in ("LSTM", "DynamicQuantizeLSTM") and int(a.get("input_forget", 0)):
         raise Unsupported("input_forget=1 (coupled input and forget gates) is not supported")
     clip = a.get("clip")
     if clip is not None and not float(clip) > 0:
@@ -52,7 +61,7 @@ def rnn(ctx: OpContext) -> LoweredOp:
     gates = RNN_GATES[op]
     if len(x_shape) != 3 or len(w_shape) != 3:
         raise Unsupported(f"X {x_shape} and W {w_shape} must have rank 3")
-    hidden = w_shape[1] // gates
+    hidden = w_shape[2 if op == "DynamicQuantizeLSTM" else 1] // gates
     if "hidden_size" in a and int(a["hidden_size"]) != hidden:
         raise Unsupported(f"hidden_size={a['hidden_size']} does not match W {w_shape}")
     if w_shape[0] != dirs:
@@ -64,12 +73,42 @@ def rnn(ctx: OpContext) -> LoweredOp:
                           f"({seq_len} steps) are supported")
     if not any(ctx.outputs):
         raise Unsupported("none of its outputs is used")
+    if op == "DynamicQuantizeLSTM":
+        _check_quantized(ctx, dirs, batch, gates * hidden)
     inputs = list(ctx.inputs)
     ints = slots(fmt.ATTR_RNN_COUNT, {fmt.ATTR_RNN_DIRECTION: RNN_DIRECTIONS[direction], fmt.ATTR_RNN_LAYOUT: layout,
                                       fmt.ATTR_RNN_LINEAR_BEFORE_RESET: lbr})
     floats = slots(fmt.FATTR_RNN_COUNT, {fmt.FATTR_RNN_CLIP: float(np.float32(clip)) if clip is not None else 0.0})
-    return LoweredOp(OP_CODES[op], inputs, ctx.outputs, ints, floats)
+    code = "DYNAMIC_QUANTIZE_LSTM" if op == "DynamicQuantizeLSTM" else op
+    return LoweredOp(OP_CODES[code], inputs, ctx.outputs, ints, floats)
+
+
+def _check_quantized(ctx: OpContext, dirs: int, batch: int, columns: int) -> None:
+    """DynamicQuantizeLSTM: batch 1; each scale and zero point [D] or [D, 4H], a zero point as its
+    scale; onnxruntime's zero-point rules when the zero points are constants."""
+    if batch != 1:
+        raise Unsupported(f"batch {batch}: only batch 1 runs (onnxruntime quantizes a batch's hidden states "
+                          f"together, in row blocks its thread count decides)")
+    for k, what in DQ_PARAMS.items():
+        if k >= len(ctx.node.input) or not ctx.node.input[k]:
+            raise Unsupported(f"{what} (input {k}) is absent")
+        shape = ctx.shape(ctx.node.input[k])
+        if shape not in ((dirs,), (dirs, columns)):
+            raise Unsupported(f"{what} {list(shape)} must be [{dirs}] or [{dirs}, {columns}]")
+    for weight, scale, zero in ((1, 8, 9), (2, 10, 11)):
+        if ctx.shape(ctx.node.input[zero]) != ctx.shape(ctx.node.input[scale]):
+            raise Unsupported(f"{DQ_PARAMS[zero]} {list(ctx.shape(ctx.node.input[zero]))} differs from "
+                              f"{DQ_PARAMS[scale]} {list(ctx.shape(ctx.node.input[scale]))}")
+        if ctx.node.input[zero] not in ctx.consts:
+            continue
+        zp = np.asarray(ctx.consts[ctx.node.input[zero]]).reshape(-1)
+        signed = ctx.infos[ctx.node.input[weight]].dtype == np.dtype(np.int8)
+        if (signed and np.any(zp != 0)) or (not signed and np.any(zp != zp[0])):
+            raise Unsupported(f"{DQ_PARAMS[zero]}={zp.tolist()}: onnxruntime takes " +
+                              ("0 for int8 weights" if signed else "one value for uint8 weights"))
 
 
 ENTRIES = tuple(OpTarget(op, rnn, scratch=rnn_node_scratch, parameter_inputs=frozenset({SEQUENCE_LENS}))
-                for op in ("LSTM", "GRU", "RNN"))
+                for op in ("LSTM", "GRU", "RNN")) + (
+    OpTarget("DynamicQuantizeLSTM", rnn, scratch=rnn_node_scratch, parameter_inputs=frozenset({SEQUENCE_LENS}),
+             types=("fq1fffff1f1", "f"), domain=MS_DOMAIN),)

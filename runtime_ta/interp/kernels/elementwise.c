@@ -124,6 +124,36 @@ kern_status kern_binary(kern_binary_op op, const kern_shape *as, const float *a,
     return s;
 }
 
+/* y[i] = a[i * sa] op b[i * sb] in uint32 arithmetic (modulo 2^32, no signed overflow), back to int32. */
+static void binary_run_i32(kern_binary_op op, const int32_t *a, size_t sa, const int32_t *b, size_t sb, int32_t *y,
+                           size_t n)
+{
+    switch (op) {
+    case KERN_ADD: KERN_RUN2(int32_t, y, a, sa, b, sb, n, (int32_t)((uint32_t)u + (uint32_t)v)); break;
+    case KERN_SUB: KERN_RUN2(int32_t, y, a, sa, b, sb, n, (int32_t)((uint32_t)u - (uint32_t)v)); break;
+    default: KERN_RUN2(int32_t, y, a, sa, b, sb, n, (int32_t)((uint32_t)u * (uint32_t)v)); break; /* KERN_MUL */
+    }
+}
+
+kern_status kern_binary_i32(kern_binary_op op, const kern_shape *as, const int32_t *a, const kern_shape *bs,
+                            const int32_t *b, const kern_shape *ys, int32_t *y)
+{
+    const kern_shape *shapes[2];
+    kern_bcast it;
+    kern_status s;
+    size_t r, off[2];
+    if (op != KERN_ADD && op != KERN_SUB && op != KERN_MUL)
+        return KERN_EINVAL;
+    shapes[0] = as;
+    shapes[1] = bs;
+    s = kern_bcast_init(&it, 2, shapes, ys);
+    for (r = 0; s == KERN_OK && r < it.runs; r++) {
+        kern_bcast_next(&it, off);
+        binary_run_i32(op, a + off[0], it.stride[0][0], b + off[1], it.stride[1][0], y + r * it.run, it.run);
+    }
+    return s;
+}
+
 kern_status kern_lrn(const kern_lrn_attr *at, size_t batch, size_t channels, size_t spatial, const float *x, float *y)
 {
     size_t total, b, c, c2, s;

@@ -261,6 +261,30 @@ static inline int32_t kern_qload(kern_qtype t, const void *x, size_t i)
 static inline int32_t kern_qmin(kern_qtype t) { return t == KERN_UINT8 ? 0 : -128; }
 static inline int32_t kern_qmax(kern_qtype t) { return t == KERN_UINT8 ? 255 : 127; }
 
+/* ---- recurrent layers (kernels/recurrent.c), shared by LSTM / GRU / RNN and DynamicQuantizeLSTM */
+
+/* The geometry of one call, in elements. */
+typedef struct {
+    size_t T, B, I, H, D, G, GH;
+    size_t x_t, x_b;        /* X row (t, b) starts at t * x_t + b * x_b (rows of I) */
+    size_t y_t, y_d, y_b;   /* Y (t, d, b) */
+    size_t s_d, s_b;        /* states (d, b) */
+} kern_rnn_geom;
+
+/* Checks the attributes and that every extent of the call (X, W, R, B, Y) fits size_t, and fills q;
+ * KERN_EINVAL / KERN_EOVERFLOW otherwise. */
+kern_status kern_rnn_geometry(const kern_rnn_attr *a, kern_rnn_geom *q);
+
+/* h, c [H] <- direction d, batch row bi of initial_h / initial_c (zeros when NULL). */
+void kern_rnn_state_load(const kern_rnn_geom *q, size_t d, size_t bi, const float *initial_h, const float *initial_c,
+                         float *h, float *c);
+
+/* One LSTM step from its gate pre-activations g = [i | o | f | c~] (the projections, and the biases
+ * unless `bias` is given): the peepholes pd [3H] (i o f; NULL = none) are added, then bias [4H] (NULL =
+ * none), the clip (> 0) bounds them, sigmoid / tanh apply, c (C(t-1)) becomes C(t) = f C(t-1) + i c~
+ * and h becomes o tanh(C(t)); the output gate's peephole reads C(t).  g is overwritten. */
+void kern_lstm_gates(size_t H, float clip, const float *pd, const float *bias, float *g, float *c, float *h);
+
 #define KERN_MAXF(u, v) ((u) > (v) || (u) != (u) ? (u) : (v))
 #define KERN_MINF(u, v) ((u) < (v) || (u) != (u) ? (u) : (v))
 #define KERN_PRELUF(u, v) ((u) < 0.0f ? (u) * (v) : (u))

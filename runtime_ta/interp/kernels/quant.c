@@ -88,9 +88,9 @@ kern_status kern_dequantize(kern_qtype x_type, size_t outer, size_t channels, si
     return KERN_OK;
 }
 
-kern_status kern_dynamic_quantize(size_t n, const float *x, uint8_t *y, float *y_scale, uint8_t *y_zp)
+kern_status kern_dynamic_qparams(size_t n, const float *x, float *scale, uint8_t *zp)
 {
-    float lo = 0.0f, hi = 0.0f, scale, zero;
+    float lo = 0.0f, hi = 0.0f, s, zero;
     size_t i;
     if (n == 0)
         return KERN_EINVAL;
@@ -98,11 +98,17 @@ kern_status kern_dynamic_quantize(size_t n, const float *x, uint8_t *y, float *y
         lo = x[i] < lo ? x[i] : lo;
         hi = x[i] > hi ? x[i] : hi;
     }
-    scale = hi == lo ? 1.0f : (hi - lo) / 255.0f;
-    zero = 0.0f - lo / scale;
+    s = hi == lo ? 1.0f : (hi - lo) / 255.0f;
+    zero = 0.0f - lo / s;
     zero = zero < 255.0f ? zero : 255.0f; /* std::min(255, zero), std::max(0, .) as onnxruntime: NaN -> 255 */
     zero = 0.0f < zero ? zero : 0.0f;
-    *y_scale = scale;
-    *y_zp = (uint8_t)round_even(zero);
-    return kern_quantize(KERN_UINT8, 1, 1, n, x, y_scale, y_zp, y);
+    *scale = s;
+    *zp = (uint8_t)round_even(zero);
+    return KERN_OK;
+}
+
+kern_status kern_dynamic_quantize(size_t n, const float *x, uint8_t *y, float *y_scale, uint8_t *y_zp)
+{
+    const kern_status st = kern_dynamic_qparams(n, x, y_scale, y_zp);
+    return st != KERN_OK ? st : kern_quantize(KERN_UINT8, 1, 1, n, x, y_scale, y_zp, y);
 }

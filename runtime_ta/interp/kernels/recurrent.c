@@ -62,6 +62,56 @@ static void rnn_clip_n(float *v, size_t n, float clip)
             v[i] = kclampf(v[i], -clip, clip);
 }
 
+void kern_rnn_state_load(const kern_rnn_geom *q, size_t d, size_t bi, const float *initial_h, const float *initial_c,
+                         float *h, float *c)
+{
+    const size_t state = d * q->s_d + bi * q->s_b;
+    if (initial_h)
+        memcpy(h, initial_h + state, q->H * sizeof(float));
+    else
+        memset(h, 0, q->H * sizeof(float));
+    if (initial_c)
+        memcpy(c, initial_c + state, q->H * sizeof(float));
+    else
+        memset(c, 0, q->H * sizeof(float));
+}
+
+void kern_lstm_gates(size_t H, float clip, const float *pd, const float *bias, float *g, float *c, float *h)
+{
+    float *gi = g, *go = g + H, *gf = g + 2 * H, *gc = g + 3 * H;
+    size_t k;
+    if (pd)
+        for (k = 0; k < H; k++) {
+            gi[k] += pd[k] * c[k];
+            gf[k] += pd[2 * H + k] * c[k];
+        }
+    if (bias)
+        for (k = 0; k < H; k++) {
+            gi[k] += bias[k];
+            gf[k] += bias[2 * H + k];
+            gc[k] += bias[3 * H + k];
+        }
+    rnn_clip_n(gi, H, clip);
+    rnn_clip_n(gf, 2 * H, clip); /* f and c~ */
+    kern_sigmoid_n(gi, gi, H);
+    kern_sigmoid_n(gf, gf, H);
+    kern_tanh_n(gc, gc, H);
+    for (k = 0; k < H; k++)
+        c[k] = c[k] * gf[k] + gi[k] * gc[k];
+    if (pd)
+        for (k = 0; k < H; k++)
+            go[k] += pd[H + k] * c[k];
+    if (bias)
+        for (k = 0; k < H; k++)
+            go[k] += bias[H + k];
+    rnn_clip_n(go, H, clip);
+    kern_sigmoid_n(go, go, H);
+    memcpy(gc, c, H * sizeof(float));
+    kern_tanh_n(gc, gc, H);
+    for (k = 0; k < H; k++)
+        h[k] = go[k] * gc[k];
+}
+
 /* g[j] = xp[j * ld] + rb[j] + R_j . h for rows j of [0, rows): RNN_ROWS rows at a time share each
  * load of h, RNN_ROW_LANES partial sums per row. */
 #define RNN_ROWS 4
@@ -100,16 +150,8 @@ static void rnn_recurrent(size_t rows, size_t hidden, const float *xp, size_t ld
     }
 }
 
-/* The geometry of one call, in elements. */
-typedef struct {
-    size_t T, B, I, H, D, G, GH;
-    size_t x_t, x_b;        /* X row (t, b) starts at t * x_t + b * x_b (rows of I) */
-    size_t y_t, y_d, y_b;   /* Y (t, d, b) */
-    size_t s_d, s_b;        /* states (d, b) */
-} rnn_geom;
-
 /* One direction of one batch row. */
-static void rnn_run(const kern_rnn_attr *a, const rnn_geom *q, size_t d, size_t bi, int rev, const float *x,
+static void rnn_run(const kern_rnn_attr *a, const kern_rnn_geom *q, size_t d, size_t bi, int rev, const float *x,
                     const float *w, const float *r, const float *b, const float *initial_h, const float *initial_c,
                     const float *p, float *y, float *y_h, float *y_c, float *scratch)
 {
@@ -122,14 +164,7 @@ static void rnn_run(const kern_rnn_attr *a, const rnn_geom *q, size_t d, size_t 
     float *xt = scratch, *xp = xt + I * tc, *g = xp + GH * tc, *h = g + GH, *c = h + H;
     size_t s0, j, k, i;
 
-    if (initial_h)
-        memcpy(h, initial_h + state, H * sizeof(float));
-    else
-        memset(h, 0, H * sizeof(float));
-    if (a->kind == KERN_RNN_LSTM && initial_c)
-        memcpy(c, initial_c + state, H * sizeof(float));
-    else
-        memset(c, 0, H * sizeof(float));
+    kern_rnn_state_load(q, d, bi, initial_h, a->kind == KERN_RNN_LSTM ? initial_c : NULL, h, c);
 
     for (s0 = 0; s0 < T; s0 += tc) {
         const size_t n = kmin(tc, T - s0);
@@ -148,30 +183,9 @@ static void rnn_run(const kern_rnn_attr *a, const rnn_geom *q, size_t d, size_t 
             const size_t t = rev ? T - 1 - (s0 + j) : s0 + j;
             const float *xj = xp + j;
             if (a->kind == KERN_RNN_LSTM) {
-                /* g = [i | o | f | c~] pre-activations; c holds C(t-1) */
-                float *gi = g, *go = g + H, *gf = g + 2 * H, *gc = g + 3 * H;
+                /* g = [i | o | f | c~] pre-activations, the biases included; c holds C(t-1) */
                 rnn_recurrent(GH, H, xj, n, rb, rd, h, g);
-                if (pd)
-                    for (k = 0; k < H; k++) {
-                        gi[k] += pd[k] * c[k];
-                        gf[k] += pd[2 * H + k] * c[k];
-                    }
-                rnn_clip_n(gi, H, clip);
-                rnn_clip_n(gf, 2 * H, clip); /* f and c~ */
-                kern_sigmoid_n(gi, gi, H);
-                kern_sigmoid_n(gf, gf, H);
-                kern_tanh_n(gc, gc, H);
-                for (k = 0; k < H; k++)
-                    c[k] = c[k] * gf[k] + gi[k] * gc[k];
-                if (pd)
-                    for (k = 0; k < H; k++)
-                        go[k] += pd[H + k] * c[k];
-                rnn_clip_n(go, H, clip);
-                kern_sigmoid_n(go, go, H);
-                memcpy(gc, c, H * sizeof(float));
-                kern_tanh_n(gc, gc, H);
-                for (k = 0; k < H; k++)
-                    h[k] = go[k] * gc[k];
+                kern_lstm_gates(H, clip, pd, NULL, g, c, h);
             } else if (a->kind == KERN_RNN_GRU) {
                 /* g = [z | r | h~] pre-activations */
                 float *gz = g, *gr = g + H, *gh = g + 2 * H;
@@ -210,12 +224,9 @@ static void rnn_run(const kern_rnn_attr *a, const rnn_geom *q, size_t d, size_t 
         memcpy(y_c + state, c, H * sizeof(float));
 }
 
-kern_status kern_rnn(const kern_rnn_attr *a, const float *x, const float *w, const float *r, const float *b,
-                     const float *initial_h, const float *initial_c, const float *p, float *y, float *y_h, float *y_c,
-                     float *scratch, size_t scratch_bytes)
+kern_status kern_rnn_geometry(const kern_rnn_attr *a, kern_rnn_geom *q)
 {
-    rnn_geom q;
-    size_t d, bi, n;
+    size_t n;
     if (a->kind != KERN_RNN_LSTM && a->kind != KERN_RNN_GRU && a->kind != KERN_RNN_SIMPLE)
         return KERN_EINVAL;
     if (a->seq_len == 0 || a->batch == 0 || a->input_size == 0 || a->hidden_size == 0 ||
@@ -224,41 +235,52 @@ kern_status kern_rnn(const kern_rnn_attr *a, const float *x, const float *w, con
         (a->linear_before_reset != 0 && a->linear_before_reset != 1) ||
         (a->linear_before_reset && a->kind != KERN_RNN_GRU) || !(a->clip >= 0.0f))
         return KERN_EINVAL;
-    if (a->kind != KERN_RNN_LSTM && (initial_c || p || y_c))
-        return KERN_EINVAL;
-    if (!x || !w || !r)
-        return KERN_EINVAL;
-    q.T = a->seq_len;
-    q.B = a->batch;
-    q.I = a->input_size;
-    q.H = a->hidden_size;
-    q.D = a->num_directions;
-    q.G = rnn_gates(a->kind);
+    q->T = a->seq_len;
+    q->B = a->batch;
+    q->I = a->input_size;
+    q->H = a->hidden_size;
+    q->D = a->num_directions;
+    q->G = rnn_gates(a->kind);
     /* every extent the call touches: X, W, R, B, Y (the largest products) */
-    if (!kmul(q.G, q.H, &q.GH) || !kmul3(q.T, q.B, q.I, &n) || !kmul3(q.D, q.GH, q.I, &n) ||
-        !kmul3(q.D, q.GH, q.H, &n) || !kmul3(q.D, q.GH, 2, &n) || !kmul4(q.T, q.D, q.B, q.H, &n))
+    if (!kmul(q->G, q->H, &q->GH) || !kmul3(q->T, q->B, q->I, &n) || !kmul3(q->D, q->GH, q->I, &n) ||
+        !kmul3(q->D, q->GH, q->H, &n) || !kmul3(q->D, q->GH, 2, &n) || !kmul4(q->T, q->D, q->B, q->H, &n))
         return KERN_EOVERFLOW;
+    if (a->layout == 0) {
+        q->x_t = q->B * q->I;
+        q->x_b = q->I;
+        q->y_t = q->D * q->B * q->H;
+        q->y_d = q->B * q->H;
+        q->y_b = q->H;
+        q->s_d = q->B * q->H;
+        q->s_b = q->H;
+    } else {
+        q->x_t = q->I;
+        q->x_b = q->T * q->I;
+        q->y_t = q->D * q->H;
+        q->y_d = q->H;
+        q->y_b = q->T * q->D * q->H;
+        q->s_d = q->H;
+        q->s_b = q->D * q->H;
+    }
+    return KERN_OK;
+}
+
+kern_status kern_rnn(const kern_rnn_attr *a, const float *x, const float *w, const float *r, const float *b,
+                     const float *initial_h, const float *initial_c, const float *p, float *y, float *y_h, float *y_c,
+                     float *scratch, size_t scratch_bytes)
+{
+    kern_rnn_geom q;
+    size_t d, bi;
+    kern_status st;
+    if ((a->kind != KERN_RNN_LSTM && (initial_c || p || y_c)) || !x || !w || !r)
+        return KERN_EINVAL;
+    st = kern_rnn_geometry(a, &q);
+    if (st != KERN_OK)
+        return st;
     if (kern_scratch_bytes_rnn(a) == SIZE_MAX)
         return KERN_EOVERFLOW;
     if (scratch_bytes < kern_scratch_bytes_rnn(a) || scratch == NULL)
         return KERN_ESCRATCH;
-    if (a->layout == 0) {
-        q.x_t = q.B * q.I;
-        q.x_b = q.I;
-        q.y_t = q.D * q.B * q.H;
-        q.y_d = q.B * q.H;
-        q.y_b = q.H;
-        q.s_d = q.B * q.H;
-        q.s_b = q.H;
-    } else {
-        q.x_t = q.I;
-        q.x_b = q.T * q.I;
-        q.y_t = q.D * q.H;
-        q.y_d = q.H;
-        q.y_b = q.T * q.D * q.H;
-        q.s_d = q.H;
-        q.s_b = q.D * q.H;
-    }
     for (d = 0; d < q.D; d++)
         for (bi = 0; bi < q.B; bi++)
             rnn_run(a, &q, d, bi, q.D == 2 ? d == 1 : a->reverse, x, w, r, b, initial_h, initial_c, p, y, y_h, y_c,

@@ -1,7 +1,8 @@
 /*
  * elementwise.c - the activations (Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, HardSwish, QuickGelu, Tanh; each
  * may be fused into a preceding Conv) and the broadcasting binary ops (Add, Sub, Mul, Div, Pow, PRelu;
- * n-ary Sum, Max, Min).  The unary math ops are in math.c.
+ * n-ary Sum, Max, Min).  Add, Sub and Mul also run over int32 (both inputs and the output int32:
+ * their signature "w0" -> "0"; kern_binary_i32).  The unary math ops are in math.c.
  */
 #include <string.h>
 
@@ -77,6 +78,9 @@ static rt_status eval_binary(const rt_eval_ctx *c)
     rt_kshape(rt_eval_tensor(c, 0), &a);
     rt_kshape(rt_eval_tensor(c, 1), &b);
     rt_kshape(rt_eval_tensor(c, 2), &y);
+    if (rt_eval_tensor(c, 0)->dtype == RT_DTYPE_INT32)
+        return rt_from_kern(kern_binary_i32((kern_binary_op)c->prep->u.binary.kind, &a, rt_eval_bytes(c, 0), &b,
+                                            rt_eval_bytes(c, 1), &y, rt_eval_output_bytes(c, 0)));
     return rt_from_kern(kern_binary((kern_binary_op)c->prep->u.binary.kind, &a, rt_eval_input(c, 0), &b,
                                     rt_eval_input(c, 1), &y, rt_eval_output(c, 0)));
 }
@@ -180,9 +184,9 @@ const rt_op_registration rt_op_hard_swish = {"HardSwish", 1, 1, 1, 1, 0, ACT, pr
 const rt_op_registration rt_op_quick_gelu = {"QuickGelu", 1, 1, 1, 1, 0, ACT, prepare_quick_gelu, rt_eval_unary, "f",
                                               "f"};
 const rt_op_registration rt_op_tanh = {"Tanh", 1, 1, 1, 1, 0, ACT, prepare_tanh, rt_eval_unary, "f", "f"};
-const rt_op_registration rt_op_add = {"Add", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_add, eval_binary, "f", "f"};
-const rt_op_registration rt_op_sub = {"Sub", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_sub, eval_binary, "f", "f"};
-const rt_op_registration rt_op_mul = {"Mul", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_mul, eval_binary, "f", "f"};
+const rt_op_registration rt_op_add = {"Add", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_add, eval_binary, "w0", "0"};
+const rt_op_registration rt_op_sub = {"Sub", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_sub, eval_binary, "w0", "0"};
+const rt_op_registration rt_op_mul = {"Mul", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_mul, eval_binary, "w0", "0"};
 const rt_op_registration rt_op_div = {"Div", 2, 2, 1, 1, 0, RT_OPF_IN_PLACE, prepare_div, eval_binary, "f", "f"};
 const rt_op_registration rt_op_sum = {"Sum", 1, RT_ARITY_MANY, 1, 1, 0, RT_OPF_IN_PLACE, prepare_sum, eval_sum, "f",
                                       "f"};

@@ -109,11 +109,12 @@ typedef struct {
 typedef struct {
     uint32_t kind, dtype;
 } rt_logical_data;
-/* LSTM, GRU, RNN (kern_rnn_attr, fixed-width). */
+/* LSTM, GRU, RNN (kern_rnn_attr, fixed-width); DynamicQuantizeLSTM also kern_dqlstm_attr (0 otherwise). */
 typedef struct {
     uint32_t kind; /* kern_rnn_kind */
     uint32_t seq_len, batch, input_size, hidden_size, num_directions, reverse, layout, linear_before_reset;
     float clip;
+    uint32_t w_type, r_type, w_scale_count, r_scale_count;
 } rt_rnn_data;
 
 /* Every record starts with this. */

@@ -8,6 +8,11 @@
  * the layout attribute (format.h): D = 1, or 2 when bidirectional; G = 4 (LSTM), 3 (GRU), 1 (RNN):
  *   layout 0: X [T,B,I], Y [T,D,B,H], states [D,B,H];  layout 1: X [B,T,I], Y [B,T,D,H], states [B,D,H]
  *   W [D,G*H,I], R [D,G*H,H], B [D,2*G*H], P [D,3*H].
+ *
+ * onnxruntime's DynamicQuantizeLSTM (kernels/qrecurrent.c: kern_dqlstm), layout 0 and batch 1 only:
+ *   X, W, R, [B], [initial_h], [initial_c], [P], W_scale, W_zero_point, R_scale, R_zero_point
+ *   -> [Y], [Y_h], [Y_c], with W [D,I,4*H] and R [D,H,4*H] int8 / uint8 (transposed against LSTM's), each
+ *   scale and zero point [D] (per tensor) or [D,4*H] (per column), a zero point of its weight's type.
  */
 #include <string.h>
 
@@ -51,7 +56,8 @@ static const rt_tensor_desc *rnn_input(const rt_prepare_ctx *c, uint32_t k)
     return k < c->op->input_count ? rt_op_tensor(c->part, c->op, k) : NULL;
 }
 
-static rt_status prepare_rnn(rt_prepare_ctx *c, kern_rnn_kind kind, uint32_t gates)
+/* transposed: W [D, I, G*H] and R [D, H, G*H] (DynamicQuantizeLSTM's), else ONNX's [D, G*H, I] / [D, G*H, H]. */
+static rt_status prepare_rnn(rt_prepare_ctx *c, kern_rnn_kind kind, uint32_t gates, int transposed)
 {
     const rt_op_desc *op = c->op;
     const rt_tensor_desc *X = c->in[0], *W = c->in[1], *R = c->in[2], *B = rnn_input(c, 3);
@@ -78,10 +84,11 @@ static rt_status prepare_rnn(rt_prepare_ctx *c, kern_rnn_kind kind, uint32_t gat
     N = layout == 0 ? X->dims[1] : X->dims[0];
     I = X->dims[2];
     D = direction == 2 ? 2 : 1;
-    if (W->dims[1] % gates != 0)
+    if (W->dims[transposed ? 2 : 1] % gates != 0)
         return RT_ERR_OP_SHAPE;
-    H = W->dims[1] / gates;
-    if (!dims3(W, D, gates * H, I) || !dims3(R, D, gates * H, H))
+    H = W->dims[transposed ? 2 : 1] / gates;
+    if (transposed ? !dims3(W, D, I, gates * H) || !dims3(R, D, H, gates * H)
+                   : !dims3(W, D, gates * H, I) || !dims3(R, D, gates * H, H))
         return RT_ERR_OP_SHAPE;
     if (B && !dims2(B, D, 2 * gates * H))
         return RT_ERR_OP_SHAPE;
@@ -112,9 +119,47 @@ static rt_status prepare_rnn(rt_prepare_ctx *c, kern_rnn_kind kind, uint32_t gat
     return RT_OK;
 }
 
-static rt_status prepare_lstm(rt_prepare_ctx *c) { return prepare_rnn(c, KERN_RNN_LSTM, 4); }
-static rt_status prepare_gru(rt_prepare_ctx *c) { return prepare_rnn(c, KERN_RNN_GRU, 3); }
-static rt_status prepare_simple_rnn(rt_prepare_ctx *c) { return prepare_rnn(c, KERN_RNN_SIMPLE, 1); }
+static rt_status prepare_lstm(rt_prepare_ctx *c) { return prepare_rnn(c, KERN_RNN_LSTM, 4, 0); }
+static rt_status prepare_gru(rt_prepare_ctx *c) { return prepare_rnn(c, KERN_RNN_GRU, 3, 0); }
+static rt_status prepare_simple_rnn(rt_prepare_ctx *c) { return prepare_rnn(c, KERN_RNN_SIMPLE, 1, 0); }
+
+/* A scale or zero point of DynamicQuantizeLSTM: [D] or [D, G*H]; its count per direction, 0 if neither. */
+static uint32_t dq_param_count(const rt_tensor_desc *t, uint32_t D, uint32_t gh)
+{
+    if (t->rank == 1 && t->dims[0] == D)
+        return 1;
+    return dims2(t, D, gh) ? gh : 0;
+}
+
+static rt_status prepare_dynamic_quantize_lstm(rt_prepare_ctx *c)
+{
+    const rt_tensor_desc *W = c->in[1], *R = c->in[2];
+    const rt_tensor_desc *ws = rnn_input(c, 7), *wz = rnn_input(c, 8), *rs = rnn_input(c, 9), *rz = rnn_input(c, 10);
+    rt_rnn_data *d = &c->prep->u.rnn;
+    kern_rnn_attr attr;
+    uint32_t gh;
+    size_t need;
+    rt_status st;
+    if (c->op->i[RT_ATTR_RNN_LAYOUT] != 0 || c->op->i[RT_ATTR_RNN_LINEAR_BEFORE_RESET] != 0)
+        return RT_ERR_OP_ATTRIBUTE;
+    st = prepare_rnn(c, KERN_RNN_LSTM, 4, 1);
+    if (st != RT_OK)
+        return st;
+    if (ws == NULL || wz == NULL || rs == NULL || rz == NULL || d->batch != 1 || d->input_size > KERN_QK_MAX ||
+        d->hidden_size > KERN_QK_MAX)
+        return RT_ERR_OP_SHAPE;
+    gh = 4 * d->hidden_size;
+    d->w_type = W->dtype;
+    d->r_type = R->dtype;
+    d->w_scale_count = dq_param_count(ws, d->num_directions, gh);
+    d->r_scale_count = dq_param_count(rs, d->num_directions, gh);
+    if (d->w_scale_count == 0 || d->r_scale_count == 0 || !rt_same_dims(ws, wz) || !rt_same_dims(rs, rz))
+        return RT_ERR_OP_SHAPE;
+    to_rnn_attr(d, &attr);
+    need = kern_scratch_bytes_dqlstm(&attr);
+    c->scratch = need == SIZE_MAX ? UINT64_MAX : (uint64_t)need;
+    return RT_OK;
+}
 
 /* Output k's data, NULL when absent. */
 static float *rnn_eval_output(const rt_eval_ctx *c, uint32_t k)
@@ -134,6 +179,23 @@ static rt_status eval_rnn(const rt_eval_ctx *c)
                                  c->scratch_size));
 }
 
+static rt_status eval_dynamic_quantize_lstm(const rt_eval_ctx *c)
+{
+    const rt_rnn_data *d = &c->prep->u.rnn;
+    kern_rnn_attr attr;
+    kern_dqlstm_attr q;
+    to_rnn_attr(d, &attr);
+    q.w_type = (kern_qtype)d->w_type;
+    q.r_type = (kern_qtype)d->r_type;
+    q.w_scale_count = d->w_scale_count;
+    q.r_scale_count = d->r_scale_count;
+    return rt_from_kern(kern_dqlstm(&attr, &q, rt_eval_input(c, 0), rt_eval_bytes(c, 1), rt_eval_bytes(c, 2),
+                                    rt_eval_input(c, 3), rt_eval_input(c, 4), rt_eval_input(c, 5), rt_eval_input(c, 6),
+                                    rt_eval_input(c, 7), rt_eval_bytes(c, 8), rt_eval_input(c, 9), rt_eval_bytes(c, 10),
+                                    rnn_eval_output(c, 0), rnn_eval_output(c, 1), rnn_eval_output(c, 2), c->scratch,
+                                    c->scratch_size));
+}
+
 /* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval, input and output types */
 const rt_op_registration rt_op_lstm = {"LSTM", 3, 7, 1, 3,
                                        RT_OPTIONAL(3) | RT_OPTIONAL(4) | RT_OPTIONAL(5) | RT_OPTIONAL(6),
@@ -142,3 +204,6 @@ const rt_op_registration rt_op_gru = {"GRU", 3, 5, 1, 2, RT_OPTIONAL(3) | RT_OPT
                                       prepare_gru, eval_rnn, "f", "f"};
 const rt_op_registration rt_op_rnn = {"RNN", 3, 5, 1, 2, RT_OPTIONAL(3) | RT_OPTIONAL(4), RT_OPF_OPTIONAL_OUTPUTS,
                                       prepare_simple_rnn, eval_rnn, "f", "f"};
+const rt_op_registration rt_op_dynamic_quantize_lstm = {
+    "DynamicQuantizeLSTM", 11, 11, 1, 3, RT_OPTIONAL(3) | RT_OPTIONAL(4) | RT_OPTIONAL(5) | RT_OPTIONAL(6),
+    RT_OPF_OPTIONAL_OUTPUTS, prepare_dynamic_quantize_lstm, eval_dynamic_quantize_lstm, "fq1fffff1f1", "f"};

@@ -107,7 +107,8 @@
     X(RT_OP_QLINEAR_CONCAT, rt_op_qlinear_concat)             \
     X(RT_OP_QLINEAR_SIGMOID, rt_op_qlinear_sigmoid)           \
     X(RT_OP_QLINEAR_LEAKY_RELU, rt_op_qlinear_leaky_relu)     \
-    X(RT_OP_CAST, rt_op_cast)                   /* cast.c */
+    X(RT_OP_CAST, rt_op_cast)                   /* cast.c */ \
+    X(RT_OP_DYNAMIC_QUANTIZE_LSTM, rt_op_dynamic_quantize_lstm) /* recurrent.c */
 
 #define RT_DECLARE(code, reg) extern const rt_op_registration reg;
 RT_OP_TABLE(RT_DECLARE)
