@@ -140,7 +140,7 @@ def measure(spec: str, budget: int) -> dict:
     row = {"model": label, "macs": macs}
     for key, spatial in (("before", False), ("after", True)):
         start = time.perf_counter()
-        row[key] = smallest_budget(skeleton, infos, replace(limits), "optimal", spatial=spatial)
+        row[key] = smallest_budget(skeleton, infos, replace(limits), "optimal", spatial=spatial).works
         row[f"{key}_seconds"] = round(time.perf_counter() - start, 1)
     try:
         result = partition_model(model, budget, infos=infos, resident=resident)

@@ -23,6 +23,7 @@ from onnx_tee.passes.partition.graph import PartitionGraph
 from onnx_tee.passes.partition.partitioner import (BUDGET_STEP, STRATEGIES, _BASELINES, _attempt, _feasible, _fits,
                                                    partition_model, smallest_budget)
 from onnx_tee.passes.partition.tiling import without_bulk_data
+from onnx_tee.passes.sizes import format_size
 from onnx_tee.passes.target import RESERVE_BYTES, STAGING_BYTES
 from test_partition_optimality import limits_between, random_dag
 from test_partition_spatial import _wide_model
@@ -89,10 +90,28 @@ def test_smallest_budget_is_the_first_budget_that_works():
     infos = infer_static_shapes(model)
     skeleton = without_bulk_data(model)
     limits = Limits(64 * KIB, STAGING_BYTES, RESERVE_BYTES)
-    found = {spatial: smallest_budget(skeleton, infos, limits, "optimal", spatial=spatial) for spatial in (False, True)}
+    found = {spatial: smallest_budget(skeleton, infos, limits, "optimal", spatial=spatial).works
+             for spatial in (False, True)}
     assert found[True] < found[False] * 0.6  # spatial tiling matters here
     for spatial, budget in found.items():
         assert budget == _first_success(skeleton, infos, limits, spatial)
         assert len(partition_model(model, budget, spatial=spatial).parts) >= 1
         with pytest.raises(UserError, match=f"smallest budget that works is .* [(]{budget} bytes[)]"):
             partition_model(model, budget - BUDGET_STEP, spatial=spatial)
+
+
+def test_a_search_out_of_time_names_a_budget_that_works_and_one_that_fails():
+    """With no time to bisect, the doubling's bounds are the answer: the larger works, the smaller
+    fails, and the message says the smallest lies between them."""
+    model = _wide_model(rows=40, channels=16)
+    infos = infer_static_shapes(model)
+    skeleton = without_bulk_data(model)
+    limits = Limits(64 * KIB, STAGING_BYTES, RESERVE_BYTES)
+    bound = smallest_budget(skeleton, infos, limits, "optimal", spatial=False, seconds=0.0)
+    exact = smallest_budget(skeleton, infos, limits, "optimal", spatial=False)
+    assert exact.exact and not bound.exact
+    assert bound.fails < exact.works <= bound.works
+    assert _feasible(skeleton, infos, replace(limits, budget=bound.works), "optimal", {}, False)
+    assert not _feasible(skeleton, infos, replace(limits, budget=bound.fails), "optimal", {}, False)
+    assert f"a budget of {format_size(bound.works)} ({bound.works} bytes) works" in bound.describe()
+    assert f"lies above {format_size(bound.fails)}" in bound.describe()

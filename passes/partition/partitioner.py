@@ -22,7 +22,10 @@ row tiles (`spatial_tiling`); the tiled model is then partitioned like any other
 ordinary nodes, planned and measured like all others).
 
 An infeasible budget raises UserError with the smallest budget that works, found by
-bisection (to `BUDGET_STEP`) over the same end-to-end feasibility check.
+bisection (to `BUDGET_STEP`) over the same end-to-end feasibility check.  A check that needs
+spatial tiling can take a minute on a large detector, so the error's search stops refining after
+`ERROR_SEARCH_SECONDS` of CPU time and names the smallest budget it saw work and the largest it
+saw fail.
 
 The search plans with the minimum staging buffer (`STAGING_BYTES`); unless the caller fixes its
 size, every strategy's result then goes through the one staging rule of `staging.py`: widen it as
@@ -63,6 +66,7 @@ BUDGET_STEP = 4096
 MAX_RETRIES = 64
 SECOND_ORDER_MAX_NODES = 600  # the second DP order doubles the search time; large graphs use one
 EXACT_RETRIES = 4  # then forbid every segment containing a rejected one, to converge fast
+ERROR_SEARCH_SECONDS = 90.0  # CPU seconds after which the infeasible-budget error's bisection stops
 
 
 @dataclass
@@ -263,13 +267,36 @@ def _feasible(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limi
     return spatial and bool(_spatial_stages(model, infos, limits, strategy, cache))
 
 
+@dataclass(frozen=True)
+class BudgetBound:
+    """What the smallest-budget search found: `works` works and `fails` does not (0: nothing tried
+    below `works`); the smallest budget that works is `works` when `exact`, else in (fails, works]."""
+    works: int
+    fails: int
+
+    @property
+    def exact(self) -> bool:
+        return self.works - self.fails <= BUDGET_STEP
+
+    def describe(self) -> str:
+        """The error message's clause."""
+        if self.exact:
+            return f"the smallest budget that works is {format_size(self.works)} ({self.works} bytes)"
+        return (f"a budget of {format_size(self.works)} ({self.works} bytes) works, and the smallest that works "
+                f"lies above {format_size(self.fails)} (the search stopped refining after its time)")
+
+
 def smallest_budget(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limits, strategy: str,
-                    cache: dict | None = None, spatial: bool = True) -> int:
+                    cache: dict | None = None, spatial: bool = True, *,
+                    seconds: float | None = None) -> BudgetBound:
     """The smallest budget (a multiple of BUDGET_STEP) at which partitioning succeeds (with
     spatial tiling unless `spatial` is False), found by doubling then bisection between the
     last failing and the first working budget; each check is the end-to-end one (`_feasible`),
-    the search shown as a progress line on a terminal."""
+    the search shown as a progress line on a terminal.  With `seconds`, the bisection stops once
+    the process has spent that much CPU time in it (the doubling always finishes: it finds the first
+    budget that works)."""
     cache = {} if cache is None else cache
+    start = time.process_time()
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), transient=True, console=console,
                   disable=not console.is_terminal) as progress:
@@ -286,24 +313,25 @@ def smallest_budget(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits
             if hi > 2**40:
                 raise UserError("the model cannot be partitioned under any budget (a tensor has no size?)")
         lo, hi = lo // BUDGET_STEP, -(-hi // BUDGET_STEP)
-        while hi - lo > 1:
+        while hi - lo > 1 and (seconds is None or time.process_time() - start < seconds):
             mid = (lo + hi) // 2
             if not works(mid * BUDGET_STEP):
                 lo = mid
             else:
                 hi = mid
-    return hi * BUDGET_STEP
+    return BudgetBound(hi * BUDGET_STEP, lo * BUDGET_STEP)
 
 
 def partition_model(model: onnx.ModelProto, budget: int, *, strategy: str = "optimal",
                     staging_bytes: int | None = None, reserve_bytes: int = RESERVE_BYTES,
                     infos: dict[str, TensorInfo] | None = None, resident: tuple[str, ...] = (),
-                    spatial: bool = True) -> PartitionResult:
+                    spatial: bool = True, search_seconds: float | None = ERROR_SEARCH_SECONDS) -> PartitionResult:
     """Partition a model with static shapes under `budget` bytes; see the module docstring.
 
     `staging_bytes`: the staging buffer's size, or None to choose it (module docstring);
     `resident`: model inputs that hold a recurrent state the TA keeps (`memory.plan_memory`);
-    `spatial`: tile activations too big for the budget along H (`spatial_plan`)."""
+    `spatial`: tile activations too big for the budget along H (`spatial_plan`);
+    `search_seconds`: CPU seconds the infeasible-budget error's bisection may take (None: to the end)."""
     if strategy not in STRATEGIES:
         raise UserError(f"unknown strategy '{strategy}': use one of {', '.join(STRATEGIES)}")
     start = time.perf_counter()
@@ -323,10 +351,9 @@ def partition_model(model: onnx.ModelProto, budget: int, *, strategy: str = "opt
             result = _attempt(skeleton, infos, limits, strategy, cache)
     if result is None:
         base = without_bulk_data(model)
-        need = smallest_budget(base, original_infos, limits, strategy, {}, spatial)
+        need = smallest_budget(base, original_infos, limits, strategy, {}, spatial, seconds=search_seconds)
         raise UserError(f"the model does not fit in a budget of {format_size(budget)} with the {strategy} strategy "
-                        f"(a single layer or activation needs more): the smallest budget that works is "
-                        f"{format_size(need)} ({need} bytes)")
+                        f"(a single layer or activation needs more): {need.describe()}")
     cache.clear()
     if staging_bytes is None:
         result = stage(result, lambda staging: _attempt(skeleton, infos, replace(limits, staging=staging), strategy,
