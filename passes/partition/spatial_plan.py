@@ -2,16 +2,25 @@
 
 A node is *hot* when its own activations -- the inputs it reads, the outputs it writes, its
 scratch and the staging buffer, with no weight -- do not fit the budget (channel tiling,
-`tiling.py`, takes care of weights; tensors carried past it are the partition search's concern).
-For the first hot node not yet covered, every candidate stage end Y is tried: the output of a
-spatially local node at or after it whose bytes are at most a third of the budget (Y is
-reassembled whole, next to its tiles).  The stage (`spatial_tiling.closed_region`) runs backwards
-from Y through local nodes and stops at tensors of at most that size made by non-hot nodes
-(holding those whole is cheaper than recomputing their producers' halos) and at tensors also
-needed outside the stage.  For each candidate, the tile count T is the smallest (a power of two,
-at most MAX_TILES) for which every node of the tiled stage fits as a partition of its own,
-weights aside, with the tensors carried past it (`_fits_in_context`: the input the later tiles
-still slice, the rows the earlier tiles made); the candidate with the least
+`tiling.py`, takes care of weights).  A node is *crowded* when it does not fit as a partition of
+its own, weights aside, with the tensors carried past it (the C_k term of the memory model:
+tensors made before it and read after it; `_fits_in_context`), e.g. a 2.93 MiB expansion conv
+next to a 2.34 MiB FPN lateral input and a 0.98 MiB residual.  Hot nodes are covered first, in
+model order; then, on the model as tiled so far, every crowded node not yet covered (a stage
+over it keeps one tile of its maps live, so its own term shrinks to a tile's while the carried
+tensors stay).
+
+For a node to cover, every candidate stage end Y is tried: the output of a spatially local node
+at or after it whose bytes are at most a third of the budget (Y is reassembled whole, next to
+its tiles).  The stage (`spatial_tiling.closed_region`) runs backwards from Y through local
+nodes and stops at tensors of at most that size made by non-hot nodes (holding those whole is
+cheaper than recomputing their producers' halos), except the outputs of upsampling Resize nodes
+(a tile recomputes its rows of such a map from its f^2 times smaller input at no MACs: an FPN's
+upsampled maps then live one tile at a time up to their Concat), and at tensors also needed
+outside the stage.  For each candidate, the tile count T is the smallest (a power of two, at
+most MAX_TILES) for which every node of the tiled stage fits as a partition of its own, weights
+aside, with the tensors carried past it (the input the later tiles still slice, the rows the
+earlier tiles made); the candidate with the least
 
     recomputed MACs + SWITCH_MACS * T        (a tile costs at least one more partition to load)
 
@@ -66,6 +75,20 @@ def hot_outputs(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], limits:
     return [graph.nodes[v].output[0] for v in range(graph.n) if _too_big(graph, v, limits)]
 
 
+def crowded_outputs(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], limits: Limits) -> list[str]:
+    """First outputs, in model order, of the nodes that do not fit as a partition of their own,
+    weights aside, with the tensors carried past them (`_fits_in_context`)."""
+    graph = PartitionGraph.build(model, infos)
+    return [graph.nodes[v].output[0] for v in range(graph.n) if not _fits_in_context(graph, v, limits)]
+
+
+def _upsampled(model: onnx.ModelProto, infos: Mapping[str, TensorInfo]) -> set[str]:
+    """Outputs of Resize nodes larger than their input: a tile recomputes such a map from the
+    rows of its smaller input at no MACs, so holding it whole (a stop) only costs memory."""
+    return {n.output[0] for n in model.graph.node if n.op_type == "Resize" and n.output[0] in infos
+            and n.input[0] in infos and infos[n.output[0]].nbytes > infos[n.input[0]].nbytes}
+
+
 def apply_stages(model: onnx.ModelProto, infos: Mapping[str, TensorInfo],
                  stages: list[SpatialStage]) -> tuple[onnx.ModelProto, dict[str, TensorInfo], list[TilingStats]]:
     """A tiled copy of `model` (every stage applied in order), its shapes, and each stage's stats."""
@@ -108,6 +131,24 @@ def _candidates(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], hot: st
     return found
 
 
+def _best_stage(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], node: str, cap: int,
+                stops: tuple[str, ...], limits: Limits) -> SpatialStage | None:
+    """The cheapest stage covering the node making `node` (least recomputed MACs + SWITCH_MACS * T,
+    each candidate end at its smallest fitting T), or None if no candidate fits."""
+    best = None
+    for y, region_stops in _candidates(model, infos, node, cap, stops):
+        tiles = 2
+        while tiles <= min(infos[y].shape[H], MAX_TILES):
+            stats = _stage_fits(model, infos, SpatialStage(y, tiles, region_stops), limits)
+            if stats is not None:
+                score = (stats.recomputed_macs + SWITCH_MACS * tiles, tiles)
+                if best is None or score < best[0]:
+                    best = (score, SpatialStage(y, tiles, region_stops))
+                break
+            tiles *= 2
+    return None if best is None else best[1]
+
+
 def plan_spatial(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], limits: Limits,
                  feasible: Callable[[onnx.ModelProto, dict[str, TensorInfo]], bool]) -> list[SpatialStage] | None:
     """The stages that make the model feasible (`feasible(tiled, infos)`), [] if it has no hot
@@ -117,33 +158,27 @@ def plan_spatial(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], limits
         return []
     cap = limits.budget // 3
     made = {o: n for n in model.graph.node for o in n.output}
+    upsampled = _upsampled(model, infos)
     stops = tuple(name for name, info in infos.items()
-                  if info.nbytes <= cap and name not in hot and name in made)
+                  if info.nbytes <= cap and name not in hot and name in made and name not in upsampled)
     stages: list[SpatialStage] = []
     covered: set[str] = set()
+    tried: set[str] = set()
     current, current_infos = model, dict(infos)
-    for h in hot:
-        if h in covered:
-            continue
-        best = None
-        for y, region_stops in _candidates(current, current_infos, h, cap, stops):
-            rows = current_infos[y].shape[H]
-            tiles = 2
-            while tiles <= min(rows, MAX_TILES):
-                stats = _stage_fits(current, current_infos, SpatialStage(y, tiles, region_stops), limits)
-                if stats is not None:
-                    score = (stats.recomputed_macs + SWITCH_MACS * tiles, tiles)
-                    if best is None or score < best[0]:
-                        best = (score, SpatialStage(y, tiles, region_stops))
-                    break
-                tiles *= 2
-        if best is None:
-            continue  # no stage covers this node: the memory model decides below
-        stage = best[1]
-        region = region_nodes(current, current_infos, stage.output, stage.stops)
-        covered.update(current.graph.node[i].output[0] for i in region)
-        stages.append(stage)
-        current, current_infos, _ = apply_stages(current, current_infos, [stage])
+    todo = list(hot)
+    while todo:
+        node = todo.pop(0)
+        if node not in covered and node not in tried:
+            tried.add(node)
+            stage = _best_stage(current, current_infos, node, cap, stops, limits)
+            if stage is not None:
+                region = region_nodes(current, current_infos, stage.output, stage.stops)
+                covered.update(current.graph.node[i].output[0] for i in region)
+                stages.append(stage)
+                current, current_infos, _ = apply_stages(current, current_infos, [stage])
+        if not todo:  # then the nodes that fail with the tensors carried past them
+            todo = [o for o in crowded_outputs(current, current_infos, limits)
+                    if o in made and o not in covered and o not in tried]
     if not stages:
         return None
     for _ in range(GROWTH_ROUNDS + 1):
