@@ -152,9 +152,9 @@ def _best_stage(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], node: s
 def plan_spatial(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], limits: Limits,
                  feasible: Callable[[onnx.ModelProto, dict[str, TensorInfo]], bool]) -> list[SpatialStage] | None:
     """The stages that make the model feasible (`feasible(tiled, infos)`), [] if it has no hot
-    node, None if tiling cannot make it feasible."""
+    or crowded node, None if tiling cannot make it feasible."""
     hot = hot_outputs(model, infos, limits)
-    if not hot:
+    if not hot and not crowded_outputs(model, infos, limits):
         return []
     cap = limits.budget // 3
     made = {o: n for n in model.graph.node for o in n.output}
@@ -166,19 +166,22 @@ def plan_spatial(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], limits
     tried: set[str] = set()
     current, current_infos = model, dict(infos)
     todo = list(hot)
-    while todo:
-        node = todo.pop(0)
-        if node not in covered and node not in tried:
-            tried.add(node)
-            stage = _best_stage(current, current_infos, node, cap, stops, limits)
-            if stage is not None:
-                region = region_nodes(current, current_infos, stage.output, stage.stops)
-                covered.update(current.graph.node[i].output[0] for i in region)
-                stages.append(stage)
-                current, current_infos, _ = apply_stages(current, current_infos, [stage])
+    while True:
         if not todo:  # then the nodes that fail with the tensors carried past them
             todo = [o for o in crowded_outputs(current, current_infos, limits)
                     if o in made and o not in covered and o not in tried]
+            if not todo:
+                break
+        node = todo.pop(0)
+        if node in covered or node in tried:
+            continue
+        tried.add(node)
+        stage = _best_stage(current, current_infos, node, cap, stops, limits)
+        if stage is not None:
+            region = region_nodes(current, current_infos, stage.output, stage.stops)
+            covered.update(current.graph.node[i].output[0] for i in region)
+            stages.append(stage)
+            current, current_infos, _ = apply_stages(current, current_infos, [stage])
     if not stages:
         return None
     for _ in range(GROWTH_ROUNDS + 1):
