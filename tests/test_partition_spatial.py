@@ -221,3 +221,27 @@ def test_upsampled_maps_are_tiled_up_to_their_concat():
     stage = result.spatial[0]
     assert stage.output == "y" and {"ub__tile0", "uc__tile0", "cat__tile0"} <= set(stage.nodes)
     assert all(n.input[0] != "ub" and n.input[0] != "uc" for n in result.model.graph.node if n.op_type == "Concat")
+
+
+@pytest.mark.slow
+def test_db_mobile_640_at_8_mib(tmp_path):
+    """The DB-style text detector at 640 x 640 (the corpus' db_mobile_640, exported if not cached)
+    lowers at 8 MiB: its backbone's inverted-bottleneck blocks next to the 1/4-scale FPN input,
+    the FPN's upsampled maps and the head in tiles; the simulator matches onnxruntime and measures
+    the planned memory of every partition."""
+    from onnx_tee.models import realworld
+    from onnx_tee.models.realworld.export import export_entry
+    from onnx_tee.passes.build.lowered import lower_model
+
+    entry = realworld.get("db_mobile_640")
+    path = realworld.model_path(entry.name, 17)
+    if not path.exists():
+        export_entry(entry, [17], tmp_path)
+        path = realworld.model_path(entry.name, 17, tmp_path)
+    lowered = lower_model(onnx.load(path), 8 * MIB, label=entry.name,
+                          input_shapes={i.name: i.shape for i in entry.inputs})   # raises ParityError on a miss
+    report, simulation = lowered.report["partitions"], lowered.report["simulation"]
+    assert report["spatial"] and sum(s["recomputed_share"] for s in report["spatial"]) <= 0.15
+    assert max(simulation["max_rel_error"].values()) <= RTOL
+    assert all(p["measured"] == p["planned"] for p in simulation["partitions"])
+    assert simulation["heap_high_water"] <= 8 * MIB
