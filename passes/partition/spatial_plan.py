@@ -4,7 +4,7 @@ A node is *hot* when its own activations -- the inputs it reads, the outputs it 
 scratch and the staging buffer, with no weight -- do not fit the budget (channel tiling,
 `tiling.py`, takes care of weights).  A node is *crowded* when it does not fit as a partition of
 its own, weights aside, with the tensors carried past it (the C_k term of the memory model:
-tensors made before it and read after it; `_fits_in_context`), e.g. a 2.93 MiB expansion conv
+tensors made before it and read after it; `_fitting_in_context`), e.g. a 2.93 MiB expansion conv
 next to a 2.34 MiB FPN lateral input and a 0.98 MiB residual.  Hot nodes are covered first, in
 model order; then, on the model as tiled so far, every crowded node not yet covered (a stage
 over it keeps one tile of its maps live, so its own term shrinks to a tile's while the carried
@@ -31,12 +31,12 @@ MAX_TILES, GROWTH_ROUNDS times).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import onnx
 
-from ..analysis.shapes import TensorInfo, infer_static_shapes
-from .cost import Limits, SegmentCost, segment_cost
+from ..analysis.shapes import TensorInfo
+from .cost import Limits, ScanTables, SegmentCost, SegmentScanner
 from .graph import PartitionGraph
 from .spatial_tiling import H, TilingStats, closed_region, escaping, is_local, region_nodes, tile_bounds, tile_region
 
@@ -62,11 +62,16 @@ def _too_big(graph: PartitionGraph, v: int, limits: Limits) -> bool:
     return own + graph.node_scratch[v] + limits.staging + limits.reserve > limits.budget
 
 
-def _fits_in_context(graph: PartitionGraph, v: int, limits: Limits) -> bool:
-    """Node v as a partition of its own, weights left out, fits: its activations and the tensors
-    carried past it (the model input the later tiles still slice, the earlier tiles' rows)."""
-    c = segment_cost(graph, [v], limits)
-    return SegmentCost(0, c.peak, c.scratch, c.loading, c.staging).fits(limits)
+def _fitting_in_context(graph: PartitionGraph, nodes: Iterable[int], limits: Limits) -> dict[int, bool]:
+    """For each of `nodes`: it fits as a partition of its own, weights left out, with its
+    activations and the tensors carried past it (the model input the later tiles still slice, the
+    earlier tiles' rows) -- `cost.segment_cost` of [v], by the incremental scanner."""
+    tables = ScanTables.build(graph)
+    fits = {}
+    for v in nodes:
+        c = SegmentScanner(graph, v, tables, limits).extend()
+        fits[v] = SegmentCost(0, c.peak, c.scratch, c.loading, c.staging).fits(limits)
+    return fits
 
 
 def hot_outputs(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], limits: Limits) -> list[str]:
@@ -77,9 +82,10 @@ def hot_outputs(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], limits:
 
 def crowded_outputs(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], limits: Limits) -> list[str]:
     """First outputs, in model order, of the nodes that do not fit as a partition of their own,
-    weights aside, with the tensors carried past them (`_fits_in_context`)."""
+    weights aside, with the tensors carried past them (`_fitting_in_context`)."""
     graph = PartitionGraph.build(model, infos)
-    return [graph.nodes[v].output[0] for v in range(graph.n) if not _fits_in_context(graph, v, limits)]
+    return [graph.nodes[v].output[0] for v, fits in _fitting_in_context(graph, range(graph.n), limits).items()
+            if not fits]
 
 
 def _upsampled(model: onnx.ModelProto, infos: Mapping[str, TensorInfo]) -> set[str]:
@@ -91,23 +97,28 @@ def _upsampled(model: onnx.ModelProto, infos: Mapping[str, TensorInfo]) -> set[s
 
 def apply_stages(model: onnx.ModelProto, infos: Mapping[str, TensorInfo],
                  stages: list[SpatialStage]) -> tuple[onnx.ModelProto, dict[str, TensorInfo], list[TilingStats]]:
-    """A tiled copy of `model` (every stage applied in order), its shapes, and each stage's stats."""
+    """A tiled copy of `model` (every stage applied in order), its shapes (`infos` without the
+    tensors each stage removed, with the ones it made: `TilingStats.made`), and each stage's stats."""
     tiled = onnx.ModelProto()
     tiled.CopyFrom(model)
+    infos = dict(infos)
     stats = []
     for stage in stages:
         rows = infos[stage.output].shape[H]
         stats.append(tile_region(tiled, infos, stage.output, tile_bounds(rows, stage.tiles), stage.stops))
-        infos = infer_static_shapes(tiled)
+        for name in stats[-1].removed:
+            del infos[name]
+        infos.update(stats[-1].made)
     return tiled, infos, stats
 
 
 def _stage_fits(model, infos, stage: SpatialStage, limits: Limits) -> TilingStats | None:
-    """The stats of `stage` if none of its tile nodes is hot, else None."""
+    """The stats of `stage` if every node it adds fits with the tensors carried past it, else None."""
     tiled, tiled_infos, (stats,) = apply_stages(model, infos, [stage])
     new = {n.output[0] for n in tiled.graph.node} - {n.output[0] for n in model.graph.node}
     graph = PartitionGraph.build(tiled, tiled_infos)
-    ok = all(_fits_in_context(graph, v, limits) for v in range(graph.n) if graph.nodes[v].output[0] in new)
+    ok = all(_fitting_in_context(graph, [v for v in range(graph.n) if graph.nodes[v].output[0] in new],
+                                 limits).values())
     return stats if ok else None
 
 
