@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 from conftest import run_ort
@@ -165,15 +166,16 @@ def _model(nodes, weights, x_shape, y: str) -> onnx.ModelProto:
     return model
 
 
-def _crowded_model(rows: int = 64) -> onnx.ModelProto:
-    """An inverted-bottleneck block: s = conv 3x3 (8 ch), conv 1x1 to 24 ch, relu, depthwise 3x3,
-    conv 1x1 back to 8 ch, + s.  The residual s (128 KiB) is carried past the expansion, whose
-    maps (384 KiB each) fit the budget alone but not next to s."""
-    rng = np.random.default_rng(7)
+def _crowded_model(rows: int = 64, expanded: int = 24, seed: int = 7) -> onnx.ModelProto:
+    """An inverted-bottleneck block: s = conv 3x3 (8 ch), conv 1x1 to `expanded` ch, relu,
+    depthwise 3x3, conv 1x1 back to 8 ch, + s.  The residual s (128 KiB at 64 rows) is carried
+    past the expansion, whose maps (384 KiB each at 24 ch) fit the budget alone but not next to s."""
+    rng = np.random.default_rng(seed)
     nodes = [_conv("x", "ws", "s", 3), _conv("s", "we", "e", 1), helper.make_node("Relu", ["e"], ["r"]),
-             _conv("r", "wd", "d", 3, group=24), _conv("d", "wp", "p", 1), helper.make_node("Add", ["p", "s"], ["y"])]
-    weights = [_weights(rng, "ws", [8, 4, 3, 3]), _weights(rng, "we", [24, 8, 1, 1]), _weights(rng, "wd", [24, 1, 3, 3]),
-               _weights(rng, "wp", [8, 24, 1, 1])]
+             _conv("r", "wd", "d", 3, group=expanded), _conv("d", "wp", "p", 1),
+             helper.make_node("Add", ["p", "s"], ["y"])]
+    weights = [_weights(rng, "ws", [8, 4, 3, 3]), _weights(rng, "we", [expanded, 8, 1, 1]),
+               _weights(rng, "wd", [expanded, 1, 3, 3]), _weights(rng, "wp", [8, expanded, 1, 1])]
     return _model(nodes, weights, [1, 4, rows, rows], "y")
 
 
@@ -208,6 +210,32 @@ def test_a_node_crowded_only_by_the_tensors_carried_past_it_is_tiled():
     result = _runs_as_planned(model, CROWDED_BUDGET)
     assert [s.output for s in result.spatial] == ["p"]  # the block's expansion, one tile at a time, next to s
     assert {"e__tile0", "d__tile0", "d__tile1"} <= set(result.spatial[0].nodes)
+
+
+def _edge(works, lo: int, hi: int) -> int:
+    """The smallest budget in (lo, hi], in 4 KiB steps, for which works(budget) holds (monotone)."""
+    lo, hi = lo // (4 * KIB), hi // (4 * KIB)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if works(mid * 4 * KIB) else (mid, hi)
+    return hi * 4 * KIB
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.integers(32, 72), expanded=st.integers(16, 40), seed=st.integers(0, 2**16), where=st.floats(0, 1))
+def test_blocks_crowded_by_their_residual_are_tiled_at_any_size(rows, expanded, seed, where):
+    """Any budget at which no node is hot but the untiled block does not fit: the block is tiled,
+    partitioned, and its partitions give the untiled outputs in onnxruntime and in the interpreter."""
+    model = _crowded_model(rows, expanded, seed)
+    infos = infer_static_shapes(model)
+    cool = _edge(lambda b: not hot_outputs(model, infos, Limits(b)), 0, 64 * MIB)
+    untiled = _edge(lambda b: not crowded_outputs(model, infos, Limits(b)), 0, 64 * MIB)
+    assume(untiled - cool >= 8 * KIB)
+    budget = cool + int(where * (untiled - cool - 4 * KIB)) // (4 * KIB) * 4 * KIB
+    assert hot_outputs(model, infos, Limits(budget)) == [] and crowded_outputs(model, infos, Limits(budget))
+    with pytest.raises(UserError):
+        partition_model(model, budget, spatial=False)
+    assert _runs_as_planned(model, budget, seed=seed).spatial
 
 
 FPN_BUDGET = 256 * KIB  # the three upsampled maps alone (3 x 64 KiB) + staging and reserve: 272 KiB

@@ -282,6 +282,7 @@ class TilingStats:
 
 
 def _with_rows(info: TensorInfo, rows: int) -> TensorInfo:
+    """`info` with `rows` rows (a tile of that tensor)."""
     return TensorInfo(info.shape[:H] + (rows,) + info.shape[H + 1:], info.dtype)
 
 
