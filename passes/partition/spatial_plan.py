@@ -122,13 +122,16 @@ def _stage_fits(model, infos, stage: SpatialStage, limits: Limits) -> TilingStat
     return stats if ok else None
 
 
-def _candidates(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], hot: str, cap: int,
+def _candidates(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], target: str, cap: int,
                 stops: tuple[str, ...]) -> list[tuple[str, tuple[str, ...]]]:
-    """Stage ends for the hot node making `hot`, with the stops of their regions: small enough
-    outputs of local nodes from it on whose (closed) region contains it."""
-    names = [n.output[0] for n in model.graph.node if n.output]
+    """Stage ends for the (hot or crowded) node making `target`, with the stops of their regions:
+    small enough outputs of local nodes from it on whose (closed) region contains it; none when
+    that node is not spatially local itself (no region holds it)."""
+    start = next(i for i, n in enumerate(model.graph.node) if n.output and n.output[0] == target)
+    if not is_local(model.graph.node[start], infos):
+        return []
     found = []
-    for node in model.graph.node[names.index(hot):]:
+    for node in model.graph.node[start:]:
         if len(found) >= MAX_CANDIDATES:
             break
         y = node.output[0] if node.output else None
@@ -137,7 +140,7 @@ def _candidates(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], hot: st
         if not is_local(node, infos):
             continue
         nodes, region_stops = closed_region(model, infos, y, stops)
-        if any(model.graph.node[i].output[0] == hot for i in nodes) and not escaping(model, nodes, y):
+        if any(model.graph.node[i].output[0] == target for i in nodes) and not escaping(model, nodes, y):
             found.append((y, region_stops))
     return found
 
