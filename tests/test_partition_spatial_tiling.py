@@ -75,6 +75,10 @@ def _check(model: onnx.ModelProto, output: str, bounds: list[int]) -> onnx.Model
     tiled.CopyFrom(model)
     stats = tile_region(tiled, infos, output, bounds)
     onnx.checker.check_model(tiled, full_check=True)
+    inferred = infer_static_shapes(tiled)
+    assert stats.made == {name: inferred[name] for name in stats.made}   # the shapes the stage says it made
+    names = {x for n in tiled.graph.node for x in [*n.input, *n.output] if x} | {t.name for t in tiled.graph.initializer}
+    assert names - set(infos) == set(stats.made) and not set(stats.removed) & names
     got = run_ort(tiled, _feeds(model))
     for name, value in want.items():
         np.testing.assert_allclose(got[name], value, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(value).max())))

@@ -2,16 +2,25 @@
 
 A node is *hot* when its own activations -- the inputs it reads, the outputs it writes, its
 scratch and the staging buffer, with no weight -- do not fit the budget (channel tiling,
-`tiling.py`, takes care of weights; tensors carried past it are the partition search's concern).
-For the first hot node not yet covered, every candidate stage end Y is tried: the output of a
-spatially local node at or after it whose bytes are at most a third of the budget (Y is
-reassembled whole, next to its tiles).  The stage (`spatial_tiling.closed_region`) runs backwards
-from Y through local nodes and stops at tensors of at most that size made by non-hot nodes
-(holding those whole is cheaper than recomputing their producers' halos) and at tensors also
-needed outside the stage.  For each candidate, the tile count T is the smallest (a power of two,
-at most MAX_TILES) for which every node of the tiled stage fits as a partition of its own,
-weights aside, with the tensors carried past it (`_fits_in_context`: the input the later tiles
-still slice, the rows the earlier tiles made); the candidate with the least
+`tiling.py`, takes care of weights).  A node is *crowded* when it does not fit as a partition of
+its own, weights aside, with the tensors carried past it (the C_k term of the memory model:
+tensors made before it and read after it; `_fitting_in_context`), e.g. a 2.93 MiB expansion conv
+next to a 2.34 MiB FPN lateral input and a 0.98 MiB residual.  Hot nodes are covered first, in
+model order; then, on the model as tiled so far, every crowded node not yet covered (a stage
+over it keeps one tile of its maps live, so its own term shrinks to a tile's while the carried
+tensors stay).
+
+For a node to cover, every candidate stage end Y is tried: the output of a spatially local node
+at or after it whose bytes are at most a third of the budget (Y is reassembled whole, next to
+its tiles).  The stage (`spatial_tiling.closed_region`) runs backwards from Y through local
+nodes and stops at tensors of at most that size made by non-hot nodes (holding those whole is
+cheaper than recomputing their producers' halos), except the outputs of upsampling Resize nodes
+(a tile recomputes its rows of such a map from its f^2 times smaller input at no MACs: an FPN's
+upsampled maps then live one tile at a time up to their Concat), and at tensors also needed
+outside the stage.  For each candidate, the tile count T is the smallest (a power of two, at
+most MAX_TILES) for which every node of the tiled stage fits as a partition of its own, weights
+aside, with the tensors carried past it (the input the later tiles still slice, the rows the
+earlier tiles made); the candidate with the least
 
     recomputed MACs + SWITCH_MACS * T        (a tile costs at least one more partition to load)
 
@@ -22,12 +31,12 @@ MAX_TILES, GROWTH_ROUNDS times).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import onnx
 
-from ..analysis.shapes import TensorInfo, infer_static_shapes
-from .cost import Limits, SegmentCost, segment_cost
+from ..analysis.shapes import TensorInfo
+from .cost import Limits, ScanTables, SegmentCost, SegmentScanner
 from .graph import PartitionGraph
 from .spatial_tiling import H, TilingStats, closed_region, escaping, is_local, region_nodes, tile_bounds, tile_region
 
@@ -53,11 +62,16 @@ def _too_big(graph: PartitionGraph, v: int, limits: Limits) -> bool:
     return own + graph.node_scratch[v] + limits.staging + limits.reserve > limits.budget
 
 
-def _fits_in_context(graph: PartitionGraph, v: int, limits: Limits) -> bool:
-    """Node v as a partition of its own, weights left out, fits: its activations and the tensors
-    carried past it (the model input the later tiles still slice, the earlier tiles' rows)."""
-    c = segment_cost(graph, [v], limits)
-    return SegmentCost(0, c.peak, c.scratch, c.loading, c.staging).fits(limits)
+def _fitting_in_context(graph: PartitionGraph, nodes: Iterable[int], limits: Limits) -> dict[int, bool]:
+    """For each of `nodes`: it fits as a partition of its own, weights left out, with its
+    activations and the tensors carried past it (the model input the later tiles still slice, the
+    earlier tiles' rows) -- `cost.segment_cost` of [v], by the incremental scanner."""
+    tables = ScanTables.build(graph)
+    fits = {}
+    for v in nodes:
+        c = SegmentScanner(graph, v, tables, limits).extend()
+        fits[v] = SegmentCost(0, c.peak, c.scratch, c.loading, c.staging).fits(limits)
+    return fits
 
 
 def hot_outputs(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], limits: Limits) -> list[str]:
@@ -66,35 +80,58 @@ def hot_outputs(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], limits:
     return [graph.nodes[v].output[0] for v in range(graph.n) if _too_big(graph, v, limits)]
 
 
+def crowded_outputs(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], limits: Limits) -> list[str]:
+    """First outputs, in model order, of the nodes that do not fit as a partition of their own,
+    weights aside, with the tensors carried past them (`_fitting_in_context`)."""
+    graph = PartitionGraph.build(model, infos)
+    return [graph.nodes[v].output[0] for v, fits in _fitting_in_context(graph, range(graph.n), limits).items()
+            if not fits]
+
+
+def _upsampled(model: onnx.ModelProto, infos: Mapping[str, TensorInfo]) -> set[str]:
+    """Outputs of Resize nodes larger than their input: a tile recomputes such a map from the
+    rows of its smaller input at no MACs, so holding it whole (a stop) only costs memory."""
+    return {n.output[0] for n in model.graph.node if n.op_type == "Resize" and n.output[0] in infos
+            and n.input[0] in infos and infos[n.output[0]].nbytes > infos[n.input[0]].nbytes}
+
+
 def apply_stages(model: onnx.ModelProto, infos: Mapping[str, TensorInfo],
                  stages: list[SpatialStage]) -> tuple[onnx.ModelProto, dict[str, TensorInfo], list[TilingStats]]:
-    """A tiled copy of `model` (every stage applied in order), its shapes, and each stage's stats."""
+    """A tiled copy of `model` (every stage applied in order), its shapes (`infos` without the
+    tensors each stage removed, with the ones it made: `TilingStats.made`), and each stage's stats."""
     tiled = onnx.ModelProto()
     tiled.CopyFrom(model)
+    infos = dict(infos)
     stats = []
     for stage in stages:
         rows = infos[stage.output].shape[H]
         stats.append(tile_region(tiled, infos, stage.output, tile_bounds(rows, stage.tiles), stage.stops))
-        infos = infer_static_shapes(tiled)
+        for name in stats[-1].removed:
+            del infos[name]
+        infos.update(stats[-1].made)
     return tiled, infos, stats
 
 
 def _stage_fits(model, infos, stage: SpatialStage, limits: Limits) -> TilingStats | None:
-    """The stats of `stage` if none of its tile nodes is hot, else None."""
+    """The stats of `stage` if every node it adds fits with the tensors carried past it, else None."""
     tiled, tiled_infos, (stats,) = apply_stages(model, infos, [stage])
     new = {n.output[0] for n in tiled.graph.node} - {n.output[0] for n in model.graph.node}
     graph = PartitionGraph.build(tiled, tiled_infos)
-    ok = all(_fits_in_context(graph, v, limits) for v in range(graph.n) if graph.nodes[v].output[0] in new)
+    ok = all(_fitting_in_context(graph, [v for v in range(graph.n) if graph.nodes[v].output[0] in new],
+                                 limits).values())
     return stats if ok else None
 
 
-def _candidates(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], hot: str, cap: int,
+def _candidates(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], target: str, cap: int,
                 stops: tuple[str, ...]) -> list[tuple[str, tuple[str, ...]]]:
-    """Stage ends for the hot node making `hot`, with the stops of their regions: small enough
-    outputs of local nodes from it on whose (closed) region contains it."""
-    names = [n.output[0] for n in model.graph.node if n.output]
+    """Stage ends for the (hot or crowded) node making `target`, with the stops of their regions:
+    small enough outputs of local nodes from it on whose (closed) region contains it; none when
+    that node is not spatially local itself (no region holds it)."""
+    start = next(i for i, n in enumerate(model.graph.node) if n.output and n.output[0] == target)
+    if not is_local(model.graph.node[start], infos):
+        return []
     found = []
-    for node in model.graph.node[names.index(hot):]:
+    for node in model.graph.node[start:]:
         if len(found) >= MAX_CANDIDATES:
             break
         y = node.output[0] if node.output else None
@@ -103,47 +140,62 @@ def _candidates(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], hot: st
         if not is_local(node, infos):
             continue
         nodes, region_stops = closed_region(model, infos, y, stops)
-        if any(model.graph.node[i].output[0] == hot for i in nodes) and not escaping(model, nodes, y):
+        if any(model.graph.node[i].output[0] == target for i in nodes) and not escaping(model, nodes, y):
             found.append((y, region_stops))
     return found
+
+
+def _best_stage(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], node: str, cap: int,
+                stops: tuple[str, ...], limits: Limits) -> SpatialStage | None:
+    """The cheapest stage covering the node making `node` (least recomputed MACs + SWITCH_MACS * T,
+    each candidate end at its smallest fitting T), or None if no candidate fits."""
+    best = None
+    for y, region_stops in _candidates(model, infos, node, cap, stops):
+        tiles = 2
+        while tiles <= min(infos[y].shape[H], MAX_TILES):
+            stats = _stage_fits(model, infos, SpatialStage(y, tiles, region_stops), limits)
+            if stats is not None:
+                score = (stats.recomputed_macs + SWITCH_MACS * tiles, tiles)
+                if best is None or score < best[0]:
+                    best = (score, SpatialStage(y, tiles, region_stops))
+                break
+            tiles *= 2
+    return None if best is None else best[1]
 
 
 def plan_spatial(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], limits: Limits,
                  feasible: Callable[[onnx.ModelProto, dict[str, TensorInfo]], bool]) -> list[SpatialStage] | None:
     """The stages that make the model feasible (`feasible(tiled, infos)`), [] if it has no hot
-    node, None if tiling cannot make it feasible."""
+    or crowded node, None if tiling cannot make it feasible."""
     hot = hot_outputs(model, infos, limits)
-    if not hot:
+    if not hot and not crowded_outputs(model, infos, limits):
         return []
     cap = limits.budget // 3
     made = {o: n for n in model.graph.node for o in n.output}
+    upsampled = _upsampled(model, infos)
     stops = tuple(name for name, info in infos.items()
-                  if info.nbytes <= cap and name not in hot and name in made)
+                  if info.nbytes <= cap and name not in hot and name in made and name not in upsampled)
     stages: list[SpatialStage] = []
     covered: set[str] = set()
+    tried: set[str] = set()
     current, current_infos = model, dict(infos)
-    for h in hot:
-        if h in covered:
+    todo = list(hot)
+    while True:
+        if not todo:  # then the nodes that fail with the tensors carried past them
+            todo = [o for o in crowded_outputs(current, current_infos, limits)
+                    if o in made and o not in covered and o not in tried]
+            if not todo:
+                break
+        node = todo.pop(0)
+        if node in covered or node in tried:
             continue
-        best = None
-        for y, region_stops in _candidates(current, current_infos, h, cap, stops):
-            rows = current_infos[y].shape[H]
-            tiles = 2
-            while tiles <= min(rows, MAX_TILES):
-                stats = _stage_fits(current, current_infos, SpatialStage(y, tiles, region_stops), limits)
-                if stats is not None:
-                    score = (stats.recomputed_macs + SWITCH_MACS * tiles, tiles)
-                    if best is None or score < best[0]:
-                        best = (score, SpatialStage(y, tiles, region_stops))
-                    break
-                tiles *= 2
-        if best is None:
-            continue  # no stage covers this node: the memory model decides below
-        stage = best[1]
-        region = region_nodes(current, current_infos, stage.output, stage.stops)
-        covered.update(current.graph.node[i].output[0] for i in region)
-        stages.append(stage)
-        current, current_infos, _ = apply_stages(current, current_infos, [stage])
+        tried.add(node)
+        stage = _best_stage(current, current_infos, node, cap, stops, limits)
+        if stage is not None:
+            region = region_nodes(current, current_infos, stage.output, stage.stops)
+            covered.update(current.graph.node[i].output[0] for i in region)
+            stages.append(stage)
+            current, current_infos, _ = apply_stages(current, current_infos, [stage])
     if not stages:
         return None
     for _ in range(GROWTH_ROUNDS + 1):

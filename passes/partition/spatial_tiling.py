@@ -273,14 +273,22 @@ class TilingStats:
     tiled_macs: int = 0
     tile_rows: list[int] = field(default_factory=list)
     nodes: list[str] = field(default_factory=list)   # names of the nodes the stage became
+    made: dict[str, TensorInfo] = field(default_factory=dict)   # shapes of the tensors the stage added
+    removed: list[str] = field(default_factory=list)              # the region's internal tensors, gone
 
     @property
     def recomputed_macs(self) -> int:
         return self.tiled_macs - self.region_macs
 
 
+def _with_rows(info: TensorInfo, rows: int) -> TensorInfo:
+    """`info` with `rows` rows (a tile of that tensor)."""
+    return TensorInfo(info.shape[:H] + (rows,) + info.shape[H + 1:], info.dtype)
+
+
 class _Emitter:
-    """Builds the tile nodes with unique names; Slice bounds are shared int64 initializers."""
+    """Builds the tile nodes with unique names and records the shape of every tensor it adds
+    (`made`); Slice bounds are shared int64 initializers."""
 
     def __init__(self, model: onnx.ModelProto):
         self.taken = all_tensor_names(model.graph)
@@ -288,6 +296,7 @@ class _Emitter:
         self.nodes: list[onnx.NodeProto] = []
         self.inits: list[onnx.TensorProto] = []
         self.constants: dict[tuple, str] = {}
+        self.made: dict[str, TensorInfo] = {}
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
 
     def const(self, values: Sequence[int]) -> str:
@@ -295,6 +304,7 @@ class _Emitter:
         if key not in self.constants:
             name = unique_name(None, "tile_rows_" + "_".join(map(str, key)).replace("-", "m"), self.taken)
             self.inits.append(numpy_helper.from_array(np.array(key, np.int64), name))
+            self.made[name] = TensorInfo((len(key),), np.dtype(np.int64))
             self.constants[key] = name
         return self.constants[key]
 
@@ -303,6 +313,7 @@ class _Emitter:
         if () not in self.constants:
             name = unique_name(None, "tile_no_scales", self.taken)
             self.inits.append(numpy_helper.from_array(np.zeros(0, np.float32), name))
+            self.made[name] = TensorInfo((0,), np.dtype(np.float32))
             self.constants[()] = name
         return self.constants[()]
 
@@ -314,11 +325,12 @@ class _Emitter:
         node.attribute.extend(attrs)
         self.nodes.append(node)
 
-    def slice_rows(self, source: str, have: Interval, want: Interval, base: str) -> str:
-        """`source` holds rows `have`; the tensor holding rows `want` (a sub-interval)."""
+    def slice_rows(self, source: str, like: TensorInfo, have: Interval, want: Interval, base: str) -> str:
+        """`source` holds rows `have` of a tensor shaped `like`; the tensor holding rows `want` (a sub-interval)."""
         if have == want:
             return source
         out = self.tensor(base)
+        self.made[out] = _with_rows(like, want[1] - want[0])
         starts, ends = [want[0] - have[0]], [want[1] - have[0]]
         if self.opset < 10:  # Slice-1: bounds as attributes
             self.node("Slice", [source], out, base, [helper.make_attribute("starts", starts),
@@ -384,18 +396,21 @@ def tile_region(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], output:
                 want = (max(need[0], 0), min(need[1], rows_in))
                 if x not in have:  # a region input: slice it from the whole tensor
                     have[x], names[x] = (0, rows_in), x
-                inputs[i] = emit.slice_rows(names[x], have[x], want, f"{x}__tile{t}_rows")
+                inputs[i] = emit.slice_rows(names[x], infos[x], have[x], want, f"{x}__tile{t}_rows")
             rows_in = infos[node.input[rule.spatial[0]]].shape[H]
             made = emit.tensor(f"{node.output[0]}__tile{t}")
             _tile_node(node, rule, inputs, made, need, rows_in, infos, emit, f"{node.name or node.output[0]}__tile{t}")
             lo, hi = max(need[0], 0), min(need[1], rows_in)
             have[node.output[0]] = needed[node.output[0]] if rule.produces is None else rule.produces(lo, hi)
             names[node.output[0]] = made
+            rows_made = have[node.output[0]][1] - have[node.output[0]][0]
+            emit.made[made] = _with_rows(infos[node.output[0]], rows_made)
             # MACs follow the output rows, for ConvTranspose the input rows (`analysis.macs`)
-            computed[node.output[0]] += hi - lo if rule.transpose else have[node.output[0]][1] - have[node.output[0]][0]
-        pieces.append(emit.slice_rows(names[output], have[output], (bounds[t], bounds[t + 1]), f"{output}__tile{t}"))
+            computed[node.output[0]] += hi - lo if rule.transpose else rows_made
+        pieces.append(emit.slice_rows(names[output], infos[output], have[output], (bounds[t], bounds[t + 1]),
+                                      f"{output}__tile{t}"))
     emit.node("Concat", pieces, output, f"{output}__tiles", [helper.make_attribute("axis", H)])
-    stats.nodes = [n.name for n in emit.nodes]
+    stats.nodes, stats.made = [n.name for n in emit.nodes], emit.made
     stats.tiled_macs = sum(node_macs(n, infos) * computed[n.output[0]] //
                            infos[n.input[0] if r.transpose else n.output[0]].shape[H] for n, r in zip(region, rules))
     inside = set(nodes)
@@ -405,6 +420,7 @@ def tile_region(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], output:
     graph.node.extend(kept[:position] + emit.nodes + kept[position:])
     graph.initializer.extend(emit.inits)
     internal = {o for n in region for o in n.output} - {output}
+    stats.removed = sorted(internal)
     stale = [v for v in graph.value_info if v.name in internal]
     for v in stale:
         graph.value_info.remove(v)
