@@ -11,6 +11,9 @@
  * in double (the nearest rounding of exact halves depends on it).
  * Nearest rounds it (round_prefer_floor/ceil, floor, ceil) and clamps to [0, in - 1]; linear clamps
  * the coordinate to [0, in - 1] and blends the 2^d neighbours of the dims that need interpolation.
+ * Nearest and linear run in blocks of COL_BLOCK columns of the last dim, every row of a block in
+ * turn: the last dim's taps once per block, the leading dims' once per row, the same values blended
+ * in the same order as computing every output's taps afresh.
  * Cubic does not clamp the coordinate c: it blends the 4^d taps floor(c) - 1 .. floor(c) + 2 with
  * Keys' weights for s = c - floor(c) and coefficient a, each tap read at the nearest index inside
  * [0, in - 1]; exclude_outside gives taps outside weight 0 and divides by the remaining weights' sum
@@ -147,12 +150,90 @@ static kern_status resize_cubic(const kern_resize_attr *at, const kern_shape *xs
     return KERN_OK;
 }
 
+/* Nearest / linear along dim d for output index o: the source index lo, the second tap hi (== lo when
+ * there is none) and hi's weight. */
+static void axis_taps(const kern_resize_attr *at, size_t d, size_t o, size_t in, size_t out, size_t *lo, size_t *hi,
+                      float *wt)
+{
+    const float c = source_coord(at->coord, o, at->scale[d], in, out);
+    if (in == out && at->scale[d] == 1.0f) {
+        *lo = *hi = o;
+        *wt = 0.0f;
+    } else if (at->mode == KERN_RESIZE_NEAREST) {
+        *lo = *hi = nearest_index(at->nearest, c, in);
+        *wt = 0.0f;
+    } else {
+        float cc = c < 0.0f ? 0.0f : c;
+        float f;
+        if (!(cc <= (float)(in - 1)))
+            cc = (float)(in - 1);
+        f = floor_f(cc);
+        *lo = (size_t)f;
+        if (*lo > in - 1)
+            *lo = in - 1;
+        *hi = *lo + 1 < in ? *lo + 1 : *lo;
+        *wt = cc - f;
+    }
+}
+
+#define COL_BLOCK 32 /* last-dim taps computed once per block of this many columns (stack) */
+
+/* Columns [j0, j0 + n) of one output row (the last dim), their taps lo_w/hi_w/wt_w: the leading dims'
+ * taps are lo/hi/wt[0 .. r-2], act_dim[0 .. active) the ones that blend, xr points at their lo corner.
+ * Each output blends the 2^k corners, bit b of the corner mask picking hi along the b-th blending dim
+ * in dim order, its weight the product of the factors in that order (the last dim's last), summed in
+ * mask order: the values and order of computing every output's taps afresh. */
+static void resize_cols(const kern_resize_attr *at, const float *xr, const size_t *xstr, size_t r,
+                        const size_t *lo, const size_t *hi, const float *wt, const size_t *act_dim, size_t active,
+                        const size_t *lo_w, const size_t *hi_w, const float *wt_w, size_t n, float *yr)
+{
+    const size_t corners = (size_t)1 << active, step = xstr[r - 1];
+    float lead_w[(size_t)1 << (KERN_MAX_RANK - 1)];
+    size_t lead_off[(size_t)1 << (KERN_MAX_RANK - 1)], j, mask, b;
+    if (active == 0 && at->mode == KERN_RESIZE_NEAREST) {
+        for (j = 0; j < n; j++)
+            yr[j] = xr[lo_w[j] * step];
+        return;
+    }
+    for (mask = 0; mask < corners; mask++) { /* the leading dims' share of each corner */
+        float w = 1.0f;
+        size_t off = 0;
+        for (b = 0; b < active; b++) {
+            const size_t dd = act_dim[b];
+            if ((mask >> b) & 1u) {
+                off += (hi[dd] - lo[dd]) * xstr[dd];
+                w *= wt[dd];
+            } else {
+                w *= 1.0f - wt[dd];
+            }
+        }
+        lead_w[mask] = w;
+        lead_off[mask] = off;
+    }
+    for (j = 0; j < n; j++) {
+        const float *xc = xr + lo_w[j] * step;
+        float acc = 0.0f;
+        if (hi_w[j] != lo_w[j] && wt_w[j] != 0.0f) {
+            const float *xh = xr + hi_w[j] * step;
+            for (mask = 0; mask < corners; mask++)
+                acc += lead_w[mask] * (1.0f - wt_w[j]) * xc[lead_off[mask]];
+            for (mask = 0; mask < corners; mask++)
+                acc += lead_w[mask] * wt_w[j] * xh[lead_off[mask]];
+        } else {
+            for (mask = 0; mask < corners; mask++)
+                acc += lead_w[mask] * xc[lead_off[mask]];
+        }
+        yr[j] = acc;
+    }
+}
+
 kern_status kern_resize(const kern_resize_attr *at, const kern_shape *xs, const float *x, const kern_shape *ys,
                         float *y)
 {
     size_t xstr[KERN_MAX_RANK], idx[KERN_MAX_RANK], lo[KERN_MAX_RANK], hi[KERN_MAX_RANK];
-    float wt[KERN_MAX_RANK];
-    size_t r = xs->rank, d, xn, yn, o;
+    size_t lo_w[COL_BLOCK], hi_w[COL_BLOCK];
+    float wt[KERN_MAX_RANK], wt_w[COL_BLOCK];
+    size_t r = xs->rank, d, xn, yn, o, j0, j;
     if (r != ys->rank || r > KERN_MAX_RANK || !kern_strides(xs, xstr) ||
         (at->mode != KERN_RESIZE_NEAREST && at->mode != KERN_RESIZE_LINEAR && at->mode != KERN_RESIZE_CUBIC) ||
         at->coord > KERN_COORD_HALF_PIXEL_SYMMETRIC || at->nearest > KERN_NEAREST_CEIL ||
@@ -172,55 +253,32 @@ kern_status kern_resize(const kern_resize_attr *at, const kern_shape *xs, const 
             return KERN_EINVAL;
     if (at->mode == KERN_RESIZE_CUBIC)
         return resize_cubic(at, xs, x, ys, y, xstr, yn);
-    for (o = 0; o < yn; o++) {
-        size_t base = 0, active = 0, mask;
-        size_t act_dim[KERN_MAX_RANK];
-        float acc = 0.0f;
-        for (d = 0; d < r; d++) {
-            const size_t in = xs->dim[d], out = ys->dim[d];
-            const float c = source_coord(at->coord, idx[d], at->scale[d], in, out);
-            if (in == out && at->scale[d] == 1.0f) {
-                lo[d] = hi[d] = idx[d];
-                wt[d] = 0.0f;
-            } else if (at->mode == KERN_RESIZE_NEAREST) {
-                lo[d] = hi[d] = nearest_index(at->nearest, c, in);
-                wt[d] = 0.0f;
-            } else {
-                float cc = c < 0.0f ? 0.0f : c;
-                float f;
-                if (!(cc <= (float)(in - 1)))
-                    cc = (float)(in - 1);
-                f = floor_f(cc);
-                lo[d] = (size_t)f;
-                if (lo[d] > in - 1)
-                    lo[d] = in - 1;
-                hi[d] = lo[d] + 1 < in ? lo[d] + 1 : lo[d];
-                wt[d] = cc - f;
-            }
-            base += lo[d] * xstr[d];
-            if (hi[d] != lo[d] && wt[d] != 0.0f)
-                act_dim[active++] = d;
-        }
-        /* blend the 2^active corners: bit b of mask picks hi along act_dim[b] */
-        for (mask = 0; mask < ((size_t)1 << active); mask++) {
-            size_t off = base, b;
-            float w = 1.0f;
-            for (b = 0; b < active; b++) {
-                const size_t dd = act_dim[b];
-                if ((mask >> b) & 1u) {
-                    off += (hi[dd] - lo[dd]) * xstr[dd];
-                    w *= wt[dd];
-                } else {
-                    w *= 1.0f - wt[dd];
-                }
-            }
-            acc += w * x[off];
-        }
-        y[o] = acc;
-        for (d = r; d-- > 0;) {
-            if (++idx[d] < ys->dim[d])
-                break;
+    if (r == 0) {
+        y[0] = x[0];
+        return KERN_OK;
+    }
+    /* column blocks of every row: the last dim's taps once per block, the leading dims' once per row */
+    for (j0 = 0; j0 < ys->dim[r - 1]; j0 += COL_BLOCK) {
+        const size_t n = ys->dim[r - 1] - j0 < COL_BLOCK ? ys->dim[r - 1] - j0 : COL_BLOCK;
+        for (j = 0; j < n; j++)
+            axis_taps(at, r - 1, j0 + j, xs->dim[r - 1], ys->dim[r - 1], &lo_w[j], &hi_w[j], &wt_w[j]);
+        for (d = 0; d < r; d++)
             idx[d] = 0;
+        for (o = 0; o < yn; o += ys->dim[r - 1]) {
+            size_t base = 0, active = 0;
+            size_t act_dim[KERN_MAX_RANK];
+            for (d = 0; d + 1 < r; d++) {
+                axis_taps(at, d, idx[d], xs->dim[d], ys->dim[d], &lo[d], &hi[d], &wt[d]);
+                base += lo[d] * xstr[d];
+                if (hi[d] != lo[d] && wt[d] != 0.0f)
+                    act_dim[active++] = d;
+            }
+            resize_cols(at, x + base, xstr, r, lo, hi, wt, act_dim, active, lo_w, hi_w, wt_w, n, y + o + j0);
+            for (d = r - 1; d-- > 0;) {
+                if (++idx[d] < ys->dim[d])
+                    break;
+                idx[d] = 0;
+            }
         }
     }
     return KERN_OK;
