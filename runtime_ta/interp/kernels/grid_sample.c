@@ -23,6 +23,14 @@
 #include "internal.h"
 #include "../mathf.h"
 
+/* No fused multiply-adds here: the coordinate ((g + 1) L - 1) / 2 must round as onnxruntime's, whose
+ * nearest sampling of exact half-pixel positions depends on it (internal.h turns contraction on). */
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 #define GRID_COORD_LIMIT 1073741824.0f /* 2^30 */
 #define GRID_MAX_DIMS 3                /* spatial dims: 2 (4-D x) or 3 (5-D x) */
 #define GRID_MAX_TAPS 4
