@@ -28,7 +28,8 @@ def test_loader_and_ops_under_sanitizers():
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
                            "tests/test_interp_validation.py", "tests/test_interp_ops.py",
                            "tests/test_interp_indexing.py", "tests/test_interp_quant.py",
-                           "tests/test_interp_qlinear.py", "tests/test_lower_mixed_dtypes.py"],
+                           "tests/test_interp_qlinear.py", "tests/test_lower_mixed_dtypes.py",
+                           "tests/test_interp_grid_sample.py"],
                           cwd=ROOT, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "passed" in proc.stdout
