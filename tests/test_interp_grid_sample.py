@@ -1,6 +1,6 @@
 """GridSample lowered to bodies and run in the C interpreter, against onnxruntime: every mode, padding
 mode and align_corners on 4-D inputs (opset 16 names, and opset 20's), nearest and linear on 5-D inputs,
-a spatial transformer (a localisation network predicts the affine map whose grid samples the input)
+a constant grid (a weight), a spatial transformer (a localisation network predicts the affine map whose grid samples the input)
 lowered by the CLI over several partitions; and malformed op records refused by prepare."""
 from __future__ import annotations
 
@@ -57,6 +57,13 @@ def test_4d_opset_20_names(mode, padding, align_corners):
 def test_5d_matches_onnxruntime(mode, padding, align_corners):
     nodes = [node("GridSample", ["x", "g"], mode=mode, padding_mode=padding, align_corners=align_corners)]
     _check(make_model(nodes, [("x", [1, 2, 4, 5, 6]), ("g", [1, 3, 2, 4, 3])], [("y", None)], opset=20))
+
+
+def test_constant_grid_is_a_weight():
+    """A fixed warp (the grid an initializer, stored as a weight of the body)."""
+    grid = numpy_helper.from_array(RNG.uniform(-1.3, 1.3, (1, 5, 4, 2)).astype(np.float32), "g")
+    nodes = [node("Relu", ["x"], ["r"]), node("GridSample", ["r", "g"], mode="bicubic", padding_mode="reflection")]
+    _check(make_model(nodes, [("x", [1, 3, 6, 7])], [("y", None)], [grid], opset=16))
 
 
 def test_cubic_of_a_5d_input_is_refused_with_its_reason():
