@@ -118,34 +118,32 @@ static void dim_taps(const kern_grid_sample_attr *at, float g, size_t len, size_
     }
 }
 
-/* The taps of r dims (outermost first) blended innermost first: each dim's taps summed in order from 0,
- * every completed inner sum folded into the sum of the dim outside it with that dim's current weight. */
+/* The taps of the last two dims (H, W) blended, W first: sum_i wy[i] (sum_j wx[j] p[i][j]), each sum in tap
+ * order from 0; every tap reads 0 when `inside` is 0 (an outer dim's tap outside, zeros padding). */
+static float blend_2d(const grid_taps *ty, const grid_taps *tx, const float *x, int inside)
+{
+    float acc = 0.0f;
+    size_t i, j;
+    for (i = 0; i < ty->count; i++) {
+        float row = 0.0f;
+        for (j = 0; j < tx->count; j++)
+            row += tx->w[j] * (inside & ty->inside[i] & tx->inside[j] ? x[ty->off[i] + tx->off[j]] : 0.0f);
+        acc += ty->w[i] * row;
+    }
+    return acc;
+}
+
+/* The taps of r = 2 or 3 dims (outermost first) blended innermost first, as onnxruntime sums them
+ * (3-D: wz0 (2-D blend at z0) + wz1 (2-D blend at z1)). */
 static float blend(const grid_taps *taps, size_t r, const float *x)
 {
-    float acc[GRID_MAX_DIMS];
-    size_t digit[GRID_MAX_DIMS], d;
-    for (d = 0; d < r; d++) {
-        acc[d] = 0.0f;
-        digit[d] = 0;
-    }
-    for (;;) {
-        size_t off = 0;
-        int inside = 1;
-        for (d = 0; d < r; d++) {
-            off += taps[d].off[digit[d]];
-            inside &= taps[d].inside[digit[d]];
-        }
-        d = r - 1;
-        acc[d] += taps[d].w[digit[d]] * (inside ? x[off] : 0.0f);
-        while (++digit[d] == taps[d].count) {
-            if (d == 0)
-                return acc[0];
-            digit[d] = 0;
-            acc[d - 1] += taps[d - 1].w[digit[d - 1]] * acc[d];
-            acc[d] = 0.0f;
-            d--;
-        }
-    }
+    float acc = 0.0f;
+    size_t k;
+    if (r == 2)
+        return blend_2d(&taps[0], &taps[1], x, 1);
+    for (k = 0; k < taps[0].count; k++)
+        acc += taps[0].w[k] * blend_2d(&taps[1], &taps[2], x + taps[0].off[k], taps[0].inside[k]);
+    return acc;
 }
 
 kern_status kern_grid_sample(const kern_grid_sample_attr *at, const kern_shape *xs, const float *x,
