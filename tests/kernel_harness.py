@@ -998,5 +998,33 @@ def _cast(node, at, inputs, opset):
 OPS["Cast"] = _cast
 
 
+# ---------------------------------------------------------------------- GridSample
+
+class GridSampleAttr(ctypes.Structure):
+    _fields_ = [("mode", ctypes.c_int), ("padding", ctypes.c_int), ("align_corners", ctypes.c_int)]
+
+
+SIGNATURES["kern_grid_sample"] = (P, P, P, P, P, P)
+GRID_KERNEL_MODES = {"nearest": 0, "linear": 1, "cubic": 2}                  # kern_resize_mode
+GRID_KERNEL_PADDINGS = {"zeros": 0, "border": 1, "reflection": 2}            # kern_grid_padding
+
+
+def _grid_sample(node, at, inputs, opset):
+    x, grid = _f32(inputs[0]), _f32(inputs[1])
+    padding = at.get("padding_mode", "zeros")
+    try:
+        mode, out_shape = ka.grid_sample_args(x.shape, grid.shape, at.get("mode", "bilinear"), padding)
+    except ValueError as exc:
+        raise Unsupported(str(exc)) from None
+    attr = GridSampleAttr(GRID_KERNEL_MODES[mode], GRID_KERNEL_PADDINGS[padding], at.get("align_corners", 0))
+    y = Guarded(out_shape)
+    _check(kernels().kern_grid_sample(ctypes.byref(attr), ctypes.byref(shape_struct(x.shape)), _ptr(x), _ptr(grid),
+                                      ctypes.byref(shape_struct(out_shape)), y.ptr), "GridSample")
+    return [y.result("GridSample")]
+
+
+OPS["GridSample"] = _grid_sample
+
+
 # quantized ops (tests/kernel_harness_quant.py adds them to OPS, SIGNATURES and TYPED)
 import kernel_harness_quant  # noqa: E402,F401

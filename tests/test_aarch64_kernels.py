@@ -3,7 +3,7 @@ OP-TEE's dev kit gives a TA, run under qemu-aarch64 user mode (tests/aarch64_har
 
 The tests below are the host suites themselves, collected again in this module, where an autouse fixture
 routes every kernel call to the AArch64 runner: the ONNX backend node tests (tests/kernel_conformance.py),
-the differential tests against onnxruntime (tests/test_kernels_differential.py,
+the differential tests against onnxruntime (tests/test_kernels_differential.py, test_kernels_grid_sample.py,
 test_kernels_differential_logical.py for ArgMax/ArgMin, comparisons, logic ops and Where, and
 test_kernels_quant.py for the quantized kernels, test_quant_dynamic_lstm.py's kernel tests), the libm-free
 math's accuracy (tests/test_kernels_mathf.py, test_kernels_mathf_trig.py), the scratch formulas and the
@@ -37,6 +37,10 @@ from test_kernels_differential_pointwise_wt import (  # noqa: E402,F401
     test_refuses_other_geometries as test_pointwise_wt_refuses_other_geometries,
     test_scratch_short_by_one_float_is_refused as test_pointwise_wt_short_scratch)
 from test_kernels_mathf import errors, test_max_relative_error, test_special_values  # noqa: E402,F401
+from test_kernels_grid_sample import (  # noqa: E402,F401
+    test_kernel_rejects_bad_arguments as test_grid_sample_rejects_bad_arguments,
+    test_nearest_ties_and_far_coordinates_equal_onnxruntime as test_grid_sample_ties_and_far_coordinates,
+    test_non_finite_coordinates_read_inside_x as test_grid_sample_non_finite_coordinates)
 from test_kernels_mathf_trig import (test_error_against_float64_and_numpy_float32,  # noqa: E402,F401
                                      test_special_values_and_domain_edges)
 from test_kernels_differential_logical import (  # noqa: E402,F401

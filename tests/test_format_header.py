@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C co
 
 PREFIXED = {"PAD_": fmt.PAD_MODES, "RESIZE_": fmt.RESIZE_MODES, "COORD_": fmt.COORD_MODES,
             "NEAREST_": fmt.NEAREST_MODES, "ROUND_": fmt.ROUND_MODES, "DEPTH_TO_SPACE_": fmt.DEPTH_TO_SPACE_MODES,
-            "COMPARE_": fmt.COMPARE_MODES}
+            "COMPARE_": fmt.COMPARE_MODES, "GRID_PADDING_": fmt.GRID_PADDING_MODES}
 SCALARS = {"BODY_MAGIC": fmt.MAGIC, "FORMAT_VERSION": fmt.VERSION, "ALIGN": fmt.ALIGN, "MAX_RANK": fmt.MAX_RANK,
            "NUM_INTS": fmt.NUM_INTS, "NUM_FLOATS": fmt.NUM_FLOATS, "NO_TENSOR": fmt.NO_TENSOR,
            "HEADER_SIZE": fmt.HEADER.size, "TENSOR_DESC_SIZE": fmt.TENSOR.size, "OP_DESC_SIZE": fmt.OP.size,

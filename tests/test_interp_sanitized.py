@@ -29,7 +29,7 @@ def test_loader_and_ops_under_sanitizers():
                            "tests/test_interp_validation.py", "tests/test_interp_ops.py",
                            "tests/test_interp_indexing.py", "tests/test_interp_quant.py",
                            "tests/test_interp_qlinear.py", "tests/test_lower_mixed_dtypes.py",
-                           "tests/test_interp_int32_arithmetic.py",
+                           "tests/test_interp_int32_arithmetic.py", "tests/test_interp_grid_sample.py",
                            "tests/test_quant_dynamic_lstm.py::test_a_drawn_dynamic_quantize_lstm_node_runs_as_onnxruntime_runs_it"],
                           cwd=ROOT, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]

@@ -366,11 +366,43 @@ def check_resize_cubic(data):
     check(_node("Resize", names, **attrs), {"x": x}, constants, rtol=1e-4, atol=1e-4)
 
 
+def _grid(data, shape, align_corners: int, in_dims) -> np.ndarray:
+    """Grid values in [-1.6, 1.6] (partly outside [-1, 1]: padding), some at exact half-pixel positions
+    (nearest's ties) and some far outside (reflection's repeated mirroring)."""
+    grid = _array(data, shape, -1.6, 1.6)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="grid seed"))
+    for k, length in enumerate(reversed(in_dims)):        # grid[..., 0] indexes the last dim
+        ties = rng.integers(-2, length + 1, size=shape[:-1]) + 0.5
+        tie_grid = (ties / max(length - 1, 1) * 2 - 1) if align_corners else ((2 * ties + 1) / length - 1)
+        far = rng.uniform(-9.0, 9.0, size=shape[:-1])
+        pick = rng.integers(0, 4, size=shape[:-1])
+        grid[..., k] = np.where(pick == 1, tie_grid, np.where(pick == 2, far, grid[..., k]))
+    return grid.astype(np.float32)
+
+
+def check_grid_sample(data):
+    opset = data.draw(st.sampled_from([16, 20]))
+    spatial = data.draw(st.sampled_from([2, 2, 3]))
+    kinds = ["nearest", "linear"] + (["cubic"] if spatial == 2 else [])
+    kind = data.draw(st.sampled_from(kinds))
+    mode = {"linear": "bilinear", "cubic": "bicubic"}.get(kind, kind) if opset == 16 else kind
+    assume(opset >= 20 or spatial == 2)                     # opset 16 defines 4-D inputs only
+    align = data.draw(st.integers(0, 1))
+    attrs = dict(mode=mode, padding_mode=data.draw(st.sampled_from(["zeros", "border", "reflection"])),
+                 align_corners=align)
+    n, c = data.draw(st.integers(1, 2)), data.draw(st.integers(1, 3))
+    in_dims = [data.draw(st.integers(1, 4 if spatial == 3 else 7)) for _ in range(spatial)]
+    out_dims = [data.draw(st.integers(1, 5)) for _ in range(spatial)]
+    x = _array(data, (n, c, *in_dims))
+    grid = _grid(data, (n, *out_dims, spatial), align, in_dims)
+    check(_node("GridSample", ["x", "grid"], **attrs), {"x": x, "grid": grid}, opset=opset, rtol=1e-5, atol=1e-5)
+
+
 CHECKS = checks_by_name(
     check_conv, check_conv_transpose, check_gemm, check_matmul, check_unary, check_binary, check_softmax,
     check_lrn, check_batchnorm, check_pool, check_global_pool, check_concat_split, check_slice, check_transpose,
     check_pad, check_resize, check_gather, check_gather_elements, check_depth_space, check_expand, check_tile,
-    check_resize_cubic)
+    check_resize_cubic, check_grid_sample)
 test_kernel_matches_onnxruntime, test_kernel_matches_onnxruntime_many = differential_tests(CHECKS, 15, 300)
 
 

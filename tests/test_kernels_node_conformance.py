@@ -19,7 +19,7 @@ def test_every_op_with_a_kernel_has_node_tests():
                "Atanh", "Equal", "Greater", "GreaterOrEqual", "Less", "LessOrEqual", "Not", "And", "Or", "Xor",
                "Where",
                "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv", "QLinearMatMul",
-               "ConvInteger", "MatMulInteger", "Cast"):
+               "ConvInteger", "MatMulInteger", "Cast", "GridSample"):
         assert op in ops
 
 

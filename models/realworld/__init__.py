@@ -37,7 +37,7 @@ class Entry:
     name: str
     builder: str                    # function name in builders.py: () -> (torch.nn.Module, [output names])
     inputs: tuple[Input, ...]
-    family: str                     # classification, segmentation, detection, ocr, audio, text, generative
+    family: str                     # classification, segmentation, detection, ocr, audio, text, flow, generative
     opsets: tuple[int, ...] = OPSETS
     quick: bool = False             # part of the --quick subset
     note: str = ""
@@ -133,6 +133,10 @@ ENTRIES: tuple[Entry, ...] = (
           ATTENTION_OPSETS, quick=True, note="Embedding + 4-layer TransformerEncoder + mean pooling + linear"),
     Entry("gpt_tiny", "gpt_tiny", (Input("input_ids", (1, 32), "int64", high=4000),), "text", ATTENTION_OPSETS,
           note="decoder-only LM: Embedding + 2 causal layers + LM head"),
+    # ---- optical flow (two frames in; GridSample looks up the correlation pyramid)
+    Entry("raft_small", "raft_small", (Input("image1", (1, 3, 128, 128)), Input("image2", (1, 3, 128, 128))), "flow",
+          opsets=(17,), note="torchvision RAFT-small, 12 refinement iterations, every iteration's flow an output; "
+                             "GridSample needs opset 16"),
     # ---- generative
     Entry("conv_autoencoder", "conv_autoencoder", _img(64), "generative",
           note="strided Conv encoder + ConvTranspose decoder"),

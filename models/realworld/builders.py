@@ -24,6 +24,24 @@ def torchvision_classifier(arch: str, **kwargs):
     return model, ["output"]
 
 
+class _FlowPredictions(nn.Module):
+    """RAFT's list of per-iteration flows as a tuple (one ONNX output each)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, image1, image2):
+        return tuple(self.model(image1, image2))
+
+
+def raft_small():
+    from torchvision.models.optical_flow import raft_small as build
+
+    iterations = 12  # torchvision's default num_flow_updates
+    return _FlowPredictions(build(weights=None)), [f"flow_{k}" for k in range(1, iterations + 1)]
+
+
 def deit_tiny():
     from torchvision.models.vision_transformer import VisionTransformer
 

@@ -59,6 +59,7 @@ OP_CODES = {
     "GROUP_NORM": 61, "LOG_SOFTMAX": 62,
     # 70-89: indexing and data layout
     "GATHER": 70, "GATHER_ELEMENTS": 71, "DEPTH_TO_SPACE": 72, "SPACE_TO_DEPTH": 73, "EXPAND": 74, "TILE": 75,
+    "GRID_SAMPLE": 76,
     "LSTM": 90, "GRU": 91, "RNN": 92,  # recurrent family: codes 90-99
     # 100-119: arg-reductions, trigonometry, booleans (int32 0/1 tensors)
     "ARG_MAX": 100, "ARG_MIN": 101, "SIN": 102, "COS": 103, "TAN": 104, "ASIN": 105, "ACOS": 106, "ATAN": 107,
@@ -79,6 +80,7 @@ COORD_MODES = {"half_pixel": 0, "pytorch_half_pixel": 1, "align_corners": 2, "as
                "half_pixel_symmetric": 4}
 NEAREST_MODES = {"round_prefer_floor": 0, "round_prefer_ceil": 1, "floor": 2, "ceil": 3}
 ROUND_MODES = {"floor": 0, "ceil": 1, "half_even": 2}
+GRID_PADDING_MODES = {"zeros": 0, "border": 1, "reflection": 2}
 COMPARE_MODES = {"equal": 0, "greater": 1, "greater_or_equal": 2, "less": 3, "less_or_equal": 4}
 
 # Attribute slots (RT_ATTR_* / RT_FATTR_* in format.h): the index of each attribute in an op record's
@@ -209,6 +211,10 @@ ATTR_QUANT_AXIS = 0
 ATTR_QUANT_COUNT = 1
 ATTR_CAST_TO_BOOL = 0
 ATTR_CAST_COUNT = 1
+ATTR_GRID_SAMPLE_MODE = 0
+ATTR_GRID_SAMPLE_PADDING = 1
+ATTR_GRID_SAMPLE_ALIGN_CORNERS = 2
+ATTR_GRID_SAMPLE_COUNT = 3
 
 # (field, struct code) in declaration order; "<" = little-endian, no implicit padding.
 HEADER_FIELDS = [

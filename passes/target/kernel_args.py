@@ -13,6 +13,8 @@ as pure functions of shapes and constant values:
     resize_args    scales or sizes (+ axes) -> per-dim float32 scale and the output shape
                    (out = floor(in * scale); sizes give scale = out / in)
     gemm_c_strides C's unidirectional broadcast to [M, N] -> (stride_m, stride_n)
+    grid_sample_args  GridSample's mode (opset 16 names bilinear / bicubic as linear / cubic) and its
+                   output shape [N, C] + grid.dims[1:-1], with the ranks the kernel samples (4-D, 5-D)
 """
 from __future__ import annotations
 
@@ -94,6 +96,28 @@ def resize_args(shape: Sequence[int], scales: Sequence[float] | None = None, siz
     else:
         raise ValueError("Resize: neither scales nor sizes given")
     return scale, out
+
+
+GRID_SAMPLE_MODES = {"bilinear": "linear", "linear": "linear", "nearest": "nearest", "bicubic": "cubic",
+                     "cubic": "cubic"}
+GRID_SAMPLE_PADDINGS = ("zeros", "border", "reflection")
+
+
+def grid_sample_args(x_shape: Sequence[int], grid_shape: Sequence[int], mode: str,
+                     padding: str) -> tuple[str, list[int]]:
+    """(mode as kern_grid_sample names it: nearest, linear or cubic; output shape) of GridSample."""
+    if mode not in GRID_SAMPLE_MODES:
+        raise ValueError(f"GridSample mode={mode}")
+    if padding not in GRID_SAMPLE_PADDINGS:
+        raise ValueError(f"GridSample padding_mode={padding}")
+    rank, kind = len(x_shape), GRID_SAMPLE_MODES[mode]
+    if rank not in (4, 5):
+        raise ValueError(f"GridSample of a rank-{rank} input (4-D and 5-D inputs are sampled)")
+    if kind == "cubic" and rank != 4:
+        raise ValueError("GridSample cubic of a 5-D input (cubic samples 4-D inputs only, as onnxruntime)")
+    if len(grid_shape) != rank or grid_shape[0] != x_shape[0] or grid_shape[-1] != rank - 2:
+        raise ValueError(f"GridSample grid of shape {tuple(grid_shape)} for an input of shape {tuple(x_shape)}")
+    return kind, [int(x_shape[0]), int(x_shape[1]), *(int(d) for d in grid_shape[1:-1])]
 
 
 def gemm_c_strides(c_shape: Sequence[int], m: int, n: int) -> tuple[int, int]:

@@ -19,13 +19,13 @@ from ..analysis.shapes import TensorInfo
 from ..graph import attributes
 from ..lower.format import MAX_RANK
 from .op import BINARY, UNARY, LoweredOp, OpContext, OpTarget, Unsupported
-from .ops import (arg_reduce, cast, conv, elementwise, gather, gemm, logical, math, movement, normalization, pool,
-                  quant, recurrent, reduce, resize, shape)
+from .ops import (arg_reduce, cast, conv, elementwise, gather, gemm, grid_sample, logical, math, movement,
+                  normalization, pool, quant, recurrent, reduce, resize, shape)
 from . import signature
 from .region import align
 
 FAMILIES = (conv, gemm, elementwise, math, normalization, reduce, pool, movement, resize, shape, gather, recurrent,
-            arg_reduce, logical, quant, cast)
+            arg_reduce, logical, quant, cast, grid_sample)
 OPS: dict[str, OpTarget] = {entry.op_type: entry for module in FAMILIES for entry in module.ENTRIES}
 SUPPORTED_OPS = sorted({op for op, entry in OPS.items() if entry.translate} | {"Constant"})
 

@@ -148,6 +148,7 @@ static inline uint32_t rt_dtype_size(uint32_t dtype)
 #define RT_OP_SPACE_TO_DEPTH 73u
 #define RT_OP_EXPAND 74u          /* broadcast to the output dims */
 #define RT_OP_TILE 75u            /* repeat along each dim: output dim = input dim x repeats */
+#define RT_OP_GRID_SAMPLE 76u     /* x [N,C,D1..Dr], grid [N,D1'..Dr',r] (r = 2, 3) -> y [N,C,D1'..Dr'] */
 #define RT_OP_LSTM 90u /* recurrent family: codes 90-99 */
 #define RT_OP_GRU 91u
 #define RT_OP_RNN 92u
@@ -362,6 +363,11 @@ static inline uint32_t rt_dtype_size(uint32_t dtype)
 /* Cast: 1 when the target is bool (held as int32: y = x != 0), else 0 (the output's dtype is the target) */
 #define RT_ATTR_CAST_TO_BOOL 0
 #define RT_ATTR_CAST_COUNT 1
+/* GridSample: mode RT_RESIZE_* (cubic for 4-D x only), padding RT_GRID_PADDING_*, align_corners 0 or 1 */
+#define RT_ATTR_GRID_SAMPLE_MODE 0
+#define RT_ATTR_GRID_SAMPLE_PADDING 1
+#define RT_ATTR_GRID_SAMPLE_ALIGN_CORNERS 2
+#define RT_ATTR_GRID_SAMPLE_COUNT 3
 #define RT_PAD_CONSTANT 0
 #define RT_PAD_REFLECT 1
 #define RT_PAD_EDGE 2
@@ -377,6 +383,9 @@ static inline uint32_t rt_dtype_size(uint32_t dtype)
 #define RT_NEAREST_ROUND_PREFER_CEIL 1
 #define RT_NEAREST_FLOOR 2
 #define RT_NEAREST_CEIL 3
+#define RT_GRID_PADDING_ZEROS 0
+#define RT_GRID_PADDING_BORDER 1
+#define RT_GRID_PADDING_REFLECTION 2
 
 typedef struct {
     uint32_t magic;               /* RT_BODY_MAGIC */

@@ -282,6 +282,21 @@ typedef struct {
 kern_status kern_resize(const kern_resize_attr *attr, const kern_shape *x_shape, const float *x,
                         const kern_shape *y_shape, float *y);
 
+/* GridSample (kernels/grid_sample.c): x [N, C, D1..Dr] sampled at the grid [N, D1'..Dr', r] (r = 2 or 3;
+ * grid[..., 0] indexes the last dim, W) into y [N, C, D1'..Dr'].  A grid value g in [-1, 1] maps to the
+ * pixel coordinate ((g + 1) len - 1) / 2, or (g + 1) / 2 (len - 1) with align_corners; nearest rounds it
+ * half to even, linear blends the 2^r neighbours, cubic (r = 2 only) the 4x4 taps with Keys' weights
+ * (a = -0.75).  Padding applies to each tap index: zeros reads 0 outside, border clamps into [0, len),
+ * reflection mirrors the index at -0.5 and len - 0.5 (align_corners: 0 and len - 1), onnxruntime's rules. */
+typedef enum { KERN_GRID_ZEROS, KERN_GRID_BORDER, KERN_GRID_REFLECTION } kern_grid_padding;
+typedef struct {
+    kern_resize_mode mode; /* KERN_RESIZE_NEAREST, _LINEAR, _CUBIC */
+    kern_grid_padding padding;
+    int align_corners;     /* 0 or 1 */
+} kern_grid_sample_attr;
+kern_status kern_grid_sample(const kern_grid_sample_attr *attr, const kern_shape *x_shape, const float *x,
+                             const float *grid, const kern_shape *y_shape, float *y);
+
 /* ---------------------------------------------------------------- reductions, normalizations (kernels/reduce.c)
  *
  * Sums accumulate in float32 in 8 independent partial sums (lanes), combined at the end, so each

@@ -87,6 +87,17 @@ static inline size_t kmin(size_t a, size_t b) { return a < b ? a : b; }
 /* x clamped to [lo, hi] (NaN stays NaN). */
 static inline float kclampf(float x, float lo, float hi) { return x < lo ? lo : x > hi ? hi : x; }
 
+/* Keys' cubic convolution weights of the taps at offsets -1, 0, 1, 2 from floor(c), s = c - floor(c) in
+ * [0, 1), coefficient a (Resize's cubic_coeff_a; GridSample's -0.75), as onnxruntime evaluates them. */
+static inline void kern_cubic_weights(float s, float a, float *w)
+{
+    const float s1 = s + 1.0f, t = 1.0f - s, t1 = 2.0f - s;
+    w[0] = ((a * s1 - 5.0f * a) * s1 + 8.0f * a) * s1 - 4.0f * a;
+    w[1] = ((a + 2.0f) * s - (a + 3.0f)) * s * s + 1.0f;
+    w[2] = ((a + 2.0f) * t - (a + 3.0f)) * t * t + 1.0f;
+    w[3] = ((a * t1 - 5.0f * a) * t1 + 8.0f * a) * t1 - 4.0f * a;
+}
+
 /* The index range [*lo, *hi) of o in [0, n) with pad <= o * stride + off < pad + len (stride >= 1):
  * the outputs (or window taps) whose input coordinate falls inside the real, unpadded input. */
 static inline void kern_valid_range(size_t pad, size_t off, size_t stride, size_t len, size_t n, size_t *lo,

@@ -75,16 +75,6 @@ static size_t nearest_index(kern_nearest_mode mode, float c, size_t in)
     return (size_t)r;
 }
 
-/* Keys' cubic convolution weights of the taps at offsets -1, 0, 1, 2 from floor(c), s = c - floor(c). */
-static void cubic_weights(float s, float a, float *w)
-{
-    const float s1 = s + 1.0f, t = 1.0f - s, t1 = 2.0f - s;
-    w[0] = ((a * s1 - 5.0f * a) * s1 + 8.0f * a) * s1 - 4.0f * a;
-    w[1] = ((a + 2.0f) * s - (a + 3.0f)) * s * s + 1.0f;
-    w[2] = ((a + 2.0f) * t - (a + 3.0f)) * t * t + 1.0f;
-    w[3] = ((a * t1 - 5.0f * a) * t1 + 8.0f * a) * t1 - 4.0f * a;
-}
-
 /* Cubic: the 4 taps (indices clamped into [0, in)) and weights of source coordinate c along one dim. */
 static void cubic_taps(float c, size_t in, float a, int exclude_outside, size_t *tap, float *w)
 {
@@ -94,7 +84,7 @@ static void cubic_taps(float c, size_t in, float a, int exclude_outside, size_t 
     if (!(f > -1e9f && f < 1e9f)) /* NaN or absurd: read the edge (never out of bounds) */
         f = 0.0f;
     base = (long long)f;
-    cubic_weights(c - f, a, w);
+    kern_cubic_weights(c - f, a, w);
     for (i = 0; i < 4; i++) {
         const long long p = base - 1 + i;
         const int outside = p < 0 || p >= (long long)in;

@@ -85,6 +85,11 @@ typedef struct {
     uint32_t exclude_outside;      /* cubic */
 } rt_resize_data;
 
+/* GridSample: kern_resize_mode, kern_grid_padding, align_corners (0 or 1). */
+typedef struct {
+    uint32_t mode, padding, align_corners;
+} rt_grid_sample_data;
+
 /* Reduce*: the kern_reduce_op and the reduced dims (bit d = input dim d). */
 typedef struct {
     uint32_t kind, axes_mask;
@@ -139,6 +144,7 @@ typedef struct {
         rt_extent_data extent;
         rt_movement_data move;
         rt_resize_data resize;
+        rt_grid_sample_data grid_sample;
         rt_reduce_data reduce;
         rt_norm_data norm;
         rt_index_data index;

@@ -72,6 +72,7 @@
     X(RT_OP_SPACE_TO_DEPTH, rt_op_space_to_depth)             \
     X(RT_OP_EXPAND, rt_op_expand)                             \
     X(RT_OP_TILE, rt_op_tile)                                  \
+    X(RT_OP_GRID_SAMPLE, rt_op_grid_sample)     /* grid_sample.c */ \
     X(RT_OP_LSTM, rt_op_lstm)                   /* recurrent.c */ \
     X(RT_OP_GRU, rt_op_gru)                                   \
     X(RT_OP_RNN, rt_op_rnn)                                   \
