@@ -235,15 +235,24 @@ def reference_outputs(path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.
     return dict(zip(names, session.run(names, feeds)))
 
 
-# onnx's reference evaluator (numpy, per op; exact activations) in a child process, killed on timeout
+# onnx's reference evaluator (numpy, per op; exact activations) in a child process, killed on timeout.
+# Its BatchNormalization-7/9 computes training-mode batch statistics from `momentum` (whose default it fills
+# in), though those opsets' one-output form is inference only: below opset 14 the inference form is given.
 _SECOND_OPINION = """
 import sys, numpy as np, onnx
 from onnx.reference import ReferenceEvaluator
+from onnx.reference.op_run import OpRun
+class BatchNormalization(OpRun):
+    def _run(self, x, scale, bias, mean, var, epsilon=1e-5, momentum=None, training_mode=None, spatial=None):
+        c = (slice(None),) + (None,) * (x.ndim - 2)
+        return ((x - mean[c]) / np.sqrt(var[c] + epsilon) * scale[c] + bias[c]).astype(x.dtype),
 model = onnx.load(sys.argv[1])
+opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+inference_bn = [BatchNormalization] if opset < 14 else []
 with np.load(sys.argv[2]) as data:
     feeds = {k: data[k] for k in data.files}
 names = [o.name for o in model.graph.output]
-np.savez(sys.argv[3], **dict(zip(names, ReferenceEvaluator(model).run(names, feeds))))
+np.savez(sys.argv[3], **dict(zip(names, ReferenceEvaluator(model, new_ops=inference_bn).run(names, feeds))))
 """
 
 

