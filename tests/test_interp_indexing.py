@@ -97,6 +97,22 @@ def test_op_matches_onnxruntime(case):
     assert all(r.max_region_end == p.total for r, p in zip(results, lowered.result.plan.partitions))
 
 
+def test_a_decoder_step_gathers_the_last_token_of_its_int64_prefix():
+    """Gather on int64 data (held as int32, copied bit for bit): a decoder step picks the last token of its
+    prefix, then embeds it; GatherElements reads the same ids per position.  Both against onnxruntime."""
+    nodes = [node("Gather", ["prefix", "last"], ["token"], axis=1), node("Gather", ["E", "token"], ["emb"]),
+             node("GatherElements", ["prefix", "order"], ["reordered"], axis=1),
+             node("Gather", ["E", "reordered"], ["embs"]), node("ReduceMean", ["embs"], ["mean"], axes=[1]),
+             node("Add", ["emb", "mean"], ["y"])]
+    model = int_model(nodes, [("prefix", [1, 5], TensorProto.INT64)], ["y"],
+                      [w("E", [40, 8]), i64("last", -1), i64("order", [[4, 0, 3, 1, 2]])])
+    lowered = lower(model)
+    prefix = RNG.integers(-40, 40, (1, 5)).astype(np.int64)
+    got, results = run(lowered, {"prefix": prefix})
+    assert [r.status for r in results] == ["RT_OK"] * len(results)
+    np.testing.assert_allclose(got["y"], run_ort(model, {"prefix": prefix})["y"], rtol=1e-6, atol=1e-6)
+
+
 def test_token_embedding_on_int64_ids():
     """The embedding table is the data input, the int64 ids a model input narrowed to int32."""
     model = text_classifier()

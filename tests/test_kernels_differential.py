@@ -299,6 +299,15 @@ def _shape(data, rank_lo=1, rank_hi=4, dim_hi=5) -> tuple[int, ...]:
     return tuple(data.draw(st.integers(1, dim_hi)) for _ in range(data.draw(st.integers(rank_lo, rank_hi))))
 
 
+def _gather_data(data, shape) -> np.ndarray:
+    """float32 values, or int64 / int32 ones (token ids, held as int32 and copied bit for bit)."""
+    dtype = data.draw(st.sampled_from([np.float32, np.int64, np.int32]), label="data dtype")
+    if dtype == np.float32:
+        return _array(data, shape)
+    seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
+    return np.random.default_rng(seed).integers(-2**31, 2**31, size=shape).astype(dtype)
+
+
 def check_gather(data):
     shape = _shape(data)
     axis = data.draw(st.integers(-len(shape), len(shape) - 1))
@@ -306,7 +315,7 @@ def check_gather(data):
     idx_shape = _shape(data, 0, max(0, min(3, 7 - len(shape))), 4)
     seed = data.draw(st.integers(0, 2**32 - 1), label="indices")
     idx = np.random.default_rng(seed).integers(-n, n, size=idx_shape).astype(np.int64)
-    check(_node("Gather", ["x", "i"], axis=axis), {"x": _array(data, shape)}, {"i": idx}, rtol=0, atol=0)
+    check(_node("Gather", ["x", "i"], axis=axis), {"x": _gather_data(data, shape)}, {"i": idx}, rtol=0, atol=0)
 
 
 def check_gather_elements(data):
@@ -317,7 +326,8 @@ def check_gather_elements(data):
     seed = data.draw(st.integers(0, 2**32 - 1), label="indices")
     n = shape[axis]
     idx = np.random.default_rng(seed).integers(-n, n, size=idx_shape).astype(np.int64)
-    check(_node("GatherElements", ["x", "i"], axis=axis), {"x": _array(data, shape)}, {"i": idx}, rtol=0, atol=0)
+    check(_node("GatherElements", ["x", "i"], axis=axis), {"x": _gather_data(data, shape)}, {"i": idx}, rtol=0,
+          atol=0)
 
 
 def check_depth_space(data):

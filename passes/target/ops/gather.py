@@ -1,8 +1,10 @@
-"""Gather, GatherElements (runtime_ta/interp/kernels/gather.c): float32 data, int32 indices.
+"""Gather, GatherElements (runtime_ta/interp/kernels/gather.c): float32 or int32 data, int32 indices.
 
 The indices are input 1: a constant (stored as an int32 weight) or a model input / activation (token
 ids), narrowed from int64 to int32 by `dtypes.narrow_indices` before lowering.  The TA checks every
-index against the size of the dim it indexes each time the op runs (RT_ERR_INDEX_RANGE).
+index against the size of the dim it indexes each time the op runs (RT_ERR_INDEX_RANGE).  The data may
+be int32 as well (an int64 or bool tensor held as int32: a decoder picking the last token of its prefix),
+the output of the data's type; the kernel copies 4-byte elements bit for bit.
 """
 from __future__ import annotations
 
@@ -33,6 +35,6 @@ def gather(ctx: OpContext) -> LoweredOp:
 
 
 ENTRIES = (
-    OpTarget("Gather", gather, index_inputs=frozenset({1}), types=("fi", "f")),
-    OpTarget("GatherElements", gather, index_inputs=frozenset({1}), types=("fi", "f")),
+    OpTarget("Gather", gather, index_inputs=frozenset({1}), types=("wi", "0")),
+    OpTarget("GatherElements", gather, index_inputs=frozenset({1}), types=("wi", "0")),
 )

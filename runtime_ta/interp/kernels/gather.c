@@ -1,5 +1,6 @@
 /*
- * gather.c - Gather and GatherElements: float32 data indexed by int32 indices.
+ * gather.c - Gather and GatherElements: 4-byte data (float32 or int32, copied bit for bit) indexed by int32
+ * indices.
  *
  * The indices come from a model input or an activation, i.e. from the normal world: every one is
  * checked against the size of the dim it indexes before any element is read, and a value outside
@@ -27,9 +28,11 @@ static size_t normalise(int32_t idx, size_t n)
     return idx < 0 ? (size_t)((int64_t)n + idx) : (size_t)idx;
 }
 
-kern_status kern_gather(size_t outer, size_t n, size_t inner, const float *x, const int32_t *idx, size_t count,
-                        float *y)
+kern_status kern_gather(size_t outer, size_t n, size_t inner, const void *xv, const int32_t *idx, size_t count,
+                        void *yv)
 {
+    const uint32_t *x = (const uint32_t *)xv;
+    uint32_t *y = (uint32_t *)yv;
     size_t total, o, j;
     if (n == 0 || n > (size_t)INT32_MAX + 1u)
         return KERN_EINVAL;
@@ -38,22 +41,24 @@ kern_status kern_gather(size_t outer, size_t n, size_t inner, const float *x, co
     if (!indices_in_range(idx, count, n))
         return KERN_EINDEX;
     for (o = 0; o < outer; o++) {
-        const float *xo = x + o * n * inner;
-        float *yo = y + o * count * inner;
+        const uint32_t *xo = x + o * n * inner;
+        uint32_t *yo = y + o * count * inner;
         if (inner == 1) {
             for (j = 0; j < count; j++)
                 yo[j] = xo[normalise(idx[j], n)];
         } else {
             for (j = 0; j < count; j++)
-                memcpy(yo + j * inner, xo + normalise(idx[j], n) * inner, inner * sizeof(float));
+                memcpy(yo + j * inner, xo + normalise(idx[j], n) * inner, inner * sizeof(uint32_t));
         }
     }
     return KERN_OK;
 }
 
-kern_status kern_gather_elements(const kern_shape *xs, const float *x, const kern_shape *is, const int32_t *idx,
-                                 size_t axis, float *y)
+kern_status kern_gather_elements(const kern_shape *xs, const void *xv, const kern_shape *is, const int32_t *idx,
+                                 size_t axis, void *yv)
 {
+    const uint32_t *x = (const uint32_t *)xv;
+    uint32_t *y = (uint32_t *)yv;
     size_t xstr[KERN_MAX_RANK], pos[KERN_MAX_RANK];
     size_t r = xs->rank, d, xn, yn, k, n;
     if (r == 0 || r != is->rank || r > KERN_MAX_RANK || axis >= r || !kern_strides(xs, xstr))

@@ -1,5 +1,6 @@
 /*
- * gather.c - Gather and GatherElements: float32 data, int32 indices (type signature "fi").
+ * gather.c - Gather and GatherElements: float32 or int32 data (the output the data's type), int32 indices
+ * (type signature "wi" -> "0"); an int64 tensor indexed (a token picked from a prefix) is held as int32.
  *
  * The indices are a weight (constant indices, folded offline) or a region tensor the normal world
  * may have written (token ids): prepare checks the shapes, eval has the kernel check every index
@@ -48,8 +49,8 @@ static rt_status prepare_gather(rt_prepare_ctx *c)
 static rt_status eval_gather(const rt_eval_ctx *c)
 {
     const rt_index_data *g = &c->prep->u.index;
-    return from_kern(kern_gather(g->outer, g->n, g->inner, rt_eval_input(c, 0),
-                                 rt_tensor_ints(c->part, rt_eval_tensor(c, 1)), g->count, rt_eval_output(c, 0)));
+    return from_kern(kern_gather(g->outer, g->n, g->inner, rt_eval_bytes(c, 0),
+                                 rt_tensor_ints(c->part, rt_eval_tensor(c, 1)), g->count, rt_eval_output_bytes(c, 0)));
 }
 
 /* ------------------------------------------------------------------ GatherElements */
@@ -79,11 +80,11 @@ static rt_status eval_gather_elements(const rt_eval_ctx *c)
     kern_shape xs, is;
     rt_kshape(rt_eval_tensor(c, 0), &xs);
     rt_kshape(idx, &is);
-    return from_kern(kern_gather_elements(&xs, rt_eval_input(c, 0), &is, rt_tensor_ints(c->part, idx),
-                                          c->prep->u.index.axis, rt_eval_output(c, 0)));
+    return from_kern(kern_gather_elements(&xs, rt_eval_bytes(c, 0), &is, rt_tensor_ints(c->part, idx),
+                                          c->prep->u.index.axis, rt_eval_output_bytes(c, 0)));
 }
 
 /* name, inputs min/max, outputs min/max, optional inputs, flags, prepare, eval, input and output types */
-const rt_op_registration rt_op_gather = {"Gather", 2, 2, 1, 1, 0, 0, prepare_gather, eval_gather, "fi", "f"};
+const rt_op_registration rt_op_gather = {"Gather", 2, 2, 1, 1, 0, 0, prepare_gather, eval_gather, "wi", "0"};
 const rt_op_registration rt_op_gather_elements = {"GatherElements", 2, 2, 1, 1, 0, 0, prepare_gather_elements,
-                                                  eval_gather_elements, "fi", "f"};
+                                                  eval_gather_elements, "wi", "0"};
