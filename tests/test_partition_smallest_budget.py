@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import pytest
@@ -22,6 +23,7 @@ from onnx_tee.passes.partition.cost import Limits
 from onnx_tee.passes.partition.graph import PartitionGraph
 from onnx_tee.passes.partition.partitioner import (BUDGET_STEP, STRATEGIES, _BASELINES, _attempt, _feasible, _fits,
                                                    partition_model, smallest_budget)
+from onnx_tee.passes.partition.spatial_plan import plan_spatial
 from onnx_tee.passes.partition.tiling import without_bulk_data
 from onnx_tee.passes.sizes import format_size
 from onnx_tee.passes.target import RESERVE_BYTES, STAGING_BYTES
@@ -115,3 +117,18 @@ def test_a_search_out_of_time_names_a_budget_that_works_and_one_that_fails():
     assert not _feasible(skeleton, infos, replace(limits, budget=bound.fails), "optimal", {}, False)
     assert f"a budget of {format_size(bound.works)} ({bound.works} bytes) works" in bound.describe()
     assert f"lies above {format_size(bound.fails)}" in bound.describe()
+
+
+def test_spatial_tiling_out_of_time_still_names_a_budget_that_works():
+    """Past its time the search stops trying spatial tiling: the budget it names works (on
+    partitioning alone), and no failing budget is claimed, since spatial tiling might have saved it."""
+    model = _wide_model(rows=40, channels=16)
+    infos = infer_static_shapes(model)
+    skeleton = without_bulk_data(model)
+    limits = Limits(64 * KIB, STAGING_BYTES, RESERVE_BYTES)
+    bound = smallest_budget(skeleton, infos, limits, "optimal", spatial=True, seconds=0.0, start_fails=False)
+    assert _feasible(skeleton, infos, replace(limits, budget=bound.works), "optimal", {}, True)
+    assert bound.fails == 0 and not bound.exact
+    assert bound.describe().endswith("works (the search for a smaller one stopped after its time)")
+    assert plan_spatial(skeleton, infos, replace(limits, budget=bound.works // 2),
+                        lambda *_: True, deadline=time.process_time() - 1) is None

@@ -23,9 +23,9 @@ ordinary nodes, planned and measured like all others).
 
 An infeasible budget raises UserError with the smallest budget that works, found by
 bisection (to `BUDGET_STEP`) over the same end-to-end feasibility check.  A check that needs
-spatial tiling can take a minute on a large detector, so the error's search stops refining after
-`ERROR_SEARCH_SECONDS` of CPU time and names the smallest budget it saw work and the largest it
-saw fail.
+spatial tiling can take minutes on a large detector, so the stage search at the requested budget
+and the error's search each stop after `ERROR_SEARCH_SECONDS` of CPU time; the error then names
+the smallest budget it saw work and the largest it proved to fail.
 
 The search plans with the minimum staging buffer (`STAGING_BYTES`); unless the caller fixes its
 size, every strategy's result then goes through the one staging rule of `staging.py`: widen it as
@@ -254,23 +254,25 @@ def _widest_free_staging(result: PartitionResult, limits: Limits) -> MemoryPlan:
 
 
 def _spatial_stages(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limits, strategy: str,
-                    cache: dict) -> list[SpatialStage] | None:
-    """The spatially tiled stages that make the model feasible under `limits` (`spatial_plan`)."""
+                    cache: dict, deadline: float | None = None) -> list[SpatialStage] | None:
+    """The spatially tiled stages that make the model feasible under `limits` (`spatial_plan`; None
+    also when the search passes `deadline`, a time.process_time() value)."""
     return plan_spatial(model, infos, limits, lambda tiled, tiled_infos: _fits(tiled, tiled_infos, limits, strategy,
-                                                                                {}))
+                                                                                {}), deadline)
 
 
 def _feasible(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limits, strategy: str, cache: dict,
-              spatial: bool) -> bool:
+              spatial: bool, deadline: float | None = None) -> bool:
     if _fits(model, infos, limits, strategy, cache):
         return True
-    return spatial and bool(_spatial_stages(model, infos, limits, strategy, cache))
+    return spatial and bool(_spatial_stages(model, infos, limits, strategy, cache, deadline))
 
 
 @dataclass(frozen=True)
 class BudgetBound:
-    """What the smallest-budget search found: `works` works and `fails` does not (0: nothing tried
-    below `works`); the smallest budget that works is `works` when `exact`, else in (fails, works]."""
+    """What the smallest-budget search found: `works` works and `fails` does not (0: no budget below
+    `works` was proven to fail); the smallest budget that works is `works` when `exact`, else in
+    (fails, works]."""
     works: int
     fails: int
 
@@ -282,29 +284,40 @@ class BudgetBound:
         """The error message's clause."""
         if self.exact:
             return f"the smallest budget that works is {format_size(self.works)} ({self.works} bytes)"
+        if self.fails == 0:
+            return (f"a budget of {format_size(self.works)} ({self.works} bytes) works (the search for a smaller "
+                    f"one stopped after its time)")
         return (f"a budget of {format_size(self.works)} ({self.works} bytes) works, and the smallest that works "
                 f"lies above {format_size(self.fails)} (the search stopped refining after its time)")
 
 
 def smallest_budget(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limits, strategy: str,
                     cache: dict | None = None, spatial: bool = True, *,
-                    seconds: float | None = None) -> BudgetBound:
+                    seconds: float | None = None, start_fails: bool = True) -> BudgetBound:
     """The smallest budget (a multiple of BUDGET_STEP) at which partitioning succeeds (with
     spatial tiling unless `spatial` is False), found by doubling then bisection between the
     last failing and the first working budget; each check is the end-to-end one (`_feasible`),
     the search shown as a progress line on a terminal.  With `seconds`, the bisection stops once
-    the process has spent that much CPU time in it (the doubling always finishes: it finds the first
-    budget that works)."""
+    the process has spent that much CPU time in it, and spatial tiling is no longer tried past it
+    (the doubling always finishes, on partitioning alone: a budget that works); a failing check then
+    proves nothing for spatial tiling, so `fails` is the largest budget proven to fail
+    (`start_fails`: the caller proved that `limits.budget` fails)."""
     cache = {} if cache is None else cache
     start = time.process_time()
+    deadline = None if seconds is None else start + seconds
+    proven = limits.budget if start_fails else 0
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), transient=True, console=console,
                   disable=not console.is_terminal) as progress:
         task = progress.add_task("smallest budget")
 
         def works(budget: int) -> bool:
+            nonlocal proven
             progress.update(task, description=f"smallest budget: trying {format_size(budget)}")
-            return _feasible(model, infos, replace(limits, budget=budget), strategy, cache, spatial)
+            ok = _feasible(model, infos, replace(limits, budget=budget), strategy, cache, spatial, deadline)
+            if not ok and (not spatial or deadline is None or time.process_time() <= deadline):
+                proven = max(proven, budget)   # the whole check ran: a proof
+            return ok
 
         lo = limits.budget
         hi = max(2 * lo, BUDGET_STEP)
@@ -319,7 +332,7 @@ def smallest_budget(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits
                 lo = mid
             else:
                 hi = mid
-    return BudgetBound(hi * BUDGET_STEP, lo * BUDGET_STEP)
+    return BudgetBound(hi * BUDGET_STEP, proven if proven < hi * BUDGET_STEP else 0)
 
 
 def partition_model(model: onnx.ModelProto, budget: int, *, strategy: str = "optimal",
@@ -331,7 +344,8 @@ def partition_model(model: onnx.ModelProto, budget: int, *, strategy: str = "opt
     `staging_bytes`: the staging buffer's size, or None to choose it (module docstring);
     `resident`: model inputs that hold a recurrent state the TA keeps (`memory.plan_memory`);
     `spatial`: tile activations too big for the budget along H (`spatial_plan`);
-    `search_seconds`: CPU seconds the infeasible-budget error's bisection may take (None: to the end)."""
+    `search_seconds`: CPU seconds the spatial stage search may take at `budget`, and again the
+    infeasible-budget error's search (None: no limit)."""
     if strategy not in STRATEGIES:
         raise UserError(f"unknown strategy '{strategy}': use one of {', '.join(STRATEGIES)}")
     start = time.perf_counter()
@@ -343,15 +357,19 @@ def partition_model(model: onnx.ModelProto, budget: int, *, strategy: str = "opt
     skeleton = without_bulk_data(model)  # the search needs shapes, not weight bytes
     result = _attempt(skeleton, infos, limits, strategy, cache)
     stages: list[SpatialStage] = []
+    searched = True   # every way to fit `budget` was tried (the spatial search did not run out of time)
     if result is None and spatial:
-        stages = _spatial_stages(skeleton, infos, limits, strategy, cache) or []
+        deadline = None if search_seconds is None else time.process_time() + search_seconds
+        stages = _spatial_stages(skeleton, infos, limits, strategy, cache, deadline) or []
+        searched = deadline is None or time.process_time() <= deadline
         if stages:
             skeleton, infos, _ = apply_stages(skeleton, infos, stages)
             cache.clear()
             result = _attempt(skeleton, infos, limits, strategy, cache)
     if result is None:
         base = without_bulk_data(model)
-        need = smallest_budget(base, original_infos, limits, strategy, {}, spatial, seconds=search_seconds)
+        need = smallest_budget(base, original_infos, limits, strategy, {}, spatial, seconds=search_seconds,
+                               start_fails=searched)
         raise UserError(f"the model does not fit in a budget of {format_size(budget)} with the {strategy} strategy "
                         f"(a single layer or activation needs more): {need.describe()}")
     cache.clear()

@@ -30,6 +30,7 @@ MAX_TILES, GROWTH_ROUNDS times).
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
@@ -145,12 +146,19 @@ def _candidates(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], target:
     return found
 
 
+def _out_of_time(deadline: float | None) -> bool:
+    """`deadline` is a time.process_time() value (None: no limit)."""
+    return deadline is not None and time.process_time() > deadline
+
+
 def _best_stage(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], node: str, cap: int,
-                stops: tuple[str, ...], limits: Limits) -> SpatialStage | None:
+                stops: tuple[str, ...], limits: Limits, deadline: float | None = None) -> SpatialStage | None:
     """The cheapest stage covering the node making `node` (least recomputed MACs + SWITCH_MACS * T,
-    each candidate end at its smallest fitting T), or None if no candidate fits."""
+    each candidate end at its smallest fitting T), or None if no candidate fits (or time ran out)."""
     best = None
     for y, region_stops in _candidates(model, infos, node, cap, stops):
+        if _out_of_time(deadline):
+            return None
         tiles = 2
         while tiles <= min(infos[y].shape[H], MAX_TILES):
             stats = _stage_fits(model, infos, SpatialStage(y, tiles, region_stops), limits)
@@ -164,9 +172,11 @@ def _best_stage(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], node: s
 
 
 def plan_spatial(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], limits: Limits,
-                 feasible: Callable[[onnx.ModelProto, dict[str, TensorInfo]], bool]) -> list[SpatialStage] | None:
+                 feasible: Callable[[onnx.ModelProto, dict[str, TensorInfo]], bool],
+                 deadline: float | None = None) -> list[SpatialStage] | None:
     """The stages that make the model feasible (`feasible(tiled, infos)`), [] if it has no hot
-    or crowded node, None if tiling cannot make it feasible."""
+    or crowded node, None if tiling cannot make it feasible or the search passes `deadline` (a
+    time.process_time() value) first."""
     hot = hot_outputs(model, infos, limits)
     if not hot and not crowded_outputs(model, infos, limits):
         return []
@@ -190,7 +200,9 @@ def plan_spatial(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], limits
         if node in covered or node in tried:
             continue
         tried.add(node)
-        stage = _best_stage(current, current_infos, node, cap, stops, limits)
+        if _out_of_time(deadline):
+            return None
+        stage = _best_stage(current, current_infos, node, cap, stops, limits, deadline)
         if stage is not None:
             region = region_nodes(current, current_infos, stage.output, stage.stops)
             covered.update(current.graph.node[i].output[0] for i in region)
@@ -199,6 +211,8 @@ def plan_spatial(model: onnx.ModelProto, infos: Mapping[str, TensorInfo], limits
     if not stages:
         return None
     for _ in range(GROWTH_ROUNDS + 1):
+        if _out_of_time(deadline):
+            return None
         tiled, tiled_infos, _ = apply_stages(model, infos, stages)
         if feasible(tiled, tiled_infos):
             return stages
