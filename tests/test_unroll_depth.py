@@ -198,3 +198,24 @@ def test_a_video_block_runs_in_the_interpreter_like_onnxruntime_with_planned_equ
         assert r.max_region_end == planned.total
     want = run_ort(model, x)["logits"]
     assert np.abs(got["logits"] - want).max() <= 1e-5 * np.abs(want).max()
+
+
+def test_batchnorm_relu_add_and_global_pool_on_5d_tensors_run_in_the_interpreter_as_they_are():
+    """No 3-D window: nothing to unroll, the 5-D tensors go to the kernels whole."""
+    from lower_harness import lower, run
+    rng = np.random.default_rng(5)
+    nodes = [n("BatchNormalization", ["x", "s", "o", "m", "v"], ["bn"]), n("Relu", ["bn"], ["r"]),
+             n("Add", ["r", "k"], ["a"]), n("GlobalAveragePool", ["a"], ["g"]), n("GlobalMaxPool", ["a"], ["h"])]
+    inits = [numpy_helper.from_array(rng.uniform(0.5, 1.5, 3).astype(np.float32), "s"), f32(rng, "o", [3]),
+             f32(rng, "m", [3]), numpy_helper.from_array(rng.uniform(0.5, 1.5, 3).astype(np.float32), "v"),
+             f32(rng, "k", [3, 4, 1, 1])]
+    model = make_model(nodes, [("x", [2, 3, 4, 5, 6])], [("g", None), ("h", None)], inits)
+    assert not UnrollDepth()(onnx.ModelProto.FromString(model.SerializeToString())).modified
+    low = lower(model, budget=1 << 20)
+    x = {"x": rng.standard_normal((2, 3, 4, 5, 6)).astype(np.float32)}
+    got, runs = run(low, x)
+    for r, planned in zip(runs, low.result.plan.partitions):
+        assert r.status == "RT_OK" and r.max_region_end == planned.total
+    want = run_ort(model, x)
+    for name in ("g", "h"):
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-6)
