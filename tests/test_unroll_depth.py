@@ -219,3 +219,15 @@ def test_batchnorm_relu_add_and_global_pool_on_5d_tensors_run_in_the_interpreter
     want = run_ort(model, x)
     for name in ("g", "h"):
         np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-6)
+
+
+def test_a_3d_conv_with_run_time_weights_is_left_whole_and_refused_with_the_reason():
+    from onnx_tee.passes.analysis.shapes import infer_static_shapes
+    from onnx_tee.passes.target import check_supported
+    from onnx_tee.passes.errors import UnsupportedModelError
+    import pytest
+    model = make_model([n("Conv", ["x", "w"], ["y"])], [("x", [1, 2, 3, 4, 4]), ("w", [2, 2, 1, 1, 1])], [("y", None)])
+    result = UnrollDepth()(model)
+    assert not result.modified and [node.op_type for node in result.model.graph.node] == ["Conv"]
+    with pytest.raises(UnsupportedModelError, match="3-D window runs as 2-D ones on depth slices only with constant"):
+        check_supported(result.model, infer_static_shapes(result.model))

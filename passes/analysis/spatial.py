@@ -173,6 +173,9 @@ def window_geometry(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> Wi
         raise ValueError(f"window_geometry: {node.op_type} is not one of {WINDOW_OPS}")
     x = infos[node.input[0]].shape
     nsp = len(x) - 2
+    if nsp == 3 and node.op_type in ("Conv", "MaxPool", "AveragePool"):
+        raise _fail(node, "a 3-D window runs as 2-D ones on depth slices only with constant weights and bias (Conv) "
+                          "and without the Indices output or storage_order (MaxPool)")
     if nsp not in (1, 2):
         raise _fail(node, f"{nsp}-D windows are not supported (1-D and 2-D are)")
     e = window_extents(node, infos)
