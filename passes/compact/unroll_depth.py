@@ -1,6 +1,7 @@
 """3-D convolutions and pools as 2-D ones: the depth axis of a 5-D region unrolled into 4-D slices."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,7 +13,7 @@ from ..analysis.spatial import window_extents
 from ..core import Pass, PassResult
 from ..errors import UnsupportedModelError
 from ..graph import attributes, constant_initializers, node_label, opset_of
-from .graph_edit import (add_initializer, all_tensor_names, drop_stale_value_info, graph_output_names,
+from .graph_edit import (add_initializer, all_tensor_names, consumers, drop_stale_value_info, graph_output_names,
                          referenced_names, remove_initializers, replace_nodes, subgraphs, unique_name)
 
 ONNX_DOMAINS = ("", "ai.onnx")
@@ -54,21 +55,90 @@ def has_3d_windows(model: onnx.ModelProto) -> bool:
     return False
 
 
+def read_slice_by_slice(graph: onnx.GraphProto) -> set[str]:
+    """Tensors (no graph outputs) whose one reader takes them slice by slice: a 3-D window, a `SLICEWISE` op or
+    a Concat on channels.  Their slices are made when that reader's slice asks for them, so that a chain of
+    them runs depth slice after depth slice (a residual block's Conv, Relu, Conv, Add, Relu) and holds a few
+    slices of each tensor rather than the whole of each."""
+    uses, outputs = consumers(graph), graph_output_names(graph)
+    lazy: set[str] = set()
+    for node in graph.node:
+        for name in node.output:
+            readers = uses.get(name, [])
+            if name in outputs or len(readers) != 1 or readers[0].domain not in ONNX_DOMAINS:
+                continue
+            reader = readers[0]
+            if reader.op_type in WINDOW_3D or reader.op_type in SLICEWISE or (
+                    reader.op_type == "Concat" and attributes(reader).get("axis") in (1, -4)):
+                lazy.add(name)
+    return lazy
+
+
+@dataclass
+class _Group:
+    """Nodes held back until something reads one of their outputs (`_Builder.deferring`)."""
+
+    nodes: list[onnx.NodeProto] = field(default_factory=list)
+    reads: set[str] = field(default_factory=set)     # tensors made outside the group
+    emitted: bool = False
+
+
 @dataclass
 class _Builder:
-    """The new node list, fresh names and the small constants the rewrite adds."""
+    """The new node list, fresh names and the small constants the rewrite adds.
+
+    Nodes made while `deferring` go into a group that is emitted only when a node outside it reads one of
+    its outputs (after the groups it reads in turn): the slices of a tensor that only a 3-D window reads
+    are then made just before the window's first tap on them, and the ones it never reads are not made."""
 
     model: onnx.ModelProto
     taken: set[str]
     nodes: list[onnx.NodeProto] = field(default_factory=list)
     shapes: dict[tuple, str] = field(default_factory=dict)
+    group: _Group | None = None
+    made_by: dict[str, _Group] = field(default_factory=dict)
 
     def name(self, base: str) -> str:
         return unique_name(self.model.graph, base, self.taken)
 
+    @contextmanager
+    def deferring(self, enabled: bool = True):
+        self.group = _Group() if enabled else None
+        try:
+            yield
+        finally:
+            self.group = None
+
+    def emit(self, node: onnx.NodeProto) -> None:
+        group = self.group
+        if group is None:
+            for name in node.input:
+                self.flush(name)
+            self.nodes.append(node)
+            return
+        group.nodes.append(node)
+        group.reads.update(i for i in node.input if i and self.made_by.get(i) is not group)
+        self.made_by.update((o, group) for o in node.output if o)
+
+    def flush(self, name: str) -> None:
+        """Emit the held-back group that makes `name`, after the groups it reads (iteratively)."""
+        stack = [self.made_by.get(name)]
+        while stack:
+            group = stack[-1]
+            if group is None or group.emitted:
+                stack.pop()
+                continue
+            waiting = [g for g in (self.made_by.get(i) for i in group.reads) if g is not None and not g.emitted]
+            if waiting:
+                stack.extend(waiting)
+                continue
+            group.emitted = True
+            self.nodes.extend(group.nodes)
+            stack.pop()
+
     def node(self, op: str, inputs: list[str], base: str, **attrs) -> str:
         out = self.name(base)
-        self.nodes.append(helper.make_node(op, inputs, [out], name=self.name(f"{base}_node"), **attrs))
+        self.emit(helper.make_node(op, inputs, [out], name=self.name(f"{base}_node"), **attrs))
         return out
 
     def constant(self, array: np.ndarray, base: str) -> str:
@@ -120,7 +190,7 @@ class UnrollDepth(Pass):
         infos = infer_static_shapes(model)
         weights = constant_initializers(model)
         rewrite = _Rewrite(_Builder(model, all_tensor_names(graph)), infos, weights, opset_of(model))
-        before = {t.name for t in graph.initializer}
+        rewrite.lazy = read_slice_by_slice(graph)
         unrolled = 0
         for node in list(graph.node):
             if rewrite.window(node):
@@ -131,7 +201,7 @@ class UnrollDepth(Pass):
             rewrite.materialize(name)
         replace_nodes(graph, rewrite.out.nodes)
         used = referenced_names(graph)
-        remove_initializers(model, {n for n in before if n not in used})
+        remove_initializers(model, {t.name for t in graph.initializer if t.name not in used})
         drop_stale_value_info(graph)
         return PassResult(model, unrolled > 0, {"unrolled": unrolled, "nodes": len(graph.node)})
 
@@ -146,6 +216,7 @@ class _Rewrite:
         self.whole: set[str] = set()                  # unrolled tensors already rebuilt whole
         self.arrays: dict[str, np.ndarray] = {}
         self.pieces: dict[tuple[str, int], str] = {}  # (constant, depth index) -> its slice
+        self.lazy: set[str] = set()                   # slices made when read (`read_slice_by_slice`)
 
     def shape(self, name: str) -> tuple[int, ...]:
         return tuple(self.infos[name].shape)
@@ -167,8 +238,7 @@ class _Rewrite:
             if self.opset >= 18:
                 attrs["num_outputs"] = depth
             parts = [self.out.name(f"{name}_depth{i}_5d") for i in range(depth)]
-            self.out.nodes.append(helper.make_node("Split", [name], parts, name=self.out.name(f"{name}_split_node"),
-                                                   **attrs))
+            self.out.emit(helper.make_node("Split", [name], parts, name=self.out.name(f"{name}_split_node"), **attrs))
             self.slices[name] = [self.out.reshape(p, (n, c, h, w), f"{name}_depth{i}") for i, p in enumerate(parts)]
             self.slice_shape[name] = (n, c, h, w)
             self.whole.add(name)
@@ -180,14 +250,13 @@ class _Rewrite:
             return
         n, c, h, w = self.slice_shape[name]
         parts = [self.out.reshape(s, (n, c, 1, h, w), f"{name}_depth{i}_5d") for i, s in enumerate(self.slices[name])]
-        self.out.nodes.append(helper.make_node("Concat", parts, [name], name=self.out.name(f"{name}_concat_node"),
-                                               axis=2))
+        self.out.emit(helper.make_node("Concat", parts, [name], name=self.out.name(f"{name}_concat_node"), axis=2))
         self.whole.add(name)
 
     def keep(self, node: onnx.NodeProto) -> None:
         for name in [*node.input, *(n for sub in subgraphs(node) for n in referenced_names(sub))]:
             self.materialize(name)
-        self.out.nodes.append(node)
+        self.out.emit(node)
 
     def depth_of(self, name: str, depth: int) -> int | None:
         """How input `name` of a slicewise op with output depth `depth` varies along depth: `depth` (one
@@ -250,8 +319,11 @@ class _Rewrite:
         if concat:
             attrs["axis"] = 1
         self.slice_shape[node.output[0]] = out_shape[:2] + out_shape[3:]
-        self.slices[node.output[0]] = [self.out.node(node.op_type, inputs, f"{node.output[0]}_depth{d}", **attrs)
-                                       for d, inputs in enumerate(per_depth)]
+        parts = []
+        for d, inputs in enumerate(per_depth):
+            with self.out.deferring(node.output[0] in self.lazy):
+                parts.append(self.out.node(node.op_type, inputs, f"{node.output[0]}_depth{d}", **attrs))
+        self.slices[node.output[0]] = parts
         return True
 
     def _global_pool(self, node: onnx.NodeProto) -> bool:
@@ -266,7 +338,7 @@ class _Rewrite:
             total = self.out.node("Sum", pooled, f"{node.output[0]}_sum")
             scale = self.out.constant(np.array(1.0 / len(parts), np.float32), f"{node.output[0]}_mean")
             combined = self.out.node("Mul", [total, scale], f"{node.output[0]}_mean")
-        self.out.nodes.append(helper.make_node("Reshape", [combined, self._shape_of((n, c, 1, 1, 1))],
+        self.out.emit(helper.make_node("Reshape", [combined, self._shape_of((n, c, 1, 1, 1))],
                                                [node.output[0]], name=node.name))
         return True
 
@@ -308,24 +380,25 @@ class _Rewrite:
         pooled: dict[int, str] = {}
         parts = []
         for d in range(e.out[0]):
-            taps = depth_taps(d, stride, dilation, begin, kernel, size)
-            if not taps:
-                raise UnsupportedModelError(f"{node.op_type} node '{node_label(node)}': output depth {d} has its "
-                                            "whole window on the pads")
-            for _, i in taps:
-                if i not in pooled:
-                    pooled[i] = self.out.node(node.op_type, [x[i]], f"{y}_pool{i}", **flat)
-            terms = [pooled[i] for _, i in taps]
-            if node.op_type == "MaxPool":
-                parts.append(terms[0] if len(terms) == 1 else self.out.node("Max", terms, f"{y}_depth{d}"))
-                continue
-            count = average_count(d, stride, dilation, begin, e.end[0], kernel, size, bool(flat["count_include_pad"]))
-            total = terms[0] if len(terms) == 1 else self.out.node("Sum", terms, f"{y}_sum{d}")
-            if count == 1:
-                parts.append(total)
-            else:
-                scale = self.out.constant(np.array(1.0 / count, np.float32), f"{y}_scale{d}")
-                parts.append(self.out.node("Mul", [total, scale], f"{y}_depth{d}"))
+            with self.out.deferring(y in self.lazy):
+                taps = depth_taps(d, stride, dilation, begin, kernel, size)
+                if not taps:
+                    raise UnsupportedModelError(f"{node.op_type} node '{node_label(node)}': output depth {d} has its "
+                                                "whole window on the pads")
+                for _, i in taps:
+                    if i not in pooled:
+                        pooled[i] = self.out.node(node.op_type, [x[i]], f"{y}_pool{i}", **flat)
+                terms = [pooled[i] for _, i in taps]
+                if node.op_type == "MaxPool":
+                    parts.append(terms[0] if len(terms) == 1 else self.out.node("Max", terms, f"{y}_depth{d}"))
+                    continue
+                count = average_count(d, stride, dilation, begin, e.end[0], kernel, size, bool(flat["count_include_pad"]))
+                total = terms[0] if len(terms) == 1 else self.out.node("Sum", terms, f"{y}_sum{d}")
+                if count == 1:
+                    parts.append(total)
+                else:
+                    scale = self.out.constant(np.array(1.0 / count, np.float32), f"{y}_scale{d}")
+                    parts.append(self.out.node("Mul", [total, scale], f"{y}_depth{d}"))
         self.slices[y] = parts
         return True
 
@@ -336,17 +409,18 @@ class _Rewrite:
         taps_w: dict[int, str] = {}
         parts = []
         for d in range(e.out[0]):
-            taps = depth_taps(d, e.strides[0], e.dilations[0], e.begin[0], e.kernel[0], size)
-            if not taps:   # the whole depth window on the zero pads: the bias alone
-                b = self.array(bias) if bias else np.zeros(e.c_out, np.float32)
-                value = np.broadcast_to(b.reshape(1, -1, 1, 1), (n, e.c_out, *e.out[1:]))
-                parts.append(self.out.constant(np.ascontiguousarray(value, np.float32), f"{y}_depth{d}"))
-                continue
-            terms = []
-            for k, (t, i) in enumerate(taps):
-                if t not in taps_w:
-                    taps_w[t] = self.out.constant(np.ascontiguousarray(weight[:, :, t]), f"{node.input[1]}_tap{t}")
-                inputs = [x[i], taps_w[t]] + ([bias] if bias and k == 0 else [])
-                terms.append(self.out.node("Conv", inputs, f"{y}_depth{d}_tap{t}", **flat))
-            parts.append(terms[0] if len(terms) == 1 else self.out.node("Sum", terms, f"{y}_depth{d}"))
+            with self.out.deferring(y in self.lazy):
+                taps = depth_taps(d, e.strides[0], e.dilations[0], e.begin[0], e.kernel[0], size)
+                if not taps:   # the whole depth window on the zero pads: the bias alone
+                    b = self.array(bias) if bias else np.zeros(e.c_out, np.float32)
+                    value = np.broadcast_to(b.reshape(1, -1, 1, 1), (n, e.c_out, *e.out[1:]))
+                    parts.append(self.out.constant(np.ascontiguousarray(value, np.float32), f"{y}_depth{d}"))
+                    continue
+                terms = []
+                for k, (t, i) in enumerate(taps):
+                    if t not in taps_w:
+                        taps_w[t] = self.out.constant(np.ascontiguousarray(weight[:, :, t]), f"{node.input[1]}_tap{t}")
+                    inputs = [x[i], taps_w[t]] + ([bias] if bias and k == 0 else [])
+                    terms.append(self.out.node("Conv", inputs, f"{y}_depth{d}_tap{t}", **flat))
+                parts.append(terms[0] if len(terms) == 1 else self.out.node("Sum", terms, f"{y}_depth{d}"))
         return parts
