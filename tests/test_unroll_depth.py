@@ -231,3 +231,27 @@ def test_a_3d_conv_with_run_time_weights_is_left_whole_and_refused_with_the_reas
     assert not result.modified and [node.op_type for node in result.model.graph.node] == ["Conv"]
     with pytest.raises(UnsupportedModelError, match="3-D window runs as 2-D ones on depth slices only with constant"):
         check_supported(result.model, infer_static_shapes(result.model))
+
+
+def test_a_residual_block_runs_slice_after_slice_and_holds_less_than_the_3d_graph():
+    """A stem Conv, then Conv -> Relu -> Conv -> Add(s) -> Relu: the 3-D graph holds s, y1 and y2 whole at
+    the second Conv (3 tensors); unrolled, the block's slices are made as the next one asks, so s (read
+    twice) and a few slices of the rest: three of y1 for the taps, three tap outputs and their Sum, one
+    of the Add / Relu."""
+    from onnx_tee.passes.analysis.liveness import model_peak_live_bytes
+    from onnx_tee.passes.analysis.shapes import infer_static_shapes
+    rng = np.random.default_rng(6)
+    shape = (1, 1, 12, 10, 10)
+    nodes = [n("Conv", ["x", "w0"], ["s"]),
+             n("Conv", ["s", "w1"], ["c1"], pads=[1] * 6), n("Relu", ["c1"], ["r1"]),
+             n("Conv", ["r1", "w2"], ["c2"], pads=[1] * 6), n("Add", ["c2", "s"], ["a"]), n("Relu", ["a"], ["r2"]),
+             n("GlobalAveragePool", ["r2"], ["g"])]
+    model = make_model(nodes, [("x", list(shape))], [("g", None)],
+                       [f32(rng, "w0", [8, 1, 1, 1, 1]), f32(rng, "w1", [8, 8, 3, 3, 3]), f32(rng, "w2", [8, 8, 3, 3, 3])])
+    result = assert_matches_onnxruntime(model, shape, 6)
+    whole = 8 * int(np.prod(shape)) * 4     # one 8-channel tensor
+    one_slice = whole // shape[2]
+    peak_3d = model_peak_live_bytes(model, infer_static_shapes(model))
+    peak = model_peak_live_bytes(result.model, infer_static_shapes(result.model))
+    assert peak_3d >= 3 * whole
+    assert peak <= whole + 8 * one_slice
