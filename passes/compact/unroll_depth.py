@@ -156,7 +156,8 @@ class UnrollDepth(Pass):
     """Rewrite every 3-D Conv / MaxPool / AveragePool into 2-D ones on depth slices.
 
     A 5-D tensor X[N, C, D, H, W] that a 3-D window reads is held as its D slices X_i[N, C, H, W]
-    (one Split on axis 2 + a Reshape each, unless the producer already made slices).  With the window's
+    (a Split on axis 2, or a Slice each made as it is read when X has other readers; then a Reshape
+    each), unless the producer already made slices.  With the window's
     depth kernel k, stride s, dilation r and leading pad b (`analysis.spatial.window_extents`; auto_pad
     and ceil_mode resolved as in 2-D), output depth d reads the taps t with i = d*s + t*r - b in [0, D)
     (taps on the pads are zeros for Conv, ignored by the pools):
@@ -191,6 +192,9 @@ class UnrollDepth(Pass):
         weights = constant_initializers(model)
         rewrite = _Rewrite(_Builder(model, all_tensor_names(graph)), infos, weights, opset_of(model))
         rewrite.lazy = read_slice_by_slice(graph)
+        outputs = graph_output_names(graph)
+        rewrite.single_reader = {name for name, readers in consumers(graph).items()
+                                 if len(readers) == 1 and name not in outputs}
         unrolled = 0
         for node in list(graph.node):
             if rewrite.window(node):
@@ -216,6 +220,7 @@ class _Rewrite:
         self.whole: set[str] = set()                  # unrolled tensors already rebuilt whole
         self.arrays: dict[str, np.ndarray] = {}
         self.pieces: dict[tuple[str, int], str] = {}  # (constant, depth index) -> its slice
+        self.single_reader: set[str] = set()          # tensors one node reads (and no graph output)
         self.lazy: set[str] = set()                   # slices made when read (`read_slice_by_slice`)
 
     def shape(self, name: str) -> tuple[int, ...]:
@@ -231,18 +236,38 @@ class _Rewrite:
     # ---------------------------------------------------------------- slices in and out
 
     def slices_of(self, name: str) -> list[str]:
-        """The depth slices of the 5-D tensor `name` (a Split + Reshapes the first time it is asked)."""
+        """The depth slices of the 5-D tensor `name`: with one reader, a Split on axis 2 (the tensor goes at
+        once, its slices as they are used); with more, a Slice each, made only when read (the tensor stays
+        for its other readers anyway, no copy of all of it is made); a Reshape to 4-D each."""
         if name not in self.slices:
             n, c, depth, h, w = self.shape(name)
-            attrs = {"axis": 2}
-            if self.opset >= 18:
-                attrs["num_outputs"] = depth
-            parts = [self.out.name(f"{name}_depth{i}_5d") for i in range(depth)]
-            self.out.emit(helper.make_node("Split", [name], parts, name=self.out.name(f"{name}_split_node"), **attrs))
-            self.slices[name] = [self.out.reshape(p, (n, c, h, w), f"{name}_depth{i}") for i, p in enumerate(parts)]
+            if name in self.single_reader:
+                attrs = {"axis": 2, **({"num_outputs": depth} if self.opset >= 18 else {})}
+                pieces = [self.out.name(f"{name}_depth{i}_5d") for i in range(depth)]
+                self.out.emit(helper.make_node("Split", [name], pieces, name=self.out.name(f"{name}_split_node"),
+                                               **attrs))
+                parts = [self.out.reshape(p, (n, c, h, w), f"{name}_depth{i}") for i, p in enumerate(pieces)]
+            else:
+                parts = []
+                for i in range(depth):
+                    with self.out.deferring():
+                        if self.opset >= 10:
+                            bounds = [self._index_constant(v) for v in (i, i + 1, 2)]
+                            piece = self.out.node("Slice", [name, *bounds], f"{name}_depth{i}_5d")
+                        else:
+                            piece = self.out.node("Slice", [name], f"{name}_depth{i}_5d", starts=[i], ends=[i + 1],
+                                                  axes=[2])
+                        parts.append(self.out.reshape(piece, (n, c, h, w), f"{name}_depth{i}"))
+            self.slices[name] = parts
             self.slice_shape[name] = (n, c, h, w)
             self.whole.add(name)
         return self.slices[name]
+
+    def _index_constant(self, value: int) -> str:
+        key = ("index", value)
+        if key not in self.out.shapes:
+            self.out.shapes[key] = self.out.constant(np.array([value], np.int64), "depth_index")
+        return self.out.shapes[key]
 
     def materialize(self, name: str) -> None:
         """Rebuild the 5-D tensor `name` from its slices (once), under its own name."""
