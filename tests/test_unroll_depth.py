@@ -73,7 +73,7 @@ def test_conv3d_equals_onnxruntime(case):
                        [("x", [batch, c_in, *size])], [("y", None)], inits)
     result = assert_matches_onnxruntime(model, (batch, c_in, *size), seed)
     kinds = {node.op_type for node in result.model.graph.node}
-    assert kinds <= {"Split", "Reshape", "Conv", "Sum", "Concat"}
+    assert kinds <= {"Split", "Reshape", "Conv", "Add", "Concat"}
 
 
 @st.composite
@@ -236,8 +236,8 @@ def test_a_3d_conv_with_run_time_weights_is_left_whole_and_refused_with_the_reas
 def test_a_residual_block_runs_slice_after_slice_and_holds_less_than_the_3d_graph():
     """A stem Conv, then Conv -> Relu -> Conv -> Add(s) -> Relu: the 3-D graph holds s, y1 and y2 whole at
     the second Conv (3 tensors); unrolled, the block's slices are made as the next one asks, so s (read
-    twice) and a few slices of the rest: three of y1 for the taps, three tap outputs and their Sum, one
-    of the Add / Relu."""
+    twice) and a few slices of the rest (three of y1 for the taps, a tap output and the running sum,
+    one of the Add / Relu)."""
     from onnx_tee.passes.analysis.liveness import model_peak_live_bytes
     from onnx_tee.passes.analysis.shapes import infer_static_shapes
     rng = np.random.default_rng(6)
@@ -254,4 +254,4 @@ def test_a_residual_block_runs_slice_after_slice_and_holds_less_than_the_3d_grap
     peak_3d = model_peak_live_bytes(model, infer_static_shapes(model))
     peak = model_peak_live_bytes(result.model, infer_static_shapes(result.model))
     assert peak_3d >= 3 * whole
-    assert peak <= whole + 8 * one_slice
+    assert peak <= whole + 6 * one_slice

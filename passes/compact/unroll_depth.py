@@ -162,14 +162,15 @@ class UnrollDepth(Pass):
     and ceil_mode resolved as in 2-D), output depth d reads the taps t with i = d*s + t*r - b in [0, D)
     (taps on the pads are zeros for Conv, ignored by the pools):
 
-        Conv:         Y_d = Sum_t Conv2D(X_i, W[:, :, t]) (+ bias, once)      (same group, H/W attributes)
+        Conv:         Y_d = Sum_t Conv2D(X_i, W[:, :, t]) (+ bias, once)      (same group, H/W attributes;
+                      the taps added one by one as they are made, in place)
         MaxPool:      Y_d = Max_t MaxPool2D(X_i)
         AveragePool:  Y_d = Sum_t AveragePool2D(X_i) / n_d,  n_d = the depth taps counted (`average_count`):
                       onnxruntime's 3-D divisor is the product of the per-axis counts, in both
                       count_include_pad modes, so H/W divide in the 2-D pool and depth here
 
     Before:  y = Conv(x[1,64,16,56,56], W[64,64,3,3,3], pads=[1,1,1,1,1,1]);  z = Relu(y);  g = GlobalAveragePool(z)
-    After:   x_0..x_15 = Reshape(Split(x, axis=2));  y_d = Sum(Conv(x_(d-1), W_0), Conv(x_d, W_1), Conv(x_(d+1), W_2))
+    After:   x_0..x_15 = Reshape(Split(x, axis=2));  y_d = Conv(x_(d-1), W_0) + Conv(x_d, W_1) + Conv(x_(d+1), W_2)
              (one tap less at d = 0 and 15);  z_d = Relu(y_d);  g = Reshape(Mul(Sum_d GlobalAveragePool(z_d), 1/16))
 
     Slices flow on through ops that work slice by slice (`SLICEWISE`: activations, BatchNormalization,
@@ -441,11 +442,12 @@ class _Rewrite:
                     value = np.broadcast_to(b.reshape(1, -1, 1, 1), (n, e.c_out, *e.out[1:]))
                     parts.append(self.out.constant(np.ascontiguousarray(value, np.float32), f"{y}_depth{d}"))
                     continue
-                terms = []
-                for k, (t, i) in enumerate(taps):
+                total = ""
+                for k, (t, i) in enumerate(taps):   # each tap added as it is made: two slices live, not k
                     if t not in taps_w:
                         taps_w[t] = self.out.constant(np.ascontiguousarray(weight[:, :, t]), f"{node.input[1]}_tap{t}")
                     inputs = [x[i], taps_w[t]] + ([bias] if bias and k == 0 else [])
-                    terms.append(self.out.node("Conv", inputs, f"{y}_depth{d}_tap{t}", **flat))
-                parts.append(terms[0] if len(terms) == 1 else self.out.node("Sum", terms, f"{y}_depth{d}"))
+                    term = self.out.node("Conv", inputs, f"{y}_depth{d}_tap{t}", **flat)
+                    total = self.out.node("Add", [total, term], f"{y}_depth{d}_sum{t}") if total else term
+                parts.append(total)
         return parts
