@@ -255,3 +255,22 @@ def test_a_residual_block_runs_slice_after_slice_and_holds_less_than_the_3d_grap
     peak = model_peak_live_bytes(result.model, infer_static_shapes(result.model))
     assert peak_3d >= 3 * whole
     assert peak <= whole + 6 * one_slice
+
+
+def test_opset_18_splits_with_num_outputs_and_runs_in_the_interpreter():
+    from lower_harness import lower, run
+    rng = np.random.default_rng(7)
+    nodes = [n("Conv", ["x", "w", "b"], ["c"], pads=[1, 0, 0, 1, 0, 0], strides=[2, 1, 1]),
+             n("MaxPool", ["c"], ["m"], kernel_shape=[2, 2, 2], strides=[2, 2, 2], ceil_mode=1)]
+    model = make_model(nodes, [("x", [1, 3, 7, 9, 9])], [("m", None)],
+                       [f32(rng, "w", [4, 3, 3, 1, 1]), f32(rng, "b", [4])], opset=18)
+    result = assert_matches_onnxruntime(model, (1, 3, 7, 9, 9), 7)
+    split = next(node for node in result.model.graph.node if node.op_type == "Split")
+    assert [a.i for a in split.attribute if a.name == "num_outputs"] == [7]
+    low = lower(result.model, budget=1 << 20)
+    x = {"x": rng.standard_normal((1, 3, 7, 9, 9)).astype(np.float32)}
+    got, runs = run(low, x)
+    for r, planned in zip(runs, low.result.plan.partitions):
+        assert r.status == "RT_OK" and r.max_region_end == planned.total
+    want = run_ort(model, x)["m"]
+    np.testing.assert_allclose(got["m"], want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
