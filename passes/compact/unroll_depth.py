@@ -330,6 +330,8 @@ class _Rewrite:
             return False
         if node.op_type == "BatchNormalization" and any(i in self.slices for i in node.input[1:]):
             return False
+        if node.output[0] not in self.infos:
+            return False
         out_shape = self.shape(node.output[0])
         if len(out_shape) != 5:
             return False
