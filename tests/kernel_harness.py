@@ -378,7 +378,29 @@ def _out_shape(x: np.ndarray, g) -> tuple[int, ...]:
     return (g.batch, g.c_out, *spatial)
 
 
+def _unrolled_3d(node, inputs, opset):
+    """A 3-D Conv / MaxPool / AveragePool as lower runs it: UnrollDepth's 2-D nodes on depth slices,
+    each through its kernel (the weights and bias as initializers, as the rewrite needs them)."""
+    from onnx import numpy_helper
+    from onnx_tee.passes.compact.unroll_depth import UnrollDepth
+    x = _f32(inputs[0])
+    weights = {name: _f32(a) for name, a in zip(node.input[1:], inputs[1:]) if name and a is not None}
+    graph = helper.make_graph([node], "one", [helper.make_tensor_value_info(node.input[0], onnx.TensorProto.FLOAT,
+                                                                              x.shape)],
+                              [helper.make_tensor_value_info(node.output[0], onnx.TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(a, name) for name, a in weights.items()])
+    model = UnrollDepth()(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])).model
+    values = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    values[node.input[0]] = x
+    for step in model.graph.node:
+        outs = run_node(step, [values.get(i) if i else None for i in step.input], opset)
+        values.update((name, value) for name, value in zip(step.output, outs) if name)
+    return [values[node.output[0]]]
+
+
 def _conv(node, at, inputs, opset):
+    if np.ndim(inputs[0]) == 5 and node.op_type == "Conv":
+        return _unrolled_3d(node, inputs, opset)
     x, w = _f32(inputs[0]), _f32(inputs[1])
     b = _input(inputs, 2)
     b = None if b is None else _f32(b)
@@ -401,6 +423,8 @@ def _pool(node, at, inputs, opset):
         raise Unsupported("MaxPool Indices output")
     if at.get("storage_order", 0):
         raise Unsupported("storage_order")
+    if np.ndim(inputs[0]) == 5:
+        return _unrolled_3d(node, inputs, opset)
     x = _f32(inputs[0])
     g, geom = _geometry(node, inputs)
     y = Guarded(_out_shape(x, g))

@@ -68,6 +68,11 @@ def _tv(name: str, builder_kwargs: dict | None = None, size: int = 224, *, famil
                  kwargs={"arch": name, **(builder_kwargs or {})})
 
 
+def _video(name: str, size: int = 112, frames: int = 16, note: str = "") -> Entry:
+    return Entry(name, "torchvision_video", (Input("input", (1, 3, frames, size, size)),), "video", note=note,
+                 kwargs={"arch": name})
+
+
 ENTRIES: tuple[Entry, ...] = (
     # ---- torchvision classifiers (224x224 unless noted)
     _tv("mobilenet_v2", quick=True),
@@ -102,6 +107,11 @@ ENTRIES: tuple[Entry, ...] = (
           note="conv stem + MobileNetV2 blocks + transformer blocks over unfolded patches"),
     Entry("vgg11_bn_cifar", "vgg11_bn_cifar", _img(32), "classification",
           note="torchvision VGG-11-BN features, 32x32 input, 512->10 classifier"),
+    # ---- torchvision video classifiers (16 frames, 3-D Conv / pools)
+    _video("r3d_18"),
+    _video("mc3_18"),
+    _video("r2plus1d_18"),
+    _video("s3d", size=224, note="its 2x7x7 AveragePool needs 224x224 frames"),
     # ---- segmentation
     Entry("lraspp_mobilenet_v3", "lraspp", _img(320), "segmentation"),
     Entry("deeplabv3_mobilenet_v3", "deeplabv3", _img(320), "segmentation"),

@@ -24,6 +24,13 @@ def torchvision_classifier(arch: str, **kwargs):
     return model, ["output"]
 
 
+def torchvision_video(arch: str, **kwargs):
+    import torchvision
+
+    model = getattr(torchvision.models.video, arch)(weights=None, **kwargs)
+    return model, ["output"]
+
+
 class _FlowPredictions(nn.Module):
     """RAFT's list of per-iteration flows as a tuple (one ONNX output each)."""
 

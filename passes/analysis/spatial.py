@@ -19,7 +19,9 @@ This module resolves them once, per spatial dim, with ``span = dilation * (kerne
                     SAME_UPPER: begin = total // 2, else begin = total - total // 2;
                     a negative total becomes zero pads and extra output rows (they hold the bias).
 
-Spatial rank 1 is expressed as 2-D with H = 1.  Other ranks raise UnsupportedModelError.
+`window_extents` resolves any spatial rank; `window_geometry` (the kernels' struct) takes spatial rank 1,
+expressed as 2-D with H = 1, and 2; other ranks raise UnsupportedModelError (3-D windows are
+rewritten into 2-D ones before lowering: passes/compact/unroll_depth.py).
 """
 from __future__ import annotations
 
@@ -83,15 +85,28 @@ def _fail(node: onnx.NodeProto, why: str) -> UnsupportedModelError:
     return UnsupportedModelError(f"{node.op_type} node '{node_label(node)}': {why}")
 
 
-def window_geometry(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> WindowGeometry:
-    """Explicit pads and output sizes of a Conv / ConvTranspose / MaxPool / AveragePool node (and of the
-    quantized convolutions QLinearConv, ConvInteger)."""
+@dataclass(frozen=True)
+class WindowExtents:
+    """The resolved window of a Conv / ConvTranspose / pool node, one entry per spatial dim (any rank)."""
+
+    kernel: tuple[int, ...]
+    strides: tuple[int, ...]
+    dilations: tuple[int, ...]
+    begin: tuple[int, ...]        # leading pad
+    end: tuple[int, ...]          # trailing pad
+    out: tuple[int, ...]          # output size
+    group: int
+    c_out: int
+
+
+def window_extents(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> WindowExtents:
+    """Explicit pads and output sizes of a window node, for every spatial dim (the module's formulas)."""
     if node.op_type not in WINDOW_OPS:
-        raise ValueError(f"window_geometry: {node.op_type} is not one of {WINDOW_OPS}")
+        raise ValueError(f"window_extents: {node.op_type} is not one of {WINDOW_OPS}")
     x = infos[node.input[0]].shape
     nsp = len(x) - 2
-    if nsp not in (1, 2):
-        raise _fail(node, f"{nsp}-D windows are not supported (1-D and 2-D are)")
+    if nsp < 1:
+        raise _fail(node, f"the input has rank {len(x)}: a window needs at least one spatial dim")
     at = attributes(node)
     conv = node.op_type in CONV_WEIGHTS
     transpose = node.op_type == "ConvTranspose"
@@ -147,13 +162,32 @@ def window_geometry(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> Wi
         c_out = w[1] * group if transpose else w[0]
     else:
         c_out = x[1]
+    return WindowExtents(tuple(kernel), tuple(strides), tuple(dilations), tuple(begin), tuple(end), tuple(out),
+                         group, c_out)
+
+
+def window_geometry(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> WindowGeometry:
+    """Explicit pads and output sizes of a Conv / ConvTranspose / MaxPool / AveragePool node (and of the
+    quantized convolutions QLinearConv, ConvInteger)."""
+    if node.op_type not in WINDOW_OPS:
+        raise ValueError(f"window_geometry: {node.op_type} is not one of {WINDOW_OPS}")
+    x = infos[node.input[0]].shape
+    nsp = len(x) - 2
+    if nsp == 3 and node.op_type in ("Conv", "MaxPool", "AveragePool"):
+        raise _fail(node, "a 3-D window runs as 2-D ones on depth slices only with constant weights and bias (Conv) "
+                          "and without the Indices output or storage_order (MaxPool)")
+    if nsp not in (1, 2):
+        raise _fail(node, f"{nsp}-D windows are not supported (1-D and 2-D are)")
+    e = window_extents(node, infos)
+    kernel, strides, dilations, begin, end, out = (list(v) for v in (e.kernel, e.strides, e.dilations, e.begin,
+                                                                      e.end, e.out))
     if nsp == 1:
         kernel, strides, dilations, out = ([1] + v for v in (kernel, strides, dilations, out))
         begin, end = [0] + begin, [0] + end
         h_in, w_in = 1, x[2]
     else:
         h_in, w_in = x[2], x[3]
-    return WindowGeometry(batch=x[0], c_in=x[1], h_in=h_in, w_in=w_in, c_out=c_out, h_out=out[0], w_out=out[1],
+    return WindowGeometry(batch=x[0], c_in=x[1], h_in=h_in, w_in=w_in, c_out=e.c_out, h_out=out[0], w_out=out[1],
                           kernel_h=kernel[0], kernel_w=kernel[1], stride_h=strides[0], stride_w=strides[1],
                           dilation_h=dilations[0], dilation_w=dilations[1], pad_top=begin[0], pad_left=begin[1],
-                          pad_bottom=end[0], pad_right=end[1], group=group)
+                          pad_bottom=end[0], pad_right=end[1], group=e.group)

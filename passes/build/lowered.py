@@ -14,7 +14,8 @@ library and records what it did in `lowered.report` (and its time in `lowered.se
     prune          (with `prune=PruneOptions(...)`) progressive pruning with the built-in hooks
     compact        the compaction pipeline: weight bytes before/after, one record per pass; an If
                    whose condition stays data-dependent runs both branches and a Where (IfToWhere)
-                   when that is exact, else it (or a Loop/Scan) is refused here
+                   when that is exact, else it (or a Loop/Scan) is refused here; 3-D Conv / MaxPool /
+                   AveragePool become 2-D ones on depth slices (UnrollDepth)
     analyse        the compacted model's summary (params, MACs, peak activations, largest parts); when
                    a shape cannot be inferred, the op types the interpreter does not have (a custom
                    domain's, e.g. com.microsoft's quantized LSTM) are what is refused, if there are any
@@ -62,6 +63,7 @@ from ..compact.if_to_where import IfToWhere
 from ..compact.inline_if import control_flow_problems
 from ..compact.legacy_ops import UpgradeLegacyOps
 from ..compact.node_names import NameNodesUniquely
+from ..compact.unroll_depth import UnrollDepth, has_3d_windows
 from ..core import PassRecord, Pipeline
 from ..errors import UnsupportedModelError, UserError
 from ..lower.envelope import MODEL_ID_BYTES, blob_file_name
@@ -235,7 +237,8 @@ def choose_states(lowered: LoweredModel) -> None:
 
 
 def compact(lowered: LoweredModel) -> None:
-    """Run the compaction pipeline; record weight bytes before/after and the per-pass rows."""
+    """Run the compaction pipeline (then IfToWhere and UnrollDepth where they apply); record weight
+    bytes before/after and the per-pass rows."""
     before = weight_bytes(lowered.model)
     result = compaction_pipeline()(lowered.model)
     lowered.model, lowered.records, lowered.rounds = result.model, result.stats["records"], result.stats["rounds"]
@@ -245,6 +248,9 @@ def compact(lowered: LoweredModel) -> None:
             again = compaction_pipeline(in_place=True)(converted.model)
             lowered.model, lowered.rounds = again.model, lowered.rounds + again.stats["rounds"]
             lowered.records = [*lowered.records, *converted.stats["records"], *again.stats["records"]]
+    if has_3d_windows(lowered.model):   # 3-D Conv / pools as 2-D ones on depth slices
+        unrolled = Pipeline([UnrollDepth()], in_place=True)(lowered.model)
+        lowered.model, lowered.records = unrolled.model, [*lowered.records, *unrolled.stats["records"]]
     refused = control_flow_problems(lowered.model)
     if refused:
         more = f" (and {len(refused) - 1} more control-flow node(s))" if len(refused) > 1 else ""

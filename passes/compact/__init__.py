@@ -21,7 +21,9 @@
 - DeduplicateInitializers  byte-identical initializers -> one
 
 Not in the pipeline (lower runs it first, with the input shapes): UpgradeLegacyOps, an op only old
-opsets have (Upsample, opset < 10) -> its new form, by onnx's version converter.
+opsets have (Upsample, opset < 10) -> its new form, by onnx's version converter.  After the pipeline,
+lower runs UnrollDepth on a model with 3-D windows: Conv / MaxPool / AveragePool on 5-D tensors -> 2-D
+ones on depth slices (the interpreter's kernels are 1-D and 2-D).
 
     from onnx_tee.passes.compact import compaction_pipeline
     result = compaction_pipeline()(model)      # PassResult; result.stats["records"] per pass
@@ -40,6 +42,7 @@ from .fuse_swish import FuseSwish
 from .inline_if import InlineConstantIf
 from .legacy_ops import UpgradeLegacyOps
 from .runtime_clip import ClipBoundsToMinMax
+from .unroll_depth import UnrollDepth
 from .merge_affine import MergeAffineChains
 from .node_names import NameNodesUniquely
 from .remove_dead_nodes import RemoveDeadNodes
@@ -63,4 +66,4 @@ def compaction_pipeline(*, validate: bool = False, in_place: bool = False) -> Pi
 __all__ = ["BoolCastToWhere", "ClipBoundsToMinMax", "ConstantsToInitializers", "DeduplicateInitializers",
            "ExpressEinsum", "FoldBatchNorm", "FoldConstants", "FuseLayerNorm", "FuseSwish", "InlineConstantIf",
            "MergeAffineChains", "NameNodesUniquely", "RemoveDeadNodes", "RemoveIdentityOps",
-           "RemoveUnusedInitializers", "UpgradeLegacyOps", "compaction_passes", "compaction_pipeline"]
+           "RemoveUnusedInitializers", "UnrollDepth", "UpgradeLegacyOps", "compaction_passes", "compaction_pipeline"]
