@@ -100,7 +100,7 @@ def test_compaction_reaches_a_fixed_point_and_records_every_pass():
     compacted, records = result.model, result.stats["records"]
     names = [record.name for record in records]
     order = ["NameNodesUniquely", "ConstantsToInitializers", "FoldConstants", "InlineConstantIf", "ClipBoundsToMinMax",
-             "RemoveIdentityOps", "BoolCastToWhere", "FoldBatchNorm", "MergeAffineChains", "FuseLayerNorm", "FuseSwish",
+             "RemoveIdentityOps", "ExpressEinsum", "BoolCastToWhere", "FoldBatchNorm", "MergeAffineChains", "FuseLayerNorm", "FuseSwish",
              "RemoveDeadNodes", "RemoveUnusedInitializers",
              "DeduplicateInitializers"]
     assert names[:len(order)] == order

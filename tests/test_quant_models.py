@@ -120,7 +120,8 @@ def test_fuse_qdq_is_onnxruntimes_own_fusion(tmp_path, name, fused_count, kinds)
 def test_dropping_all_zero_weight_zero_points_changes_no_output_and_no_fusion(tmp_path):
     """quantize_static stores a zero point of zeros per channel for every symmetric weight and int32
     bias; without them the model runs the same in onnxruntime (its default session fuses the same QDQ
-    groups into integer ops), FuseQDQ fuses the same groups, and the bytes go."""
+    groups into integer ops), FuseQDQ fuses the same groups (giving the integer ops all-zero zero points
+    again) into a model that runs as the fused original does, and the bytes go."""
     from onnx_tee.passes.analysis.weights import weight_bytes
     from onnx_tee.passes.quant import DropZeroZeroPoints, FuseQDQ
     qdq = quantize(models.load("resnet_fmnist"), tmp_path / "qdq.onnx", per_channel=True, fmt="QDQ")
@@ -130,14 +131,17 @@ def test_dropping_all_zero_weight_zero_points_changes_no_output_and_no_fusion(tm
     assert result.stats["dropped"] == 2 * (9 + 1) and len(dropped) == result.stats["dropped"]   # Convs' and Gemm's W, B
     assert all(not onnx.numpy_helper.to_array(zero_points[n]).any() for n in dropped)
     assert weight_bytes(qdq) - weight_bytes(result.model) == result.stats["bytes_freed"] > 0
-    fused = [FuseQDQ()(onnx.ModelProto.FromString(m.SerializeToString())).stats for m in (qdq, result.model)]
-    assert fused[0] == fused[1]
+    fused = [FuseQDQ()(onnx.ModelProto.FromString(m.SerializeToString())) for m in (qdq, result.model)]
+    assert fused[0].stats == fused[1].stats
+    onnx.checker.check_model(fused[1].model, full_check=True)   # QLinearConv's required zero points are back
     name = qdq.graph.input[0].name
     sessions = [ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
-                for m in (qdq, result.model)]
+                for m in (qdq, result.model, fused[0].model, fused[1].model)]
     for k in range(4):
         x = np.random.default_rng(k).standard_normal((1, 1, 28, 28)).astype(np.float32)
-        np.testing.assert_array_equal(*[s.run(None, {name: x})[0] for s in sessions])
+        outputs = [s.run(None, {name: x})[0] for s in sessions]
+        np.testing.assert_array_equal(outputs[0], outputs[1])
+        np.testing.assert_array_equal(outputs[2], outputs[3])
 
 
 @pytest.mark.parametrize("name,per_channel,fmt", [("lenet5_fmnist", True, "QOperator"),

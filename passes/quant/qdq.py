@@ -5,7 +5,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from ..compact.graph_edit import consumers, graph_output_names, producers, replace_nodes
+from ..compact.graph_edit import add_initializer, consumers, graph_output_names, producers, replace_nodes, unique_name
 from ..core import Pass, PassResult
 from ..graph import Constants, attributes, opset_of
 from .qgemm import MS_DOMAIN
@@ -31,6 +31,28 @@ class _Graph:
         self.consts = Constants(model)
         self.outputs = graph_output_names(graph)
         self.opset = opset_of(model)
+        self.model = model
+        self.zeros: dict[str, str] = {}   # quantized tensor -> the all-zero zero point made for it
+
+    def zero_point(self, dq: onnx.NodeProto) -> str:
+        """The name of `dq`'s zero point; for a DequantizeLinear without one (0 of its input's type, which
+        QLinearConv and QLinearMatMul take as a required input), an all-zero initializer of the scale's shape
+        and the input's type, made once.  '' when that type is not known here."""
+        if len(dq.input) > 2 and dq.input[2]:
+            return dq.input[2]
+        x = dq.input[0]
+        if x not in self.zeros:
+            if x in self.consts:
+                dtype = np.asarray(self.consts[x]).dtype
+            else:
+                q = self.producer.get(x)
+                if q is None or q.op_type != "QuantizeLinear":
+                    return ""
+                dtype = np.asarray(self.consts[q.input[2]]).dtype if len(q.input) > 2 and q.input[2] else np.uint8
+            name = unique_name(self.model.graph, x + "_zero_point")
+            add_initializer(self.model, np.zeros(np.asarray(self.consts[dq.input[1]]).shape, dtype), name)
+            self.zeros[x] = name
+        return self.zeros[x]
 
     def dq(self, name: str) -> onnx.NodeProto | None:
         """The DequantizeLinear making `name`, with a constant scale (and zero point), or None."""
@@ -78,9 +100,9 @@ def _bias_ok(g: _Graph, bias: onnx.NodeProto | None, x: onnx.NodeProto, w: onnx.
             np.array_equal(np.broadcast_to(scale.reshape(-1), want.shape), want))
 
 
-def _params(dq: onnx.NodeProto) -> list[str]:
-    """A DequantizeLinear's quantized input, scale and zero point ('' when absent)."""
-    return [dq.input[0], dq.input[1], dq.input[2] if len(dq.input) > 2 else ""]
+def _params(g: _Graph, dq: onnx.NodeProto) -> list[str]:
+    """A DequantizeLinear's quantized input, scale and zero point (made when absent: `_Graph.zero_point`)."""
+    return [dq.input[0], dq.input[1], g.zero_point(dq)]
 
 
 def _clamp_bounds(g: _Graph, act: onnx.NodeProto) -> tuple[float, float] | None:
@@ -143,15 +165,15 @@ def _fuse(g: _Graph, node: onnx.NodeProto) -> tuple[onnx.NodeProto, list[onnx.No
     w_rank = np.asarray(g.consts[w.input[0]]).ndim
     tail = [*q.input[1:3]]
     if op == "Conv" and g.per_axis(w, 0, w_rank) and (len(node.input) < 3 or _bias_ok(g, bias, x, w)):
-        inputs = _params(x) + _params(w) + tail + ([bias.input[0]] if bias else [])
+        inputs = _params(g, x) + _params(g, w) + tail + ([bias.input[0]] if bias else [])
         return helper.make_node("QLinearConv", inputs, [q.output[0]], name=node.name, **at), [q, *extra]
     if op == "MatMul" and w_rank == 2 and g.per_axis(w, 1, 2):
-        fused = helper.make_node("QLinearMatMul", _params(x) + _params(w) + tail, [q.output[0]], name=node.name)
+        fused = helper.make_node("QLinearMatMul", _params(g, x) + _params(g, w) + tail, [q.output[0]], name=node.name)
         return fused, [q, *extra]
     if op == "Gemm" and w_rank == 2 and not at.get("transA", 0) and at.get("alpha", 1.0) == 1.0 and \
             at.get("beta", 1.0) == 1.0 and g.per_axis(w, 0 if at.get("transB", 0) else 1, 2) and \
             (len(node.input) < 3 or _bias_ok(g, bias, x, w)):
-        inputs = _params(x) + _params(w) + [bias.input[0] if bias else ""] + tail
+        inputs = _params(g, x) + _params(g, w) + [bias.input[0] if bias else ""] + tail
         return helper.make_node("QGemm", inputs, [q.output[0]], name=node.name, domain=MS_DOMAIN,
                                 transB=int(at.get("transB", 0))), [q, *extra]
     return None
@@ -166,9 +188,9 @@ def _fuse_elementwise(g: _Graph, node: onnx.NodeProto, dqs: list, q: onnx.NodePr
         return None
     op, at = node.op_type, attributes(node)
     if op == "Concat":
-        inputs = [*q.input[1:3]] + [x for dq in dqs for x in _params(dq)]
+        inputs = [*q.input[1:3]] + [x for dq in dqs for x in _params(g, dq)]
     else:
-        inputs = [x for dq in dqs for x in _params(dq)] + [*q.input[1:3]]
+        inputs = [x for dq in dqs for x in _params(g, dq)] + [*q.input[1:3]]
     keep = {k: v for k, v in at.items() if k in ("alpha", "axis")}
     return helper.make_node(ELEMENTWISE[op], inputs, [q.output[0]], name=node.name, domain=MS_DOMAIN, **keep)
 
