@@ -105,25 +105,6 @@ static void binary_run(kern_binary_op op, const float *a, size_t sa, const float
     }
 }
 
-kern_status kern_binary(kern_binary_op op, const kern_shape *as, const float *a, const kern_shape *bs, const float *b,
-                        const kern_shape *ys, float *y)
-{
-    const kern_shape *shapes[2];
-    kern_bcast it;
-    kern_status s;
-    size_t r, off[2];
-    if (!binary_op_valid(op))
-        return KERN_EINVAL;
-    shapes[0] = as;
-    shapes[1] = bs;
-    s = kern_bcast_init(&it, 2, shapes, ys);
-    for (r = 0; s == KERN_OK && r < it.runs; r++) {
-        kern_bcast_next(&it, off);
-        binary_run(op, a + off[0], it.stride[0][0], b + off[1], it.stride[1][0], y + r * it.run, it.run);
-    }
-    return s;
-}
-
 /* y[i] = a[i * sa] op b[i * sb] in uint32 arithmetic (modulo 2^32, no signed overflow), back to int32. */
 static void binary_run_i32(kern_binary_op op, const int32_t *a, size_t sa, const int32_t *b, size_t sb, int32_t *y,
                            size_t n)
@@ -135,23 +116,43 @@ static void binary_run_i32(kern_binary_op op, const int32_t *a, size_t sa, const
     }
 }
 
-kern_status kern_binary_i32(kern_binary_op op, const kern_shape *as, const int32_t *a, const kern_shape *bs,
-                            const int32_t *b, const kern_shape *ys, int32_t *y)
+/* y = a (op) b over the broadcast runs, float32 (i32 == 0) or int32 (i32 != 0). */
+static kern_status binary_broadcast(kern_binary_op op, int i32, const kern_shape *as, const void *a,
+                                    const kern_shape *bs, const void *b, const kern_shape *ys, void *y)
 {
     const kern_shape *shapes[2];
     kern_bcast it;
     kern_status s;
     size_t r, off[2];
-    if (op != KERN_ADD && op != KERN_SUB && op != KERN_MUL)
-        return KERN_EINVAL;
     shapes[0] = as;
     shapes[1] = bs;
     s = kern_bcast_init(&it, 2, shapes, ys);
     for (r = 0; s == KERN_OK && r < it.runs; r++) {
         kern_bcast_next(&it, off);
-        binary_run_i32(op, a + off[0], it.stride[0][0], b + off[1], it.stride[1][0], y + r * it.run, it.run);
+        if (i32)
+            binary_run_i32(op, (const int32_t *)a + off[0], it.stride[0][0], (const int32_t *)b + off[1],
+                           it.stride[1][0], (int32_t *)y + r * it.run, it.run);
+        else
+            binary_run(op, (const float *)a + off[0], it.stride[0][0], (const float *)b + off[1], it.stride[1][0],
+                       (float *)y + r * it.run, it.run);
     }
     return s;
+}
+
+kern_status kern_binary(kern_binary_op op, const kern_shape *as, const float *a, const kern_shape *bs, const float *b,
+                        const kern_shape *ys, float *y)
+{
+    if (!binary_op_valid(op))
+        return KERN_EINVAL;
+    return binary_broadcast(op, 0, as, a, bs, b, ys, y);
+}
+
+kern_status kern_binary_i32(kern_binary_op op, const kern_shape *as, const int32_t *a, const kern_shape *bs,
+                            const int32_t *b, const kern_shape *ys, int32_t *y)
+{
+    if (op != KERN_ADD && op != KERN_SUB && op != KERN_MUL)
+        return KERN_EINVAL;
+    return binary_broadcast(op, 1, as, a, bs, b, ys, y);
 }
 
 kern_status kern_lrn(const kern_lrn_attr *at, size_t batch, size_t channels, size_t spatial, const float *x, float *y)

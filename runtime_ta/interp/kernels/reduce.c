@@ -368,7 +368,8 @@ kern_status kern_reduce(kern_reduce_op op, const kern_shape *xs, unsigned axes_m
  * The sum of exponentials runs in LANES partial sums: a sequential float sum over a long axis (an OCR
  * head's 18,385 classes) drifts by ~1e-5 of the result, the lanes keep it near onnxruntime's. */
 
-kern_status kern_softmax(size_t outer, size_t n, size_t inner, const float *x, float *y)
+/* Softmax (log_form 0) or LogSoftmax (log_form 1) of every (outer, inner) pair's n values. */
+static kern_status softmax_rows(size_t outer, size_t n, size_t inner, const float *x, float *y, int log_form)
 {
     size_t o, i, j, total;
     if (!kmul3(outer, n, inner, &total))
@@ -379,29 +380,28 @@ kern_status kern_softmax(size_t outer, size_t n, size_t inner, const float *x, f
         for (j = 0; j < inner; j++) {
             const float *xs = x + o * n * inner + j;
             float *ys = y + o * n * inner + j;
-            const float inv = 1.0f / run_store_exp(xs, n, inner, strided_max(xs, n, inner), ys);
-            for (i = 0; i < n; i++)
-                ys[i * inner] *= inv;
+            const float mx = strided_max(xs, n, inner);
+            if (log_form) {
+                const float lse = kern_logf(run_sum_exp(xs, n, inner, mx));
+                for (i = 0; i < n; i++)
+                    ys[i * inner] = (xs[i * inner] - mx) - lse;
+            } else {
+                const float inv = 1.0f / run_store_exp(xs, n, inner, mx, ys);
+                for (i = 0; i < n; i++)
+                    ys[i * inner] *= inv;
+            }
         }
     return KERN_OK;
 }
 
+kern_status kern_softmax(size_t outer, size_t n, size_t inner, const float *x, float *y)
+{
+    return softmax_rows(outer, n, inner, x, y, 0);
+}
+
 kern_status kern_log_softmax(size_t outer, size_t n, size_t inner, const float *x, float *y)
 {
-    size_t o, i, j, total;
-    if (!kmul3(outer, n, inner, &total))
-        return KERN_EOVERFLOW;
-    if (n == 0)
-        return KERN_OK;
-    for (o = 0; o < outer; o++)
-        for (j = 0; j < inner; j++) {
-            const float *xs = x + o * n * inner + j;
-            float *ys = y + o * n * inner + j;
-            const float mx = strided_max(xs, n, inner), lse = kern_logf(run_sum_exp(xs, n, inner, mx));
-            for (i = 0; i < n; i++)
-                ys[i * inner] = (xs[i * inner] - mx) - lse;
-        }
-    return KERN_OK;
+    return softmax_rows(outer, n, inner, x, y, 1);
 }
 
 /* ------------------------------------------------------------------ normalizations */
