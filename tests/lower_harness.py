@@ -1,8 +1,12 @@
 """Lower a model and run its bodies in the host build of the interpreter (shared by the lowering tests)."""
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -73,3 +77,20 @@ def relative_errors(lowered: Lowered, feeds: dict[str, np.ndarray]) -> tuple[dic
         want = expected[name].astype(np.float64)
         errors[name] = float(np.abs(got[name] - want).max() / max(np.abs(want).max(), 1e-30))
     return errors, results
+
+
+def lower_through_the_cli(model: onnx.ModelProto, budget: str, tmp_path) -> dict:
+    """`cli.py lower` of `model` at `budget` (which must split it): asserts it lowered into several
+    partitions, each with measured == planned memory, within 1e-5 of onnxruntime; returns the report's
+    simulation section."""
+    root = Path(__file__).resolve().parents[1]
+    path, out = tmp_path / "model.onnx", tmp_path / "out"
+    onnx.save(model, str(path))
+    done = subprocess.run([sys.executable, str(root / "cli.py"), "lower", str(path), "--budget", budget,
+                           "-o", str(out)], capture_output=True, text=True, cwd=root)
+    assert done.returncode == 0, done.stderr
+    sim = json.loads((out / "report.json").read_text())["simulation"]
+    assert len(sim["partitions"]) >= 2
+    assert all(p["measured"] == p["planned"] for p in sim["partitions"])
+    assert max(sim["max_rel_error"].values()) <= 1e-5, sim["max_rel_error"]
+    return sim

@@ -5,11 +5,7 @@ lowered by the CLI over several partitions; and malformed op records refused by 
 from __future__ import annotations
 
 import functools
-import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -17,11 +13,10 @@ import pytest
 from onnx import numpy_helper
 
 from conftest import i64, make_model, node, weight
-from lower_harness import feeds_for, library, lower, relative_errors
+from lower_harness import feeds_for, library, lower, lower_through_the_cli, relative_errors
 from onnx_tee.passes.lower import format as fmt
 from onnx_tee.passes.lower.hostlib import Region
 
-ROOT = Path(__file__).resolve().parents[1]
 RNG = np.random.default_rng(23)
 w = functools.partial(weight, RNG)
 
@@ -100,17 +95,7 @@ def spatial_transformer() -> onnx.ModelProto:
 def test_spatial_transformer_through_the_cli(tmp_path):
     """Lowered at a budget that splits it, run by the simulator: outputs within 1e-5 of onnxruntime,
     measured memory == planned in every partition."""
-    path = tmp_path / "stn.onnx"
-    onnx.save(spatial_transformer(), str(path))
-    out = tmp_path / "out"
-    done = subprocess.run([sys.executable, str(ROOT / "cli.py"), "lower", str(path), "--budget", "88KiB",
-                           "-o", str(out)], capture_output=True, text=True, cwd=ROOT)
-    assert done.returncode == 0, done.stderr
-    report = json.loads((out / "report.json").read_text())
-    parts = report["simulation"]["partitions"]
-    assert len(parts) >= 2
-    assert all(p["measured"] == p["planned"] for p in parts)
-    assert max(report["simulation"]["max_rel_error"].values()) <= 1e-5
+    lower_through_the_cli(spatial_transformer(), "88KiB", tmp_path)
 
 
 def _body(ints, x_shape=(1, 2, 4, 4), grid_shape=(1, 3, 3, 2), y_shape=(1, 2, 3, 3)) -> bytes:

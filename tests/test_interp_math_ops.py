@@ -4,19 +4,14 @@ through `lower_model` (compaction, partitioning, sealing, the TA simulator) with
 memory, and the same through the CLI."""
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from onnx import numpy_helper
 
-from lower_harness import feeds_for, lower, relative_errors
+from lower_harness import feeds_for, lower, lower_through_the_cli, relative_errors
 from test_interp_ops import build, f32, node, w
 
-ROOT = Path(__file__).resolve().parents[1]
 X4 = [("x", [2, 6, 5, 7])]
 POSITIVE = [node("Abs", ["x"], ["a"])]  # Log/Sqrt/Pow of a non-negative tensor (in place after Abs)
 CASES = {
@@ -116,18 +111,7 @@ def test_small_model_through_lower_model_matches_onnxruntime_with_planned_memory
 
 def test_small_model_through_the_cli_in_several_partitions(tmp_path):
     """A budget that forces several partitions: the CLI lowers, checks in the simulator and runs it."""
-    import onnx
-    path = tmp_path / "math_ops.onnx"
-    onnx.save(small_model(), str(path))
-    out = tmp_path / "out"
-    done = subprocess.run([sys.executable, str(ROOT / "cli.py"), "lower", str(path), "--budget", "96KiB",
-                           "-o", str(out)], capture_output=True, text=True, cwd=ROOT)
-    assert done.returncode == 0, done.stderr
-    report = json.loads((out / "report.json").read_text())
-    parts = report["simulation"]["partitions"]
-    assert len(parts) >= 2
-    assert all(p["measured"] == p["planned"] for p in parts)
-    assert max(report["simulation"]["max_rel_error"].values()) <= 1e-5
+    lower_through_the_cli(small_model(), "96KiB", tmp_path)
 
 
 def _one_op_body(code: str, ints=(), floats=(), x_shape=(4, 8), y_shape=None, extra=(), y_offset=None,

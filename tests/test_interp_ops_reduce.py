@@ -5,20 +5,14 @@ equal to the measured high-water mark; and a small transformer block end to end 
 from __future__ import annotations
 
 import functools
-import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from conftest import i64, make_model, node, weight
-from lower_harness import feeds_for, lower, relative_errors
+from lower_harness import feeds_for, lower, lower_through_the_cli, relative_errors
 
-ROOT = Path(__file__).resolve().parents[1]
 RNG = np.random.default_rng(11)
 w = functools.partial(weight, RNG)
 REDUCES = ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
@@ -169,14 +163,4 @@ def test_transformer_block_in_the_host_interpreter():
 def test_transformer_block_through_the_cli(tmp_path):
     """`lower` at a budget that splits the block, then `run` in the simulator: onnxruntime's outputs,
     measured memory == planned memory per partition."""
-    path = tmp_path / "block.onnx"
-    onnx.save(transformer_block(seq=32, dim=64, hidden=128), str(path))
-    out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), "lower", str(path), "--budget", "192KiB", "-o",
-                           str(out)], capture_output=True, text=True, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert len(manifest["partitions"]) > 1
-    sim = json.loads((out / "report.json").read_text())["simulation"]
-    assert max(sim["max_rel_error"].values()) <= 1e-5, sim["max_rel_error"]
-    assert all(p["measured"] == p["planned"] for p in sim["partitions"])
+    lower_through_the_cli(transformer_block(seq=32, dim=64, hidden=128), "192KiB", tmp_path)
