@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper
+from onnx import TensorProto
 
 from ..analysis.shapes import partial_elem_types, partial_shapes
 from ..core import Pass, PassResult
 from ..graph import opset_of
-from .graph_edit import add_initializer, all_tensor_names, replace_nodes, unique_name
+from .graph_edit import NodeWriter, all_tensor_names, replace_nodes
 
 ONNX_DOMAINS = ("", "ai.onnx")
 
@@ -72,32 +72,20 @@ def _sizes_agree(terms: list[str], dims: list[tuple[int, ...]], out: str) -> boo
     return all(len(v) == 1 or (c in out and len(v - {1}) == 1) for c, v in sizes.items())
 
 
-class _Builder:
-    """Appends the nodes of one Einsum's expression, with fresh tensor names."""
+class _Builder(NodeWriter):
+    """One Einsum's expression: its nodes, named after it."""
 
     def __init__(self, model: onnx.ModelProto, node: onnx.NodeProto, taken: set[str]):
-        self.model, self.node, self.taken = model, node, taken
-        self.nodes: list[onnx.NodeProto] = []
-
-    def _name(self, what: str) -> str:
-        return unique_name(self.model.graph, f"{self.node.name or self.node.output[0]}/{what}", self.taken)
-
-    def _int64(self, what: str, values) -> str:
-        name = self._name(what)
-        add_initializer(self.model, np.asarray(values, np.int64), name)
-        return name
-
-    def emit(self, op: str, inputs: list[str], what: str, output: str | None = None, **attrs) -> str:
-        output = output or self._name(what)
-        self.nodes.append(helper.make_node(op, inputs, [output], name=self._name(what + "_node"), **attrs))
-        return output
+        super().__init__(model, taken)
+        self.einsum = node
+        self.prefix = node.name or node.output[0]
 
     def reduce_sum(self, x: _Operand, keep: str) -> _Operand:
         """x summed over its letters not in `keep`."""
         axes = [i for i, c in enumerate(x.letters) if c not in keep]
         if not axes:
             return x
-        name = self.emit("ReduceSum", [x.name, self._int64("axes", axes)], "sum", keepdims=0)
+        name = self.node("ReduceSum", [x.name, self.int64s(axes)], f"{self.prefix}/sum", keepdims=0)
         kept = [i for i in range(len(x.letters)) if i not in axes]
         return _Operand(name, "".join(x.letters[i] for i in kept), tuple(x.dims[i] for i in kept))
 
@@ -106,13 +94,10 @@ class _Builder:
         if perm == list(range(len(perm))):
             if output is None:
                 return x
-            name = self.emit("Identity", [x.name], "result", output)   # RemoveIdentityOps rewires it away
+            name = self.node("Identity", [x.name], f"{self.prefix}/result", output)   # RemoveIdentityOps rewires it
         else:
-            name = self.emit("Transpose", [x.name], "transpose", output, perm=perm)
+            name = self.node("Transpose", [x.name], f"{self.prefix}/transpose", output, perm=perm)
         return _Operand(name, order, tuple(x.dims[p] for p in perm))
-
-    def reshape(self, name: str, dims: list[int], output: str | None = None) -> str:
-        return self.emit("Reshape", [name, self._int64("shape", dims)], "reshape", output)
 
 
 def _contract(b: _Builder, x: _Operand, y: _Operand, keep: str) -> _Operand:
@@ -137,9 +122,10 @@ def _contract(b: _Builder, x: _Operand, y: _Operand, keep: str) -> _Operand:
     n = int(np.prod([y.size(c) for c in columns], dtype=np.int64))
     k = int(np.prod([x.size(c) for c in contracted], dtype=np.int64))
     xb, yb = list(x.dims[:len(batch)]), list(y.dims[:len(batch)])
-    product = b.emit("MatMul", [b.reshape(x.name, xb + [m, k]), b.reshape(y.name, yb + [k, n])], "matmul")
+    product = b.node("MatMul", [b.reshape(x.name, xb + [m, k], f"{b.prefix}/reshape"),
+                                b.reshape(y.name, yb + [k, n], f"{b.prefix}/reshape")], f"{b.prefix}/matmul")
     dims = [max(p, q) for p, q in zip(xb, yb)] + [x.size(c) for c in rows] + [y.size(c) for c in columns]
-    return _Operand(b.reshape(product, dims), batch + rows + columns, tuple(dims))
+    return _Operand(b.reshape(product, dims, f"{b.prefix}/reshape"), batch + rows + columns, tuple(dims))
 
 
 def express(b: _Builder, operands: list[_Operand], out: str) -> None:
@@ -150,7 +136,7 @@ def express(b: _Builder, operands: list[_Operand], out: str) -> None:
         needed = out + "".join(o.letters for o in operands[k + 1:])
         result = _contract(b, result, other, needed)
     result = b.reduce_sum(result, out)
-    b.transpose(result, out, b.node.output[0])
+    b.transpose(result, out, b.einsum.output[0])
 
 
 class ExpressEinsum(Pass):

@@ -6,6 +6,7 @@ hundreds of MiB of weights are never copied just to rewire a few nodes.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -134,3 +135,41 @@ def set_attribute(node: onnx.NodeProto, name: str, value) -> None:
             attr.CopyFrom(new)
             return
     node.attribute.append(new)
+
+
+@dataclass
+class NodeWriter:
+    """New nodes for a rewrite, in order, with fresh tensor and node names and the int64 constants they
+    read (one initializer per distinct tuple: shapes, axes, Slice bounds)."""
+
+    model: onnx.ModelProto
+    taken: set[str]
+    nodes: list[onnx.NodeProto] = field(default_factory=list)
+    int64_constants: dict[tuple, str] = field(default_factory=dict)
+
+    def name(self, base: str) -> str:
+        return unique_name(self.model.graph, base, self.taken)
+
+    def emit(self, node: onnx.NodeProto) -> None:
+        self.nodes.append(node)
+
+    def node(self, op: str, inputs: list[str], base: str, output: str | None = None, **attrs) -> str:
+        """Emit `op` writing `output` (a fresh name from `base` when None); returns the output's name."""
+        out = output or self.name(base)
+        self.emit(helper.make_node(op, inputs, [out], name=self.name(f"{base}_node"), **attrs))
+        return out
+
+    def constant(self, array: np.ndarray, base: str) -> str:
+        name = self.name(base)
+        add_initializer(self.model, array, name)
+        return name
+
+    def int64s(self, values) -> str:
+        """A 1-D int64 initializer holding `values`."""
+        values = tuple(int(v) for v in values)
+        if values not in self.int64_constants:
+            self.int64_constants[values] = self.constant(np.array(values, np.int64), "ints")
+        return self.int64_constants[values]
+
+    def reshape(self, x: str, shape, base: str, output: str | None = None) -> str:
+        return self.node("Reshape", [x, self.int64s(shape)], base, output)

@@ -13,8 +13,8 @@ from ..analysis.spatial import window_extents
 from ..core import Pass, PassResult
 from ..errors import UnsupportedModelError
 from ..graph import attributes, constant_initializers, node_label, opset_of
-from .graph_edit import (add_initializer, all_tensor_names, consumers, drop_stale_value_info, graph_output_names,
-                         referenced_names, remove_initializers, replace_nodes, subgraphs, unique_name)
+from .graph_edit import (NodeWriter, all_tensor_names, consumers, drop_stale_value_info,
+                         graph_output_names, referenced_names, remove_initializers, replace_nodes, subgraphs)
 
 ONNX_DOMAINS = ("", "ai.onnx")
 WINDOW_3D = ("Conv", "MaxPool", "AveragePool")
@@ -84,22 +84,15 @@ class _Group:
 
 
 @dataclass
-class _Builder:
+class _Builder(NodeWriter):
     """The new node list, fresh names and the small constants the rewrite adds.
 
     Nodes made while `deferring` go into a group that is emitted only when a node outside it reads one of
     its outputs (after the groups it reads in turn): the slices of a tensor that only a 3-D window reads
     are then made just before the window's first tap on them, and the ones it never reads are not made."""
 
-    model: onnx.ModelProto
-    taken: set[str]
-    nodes: list[onnx.NodeProto] = field(default_factory=list)
-    shapes: dict[tuple, str] = field(default_factory=dict)
     group: _Group | None = None
     made_by: dict[str, _Group] = field(default_factory=dict)
-
-    def name(self, base: str) -> str:
-        return unique_name(self.model.graph, base, self.taken)
 
     @contextmanager
     def deferring(self, enabled: bool = True):
@@ -135,25 +128,6 @@ class _Builder:
             group.emitted = True
             self.nodes.extend(group.nodes)
             stack.pop()
-
-    def node(self, op: str, inputs: list[str], base: str, **attrs) -> str:
-        out = self.name(base)
-        self.emit(helper.make_node(op, inputs, [out], name=self.name(f"{base}_node"), **attrs))
-        return out
-
-    def constant(self, array: np.ndarray, base: str) -> str:
-        name = self.name(base)
-        add_initializer(self.model, array, name)
-        return name
-
-    def int64s(self, values: tuple[int, ...]) -> str:
-        """A 1-D int64 initializer holding `values` (one per distinct tuple: shapes, Slice bounds)."""
-        if values not in self.shapes:
-            self.shapes[values] = self.constant(np.array(values, np.int64), "depth_slice_ints")
-        return self.shapes[values]
-
-    def reshape(self, x: str, shape: tuple[int, ...], base: str) -> str:
-        return self.node("Reshape", [x, self.int64s(shape)], base)
 
 
 class UnrollDepth(Pass):
@@ -415,7 +389,8 @@ class _Rewrite:
                 if node.op_type == "MaxPool":
                     parts.append(terms[0] if len(terms) == 1 else self.out.node("Max", terms, f"{y}_depth{d}"))
                     continue
-                count = average_count(d, stride, dilation, begin, e.end[0], kernel, size, bool(flat["count_include_pad"]))
+                count = average_count(d, stride, dilation, begin, e.end[0], kernel, size,
+                                      bool(flat["count_include_pad"]))
                 total = terms[0] if len(terms) == 1 else self.out.node("Sum", terms, f"{y}_sum{d}")
                 if count == 1:
                     parts.append(total)
