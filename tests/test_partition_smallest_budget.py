@@ -95,6 +95,8 @@ def test_smallest_budget_is_the_first_budget_that_works():
     found = {spatial: smallest_budget(skeleton, infos, limits, "optimal", spatial=spatial).works
              for spatial in (False, True)}
     assert found[True] < found[False] * 0.6  # spatial tiling matters here
+    hinted = smallest_budget(skeleton, infos, limits, "optimal", spatial=True, works_at=found[False])
+    assert hinted.works == found[True] and hinted.exact
     for spatial, budget in found.items():
         assert budget == _first_success(skeleton, infos, limits, spatial)
         assert len(partition_model(model, budget, spatial=spatial).parts) >= 1

@@ -293,7 +293,8 @@ class BudgetBound:
 
 def smallest_budget(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limits, strategy: str,
                     cache: dict | None = None, spatial: bool = True, *,
-                    seconds: float | None = None, start_fails: bool = True) -> BudgetBound:
+                    seconds: float | None = None, start_fails: bool = True,
+                    works_at: int | None = None) -> BudgetBound:
     """The smallest budget (a multiple of BUDGET_STEP) at which partitioning succeeds (with
     spatial tiling unless `spatial` is False), found by doubling then bisection between the
     last failing and the first working budget; each check is the end-to-end one (`_feasible`),
@@ -301,7 +302,9 @@ def smallest_budget(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits
     the process has spent that much CPU time in it, and spatial tiling is no longer tried past it
     (the doubling always finishes, on partitioning alone: a budget that works); a failing check then
     proves nothing for spatial tiling, so `fails` is the largest budget proven to fail
-    (`start_fails`: the caller proved that `limits.budget` fails)."""
+    (`start_fails`: the caller proved that `limits.budget` fails).  `works_at`, a budget the caller
+    knows to work (e.g. the smallest without spatial tiling, when looking for the one with it), replaces
+    the doubling: the bisection runs between `limits.budget` and it."""
     cache = {} if cache is None else cache
     start = time.process_time()
     deadline = None if seconds is None else start + seconds
@@ -320,8 +323,8 @@ def smallest_budget(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits
             return ok
 
         lo = limits.budget
-        hi = max(2 * lo, BUDGET_STEP)
-        while not works(hi):
+        hi = max(2 * lo, BUDGET_STEP) if works_at is None else works_at
+        while works_at is None and not works(hi):
             lo, hi = hi, 2 * hi
             if hi > 2**40:
                 raise UserError("the model cannot be partitioned under any budget (a tensor has no size?)")
