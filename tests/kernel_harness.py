@@ -144,7 +144,7 @@ SIGNATURES: dict[str, tuple] = {
 }
 
 
-MATH_SHIMS = tuple(f"shim_{f}" for f in ("expm1f", "log1pf", "erff", "floorf", "ceilf", "rintf", "geluf",
+MATH_SHIMS = tuple(f"shim_{f}" for f in ("expm1f", "log1pf", "floorf", "ceilf", "rintf", "geluf",
                                           "gelu_tanhf", "softplusf", "mishf", "softsignf"))
 TRIG_SHIMS = tuple(f"shim_{op.lower()}f" for op in TRIG)
 

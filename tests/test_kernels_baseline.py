@@ -4,8 +4,9 @@ Each check draws a case with hypothesis, runs it through this checkout's kernels
 kernels of `kernel_baseline.BASELINE` (built with the same compiler and flags), and requires equal
 outputs (== on float32: only the sign of a zero may differ, which == ignores).  The new paths keep
 every output's float operations and their order, so no tolerance is needed; the exceptions are
-Sigmoid and Tanh, now vectorised float code instead of double-precision scalar calls (within 1e-6
-relative of the old values, 2.5e-7 of float64), and the 1x1 convolution of a single pixel, now the
+Sigmoid, Tanh and Erf, now vectorised float code instead of double-precision scalar calls (within 1e-6
+relative of the old values, 2.5e-7 of float64), Softmax / LogSoftmax / ReduceLogSumExp over a
+contiguous axis, whose exponentials are now that vectorised code too (within 1e-6 of the old values), and the 1x1 convolution of a single pixel, now the
 dot products of a fully connected layer (kern_gemv, as Gemm has them: within 1e-6 of the largest
 output), and GlobalAveragePool, now ReduceMean's 8-lane sums (closer to a float64 mean than the
 old sequential sum).  Narrow GEMM columns and grouped convolutions run other GEMM column tiles than
@@ -17,8 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import assume, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 from onnx import helper
+from scipy import special
 
 import kernel_harness as kh
 from differential import checks_by_name, differential_tests
@@ -224,9 +226,10 @@ def _sweep() -> np.ndarray:
     return dense.astype(np.float32)
 
 
-@pytest.mark.parametrize("op,ref", [("Sigmoid", lambda v: 1 / (1 + np.exp(-v))), ("Tanh", np.tanh)])
+@pytest.mark.parametrize("op,ref", [("Sigmoid", lambda v: 1 / (1 + np.exp(-v))), ("Tanh", np.tanh),
+                                    ("Erf", special.erf)])
 def test_vectorised_activations_close_to_baseline(op, ref):
-    """Sigmoid and Tanh now run vectorised float code (vmath.c) where they ran mathf's double-precision
+    """Sigmoid, Tanh and Erf now run vectorised float code (vmath.c) where they ran mathf's double-precision
     scalar functions: within 1e-6 relative of the old values (2.5e-7 of float64), and below 1e-37 in
     absolute terms where the result is subnormal; NaN, the infinities and signed zeros as before."""
     x = _sweep()
@@ -242,6 +245,35 @@ def test_vectorised_activations_close_to_baseline(op, ref):
     assert (np.abs(new - old)[normal] / np.abs(old)[normal]).max() <= 1e-6
     assert (np.abs(new - want)[normal] / np.abs(want)[normal]).max() <= 2.5e-7
     assert np.abs(new - old)[~normal].max(initial=0) <= 1e-37
+
+
+@pytest.mark.parametrize("op", ["Softmax", "LogSoftmax"])
+@given(data=st.data())
+@settings(max_examples=25, deadline=None)
+def test_softmax_with_vectorised_exponentials_close_to_baseline(op, data):
+    """Softmax and LogSoftmax over the last axis: rows of 1 to 300 values spread over up to 200 (so
+    some exponentials underflow into the subnormals or to 0), -inf entries, attention-sized rows.
+    Softmax within 1e-6 relative of the old values (1e-37 absolute below the normal floats) and of a
+    float64 softmax of the float differences x - max; LogSoftmax within 1e-6 of the largest |old| value."""
+    rows = data.draw(st.integers(1, 12), label="rows")
+    n = data.draw(st.sampled_from([1, 7, 8, 9, 63, 197, 300]), label="n")
+    spread = data.draw(st.sampled_from([1.0, 20.0, 200.0]), label="spread")
+    x = _array(data, (rows, n), -spread, spread)
+    if n > 1 and data.draw(st.booleans(), label="with -inf"):
+        x[:, data.draw(st.integers(0, n - 1), label="-inf at")] = -np.inf
+    node = helper.make_node(op, ["x"], ["y"], axis=-1)
+    old, new = _both(lambda: kh.run_node(node, [x], OPSET)[0])
+    if op == "Softmax":
+        assert_close(old, new)
+        z = np.exp((x - x.max(axis=1, keepdims=True)).astype(np.float64))   # x - max rounded as the kernel does
+        want = z / z.sum(axis=1, keepdims=True)
+        normal = want >= np.finfo(np.float32).tiny
+        assert (np.abs(new - want)[normal] / want[normal]).max(initial=0) <= 1e-6
+        assert np.abs(new - want)[~normal].max(initial=0) <= 1e-37
+    else:
+        finite = np.isfinite(old)
+        assert np.array_equal(finite, np.isfinite(new)) and np.array_equal(old[~finite], new[~finite])
+        assert_close_tensor(np.where(finite, old, 0), np.where(finite, new, 0))
 
 
 def test_global_average_pool_as_accurate_as_baseline():

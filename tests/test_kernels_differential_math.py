@@ -45,7 +45,7 @@ UNARY = {
     "Floor": ((-1e3, 1e3), 0, None),
     "Ceil": ((-1e3, 1e3), 0, None),
     "Round": ((-50.0, 50.0), 0, None),
-    "Erf": ((-5.0, 5.0), 1, None),
+    "Erf": ((-5.0, 5.0), 4, None),   # vectorised float code (vmath.c): 2.7 ulps of float64, onnxruntime 1
     "Softplus": ((-90.0, 90.0), 8, None),
     "Softsign": ((-1e3, 1e3), 2, None),
     "Mish": ((-30.0, 30.0), 8, None),

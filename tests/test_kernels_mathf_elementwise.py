@@ -1,5 +1,5 @@
 """Accuracy of the libm-free float32 functions behind the elementwise math ops (runtime_ta/interp/mathf.c:
-powf, expm1f, log1pf, erff, the Gelu forms, softplus, mish, softsign; floor/ceil/rint exactly) against
+powf, expm1f, log1pf, the Gelu forms, softplus, mish, softsign; floor/ceil/rint exactly) against
 float64 numpy/scipy, as tests/test_kernels_mathf.py does for exp/log/tanh: dense sweeps over each
 function's range including subnormal inputs, errors relative to the float64 truth in units of float32
 epsilon; subnormal results within one subnormal step.  Special values (+-0, +-inf, NaN) separately.
@@ -62,7 +62,6 @@ def sweeps() -> dict[str, float]:
                               _signed_geom(1e-45, 1.0)])
     x_log1p = np.concatenate([np.geomspace(1e-45, 3.4e38, 500_000), -np.geomspace(1e-45, 0.99999994, 300_000),
                               _points(-0.5, 2.0, 200_000, 2)]).astype(np.float32)
-    x_erf = np.concatenate([_signed_geom(1e-45, 10.0), _points(-5, 5, 500_000, 3)])
     x_gelu = np.concatenate([_points(-20, 20, 500_000, 4), _signed_geom(1e-45, 3e38)])
     x_soft = np.concatenate([_points(-110, 110, 500_000, 5), _signed_geom(1e-45, 3e38)])
     x_mish = np.concatenate([_points(-120, 50, 500_000, 6), _signed_geom(1e-45, 3e38)])
@@ -72,7 +71,6 @@ def sweeps() -> dict[str, float]:
         return {
             "expm1f": _max_rel_err(call("expm1f", x_expm1), np.expm1(f64(x_expm1))),
             "log1pf": _max_rel_err(call("log1pf", x_log1p), np.log1p(f64(x_log1p))),
-            "erff": _max_rel_err(call("erff", x_erf), special.erf(f64(x_erf))),
             "geluf": _max_rel_err(call("geluf", x_gelu), _gelu(f64(x_gelu))),
             "gelu_tanhf": _max_rel_err(call("gelu_tanhf", x_gelu), _gelu_tanh(f64(x_gelu))),
             "softplusf": _max_rel_err(call("softplusf", x_soft), soft(f64(x_soft))),
@@ -87,7 +85,7 @@ def errors():
     return sweeps()
 
 
-@pytest.mark.parametrize("fn", ["expm1f", "log1pf", "erff", "geluf", "gelu_tanhf", "softplusf", "mishf",
+@pytest.mark.parametrize("fn", ["expm1f", "log1pf", "geluf", "gelu_tanhf", "softplusf", "mishf",
                                 "softsignf", "powf"])
 def test_max_relative_error(errors, fn):
     assert errors[fn] <= ALLOWED, f"{fn}: max error {errors[fn]:.3f} eps > {ALLOWED} eps"
@@ -113,7 +111,7 @@ def test_special_values():
     inf, nan = np.inf, np.nan
     x = np.array([inf, -inf, nan, 0.0, -0.0], np.float32)
     cases = {
-        "expm1f": [inf, -1, nan, 0.0, -0.0], "log1pf": [inf, nan, nan, 0.0, -0.0], "erff": [1, -1, nan, 0.0, -0.0],
+        "expm1f": [inf, -1, nan, 0.0, -0.0], "log1pf": [inf, nan, nan, 0.0, -0.0],
         "geluf": [inf, nan, nan, 0.0, -0.0], "gelu_tanhf": [inf, -0.0, nan, 0.0, -0.0],
         "softplusf": [inf, 0, nan, np.log(2), np.log(2)], "mishf": [inf, -0.0, nan, 0.0, -0.0],
         "softsignf": [1, -1, nan, 0.0, -0.0],

@@ -294,16 +294,6 @@ float kern_log1pf(float x)
     return (float)log1p_d((double)x);
 }
 
-float kern_erff(float x)
-{
-    double z;
-    if (x != x || x == 0.0f)
-        return x;
-    z = x < 0.0f ? -(double)x : (double)x;
-    z = z > 12.0 ? 12.0 : z;
-    return (float)(x < 0.0f ? -erf_d(z, 0) : erf_d(z, 0));
-}
-
 /* Whether a finite float is an integer (*odd: an odd one). */
 static int float_integer(float y, int *odd)
 {

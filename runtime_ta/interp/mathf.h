@@ -15,12 +15,11 @@ float kern_sqrtf(float x);           /* correctly rounded up to 1 ulp; NaN below
 float kern_tanhf(float x);
 float kern_sigmoidf(float x);        /* 1 / (1 + e^-x), no overflow for any x */
 
-/* Elementwise ops (Pow, Exp/Log variants, Erf, Gelu, activations, rounding); the accuracy of each is
+/* Elementwise ops (Pow, Exp/Log variants, Gelu, activations, rounding; Erf is vmath.c's kern_erf_n); the accuracy of each is
  * in tests/test_kernels_mathf.py (0.5 eps + double rounding unless noted there). */
 float kern_powf(float x, float y);   /* x^y with C99 Annex F special cases (negative x, zeros, infinities) */
 float kern_expm1f(float x);          /* e^x - 1, accurate near 0 */
 float kern_log1pf(float x);          /* log(1 + x), accurate near 0 */
-float kern_erff(float x);
 float kern_floorf(float x);          /* exact, keeps the sign of zero */
 float kern_ceilf(float x);
 float kern_rintf(float x);           /* round half to even */

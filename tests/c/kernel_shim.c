@@ -31,7 +31,6 @@ void shim_powf_pos(const float *x, const float *p, float *y, size_t n)
 /* elementwise math (mathf.c) */
 void shim_expm1f(const float *x, float *y, size_t n) { map(kern_expm1f, x, y, n); }
 void shim_log1pf(const float *x, float *y, size_t n) { map(kern_log1pf, x, y, n); }
-void shim_erff(const float *x, float *y, size_t n) { map(kern_erff, x, y, n); }
 void shim_floorf(const float *x, float *y, size_t n) { map(kern_floorf, x, y, n); }
 void shim_ceilf(const float *x, float *y, size_t n) { map(kern_ceilf, x, y, n); }
 void shim_rintf(const float *x, float *y, size_t n) { map(kern_rintf, x, y, n); }

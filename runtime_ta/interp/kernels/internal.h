@@ -192,10 +192,16 @@ void kern_depthwise(const kern_conv_geom *g, const kern_unary_attr *act, const f
 int kern_grouped(const kern_conv_geom *g, const kern_unary_attr *act, const float *xb, const float *w,
                  const float *bias, float *yb, float *scratch);
 
-/* y[i] = sigmoid(x[i]), tanh(x[i]) for i < n, vectorised float code within 2.5e-7 relative (y may
- * equal x).  Defined in vmath.c. */
+/* y[i] = sigmoid(x[i]), tanh(x[i]), erf(x[i]) for i < n, vectorised float code within 2.5e-7 relative
+ * (y may equal x).  Defined in vmath.c. */
 void kern_sigmoid_n(const float *x, float *y, size_t n);
 void kern_tanh_n(const float *x, float *y, size_t n);
+void kern_erf_n(const float *x, float *y, size_t n);
+/* Sum of e^(x[i] - shift), i < n, every x[i] - shift <= 0 (softmax: shift = the max), in
+ * KERN_EXP_LANES partial sums (lane i % KERN_EXP_LANES, summed pairwise at the end); y, unless NULL,
+ * gets the exponentials (y may equal x). */
+#define KERN_EXP_LANES 8
+float kern_exp_sum_n(const float *x, float shift, float *y, size_t n);
 
 /* Elementwise math (kernels/math.c): kern_unary for the kern_unary_op values from KERN_SQRT on, and
  * the fast paths of a Pow whose exponent is one value for a run (returns 0 when it has none; then y

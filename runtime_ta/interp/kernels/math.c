@@ -4,7 +4,8 @@
  * here), and the fast paths of Pow with one exponent for a run (kern_binary).
  *
  * The transcendental maps call the libm-free scalar functions of mathf.c (double inside, one
- * rounding); the others are plain float expressions the compiler vectorises.  y may equal x.
+ * rounding), but for Erf, vmath.c's vectorised kern_erf_n; the others are plain float expressions the
+ * compiler vectorises.  y may equal x.
  */
 #include <string.h>
 
@@ -42,7 +43,7 @@ kern_status kern_unary_math(const kern_unary_attr *at, const float *x, float *y,
     case KERN_FLOOR: MAP(kern_floorf(v)); break;
     case KERN_CEIL: MAP(kern_ceilf(v)); break;
     case KERN_ROUND: MAP(kern_rintf(v)); break;
-    case KERN_ERF: MAP(kern_erff(v)); break;
+    case KERN_ERF: kern_erf_n(x, y, n); break;
     case KERN_GELU: MAP(kern_geluf(v)); break;
     case KERN_GELU_TANH: MAP(kern_gelu_tanhf(v)); break;
     case KERN_SOFTPLUS: MAP(kern_softplusf(v)); break;

@@ -127,24 +127,19 @@ static float lanes_total(const float acc[LANES])
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-/* sum of e^(x[i stride] - mx), i < n, in LANES partial sums. */
-static float run_sum_exp(const float *x, size_t n, size_t stride, float mx)
-{
-    float acc[LANES] = {0};
-    size_t i;
-    for (i = 0; i < n; i++)
-        acc[i % LANES] += kern_expf(x[i * stride] - mx);
-    return lanes_total(acc);
-}
-
-/* y[i stride] = e^(x[i stride] - mx), i < n; returns their sum, in LANES partial sums.  y may equal x. */
+/* y[i stride] = e^(x[i stride] - mx), i < n, unless y is NULL; returns their sum, in LANES partial
+ * sums.  y may equal x.  A contiguous run takes vmath.c's vectorised exponentials (kern_exp_sum_n, the
+ * same lanes), a strided one mathf's scalar kern_expf. */
 static float run_store_exp(const float *x, size_t n, size_t stride, float mx, float *y)
 {
     float acc[LANES] = {0};
     size_t i;
+    if (stride == 1)
+        return kern_exp_sum_n(x, mx, y, n);
     for (i = 0; i < n; i++) {
         const float e = kern_expf(x[i * stride] - mx);
-        y[i * stride] = e;
+        if (y)
+            y[i * stride] = e;
         acc[i % LANES] += e;
     }
     return lanes_total(acc);
@@ -320,7 +315,7 @@ kern_status kern_reduce(kern_reduce_op op, const kern_shape *xs, unsigned axes_m
                     mx = comb(COMB_MAX, mx, run_extreme(1, x + outer.off + rdims.off, last));
                 odo_reset(&rdims);
                 for (r = 0; r < n_red; r++, odo_step(&rdims))
-                    sum += run_sum_exp(x + outer.off + rdims.off, last, 1, mx);
+                    sum += run_store_exp(x + outer.off + rdims.off, last, 1, mx, NULL);
                 y[o] = mx + kern_logf(sum);
                 continue;
             }
@@ -382,7 +377,7 @@ static kern_status softmax_rows(size_t outer, size_t n, size_t inner, const floa
             float *ys = y + o * n * inner + j;
             const float mx = strided_max(xs, n, inner);
             if (log_form) {
-                const float lse = kern_logf(run_sum_exp(xs, n, inner, mx));
+                const float lse = kern_logf(run_store_exp(xs, n, inner, mx, NULL));
                 for (i = 0; i < n; i++)
                     ys[i * inner] = (xs[i * inner] - mx) - lse;
             } else {

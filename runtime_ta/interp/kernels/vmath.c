@@ -1,8 +1,8 @@
 /*
- * vmath.c - sigmoid and tanh over arrays in branch-free float code the compiler vectorises (the scalar
- * double-precision kern_sigmoidf / kern_tanhf of mathf.c cost ~13 ns an element, these ~0.7 with
- * AVX-512: an EfficientNet's SiLU layers took most of its compute, and they took most of a recurrent
- * step).
+ * vmath.c - sigmoid, tanh, erf and softmax's exponentials over arrays in branch-free float code the
+ * compiler vectorises (the scalar double-precision functions of mathf.c cost ~10-13 ns an element, these
+ * ~0.5-1 with AVX-512: an EfficientNet's SiLU layers took most of its compute, and they took most of a
+ * recurrent step; a ViT's GELU (Erf) and attention Softmax took half of its).
  *
  * e^x, x in [-87, 88]: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, r's Taylor series to r^7
  * (truncation < 6e-9), times 2^n built in the exponent bits.
@@ -12,8 +12,14 @@
  * sigmoid rounds to 0).  A block with every |x| <= 80 takes only the first form.
  * tanh x = x + x^3 P(x^2) below |x| = 0.625, P a degree-4 least-squares fit of (tanh x / x - 1) / x^2,
  * and sign(x) (1 - 2 / (e^2|x| + 1)) above; tanh(+-0) = +-0.
+ * erf x = x P(x^2) below |x| = 0.921875, P of degree 6 fit to erf(x) / x (relative error 4e-10), and
+ * sign(x) (1 - e^Q(|x| - 2.4609375)) up to |x| = 4, Q of degree 10 fit to ln erfc (absolute error
+ * 2.4e-9: erfc to 2.4e-9 relative); |x| is clamped to 4, where 1 - erfc(4) = 1 - 1.5e-8 rounds to 1.
+ * The sign is x's bit, so erf(-0) = -0.
+ * e^v for v <= 0 (softmax's x - max): e^v below -87 as e^(v + 32 ln2) 2^-32 (v clamped to -104, past
+ * which e^v rounds to 0), so results down in the subnormals stay within 1e-37 absolute.
  * Measured against float64 over dense sweeps (tests/test_kernels_recurrent.py, test_kernels_baseline.py):
- * sigmoid and tanh within 2.5e-7 relative, below 1e-37 in absolute terms where the result is
+ * sigmoid, tanh and erf within 2.5e-7 relative, below 1e-37 in absolute terms where the result is
  * subnormal.  NaN propagates (no float-to-int conversion).
  */
 #include <string.h>
@@ -107,4 +113,62 @@ void kern_tanh_n(const float *x, float *y, size_t n)
         p = p * z - 0.333332866f;
         y[i] = v == 0.0f ? v : a < 0.625f ? v + v * z * p : v < 0.0f ? -big : v > 0.0f ? big : v;
     }
+}
+
+/* erf over x[0..n) (module comment). */
+void kern_erf_n(const float *x, float *y, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        const float v = x[i], a = kclampf(v < 0.0f ? -v : v, 0.0f, 4.0f), t = a * a, u = a - 2.4609375f;
+        float p = 8.370246618e-05f, q = -5.472417204e-08f, r;
+        p = p * t - 8.142745026e-04f;
+        p = p * t + 5.201036659e-03f;
+        p = p * t - 2.685940051e-02f;
+        p = p * t + 1.128369555e-01f;
+        p = p * t - 3.761263374e-01f;
+        p = p * t + 1.128379167e+00f;
+        q = q * u - 4.002082154e-08f;
+        q = q * u + 1.937175103e-06f;
+        q = q * u - 1.359994638e-05f;
+        q = q * u + 8.043525414e-05f;
+        q = q * u - 4.390968505e-04f;
+        q = q * u + 2.249581726e-03f;
+        q = q * u - 1.120307588e-02f;
+        q = q * u - 9.426012479e-01f;
+        q = q * u - 5.278989263e+00f;
+        q = q * u - 7.599165795e+00f;
+        r = a < 0.921875f ? a * p : 1.0f - vexp(q);
+        y[i] = v == v ? bits_float(float_bits(r) | (float_bits(v) & 0x80000000u)) : v;
+    }
+}
+
+/* e^v for v <= 0 (module comment); NaN stays NaN. */
+static KERN_INLINE float vexp_nonpositive(float v)
+{
+    const float a = kclampf(v, -104.0f, 0.0f), far = a < -87.0f ? 1.0f : 0.0f;
+    const float e = vexp(a + far * 22.1807097f) * (far * 2.32830644e-10f + (1.0f - far));
+    return v == v ? e : v;
+}
+
+float kern_exp_sum_n(const float *x, float shift, float *y, size_t n)
+{
+    float acc[KERN_EXP_LANES] = {0}, e[KERN_EXP_LANES];
+    size_t i, l;
+    for (i = 0; i + KERN_EXP_LANES <= n; i += KERN_EXP_LANES) {
+        for (l = 0; l < KERN_EXP_LANES; l++)
+            e[l] = vexp_nonpositive(x[i + l] - shift);
+        for (l = 0; l < KERN_EXP_LANES; l++)
+            acc[l] += e[l];
+        if (y)
+            for (l = 0; l < KERN_EXP_LANES; l++)
+                y[i + l] = e[l];
+    }
+    for (l = 0; i < n; i++, l++) {
+        const float r = vexp_nonpositive(x[i] - shift);
+        acc[l] += r;
+        if (y)
+            y[i] = r;
+    }
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
