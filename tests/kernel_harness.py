@@ -25,7 +25,7 @@ import onnx
 from onnx import helper
 
 from onnx_tee.passes.target import kernel_args as ka  # noqa: E402
-from onnx_tee.passes.target.scratch import conv_scratch_bytes, gemm_scratch_bytes  # noqa: E402
+from onnx_tee.passes.target.scratch import conv_scratch_bytes, conv_transpose_scratch_bytes, gemm_scratch_bytes  # noqa: E402
 from onnx_tee.passes.analysis.shapes import TensorInfo  # noqa: E402
 from onnx_tee.passes.analysis.spatial import window_geometry  # noqa: E402
 
@@ -124,7 +124,8 @@ SIGNATURES: dict[str, tuple] = {
     "kern_scratch_bytes_conv": (P,),
     "kern_conv_wt_act": (P, P, P, P, P, P, P, SZ),
     "kern_conv_wt_ok": (P,),
-    "kern_conv_transpose": (P, P, P, P, P),
+    "kern_conv_transpose": (P, P, P, P, P, P, SZ),
+    "kern_scratch_bytes_conv_transpose": (P,),
     "kern_gemm": (P, P, P, P, P, P, SZ),
     "kern_scratch_bytes_gemm": (P,),
     "kern_matmul": (P, P, P, P, P, P),
@@ -407,7 +408,14 @@ def _conv(node, at, inputs, opset):
     g, geom = _geometry(node, inputs)
     y = Guarded(_out_shape(x, g))
     if node.op_type == "ConvTranspose":
-        _check(kernels().kern_conv_transpose(ctypes.byref(geom), _ptr(x), _ptr(w), _ptr(b), y.ptr), "ConvTranspose")
+        need = conv_transpose_scratch_bytes(g)
+        if not _LIBRARY:
+            assert kernels().kern_scratch_bytes_conv_transpose(ctypes.byref(geom)) == need, \
+                "C and Python scratch formulas differ"
+        scratch = Guarded(need // 4)
+        _check(kernels().kern_conv_transpose(ctypes.byref(geom), _ptr(x), _ptr(w), _ptr(b), y.ptr, scratch.ptr, need),
+               "ConvTranspose")
+        scratch.result("ConvTranspose scratch")
         return [y.result("ConvTranspose")]
     need = conv_scratch_bytes(g)
     if not _LIBRARY:   # another version's kernels (using()) get this checkout's grant, their own need or more

@@ -12,7 +12,8 @@ output), and GlobalAveragePool, now ReduceMean's 8-lane sums (closer to a float6
 old sequential sum).  Narrow GEMM columns and grouped convolutions run other GEMM column tiles than
 before: identical where multiply-adds are not contracted (this harness's default build), within
 1e-6 of the largest output with FMA (FMA_BUILD); so do convolutions over one input channel per group
-with 8 or more outputs each, now on the GEMM path.  The comparison with onnxruntime stays in test_kernels_differential.py.
+with 8 or more outputs each, now on the GEMM path, and ConvTranspose, now one GEMM per tap (its sums
+in another order: within 1e-6 of the largest output).  The comparison with onnxruntime stays in test_kernels_differential.py.
 """
 from __future__ import annotations
 
@@ -274,6 +275,31 @@ def test_softmax_with_vectorised_exponentials_close_to_baseline(op, data):
         finite = np.isfinite(old)
         assert np.array_equal(finite, np.isfinite(new)) and np.array_equal(old[~finite], new[~finite])
         assert_close_tensor(np.where(finite, old, 0), np.where(finite, new, 0))
+
+
+@given(data=st.data())
+@settings(max_examples=30, deadline=None)
+def test_conv_transpose_on_the_gemm_engine_close_to_baseline(data):
+    """ConvTranspose as one GEMM per tap plus a scatter, against the direct scatter it replaces: blocks
+    split along output channels (> 64 per group) and input pixels (> 512), strides, dilations, pads,
+    output padding, groups."""
+    group = data.draw(st.integers(1, 2), label="group")
+    cin_g, cout_g = data.draw(st.integers(1, 24), label="cin_g"), data.draw(st.sampled_from([1, 5, 64, 70]), label="cout_g")
+    k = [data.draw(st.integers(1, 4), label="k") for _ in range(2)]
+    strides = [data.draw(st.integers(1, 3), label="stride") for _ in range(2)]
+    dil = [data.draw(st.integers(1, 2), label="dilation") for _ in range(2)]
+    pads = [data.draw(st.integers(0, 2), label="pad") for _ in range(4)]
+    out_pad = [data.draw(st.integers(0, strides[i] - 1), label="output padding") for i in range(2)]
+    size = [data.draw(st.sampled_from([1, 3, 17, 31]), label="size") for _ in range(2)]
+    for i in range(2):
+        assume(strides[i] * (size[i] - 1) + out_pad[i] + dil[i] * (k[i] - 1) + 1 - pads[i] - pads[i + 2] >= 1)
+    x = _array(data, (data.draw(st.integers(1, 2), label="batch"), cin_g * group, *size))
+    w = _array(data, (cin_g * group, cout_g, *k))
+    b = _array(data, (cout_g * group,))
+    node = helper.make_node("ConvTranspose", ["x", "w", "b"], ["y"], kernel_shape=k, strides=strides, dilations=dil,
+                            pads=pads, output_padding=out_pad, group=group)
+    old, new = _both(lambda: kh.run_node(node, [x, w, b], OPSET)[0])
+    assert_close_tensor(old, new)
 
 
 def test_global_average_pool_as_accurate_as_baseline():

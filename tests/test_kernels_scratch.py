@@ -22,6 +22,8 @@ def test_tiling_constants_mirror_the_c_header():
     assert defines["CONV_WT_MAX_PIX"] == scratch.CONV_WT_MAX_PIX
     assert defines["QCOLS"] == scratch.QCOLS
     assert defines["QK_MAX"] == scratch.QK_MAX
+    assert defines["CT_MB"] == scratch.CT_MB
+    assert defines["CT_NB"] == scratch.CT_NB
 
 
 dims = st.integers(1, 600)
@@ -38,6 +40,16 @@ def test_conv_scratch_python_equals_c(cin_g, group, cout_g, h, w, kh, kw, sh, sw
     c_bytes = kernels().kern_scratch_bytes_conv(ctypes.byref(ConvGeom(*g.as_tuple())))
     assert c_bytes == scratch.conv_scratch_bytes(g)
     assert c_bytes <= scratch.KC * scratch.NC * 4
+
+
+@settings(max_examples=200, deadline=None)
+@given(cin_g=st.integers(1, 300), group=st.integers(1, 8), cout_g=st.integers(1, 200), h=st.integers(1, 80),
+       w=st.integers(1, 80), k=small, s=st.integers(1, 3))
+def test_conv_transpose_scratch_python_equals_c(cin_g, group, cout_g, h, w, k, s):
+    g = WindowGeometry(1, cin_g * group, h, w, cout_g * group, s * (h - 1) + k, s * (w - 1) + k, k, k, s, s, 1, 1,
+                       0, 0, 0, 0, group)
+    c_bytes = kernels().kern_scratch_bytes_conv_transpose(ctypes.byref(ConvGeom(*g.as_tuple())))
+    assert c_bytes == scratch.conv_transpose_scratch_bytes(g) <= scratch.CT_MB * scratch.CT_NB * 4
 
 
 @settings(max_examples=200, deadline=None)

@@ -33,8 +33,8 @@ def test_conv_rejects_bad_geometry():
 
 def test_conv_transpose_and_pool_reject_bad_geometry():
     lib = kernels()
-    assert lib.kern_conv_transpose(ref(conv_geom(h_out=3)), None, None, None, None) == EINVAL
-    assert lib.kern_conv_transpose(ref(conv_geom(stride_w=0)), None, None, None, None) == EINVAL
+    assert lib.kern_conv_transpose(ref(conv_geom(h_out=3)), None, None, None, None, None, 0) == EINVAL
+    assert lib.kern_conv_transpose(ref(conv_geom(stride_w=0)), None, None, None, None, None, 0) == EINVAL
     assert lib.kern_pool(0, 0, ref(conv_geom(kernel_h=0)), None, None) == EINVAL
     assert lib.kern_pool(7, 0, ref(conv_geom()), None, None) == EINVAL
     assert lib.kern_pool(0, 0, ref(conv_geom(batch=BIG, c_in=BIG)), None, None) == EOVERFLOW

@@ -11,6 +11,8 @@ These kernels use scratch (runtime_ta/interp/kernels.h):
     Conv, not depthwise (c_in / group > 1, or == 1 with c_out / group >= DW_GEMM_MIN_MULT: the GEMM
     path) and not 1x1 stride-1 unpadded:
         im2col tile = min(K, KC) * panel(min(P, NC)) floats,  K = c_in / group * kh * kw,  P = h_out * w_out
+    ConvTranspose (c_in / group > 0 input channels per group, P_in = h_in * w_in input pixels):
+        a block of one tap's products = min(c_out / group, CT_MB) * min(P_in, CT_NB) floats
     Gemm with transB and M >= GEMM_PACK_MIN_M:
         packed block of B = min(K, KC) * panel(min(N, NC)) floats
     LSTM / GRU / RNN (G = 4 / 3 / 1 gates, D directions run one after the other, a batch row at a time):
@@ -47,6 +49,8 @@ from ..graph import attribute
 KC = 256
 NC = 128
 PANEL = 32
+CT_MB = 64
+CT_NB = 512
 GEMM_PACK_MIN_M = 8
 CONV_WT_MAX_PIX = 64
 DW_GEMM_MIN_MULT = 8
@@ -90,6 +94,13 @@ def conv_scratch_bytes(g: WindowGeometry) -> int:
     return min(cin_g * g.kernel_h * g.kernel_w, KC) * _panel(min(g.h_out * g.w_out, NC)) * FLOAT_BYTES
 
 
+def conv_transpose_scratch_bytes(g: WindowGeometry) -> int:
+    """kern_scratch_bytes_conv_transpose()."""
+    if g.group == 0 or g.c_out % g.group:
+        return 0
+    return min(g.c_out // g.group, CT_MB) * min(g.h_in * g.w_in, CT_NB) * FLOAT_BYTES
+
+
 def gemm_scratch_bytes(m: int, n: int, k: int, trans_b: bool) -> int:
     """kern_scratch_bytes_gemm()."""
     if not trans_b or m < GEMM_PACK_MIN_M:
@@ -127,6 +138,11 @@ def qmatmul_scratch_bytes(b_scale_count: int, requantized: bool) -> int:
 def conv_node_scratch(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> int:
     """The scratch rule of Conv (unaligned bytes)."""
     return conv_scratch_bytes(window_geometry(node, infos))
+
+
+def conv_transpose_node_scratch(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> int:
+    """The scratch rule of ConvTranspose (unaligned bytes)."""
+    return conv_transpose_scratch_bytes(window_geometry(node, infos))
 
 
 def gemm_node_scratch(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> int:

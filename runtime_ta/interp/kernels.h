@@ -180,9 +180,10 @@ int kern_conv_wt_ok(const kern_conv_geom *g);
  * NULL, y [batch, c_out, h_out, w_out].  y[oh] collects x[ih] * w[kh] where oh = ih*stride_h + kh*dilation_h
  * - pad_top (contributions falling outside [0, h_out) are dropped), so h_out already holds output_padding
  * / output_shape: h_out = stride_h*(h_in-1) + dilation_h*(kernel_h-1) + 1 - pad_top - pad_bottom +
- * output_padding_h (checked; likewise w).  Direct scatter, no scratch. */
-kern_status kern_conv_transpose(const kern_conv_geom *g, const float *x, const float *w, const float *bias,
-                                float *y);
+ * output_padding_h (checked; likewise w).  scratch: kern_scratch_bytes_conv_transpose(g) bytes (a block of
+ * one tap's products, KERN_CT_MB x KERN_CT_NB floats at most). */
+kern_status kern_conv_transpose(const kern_conv_geom *g, const float *x, const float *w, const float *bias, float *y,
+                                float *scratch, size_t scratch_bytes);
 size_t kern_scratch_bytes_conv_transpose(const kern_conv_geom *g);
 
 /* ---------------------------------------------------------------- matrix products */
@@ -574,6 +575,8 @@ kern_status kern_qconcat_part(size_t outer, size_t axis_part, size_t inner, size
 #define KERN_KC 256 /* im2col / packed-B rows per tile (reduction depth) */
 #define KERN_NC 128 /* im2col / packed-B columns per tile (output pixels / N) */
 #define KERN_PANEL 32 /* packed-B column counts round up to this (zero padding for full-width micro-tiles) */
+#define KERN_CT_MB 64  /* ConvTranspose: output channels per block of one tap's products */
+#define KERN_CT_NB 512 /* ConvTranspose: input pixels per block of one tap's products */
 #define KERN_CONV_WT_MAX_PIX 64 /* 1x1 convolutions over at most this many pixels may store W transposed */
 #define KERN_GEMM_PACK_MIN_M 8 /* Gemm packs B (transB) only when M >= this */
 #define KERN_DW_GEMM_MIN_MULT 8 /* c_in/group == 1 with at least this many outputs per input channel (a

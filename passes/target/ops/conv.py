@@ -6,7 +6,7 @@ import numpy as np
 from ...lower import format as fmt
 from ...lower.format import OP_CODES
 from ..op import LoweredOp, OpContext, OpTarget, Unsupported, slots
-from ..scratch import conv_node_scratch, conv_wt_ok
+from ..scratch import conv_node_scratch, conv_transpose_node_scratch, conv_wt_ok
 from .window import window_slots
 
 
@@ -47,5 +47,5 @@ def conv_transpose(ctx: OpContext) -> LoweredOp:
 
 ENTRIES = (
     OpTarget("Conv", conv, scratch=conv_node_scratch),
-    OpTarget("ConvTranspose", conv_transpose),
+    OpTarget("ConvTranspose", conv_transpose, scratch=conv_transpose_node_scratch),
 )

@@ -14,7 +14,9 @@
  * - otherwise im2col tiles of at most KERN_KC rows x KERN_NC pixels are built in scratch (packed in
  *   micro-kernel panels, columns zero-padded to KERN_PANEL) and fed to the GEMM engine, accumulating
  *   into Y: scratch = min(K, KC) * roundup(min(P, NC), PANEL) floats.
- * ConvTranspose scatters x[ih, iw] * w[kh, kw] into y[ih*s + kh*d - pad, ...], no scratch.
+ * ConvTranspose, per group and tap (kh, kw): T[c_out/g, P_in] = W_tap^T[c_out/g, c_in/g] X_g[c_in/g, P_in] on the
+ * GEMM engine (blocks of KERN_CT_MB channels x KERN_CT_NB input pixels in scratch), each T[oc, (ih, iw)]
+ * then added into y[oc, ih*s + kh*d - pad, iw*s + kw*d - pad] where that lies inside.
  */
 #include <string.h>
 
@@ -232,15 +234,44 @@ kern_status kern_conv_act(const kern_conv_geom *g, const kern_unary_attr *act, c
     return KERN_OK;
 }
 
+/* ConvTranspose blocks: up to KERN_CT_MB output channels of a group x KERN_CT_NB input pixels. */
+static size_t ct_rows(const kern_conv_geom *g) { return kmin(g->c_out / g->group, KERN_CT_MB); }
+static size_t ct_cols(const kern_conv_geom *g) { return kmin(g->h_in * g->w_in, KERN_CT_NB); }
+
 size_t kern_scratch_bytes_conv_transpose(const kern_conv_geom *g)
 {
-    (void)g;
-    return 0;
+    if (g->group == 0 || g->c_out % g->group)
+        return 0;
+    return ct_rows(g) * ct_cols(g) * sizeof(float);
 }
 
-kern_status kern_conv_transpose(const kern_conv_geom *g, const float *x, const float *w, const float *bias, float *y)
+/* Add T's block (rows = output channels oc0.., columns = input pixels p0 .. p0 + nb) of tap (ki, kj)
+ * into y: pixel (ih, iw) lands on (ih*s_h + ki*d_h - pad_top, iw*s_w + kj*d_w - pad_left), if inside. */
+static void ct_scatter(const kern_conv_geom *g, const float *t, size_t mb, size_t p0, size_t nb, size_t ki, size_t kj,
+                       float *yc)
 {
-    size_t x_n, y_n, w_n, cin_g, cout_g, khw, hw_in, pix, b, grp, ic, oc, ki, kj, ih, t, i;
+    const size_t pix = g->h_out * g->w_out, off_w = kj * g->dilation_w;
+    size_t lo, hi, p, i, iw;
+    kern_valid_range(g->pad_left, off_w, g->stride_w, g->w_out, g->w_in, &lo, &hi);
+    for (p = p0; p < p0 + nb;) {
+        const size_t ih = p / g->w_in, t0 = p % g->w_in, t1 = kmin(g->w_in, t0 + (p0 + nb - p));
+        const size_t ohp = ih * g->stride_h + ki * g->dilation_h, a = lo > t0 ? lo : t0, e = kmin(hi, t1);
+        if (ohp >= g->pad_top && ohp - g->pad_top < g->h_out && a < e)
+            for (i = 0; i < mb; i++) {
+                const float *trow = t + i * nb + (p - p0) - t0;
+                float *yrow = yc + i * pix + (ohp - g->pad_top) * g->w_out + off_w - g->pad_left;
+                for (iw = a; iw < e; iw++)
+                    yrow[iw * g->stride_w] += trow[iw];
+            }
+        p += t1 - t0;
+    }
+}
+
+kern_status kern_conv_transpose(const kern_conv_geom *g, const float *x, const float *w, const float *bias, float *y,
+                                float *scratch, size_t scratch_bytes)
+{
+    static const float zeros[KERN_CT_MB];
+    size_t x_n, y_n, w_n, cin_g, cout_g, khw, hw_in, pix, b, grp, oc, oc0, p0, ki, kj, t;
     kern_status st = check_common(g, &x_n, &y_n, &w_n);
     if (st != KERN_OK)
         return st;
@@ -260,6 +291,8 @@ kern_status kern_conv_transpose(const kern_conv_geom *g, const float *x, const f
         if (fh + th + 1 > g->h_out + g->pad_top + g->pad_bottom || fw + tw + 1 > g->w_out + g->pad_left + g->pad_right)
             return KERN_EINVAL;
     }
+    if (scratch_bytes < kern_scratch_bytes_conv_transpose(g))
+        return KERN_ESCRATCH;
     cin_g = g->c_in / g->group;
     cout_g = g->c_out / g->group;
     khw = g->kernel_h * g->kernel_w;
@@ -272,33 +305,26 @@ kern_status kern_conv_transpose(const kern_conv_geom *g, const float *x, const f
             for (t = 0; t < pix; t++)
                 yc[t] = v;
         }
+    if (hw_in == 0)
+        return KERN_OK;
     for (b = 0; b < g->batch; b++)
-        for (grp = 0; grp < g->group; grp++)
-            for (ic = 0; ic < cin_g; ic++) {
-                const size_t cin = grp * cin_g + ic;
-                const float *xc = x + (b * g->c_in + cin) * hw_in;
-                for (i = 0; i < cout_g; i++) {
-                    const size_t cout = grp * cout_g + i;
-                    const float *wk = w + (cin * cout_g + i) * khw;
-                    float *yc = y + (b * g->c_out + cout) * pix;
+        for (grp = 0; grp < g->group; grp++) {
+            const float *xg = x + (b * g->c_in + grp * cin_g) * hw_in;
+            for (oc0 = 0; oc0 < cout_g; oc0 += KERN_CT_MB) {
+                const size_t mb = kmin(KERN_CT_MB, cout_g - oc0);
+                /* A(i, p) = w[grp*cin_g + p][oc0 + i][tap]: rows khw apart, columns cout_g khw apart */
+                const float *wg = w + (grp * cin_g * cout_g + oc0) * khw;
+                float *yc = y + (b * g->c_out + grp * cout_g + oc0) * pix;
+                for (p0 = 0; p0 < hw_in; p0 += KERN_CT_NB) {
+                    const size_t nb = kmin(KERN_CT_NB, hw_in - p0);
                     for (ki = 0; ki < g->kernel_h; ki++)
                         for (kj = 0; kj < g->kernel_w; kj++) {
-                            const float wv = wk[ki * g->kernel_w + kj];
-                            const size_t off_w = kj * g->dilation_w;
-                            size_t lo, hi;
-                            kern_valid_range(g->pad_left, off_w, g->stride_w, g->w_out, g->w_in, &lo, &hi);
-                            for (ih = 0; ih < g->h_in; ih++) {
-                                const size_t ohp = ih * g->stride_h + ki * g->dilation_h;
-                                const float *xrow = xc + ih * g->w_in;
-                                float *yrow;
-                                if (ohp < g->pad_top || ohp - g->pad_top >= g->h_out)
-                                    continue;
-                                yrow = yc + (ohp - g->pad_top) * g->w_out;
-                                for (t = lo; t < hi; t++)
-                                    yrow[t * g->stride_w + off_w - g->pad_left] += wv * xrow[t];
-                            }
+                            kern_gemm_acc(mb, nb, cin_g, wg + ki * g->kernel_w + kj, khw, cout_g * khw, xg + p0, hw_in,
+                                          scratch, nb, zeros);
+                            ct_scatter(g, scratch, mb, p0, nb, ki, kj, yc);
                         }
                 }
             }
+        }
     return KERN_OK;
 }

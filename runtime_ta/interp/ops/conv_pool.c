@@ -56,7 +56,7 @@ static rt_status eval_conv_transpose(const rt_eval_ctx *c)
     kern_conv_geom g;
     rt_kern_geom(&c->prep->u.window, &g);
     return rt_from_kern(kern_conv_transpose(&g, rt_eval_input(c, 0), rt_eval_input(c, 1), rt_eval_input(c, 2),
-                                            rt_eval_output(c, 0)));
+                                            rt_eval_output(c, 0), c->scratch, c->scratch_size));
 }
 
 static rt_status prepare_pool(rt_prepare_ctx *c, int average)
