@@ -2,7 +2,8 @@
 """Smallest feasible budget of each model without and with spatial tiling, and the tiled stages at a budget.
 
     python benchmarks/bench_spatial.py [--models vgg19 db_mobile_640 ppocrv4_det ... | PATH.onnx ...]
-                                       [--coverage | --every] [--budget 8MiB] [--timeout 600]
+                                       [--coverage | --every] [--budget 8MiB] [--timeout 600] [--jobs N]
+                                       [--search-seconds S]
                                        [--out DIR] [--name smallest_budgets]
 
 Per model (shapes fixed, frozen inputs, compacted and recurrent states chosen by `lower`'s own first steps):
@@ -17,7 +18,8 @@ Default: every zoo model plus the exported detection / OCR corpus models; --cove
 coverage corpora (models/realworld at its newest opset, models/realworld/pypi), smallest file first; --every:
 those, then every zoo model.  Each model runs in a child process stopped after --timeout seconds, --jobs of
 them at a time; a model whose preparation or search fails, or is stopped, is a row saying why in one line.
-The "after" search bisects below the "before" budget (spatial tiling never needs more).
+The "after" search bisects below the "before" budget (spatial tiling never needs more); with
+--search-seconds it stops refining after that much CPU time and the row gives the bounds it proved.
 """
 from __future__ import annotations
 
@@ -92,9 +94,9 @@ def _coverage_models() -> list[str]:
 
 
 
-def _measure_in(queue, spec: str, budget: int) -> None:
+def _measure_in(queue, spec: str, budget: int, search_seconds: float | None) -> None:
     try:
-        queue.put(measure(spec, budget))
+        queue.put(measure(spec, budget, search_seconds))
     except Exception as exc:  # the row says why, in one line
         queue.put({"model": _label(spec), "failed": f"{type(exc).__name__}: {(str(exc) + chr(10)).splitlines()[0]}"})
 
@@ -103,11 +105,11 @@ def _label(spec: str) -> str:
     return Path(spec).stem if spec.endswith(".onnx") else spec
 
 
-def measure_bounded(spec: str, budget: int, timeout: float) -> dict:
+def measure_bounded(spec: str, budget: int, timeout: float, search_seconds: float | None = None) -> dict:
     """`measure` in a child process, stopped after `timeout` seconds (the row then says so)."""
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
-    child = context.Process(target=_measure_in, args=(queue, spec, budget))
+    child = context.Process(target=_measure_in, args=(queue, spec, budget, search_seconds))
     start = time.perf_counter()
     child.start()
     try:
@@ -120,7 +122,7 @@ def measure_bounded(spec: str, budget: int, timeout: float) -> dict:
         queue.close()
 
 
-def measure(spec: str, budget: int) -> dict:
+def measure(spec: str, budget: int, search_seconds: float | None = None) -> dict:
     label, model, shapes, values = _load(spec)
     try:
         prepared = lower_model(model, budget, label=label, input_shapes=shapes, input_values=values,
@@ -136,8 +138,12 @@ def measure(spec: str, budget: int) -> dict:
     row = {"model": label, "macs": macs}
     for key, spatial in (("before", False), ("after", True)):
         start = time.perf_counter()
-        row[key] = smallest_budget(skeleton, infos, replace(limits), "optimal", spatial=spatial,
-                                   works_at=row.get("before")).works
+        bound = smallest_budget(skeleton, infos, replace(limits), "optimal", spatial=spatial,
+                                seconds=search_seconds if spatial else None, start_fails=False,
+                                works_at=row.get("before"))
+        row[key] = bound.works
+        if not bound.exact:
+            row[f"{key}_above"] = bound.fails   # the search ran out of time: the smallest lies in (above, works]
         row[f"{key}_seconds"] = round(time.perf_counter() - start, 1)
     try:
         result = partition_model(model, budget, infos=infos, resident=resident)
@@ -145,6 +151,14 @@ def measure(spec: str, budget: int) -> dict:
     except UserError as exc:
         row["at_budget"] = {"error": str(exc)}
     return row
+
+
+def _after(row: dict) -> str:
+    """The smallest budget with spatial tiling, or the bounds of a search that ran out of time."""
+    if "after_above" not in row:
+        return format_size(row["after"])
+    above = f", > {format_size(row['after_above'])}" if row["after_above"] else ""
+    return f"<= {format_size(row['after'])}{above} (search stopped at --search-seconds)"
 
 
 def markdown(rows: list[dict], budget: int, command: str) -> str:
@@ -165,7 +179,7 @@ def markdown(rows: list[dict], budget: int, command: str) -> str:
         parts = at.get("partitions", "infeasible")
         stages = describe(at.get("spatial", [])) if "error" not in at else "-"
         lines.append(f"| {r['model']} | {r['macs'] / 1e9:.2f} G | {format_size(r['before'])} | "
-                     f"{format_size(r['after'])} | {parts} | {stages} |")
+                     f"{_after(r)} | {parts} | {stages} |")
     return "\n".join(lines) + "\n"
 
 
@@ -177,6 +191,9 @@ def main() -> int:
     parser.add_argument("--every", action="store_true", help="every model of both coverage corpora and the zoo")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per model before it is stopped")
     parser.add_argument("--jobs", type=int, default=1, help="models measured at a time")
+    parser.add_argument("--search-seconds", type=float, default=None,
+                        help="CPU seconds the search with spatial tiling may take per model before it stops "
+                             "refining (the row then gives bounds; default: no limit)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "spatial"))
     parser.add_argument("--name", default="smallest_budgets", help="file name of the tables, without suffix")
     args = parser.parse_args()
@@ -188,7 +205,8 @@ def main() -> int:
                             _coverage_models() if args.coverage else _default_models())
     rows: list[dict | None] = [None] * len(specs)   # in the order of `specs`, whichever finishes first
     with ThreadPoolExecutor(max(1, args.jobs)) as pool:
-        running = {pool.submit(measure_bounded, spec, budget, args.timeout): i for i, spec in enumerate(specs)}
+        running = {pool.submit(measure_bounded, spec, budget, args.timeout, args.search_seconds): i
+                   for i, spec in enumerate(specs)}
         for done in as_completed(running):
             rows[running[done]] = done.result()
             print(json.dumps(rows[running[done]]), flush=True)
