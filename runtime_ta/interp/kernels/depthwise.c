@@ -273,8 +273,21 @@ static float dw_output(const kern_conv_geom *g, const dw_axis *cols, const float
     return acc;
 }
 
+/* y[t] += w x[t s] for t < n: one tap over a run of outputs (a vector loop at s = 1). */
+static void dw_add_tap(float *restrict y, const float *restrict x, size_t n, size_t s, float w)
+{
+    size_t t;
+    if (s == 1)
+        for (t = 0; t < n; t++)
+            y[t] += w * x[t];
+    else
+        for (t = 0; t < n; t++)
+            y[t] += w * x[t * s];
+}
+
 /* One channel of the general path: the outputs whose columns have every tap real sum them without
- * range checks, the others their real taps only. */
+ * range checks, a tap at a time over the row's run of them (each output still adds the bias, then its
+ * taps in (ki, kj) order: the same floats), the others their real taps only. */
 static void dw_general(const kern_conv_geom *g, const dw_axis *rows, const dw_axis *cols, const float *xc,
                        const float *wc, float b, float *yc)
 {
@@ -288,15 +301,15 @@ static void dw_general(const kern_conv_geom *g, const dw_axis *rows, const dw_ax
             yrow[t] = dw_output(g, cols, xc, wc, b, oh, ilo, ihi, t);
         for (t = cols->full_hi; t < g->w_out; t++)
             yrow[t] = dw_output(g, cols, xc, wc, b, oh, ilo, ihi, t);
-        for (t = cols->full_lo; t < cols->full_hi; t++) {
-            const size_t p = t * sw - pl;
-            float acc = b;
-            for (ki = ilo; ki < ihi; ki++) {
-                const float *xrow = xc + (oh * g->stride_h + ki * g->dilation_h - g->pad_top) * W + p;
-                for (kj = 0; kj < g->kernel_w; kj++)
-                    acc += wc[ki * g->kernel_w + kj] * xrow[kj * g->dilation_w];
-            }
-            yrow[t] = acc;
+        if (cols->full_hi <= cols->full_lo)
+            continue;
+        for (t = cols->full_lo; t < cols->full_hi; t++)
+            yrow[t] = b;
+        for (ki = ilo; ki < ihi; ki++) {
+            const float *xrow = xc + (oh * g->stride_h + ki * g->dilation_h - g->pad_top) * W;
+            for (kj = 0; kj < g->kernel_w; kj++)   /* output full_lo's tap kj reads column full_lo sw + kj dw - pl */
+                dw_add_tap(yrow + cols->full_lo, xrow + (cols->full_lo * sw + kj * g->dilation_w - pl),
+                           cols->full_hi - cols->full_lo, sw, wc[ki * g->kernel_w + kj]);
         }
     }
 }
