@@ -23,6 +23,7 @@ def test_tiling_constants_mirror_the_c_header():
     assert defines["QCOLS"] == scratch.QCOLS
     assert defines["QK_MAX"] == scratch.QK_MAX
     assert defines["CT_MB"] == scratch.CT_MB
+    assert defines["DW_DIL_MAX"] == scratch.DW_DIL_MAX
     assert defines["CT_NB"] == scratch.CT_NB
 
 
@@ -40,6 +41,20 @@ def test_conv_scratch_python_equals_c(cin_g, group, cout_g, h, w, kh, kw, sh, sw
     c_bytes = kernels().kern_scratch_bytes_conv(ctypes.byref(ConvGeom(*g.as_tuple())))
     assert c_bytes == scratch.conv_scratch_bytes(g)
     assert c_bytes <= scratch.KC * scratch.NC * 4
+
+
+@settings(max_examples=300, deadline=None)
+@given(channels=st.integers(1, 64), mult=st.integers(1, 9), h=st.integers(1, 150), w=st.integers(1, 150),
+       k=small, s=st.integers(1, 2), d=st.integers(1, 4), pads=st.lists(st.integers(0, 12), min_size=4, max_size=4))
+def test_dilated_depthwise_scratch_python_equals_c(channels, mult, h, w, k, s, d, pads):
+    """Depthwise convolutions (and, at 8+ outputs per channel, the GEMM path) at every dilation: the
+    zero-padded plane's scratch agrees in C and Python, and stays within DW_DIL_MAX floats."""
+    h_out, w_out = (h + pads[0] + pads[2] - d * (k - 1) - 1) // s + 1, (w + pads[1] + pads[3] - d * (k - 1) - 1) // s + 1
+    assume(h_out >= 1 and w_out >= 1)
+    g = WindowGeometry(1, channels, h, w, channels * mult, h_out, w_out, k, k, s, s, d, d, *pads, channels)
+    c_bytes = kernels().kern_scratch_bytes_conv(ctypes.byref(ConvGeom(*g.as_tuple())))
+    assert c_bytes == scratch.conv_scratch_bytes(g)
+    assert c_bytes <= max(scratch.DW_DIL_MAX, scratch.KC * scratch.NC) * 4
 
 
 @settings(max_examples=200, deadline=None)

@@ -8,6 +8,9 @@ These kernels use scratch (runtime_ta/interp/kernels.h):
     not a multiple of PANEL (conv_wt_ok: the geometries whose weights may be stored transposed),
     whatever the layout:
         the transposed product's block of outputs = P * min(c_out, NC) floats
+    Conv, depthwise (c_in / group == 1, c_out / group < DW_GEMM_MIN_MULT), dilated, stride 1, whose
+    zero-padded plane Hp * Wp (Hp = h_in + pads, Wp = w_in + pads) and outputs h_out * Wp fit DW_DIL_MAX floats:
+        that plane and those outputs = Hp * Wp + h_out * Wp floats
     Conv, not depthwise (c_in / group > 1, or == 1 with c_out / group >= DW_GEMM_MIN_MULT: the GEMM
     path) and not 1x1 stride-1 unpadded:
         im2col tile = min(K, KC) * panel(min(P, NC)) floats,  K = c_in / group * kh * kw,  P = h_out * w_out
@@ -54,6 +57,7 @@ CT_NB = 512
 GEMM_PACK_MIN_M = 8
 CONV_WT_MAX_PIX = 64
 DW_GEMM_MIN_MULT = 8
+DW_DIL_MAX = 16384
 RNN_TC = 32
 QCOLS = 4
 QK_MAX = 33025
@@ -80,6 +84,15 @@ def conv_wt_ok(g: WindowGeometry) -> bool:
     return g.group == 1 and _pointwise(g) and 1 < pix <= CONV_WT_MAX_PIX and pix % PANEL != 0
 
 
+def dw_dilated_scratch_bytes(g: WindowGeometry) -> int:
+    """kern_dw_dilated_scratch(): a depthwise Conv's zero-padded plane and outputs, or 0."""
+    if max(g.dilation_h, g.dilation_w) < 2 or (g.stride_h, g.stride_w) != (1, 1):
+        return 0
+    wp = g.w_in + g.pad_left + g.pad_right
+    floats = (g.h_in + g.pad_top + g.pad_bottom) * wp + g.h_out * wp
+    return floats * FLOAT_BYTES if floats <= DW_DIL_MAX else 0
+
+
 def conv_scratch_bytes(g: WindowGeometry) -> int:
     """kern_scratch_bytes_conv()."""
     if g.group == 0 or g.c_in % g.group:
@@ -89,7 +102,9 @@ def conv_scratch_bytes(g: WindowGeometry) -> int:
         return g.h_out * g.w_out * min(g.c_out, NC) * FLOAT_BYTES
     pointwise = _pointwise(g)
     depthwise = cin_g == 1 and g.c_out // g.group < DW_GEMM_MIN_MULT
-    if depthwise or pointwise:
+    if depthwise:
+        return dw_dilated_scratch_bytes(g)
+    if pointwise:
         return 0
     return min(cin_g * g.kernel_h * g.kernel_w, KC) * _panel(min(g.h_out * g.w_out, NC)) * FLOAT_BYTES
 

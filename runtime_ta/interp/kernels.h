@@ -575,6 +575,7 @@ kern_status kern_qconcat_part(size_t outer, size_t axis_part, size_t inner, size
 #define KERN_KC 256 /* im2col / packed-B rows per tile (reduction depth) */
 #define KERN_NC 128 /* im2col / packed-B columns per tile (output pixels / N) */
 #define KERN_PANEL 32 /* packed-B column counts round up to this (zero padding for full-width micro-tiles) */
+#define KERN_DW_DIL_MAX 16384 /* dilated depthwise: floats of the zero-padded plane and its outputs */
 #define KERN_CT_MB 64  /* ConvTranspose: output channels per block of one tap's products */
 #define KERN_CT_NB 512 /* ConvTranspose: input pixels per block of one tap's products */
 #define KERN_CONV_WT_MAX_PIX 64 /* 1x1 convolutions over at most this many pixels may store W transposed */

@@ -3,8 +3,8 @@
  *
  * Conv, per batch item and group, is Y_g[c_out/g, P] = W_g[c_out/g, K] X_col[K, P] + bias with
  * K = (c_in/g) kh kw and P = h_out w_out:
- * - depthwise (c_in/g == 1, fewer than KERN_DW_GEMM_MIN_MULT outputs per input): direct, no scratch
- *   (depthwise.c);
+ * - depthwise (c_in/g == 1, fewer than KERN_DW_GEMM_MIN_MULT outputs per input): direct (depthwise.c), no
+ *   scratch but for dilated windows at stride 1 (a zero-padded plane: kern_dw_dilated_scratch);
  * - grouped (c_in/g > 1, g > 1, up to 32 outputs per group) 3x3/5x5/7x7 windows at strides 1/2: the
  *   GEMM fed from the input copied once per strip into the scratch below (grouped.c);
  * - 1x1, stride 1, unpadded: X_col is X itself, straight to the GEMM engine, no scratch; over a single
@@ -84,7 +84,9 @@ size_t kern_scratch_bytes_conv(const kern_conv_geom *g)
     cin_g = g->c_in / g->group;
     if (kern_conv_wt_ok(g)) /* the transposed product's block of outputs (pointwise_wt.c) */
         return g->h_out * g->w_out * kmin(g->c_out, KERN_NC) * sizeof(float);
-    if (is_depthwise(g) || kern_conv_pointwise(g))
+    if (is_depthwise(g))
+        return kern_dw_dilated_scratch(g);
+    if (kern_conv_pointwise(g))
         return 0;
     kdim = (!kmul(g->kernel_h, g->kernel_w, &khw) || !kmul(khw, cin_g, &kdim)) ? KERN_KC : kmin(kdim, KERN_KC);
     pix = !kmul(g->h_out, g->w_out, &pix) ? KERN_NC : kmin(pix, KERN_NC);
@@ -191,7 +193,7 @@ kern_status kern_conv_act(const kern_conv_geom *g, const kern_unary_attr *act, c
         const float *xb = x + b * g->c_in * hw_in;
         float *yb = y + b * g->c_out * pix;
         if (is_depthwise(g)) {
-            kern_depthwise(g, act, xb, w, bias, yb);
+            kern_depthwise(g, act, xb, w, bias, yb, scratch);
             continue;
         }
         if (kern_grouped(g, act, xb, w, bias, yb, scratch))

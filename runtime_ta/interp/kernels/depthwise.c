@@ -1,5 +1,5 @@
 /*
- * depthwise.c - depthwise convolution (c_in / group == 1), direct, no scratch.
+ * depthwise.c - depthwise convolution (c_in / group == 1), direct; scratch only for dilated windows (below).
  *
  * Output channel oc reads input channel ic = oc / (c_out / group) alone:
  *   y[oc, oh, t] = b[oc] + sum_{ki, kj} w[oc, ki, kj] x[ic, oh sh + ki dh - pad_top, t sw + kj dw - pad_left]
@@ -19,8 +19,13 @@
  *   of each row are computed and dropped) and 7x7 or 14x14 maps still fill whole vectors;
  * - rows (any row stride; wide maps): a ring of K padded rows, each loaded once per column chunk of
  *   at most the ring's width, and one vector loop per output row and chunk.
- * Every other window (dilated, other sizes, column stride > 2, or a ring too narrow for a single
- * output) sums each output's real taps, with the edge tap ranges computed once per call.
+ * Dilated windows at stride 1 whose zero-padded plane fits the scratch (kern_dw_dilated_scratch: at most
+ * KERN_DW_DIL_MAX floats with its outputs) copy each channel into that plane once; every output is then
+ * interior, and each tap is one vector loop over the whole plane at the padded pitch Wp (outputs
+ * q = oh Wp + t, the positions t >= w_out computed and dropped), tap (ki, kj) reading q + ki dh Wp + kj dw.
+ * Every other window (other sizes, column stride > 2, or a ring too narrow for a single output) sums
+ * each output's real taps, with the edge tap ranges computed once per call, the interior outputs of a
+ * row a tap at a time.
  */
 #include <string.h>
 
@@ -343,8 +348,56 @@ static KERN_NOINLINE void dw_general_channels(const kern_conv_geom *g, const ker
     }
 }
 
+/* ---------------------------------------------------------------------- dilated, zero-padded plane */
+
+size_t kern_dw_dilated_scratch(const kern_conv_geom *g)
+{
+    size_t hp, wp, plane, outs, total;
+    if ((g->dilation_h < 2 && g->dilation_w < 2) || g->stride_h != 1 || g->stride_w != 1 ||
+        g->pad_top > KERN_DW_DIL_MAX || g->pad_bottom > KERN_DW_DIL_MAX || g->pad_left > KERN_DW_DIL_MAX ||
+        g->pad_right > KERN_DW_DIL_MAX || g->h_in > KERN_DW_DIL_MAX || g->w_in > KERN_DW_DIL_MAX ||
+        g->h_out > KERN_DW_DIL_MAX)
+        return 0;
+    hp = g->h_in + g->pad_top + g->pad_bottom;
+    wp = g->w_in + g->pad_left + g->pad_right;
+    if (!kmul(hp, wp, &plane) || !kmul(g->h_out, wp, &outs) || plane > KERN_DW_DIL_MAX ||
+        outs > KERN_DW_DIL_MAX - plane)
+        return 0;
+    total = plane + outs;
+    return total * sizeof(float);
+}
+
+/* Every channel through the zero-padded plane (module comment); scratch holds
+ * kern_dw_dilated_scratch(g) bytes: the plane, then the outputs at pitch Wp. */
+static KERN_NOINLINE void dw_dilated_channels(const kern_conv_geom *g, const kern_unary_attr *act, const float *xb,
+                                              const float *w, const float *bias, float *yb, float *scratch)
+{
+    const size_t mult = g->c_out / g->group, khw = g->kernel_h * g->kernel_w, pix = g->h_out * g->w_out;
+    const size_t wp = g->w_in + g->pad_left + g->pad_right, hp = g->h_in + g->pad_top + g->pad_bottom;
+    const size_t n = (g->h_out - 1) * wp + g->w_out; /* flat extent of the outputs at pitch wp */
+    float *plane = scratch, *out = scratch + hp * wp;
+    size_t oc, r, ki, kj, q, done = 0;
+    memset(plane, 0, hp * wp * sizeof(float));
+    for (oc = 0; oc < g->c_out; oc++) {
+        const float *xc = xb + (oc / mult) * g->h_in * g->w_in, *wc = w + oc * khw;
+        const float b = bias ? bias[oc] : 0.0f;
+        float *yc = yb + oc * pix;
+        if (oc % mult == 0)
+            for (r = 0; r < g->h_in; r++)
+                memcpy(plane + (r + g->pad_top) * wp + g->pad_left, xc + r * g->w_in, g->w_in * sizeof(float));
+        for (q = 0; q < n; q++)
+            out[q] = b;
+        for (ki = 0; ki < g->kernel_h; ki++)
+            for (kj = 0; kj < g->kernel_w; kj++)
+                dw_add_tap(out, plane + ki * g->dilation_h * wp + kj * g->dilation_w, n, 1, wc[ki * g->kernel_w + kj]);
+        for (r = 0; r < g->h_out; r++)
+            memcpy(yc + r * g->w_out, out + r * wp, g->w_out * sizeof(float));
+        done = dw_activate(g, act, yb, done, oc);
+    }
+}
+
 void kern_depthwise(const kern_conv_geom *g, const kern_unary_attr *act, const float *xb, const float *w,
-                    const float *bias, float *yb)
+                    const float *bias, float *yb, float *scratch)
 {
     const size_t mult = g->c_out / g->group, khw = g->kernel_h * g->kernel_w;
     const size_t hw_in = g->h_in * g->w_in, pix = g->h_out * g->w_out;
@@ -356,6 +409,10 @@ void kern_depthwise(const kern_conv_geom *g, const kern_unary_attr *act, const f
     float buf[DW_BUF];
     kern_win_cols cols;
     size_t oc, c0, done = 0;
+    if (kern_dw_dilated_scratch(g) > 0) {
+        dw_dilated_channels(g, act, xb, w, bias, yb, scratch);
+        return;
+    }
     if (!strips && chunk == 0) {
         dw_general_channels(g, act, xb, w, bias, yb);
         return;

@@ -183,7 +183,10 @@ void kern_gemm_packed_acc(size_t m, size_t nb, size_t kb, const float *a, size_t
  * the geometry checked by kern_conv_act; act (if not NULL) applied to every output.  Defined in
  * depthwise.c. */
 void kern_depthwise(const kern_conv_geom *g, const kern_unary_attr *act, const float *xb, const float *w,
-                    const float *bias, float *yb);
+                    const float *bias, float *yb, float *scratch);
+/* Scratch bytes of a depthwise Conv on the zero-padded-plane path (dilated, stride 1, the plane and its
+ * outputs at most KERN_DW_DIL_MAX floats), 0 when it does not take that path.  Defined in depthwise.c. */
+size_t kern_dw_dilated_scratch(const kern_conv_geom *g);
 
 /* One batch item of a grouped Conv (group > 1, c_in / group > 1, few outputs per group) on a window
  * path, if it takes one:
