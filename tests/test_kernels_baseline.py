@@ -279,6 +279,25 @@ def test_softmax_with_vectorised_exponentials_close_to_baseline(op, data):
 
 @given(data=st.data())
 @settings(max_examples=30, deadline=None)
+def test_conv_dilated_past_its_map_is_the_center_tap_same_as_baseline(data):
+    """A stride-1 convolution dilated at least as far as its map is wide (DeepLab's ASPP branches on a
+    small map) reads the input at its center tap only: now a 1x1 product on that tap's weights, the
+    same floats as the im2col path over the zero-padded taps."""
+    cin, cout = data.draw(st.integers(1, 40), label="cin"), data.draw(st.integers(1, 40), label="cout")
+    h, w = data.draw(st.integers(1, 9), label="h"), data.draw(st.integers(1, 9), label="w")
+    k = data.draw(st.sampled_from([3, 5]), label="k")
+    d = data.draw(st.integers(max(h, w), 12), label="dilation")
+    x = _array(data, (1, cin, h, w))
+    wt = _array(data, (cout, cin, k, k))
+    b = _array(data, (cout,))
+    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], kernel_shape=[k, k], dilations=[d, d],
+                            pads=[d * (k // 2)] * 4)
+    old, new = _both(lambda: kh.run_node(node, [x, wt, b], OPSET)[0])
+    assert_identical(old, new)
+
+
+@given(data=st.data())
+@settings(max_examples=30, deadline=None)
 def test_conv_transpose_on_the_gemm_engine_close_to_baseline(data):
     """ConvTranspose as one GEMM per tap plus a scatter, against the direct scatter it replaces: blocks
     split along output channels (> 64 per group) and input pixels (> 512), strides, dilations, pads,

@@ -173,10 +173,30 @@ static void act_block(const kern_unary_attr *act, float *c, size_t m, size_t n, 
         kern_unary(act, c + i * ld, c + i * ld, n);
 }
 
+/* The one tap (ki kw + kj) of a stride-1 convolution that keeps the input's size whose every other
+ * tap lies outside the input for every output (a DeepLab ASPP branch dilated past its map) and which
+ * reads the input unshifted, or kernel_h kernel_w when there is no such tap.  The others' im2col rows
+ * are all zero padding: they add w * 0 to each sum, which changes no value (up to the sign of a zero). */
+static size_t only_tap(const kern_conv_geom *g)
+{
+    const size_t none = g->kernel_h * g->kernel_w;
+    size_t ki, kj;
+    if (g->stride_h != 1 || g->stride_w != 1 || g->h_out != g->h_in || g->w_out != g->w_in ||
+        g->pad_top % g->dilation_h != 0 || g->pad_left % g->dilation_w != 0)
+        return none;
+    ki = g->pad_top / g->dilation_h;
+    kj = g->pad_left / g->dilation_w;
+    /* another tap of a row (column) shifts the input by at least the dilation: past the map iff d >= size */
+    if (ki >= g->kernel_h || kj >= g->kernel_w || (g->kernel_h > 1 && g->dilation_h < g->h_in) ||
+        (g->kernel_w > 1 && g->dilation_w < g->w_in))
+        return none;
+    return ki * g->kernel_w + kj;
+}
+
 kern_status kern_conv_act(const kern_conv_geom *g, const kern_unary_attr *act, const float *x, const float *w,
                           const float *bias, float *y, float *scratch, size_t scratch_bytes)
 {
-    size_t cin_g, cout_g, kdim, pix, hw_in, b, grp, t;
+    size_t cin_g, cout_g, khw, kdim, pix, hw_in, tap, b, grp, t;
     kern_status st = kern_conv_check(g);
     if (st != KERN_OK)
         return st;
@@ -186,9 +206,11 @@ kern_status kern_conv_act(const kern_conv_geom *g, const kern_unary_attr *act, c
         return KERN_ESCRATCH;
     cin_g = g->c_in / g->group;
     cout_g = g->c_out / g->group;
-    kdim = cin_g * g->kernel_h * g->kernel_w;
+    khw = g->kernel_h * g->kernel_w;
+    kdim = cin_g * khw;
     pix = g->h_out * g->w_out;
     hw_in = g->h_in * g->w_in;
+    tap = kern_conv_pointwise(g) ? 0 : only_tap(g);
     for (b = 0; b < g->batch; b++) {
         const float *xb = x + b * g->c_in * hw_in;
         float *yb = y + b * g->c_out * pix;
@@ -209,11 +231,11 @@ kern_status kern_conv_act(const kern_conv_geom *g, const kern_unary_attr *act, c
                 kern_gemv(cout_g, cin_g, wg, kdim, xg, 1, yg, init);
                 if (act)
                     kern_unary(act, yg, yg, cout_g);
-            } else if (kern_conv_pointwise(g)) {
+            } else if (kern_conv_pointwise(g) || tap < khw) {
                 size_t j0;
                 for (j0 = 0; j0 < pix; j0 += KERN_NC) {
                     const size_t nb = kmin(KERN_NC, pix - j0);
-                    kern_gemm_acc(cout_g, nb, cin_g, wg, kdim, 1, xg + j0, pix, yg + j0, pix, init);
+                    kern_gemm_acc(cout_g, nb, cin_g, wg + tap, kdim, khw, xg + j0, pix, yg + j0, pix, init);
                     if (act)
                         act_block(act, yg + j0, cout_g, nb, pix);
                 }
