@@ -297,6 +297,25 @@ def test_conv_dilated_past_its_map_is_the_center_tap_same_as_baseline(data):
 
 
 @given(data=st.data())
+@settings(max_examples=40, deadline=None)
+def test_resize_same_as_baseline(data):
+    """Resize nearest / linear over 1-4 dims (1 to 3 of them resized, so 0 to 2 leading dims blend), every
+    coordinate transformation, up- and downsampling: the 2-corner loop gives the old values bit for bit."""
+    rank = data.draw(st.integers(1, 4), label="rank")
+    shape = [data.draw(st.integers(1, 9), label="dim") for _ in range(rank)]
+    out = [n if data.draw(st.booleans(), label="keep") else data.draw(st.integers(1, 70), label="out")
+           for n in shape]
+    mode = data.draw(st.sampled_from(["nearest", "linear"]), label="mode")
+    coord = data.draw(st.sampled_from(["half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric"]),
+                      label="coordinate transformation")
+    x = _array(data, shape)
+    sizes = np.array(out, np.int64)
+    node = helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode=mode, coordinate_transformation_mode=coord)
+    old, new = _both(lambda: kh.run_node(node, [x, None, None, sizes], OPSET)[0])
+    assert_identical(old, new)
+
+
+@given(data=st.data())
 @settings(max_examples=30, deadline=None)
 def test_conv_transpose_on_the_gemm_engine_close_to_baseline(data):
     """ConvTranspose as one GEMM per tap plus a scatter, against the direct scatter it replaces: blocks

@@ -166,7 +166,7 @@ static void axis_taps(const kern_resize_attr *at, size_t d, size_t o, size_t in,
     }
 }
 
-#define COL_BLOCK 32 /* last-dim taps computed once per block of this many columns (stack) */
+#define COL_BLOCK 64 /* last-dim taps computed once per block of this many columns (stack) */
 
 /* Columns [j0, j0 + n) of one output row (the last dim), their taps lo_w/hi_w/wt_w: the leading dims'
  * taps are lo/hi/wt[0 .. r-2], act_dim[0 .. active) the ones that blend, xr points at their lo corner.
@@ -199,6 +199,25 @@ static void resize_cols(const kern_resize_attr *at, const float *xr, const size_
         }
         lead_w[mask] = w;
         lead_off[mask] = off;
+    }
+    if (active <= 1) { /* up to 2 corners: the same sums, with the blend chosen per column by a select */
+        const float l0 = lead_w[0], l1 = active ? lead_w[1] : 0.0f;
+        const size_t o1 = active ? lead_off[1] : 0;
+        for (j = 0; j < n; j++) {
+            const float *xc = xr + lo_w[j] * step, *xh = xr + hi_w[j] * step, a = 1.0f - wt_w[j], t = wt_w[j];
+            float blend = 0.0f, plain = 0.0f;
+            blend += l0 * a * xc[0];
+            if (active)
+                blend += l1 * a * xc[o1];
+            blend += l0 * t * xh[0];
+            if (active)
+                blend += l1 * t * xh[o1];
+            plain += l0 * xc[0];
+            if (active)
+                plain += l1 * xc[o1];
+            yr[j] = hi_w[j] != lo_w[j] && t != 0.0f ? blend : plain;
+        }
+        return;
     }
     for (j = 0; j < n; j++) {
         const float *xc = xr + lo_w[j] * step;
