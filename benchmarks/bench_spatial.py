@@ -145,6 +145,9 @@ def measure(spec: str, budget: int, search_seconds: float | None = None) -> dict
         if not bound.exact:
             row[f"{key}_above"] = bound.fails   # the search ran out of time: the smallest lies in (above, works]
         row[f"{key}_seconds"] = round(time.perf_counter() - start, 1)
+    if row["after"] > budget and row.get("after_above", budget) >= budget:   # proven: nothing fits the budget
+        row["at_budget"] = {"error": f"needs {_after(row)}"}
+        return row
     try:
         result = partition_model(model, budget, infos=infos, resident=resident)
         row["at_budget"] = {"partitions": len(result.parts), "spatial": result.spatial_report(macs)}
