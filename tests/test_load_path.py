@@ -1,5 +1,5 @@
 """The load path's figures: the passes a load command makes over a blob (copy into staging,
-decryption, validation, staging wipe: interp/profile.h RT_PROFILE_LOAD_*), the machine's
+decryption, validation: interp/profile.h RT_PROFILE_LOAD_*), the machine's
 AES-256-GCM pace measured beside it (sim/gcm_pace.c), and the bench's table relating the two."""
 from __future__ import annotations
 

@@ -128,7 +128,7 @@ _LIBS: dict[bool, ctypes.CDLL] = {}
 
 # The phases the simulator times (interp/profile.h, RT_PROFILE_*, in that order): the run command's
 # revalidation and body wipe, then the load command's passes over a blob.
-PHASES = ("revalidate", "wipe", "copy", "decrypt", "validate", "staging_wipe")
+PHASES = ("revalidate", "wipe", "copy", "decrypt", "validate")
 LOAD_PASSES = PHASES[2:]
 
 

@@ -20,8 +20,7 @@
 #define RT_PROFILE_LOAD_COPY 2u     /* a chunk copied from shared memory into the staging buffer */
 #define RT_PROFILE_LOAD_DECRYPT 3u  /* the staged chunk decrypted into the body's place */
 #define RT_PROFILE_LOAD_VALIDATE 4u /* the authentic body validated, its ops prepared */
-#define RT_PROFILE_LOAD_WIPE 5u     /* the staging buffer wiped after the last chunk */
-#define RT_PROFILE_PHASES 6u
+#define RT_PROFILE_PHASES 5u
 
 #if defined(RT_PROFILE)
 /* A monotonic clock in nanoseconds; 0 when profiling is switched off at run time. */

@@ -233,7 +233,7 @@ static TEE_Result check_kept(const struct ot_manifest_header *h, const struct ot
  * before partition 0 is loaded and while it stays loaded, so no input may share a byte with
  * partition 0's body or staging buffer: a write there would rewrite a validated body.  Outputs are
  * read after the last partition ran, so none may lie on the last body (it would hand out body bytes);
- * the staging buffer is wiped after every load and may hold an output produced later.  Inputs do not
+ * the staging buffer holds only blob bytes and may hold an output produced later.  Inputs do not
  * overlap each other, nor outputs each other.  Pinned bodies and states: check_kept. */
 static TEE_Result manifest_check_plan(const struct ot_manifest_header *h,
 				      const struct ot_manifest_partition *parts,
@@ -615,11 +615,9 @@ TEE_Result model_load_chunk(struct model_session *s, const void *shared_chunk, s
 	res = load_finish(s, detail);
 	if (res != TEE_SUCCESS)
 		goto fail;
-	{
-		RT_PROFILE_START(wipe_t0);
-		zeroize(staging, staged_extent(s, p));
-		RT_PROFILE_PHASE(wipe_t0, RT_PROFILE_LOAD_WIPE);
-	}
+	/* The staging buffer is not wiped: it only ever held the blob's own bytes (header, ciphertext, tag),
+	 * which the normal world supplied; plaintext goes straight into the body.  Whatever lies on it next
+	 * (this partition's arena, an output) is written before it is read. */
 	l->active = false;   /* keep the body: load_abort below wipes only unfinished loads */
 	load_abort(s);
 	s->loaded[index] = 1;
