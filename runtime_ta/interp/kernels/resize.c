@@ -175,7 +175,7 @@ static void axis_taps(const kern_resize_attr *at, size_t d, size_t o, size_t in,
  * mask order: the values and order of computing every output's taps afresh. */
 static void resize_cols(const kern_resize_attr *at, const float *xr, const size_t *xstr, size_t r,
                         const size_t *lo, const size_t *hi, const float *wt, const size_t *act_dim, size_t active,
-                        const size_t *lo_w, const size_t *hi_w, const float *wt_w, size_t n, float *yr)
+                        const uint32_t *lo_w, const uint32_t *hi_w, const float *wt_w, size_t n, float *yr)
 {
     const size_t corners = (size_t)1 << active, step = xstr[r - 1];
     float lead_w[(size_t)1 << (KERN_MAX_RANK - 1)];
@@ -240,7 +240,7 @@ kern_status kern_resize(const kern_resize_attr *at, const kern_shape *xs, const 
                         float *y)
 {
     size_t xstr[KERN_MAX_RANK], idx[KERN_MAX_RANK], lo[KERN_MAX_RANK], hi[KERN_MAX_RANK];
-    size_t lo_w[COL_BLOCK], hi_w[COL_BLOCK];
+    uint32_t lo_w[COL_BLOCK], hi_w[COL_BLOCK]; /* source indices: a dim of a tensor in the region is < 2^32 */
     float wt[KERN_MAX_RANK], wt_w[COL_BLOCK];
     size_t r = xs->rank, d, xn, yn, o, j0, j;
     if (r != ys->rank || r > KERN_MAX_RANK || !kern_strides(xs, xstr) ||
@@ -266,11 +266,17 @@ kern_status kern_resize(const kern_resize_attr *at, const kern_shape *xs, const 
         y[0] = x[0];
         return KERN_OK;
     }
+    if (xs->dim[r - 1] > UINT32_MAX) /* the last dim's source indices are held in 32 bits */
+        return KERN_EOVERFLOW;
     /* column blocks of every row: the last dim's taps once per block, the leading dims' once per row */
     for (j0 = 0; j0 < ys->dim[r - 1]; j0 += COL_BLOCK) {
         const size_t n = ys->dim[r - 1] - j0 < COL_BLOCK ? ys->dim[r - 1] - j0 : COL_BLOCK;
-        for (j = 0; j < n; j++)
-            axis_taps(at, r - 1, j0 + j, xs->dim[r - 1], ys->dim[r - 1], &lo_w[j], &hi_w[j], &wt_w[j]);
+        for (j = 0; j < n; j++) {
+            size_t lo_j, hi_j;
+            axis_taps(at, r - 1, j0 + j, xs->dim[r - 1], ys->dim[r - 1], &lo_j, &hi_j, &wt_w[j]);
+            lo_w[j] = (uint32_t)lo_j;
+            hi_w[j] = (uint32_t)hi_j;
+        }
         for (d = 0; d < r; d++)
             idx[d] = 0;
         for (o = 0; o < yn; o += ys->dim[r - 1]) {
