@@ -2,6 +2,10 @@
 hand-built graph reproducing what an exporter (or one of our own passes) does to real models."""
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
@@ -11,6 +15,13 @@ from conftest import assert_same_outputs, make_model
 from onnx_tee.passes.analysis.shapes import infer_static_shapes
 from onnx_tee.passes.compact import ConstantsToInitializers, compaction_pipeline
 from onnx_tee.passes.compact.graph_edit import add_initializer
+
+
+def _lower_file(path: Path, out: Path) -> subprocess.CompletedProcess:
+    """`python cli.py lower FILE -o OUT` in a child process, from the repository root."""
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.run([sys.executable, str(root / "cli.py"), "lower", str(path), "-o", str(out)],
+                          capture_output=True, text=True, cwd=root)
 
 
 def scalar(name: str, value, dtype=np.int64) -> onnx.NodeProto:
@@ -252,9 +263,6 @@ def test_input_values_are_parsed_typed_and_shaped():
 
 
 def test_lower_input_value_freezes_a_mode_input_on_the_command_line(tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
     root = Path(__file__).resolve().parents[1]
     path = tmp_path / "switch.onnx"
     onnx.save(mode_switch_model(), str(path))
@@ -474,9 +482,6 @@ def test_opsets_7_to_21_lower_and_match(opset):
 
 
 def test_external_data_and_weights_in_constant_nodes_lower_from_the_command_line(tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
     rng = np.random.default_rng(1)
     weight = numpy_helper.from_array(rng.standard_normal([8, 3, 3, 3]).astype(np.float32), "Wc")
     nodes = [helper.make_node("Constant", [], ["Wc"], value=weight),                 # a weight in a Constant node
@@ -488,9 +493,7 @@ def test_external_data_and_weights_in_constant_nodes_lower_from_the_command_line
     onnx.save(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location="ext.bin",
               size_threshold=0)
     assert (tmp_path / "ext.bin").stat().st_size >= 8 * 8 * 8 * 10 * 4
-    root = Path(__file__).resolve().parents[1]
-    done = subprocess.run([sys.executable, str(root / "cli.py"), "lower", str(path), "-o", str(tmp_path / "out")],
-                          capture_output=True, text=True, cwd=root)
+    done = _lower_file(path, tmp_path / "out")
     assert done.returncode == 0, done.stderr
 
 
@@ -535,9 +538,6 @@ def test_an_op_without_a_shape_rule_is_refused_by_its_name_not_by_its_shape(tmp_
     """ddddocr's dynamically quantized recognizer has com.microsoft's DynamicQuantizeLSTM, and
     onnxruntime's logreg_iris.onnx ai.onnx.ml ops: onnx infers no shape past them, and lower said
     "the shape of output '361' cannot be inferred" instead of naming the op."""
-    import subprocess
-    import sys
-    from pathlib import Path
     nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
              helper.make_node("QuantizedThing", ["r"], ["q"], name="quant", domain="com.example"),
              helper.make_node("Sigmoid", ["q"], ["y"], name="sigmoid")]
@@ -547,9 +547,7 @@ def test_an_op_without_a_shape_rule_is_refused_by_its_name_not_by_its_shape(tmp_
                               ir_version=8)
     path = tmp_path / "custom.onnx"
     onnx.save(model, str(path))
-    root = Path(__file__).resolve().parents[1]
-    done = subprocess.run([sys.executable, str(root / "cli.py"), "lower", str(path), "-o", str(tmp_path / "out")],
-                          capture_output=True, text=True, cwd=root)
+    done = _lower_file(path, tmp_path / "out")
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "node 'quant' (com.example.QuantizedThing): custom-domain op" in done.stderr
     assert "cannot be inferred" not in done.stderr
@@ -560,17 +558,13 @@ def test_an_op_without_a_shape_rule_is_refused_by_its_name_not_by_its_shape(tmp_
         [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 4])]),
         opset_imports=[helper.make_opsetid("ai.onnx.ml", 1)], ir_version=3)
     onnx.save(only_ml, str(path))
-    done = subprocess.run([sys.executable, str(root / "cli.py"), "lower", str(path), "-o", str(tmp_path / "out")],
-                          capture_output=True, text=True, cwd=root)
+    done = _lower_file(path, tmp_path / "out")
     assert done.returncode == 2 and "node 'norm' (ai.onnx.ml.Normalizer): custom-domain op" in done.stderr, done.stderr
 
 
 def test_a_zipmap_is_refused_as_no_tensor_with_how_to_convert_without_it(tmp_path):
     """scikit-learn classifiers converted with their default options end in ai.onnx.ml.ZipMap: a sequence of
     maps, which no tensor program computes.  One line, exit 2, saying so and how to keep a tensor."""
-    import subprocess
-    import sys
-    from pathlib import Path
     probabilities = helper.make_tensor_type_proto(onnx.TensorProto.FLOAT, [])
     maps = helper.make_sequence_type_proto(helper.make_map_type_proto(onnx.TensorProto.INT64, probabilities))
     graph = helper.make_graph(
@@ -583,9 +577,7 @@ def test_a_zipmap_is_refused_as_no_tensor_with_how_to_convert_without_it(tmp_pat
     onnx.checker.check_model(model)
     path = tmp_path / "zipmap.onnx"
     onnx.save(model, str(path))
-    root = Path(__file__).resolve().parents[1]
-    done = subprocess.run([sys.executable, str(root / "cli.py"), "lower", str(path), "-o", str(tmp_path / "out")],
-                          capture_output=True, text=True, cwd=root)
+    done = _lower_file(path, tmp_path / "out")
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "node 'zipmap' (ai.onnx.ml.ZipMap): custom-domain op whose output is a sequence of maps" in done.stderr
     assert "'zipmap': False" in done.stderr and "Traceback" not in done.stderr

@@ -352,7 +352,7 @@ static KERN_NOINLINE void dw_general_channels(const kern_conv_geom *g, const ker
 
 size_t kern_dw_dilated_scratch(const kern_conv_geom *g)
 {
-    size_t hp, wp, plane, outs, total;
+    size_t hp, wp, plane, outs;
     if ((g->dilation_h < 2 && g->dilation_w < 2) || g->stride_h != 1 || g->stride_w != 1 ||
         g->pad_top > KERN_DW_DIL_MAX || g->pad_bottom > KERN_DW_DIL_MAX || g->pad_left > KERN_DW_DIL_MAX ||
         g->pad_right > KERN_DW_DIL_MAX || g->h_in > KERN_DW_DIL_MAX || g->w_in > KERN_DW_DIL_MAX ||
@@ -363,8 +363,7 @@ size_t kern_dw_dilated_scratch(const kern_conv_geom *g)
     if (!kmul(hp, wp, &plane) || !kmul(g->h_out, wp, &outs) || plane > KERN_DW_DIL_MAX ||
         outs > KERN_DW_DIL_MAX - plane)
         return 0;
-    total = plane + outs;
-    return total * sizeof(float);
+    return (plane + outs) * sizeof(float);
 }
 
 /* Every channel through the zero-padded plane (module comment); scratch holds
