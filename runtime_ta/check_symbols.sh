@@ -36,7 +36,7 @@ bad="$(printf '%s\n' "$undefined" | grep -Ev '^(TEE_[A-Za-z0-9_]+|(mem|str)[a-z]
 missing=""
 for entry in TA_CreateEntryPoint TA_DestroyEntryPoint TA_OpenSessionEntryPoint TA_CloseSessionEntryPoint \
              TA_InvokeCommandEntryPoint; do
-  printf '%s\n' "$defined" | grep -qx "$entry" || missing="$missing $entry"
+  grep -qx "$entry" <<<"$defined" || missing="$missing $entry"
 done
 
 echo "undefined symbols:" $undefined
