@@ -251,6 +251,27 @@ def test_upsampled_maps_are_tiled_up_to_their_concat():
     assert all(n.input[0] != "ub" and n.input[0] != "uc" for n in result.model.graph.node if n.op_type == "Concat")
 
 
+
+def _lrn_stem_model(rows: int = 64) -> onnx.ModelProto:
+    """AlexNet/ZFNet's stem: conv 3x3 (16 ch) + relu + LRN (across channels) + maxpool 3/2 + conv."""
+    rng = np.random.default_rng(9)
+    nodes = [_conv("x", "w1", "c", 3), helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("LRN", ["r"], ["n"], size=5, alpha=1e-4, beta=0.75, bias=1.0),
+             helper.make_node("MaxPool", ["n"], ["p"], kernel_shape=[3, 3], strides=[2, 2]), _conv("p", "w2", "y", 3)]
+    return _model(nodes, [_weights(rng, "w1", [16, 3, 3, 3]), _weights(rng, "w2", [4, 16, 3, 3])], [1, 3, rows, rows],
+                  "y")
+
+
+def test_lrn_is_tiled_with_the_convs_around_it():
+    """LRN mixes channels at one pixel: a stage runs conv, relu, LRN and pool on row tiles, so that the
+    stem's full-size maps (256 KiB each) never exist side by side."""
+    model = _lrn_stem_model()
+    budget = 448 * KIB
+    with pytest.raises(UserError, match="smallest budget that works"):
+        partition_model(model, budget, spatial=False)
+    result = _runs_as_planned(model, budget)
+    assert any("n__tile0" in stage.nodes for stage in result.spatial)
+
 @pytest.mark.slow
 def test_db_mobile_640_at_8_mib(tmp_path):
     """The DB-style text detector at 640 x 640 (the corpus' db_mobile_640, exported if not cached)

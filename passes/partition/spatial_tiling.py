@@ -63,7 +63,8 @@ H = 2  # the tiled axis of NCHW tensors
 ELEMENTWISE = frozenset({"Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "Clip", "HardSigmoid", "HardSwish",
                          "Elu", "Selu", "Softplus", "Mish", "Gelu", "Erf", "Neg", "Abs", "Sqrt", "Exp", "Identity",
                          "BatchNormalization", "Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Pow",
-                         "QuickGelu"})  # onnxruntime's x * sigmoid(alpha * x) (com.microsoft), `FuseSwish`'s SiLU
+                         "QuickGelu",   # onnxruntime's x * sigmoid(alpha * x) (com.microsoft), `FuseSwish`'s SiLU
+                         "LRN"})        # mixes channels at one pixel only: row-local like the others
 WINDOW = frozenset({"Conv", "MaxPool", "AveragePool"})
 
 Interval = tuple[int, int]
