@@ -1,6 +1,6 @@
 """Kernel speed against onnxruntime (one thread) on the layers that dominate the zoo's and the corpus' compute.
 
-    python benchmarks/bench_kernels.py [--repeats 15] [--cflags "-O3 -march=native"] [--baseline] [-k TEXT]
+    python benchmarks/bench_kernels.py [--repeats 15] [--cflags "-O3 -march=native"] [--baseline] [--int8] [-k TEXT]
 
 Each case is one ONNX node: onnxruntime runs it in a single-threaded session, the C kernel runs it
 through ctypes from a library compiled with --cflags (default -O3 for the baseline ISA: SSE2 on
@@ -9,7 +9,9 @@ tests/kernel_baseline.py's BASELINE (the code before issue 19's kernel work) bui
 flags.  Times are the calling thread's CPU time (all run on it), so other load on the machine does
 not inflate them; the contenders of a case run interleaved, medians over --repeats runs after one
 warm-up.  The table shows the times, the ratio to onnxruntime and the kernel's GFLOP/s.  `-k` keeps
-the cases whose label contains TEXT.
+the cases whose label contains TEXT.  `--int8` runs the Conv cases as QLinearConv the way
+onnxruntime's quantize_static writes them (uint8 activations, per-channel int8 weights, int32 bias) and
+checks the kernel within one quantization step of onnxruntime's output.
 """
 from __future__ import annotations
 
@@ -120,6 +122,36 @@ def _kernel_call(lib, node, inputs):
     return lambda: lib.kern_gemm(*args) + 0 * (y.size + scratch.size)  # keeps the buffers alive
 
 
+def _quantized(rng, shapes, attrs):
+    """A QLinearConv node and its inputs for a Conv case: uint8 x, per-channel int8 weights (zero point 0),
+    int32 bias, the output scale set so that the outputs spread over the uint8 range."""
+    (x_shape, w_shape, b_shape) = shapes
+    k = int(np.prod(w_shape[1:]))
+    values = [rng.integers(0, 256, x_shape, dtype=np.uint8), np.array(0.02, np.float32), np.array(128, np.uint8),
+              rng.integers(-127, 128, w_shape, dtype=np.int8),
+              rng.uniform(0.002, 0.01, w_shape[0]).astype(np.float32), np.zeros(w_shape[0], np.int8),
+              np.array(0.02 * 0.006 * 64 * np.sqrt(k) / 4, np.float32), np.array(128, np.uint8),
+              rng.integers(-20000, 20000, b_shape, dtype=np.int32)]
+    names = ["x", "x_s", "x_zp", "w", "w_s", "w_zp", "y_s", "y_zp", "b"]
+    return helper.make_node("QLinearConv", names, ["y"], **attrs), names, values
+
+
+def _qkernel_call(lib, node, inputs):
+    """The kernel call of a QLinearConv node, buffers and arguments prepared once."""
+    import ctypes
+    import kernel_harness_quant as khq
+    from onnx_tee.passes.target.scratch import qconv_scratch_bytes
+    g, geom = kernel_harness._geometry(node, inputs)
+    x, x_s, x_zp, w, w_s, w_zp, y_s, y_zp, b = inputs
+    q = khq.QConvAttr(khq.QTYPES[x.dtype], khq.QTYPES[w.dtype], khq.QTYPES[y_zp.dtype], w_zp.size, w_s.size)
+    need = qconv_scratch_bytes(g, True)
+    y = np.empty((g.batch, g.c_out, g.h_out, g.w_out), np.uint8)
+    scratch = np.empty(max(need, 1), np.uint8)
+    args = (ctypes.byref(geom), ctypes.byref(q), *(a.ctypes.data for a in (x, x_zp, w, w_zp, b, x_s, w_s, y_s, y_zp)),
+            y.ctypes.data, scratch.ctypes.data, need)
+    return lambda: lib.kern_qconv(*args) + 0 * (y.size + scratch.size)  # keeps the buffers alive
+
+
 def _medians_ms(fns: dict, repeats: int) -> dict[str, float]:
     """Median thread CPU ms of each function, called round-robin after one warm-up call each."""
     samples: dict[str, list[float]] = {name: [] for name in fns}
@@ -138,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--cflags", default="-O3")
     parser.add_argument("--baseline", action="store_true", help="also time the kernels before issue 19")
+    parser.add_argument("--int8", action="store_true", help="the Conv cases as QLinearConv (uint8 x, int8 w)")
     parser.add_argument("-k", dest="keep", default="", help="only the cases whose label contains this")
     args = parser.parse_args(argv)
 
@@ -145,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    if args.int8:
+        import kernel_harness_quant  # noqa: F401  (registers the quantized kernels' signatures)
     lib = _library(args.cflags.split())
     old = None
     if args.baseline:
@@ -155,30 +190,37 @@ def main(argv: list[str] | None = None) -> int:
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
-    table = Table(title=f"Kernels ({args.cflags}) vs onnxruntime {ort.__version__}, one thread, median of "
+    table = Table(title=f"{'int8 ' if args.int8 else ''}Kernels ({args.cflags}) vs onnxruntime {ort.__version__}, one thread, median of "
                         f"{args.repeats}")
     columns = ["layer", "kernels ms"] + (["baseline ms", "baseline / kernels"] if old else []) + [
         "onnxruntime ms", "kernels / ort", "kernels GFLOP/s"]
     for col in columns:
         table.add_column(col, justify="left" if col == "layer" else "right")
     rng = np.random.default_rng(0)
-    for label, op, shapes, attrs, flops in (c for c in CASES if args.keep in c[0]):
-        names = [f"in{i}" for i in range(len(shapes))]
-        feeds = {n: rng.standard_normal(s).astype(np.float32) for n, s in zip(names, shapes)}
-        node = helper.make_node(op, names, ["y"], **attrs)
-        graph = helper.make_graph([node], "bench", [helper.make_tensor_value_info(n, TensorProto.FLOAT, s)
-                                                    for n, s in zip(names, shapes)],
-                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    for label, op, shapes, attrs, flops in (c for c in CASES if args.keep in c[0] and (c[1] == "Conv" or not args.int8)):
+        if args.int8:
+            node, names, inputs = _quantized(rng, shapes, attrs)
+        else:
+            names = [f"in{i}" for i in range(len(shapes))]
+            node = helper.make_node(op, names, ["y"], **attrs)
+            inputs = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+        feeds = dict(zip(names, inputs))
+        graph = helper.make_graph([node], "bench", [helper.make_tensor_value_info(
+            n, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape) for n, a in feeds.items()],
+            [helper.make_tensor_value_info("y", TensorProto.UINT8 if args.int8 else TensorProto.FLOAT, None)])
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
         session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-        inputs = [feeds[n] for n in names]
         with kernel_harness.using(lib):   # the harness's guards and scratch sizing, on the benchmark build
             ours = kernel_harness.run_node(node, inputs, 17)[0]
         want = session.run(None, feeds)[0]
-        np.testing.assert_allclose(ours, want, rtol=1e-3, atol=1e-3)
-        fns = {"ours": _kernel_call(lib, node, inputs), "ort": lambda: session.run(None, feeds)}
+        if args.int8:   # within one quantization step of onnxruntime's float requantization
+            assert np.abs(ours.astype(np.int32) - want.astype(np.int32)).max() <= 1, label
+        else:
+            np.testing.assert_allclose(ours, want, rtol=1e-3, atol=1e-3)
+        call = _qkernel_call if args.int8 else _kernel_call
+        fns = {"ours": call(lib, node, inputs), "ort": lambda: session.run(None, feeds)}
         if old is not None:
-            fns["old"] = _kernel_call(old, node, inputs)
+            fns["old"] = call(old, node, inputs)
         t = _medians_ms(fns, args.repeats)
         row = [label, f"{t['ours']:.3f}"]
         if old is not None:

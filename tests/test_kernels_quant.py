@@ -217,11 +217,15 @@ def test_qlinear_conv_is_exact_and_within_a_step_of_onnxruntime(data):
 
 
 @pytest.mark.parametrize("kernel, stride, pads, width", [(3, 1, [1, 1, 1, 1], 150), (5, 2, [2, 1, 2, 3], 301),
-                                                        (3, 1, [0, 0, 0, 0], 64), (7, 3, [3, 3, 3, 3], 200)])
+                                                        (3, 1, [0, 0, 0, 0], 64), (7, 3, [3, 3, 3, 3], 200),
+                                                        (3, 1, [1, 1, 1, 1], 5000), (3, 1, [1, 1, 1, 1], 9000),
+                                                        (5, 2, [2, 1, 2, 3], 12001)])
 @pytest.mark.parametrize("depthwise", [True, False])
 def test_qlinear_conv_rows_wider_than_one_span_are_exact(kernel, stride, pads, width, depthwise):
-    """Rows of more output columns than the depthwise path sums at a time (QDW_SPAN = 64): every span
-    boundary, with padding on both sides; the im2col path on the same shapes."""
+    """Rows of more output columns than the depthwise row path sums at a time (QDW_SPAN = 64): every span
+    boundary, with padding on both sides; the im2col path on the same shapes.  Narrower maps take the
+    depthwise band path (at 5,000 columns one output row per band: four bands); at 9,000 and 12,001
+    columns one row's band exceeds QDW_BAND_MAX and the row path runs."""
     rng = np.random.default_rng(width + kernel)
     channels = 3
     values = {"x": _ints(rng, "uint8", (1, channels, 4, width)), "x_s": np.float32(0.02), "x_zp": np.uint8(131),

@@ -22,6 +22,7 @@ def test_tiling_constants_mirror_the_c_header():
     assert defines["CONV_WT_MAX_PIX"] == scratch.CONV_WT_MAX_PIX
     assert defines["QCOLS"] == scratch.QCOLS
     assert defines["QK_MAX"] == scratch.QK_MAX
+    assert defines["QDW_BAND_MAX"] == scratch.QDW_BAND_MAX
     assert defines["CT_MB"] == scratch.CT_MB
     assert defines["DW_DIL_MAX"] == scratch.DW_DIL_MAX
     assert defines["CT_NB"] == scratch.CT_NB
@@ -92,6 +93,21 @@ def test_qconv_scratch_python_equals_c(cin_g, group, cout_g, kh, kw, linear):
     assert c_bytes == scratch.qconv_scratch_bytes(g, linear)
     assert c_bytes <= g.c_out * scratch.REQUANT_BYTES + scratch.QCOLS * scratch.QK_MAX * 2
 
+
+@settings(max_examples=300, deadline=None)
+@given(channels=st.integers(1, 64), mult=st.integers(1, 3), h=st.integers(1, 300), w=st.integers(1, 12000),
+       k=small, s=st.integers(1, 3), d=st.integers(1, 3), pads=st.lists(st.integers(0, 6), min_size=4, max_size=4),
+       linear=st.booleans())
+def test_quantized_depthwise_band_scratch_python_equals_c(channels, mult, h, w, k, s, d, pads, linear):
+    """The depthwise band path's planes and sums: the same bytes in C and Python, within QDW_BAND_MAX,
+    none on maps too wide for one row's band."""
+    h_out, w_out = (h + pads[0] + pads[2] - d * (k - 1) - 1) // s + 1, (w + pads[1] + pads[3] - d * (k - 1) - 1) // s + 1
+    assume(h_out >= 1 and w_out >= 1)
+    g = WindowGeometry(1, channels, h, w, channels * mult, h_out, w_out, k, k, s, s, d, d, *pads, channels)
+    q = QConvAttr(2, 3, 2 if linear else 6, 1, g.c_out)
+    c_bytes = kernels().kern_scratch_bytes_qconv(ctypes.byref(ConvGeom(*g.as_tuple())), ctypes.byref(q))
+    assert c_bytes == scratch.qconv_scratch_bytes(g, linear)
+    assert c_bytes - (g.c_out * scratch.REQUANT_BYTES if linear else 0) <= scratch.QDW_BAND_MAX
 
 @settings(max_examples=100, deadline=None)
 @given(columns=st.integers(1, 5000), linear=st.booleans())

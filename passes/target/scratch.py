@@ -25,7 +25,10 @@ These kernels use scratch (runtime_ta/interp/kernels.h):
         projection and of a step's recurrence, the gates, the fused bias, the states; the uint8 chunk and
         hidden state)
     QLinearConv, ConvInteger: REQUANT_BYTES per output channel (QLinearConv's requantization), then,
-        not depthwise, QCOLS columns of K int16 values (K = c_in / group * kh * kw <= QK_MAX)
+        not depthwise, QCOLS columns of K int16 values (K = c_in / group * kh * kw <= QK_MAX);
+        depthwise, a band of R output rows: stride_h * stride_w phase planes of hq * wq int16 (rounded up
+        to 4 bytes), R * wq int32 sums and R * wq outputs (4 bytes each at most), wq = ceil((w_in + pads) / stride_w), hq = ceil(((R - 1) *
+        stride_h + span_h) / stride_h), R the most rows up to h_out within QDW_BAND_MAX bytes (none if 0)
     QLinearMatMul: REQUANT_BYTES per value of b_scale (one, or one per column of B)
     QLinearAdd, QLinearMul: QBINARY_BYTES (the int64 term of each of the 256 bytes, per operand)
     QLinearSigmoid, QLinearLeakyRelu, QLinearConcat: QLUT_BYTES (a 256-byte table and 512 work floats)
@@ -61,6 +64,7 @@ DW_DIL_MAX = 16384
 RNN_TC = 32
 QCOLS = 4
 QK_MAX = 33025
+QDW_BAND_MAX = 65536
 FLOAT_BYTES = 4
 REQUANT_BYTES = 8  # kern_requant: an int32 multiplier and shift
 QBINARY_BYTES = 2 * 256 * 8   # KERN_QBINARY_SCRATCH
@@ -136,13 +140,36 @@ def dqlstm_scratch_bytes(seq_len: int, input_size: int, hidden_size: int) -> int
     return (tc * gh + 3 * gh + 2 * hidden_size) * FLOAT_BYTES + tc * input_size + hidden_size
 
 
+def qdw_band_bytes(g: WindowGeometry, rows: int) -> int:
+    """qconv.c qdw_band_bytes(): a band of `rows` output rows' phase planes (int16, bytes rounded up to 4),
+    sums (int32) and outputs (at most int32) on the planes' grid."""
+    span = (g.kernel_h - 1) * g.dilation_h + 1
+    wq = -(-(g.w_in + g.pad_left + g.pad_right) // g.stride_w)
+    hq = -(-((rows - 1) * g.stride_h + span) // g.stride_h)
+    planes = g.stride_h * g.stride_w * hq * wq * 2
+    return -(-planes // 4) * 4 + rows * wq * 8
+
+
+def qdw_band_rows(g: WindowGeometry) -> int:
+    """qconv.c qdw_band_rows(): the most output rows (up to h_out) whose band fits QDW_BAND_MAX bytes, 0 if
+    one row's does not."""
+    lo, hi = 0, g.h_out
+    while lo < hi:
+        mid = lo + (hi - lo + 1) // 2
+        lo, hi = (mid, hi) if qdw_band_bytes(g, mid) <= QDW_BAND_MAX else (lo, mid - 1)
+    return lo
+
+
 def qconv_scratch_bytes(g: WindowGeometry, requantized: bool) -> int:
     """kern_scratch_bytes_qconv()."""
     if g.group == 0 or g.c_in % g.group:
         return 0
     table = g.c_out * REQUANT_BYTES if requantized else 0
     cin_g = g.c_in // g.group
-    return table if cin_g == 1 else table + cin_g * g.kernel_h * g.kernel_w * QCOLS * 2
+    if cin_g == 1:
+        band = qdw_band_rows(g)
+        return table + qdw_band_bytes(g, band) if band else table
+    return table + cin_g * g.kernel_h * g.kernel_w * QCOLS * 2
 
 
 def qmatmul_scratch_bytes(b_scale_count: int, requantized: bool) -> int:

@@ -489,8 +489,9 @@ kern_status kern_cast(kern_cast_type from, kern_cast_type to, size_t n, const vo
  *   a right shift (kern_requantize); ConvInteger: y = acc.
  * Layouts and geometry as kern_conv (padding takes x_zp: it adds 0); w_zp / w_scale hold 1 or c_out
  * values, bias (int32, QLinearConv only) c_out or NULL.  Every sum is exact: K = c_in/group * kernel_h *
- * kernel_w <= KERN_QK_MAX keeps it inside int32.  Paths: depthwise (c_in/group == 1) direct, no
- * scratch; otherwise KERN_QCOLS output pixels at a time gathered as int16 (x - x_zp) columns in
+ * kernel_w <= KERN_QK_MAX keeps it inside int32.  Paths: depthwise (c_in/group == 1) over bands of
+ * output rows whose zero-padded input rows sit in scratch as stride_h x stride_w phase planes (at most
+ * KERN_QDW_BAND_MAX bytes; direct when one row's do not fit); otherwise KERN_QCOLS output pixels at a time gathered as int16 (x - x_zp) columns in
  * scratch (1x1 stride-1 unpadded: straight from the input rows), each output channel's weight row
  * dotted with them.  Scratch also holds the per-channel requantization (kern_scratch_bytes_qconv).
  * KERN_EINVAL when a requantization scale is not finite. */
@@ -584,6 +585,7 @@ kern_status kern_qconcat_part(size_t outer, size_t axis_part, size_t inner, size
                                  * first conv over one input channel): the GEMM path, not depthwise */
 #define KERN_RNN_TC 32 /* recurrent layers: time steps per input-projection GEMM */
 #define KERN_QCOLS 4 /* quantized convolution: output pixels per int16 column block */
+#define KERN_QDW_BAND_MAX 65536 /* quantized depthwise: bytes of a band's phase planes and sums */
 #define KERN_QK_MAX 33025 /* quantized products: sums of at most this many |255 x 255| terms fit int32 */
 
 #endif

@@ -265,6 +265,36 @@ static inline int32_t kern_requantize(int64_t v, kern_requant r, int32_t zp, int
     return (int32_t)(q < lo ? lo : q > hi ? hi : q);
 }
 
+/* y[j] = kern_requantize(acc[j] + b, r, zp, lo, hi) for the n sums of one run sharing r (one output
+ * channel), stored as `type`.  The shift's range is decided once per run, so the loop over the run
+ * is branch-free and vectorises: v * multiplier = acc[j] * multiplier (a 32 x 32 -> 64-bit product)
+ * + b * multiplier (once), each term below 2^62 in magnitude, then the same floor and half-to-even
+ * correction as kern_requantize. */
+#define KERN_REQUANTIZE_RUN(name, type, lo, hi)                                                             \
+    static inline void name(const int32_t *acc, size_t n, int64_t b, kern_requant r, int32_t zp, type *y)  \
+    {                                                                                                      \
+        size_t j;                                                                                          \
+        if (r.shift <= 0 || r.shift >= 64) {                                                               \
+            for (j = 0; j < n; j++)                                                                        \
+                y[j] = (type)kern_requantize(acc[j] + b, r, zp, lo, hi);                                   \
+            return;                                                                                        \
+        }                                                                                                  \
+        {                                                                                                  \
+            const unsigned s = (unsigned)r.shift;                                                          \
+            const uint64_t mask = ((uint64_t)1 << s) - 1u, half = (uint64_t)1 << (s - 1);                  \
+            const int64_t floor_bias = (int64_t)((uint64_t)1 << (63 - s)), bm = b * r.multiplier;         \
+            for (j = 0; j < n; j++) {                                                                      \
+                const int64_t p = (int64_t)acc[j] * r.multiplier + bm;                                     \
+                const uint64_t rem = (uint64_t)p & mask;                                                   \
+                int64_t q = (int64_t)((((uint64_t)p) ^ ((uint64_t)1 << 63)) >> s) - floor_bias;            \
+                q += (rem > half ? 1 : rem == half ? (int64_t)((uint64_t)q & 1u) : 0) + zp; /* vectorises */ \
+                y[j] = (type)(q < (lo) ? (lo) : q > (hi) ? (hi) : q);                                      \
+            }                                                                                              \
+        }                                                                                                  \
+    }
+KERN_REQUANTIZE_RUN(kern_requantize_run_u8, uint8_t, 0, 255)
+KERN_REQUANTIZE_RUN(kern_requantize_run_i8, int8_t, -128, 127)
+
 /* Zero point of a quantized tensor (NULL: 0) at index k, as an int32 in its own type's range. */
 static inline int32_t kern_qzero(kern_qtype t, const void *zp, size_t k)
 {

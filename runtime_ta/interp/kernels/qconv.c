@@ -5,7 +5,9 @@
  * Per batch item and group, with K = (c_in/g) kh kw and x_col the im2col matrix:
  *     acc[c, p] = sum_k (x_col[k, p] - x_zp) (w[c, k] - w_zp[c])
  *               = sum_k w[c, k] col_p[k] - w_zp[c] sum_k col_p[k],      col_p = x_col[., p] - x_zp
- * - depthwise (c_in/g == 1): direct, every output's real taps (a padding tap would add
+ * - depthwise (c_in/g == 1): bands of output rows over zero-padded phase planes in scratch, one
+ *   contiguous loop per tap (QCONV_DW_BANDS); on maps too wide for a one-row band in
+ *   KERN_QDW_BAND_MAX bytes, direct: every output's real taps (a padding tap would add
  *   (x_zp - x_zp) w = 0, as onnxruntime pads with the zero point), a row span of outputs summed tap
  *   by tap in int32 on the stack;
  * - otherwise KERN_QCOLS output pixels at a time: their columns col_p as int16 in scratch (1x1
@@ -21,6 +23,8 @@
  * x_scale * w_scale[c] / y_scale (onnxruntime's expression), held exactly as an int32 multiplier and a
  * shift (one per output channel, first in scratch).  ConvInteger: y = acc (int32).
  */
+#include <string.h>
+
 #include "internal.h"
 
 /* d[j] = sum_k w[k] col_j[k] for the KERN_QCOLS columns (KERN_QCOLS x kdim int16, column-major). */
@@ -62,6 +66,41 @@ QCONV_DOTS(dots_u8, uint8_t)
 QCONV_DOT(dot_i8, int8_t)
 QCONV_DOT(dot_u8, uint8_t)
 
+/* The band path of a depthwise convolution: per channel, bands of output rows whose input rows are
+ * laid out as stride_h x stride_w phase planes of (x - x_zp) as int16, zero-padded (plane (i, j) holds
+ * the padded rows r = i mod stride_h and columns q = j mod stride_w, at [r / stride_h][q / stride_w]).
+ * Tap (ki, kj) then reads every output of the band from one plane at one offset, so the band's sums
+ * over the rows x wq grid (wq = the planes' width; the columns past w_out are never stored) take one
+ * contiguous multiply-add loop per tap, which vectorises however small the map, and one
+ * requantization of the whole grid.  Scratch: the planes (bytes rounded up to 4), then the sums
+ * (int32), then the outputs on the same grid (at most int32), whose rows are copied out. */
+static size_t qdw_band_bytes(const kern_conv_geom *g, size_t rows)
+{
+    const size_t span = (g->kernel_h - 1) * g->dilation_h + 1;
+    const size_t wq = (g->w_in + g->pad_left + g->pad_right + g->stride_w - 1) / g->stride_w;
+    const size_t hq = ((rows - 1) * g->stride_h + span + g->stride_h - 1) / g->stride_h;
+    size_t planes, sums;
+    if (!kmul4(g->stride_h * g->stride_w, hq, wq, sizeof(int16_t), &planes) || planes > SIZE_MAX - 3 ||
+        !kmul3(rows, wq, 2 * sizeof(int32_t), &sums) || (planes = (planes + 3u) & ~(size_t)3u) > SIZE_MAX - sums)
+        return SIZE_MAX;
+    return planes + sums;
+}
+
+/* Output rows per band: the most (up to h_out) whose planes and sums fit KERN_QDW_BAND_MAX bytes (the
+ * bytes grow with the rows), or 0 when one row's do not (very wide maps: the row path). */
+static size_t qdw_band_rows(const kern_conv_geom *g)
+{
+    size_t lo = 0, hi = g->h_out;
+    while (lo < hi) {
+        const size_t mid = lo + (hi - lo + 1) / 2;
+        if (qdw_band_bytes(g, mid) <= KERN_QDW_BAND_MAX)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
 static int qtype_ok(kern_qtype t) { return t == KERN_UINT8 || t == KERN_INT8; }
 
 size_t kern_scratch_bytes_qconv(const kern_conv_geom *g, const kern_qconv_attr *q)
@@ -72,8 +111,10 @@ size_t kern_scratch_bytes_qconv(const kern_conv_geom *g, const kern_qconv_attr *
     if (q->y_type != KERN_INT32 && !kmul(g->c_out, sizeof(kern_requant), &table))
         return SIZE_MAX;
     cin_g = g->c_in / g->group;
-    if (cin_g == 1)
-        return table;
+    if (cin_g == 1) {
+        const size_t band = qdw_band_rows(g);
+        return band ? table + qdw_band_bytes(g, band) : table;
+    }
     if (!kmul4(cin_g, g->kernel_h, g->kernel_w, KERN_QCOLS * sizeof(int16_t), &cols) || cols > SIZE_MAX - table)
         return SIZE_MAX;
     return table + cols;
@@ -89,11 +130,9 @@ static void store_run(const kern_qconv_attr *q, void *y, size_t i, const int32_t
         for (j = 0; j < n; j++)
             ((int32_t *)y)[i + j] = (int32_t)(acc[j] + b);
     else if (q->y_type == KERN_UINT8)
-        for (j = 0; j < n; j++)
-            ((uint8_t *)y)[i + j] = (uint8_t)kern_requantize(acc[j] + b, *rq, y_zp, 0, 255);
+        kern_requantize_run_u8(acc, n, b, *rq, y_zp, (uint8_t *)y + i);
     else
-        for (j = 0; j < n; j++)
-            ((int8_t *)y)[i + j] = (int8_t)kern_requantize(acc[j] + b, *rq, y_zp, -128, 127);
+        kern_requantize_run_i8(acc, n, b, *rq, y_zp, (int8_t *)y + i);
 }
 
 /* Depthwise outputs are summed QDW_SPAN output columns at a time in int32 accumulators on the stack. */
@@ -130,11 +169,15 @@ static void store_run(const kern_qconv_attr *q, void *y, size_t i, const int32_t
                             const int32_t wk = (int32_t)wc[ki * g->kernel_w + kj] - wz;                      \
                             size_t lo, hi;                                                                   \
                             kern_valid_range(g->pad_left, kj * g->dilation_w, g->stride_w, g->w_in, g->w_out, &lo, &hi); \
+                            const xtype *tap = row + kj * g->dilation_w - g->pad_left; /* tap[ow * stride] */ \
                             lo = lo > ow0 ? lo : ow0;                                                        \
                             hi = kmin(hi, ow0 + n);                                                          \
-                            for (ow = lo; ow < hi; ow++)                                                     \
-                                acc[ow - ow0] += ((int32_t)row[ow * g->stride_w + kj * g->dilation_w - g->pad_left] - \
-                                                  x_zp) * wk;                                                \
+                            if (g->stride_w == 1) /* contiguous: vectorises */                               \
+                                for (ow = lo; ow < hi; ow++)                                                 \
+                                    acc[ow - ow0] += ((int32_t)tap[ow] - x_zp) * wk;                         \
+                            else                                                                             \
+                                for (ow = lo; ow < hi; ow++)                                                 \
+                                    acc[ow - ow0] += ((int32_t)tap[ow * g->stride_w] - x_zp) * wk;           \
                         }                                                                                    \
                     }                                                                                        \
                     store_run(q, y, y_base + c * pix + oh * g->w_out + ow0, acc, n, b,                       \
@@ -148,12 +191,88 @@ QCONV_DEPTHWISE(depthwise_u8_u8, uint8_t, uint8_t)
 QCONV_DEPTHWISE(depthwise_i8_i8, int8_t, int8_t)
 QCONV_DEPTHWISE(depthwise_i8_u8, int8_t, uint8_t)
 
+#define QCONV_DW_BANDS(name, xtype, wtype)                                                                    \
+    static void name(const kern_conv_geom *g, const kern_qconv_attr *q, const xtype *x, int32_t x_zp,        \
+                     const wtype *w, const void *w_zp, const int32_t *bias, const kern_requant *rq,          \
+                     int32_t y_zp, void *y, size_t y_base, size_t band, int16_t *planes)                     \
+    {                                                                                                        \
+        const size_t mult = g->c_out / g->c_in, hw_in = g->h_in * g->w_in, pix = g->h_out * g->w_out;        \
+        const size_t sh = g->stride_h, sw = g->stride_w, span = (g->kernel_h - 1) * g->dilation_h + 1;       \
+        const size_t wq = (g->w_in + g->pad_left + g->pad_right + sw - 1) / sw;                              \
+        const size_t plane = ((band - 1) * sh + span + sh - 1) / sh * wq, phases = sh * sw * plane;         \
+        int32_t *sums = (int32_t *)(void *)((char *)planes + ((phases * sizeof(int16_t) + 3u) & ~(size_t)3u)); \
+        uint8_t *out = (uint8_t *)(sums + band * wq); /* the band's outputs, as the sums' grid */            \
+        const size_t esize = q->y_type == KERN_INT32 ? sizeof(int32_t) : 1;                                 \
+        size_t c, r0, r, i, iw, j, ki, kj, oh;                                                               \
+        for (c = 0; c < g->c_out; c++) {                                                                     \
+            const xtype *xc = x + (c / mult) * hw_in;                                                        \
+            const wtype *wc = w + c * g->kernel_h * g->kernel_w;                                             \
+            const int32_t wz = kern_qzero(q->w_type, w_zp, q->w_zp_count > 1 ? c : 0);                       \
+            const int64_t b = bias ? bias[c] : 0;                                                            \
+            for (r0 = 0; r0 < g->h_out; r0 += band) {                                                        \
+                const size_t rows = kmin(band, g->h_out - r0), count = (rows - 1) * sh + span;               \
+                const size_t n = (rows - 1) * wq + g->w_out;                                                 \
+                for (i = 0; i < phases; i++)                                                                 \
+                    planes[i] = 0;                                                                           \
+                for (r = 0; r < count; r++) {                                                                \
+                    const size_t padded = r0 * sh + r; /* row of the padded input */                         \
+                    int16_t *prow = planes + (r % sh) * sw * plane + (r / sh) * wq;                          \
+                    const xtype *xrow;                                                                       \
+                    if (padded < g->pad_top || padded - g->pad_top >= g->h_in)                               \
+                        continue;                                                                            \
+                    xrow = xc + (padded - g->pad_top) * g->w_in;                                             \
+                    if (sw == 1) /* contiguous: vectorises */                                                \
+                        for (iw = 0; iw < g->w_in; iw++)                                                     \
+                            prow[g->pad_left + iw] = (int16_t)((int32_t)xrow[iw] - x_zp);                    \
+                    else /* column phase j: padded columns q0, q0 + sw, ... (q0 mod sw = j) */              \
+                        for (j = 0; j < sw; j++) {                                                           \
+                            const size_t q0 = g->pad_left + (j + sw - g->pad_left % sw) % sw;                \
+                            const size_t cnt = q0 - g->pad_left < g->w_in ?                                  \
+                                (g->w_in - (q0 - g->pad_left) + sw - 1) / sw : 0;                            \
+                            int16_t *dst = prow + j * plane + q0 / sw;                                       \
+                            const xtype *src = xrow + (q0 - g->pad_left);                                    \
+                            for (iw = 0; iw < cnt; iw++)                                                     \
+                                dst[iw] = (int16_t)((int32_t)src[iw * sw] - x_zp);                           \
+                        }                                                                                    \
+                }                                                                                            \
+                for (i = 0; i < n; i++)                                                                      \
+                    sums[i] = 0;                                                                             \
+                for (ki = 0; ki < g->kernel_h; ki++)                                                         \
+                    for (kj = 0; kj < g->kernel_w; kj++) {                                                   \
+                        const size_t a = ki * g->dilation_h, d = kj * g->dilation_w;                         \
+                        const int16_t *src = planes + ((a % sh) * sw + d % sw) * plane + (a / sh) * wq + d / sw; \
+                        const int32_t wk = (int32_t)wc[ki * g->kernel_w + kj] - wz;                          \
+                        for (i = 0; i < n; i++)                                                              \
+                            sums[i] += wk * src[i];                                                          \
+                    }                                                                                        \
+                store_run(q, out, 0, sums, n, b, q->y_type == KERN_INT32 ? NULL : &rq[c], y_zp);             \
+                for (oh = 0; oh < rows; oh++) /* the grid's rows without their columns past w_out */         \
+                    memcpy((uint8_t *)y + (y_base + c * pix + (r0 + oh) * g->w_out) * esize,                  \
+                           out + oh * wq * esize, g->w_out * esize);                                          \
+            }                                                                                                \
+        }                                                                                                    \
+    }
+QCONV_DW_BANDS(bands_u8_i8, uint8_t, int8_t)
+QCONV_DW_BANDS(bands_u8_u8, uint8_t, uint8_t)
+QCONV_DW_BANDS(bands_i8_i8, int8_t, int8_t)
+QCONV_DW_BANDS(bands_i8_u8, int8_t, uint8_t)
+
+/* A depthwise convolution of one batch item: the band path (band > 0 output rows per band, planes in
+ * scratch), else the row path. */
 static void depthwise(const kern_conv_geom *g, const kern_qconv_attr *q, const void *x, size_t x_base,
                       int32_t x_zp, const void *w, const void *w_zp, const int32_t *bias, const kern_requant *rq,
-                      int32_t y_zp, void *y, size_t y_base)
+                      int32_t y_zp, void *y, size_t y_base, size_t band, int16_t *planes)
 {
     const int xu = q->x_type == KERN_UINT8, wu = q->w_type == KERN_UINT8;
-    if (xu && !wu)
+    if (band && xu && !wu)
+        bands_u8_i8(g, q, (const uint8_t *)x + x_base, x_zp, w, w_zp, bias, rq, y_zp, y, y_base, band, planes);
+    else if (band && xu)
+        bands_u8_u8(g, q, (const uint8_t *)x + x_base, x_zp, w, w_zp, bias, rq, y_zp, y, y_base, band, planes);
+    else if (band && !wu)
+        bands_i8_i8(g, q, (const int8_t *)x + x_base, x_zp, w, w_zp, bias, rq, y_zp, y, y_base, band, planes);
+    else if (band)
+        bands_i8_u8(g, q, (const int8_t *)x + x_base, x_zp, w, w_zp, bias, rq, y_zp, y, y_base, band, planes);
+    else if (xu && !wu)
         depthwise_u8_i8(g, q, (const uint8_t *)x + x_base, x_zp, w, w_zp, bias, rq, y_zp, y, y_base);
     else if (xu)
         depthwise_u8_u8(g, q, (const uint8_t *)x + x_base, x_zp, w, w_zp, bias, rq, y_zp, y, y_base);
@@ -221,7 +340,7 @@ kern_status kern_qconv(const kern_conv_geom *g, const kern_qconv_attr *q, const 
                        size_t scratch_bytes)
 {
     const int requant = q->y_type != KERN_INT32;
-    size_t cin_g, cout_g, kdim, pix, hw_in, b, grp, c, p0, j, m;
+    size_t cin_g, cout_g, kdim, pix, hw_in, b, grp, c, p0, j, m, band;
     kern_requant *rq = (kern_requant *)scratch;
     int16_t *cols;
     int32_t xz, yz;
@@ -244,6 +363,7 @@ kern_status kern_qconv(const kern_conv_geom *g, const kern_qconv_attr *q, const 
             KERN_OK)
             return KERN_EINVAL;
     cols = (int16_t *)(void *)((char *)scratch + (requant ? g->c_out * sizeof(kern_requant) : 0));
+    band = cin_g == 1 ? qdw_band_rows(g) : 0;
     xz = kern_qzero(q->x_type, x_zp, 0);
     yz = requant ? kern_qzero(q->y_type, y_zp, 0) : 0;
     pix = g->h_out * g->w_out;
@@ -251,7 +371,7 @@ kern_status kern_qconv(const kern_conv_geom *g, const kern_qconv_attr *q, const 
     for (b = 0; b < g->batch; b++) {
         const size_t xb = b * g->c_in * hw_in, yb = b * g->c_out * pix;
         if (cin_g == 1) {
-            depthwise(g, q, x, xb, xz, w, w_zp, bias, rq, yz, y, yb);
+            depthwise(g, q, x, xb, xz, w, w_zp, bias, rq, yz, y, yb, band, cols);
             continue;
         }
         for (grp = 0; grp < g->group; grp++) {
