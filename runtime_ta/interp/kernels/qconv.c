@@ -74,11 +74,20 @@ QCONV_DOT(dot_u8, uint8_t)
  * contiguous multiply-add loop per tap, which vectorises however small the map, and one
  * requantization of the whole grid.  Scratch: the planes (bytes rounded up to 4), then the sums
  * (int32), then the outputs on the same grid (at most int32), whose rows are copied out. */
+static size_t qdw_plane_width(const kern_conv_geom *g)
+{
+    return (g->w_in + g->pad_left + g->pad_right + g->stride_w - 1) / g->stride_w;
+}
+
+/* Rows of each phase plane for a band of `rows` output rows. */
+static size_t qdw_plane_rows(const kern_conv_geom *g, size_t rows)
+{
+    return ((rows - 1) * g->stride_h + (g->kernel_h - 1) * g->dilation_h + 1 + g->stride_h - 1) / g->stride_h;
+}
+
 static size_t qdw_band_bytes(const kern_conv_geom *g, size_t rows)
 {
-    const size_t span = (g->kernel_h - 1) * g->dilation_h + 1;
-    const size_t wq = (g->w_in + g->pad_left + g->pad_right + g->stride_w - 1) / g->stride_w;
-    const size_t hq = ((rows - 1) * g->stride_h + span + g->stride_h - 1) / g->stride_h;
+    const size_t wq = qdw_plane_width(g), hq = qdw_plane_rows(g, rows);
     size_t planes, sums;
     if (!kmul4(g->stride_h * g->stride_w, hq, wq, sizeof(int16_t), &planes) || planes > SIZE_MAX - 3 ||
         !kmul3(rows, wq, 2 * sizeof(int32_t), &sums) || (planes = (planes + 3u) & ~(size_t)3u) > SIZE_MAX - sums)
@@ -198,8 +207,7 @@ QCONV_DEPTHWISE(depthwise_i8_u8, int8_t, uint8_t)
     {                                                                                                        \
         const size_t mult = g->c_out / g->c_in, hw_in = g->h_in * g->w_in, pix = g->h_out * g->w_out;        \
         const size_t sh = g->stride_h, sw = g->stride_w, span = (g->kernel_h - 1) * g->dilation_h + 1;       \
-        const size_t wq = (g->w_in + g->pad_left + g->pad_right + sw - 1) / sw;                              \
-        const size_t plane = ((band - 1) * sh + span + sh - 1) / sh * wq, phases = sh * sw * plane;         \
+        const size_t wq = qdw_plane_width(g), plane = qdw_plane_rows(g, band) * wq, phases = sh * sw * plane;  \
         int32_t *sums = (int32_t *)(void *)((char *)planes + ((phases * sizeof(int16_t) + 3u) & ~(size_t)3u)); \
         uint8_t *out = (uint8_t *)(sums + band * wq); /* the band's outputs, as the sums' grid */            \
         const size_t esize = q->y_type == KERN_INT32 ? sizeof(int32_t) : 1;                                 \
