@@ -77,7 +77,7 @@ def seal_mlp(mlp: MLP, out_dir: Path, key: bytes, *, model_id: bytes = b"mlp-tes
     bodies = mlp.bodies()
     parts = [PartitionBody(body, BODY_OFFSET, STAGING_OFFSET, STAGING_OFFSET + CHUNK, len(bodies) == 1)
              for body in bodies]
-    seal_model(parts, key=key, out_dir=out_dir, region_bytes=REGION, chunk_bytes=CHUNK,
+    seal_model(parts, key=key, out_dir=out_dir, region_bytes=REGION, staging_bytes=CHUNK,
                inputs=[TensorSlot(X_OFFSET, IN_DIM * 4, 1, (1, IN_DIM))],
                outputs=[TensorSlot(Y_OFFSET, OUT_DIM * 4, 1, (1, OUT_DIM))],
                format_version=fmt.VERSION, model_id=model_id, model_version=model_version)

@@ -18,7 +18,7 @@ from onnx_tee.passes.bench.switches import WorldSwitchModel
 from onnx_tee.passes.lower.sim import HEAP_RESERVE
 from onnx_tee.passes.modelio import save_model
 from onnx_tee.passes.partition.chain import run_whole
-from onnx_tee.passes.target import STAGING_BYTES
+from onnx_tee.passes.target import LOAD_CHUNK_BYTES
 
 KIB = 1024
 
@@ -67,7 +67,7 @@ def test_secure_configuration_counts_and_checks_what_it_runs(config, cnn_at_512k
     assert m.ok and m.max_rel_error < 1e-4
     assert m.partitions == len(m.per_partition) == (6 if config == "layerwise" else 1)   # Flatten rides along
     # one world switch per TA invocation: open + write input + every chunk + one run per partition + read output
-    chunks = sum(math.ceil(p["blob_bytes"] / STAGING_BYTES) for p in m.per_partition)
+    chunks = sum(math.ceil(p["blob_bytes"] / LOAD_CHUNK_BYTES) for p in m.per_partition)
     assert m.switches == 1 + 1 + chunks + m.partitions + 1
     assert m.switch_s == pytest.approx(m.switches * 0.5e-3)
     assert m.compute_s > 0 and m.load_s > 0

@@ -42,7 +42,7 @@ def test_check_agrees_with_the_full_search(seed, blocks, fraction, strategy):
     limits = limits_between(PartitionGraph.build(model, infos), max(fraction, 0.0))
     if fraction < 0:  # below the largest single node's need too
         limits = Limits(int(limits.budget * (1 + fraction)), STAGING_BYTES, RESERVE_BYTES)
-    full = _attempt(model, infos, limits, strategy, {}, improve=False)
+    full = _attempt(model, infos, limits, strategy, {})
     assert _fits(model, infos, limits, strategy, {}) == (full is not None)
 
 

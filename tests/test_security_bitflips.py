@@ -15,6 +15,7 @@ from onnx_tee import models
 from onnx_tee.passes.lower.envelope import MANIFEST_FILE, blob_file_name, parse_manifest
 from onnx_tee.passes.lower.keys import generate_key
 from onnx_tee.passes.lower.sim import Simulator, TAError
+from onnx_tee.passes.target import LOAD_CHUNK_BYTES
 from ta_bundles import IN_DIM, MLP, lower_zoo, seal_mlp
 
 
@@ -39,7 +40,7 @@ def flip_trials(device: Path, key: bytes, budget: int, x: np.ndarray, storage: P
     codes = collections.Counter()
     with Simulator(storage, budget=budget) as sim:
         sim.provision_key(key)
-        expected = one_run(sim, manifest, blobs, x, parsed.chunk_bytes, out_bytes)
+        expected = one_run(sim, manifest, blobs, x, LOAD_CHUNK_BYTES, out_bytes)
         for bit in rng.choice(int(ends[-1]) * 8, size=count, replace=False):
             byte = int(bit) // 8
             which = int(np.searchsorted(ends, byte, side="right"))
@@ -48,12 +49,12 @@ def flip_trials(device: Path, key: bytes, budget: int, x: np.ndarray, storage: P
             altered[byte - (int(ends[which - 1]) if which else 0)] ^= 1 << (int(bit) % 8)
             trial[which] = bytes(altered)
             try:
-                one_run(sim, trial[0], trial[1:], x, parsed.chunk_bytes, out_bytes)
+                one_run(sim, trial[0], trial[1:], x, LOAD_CHUNK_BYTES, out_bytes)
             except TAError as err:
                 codes[err.name] += 1
             else:
                 codes["ACCEPTED"] += 1
-        assert one_run(sim, manifest, blobs, x, parsed.chunk_bytes, out_bytes) == expected   # the device still works
+        assert one_run(sim, manifest, blobs, x, LOAD_CHUNK_BYTES, out_bytes) == expected   # the device still works
     return codes
 
 

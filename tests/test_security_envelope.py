@@ -183,7 +183,7 @@ def test_authentic_but_malformed_body(tmp_path, sim, key):
     broken = bytearray(bodies[1])
     struct.pack_into("<I", broken, 0, 0xDEADBEEF)        # body magic
     parts = [PartitionBody(b, BODY_OFFSET, STAGING_OFFSET, STAGING_OFFSET + CHUNK) for b in (bodies[0], broken)]
-    seal_model(parts, key=key, out_dir=tmp_path / "bad", region_bytes=REGION, chunk_bytes=CHUNK,
+    seal_model(parts, key=key, out_dir=tmp_path / "bad", region_bytes=REGION, staging_bytes=CHUNK,
                inputs=[TensorSlot(X_OFFSET, IN_DIM * 4, 1, (1, IN_DIM))],
                outputs=[TensorSlot(Y_OFFSET, 40, 1, (1, 10))], format_version=fmt.VERSION,
                model_id=b"malformed-body-0")

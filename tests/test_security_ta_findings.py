@@ -58,7 +58,7 @@ def f5_bundle(tmp_path, key, mlp):
     parts = [PartitionBody(bytes(b), BODY_OFFSET, STAGING_OFFSET, STAGING_OFFSET + CHUNK, len(bodies) == 1)
              for b in bodies]
     slot = TensorSlot(BODY_OFFSET + TENSOR_TABLE, IN_DIM * 4, 1, (1, IN_DIM))
-    seal_model(parts, key=key, out_dir=tmp_path / "f5", region_bytes=REGION, chunk_bytes=CHUNK, inputs=[slot],
+    seal_model(parts, key=key, out_dir=tmp_path / "f5", region_bytes=REGION, staging_bytes=CHUNK, inputs=[slot],
                outputs=[TensorSlot(Y_OFFSET, OUT_DIM * 4, 1, (1, OUT_DIM))], format_version=fmt.VERSION,
                model_id=b"f5-slot-on-body!")
     # the input bytes: body 0's tensor table with the Relu output moved onto the body itself
@@ -91,7 +91,7 @@ def test_f5_plan_check_covers_every_slot(tmp_path, where):
               "staging-0": [TensorSlot(STAGING_OFFSET + 64, 64, 1, (16,))],
               "other-input": [x, TensorSlot(X_OFFSET + 128, 256, 1, (64,))]}[where]
     outputs = [TensorSlot(Y_OFFSET, OUT_DIM * 4, 1, (1, OUT_DIM))]
-    seal_model(parts, key=key, out_dir=tmp_path / where, region_bytes=REGION, chunk_bytes=CHUNK, inputs=inputs,
+    seal_model(parts, key=key, out_dir=tmp_path / where, region_bytes=REGION, staging_bytes=CHUNK, inputs=inputs,
                outputs=outputs, format_version=fmt.VERSION, model_id=b"f5-plan-check!!!")
     manifest, _ = bundle(tmp_path / where)
     with Simulator(tmp_path / "dev", budget=REGION) as sim:
@@ -102,7 +102,7 @@ def test_f5_plan_check_covers_every_slot(tmp_path, where):
 def test_f5_output_slot_over_the_last_body_is_refused(tmp_path):
     key, mlp = generate_key(), MLP.random(3)
     parts = [PartitionBody(b, BODY_OFFSET, STAGING_OFFSET, STAGING_OFFSET + CHUNK) for b in mlp.bodies()]
-    seal_model(parts, key=key, out_dir=tmp_path / "o", region_bytes=REGION, chunk_bytes=CHUNK,
+    seal_model(parts, key=key, out_dir=tmp_path / "o", region_bytes=REGION, staging_bytes=CHUNK,
                inputs=[TensorSlot(X_OFFSET, IN_DIM * 4, 1, (1, IN_DIM))],
                outputs=[TensorSlot(BODY_OFFSET + 1024, 4096, 1, (1024,))], format_version=fmt.VERSION,
                model_id=b"f5-output-slot!!")
@@ -185,7 +185,7 @@ def seal_adder(device, key, *, parts: int = 1):
                                              region_size=SMALL_REGION, scratch_offset=1024, scratch_size=0)))
     seal_model([PartitionBody(body, SMALL_BODY, SMALL_STAGING, SMALL_STAGING + 1024, len(bodies) == 1)
                 for body in bodies], key=key,
-               out_dir=device, region_bytes=SMALL_REGION, chunk_bytes=1024,
+               out_dir=device, region_bytes=SMALL_REGION, staging_bytes=1024,
                inputs=[TensorSlot(A_OFFSET, N * 4, 1, (1, N)), TensorSlot(B_OFFSET, N * 4, 1, (1, N))],
                outputs=[TensorSlot(out_offset, N * 4, 1, (1, N))], format_version=fmt.VERSION,
                model_id=b"two-input adder!")

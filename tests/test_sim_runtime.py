@@ -11,6 +11,7 @@ import pytest
 from onnx_tee.passes.lower.envelope import BLOB_HEADER, MANIFEST_FILE, TAG_BYTES, blob_file_name, parse_manifest
 from onnx_tee.passes.lower.keys import generate_key
 from onnx_tee.passes.lower.sim import HEAP_RESERVE, Simulator, TAError, _Traffic, build_simulator, sanitizing
+from onnx_tee.passes.target import LOAD_CHUNK_BYTES
 from ta_bundles import CHUNK, IN_DIM, REGION, STAGING_OFFSET, MLP, seal_mlp
 
 
@@ -39,7 +40,7 @@ def test_counters_are_exact(bundle, tmp_path):
     with Simulator(tmp_path / "dev", budget=REGION, track_pages=not sanitizing()) as sim:
         sim.provision_key(key)
         _, stats = sim.run_bundle(device, [x])
-    chunks = sum(-(-len(b) // CHUNK) for b in blobs)
+    chunks = sum(-(-len(b) // LOAD_CHUNK_BYTES) for b in blobs)
     # open + write input + every chunk + one run per partition + read output
     assert stats.invocations == 1 + 1 + chunks + 2 + 1
     assert stats.bytes_in == len(manifest) + x.nbytes + sum(map(len, blobs))
@@ -111,7 +112,7 @@ def test_cli_reports_a_refused_model(bundle, tmp_path):
 def test_manifest_round_trip(bundle):
     _, device, _ = bundle
     manifest = parse_manifest((device / MANIFEST_FILE).read_bytes())
-    assert manifest.region_bytes == REGION and manifest.chunk_bytes == CHUNK
+    assert manifest.region_bytes == REGION and manifest.staging_bytes == CHUNK
     assert [p.blob_bytes for p in manifest.partitions] == [(device / blob_file_name(k)).stat().st_size
                                                           for k in range(2)]
     assert all(p.blob_bytes == BLOB_HEADER.size + p.body_bytes + TAG_BYTES for p in manifest.partitions)

@@ -139,18 +139,18 @@ def test_fully_resident_multi_partition_stream_is_measured_per_partition(tmp_pat
 
 
 def test_lower_stream_cuts_a_packed_model_so_that_bodies_stay(tmp_path, capsys):
-    """`lower --stream`: the MLP's two partitions fill 500 KiB; cut smaller, one body stays loaded and a
+    """`lower --stream`: the MLP's two partitions fill 2000 KiB; cut smaller, bodies stay loaded and a
     steady-state inference loads fewer bytes than with the single-shot layout."""
     from test_partition_residency import mlp
 
-    onnx.save(mlp([256, 256, 128, 256, 64, 256]), tmp_path / "mlp.onnx")
+    onnx.save(mlp([512, 512, 256, 512, 128, 512]), tmp_path / "mlp.onnx")
     assert onnx_tee_cli.main(["keygen", "-o", str(tmp_path / "k.key")]) == 0
-    xs = np.random.default_rng(6).standard_normal((3, 1, 256)).astype(np.float32)
+    xs = np.random.default_rng(6).standard_normal((3, 1, 512)).astype(np.float32)
     np.save(tmp_path / "xs.npy", xs)
     loaded, outputs = {}, {}
     for option in ([], ["--stream"]):
         out = tmp_path / ("stream" if option else "single")
-        assert onnx_tee_cli.main(["lower", str(tmp_path / "mlp.onnx"), "--budget", "500KiB", "--key",
+        assert onnx_tee_cli.main(["lower", str(tmp_path / "mlp.onnx"), "--budget", "2000KiB", "--key",
                                   str(tmp_path / "k.key"), "-o", str(out), *option]) == 0
         manifest = json.loads((out / "manifest.json").read_text())
         assert onnx_tee_cli.main(["run", str(out), "--input", str(tmp_path / "xs.npy"), "--stream", "--key",

@@ -99,7 +99,7 @@ def test_a_pinned_body_where_others_write_is_refused_at_open(tmp_path, body_offs
     offsets = [4096, body_offset]
     seal_model([PartitionBody(body, off, 8192, 8192 + 1024, pinned=k == 1) for k, (body, off)
                 in enumerate(zip(bodies, offsets))], key=key, out_dir=tmp_path / "bad", region_bytes=SMALL_REGION,
-               chunk_bytes=1024,
+               staging_bytes=1024,
                inputs=[TensorSlot(0, N * 4, 1, (1, N)), TensorSlot(64, N * 4, 1, (1, N))],
                outputs=[TensorSlot(256, N * 4, 1, (1, N))], format_version=fmt.VERSION, model_id=b"two-input adder!")
     manifest, _ = bundle(tmp_path / "bad")

@@ -24,7 +24,7 @@ FIELDS = {
                                          "reserved"]),
     "ot_manifest_header": (env.MANIFEST_HEADER, ["magic", "envelope_version", "format_version", "model_id",
                                                  "model_version", "partition_count", "input_count", "output_count",
-                                                 "chunk_bytes", "region_bytes", "nonce", "state_count"]),
+                                                 "staging_bytes", "region_bytes", "nonce", "state_count"]),
     "ot_manifest_partition": (env.MANIFEST_PARTITION, ["blob_bytes", "body_bytes", "body_offset", "staging_offset",
                                                        "planned_bytes", "blob_tag", "flags", "reserved"]),
     "ot_manifest_state": (env.MANIFEST_STATE, ["input", "output"]),

@@ -31,12 +31,12 @@ from ..optee import figures
 from ..optee.guest import Guest, write_inputs
 from ..optee.kit import CLIENT, build_client, build_ta, find_kit
 from ..sizes import format_size
+from ..target import LOAD_CHUNK_BYTES
 from .machine import machine_info
 from .secure_runner import build_bundle
 
 KiB, MiB = 1 << 10, 1 << 20
 QEMU_MAX_BUDGET = 12 * MiB
-CLIENT_MAX_CHUNK = 1 * MiB      # the client's default --max-chunk (runtime_ta/host/main.c)
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class Plan:
     ping_calls: int = 2000
     repeats: int = 3
     load_model: tuple[str, int] = ("squeezenet", 8 * MiB)
-    chunk_sizes: tuple[int, ...] = (64 * KiB, 256 * KiB, CLIENT_MAX_CHUNK)
+    chunk_sizes: tuple[int, ...] = (64 * KiB, 256 * KiB, LOAD_CHUNK_BYTES)
     compute_models: tuple[tuple[str, int], ...] = (("squeezenet", 4 * MiB), ("mobilenetv2_fmnist", 1 * MiB))
 
     def bundles(self) -> list[tuple[str, int]]:
@@ -68,7 +68,7 @@ class Bundle:
     budget: int
     device: Path
     inputs: Path
-    chunk_bytes: int
+    staging_bytes: int
     simulated: list[list[float]]      # per simulator run: compute seconds per partition
 
     @property
@@ -87,8 +87,8 @@ def _lower(name: str, budget: int, key: bytes, work: Path, repeats: int) -> Bund
     x = write_inputs(out / "x.bin", [feeds[n] for n in inputs])
     simulated = [[p.compute_seconds for p in run_in_simulator(out / "device", key, budget, feeds, inputs,
                                                                outputs)[1].partitions] for _ in range(repeats)]
-    chunk = parse_manifest((out / "device" / MANIFEST_FILE).read_bytes()).chunk_bytes
-    return Bundle(name, budget, out / "device", x, chunk, simulated)
+    staging = parse_manifest((out / "device" / MANIFEST_FILE).read_bytes()).staging_bytes
+    return Bundle(name, budget, out / "device", x, staging, simulated)
 
 
 def _revision(stdout: str) -> str | None:
@@ -111,7 +111,7 @@ def measure(plan: Plan, work: Path, *, progress=print) -> dict:
         progress(f"lowering {name} at {format_size(budget)} (and {plan.repeats} host-simulator runs)")
         bundles[(name, budget)] = _lower(name, budget, key, work, plan.repeats)
     load = bundles[plan.load_model]
-    chunks = sorted({min(c, load.chunk_bytes) for c in plan.chunk_sizes})
+    chunks = sorted(set(plan.chunk_sizes))
 
     guest = Guest(work / "guest", kit, mem_mb=1536)
     guest.case("optee-revision", "dmesg")
@@ -150,7 +150,7 @@ def measure(plan: Plan, work: Path, *, progress=print) -> dict:
         "machine": machine_info(),
         "boot": {"ready_s": boot.ready_seconds, "wall_s": boot.wall_seconds},
         "round_trip": {"ta_budget": plan.load_model[1], "commands": trips},
-        "load_chunk": {"model": load.name, "budget": load.budget, "staging_bytes": load.chunk_bytes,
+        "load_chunk": {"model": load.name, "budget": load.budget, "staging_bytes": load.staging_bytes,
                        "per_chunk_size": figures.throughput(loads, trips["ping"]["median_ms"] / 1000)},
         "compute": [{"model": b.name, "budget": b.budget,
                      "partitions": figures.partition_compute([boot[f"compute-{b.tag}-{r}"] for r in range(plan.repeats)],

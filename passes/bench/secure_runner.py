@@ -21,7 +21,7 @@ device runs — open model, write the input, load (copy + decrypt + validate) an
 partition in order, read the output — and the simulator's counters give, per inference, the load
 and compute seconds of every partition, the TA invocations (world switches) and the TEE_Malloc
 high-water mark.  Right after each inference the machine's AES-256-GCM decrypts as many bytes as
-the inference loaded, in chunks of the same size (`sim.gcm_decrypt_seconds`, the cipher alone):
+the inference loaded, in pieces of the staging buffer as the TA does (`sim.gcm_decrypt_seconds`, the cipher alone):
 the load path's yardstick, measured in the same run (`aes_gcm_s`, `aes_gcm_cpu_s`).  The first
 inference's outputs are compared with `expected`, onnxruntime's on the
 same model (`max_rel_error` in the measurement): a benchmark of wrong answers would be worthless.
@@ -84,7 +84,7 @@ class Deployment:
     partitions: int
     key: bytes
     device_dir: Path
-    chunk_bytes: int                             # the staging size: blobs travel in chunks of it
+    staging_bytes: int                           # the TA decrypts blobs in tiles of it (the AES-GCM yardstick's pieces)
     feeds: Mapping[str, np.ndarray]
     expected: Mapping[str, np.ndarray]
     ops: list[list[OpInfo]] | None = None        # profiled: every partition's ops as their ONNX nodes
@@ -97,7 +97,7 @@ class Deployment:
         arrays, stats = run_in_simulator(self.device_dir, self.key, self.budget, self.feeds,
                                          inputs, outputs, profile=self.ops is not None)
         self.runs.append((arrays, stats))
-        aes_gcm, aes_gcm_cpu = gcm_decrypt_seconds(sum(p.blob_bytes for p in stats.partitions), self.chunk_bytes)
+        aes_gcm, aes_gcm_cpu = gcm_decrypt_seconds(sum(p.blob_bytes for p in stats.partitions), self.staging_bytes)
         return {"compute": sum(p.compute_seconds for p in stats.partitions),
                 "compute_cpu": sum(p.compute_cpu_seconds for p in stats.partitions),
                 "load": sum(p.load_seconds for p in stats.partitions),
@@ -184,7 +184,7 @@ def time_in_simulator(label: str, budget: int, candidates: Sequence[Candidate], 
                 continue
             ops = [describe_ops(list(m.graph.node), result.infos) for m in result.models] if profile else None
             deployment = Deployment(config, budget, model_io(result.model), len(result.parts), key, device_dir,
-                                    parse_manifest((device_dir / MANIFEST_FILE).read_bytes()).chunk_bytes, feeds,
+                                    parse_manifest((device_dir / MANIFEST_FILE).read_bytes()).staging_bytes, feeds,
                                     expected, ops)
             del result
             try:

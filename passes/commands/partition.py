@@ -27,10 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--budget", required=True, metavar="SIZE", help="TEE memory budget, e.g. 8MiB")
     parser.add_argument("--strategy", choices=STRATEGIES, default="optimal",
                         help="optimal (DP + min-cut, default), greedy (first fit) or layerwise (one layer each)")
-    parser.add_argument("--staging", default="auto", metavar="SIZE",
-                        help="decryption staging buffer (the chunk size of loading): a size, or auto (default): at "
-                             "least 64KiB, widened where it costs no region bytes, and a partitioning searched with "
-                             "a wider one reserved where that halves the TA invocations (every strategy alike)")
+    parser.add_argument("--staging", default="64KiB", metavar="SIZE",
+                        help="the TA's decryption staging buffer: blobs are copied through it out of shared memory "
+                             "a tile at a time (default 64KiB; wider takes region bytes and saves no world switch)")
     add_input_shape_option(parser)
     parser.add_argument("--force", action="store_true", help="replace DIR even if it was not written by partition")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
@@ -39,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     budget = parse_size(args.budget)
-    staging = None if args.staging == "auto" else parse_size(args.staging)
+    staging = parse_size(args.staging)
     label, model = models.resolve(args.model)
     partitioned = build_partitions(model, budget, label=label, input_shapes=input_shapes(args),
                                    strategy=args.strategy, staging_bytes=staging)

@@ -95,7 +95,7 @@ class DeviceManifest:
     format_version: int
     model_id: bytes
     model_version: int
-    chunk_bytes: int
+    staging_bytes: int
     region_bytes: int
     partitions: tuple[ManifestPartition, ...]
     inputs: tuple[TensorSlot, ...]
@@ -143,7 +143,7 @@ def _pack_slot(slot: TensorSlot) -> bytes:
     return MANIFEST_TENSOR.pack(slot.offset, slot.nbytes, slot.dtype, len(slot.shape), *dims)
 
 
-def seal_manifest(*, key: bytes, format_version: int, model_id: bytes, model_version: int, chunk_bytes: int,
+def seal_manifest(*, key: bytes, format_version: int, model_id: bytes, model_version: int, staging_bytes: int,
                   region_bytes: int, partitions: list[ManifestPartition], inputs: list[TensorSlot],
                   outputs: list[TensorSlot], states: list[tuple[int, int]] = ()) -> bytes:
     """The authenticated device manifest (GMAC: empty plaintext, everything before the tag is AAD)."""
@@ -154,7 +154,7 @@ def seal_manifest(*, key: bytes, format_version: int, model_id: bytes, model_ver
         raise UserError(f"a model has at most {MAX_IO_TENSORS} inputs and outputs together")
     nonce = os.urandom(NONCE_BYTES)
     aad = MANIFEST_HEADER.pack(MANIFEST_MAGIC, ENVELOPE_VERSION, format_version, model_id, model_version,
-                               len(partitions), len(inputs), len(outputs), chunk_bytes, region_bytes, nonce,
+                               len(partitions), len(inputs), len(outputs), staging_bytes, region_bytes, nonce,
                                len(states))
     aad += b"".join(MANIFEST_PARTITION.pack(p.blob_bytes, p.body_bytes, p.body_offset, p.staging_offset,
                                             p.planned_bytes, p.blob_tag, p.flags, 0) for p in partitions)
@@ -167,7 +167,7 @@ def parse_manifest(data: bytes) -> DeviceManifest:
     """Read a device manifest's fields (no authentication: the TA does that)."""
     if len(data) < MANIFEST_HEADER.size + TAG_BYTES:
         raise UserError("device manifest is truncated")
-    (magic, _version, format_version, model_id, model_version, count, n_in, n_out, chunk_bytes, region_bytes,
+    (magic, _version, format_version, model_id, model_version, count, n_in, n_out, staging_bytes, region_bytes,
      _nonce, n_states) = MANIFEST_HEADER.unpack_from(data)
     if magic != MANIFEST_MAGIC:
         raise UserError("not an onnx-tee device manifest (bad magic)")
@@ -186,12 +186,12 @@ def parse_manifest(data: bytes) -> DeviceManifest:
         slots.append(TensorSlot(offset, nbytes, dtype, tuple(dims[:min(rank, MAX_RANK)])))
         pos += MANIFEST_TENSOR.size
     states = tuple(MANIFEST_STATE.unpack_from(data, pos + 8 * k) for k in range(n_states))
-    return DeviceManifest(format_version, model_id, model_version, chunk_bytes, region_bytes, tuple(parts),
+    return DeviceManifest(format_version, model_id, model_version, staging_bytes, region_bytes, tuple(parts),
                           tuple(slots[:n_in]), tuple(slots[n_in:]), states)
 
 
 def seal_model(bodies: list[PartitionBody], *, key: bytes, out_dir: str | Path, region_bytes: int,
-               chunk_bytes: int, inputs: list[TensorSlot], outputs: list[TensorSlot], format_version: int,
+               staging_bytes: int, inputs: list[TensorSlot], outputs: list[TensorSlot], format_version: int,
                model_id: bytes | None = None, model_version: int = 1,
                states: list[tuple[int, int]] = ()) -> tuple[Path, list[Path]]:
     """Write the deployable bundle: `out_dir/manifest.bin` and one `partition_NNN.blob` per body.
@@ -222,7 +222,7 @@ def seal_model(bodies: list[PartitionBody], *, key: bytes, out_dir: str | Path, 
                                          part.planned_bytes, blob[-TAG_BYTES:],
                                          PART_PINNED if part.pinned else 0))
     manifest = seal_manifest(key=key, format_version=format_version, model_id=model_id,
-                             model_version=model_version, chunk_bytes=chunk_bytes, region_bytes=region_bytes,
+                             model_version=model_version, staging_bytes=staging_bytes, region_bytes=region_bytes,
                              partitions=entries, inputs=inputs, outputs=outputs, states=list(states))
     manifest_path = out_dir / MANIFEST_FILE
     manifest_path.write_bytes(manifest)

@@ -67,7 +67,7 @@ def seal_bundle(bodies: list[bytes], result, model: onnx.ModelProto, key: bytes,
     parts = [PartitionBody(body, p.body_offset, p.staging_offset, p.total, p.is_pinned)
              for body, p in zip(bodies, plan.partitions)]
     return seal_model(parts, key=key, out_dir=device_dir, region_bytes=plan.region_bytes,
-                      chunk_bytes=plan.staging_bytes, inputs=io_slots(result, inputs, 0, dtypes),
+                      staging_bytes=plan.staging_bytes, inputs=io_slots(result, inputs, 0, dtypes),
                       outputs=io_slots(result, outputs, len(bodies) - 1, dtypes), format_version=fmt.VERSION,
                       model_id=model_id, model_version=model_version,
                       states=[(inputs.index(i), outputs.index(o)) for i, o in states])

@@ -30,6 +30,7 @@ from onnx import helper
 
 from ..errors import UserError
 from ..target.dtypes import from_held, to_held
+from ..target.region import LOAD_CHUNK_BYTES
 from .runtime_tree import RUNTIME_DIR, build_dir
 from .envelope import MANIFEST_FILE, TensorSlot, blob_file_name, parse_manifest
 from .keys import WRAPPED_BYTES
@@ -317,7 +318,9 @@ class Simulator:
     def open_model(self, manifest: bytes, key_source: int = KEY_PROVISIONED) -> None:
         self._check("open model", self.lib.ot_client_open_model(self.client, manifest, len(manifest), key_source))
 
-    def load_partition(self, index: int, blob: bytes, chunk_bytes: int) -> None:
+    def load_partition(self, index: int, blob: bytes, chunk_bytes: int = LOAD_CHUNK_BYTES) -> None:
+        """Send `blob` to the TA in OT_CMD_LOAD_CHUNK commands of at most `chunk_bytes` (the device client's
+        default, `target.LOAD_CHUNK_BYTES`)."""
         detail = ctypes.c_uint32(0)
         code = self.lib.ot_client_load_partition(self.client, index, blob, len(blob), chunk_bytes,
                                                  ctypes.byref(detail))
@@ -423,7 +426,7 @@ class Simulator:
             start, start_cpu = time.perf_counter(), time.thread_time()
             loaded_bytes = 0
             if k not in resident:
-                self.load_partition(k, blob, manifest.chunk_bytes)
+                self.load_partition(k, blob)
                 loaded_bytes = len(blob)
                 if manifest.partitions[k].pinned:
                     resident.add(k)

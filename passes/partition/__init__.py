@@ -12,7 +12,7 @@ down-closed node sets), `batch` (segment costs of many segments at once, for tha
 (compute a region of spatially local ops in row tiles with exact halos), `spatial_plan` (which
 regions and how many tiles, when activations exceed the budget), `extract`
 (standalone partition models), `partitioner` (the above, end to end), `chain` (run in ORT),
-`staging` (the staging buffer's width), `chart` (memory PNG).  What the interpreter's ops cost
+`residency` (which bodies a stream session pins), `chart` (memory PNG).  What the interpreter's ops cost
 (body sizes, scratch, in-place rules) comes from `passes.target`; saving a partitioning to a
 directory is `passes.build`.
 """

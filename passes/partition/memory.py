@@ -18,8 +18,9 @@ Per partition k the parts are
   from the partition that produces it (before partition 0 for model inputs) to its last
   reader (the end, for model outputs); within k a carried input that no later partition needs
   frees its bytes after its last reader.
-- staging: the secure buffer encrypted chunks are copied into before decryption (one size for
-  the model: the chunk size of loading; `staging.py` widens it as far as it is free).  Loading
+- staging: the secure buffer encrypted chunks are copied into, a tile of its size at a time, before
+  decryption (one size for the model, `target.STAGING_BYTES` unless fixed; it does not bound the
+  chunk a load command carries).  Loading
   completes before k runs, so staging may share addresses with anything not live while
   loading (k's arena, scratch, and the carried tensors k produces) -- the planner overlaps them.
 - pinned: in a stream session the bodies of the pinned partitions stay loaded for the whole

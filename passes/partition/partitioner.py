@@ -27,12 +27,10 @@ spatial tiling can take minutes on a large detector, so the stage search at the 
 and the error's search each stop after `ERROR_SEARCH_SECONDS` of CPU time; the error then names
 the smallest budget it saw work and the largest it proved to fail.
 
-The search plans with the minimum staging buffer (`STAGING_BYTES`); unless the caller fixes its
-size, every strategy's result then goes through the one staging rule of `staging.py`: widen it as
-far as it costs no region bytes, and take the same strategy's partitioning searched with a wider
-staging reserved when that halves the invocations -- fewer chunks, hence fewer world switches, by
-the same mechanism for every strategy.  With a fixed staging, "optimal" minimises partitions, then
-crossing bytes.
+Every strategy plans with the same staging buffer (`STAGING_BYTES` unless the caller fixes it): the
+TA copies a blob through it a tile at a time, so its size does not bound the chunk one load command
+carries and a wider one would only take bytes from the partitions.  "optimal" minimises partitions,
+then crossing bytes.
 """
 from __future__ import annotations
 
@@ -56,7 +54,6 @@ from .ideals import exact_partition
 from ..target import RESERVE_BYTES, STAGING_BYTES, align
 from .memory import MemoryPlan, PartitionSpec, plan_memory
 from .mincut import refine
-from .staging import stage, widest_free_staging
 from .tiling import apply_tiling, plan_tiling, without_bulk_data
 from .spatial_plan import SpatialStage, apply_stages, plan_spatial, stage_report
 from .spatial_tiling import TilingStats
@@ -175,10 +172,10 @@ _BASELINES = {"greedy": _baseline(greedy), "layerwise": _baseline(layerwise, fix
 
 
 def _plan(specs: list[PartitionSpec], infos: dict[str, TensorInfo], graph: PartitionGraph, limits: Limits,
-          cache: dict, *, staging: int | None = None, shrink: bool = True) -> MemoryPlan:
-    """The memory plan of `specs` under `limits` (staging `limits.staging` unless given)."""
+          cache: dict, *, shrink: bool = True) -> MemoryPlan:
+    """The memory plan of `specs` under `limits`."""
     return plan_memory(specs, infos, budget=limits.budget,
-                       staging_bytes=limits.staging if staging is None else staging, reserve_bytes=limits.reserve,
+                       staging_bytes=limits.staging, reserve_bytes=limits.reserve,
                        model_outputs=graph.model_outputs, cache=cache, shrink=shrink, resident=limits.resident)
 
 
@@ -224,12 +221,12 @@ def _planner(graph: PartitionGraph, infos: dict[str, TensorInfo], limits: Limits
 
 
 def _attempt(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limits, strategy: str,
-             cache: dict, improve: bool = True) -> PartitionResult | None:
+             cache: dict) -> PartitionResult | None:
     model, infos, graph, tiling = _tiled(model, infos, limits, cache)
     best = None
     for candidate in _orders(graph, strategy):
         plan_of = _planner(candidate, infos, limits)
-        parts = _search(candidate, graph, limits, strategy, plan_of, improve)
+        parts = _search(candidate, graph, limits, strategy, plan_of, True)
         if parts is None:
             continue
         result = PartitionResult(model, infos, candidate, parts, partition_specs(candidate, parts), plan_of(parts),
@@ -244,13 +241,6 @@ def _fits(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limits, 
     _, infos, graph, _ = _tiled(model, infos, limits, cache)
     return any(_search(candidate, graph, limits, strategy, _planner(candidate, infos, limits), False, first=True)
                is not None for candidate in _orders(graph, strategy))
-
-
-def _widest_free_staging(result: PartitionResult, limits: Limits) -> MemoryPlan:
-    """Step 1 of the staging rule on `result`'s own partitions."""
-    plans: dict = {}
-    return widest_free_staging(lambda staging: _plan(result.specs, result.infos, result.graph, limits, plans,
-                                                     staging=staging), result.plan, step=STAGING_BYTES)
 
 
 def _spatial_stages(model: onnx.ModelProto, infos: dict[str, TensorInfo], limits: Limits, strategy: str,
@@ -344,7 +334,7 @@ def partition_model(model: onnx.ModelProto, budget: int, *, strategy: str = "opt
                     spatial: bool = True, search_seconds: float | None = ERROR_SEARCH_SECONDS) -> PartitionResult:
     """Partition a model with static shapes under `budget` bytes; see the module docstring.
 
-    `staging_bytes`: the staging buffer's size, or None to choose it (module docstring);
+    `staging_bytes`: the staging buffer's size (None: `STAGING_BYTES`);
     `resident`: model inputs that hold a recurrent state the TA keeps (`memory.plan_memory`);
     `spatial`: tile activations too big for the budget along H (`spatial_plan`);
     `search_seconds`: CPU seconds the spatial stage search may take at `budget`, and again the
@@ -376,10 +366,6 @@ def partition_model(model: onnx.ModelProto, budget: int, *, strategy: str = "opt
         raise UserError(f"the model does not fit in a budget of {format_size(budget)} with the {strategy} strategy "
                         f"(a single layer or activation needs more): {need.describe()}")
     cache.clear()
-    if staging_bytes is None:
-        result = stage(result, lambda staging: _attempt(skeleton, infos, replace(limits, staging=staging), strategy,
-                                                        {}, improve=False),
-                       lambda r: _widest_free_staging(r, limits))
     if stages:
         model, _, result.spatial = apply_stages(model, original_infos, stages)
     if result.tiling:

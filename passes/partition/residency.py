@@ -12,6 +12,8 @@ inference.  The steady-state cost of one inference with the pinned set P is
     invocations(P) = 1                                   when P = every partition (OT_CMD_INFER)
                    = inputs + outputs + n + sum_{k not in P} ceil(blob_k / chunk)     otherwise
 
+(chunk: the blob bytes one load command carries, `target.LOAD_CHUNK_BYTES`)
+
 so cost(P) - compute = switch_cost x invocations(P) + load_rate x streamed bytes: pinning a body
 saves its load and its chunk commands; pinning all of them also folds the per-partition commands
 into one.  P is feasible when the memory plan with P pinned keeps every partition within the budget
@@ -28,10 +30,9 @@ by saving per pinned byte, keeping a body when the plan still fits (one plan per
 never return a P worse than all-streamed ({}) or the greedy all-pinned-what-fits in partition
 order (`pinned_what_fits`), which are candidates too.
 
-`pin_for_stream` applies this to a partitioning: with its own staging and the minimum one, and, since
-a partitioning packed to the budget leaves no room to pin, on request (`lower --stream`, the bench's
-`ours`) also to the model cut at smaller budgets (`REPARTITION_FRACTIONS`) and pinned within the whole
-budget; the cheapest steady state wins.
+`pin_for_stream` applies this to a partitioning and, since a partitioning packed to the budget leaves
+no room to pin, on request (`lower --stream`, the bench's `ours`) also to the model cut at smaller
+budgets (`REPARTITION_FRACTIONS`) and pinned within the whole budget; the cheapest steady state wins.
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ from dataclasses import dataclass
 from typing import Callable, Collection, Sequence
 
 from ..bench.switches import DEFAULT_SWITCH_COST_MS
+from ..target.region import LOAD_CHUNK_BYTES
 
 # Load (copy into staging, decrypt, digest, validate) per blob byte in the simulator: the reference
 # bench (benchmarks/results/reference, SqueezeNet at 8 MiB) loaded 2.73 MiB in 2.63 ms.
@@ -52,8 +54,8 @@ class StreamCost:
     """What a steady-state inference costs apart from compute, for a pinned set."""
 
     blob_bytes: tuple[int, ...]          # per partition
-    chunk_bytes: int
     io_commands: int                     # model inputs + outputs written / read one command each
+    chunk_bytes: int = LOAD_CHUNK_BYTES
     switch_seconds: float = DEFAULT_SWITCH_COST_MS / 1000.0
     load_seconds_per_byte: float = LOAD_SECONDS_PER_BYTE
 
@@ -173,31 +175,27 @@ REPARTITION_FRACTIONS = (0.75, 0.5)
 def _pin(result, budget: int, reserve: int, io_commands: int, switch_seconds: float,
          load_seconds_per_byte: float, cache: dict):
     """The cheapest residency of one partitioning under `budget`: (plan, Residency), or None when the
-    partitioning does not fit.  Tried with the partitioning's own staging and with the minimum one."""
-    from ..target import STAGING_BYTES, align, blob_bytes
+    partitioning does not fit."""
+    from ..target import blob_bytes
     from .memory import plan_memory
 
-    plan, best = result.plan, None
-    for staging in sorted({plan.staging_bytes, align(STAGING_BYTES)}, reverse=True):
-        plans: dict = {}
+    plan, plans = result.plan, {}
 
-        def planned(pinned: frozenset[int], staging: int = staging, plans: dict = plans):
-            if pinned not in plans:
-                plans[pinned] = plan_memory(result.specs, result.infos, budget=budget, staging_bytes=staging,
-                                            reserve_bytes=reserve, model_outputs=result.graph.model_outputs,
-                                            cache=cache, pinned=pinned, resident=plan.resident)
-            return plans[pinned]
+    def planned(pinned: frozenset[int]):
+        if pinned not in plans:
+            plans[pinned] = plan_memory(result.specs, result.infos, budget=budget, staging_bytes=plan.staging_bytes,
+                                        reserve_bytes=reserve, model_outputs=result.graph.model_outputs,
+                                        cache=cache, pinned=pinned, resident=plan.resident)
+        return plans[pinned]
 
-        base = planned(frozenset())
-        if base.over_budget():
-            continue
-        cost = StreamCost(tuple(blob_bytes(p.weights) for p in base.partitions), base.staging_bytes, io_commands,
-                          switch_seconds, load_seconds_per_byte)
-        residency = plan_residency(cost, lambda p, planned=planned: not planned(p).over_budget(),
-                                   [p.weights for p in base.partitions], budget - reserve, base.floors)
-        if best is None or residency.seconds < best[1].seconds:
-            best = (planned(residency.pinned), residency)
-    return best
+    base = planned(frozenset())
+    if base.over_budget():
+        return None
+    cost = StreamCost(tuple(blob_bytes(p.weights) for p in base.partitions), io_commands,
+                      switch_seconds=switch_seconds, load_seconds_per_byte=load_seconds_per_byte)
+    residency = plan_residency(cost, lambda p: not planned(p).over_budget(),
+                               [p.weights for p in base.partitions], budget - reserve, base.floors)
+    return planned(residency.pinned), residency
 
 
 def pin_for_stream(result, *, switch_seconds: float = DEFAULT_SWITCH_COST_MS / 1000.0,
@@ -207,12 +205,10 @@ def pin_for_stream(result, *, switch_seconds: float = DEFAULT_SWITCH_COST_MS / 1
     Residency).  Plans are made by `plan_memory` with the partitioning's own budget and reserve, so
     the pinned plan is what lowering writes and the TA checks.
 
-    The partitioning's staging buffer was widened into the free bytes (`staging.py`); the minimum
-    staging (`target.STAGING_BYTES`) leaves those bytes to pinned bodies instead, at more chunk
-    commands for the streamed ones: both are planned.  A partitioning packed to the budget leaves no
-    room to pin, so with `repartition` (e.g. REPARTITION_FRACTIONS) and several partitions the model
-    is also partitioned at each fraction of the budget and pinned within the whole budget: more
-    partitions, a slower single shot, a faster steady state.  The cheapest steady state wins (ties:
+    A partitioning packed to the budget leaves no room to pin, so with `repartition` (e.g.
+    REPARTITION_FRACTIONS) and several partitions the model is also partitioned at each fraction of
+    the budget and pinned within the whole budget: more partitions, a slower single shot, a faster
+    steady state.  The cheapest steady state wins (ties:
     the given partitioning, then the larger fraction)."""
     from dataclasses import replace
 

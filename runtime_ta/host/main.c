@@ -20,8 +20,8 @@
  *   the TA and is neither given nor printed.
  *     --top K                           read only the K largest elements of each output from the TA
  *     --times                           print load and run wall-clock times per partition
- *     --max-chunk BYTES                 send blob chunks of at most BYTES (default 1 MiB; 0: as large as
- *                                       the manifest's staging buffer allows)
+ *     --max-chunk BYTES                 send blob chunks of at most BYTES (default 1 MiB; 0: each blob
+ *                                       in one command)
  *     --ping N                          time N round trips of a command that does nothing (OT_CMD_PING)
  *                                       and N of one refused at its parameter check (OT_CMD_RUN without
  *                                       parameters; the TA logs each refusal): median, min, mean, max
@@ -67,11 +67,11 @@ enum exit_code {
 };
 
 /*
- * Largest LOAD_CHUNK the client sends by default, whatever staging size the manifest allows: OP-TEE
- * maps every memref into the TA's address space, and a TA of ~12 MiB plus a multi-MiB memref runs
- * QEMU v8's OP-TEE 4.10 out of translation tables ("alloc_pgt: Page tables are not available", the
- * command fails with TEE_ERROR_OUT_OF_MEMORY).  OP-TEE's maintainers advise chunks of a few hundred
- * KiB; --max-chunk 0 sends chunks as large as the manifest's chunk_bytes.
+ * Largest LOAD_CHUNK the client sends by default (the TA takes a chunk of any length through its
+ * staging buffer, a tile at a time): OP-TEE maps every memref into the TA's address space, and a TA of
+ * ~12 MiB plus a multi-MiB memref runs QEMU v8's OP-TEE 4.10 out of translation tables ("alloc_pgt:
+ * Page tables are not available", the command fails with TEE_ERROR_OUT_OF_MEMORY).  OP-TEE's
+ * maintainers advise chunks of a few hundred KiB; --max-chunk 0 sends each blob in one command.
  */
 #define DEFAULT_MAX_CHUNK (1024u * 1024u)
 
@@ -438,7 +438,7 @@ static int run_model(struct ot_client *c, const struct options *o, const struct 
 {
 	TEEC_Result res;
 	uint32_t k, detail = 0, touched = 0, failed_op = 0, resident = 0;
-	size_t chunk = o->max_chunk && o->max_chunk < h->chunk_bytes ? o->max_chunk : h->chunk_bytes;
+	size_t chunk;
 
 	for (k = 0; k < h->partition_count; k++)
 		resident += v->resident[k] && (v->parts[k].flags & OT_PART_PINNED);
@@ -454,6 +454,7 @@ static int run_model(struct ot_client *c, const struct options *o, const struct 
 	for (k = 0; k < h->partition_count; k++) {
 		double t0 = now_seconds(), t1, t2;
 
+		chunk = o->max_chunk ? o->max_chunk : blob_sizes[k];
 		if (!v->resident[k]) {
 			res = ot_client_load_partition(c, k, blobs[k], blob_sizes[k], chunk, &detail);
 			if (res != TEEC_SUCCESS) {

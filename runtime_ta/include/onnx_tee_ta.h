@@ -183,7 +183,7 @@ struct ot_manifest_header {
 	uint32_t partition_count;
 	uint32_t input_count;
 	uint32_t output_count;
-	uint32_t chunk_bytes;        /* staging buffer size; no chunk may be larger */
+	uint32_t staging_bytes;      /* staging buffer size: a chunk goes through it a tile at a time */
 	uint64_t region_bytes;       /* the one planned region */
 	uint8_t  nonce[12];
 	uint32_t state_count;        /* recurrent state pairs (ot_manifest_state) after the slots */
@@ -201,7 +201,7 @@ struct ot_manifest_partition {
 	uint64_t blob_bytes;         /* sizeof(ot_blob_header) + body_bytes + OT_TAG_BYTES */
 	uint64_t body_bytes;
 	uint64_t body_offset;        /* region offset the body is decrypted to */
-	uint64_t staging_offset;     /* region offset of the staging buffer (chunk_bytes) */
+	uint64_t staging_offset;     /* region offset of the staging buffer (staging_bytes) */
 	uint64_t planned_bytes;      /* planned highest region byte of this partition */
 	uint8_t  blob_tag[16];       /* the blob's GCM tag: binds exactly this blob (above) */
 	uint32_t flags;              /* OT_PART_* */

@@ -32,8 +32,6 @@
 #include "secure_store.h"
 
 #define BLOB_HEADER_BYTES ((uint64_t)sizeof(struct ot_blob_header))
-/* Copy and decryption take a chunk in tiles of this size: well inside a core's L2 cache. */
-#define LOAD_TILE_BYTES (128u * 1024u)
 
 /* Wipe secrets and plaintext.  TEE_MemFill is an API call the compiler cannot drop as a dead store. */
 static void zeroize(void *buffer, size_t size)
@@ -58,10 +56,15 @@ static uint64_t max_u64(uint64_t a, uint64_t b)
 	return a > b ? a : b;
 }
 
-/* The staging bytes a load of p can have written: no chunk is longer than chunk_bytes or the blob. */
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+/* The staging bytes a load of p can have written: no tile is longer than staging_bytes or the blob. */
 static size_t staged_extent(const struct model_session *s, const struct ot_manifest_partition *p)
 {
-	return (size_t)(p->blob_bytes < s->header->chunk_bytes ? p->blob_bytes : s->header->chunk_bytes);
+	return (size_t)min_u64(p->blob_bytes, s->header->staging_bytes);
 }
 
 static void load_abort(struct model_session *s)
@@ -167,10 +170,10 @@ static TEE_Result manifest_check_layout(const uint8_t *manifest, size_t size)
 
 /* Slot t shares no byte with partition p's body (nor, for an input, its staging buffer). */
 static bool slot_clear_of(const struct ot_manifest_tensor *t, const struct ot_manifest_partition *p,
-			  uint32_t chunk_bytes, bool input)
+			  uint32_t staging_bytes, bool input)
 {
 	return !overlaps(t->offset, t->nbytes, p->body_offset, p->body_bytes) &&
-	       !(input && overlaps(t->offset, t->nbytes, p->staging_offset, chunk_bytes));
+	       !(input && overlaps(t->offset, t->nbytes, p->staging_offset, staging_bytes));
 }
 
 static bool pinned(const struct ot_manifest_partition *p)
@@ -198,7 +201,7 @@ static TEE_Result check_kept(const struct ot_manifest_header *h, const struct ot
 		for (j = 0; j < h->partition_count; j++)
 			if ((j != i && pinned(&parts[j]) && overlaps(p->body_offset, p->body_bytes, parts[j].body_offset,
 								      parts[j].body_bytes)) ||
-			    overlaps(p->body_offset, p->body_bytes, parts[j].staging_offset, h->chunk_bytes))
+			    overlaps(p->body_offset, p->body_bytes, parts[j].staging_offset, h->staging_bytes))
 				return OT_ERR_MANIFEST_FORMAT;
 		for (j = 0; j < n_io; j++)
 			if (overlaps(p->body_offset, p->body_bytes, slots[j].offset, slots[j].nbytes))
@@ -214,7 +217,7 @@ static TEE_Result check_kept(const struct ot_manifest_header *h, const struct ot
 		if (in->nbytes != out->nbytes || in->dtype != out->dtype)
 			return OT_ERR_MANIFEST_FORMAT;
 		for (j = 0; j < h->partition_count; j++)
-			if (overlaps(in->offset, in->nbytes, parts[j].staging_offset, h->chunk_bytes))
+			if (overlaps(in->offset, in->nbytes, parts[j].staging_offset, h->staging_bytes))
 				return OT_ERR_MANIFEST_FORMAT;
 		for (j = 0; j < h->output_count; j++)
 			if (j != states[i].output &&
@@ -246,15 +249,15 @@ static TEE_Result manifest_check_plan(const struct ot_manifest_header *h,
 
 	if (region == 0 || region > UINT32_MAX - 2 * RT_ALIGN || region % RT_ALIGN != 0)
 		return OT_ERR_MANIFEST_FORMAT;
-	if (h->chunk_bytes == 0 || h->chunk_bytes > region)
+	if (h->staging_bytes == 0 || h->staging_bytes > region)
 		return OT_ERR_MANIFEST_FORMAT;
 	for (i = 0; i < h->partition_count; i++) {
 		const struct ot_manifest_partition *p = &parts[i];
 
 		if (!range_ok(p->body_offset, p->body_bytes, region) ||
-		    !range_ok(p->staging_offset, h->chunk_bytes, region) ||
+		    !range_ok(p->staging_offset, h->staging_bytes, region) ||
 		    p->blob_bytes != BLOB_HEADER_BYTES + p->body_bytes + OT_TAG_BYTES ||
-		    overlaps(p->body_offset, p->body_bytes, p->staging_offset, h->chunk_bytes) ||
+		    overlaps(p->body_offset, p->body_bytes, p->staging_offset, h->staging_bytes) ||
 		    p->planned_bytes > region)
 			return OT_ERR_MANIFEST_FORMAT;
 	}
@@ -267,7 +270,7 @@ static TEE_Result manifest_check_plan(const struct ot_manifest_header *h,
 		for (d = t->rank; d < OT_MAX_RANK; d++)
 			if (t->dims[d] != 0)
 				return OT_ERR_MANIFEST_FORMAT;
-		if (!slot_clear_of(t, &parts[input ? 0 : h->partition_count - 1], h->chunk_bytes, input))
+		if (!slot_clear_of(t, &parts[input ? 0 : h->partition_count - 1], h->staging_bytes, input))
 			return OT_ERR_MANIFEST_FORMAT;
 		for (j = input ? 0 : h->input_count; j < i; j++)
 			if (overlaps(t->offset, t->nbytes, slots[j].offset, slots[j].nbytes))
@@ -543,28 +546,28 @@ static TEE_Result load_consume(struct model_session *s, const uint8_t *staged, u
 }
 
 /*
- * Copy a chunk from shared memory into staging and decrypt it from there, a tile at a time: each
- * tile is decrypted while it is still in the cache the copy put it in, so the chunk's bytes cross
- * main memory once on the way in (the shared chunk read) and once on the way out (the body
- * written), whatever the chunk size.  Every shared byte is still read exactly once, into staging,
- * before anything looks at it.
+ * Copy a chunk from shared memory into the staging buffer and decrypt it from there, a tile of
+ * staging_bytes at a time: every shared byte is read exactly once, into staging, before anything
+ * looks at it, and each tile is decrypted while the copy left it in the cache.  So the staging
+ * buffer bounds only the secure memory loading needs, not the bytes one command may carry: a chunk
+ * is as long as the normal world can map in one call, which saves world switches.
  */
 static TEE_Result stage_and_consume(struct model_session *s, uint8_t *staging, const uint8_t *shared,
 				    uint32_t offset, size_t size)
 {
-	size_t pos, take;
+	size_t tile = s->header->staging_bytes, pos, take;
 	TEE_Result res = TEE_SUCCESS;
 
 	for (pos = 0; pos < size && res == TEE_SUCCESS; pos += take) {
-		take = size - pos < LOAD_TILE_BYTES ? size - pos : LOAD_TILE_BYTES;
+		take = size - pos < tile ? size - pos : tile;
 		{
 			RT_PROFILE_START(copy_t0);
-			TEE_MemMove(staging + pos, shared + pos, take);   /* the one read of these shared bytes */
+			TEE_MemMove(staging, shared + pos, take);   /* the one read of these shared bytes */
 			RT_PROFILE_PHASE(copy_t0, RT_PROFILE_LOAD_COPY);
 		}
 		{
 			RT_PROFILE_START(decrypt_t0);
-			res = load_consume(s, staging + pos, (uint64_t)offset + pos, take);
+			res = load_consume(s, staging, (uint64_t)offset + pos, take);
 			RT_PROFILE_PHASE(decrypt_t0, RT_PROFILE_LOAD_DECRYPT);
 		}
 	}
@@ -581,7 +584,7 @@ TEE_Result model_load_chunk(struct model_session *s, const void *shared_chunk, s
 
 	if (!s->region)
 		return OT_ERR_STATE;
-	if (size == 0 || size > s->header->chunk_bytes)
+	if (size == 0)
 		return TEE_ERROR_BAD_PARAMETERS;
 	if (index != s->next || s->done) {
 		load_abort(s);
@@ -604,7 +607,7 @@ TEE_Result model_load_chunk(struct model_session *s, const void *shared_chunk, s
 		goto fail;
 	}
 	staging = s->region + p->staging_offset;
-	s->touched = max_u64(s->touched, p->staging_offset + size);
+	s->touched = max_u64(s->touched, p->staging_offset + min_u64(size, s->header->staging_bytes));
 	s->dirty_end = max_u64(s->dirty_end, s->touched);
 	res = stage_and_consume(s, staging, (const uint8_t *)shared_chunk, offset, size);
 	if (res != TEE_SUCCESS)

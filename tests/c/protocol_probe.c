@@ -137,7 +137,7 @@ int main(int argc, char **argv)
 	}
 	if (!m.inputs)
 		return 1;
-	m.chunk = m.h->chunk_bytes < (1u << 20) ? m.h->chunk_bytes : (1u << 20);
+	m.chunk = m.h->staging_bytes < (1u << 20) ? m.h->staging_bytes : (1u << 20);
 	memset(&c, 0, sizeof(c));
 	res = ot_client_open(&c);
 	if (res != TEEC_SUCCESS)

@@ -47,7 +47,7 @@
 
 struct body_case {
 	uint8_t mode;          /* 0 */
-	uint8_t chunk_log2;    /* chunk = 64 << (chunk_log2 % 11) */
+	uint8_t chunk_log2;    /* staging = 64 << (chunk_log2 % 11), chunk sent = 64 << (chunk_log2 / 11 % 16) */
 	uint16_t top_k;
 	uint32_t body_offset;
 	uint32_t staging_offset;
@@ -210,7 +210,7 @@ static uint64_t body_region(const uint8_t *body, size_t body_len)
 /* Seal `body` as partition 0 of 1 (blob, partition `flags`) and a manifest listing it with `slots` and
  * `states`, both authentic under the fuzzing key, exactly as `lower` would.  The caller frees *manifest
  * and *blob. */
-static void seal_case(const uint8_t *body, size_t body_len, uint64_t region, size_t chunk, uint32_t body_offset,
+static void seal_case(const uint8_t *body, size_t body_len, uint64_t region, size_t staging, uint32_t body_offset,
 		      uint32_t staging_offset, const struct ot_manifest_tensor *slots, uint32_t n_in, uint32_t n_out,
 		      uint32_t flags, const struct ot_manifest_state *states, uint32_t n_state, uint8_t **manifest_out,
 		      size_t *manifest_len_out, uint8_t **blob_out, size_t *blob_len_out)
@@ -249,7 +249,7 @@ static void seal_case(const uint8_t *body, size_t body_len, uint64_t region, siz
 	mh->input_count = n_in;
 	mh->output_count = n_out;
 	mh->state_count = n_state;
-	mh->chunk_bytes = (uint32_t)chunk;
+	mh->staging_bytes = (uint32_t)staging;
 	mh->region_bytes = region;
 	memcpy(mh->nonce, "manifest non", OT_NONCE_BYTES);
 	mp->blob_bytes = blob_len;
@@ -275,7 +275,7 @@ static void fuzz_body(const uint8_t *data, size_t size)
 	struct body_case c;
 	const uint8_t *body = data + sizeof(c);
 	size_t body_len = size - sizeof(c);
-	size_t chunk, manifest_len, blob_len;
+	size_t staging, chunk, manifest_len, blob_len;
 	uint64_t region;
 	struct ot_manifest_tensor slots[2 * MAX_SLOTS];
 	uint32_t n_in, n_out;
@@ -285,12 +285,13 @@ static void fuzz_body(const uint8_t *data, size_t size)
 	if (body_len == 0 || body_len > MAX_BODY)
 		return;
 	region = body_region(body, body_len);
-	chunk = (size_t)64 << (c.chunk_log2 % 11);
-	if (chunk > region)
-		chunk = (size_t)region;
+	staging = (size_t)64 << (c.chunk_log2 % 11);
+	if (staging > region)
+		staging = (size_t)region;
+	chunk = (size_t)64 << (c.chunk_log2 / 11 % 16);   /* shorter or longer than the staging buffer */
 	n_in = body_slots(body, body_len, RT_TFLAG_MODEL_INPUT, region, slots);
 	n_out = body_slots(body, body_len, RT_TFLAG_MODEL_OUTPUT, region, slots + n_in);
-	seal_case(body, body_len, region, chunk, c.body_offset, c.staging_offset, slots, n_in, n_out, 0, NULL, 0,
+	seal_case(body, body_len, region, staging, c.body_offset, c.staging_offset, slots, n_in, n_out, 0, NULL, 0,
 		  &manifest, &manifest_len, &blob, &blob_len);
 	drive(manifest, manifest_len, blob, blob_len, chunk, c.top_k);
 	free(blob);
