@@ -51,8 +51,8 @@ def test_a_narrow_staging_buffer_leaves_the_weights_more_room():
 
 def test_the_device_client_sends_chunks_of_the_simulated_size():
     source = (RUNTIME_DIR / "host" / "main.c").read_text()
-    match = re.search(r"#define DEFAULT_MAX_CHUNK \((\d+)u \* (\d+)u\)", source)
-    assert match and int(match[1]) * int(match[2]) == LOAD_CHUNK_BYTES
+    match = re.search(r"#define DEFAULT_MAX_CHUNK \((\d+)u \* (\d+)u \* (\d+)u\)", source)
+    assert match and int(match[1]) * int(match[2]) * int(match[3]) == LOAD_CHUNK_BYTES
 
 
 @pytest.fixture(scope="module")

@@ -158,7 +158,8 @@ def load_library(*, sanitize: bool | None = None) -> ctypes.CDLL:
         "ot_client_provision_key": ([vp, ctypes.c_char_p, sz], ctypes.c_uint32),
         "ot_client_enrol_device": ([vp, ctypes.c_char_p, sz], ctypes.c_uint32),
         "ot_client_open_model": ([vp, ctypes.c_char_p, sz, ctypes.c_uint32], ctypes.c_uint32),
-        "ot_client_load_partition": ([vp, ctypes.c_uint32, ctypes.c_char_p, sz, sz, u32p], ctypes.c_uint32),
+        "ot_client_load_partition": ([vp, ctypes.c_uint32, ctypes.c_char_p, sz, ctypes.POINTER(sz), u32p],
+                                     ctypes.c_uint32),
         "ot_client_run": ([vp, ctypes.c_uint32, u32p, u32p, u32p], ctypes.c_uint32),
         "ot_client_infer": ([vp, ctypes.c_char_p, sz, vp, ctypes.POINTER(sz), u32p, u32p, u32p, u32p],
                             ctypes.c_uint32),
@@ -321,8 +322,8 @@ class Simulator:
     def load_partition(self, index: int, blob: bytes, chunk_bytes: int = LOAD_CHUNK_BYTES) -> None:
         """Send `blob` to the TA in OT_CMD_LOAD_CHUNK commands of at most `chunk_bytes` (the device client's
         default, `target.LOAD_CHUNK_BYTES`)."""
-        detail = ctypes.c_uint32(0)
-        code = self.lib.ot_client_load_partition(self.client, index, blob, len(blob), chunk_bytes,
+        detail, chunk = ctypes.c_uint32(0), ctypes.c_size_t(chunk_bytes)
+        code = self.lib.ot_client_load_partition(self.client, index, blob, len(blob), ctypes.byref(chunk),
                                                  ctypes.byref(detail))
         self._check(f"load partition {index}", code, detail.value)
 

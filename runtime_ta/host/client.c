@@ -102,7 +102,7 @@ TEEC_Result ot_client_open_model(struct ot_client *c, const void *manifest, size
 }
 
 TEEC_Result ot_client_load_partition(struct ot_client *c, uint32_t index, const void *blob, size_t size,
-				     size_t chunk_bytes, uint32_t *detail)
+				     size_t *chunk_bytes, uint32_t *detail)
 {
 	TEEC_SharedMemory shm;
 	TEEC_Operation op;
@@ -112,7 +112,7 @@ TEEC_Result ot_client_load_partition(struct ot_client *c, uint32_t index, const 
 	*detail = 0;
 	if (!c->has_session)
 		return TEEC_ERROR_BAD_STATE;
-	if (chunk_bytes == 0 || size == 0 || size > UINT32_MAX)
+	if (*chunk_bytes == 0 || size == 0 || size > UINT32_MAX)
 		return TEEC_ERROR_BAD_PARAMETERS;
 	memset(&shm, 0, sizeof(shm));
 	shm.buffer = (void *)blob;
@@ -122,7 +122,7 @@ TEEC_Result ot_client_load_partition(struct ot_client *c, uint32_t index, const 
 	if (res != TEEC_SUCCESS)
 		return res;
 	while (offset < size) {
-		size_t n = size - offset < chunk_bytes ? size - offset : chunk_bytes;
+		size_t n = size - offset < *chunk_bytes ? size - offset : *chunk_bytes;
 
 		memset(&op, 0, sizeof(op));
 		op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_PARTIAL_INPUT, TEEC_VALUE_INPUT, TEEC_VALUE_OUTPUT,
@@ -134,6 +134,13 @@ TEEC_Result ot_client_load_partition(struct ot_client *c, uint32_t index, const 
 		op.params[1].value.b = (uint32_t)offset;
 		res = invoke(c, OT_CMD_LOAD_CHUNK, &op);
 		*detail = op.params[2].value.a;
+		/* OP-TEE reports a memref it cannot map with origin TEEC_ORIGIN_TRUSTED_APP, like the TA's own
+		 * refusals: the TA allocates nothing after a blob's first chunk, and a first chunk sent again
+		 * restarts the load, so this offset goes again, halved, whichever it was. */
+		if (res == TEEC_ERROR_OUT_OF_MEMORY && n / 2 >= OT_CLIENT_MIN_CHUNK) {
+			*chunk_bytes = n / 2;
+			continue;
+		}
 		if (res != TEEC_SUCCESS)
 			break;
 		offset += n;

@@ -33,9 +33,13 @@ TEEC_Result ot_client_provision_key(struct ot_client *c, const uint8_t *key, siz
 TEEC_Result ot_client_enrol_device(struct ot_client *c, uint8_t *key, size_t key_len);
 TEEC_Result ot_client_open_model(struct ot_client *c, const void *manifest, size_t size, uint32_t key_source);
 
-/* Stream one blob in chunks of at most chunk_bytes; *detail is the validator's status on refusal. */
+/* Stream one blob in chunks of at most *chunk_bytes; *detail is the validator's status on refusal.  A
+ * chunk refused with TEEC_ERROR_OUT_OF_MEMORY (OP-TEE maps every memref into the TA and may lack the
+ * translation tables for a large one) goes again in halves, down to OT_CLIENT_MIN_CHUNK, and
+ * *chunk_bytes keeps the size that worked, for the next blobs. */
+#define OT_CLIENT_MIN_CHUNK (64u * 1024u)
 TEEC_Result ot_client_load_partition(struct ot_client *c, uint32_t index, const void *blob, size_t size,
-				     size_t chunk_bytes, uint32_t *detail);
+				     size_t *chunk_bytes, uint32_t *detail);
 TEEC_Result ot_client_run(struct ot_client *c, uint32_t index, uint32_t *touched, uint32_t *detail,
 			  uint32_t *failed_op);
 /* OT_CMD_INFER: one whole inference of a fully resident model; inputs / outputs are the non-state model

@@ -68,12 +68,14 @@ enum exit_code {
 
 /*
  * Largest LOAD_CHUNK the client sends by default (the TA takes a chunk of any length through its
- * staging buffer, a tile at a time): OP-TEE maps every memref into the TA's address space, and a TA of
- * ~12 MiB plus a multi-MiB memref runs QEMU v8's OP-TEE 4.10 out of translation tables ("alloc_pgt:
- * Page tables are not available", the command fails with TEE_ERROR_OUT_OF_MEMORY).  OP-TEE's
- * maintainers advise chunks of a few hundred KiB; --max-chunk 0 sends each blob in one command.
+ * staging buffer, a tile at a time).  OP-TEE maps every memref into the TA's address space: on QEMU
+ * v8's OP-TEE 4.10, beside a TA of BUDGET 4 or 8 MiB a whole 4.2 MiB blob maps, beside one of 12 MiB
+ * 2 MiB does and 3 MiB runs out of translation tables ("alloc_pgt: Page tables are not available",
+ * TEE_ERROR_OUT_OF_MEMORY).  The client then sends that chunk again in halves and keeps the size that
+ * worked for the rest of the session (ot_client_load_partition).  --max-chunk 0 sends each blob in
+ * one command.
  */
-#define DEFAULT_MAX_CHUNK (1024u * 1024u)
+#define DEFAULT_MAX_CHUNK (4u * 1024u * 1024u)
 
 #define RES_OUT_OF_MEMORY 0xFFFF000Cu
 #define RES_TARGET_DEAD   0xFFFF3024u
@@ -349,6 +351,7 @@ struct session_view {
 	const struct ot_manifest_partition *parts;
 	const struct ot_manifest_state *states;
 	uint8_t *resident;
+	size_t *chunk;        /* the chunk the secure world mapped so far (0: each blob whole) */
 };
 
 /* Model input (output = 0) or output (output = 1) `index` is a recurrent state the TA keeps. */
@@ -454,9 +457,11 @@ static int run_model(struct ot_client *c, const struct options *o, const struct 
 	for (k = 0; k < h->partition_count; k++) {
 		double t0 = now_seconds(), t1, t2;
 
-		chunk = o->max_chunk ? o->max_chunk : blob_sizes[k];
+		chunk = *v->chunk ? *v->chunk : blob_sizes[k];
 		if (!v->resident[k]) {
-			res = ot_client_load_partition(c, k, blobs[k], blob_sizes[k], chunk, &detail);
+			res = ot_client_load_partition(c, k, blobs[k], blob_sizes[k], &chunk, &detail);
+			if (*v->chunk)
+				*v->chunk = chunk;
 			if (res != TEEC_SUCCESS) {
 				fprintf(stderr, "onnx_tee_client: partition %u refused (detail %u)\n", k, detail);
 				return fail("load partition", res, c);
@@ -567,7 +572,8 @@ static int run_bundle(struct ot_client *c, const struct options *o)
 	size_t manifest_size = 0, *blob_sizes = NULL, size = 0, count = 1;
 	const struct ot_manifest_header *h;
 	const struct ot_manifest_tensor *slots;
-	struct session_view view = { NULL, NULL, NULL };
+	size_t chunk = o->max_chunk;
+	struct session_view view = { NULL, NULL, NULL, &chunk };
 	TEEC_Result res;
 	uint32_t k, given = 0;
 	long r;

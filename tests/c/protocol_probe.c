@@ -57,7 +57,7 @@ static TEEC_Result load_and_run(struct ot_client *c, const struct model *m, uint
 	TEEC_Result res = TEEC_SUCCESS;
 	uint32_t k, detail = 0, touched = 0, failed_op = 0;
 	uint8_t *blob;
-	size_t blob_size = 0;
+	size_t blob_size = 0, chunk = m->chunk;
 	char path[4096];
 
 	for (k = first; k < m->h->partition_count && res == TEEC_SUCCESS; k++) {
@@ -67,7 +67,7 @@ static TEEC_Result load_and_run(struct ot_client *c, const struct model *m, uint
 			*rc = 2;
 			return TEEC_ERROR_ITEM_NOT_FOUND;
 		}
-		res = ot_client_load_partition(c, k, blob, blob_size, m->chunk, &detail);
+		res = ot_client_load_partition(c, k, blob, blob_size, &chunk, &detail);
 		free(blob);
 		if (res == TEEC_SUCCESS)
 			res = ot_client_run(c, k, &touched, &detail, &failed_op);
@@ -137,7 +137,7 @@ int main(int argc, char **argv)
 	}
 	if (!m.inputs)
 		return 1;
-	m.chunk = m.h->staging_bytes < (1u << 20) ? m.h->staging_bytes : (1u << 20);
+	m.chunk = 1u << 20;
 	memset(&c, 0, sizeof(c));
 	res = ot_client_open(&c);
 	if (res != TEEC_SUCCESS)

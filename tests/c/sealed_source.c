@@ -455,13 +455,13 @@ int main(int argc, char **argv)
 		res = ot_client_write_input_sealed(&c, 0, message, msg_size);
 		return res == TEEC_SUCCESS ? 1 : refused("write sealed input again", res, &c);
 	}
-	chunk = h->staging_bytes < (1u << 20) ? h->staging_bytes : (1u << 20);
+	chunk = 1u << 20;
 	for (k = 0; k < h->partition_count; k++) {
 		snprintf(path, sizeof(path), "%s/partition_%03u.blob", argv[3], k);
 		blob = ot_read_file(path, &blob_size);
 		if (!blob)
 			return 2;
-		res = ot_client_load_partition(&c, k, blob, blob_size, chunk, &detail);
+		res = ot_client_load_partition(&c, k, blob, blob_size, &chunk, &detail);
 		free(blob);
 		if (res != TEEC_SUCCESS)
 			return refused("load partition", res, &c);
