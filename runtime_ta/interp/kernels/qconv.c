@@ -12,9 +12,10 @@
  *   by tap in int32 on the stack;
  * - otherwise KERN_QCOLS output pixels at a time: their columns col_p as int16 in scratch (1x1
  *   stride-1 unpadded: read straight down the input channels; else each pixel's valid window found
- *   first, so the copy tests nothing per tap), then for each output channel the
- *   KERN_QCOLS dot products of its raw weight row (int8 or uint8) with them, sharing the weight loads
- *   (the last, narrower block: one dot product per column, e.g. a fully connected layer's one row).
+ *   first, so the copy tests nothing per tap), then for four output channels at a time the
+ *   4 x KERN_QCOLS dot products of their raw weight rows (int8 or uint8) with them, sharing the column
+ *   and the weight loads (the last channels one row at a time; the last, narrower block: one dot
+ *   product per column, e.g. a fully connected layer's one row).
  * Each loop over elements is written once per element type (macros), with no type test inside.
  * |w| <= 255 and |col| <= 255, so with K <= KERN_QK_MAX every partial sum fits int32; the zero-point
  * term and the bias are added in int64.
@@ -51,6 +52,32 @@
 #endif
 QCONV_DOTS(dots_i8, int8_t)
 QCONV_DOTS(dots_u8, uint8_t)
+
+/* d[r * KERN_QCOLS + j] = sum_k w_r[k] col_j[k] for four consecutive weight rows w_r (kdim apart) and the
+ * KERN_QCOLS columns: each column load serves four rows and each weight load four columns. */
+#define QCONV_DOTS_ROWS(name, wtype)                                                                  \
+    static void name(const void *wrows, const int16_t *cols, size_t kdim, int32_t *d)                 \
+    {                                                                                                 \
+        const wtype *w0 = (const wtype *)wrows, *w1 = w0 + kdim, *w2 = w1 + kdim, *w3 = w2 + kdim;    \
+        const int16_t *c0 = cols, *c1 = c0 + kdim, *c2 = c1 + kdim, *c3 = c2 + kdim;                  \
+        int32_t s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;               \
+        int32_t s20 = 0, s21 = 0, s22 = 0, s23 = 0, s30 = 0, s31 = 0, s32 = 0, s33 = 0;               \
+        size_t k;                                                                                     \
+        for (k = 0; k < kdim; k++) {                                                                  \
+            const int32_t a0 = w0[k], a1 = w1[k], a2 = w2[k], a3 = w3[k];                             \
+            const int32_t b0 = c0[k], b1 = c1[k], b2 = c2[k], b3 = c3[k];                             \
+            s00 += a0 * b0; s01 += a0 * b1; s02 += a0 * b2; s03 += a0 * b3;                           \
+            s10 += a1 * b0; s11 += a1 * b1; s12 += a1 * b2; s13 += a1 * b3;                           \
+            s20 += a2 * b0; s21 += a2 * b1; s22 += a2 * b2; s23 += a2 * b3;                           \
+            s30 += a3 * b0; s31 += a3 * b1; s32 += a3 * b2; s33 += a3 * b3;                           \
+        }                                                                                             \
+        d[0] = s00; d[1] = s01; d[2] = s02; d[3] = s03;                                               \
+        d[4] = s10; d[5] = s11; d[6] = s12; d[7] = s13;                                               \
+        d[8] = s20; d[9] = s21; d[10] = s22; d[11] = s23;                                             \
+        d[12] = s30; d[13] = s31; d[14] = s32; d[15] = s33;                                           \
+    }
+QCONV_DOTS_ROWS(dots_rows_i8, int8_t)
+QCONV_DOTS_ROWS(dots_rows_u8, uint8_t)
 
 /* The dot product of a raw weight row with one column (the last pixels, fewer than KERN_QCOLS). */
 #define QCONV_DOT(name, wtype)                                                                        \
@@ -386,17 +413,22 @@ kern_status kern_qconv(const kern_conv_geom *g, const kern_qconv_attr *q, const 
             const size_t xg = xb + grp * cin_g * hw_in;
             for (p0 = 0; p0 < pix; p0 += KERN_QCOLS) {
                 const size_t nc = kmin(KERN_QCOLS, pix - p0);
-                int32_t sums[KERN_QCOLS], d[KERN_QCOLS];
+                int32_t sums[KERN_QCOLS], d[4 * KERN_QCOLS];
+                size_t rows;
                 if (q->x_type == KERN_UINT8)
                     pack_u8(g, (const uint8_t *)x + xg, xz, p0, nc, kdim, cols, sums);
                 else
                     pack_i8(g, (const int8_t *)x + xg, xz, p0, nc, kdim, cols, sums);
-                for (m = 0; m < cout_g; m++) {
+                for (m = 0; m < cout_g; m += rows) {
                     const size_t oc = grp * cout_g + m;
-                    const int64_t wz = kern_qzero(q->w_type, w_zp, q->w_zp_count > 1 ? oc : 0);
-                    const int64_t bias_c = bias ? bias[oc] : 0;
                     const void *wrow = (const uint8_t *)w + oc * kdim; /* one byte per weight */
-                    if (nc == KERN_QCOLS && q->w_type == KERN_INT8)
+                    size_t r;
+                    rows = nc == KERN_QCOLS && cout_g - m >= 4 ? 4 : 1;
+                    if (rows == 4 && q->w_type == KERN_INT8)
+                        dots_rows_i8(wrow, cols, kdim, d);
+                    else if (rows == 4)
+                        dots_rows_u8(wrow, cols, kdim, d);
+                    else if (nc == KERN_QCOLS && q->w_type == KERN_INT8)
                         dots_i8(wrow, cols, kdim, d);
                     else if (nc == KERN_QCOLS)
                         dots_u8(wrow, cols, kdim, d);
@@ -404,9 +436,14 @@ kern_status kern_qconv(const kern_conv_geom *g, const kern_qconv_attr *q, const 
                         for (j = 0; j < nc; j++)
                             d[j] = q->w_type == KERN_INT8 ? dot_i8(wrow, cols + j * kdim, kdim)
                                                           : dot_u8(wrow, cols + j * kdim, kdim);
-                    for (j = 0; j < nc; j++)   /* the exact sum of (col - 0)(w - w_zp): within int32 */
-                        d[j] = (int32_t)((int64_t)d[j] - wz * sums[j]);
-                    store_run(q, y, yb + oc * pix + p0, d, nc, bias_c, requant ? &rq[oc] : NULL, yz);
+                    for (r = 0; r < rows; r++) {
+                        const int64_t wz = kern_qzero(q->w_type, w_zp, q->w_zp_count > 1 ? oc + r : 0);
+                        int32_t *dr = d + r * KERN_QCOLS;
+                        for (j = 0; j < nc; j++)   /* the exact sum of (col - 0)(w - w_zp): within int32 */
+                            dr[j] = (int32_t)((int64_t)dr[j] - wz * sums[j]);
+                        store_run(q, y, yb + (oc + r) * pix + p0, dr, nc, bias ? bias[oc + r] : 0,
+                                  requant ? &rq[oc + r] : NULL, yz);
+                    }
                 }
             }
         }
